@@ -1,0 +1,30 @@
+"""One exception type per room. Each carries a one-line, user-facing message.
+
+The CLI turns any :class:`PedaltoolError` into ``error: <message>`` on stderr and exit code 2.
+Messages name the file (or port) and the problem, e.g. ``amp.nam: weights: expected 13802
+floats, found 13801``.
+"""
+
+
+class PedaltoolError(Exception):
+    """Base class: a problem the user can act on (bad input, missing device, ...)."""
+
+
+class NamFileError(PedaltoolError):
+    """A .nam capture cannot be parsed, validated or rendered."""
+
+
+class AudioFileError(PedaltoolError):
+    """A WAV file cannot be read or written."""
+
+
+class FitError(PedaltoolError):
+    """A capture or recording pair cannot be turned into a pedal model."""
+
+
+class PedalFormatError(PedaltoolError):
+    """A .pedal file is corrupt, truncated, foreign or of an unsupported version."""
+
+
+class DeviceError(PedaltoolError):
+    """The pedal (a board or the virtual pedal) cannot be reached or updated."""
