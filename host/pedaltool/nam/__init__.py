@@ -1,0 +1,9 @@
+"""Exact, fast NAM inference in numpy: the project's oracle.
+
+``load(path) -> NamModel``; ``model.render(x) -> y`` reproduces NeuralAmpModelerCore's output
+(after its prewarm, exact tanh) for every architecture Core loads. See ``docs/nam.md``.
+"""
+
+from pedaltool.nam.model import NamMetadata, NamModel, NamStream, input_level_dbu, load, load_dict
+
+__all__ = ["load", "load_dict", "NamModel", "NamMetadata", "NamStream", "input_level_dbu"]

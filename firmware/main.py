@@ -1,0 +1,109 @@
+# pedaltool boot loader: the one file `pedaltool flash` keeps outside the A/B slots.
+#
+# It picks the firmware slot named in pt/current ("a" or "b"), checks that slot's manifest
+# (every file present with the right size and SHA-256), falls back to the other slot, puts the
+# slot on sys.path and calls pedalcore.app.run(slot_dir, "pt/settings.json"). If no slot is
+# valid it prints one `@err` line and returns, which leaves the board in the REPL so that
+# `pedaltool flash` can still reach it. It never imports anything from bank/ (.pedal files are
+# data) and it must stay small, plain and old-MicroPython-compatible: it is updated rarely.
+import sys
+
+try:
+    import os
+except ImportError:  # very old ports
+    import uos as os
+
+PT = "pt"
+SETTINGS = "pt/settings.json"
+CHECK_HASHES = True  # about 0.2 s per 100 kB on an RP2040; catches a half-written slot
+BOOT_VERSION = 1
+
+
+def _say(tag, text):
+    print("@" + tag + " " + text)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _sha256_hex(path):
+    import hashlib
+    import binascii
+
+    h = hashlib.sha256()
+    buf = bytearray(512)
+    mv = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
+    return binascii.hexlify(h.digest()).decode()
+
+
+def slot_problem(slot):
+    """None if pt/<slot> holds a complete, verified firmware set, else the reason."""
+    import json
+
+    base = PT + "/" + slot
+    text = _read(base + "/manifest.json")
+    if text is None:
+        return "no manifest"
+    try:
+        man = json.loads(text)
+        files = man["files"]
+    except (ValueError, KeyError, TypeError):
+        return "bad manifest"
+    if "pedalcore/app.py" not in files and "pedalcore/app.mpy" not in files:
+        return "no pedalcore/app"
+    for name in files:
+        meta = files[name]
+        path = base + "/" + name
+        try:
+            size = os.stat(path)[6]
+        except OSError:
+            return "missing " + name
+        if size != meta["size"]:
+            return "size of " + name
+        if CHECK_HASHES and meta.get("sha256") and _sha256_hex(path) != meta["sha256"]:
+            return "hash of " + name
+    return None
+
+
+def choose_slot():
+    """The slot to boot: pt/current if valid, else the other one, else None."""
+    current = _read(PT + "/current")
+    order = [current, "b" if current == "a" else "a"] if current in ("a", "b") else ["a", "b"]
+    for slot in order:
+        why = slot_problem(slot)
+        if why is None:
+            if slot != current:
+                _say("err", "slot " + str(current) + " is invalid; booting slot " + slot)
+            return slot
+        if slot == current:
+            _say("err", "slot " + slot + ": " + why)
+    return None
+
+
+def boot():
+    slot = choose_slot()
+    if slot is None:
+        _say("err", "no valid firmware on this board; run `pedaltool flash`")
+        return
+    slot_dir = PT + "/" + slot
+    sys.path.insert(0, slot_dir)
+    try:
+        import pedalcore.app as app
+    except (ImportError, SyntaxError, ValueError) as e:
+        _say("err", "slot " + slot + ": cannot import pedalcore.app: " + repr(e))
+        return
+    app.run(slot_dir, SETTINGS)
+
+
+boot()

@@ -1,0 +1,587 @@
+# The pedal runtime: full-duplex I2S audio through the engine, controls, console, presets.
+#
+# Entry point (called by the boot loader main.py): run(slot_dir, settings_path).
+#
+# Audio path, once per block of N frames, with the heap locked (micropython.heap_lock): read
+# N 32-bit slots from the RX I2S, unpack to int16 (viper), engine.process(dry -> wet), mix
+# dry/wet with the bypass weight and the master volume (both ramped per sample, viper), pack to
+# 32-bit slots and write to the TX I2S. Nothing in there allocates; an exception in there
+# (e.g. the engine) unlocks, drops the effect and carries on in bypass: never noise.
+#
+# Between blocks (heap unlocked): one pot read, footswitches, LED, and every ~20 ms the console.
+# Anything slow (preset load, save, bench) is a "quiet action": fade out, mute the codec, stop
+# I2S, do it, restart I2S (empty RX ring, TX primed with silence) and fade back in, so a stall
+# never clicks and never leaves extra latency in the rings.
+import gc
+import json
+import sys
+import time
+from array import array
+
+import micropython
+from machine import I2C, I2S, Pin
+
+from pedalcore import VERSION
+from pedalcore import board as boardmod
+from pedalcore import codecs, console
+from pedalcore import controls as ctl
+from pedalcore import settings as settingsmod
+from pedalcore.presets import Bank
+
+try:
+    from pedalcore.blockio import fill16, mix_out, unpack_in
+except (SyntaxError, ImportError, ValueError):  # no native emitter on this port
+    from pedalcore.blockio_ref import fill16, mix_out, unpack_in
+
+ONE = 32768              # Q15 unity of the mixer weight and volume
+FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still feels instant)
+CONSOLE_EVERY_MS = 20    # console poll period (select.poll allocates a small list)
+DRIVE = "drive"
+KNOB_NAMES = ("drive", "tone", "level")
+
+
+def _dbfs(peak):
+    if peak <= 0:
+        return -120.0
+    import math
+    return round(20 * math.log10(peak / 32768), 1)
+
+
+class App:
+    def __init__(self, slot_dir, settings_path):
+        self.slot_dir = slot_dir
+        self.settings_path = settings_path
+        self.board = boardmod.load(slot_dir + "/board.json")
+        b = self.board
+        n = b.block
+        self.n = n
+        self.rate = b.rate_hz
+        self.nbytes = 4 * n
+        # preallocated block buffers (never resized)
+        self.rx_buf = array("i", bytearray(4 * n))
+        self.tx_buf = array("i", bytearray(4 * n))
+        self.dry = array("h", bytearray(2 * n))
+        self.wet = array("h", bytearray(2 * n))
+        # ramps: Q15 weight of the effect (0 = bypass) and master volume (start muted)
+        self.w = 0
+        self.w_target = 0
+        self.v = 0
+        self.v_target = 0
+        self.step = (ONE * n) // (self.rate * FADE_MS // 1000) + 1
+        # timing (all small ints)
+        self.block_us = (n * 1000000) // self.rate
+        self.block_rem = (n * 1000000) % self.rate
+        self.frac = 0
+        self.ms_per_block = (n * 1000) // self.rate
+        self.ms_rem_per_block = (n * 1000) % self.rate
+        self.ms_frac = 0
+        self.now_ms = 0
+        self.console_every = CONSOLE_EVERY_MS // max(1, self.ms_per_block) or 1
+        self.console_count = 0
+        self.stall_us = 2 * self.block_us + 500  # behind by more than this = xrun
+        self.lag = 0
+        self.t_prev = 0
+        self.t_valid = False
+        # stats
+        self.blocks = 0
+        self.xruns = 0
+        self.busy_sum = 0
+        self.busy_max = 0
+        self.busy_n = 0
+        self.in_peak = 0
+        self.out_peak = 0
+        self.faults = 0
+        self.fault_streak = 0
+        # state
+        self.engine = None
+        self.run_engine = False
+        self.bypass = False
+        self.fault = None
+        self.current = None  # preset index (0-based) or None
+        self.pending = None  # quiet action: (function, argument)
+        self.pending_arg = None
+        self.locked = False
+        self.knobs = {}
+        self.rx = None
+        self.tx = None
+        self.settings = settingsmod.load(settings_path)
+
+    # -- start-up ---------------------------------------------------------------------------
+    def start(self):
+        b = self.board
+        i2c = None
+        if b.i2c:
+            c = b.i2c
+            i2c = I2C(c.get("id", 0), sda=Pin(c["sda"]), scl=Pin(c["scl"]),
+                      freq=c.get("freq_hz", 100000))
+        self.adc_codec = self._make_codec(b.adc_codec, i2c, "adc")
+        self.dac_codec = self._make_codec(b.dac_codec, i2c, "dac")
+        self.controls = ctl.Controls(b.controls)
+        self.reader = console.LineReader()
+        for p in self.controls.pots:
+            self.knobs[p.name] = p.value
+        for name in KNOB_NAMES:
+            if name not in self.knobs:
+                self.knobs[name] = 512
+        for name, v in self.settings["knobs"].items():
+            self.knobs[name] = int(v * 1023 + 0.5)
+            p = self.controls.pot(name)
+            if p is not None:
+                p.override()
+        try:
+            from pedalcore.engine import Engine
+            self.engine = Engine(self.n)
+        except Exception as e:  # no engine on this slot: a plain (buffered) bypass pedal
+            self.engine = None
+            self._set_fault("engine: " + type(e).__name__ + " " + str(e)[:60])
+        self.bank = Bank(self.slot_dir + "/bank")
+        if self.engine is not None:
+            self.bank.check_all(self.engine, self._report)
+            want = self.bank.index_of(self.settings["preset"] or "")
+            if want is None or not self.bank.items[want].ok:
+                want = self.bank.first_ok()
+            if want is None:
+                if not self.bank.items:
+                    self._set_fault("no presets in bank")
+                else:
+                    self._set_fault("no loadable preset")
+            else:
+                self._load(want)
+        self._apply_gate()
+        self._update_led()
+        gc.collect()
+        self._open_i2s()
+        console.reply("boot", json.dumps({
+            "version": VERSION, "preset": self._preset_no(), "name": self._preset_name(),
+            "board": b.name}))
+
+    def _make_codec(self, spec, i2c, role):
+        try:
+            c = codecs.make(spec, i2c, role)
+            c.init()
+            return c
+        except Exception as e:
+            self._report("codec %s: %s" % (spec.get("chip"), e))
+            return codecs.NoCodec()
+
+    def _open_i2s(self):
+        """Create TX (primed with silence) then RX, so the RX ring starts empty."""
+        b = self.board
+        o, i = b.i2s_out, b.i2s_in
+        self.tx = I2S(o["id"], sck=Pin(o["sck"]), ws=Pin(o["ws"]), sd=Pin(o["sd"]),
+                      mode=I2S.TX, bits=32, format=I2S.MONO, rate=self.rate, ibuf=b.ibuf)
+        fill16(self.dry, self.n, 0)
+        self.tx_buf[0] = 0
+        for k in range(self.n):
+            self.tx_buf[k] = 0
+        for _ in range(b.prime_blocks):
+            self.tx.write(self.tx_buf)
+        self.rx = I2S(i["id"], sck=Pin(i["sck"]), ws=Pin(i["ws"]), sd=Pin(i["sd"]),
+                      mode=I2S.RX, bits=32, format=I2S.MONO, rate=self.rate, ibuf=b.ibuf)
+        self.t_valid = False
+        self.lag = 0
+        self.unmute_after = 2  # blocks: unmute the codecs once real audio flows
+
+    def _close_i2s(self):
+        for dev in (self.rx, self.tx):
+            if dev is not None:
+                try:
+                    dev.deinit()
+                except Exception:
+                    pass
+        self.rx = None
+        self.tx = None
+
+    def _mute_codecs(self, on):
+        for c in (self.dac_codec, self.adc_codec):
+            try:
+                c.mute(on)
+            except Exception:
+                pass
+
+    # -- the audio block (heap locked: no allocation below) ----------------------------------
+    def _block(self):
+        n = self.n
+        if self.rx.readinto(self.rx_buf) < self.nbytes:
+            return False  # the audio source ended (simulator) or the bus failed
+        t0 = time.ticks_us()
+        if self.t_valid:
+            lag = self.lag + time.ticks_diff(t0, self.t_prev) - self.block_us
+            self.frac += self.block_rem
+            if self.frac >= self.rate:
+                self.frac -= self.rate
+                lag -= 1
+            if lag < 0:
+                lag = 0  # we waited for the data: in step with the converters
+            self.lag = lag
+        self.t_prev = t0
+        self.t_valid = True
+        pk = unpack_in(self.rx_buf, self.dry, n)
+        if pk > self.in_peak:
+            self.in_peak = pk
+        if self.run_engine:
+            self.engine.process(self.dry, self.wet, n)
+        w0 = self.w
+        w1 = self.w_target
+        if w1 > w0 + self.step:
+            w1 = w0 + self.step
+        elif w1 < w0 - self.step:
+            w1 = w0 - self.step
+        v0 = self.v
+        v1 = self.v_target
+        if v1 > v0 + self.step:
+            v1 = v0 + self.step
+        elif v1 < v0 - self.step:
+            v1 = v0 - self.step
+        pk = mix_out(self.dry, self.wet, self.tx_buf, n, w0, w1, v0, v1)
+        self.w = w1
+        self.v = v1
+        if pk > self.out_peak:
+            self.out_peak = pk
+        busy = time.ticks_diff(time.ticks_us(), t0)
+        self.tx.write(self.tx_buf)
+        self.busy_sum += busy
+        self.busy_n += 1
+        if busy > self.busy_max:
+            self.busy_max = busy
+        self.blocks += 1
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------
+    def loop(self):
+        lock = self.board.heap_lock
+        while True:
+            if lock:
+                micropython.heap_lock()
+                self.locked = True
+            try:
+                more = self._block()
+            except Exception as e:
+                self._unlock()
+                self._audio_fault(e)
+                continue
+            self._unlock()
+            if not more:
+                return
+            self.fault_streak = 0
+            self._control()
+
+    def _unlock(self):
+        if self.locked:
+            micropython.heap_unlock()
+            self.locked = False
+
+    def _audio_fault(self, e):
+        """An exception in the audio block: drop the effect, keep the dry signal flowing."""
+        self.faults += 1
+        self.fault_streak += 1
+        if self.fault_streak > 3:
+            raise e  # even the plain bypass path fails: a firmware bug, let main.py see it
+        if self.run_engine:
+            self.run_engine = False
+            self.w = 0
+            self.w_target = 0
+            self._set_fault("audio: " + type(e).__name__ + " " + str(e)[:60])
+            console.reply("err", self.fault)
+
+    def _tick_clock(self):
+        self.now_ms += self.ms_per_block
+        self.ms_frac += self.ms_rem_per_block
+        if self.ms_frac >= self.rate:
+            self.ms_frac -= self.rate
+            self.now_ms += 1
+
+    def _control(self):
+        self._tick_clock()
+        if self.unmute_after:
+            self.unmute_after -= 1
+            if not self.unmute_after:
+                self._mute_codecs(False)
+                self.v_target = ONE
+        if self.lag > self.stall_us:
+            # fell behind by more than the rings hold: audio was lost; restart clean
+            self.xruns += 1
+            self.lag = 0
+            self._restart_i2s()
+        c = self.controls
+        ev = c.update(self.now_ms)
+        if c.changed is not None:
+            self._knob(c.changed.name, c.changed.value)
+        if ev:
+            self._footswitch(ev)
+        if self.pending is not None:
+            if self.v == 0:
+                self._run_pending()
+            return  # console waits until the quiet action is done: replies stay in order
+        self.console_count += 1
+        if self.console_count >= self.console_every:
+            self.console_count = 0
+            line = self.reader.poll()
+            if line is not None:
+                r = console.dispatch(self, line)
+                if r is not None:
+                    console.reply(r[0], r[1])
+
+    def _restart_i2s(self):
+        self._close_i2s()
+        self._open_i2s()
+        self.unmute_after = 0
+        self.v = 0  # ramp back in from silence
+
+    def _run_pending(self):
+        fn, arg = self.pending, self.pending_arg
+        self.pending = None
+        self.pending_arg = None
+        self._mute_codecs(True)
+        self._close_i2s()
+        try:
+            r = fn(arg)
+        except Exception as e:
+            r = ("err", type(e).__name__ + " " + str(e)[:60])
+        gc.collect()
+        self._open_i2s()
+        self.unmute_after = 1
+        if r is not None:
+            console.reply(r[0], r[1])
+
+    def _quiet(self, fn, arg):
+        """Run fn(arg) once the output has faded to silence; fn returns the console reply."""
+        self.pending = fn
+        self.pending_arg = arg
+        self.v_target = 0
+        return None
+
+    # -- state changes ----------------------------------------------------------------------
+    def _set_fault(self, msg):
+        self.fault = msg
+        self._update_led()
+
+    def _report(self, msg):
+        console.reply("err", msg)
+
+    def _update_led(self):
+        led = self.controls.led if hasattr(self, "controls") else None
+        if led is None:
+            return
+        led.engaged = self.run_engine and not self.bypass
+        led.fault(self.fault is not None)
+
+    def _load(self, i):
+        """Load preset i into the engine (audio stopped). True on success."""
+        ok = self.bank.load(self.engine, i, self._report)
+        if ok:
+            self.current = i
+            self.run_engine = True
+            self.fault = None
+            for name, v in self.knobs.items():
+                self._engine_knob(name, v)
+            self._apply_gate()
+            self.w = 0 if self.bypass else ONE
+        else:
+            self.run_engine = False
+            self.w = 0
+            self._set_fault("preset %d: %s" % (i + 1, self.bank.items[i].error))
+        self.w_target = self.w
+        self._update_led()
+        if hasattr(self, "controls"):
+            self.controls.led.blink_code(i + 1, self.now_ms)
+        return ok
+
+    def _engine_knob(self, name, v):
+        if self.engine is None:
+            return
+        try:
+            self.engine.set_knob(name, v)
+        except (KeyError, ValueError, AttributeError):
+            pass  # this model has no such knob
+
+    def _knob(self, name, v):
+        self.knobs[name] = v
+        if self.run_engine:
+            self._engine_knob(name, v)
+        if name in self.settings["knobs"]:
+            del self.settings["knobs"][name]  # the pot took over from the console override
+
+    def _apply_gate(self):
+        if self.engine is None or not hasattr(self.engine, "set_gate"):
+            return
+        try:
+            self.engine.set_gate(self.settings["gate_dbfs"])
+        except (ValueError, TypeError) as e:
+            self._report("gate: " + str(e))
+
+    def _set_bypass(self, on):
+        self.bypass = on
+        self.w_target = 0 if (on or not self.run_engine) else ONE
+        self._update_led()
+
+    def _footswitch(self, ev):
+        if ev == ctl.SHORT:
+            self._set_bypass(not self.bypass)
+        elif ev in (ctl.LONG, ctl.SHORT2):
+            self._change_preset("next", True)
+        elif ev == ctl.LONG2:
+            self._change_preset("prev", True)
+
+    def _change_preset(self, which, save):
+        if self.engine is None or not self.bank.items:
+            return ("err", "preset: no presets")
+        if which in ("next", "prev"):
+            cur = -1 if self.current is None else self.current
+            i = self.bank.step(cur, 1 if which == "next" else -1)
+            if i is None:
+                return ("err", "preset: no loadable preset")
+        else:
+            i = which
+        return self._quiet(self._do_preset, (i, save))
+
+    def _do_preset(self, arg):
+        i, save = arg
+        if not self._load(i):
+            return ("err", "preset %d: %s" % (i + 1, self.bank.items[i].error))
+        self.settings["preset"] = self.bank.items[i].file
+        if save:
+            self._save()
+        return ("ok", "preset %d %s" % (i + 1, self._preset_name()))
+
+    def _save(self):
+        settingsmod.save(self.settings_path, self.settings)
+
+    # -- console handlers (called by console.dispatch) -----------------------------------------
+    def cmd_set(self, key, value):
+        if key == "gate":
+            g = console.parse_gate(value)
+            if g is None:
+                return ("err", "set gate: expected dBFS -120..0 or off")
+            self.settings["gate_dbfs"] = None if g == "off" else g
+            self._apply_gate()
+            return ("ok", "gate " + ("off" if g == "off" else str(g)))
+        if key not in self.knobs:
+            return ("err", "set: unknown key " + key[:20] + " (drive, tone, level, gate)")
+        p = self.controls.pot(key)
+        if value == "pot":
+            if key in self.settings["knobs"]:
+                del self.settings["knobs"][key]
+            if p is not None:
+                p.overridden = False
+                self._knob(key, p.value)
+            return ("ok", "%s pot" % key)
+        v = console.parse_knob_value(value)
+        if v is None:
+            return ("err", "set %s: expected 0..1 or pot" % key)
+        self.knobs[key] = int(v * 1023 + 0.5)
+        if self.run_engine:
+            self._engine_knob(key, self.knobs[key])
+        self.settings["knobs"][key] = v
+        if p is not None:
+            p.override()
+        return ("ok", "%s %.3f" % (key, v))
+
+    def cmd_preset(self, which):
+        if isinstance(which, int):
+            if which < 1 or which > len(self.bank.items):
+                return ("err", "preset: %d out of range 1..%d" % (which, len(self.bank.items)))
+            p = self.bank.items[which - 1]
+            if not p.ok:
+                return ("err", "preset %d (%s): %s" % (which, p.file, p.error))
+            which = which - 1
+        return self._change_preset(which, False)
+
+    def cmd_bypass(self, arg):
+        on = (not self.bypass) if arg == "toggle" else arg == "on"
+        self._set_bypass(on)
+        if on or self.run_engine:
+            return ("ok", "bypass " + ("on" if on else "off"))
+        return ("err", "bypass off: no effect loaded (%s)" % self.fault)
+
+    def cmd_save(self):
+        return self._quiet(self._do_save, None)
+
+    def _do_save(self, _):
+        self._save()
+        return ("ok", "saved")
+
+    def cmd_bench(self):
+        return self._quiet(self._do_bench, None)
+
+    def _do_bench(self, _):
+        n = self.n
+        reps = 20
+        for k in range(n):  # a loud test tone so every nonlinear stage is exercised
+            self.dry[k] = ((k * 2731) & 0x7FFF) - 16384
+        t0 = time.ticks_us()
+        if self.run_engine:
+            for _ in range(reps):
+                self.engine.process(self.dry, self.wet, n)
+        t1 = time.ticks_us()
+        for _ in range(reps):
+            unpack_in(self.rx_buf, self.wet, n)
+            mix_out(self.dry, self.wet, self.tx_buf, n, ONE, ONE, ONE, ONE)
+        t2 = time.ticks_us()
+        eng = time.ticks_diff(t1, t0) / reps
+        io = time.ticks_diff(t2, t1) / reps
+        per_block = eng + io
+        mhz = self.board.cpu_mhz
+        return ("bench", json.dumps({
+            "block_frames": n, "rate_hz": self.rate, "cpu_mhz": mhz,
+            "engine_us_per_block": round(eng, 1), "io_us_per_block": round(io, 1),
+            "cycles_per_sample": round(per_block * mhz / n, 1),
+            "load_pct": round(100 * per_block / (self.block_us or 1), 1),
+            "headroom_pct": round(100 - 100 * per_block / (self.block_us or 1), 1),
+            "engine": self.run_engine}))
+
+    def _preset_no(self):
+        return None if self.current is None else self.current + 1
+
+    def _preset_name(self):
+        return None if self.current is None else self.bank.items[self.current].name
+
+    def status_json(self):
+        bu = self.block_us or 1
+        load = 100 * self.busy_sum / (self.busy_n * bu) if self.busy_n else 0.0
+        peak = 100 * self.busy_max / bu
+        d = {
+            "preset": self._preset_no(), "name": self._preset_name(),
+            "bypass": self.bypass or not self.run_engine,
+            "knobs": {k: round(v / 1023, 3) for k, v in self.knobs.items()},
+            "gate_dbfs": self.settings["gate_dbfs"],
+            "in_peak_dbfs": _dbfs(self.in_peak), "out_peak_dbfs": _dbfs(self.out_peak),
+            "cpu_load": round(load, 1), "cpu_peak": round(peak, 1), "xruns": self.xruns,
+            "mem_free": gc.mem_free(), "blocks": self.blocks, "fault": self.fault,
+            "board": self.board.name, "block_frames": self.n, "rate_hz": self.rate,
+        }
+        self.in_peak = 0
+        self.out_peak = 0
+        self.busy_sum = 0
+        self.busy_n = 0
+        self.busy_max = 0
+        return json.dumps(d)
+
+    def presets_json(self):
+        return json.dumps(self.bank.to_list())
+
+    # -- shutdown ---------------------------------------------------------------------------
+    def stop(self):
+        self._unlock()
+        for c in (getattr(self, "dac_codec", None), getattr(self, "adc_codec", None)):
+            if c is not None:
+                try:
+                    c.deinit()
+                except Exception:
+                    pass
+        self._close_i2s()
+
+
+def run(slot_dir, settings_path):
+    """Run the pedal until the audio source ends (simulator) or Ctrl-C; returns the App."""
+    app = App(slot_dir, settings_path)
+    try:
+        app.start()
+        app.loop()
+    finally:
+        app.stop()
+    return app
+
+
+if __name__ == "__main__":
+    run(sys.argv[1] if len(sys.argv) > 1 else ".", "settings.json")

@@ -1,0 +1,165 @@
+# The USB-serial console: a non-blocking line reader on sys.stdin (select.poll, never waits)
+# and the command parser. Every reply is one line "@<tag> <payload>" (docs/architecture.md).
+# Bad input of any kind gets "@err <reason>" and never stops the audio: the reader caps the line
+# length, drops undecodable bytes and control characters, and dispatch() catches everything.
+import sys
+import select
+
+MAX_LINE = 120
+
+HELP = ("commands: help | status | set drive|tone|level 0..1|pot | set gate DBFS|off"
+        " | preset N|next|prev|list | bypass on|off|toggle | save | bench")
+
+
+def reply(tag, payload=""):
+    """Print one protocol line."""
+    if payload:
+        print("@" + tag + " " + payload)
+    else:
+        print("@" + tag)
+
+
+class LineReader:
+    """Collects bytes from a stream into lines without ever blocking.
+
+    poll() returns one complete line (str, stripped) or None. Lines longer than MAX_LINE are
+    dropped whole and reported as "" + overflow flag so the caller can answer with an error.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stdin
+        self._raw = getattr(self.stream, "buffer", self.stream)
+        self._poll = select.poll()
+        self._poll.register(self.stream, select.POLLIN)
+        self._line = bytearray(MAX_LINE)
+        self._len = 0
+        self._byte = bytearray(1)
+        self.overflow = False
+        self._dropping = False
+        self.closed = False
+
+    def _ready(self):
+        for _obj, ev in self._poll.poll(0):
+            if ev & (select.POLLHUP | select.POLLERR) and not ev & select.POLLIN:
+                self.closed = True
+                return False
+            return bool(ev & select.POLLIN)
+        return False
+
+    def poll(self, max_bytes=64):
+        """Read what is waiting (up to max_bytes); return a finished line or None."""
+        if self.closed:
+            return None
+        b = self._byte
+        while max_bytes > 0 and self._ready():
+            max_bytes -= 1
+            try:
+                got = self._raw.readinto(b)
+            except (OSError, AttributeError):
+                got = self._read_str()
+            if not got:
+                self.closed = True  # EOF (pipe closed): stop polling, keep the audio running
+                return None
+            c = b[0]
+            if c == 10 or c == 13:
+                if self._dropping:
+                    self._dropping = False
+                    self._len = 0
+                    self.overflow = True
+                    return ""
+                if self._len == 0:
+                    continue
+                line = bytes(self._line[:self._len])
+                self._len = 0
+                self.overflow = False
+                try:
+                    return line.decode().strip()
+                except Exception:  # UnicodeError on ports that check UTF-8
+                    return "\x00"  # undecodable: reported as garbage by dispatch
+            if self._dropping:
+                continue
+            if c < 32 or c == 127:
+                continue  # control characters are noise on a serial line
+            if self._len >= MAX_LINE:
+                self._dropping = True
+                continue
+            self._line[self._len] = c
+            self._len += 1
+        return None
+
+    def _read_str(self):
+        s = self.stream.read(1)
+        if not s:
+            return 0
+        self._byte[0] = ord(s[0]) & 0xFF
+        return 1
+
+
+def _parse_float(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def dispatch(app, line):
+    """Run one command line against the app. Returns (tag, payload) or None when the app
+    answers later (a command that waits for a click-free fade, e.g. preset)."""
+    if not line:
+        return ("err", "line too long" if line == "" else "empty")
+    if line == "\x00":
+        return ("err", "undecodable input")
+    parts = line.split()
+    cmd = parts[0].lower()
+    args = parts[1:]
+    try:
+        if cmd == "help":
+            return ("help", HELP)
+        if cmd == "status":
+            return ("status", app.status_json())
+        if cmd == "set":
+            if len(args) != 2:
+                return ("err", "usage: set KEY VALUE")
+            return app.cmd_set(args[0].lower(), args[1].lower())
+        if cmd == "preset":
+            if len(args) != 1:
+                return ("err", "usage: preset N|next|prev|list")
+            a = args[0].lower()
+            if a == "list":
+                return ("list", app.presets_json())
+            if a in ("next", "prev"):
+                return app.cmd_preset(a)
+            try:
+                n = int(a)
+            except ValueError:
+                return ("err", "preset: expected N, next, prev or list")
+            return app.cmd_preset(n)
+        if cmd == "bypass":
+            if len(args) != 1 or args[0].lower() not in ("on", "off", "toggle"):
+                return ("err", "usage: bypass on|off|toggle")
+            return app.cmd_bypass(args[0].lower())
+        if cmd == "save":
+            return app.cmd_save()
+        if cmd == "bench":
+            return app.cmd_bench()
+        return ("err", "unknown command: " + cmd[:24])
+    except Exception as e:  # a bug in a handler must not stop the pedal
+        return ("err", "internal: " + type(e).__name__ + " " + str(e)[:60])
+
+
+def parse_knob_value(text):
+    """'0.7' -> 0.7 (0..1), or None."""
+    v = _parse_float(text)
+    if v is None or v != v or v < 0 or v > 1:
+        return None
+    return v
+
+
+def parse_gate(text):
+    """'off' -> 'off'; '-60' -> -60.0 dBFS (-120..0); else None."""
+    if text == "off":
+        return "off"
+    v = _parse_float(text)
+    if v is None or v != v or v < -120 or v > 0:
+        return None
+    return v

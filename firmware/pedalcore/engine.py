@@ -1,0 +1,295 @@
+"""The DSP engine: executes a loaded pedal model over blocks of int16 samples, in place.
+
+``Engine(pedal, block)`` preallocates everything (buffers, states, padded tables); ``process(buf)``
+allocates nothing. Per-block linear ramps for knob changes (drive/tone/level), a noise gate
+(off by default), click-free bypass, and ``crossfade(old, new, buf, tmp)`` for preset changes.
+
+Kernels: the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
+pure-Python reference ``pedalcore.arith`` (same signatures, bit-identical results). Under
+CPython (host simulator) the reference is used. Arithmetic: docs/arithmetic.md.
+"""
+
+from array import array
+
+try:
+    from pedalcore import arith
+    from pedalcore import pedalfile as pf
+except ImportError:  # loaded from the firmware folder on sys.path
+    import arith
+    import pedalfile as pf
+
+K = arith  # kernel provider
+KERNELS = "python"
+
+
+def use_kernels(kind):
+    """Select the kernel provider: 'viper' (raises ImportError if unavailable) or 'python'."""
+    global K, KERNELS
+    if kind == "viper":
+        try:
+            from pedalcore import kernels
+        except ImportError:
+            import kernels
+        K = kernels
+    else:
+        K = arith
+    KERNELS = kind
+
+
+try:  # prefer viper where it compiles (MicroPython with the native emitter)
+    import micropython  # noqa: F401
+
+    use_kernels("viper")
+except Exception:  # CPython, or a port without viper: pure-Python fallback
+    K = arith
+    KERNELS = "python"
+
+GATE_HOLD_BLOCKS = 32  # blocks the gate stays open after the level drops below the threshold
+Q15_ONE = 32768
+
+
+class _Op:
+    """One executable stage: kind + ints + preallocated arrays. Attributes depend on kind."""
+
+    __slots__ = ("kind", "knob", "a", "b", "c", "d", "e", "f", "cur", "tgt", "cur2", "tgt2",
+                 "arr", "st", "lo", "hi")
+
+    def __init__(self, kind, knob):
+        self.kind = kind
+        self.knob = knob
+        self.a = self.b = self.c = self.d = self.e = self.f = 0
+        self.cur = self.tgt = self.cur2 = self.tgt2 = 0
+        self.lo = self.hi = 0
+        self.arr = None
+        self.st = None
+
+
+def _log2(n):
+    k = 0
+    while (1 << k) < n:
+        k += 1
+    if (1 << k) != n:
+        raise ValueError("block size %d is not a power of two" % n)
+    return k
+
+
+class Engine:
+    """Run ``pedal`` (a pedalfile.Pedal) over blocks of ``block`` samples (a power of two)."""
+
+    def __init__(self, pedal, block=64):
+        self.pedal = pedal
+        self.n = block
+        self.log2n = _log2(block)
+        self.dry = array("h", bytes(2 * block))
+        self.tmp = array("h", bytes(2 * block))
+        self.bias = array("i", bytes(4 * block))
+        self.slots = [None, None, None, None]
+        self.knobs = {"drive": None, "tone": None, "level": None}
+        self.gate_open_thr = 0  # int16 peak; 0 = gate off
+        self.gate_g = Q15_ONE
+        self.gate_hold = 0
+        self.bypass = False
+        self.wet_dry = 0  # Q15: 0 = all wet (model), 32768 = all dry (bypass)
+        self.in_peak = 0
+        ops = []
+        prev = None
+        for st in pedal.stages:
+            ops.append(self._make_op(st, prev))
+            prev = st
+        self.ops = ops
+        self.nops = len(ops)
+        self.reset()
+
+    # ------------------------------------------------------------------ construction
+    def _make_op(self, st, prev):
+        kind = st.kind
+        p = st.p
+        op = _Op(kind, pf.KNOB_NAMES[st.knob])
+        if kind == pf.GAIN:
+            op.a = p[1]  # shift
+            op.b = p[0]  # fitted mantissa
+            op.lo = p[2]
+            op.hi = p[3]
+        elif kind == pf.BIQUAD or kind == pf.DCBLOCK:
+            op.arr = array("i", arith.biquad_kernel_coefs([p[0], p[1], p[2], p[3], p[4]],
+                                                          p[5], p[6]))
+            op.st = array("i", bytes(4 * arith.BQ_NS))
+        elif kind == pf.TABLE:
+            nseg = 1 << p[0]
+            t = array("h", bytes(2 * (nseg + 2)))
+            for i in range(nseg + 1):
+                t[i] = st.table[i]
+            t[nseg + 1] = st.table[nseg]
+            op.arr = t
+            op.a = nseg << arith.TB_FRAC  # pmax
+            op.b = p[1]  # fitted gm
+            op.c = p[2]  # gs
+            op.d = p[3]  # off
+            op.lo = p[4]
+            op.hi = p[5]
+            op.e = 1 if (prev is not None and prev.kind == pf.ENV_BIAS) else 0
+        elif kind == pf.ENV_BIAS:
+            op.a, op.b, op.c, op.d = p[0], p[1], p[2], p[3]
+            op.st = array("i", [0])
+        elif kind == pf.TAP:
+            slot = p[0]
+            if self.slots[slot] is None:
+                self.slots[slot] = array("h", bytes(2 * self.n))
+            op.arr = self.slots[slot]
+        elif kind == pf.MIX:
+            slot = p[0]
+            if self.slots[slot] is None:
+                self.slots[slot] = array("h", bytes(2 * self.n))
+            op.arr = self.slots[slot]
+            op.a = p[1]
+            op.b = p[2]
+        elif kind == pf.TONE:
+            op.a = p[0]
+            op.lo = p[1]
+            op.hi = p[2]
+        elif kind == pf.DELAY:
+            d = p[0]
+            size = 16
+            while size < d + 1:
+                size <<= 1
+            op.arr = array("h", bytes(2 * size))
+            op.st = array("i", [0])
+            op.a = d
+            op.b = size - 1
+        return op
+
+    def reset(self):
+        """Clear all filter/delay/envelope states; knobs jump to their targets."""
+        for op in self.ops:
+            if op.st is not None:
+                for i in range(len(op.st)):
+                    op.st[i] = 0
+            if op.kind == pf.DELAY:
+                for i in range(len(op.arr)):
+                    op.arr[i] = 0
+        self._retarget(True)
+
+    # ------------------------------------------------------------------ controls (not audio)
+    def set_knob(self, name, k, immediate=False):
+        """Knob ``name`` to position k (int 0..1023) or None (the fitted point). Ramped."""
+        if name not in self.knobs:
+            raise ValueError("unknown knob %s" % name)
+        self.knobs[name] = k
+        self._retarget(immediate)
+
+    def set_gate(self, threshold_dbfs):
+        """Noise gate threshold in dBFS (None or <= -120 turns it off)."""
+        if threshold_dbfs is None or threshold_dbfs <= -120:
+            self.gate_open_thr = 0
+        else:
+            v = int(32768 * 10 ** (threshold_dbfs / 20.0) + 0.5)
+            self.gate_open_thr = 1 if v < 1 else (32767 if v > 32767 else v)
+
+    def set_bypass(self, on):
+        """Bypass on/off; the change crossfades over the next block."""
+        self.bypass = bool(on)
+
+    def _lq(self, op):
+        k = self.knobs.get(op.knob) if op.knob else None
+        if k is None:
+            return 0
+        return arith.knob_log2(k, op.lo, op.hi)
+
+    def _retarget(self, immediate):
+        for op in self.ops:
+            kind = op.kind
+            if kind == pf.GAIN:
+                op.tgt = arith.scale_by_log2(op.b, self._lq(op))
+            elif kind == pf.TABLE:
+                op.tgt = arith.scale_by_log2(op.b, self._lq(op))
+            elif kind == pf.TONE:
+                lq = self._lq(op)
+                op.tgt = arith.scale_by_log2(arith.TONE_G_ONE, -lq)  # g_lo
+                op.tgt2 = arith.scale_by_log2(arith.TONE_G_ONE, lq)  # g_hi
+            else:
+                continue
+            if immediate:
+                op.cur = op.tgt
+                op.cur2 = op.tgt2
+
+    # ------------------------------------------------------------------ audio (no allocation)
+    def run_chain(self, buf):
+        """Run every stage over buf[0:n] in place (no gate, no bypass)."""
+        n = self.n
+        sh = self.log2n
+        ops = self.ops
+        k = K
+        for i in range(self.nops):
+            op = ops[i]
+            kind = op.kind
+            if kind == 2 or kind == 9:  # BIQUAD, DCBLOCK
+                k.biquad_block(buf, n, op.arr, op.st, 0)
+            elif kind == 1:  # GAIN
+                k.gain_block(buf, n, op.cur, (op.tgt - op.cur) >> sh, op.a)
+                op.cur = op.tgt
+            elif kind == 3:  # TABLE
+                if op.e:
+                    k.table_bias_block(buf, n, op.arr, op.a, op.cur, (op.tgt - op.cur) >> sh,
+                                       op.c, op.d, self.bias)
+                else:
+                    k.table_block(buf, n, op.arr, op.a, op.cur, (op.tgt - op.cur) >> sh,
+                                  op.c, op.d)
+                op.cur = op.tgt
+            elif kind == 4:  # ENV_BIAS
+                k.env_block(buf, n, op.st, op.a, op.b, op.c, op.d, self.bias)
+            elif kind == 5:  # TAP
+                k.tap_block(buf, n, op.arr)
+            elif kind == 6:  # MIX
+                k.mix_block(buf, n, op.arr, op.a, op.b)
+            elif kind == 7:  # TONE
+                k.tone_block(buf, n, op.st, op.a, op.cur, (op.tgt - op.cur) >> sh, op.cur2,
+                             (op.tgt2 - op.cur2) >> sh)
+                op.cur = op.tgt
+                op.cur2 = op.tgt2
+            elif kind == 8:  # DELAY
+                k.delay_block(buf, n, op.arr, op.st, op.a, op.b)
+
+    def process(self, buf):
+        """One block in place: gate detector, chain, gate, bypass crossfade."""
+        n = self.n
+        sh = self.log2n
+        k = K
+        thr = self.gate_open_thr
+        if thr:
+            pk = k.peak_block(buf, n)
+            self.in_peak = pk
+            if pk >= thr:
+                self.gate_hold = GATE_HOLD_BLOCKS
+                gt = Q15_ONE
+            elif pk >= (thr >> 1) and self.gate_g == Q15_ONE:
+                gt = Q15_ONE  # hysteresis: stay open until the level falls 6 dB below
+            elif self.gate_hold > 0:
+                self.gate_hold -= 1
+                gt = Q15_ONE
+            else:
+                gt = 0
+        else:
+            gt = Q15_ONE
+        wt = Q15_ONE if self.bypass else 0
+        wd = self.wet_dry
+        if wd == Q15_ONE and wt == Q15_ONE:
+            return  # fully bypassed: dry passes untouched, the chain rests
+        if wd or wt:
+            k.tap_block(buf, n, self.dry)
+        self.run_chain(buf)
+        g = self.gate_g
+        if g != Q15_ONE or gt != Q15_ONE:
+            k.fade_block(buf, n, g, (gt - g) >> sh)
+            self.gate_g = gt
+        if wd or wt:
+            k.xfade_block(buf, self.dry, n, wd, (wt - wd) >> sh)
+            self.wet_dry = wt
+
+
+def crossfade(old, new, buf):
+    """Process one block with both engines and crossfade old -> new (preset change)."""
+    tmp = new.tmp
+    K.tap_block(buf, new.n, tmp)
+    old.process(tmp)
+    new.process(buf)
+    K.xfade_block(buf, tmp, new.n, Q15_ONE, -(Q15_ONE >> new.log2n))

@@ -1,0 +1,330 @@
+# pedaltool-arches: armv6m armv7m armv7em armv7emsp armv7emdp
+# (asm_thumb compiles only for ARM; the mpy-cross CI gate and `pedaltool flash` read this line.
+#  An armv6m .mpy runs on RP2040 and on RP2350-ARM alike.)
+#
+# Hand-scheduled @micropython.asm_thumb kernels for ARM ports (RP2040 / RP2350-ARM).
+#
+# Bit-identical to the reference in arith.py: tests/firmware/test_cost_emulator.py runs this
+# machine code in an emulator against it on random and full-scale inputs. ARMv6-M subset only
+# (Cortex-M0+): low registers for arithmetic, no smull/sdiv; `data()` emits the opcodes the
+# inline assembler lacks (sxth, ldrsh). Measured speed: docs/performance.md.
+#
+# Buffers: `buf` is an array('h') of int16 samples, processed in place; coefficient/state arrays
+# are array('i'); tables array('h'). asm_thumb passes a buffer's address and an int's value, at
+# most four arguments, so small integers are packed into one.
+#
+# Drop-in provider: this module has the same kernel names and signatures as arith.py and
+# kernels.py (biquad_block, gain_block, table_block run in asm; every other kernel is the viper
+# one from kernels.py, or arith's where kernels.py is missing). The engine selects it on ARM:
+#     try: from pedalcore import kernels_thumb as K   (ImportError/SyntaxError elsewhere)
+#
+# Raw asm entry points (n >= 1, n < 65536; 0 returns at once):
+#   biquad(buf, n | (o << 16), c, s)    == arith.biquad_block(buf, n, c, s, o)
+#   gain(buf, n | (sh << 16), m0, step) == arith.gain_block(buf, n, m0, step, sh) (returns m)
+#   table(buf, n, t, p)                 == arith.table_block(buf, n, t, *p) with
+#                                          p = array('i', [pmax, gm0, step, gs, off]);
+#                                          p[1] becomes the last gm.
+import micropython
+from array import array
+
+try:
+    from pedalcore.kernels import *  # noqa: F401,F403  viper kernels for the other stages
+except ImportError:
+    try:
+        from kernels import *  # noqa: F401,F403
+    except ImportError:
+        try:
+            from pedalcore.arith import *  # noqa: F401,F403
+        except ImportError:
+            from arith import *  # noqa: F401,F403
+
+
+# y = sat16(((hi + lo>>14) + 2048) >> 12); e = error feedback; see arith.biquad_sample.
+# Registers in the sample loop:
+#   r0 buf ptr, r1 end ptr, r2 coefficient ptr, r3 x then y, r4 hi, r5 lo, r6/r7 scratch,
+#   r8 x1, r9 x2, r10 y1, r11 y2, r12 e1, lr e2 (state lives in high registers for the block).
+@micropython.asm_thumb
+def biquad(r0, r1, r2, r3):
+    # save r8-r11 (callee-saved; the prologue only saves r4-r7 and lr)
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    # o = r1 >> 16: c += 4*o, s += 2*o; n = r1 & 0xffff; end = buf + 2n
+    lsr(r4, r1, 16)
+    lsl(r5, r4, 2)
+    add(r2, r2, r5)
+    lsl(r5, r4, 1)
+    add(r3, r3, r5)
+    lsl(r1, r1, 16)
+    lsr(r1, r1, 15)
+    add(r1, r1, r0)
+    push({r3})
+    cmp(r0, r1)
+    bcs(EXIT)
+    ldr(r4, [r3, 0])
+    mov(r8, r4)
+    ldr(r4, [r3, 4])
+    mov(r9, r4)
+    ldr(r4, [r3, 8])
+    mov(r10, r4)
+    ldr(r4, [r3, 12])
+    mov(r11, r4)
+    ldr(r4, [r3, 16])
+    mov(r12, r4)
+    ldr(r4, [r3, 20])
+    mov(lr, r4)
+    label(LOOP)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    ldr(r5, [r2, 20])  # lo = c5*x
+    mul(r5, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 24])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 28])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 32])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 36])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r12)  # e1
+    ldr(r7, [r2, 40])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, lr)  # e2
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    # state shift that does not depend on y: x2 = x1, x1 = x, y2 = y1, e2 = e1
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    # hi += lo >> 14; lo &= 16383
+    asr(r6, r5, 14)
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    # y = (hi + 2048) >> 12 == ((hi >> 11) + 1) >> 1 (no overflow near int32 max)
+    asr(r3, r4, 11)
+    add(r3, 1)
+    asr(r3, r3, 1)
+    # saturated? (sxth(y) != y)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(SAT)
+    # e = ((hi - (y << 12)) << 14) + lo
+    lsl(r6, r3, 12)
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(STORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(SAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(NEG)
+    mov(r3, 127)  # 32767 = (128 << 8) - 1
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(STORE)
+    label(NEG)
+    mov(r3, 128)  # -32768 = -(128 << 8)
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(STORE)
+    label(DONE)
+    label(EXIT)
+    pop({r3})
+    mov(r4, r8)
+    str(r4, [r3, 0])
+    mov(r4, r9)
+    str(r4, [r3, 4])
+    mov(r4, r10)
+    str(r4, [r3, 8])
+    mov(r4, r11)
+    str(r4, [r3, 12])
+    mov(r4, r12)
+    str(r4, [r3, 16])
+    mov(r4, lr)
+    str(r4, [r3, 20])
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)  # a small int: the caller must not get a pointer (it would allocate a long int)
+
+
+# y = sat16((x * m + r) >> sh), m += step before each sample; see arith.gain_block.
+# r0 buf ptr, r1 end ptr, r2 m, r3 step, r4 rounding r, r5 sh, r6 x, r7 scratch.
+@micropython.asm_thumb
+def gain(r0, r1, r2, r3):
+    lsr(r5, r1, 16)  # sh
+    lsl(r1, r1, 16)
+    lsr(r1, r1, 15)
+    add(r1, r1, r0)  # end = buf + 2n
+    mov(r4, 1)
+    lsl(r4, r5)
+    asr(r4, r4, 1)  # r = (1 << sh) >> 1
+    cmp(r0, r1)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r6, [r0, 0])
+    data(2, 0xB236)  # sxth r6, r6
+    add(r2, r2, r3)
+    mul(r6, r2)
+    add(r6, r6, r4)
+    asr(r6, r5)
+    data(2, 0xB237)  # sxth r7, r6
+    cmp(r7, r6)
+    bne(SAT)
+    label(STORE)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(SAT)
+    cmp(r6, 0)
+    blt(NEG)
+    mov(r6, 127)
+    lsl(r6, r6, 8)
+    add(r6, 255)
+    b(STORE)
+    label(NEG)
+    mov(r6, 128)
+    lsl(r6, r6, 8)
+    neg(r6, r6)
+    b(STORE)
+    label(DONE)
+    mov(r0, r2)  # the last mantissa (a small int)
+
+
+# Interpolated waveshaper; see arith.table_block (bias = 0 per sample, a constant is folded
+# into off by the caller). t: array('h') of N+2 entries; p: array('i') [pmax, gm0, step, gs, off];
+# p[1] is updated to the last gm.
+# r0 buf ptr, r1 end ptr, r2 t, r3 gm, r4 x/p, r5-r7 scratch; r8 pmax, r9 step, r10 gs, r11 off.
+@micropython.asm_thumb
+def table(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    push({r3})
+    ldr(r4, [r3, 0])
+    mov(r8, r4)
+    ldr(r4, [r3, 8])
+    mov(r9, r4)
+    ldr(r4, [r3, 12])
+    mov(r10, r4)
+    ldr(r4, [r3, 16])
+    mov(r11, r4)
+    ldr(r3, [r3, 4])  # gm
+    lsl(r1, r1, 1)
+    add(r1, r1, r0)  # end = buf + 2n
+    cmp(r0, r1)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    mov(r5, r9)
+    add(r3, r3, r5)  # gm += step
+    mul(r4, r3)
+    mov(r5, r10)
+    asr(r4, r5)  # (x * gm) >> gs
+    mov(r5, r11)
+    add(r4, r4, r5)  # + off
+    cmp(r4, 0)
+    blt(LOW)
+    mov(r5, r8)
+    cmp(r4, r5)
+    bgt(HIGH)
+    label(GO)
+    asr(r5, r4, 8)
+    lsl(r5, r5, 1)  # byte offset of t[i]
+    data(2, 0x5F56)  # ldrsh r6, [r2, r5]   a = t[i]
+    add(r5, 2)
+    data(2, 0x5F57)  # ldrsh r7, [r2, r5]   b = t[i + 1]
+    sub(r7, r7, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)  # p & 255
+    mul(r7, r4)
+    add(r7, 128)
+    asr(r7, r7, 8)
+    add(r6, r6, r7)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(LOW)
+    mov(r4, 0)
+    b(GO)
+    label(HIGH)
+    mov(r4, r8)
+    b(GO)
+    label(DONE)
+    pop({r2})
+    str(r3, [r2, 4])
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)
+
+
+# ---- drop-in kernels with the reference signatures (one extra Python call per block) ------
+_TP = array("i", [0, 0, 0, 0, 0])  # table parameters, preallocated: no allocation per call
+
+
+def biquad_block(buf, n, c, s, o):
+    biquad(buf, n | (o << 16), c, s)
+
+
+def gain_block(buf, n, m0, step, s):
+    if n <= 0:
+        return m0
+    return gain(buf, n | (s << 16), m0, step)
+
+
+def table_block(buf, n, t, pmax, gm0, step, gs, off):
+    p = _TP
+    p[0] = pmax
+    p[1] = gm0
+    p[2] = step
+    p[3] = gs
+    p[4] = off
+    table(buf, n, t, p)
+    return p[1]

@@ -1,0 +1,270 @@
+"""Read a .pedal file (spec: docs/pedal-format.md) into integer arrays, with every check.
+
+Plain Python for CPython and MicroPython (struct, binascii, array). ``parse(data, name)`` returns a
+:class:`Pedal` or raises ``ValueError("<name>: <problem>")``. ``check_stage`` is the one place
+that bounds every parameter so that the arithmetic in ``arith.py`` stays within 32 bits; the host
+quantiser and reader use it too.
+"""
+
+import struct
+from array import array
+
+try:
+    from binascii import crc32
+except ImportError:  # pragma: no cover - every MicroPython port we target has binascii
+    crc32 = None
+
+MAGIC = b"PDL1"
+VERSION = 1
+HEADER_SIZE = 24
+STAGE_HEADER_SIZE = 8
+MAX_STAGES = 64
+MAX_FILE = 65536
+
+GAIN = 1
+BIQUAD = 2
+TABLE = 3
+ENV_BIAS = 4
+TAP = 5
+MIX = 6
+TONE = 7
+DELAY = 8
+DCBLOCK = 9
+
+KIND_NAMES = {GAIN: "gain", BIQUAD: "biquad", TABLE: "table", ENV_BIAS: "env_bias", TAP: "tap",
+              MIX: "mix", TONE: "tone", DELAY: "delay", DCBLOCK: "dcblock"}
+# number of int32 parameters per stage kind (order: docs/pedal-format.md)
+N_PARAMS = {GAIN: 4, BIQUAD: 7, TABLE: 6, ENV_BIAS: 4, TAP: 1, MIX: 3, TONE: 3, DELAY: 1,
+            DCBLOCK: 7}
+KNOB_NONE = 0
+KNOB_DRIVE = 1
+KNOB_TONE = 2
+KNOB_LEVEL = 3
+KNOB_NAMES = {KNOB_NONE: None, KNOB_DRIVE: "drive", KNOB_TONE: "tone", KNOB_LEVEL: "level"}
+
+META_NAME = 1
+META_SOURCE_FILE = 2
+META_SOURCE_SHA256 = 3
+META_GEAR_TYPE = 4
+META_TONE_TYPE = 5
+META_ESR = 6  # f32
+META_ESR_PRE = 7  # f32
+META_CYCLES = 8  # f32
+META_FLOAT_KEYS = (META_ESR, META_ESR_PRE, META_CYCLES)
+
+Q26_ONE = 1 << 26
+BQ_SUM_LIMIT = 15 << 26
+LOG2_LIMIT = 16384  # knob ranges within +-16 octaves
+TONE_LOG2_LIMIT = 1020  # tone band gains < 2.0 (Q13 < 16384)
+MAX_DELAY = 4095
+
+
+class Stage:
+    """One stage: kind (int code), knob (int code), p (array('i') params), table (array('h'))."""
+
+    __slots__ = ("kind", "knob", "p", "table")
+
+    def __init__(self, kind, knob, p, table=None):
+        self.kind = kind
+        self.knob = knob
+        self.p = p
+        self.table = table
+
+
+class Pedal:
+    """A parsed .pedal: name, rate (Hz), stages, meta (dict key -> str or float)."""
+
+    def __init__(self, name, rate, stages, meta):
+        self.name = name
+        self.rate = rate
+        self.stages = stages
+        self.meta = meta
+
+
+def _knob_max_log2(lo_q, hi_q):
+    m = 0
+    if lo_q > m:
+        m = lo_q
+    if hi_q > m:
+        m = hi_q
+    return m
+
+
+def check_stage(kind, knob, p, ntable):
+    """Return None if the stage parameters are inside the documented bounds, else a reason."""
+    from_arith = _arith()
+    if kind not in N_PARAMS:
+        return "unknown stage kind %d" % kind
+    if knob not in KNOB_NAMES:
+        return "unknown knob code %d" % knob
+    if len(p) != N_PARAMS[kind]:
+        return "%s: expected %d parameters, found %d" % (KIND_NAMES[kind], N_PARAMS[kind], len(p))
+    if kind != TABLE and ntable:
+        return "%s: unexpected table" % KIND_NAMES[kind]
+    if kind == GAIN:
+        m, s, lo, hi = p
+        if not (-32767 <= m <= 32767 and 0 <= s <= 30 and abs(lo) <= LOG2_LIMIT
+                and abs(hi) <= LOG2_LIMIT):
+            return "gain: parameter out of range"
+        if knob and from_arith.scale_by_log2(abs(m), _knob_max_log2(lo, hi)) > 32767:
+            return "gain: knob range overflows the gain mantissa"
+        if knob not in (KNOB_NONE, KNOB_DRIVE, KNOB_LEVEL):
+            return "gain: bad knob"
+    elif kind == BIQUAD or kind == DCBLOCK:
+        b0, b1, b2, a1, a2, k1, k2 = p
+        if abs(b0) + abs(b1) + abs(b2) + abs(a1) + abs(a2) > BQ_SUM_LIMIT:
+            return "biquad: coefficient sum too large"
+        if not (-2 <= k1 <= 2 and -1 <= k2 <= 1):
+            return "biquad: error feedback out of range"
+        if not (abs(a2) < Q26_ONE and abs(a1) < Q26_ONE + a2):
+            return "biquad: unstable poles"
+        if knob:
+            return "biquad: takes no knob"
+    elif kind == TABLE:
+        log2n, gm, gs, off, lo, hi = p
+        if not (4 <= log2n <= 10):
+            return "table: size out of range"
+        if ntable != (1 << log2n) + 1:
+            return "table: expected %d values, found %d" % ((1 << log2n) + 1, ntable)
+        if not (-65535 <= gm <= 65535 and 2 <= gs <= 30 and abs(off) <= (1 << 29)
+                and abs(lo) <= LOG2_LIMIT and abs(hi) <= LOG2_LIMIT):
+            return "table: parameter out of range"
+        if knob and from_arith.scale_by_log2(abs(gm), _knob_max_log2(lo, hi)) > 65535:
+            return "table: knob range overflows the gain mantissa"
+        if knob not in (KNOB_NONE, KNOB_DRIVE):
+            return "table: bad knob"
+    elif kind == ENV_BIAS:
+        ca, cr, dm, ds = p
+        if not (1 <= ca <= 32767 and 1 <= cr <= 32767 and -32767 <= dm <= 32767
+                and 1 <= ds <= 30):
+            return "env_bias: parameter out of range"
+        if knob:
+            return "env_bias: takes no knob"
+    elif kind == TAP:
+        if not 0 <= p[0] <= 3:
+            return "tap: slot out of range"
+    elif kind == MIX:
+        slot, m, s = p
+        if not (0 <= slot <= 3 and -32767 <= m <= 32767 and 0 <= s <= 30):
+            return "mix: parameter out of range"
+    elif kind == TONE:
+        c, lo, hi = p
+        if not (1 <= c <= 32767 and abs(lo) <= TONE_LOG2_LIMIT and abs(hi) <= TONE_LOG2_LIMIT):
+            return "tone: parameter out of range"
+        if knob not in (KNOB_NONE, KNOB_TONE):
+            return "tone: bad knob"
+    elif kind == DELAY:
+        if not 0 <= p[0] <= MAX_DELAY:
+            return "delay: out of range"
+    return None
+
+
+def check_structure(stages):
+    """Cross-stage rules: env_bias directly before a table; mix reads a slot tapped earlier."""
+    tapped = [False, False, False, False]
+    n = len(stages)
+    for i in range(n):
+        st = stages[i]
+        if st.kind == ENV_BIAS and (i + 1 >= n or stages[i + 1].kind != TABLE):
+            return "stage %d: env_bias must be followed by a table" % i
+        if st.kind == TAP:
+            tapped[st.p[0]] = True
+        if st.kind == MIX and not tapped[st.p[0]]:
+            return "stage %d: mix reads slot %d before any tap" % (i, st.p[0])
+    return None
+
+
+_ARITH = None
+
+
+def _arith():
+    global _ARITH
+    if _ARITH is None:
+        try:
+            from pedalcore import arith
+        except ImportError:  # loaded standalone on the host (importlib by path)
+            import arith
+        _ARITH = arith
+    return _ARITH
+
+
+def parse(data, name="pedal"):
+    """bytes of a .pedal file -> Pedal; raises ValueError('<name>: <problem>')."""
+    n = len(data)
+    if n < 4 or bytes(data[0:4]) != MAGIC:
+        raise ValueError("%s: not a .pedal file (bad magic)" % name)
+    if n < HEADER_SIZE + 4:
+        raise ValueError("%s: truncated (%d bytes)" % (name, n))
+    version, hsize, total, rate, nst, _res = struct.unpack_from("<HHIIHH", data, 4)
+    if version != VERSION:
+        raise ValueError("%s: unsupported format version %d (this firmware reads %d)"
+                         % (name, version, VERSION))
+    if hsize != HEADER_SIZE:
+        raise ValueError("%s: bad header size %d" % (name, hsize))
+    if total != n:
+        if total > n:
+            raise ValueError("%s: truncated (%d of %d bytes)" % (name, n, total))
+        raise ValueError("%s: size mismatch (%d bytes, header says %d)" % (name, n, total))
+    if total > MAX_FILE:
+        raise ValueError("%s: too large" % name)
+    crc = struct.unpack_from("<I", data, n - 4)[0]
+    if crc32 is not None and (crc32(data[0:n - 4]) & 0xFFFFFFFF) != crc:
+        raise ValueError("%s: CRC mismatch (corrupt file)" % name)
+    if not (8000 <= rate <= 192000):
+        raise ValueError("%s: bad sample rate %d" % (name, rate))
+    if nst > MAX_STAGES:
+        raise ValueError("%s: too many stages (%d)" % (name, nst))
+    pos = HEADER_SIZE
+    end = n - 4
+    stages = []
+    for i in range(nst):
+        if pos + STAGE_HEADER_SIZE > end:
+            raise ValueError("%s: stage %d: truncated" % (name, i))
+        kind, knob, npar, ntab, _r = struct.unpack_from("<BBHHH", data, pos)
+        pos += STAGE_HEADER_SIZE
+        if pos + 4 * npar + 2 * ntab > end:
+            raise ValueError("%s: stage %d: truncated" % (name, i))
+        p = array("i", struct.unpack_from("<%di" % npar, data, pos))
+        pos += 4 * npar
+        tab = None
+        if ntab:
+            tab = array("h", struct.unpack_from("<%dh" % ntab, data, pos))
+            pos += 2 * ntab
+        why = check_stage(kind, knob, p, ntab)
+        if why is not None:
+            raise ValueError("%s: stage %d: %s" % (name, i, why))
+        stages.append(Stage(kind, knob, p, tab))
+    why = check_structure(stages)
+    if why is not None:
+        raise ValueError("%s: %s" % (name, why))
+    if pos + 2 > end:
+        raise ValueError("%s: truncated metadata" % name)
+    nmeta = struct.unpack_from("<H", data, pos)[0]
+    pos += 2
+    meta = {}
+    for _ in range(nmeta):
+        if pos + 4 > end:
+            raise ValueError("%s: truncated metadata" % name)
+        key, _r, ln = struct.unpack_from("<BBH", data, pos)
+        pos += 4
+        if pos + ln > end:
+            raise ValueError("%s: truncated metadata" % name)
+        raw = bytes(data[pos:pos + ln])
+        pos += ln
+        if key in META_FLOAT_KEYS and ln == 4:
+            meta[key] = struct.unpack("<f", raw)[0]
+        else:
+            try:
+                meta[key] = raw.decode("utf-8")
+            except Exception:
+                raise ValueError("%s: metadata %d is not UTF-8" % (name, key))
+    if pos != end:
+        raise ValueError("%s: %d unexpected bytes before the CRC" % (name, end - pos))
+    return Pedal(meta.get(META_NAME, ""), rate, stages, meta)
+
+
+def load(path):
+    """Read and parse a file; ValueError names the file."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE + 1)
+    return parse(data, path)

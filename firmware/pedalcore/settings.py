@@ -1,0 +1,53 @@
+# Persistent settings (pt/settings.json): current preset, knob overrides, gate threshold.
+#
+# Saved atomically: the JSON goes to "<path>.tmp" first, then os.rename() replaces the old file
+# in one step (atomic on littlefs; VfsFat removes the target first, still leaving either the old
+# or the new file). A power cut before the rename leaves the old file intact and a stale .tmp
+# that load() ignores and save() overwrites. A corrupt or missing file gives the defaults.
+import json
+import os
+
+KNOB_NAMES = ("drive", "tone", "level")
+
+
+def defaults():
+    return {"preset": None, "knobs": {}, "gate_dbfs": None}
+
+
+def _clean(d):
+    """Keep only well-typed fields so a hand-edited file can never crash the pedal."""
+    out = defaults()
+    if not isinstance(d, dict):
+        return out
+    p = d.get("preset")
+    if isinstance(p, str):
+        out["preset"] = p
+    knobs = d.get("knobs")
+    if isinstance(knobs, dict):
+        for k, v in knobs.items():
+            if isinstance(k, str) and isinstance(v, (int, float)) and 0 <= v <= 1:
+                out["knobs"][k] = float(v)
+    g = d.get("gate_dbfs")
+    if isinstance(g, (int, float)) and -120 <= g <= 0:
+        out["gate_dbfs"] = float(g)
+    return out
+
+
+def load(path):
+    """The saved settings, or the defaults if the file is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return _clean(json.load(f))
+    except (OSError, ValueError):
+        return defaults()
+
+
+def save(path, settings):
+    """Write settings atomically: temp file, flush, then rename over the old file."""
+    tmp = path + ".tmp"
+    data = json.dumps(_clean(settings))
+    with open(tmp, "w") as f:
+        f.write(data)
+        f.flush()
+    # A power cut here leaves the old settings.json untouched.
+    os.rename(tmp, path)

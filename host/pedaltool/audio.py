@@ -1,0 +1,254 @@
+"""WAV in/out, resampling and level conversions: the one place pedaltool touches audio files.
+
+Reading accepts RIFF/WAVE with 8/16/24/32-bit PCM or 32/64-bit IEEE float samples (plain or
+WAVE_FORMAT_EXTENSIBLE), mono or multi-channel (the first channel is used, with a note).
+Samples come back as float32 in [-1, 1) full scale (0 dBFS = 1.0).
+
+Writing always produces 32-bit float mono WAV, atomically: the data goes to a temporary file in
+the destination folder which is renamed over the target only when complete, so an error never
+leaves a partial output file behind.
+
+Errors are :class:`pedaltool.errors.AudioFileError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from pedaltool.errors import AudioFileError
+
+#: Sample rates outside this range (Hz) are refused as implausible for guitar audio.
+MIN_RATE_HZ = 8000
+MAX_RATE_HZ = 384000
+#: The analog level (dBu) of a 0 dBFS sine at a typical interface input (plugin default).
+DEFAULT_INTERFACE_DBU = 12.0
+
+_FORMAT_PCM = 0x0001
+_FORMAT_FLOAT = 0x0003
+_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+@dataclass
+class AudioClip:
+    """A mono signal read from a file.
+
+    samples: float32 array, full scale 1.0; rate_hz: sample rate in Hz; notes: human-readable
+    remarks about what was done on reading (channel dropped, resampled, ...).
+    """
+
+    samples: np.ndarray
+    rate_hz: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.rate_hz)
+
+
+def _fail(path: Path | str, problem: str) -> AudioFileError:
+    return AudioFileError(f"{Path(path).name}: {problem}")
+
+
+def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channels: int) -> np.ndarray:
+    """Bytes of interleaved frames -> float32 array of channel 0."""
+    nbytes = bits // 8
+    nframes = len(raw) // block_align
+    raw = raw[: nframes * block_align]
+    if fmt == _FORMAT_FLOAT:
+        dtype = "<f4" if bits == 32 else "<f8"
+        data = np.frombuffer(raw, dtype=dtype).reshape(nframes, -1)[:, 0]
+        return data.astype(np.float32)
+    if bits == 8:  # unsigned, offset 128
+        data = np.frombuffer(raw, dtype=np.uint8).reshape(nframes, -1)[:, 0]
+        return ((data.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+    if bits == 16:
+        data = np.frombuffer(raw, dtype="<i2").reshape(nframes, -1)[:, 0]
+        return (data.astype(np.float32) / 32768.0).astype(np.float32)
+    if bits == 32:
+        data = np.frombuffer(raw, dtype="<i4").reshape(nframes, -1)[:, 0]
+        return (data.astype(np.float64) / 2147483648.0).astype(np.float32)
+    # 24-bit: assemble the first channel's three bytes into a sign-extended int32
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(nframes, block_align)[:, :nbytes]
+    val = (frames[:, 0].astype(np.int32) | (frames[:, 1].astype(np.int32) << 8)
+           | (frames[:, 2].astype(np.int32) << 16))
+    val = np.where(val >= 1 << 23, val - (1 << 24), val)
+    return (val.astype(np.float64) / float(1 << 23)).astype(np.float32)
+
+
+def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip:
+    """Read a WAV file as a mono float32 clip.
+
+    If ``rate_hz`` is given and differs from the file's rate, the signal is resampled to it
+    (polyphase, :func:`resample`) and a note says so.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise _fail(p, "file not found") from None
+    except IsADirectoryError:
+        raise _fail(p, "is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise _fail(p, f"cannot read ({exc.strerror or exc})") from None
+    if len(data) == 0:
+        raise _fail(p, "empty file")
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise _fail(p, "not a WAV file (no RIFF/WAVE header)")
+    fmt_info = None
+    audio = None
+    notes: list[str] = []
+    pos = 12
+    while pos + 8 <= len(data):
+        cid = data[pos : pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        body = data[pos + 8 : pos + 8 + size]
+        if cid == b"fmt ":
+            if len(body) < 16:
+                raise _fail(p, "corrupt WAV: fmt chunk too short")
+            fmt, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
+            if fmt == _FORMAT_EXTENSIBLE:
+                if len(body) < 26:
+                    raise _fail(p, "corrupt WAV: extensible fmt chunk too short")
+                (fmt,) = struct.unpack("<H", body[24:26])
+            fmt_info = (fmt, channels, rate, block_align, bits)
+        elif cid == b"data":
+            if fmt_info is None:
+                raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
+            if len(body) < size:
+                notes.append(f"data chunk truncated: {len(body)} of {size} bytes present")
+            audio = body
+            break
+        pos += 8 + size + (size & 1)  # chunks are padded to even sizes
+    if fmt_info is None:
+        raise _fail(p, "corrupt WAV: no fmt chunk")
+    if audio is None:
+        raise _fail(p, "corrupt WAV: no data chunk")
+    fmt, channels, rate, block_align, bits = fmt_info
+    if fmt == _FORMAT_PCM and bits not in (8, 16, 24, 32):
+        raise _fail(p, f"unsupported PCM sample size {bits} bits (expected 8, 16, 24 or 32)")
+    if fmt == _FORMAT_FLOAT and bits not in (32, 64):
+        raise _fail(p, f"unsupported float sample size {bits} bits (expected 32 or 64)")
+    if fmt not in (_FORMAT_PCM, _FORMAT_FLOAT):
+        raise _fail(p, f"unsupported WAV encoding (format tag 0x{fmt:04x}; need PCM or float)")
+    if channels < 1:
+        raise _fail(p, "corrupt WAV: zero channels")
+    if block_align < channels * (bits // 8):
+        raise _fail(p, "corrupt WAV: block size smaller than one frame")
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise _fail(p, f"unsupported sample rate {rate} Hz (expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
+    samples = _decode(audio, fmt, bits, block_align, channels)
+    if samples.size == 0:
+        raise _fail(p, "no audio samples (empty data chunk)")
+    if not np.all(np.isfinite(samples)):
+        raise _fail(p, "contains NaN or infinite samples")
+    if channels > 1:
+        notes.append(f"{channels}-channel file: using the first channel only")
+    clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
+    if rate_hz is not None and float(rate_hz) != float(rate):
+        clip = AudioClip(
+            samples=resample(samples, rate, rate_hz),
+            rate_hz=float(rate_hz),
+            notes=notes + [f"resampled from {rate} Hz to {rate_hz:g} Hz"],
+        )
+    return clip
+
+
+def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Polyphase resampling (scipy ``resample_poly``) from ``from_hz`` to ``to_hz``.
+
+    The ratio is reduced to a fraction with a denominator of at most 1000, which is exact for
+    all common rates (44.1k/48k/96k ...). Output length is ceil(len(x) * to / from).
+    """
+    from scipy.signal import resample_poly
+
+    if from_hz <= 0 or to_hz <= 0:
+        raise AudioFileError(f"cannot resample from {from_hz} Hz to {to_hz} Hz")
+    ratio = Fraction(float(to_hz) / float(from_hz)).limit_denominator(1000)
+    if ratio == 1:
+        return np.asarray(x, dtype=np.float32)
+    y = resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
+    return y.astype(np.float32)
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> None:
+    """Write mono 32-bit float WAV atomically (temp file in the same folder, then rename)."""
+    p = Path(path)
+    x = np.asarray(samples, dtype="<f4").ravel()
+    rate = int(round(float(rate_hz)))
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise _fail(p, f"refusing to write sample rate {rate_hz} Hz")
+    if not np.all(np.isfinite(x)):
+        raise _fail(p, "refusing to write NaN or infinite samples")
+    payload = x.tobytes()
+    fmt = struct.pack("<HHIIHHH", _FORMAT_FLOAT, 1, rate, rate * 4, 4, 32, 0)
+    fact = struct.pack("<I", x.size)
+    riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + len(payload))
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _fail(p, f"cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"RIFF" + struct.pack("<I", riff_size) + b"WAVE")
+            fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+            fh.write(b"fact" + struct.pack("<I", len(fact)) + fact)
+            fh.write(b"data" + struct.pack("<I", len(payload)))
+            fh.write(payload)
+        os.replace(tmp, p)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise _fail(p, f"cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# ---- levels ---------------------------------------------------------------------------------
+
+
+def db_to_gain(db: float) -> float:
+    """Decibels -> linear amplitude factor."""
+    return 10.0 ** (db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    """Linear amplitude factor -> decibels (-inf for 0)."""
+    return 20.0 * math.log10(gain) if gain > 0 else -math.inf
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level in dBFS (full scale 1.0 = 0 dBFS; a full-scale sine is -3.01 dBFS)."""
+    x = np.asarray(x, dtype=np.float64)
+    return gain_to_db(float(np.sqrt(np.mean(x * x)))) if x.size else -math.inf
+
+
+def peak_dbfs(x: np.ndarray) -> float:
+    """Peak level in dBFS."""
+    x = np.asarray(x)
+    return gain_to_db(float(np.max(np.abs(x)))) if x.size else -math.inf
+
+
+def dbfs_to_dbu(dbfs: float, full_scale_dbu: float = DEFAULT_INTERFACE_DBU) -> float:
+    """Digital level -> analog level, given the dBu that 0 dBFS corresponds to."""
+    return dbfs + full_scale_dbu
+
+
+def dbu_to_dbfs(dbu: float, full_scale_dbu: float = DEFAULT_INTERFACE_DBU) -> float:
+    """Analog level -> digital level, given the dBu that 0 dBFS corresponds to."""
+    return dbu - full_scale_dbu

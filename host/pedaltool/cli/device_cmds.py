@@ -1,0 +1,186 @@
+"""Device commands: flash, console, set, preset, bypass, save, status, install-micropython,
+virtual, demo. Thin: parse, call one function of ``pedaltool.device``, print."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from pedaltool.cli.base import main
+
+PORT = click.option("--port", "-p", default=None, metavar="PORT",
+                    help="Serial port of the pedal (default: search USB, then $PEDALTOOL_PORT).")
+
+
+def _progress_printer():
+    """Per-file progress lines on stderr for ``flash``."""
+    state = {"sent": 0}
+
+    def progress(event, step, n):
+        if event == "plan":
+            return
+        if event == "start":
+            state["sent"] = 0
+            verb = {"upload": "upload", "copy": "copy  ", "keep": "keep  "}[step.action]
+            click.echo(f"  {verb} {step.rel} ({step.size} bytes) ", err=True, nl=False)
+        elif event == "bytes" and step is not None:
+            state["sent"] += n
+        elif event == "retry":
+            click.echo("[hash mismatch, retrying] ", err=True, nl=False)
+        elif event == "done":
+            click.echo("ok" if step.action == "keep" else "verified", err=True)
+        elif event == "restart":
+            click.echo("  restarting the pedal ...", err=True)
+
+    return progress
+
+
+@main.command()
+@PORT
+@click.option("--board", "-b", default=None, metavar="NAME",
+              help="Board profile (default: recognised from the board).")
+@click.option("--bank", "bank_dir", default="pedals", show_default=True,
+              type=click.Path(file_okay=False), help="Folder of .pedal files to put on the pedal.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; change nothing.")
+@click.option("--models-only", is_flag=True, help="Update the pedal models, keep the firmware.")
+def flash(port, board, bank_dir, dry_run, models_only):
+    """Put the firmware, board profile and pedal bank on the pedal (safe A/B update)."""
+    from pedaltool.device.flash import flash as do_flash
+
+    progress = _progress_printer()
+    res = do_flash(port=port, board=board, bank_dir=bank_dir, dry_run=dry_run,
+                   models_only=models_only, progress=progress)
+    plan = res.plan
+    click.echo(plan.summary())
+    if dry_run:
+        for s in plan.steps:
+            click.echo(f"  would {s.action:6s} {s.rel} ({s.size} bytes)")
+        for r in plan.stale:
+            click.echo(f"  would delete {r}")
+        return
+    st = res.status or {}
+    click.echo(
+        f"pedal running preset {st.get('preset')} ({st.get('name')}) from slot "
+        f"{plan.target if not plan.up_to_date else plan.current}; done in {res.seconds:.1f} s"
+    )
+
+
+@main.command()
+@PORT
+def console(port):
+    """Interactive console to the pedal (history with the arrow keys; quit with Ctrl-])."""
+    from pedaltool.device.console import interactive
+
+    interactive(port)
+
+
+def _one(port, command, as_json=False):
+    from pedaltool.device.console import one_shot
+
+    reply = one_shot(port, command)
+    if as_json:
+        click.echo(json.dumps({"tag": reply.tag, "reply": reply.data}))
+    elif isinstance(reply.data, (dict, list)):
+        click.echo(json.dumps(reply.data, indent=1))
+    else:
+        click.echo(reply.payload)
+    return reply
+
+
+@main.command(name="set")
+@PORT
+@click.argument("key")
+@click.argument("value")
+def set_(port, key, value):
+    """Set a knob or parameter on the pedal, e.g. `pedaltool set drive 0.7`."""
+    _one(port, f"set {key} {value}")
+
+
+@main.command()
+@PORT
+@click.argument("which", default="list")
+def preset(port, which):
+    """Select a preset: a number, `next`, or `list` (default)."""
+    _one(port, f"preset {which}")
+
+
+@main.command()
+@PORT
+@click.argument("state", type=click.Choice(["on", "off"]))
+def bypass(port, state):
+    """Bypass the effect (on) or engage it (off)."""
+    _one(port, f"bypass {state}")
+
+
+@main.command()
+@PORT
+def save(port):
+    """Store the current preset and knob settings on the pedal."""
+    _one(port, "save")
+
+
+@main.command()
+@PORT
+@click.option("--json", "as_json", is_flag=True, help="One line of JSON for scripts.")
+def status(port, as_json):
+    """Show what the pedal is doing: preset, knobs, levels, CPU load."""
+    from pedaltool.device.console import one_shot
+
+    st = one_shot(port, "status").data
+    if as_json:
+        click.echo(json.dumps(st))
+        return
+    for k, v in st.items():
+        click.echo(f"{k:>14}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+
+
+@main.command(name="install-micropython")
+@PORT
+@click.option("--board", "-b", required=True, metavar="NAME", help="Board profile name.")
+@click.option("--erase", is_flag=True, help="Erase the whole flash first (ESP32 family).")
+@click.argument("firmware", required=False, type=click.Path(exists=True, dir_okay=False))
+def install_micropython(port, board, erase, firmware):
+    """Install MicroPython on a board (esptool for ESP32, UF2 copy for RP2040/RP2350)."""
+    from pedaltool.device.install import install
+
+    for line in install(board, firmware, port=port, erase=erase):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--input", "input_wav", type=click.Path(exists=True, dir_okay=False),
+              help="DI WAV fed to the pedal's input (default: silence).")
+@click.option("--output", "output_wav", type=click.Path(dir_okay=False),
+              help="WAV the pedal's output is written to.")
+@click.option("--fs", "fs_dir", type=click.Path(file_okay=False),
+              help="Keep the pedal's filesystem in this folder (default: a temp folder).")
+def virtual(input_wav, output_wav, fs_dir):
+    """Run a virtual pedal (real firmware in the MicroPython unix port) on a serial port."""
+    from pedaltool.device.virtual import VirtualPedal
+
+    vp = VirtualPedal(fs_dir=fs_dir, input_wav=input_wav, output_wav=output_wav, register=True)
+    port = vp.start()
+    click.echo(f"virtual pedal on {port}")
+    click.echo(f"  filesystem: {vp.fs_dir}")
+    click.echo(f"  try: pedaltool flash --port {port}   (then: pedaltool status --port {port})")
+    click.echo("  stop with Ctrl-C")
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vp.stop()
+        click.echo("virtual pedal stopped")
+
+
+@main.command()
+@click.option("--out", "out_dir", default="pedaltool-demo", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the WAVs, plot and report.")
+def demo(out_dir):
+    """The whole product without hardware: fit, flash a virtual pedal, play, turn a knob."""
+    from pedaltool.device.demo import run_demo
+
+    run_demo(out_dir, echo=click.echo)

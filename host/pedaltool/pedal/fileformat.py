@@ -1,0 +1,132 @@
+"""The .pedal file (docs/pedal-format.md): writer and reader on the host.
+
+``to_bytes``/``from_bytes`` are the one spec; ``write_pedal`` is atomic (temp file + rename) and
+runs the sanity check first; ``read_pedal`` raises :class:`PedalFormatError` naming the file for
+corrupt, truncated, foreign or unsupported files. The firmware reader (pedalcore.pedalfile) reads
+the same bytes and applies the same parameter bounds.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from pedaltool.errors import PedalFormatError
+from pedaltool.pedal.model import Accuracy, SourceInfo
+from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, QuantisedPedal
+
+MAGIC = b"PDL1"
+VERSION = 1
+HEADER_SIZE = 24
+STAGE_HEADER = "<BBHHH"  # kind, knob, n_params, n_table, reserved
+N_PARAMS = {"gain": 4, "biquad": 7, "table": 6, "env_bias": 4, "tap": 1, "mix": 3, "tone": 3,
+            "delay": 1, "dcblock": 7}
+KIND_NAMES = {v: k for k, v in _KIND_CODES.items()}
+KNOB_NAMES = {v: k for k, v in _KNOB_CODES.items()}
+META_NAME, META_FILE, META_SHA, META_GEAR, META_TONE = 1, 2, 3, 4, 5
+META_ESR, META_ESR_PRE, META_CYCLES = 6, 7, 8
+SHA_PREFIX = 16  # hex characters of the capture's sha256 kept in the file
+MAX_TEXT = 255  # bytes of UTF-8 per text field
+
+
+def _text(s: str) -> bytes:
+    raw = (s or "").encode("utf-8")[:MAX_TEXT]
+    return raw.decode("utf-8", "ignore").encode("utf-8")
+
+
+def to_bytes(qp: QuantisedPedal) -> bytes:
+    """Serialise (no sanity check here; see write_pedal)."""
+    body = bytearray()
+    for st in qp.stages:
+        p = [int(v) for v in st.p]
+        if len(p) != N_PARAMS[st.kind]:
+            raise PedalFormatError(f"{st.kind}: expected {N_PARAMS[st.kind]} parameters")
+        tab = np.zeros(0, np.int16) if st.table is None else np.asarray(st.table, np.int16)
+        body += struct.pack(STAGE_HEADER, _KIND_CODES[st.kind], _KNOB_CODES[st.knob], len(p),
+                            len(tab), 0)
+        body += struct.pack(f"<{len(p)}i", *p)
+        body += tab.astype("<i2").tobytes()
+    meta = [(META_NAME, _text(qp.name)), (META_FILE, _text(qp.source.file_name)),
+            (META_SHA, _text(qp.source.sha256[:SHA_PREFIX])),
+            (META_GEAR, _text(qp.source.gear_type)), (META_TONE, _text(qp.source.tone_type)),
+            (META_ESR, struct.pack("<f", qp.accuracy.esr)),
+            (META_ESR_PRE, struct.pack("<f", qp.accuracy.esr_pre)),
+            (META_CYCLES, struct.pack("<f", qp.accuracy.cycles))]
+    body += struct.pack("<H", len(meta))
+    for key, raw in meta:
+        body += struct.pack("<BBH", key, 0, len(raw)) + raw
+    total = HEADER_SIZE + len(body) + 4
+    head = MAGIC + struct.pack("<HHIIHH", VERSION, HEADER_SIZE, total, int(qp.sample_rate),
+                               len(qp.stages), 0)
+    data = head + bytes(body)
+    return data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
+
+
+def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
+    """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal."""
+    from pedaltool.pedal._fw import fw_module
+
+    pf = fw_module("pedalfile")
+    try:
+        ped = pf.parse(data, name)
+    except ValueError as exc:
+        raise PedalFormatError(str(exc)) from None
+    except struct.error as exc:  # defensive: the parser bounds-checks before unpacking
+        raise PedalFormatError(f"{name}: malformed ({exc})") from None
+    stages = []
+    ranges = {}
+    for st in ped.stages:
+        kind = KIND_NAMES[st.kind]
+        knob = KNOB_NAMES[st.knob]
+        tab = None if st.table is None else np.array(st.table, dtype=np.int16)
+        p = tuple(int(v) for v in st.p)
+        stages.append(QStage(kind, knob, p, tab))
+        if knob:
+            lo, hi = (p[2], p[3]) if kind == "gain" else (p[4], p[5]) if kind == "table" \
+                else (p[1], p[2])
+            ranges[knob] = (lo / 1024 * 6.020599913279624, hi / 1024 * 6.020599913279624)
+    m = ped.meta
+    src = SourceInfo(m.get(META_FILE, ""), m.get(META_SHA, ""), m.get(META_GEAR, ""),
+                     m.get(META_TONE, ""))
+    acc = Accuracy(float(m.get(META_ESR, float("nan"))), float(m.get(META_ESR_PRE, float("nan"))),
+                   float(m.get(META_CYCLES, float("nan"))))
+    return QuantisedPedal(stages, int(ped.rate), m.get(META_NAME, ""), src, acc, ranges)
+
+
+def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
+    """Sanity-check (unless check=False, tests only) and write atomically. Returns the path."""
+    from pedaltool.pedal.sanity import sanity_check
+
+    path = Path(path)
+    if check:
+        sanity_check(qp)
+    data = to_bytes(qp)
+    from_bytes(data, path.name)  # the file we write must read back
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_pedal(path) -> QuantisedPedal:
+    """Read and validate a .pedal file; PedalFormatError names the file and the problem."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PedalFormatError(f"{path.name}: cannot read ({exc.strerror})") from None
+    return from_bytes(data, path.name)

@@ -1,0 +1,291 @@
+"""Float PedalModel -> QuantisedPedal (the integer contract of docs/arithmetic.md).
+
+Headroom management: inside the chain the signal is int16. Each run of consecutive biquads is
+rescaled so that the peak gain (over frequency) of every prefix of the run is 1 (the int16
+signal uses the full range without clipping a full-scale sine); the excess (or deficit) is
+carried as a level factor and folded into the next gain-like stage (table input gain, gain,
+mix, env depth). If nothing absorbs it, a plain gain stage is appended at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import freqz
+
+from pedaltool.errors import FitError
+from pedaltool.pedal._fw import fw_module
+from pedaltool.pedal.model import (
+    Accuracy,
+    PedalModel,
+    SourceInfo,
+    dcblock_ba,
+    env_coef,
+    fitted_knob,
+    one_pole_coef,
+)
+
+LOG2_DB = 20 * math.log10(2)  # dB per octave of gain
+Q26 = 1 << 26
+BQ_SUM_LIMIT = 14.9  # sum of |coefficients| per section (contract limit 15.0)
+TONE_MAX_RANGE_DB = 12.0
+
+
+@dataclass
+class QStage:
+    """A quantised stage: kind name, knob name, integer parameters (docs/pedal-format.md order)
+    and, for a table, the N+1 int16 values."""
+
+    kind: str
+    knob: str | None
+    p: tuple
+    table: np.ndarray | None = None
+
+
+@dataclass
+class QuantisedPedal:
+    stages: list
+    sample_rate: int
+    name: str = ""
+    source: SourceInfo = field(default_factory=SourceInfo)
+    accuracy: Accuracy = field(default_factory=Accuracy)
+    knob_ranges: dict = field(default_factory=dict)  # knob -> (min_db, max_db) of the float model
+
+    def fitted_knobs(self) -> dict:
+        """Knob positions (0..1) of the fitted point, for display."""
+        return {k: fitted_knob(lo, hi) for k, (lo, hi) in self.knob_ranges.items()}
+
+
+def _log2q(db: float) -> int:
+    return int(round(db / LOG2_DB * 1024))
+
+
+def _knob_q(knob, min_db, max_db):
+    if knob is None:
+        return 0, 0
+    return _log2q(min_db), _log2q(max_db)
+
+
+def _mant_shift(g: float, limit: float, smin: int, smax: int, what: str) -> tuple[int, int]:
+    """g ~= m * 2^-s with |m| <= limit, s in [smin, smax] as large as possible."""
+    if not math.isfinite(g):
+        raise FitError(f"{what}: gain is not finite")
+    if g == 0:
+        return 0, smin
+    s = math.floor(math.log2(limit / abs(g)))
+    s = min(s, smax)
+    if s < smin:
+        raise FitError(f"{what}: gain {g:.4g} too large for the integer contract")
+    return int(round(g * 2.0**s)), s
+
+
+def _q_gain(g: float, knob, min_db, max_db, what="gain"):
+    lo, hi = _knob_q(knob, min_db, max_db)
+    head = 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
+    m, s = _mant_shift(g * head, 32700, 0, 30, what)
+    m = int(round(g * 2.0**s))
+    return QStage("gain", knob, (m, s, lo, hi))
+
+
+def _ef_choice(a: np.ndarray) -> tuple[int, int]:
+    """Integer error-feedback polynomial K = 1 + k1 z^-1 + k2 z^-2 minimising the noise gain of
+    K(z)/A(z) (the output rounding noise transfer)."""
+    w = np.linspace(0, np.pi, 4097)
+    z = np.exp(-1j * w)
+    az = 1 + a[1] * z + a[2] * z * z
+    best = (0, 0)
+    best_g = np.inf
+    for k1 in (-2, -1, 0, 1, 2):
+        for k2 in (-1, 0, 1):
+            kz = 1 + k1 * z + k2 * z * z
+            g = float(np.mean(np.abs(kz / az) ** 2))
+            if g < best_g - 1e-12:
+                best_g, best = g, (k1, k2)
+    return best
+
+
+def quantise_biquad(b, a, kind="biquad") -> QStage:
+    """One section (a0 = 1) -> Q26 ints; DC gains of numerator and denominator are preserved
+    exactly (so low-frequency poles/zeros keep their DC behaviour)."""
+    b = np.asarray(b, float)
+    a = np.asarray(a, float)
+    cb0 = int(round(b[0] * Q26))
+    cb2 = int(round(b[2] * Q26))
+    cb1 = int(round((b[0] + b[1] + b[2]) * Q26)) - cb0 - cb2
+    ca2 = int(round(a[2] * Q26))
+    ca1 = int(round((1 + a[1] + a[2]) * Q26)) - Q26 - ca2
+    k1, k2 = _ef_choice(a)
+    return QStage(kind, None, (cb0, cb1, cb2, ca1, ca2, k1, k2))
+
+
+def _peak_grid(rate: float) -> np.ndarray:
+    f = np.concatenate([np.geomspace(1.0, rate / 2, 6000), np.linspace(0, rate / 2, 2049)])
+    return np.unique(f) * 2 * np.pi / rate
+
+
+def _section_ba(st, rate: float):
+    if st.kind == "dcblock":
+        return dcblock_ba(st.corner_hz, rate)
+    b, a = st.ba
+    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(a))):
+        raise FitError("biquad: coefficients are not finite")
+    if np.any(np.abs(np.roots(a)) >= 1.0):
+        raise FitError("biquad: unstable section (pole on or outside the unit circle)")
+    return b, a
+
+
+def _quantise_run(run, rate: float):
+    """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output)."""
+    bas = [_section_ba(st, rate) for st in run]
+    angles = [np.angle(np.roots(a)) for _, a in bas]
+    w = np.unique(np.concatenate([_peak_grid(rate)] + [np.abs(x) for x in angles]))
+    cum = np.ones(len(w), complex)
+    r_prev = 1.0
+    out = []
+    for st, (b, a) in zip(run, bas):
+        cum = cum * freqz(b, a, worN=w)[1]
+        r = 1.0 / max(float(np.max(np.abs(cum))), 1e-9)
+        scale = r / r_prev
+        lim = BQ_SUM_LIMIT - abs(a[1]) - abs(a[2])
+        sb = float(np.sum(np.abs(b)))
+        if sb * scale > lim:
+            scale = lim / sb
+            r = r_prev * scale
+        out.append(quantise_biquad(b * scale, a, st.kind))
+        r_prev = r
+    return out, r_prev
+
+
+def _table_mapping(st, g_eff: float):
+    vals = np.asarray(st.values, float)
+    nseg = len(vals) - 1
+    log2n = int(round(math.log2(max(nseg, 1))))
+    if nseg < 16 or (1 << log2n) != nseg or log2n > 10:
+        raise FitError(f"table: {len(vals)} values; need 2^k + 1 with k in 4..10")
+    if not np.all(np.isfinite(vals)):
+        raise FitError("table: values are not finite")
+    span = float(st.x_max - st.x_min)
+    if not (span > 0 and math.isfinite(span)):
+        raise FitError("table: empty or invalid input range")
+    unit = nseg * 256 / span  # table positions per unit of table input
+    return vals, nseg, log2n, span, unit
+
+
+def _q_table(st, g_eff: float) -> QStage:
+    vals, nseg, log2n, span, unit = _table_mapping(st, g_eff)
+    scale = g_eff * unit / 32768
+    lo, hi = _knob_q(st.knob, st.knob_min_db, st.knob_max_db)
+    head = 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
+    gm, gs = _mant_shift(scale * head, 65000, 2, 30, "table input gain")
+    gm = int(round(scale * 2.0**gs))
+    off = int(round(-st.x_min * unit))
+    if abs(off) > (1 << 29):
+        raise FitError("table: input range offset too large")
+    tv = np.clip(np.round(vals * 32768), -32768, 32767).astype(np.int16)
+    return QStage("table", st.knob, (log2n, gm, gs, off, lo, hi), tv)
+
+
+def _q_env(st, table, level: float, rate: float) -> QStage:
+    _, _, _, _, unit = _table_mapping(table, 1.0)
+    f = st.depth * unit / (32768 * level)
+    if f == 0:
+        dm, ds = 0, 1
+    else:
+        dm, ds = _mant_shift(f, 32700, 1, 30, "env_bias depth")
+    ca = int(np.clip(round(env_coef(st.attack_ms, rate) * 32768), 1, 32767))
+    cr = int(np.clip(round(env_coef(st.release_ms, rate) * 32768), 1, 32767))
+    return QStage("env_bias", None, (ca, cr, dm, ds))
+
+
+def quantise(model: PedalModel) -> QuantisedPedal:
+    """Quantise a float model to the integer contract (see module docstring for headroom)."""
+    rate = int(model.sample_rate)
+    if not 8000 <= rate <= 192000:
+        raise FitError(f"unsupported sample rate {rate} Hz")
+    stages = list(model.stages)
+    out: list[QStage] = []
+    level = 1.0  # int16 signal / float-model signal at this point of the chain
+    tap_level: dict[int, float] = {}
+    ranges: dict = {}
+    i = 0
+    while i < len(stages):
+        st = stages[i]
+        k = st.kind
+        if getattr(st, "knob", None):
+            ranges[st.knob] = (st.knob_min_db, st.knob_max_db)
+        if k in ("biquad", "dcblock"):
+            j = i
+            while j < len(stages) and stages[j].kind in ("biquad", "dcblock"):
+                j += 1
+            qs, r = _quantise_run(stages[i:j], rate)
+            out += qs
+            level *= r
+            i = j
+            continue
+        if k == "gain":
+            g = 10 ** (st.gain_db / 20) / level
+            out.append(_q_gain(g, st.knob, st.knob_min_db, st.knob_max_db))
+            level = 1.0
+        elif k == "table":
+            out.append(_q_table(st, st.in_gain / level))
+            level = 1.0
+        elif k == "env_bias":
+            if i + 1 >= len(stages) or stages[i + 1].kind != "table":
+                raise FitError("env_bias must be followed by a table stage")
+            out.append(_q_env(st, stages[i + 1], level, rate))
+        elif k == "tap":
+            if not 0 <= st.slot <= 3:
+                raise FitError("tap: slot must be 0..3")
+            tap_level[st.slot] = level
+            out.append(QStage("tap", None, (int(st.slot),)))
+        elif k == "mix":
+            if st.slot not in tap_level:
+                raise FitError(f"mix: slot {st.slot} is never tapped")
+            g = st.gain * level / tap_level[st.slot]
+            m, s = _mant_shift(g, 32700, 0, 30, "mix gain")
+            out.append(QStage("mix", None, (int(st.slot), m, s)))
+        elif k == "tone":
+            c = int(np.clip(round(one_pole_coef(st.crossover_hz, rate) * 32768), 1, 32767))
+            half = min(abs(st.range_db), TONE_MAX_RANGE_DB) / 2
+            hq = min(_log2q(half), 1020)
+            out.append(QStage("tone", "tone", (c, -hq, hq)))
+            ranges["tone"] = (-half, half)
+        elif k == "delay":
+            d = int(st.samples)
+            if not 0 <= d <= 4095:
+                raise FitError(f"delay: {d} samples out of range 0..4095")
+            out.append(QStage("delay", None, (d,)))
+        else:
+            raise FitError(f"unknown stage kind {k!r}")
+        i += 1
+    if abs(level - 1.0) > 1e-12:
+        out.append(_q_gain(1.0 / level, None, 0.0, 0.0, "output makeup gain"))
+    qp = QuantisedPedal(out, rate, model.name, model.source, model.accuracy, ranges)
+    why = check_quantised(qp)
+    if why:
+        raise FitError(f"quantised model out of contract: {why}")
+    return qp
+
+
+_KIND_CODES = {"gain": 1, "biquad": 2, "table": 3, "env_bias": 4, "tap": 5, "mix": 6,
+               "tone": 7, "delay": 8, "dcblock": 9}
+_KNOB_CODES = {None: 0, "drive": 1, "tone": 2, "level": 3}
+
+
+def check_quantised(qp: QuantisedPedal) -> str | None:
+    """The firmware's own parameter/structure bounds (pedalcore.pedalfile) on a QuantisedPedal."""
+    pf = fw_module("pedalfile")
+    fstages = []
+    for i, st in enumerate(qp.stages):
+        if st.kind not in _KIND_CODES:
+            return f"stage {i}: unknown kind {st.kind}"
+        if st.knob not in _KNOB_CODES:
+            return f"stage {i}: unknown knob {st.knob}"
+        ntab = 0 if st.table is None else len(st.table)
+        why = pf.check_stage(_KIND_CODES[st.kind], _KNOB_CODES[st.knob], list(st.p), ntab)
+        if why:
+            return f"stage {i}: {why}"
+        fstages.append(pf.Stage(_KIND_CODES[st.kind], _KNOB_CODES[st.knob], list(st.p)))
+    return pf.check_structure(fstages)
