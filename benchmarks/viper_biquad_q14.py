@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (viper types ptr16/ptr32 are MicroPython builtins)
 """A plain Q14 Direct-Form-I viper biquad: the harness anchor of issue 4 / notes/mcu.md §2.2.
 
 Not used by the firmware. ``benchmarks/bench_firmware_cost.py`` compiles this file with

@@ -40,6 +40,10 @@ DRIVE = "drive"
 KNOB_NAMES = ("drive", "tone", "level")
 
 
+def _nothing(_):
+    return None
+
+
 def _dbfs(peak):
     if peak <= 0:
         return -120.0
@@ -58,8 +62,8 @@ class App:
         self.rate = b.rate_hz
         self.nbytes = 4 * n
         # preallocated block buffers (never resized)
-        self.rx_buf = array("i", bytearray(4 * n))
-        self.tx_buf = array("i", bytearray(4 * n))
+        self.rx_buf = bytearray(4 * n)  # 32-bit I2S slots, little-endian
+        self.tx_buf = bytearray(4 * n)
         self.dry = array("h", bytearray(2 * n))
         self.wet = array("h", bytearray(2 * n))
         # ramps: Q15 weight of the effect (0 = bypass) and master volume (start muted)
@@ -78,7 +82,12 @@ class App:
         self.now_ms = 0
         self.console_every = CONSOLE_EVERY_MS // max(1, self.ms_per_block) or 1
         self.console_count = 0
-        self.stall_us = 2 * self.block_us + 500  # behind by more than this = xrun
+        # RX backlog (us) beyond which audio was lost (an xrun: the ring overflowed) ...
+        self.stall_us = (b.ibuf // 4 - n) * 1000000 // self.rate
+        # ... and beyond which the extra latency is not worth keeping (fade out, restart)
+        self.resync_us = 2 * self.block_us + 500
+        self.resyncs = 0
+        self.timed = True
         self.lag = 0
         self.t_prev = 0
         self.t_valid = False
@@ -94,6 +103,7 @@ class App:
         self.fault_streak = 0
         # state
         self.engine = None
+        self.Engine = None
         self.run_engine = False
         self.bypass = False
         self.fault = None
@@ -101,6 +111,7 @@ class App:
         self.pending = None  # quiet action: (function, argument)
         self.pending_arg = None
         self.locked = False
+        self.stage = 0
         self.knobs = {}
         self.rx = None
         self.tx = None
@@ -122,7 +133,7 @@ class App:
             self.knobs[p.name] = p.value
         for name in KNOB_NAMES:
             if name not in self.knobs:
-                self.knobs[name] = 512
+                self.knobs[name] = None  # no pot: the model's fitted point
         for name, v in self.settings["knobs"].items():
             self.knobs[name] = int(v * 1023 + 0.5)
             p = self.controls.pot(name)
@@ -130,13 +141,13 @@ class App:
                 p.override()
         try:
             from pedalcore.engine import Engine
-            self.engine = Engine(self.n)
+            self.Engine = Engine
         except Exception as e:  # no engine on this slot: a plain (buffered) bypass pedal
-            self.engine = None
+            self.Engine = None
             self._set_fault("engine: " + type(e).__name__ + " " + str(e)[:60])
-        self.bank = Bank(self.slot_dir + "/bank")
-        if self.engine is not None:
-            self.bank.check_all(self.engine, self._report)
+        self.bank = Bank(self.slot_dir + "/bank", self.rate)
+        if self.Engine is not None:
+            self.bank.check_all(self._report)
             want = self.bank.index_of(self.settings["preset"] or "")
             if want is None or not self.bank.items[want].ok:
                 want = self.bank.first_ok()
@@ -168,16 +179,20 @@ class App:
         """Create TX (primed with silence) then RX, so the RX ring starts empty."""
         b = self.board
         o, i = b.i2s_out, b.i2s_in
+        # a TX ring of only prime + 1 blocks: after a stall the backlog stays in the RX ring,
+        # where the lag measurement sees it (and a resync removes it)
         self.tx = I2S(o["id"], sck=Pin(o["sck"]), ws=Pin(o["ws"]), sd=Pin(o["sd"]),
-                      mode=I2S.TX, bits=32, format=I2S.MONO, rate=self.rate, ibuf=b.ibuf)
+                      mode=I2S.TX, bits=32, format=I2S.MONO, rate=self.rate,
+                      ibuf=b.tx_ibuf)
         fill16(self.dry, self.n, 0)
-        self.tx_buf[0] = 0
-        for k in range(self.n):
+        for k in range(self.nbytes):
             self.tx_buf[k] = 0
         for _ in range(b.prime_blocks):
             self.tx.write(self.tx_buf)
         self.rx = I2S(i["id"], sck=Pin(i["sck"]), ws=Pin(i["ws"]), sd=Pin(i["sd"]),
                       mode=I2S.RX, bits=32, format=I2S.MONO, rate=self.rate, ibuf=b.ibuf)
+        # the simulator's I2S says when it is not paced by a clock (then time means nothing)
+        self.timed = getattr(self.rx, "paced", True)
         self.t_valid = False
         self.lag = 0
         self.unmute_after = 2  # blocks: unmute the codecs once real audio flows
@@ -193,11 +208,11 @@ class App:
         self.tx = None
 
     def _mute_codecs(self, on):
-        for c in (self.dac_codec, self.adc_codec):
-            try:
-                c.mute(on)
-            except Exception:
-                pass
+        try:
+            self.dac_codec.mute(on)
+            self.adc_codec.mute(on)
+        except Exception:
+            pass  # a codec that stopped answering must not stop the audio
 
     # -- the audio block (heap locked: no allocation below) ----------------------------------
     def _block(self):
@@ -205,7 +220,7 @@ class App:
         if self.rx.readinto(self.rx_buf) < self.nbytes:
             return False  # the audio source ended (simulator) or the bus failed
         t0 = time.ticks_us()
-        if self.t_valid:
+        if self.timed and self.t_valid:
             lag = self.lag + time.ticks_diff(t0, self.t_prev) - self.block_us
             self.frac += self.block_rem
             if self.frac >= self.rate:
@@ -216,11 +231,12 @@ class App:
             self.lag = lag
         self.t_prev = t0
         self.t_valid = True
-        pk = unpack_in(self.rx_buf, self.dry, n)
+        pk = unpack_in(self.rx_buf, self.dry, self.wet, n)
+        self.stage = 1  # the dry block is valid from here on
         if pk > self.in_peak:
             self.in_peak = pk
         if self.run_engine:
-            self.engine.process(self.dry, self.wet, n)
+            self.engine.process(self.wet)
         w0 = self.w
         w1 = self.w_target
         if w1 > w0 + self.step:
@@ -239,7 +255,9 @@ class App:
         if pk > self.out_peak:
             self.out_peak = pk
         busy = time.ticks_diff(time.ticks_us(), t0)
+        self.stage = 2
         self.tx.write(self.tx_buf)
+        self.stage = 0
         self.busy_sum += busy
         self.busy_n += 1
         if busy > self.busy_max:
@@ -283,6 +301,12 @@ class App:
             self.w_target = 0
             self._set_fault("audio: " + type(e).__name__ + " " + str(e)[:60])
             console.reply("err", self.fault)
+        if self.stage == 1:
+            # the effect failed mid-block: play this block dry so the stream has no gap
+            mix_out(self.dry, self.wet, self.tx_buf, self.n, 0, 0, self.v, self.v)
+            self.tx.write(self.tx_buf)
+            self.blocks += 1
+        self.stage = 0
 
     def _tick_clock(self):
         self.now_ms += self.ms_per_block
@@ -298,11 +322,18 @@ class App:
             if not self.unmute_after:
                 self._mute_codecs(False)
                 self.v_target = ONE
-        if self.lag > self.stall_us:
-            # fell behind by more than the rings hold: audio was lost; restart clean
-            self.xruns += 1
+        if self.lag > self.resync_us:
+            lag = self.lag
             self.lag = 0
-            self._restart_i2s()
+            if lag > self.stall_us:
+                # fell behind by more than the RX ring holds: audio was lost; restart now
+                self.xruns += 1
+                self._restart_i2s()
+            elif self.pending is None:
+                # a stall (e.g. a long console command) left extra latency in the RX ring:
+                # fade out, restart the rings, fade in
+                self.resyncs += 1
+                self._quiet(_nothing, None)
         c = self.controls
         ev = c.update(self.now_ms)
         if c.changed is not None:
@@ -367,19 +398,33 @@ class App:
         led.fault(self.fault is not None)
 
     def _load(self, i):
-        """Load preset i into the engine (audio stopped). True on success."""
-        ok = self.bank.load(self.engine, i, self._report)
+        """Build the engine for preset i (audio stopped). True on success; on failure the
+        pedal is left in bypass (dry signal), never running a half-built model."""
+        self.run_engine = False
+        self.engine = None  # drop the old model first: only one in memory at a time
+        gc.collect()
+        pedal = self.bank.load(i, self._report)
+        ok = False
+        if pedal is not None:
+            try:
+                self.engine = self.Engine(pedal, self.n)
+                ok = True
+            except Exception as e:
+                p = self.bank.items[i]
+                p.ok = False
+                p.error = ("engine: " + type(e).__name__ + " " + str(e))[:100]
+                self._report("preset %d (%s): %s" % (i + 1, p.file, p.error))
         if ok:
             self.current = i
             self.run_engine = True
             self.fault = None
             for name, v in self.knobs.items():
-                self._engine_knob(name, v)
+                self._engine_knob(name, v, True)
             self._apply_gate()
             self.w = 0 if self.bypass else ONE
         else:
-            self.run_engine = False
             self.w = 0
+            self.current = None
             self._set_fault("preset %d: %s" % (i + 1, self.bank.items[i].error))
         self.w_target = self.w
         self._update_led()
@@ -387,12 +432,12 @@ class App:
             self.controls.led.blink_code(i + 1, self.now_ms)
         return ok
 
-    def _engine_knob(self, name, v):
+    def _engine_knob(self, name, v, immediate=False):
         if self.engine is None:
             return
         try:
-            self.engine.set_knob(name, v)
-        except (KeyError, ValueError, AttributeError):
+            self.engine.set_knob(name, v, immediate)
+        except (KeyError, ValueError, AttributeError, TypeError):
             pass  # this model has no such knob
 
     def _knob(self, name, v):
@@ -424,7 +469,7 @@ class App:
             self._change_preset("prev", True)
 
     def _change_preset(self, which, save):
-        if self.engine is None or not self.bank.items:
+        if self.Engine is None or not self.bank.items:
             return ("err", "preset: no presets")
         if which in ("next", "prev"):
             cur = -1 if self.current is None else self.current
@@ -512,10 +557,10 @@ class App:
         t0 = time.ticks_us()
         if self.run_engine:
             for _ in range(reps):
-                self.engine.process(self.dry, self.wet, n)
+                self.engine.process(self.dry)
         t1 = time.ticks_us()
         for _ in range(reps):
-            unpack_in(self.rx_buf, self.wet, n)
+            unpack_in(self.rx_buf, self.dry, self.wet, n)
             mix_out(self.dry, self.wet, self.tx_buf, n, ONE, ONE, ONE, ONE)
         t2 = time.ticks_us()
         eng = time.ticks_diff(t1, t0) / reps
@@ -543,10 +588,12 @@ class App:
         d = {
             "preset": self._preset_no(), "name": self._preset_name(),
             "bypass": self.bypass or not self.run_engine,
-            "knobs": {k: round(v / 1023, 3) for k, v in self.knobs.items()},
+            "knobs": {k: (None if v is None else round(v / 1023, 3))
+                      for k, v in self.knobs.items()},
             "gate_dbfs": self.settings["gate_dbfs"],
             "in_peak_dbfs": _dbfs(self.in_peak), "out_peak_dbfs": _dbfs(self.out_peak),
             "cpu_load": round(load, 1), "cpu_peak": round(peak, 1), "xruns": self.xruns,
+            "resyncs": self.resyncs,
             "mem_free": gc.mem_free(), "blocks": self.blocks, "fault": self.fault,
             "board": self.board.name, "block_frames": self.n, "rate_hz": self.rate,
         }

@@ -14,13 +14,15 @@ GAIN_ONE = 32768  # Q15 unity for the mixer's weights and the master volume
 
 
 @micropython.viper
-def unpack_in(src: ptr32, dst: ptr16, n: int) -> int:
-    """I2S RX 32-bit slots (MSB-aligned) -> int16 (top 16 bits); returns the block's peak |x|."""
+def unpack_in(src: ptr32, dry: ptr16, wet: ptr16, n: int) -> int:
+    """I2S RX 32-bit slots (MSB-aligned) -> int16 (top 16 bits) into dry and wet (the engine
+    works in place on wet); returns the block's peak |x|."""
     peak = 0
     i = 0
     while i < n:
         s = (src[i] >> 16) & 0xFFFF
-        dst[i] = s
+        dry[i] = s
+        wet[i] = s
         s = (s ^ 0x8000) - 0x8000
         if s < 0:
             s = 0 - s

@@ -5,13 +5,14 @@
 GAIN_ONE = 32768
 
 
-def unpack_in(src, dst, n):
-    """src: array('i') of 32-bit slots; dst: array('h'). Returns the peak |x|."""
+def unpack_in(src, dry, wet, n):
+    """src: array('i') of 32-bit slots; dry, wet: array('h'). Returns the peak |x|."""
     peak = 0
     i = 0
     while i < n:
         s = src[i] >> 16
-        dst[i] = s
+        dry[i] = s
+        wet[i] = s
         if s < 0:
             s = -s
         if s > peak:

@@ -45,6 +45,8 @@ class Board:
         self.block = int(audio["block_frames"])
         self.ibuf = int(audio["ibuf_bytes"])
         self.prime_blocks = int(audio["tx_prime_blocks"])
+        # TX ring: prime + 1 blocks unless the profile says otherwise
+        self.tx_ibuf = int(audio.get("tx_ibuf_bytes") or 4 * self.block * (self.prime_blocks + 1))
         self.cpu_mhz = int(d.get("cpu_mhz", audio["cpu_mhz"]))
         self.heap_lock = bool(audio["heap_lock"])
         for key in ("i2s_in", "i2s_out"):

@@ -37,9 +37,11 @@ class LineReader:
         self.overflow = False
         self._dropping = False
         self.closed = False
+        self._ready()  # the first ipoll allocates its reusable result tuple: do it now
 
     def _ready(self):
-        for _obj, ev in self._poll.poll(0):
+        # ipoll reuses its result tuple: no allocation per poll (poll() builds a list)
+        for _obj, ev in self._poll.ipoll(0):
             if ev & (select.POLLHUP | select.POLLERR) and not ev & select.POLLIN:
                 self.closed = True
                 return False

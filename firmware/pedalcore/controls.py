@@ -121,6 +121,7 @@ class Led:
         self.count = 0
         self.t0 = 0
         self.state = -1
+        self._set(0)  # a defined level from the start (and no first-change work later)
 
     def _set(self, on):
         if on != self.state and self.pin is not None:

@@ -147,6 +147,7 @@ class Engine:
             op.a = p[0]
             op.lo = p[1]
             op.hi = p[2]
+            op.st = array("i", [0])
         elif kind == pf.DELAY:
             d = p[0]
             size = 16

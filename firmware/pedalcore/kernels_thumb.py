@@ -20,10 +20,15 @@
 #
 # Raw asm entry points (n >= 1, n < 65536; 0 returns at once):
 #   biquad(buf, n | (o << 16), c, s)    == arith.biquad_block(buf, n, c, s, o)
+#   biquads(buf, n | (nsec << 16), c, s) == nsec x biquad_block(.., o = 12*k), k = 0..nsec-1
+#                                          (one call for a run of sections: less overhead)
 #   gain(buf, n | (sh << 16), m0, step) == arith.gain_block(buf, n, m0, step, sh) (returns m)
 #   table(buf, n, t, p)                 == arith.table_block(buf, n, t, *p) with
 #                                          p = array('i', [pmax, gm0, step, gs, off]);
 #                                          p[1] becomes the last gm.
+#   unpack_in(src, dry, wet, n)         == blockio.unpack_in (same arguments, returns peak)
+#   mix(dry, wet, dst, p)               == blockio.mix_out with p = array('i', [n, w0 << 8,
+#                                          dw, v0 << 8, dv]); mix_out() below packs p.
 import micropython
 from array import array
 
@@ -185,6 +190,157 @@ def biquad(r0, r1, r2, r3):
     mov(r0, 0)  # a small int: the caller must not get a pointer (it would allocate a long int)
 
 
+# A cascade of nsec sections in one call (fewer interpreter calls per block): sections
+# 0..nsec-1 of c (12 ints each) and s (6 ints each), block-major; == nsec biquad_block calls.
+@micropython.asm_thumb
+def biquads(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    lsr(r4, r1, 16)  # nsec
+    lsl(r1, r1, 16)
+    lsr(r1, r1, 15)  # 2n (bytes)
+    push({r0, r1, r4})  # [buf, 2n, sections left] for the whole call
+    cmp(r1, 0)
+    beq(EXIT)
+    cmp(r4, 0)
+    beq(EXIT)
+    label(SECTION)
+    pop({r0, r1, r4})
+    push({r0, r1, r4})
+    add(r1, r1, r0)  # end
+    push({r3})
+    ldr(r4, [r3, 0])
+    mov(r8, r4)
+    ldr(r4, [r3, 4])
+    mov(r9, r4)
+    ldr(r4, [r3, 8])
+    mov(r10, r4)
+    ldr(r4, [r3, 12])
+    mov(r11, r4)
+    ldr(r4, [r3, 16])
+    mov(r12, r4)
+    ldr(r4, [r3, 20])
+    mov(lr, r4)
+    label(LOOP)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    ldr(r5, [r2, 20])  # lo = c5*x
+    mul(r5, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 24])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 28])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 32])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 36])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r12)  # e1
+    ldr(r7, [r2, 40])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, lr)  # e2
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    # state shift that does not depend on y: x2 = x1, x1 = x, y2 = y1, e2 = e1
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    # hi += lo >> 14; lo &= 16383
+    asr(r6, r5, 14)
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    # y = (hi + 2048) >> 12 == ((hi >> 11) + 1) >> 1 (no overflow near int32 max)
+    asr(r3, r4, 11)
+    add(r3, 1)
+    asr(r3, r3, 1)
+    # saturated? (sxth(y) != y)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(SAT)
+    # e = ((hi - (y << 12)) << 14) + lo
+    lsl(r6, r3, 12)
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(STORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(SAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(NEG)
+    mov(r3, 127)  # 32767 = (128 << 8) - 1
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(STORE)
+    label(NEG)
+    mov(r3, 128)  # -32768 = -(128 << 8)
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(STORE)
+    label(DONE)
+    pop({r3})
+    mov(r4, r8)
+    str(r4, [r3, 0])
+    mov(r4, r9)
+    str(r4, [r3, 4])
+    mov(r4, r10)
+    str(r4, [r3, 8])
+    mov(r4, r11)
+    str(r4, [r3, 12])
+    mov(r4, r12)
+    str(r4, [r3, 16])
+    mov(r4, lr)
+    str(r4, [r3, 20])
+    add(r2, 48)  # next section
+    add(r3, 24)
+    pop({r0, r1, r4})
+    sub(r4, 1)
+    push({r0, r1, r4})
+    beq(EXIT)
+    b(SECTION)
+    label(EXIT)
+    pop({r0, r1, r4})
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)
+
 # y = sat16((x * m + r) >> sh), m += step before each sample; see arith.gain_block.
 # r0 buf ptr, r1 end ptr, r2 m, r3 step, r4 rounding r, r5 sh, r6 x, r7 scratch.
 @micropython.asm_thumb
@@ -305,12 +461,135 @@ def table(r0, r1, r2, r3):
     mov(r0, 0)
 
 
+
+# I2S RX slots -> int16 dry and wet copies; returns peak |x|. == blockio.unpack_in.
+# r0 src (int32 slots), r1 dry, r2 wet, r3 count, r4 s, r5 peak, r6 scratch.
+@micropython.asm_thumb
+def unpack_in(r0, r1, r2, r3):
+    mov(r5, 0)
+    cmp(r3, 0)
+    ble(DONE)
+    label(LOOP)
+    ldr(r4, [r0, 0])
+    asr(r4, r4, 16)
+    strh(r4, [r1, 0])
+    strh(r4, [r2, 0])
+    asr(r6, r4, 31)  # |s| = (s ^ sign) - sign
+    eor(r4, r6)
+    sub(r4, r4, r6)
+    cmp(r4, r5)
+    ble(NOPEAK)
+    mov(r5, r4)
+    label(NOPEAK)
+    add(r0, 4)
+    add(r1, 2)
+    add(r2, 2)
+    sub(r3, 1)
+    bne(LOOP)
+    label(DONE)
+    mov(r0, r5)
+
+
+# Output mixer: out = sat16((((dry*(32768-w) + wet*w) >> 15) * v) >> 15) << 16, w and v
+# ramping in Q8 (== blockio.mix_out). p = array('i', [n, w0 << 8, dw, v0 << 8, dv]) with
+# dw = ((w1 - w0) << 8) // n, dv likewise (computed by the caller). Returns peak |out|.
+# r0 dry, r1 wet, r2 dst, r3 count; r8 wa, r9 dw, r10 va, r11 dv, r12 peak; r4-r7 scratch.
+@micropython.asm_thumb
+def mix(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    ldr(r4, [r3, 4])
+    mov(r8, r4)
+    ldr(r4, [r3, 8])
+    mov(r9, r4)
+    ldr(r4, [r3, 12])
+    mov(r10, r4)
+    ldr(r4, [r3, 16])
+    mov(r11, r4)
+    ldr(r3, [r3, 0])  # count
+    mov(r4, 0)
+    mov(r12, r4)  # peak
+    cmp(r3, 0)
+    ble(DONE)
+    label(LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4   x = dry
+    ldrh(r5, [r1, 0])
+    data(2, 0xB22D)  # sxth r5, r5   y = wet
+    sub(r5, r5, r4)  # (y - x)
+    mov(r7, r8)
+    asr(r7, r7, 8)  # w
+    mul(r5, r7)  # (y - x) * w
+    lsl(r4, r4, 15)
+    add(r4, r4, r5)  # x*(32768 - w) + y*w
+    asr(r4, r4, 15)
+    mov(r7, r10)
+    asr(r7, r7, 8)  # v
+    mul(r4, r7)
+    asr(r4, r4, 15)
+    data(2, 0xB225)  # sxth r5, r4
+    cmp(r5, r4)
+    bne(SAT)
+    label(STORE)
+    lsl(r5, r4, 16)
+    str(r5, [r2, 0])
+    asr(r6, r4, 31)  # |m|
+    eor(r4, r6)
+    sub(r4, r4, r6)
+    mov(r5, r12)
+    cmp(r4, r5)
+    ble(NOPEAK)
+    mov(r12, r4)
+    label(NOPEAK)
+    mov(r5, r8)
+    mov(r6, r9)
+    add(r5, r5, r6)
+    mov(r8, r5)  # wa += dw
+    mov(r5, r10)
+    mov(r6, r11)
+    add(r5, r5, r6)
+    mov(r10, r5)  # va += dv
+    add(r0, 2)
+    add(r1, 2)
+    add(r2, 4)
+    sub(r3, 1)
+    bne(LOOP)
+    b(DONE)
+    label(SAT)
+    cmp(r4, 0)
+    blt(NEG)
+    mov(r4, 127)
+    lsl(r4, r4, 8)
+    add(r4, 255)
+    b(STORE)
+    label(NEG)
+    mov(r4, 128)
+    lsl(r4, r4, 8)
+    neg(r4, r4)
+    b(STORE)
+    label(DONE)
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, r12)
+
 # ---- drop-in kernels with the reference signatures (one extra Python call per block) ------
 _TP = array("i", [0, 0, 0, 0, 0])  # table parameters, preallocated: no allocation per call
+_MP = array("i", [0, 0, 0, 0, 0])  # mixer parameters
 
 
 def biquad_block(buf, n, c, s, o):
     biquad(buf, n | (o << 16), c, s)
+
+
+def biquad_cascade_block(buf, n, c, s, nsec):
+    """nsec sections in one call: c = 12*nsec kernel ints, s = 6*nsec state ints."""
+    biquads(buf, n | (nsec << 16), c, s)
 
 
 def gain_block(buf, n, m0, step, s):
@@ -328,3 +607,14 @@ def table_block(buf, n, t, pmax, gm0, step, gs, off):
     p[4] = off
     table(buf, n, t, p)
     return p[1]
+
+
+def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
+    """Drop-in for blockio.mix_out (same arguments and result)."""
+    p = _MP
+    p[0] = n
+    p[1] = w0 << 8
+    p[2] = ((w1 - w0) << 8) // n
+    p[3] = v0 << 8
+    p[4] = ((v1 - v0) << 8) // n
+    return mix(dry, wet, dst, p)

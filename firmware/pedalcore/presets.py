@@ -1,10 +1,15 @@
 # The presets: the .pedal files in the slot's bank/ folder, in file-name order.
 #
-# Every file is checked with the engine's own loader (CRC, version, bounds) when the bank is
-# scanned; a corrupt, truncated or incompatible file is kept in the list but marked bad with the
-# loader's reason, reported on the console, and never selected. Switching is done by the app
-# (fade out, engine.load, fade in), so this module is pure bookkeeping.
+# Every file is checked with the engine's own reader (pedalfile.load: CRC, version, bounds) when
+# the bank is scanned, and its sample rate against the board's; a corrupt, truncated or
+# incompatible file is kept in the list but marked bad with the reader's reason, reported on the
+# console, and never selected. Switching is done by the app (fade out, build the engine, fade in).
 import os
+
+from pedalcore import pedalfile
+
+# what a bad file can raise from the reader (ValueError is the documented one)
+LOAD_ERRORS = (ValueError, OSError, MemoryError, KeyError, IndexError, TypeError)
 
 
 class Preset:
@@ -15,20 +20,10 @@ class Preset:
         self.error = "not checked"
 
 
-def _model_name(engine, fallback):
-    for attr in ("name", "model_name"):
-        v = getattr(engine, attr, None)
-        if isinstance(v, str) and v:
-            return v
-    info = getattr(engine, "info", None)
-    if isinstance(info, dict) and isinstance(info.get("name"), str):
-        return info["name"]
-    return fallback
-
-
 class Bank:
-    def __init__(self, bank_dir):
+    def __init__(self, bank_dir, rate_hz):
         self.dir = bank_dir
+        self.rate_hz = rate_hz
         self.items = []
         try:
             names = sorted(n for n in os.listdir(bank_dir) if n.endswith(".pedal"))
@@ -40,29 +35,31 @@ class Bank:
     def path(self, i):
         return self.dir + "/" + self.items[i].file
 
-    def check_all(self, engine, report):
-        """Load every file once with the engine (the CRC and compatibility check).
-
-        report(msg) is called for each bad file. Leaves the engine holding the last good
-        model, so the caller loads the wanted preset afterwards."""
+    def check_all(self, report):
+        """Read every file once (CRC, version, bounds, sample rate); report(msg) per bad one."""
         for i in range(len(self.items)):
-            self.load(engine, i, report)
+            self.load(i, report)
 
-    def load(self, engine, i, report=None):
-        """engine.load() preset i; updates its ok/error/name. Returns True on success."""
+    def load(self, i, report=None):
+        """The parsed pedal model of preset i (pedalfile.Pedal), or None if it is bad."""
         p = self.items[i]
         try:
-            engine.load(self.path(i))
-        except (ValueError, OSError, MemoryError, KeyError, IndexError, TypeError) as e:
+            pedal = pedalfile.load(self.path(i))
+            if pedal.rate != self.rate_hz:
+                raise ValueError("%s: fitted for %d Hz, the board runs at %d Hz"
+                                 % (p.file, pedal.rate, self.rate_hz))
+        except LOAD_ERRORS as e:
             p.ok = False
-            p.error = (type(e).__name__ + ": " + str(e))[:80]
+            msg = str(e).replace(self.dir + "/", "")  # the reader names the full path
+            p.error = (type(e).__name__ + ": " + msg)[:100]
             if report is not None:
                 report("preset %d (%s): %s" % (i + 1, p.file, p.error))
-            return False
+            return None
         p.ok = True
         p.error = ""
-        p.name = _model_name(engine, p.name)
-        return True
+        if isinstance(pedal.name, str) and pedal.name:
+            p.name = pedal.name
+        return pedal
 
     def index_of(self, filename):
         for i in range(len(self.items)):

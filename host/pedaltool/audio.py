@@ -61,24 +61,21 @@ def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channels: int) ->
     """Bytes of interleaved frames -> float32 array of channel 0."""
     nbytes = bits // 8
     nframes = len(raw) // block_align
-    raw = raw[: nframes * block_align]
+    if nframes == 0:
+        return np.zeros(0, np.float32)
+    frames = np.frombuffer(raw, dtype=np.uint8, count=nframes * block_align)
+    first = np.ascontiguousarray(frames.reshape(nframes, block_align)[:, :nbytes])
     if fmt == _FORMAT_FLOAT:
-        dtype = "<f4" if bits == 32 else "<f8"
-        data = np.frombuffer(raw, dtype=dtype).reshape(nframes, -1)[:, 0]
-        return data.astype(np.float32)
+        return first.view("<f4" if bits == 32 else "<f8")[:, 0].astype(np.float32)
     if bits == 8:  # unsigned, offset 128
-        data = np.frombuffer(raw, dtype=np.uint8).reshape(nframes, -1)[:, 0]
-        return ((data.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+        return ((first[:, 0].astype(np.float32) - 128.0) / 128.0).astype(np.float32)
     if bits == 16:
-        data = np.frombuffer(raw, dtype="<i2").reshape(nframes, -1)[:, 0]
-        return (data.astype(np.float32) / 32768.0).astype(np.float32)
+        return (first.view("<i2")[:, 0].astype(np.float32) / 32768.0).astype(np.float32)
     if bits == 32:
-        data = np.frombuffer(raw, dtype="<i4").reshape(nframes, -1)[:, 0]
-        return (data.astype(np.float64) / 2147483648.0).astype(np.float32)
-    # 24-bit: assemble the first channel's three bytes into a sign-extended int32
-    frames = np.frombuffer(raw, dtype=np.uint8).reshape(nframes, block_align)[:, :nbytes]
-    val = (frames[:, 0].astype(np.int32) | (frames[:, 1].astype(np.int32) << 8)
-           | (frames[:, 2].astype(np.int32) << 16))
+        return (first.view("<i4")[:, 0].astype(np.float64) / 2147483648.0).astype(np.float32)
+    # 24-bit: assemble three little-endian bytes into a sign-extended integer
+    val = (first[:, 0].astype(np.int32) | (first[:, 1].astype(np.int32) << 8)
+           | (first[:, 2].astype(np.int32) << 16))
     val = np.where(val >= 1 << 23, val - (1 << 24), val)
     return (val.astype(np.float64) / float(1 << 23)).astype(np.float32)
 

@@ -343,11 +343,13 @@ def find_xtensa_objdump() -> str:
     raise EmulatorError("no xtensa objdump on PATH (apt-get install binutils-xtensa-lx106)")
 
 
-def xtensa_disassemble(code: bytes) -> list[tuple[int, int, str, str]]:
+def xtensa_disassemble(code: bytes, start: int = 0) -> list[tuple[int, int, str, str]]:
     """(address, size, mnemonic, operands) per instruction, via binutils objdump.
 
     The lx106 objdump does not know the windowed-ABI opcodes (``entry``, ``callx8``,
     ``retw``); it prints them as ``excw``/``ill`` with the right length, which is all we need.
+    Native functions start with ``j`` over a literal pool: decoding restarts at its target so
+    that the pool's bytes cannot desynchronise the instruction stream.
     """
     import re
     import subprocess
@@ -357,13 +359,17 @@ def xtensa_disassemble(code: bytes) -> list[tuple[int, int, str, str]]:
         f.write(code)
         f.flush()
         out = subprocess.run([find_xtensa_objdump(), "-D", "-b", "binary", "-m", "xtensa",
-                              f.name], capture_output=True, text=True, check=True).stdout
+                              f"--start-address={start}", f.name], capture_output=True,
+                             text=True, check=True).stdout
     rows = []
     pat = re.compile(r"^\s*([0-9a-f]+):\s+([0-9a-f]+)\s+(\S+)\s*(.*)$")
     for line in out.splitlines():
         m = pat.match(line)
         if m:
             rows.append((int(m.group(1), 16), len(m.group(2)) // 2, m.group(3), m.group(4)))
+    if start == 0 and rows and rows[0][2] == "j":
+        target = int(rows[0][3].split()[0], 16)
+        return rows[:1] + xtensa_disassemble(code, target)
     return rows
 
 

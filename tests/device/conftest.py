@@ -8,7 +8,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from minimal_firmware import make_bank, make_firmware  # noqa: E402
-
 from pedaltool.device.virtual import VirtualPedal  # noqa: E402
 
 

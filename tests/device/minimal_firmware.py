@@ -100,12 +100,20 @@ def make_firmware(dest: Path, version: str = "test-1") -> Path:
     return dest
 
 
-def make_bank(dest: Path, names=("alpha", "beta"), salt: str = "") -> Path:
-    """A bank of small opaque .pedal data files (the minimal firmware only lists them)."""
+def make_bank(dest: Path, names=("alpha", "beta"), salt: float = 0.0) -> Path:
+    """A bank of real (tiny) pedal models: a gain with a drive knob and a low-pass biquad."""
+    from pedaltool.pedal.fileformat import write_pedal
+    from pedaltool.pedal.model import BiquadStage, GainStage, PedalModel
+    from pedaltool.pedal.quantise import quantise
+
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for i, n in enumerate(names):
-        (dest / f"{n}.pedal").write_bytes(
-            b"PEDL" + (n + salt).encode() * 50 + bytes(range(256)) * (i + 1)
+        g = 6.0 + 3.0 * i + salt
+        model = PedalModel(
+            stages=[GainStage(g, knob="drive", knob_min_db=-12.0, knob_max_db=12.0),
+                    BiquadStage(0.2, 0.4, 0.2, -0.3, 0.1), GainStage(-g)],
+            name=n,
         )
+        write_pedal(dest / f"{n}.pedal", quantise(model), check=False)
     return dest

@@ -4,7 +4,6 @@ import hashlib
 import os
 
 import pytest
-
 from pedaltool.device.transport import BoardInfo, Link, check_board, port_error
 from pedaltool.errors import DeviceError
 

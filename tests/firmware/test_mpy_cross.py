@@ -7,7 +7,6 @@ simulated-board shims under firmware/sim/ run only on the unix port and are excl
 from pathlib import Path
 
 import pytest
-
 from pedaltool import mpy
 from pedaltool.paths import firmware_dir
 
@@ -54,3 +53,34 @@ def test_arch_specific_files_build_for_an_arm_target():
     assert mpy.declared_arches(thumb) is not None
     assert mpy.builds_for(thumb, "armv6m") and not mpy.builds_for(thumb, "xtensawin")
     assert not mpy.builds_for(thumb, "rv32imc")
+
+
+def test_mpy_parser_reads_tables_and_names_functions(tmp_path):
+    body = ("import micropython\n"
+            "CONSTS = (1, 2.5, 'text', b'by', 123456789012345678901234567890)\n"
+            "def plain(a, b=3):\n    return a + b\n"
+            "@micropython.viper\ndef vip(p: ptr16, n: int) -> int:\n    return p[0] + n\n"
+            "class K:\n    def method(self):\n        return 1\n")
+    asm = "@micropython.asm_thumb\ndef asm(r0, r1):\n    add(r0, r0, r1)\n"
+    for arch in ("armv6m", "xtensawin"):
+        src = tmp_path / f"mix_{arch}.py"
+        src.write_text(body + (asm if arch == "armv6m" else ""))
+        data = mpy.compile_source(src, arch)
+        f = mpy.parse_mpy(data, str(src))
+        assert f.header.arch == arch and f.header.version == 6
+        assert (1, 2.5, "text", b"by", 123456789012345678901234567890) in f.objs
+        fns = f.functions()
+        assert fns["plain"].kind_name == "bytecode"
+        assert fns["vip"].kind_name == "viper" and len(fns["vip"].code) > 20
+        if arch == "armv6m":
+            assert fns["asm"].kind_name == "asm" and fns["asm"].n_pos_args == 2
+
+
+def test_mpy_errors_are_one_line(tmp_path):
+    with pytest.raises(mpy.MpyError, match="not a .mpy file"):
+        mpy.parse_mpy(b"XYZ", "x.mpy")
+    with pytest.raises(mpy.MpyError, match="truncated"):
+        good = mpy.compile_source(firmware_dir() / "pedalcore" / "arith.py", "armv6m")
+        mpy.parse_mpy(good[: len(good) // 2], "half.mpy")
+    with pytest.raises(mpy.MpyError, match="unknown mpy-cross arch"):
+        mpy.compile_source(firmware_dir() / "pedalcore" / "arith.py", "z80")

@@ -87,6 +87,27 @@ class Console:
         ser.reset_input_buffer()
         ser.write(command.encode() + b"\n")
 
+    def sync(self, timeout_s: float = REPLY_TIMEOUT_S) -> None:
+        """Make sure the firmware runs and has answered everything sent before.
+
+        Sends ``help`` and waits for ``@help``: replies come in order, so anything older (a
+        reply to earlier input, line noise) is consumed first. If the board sits at the REPL
+        instead (``help`` prints MicroPython's own help), soft-reset it once to start the pedal.
+        """
+        for attempt in range(2):
+            self._send("help")
+            line, lines = self.link.read_lines_until(lambda s: s.startswith("@help"), timeout_s)
+            if line is not None:
+                return
+            if attempt == 0 and (_at_repl(lines) or any("MicroPython" in ln for ln in lines)):
+                self.restart()
+                continue
+            break
+        raise DeviceError(
+            f"{self.link.port}: the pedal firmware does not answer; is it installed and running? "
+            "(`pedaltool flash` installs it, `pedaltool console` shows what the board prints)"
+        )
+
     def command(self, command: str, timeout_s: float | None = None, raise_err: bool = True
                 ) -> Reply:
         """Send ``command``; return its reply. ``@err`` raises DeviceError unless asked not to."""
@@ -96,26 +117,22 @@ class Console:
         if timeout_s is None:
             timeout_s = BENCH_TIMEOUT_S if command.startswith("bench") else REPLY_TIMEOUT_S
         want = _expected_tags(command)
-        for attempt in range(2):
-            self._send(command)
-            line, lines = self.link.read_lines_until(
-                lambda s: s.startswith("@") and not s.startswith("@boot")
-                and (want is None or s[1:].split(" ", 1)[0] in want | {"err"}),
-                timeout_s,
-            )
-            if line is not None:
-                reply = parse_reply(line)
-                if raise_err and reply.tag == "err":
-                    raise DeviceError(f"{self.link.port}: {command}: {reply.payload}")
-                return reply
-            if attempt == 0 and _at_repl(lines):
-                self.restart()  # the board is at the REPL: start the pedal firmware
-                continue
-            break
-        raise DeviceError(
-            f"{self.link.port}: no reply to {command!r} within {timeout_s:g} s; is the pedal "
-            "firmware running? (`pedaltool flash` installs it, `pedaltool console` shows output)"
+        self.sync()
+        self.link.serial.write(command.encode() + b"\n")
+        line, lines = self.link.read_lines_until(
+            lambda s: s.startswith("@") and not s.startswith("@boot")
+            and (want is None or s[1:].split(" ", 1)[0] in want | {"err"}),
+            timeout_s,
         )
+        if line is None:
+            raise DeviceError(
+                f"{self.link.port}: no reply to {command!r} within {timeout_s:g} s; see what "
+                "the pedal prints with `pedaltool console`"
+            )
+        reply = parse_reply(line)
+        if raise_err and reply.tag == "err":
+            raise DeviceError(f"{self.link.port}: {command}: {reply.payload}")
+        return reply
 
     def restart(self, timeout_s: float = BOOT_TIMEOUT_S) -> Reply:
         """Soft-reset the board and wait for the firmware's ``@boot`` line."""

@@ -206,7 +206,7 @@ def firmware_files(arch: str | None, fw_dir: Path | None = None) -> list[FileSpe
     out = []
     for src in sorted(pkg.rglob("*.py")):
         rel = src.relative_to(fw).as_posix()
-        if "__pycache__" in rel:
+        if "__pycache__" in rel or not _fits_arch(src, arch):
             continue
         # app.py stays source: a .py entry point is what the boot loader checks for either way,
         # and a syntax-level problem there shows as a readable traceback on the console.
@@ -223,6 +223,19 @@ def firmware_files(arch: str | None, fw_dir: Path | None = None) -> list[FileSpe
     return out
 
 
+def _fits_arch(src: Path, arch: str | None) -> bool:
+    """False for a module limited to other arches by a ``# pedaltool-arches: ...`` first line.
+
+    (e.g. ``@micropython.asm_thumb`` kernels only compile for ARM; the firmware imports them
+    in a try/except and uses the viper kernels elsewhere.)
+    """
+    with open(src, encoding="utf-8") as f:
+        first = f.readline()
+    if not first.startswith("# pedaltool-arches:"):
+        return True
+    return arch is not None and arch in first.split(":", 1)[1].split()
+
+
 def board_json(board: str) -> bytes:
     """The board profile for the device, via ``pedaltool.boards`` (a stub if not available)."""
     try:
@@ -233,9 +246,8 @@ def board_json(board: str) -> bytes:
         profile = boards.load_board(board)
     except Exception as exc:  # the boards module raises its own error type
         names = _board_names()
-        raise DeviceError(
-            f"board {board!r}: {exc}" + (f" (known: {', '.join(names)})" if names else "")
-        ) from None
+        known = f" (known: {', '.join(names)})" if names and "known" not in str(exc) else ""
+        raise DeviceError(f"board {board!r}: {exc}{known}") from None
     doc = boards.to_device_json(profile)
     if isinstance(doc, (dict, list)):
         doc = json.dumps(doc)
@@ -273,8 +285,11 @@ def _check_pedal(path: Path, data: bytes) -> None:
         from pedaltool.pedal import fileformat
     except ImportError:
         return
+    read = getattr(fileformat, "read_pedal", None) or getattr(fileformat, "read", None)
+    if read is None:
+        return
     try:
-        fileformat.read(path)
+        read(path)
     except Exception as exc:
         raise DeviceError(f"{path}: not a valid pedal model ({exc}); refit it") from None
 

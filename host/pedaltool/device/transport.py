@@ -219,6 +219,7 @@ class Link:
         self.exec_timeout_s = exec_timeout_s
         self._t: _Transport | None = None
         self._in_raw = False
+        self._lost: BaseException | None = None
         self.write_hook: Callable[[bytes], None] | None = None
 
     # -- connection -------------------------------------------------------------------------
@@ -339,9 +340,14 @@ class Link:
         """
         if not self._in_raw:
             raise DeviceError(f"{self.port}: internal: exec outside the raw REPL")
+        if self._lost is not None:
+            raise DeviceError(f"{self.port}: connection lost ({self._lost})")
         try:
             out, err = self._t.exec_raw(code, timeout=timeout_s or self.exec_timeout_s)
         except (TransportError, serial.SerialException, OSError, struct.error) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, TransportError):
+                self._lost = exc  # the port itself failed (unplugged): stop talking to it
+                raise DeviceError(f"{self.port}: connection lost ({exc})") from None
             raise DeviceError(f"{self.port}: the board stopped answering ({exc})") from None
         if err:
             raise DeviceExecError(self.port, err.decode(errors="replace"))
@@ -390,17 +396,15 @@ class Link:
         """Write ``data`` to ``path`` on the board in chunks (the caller picks a temp name)."""
         dec = "import binascii\nd=binascii.a2b_base64\n" if use_base64 else "d=None\n"
         self.exec(f"{dec}f=open({_quote(path)},'wb')\nw=f.write")
-        try:
-            for i in range(0, len(data), CHUNK_BYTES):
-                chunk = data[i : i + CHUNK_BYTES]
-                if use_base64:
-                    self.exec("w(d(" + repr(base64.b64encode(chunk).decode()) + "))")
-                else:
-                    self.exec("w(" + repr(chunk) + ")")
-                if progress:
-                    progress(len(chunk))
-        finally:
-            self.exec("f.close()")
+        for i in range(0, len(data), CHUNK_BYTES):
+            chunk = data[i : i + CHUNK_BYTES]
+            if use_base64:
+                self.exec("w(d(" + repr(base64.b64encode(chunk).decode()) + "))")
+            else:
+                self.exec("w(" + repr(chunk) + ")")
+            if progress:
+                progress(len(chunk))
+        self.exec("f.close()")
 
     def read_text(self, path: str) -> str | None:
         """Small text file from the board, or None if it does not exist."""
@@ -425,10 +429,13 @@ class Link:
         self._leave_raw()
         ser = self.serial
         deadline, seen = time.monotonic() + 1.0, b""
-        while time.monotonic() < deadline and not seen.endswith(b">>> "):
-            seen += ser.read_all() or b""  # wait for the friendly REPL's prompt (bounded)
-            time.sleep(0.01)
-        ser.write(b"\x04")
+        try:
+            while time.monotonic() < deadline and not seen.endswith(b">>> "):
+                seen += ser.read_all() or b""  # wait for the friendly REPL's prompt (bounded)
+                time.sleep(0.01)
+            ser.write(b"\x04")
+        except (OSError, serial.SerialException) as exc:
+            raise DeviceError(f"{self.port}: connection lost ({exc})") from None
 
     def read_lines_until(
         self, predicate: Callable[[str], bool], timeout_s: float
@@ -439,8 +446,11 @@ class Link:
         lines: list[str] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            n = ser.in_waiting
-            chunk = ser.read(n or 1) if n else b""
+            try:
+                n = ser.in_waiting
+                chunk = ser.read(n or 1) if n else b""
+            except (OSError, serial.SerialException) as exc:
+                raise DeviceError(f"{self.port}: connection lost ({exc})") from None
             if not chunk:
                 time.sleep(0.01)
                 continue

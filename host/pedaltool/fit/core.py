@@ -106,10 +106,18 @@ def check_fittable(p: Probe, name: str) -> None:
 
 
 def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
-                 play_s: float = 3.0) -> Dataset:
-    """Fitting excitation and held-out validation playing, each rendered once."""
-    x_fit = excitation.fitting_signal(rate_hz, level, seed=7, play_s=play_s)
-    x_val = level * excitation.playing(1.5, rate_hz, seed=1234)
+                 play_s: float = 2.0) -> Dataset:
+    """Fitting excitation and held-out validation playing, rendered in one call.
+
+    Playing comes from ``pedaltool.signals.fitting_di`` (plucked strings through pickup models,
+    notes the evaluation DI never plays) at the capture's calibrated level, followed by the
+    fitter's own pink noise and sweeps at several levels; validation is other fitting phrases."""
+    from pedaltool import signals
+
+    play = signals.fitting_di(rate_hz, play_s, seed=777, level_scale=level).astype(float)
+    x_fit = np.concatenate([play, excitation.fitting_signal(rate_hz, level, seed=7,
+                                                            play_s=0.0)])
+    x_val = signals.fitting_di(rate_hz, 1.5, seed=4242, level_scale=level).astype(float)
     y = np.asarray(render(np.concatenate([x_fit, x_val])), np.float64)
     return Dataset(x_fit, y[: len(x_fit)], x_val, y[len(x_fit):])
 
@@ -140,6 +148,8 @@ def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float) -> Bloc
         nk = st.knots if last else st.inner_knots
         kn = np.linspace(-1, 1, nk)
         gain = (drive if k == 0 else 1.0) / q
+        if last and st.knots == 0:
+            raise ValueError("a structure needs a table")
         if last:
             values = kn * q  # identity; the linear solve replaces it
         else:
@@ -155,27 +165,42 @@ def score(model: BlockModel, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return esr(yh, y), esr_pre(yh, y)
 
 
-def fit_structure(st: Structure, pr: Probe, ds: Dataset, drives=(0.5, 1.0, 2.0),
-                  quick_nfev: int = 6, final_nfev: int = 40,
-                  progress: Progress | None = None) -> Candidate:
-    """Restarts over drive (short refinements), then a long refinement of the best."""
+def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=(0.5, 1.0, 2.0), nfev: int = 6,
+              tanh_table: bool = False, progress: Progress | None = None) -> Candidate:
+    """Restarts over drive with short refinements on the first second of the fitting signal;
+    the best restart, scored on the validation playing."""
     t0 = time.time()
     log = []
-    # restarts on a shorter slice, the final fit on all of the fitting signal
-    n_quick = min(len(ds.x_fit), int(2.0 * pr.rate_hz))
+    n_quick = min(len(ds.x_fit), int(1.0 * pr.rate_hz))
     best = None
     for d in drives:
         m0 = initial_model(st, pr, ds.x_fit, d)
-        m, cost = refine(m0, ds.x_fit[:n_quick], ds.y_fit[:n_quick], st.env, st.mix, quick_nfev)
+        if tanh_table:
+            m0.stages[-1].values = np.tanh(3.0 * m0.stages[-1].knots)
+        m, cost = refine(m0, ds.x_fit[:n_quick], ds.y_fit[:n_quick], st.env, st.mix, nfev,
+                         stride=8, tanh_table=tanh_table)
         log.append(f"{st.name} drive {d:g}: cost {cost:.4f}")
         if progress:
             progress(log[-1])
         if best is None or cost < best[1]:
             best = (m, cost)
-    m, cost = refine(best[0], ds.x_fit, ds.y_fit, st.env, st.mix, final_nfev)
+    m = best[0]
+    m.structure = st.name
     e, ep = score(m, ds.x_val, ds.y_val)
-    log.append(f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}")
+    return Candidate(st, m, e, ep, time.time() - t0, log)
+
+
+def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 25, tanh_table: bool = False,
+              progress: Progress | None = None) -> Candidate:
+    """Long joint refinement on the whole fitting signal, scored on validation playing."""
+    t0 = time.time()
+    st = c.structure
+    m, cost = refine(c.model, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table)
+    e, ep = score(m, ds.x_val, ds.y_val)
+    if e > c.val_esr and ep > c.val_esr_pre:  # refinement over-fitted the fitting signal
+        m, e, ep = c.model, c.val_esr, c.val_esr_pre
+    log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"]
     if progress:
         progress(log[-1])
     m.structure = st.name
-    return Candidate(st, copy.deepcopy(m), e, ep, time.time() - t0, log)
+    return Candidate(st, copy.deepcopy(m), e, ep, c.seconds + time.time() - t0, log)

@@ -99,16 +99,16 @@ def exp_sweep(dur_s: float, rate_hz: float, f0: float = 30.0, f1: float = 16000.
 
 
 def fitting_signal(rate_hz: float, level: float = 1.0, seed: int = 7,
-                   play_s: float = 3.0) -> np.ndarray:
+                   play_s: float = 2.0) -> np.ndarray:
     """The fitting excitation: playing (most of it), then pink noise and sweeps at several
     levels. ``level`` scales everything (1.0 = the capture's calibrated DI level)."""
     rng = np.random.default_rng(seed)
     parts = [playing(play_s, rate_hz, seed)]
     gap = np.zeros(int(0.02 * rate_hz))
-    for rms in (0.01, 0.04, 0.12, 0.3):
-        parts += [gap, rms * pink_noise(int(0.15 * rate_hz), rng)]
-    for peak in (0.03, 0.15, 0.5):
-        parts += [gap, peak * exp_sweep(0.25, rate_hz)]
+    for rms in (0.005, 0.02, 0.06, 0.15):
+        parts += [gap, rms * pink_noise(int(0.1 * rate_hz), rng)]
+    for peak in (0.02, 0.1, 0.3):
+        parts += [gap, peak * exp_sweep(0.15, rate_hz)]
     return level * np.concatenate(parts)
 
 

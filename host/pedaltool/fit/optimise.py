@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, signal
+from scipy import signal
 
 from pedaltool.fit import linear
 from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
@@ -22,6 +22,7 @@ from pedaltool.fit.metrics import pre_emphasise
 from pedaltool.fit.table import hat_basis_dense, hat_basis_rows, second_difference
 
 SMOOTH = 3e-3  # table smoothness weight (relative to the normalised residual)
+TANH_K = 3.0  # the baseline's tanh table: tanh(3 u) over u in [-1, 1]
 
 
 @dataclass
@@ -35,17 +36,24 @@ class JointProblem:
     """Packs a BlockModel's free parameters into one vector and evaluates residuals."""
 
     def __init__(self, model: BlockModel, x: np.ndarray, y: np.ndarray,
-                 fit_env: bool, fit_mix: bool):
+                 fit_env: bool, fit_mix: bool, stride: int = 1, tanh_table: bool = False):
         self.m0 = copy.deepcopy(model)
         self.rate = model.rate_hz
         d = model.delay
         self.xd = np.concatenate([np.zeros(d), x])[: len(x)] if d else np.asarray(x, float)
-        self.y = np.asarray(y, dtype=np.float64)
-        self.y_pre = pre_emphasise(self.y)
+        # filters run over every sample; the residual keeps every stride-th one (cheaper
+        # least-squares algebra, same information for a smooth system)
+        self.stride = stride
+        self.y_full = np.asarray(y, dtype=np.float64)
+        self.y = self.y_full[::stride]
+        self.y_pre = pre_emphasise(self.y_full)[::stride]
         self.ny = np.sqrt(np.sum(self.y ** 2)) + 1e-12
         self.ny_pre = np.sqrt(np.sum(self.y_pre ** 2)) + 1e-12
         self.fit_env, self.fit_mix = fit_env, fit_mix
+        # the naive baseline: last table = a * tanh(TANH_K * u), only the scale a is free
+        self.tanh_table = tanh_table
         self.rms_y = self.ny / np.sqrt(len(self.y))
+        self.ny_pre_full = self.ny_pre
         slots, lo, hi, p0 = [], [], [], []
 
         def add(name, stage, vals, lo_, hi_):
@@ -69,8 +77,11 @@ class JointProblem:
         a, b = linear.bounds_of(model.post, self.rate)
         add("post", -1, linear.clip_into(linear.pack(model.post), a, b), a, b)
         self.n_nl = sum(len(v) for v in p0)
-        add("lastvalues", last, model.stages[last].values, -np.inf * np.ones(len(model.stages[last].values)),
-            np.inf * np.ones(len(model.stages[last].values)))
+        lv = model.stages[last].values
+        if tanh_table:
+            add("tanhscale", last, [float(np.max(np.abs(lv)))], [-np.inf], [np.inf])
+        else:
+            add("lastvalues", last, lv, -np.inf * np.ones(len(lv)), np.inf * np.ones(len(lv)))
         if fit_mix:
             add("mix", -1, [model.mix_gain], [-np.inf], [np.inf])
         self.slots = slots
@@ -78,7 +89,7 @@ class JointProblem:
         self.lo = np.concatenate(lo)
         self.hi = np.concatenate(hi)
         nk = len(model.stages[last].values)
-        self.d2 = second_difference(nk)
+        self.d2 = second_difference(nk) if not tanh_table else np.zeros((0, nk))
         self.inner_d2 = {k: second_difference(len(st.values))
                          for k, st in enumerate(model.stages) if k != last}
 
@@ -95,6 +106,9 @@ class JointProblem:
                 m.stages[s.stage].env_ms = float(np.exp(v[1]))
             elif s.name in ("values", "lastvalues"):
                 m.stages[s.stage].values = np.array(v, dtype=np.float64)
+            elif s.name == "tanhscale":
+                st = m.stages[s.stage]
+                st.values = v[0] * np.tanh(TANH_K * st.knots)
             elif s.name == "post":
                 m.post = linear.unpack(m.post, v)
             elif s.name == "mix":
@@ -129,8 +143,10 @@ class JointProblem:
 
     def residual(self, p: np.ndarray) -> np.ndarray:
         m = self.model(p)
-        e = self.output(m) - self.y
-        return np.concatenate([e / self.ny, pre_emphasise(e) / self.ny_pre, self._penalty(m)])
+        e = self.output(m) - self.y_full
+        k = self.stride
+        return np.concatenate([e[::k] / self.ny, pre_emphasise(e)[::k] / self.ny_pre,
+                               self._penalty(m)])
 
     def jacobian(self, p: np.ndarray) -> np.ndarray:
         r0 = self.residual(p)
@@ -141,20 +157,30 @@ class JointProblem:
             q[j] = p[j] + h if p[j] + h <= self.hi[j] else p[j] - h
             jac[:, j] = (self.residual(q) - r0) / (q[j] - p[j])
         m = self.model(p)
-        u = self._last_input(m)
+        cols = self._linear_cols(m)
         nk = len(m.stages[-1].values)
-        cols = hat_basis_dense(u, nk)
-        if self.fit_mix:
-            cols = np.vstack([cols, self.xd[None, :]])
-        cols = signal.sosfilt(cascade_sos(m.post, self.rate), cols, axis=-1)
         n = len(self.y)
+        k = self.stride
         lin = slice(self.n_nl, self.n_nl + cols.shape[0])
-        jac[:n, lin] = cols.T / self.ny
-        jac[n:2 * n, lin] = pre_emphasise_cols(cols).T / self.ny_pre
+        jac[:n, lin] = cols[:, ::k].T / self.ny
+        jac[n:2 * n, lin] = pre_emphasise_cols(cols, k).T / self.ny_pre
         jac[2 * n:, lin] = 0.0
         npen = self.d2.shape[0]
-        jac[2 * n:2 * n + npen, self.n_nl:self.n_nl + nk] = SMOOTH * self.d2 / self.rms_y
+        if npen:
+            jac[2 * n:2 * n + npen, self.n_nl:self.n_nl + nk] = SMOOTH * self.d2 / self.rms_y
         return jac
+
+    def _linear_cols(self, m: BlockModel) -> np.ndarray:
+        """d(output)/d(linear parameters), one row per parameter, post-filtered."""
+        u = self._last_input(m)
+        if self.tanh_table:
+            st = m.stages[-1]
+            cols = np.interp(u, st.knots, np.tanh(TANH_K * st.knots))[None, :]
+        else:
+            cols = hat_basis_dense(u, len(m.stages[-1].values))
+        if self.fit_mix:
+            cols = np.vstack([cols, self.xd[None, :]])
+        return signal.sosfilt(cascade_sos(m.post, self.rate), cols, axis=-1)
 
     def solve_linear(self, p: np.ndarray) -> np.ndarray:
         """Exact least-squares update of the linear parameters (last table, mix) only."""
@@ -167,40 +193,75 @@ class JointProblem:
 
     def _linear_jac(self, p: np.ndarray) -> np.ndarray:
         m = self.model(p)
-        u = self._last_input(m)
-        nk = len(m.stages[-1].values)
-        cols = hat_basis_dense(u, nk)
-        if self.fit_mix:
-            cols = np.vstack([cols, self.xd[None, :]])
-        cols = signal.sosfilt(cascade_sos(m.post, self.rate), cols, axis=-1)
+        cols = self._linear_cols(m)
+        nk = self.d2.shape[1] if not self.tanh_table else 1
         pen = np.zeros((self.d2.shape[0] + sum(d.shape[0] for d in self.inner_d2.values()),
                         cols.shape[0]))
-        pen[: self.d2.shape[0], :nk] = SMOOTH * self.d2 / self.rms_y
-        return np.vstack([cols.T / self.ny, pre_emphasise_cols(cols).T / self.ny_pre, pen])
+        if self.d2.shape[0]:
+            pen[: self.d2.shape[0], :nk] = SMOOTH * self.d2 / self.rms_y
+        k = self.stride
+        return np.vstack([cols[:, ::k].T / self.ny, pre_emphasise_cols(cols, k).T / self.ny_pre,
+                          pen])
 
 
-def pre_emphasise_cols(c: np.ndarray) -> np.ndarray:
-    out = c.copy()
-    out[:, 1:] -= 0.85 * c[:, :-1]
+def pre_emphasise_cols(c: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Rows of c pre-emphasised (1 - 0.85 z^-1), then every stride-th sample kept."""
+    out = c[:, ::stride].copy()
+    prev = c[:, stride - 1::stride][:, : out.shape[1] - 1]
+    out[:, 1:] -= 0.85 * prev
     return out
 
 
 def refine(model: BlockModel, x: np.ndarray, y: np.ndarray, fit_env: bool, fit_mix: bool,
-           max_nfev: int = 30) -> tuple[BlockModel, float]:
+           max_nfev: int = 30, stride: int = 6, tanh_table: bool = False
+           ) -> tuple[BlockModel, float]:
     """Linear solve for the tables, then joint TRF refinement. Returns (model, final cost)
     where cost = ESR + pre-emphasised ESR (+ penalty) on (x, y)."""
-    prob = JointProblem(model, x, y, fit_env, fit_mix)
-    p = prob.p0
-    p = np.where(np.isfinite(prob.lo), np.maximum(p, prob.lo + 1e-9 * np.abs(prob.lo)), p)
-    p = np.where(np.isfinite(prob.hi), np.minimum(p, prob.hi - 1e-9 * np.abs(prob.hi)), p)
+    prob = JointProblem(model, x, y, fit_env, fit_mix, stride, tanh_table)
+    fin = np.isfinite(prob.lo) & np.isfinite(prob.hi)
+    p = prob.p0.copy()
+    p[fin] = linear.clip_into(p[fin], prob.lo[fin], prob.hi[fin])
     p = prob.solve_linear(p)
     if max_nfev > 0:
-        res = optimize.least_squares(prob.residual, p, jac=prob.jacobian,
-                                     bounds=(prob.lo, prob.hi), method="trf",
-                                     x_scale="jac", max_nfev=max_nfev)
-        p = res.x
+        p = levenberg_marquardt(prob.residual, prob.jacobian, p, prob.lo, prob.hi, max_nfev)
     r = prob.residual(p)
     return prob.model(p), float(np.sum(r ** 2))
+
+
+def levenberg_marquardt(fun, jac, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        max_iter: int = 30, tol: float = 1e-5) -> np.ndarray:
+    """Box-constrained Levenberg-Marquardt on the normal equations (the Jacobians here are
+    tall, ~1e5 x 1e2, so J^T J is far cheaper than the SVDs scipy's TRF does each step).
+    Steps are projected into [lo, hi]; Marquardt scaling by diag(J^T J)."""
+    p = np.clip(p0, lo, hi)
+    r = fun(p)
+    cost = float(r @ r)
+    lam = 1e-3
+    for _ in range(max_iter):
+        j = jac(p)
+        g = j.T @ r
+        a = j.T @ j
+        d = np.maximum(np.diag(a), 1e-12 * max(np.max(np.diag(a)), 1e-30))
+        improved = False
+        for _try in range(6):
+            try:
+                step = -np.linalg.solve(a + lam * np.diag(d), g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            q = np.clip(p + step, lo, hi)
+            rq = fun(q)
+            cq = float(rq @ rq)
+            if np.isfinite(cq) and cq < cost:
+                rel = (cost - cq) / max(cost, 1e-30)
+                p, r, cost = q, rq, cq
+                lam = max(lam / 3, 1e-9)
+                improved = True
+                break
+            lam *= 8
+        if not improved or rel < tol:
+            break
+    return p
 
 
 def table_rows(u: np.ndarray, n_knots: int):  # re-exported for callers that need the basis

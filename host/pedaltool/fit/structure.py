@@ -1,97 +1,130 @@
-"""Candidate structures and their device cost; the choice under a cycle budget.
+"""Candidate structures, their device cost, and which ones fit a cycle budget.
 
-The cost comes from ``pedaltool.pedal.cost.cycles_per_sample`` when that module exists. Until
-then a PROVISIONAL local table (below, clearly an estimate for MicroPython viper on an RP2040)
-is used and the report says so.
+Cost = ``pedaltool.pedal.cost.cycles_per_sample`` of the exact firmware stage list a structure
+compiles to (measured kernel cycles on the target arch, default RP2040 armv6m). Each structure
+*flavour* (plain WH, WH + parallel clean path, WH + envelope bias, two tables, long post-EQ for a
+cab) is grown to the largest pre/post-EQ that fits the budget, so the budget decides how many
+biquads a capture gets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# RP2040 at 125 MHz, 48 kHz: half of the CPU left free by default.
-RP2040_HZ = 125e6
-DEFAULT_BUDGET = int(RP2040_HZ / 48000 / 2)  # 1302 cycles/sample
+from pedaltool.pedal import cost as pedal_cost
 
-# PROVISIONAL cycles per sample per stage (viper, Cortex-M0+), used only when
-# pedaltool.pedal.cost is not importable. Replace by the firmware room's measured model.
-PROVISIONAL_CYCLES = {
-    "frame": 60, "delay": 15, "gain": 20, "biquad": 90, "table": 60, "env_bias": 45,
-    "tap": 10, "mix": 20, "tone": 180, "dcblock": 40,
-}
+DEFAULT_ARCH = "armv6m"
+DEFAULT_BUDGET = int(pedal_cost.budget_default(48000))  # 1302 cycles/sample at 48 kHz
 
 
 @dataclass
 class Structure:
-    """What the fitter builds: EQ section kinds per nonlinear stage, post-EQ kinds, table size,
-    optional envelope bias and parallel linear path."""
+    """What the fitter builds: EQ section kinds per nonlinear stage, post-EQ kinds, table size
+    (2^k + 1 values; 0 = the baseline's tanh), envelope bias, parallel clean path."""
 
     name: str
     pre: list[list[str]]  # one list of section kinds per nonlinear stage
     post: list[str]
-    knots: int = 48
-    inner_knots: int = 24
+    knots: int = 65
+    inner_knots: int = 17
     env: bool = False
     mix: bool = False
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
-    def stage_types(self) -> list[str]:
-        """The firmware stage list (types only, in order) this structure compiles to."""
+    def stage_types(self, knobs: bool = True) -> list[str]:
+        """The firmware stage list (kinds, in order) this structure compiles to; mirrors
+        :func:`pedaltool.fit.convert.to_pedal_model`."""
         out = ["delay"]
         if self.mix:
             out.append("tap")
-        for k, pre in enumerate(self.pre):
+        for pre in self.pre:
             out += ["biquad"] * len(pre)
-            if k == 0:
-                out.append("gain")  # drive knob
             if self.env:
                 out.append("env_bias")
             out.append("table")
         if self.mix:
             out.append("mix")
         out += ["biquad"] * len(self.post)
-        out += ["tone", "gain"]  # tone knob, level knob
+        if knobs:
+            out.append("tone")
+        out.append("gain")
         return out
 
-
-def cost_cycles(structure: Structure, arch: str = "rp2040") -> tuple[int, str]:
-    """(cycles per sample, source) where source is 'pedal.cost' or 'provisional'."""
-    types = structure.stage_types()
-    try:
-        from pedaltool.pedal import cost as pedal_cost  # type: ignore
-
-        return int(round(pedal_cost.cycles_per_sample(types, arch))), "pedal.cost"
-    except Exception:  # noqa: BLE001 - any missing/old cost model falls back
-        pass
-    return PROVISIONAL_CYCLES["frame"] + sum(PROVISIONAL_CYCLES[t] for t in types), "provisional"
+    @property
+    def biquads(self) -> int:
+        return sum(len(p) for p in self.pre) + len(self.post)
 
 
-PRE3 = ["hp1", "peak", "peak", "peak"]
-POST5 = ["hp2", "peak", "peak", "peak", "lp2"]
-POST_CAB = ["hp2"] + ["peak"] * 8 + ["hshelf", "lp2"]
+def cost_cycles(structure: Structure, arch: str = DEFAULT_ARCH) -> float:
+    """CPU cycles per sample of the structure on ``arch`` (firmware cost model)."""
+    return float(pedal_cost.cycles_per_sample(structure.stage_types(), arch))
 
 
-def candidates() -> list[Structure]:
-    """All structures the fitter knows, simplest first."""
-    return [
-        Structure("wh", [PRE3], POST5, notes="Wiener-Hammerstein: pre-EQ, table, post-EQ"),
-        Structure("wh+mix", [PRE3], POST5, mix=True,
-                  notes="WH plus a parallel clean path (Tube Screamer style)"),
-        Structure("wh+env", [PRE3], POST5, env=True,
-                  notes="WH with envelope-driven bias (sag, touch)"),
-        Structure("wh2", [PRE3, ["peak", "peak", "peak"]], POST5, env=True,
-                  notes="two tables with EQ between (preamp, tone stack, power amp)"),
-        Structure("wh+cab", [PRE3], POST_CAB, notes="WH with a long post-EQ for a cabinet"),
-        Structure("wh2+cab", [PRE3, ["peak", "peak", "peak"]], POST_CAB, env=True,
-                  notes="two tables and a long post-EQ (amp + cab)"),
-    ]
+def _make(flavour: str, n_pre: int, n_post: int) -> Structure:
+    """A flavour with n_pre peaking sections before the (first) table and n_post peaks after
+    it; the post-EQ always has a 2nd-order high-pass and low-pass around its peaks."""
+    pre = ["hp1"] + ["peak"] * n_pre
+    post = ["hp2"] + ["peak"] * n_post + ["lp2"]
+    if flavour == "wh":
+        return Structure(f"wh-{n_pre}/{n_post}", [pre], post,
+                         notes="Wiener-Hammerstein: pre-EQ, table, post-EQ")
+    if flavour == "wh+mix":
+        return Structure(f"wh+mix-{n_pre}/{n_post}", [pre], post, mix=True,
+                         notes="WH plus a parallel clean path (Tube Screamer style)")
+    if flavour == "wh+env":
+        return Structure(f"wh+env-{n_pre}/{n_post}", [pre], post, env=True,
+                         notes="WH with envelope-driven bias into the table (sag, touch)")
+    if flavour == "wh2":
+        return Structure(f"wh2-{n_pre}/{n_post}", [pre, ["peak", "peak"]], post,
+                         notes="two tables with EQ between (preamp, tone stack, power amp)")
+    raise ValueError(flavour)
+
+
+FLAVOURS = ("wh", "wh+mix", "wh+env", "wh2")
+
+
+def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int = 3,
+         max_post: int = 8) -> Structure | None:
+    """The largest structure of a flavour within budget: post peaks first (a cab needs many),
+    alternating with pre peaks (pre-EQ carries the accuracy) up to the caps."""
+    n_pre, n_post = 1, 0
+    best = None
+    if cost_cycles(_make(flavour, n_pre, n_post), arch) > budget:
+        n_pre = 0
+        if cost_cycles(_make(flavour, 0, 0), arch) > budget:
+            return None
+    best = _make(flavour, n_pre, n_post)
+    while True:
+        options = []
+        want_pre = n_pre < max_pre and n_pre < 2 + n_post // 3
+        if want_pre:
+            options.append((n_pre + 1, n_post))
+        if n_post < max_post:
+            options.append((n_pre, n_post + 1))
+        if not want_pre and n_pre < max_pre:
+            options.append((n_pre + 1, n_post))
+        grown = False
+        for a, b in options:
+            s = _make(flavour, a, b)
+            if cost_cycles(s, arch) <= budget:
+                n_pre, n_post, best, grown = a, b, s, True
+                break
+        if not grown:
+            return best
+
+
+def within_budget(budget: float, arch: str = DEFAULT_ARCH,
+                  flavours: tuple[str, ...] = FLAVOURS) -> list[Structure]:
+    """One structure per flavour that fits the budget (largest EQ of that flavour)."""
+    out = []
+    for f in flavours:
+        s = grow(f, budget, arch)
+        if s is not None:
+            out.append(s)
+    return out
 
 
 def baseline_structure() -> Structure:
-    """The naive baseline: one pre biquad, tanh-like table, one post biquad."""
-    return Structure("baseline", [["peak"]], ["peak"], knots=0, notes="biquad + tanh + biquad")
-
-
-def within_budget(budget: int, arch: str = "rp2040") -> list[Structure]:
-    return [s for s in candidates() if cost_cycles(s, arch)[0] <= budget]
+    """The naive baseline: one pre biquad, a tanh, one post biquad (no knobs beyond level)."""
+    return Structure("baseline", [["peak"]], ["peak"], knots=65, notes="biquad + tanh + biquad")

@@ -41,18 +41,19 @@ class ConvNet(Dsp):
 
     def process(self, state: list, x: np.ndarray) -> np.ndarray:
         n = x.shape[1]
-        y = np.asarray(x, _F32)
+        m = -(-n // 16) * 16  # padded width: see WaveNet.process (chunking invariance)
+        y = np.pad(np.asarray(x, _F32), ((0, 0), (0, m - n)))
         for (t0, t1, scale, loc), d, i in zip(self.blocks, self.dilations,
                                               range(len(self.blocks)), strict=True):
             buf = np.concatenate([state[i], y], axis=1)
             z = t1 @ buf[:, d:]
-            z += t0 @ buf[:, :n]
+            z += t0 @ buf[:, :m]
             if scale is not None:
                 z *= scale
             z += loc
-            state[i] = buf[:, n:].copy()
+            state[i] = buf[:, n:n + d].copy()
             y = self.act(z)
-        return self.head_w @ y + self.head_b
+        return (self.head_w @ y + self.head_b)[:, :n]
 
 
 def _build(reader: WeightReader, doc: NamDocument, cfg: dict) -> ConvNet:

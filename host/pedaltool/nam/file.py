@@ -25,6 +25,9 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 #: File-format versions NeuralAmpModelerCore accepts (newer patch releases load with a note).
 EARLIEST_VERSION = (0, 5, 0)
 LATEST_VERSION = (0, 7, 0)
+#: No valid file can hold more weights than this (50 MB at >= 2 characters per number); a
+#: config asking for more is refused before anything is allocated.
+MAX_WEIGHTS = MAX_FILE_BYTES // 2
 #: Sample rate assumed when a file has none (the plugin's ``GetNAMSampleRate``), Hz.
 DEFAULT_SAMPLE_RATE = 48000.0
 
@@ -253,10 +256,15 @@ class WeightReader:
         self.pos = 0
 
     def take(self, *shape: int) -> np.ndarray:
-        n = int(np.prod(shape)) if shape else 1
+        n = 1
+        for s in shape:
+            n *= int(s)
         start = self.pos
         self.pos += n
         if self.weights is None:
+            if self.pos > MAX_WEIGHTS:
+                raise ConfigError("config", f"describes a model with more than {MAX_WEIGHTS:,} "
+                                  "weights, more than any .nam file can hold")
             return np.zeros(shape, dtype=np.float32)
         if self.pos > len(self.weights):  # cannot happen after the dry run; kept as a guard
             raise ConfigError("weights", f"too few weights (need more than {len(self.weights)})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +117,7 @@ class NamStream:
         x = np.asarray(x, dtype=np.float32).reshape(1, -1)
         if x.shape[1] == 0:
             return np.zeros(0, np.float32)
-        with blas_single_thread():
+        with blas_single_thread(), np.errstate(all="ignore"):
             return self.model.dsp.process(self.state, x)[0].astype(np.float32, copy=False)
 
 
@@ -161,6 +161,27 @@ class NamModel:
     def describe(self) -> dict:
         return self.dsp.describe()
 
+    def info(self) -> dict:
+        """Everything ``pedaltool info`` shows, as plain JSON-able values."""
+        md = {k: v for k, v in asdict(self.metadata).items() if v not in (None, {}, [])}
+        return {
+            "file": self.path.name if self.path else None,
+            "architecture": self.architecture,
+            "version": self.version,
+            "sample_rate_hz": self.sample_rate,
+            "sample_rate_in_file": self.sample_rate_in_file is not None,
+            "num_params": self.num_params,
+            "receptive_field_samples": self.receptive_field,
+            "receptive_field_ms": round(1000.0 * self.receptive_field / self.sample_rate, 3),
+            "macs_per_sample": self.macs_per_sample,
+            "prewarm_samples": self.prewarm_samples,
+            "slim": self.slim,
+            "input_level_dbu_used": input_level_dbu(self),
+            "metadata": md,
+            "details": self.describe(),
+            "notes": list(self.notes),
+        }
+
     # ---- rendering ---------------------------------------------------------------------------
     def _initial_state(self) -> object:
         """Core's state after Reset: fresh state + prewarm zeros (whole 64-sample buffers)."""
@@ -169,7 +190,7 @@ class NamModel:
             n = self.dsp.prewarm_samples
             if n > 0:
                 n = -(-n // PREWARM_BLOCK) * PREWARM_BLOCK
-                with blas_single_thread():
+                with blas_single_thread(), np.errstate(all="ignore"):
                     self.dsp.process(st, np.zeros((1, n), np.float32))
             self._warm = st
         return self.dsp.copy_state(self._warm)
@@ -200,7 +221,7 @@ class NamModel:
         y = np.empty(len(x), np.float32)
         st = self.stream()
         dsp = self.dsp
-        with blas_single_thread():
+        with blas_single_thread(), np.errstate(all="ignore"):
             for i in range(0, len(x), block):
                 y[i:i + block] = dsp.process(st.state, x[None, i:i + block])[0]
                 if progress is not None:

@@ -37,6 +37,8 @@ FILM_SLOTS = (
 )
 GATING = ("none", "gated", "blended")
 _F32 = np.float32
+MAX_HISTORY_FLOATS = 16_000_000  # refuse configs whose conv histories alone exceed 64 MB
+_ALIGN = 16  # block widths are padded to a multiple of this (see WaveNet.process)
 
 
 # ---- config ----------------------------------------------------------------------------------
@@ -273,6 +275,10 @@ def parse_spec(doc: NamDocument) -> WaveNetSpec:
             if n_in % g or n_out % g:
                 raise ConfigError(f"{key}.{what}", f"{g} groups do not divide {n_in} inputs "
                                   f"and {n_out} outputs")
+    history = sum(a.channels * a.receptive_field() for a in arrays)
+    if history > MAX_HISTORY_FLOATS:
+        raise ConfigError(c.key("layers"), f"needs {4 * history / 1e6:.0f} MB of conv history "
+                          f"(limit {4 * MAX_HISTORY_FLOATS / 1e6:.0f} MB): dilations too large")
     head = None
     if c.has("head"):
         h = c.sub("head")
@@ -539,27 +545,37 @@ class WaveNet(Dsp):
         x = np.asarray(x, dtype=_F32)
         cond = self.cond.process(state["cond"], x) if self.cond else x
         cond = np.asarray(cond, dtype=_F32)
-        ws = self._workspace(n)
+        # Compute on a width that is a multiple of 16 samples (zero-padded; histories are
+        # saved from the first n columns only). OpenBLAS handles a remainder of columns with
+        # a different micro-kernel whose rounding differs, so without this the result of a
+        # sample would depend on how the signal was cut into blocks.
+        m = -(-n // _ALIGN) * _ALIGN
+        if m != n:
+            x = np.pad(x, ((0, 0), (0, m - n)))
+            cond = np.pad(cond, ((0, 0), (0, m - n)))
+        ws = self._workspace(m)
         y_in = x
         head_prev = None
         for a, ast, aws in zip(self.arrays, state["arrays"], ws["arrays"], strict=True):
-            y_in, head_prev = self._run_array(a, ast, aws, y_in, cond, head_prev, n)
+            y_in, head_prev = self._run_array(a, ast, aws, y_in, cond, head_prev, m, n)
         out = head_prev * self.head_scale
         for (w, b), hist in zip(self.post, state["post"], strict=True):
             # activation before each conv (in place on a fresh array), then the conv
             act_in = self.spec.head.activation(out.copy())
             k = w.shape[2]
             buf = np.concatenate([hist, act_in], axis=1)
-            res = np.repeat(b, n, axis=1)
+            res = np.repeat(b, m, axis=1)
             for j in range(k):
-                res += w[:, :, j] @ buf[:, j:j + n]
+                res += w[:, :, j] @ buf[:, j:j + m]
             if k > 1:
-                hist[...] = buf[:, n:]
+                hist[...] = buf[:, n:n + k - 1]
             out = res
-        return out
+        return out[:, :n]
 
     def _run_array(self, a: _Array, ast: dict, aws: dict, x_in: np.ndarray, cond: np.ndarray,
-                   head_prev: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+                   head_prev: np.ndarray | None, n: int, n_valid: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """One layer array over a block of ``n`` columns, of which ``n_valid`` are real."""
         s = a.spec
         c = s.condition_size
         hh = a.head_hist
@@ -612,7 +628,7 @@ class WaveNet(Dsp):
                     films["input_mixin_post_film"].apply(mix, cond, out=mix)
                 z += mix
             # keep this layer's conv-input history for the next block
-            ast["layers"][i][...] = buf[: L.C, n:n + H] if H else ast["layers"][i]
+            ast["layers"][i][...] = buf[: L.C, n_valid:n_valid + H]
             if "activation_pre_film" in films:
                 films["activation_pre_film"].apply(z, cond, out=z)
             B = L.B
@@ -652,7 +668,7 @@ class WaveNet(Dsp):
                 acc += h
             else:
                 acc += a_out
-        ast["head"][...] = accbuf[:, n:n + hh] if hh else ast["head"]
+        ast["head"][...] = accbuf[:, n_valid:n_valid + hh]
         hs = a.spec.head_size
         if hh == 0:
             head = a.head_taps[0] @ acc

@@ -61,8 +61,8 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
     for key, raw in meta:
         body += struct.pack("<BBH", key, 0, len(raw)) + raw
     total = HEADER_SIZE + len(body) + 4
-    head = MAGIC + struct.pack("<HHIIHH", VERSION, HEADER_SIZE, total, int(qp.sample_rate),
-                               len(qp.stages), 0)
+    head = MAGIC + struct.pack("<HHIIHHI", VERSION, HEADER_SIZE, total, int(qp.sample_rate),
+                               len(qp.stages), 0, 0)
     data = head + bytes(body)
     return data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
 

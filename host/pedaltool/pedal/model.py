@@ -199,8 +199,34 @@ def _env_follow(x: np.ndarray, ca: float, cr: float) -> np.ndarray:
     return out
 
 
-def simulate_float(model: PedalModel, x, knobs: dict | None = None) -> np.ndarray:
-    """Run the model in float64 over a whole signal (full-scale units); returns float64."""
+STAGE_KINDS = ("gain", "biquad", "table", "env_bias", "tap", "mix", "tone", "delay", "dcblock")
+
+
+def check_model(model: PedalModel) -> str | None:
+    """Structural problems of a model (None if it can run): unknown kinds, env_bias not
+    followed by a table, a mix reading a slot never tapped, a bad tap slot."""
+    tapped = set()
+    st = model.stages
+    for i, s in enumerate(st):
+        k = getattr(s, "kind", None)
+        if k not in STAGE_KINDS:
+            return f"stage {i}: unknown stage kind {k!r}"
+        if k == "env_bias" and (i + 1 >= len(st) or st[i + 1].kind != "table"):
+            return f"stage {i}: env_bias must be followed by a table stage"
+        if k == "tap":
+            if not 0 <= s.slot <= 3:
+                return f"stage {i}: tap slot must be 0..3"
+            tapped.add(s.slot)
+        if k == "mix" and s.slot not in tapped:
+            return f"stage {i}: mix slot {s.slot} is never tapped"
+    return None
+
+
+def iter_stage_outputs(model: PedalModel, x, knobs: dict | None = None):
+    """Yield the float64 signal after each stage of the model, in order."""
+    why = check_model(model)
+    if why:
+        raise ValueError(why)
     from scipy.signal import lfilter
 
     y = np.asarray(x, dtype=np.float64).copy()
@@ -242,4 +268,12 @@ def simulate_float(model: PedalModel, x, knobs: dict | None = None) -> np.ndarra
             y = np.concatenate([np.zeros(d), y[: len(y) - d]]) if d else y
         else:
             raise ValueError(f"unknown stage kind {k!r}")
+        yield y
+
+
+def simulate_float(model: PedalModel, x, knobs: dict | None = None) -> np.ndarray:
+    """Run the model in float64 over a whole signal (full-scale units); returns float64."""
+    y = np.asarray(x, dtype=np.float64).copy()
+    for out in iter_stage_outputs(model, x, knobs):
+        y = out
     return y

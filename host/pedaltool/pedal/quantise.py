@@ -1,8 +1,10 @@
 """Float PedalModel -> QuantisedPedal (the integer contract of docs/arithmetic.md).
 
 Headroom management: inside the chain the signal is int16. Each run of consecutive biquads is
-rescaled so that the peak gain (over frequency) of every prefix of the run is 1 (the int16
-signal uses the full range without clipping a full-scale sine); the excess (or deficit) is
+rescaled so that after every prefix of the run the int16 signal peaks 1.5 dB below full scale
+when the float model is driven by a full-scale probe (plucked-string notes + a chirp visiting
+every resonance: see ``headroom_probe``), but never with more gain than the L1 norm of the
+prefix's impulse response allows (the worst case of any input); the excess (or deficit) is
 carried as a level factor and folded into the next gain-like stage (table input gain, gain,
 mix, env depth). If nothing absorbs it, a plain gain stage is appended at the end.
 """
@@ -13,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import freqz
 
 from pedaltool.errors import FitError
 from pedaltool.pedal._fw import fw_module
@@ -21,9 +22,11 @@ from pedaltool.pedal.model import (
     Accuracy,
     PedalModel,
     SourceInfo,
+    check_model,
     dcblock_ba,
     env_coef,
     fitted_knob,
+    iter_stage_outputs,
     one_pole_coef,
 )
 
@@ -89,24 +92,28 @@ def _q_gain(g: float, knob, min_db, max_db, what="gain"):
     return QStage("gain", knob, (m, s, lo, hi))
 
 
-def _ef_choice(a: np.ndarray) -> tuple[int, int]:
-    """Integer error-feedback polynomial K = 1 + k1 z^-1 + k2 z^-2 minimising the noise gain of
-    K(z)/A(z) (the output rounding noise transfer)."""
-    w = np.linspace(0, np.pi, 4097)
-    z = np.exp(-1j * w)
+_EF_W = np.linspace(0, np.pi, 4097)
+
+
+def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None) -> tuple[int, int]:
+    """Integer error-feedback polynomial K = 1 + k1 z^-1 + k2 z^-2 minimising the noise power
+    of K(z)/A(z) (the output rounding noise transfer), weighted by |H_after|^2 of the sections
+    that follow in the run (on the grid _EF_W)."""
+    z = np.exp(-1j * _EF_W)
     az = 1 + a[1] * z + a[2] * z * z
+    wt = np.ones(len(z)) if weight is None else weight
     best = (0, 0)
     best_g = np.inf
     for k1 in (-2, -1, 0, 1, 2):
         for k2 in (-1, 0, 1):
             kz = 1 + k1 * z + k2 * z * z
-            g = float(np.mean(np.abs(kz / az) ** 2))
+            g = float(np.mean(np.abs(kz / az) ** 2 * wt))
             if g < best_g - 1e-12:
                 best_g, best = g, (k1, k2)
     return best
 
 
-def quantise_biquad(b, a, kind="biquad") -> QStage:
+def quantise_biquad(b, a, kind="biquad", weight=None) -> QStage:
     """One section (a0 = 1) -> Q26 ints; DC gains of numerator and denominator are preserved
     exactly (so low-frequency poles/zeros keep their DC behaviour)."""
     b = np.asarray(b, float)
@@ -116,13 +123,8 @@ def quantise_biquad(b, a, kind="biquad") -> QStage:
     cb1 = int(round((b[0] + b[1] + b[2]) * Q26)) - cb0 - cb2
     ca2 = int(round(a[2] * Q26))
     ca1 = int(round((1 + a[1] + a[2]) * Q26)) - Q26 - ca2
-    k1, k2 = _ef_choice(a)
+    k1, k2 = _ef_choice(a, weight)
     return QStage(kind, None, (cb0, cb1, cb2, ca1, ca2, k1, k2))
-
-
-def _peak_grid(rate: float) -> np.ndarray:
-    f = np.concatenate([np.geomspace(1.0, rate / 2, 6000), np.linspace(0, rate / 2, 2049)])
-    return np.unique(f) * 2 * np.pi / rate
 
 
 def _section_ba(st, rate: float):
@@ -136,24 +138,88 @@ def _section_ba(st, rate: float):
     return b, a
 
 
-def _quantise_run(run, rate: float):
-    """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output)."""
+def _l1_norm(bas, n: int = 1 << 16) -> float:
+    """Sum of |h| of the cascade's impulse response (the worst-case peak gain in time)."""
+    from scipy.signal import sosfilt
+
+    sos = np.array([np.concatenate([b, a]) for b, a in bas])
+    imp = np.zeros(n)
+    imp[0] = 1.0
+    return float(np.sum(np.abs(sosfilt(sos, imp))))
+
+
+EF_WEIGHTED = True
+HEADROOM_MARGIN = 10 ** (1.5 / 20)  # 1.5 dB above the largest level the probe reaches
+
+
+def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarray:
+    """Full-scale material for measuring the levels inside biquad runs: plucked-string-like
+    notes (harmonic, decaying; open strings and chords) and a log chirp 20 Hz..0.45 fs (so every
+    resonance is visited at full scale). Independent of the evaluation signal."""
+    from scipy.signal import chirp
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    notes = np.zeros(n)
+    pos = 0
+    while pos < n:
+        ln = min(int(rng.uniform(0.08, 0.25) * rate), n - pos)
+        seg = np.arange(ln) / rate
+        for f0 in rng.choice([82.4, 110.0, 146.8, 196.0, 246.9, 329.6], size=rng.integers(1, 4)):
+            amp = 1.0 / np.arange(1, 16) ** rng.uniform(0.7, 1.5)
+            ph = rng.uniform(0, 2 * np.pi, 15)
+            for h in range(15):
+                if f0 * (h + 1) < 0.45 * rate:
+                    notes[pos:pos + ln] += amp[h] * np.sin(2 * np.pi * f0 * (h + 1) * seg + ph[h]) \
+                        * np.exp(-seg * rng.uniform(3, 12))
+        pos += ln
+    notes /= np.max(np.abs(notes))
+    sweep = chirp(t, 20.0, seconds, 0.45 * rate, method="logarithmic")
+    return np.concatenate([notes, sweep])
+
+
+def _l1_norm(bas, n: int = 1 << 16) -> float:
+    """Sum of |h| of the cascade's impulse response (the worst-case peak gain in time)."""
+    from scipy.signal import sosfilt
+
+    sos = np.array([np.concatenate([b, a]) for b, a in bas])
+    imp = np.zeros(n)
+    imp[0] = 1.0
+    return float(np.sum(np.abs(sosfilt(sos, imp))))
+
+
+def _quantise_run(run, rate: float, u: np.ndarray | None):
+    """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
+
+    ``u``: the float model's signal entering the run on the headroom probe. Every prefix k of
+    the run is scaled so that the int16 signal after it peaks at 1/HEADROOM_MARGIN of full scale
+    when the run's input peaks at full scale on the probe (never above the L1 norm, the
+    worst case for any input). Without u, the L1 norm is used."""
+    from scipy.signal import freqz, lfilter
+
     bas = [_section_ba(st, rate) for st in run]
-    angles = [np.angle(np.roots(a)) for _, a in bas]
-    w = np.unique(np.concatenate([_peak_grid(rate)] + [np.abs(x) for x in angles]))
-    cum = np.ones(len(w), complex)
+    hs = [np.abs(freqz(b, a, worN=_EF_W)[1]) ** 2 for b, a in bas]
+    upeak = float(np.max(np.abs(u))) if u is not None else 0.0
+    v = u
     r_prev = 1.0
     out = []
-    for st, (b, a) in zip(run, bas):
-        cum = cum * freqz(b, a, worN=w)[1]
-        r = 1.0 / max(float(np.max(np.abs(cum))), 1e-9)
+    for k, (st, (b, a)) in enumerate(zip(run, bas, strict=True)):
+        l1 = _l1_norm(bas[: k + 1])
+        if upeak > 0:
+            v = lfilter(b, a, v)
+            norm = min(l1, HEADROOM_MARGIN * float(np.max(np.abs(v))) / upeak)
+        else:
+            norm = l1
+        r = 1.0 / max(norm, 1e-9)
         scale = r / r_prev
         lim = BQ_SUM_LIMIT - abs(a[1]) - abs(a[2])
         sb = float(np.sum(np.abs(b)))
         if sb * scale > lim:
             scale = lim / sb
             r = r_prev * scale
-        out.append(quantise_biquad(b * scale, a, st.kind))
+        after = np.prod(hs[k + 1:], axis=0) if k + 1 < len(hs) else None
+        out.append(quantise_biquad(b * scale, a, st.kind, after if EF_WEIGHTED else None))
         r_prev = r
     return out, r_prev
 
@@ -204,7 +270,12 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     rate = int(model.sample_rate)
     if not 8000 <= rate <= 192000:
         raise FitError(f"unsupported sample rate {rate} Hz")
+    why = check_model(model)
+    if why:
+        raise FitError(why)
     stages = list(model.stages)
+    probe = headroom_probe(rate)
+    inner = [probe] + list(iter_stage_outputs(model, probe))  # inner[i] = input of stage i
     out: list[QStage] = []
     level = 1.0  # int16 signal / float-model signal at this point of the chain
     tap_level: dict[int, float] = {}
@@ -219,7 +290,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
             j = i
             while j < len(stages) and stages[j].kind in ("biquad", "dcblock"):
                 j += 1
-            qs, r = _quantise_run(stages[i:j], rate)
+            qs, r = _quantise_run(stages[i:j], rate, inner[i])
             out += qs
             level *= r
             i = j

@@ -1,0 +1,129 @@
+"""``pedaltool info`` and ``pedaltool render`` (.nam here; .pedal handed to pedaltool.pedal)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from pedaltool.cli.base import main
+from pedaltool.errors import PedaltoolError
+
+#: Show a progress bar when the input is longer than this (seconds of audio).
+PROGRESS_MIN_SECONDS = 5.0
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--slim", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Size of a slimmable model, 0..1 like the plugin's knob (default: full).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info(model: Path, slim: float | None, as_json: bool) -> None:
+    """Show what a .nam capture is: architecture, size, cost and metadata."""
+    from pedaltool import nam
+
+    facts = nam.load(model, slim=slim).info()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    sr = f"{facts['sample_rate_hz']:g} Hz"
+    if not facts["sample_rate_in_file"]:
+        sr += " (not in file; assumed)"
+    rows = [
+        ("file", facts["file"]),
+        ("architecture", facts["architecture"]),
+        ("file version", facts["version"]),
+        ("sample rate", sr),
+        ("parameters", f"{facts['num_params']:,}"),
+        ("receptive field", f"{facts['receptive_field_samples']} samples "
+                            f"({facts['receptive_field_ms']:g} ms)"),
+        ("MACs / sample", f"{facts['macs_per_sample']:,}"),
+    ]
+    md = facts["metadata"]
+    labels = {"name": "name", "modeled_by": "modeled by", "gear_make": "gear make",
+              "gear_model": "gear model", "gear_type": "gear type", "tone_type": "tone type",
+              "loudness": "loudness (dB)", "gain": "gain", "input_level_dbu": "input level (dBu)",
+              "output_level_dbu": "output level (dBu)", "validation_esr": "training ESR",
+              "date": "date"}
+    for key, label in labels.items():
+        if key in md:
+            v = md[key]
+            rows.append((label, f"{v:.6g}" if isinstance(v, float) else str(v)))
+    if "input_level_dbu" not in md:
+        rows.append(("input level (dBu)", "not in file; 12 dBu assumed"))
+    details = facts["details"]
+    if facts["architecture"] == "SlimmableContainer":
+        subs = ", ".join(f"{s['architecture']}<{s['max_value']:g}" for s in details["submodels"])
+        rows.append(("submodels", f"{subs} (active: #{details['active_submodel']})"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:<{width}}  {v}")
+    for note in facts["notes"]:
+        click.echo(f"note: {note}", err=True)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("in_wav", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out_wav", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--slim", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Size of a slimmable .nam model, 0..1 (default: full size).")
+@click.option("--engine", type=click.Choice(["host", "firmware"]), default="host",
+              show_default=True, help="For .pedal models: bit-exact host engine or the "
+              "firmware in the MicroPython unix port.")
+def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine: str) -> None:
+    """Run MODEL (.nam capture or .pedal model) over IN_WAV and write OUT_WAV.
+
+    The output is 32-bit float mono at the model's rate, as long as the input.
+    """
+    if model.suffix.lower() == ".pedal":
+        _render_pedal(model, in_wav, out_wav, engine)
+        return
+    if engine != "host":
+        raise click.UsageError("--engine applies to .pedal models only")
+    from pedaltool import audio, nam
+
+    m = nam.load(model, slim=slim)
+    clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
+    for note in m.notes + clip.notes:
+        prefix = "warning" if note.startswith("resampled") else "note"
+        click.echo(f"{prefix}: {in_wav.name if note in clip.notes else model.name}: {note}",
+                   err=True)
+    n = len(clip.samples)
+    if clip.duration_s >= PROGRESS_MIN_SECONDS and sys.stderr.isatty():
+        with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
+            done = [0]
+
+            def tick(k: int) -> None:
+                bar.update(k - done[0])
+                done[0] = k
+
+            y = m.render(clip.samples, progress=tick)
+    else:
+        y = m.render(clip.samples)
+    audio.write_wav(out_wav, y, m.sample_rate)
+    click.echo(f"wrote {out_wav} ({n} samples, {m.sample_rate:g} Hz, float32)")
+
+
+def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
+    try:
+        from pedaltool.pedal import render_file
+    except ImportError:
+        raise PedaltoolError(f"{model.name}: rendering .pedal models is not available in this "
+                             "build yet (pedaltool.pedal.render_file is missing)") from None
+    if not sys.stderr.isatty():
+        render_file(model, in_wav, out_wav, engine=engine)
+        click.echo(f"wrote {out_wav}")
+        return
+    with click.progressbar(length=100, label="rendering", file=sys.stderr) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            pct = int(round(100 * max(0.0, min(1.0, done / max(total, 1)))))
+            bar.update(pct - last[0])
+            last[0] = pct
+
+        render_file(model, in_wav, out_wav, engine=engine, progress=progress)
+    click.echo(f"wrote {out_wav}")

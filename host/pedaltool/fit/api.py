@@ -1,0 +1,297 @@
+"""The fitter's public API: ``fit_capture(path, FitConfig) -> FitResult``, ``fit_recording``,
+``compare``. See docs/fitting.md for the method and the bank folder."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy import signal as sps
+
+from pedaltool.errors import FitError, PedalFormatError
+from pedaltool.fit import core, metrics
+from pedaltool.fit import structure as S
+from pedaltool.fit.blocks import BlockModel
+from pedaltool.fit.convert import to_pedal_model
+
+SUPPORTED_RATES = (48000, 44100, 32000)
+BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
+
+
+@dataclass
+class FitConfig:
+    """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
+    sample rate (Hz); effort: 'quick' (fewer iterations, tests) or 'normal'; flavours: which
+    structure flavours to consider (None = all that fit the budget)."""
+
+    budget: float = S.DEFAULT_BUDGET
+    rate: int = 48000
+    arch: str = S.DEFAULT_ARCH
+    effort: str = "normal"
+    flavours: tuple[str, ...] | None = None
+    eval_seconds: float = 20.0
+    baseline: bool = True
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass
+class Score:
+    esr: float
+    esr_pre: float
+    lsd_db: float
+
+    def as_dict(self) -> dict:
+        return {"esr": self.esr, "esr_pre": self.esr_pre, "lsd_db": self.lsd_db}
+
+
+@dataclass
+class FitResult:
+    """Everything a fit produced. ``score`` is device-exact (quantised model through the
+    bit-exact host engine) vs the oracle on the evaluation DI; ``float_score`` the float model."""
+
+    name: str
+    source_path: str
+    rate: int
+    structure: str
+    structure_notes: str
+    cycles: float
+    budget: float
+    arch: str
+    model: BlockModel
+    pedal_model: object  # pedaltool.pedal.model.PedalModel
+    qpedal: object  # pedaltool.pedal.QuantisedPedal
+    score: Score
+    float_score: Score
+    baseline: Score | None
+    baseline_float: Score | None
+    candidates: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    render_seconds: float = 0.0
+    latency: int = 0
+    level_scale: float = 1.0
+    sane: bool = False
+    sanity_message: str = ""
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def improvement(self) -> float:
+        """Baseline ESR / this model's ESR (device-exact)."""
+        if not self.baseline:
+            return float("nan")
+        return self.baseline.esr / max(self.score.esr, 1e-12)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "source": self.source_path, "rate": self.rate,
+            "structure": self.structure, "notes": self.structure_notes,
+            "cycles_per_sample": self.cycles, "budget": self.budget, "arch": self.arch,
+            "device": self.score.as_dict(), "float": self.float_score.as_dict(),
+            "baseline": self.baseline.as_dict() if self.baseline else None,
+            "baseline_float": self.baseline_float.as_dict() if self.baseline_float else None,
+            "improvement_vs_baseline": self.improvement,
+            "candidates": self.candidates, "seconds": self.seconds,
+            "render_seconds": self.render_seconds, "latency_samples": self.latency,
+            "level_scale": self.level_scale, "sane": self.sane,
+            "sanity_message": self.sanity_message,
+        }
+
+
+class Oracle:
+    """A render function at the pedal's rate around any ``(x at model rate) -> y`` callable;
+    resamples when the rates differ and accounts the time spent rendering."""
+
+    def __init__(self, render_native: Callable[[np.ndarray], np.ndarray], native_rate: float,
+                 rate: int):
+        self._render = render_native
+        self.native = int(round(native_rate))
+        self.rate = int(rate)
+        self.seconds = 0.0
+        self.samples = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        t0 = time.time()
+        x = np.asarray(x, dtype=np.float64)
+        if self.native != self.rate:
+            g = np.gcd(self.native, self.rate)
+            xn = sps.resample_poly(x, self.native // g, self.rate // g)
+            y = np.asarray(self._render(xn.astype(np.float32)), np.float64)
+            y = sps.resample_poly(y, self.rate // g, self.native // g)[: len(x)]
+            if len(y) < len(x):
+                y = np.concatenate([y, np.zeros(len(x) - len(y))])
+        else:
+            y = np.asarray(self._render(x.astype(np.float32)), np.float64)
+        self.seconds += time.time() - t0
+        self.samples += len(x)
+        return y
+
+
+def _check_rate(rate: int) -> None:
+    if int(rate) not in SUPPORTED_RATES:
+        raise FitError(f"unsupported rate {rate} Hz (use one of "
+                       f"{', '.join(str(r) for r in SUPPORTED_RATES)})")
+
+
+def _score(y_hat: np.ndarray, y: np.ndarray) -> Score:
+    m = metrics.all_metrics(y_hat, y)
+    return Score(m["esr"], m["esr_pre"], m["lsd_db"])
+
+
+def _nfev(cfg: FitConfig) -> tuple[int, int]:
+    return (4, 10) if cfg.effort == "quick" else (6, 25)
+
+
+def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
+               eval_x: np.ndarray | None = None, eval_y: np.ndarray | None = None,
+               source_path: str = "") -> FitResult:
+    """Fit a block model to any oracle (a NAM capture, or a recording-derived model).
+
+    eval_x/eval_y: the scoring pair (evaluation DI and the oracle's output on it); rendered
+    here from ``pedaltool.signals.evaluation_di`` at ``level`` when not given."""
+    from pedaltool.pedal import quantise, sanity_check, simulate_device_float
+
+    t0 = time.time()
+    say = cfg.progress or (lambda s: None)
+    rate = cfg.rate
+    _check_rate(rate)
+    say("probing (DC, latency, best linear approximations)")
+    pr = core.probe(render, rate, level, name)
+    core.check_fittable(pr, name)
+    say(f"latency {pr.latency} samples, gain compression {pr.gain_db[0] - pr.gain_db[-1]:.1f} dB")
+    ds = core.make_dataset(render, rate, level)
+    structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
+    if not structs:
+        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
+                       f"on {cfg.arch} (the smallest needs "
+                       f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
+    q_nfev, f_nfev = _nfev(cfg)
+    quick = []
+    for st in structs:
+        say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
+        quick.append(core.quick_fit(st, pr, ds, nfev=q_nfev, progress=say))
+    quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
+    best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=say)
+    # a runner-up gets a final fit too when it was close: the quick ranking is noisy
+    if len(quick) > 1 and quick[1].val_esr < 1.5 * quick[0].val_esr and cfg.effort != "quick":
+        other = core.final_fit(quick[1], pr, ds, nfev=f_nfev, progress=say)
+        if other.val_esr + other.val_esr_pre < best.val_esr + best.val_esr_pre:
+            best = other
+    cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
+              "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in quick]
+
+    base_model = None
+    if cfg.baseline:
+        say("fitting the naive baseline (biquad + tanh + biquad)")
+        bst = S.baseline_structure()
+        bq = core.quick_fit(bst, pr, ds, nfev=q_nfev, tanh_table=True)
+        base_model = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True).model
+
+    # score: device-exact on the evaluation DI
+    if eval_x is None:
+        from pedaltool import signals
+
+        eval_x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
+        say("rendering the evaluation DI through the capture")
+        eval_y = render(eval_x)
+    say("quantising and scoring device-exact")
+    pm = to_pedal_model(best.model, name=name, source=source)
+    qp = quantise(pm)
+    dev = simulate_device_float(qp, eval_x)
+    flt = core.simulate(best.model, eval_x)
+    score, fscore = _score(dev, eval_y), _score(flt, eval_y)
+    cycles = S.cost_cycles(best.structure, cfg.arch)
+    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
+    qp.accuracy = pm.accuracy
+    bscore = bfloat = None
+    if base_model is not None:
+        bpm = to_pedal_model(base_model, name=name + " baseline", knobs=False)
+        bscore = _score(simulate_device_float(quantise(bpm), eval_x), eval_y)
+        bfloat = _score(core.simulate(base_model, eval_x), eval_y)
+    sane, why = True, ""
+    try:
+        sanity_check(qp)
+    except PedalFormatError as exc:
+        sane, why = False, str(exc)
+    res = FitResult(
+        name=name, source_path=source_path, rate=rate, structure=best.structure.name,
+        structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+        model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
+        baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
+        render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
+        sanity_message=why, log=best.log)
+    say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
+    return res
+
+
+def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
+    """Fit a .nam capture (the oracle) at its calibrated level; nothing is written."""
+    from pedaltool import nam, signals
+    from pedaltool.pedal.model import SourceInfo
+
+    cfg = cfg or FitConfig()
+    path = Path(path)
+    _check_rate(cfg.rate)
+    model = nam.load(path)
+    native = float(model.sample_rate or 48000.0)
+    if int(round(native)) not in SUPPORTED_RATES:
+        raise FitError(f"{path.name}: capture rate {native:g} Hz is not supported")
+    md = model.metadata
+    level = signals.level_scale_for(getattr(md, "input_level_dbu", None))
+    src = SourceInfo(path.name, hashlib.sha256(path.read_bytes()).hexdigest(),
+                     str(getattr(md, "gear_type", "") or ""), str(getattr(md, "tone_type", "") or ""))
+    oracle = Oracle(model.render, native, cfg.rate)
+    return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
+
+
+def write_result(res: FitResult, out: str | Path | None = None) -> Path:
+    """Write the .pedal (default: the bank, ./pedals/<capture-stem>.pedal) only if it passed the
+    sanity check; FitError otherwise."""
+    from pedaltool.pedal import write_pedal
+
+    if not res.sane:
+        raise FitError(f"{res.name}: not written, the model failed the sanity check "
+                       f"({res.sanity_message})")
+    path = Path(out) if out else BANK_DIR / f"{res.name}.pedal"
+    return write_pedal(path, res.qpedal)
+
+
+def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
+            di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None
+            ) -> dict:
+    """Score an existing .pedal against its capture (device-exact), with the naive baseline.
+
+    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "y_nam", "y_pedal"}."""
+    from pedaltool import nam, signals
+    from pedaltool.pedal import read_pedal, simulate_device_float
+
+    cfg = cfg or FitConfig()
+    qp = read_pedal(pedal_path)
+    model = nam.load(nam_path)
+    rate = int(qp.sample_rate)
+    _check_rate(rate)
+    level = signals.level_scale_for(getattr(model.metadata, "input_level_dbu", None))
+    oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate)
+    if di is None:
+        x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
+    else:
+        x = np.asarray(di, np.float64)
+        if di_rate and int(di_rate) != rate:
+            g = np.gcd(int(di_rate), rate)
+            x = sps.resample_poly(x, rate // g, int(di_rate) // g)
+    y = oracle(x)
+    yp = simulate_device_float(qp, x)
+    out = {"rate": rate, "pedal": metrics.all_metrics(yp, y), "baseline": None,
+           "y_nam": y, "y_pedal": yp, "x": x}
+    if baseline:
+        bcfg = FitConfig(rate=rate, effort="quick", flavours=("wh",), baseline=False)
+        from pedaltool.fit.blocks import simulate as sim
+
+        pr = core.probe(oracle, rate, level, Path(nam_path).name)
+        ds = core.make_dataset(oracle, rate, level)
+        bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=_nfev(bcfg)[0], tanh_table=True)
+        bm = core.final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
+        out["baseline"] = metrics.all_metrics(sim(bm, x), y)
+    return out

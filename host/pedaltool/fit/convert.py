@@ -1,0 +1,70 @@
+"""BlockModel (the fitter's float model) -> pedaltool.pedal PedalModel (the firmware's stages).
+
+Knobs: drive is bound to the (first) table's input gain, +-12 dB around the fitted point; tone
+is a tilt EQ after the post-EQ (flat at the fitted point, +-6 dB); level is the output gain
+stage, -24..+12 dB around the fitted point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pedaltool.fit.blocks import BlockModel, cascade_sos
+from pedaltool.pedal import model as pm
+
+DRIVE_RANGE_DB = (-12.0, 12.0)
+LEVEL_RANGE_DB = (-24.0, 12.0)
+TONE_CROSSOVER_HZ = 800.0
+TONE_RANGE_DB = 12.0
+TABLE_HEADROOM = 0.9  # table values are scaled to peak here; the level stage undoes it
+
+
+def _biquads(sections, rate_hz: float) -> list:
+    out = []
+    if not sections:
+        return out
+    for row in cascade_sos(sections, rate_hz):
+        out.append(pm.BiquadStage(float(row[0]), float(row[1]), float(row[2]), float(row[4]),
+                                  float(row[5])))
+    return out
+
+
+def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None = None,
+                   knobs: bool = True) -> pm.PedalModel:
+    """The firmware stage list for a fitted block model (float, unquantised)."""
+    rate = bm.rate_hz
+    stages: list = []
+    if bm.delay:
+        stages.append(pm.DelayStage(int(bm.delay)))
+    if bm.mix_gain:
+        stages.append(pm.TapStage(0))
+    out_scale = 1.0
+    for k, st in enumerate(bm.stages):
+        stages += _biquads(st.pre, rate)
+        if st.env_depth:
+            stages.append(pm.EnvBiasStage(st.env_ms, st.env_ms, st.env_depth * st.in_gain))
+        values = np.asarray(st.values, dtype=np.float64)
+        last = k == len(bm.stages) - 1
+        if last:
+            peak = float(np.max(np.abs(values))) + 1e-12
+            # keep the table inside full scale; the mix gain and output stage compensate
+            out_scale = peak / TABLE_HEADROOM
+            values = values / out_scale
+        knob = "drive" if (k == 0 and knobs) else None
+        stages.append(pm.TableStage(float(st.in_gain), -1.0, 1.0, values, knob=knob,
+                                    knob_min_db=DRIVE_RANGE_DB[0] if knob else 0.0,
+                                    knob_max_db=DRIVE_RANGE_DB[1] if knob else 0.0))
+    if bm.mix_gain:
+        stages.append(pm.MixStage(0, float(bm.mix_gain / out_scale)))
+    stages += _biquads(bm.post, rate)
+    if knobs:
+        stages.append(pm.ToneStage(TONE_CROSSOVER_HZ, TONE_RANGE_DB))
+    stages.append(pm.GainStage(float(20 * np.log10(out_scale)), knob="level" if knobs else None,
+                               knob_min_db=LEVEL_RANGE_DB[0] if knobs else 0.0,
+                               knob_max_db=LEVEL_RANGE_DB[1] if knobs else 0.0))
+    return pm.PedalModel(stages, sample_rate=int(round(rate)), name=name,
+                         source=source or pm.SourceInfo())
+
+
+def stage_kinds(bm: BlockModel, knobs: bool = True) -> list[str]:
+    return [s.kind for s in to_pedal_model(bm, knobs=knobs).stages]

@@ -1,0 +1,99 @@
+"""Quantisation accuracy of the integer contract vs the float model (docs/arithmetic.md).
+
+``esr_vs_float`` scores device-exact output against ``simulate_float`` (ESR = sum(e^2)/sum(y^2));
+``idle_floor_dbfs`` measures what the device outputs in silence after a loud passage (limit
+cycles, DC drift); ``eq_test_models`` are the low-frequency EQ cases we hold the contract to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal as sps
+
+from pedaltool.pedal.model import BiquadStage, PedalModel, simulate_float
+from pedaltool.pedal.quantise import quantise
+from pedaltool.pedal.simulate import float_to_int16, simulate
+
+
+def rbj(kind: str, f0: float, rate: float, q: float = 0.7071, gain_db: float = 0.0):
+    """RBJ audio-EQ-cookbook biquad (b, a) normalised to a0 = 1."""
+    a_lin = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * f0 / rate
+    cw, sw = np.cos(w0), np.sin(w0)
+    alpha = sw / (2 * q)
+    if kind == "highpass":
+        b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
+        a = [1 + alpha, -2 * cw, 1 - alpha]
+    elif kind == "lowpass":
+        b = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2]
+        a = [1 + alpha, -2 * cw, 1 - alpha]
+    elif kind == "peak":
+        b = [1 + alpha * a_lin, -2 * cw, 1 - alpha * a_lin]
+        a = [1 + alpha / a_lin, -2 * cw, 1 - alpha / a_lin]
+    elif kind in ("lowshelf", "highshelf"):
+        sa = 2 * np.sqrt(a_lin) * alpha
+        s = 1 if kind == "lowshelf" else -1
+        b = [a_lin * ((a_lin + 1) - s * (a_lin - 1) * cw + sa),
+             s * 2 * a_lin * ((a_lin - 1) - s * (a_lin + 1) * cw),
+             a_lin * ((a_lin + 1) - s * (a_lin - 1) * cw - sa)]
+        a = [(a_lin + 1) + s * (a_lin - 1) * cw + sa,
+             -s * 2 * ((a_lin - 1) + s * (a_lin + 1) * cw),
+             (a_lin + 1) + s * (a_lin - 1) * cw - sa]
+    else:
+        raise ValueError(kind)
+    b = np.array(b) / a[0]
+    a = np.array(a) / a[0]
+    return b, a
+
+
+def biquad_stage(b, a) -> BiquadStage:
+    return BiquadStage(float(b[0]), float(b[1]), float(b[2]), float(a[1]), float(a[2]))
+
+
+def eq_test_models(rate: int) -> dict[str, PedalModel]:
+    """The EQ cases of the contract: 20 Hz HP, 80 Hz low shelf +6 dB, 5 kHz peak, 10 sections."""
+    cascade = [rbj("highpass", 20, rate), rbj("lowshelf", 80, rate, gain_db=6),
+               rbj("peak", 200, rate, 0.7, -4), rbj("peak", 500, rate, 2.0, 3),
+               rbj("peak", 1000, rate, 1.0, -6), rbj("peak", 2500, rate, 3.0, 5),
+               rbj("peak", 5000, rate, 1.0, 6), rbj("highshelf", 8000, rate, gain_db=-6),
+               rbj("lowpass", min(12000, 0.4 * rate), rate), rbj("lowpass", 6000, rate, 0.8)]
+    cases = {
+        "hp20": [rbj("highpass", 20, rate)],
+        "lowshelf80+6": [rbj("lowshelf", 80, rate, gain_db=6)],
+        "peak5k+6": [rbj("peak", 5000, rate, 1.0, 6)],
+        "cascade10": cascade,
+    }
+    return {k: PedalModel([biquad_stage(b, a) for b, a in v], rate, name=k)
+            for k, v in cases.items()}
+
+
+def esr(ref: np.ndarray, y: np.ndarray) -> float:
+    ref = np.asarray(ref, np.float64)
+    return float(np.sum((np.asarray(y, np.float64) - ref) ** 2) / max(np.sum(ref**2), 1e-30))
+
+
+def esr_vs_float(model: PedalModel, x: np.ndarray, knobs=None) -> float:
+    """ESR of the device-exact output vs the float model, both fed the same float signal."""
+    qp = quantise(model)
+    y_dev = simulate(qp, float_to_int16(x), knobs).astype(np.float64) / 32768.0
+    return esr(simulate_float(model, x, knobs), y_dev)
+
+
+def idle_floor_dbfs(model: PedalModel, loud: np.ndarray, silence_s: float = 2.0,
+                    measure_s: float = 1.0) -> float:
+    """RMS (incl. DC) in dBFS of the last ``measure_s`` of ``silence_s`` zeros after ``loud``."""
+    qp = quantise(model)
+    rate = model.sample_rate
+    x = np.concatenate([float_to_int16(loud), np.zeros(int(silence_s * rate), np.int16)])
+    tail = simulate(qp, x)[-int(measure_s * rate):].astype(np.float64) / 32768.0
+    return float(20 * np.log10(max(np.sqrt(np.mean(tail**2)), 1e-12)))
+
+
+def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:
+    """Full-scale-ish material: low chirp + noise bursts peaking near -1 dBFS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    chirp = sps.chirp(t, 20, seconds, rate / 3, method="logarithmic")
+    x = 0.6 * chirp + 0.3 * np.clip(rng.normal(0, 0.5, n), -1, 1)
+    return 0.89 * x / np.max(np.abs(x))

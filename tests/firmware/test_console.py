@@ -1,0 +1,91 @@
+"""Console commands and garbage against the running firmware (app.run on the simulated board)."""
+
+import json
+
+import numpy as np
+import pytest
+from fwsim import make_slot, pedal_bytes, pedal_model, run_fw, write_wav16
+
+BLOCK = 32
+
+COMMANDS = [
+    (b"help", "help"),
+    (b"status", "status"),
+    (b"set drive 0.7", "ok"),
+    (b"status", "status"),
+    (b"set drive 2", "err"),
+    (b"set drive", "err"),
+    (b"set bogus 1", "err"),
+    (b"set gate -60", "ok"),
+    (b"set gate loud", "err"),
+    (b"preset list", "list"),
+    (b"preset 9", "err"),
+    (b"preset 2", "ok"),
+    (b"preset next", "ok"),
+    (b"bypass on", "ok"),
+    (b"status", "status"),
+    (b"bypass maybe", "err"),
+    (b"bypass off", "ok"),
+    (b"bench", "bench"),
+    (b"\x00\xff\xfe garbage", "err"),
+    (b"x" * 500, "err"),  # far longer than a line may be
+    (b"\xc3\xb1and\xc3\xa9", "err"),  # valid UTF-8, unknown command
+    (b"status", "status"),
+]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console")
+    slot = make_slot(tmp, {"a.pedal": pedal_bytes(pedal_model("first")),
+                           "b.pedal": pedal_bytes(pedal_model("second", 12.0))})
+    x = np.zeros(48000 * 3, np.int16)
+    x[::7] = 3000
+    stdin = b"\r\n".join(c for c, _ in COMMANDS) + b"\n\x01\x02\n\n"
+    r = run_fw(tmp, slot, write_wav16(tmp / "in.wav", x), stdin=stdin)
+    return r, x
+
+
+def test_one_reply_per_command_in_order(session):
+    r, _ = session
+    assert r.returncode == 0, r.stderr
+    tags = [ln.split(" ")[0][1:] for ln in r.replies]
+    assert tags == [t for _, t in COMMANDS], r.replies
+
+
+def test_audio_never_stopped(session):
+    r, x = session
+    assert r.final["fault"] is None
+    assert r.final["xruns"] == 0
+    # every input block was processed (quiet actions restart I2S but drop nothing in the sim)
+    assert r.sim["frames_in"] == len(x)
+
+
+def test_status_payload(session):
+    r, _ = session
+    st = [json.loads(p) for p in r.tagged("status")]
+    for key in ("preset", "name", "bypass", "knobs", "in_peak_dbfs", "out_peak_dbfs",
+                "cpu_load", "xruns", "mem_free"):
+        assert key in st[0]
+    assert st[0]["knobs"]["drive"] == 0.5 and st[1]["knobs"]["drive"] == 0.7
+    assert st[2]["bypass"] is True and st[2]["preset"] == 1  # "preset next" wrapped to 1
+    assert st[3]["bypass"] is False and st[3]["gate_dbfs"] == -60
+    assert st[0]["mem_free"] > 10000 and st[0]["in_peak_dbfs"] > -40
+
+
+def test_preset_list_and_bench(session):
+    r, _ = session
+    lst = json.loads(r.tagged("list")[0])
+    assert [p["name"] for p in lst] == ["first", "second"] and all(p["ok"] for p in lst)
+    ok = r.tagged("ok")
+    assert "preset 2 second" in ok and "preset 1 first" in ok
+    bench = json.loads(r.tagged("bench")[0])
+    assert bench["engine"] is True and bench["cycles_per_sample"] > 0
+    assert 0 < bench["load_pct"] < 100 and bench["block_frames"] == BLOCK
+
+
+def test_garbage_replies(session):
+    r, _ = session
+    errs = r.tagged("err")
+    assert "line too long" in errs
+    assert any(e.startswith("unknown command") for e in errs)

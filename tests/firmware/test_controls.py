@@ -1,0 +1,90 @@
+"""Footswitch, pots and LED of the running firmware, scripted on the simulated board."""
+
+import json
+
+import numpy as np
+import pytest
+from fwsim import make_slot, pedal_bytes, pedal_model, read_wav16, run_fw, write_wav16
+
+BLOCK = 32
+FS, LED = 15, 14  # rpi_pico profile
+DRIVE, TONE, LEVEL = 26, 27, 28
+
+SCRIPT = f"""
+# ms   what  pin  value
+800  press {FS} 60      # short press: bypass on (after the boot blink code)
+1300 press {FS} 60      # short press: bypass off
+1700 press {FS} 900     # long press: next preset (fires at 600 ms held)
+300  adc {TONE} 32808   # +40 of 65535: below the hysteresis, tone stays put
+900  adc {LEVEL} 29440  # a small wiggle of the level pot (console override holds)
+1500 adc {LEVEL} 0      # a real turn: the pot takes over again
+1800 adc {DRIVE} 0
+"""
+
+
+def ms(t):  # output sample index of input time t (ms); one primed block ahead
+    return int(t * 48) + BLOCK
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("controls")
+    slot = make_slot(tmp, {"a.pedal": pedal_bytes(pedal_model("first")),
+                           "b.pedal": pedal_bytes(pedal_model("second", 12.0))})
+    rng = np.random.default_rng(3)
+    x = np.clip(rng.normal(0, 6000, 48000 * 7 // 2), -32768, 32767).astype(np.int16)
+    r = run_fw(tmp, slot, write_wav16(tmp / "in.wav", x), script=SCRIPT,
+               stdin="set level 0.9\n")
+    return r, x, read_wav16(tmp / "out.wav"), tmp
+
+
+def test_runs_clean(run):
+    r, *_ = run
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] is None and r.final["xruns"] == 0
+
+
+def test_short_press_bypasses_with_a_clean_dry_path(run):
+    r, x, y, _ = run
+    # bypass engages ~820 ms (press + 20 ms debounce) and fades in 10 ms: 900..1250 ms is dry
+    a, b = ms(900), ms(1250)
+    assert np.array_equal(y[a:b], x[a - BLOCK:b - BLOCK])
+    # and before it, the effect was on (output differs from the input)
+    assert not np.array_equal(y[ms(700):ms(790)], x[ms(700) - BLOCK:ms(790) - BLOCK])
+    # after the second press the effect is back
+    assert not np.array_equal(y[ms(1400):ms(1600)], x[ms(1400) - BLOCK:ms(1600) - BLOCK])
+
+
+def test_bypass_crossfade_has_no_jump(run):
+    _, x, y, _ = run
+    seg = y[ms(810):ms(860)].astype(int)
+    # no sample-to-sample step larger than the signal itself makes (a click would)
+    assert np.abs(np.diff(seg)).max() <= np.abs(np.diff(x.astype(int))).max()
+
+
+def test_long_press_selects_next_preset_and_saves_it(run):
+    r, _, _, tmp = run
+    assert r.final["preset"] == 2 and r.final["name"] == "second"
+    assert r.final["bypass"] is False
+    saved = json.loads((tmp / "settings.json").read_text())
+    assert saved["preset"] == "b.pedal"
+
+
+def test_pots_smoothing_hysteresis_and_takeover(run):
+    r, *_ = run
+    k = r.final["knobs"]
+    assert k["tone"] == 0.5  # +40/65535 wiggle ignored
+    assert k["level"] == 0.0  # the override held through the wiggle, the real turn took over
+    assert k["drive"] == 0.0
+
+
+def test_led_shows_bypass_and_blinks_the_preset_number(run):
+    r, *_ = run
+    led = [(t, v) for t, pin, v in r.sim["led"] if pin == LED]
+    # off while bypassed (~820..1320 ms)
+    assert any(v == 0 and 800 <= t <= 900 for t, v in led)
+    assert any(v == 1 and 1300 <= t <= 1400 for t, v in led)
+    # after the long press (~2300 ms): exactly 2 pulses, then steady on
+    after = [(t, v) for t, v in led if t >= 2300 and t < 3400]
+    assert sum(1 for _, v in after if v == 1) == 3  # 2 blinks + back to steady on
+    assert after[-1][1] == 1

@@ -1,0 +1,325 @@
+"""The emulator harness counts what it should, and the asm_thumb kernels are bit-identical.
+
+MicroPython's unix port on x64 cannot run Thumb code, so the asm kernels are compiled with
+mpy-cross and executed in unicorn (pedaltool.native_emu) against the plain-Python reference
+(firmware/pedalcore/arith.py, blockio_ref.py) on random and full-scale inputs.
+"""
+
+import importlib
+import math
+import random
+import struct
+import sys
+import types
+from array import array
+
+import pytest
+from pedaltool import mpy
+from pedaltool.native_emu import ARMV6M_MNEMONICS, ThumbMachine, per_sample
+from pedaltool.paths import firmware_dir
+
+pytest.importorskip("unicorn", reason="dev extra: pip install 'pedaltool[dev]'")
+
+FW = firmware_dir()
+THUMB_SRC = FW / "pedalcore" / "kernels_thumb.py"
+ASM_NAMES = ("biquad", "biquads", "gain", "table", "unpack_in", "mix")
+
+
+def _fw_import(name):
+    if str(FW) not in sys.path:
+        sys.path.append(str(FW))
+    return importlib.import_module(f"pedalcore.{name}")
+
+
+@pytest.fixture(scope="module")
+def arith():
+    mod = _fw_import("arith")
+    mod.RANGE_CHECK = True  # every reference intermediate must stay in int32
+    yield mod
+    mod.RANGE_CHECK = False
+
+
+@pytest.fixture(scope="module")
+def blockio_ref():
+    return _fw_import("blockio_ref")
+
+
+@pytest.fixture(scope="module")
+def machine():
+    m = ThumbMachine("armv6m")
+    fs = mpy.compile_functions(THUMB_SRC, "armv6m")
+    entries = {name: m.load_code(fs[name].code) for name in ASM_NAMES}
+    return m, entries, fs
+
+
+class Emu:
+    """Calls an asm kernel with Python arrays/ints: arrays are copied in and back out."""
+
+    def __init__(self, m, entry):
+        self.m, self.entry = m, entry
+
+    def __call__(self, *args):
+        addrs = []
+        for a in args:
+            if isinstance(a, array):
+                addrs.append(self.m.alloc(a.tobytes()))
+            else:
+                addrs.append(int(a))
+        r0, _ = self.m.call_asm(self.entry, addrs)
+        for a, ad in zip(args, addrs, strict=True):
+            if isinstance(a, array):
+                a[:] = array(a.typecode, self.m.read(ad, len(a) * a.itemsize))
+        return r0 - (1 << 32) if r0 & 0x80000000 else r0
+
+
+@pytest.fixture(scope="module")
+def thumb(machine, arith):
+    """kernels_thumb imported under CPython, its asm functions running in the emulator."""
+    m, entries, _ = machine
+    fake_mp = types.ModuleType("micropython")
+    names = iter(())
+
+    def asm_thumb(f):
+        return Emu(m, entries[f.__name__])
+
+    fake_mp.asm_thumb = asm_thumb
+    fake_mp.viper = lambda f: f
+    fake_mp.const = lambda x: x
+    saved = {k: sys.modules.get(k) for k in ("micropython", "pedalcore.kernels")}
+    sys.modules["micropython"] = fake_mp
+    sys.modules["pedalcore.kernels"] = arith  # the non-asm kernels: the reference
+    try:
+        sys.modules.pop("pedalcore.kernels_thumb", None)
+        mod = importlib.import_module("pedalcore.kernels_thumb")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+        sys.modules.pop("pedalcore.kernels_thumb", None)
+    del names
+    return mod
+
+
+def _signals(rnd, n):
+    yield [rnd.randint(-32768, 32767) for _ in range(n)]  # random full range
+    yield [rnd.choice((-32768, 32767)) for _ in range(n)]  # full-scale square
+    yield [int(32767 * math.sin(0.05 * i)) for i in range(n)]  # full-scale sine
+    yield [rnd.randint(-300, 300) for _ in range(n)]  # quiet
+
+
+# ---------------------------------------------------------------- the harness counts right
+def test_known_count_tiny_asm_loop(tmp_path):
+    """sub/bne loop: exactly 2 instructions and 3 cycles (1 + taken branch 2) per iteration."""
+    src = tmp_path / "loop.py"
+    src.write_text("@micropython.asm_thumb\ndef spin(r0):\n    label(L)\n    sub(r0, 1)\n"
+                   "    bne(L)\n")
+    m = ThumbMachine("armv6m")
+    e = m.load_code(mpy.compile_functions(src, "armv6m")["spin"].code)
+    s = per_sample(lambda n: m.call_asm(e, [n])[1], 10, 110)
+    assert (s.instructions, s.cycles, s.taken_branches) == (2, 3, 1)
+    _, total = m.call_asm(e, [1])
+    # push {r1, lr}-style prologue (1+N), sub, bne not taken (1), pop {.., pc} (3+N)
+    assert total.instructions == 4 and total.taken_branches == 0
+
+
+def test_known_count_viper_passthrough():
+    """The viper passthrough loop is 27 Thumb instructions / 40 M0+ cycles per sample
+    (counted by hand from its disassembly: 15 one-cycle ops, 11 loads/stores/push/pop of
+    2 cycles, 2 taken branches of 2... see docs/performance.md)."""
+    anchor = FW.parent / "benchmarks" / "viper_biquad_q14.py"
+    m = ThumbMachine("armv6m")
+    fs = mpy.compile_functions(anchor, "armv6m")
+    e = m.load_code(fs["passthrough"].code)
+    buf = m.alloc(bytes(512))
+    s = per_sample(lambda n: m.call_viper(e, [buf, n])[1], 16, 80)
+    assert (s.instructions, s.cycles, s.loads_stores, s.taken_branches) == (27, 40, 11, 2)
+    assert not s.helper_calls  # the loop calls no runtime helper
+
+
+def test_anchor_biquad_reproduces_published_count():
+    """notes/mcu.md §2.3: a plain Q14 viper biquad is ~130 instructions / ~200 cycles."""
+    anchor = FW.parent / "benchmarks" / "viper_biquad_q14.py"
+    m = ThumbMachine("armv6m")
+    e = m.load_code(mpy.compile_functions(anchor, "armv6m")["biquad"].code)
+    rnd = random.Random(3)
+    buf = m.alloc(struct.pack("<128h", *[rnd.randint(-8000, 8000) for _ in range(128)]))
+    c = m.alloc(struct.pack("<5i", 4000, 8000, 4000, -20000, 9000))
+    st = m.alloc(16)
+    s = per_sample(lambda n: m.call_viper(e, [buf, n, c, st])[1], 32, 96)
+    assert 115 <= s.instructions <= 140
+    assert 170 <= s.cycles <= 215
+
+
+def test_asm_kernels_use_only_armv6m_instructions(machine):
+    m, entries, fs = machine
+    for name in ASM_NAMES:
+        code = fs[name].code
+        bad = {mn for _, mn, _ in m.disassemble(entries[name], len(code))
+               if mn.split(".")[0] not in ARMV6M_MNEMONICS}
+        assert not bad, f"{name}: not ARMv6-M: {bad}"
+
+
+# ---------------------------------------------------------------- bit identity vs arith.py
+def _rand_section(rnd):
+    r = rnd.uniform(0.2, 0.9995)
+    th = rnd.uniform(0.0005, 3.1)
+    g = rnd.uniform(0.05, 2.5)
+    zr, zt = rnd.uniform(0, 1.0), rnd.uniform(0, 3.14)
+    co = (g, -2 * zr * math.cos(zt) * g, zr * zr * g, -2 * r * math.cos(th), r * r)
+    return [round(v * (1 << 26)) for v in co]
+
+
+def test_biquad_bit_identical(thumb, arith):
+    rnd = random.Random(11)
+    clipped = 0
+    for trial in range(24):
+        nsec = 3
+        c = []
+        for _ in range(nsec):
+            c += arith.biquad_kernel_coefs(_rand_section(rnd), rnd.choice((0, 1, 2)),
+                                           rnd.choice((-1, 0, 1)))
+        for x in _signals(rnd, rnd.choice((1, 17, 64))):
+            ref, got, got2 = list(x), array("h", x), array("h", x)
+            s_ref, s_got = [0] * (6 * nsec), array("i", [0] * (6 * nsec))
+            s_got2 = array("i", [0] * (6 * nsec))
+            ca = array("i", c)
+            for _block in range(2):  # the state carries over between blocks
+                for k in range(nsec):
+                    arith.biquad_block(ref, len(x), c, s_ref, 12 * k)
+                    thumb.biquad_block(got, len(x), ca, s_got, 12 * k)
+                thumb.biquad_cascade_block(got2, len(x), ca, s_got2, nsec)
+                assert list(got) == ref, f"trial {trial}"
+                assert list(s_got) == s_ref, f"trial {trial}: state"
+                assert list(got2) == ref, f"trial {trial}: cascade"
+                assert list(s_got2) == s_ref, f"trial {trial}: cascade state"
+            clipped += sum(v in (-32768, 32767) for v in ref)
+    assert clipped > 100  # the saturation path was exercised
+
+
+def test_gain_bit_identical(thumb, arith):
+    rnd = random.Random(12)
+    for trial in range(40):
+        n = rnd.choice((1, 9, 64))
+        sh = rnd.randint(0, 15)
+        step = rnd.randint(-50, 50)
+        m0 = rnd.randint(-32767 + 50 * n, 32767 - 50 * n)
+        for x in _signals(rnd, n):
+            ref, got = list(x), array("h", x)
+            assert thumb.gain_block(got, n, m0, step, sh) == arith.gain_block(ref, n, m0,
+                                                                              step, sh)
+            assert list(got) == ref, f"trial {trial} sh {sh} m0 {m0} step {step}"
+
+
+def test_table_bit_identical(thumb, arith):
+    rnd = random.Random(13)
+    for trial in range(30):
+        nseg = rnd.choice((16, 64, 256, 1024))
+        t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
+        t.append(t[-1])
+        pmax = nseg << 8
+        gs = rnd.randint(2, 14)
+        gm0 = rnd.randint(-65000, 65000)
+        step = rnd.randint(-4, 4)
+        off = rnd.randint(-pmax, 2 * pmax)
+        ta = array("h", t)
+        for x in _signals(rnd, rnd.choice((1, 33, 64))):
+            ref, got = list(x), array("h", x)
+            assert thumb.table_block(got, len(x), ta, pmax, gm0, step, gs, off) == \
+                arith.table_block(ref, len(x), t, pmax, gm0, step, gs, off)
+            assert list(got) == ref, f"trial {trial}"
+
+
+def test_io_kernels_bit_identical(thumb, blockio_ref):
+    rnd = random.Random(14)
+    for trial in range(20):
+        n = rnd.choice((1, 32, 64))
+        for x in _signals(rnd, n):
+            src = array("i", [(v << 16) | rnd.randint(0, 0xFFFF) for v in x])
+            dry_r, wet_r = [0] * n, [0] * n
+            dry_g, wet_g = array("h", [0] * n), array("h", [0] * n)
+            assert thumb.unpack_in(src, dry_g, wet_g, n) == blockio_ref.unpack_in(
+                list(src), dry_r, wet_r, n)
+            assert list(dry_g) == dry_r and list(wet_g) == wet_r
+            wet = [rnd.randint(-32768, 32767) for _ in range(n)]
+            w0, w1 = rnd.choice((0, 32768)), rnd.choice((0, 32768, 16384))
+            v0, v1 = rnd.randint(0, 32768), rnd.randint(0, 32768)
+            if trial % 4 == 0:
+                v0 = v1 = 32768
+            dst_r = [0] * n
+            dst_g = array("i", [0] * n)
+            assert thumb.mix_out(array("h", x), array("h", wet), dst_g, n, w0, w1, v0, v1) == \
+                blockio_ref.mix_out(x, wet, dst_r, n, w0, w1, v0, v1)
+            assert list(dst_g) == [((v + (1 << 31)) % (1 << 32)) - (1 << 31) for v in dst_r]
+
+
+def test_zero_length_blocks_are_noops(thumb):
+    buf = array("h", [123, -5])
+    thumb.biquad_block(buf, 0, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 0)
+    thumb.biquad_cascade_block(buf, 0, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 1)
+    thumb.biquad_cascade_block(buf, 2, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 0)
+    assert thumb.gain_block(buf, 0, 100, 1, 3) == 100
+    thumb.table_block(buf, 0, array("h", [0] * 18), 16 << 8, 1000, 0, 8, 0)
+    assert list(buf) == [123, -5]
+
+
+def test_asm_is_faster_than_viper_in_the_emulator(machine):
+    """The asm biquad must beat the firmware's viper biquad (the reason it exists)."""
+    kernels = FW / "pedalcore" / "kernels.py"
+    assert kernels.is_file(), "firmware/pedalcore/kernels.py missing"
+    m, entries, _ = machine
+    kf = mpy.compile_functions(kernels, "armv6m")
+    ev = m.load_code(kf["biquad_block"].code)
+    ar = _fw_import("arith")
+    c = m.alloc(struct.pack("<12i", *ar.biquad_kernel_coefs(_rand_section(random.Random(1)),
+                                                             2, -1)))
+    st = m.alloc(24)
+    buf = m.alloc(struct.pack("<128h", *range(-64 * 100, 64 * 100, 100)))
+    v = per_sample(lambda n: m.call_viper(ev, [buf, n, c, st, 0])[1], 32, 96)
+    a = per_sample(lambda n: m.call_asm(entries["biquad"], [buf, n, c, st])[1], 32, 96)
+    assert a.cycles < 0.5 * v.cycles
+
+
+def test_engine_with_thumb_kernels_equals_reference(thumb, arith):
+    """The drop-in claim end to end: the firmware Engine running a real 11-stage .pedal with
+    the asm kernels (in the emulator) gives the reference engine's output sample for sample."""
+    import numpy as np
+
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+    from pedaltool.pedal.fileformat import to_bytes
+    from pedaltool.pedal.model import GainStage, PedalModel, TableStage
+    from pedaltool.pedal.quantise import quantise
+
+    eq = [biquad_stage(*rbj("peak", f, 48000, 0.7, g)) for f, g in
+          ((100, 3), (400, -2), (1200, 4), (3000, -3), (150, 2), (800, -4), (2500, 3),
+           (6000, -6))]
+    xs = np.linspace(-1.0, 1.0, 257)
+    model = PedalModel([GainStage(12.0, knob="drive", knob_min_db=-12, knob_max_db=12),
+                        *eq[:4], TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs) / np.tanh(2.0)),
+                        *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
+                                           knob_max_db=6)], 48000, name="t")
+    pedalfile = _fw_import("pedalfile")
+    engine = _fw_import("engine")
+    pedal = pedalfile.parse(to_bytes(quantise(model)))
+    rnd = random.Random(21)
+    blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
+               for i in range(32)] for b in range(6)]
+    outs = {}
+    saved = engine.K
+    try:
+        for name, provider in (("ref", arith), ("thumb", thumb)):
+            engine.K = provider
+            e = engine.Engine(pedal, 32)
+            out = []
+            for k, blk in enumerate(blocks):
+                if k == 3:
+                    e.set_knob("drive", 900)  # a ramp inside the block
+                buf = array("h", blk)
+                e.process(buf)
+                out.append(list(buf))
+            outs[name] = out
+    finally:
+        engine.K = saved
+    assert outs["thumb"] == outs["ref"]
+    assert any(v != 0 for blk in outs["ref"] for v in blk)

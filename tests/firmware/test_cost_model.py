@@ -1,0 +1,80 @@
+"""The firmware cost model (pedaltool.pedal.cost): its data is fresh and its sums add up."""
+
+import struct
+
+import pytest
+from pedaltool import mpy
+from pedaltool.paths import firmware_dir
+from pedaltool.pedal import cost
+from pedaltool.pedal.model import BiquadStage, GainStage, PedalModel, TableStage
+
+CHAIN = ["gain"] + ["biquad"] * 4 + ["table"] + ["biquad"] * 4 + ["gain"]
+
+
+def test_budget_default_is_half_an_rp2040_at_48k():
+    assert cost.budget_default() == pytest.approx(0.5 * 125e6 / 48000)
+    assert cost.budget_default(32000) == pytest.approx(0.5 * 125e6 / 32000)
+
+
+def test_data_records_date_machine_and_method():
+    d = cost.cost_data()
+    assert d["measured"] and d["machine"]["cpu"] is not None
+    for arch in ("armv6m", "armv7emsp", "xtensawin"):
+        a = d["arches"][arch]
+        assert a["method"] and a["impls"]["viper"], arch
+        assert a["impls"]["viper"]["biquad"] > 0
+
+
+def test_cycles_sum_stage_costs_plus_io():
+    costs = cost.stage_costs("armv6m", "viper")
+    io = cost.cost_data()["arches"]["armv6m"]["io_per_sample"]["viper"]
+    want = 8 * costs["biquad"] + costs["table"] + 2 * costs["gain"] + io
+    assert cost.cycles_per_sample(CHAIN, "armv6m", "viper") == pytest.approx(want)
+    # every accepted spelling of a stage list gives the same answer
+    model = PedalModel([GainStage(0.0), *[BiquadStage(1, 0, 0, 0, 0)] * 4,
+                        TableStage(1.0, -1, 1, [0, 1]), *[BiquadStage(1, 0, 0, 0, 0)] * 4,
+                        GainStage(0.0)])
+    assert cost.cycles_per_sample(model, "armv6m", "viper") == pytest.approx(want)
+    assert cost.cycles_per_sample([{"kind": k} for k in CHAIN], "armv6m", "viper") == \
+        pytest.approx(want)
+
+
+def test_more_stages_cost_more_and_dispatch_is_opt_in():
+    base = cost.cycles_per_sample(CHAIN, "xtensawin")
+    assert cost.cycles_per_sample(CHAIN + ["biquad"], "xtensawin") > base
+    assert cost.cycles_per_sample(CHAIN, "armv6m", include_dispatch=True) > \
+        cost.cycles_per_sample(CHAIN, "armv6m")
+
+
+def test_env_bias_table_costs_as_the_biased_kernel():
+    c = cost.stage_costs("armv6m", "viper")
+    a = cost.cycles_per_sample(["env_bias", "table"], "armv6m", "viper")
+    b = cost.cycles_per_sample(["table"], "armv6m", "viper")
+    assert a - b == pytest.approx(c["env_bias"] + c["table_bias"] - c["table"])
+
+
+def test_unknown_stage_and_arch_raise():
+    with pytest.raises(cost.CostModelError, match="reverb"):
+        cost.cycles_per_sample(["reverb"], "armv6m")
+    with pytest.raises(cost.CostModelError, match="z80"):
+        cost.cycles_per_sample(["gain"], "z80")
+
+
+def test_stored_biquad_costs_match_a_fresh_emulation():
+    """Stale data guard: re-run the emulator on today's kernels (tolerance 15 %); if this
+    fails, rerun ``python benchmarks/bench_firmware_cost.py --update``."""
+    from pedaltool.native_emu import ThumbMachine, per_sample
+
+    pytest.importorskip("unicorn")
+    fw = firmware_dir() / "pedalcore"
+    m = ThumbMachine("armv6m")
+    buf = m.alloc(struct.pack("<128h", *[(i * 977) % 16384 - 8192 for i in range(128)]))
+    c = m.alloc(struct.pack("<12i", 4096, -7000, 3000, 7500, -3500, 100, -50, 20, 30, -10,
+                            -2, 1))
+    st = m.alloc(24)
+    viper = m.load_code(mpy.compile_functions(fw / "kernels.py", "armv6m")["biquad_block"].code)
+    thumb = m.load_code(mpy.compile_functions(fw / "kernels_thumb.py", "armv6m")["biquad"].code)
+    v = per_sample(lambda n: m.call_viper(viper, [buf, n, c, st, 0])[1], 32, 96).cycles
+    t = per_sample(lambda n: m.call_asm(thumb, [buf, n, c, st])[1], 32, 96).cycles
+    assert v == pytest.approx(cost.stage_costs("armv6m", "viper")["biquad"], rel=0.15)
+    assert t == pytest.approx(cost.stage_costs("armv6m", "thumb")["biquad"], rel=0.15)

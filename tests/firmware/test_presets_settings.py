@@ -1,0 +1,142 @@
+"""Presets (bad .pedal files never play) and settings (atomic save survives a power cut)."""
+
+import json
+
+import numpy as np
+import pytest
+from fwsim import make_slot, pedal_bytes, pedal_model, read_wav16, run_fw, write_wav16
+from pedaltool.pedal.fileformat import to_bytes
+from pedaltool.pedal.quantise import quantise
+
+BLOCK = 32
+LED = 14
+SETTLED = 20
+
+
+def bad_files() -> dict[str, bytes]:
+    good = pedal_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x40
+    m44 = pedal_model("at 44.1k")
+    m44.sample_rate = 44100
+    rng = np.random.default_rng(5)
+    return {
+        "2_crc.pedal": bytes(flipped),
+        "3_truncated.pedal": good[: len(good) // 2],
+        "4_rate.pedal": to_bytes(quantise(m44)),
+        "5_noise.pedal": rng.integers(0, 256, 900, dtype=np.uint8).tobytes(),
+        "6_empty.pedal": b"",
+    }
+
+
+def noise(n, seed=2):
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(0, 5000, n), -32768, 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mixed")
+    slot = make_slot(tmp, {"1_good.pedal": pedal_bytes(), **bad_files()})
+    (tmp / "settings.json").write_text(json.dumps({"preset": "2_crc.pedal"}))
+    r = run_fw(tmp, slot, write_wav16(tmp / "in.wav", noise(48000)),
+               stdin="preset list\npreset 2\npreset next\nstatus\n")
+    return r
+
+
+def test_bad_files_are_reported_and_skipped(mixed):
+    r = mixed
+    assert r.returncode == 0, r.stderr
+    boot_errs = r.lines[: r.lines.index(next(ln for ln in r.lines if ln.startswith("@boot")))]
+    assert len(boot_errs) == 5 and all(ln.startswith("@err preset") for ln in boot_errs)
+    joined = " ".join(boot_errs)
+    for name in ("2_crc", "3_truncated", "4_rate", "5_noise", "6_empty"):
+        assert name in joined
+    assert "44100" in joined  # the incompatible file says why
+    boot = json.loads(r.tagged("boot")[0])
+    assert boot["preset"] == 1  # the saved preset is corrupt now: the first good one plays
+
+
+def test_bad_presets_cannot_be_selected(mixed):
+    r = mixed
+    lst = json.loads(r.tagged("list")[0])
+    assert [p["ok"] for p in lst] == [True, False, False, False, False, False]
+    assert all(p["error"] for p in lst[1:])
+    replies = r.replies
+    assert replies[1].startswith("@err preset 2 (2_crc.pedal)")
+    assert replies[2] == "@ok preset 1 tiny drive"  # next wraps over the bad ones
+    st = json.loads(r.tagged("status")[0])
+    assert st["preset"] == 1 and st["fault"] is None and st["bypass"] is False
+
+
+def test_all_bad_bank_falls_back_to_bypass_never_noise(tmp_path):
+    slot = make_slot(tmp_path, bad_files())
+    x = noise(48000)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x),
+               stdin="bypass off\nstatus\n")
+    assert r.returncode == 0, r.stderr
+    assert len(r.tagged("err")) >= 5
+    assert r.replies[-2].startswith("@err bypass off: no effect loaded")
+    st = json.loads(r.tagged("status")[0])
+    assert st["bypass"] is True and st["fault"] == "no loadable preset" and st["preset"] is None
+    y = read_wav16(tmp_path / "out.wav")[BLOCK:]
+    k = SETTLED * BLOCK
+    assert np.array_equal(y[k:], x[k:len(y)])  # the dry signal, bit for bit
+    led = [(t, v) for t, pin, v in r.sim["led"] if pin == LED]
+    assert len(led) > 12  # fast blink (60 ms): a fault
+    gaps = np.diff([t for t, _ in led[2:12]])
+    assert gaps.max() <= 70
+
+
+def test_empty_bank(tmp_path):
+    slot = make_slot(tmp_path, {})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
+               stdin="preset next\n")
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] == "no presets in bank"
+    assert r.replies == ["@err preset: no presets"]
+
+
+POWER_CUT = """
+import pedalcore.settings as _s
+class _DyingOs:
+    def rename(self, a, b):
+        print("@cut " + a)
+        raise SystemExit(7)  # the power goes out between the write and the rename
+_s.os = _DyingOs()
+"""
+
+
+def test_power_loss_during_save_keeps_the_old_settings(tmp_path):
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(), "b.pedal": pedal_bytes()})
+    wav = write_wav16(tmp_path / "in.wav", noise(24000))
+    settings = tmp_path / "settings.json"
+    r1 = run_fw(tmp_path, slot, wav, stdin="set drive 0.7\nset gate -50\npreset 2\nsave\n")
+    assert r1.returncode == 0 and "@ok saved" in r1.lines
+    old = settings.read_text()
+    assert json.loads(old) == {"preset": "b.pedal", "knobs": {"drive": 0.7}, "gate_dbfs": -50.0}
+
+    r2 = run_fw(tmp_path, slot, wav, stdin="set drive 0.2\nset gate off\nsave\n",
+                prelude=POWER_CUT)
+    assert r2.returncode == 7 and r2.tagged("cut")  # it really died inside save()
+    assert settings.read_text() == old  # untouched
+    assert json.loads((tmp_path / "settings.json.tmp").read_text())["knobs"]["drive"] == 0.2
+
+    r3 = run_fw(tmp_path, slot, wav, stdin="status\n")
+    st = json.loads(r3.tagged("status")[0])
+    assert st["knobs"]["drive"] == 0.7 and st["gate_dbfs"] == -50 and st["preset"] == 2
+
+    r4 = run_fw(tmp_path, slot, wav, stdin="set drive 0.4\nsave\n")  # the stale .tmp is fine
+    assert "@ok saved" in r4.lines
+    assert json.loads(settings.read_text())["knobs"]["drive"] == 0.4
+
+
+@pytest.mark.parametrize("content", ["", "{", "[1, 2]", '{"preset": 5, "knobs": {"drive": 9}}',
+                                     "\x00\x01garbage"])
+def test_unreadable_settings_give_defaults(tmp_path, content):
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
+    (tmp_path / "settings.json").write_text(content)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)), stdin="status\n")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.tagged("status")[0])
+    assert st["preset"] == 1 and st["knobs"]["drive"] == 0.5 and st["gate_dbfs"] is None

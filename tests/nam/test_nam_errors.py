@@ -1,0 +1,251 @@
+"""Target 3: bad input never crashes - one line naming the file, exit code 2, no output file."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pedaltool import nam
+from pedaltool.cli import main
+from pedaltool.errors import NamFileError
+from pedaltool.nam import file as namfile
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+MODELS = SHARED / "models"
+PROBE = SHARED / "reference" / "probe.wav"
+# small real files so that every example stays fast
+FUZZ_FILES = ["core_wavenet.nam", "core_lstm.nam", "core_wavenet_a2_max.nam",
+              "core_wavenet_condition_dsp.nam", "core_slimmable_container.nam",
+              "core_slimmable_wavenet.nam", "phillipe_p_maxon_od808_feather.nam"]
+DOCS = {name: json.loads((MODELS / name).read_text()) for name in FUZZ_FILES}
+
+
+def _doc(name="core_wavenet.nam"):
+    return copy.deepcopy(DOCS[name])
+
+
+def _write(tmp_path, doc, name="m.nam"):
+    p = tmp_path / name
+    p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return p
+
+
+def _mutate(doc, steps):
+    d = copy.deepcopy(doc)
+    for choice, keep_frac, new_value, factor in steps:
+        paths = list(_paths(d))
+        path = paths[choice % len(paths)]
+        parent = d
+        for k in path[:-1]:
+            parent = parent[k]
+        key = path[-1]
+        op = choice % 4
+        if op == 0 and isinstance(parent, dict):
+            del parent[key]
+        elif op == 1 and isinstance(parent[key], list):
+            parent[key] = parent[key][: int(len(parent[key]) * keep_frac)]
+        elif op == 2 and type(parent[key]) in (int, float):
+            parent[key] = parent[key] * factor
+        else:
+            parent[key] = new_value
+    return d
+
+
+def _paths(o, pre=()):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield pre + (k,)
+            if k != "weights":
+                yield from _paths(v, pre + (k,))
+    elif isinstance(o, list) and len(o) < 64:
+        for i, v in enumerate(o):
+            yield pre + (i,)
+            yield from _paths(v, pre + (i,))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(["", "Tanh", "gated", "blended", "none", "LSTM", "WaveNet", "0.5.0"])
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                               max_size=3),
+    max_leaves=5,
+)
+steps = st.lists(st.tuples(st.integers(0, 10**6), st.floats(0, 1), json_values,
+                           st.sampled_from([0, -1, 2, 0.5, 1e6, 1.5])), min_size=1, max_size=3)
+X = np.linspace(-1, 1, 200).astype(np.float32)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(FUZZ_FILES), mutation=steps)
+def test_mutated_models_only_ever_raise_nam_file_error(name, mutation):
+    doc = _mutate(DOCS[name], mutation)
+    try:
+        m = nam.load_dict(doc, name=name)
+    except NamFileError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(name)
+        return
+    y = m.render(X)  # whatever loads must also render
+    assert y.shape == X.shape
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(FUZZ_FILES[:4]), cut=st.integers(0, 10**6),
+       junk=st.binary(max_size=8), mode=st.sampled_from(["truncate", "insert", "replace"]))
+def test_corrupted_json_text_only_raises_nam_file_error(tmp_path, name, cut, junk, mode):
+    raw = (MODELS / name).read_bytes()
+    i = cut % (len(raw) + 1)
+    data = {"truncate": raw[:i], "insert": raw[:i] + junk + raw[i:],
+            "replace": raw[:i] + junk + raw[i + len(junk):]}[mode]
+    p = tmp_path / name
+    p.write_bytes(data)
+    try:
+        nam.load(p).render(X)
+    except NamFileError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(name)
+
+
+def _set(doc, path, value):
+    d = copy.deepcopy(doc)
+    o = d
+    for k in path[:-1]:
+        o = o[k]
+    if value is KeyError:
+        del o[path[-1]]
+    else:
+        o[path[-1]] = value
+    return d
+
+
+CASES = {
+    "malformed_json": ('{"version": "0.5.0", ', "malformed JSON"),
+    "not_an_object": ("[1, 2, 3]", "expected a JSON object"),
+    "empty": ("", "empty file"),
+    "binary": ("\x00\x01\x02garbage", "malformed JSON"),
+    "missing_weights": (_set(_doc(), ["weights"], KeyError), "weights: missing required key"),
+    "missing_layers": (_set(_doc(), ["config", "layers"], KeyError), "config.layers: missing"),
+    "missing_channels": (_set(_doc(), ["config", "layers", 0, "channels"], KeyError),
+                         "config.layers[0].channels: missing"),
+    "wrong_type": (_set(_doc(), ["config", "layers", 0, "channels"], "sixteen"),
+                   "config.layers[0].channels: expected an integer"),
+    "short_weights": (_set(_doc(), ["weights"], _doc()["weights"][:-3]),
+                      "weights: expected 131 floats for this WaveNet config, found 128"),
+    "long_weights": (_set(_doc(), ["weights"], _doc()["weights"] + [0.0]),
+                     "expected 131 floats for this WaveNet config, found 132"),
+    "unknown_architecture": (_set(_doc(), ["architecture"], "Transformer"),
+                             "unknown architecture 'Transformer'"),
+    "unknown_activation": (_set(_doc(), ["config", "layers", 0, "activation"], "Swish"),
+                           "unknown activation 'Swish'"),
+    "newer_version": (_set(_doc(), ["version"], "0.8.0"), "unsupported file version 0.8.0"),
+    "older_version": (_set(_doc(), ["version"], "0.4.0"), "unsupported file version 0.4.0"),
+    "weight_string": (_set(_doc(), ["weights", 5], "1.0"), "weights[5]: expected a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_bad_file_gives_one_clear_line(tmp_path, case):
+    content, problem = CASES[case]
+    p = _write(tmp_path, content, f"{case}.nam")
+    with pytest.raises(NamFileError) as exc:
+        nam.load(p)
+    msg = str(exc.value)
+    assert msg.startswith(f"{case}.nam: ") and problem in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e39"])
+def test_non_finite_weights_are_refused(tmp_path, token):
+    text = json.dumps(_doc())
+    i = text.index('"weights": [') + len('"weights": [')
+    p = _write(tmp_path, text[:i] + token + ", " + text[i:].split(",", 1)[1])
+    with pytest.raises(NamFileError, match=r"m.nam: weights\[0\]: weight is not finite"):
+        nam.load(p)
+
+
+def test_huge_file_is_refused_without_reading_it(tmp_path, monkeypatch):
+    p = tmp_path / "huge.nam"
+    with open(p, "wb") as fh:  # sparse: 60 MB on paper, nothing on disk
+        fh.truncate(60 * 1024 * 1024)
+    reads = []
+    real_open = open
+
+    def spy_open(*args, **kwargs):
+        reads.append(args[0])
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy_open)
+    with pytest.raises(NamFileError, match=r"huge.nam: file is 62.9 MB, larger than the 50 MB"):
+        nam.load(p)
+    assert reads == []
+
+
+def test_config_asking_for_absurd_sizes_is_refused_cheaply():
+    d = _set(_doc(), ["config", "layers", 0, "channels"], 60000)
+    with pytest.raises(NamFileError, match="more than .* weights|must"):
+        nam.load_dict(d)
+    d = _set(_doc(), ["config", "layers", 0, "dilations"], [2**19] * 40)
+    with pytest.raises(NamFileError, match="conv history"):
+        nam.load_dict(d)
+
+
+def test_limits_are_sane():
+    assert namfile.MAX_FILE_BYTES == 50 * 1024 * 1024
+
+
+# ---- the CLI ---------------------------------------------------------------------------------
+
+
+def _cli(args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _assert_one_line_error(result, name):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("case", ["malformed_json", "short_weights", "unknown_activation",
+                                  "newer_version"])
+def test_cli_bad_model_exit_2_one_line_no_output(tmp_path, case):
+    content, _ = CASES[case]
+    model = _write(tmp_path, content, f"{case}.nam")
+    out = tmp_path / "out.wav"
+    _assert_one_line_error(_cli(["render", model, PROBE, out]), f"{case}.nam")
+    assert not out.exists()
+    _assert_one_line_error(_cli(["info", model]), f"{case}.nam")
+
+
+@pytest.mark.parametrize("content", [b"", b"not audio at all, just text",
+                                     b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00"
+                                     b"\x01\x00\x07\x00\x00\x00\x0e\x00\x00\x00\x02\x00\x10\x00"
+                                     b"data\x00\x00\x00\x00"])
+def test_cli_bad_wav_exit_2_one_line_no_output(tmp_path, content):
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(content)
+    out = tmp_path / "out.wav"
+    _assert_one_line_error(_cli(["render", MODELS / "core_wavenet.nam", wav, out]), "in.wav")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_cli_render_and_info_work(tmp_path):
+    from pedaltool.audio import read_wav
+
+    out = tmp_path / "out.wav"
+    r = _cli(["render", MODELS / "core_wavenet.nam", PROBE, out])
+    assert r.exit_code == 0, r.output
+    y = read_wav(out)
+    ref = np.fromfile(SHARED / "reference" / "core_outputs" / "core_wavenet.f32", "<f4")
+    assert y.rate_hz == 48000 and np.max(np.abs(y.samples - ref)) < 1e-5
+    r = _cli(["info", "--json", MODELS / "core_A2.nam"])
+    facts = json.loads(r.stdout)
+    assert facts["receptive_field_samples"] == 6347 and facts["metadata"]["input_level_dbu"] == 14.76
+    r = _cli(["info", MODELS / "core_lstm.nam"])
+    assert "LSTM" in r.stdout and "Darkglass" in r.stdout

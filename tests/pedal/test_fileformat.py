@@ -1,0 +1,114 @@
+"""The .pedal format: round trip, size, and rejection of corrupt/truncated/foreign/unsupported
+files, by the host reader (PedalFormatError naming the file) and the firmware reader
+(ValueError, under the real MicroPython)."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from pedal_helpers import fitted_looking, run_micropython
+from pedaltool.errors import PedalFormatError
+from pedaltool.pedal import quantise, read_pedal, write_pedal
+from pedaltool.pedal.fileformat import from_bytes, to_bytes
+
+
+def _recrc(data: bytes) -> bytes:
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]) & 0xFFFFFFFF)
+
+
+def test_round_trip(tmp_path, fitted_qp):
+    path = write_pedal(tmp_path / "amp.pedal", fitted_qp)
+    back = read_pedal(path)
+    assert back.sample_rate == fitted_qp.sample_rate and back.name == fitted_qp.name
+    assert len(back.stages) == len(fitted_qp.stages)
+    for a, b in zip(back.stages, fitted_qp.stages, strict=True):
+        assert (a.kind, a.knob, tuple(a.p)) == (b.kind, b.knob, tuple(b.p))
+        assert (a.table is None) == (b.table is None)
+        if a.table is not None:
+            assert np.array_equal(a.table, b.table)
+    assert back.source.file_name == "amp.nam" and back.source.sha256 == "ab" * 8
+    assert (back.source.gear_type, back.source.tone_type) == ("amp", "crunch")
+    assert back.accuracy.esr == pytest.approx(0.012, rel=1e-6)
+    assert back.accuracy.cycles == pytest.approx(812.0)
+    assert set(back.knob_ranges) == {"drive", "tone", "level"}
+    assert back.knob_ranges["drive"] == pytest.approx((-18, 12), abs=0.01)
+    assert to_bytes(back) == path.read_bytes()  # a read file writes back byte for byte
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_typical_file_is_small(fitted_qp):
+    assert len(to_bytes(fitted_qp)) <= 4096
+
+
+def _variants(data: bytes) -> dict:
+    flipped = bytearray(data)
+    flipped[60] ^= 0x40
+    version = bytearray(data)
+    version[4] = 2
+    return {
+        "corrupt": (bytes(flipped), "CRC mismatch"),
+        "truncated": (data[: len(data) // 2], "truncated"),
+        "truncated-header": (data[:10], "truncated"),
+        "foreign": (b"RIFF" + data[4:], "bad magic"),
+        "empty": (b"", "bad magic"),
+        "version": (_recrc(bytes(version)), "unsupported format version 2"),
+        "appended": (data + b"\0\0", "size mismatch"),
+    }
+
+
+def test_host_reader_rejects_bad_files(tmp_path, fitted_qp):
+    for name, (blob, why) in _variants(to_bytes(fitted_qp)).items():
+        path = tmp_path / f"{name}.pedal"
+        path.write_bytes(blob)
+        with pytest.raises(PedalFormatError) as exc:
+            read_pedal(path)
+        assert f"{name}.pedal" in str(exc.value) and why in str(exc.value), str(exc.value)
+    with pytest.raises(PedalFormatError, match="missing.pedal: cannot read"):
+        read_pedal(tmp_path / "missing.pedal")
+
+
+def test_out_of_contract_parameters_are_rejected(fitted_qp):
+    """A file with a valid CRC but a parameter outside the contract is refused."""
+    data = bytearray(to_bytes(fitted_qp))
+    # stage 0 is a delay (3 samples): header at 24, its parameter at 32
+    assert struct.unpack_from("<BBHHHi", data, 24) == (8, 0, 1, 0, 0, 3)
+    struct.pack_into("<i", data, 32, 100000)
+    with pytest.raises(PedalFormatError, match="delay: out of range"):
+        from_bytes(_recrc(bytes(data)), "x.pedal")
+
+
+_MP_READ = r"""
+from pedalcore import pedalfile
+import os
+for name in sorted(os.listdir(DIR)):
+    try:
+        p = pedalfile.load(DIR + '/' + name)
+        print(name, 'OK', len(p.stages), p.rate, p.name)
+    except ValueError as e:
+        print(name, 'ERR', e)
+"""
+
+
+def test_firmware_reader_rejects_bad_files(tmp_path, fitted_qp):
+    d = tmp_path / "bank"
+    d.mkdir()
+    data = to_bytes(fitted_qp)
+    (d / "good.pedal").write_bytes(data)
+    for name, (blob, _) in _variants(data).items():
+        (d / f"{name}.pedal").write_bytes(blob)
+    out = run_micropython(f"DIR = {str(d)!r}\n" + _MP_READ, tmp_path)
+    lines = {ln.split()[0]: ln for ln in out.strip().splitlines()}
+    assert lines["good.pedal"].split()[1:4] == ["OK", str(len(fitted_qp.stages)), "48000"]
+    for name, (_, why) in _variants(data).items():
+        assert lines[f"{name}.pedal"].split()[1] == "ERR" and why in lines[f"{name}.pedal"]
+
+
+def test_write_refuses_unsafe_model(tmp_path):
+    """A model that fails the sanity check is never written (and no temp file is left)."""
+    qp = quantise(fitted_looking(48000))
+    qp.stages[1].p = (qp.stages[1].p[0], qp.stages[1].p[1], qp.stages[1].p[2],
+                      -(2**27) + 2000, 2**26 - 1000, -2, 1)  # poles at |z| ~ 0.99999
+    with pytest.raises(PedalFormatError, match="unit circle"):
+        write_pedal(tmp_path / "bad.pedal", qp)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,218 @@
+"""The firmware side under the real MicroPython unix port: viper kernels vs the reference,
+the engine vs the host simulator, no heap allocation in process(), mpy-cross for every target."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from pedal_helpers import (
+    adversarial_int16,
+    extreme_pedal,
+    fitted_looking,
+    musical,
+    run_micropython,
+    to_i16,
+)
+from pedaltool.paths import firmware_dir
+from pedaltool.pedal import quantise, simulate
+from pedaltool.pedal._fw import fw_module
+from pedaltool.pedal.fileformat import to_bytes, write_pedal
+from pedaltool.pedal.render import run_firmware_engine
+
+BLOCK = 64
+
+
+def _kernel_cases(rng):
+    """(kernel name, args) with arrays given as ('h'|'i', list); random + full-scale extremes."""
+    arith = fw_module("arith")
+
+    def blk(full=False):
+        if full:
+            return ["h", [int(v) for v in adversarial_int16(BLOCK, int(rng.integers(1 << 30)))]]
+        return ["h", [int(v) for v in rng.integers(-32768, 32768, BLOCK)]]
+
+    cases = []
+    for full in (False, True):
+        for _ in range(6):
+            cq = [int(v) for v in rng.integers(-(2**27), 2**27, 3)]
+            a2 = int(rng.integers(-(2**26) + 2**20, 2**26 - 2**20))
+            a1 = int(rng.integers(-(2**26) - a2 + 2**20, 2**26 + a2 - 2**20))
+            k1, k2 = int(rng.integers(-2, 3)), int(rng.integers(-1, 2))
+            c = arith.biquad_kernel_coefs(cq + [a1, a2], k1, k2)
+            st = [int(v) for v in rng.integers(-32768, 32768, 4)] + \
+                 [int(v) for v in rng.integers(-(2**25), 2**25, 2)]
+            cases.append(("biquad_block", [blk(full), BLOCK, ["i", c + c], ["i", st + st], 12]))
+            s = int(rng.integers(0, 31))
+            cases.append(("gain_block", [blk(full), BLOCK, int(rng.integers(-32767, 32768)),
+                                         int(rng.integers(-64, 65)), s]))
+            t = ["h", [int(v) for v in rng.integers(-32768, 32768, 258)]]
+            gs = int(rng.integers(2, 31))
+            off = int(rng.integers(-(2**29), 2**29))
+            gm = int(rng.integers(-65535, 65536))
+            cases.append(("table_block", [blk(full), BLOCK, t, 256 << 8, gm, 0, gs, off]))
+            bias = ["i", [int(v) for v in rng.integers(-(2**29), 2**29, BLOCK)]]
+            cases.append(("table_bias_block", [blk(full), BLOCK, t, 256 << 8, gm // 2, 3, gs,
+                                               off // 2, bias]))
+            cases.append(("env_block", [blk(full), BLOCK, ["i", [int(rng.integers(0, 2**23))]],
+                                        int(rng.integers(1, 32768)), int(rng.integers(1, 32768)),
+                                        int(rng.integers(-32767, 32768)), int(rng.integers(1, 31)),
+                                        ["i", [0] * BLOCK]]))
+            lp0 = int(rng.integers(-(2**23), 2**23))
+            cases.append(("tone_block", [blk(full), BLOCK, ["i", [lp0]],
+                                         int(rng.integers(1, 32768)), 8192, 7, 8192, -9]))
+            cases.append(("tap_block", [blk(full), BLOCK, ["h", [0] * BLOCK]]))
+            mm, ms = int(rng.integers(-32767, 32768)), int(rng.integers(0, 31))
+            cases.append(("mix_block", [blk(full), BLOCK, blk(True), mm, ms]))
+            cases.append(("delay_block", [blk(full), BLOCK, ["h", [0] * 128], ["i", [5]],
+                                          int(rng.integers(0, 128)), 127]))
+            cases.append(("fade_block", [blk(full), BLOCK, 32768, -512]))
+            cases.append(("xfade_block", [blk(full), blk(True), BLOCK, 0, 512]))
+            cases.append(("peak_block", [blk(full), BLOCK]))
+    return cases
+
+
+_MP_KERNELS = r"""
+import json
+from array import array
+from pedalcore import kernels
+cases = json.load(open(CASES))
+out = []
+for name, args in cases:
+    conv = []
+    for a in args:
+        conv.append(array(a[0], a[1]) if isinstance(a, list) else a)
+    r = getattr(kernels, name)(*conv)
+    out.append([r if isinstance(r, int) else None,
+                [list(a) for a in conv if not isinstance(a, int)]])
+json.dump(out, open(OUT, 'w'))
+print('ok')
+"""
+
+
+def test_viper_kernels_equal_reference(tmp_path):
+    arith = fw_module("arith")
+    cases = _kernel_cases(np.random.default_rng(2026))
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    script = f"CASES = {str(tmp_path / 'cases.json')!r}\nOUT = {str(tmp_path / 'out.json')!r}\n"
+    run_micropython(script + _MP_KERNELS, tmp_path)
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert len(got) == len(cases)
+    for (name, args), (ret, arrays) in zip(cases, got, strict=True):
+        conv = [list(a[1]) if isinstance(a, list) else a for a in args]
+        r = getattr(arith, name)(*conv)
+        ref_arrays = [a for a in conv if not isinstance(a, int)]
+        assert arrays == ref_arrays, f"{name}: arrays differ"
+        if name in ("gain_block", "table_block", "table_bias_block", "fade_block",
+                    "xfade_block", "peak_block", "tone_block"):
+            assert ret == r, f"{name}: return value differs"
+
+
+@pytest.mark.parametrize("kernels", ["viper", "python"])
+def test_firmware_engine_equals_host(tmp_path, kernels):
+    qp = quantise(fitted_looking(48000, env=True, mix=True))
+    path = write_pedal(tmp_path / "m.pedal", qp)
+    x = np.concatenate([to_i16(musical(48000, 6000, seed=4)), adversarial_int16(2000)])
+    for knobs in (None, {"drive": 1.0, "tone": 0.0, "level": 0.7}):
+        y_fw, used = run_firmware_engine(path, x, knobs, kernels=kernels)
+        assert used == kernels
+        assert np.array_equal(y_fw, simulate(qp, x, knobs))
+    y_fw, _ = run_firmware_engine(path, x, None, gate_dbfs=-40.0, kernels=kernels)
+    assert np.array_equal(y_fw, simulate(qp, x, None, gate_dbfs=-40.0))
+
+
+def test_extreme_pedal_firmware_equals_host(tmp_path):
+    """Parameters at the contract's limits on full-scale input: viper on the 64-bit port gives
+    the host's result (which proves no intermediate needed more than 32 bits)."""
+    qp = extreme_pedal()
+    path = tmp_path / "x.pedal"
+    path.write_bytes(to_bytes(qp))
+    x = adversarial_int16(4096)
+    for knobs in (None, {"drive": 0.0, "tone": 1.0, "level": 1.0}):
+        y_fw, used = run_firmware_engine(path, x, knobs)
+        assert used == "viper"
+        assert np.array_equal(y_fw, simulate(qp, x, knobs))
+
+
+_MP_HEAP = r"""
+import micropython
+from array import array
+from pedalcore import engine, pedalfile
+ped = pedalfile.load(PEDAL)
+eng = engine.Engine(ped, 64)
+new = engine.Engine(ped, 64)
+eng.set_gate(-60)
+buf = array('h', bytes(128))
+for i in range(64):
+    buf[i] = (i * 997) % 20000 - 10000
+out = []
+for step in range(12):
+    if step == 3:
+        eng.set_knob('drive', 900)      # control changes happen between blocks
+    if step == 5:
+        eng.set_bypass(True)
+    if step == 8:
+        eng.set_bypass(False)
+    micropython.heap_lock()
+    try:
+        if step == 10:
+            engine.crossfade(eng, new, buf)
+        else:
+            eng.process(buf)
+    finally:
+        micropython.heap_unlock()
+    out.append(list(buf))
+print(engine.KERNELS, len(out), max(max(abs(v) for v in b) for b in out))
+"""
+
+
+def test_process_allocates_nothing(tmp_path):
+    qp = quantise(fitted_looking(48000, env=True, mix=True))
+    path = write_pedal(tmp_path / "m.pedal", qp)
+    out = run_micropython(f"PEDAL = {str(path)!r}\n" + _MP_HEAP, tmp_path)
+    kern, nblocks, peak = out.split()
+    assert kern == "viper" and nblocks == "12" and 0 < int(peak) <= 32767
+
+
+def test_bypass_is_a_click_free_crossfade(fitted_qp):
+    """The block where bypass engages is exactly a linear wet -> dry crossfade."""
+    from array import array
+
+    from pedaltool.pedal.simulate import firmware_pedal
+
+    eng_mod = fw_module("engine")
+    eng_mod.use_kernels("python")
+    plain = eng_mod.Engine(firmware_pedal(fitted_qp), 64)
+    byp = eng_mod.Engine(firmware_pedal(fitted_qp), 64)
+    x = to_i16(musical(48000, 64 * 30, seed=9))
+    for b in range(30):
+        dry = x[b * 64:(b + 1) * 64].astype(np.int64)
+        wet_buf = array("h", dry.astype(np.int16).tobytes())
+        plain.process(wet_buf)
+        wet = np.array(wet_buf, np.int64)
+        if b == 20:
+            byp.set_bypass(True)
+        buf = array("h", dry.astype(np.int16).tobytes())
+        byp.process(buf)
+        y = np.array(buf, np.int64)
+        if b < 20:
+            assert np.array_equal(y, wet)
+        elif b == 20:
+            g = 512 * np.arange(1, 65)
+            assert np.array_equal(y, (wet * (32768 - g) + dry * g) >> 15)
+            assert abs(wet[0] - dry[0]) > 100  # a hard switch would have jumped
+        else:
+            assert np.array_equal(y, dry)
+
+
+def test_mpy_cross_compiles_for_every_target(tmp_path):
+    exe = shutil.which("mpy-cross")
+    assert exe, "mpy-cross not installed"
+    for mod in ("arith", "kernels", "engine", "pedalfile"):
+        src = firmware_dir() / "pedalcore" / f"{mod}.py"
+        for arch in ("xtensawin", "armv6m", "armv7emsp", "rv32imc"):
+            out = tmp_path / f"{mod}_{arch}.mpy"
+            proc = subprocess.run([exe, f"-march={arch}", "-o", str(out), str(src)],
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0, f"{mod} {arch}: {proc.stderr}"

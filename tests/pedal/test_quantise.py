@@ -1,0 +1,96 @@
+"""Quantisation accuracy: device-exact output vs the float model (ESR <= 1e-5 on the evaluation
+DI) and idle floor (<= -90 dBFS in silence after a loud passage) for low-frequency EQ; the
+quantiser's refusals; the float model's own invariants."""
+
+import numpy as np
+import pytest
+from pedal_helpers import fitted_looking, musical
+from pedaltool import signals
+from pedaltool.errors import FitError
+from pedaltool.pedal import model as M
+from pedaltool.pedal import quantise, simulate_device_float, simulate_float
+from pedaltool.pedal.accuracy import eq_test_models, esr_vs_float, idle_floor_dbfs, loud_passage
+
+
+@pytest.fixture(scope="module")
+def di48():
+    return signals.evaluation_di(48000.0, 6.0).astype(np.float64)
+
+
+@pytest.mark.parametrize("case", ["hp20", "lowshelf80+6", "peak5k+6", "cascade10"])
+def test_eq_accuracy_48k(case, di48):
+    model = eq_test_models(48000)[case]
+    assert esr_vs_float(model, di48) <= 1e-5
+    assert idle_floor_dbfs(model, loud_passage(48000)) <= -90.0
+
+
+@pytest.mark.parametrize("rate", [44100, 32000])
+def test_eq_accuracy_other_rates(rate):
+    x = signals.evaluation_di(float(rate), 4.0).astype(np.float64)
+    for case in ("hp20", "cascade10"):
+        model = eq_test_models(rate)[case]
+        assert esr_vs_float(model, x) <= 1e-5, case
+        assert idle_floor_dbfs(model, loud_passage(rate)) <= -90.0, case
+
+
+def test_error_feedback_is_what_keeps_the_low_end_clean(di48):
+    """Without error feedback the 20 Hz high-pass would amplify its rounding noise (the test
+    of the design choice: the contract fails with k1 = k2 = 0)."""
+    from pedaltool.pedal.quantise import QStage
+    from pedaltool.pedal.simulate import float_to_int16, simulate
+
+    model = eq_test_models(48000)["hp20"]
+    qp = quantise(model)
+    st = qp.stages[0]
+    assert st.p[5:] == (-2, 1)
+    qp.stages[0] = QStage(st.kind, None, st.p[:5] + (0, 0))
+    y = simulate(qp, float_to_int16(di48)).astype(float) / 32768
+    ref = simulate_float(model, di48)
+    assert np.sum((y - ref) ** 2) / np.sum(ref**2) > 1e-5
+
+
+def test_fitted_chain_accuracy():
+    """A whole fitted-looking chain (table, env bias, tap/mix, tone, dcblock) tracks the float
+    model closely on a musical signal (the envelope follower's integer form dominates)."""
+    for env, mix, limit in ((False, False, 1e-6), (False, True, 1e-6), (True, True, 2e-5)):
+        m = fitted_looking(48000, env=env, mix=mix)
+        x = musical(48000, 48000, seed=2)
+        y = simulate_device_float(quantise(m), x)
+        ref = simulate_float(m, x)
+        assert np.sum((y - ref) ** 2) / np.sum(ref**2) < limit, (env, mix)
+
+
+def test_knobs_follow_the_float_model():
+    m = fitted_looking(48000)
+    qp = quantise(m)
+    x = musical(48000, 24000, seed=8)
+    for knobs in ({"drive": 0.9}, {"tone": 0.1}, {"level": 0.2}, {"drive": 0.2, "tone": 0.9}):
+        y = simulate_device_float(qp, x, knobs)
+        ref = simulate_float(m, x, knobs)
+        assert np.sum((y - ref) ** 2) / np.sum(ref**2) < 1e-4, knobs
+
+
+def test_tone_at_fitted_point_is_identity():
+    x = musical(48000, 4800)
+    y = simulate_float(M.PedalModel([M.ToneStage(700, 12)], 48000), x)
+    assert np.allclose(x, y, atol=1e-12)
+
+
+@pytest.mark.parametrize("stages,why", [
+    ([M.BiquadStage(1, 0, 0, -2.0, 1.01)], "unstable"),
+    ([M.TableStage(1.0, -1, 1, np.zeros(100))], "2\\^k \\+ 1"),
+    ([M.TableStage(1e9, -1, 1, np.zeros(257))], "too large"),
+    ([M.GainStage(200.0)], "too large"),
+    ([M.EnvBiasStage(1, 10, 0.1)], "followed by a table"),
+    ([M.MixStage(2, 0.5)], "never tapped"),
+    ([M.DelayStage(5000)], "out of range"),
+    ([M.BiquadStage(float("nan"), 0, 0, 0, 0)], "not finite"),
+])
+def test_quantiser_refuses(stages, why):
+    with pytest.raises(FitError, match=why):
+        quantise(M.PedalModel(stages, 48000))
+
+
+def test_unsupported_rate():
+    with pytest.raises(FitError, match="rate"):
+        quantise(M.PedalModel([M.GainStage(0.0)], 1000))

@@ -1,0 +1,120 @@
+"""pedaltool.audio: WAV formats in, float WAV out (atomic), resampling, clear errors."""
+
+import struct
+
+import numpy as np
+import pytest
+import scipy.io.wavfile as wavfile
+from pedaltool import audio
+from pedaltool.errors import AudioFileError
+
+
+def _wav_bytes(fmt: int, channels: int, rate: int, bits: int, payload: bytes) -> bytes:
+    block = channels * bits // 8
+    fmt_chunk = struct.pack("<HHIIHH", fmt, channels, rate, rate * block, block, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt_chunk
+    body += b"LIST" + struct.pack("<I", 3) + b"abc\x00"  # an odd-sized chunk to skip (padded)
+    body += b"data" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _ramp(n=1000):
+    return (np.linspace(-0.9, 0.9, n) * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["int16", "int32", "float32", "float64", "uint8"])
+def test_reads_pcm_and_float_written_by_scipy(tmp_path, kind):
+    x = _ramp()
+    scale = {"int16": 32767, "int32": 2**31 - 1, "uint8": 127}.get(kind)
+    data = x.astype(kind) if scale is None else (
+        (x * scale + (128 if kind == "uint8" else 0)).astype(kind))
+    p = tmp_path / "a.wav"
+    wavfile.write(p, 44100, data)
+    clip = audio.read_wav(p)
+    assert clip.rate_hz == 44100 and clip.samples.dtype == np.float32
+    tol = {"int16": 1e-4, "int32": 1e-6, "uint8": 2e-2}.get(kind, 1e-7)
+    assert np.max(np.abs(clip.samples - x)) < tol
+    assert clip.notes == []
+
+
+def test_reads_24_bit_pcm(tmp_path):
+    x = _ramp()
+    ints = np.round(x * (2**23 - 1)).astype(np.int32)
+    raw = b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints)
+    p = tmp_path / "a24.wav"
+    p.write_bytes(_wav_bytes(1, 1, 48000, 24, raw))
+    clip = audio.read_wav(p)
+    assert np.max(np.abs(clip.samples - x)) < 1e-6
+
+
+def test_stereo_uses_first_channel_with_a_note(tmp_path):
+    x = _ramp()
+    p = tmp_path / "st.wav"
+    wavfile.write(p, 48000, np.stack([x, -x], axis=1))
+    clip = audio.read_wav(p)
+    assert np.array_equal(clip.samples, x)
+    assert any("first channel" in n for n in clip.notes)
+
+
+def test_resamples_with_a_note(tmp_path):
+    t = np.arange(44100) / 44100
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    p = tmp_path / "r.wav"
+    wavfile.write(p, 44100, x)
+    clip = audio.read_wav(p, rate_hz=48000)
+    assert clip.rate_hz == 48000 and len(clip.samples) == 48000
+    assert any("resampled" in n for n in clip.notes)
+    mid = clip.samples[1000:-1000]
+    assert abs(np.sqrt(np.mean(mid**2)) - 0.5 / np.sqrt(2)) < 1e-3
+
+
+def test_write_is_float32_atomic_and_round_trips(tmp_path):
+    x = _ramp()
+    p = tmp_path / "out.wav"
+    audio.write_wav(p, x, 48000)
+    rate, data = wavfile.read(p)
+    assert rate == 48000 and data.dtype == np.float32 and np.array_equal(data, x)
+    assert audio.read_wav(p).samples.tolist() == x.tolist()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["out.wav"]
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    p = tmp_path / "out.wav"
+    with pytest.raises(AudioFileError, match="out.wav"):
+        audio.write_wav(p, np.array([0.0, np.nan], np.float32), 48000)
+    with pytest.raises(AudioFileError, match="cannot write"):
+        audio.write_wav(tmp_path / "missing_dir" / "x.wav", np.zeros(4), 48000)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"", "empty file"),
+    (b"hello, this is text and not audio at all", "not a WAV"),
+    (_wav_bytes(1, 1, 48000, 16, b""), "no audio samples"),
+    (_wav_bytes(1, 1, 3, 16, b"\x00\x01" * 10), "unsupported sample rate 3 Hz"),
+    (_wav_bytes(1, 1, 10_000_000, 16, b"\x00\x01" * 10), "unsupported sample rate"),
+    (_wav_bytes(2, 1, 48000, 4, b"\x00" * 10), "unsupported WAV encoding"),
+    (_wav_bytes(1, 1, 48000, 12, b"\x00" * 10), "unsupported PCM sample size"),
+    (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
+])
+def test_bad_files_give_one_line_naming_the_file(tmp_path, content, problem):
+    p = tmp_path / "bad.wav"
+    p.write_bytes(content)
+    with pytest.raises(AudioFileError) as exc:
+        audio.read_wav(p)
+    msg = str(exc.value)
+    assert msg.startswith("bad.wav: ") and problem in msg and "\n" not in msg
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioFileError, match="nope.wav: file not found"):
+        audio.read_wav(tmp_path / "nope.wav")
+
+
+def test_level_helpers():
+    assert audio.db_to_gain(-6.0206) == pytest.approx(0.5, rel=1e-4)
+    assert audio.gain_to_db(1.0) == 0.0
+    sine = np.sin(np.linspace(0, 200 * np.pi, 48000))
+    assert audio.rms_dbfs(sine) == pytest.approx(-3.0103, abs=1e-3)
+    assert audio.peak_dbfs(sine) == pytest.approx(0.0, abs=1e-6)
+    assert audio.dbfs_to_dbu(-12.0) == 0.0 and audio.dbu_to_dbfs(0.0, 18.0) == -18.0
