@@ -212,6 +212,25 @@ def measure_thumb_arch(arch: str) -> dict:
     tp = sb.i32([sb.nseg << 8, 32768, 0, 15, 1 << 15])
     e = m.load_code(tf["table"].code)
     out["thumb"]["table"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.table, tp], True)
+    # the whole 11-stage chain in one chain() call: per sample and the in-asm per-block cost
+    bqc = sb.args("biquad")
+    prog = [2, 23170, 0, 14]
+    for k in range(8):
+        prog += [1, bqc[0], sb.i32([0] * 6)]
+        if k == 3:
+            prog += [3, sb.table, sb.nseg << 8, 32768, 0, 15, 1 << 15]
+    prog += [2, 23170, 0, 14, 0]
+    pa = sb.i32(prog)
+    e = m.load_code(tf["chain"].code)
+
+    def run_chain(n):
+        sb.refill()
+        return m.call_asm(e, [sb.buf, n, pa])[1]
+
+    ps = _emulate(m, sb, e, lambda n: [sb.buf, n, pa], True)
+    total32 = run_chain(32)
+    out["thumb_chain"] = {"per_sample": ps, "per_block_overhead_cycles":
+                          total32.cycles - 32 * ps.cycles}
     out["thumb_io"] = {}
     e = m.load_code(tf["unpack_in"].code)
     out["thumb_io"]["unpack_in"] = _emulate(m, sb, e, lambda n: [sb.buf32, sb.buf2, sb.buf, n],
@@ -373,6 +392,69 @@ def measure_engine_unix(samples: int = 32768) -> dict:
     return {"notes": [f"engine run failed: {(proc.stderr or proc.stdout).strip()[-300:]}"]}
 
 
+VG_SCRIPT = r"""
+import sys
+sys.path.insert(0, %(fw)r)
+from array import array
+from pedalcore import pedalfile, engine
+engine.use_kernels("viper")
+pedal = pedalfile.parse(open(%(pedal)r, "rb").read())
+BLOCK = int(sys.argv[1])
+REPS = int(sys.argv[2])
+e = engine.Engine(pedal, BLOCK)
+buf = array('h', [((i * 7919) %% 16384) - 8192 for i in range(BLOCK)])
+for r in range(REPS):
+    e.run_chain(buf)
+print("STAGES", len(pedal.stages), e.nops)
+"""
+
+
+def measure_dispatch_valgrind(reps: int = 50) -> dict:
+    """x64 instructions executed by ``Engine.run_chain`` (valgrind callgrind, exact counts).
+
+    Runs R and 3R calls at blocks of 32 and 256 (the difference cancels start-up):
+    per call = per_block + block * per_sample. per_block is the interpreter's dispatch work,
+    per_sample the viper kernels' (compare with the Thumb instruction count of the same chain).
+    """
+    import shutil
+
+    vg = shutil.which("valgrind")
+    if not vg:
+        return {"notes": ["valgrind not found: dispatch instructions not counted"]}
+    try:
+        data = chain_pedal_bytes()
+    except Exception as e:
+        return {"notes": [f"dispatch not measured: cannot build the chain .pedal ({e})"]}
+    mp = shutil.which("micropython")
+    counts = {}
+    stages = calls = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        pedal = Path(tmp) / "chain.pedal"
+        pedal.write_bytes(data)
+        script = Path(tmp) / "vg.py"
+        script.write_text(VG_SCRIPT % {"fw": str(firmware_dir()), "pedal": str(pedal)})
+        for block in (32, 256):
+            for r in (reps, 3 * reps):
+                out = Path(tmp) / f"cg.{block}.{r}"
+                # the PyPI micropython is a Python script that loads the VM as an extension
+                cmd = [vg, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+                       mp, str(script), str(block), str(r)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+                tot = [ln for ln in proc.stderr.splitlines() if "Collected" in ln]
+                if proc.returncode != 0 or not tot:
+                    return {"notes": [f"valgrind run failed: {proc.stderr.strip()[-300:]}"]}
+                counts[(block, r)] = int(tot[-1].split(":")[-1].replace(",", "").strip())
+                for ln in proc.stdout.splitlines():
+                    if ln.startswith("STAGES"):
+                        stages, calls = (int(v) for v in ln.split()[1:3])
+    call32 = (counts[(32, 3 * reps)] - counts[(32, reps)]) / (2 * reps)
+    call256 = (counts[(256, 3 * reps)] - counts[(256, reps)]) / (2 * reps)
+    per_sample = (call256 - call32) / (256 - 32)
+    per_block = call32 - 32 * per_sample
+    return {"x64_instr_per_block": per_block, "x64_instr_per_sample": per_sample,
+            "stages": stages, "calls": calls, "notes": []}
+
+
 def measure_unix(reps: int = 300) -> dict:
     """Chain vs passthrough wall time per sample under the MicroPython unix port."""
     kernels = firmware_dir() / "pedalcore" / "kernels.py"
@@ -446,6 +528,11 @@ def report(res: dict) -> str:  # noqa: C901
             if impl == "thumb":
                 costs.update({k: v["cycles"] for k, v in r["thumb"].items()})
             tot = chain_total(costs)
+            if impl == "thumb" and r.get("thumb_chain"):
+                tc = r["thumb_chain"]
+                lines.append(f"chain() program, same 11 stages in one call: "
+                             f"{tc['per_sample']['cycles']:.0f} cycles/sample + "
+                             f"{tc['per_block_overhead_cycles']:.0f} cycles per block")
             if tot is not None:
                 io_group = "thumb_io" if impl == "thumb" else "io"
                 io = sum(v["cycles"] for v in r.get(io_group, {}).values())
@@ -494,14 +581,21 @@ def report(res: dict) -> str:  # noqa: C901
                          f" us -> per block {eng['per_block_us'] * 1000:.0f} ns "
                          f"(= {eng['per_block_us'] / pas:.0f} passthrough samples) + per sample "
                          f"{eng['per_sample_us'] * 1000:.1f} ns")
-            for arch in ("armv6m", "armv7emsp"):
-                if arch in res and "passthrough" in res[arch]["anchor"]:
-                    pc = res[arch]["anchor"]["passthrough"]["cycles"]
-                    est = eng["per_block_us"] / pas * pc
-                    lines.append(f"  -> {arch}: interpreter overhead ~{est:.0f} cycles per block"
-                                 f" (estimate: scaled by the emulated passthrough, {pc:.0f} "
-                                 "cycles/sample)")
-        for note in u.get("notes", []) + eng.get("notes", []):
+        dis = u.get("dispatch", {})
+        if "x64_instr_per_block" in dis:
+            lines.append(f"valgrind: Engine.run_chain ({dis['stages']} stages in {dis['calls']} "
+                         f"kernel calls) executes {dis['x64_instr_per_block']:.0f} x64 "
+                         f"instructions per block (dispatch) + {dis['x64_instr_per_sample']:.0f}"
+                         " per sample (kernels)")
+            for arch in ("armv6m", "armv7emsp", "xtensawin"):
+                est = cost.dispatch_estimate(res, arch)
+                if est:
+                    lines.append(f"  -> {arch}: dispatch ~{est['cycles_per_call']:.0f} "
+                                 f"cycles per kernel call (x {est['instr_ratio']:.2f} instr, "
+                                 f"x {est['cpi']:.2f} CPI); at block {est['block']}: "
+                                 f"{est['cycles_per_sample']:.0f} cycles/sample for "
+                                 f"{dis['calls']} calls = {est['percent']:.0f} % CPU")
+        for note in u.get("notes", []) + eng.get("notes", []) + dis.get("notes", []):
             lines.append(f"note: {note}")
     return "\n".join(lines)
 
@@ -531,6 +625,7 @@ def run_all(unix: bool = True) -> dict:
         if "per_block_us" in eng and "passthrough_us_per_sample" in res["unix"]:
             res["unix"]["engine_block_overhead_in_passthrough_samples"] = (
                 eng["per_block_us"] / res["unix"]["passthrough_us_per_sample"])
+        res["unix"]["dispatch"] = measure_dispatch_valgrind()
     return res
 
 

@@ -14,7 +14,8 @@ the buffer sizes, not a scope measurement):
 
 Heap: the unix port is 64-bit (8-byte object slots), so the firmware's own objects take up to
 about twice what they take on a 32-bit MCU: "used" is pessimistic. The simulator's own buffers
-(I2S conversion chunks, pin log) are measured separately and subtracted.
+(I2S conversion chunks, pin log) and the interpreter's own start-up heap are measured
+separately ("interpreter + sim") and subtracted from "firmware used".
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-
 from pedaltool import boards
 from pedaltool.device.virtual import micropython_executable
 from pedaltool.paths import firmware_dir
@@ -79,8 +79,10 @@ SIM_ONLY = """
 import gc, machine
 from machine import I2S, Pin
 gc.collect(); a0 = gc.mem_alloc()
-t = I2S(0, sck=Pin(16), ws=Pin(17), sd=Pin(18), mode=I2S.TX, bits=32, format=I2S.MONO, rate=48000, ibuf=512)
-r = I2S(1, sck=Pin(10), ws=Pin(11), sd=Pin(12), mode=I2S.RX, bits=32, format=I2S.MONO, rate=48000, ibuf=512)
+t = I2S(0, sck=Pin(16), ws=Pin(17), sd=Pin(18), mode=I2S.TX, bits=32, format=I2S.MONO,
+        rate=48000, ibuf=512)
+r = I2S(1, sck=Pin(10), ws=Pin(11), sd=Pin(12), mode=I2S.RX, bits=32, format=I2S.MONO,
+        rate=48000, ibuf=512)
 gc.collect(); print("@simbytes", gc.mem_alloc())
 """
 
@@ -115,14 +117,26 @@ def heap_after_start(name: str, pedal: bytes, work: Path) -> dict:
                PEDALTOOL_SIM_REALTIME="0", PEDALTOOL_SIM_AT_END="stop")
     heap = HEAP[name]
     mp = micropython_executable()
-    out = subprocess.run([mp, "-X", f"heapsize={heap}", "-c", FIRMWARE.format(slot=str(slot))],
-                         capture_output=True, text=True, env=env, cwd=work, check=True).stdout
-    free, alloc = (int(v) for v in out.split("@heap ")[1].split()[:2])
+    frees, allocs = [], []
+    for _ in range(RUNS):  # the GC is conservative (scans the C stack): results vary a little
+        out = subprocess.run([mp, "-X", f"heapsize={heap}", "-c",
+                              FIRMWARE.format(slot=str(slot))],
+                             capture_output=True, text=True, env=env, cwd=work, check=True).stdout
+        free, alloc = (int(v) for v in out.split("@heap ")[1].split()[:2])
+        frees.append(free)
+        allocs.append(alloc)
     sim = subprocess.run([mp, "-X", f"heapsize={heap}", "-c", SIM_ONLY], capture_output=True,
                          text=True, env=env, cwd=work, check=True).stdout
     sim_bytes = int(sim.split("@simbytes ")[1].split()[0])
-    return {"heap": heap, "mem_free": free, "mem_alloc": alloc, "sim_bytes": sim_bytes,
-            "firmware_used": alloc - sim_bytes}
+    return {"heap": heap, "mem_free": [min(frees), max(frees)], "sim_bytes": sim_bytes,
+            "firmware_used": [min(allocs) - sim_bytes, max(allocs) - sim_bytes]}
+
+
+RUNS = 5
+
+
+def _span(v):
+    return f"{v[0]}" if v[0] == v[1] else f"{v[0]} .. {v[1]}"
 
 
 def main() -> None:
@@ -140,14 +154,14 @@ def main() -> None:
         return
     print(f"# {platform.platform()}  python {platform.python_version()}")
     print("| board | block | latency (ms) | of which codecs (ms) | heap | free after start "
-          "| firmware used | sim's own |")
+          "| firmware used | interpreter + sim |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         lo, hi = r["latency_ms"]
         lat = f"{lo}" if lo == hi else f"{lo} .. {hi}"
         print(f"| {r['board']} | {r['block_frames']} | {lat} | "
               f"{round(1000 * r['codec_frames'] / r['rate_hz'], 2)} | {r['heap']} | "
-              f"{r['mem_free']} | {r['firmware_used']} | {r['sim_bytes']} |")
+              f"{_span(r['mem_free'])} | {_span(r['firmware_used'])} | {r['sim_bytes']} |")
 
 
 if __name__ == "__main__":

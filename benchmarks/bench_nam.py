@@ -115,6 +115,21 @@ def time_torch(doc: dict, x: np.ndarray, repeats: int) -> float | str:
     return best
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    /proc/self/status VmHWM is per address space (reset by exec); getrusage's ru_maxrss is
+    inherited across exec on Linux and would report the parent's peak (e.g. after torch).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_memory(label: str, seconds: float) -> None:
     """Run in a subprocess: render ``seconds`` of audio, print peak RSS in MB as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,9 +137,9 @@ def child_memory(label: str, seconds: float) -> None:
         x = test_signal(seconds)
         m = load(spec)
         m.render(x[:4096])
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        base = peak_rss_mb()
         y = m.render(x)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mb()
     print(json.dumps({"base_mb": base, "peak_mb": peak, "n": len(y)}))
 
 

@@ -2,16 +2,17 @@
 
 Signal path (9 V pedal, values as built in the simulation)::
 
-    guitar ─ C_in 22 nF ─┬─ (+) op-amp ──┬─────────── R_s 10 kΩ ─┬────────┬──── level ── out
-                    R_bias 1 MΩ     (-)──┤ R_f 51 kΩ || C_f 470 pF │      D1 ▲▼ D2    C_d 4.7 nF
-                         │               ├─ R_g 4.7 kΩ ─ C_g 47 nF ─ gnd     (1N914 pair) │
-                        gnd            rails ±3.5 V                       gnd      gnd
+    guitar -> C_in 22 nF (R_bias 1 MOhm to ground) -> op-amp (+) input
+              op-amp feedback: out -> R_f 51 kOhm || C_f 470 pF -> (-) -> R_g 4.7 kOhm -> C_g 47 nF
+              -> ground; output limited by the rails
+           -> R_s 10 kOhm -> node v: antiparallel 1N914 pair || C_d 4.7 nF to ground
+           -> level x1.5 -> out
 
 1. Input coupling: C_in into R_bias, a high-pass at 7.2 Hz.
 2. Non-inverting op-amp gain stage: gain 1 + Z_f / Z_g with Z_f = R_f || C_f and
    Z_g = R_g + 1/(s C_g). The gain rises from 1 at DC (corner R_f C_g at 66 Hz) to
-   1 + 51/4.7 = 11.9 (21.5 dB) above 720 Hz (R_g C_g), rolled off above 6.6 kHz by C_f. The op-amp output
-   swings ±3.5 V around its 4.5 V bias (a 9 V supply): modelled as a smooth limit
+   1 + 51/4.7 = 11.9 (21.5 dB) above 720 Hz (R_g C_g), rolled off above 6.6 kHz by C_f. The
+   op-amp output swings ±3.5 V around its 4.5 V bias (a 9 V supply): modelled as a smooth limit
    3.5 V * tanh(v / 3.5 V).
 3. Clipper: R_s into the antiparallel diode pair (Shockley: I_s 2.52 nA, n 1.752, V_T 25.85 mV)
    in parallel with C_d; C_d dv/dt = (u - v)/R_s - 2 I_s sinh(v / (n V_T)). Solved per sample

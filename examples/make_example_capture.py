@@ -1,4 +1,4 @@
-"""Regenerate the bundled capture examples/diode_clipper.nam (dev-only; not needed to use pedaltool).
+"""Regenerate the bundled capture examples/diode_clipper.nam (dev-only; pedaltool does not need it).
 
 What it does:
 1. makes ~87 s of training audio with pedaltool.signals (plucked-string DI with fitting seeds at
@@ -39,7 +39,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import diode_clipper  # noqa: E402
-
 from pedaltool import signals  # noqa: E402
 
 RATE = 48000
@@ -141,8 +140,15 @@ def train(epochs: int, out_path: Path, workdir: Path) -> dict:
     dl_va = DataLoader(ds_va, batch_size=1, num_workers=0)
     ckpt = pl.callbacks.ModelCheckpoint(dirpath=workdir, monitor="val_loss", save_top_k=1,
                                         filename="best")
+    class PrintEpoch(pl.Callback):
+        def on_validation_epoch_end(self, trainer, module):
+            val = trainer.callback_metrics.get("val_loss")
+            if val is not None and not trainer.sanity_checking:
+                print(f"epoch {trainer.current_epoch + 1}/{epochs}: validation ESR "
+                      f"{float(val):.4f} ({time.time() - t0:.0f} s)", flush=True)
+
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
-                         default_root_dir=workdir, callbacks=[ckpt], logger=False,
+                         default_root_dir=workdir, callbacks=[ckpt, PrintEpoch()], logger=False,
                          enable_progress_bar=False, deterministic=True)
     trainer.fit(model, dl_tr, dl_va)
     best = LightningModule.load_from_checkpoint(

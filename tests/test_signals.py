@@ -202,3 +202,41 @@ def test_level_steps_segments():
     a, b, lvl = pink.segments[1]
     rms = 20 * np.log10(np.sqrt(np.mean(pink.samples[a:b].astype(float) ** 2)))
     assert rms == pytest.approx(-10.0, abs=0.5)
+
+
+def _load_example_circuit(repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "diode_clipper", repo_root / "examples" / "diode_clipper.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_example_circuit_is_an_overdrive(repo_root):
+    dc = _load_example_circuit(repo_root)
+    t = np.arange(RATE // 2) / RATE
+    small = dc.process(1e-4 * np.sin(2 * np.pi * 1000 * t), RATE)
+    gain_db = 20 * np.log10(np.max(np.abs(small[RATE // 4:])) / 1e-4)
+    assert gain_db == pytest.approx(22.8, abs=1.0)  # 21.5 dB stage + 3.5 dB level - clipper RC
+    loud = dc.process(0.5 * np.sin(2 * np.pi * 1000 * t), RATE)
+    assert 0.15 < np.max(np.abs(loud)) < 0.25  # two diode drops (x level), not 0.5 x 13
+    assert np.all(np.isfinite(loud)) and loud.dtype == np.float32
+
+
+def test_bundled_capture_matches_its_circuit(repo_root):
+    from pedaltool import nam
+
+    model = nam.load(repo_root / "examples" / "diode_clipper.nam")
+    md = model.metadata
+    assert (md.name, md.gear_type, md.tone_type) == ("pedaltool diode clipper", "pedal",
+                                                      "overdrive")
+    assert md.input_level_dbu == 12.0 and md.validation_esr < 0.05
+    assert (repo_root / "examples" / "diode_clipper.nam").stat().st_size < 100_000
+    dc = _load_example_circuit(repo_root)
+    x = signals.evaluation_di_for(md.input_level_dbu, RATE, seconds=8.0)
+    y_model = model.render(x)
+    y_circuit = dc.process(x, RATE)
+    esr = np.mean((y_model - y_circuit) ** 2) / np.mean(y_circuit.astype(float) ** 2)
+    assert esr < 0.05

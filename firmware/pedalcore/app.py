@@ -3,8 +3,8 @@
 # Entry point (called by the boot loader main.py): run(slot_dir, settings_path).
 #
 # Audio path, once per block of N frames, with the heap locked (micropython.heap_lock): read
-# N 32-bit slots from the RX I2S, unpack to int16 (viper), engine.process(dry -> wet), mix
-# dry/wet with the bypass weight and the master volume (both ramped per sample, viper), pack to
+# N 32-bit slots from the RX I2S, unpack to int16 (viper) into dry and wet, engine.process(wet)
+# in place, mix dry/wet with the bypass weight and the master volume (both ramped per sample, viper), pack to
 # 32-bit slots and write to the TX I2S. Nothing in there allocates; an exception in there
 # (e.g. the engine) unlocks, drops the effect and carries on in bypass: never noise.
 #
@@ -13,7 +13,6 @@
 # I2S, do it, restart I2S (empty RX ring, TX primed with silence) and fade back in, so a stall
 # never clicks and never leaves extra latency in the rings.
 import gc
-import json
 import sys
 import time
 from array import array
@@ -35,8 +34,8 @@ except (SyntaxError, ImportError, ValueError):  # no native emitter on this port
 
 ONE = 32768              # Q15 unity of the mixer weight and volume
 FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still feels instant)
-CONSOLE_EVERY_MS = 20    # console poll period (select.poll allocates a small list)
-DRIVE = "drive"
+CONSOLE_EVERY_MS = 20    # console poll period
+LAG_PERSIST_BLOCKS = 16  # a backlog that lasts this long is latency, not a passing stall
 KNOB_NAMES = ("drive", "tone", "level")
 
 
@@ -87,6 +86,7 @@ class App:
         # ... and beyond which the extra latency is not worth keeping (fade out, restart)
         self.resync_us = 2 * self.block_us + 500
         self.resyncs = 0
+        self.lag_high = 0  # consecutive blocks with the lag above resync_us
         self.timed = True
         self.lag = 0
         self.t_prev = 0
@@ -111,6 +111,7 @@ class App:
         self.pending = None  # quiet action: (function, argument)
         self.pending_arg = None
         self.locked = False
+        self.input_ok = True  # False when the ADC codec did not answer: output stays muted
         self.stage = 0
         self.knobs = {}
         self.rx = None
@@ -162,7 +163,7 @@ class App:
         self._update_led()
         gc.collect()
         self._open_i2s()
-        console.reply("boot", json.dumps({
+        console.reply("boot", console.dumps({
             "version": VERSION, "preset": self._preset_no(), "name": self._preset_name(),
             "board": b.name}))
 
@@ -173,6 +174,10 @@ class App:
             return c
         except Exception as e:
             self._report("codec %s: %s" % (spec.get("chip"), e))
+            if role == "adc":
+                # no working input converter: what the RX pin reads is noise. Stay muted.
+                self.input_ok = False
+                self.fault = "codec %s: %s" % (spec.get("chip"), e)
             return codecs.NoCodec()
 
     def _open_i2s(self):
@@ -267,7 +272,8 @@ class App:
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self):
-        lock = self.board.heap_lock
+        # heap_lock exists on every port we target (core features); guard for odd builds
+        lock = self.board.heap_lock and hasattr(micropython, "heap_lock")
         while True:
             if lock:
                 micropython.heap_lock()
@@ -319,21 +325,26 @@ class App:
         self._tick_clock()
         if self.unmute_after:
             self.unmute_after -= 1
-            if not self.unmute_after:
+            if not self.unmute_after and self.input_ok:
                 self._mute_codecs(False)
                 self.v_target = ONE
-        if self.lag > self.resync_us:
-            lag = self.lag
+        if self.lag > self.stall_us:
+            # fell behind by more than the RX ring holds: audio was lost; restart now
+            self.xruns += 1
             self.lag = 0
-            if lag > self.stall_us:
-                # fell behind by more than the RX ring holds: audio was lost; restart now
-                self.xruns += 1
-                self._restart_i2s()
-            elif self.pending is None:
-                # a stall (e.g. a long console command) left extra latency in the RX ring:
-                # fade out, restart the rings, fade in
+            self.lag_high = 0
+            self._restart_i2s()
+        elif self.lag > self.resync_us:
+            # behind: normal right after a stall (the next reads catch up). If it persists,
+            # the stall left extra latency in the rings: fade out, restart them, fade in
+            self.lag_high += 1
+            if self.lag_high >= LAG_PERSIST_BLOCKS and self.pending is None:
                 self.resyncs += 1
+                self.lag = 0
+                self.lag_high = 0
                 self._quiet(_nothing, None)
+        else:
+            self.lag_high = 0
         c = self.controls
         ev = c.update(self.now_ms)
         if c.changed is not None:
@@ -384,7 +395,8 @@ class App:
 
     # -- state changes ----------------------------------------------------------------------
     def _set_fault(self, msg):
-        self.fault = msg
+        if self.input_ok:  # a dead input converter stays the reported fault
+            self.fault = msg
         self._update_led()
 
     def _report(self, msg):
@@ -417,7 +429,8 @@ class App:
         if ok:
             self.current = i
             self.run_engine = True
-            self.fault = None
+            if self.input_ok:
+                self.fault = None
             for name, v in self.knobs.items():
                 self._engine_knob(name, v, True)
             self._apply_gate()
@@ -428,8 +441,8 @@ class App:
             self._set_fault("preset %d: %s" % (i + 1, self.bank.items[i].error))
         self.w_target = self.w
         self._update_led()
-        if hasattr(self, "controls"):
-            self.controls.led.blink_code(i + 1, self.now_ms)
+        if ok and hasattr(self, "controls"):
+            self.controls.led.blink_code(i + 1, self.now_ms)  # a fault keeps its fast blink
         return ok
 
     def _engine_knob(self, name, v, immediate=False):
@@ -567,7 +580,7 @@ class App:
         io = time.ticks_diff(t2, t1) / reps
         per_block = eng + io
         mhz = self.board.cpu_mhz
-        return ("bench", json.dumps({
+        return ("bench", console.dumps({
             "block_frames": n, "rate_hz": self.rate, "cpu_mhz": mhz,
             "engine_us_per_block": round(eng, 1), "io_us_per_block": round(io, 1),
             "cycles_per_sample": round(per_block * mhz / n, 1),
@@ -602,10 +615,10 @@ class App:
         self.busy_sum = 0
         self.busy_n = 0
         self.busy_max = 0
-        return json.dumps(d)
+        return console.dumps(d)
 
     def presets_json(self):
-        return json.dumps(self.bank.to_list())
+        return console.dumps(self.bank.to_list())
 
     # -- shutdown ---------------------------------------------------------------------------
     def stop(self):

@@ -117,8 +117,12 @@ def knob_to_int(value):
 
 
 def ramp_step(cur, target, log2n):
-    """Per-sample increment of a per-block linear ramp (the value snaps to target at the end)."""
-    return (target - cur) >> log2n
+    """Per-sample increment of a per-block linear ramp, rounded toward zero so that the ramp
+    never overshoots the target (the value is set to the target after the block)."""
+    d = target - cur
+    if d >= 0:
+        return d >> log2n
+    return -((-d) >> log2n)
 
 
 # ============================================================================================
@@ -214,6 +218,12 @@ def biquad_block(buf, n, c, s, o):
         buf[i] = biquad_sample(buf[i], c, s, o)
 
 
+def biquad_cascade_block(buf, n, c, s, nsec):
+    """nsec sections in series (coefs c[12k:12k+12], state s[6k:6k+6]), one pass per section."""
+    for k in range(nsec):
+        biquad_block(buf, n, c, s, 12 * k)
+
+
 # ============================================================================================
 # table: p = ((x * gm) >> gs) + off (+ bias), clamp [0, N << 8], linear interpolation
 # ============================================================================================
@@ -260,7 +270,7 @@ def env_sample(x, st, ca, cr, dm, ds):
     c = ca if d > 0 else cr
     inc = ((d >> 8) * c + (((d & 255) * c) >> 8)) >> 7
     if RANGE_CHECK:
-        _chk((d >> 8) * c)
+        _chk((d >> 8) * c + (((d & 255) * c) >> 8))
         _chk((e >> 8) * dm)
     e += inc
     st[0] = e
@@ -279,6 +289,8 @@ def env_block(buf, n, st, ca, cr, dm, ds, bias):
 def tone_sample(x, st, c, glo, ghi):
     lpst = st[0]
     d = (x << 8) - lpst
+    if RANGE_CHECK:
+        _chk((d >> 8) * c + (((d & 255) * c) >> 8))
     lpst += ((d >> 8) * c + (((d & 255) * c) >> 8)) >> 7
     st[0] = lpst
     lp = (lpst + 128) >> 8

@@ -1,16 +1,19 @@
 # Plain-Python twin of blockio.py for ports without the native emitter (and the reference the
-# viper kernels are tested against). Same names, same integer results; no allocation per call
-# beyond what the bytecode VM does for small ints (none).
+# viper kernels are tested against). Same names, same arguments (the I2S buffers are
+# bytearrays of little-endian 32-bit slots), same integer results. Only small ints: nothing
+# allocates per sample.
 
 GAIN_ONE = 32768
 
 
 def unpack_in(src, dry, wet, n):
-    """src: array('i') of 32-bit slots; dry, wet: array('h'). Returns the peak |x|."""
+    """src: bytearray of 32-bit slots; dry, wet: array('h'). Returns the peak |x|."""
     peak = 0
     i = 0
     while i < n:
-        s = src[i] >> 16
+        s = src[4 * i + 2] | (src[4 * i + 3] << 8)  # the top 16 bits of the slot
+        if s >= 32768:
+            s -= 65536
         dry[i] = s
         wet[i] = s
         if s < 0:
@@ -22,6 +25,7 @@ def unpack_in(src, dry, wet, n):
 
 
 def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
+    """See blockio.mix_out; dst is a bytearray of 32-bit slots."""
     dw = ((w1 - w0) << 8) // n
     dv = ((v1 - v0) << 8) // n
     wa = w0 << 8
@@ -36,7 +40,11 @@ def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
             m = 32767
         elif m < -32768:
             m = -32768
-        dst[i] = m << 16
+        j = 4 * i
+        dst[j] = 0
+        dst[j + 1] = 0
+        dst[j + 2] = m & 0xFF
+        dst[j + 3] = (m >> 8) & 0xFF
         if m < 0:
             m = -m
         if m > peak:

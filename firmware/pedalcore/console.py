@@ -2,13 +2,28 @@
 # and the command parser. Every reply is one line "@<tag> <payload>" (docs/architecture.md).
 # Bad input of any kind gets "@err <reason>" and never stops the audio: the reader caps the line
 # length, drops undecodable bytes and control characters, and dispatch() catches everything.
-import sys
+import json
 import select
+import sys
 
 MAX_LINE = 120
 
 HELP = ("commands: help | status | set drive|tone|level 0..1|pot | set gate DBFS|off"
         " | preset N|next|prev|list | bypass on|off|toggle | save | bench")
+
+
+def dumps(obj):
+    """Compact JSON like json.dumps, but floats with 4 significant digits ("98.6", not
+    MicroPython's 17-digit "98.59999999999999")."""
+    if isinstance(obj, float):
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            return "null"
+        return "%.4g" % obj
+    if isinstance(obj, dict):
+        return "{" + ", ".join(json.dumps(str(k)) + ": " + dumps(v) for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ", ".join(dumps(v) for v in obj) + "]"
+    return json.dumps(obj)
 
 
 def reply(tag, payload=""):

@@ -4,9 +4,10 @@
 allocates nothing. Per-block linear ramps for knob changes (drive/tone/level), a noise gate
 (off by default), click-free bypass, and ``crossfade(old, new, buf, tmp)`` for preset changes.
 
-Kernels: the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
-pure-Python reference ``pedalcore.arith`` (same signatures, bit-identical results). Under
-CPython (host simulator) the reference is used. Arithmetic: docs/arithmetic.md.
+Kernels (same signatures, bit-identical results): ``pedalcore.kernels_thumb`` (asm_thumb) on ARM
+ports, else the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
+pure-Python reference ``pedalcore.arith``. Under CPython (host simulator) the reference is used.
+Arithmetic: docs/arithmetic.md.
 """
 
 from array import array
@@ -23,26 +24,37 @@ KERNELS = "python"
 
 
 def use_kernels(kind):
-    """Select the kernel provider: 'viper' (raises ImportError if unavailable) or 'python'."""
+    """Select the kernel provider: 'thumb' (asm_thumb on ARM, kernels_thumb.py), 'viper'
+    (kernels.py) or 'python' (arith.py). Raises ImportError/SyntaxError if unavailable."""
     global K, KERNELS
-    if kind == "viper":
-        try:
-            from pedalcore import kernels
-        except ImportError:
-            import kernels
+    if kind == "thumb":
+        from pedalcore import kernels_thumb
+
+        K = kernels_thumb
+    elif kind == "viper":
+        from pedalcore import kernels
+
         K = kernels
     else:
         K = arith
     KERNELS = kind
 
 
-try:  # prefer viper where it compiles (MicroPython with the native emitter)
-    import micropython  # noqa: F401
+def _pick_kernels():
+    """The fastest provider that compiles on this port (all are bit-identical)."""
+    try:
+        import micropython  # noqa: F401
+    except ImportError:  # CPython (host simulator): the reference
+        return
+    for kind in ("thumb", "viper"):
+        try:
+            use_kernels(kind)
+            return
+        except Exception:  # no asm_thumb / no native emitter on this port
+            pass
 
-    use_kernels("viper")
-except Exception:  # CPython, or a port without viper: pure-Python fallback
-    K = arith
-    KERNELS = "python"
+
+_pick_kernels()
 
 GATE_HOLD_BLOCKS = 32  # blocks the gate stays open after the level drops below the threshold
 Q15_ONE = 32768
@@ -93,14 +105,37 @@ class Engine:
         self.in_peak = 0
         ops = []
         prev = None
-        for st in pedal.stages:
+        stages = pedal.stages
+        i = 0
+        while i < len(stages):
+            st = stages[i]
+            if st.kind == pf.BIQUAD or st.kind == pf.DCBLOCK:
+                j = i  # a run of sections becomes one cascade op (one kernel call per block)
+                while j < len(stages) and stages[j].kind in (pf.BIQUAD, pf.DCBLOCK):
+                    j += 1
+                ops.append(self._make_cascade(stages[i:j]))
+                prev = stages[j - 1]
+                i = j
+                continue
             ops.append(self._make_op(st, prev))
             prev = st
+            i += 1
         self.ops = ops
         self.nops = len(ops)
         self.reset()
 
     # ------------------------------------------------------------------ construction
+    def _make_cascade(self, sections):
+        op = _Op(pf.BIQUAD, None)
+        c = []
+        for st in sections:
+            p = st.p
+            c += arith.biquad_kernel_coefs([p[0], p[1], p[2], p[3], p[4]], p[5], p[6])
+        op.arr = array("i", c)
+        op.st = array("i", bytes(4 * arith.BQ_NS * len(sections)))
+        op.a = len(sections)
+        return op
+
     def _make_op(self, st, prev):
         kind = st.kind
         p = st.p
@@ -110,10 +145,6 @@ class Engine:
             op.b = p[0]  # fitted mantissa
             op.lo = p[2]
             op.hi = p[3]
-        elif kind == pf.BIQUAD or kind == pf.DCBLOCK:
-            op.arr = array("i", arith.biquad_kernel_coefs([p[0], p[1], p[2], p[3], p[4]],
-                                                          p[5], p[6]))
-            op.st = array("i", bytes(4 * arith.BQ_NS))
         elif kind == pf.TABLE:
             nseg = 1 << p[0]
             t = array("h", bytes(2 * (nseg + 2)))
@@ -215,7 +246,10 @@ class Engine:
 
     # ------------------------------------------------------------------ audio (no allocation)
     def run_chain(self, buf):
-        """Run every stage over buf[0:n] in place (no gate, no bypass)."""
+        """Run every stage over buf[0:n] in place (no gate, no bypass).
+
+        Lean on purpose (this is interpreted once per block per op): ops in a list, kinds as
+        small ints tested most-common first, the ramp helper only called while a knob moves."""
         n = self.n
         sh = self.log2n
         ops = self.ops
@@ -223,30 +257,39 @@ class Engine:
         for i in range(self.nops):
             op = ops[i]
             kind = op.kind
-            if kind == 2 or kind == 9:  # BIQUAD, DCBLOCK
-                k.biquad_block(buf, n, op.arr, op.st, 0)
+            if kind == 2:  # a run of BIQUAD/DCBLOCK sections
+                k.biquad_cascade_block(buf, n, op.arr, op.st, op.a)
             elif kind == 1:  # GAIN
-                k.gain_block(buf, n, op.cur, (op.tgt - op.cur) >> sh, op.a)
-                op.cur = op.tgt
-            elif kind == 3:  # TABLE
-                if op.e:
-                    k.table_bias_block(buf, n, op.arr, op.a, op.cur, (op.tgt - op.cur) >> sh,
-                                       op.c, op.d, self.bias)
+                c = op.cur
+                if c == op.tgt:
+                    k.gain_block(buf, n, c, 0, op.a)
                 else:
-                    k.table_block(buf, n, op.arr, op.a, op.cur, (op.tgt - op.cur) >> sh,
-                                  op.c, op.d)
+                    k.gain_block(buf, n, c, arith.ramp_step(c, op.tgt, sh), op.a)
+                    op.cur = op.tgt
+            elif kind == 3:  # TABLE
+                c = op.cur
+                st = 0 if c == op.tgt else arith.ramp_step(c, op.tgt, sh)
+                if op.e:
+                    k.table_bias_block(buf, n, op.arr, op.a, c, st, op.c, op.d, self.bias)
+                else:
+                    k.table_block(buf, n, op.arr, op.a, c, st, op.c, op.d)
                 op.cur = op.tgt
             elif kind == 4:  # ENV_BIAS
                 k.env_block(buf, n, op.st, op.a, op.b, op.c, op.d, self.bias)
+            elif kind == 7:  # TONE
+                c = op.cur
+                c2 = op.cur2
+                if c == op.tgt and c2 == op.tgt2:
+                    k.tone_block(buf, n, op.st, op.a, c, 0, c2, 0)
+                else:
+                    k.tone_block(buf, n, op.st, op.a, c, arith.ramp_step(c, op.tgt, sh), c2,
+                                 arith.ramp_step(c2, op.tgt2, sh))
+                    op.cur = op.tgt
+                    op.cur2 = op.tgt2
             elif kind == 5:  # TAP
                 k.tap_block(buf, n, op.arr)
             elif kind == 6:  # MIX
                 k.mix_block(buf, n, op.arr, op.a, op.b)
-            elif kind == 7:  # TONE
-                k.tone_block(buf, n, op.st, op.a, op.cur, (op.tgt - op.cur) >> sh, op.cur2,
-                             (op.tgt2 - op.cur2) >> sh)
-                op.cur = op.tgt
-                op.cur2 = op.tgt2
             elif kind == 8:  # DELAY
                 k.delay_block(buf, n, op.arr, op.st, op.a, op.b)
 

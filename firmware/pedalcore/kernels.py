@@ -67,6 +67,65 @@ def biquad_block(buf: ptr16, n: int, c: ptr32, s: ptr32, o: int):
 
 
 @micropython.viper
+def biquad_cascade_block(buf: ptr16, n: int, c: ptr32, s: ptr32, nsec: int):
+    m31 = 1
+    m31 = m31 << 31
+    sec = 0
+    while sec < nsec:
+        o = 12 * sec
+        so = o >> 1
+        b0 = (c[o] ^ m31) - m31
+        b1 = (c[o + 1] ^ m31) - m31
+        b2 = (c[o + 2] ^ m31) - m31
+        a1 = (c[o + 3] ^ m31) - m31
+        a2 = (c[o + 4] ^ m31) - m31
+        l0 = (c[o + 5] ^ m31) - m31
+        l1 = (c[o + 6] ^ m31) - m31
+        l2 = (c[o + 7] ^ m31) - m31
+        la1 = (c[o + 8] ^ m31) - m31
+        la2 = (c[o + 9] ^ m31) - m31
+        k1 = (c[o + 10] ^ m31) - m31
+        k2 = (c[o + 11] ^ m31) - m31
+        x1 = (s[so] ^ m31) - m31
+        x2 = (s[so + 1] ^ m31) - m31
+        y1 = (s[so + 2] ^ m31) - m31
+        y2 = (s[so + 3] ^ m31) - m31
+        e1 = (s[so + 4] ^ m31) - m31
+        e2 = (s[so + 5] ^ m31) - m31
+        i = 0
+        while i < n:
+            x = (buf[i] ^ 0x8000) - 0x8000
+            hi = b0 * x + b1 * x1 + b2 * x2 + a1 * y1 + a2 * y2
+            lo = l0 * x + l1 * x1 + l2 * x2 + la1 * y1 + la2 * y2 + k1 * e1 + k2 * e2
+            hi += lo >> 14
+            lo = lo & 16383
+            y = (hi + 2048) >> 12
+            if y > 32767:
+                y = 32767
+                e = 0
+            elif y < -32768:
+                y = -32768
+                e = 0
+            else:
+                e = ((hi - (y << 12)) << 14) + lo
+            x2 = x1
+            x1 = x
+            y2 = y1
+            y1 = y
+            e2 = e1
+            e1 = e
+            buf[i] = y
+            i += 1
+        s[so] = x1
+        s[so + 1] = x2
+        s[so + 2] = y1
+        s[so + 3] = y2
+        s[so + 4] = e1
+        s[so + 5] = e2
+        sec += 1
+
+
+@micropython.viper
 def gain_block(buf: ptr16, n: int, m0: int, step: int, s: int) -> int:
     r = (1 << s) >> 1
     m = m0

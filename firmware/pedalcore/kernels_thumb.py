@@ -26,6 +26,8 @@
 #   table(buf, n, t, p)                 == arith.table_block(buf, n, t, *p) with
 #                                          p = array('i', [pmax, gm0, step, gs, off]);
 #                                          p[1] becomes the last gm.
+#   chain(buf, n, prog)                 a program of biquad/gain/table records in ONE call per
+#                                          block (see chain() and the Chain helper below)
 #   unpack_in(src, dry, wet, n)         == blockio.unpack_in (same arguments, returns peak)
 #   mix(dry, wet, dst, p)               == blockio.mix_out with p = array('i', [n, w0 << 8,
 #                                          dw, v0 << 8, dv]); mix_out() below packs p.
@@ -462,6 +464,274 @@ def table(r0, r1, r2, r3):
 
 
 
+# The whole run of asm-capable stages in ONE call per block (the interpreter's per-call cost
+# is larger than the kernels at small blocks, see docs/performance.md). prog: array('i') of
+# records, ended by 0:
+#   [1, c_addr, s_addr]                        biquad_block(buf, n, c, s, 0)
+#   [2, m0, step, sh]                          gain_block(buf, n, m0, step, sh)
+#   [3, t_addr, pmax, gm0, step, gs, off]      table_block(buf, n, t, pmax, gm0, step, gs, off)
+# Addresses come from uctypes.addressof(array) (setup time). The records are read-only here:
+# the caller writes m0/step (gm0/step) when a knob ramps, exactly as it would pass them.
+@micropython.asm_thumb
+def chain(r0, r1, r2):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    lsl(r1, r1, 1)  # 2n (bytes)
+    push({r0, r1, r2})  # frame: [buf, 2n, record]
+    cmp(r1, 0)
+    bne(NEXT)
+    b(END)
+    label(NEXT)
+    pop({r0, r1, r2})
+    ldr(r3, [r2, 0])
+    cmp(r3, 1)
+    bne(NOT_BQ)
+    b(BQ)
+    label(NOT_BQ)
+    cmp(r3, 2)
+    bne(NOT_GN)
+    b(GN)
+    label(NOT_GN)
+    cmp(r3, 3)
+    bne(NOT_TB)
+    b(TB)
+    label(NOT_TB)
+    push({r0, r1, r2})
+    b(END)
+    # ---------------------------------------------------------------- biquad
+    label(BQ)
+    mov(r5, r2)
+    add(r5, 12)  # next record
+    push({r0, r1, r5})
+    ldr(r3, [r2, 8])  # s
+    ldr(r2, [r2, 4])  # c
+    add(r1, r1, r0)  # end
+    push({r3})
+    ldr(r4, [r3, 0])
+    mov(r8, r4)
+    ldr(r4, [r3, 4])
+    mov(r9, r4)
+    ldr(r4, [r3, 8])
+    mov(r10, r4)
+    ldr(r4, [r3, 12])
+    mov(r11, r4)
+    ldr(r4, [r3, 16])
+    mov(r12, r4)
+    ldr(r4, [r3, 20])
+    mov(lr, r4)
+    label(BQ_LOOP)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    ldr(r5, [r2, 20])  # lo = c5*x
+    mul(r5, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 24])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 28])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 32])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    ldr(r7, [r2, 36])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, r12)  # e1
+    ldr(r7, [r2, 40])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r6, lr)  # e2
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    # state shift that does not depend on y: x2 = x1, x1 = x, y2 = y1, e2 = e1
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    # hi += lo >> 14; lo &= 16383
+    asr(r6, r5, 14)
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    # y = (hi + 2048) >> 12 == ((hi >> 11) + 1) >> 1 (no overflow near int32 max)
+    asr(r3, r4, 11)
+    add(r3, 1)
+    asr(r3, r3, 1)
+    # saturated? (sxth(y) != y)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(BQ_SAT)
+    # e = ((hi - (y << 12)) << 14) + lo
+    lsl(r6, r3, 12)
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(BQ_STORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(BQ_LOOP)
+    b(BQ_DONE)
+    label(BQ_SAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(BQ_NEG)
+    mov(r3, 127)  # 32767 = (128 << 8) - 1
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(BQ_STORE)
+    label(BQ_NEG)
+    mov(r3, 128)  # -32768 = -(128 << 8)
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(BQ_STORE)
+    label(BQ_DONE)
+    pop({r3})
+    mov(r4, r8)
+    str(r4, [r3, 0])
+    mov(r4, r9)
+    str(r4, [r3, 4])
+    mov(r4, r10)
+    str(r4, [r3, 8])
+    mov(r4, r11)
+    str(r4, [r3, 12])
+    mov(r4, r12)
+    str(r4, [r3, 16])
+    mov(r4, lr)
+    str(r4, [r3, 20])
+    b(NEXT)
+    # ---------------------------------------------------------------- gain
+    label(GN)
+    mov(r5, r2)
+    add(r5, 16)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r5, [r2, 12])  # sh
+    ldr(r3, [r2, 8])  # step
+    ldr(r2, [r2, 4])  # m0
+    mov(r4, 1)
+    lsl(r4, r5)
+    asr(r4, r4, 1)  # r = (1 << sh) >> 1
+    label(GN_LOOP)
+    ldrh(r6, [r0, 0])
+    data(2, 0xB236)  # sxth r6, r6
+    add(r2, r2, r3)
+    mul(r6, r2)
+    add(r6, r6, r4)
+    asr(r6, r5)
+    data(2, 0xB237)  # sxth r7, r6
+    cmp(r7, r6)
+    bne(GN_SAT)
+    label(GN_STORE)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(GN_LOOP)
+    b(GN_DONE)
+    label(GN_SAT)
+    cmp(r6, 0)
+    blt(GN_NEG)
+    mov(r6, 127)
+    lsl(r6, r6, 8)
+    add(r6, 255)
+    b(GN_STORE)
+    label(GN_NEG)
+    mov(r6, 128)
+    lsl(r6, r6, 8)
+    neg(r6, r6)
+    b(GN_STORE)
+    label(GN_DONE)
+    b(NEXT)
+    # ---------------------------------------------------------------- table
+    label(TB)
+    mov(r5, r2)
+    add(r5, 28)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r4, [r2, 8])
+    mov(r8, r4)  # pmax
+    ldr(r4, [r2, 16])
+    mov(r9, r4)  # step
+    ldr(r4, [r2, 20])
+    mov(r10, r4)  # gs
+    ldr(r4, [r2, 24])
+    mov(r11, r4)  # off
+    ldr(r3, [r2, 12])  # gm
+    ldr(r2, [r2, 4])  # t
+    label(TB_LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    mov(r5, r9)
+    add(r3, r3, r5)  # gm += step
+    mul(r4, r3)
+    mov(r5, r10)
+    asr(r4, r5)  # (x * gm) >> gs
+    mov(r5, r11)
+    add(r4, r4, r5)  # + off
+    cmp(r4, 0)
+    blt(TB_LOW)
+    mov(r5, r8)
+    cmp(r4, r5)
+    bgt(TB_HIGH)
+    label(TB_GO)
+    asr(r5, r4, 8)
+    lsl(r5, r5, 1)  # byte offset of t[i]
+    data(2, 0x5F56)  # ldrsh r6, [r2, r5]   a = t[i]
+    add(r5, 2)
+    data(2, 0x5F57)  # ldrsh r7, [r2, r5]   b = t[i + 1]
+    sub(r7, r7, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)  # p & 255
+    mul(r7, r4)
+    add(r7, 128)
+    asr(r7, r7, 8)
+    add(r6, r6, r7)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(TB_LOOP)
+    b(TB_DONE)
+    label(TB_LOW)
+    mov(r4, 0)
+    b(TB_GO)
+    label(TB_HIGH)
+    mov(r4, r8)
+    b(TB_GO)
+    label(TB_DONE)
+    b(NEXT)
+    label(END)
+    pop({r0, r1, r2})
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)
+
 # I2S RX slots -> int16 dry and wet copies; returns peak |x|. == blockio.unpack_in.
 # r0 src (int32 slots), r1 dry, r2 wet, r3 count, r4 s, r5 peak, r6 scratch.
 @micropython.asm_thumb
@@ -618,3 +888,54 @@ def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
     p[3] = v0 << 8
     p[4] = ((v1 - v0) << 8) // n
     return mix(dry, wet, dst, p)
+
+
+def _addr(a):
+    import uctypes  # MicroPython only; called at setup time, never per block
+
+    return uctypes.addressof(a)
+
+
+class Chain:
+    """A chain() program: a run of biquad/gain/table stages executed by ONE call per block.
+
+    Build once (allocates), then per block call run(buf, n) (no allocation). For a ramping
+    gain/table stage write the block's start value and step with set_ramp(slot, v0, step)
+    (slot = the index returned when the stage was added), as you would pass them to
+    gain_block/table_block. Keeps references to the arrays it points at.
+    """
+
+    def __init__(self, max_words=256):
+        self.prog = array("i", bytes(4 * max_words))
+        self.len = 0
+        self.keep = []
+
+    def _put(self, words):
+        if self.len + len(words) + 1 > len(self.prog):
+            raise ValueError("chain program full")
+        for w in words:
+            self.prog[self.len] = w
+            self.len += 1
+        self.prog[self.len] = 0  # end marker
+
+    def biquad(self, c, s):
+        self.keep.append((c, s))
+        self._put((1, _addr(c), _addr(s)))
+
+    def gain(self, m0, step, sh):
+        slot = self.len + 1
+        self._put((2, m0, step, sh))
+        return slot
+
+    def table(self, t, pmax, gm0, step, gs, off):
+        self.keep.append(t)
+        slot = self.len + 3
+        self._put((3, _addr(t), pmax, gm0, step, gs, off))
+        return slot
+
+    def set_ramp(self, slot, v0, step):
+        self.prog[slot] = v0
+        self.prog[slot + 1] = step
+
+    def run(self, buf, n):
+        chain(buf, n, self.prog)

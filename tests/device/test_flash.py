@@ -96,3 +96,33 @@ def test_no_valid_slot_leaves_the_repl(pedal, fw_v1):
         assert "no valid firmware" in line and "pedaltool flash" in line
         with link.raw_repl():  # still reachable for flashing
             assert link.eval_json("print(1+1)") == 2
+
+
+class Noise:
+    """write_hook: flip one byte at stream offset ``at`` (a glitch on a noisy USB line)."""
+
+    def __init__(self, at):
+        self.at = at
+        self.seen = 0
+
+    def __call__(self, data):
+        start, self.seen = self.seen, self.seen + len(data)
+        if start <= self.at < self.seen:
+            b = bytearray(data)
+            b[self.at - start] ^= 0x5A
+            return bytes(b)
+        return None
+
+
+@pytest.mark.parametrize("at", [300, 1200, 2500, 4000, 6500])
+def test_line_noise_is_retried_and_verified(pedal, fw_v1, bank_v1, at):
+    def factory(port):
+        link = Link(port)
+        link.write_hook = Noise(at)
+        return link
+
+    res = flash(pedal.port, board="rpi_pico", bank_dir=bank_v1, fw_dir=fw_v1,
+                link_factory=factory)
+    assert res.status["name"] == "alpha"
+    for f in res.plan.files:
+        assert (pedal.fs_dir / "pt/a" / f.rel).read_bytes() == f.data

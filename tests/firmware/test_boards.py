@@ -4,7 +4,6 @@ import json
 import subprocess
 
 import pytest
-
 from pedaltool import boards
 from pedaltool.device.virtual import micropython_executable
 from pedaltool.errors import DeviceError

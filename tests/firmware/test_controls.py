@@ -88,3 +88,22 @@ def test_led_shows_bypass_and_blinks_the_preset_number(run):
     after = [(t, v) for t, v in led if t >= 2300 and t < 3400]
     assert sum(1 for _, v in after if v == 1) == 3  # 2 blinks + back to steady on
     assert after[-1][1] == 1
+
+
+def test_second_footswitch_and_expression_on_esp32s3(tmp_path):
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first")),
+                                "b.pedal": pedal_bytes(pedal_model("second", 12.0)),
+                                "c.pedal": pedal_bytes(pedal_model("third", 3.0))},
+                     board="esp32s3_devkitc1")
+    script = """
+300  press 47 60    # footswitch 2, short: next preset
+900  press 47 60    # again: third
+1500 press 47 900   # long: previous (second)
+2600 adc 7 0        # expression pedal (controls drive) heel down
+"""
+    x = np.zeros(48000 * 3, np.int16)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), script=script,
+               extra_env={"PEDALTOOL_SIM_PORT": "esp32"})
+    assert r.returncode == 0, r.stderr
+    assert r.final["preset"] == 2 and r.final["name"] == "second"
+    assert r.final["knobs"]["drive"] == 0.0 and r.final["block_frames"] == 128

@@ -78,3 +78,12 @@ def test_stored_biquad_costs_match_a_fresh_emulation():
     t = per_sample(lambda n: m.call_asm(thumb, [buf, n, c, st])[1], 32, 96).cycles
     assert v == pytest.approx(cost.stage_costs("armv6m", "viper")["biquad"], rel=0.15)
     assert t == pytest.approx(cost.stage_costs("armv6m", "thumb")["biquad"], rel=0.15)
+
+
+def test_kernel_calls_merge_biquad_runs_like_the_engine():
+    assert cost.kernel_calls(CHAIN) == 5
+    assert cost.kernel_calls(["gain", "biquad", "dcblock", "table", "biquad"]) == 4
+    assert cost.dispatch_cycles_per_sample(CHAIN, "armv6m", block=64) == pytest.approx(
+        cost.dispatch_cycles_per_sample(5, "armv6m", block=64))
+    assert cost.dispatch_cycles_per_sample(5, "armv6m", block=32) == pytest.approx(
+        2 * cost.dispatch_cycles_per_sample(5, "armv6m", block=64))

@@ -6,7 +6,6 @@ import wave
 
 import numpy as np
 import pytest
-
 from pedaltool.device.virtual import micropython_executable
 from pedaltool.paths import firmware_dir
 
@@ -137,8 +136,8 @@ for (w0, w1, v0, v1) in ((0, 0, 32768, 32768), (32768, 32768, 32768, 32768), (0,
     outs = []
     for K in (V, R):
         d = array.array('h', bytes(2 * n)); wt = array.array('h', bytes(2 * n))
-        pin = K.unpack_in(array.array('i', src) if K is R else src, d, wt, n)
-        o = bytearray(4 * n) if K is V else array.array('i', bytes(4 * n))
+        pin = K.unpack_in(src, d, wt, n)
+        o = bytearray(4 * n)
         pout = K.mix_out(dry, wet, o, n, w0, w1, v0, v1)
         outs.append((pin, bytes(d), bytes(wt), pout, bytes(o)))
     print("same" if outs[0] == outs[1] else "DIFF", outs[0][0], outs[0][3])

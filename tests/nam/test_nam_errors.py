@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pedaltool import nam
 from pedaltool.cli import main
 from pedaltool.errors import NamFileError
@@ -246,6 +245,7 @@ def test_cli_render_and_info_work(tmp_path):
     assert y.rate_hz == 48000 and np.max(np.abs(y.samples - ref)) < 1e-5
     r = _cli(["info", "--json", MODELS / "core_A2.nam"])
     facts = json.loads(r.stdout)
-    assert facts["receptive_field_samples"] == 6347 and facts["metadata"]["input_level_dbu"] == 14.76
+    assert facts["receptive_field_samples"] == 6347
+    assert facts["metadata"]["input_level_dbu"] == 14.76
     r = _cli(["info", MODELS / "core_lstm.nam"])
     assert "LSTM" in r.stdout and "Darkglass" in r.stdout

@@ -112,3 +112,26 @@ def test_write_refuses_unsafe_model(tmp_path):
     with pytest.raises(PedalFormatError, match="unit circle"):
         write_pedal(tmp_path / "bad.pedal", qp)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fuzzed_files_fail_cleanly(fitted_qp):
+    """Random byte damage with a recomputed CRC: the reader either accepts a file that is
+    inside the contract or raises PedalFormatError, never anything else."""
+    from pedaltool.pedal.quantise import check_quantised
+
+    data = to_bytes(fitted_qp)
+    rng = np.random.default_rng(77)
+    accepted = rejected = 0
+    for _ in range(400):
+        blob = bytearray(data)
+        for _ in range(int(rng.integers(1, 4))):
+            blob[int(rng.integers(0, len(blob) - 4))] = int(rng.integers(0, 256))
+        try:
+            qp = from_bytes(_recrc(bytes(blob)), "fuzz.pedal")
+        except PedalFormatError as exc:
+            assert str(exc).startswith("fuzz.pedal: ")
+            rejected += 1
+        else:
+            assert check_quantised(qp) is None
+            accepted += 1
+    assert rejected > 50 and accepted > 50

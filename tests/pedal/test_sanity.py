@@ -29,7 +29,16 @@ def test_dc_after_silence_is_refused():
     """A table whose rest point is far from zero outputs DC in silence: refused."""
     vals = np.full(257, 0.5)
     qp = quantise(M.PedalModel([M.TableStage(1.0, -1, 1, vals)], 48000, name="dc"))
-    with pytest.raises(PedalFormatError, match="dc: output does not decay"):
+    with pytest.raises(PedalFormatError, match="dc: output sits at a DC offset of -6.0 dBFS"):
+        sanity_check(qp)
+
+
+def test_self_oscillation_is_refused():
+    """A resonance that rings for seconds (poles at |z| = 0.99998 at 1 kHz) is refused."""
+    r, w = 0.99998, 2 * np.pi * 1000 / 48000
+    qp = QuantisedPedal([q_biquad((0.01, 0, 0), (-2 * r * np.cos(w), r * r), (-1, 1))], 48000,
+                        "ring")
+    with pytest.raises(PedalFormatError, match="ring: output does not decay"):
         sanity_check(qp)
 
 

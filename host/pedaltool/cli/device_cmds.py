@@ -179,8 +179,9 @@ def virtual(input_wav, output_wav, fs_dir):
 @main.command()
 @click.option("--out", "out_dir", default="pedaltool-demo", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the WAVs, plot and report.")
-def demo(out_dir):
+@click.option("--quick", is_flag=True, help="A quicker, less exact fit.")
+def demo(out_dir, quick):
     """The whole product without hardware: fit, flash a virtual pedal, play, turn a knob."""
     from pedaltool.device.demo import run_demo
 
-    run_demo(out_dir, echo=click.echo)
+    run_demo(out_dir, echo=click.echo, effort="quick" if quick else "normal")

@@ -82,7 +82,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
         _render_pedal(model, in_wav, out_wav, engine)
         return
     if engine != "host":
-        raise click.UsageError("--engine applies to .pedal models only")
+        raise PedaltoolError(f"{model.name}: --engine {engine} applies to .pedal models only")
     from pedaltool import audio, nam
 
     m = nam.load(model, slim=slim)

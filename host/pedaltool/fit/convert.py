@@ -29,9 +29,18 @@ def _biquads(sections, rate_hz: float) -> list:
     return out
 
 
+# knob ranges tried in order until the model passes the sanity check at every knob extreme
+# (a high-gain table's small-signal slope can make +12 dB of drive amplify the engine's own
+# rounding noise above the silence limit)
+KNOB_RANGES = (((-12.0, 12.0), (-24.0, 12.0)), ((-12.0, 6.0), (-24.0, 6.0)),
+               ((-12.0, 0.0), (-24.0, 0.0)), ((-24.0, -6.0), (-24.0, 0.0)))
+
+
 def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None = None,
-                   knobs: bool = True) -> pm.PedalModel:
-    """The firmware stage list for a fitted block model (float, unquantised)."""
+                   knobs: bool = True, drive_range: tuple[float, float] = DRIVE_RANGE_DB,
+                   level_range: tuple[float, float] = LEVEL_RANGE_DB) -> pm.PedalModel:
+    """The firmware stage list for a fitted block model (float, unquantised). Knob ranges are
+    (min_dB, max_dB) around the fitted point."""
     rate = bm.rate_hz
     stages: list = []
     if bm.delay:
@@ -52,16 +61,16 @@ def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None 
             values = values / out_scale
         knob = "drive" if (k == 0 and knobs) else None
         stages.append(pm.TableStage(float(st.in_gain), -1.0, 1.0, values, knob=knob,
-                                    knob_min_db=DRIVE_RANGE_DB[0] if knob else 0.0,
-                                    knob_max_db=DRIVE_RANGE_DB[1] if knob else 0.0))
+                                    knob_min_db=drive_range[0] if knob else 0.0,
+                                    knob_max_db=drive_range[1] if knob else 0.0))
     if bm.mix_gain:
         stages.append(pm.MixStage(0, float(bm.mix_gain / out_scale)))
     stages += _biquads(bm.post, rate)
     if knobs:
         stages.append(pm.ToneStage(TONE_CROSSOVER_HZ, TONE_RANGE_DB))
     stages.append(pm.GainStage(float(20 * np.log10(out_scale)), knob="level" if knobs else None,
-                               knob_min_db=LEVEL_RANGE_DB[0] if knobs else 0.0,
-                               knob_max_db=LEVEL_RANGE_DB[1] if knobs else 0.0))
+                               knob_min_db=level_range[0] if knobs else 0.0,
+                               knob_max_db=level_range[1] if knobs else 0.0))
     return pm.PedalModel(stages, sample_rate=int(round(rate)), name=name,
                          source=source or pm.SourceInfo())
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy import signal
@@ -68,7 +68,7 @@ def probe(render: Render, rate_hz: float, level: float = 1.0, name: str = "captu
     blas = linear.measure_blas(render, rate_hz, tuple(levels), dur_s=0.5)
     grid = linear.log_grid(rate_hz)
     bla_db, gains = [], []
-    for r, f, h, _c in blas:
+    for _r, f, h, _c in blas:
         mag = 20 * np.log10(np.maximum(np.abs(h), 1e-9))
         bla_db.append(linear.smooth_db(f, mag, grid))
         gains.append(float(np.mean(bla_db[-1])))
@@ -122,12 +122,22 @@ def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
     return Dataset(x_fit, y[: len(x_fit)], x_val, y[len(x_fit):])
 
 
+_SECTION_CACHE: dict = {}
+
+
 def _sections_fit(target_db, grid, kinds, rate_hz) -> list[Section]:
+    """Biquad cascade fitted to a dB curve (memoised: restarts share their initial EQ)."""
     if not kinds:
         return []
-    w = np.ones(len(grid))
-    secs, _ = linear.fit_cascade_db(target_db - np.median(target_db), grid, kinds, rate_hz, w)
-    return secs
+    key = (tuple(kinds), float(rate_hz), np.round(target_db, 6).tobytes())
+    if key not in _SECTION_CACHE:
+        if len(_SECTION_CACHE) > 64:
+            _SECTION_CACHE.clear()
+        w = np.ones(len(grid))
+        secs, _ = linear.fit_cascade_db(target_db - np.median(target_db), grid, kinds,
+                                        rate_hz, w)
+        _SECTION_CACHE[key] = secs
+    return copy.deepcopy(_SECTION_CACHE[key])
 
 
 def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float) -> BlockModel:
@@ -165,7 +175,7 @@ def score(model: BlockModel, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return esr(yh, y), esr_pre(yh, y)
 
 
-def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=(0.5, 1.0, 2.0), nfev: int = 6,
+def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=(0.4, 0.8), nfev: int = 6,
               tanh_table: bool = False, progress: Progress | None = None) -> Candidate:
     """Restarts over drive with short refinements on the first second of the fitting signal;
     the best restart, scored on the validation playing."""

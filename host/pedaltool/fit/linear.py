@@ -3,7 +3,7 @@ several levels, and biquad-cascade fits to a magnitude response on a log-frequen
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize, signal
@@ -143,16 +143,40 @@ def fit_cascade_db(target_db: np.ndarray, grid_hz: np.ndarray, kinds: list[str],
                    init: list[Section] | None = None) -> tuple[list[Section], float]:
     """Fit a cascade of parametric biquads (plus a free dB offset) to a magnitude curve on a
     log-frequency grid by least squares on the dB error. Returns (sections, offset_dB)."""
-    secs = init if init is not None else default_sections(kinds)
-    lo, hi = bounds_of(secs, rate_hz)
     w = np.ones(len(grid_hz)) if weights is None else weights
+    starts = [init] if init is not None else [greedy_sections(target_db, grid_hz, kinds, rate_hz),
+                                              default_sections(kinds)]
+    best = None
+    for secs in starts:
+        lo, hi = bounds_of(secs, rate_hz)
 
-    def resid(p):
-        ss = unpack(secs, p[:-1])
-        return w * (response_db(cascade_sos(ss, rate_hz), grid_hz, rate_hz) + p[-1] - target_db)
+        def resid(p, secs=secs):
+            ss = unpack(secs, p[:-1])
+            return w * (response_db(cascade_sos(ss, rate_hz), grid_hz, rate_hz) + p[-1]
+                        - target_db)
 
-    p0 = np.concatenate([clip_into(pack(secs), lo, hi), [np.median(target_db)]])
-    res = optimize.least_squares(
-        resid, p0, bounds=(np.append(lo, -200.0), np.append(hi, 200.0)), max_nfev=400,
-        x_scale=1.0, method="trf")
-    return unpack(secs, res.x[:-1]), float(res.x[-1])
+        p0 = np.concatenate([clip_into(pack(secs), lo, hi), [np.median(target_db)]])
+        res = optimize.least_squares(
+            resid, p0, bounds=(np.append(lo, -200.0), np.append(hi, 200.0)), max_nfev=300,
+            x_scale=1.0, method="trf")
+        if best is None or res.cost < best[0]:
+            best = (res.cost, unpack(secs, res.x[:-1]), float(res.x[-1]))
+    return best[1], best[2]
+
+
+def greedy_sections(target_db: np.ndarray, grid_hz: np.ndarray, kinds: list[str],
+                    rate_hz: float) -> list[Section]:
+    """Eichas-style start: non-peak sections at their defaults, then each peak on the largest
+    remaining deviation of the (offset-removed) target, with that gain and Q = 1."""
+    secs = default_sections(kinds)
+    rest = target_db - response_db(cascade_sos([s for s in secs if s.kind != "peak"], rate_hz),
+                                   grid_hz, rate_hz)
+    rest = rest - np.median(rest)
+    band = (grid_hz > 40) & (grid_hz < 0.4 * rate_hz)
+    for s in secs:
+        if s.kind != "peak":
+            continue
+        i = int(np.argmax(np.where(band, np.abs(rest), 0.0)))
+        s.params = np.array([np.log2(grid_hz[i]), float(np.clip(rest[i], -24, 24)), 0.0])
+        rest = rest - response_db(s.sos(rate_hz)[None, :], grid_hz, rate_hz)
+    return secs

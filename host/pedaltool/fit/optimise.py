@@ -67,7 +67,8 @@ class JointProblem:
         for k, st in enumerate(model.stages):
             a, b = linear.bounds_of(st.pre, self.rate)
             add("pre", k, linear.clip_into(linear.pack(st.pre), a, b), a, b)
-            add("drive", k, [np.log(st.in_gain)], [np.log(st.in_gain) - 4], [np.log(st.in_gain) + 4])
+            g = np.log(st.in_gain)
+            add("drive", k, [g], [g - 4], [g + 4])
             if fit_env:
                 add("env", k, [st.env_depth, np.log(max(st.env_ms, 1.0))], [-2.0, np.log(1.0)],
                     [2.0, np.log(300.0)])
@@ -143,20 +144,34 @@ class JointProblem:
 
     def residual(self, p: np.ndarray) -> np.ndarray:
         m = self.model(p)
-        e = self.output(m) - self.y_full
+        return self._residual_of(self.output(m), m)
+
+    def _residual_of(self, y_hat: np.ndarray, m: BlockModel) -> np.ndarray:
+        e = y_hat - self.y_full
         k = self.stride
         return np.concatenate([e[::k] / self.ny, pre_emphasise(e)[::k] / self.ny_pre,
                                self._penalty(m)])
 
     def jacobian(self, p: np.ndarray) -> np.ndarray:
-        r0 = self.residual(p)
+        m = self.model(p)
+        st = m.stages[-1]
+        v = np.interp(self._last_input(m), st.knots, st.values)
+        if m.mix_gain:
+            v = v + m.mix_gain * self.xd
+        r0 = self._residual_of(signal.sosfilt(cascade_sos(m.post, self.rate), v), m)
         jac = np.empty((len(r0), len(p)))
+        post = next(s.sl for s in self.slots if s.name == "post")
         for j in range(self.n_nl):
             h = 1e-4 * (1.0 + abs(p[j]))
             q = p.copy()
             q[j] = p[j] + h if p[j] + h <= self.hi[j] else p[j] - h
-            jac[:, j] = (self.residual(q) - r0) / (q[j] - p[j])
-        m = self.model(p)
+            if post.start <= j < post.stop:  # only the post-EQ changes: refilter v
+                mq = copy.copy(m)
+                mq.post = linear.unpack(m.post, q[post])
+                rq = self._residual_of(signal.sosfilt(cascade_sos(mq.post, self.rate), v), m)
+            else:
+                rq = self.residual(q)
+            jac[:, j] = (rq - r0) / (q[j] - p[j])
         cols = self._linear_cols(m)
         nk = len(m.stages[-1].values)
         n = len(self.y)
@@ -186,7 +201,9 @@ class JointProblem:
         """Exact least-squares update of the linear parameters (last table, mix) only."""
         jac_lin = self._linear_jac(p)
         r = self.residual(p)
-        step, *_ = np.linalg.lstsq(jac_lin, -r, rcond=None)
+        a = jac_lin.T @ jac_lin
+        a += 1e-10 * np.trace(a) / len(a) * np.eye(len(a))
+        step = np.linalg.solve(a, -(jac_lin.T @ r))
         q = p.copy()
         q[self.n_nl:] += step
         return q
@@ -229,7 +246,7 @@ def refine(model: BlockModel, x: np.ndarray, y: np.ndarray, fit_env: bool, fit_m
 
 
 def levenberg_marquardt(fun, jac, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                        max_iter: int = 30, tol: float = 1e-5) -> np.ndarray:
+                        max_iter: int = 30, tol: float = 2e-4) -> np.ndarray:
     """Box-constrained Levenberg-Marquardt on the normal equations (the Jacobians here are
     tall, ~1e5 x 1e2, so J^T J is far cheaper than the SVDs scipy's TRF does each step).
     Steps are projected into [lo, hi]; Marquardt scaling by diag(J^T J)."""

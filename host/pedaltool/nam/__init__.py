@@ -4,6 +4,8 @@
 (after its prewarm, exact tanh) for every architecture Core loads. See ``docs/nam.md``.
 """
 
+from pedaltool.errors import NamFileError
 from pedaltool.nam.model import NamMetadata, NamModel, NamStream, input_level_dbu, load, load_dict
 
-__all__ = ["load", "load_dict", "NamModel", "NamMetadata", "NamStream", "input_level_dbu"]
+__all__ = ["NamFileError", "load", "load_dict", "NamModel", "NamMetadata", "NamStream",
+           "input_level_dbu"]

@@ -5,15 +5,14 @@ b_ih + b_hh; ``h0 (H)``; ``c0 (H)``. Then the head ``W (out, H)``, ``b (out)``. 
 at the file's h0/c0 and Core prewarms 0.5 s of zeros (``int(0.5 * sample_rate)``).
 
 The recurrence is sequential, so it runs one sample at a time: a pure-numpy loop (always
-available, ~1x real time) or the same loop compiled with numba (used when numba imports; set
-``PEDALTOOL_NUMBA=0`` to force numpy). Both compute in float64 with exact (not the plugin's
-fast) tanh/sigmoid and agree to ~1e-14; the benchmark (``benchmarks/bench_nam.py``) shows why the
-compiled path exists.
+available, ~1-2x real time, float64) or the same loop compiled with numba (``_lstm_kernel.py``,
+float32 like Core; used when numba imports; ``PEDALTOOL_NUMBA=0`` forces numpy). Both use exact
+(not the plugin's fast) tanh/sigmoid and agree to float32 rounding; the benchmark
+(``benchmarks/bench_nam.py``) shows why the compiled path exists.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -32,87 +31,18 @@ def numba_enabled() -> bool:
     return _get_numba_kernel() is not None
 
 
-# exp(x) = 2^k * e^r with |r| <= ln2/2: Cody-Waite reduction + degree-12 Taylor polynomial,
-# relative error <= 4e-16 (a few double ulps, measured over [-700, 700]), i.e. the exact
-# function to double precision. Written out so LLVM vectorises it; libm's scalar exp/tanh made
-# the LSTM 3x slower (benchmarks/bench_nam.py).
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.6931471803691238
-_LN2_LO = 1.9082149292705877e-10
-
-
 def _get_numba_kernel():
+    """The compiled recurrence (``_lstm_kernel.lstm_layer``), or None without numba."""
     global _numba_kernel, _numba_failed
     if _numba_kernel is not None or _numba_failed:
         return _numba_kernel
     try:
-        import numba
+        from pedaltool.nam._lstm_kernel import lstm_layer
     except Exception:  # noqa: BLE001 - any import problem means: use numpy
         _numba_failed = True
         return None
-
-    @numba.njit(inline="always")
-    def exp_into(u, e, kbits, n):  # pragma: no cover - compiled
-        fb = kbits.view(np.float64)
-        for j in range(n):
-            x = min(max(u[j], -700.0), 700.0)
-            k = math.floor(x * _LOG2E + 0.5)
-            r = (x - k * _LN2_HI) - k * _LN2_LO
-            p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
-                1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
-                    1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
-                        1.0 / 479001600))))))))))))
-            kbits[j] = (np.int64(k) + 1023) << 52
-            e[j] = p
-        for j in range(n):
-            e[j] *= fb[j]
-
-    @numba.njit(cache=True)
-    def kernel(xin, w_in, w_hh, b, h, c, out):  # pragma: no cover - compiled
-        # xin (T, I); w_in (I, 4H); w_hh (H, 4H) (transposed: contiguous inner loops)
-        T, n_in = xin.shape
-        H = h.shape[0]
-        G = 4 * H
-        z = np.empty(G)
-        u = np.empty(G)
-        e = np.empty(G)
-        kb = np.empty(G, np.int64)
-        for t in range(T):
-            for j in range(G):
-                z[j] = b[j]
-            for k in range(n_in):
-                xv = xin[t, k]
-                for j in range(G):
-                    z[j] += w_in[k, j] * xv
-            for k in range(H):
-                hv = h[k]
-                for j in range(G):
-                    z[j] += w_hh[k, j] * hv
-            # sigmoid(v) = 1 / (1 + exp(-v)); tanh(v) = sign(v) (1 - exp(-2|v|)) / (1 + ...)
-            for j in range(G):
-                u[j] = -z[j]
-            for j in range(2 * H, 3 * H):
-                u[j] = -2.0 * abs(z[j])
-            exp_into(u, e, kb, G)
-            for j in range(H):
-                ig = 1.0 / (1.0 + e[j])
-                fg = 1.0 / (1.0 + e[H + j])
-                eg = e[2 * H + j]
-                gg = math.copysign((1.0 - eg) / (1.0 + eg), z[2 * H + j])
-                og = 1.0 / (1.0 + e[3 * H + j])
-                cj = fg * c[j] + ig * gg
-                c[j] = cj
-                u[j] = -2.0 * abs(cj)
-                z[j] = og
-            exp_into(u, e, kb, H)
-            for j in range(H):
-                ec = e[j]
-                hj = z[j] * math.copysign((1.0 - ec) / (1.0 + ec), c[j])
-                h[j] = hj
-                out[t, j] = hj
-
-    _numba_kernel = kernel
-    return kernel
+    _numba_kernel = lstm_layer
+    return lstm_layer
 
 
 def _layer_numpy(xin, w_in, w_hh, b, h, c, out) -> None:
@@ -146,6 +76,8 @@ class LSTM(Dsp):
         self.macs_per_sample = int(sum(4 * hidden * (w_in.shape[0] + hidden)
                                        for w_in, *_ in layers) + head_w.size)
         self.use_numba: bool | None = None  # None = decide automatically
+        self.layers32 = [tuple(np.ascontiguousarray(a, dtype=np.float32) for a in lay[:3])
+                         for lay in layers]
 
     def describe(self) -> dict:
         return {"layers": len(self.layers), "hidden_size": self.hidden}
@@ -158,16 +90,23 @@ class LSTM(Dsp):
         return _get_numba_kernel() if use else None
 
     def process(self, state: list, x: np.ndarray) -> np.ndarray:
+        """The state holds float64 h/c; the compiled path runs in float32 (as Core does)."""
         kern = self._kernel()
-        seq = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)  # (T, I)
-        for (w_in, w_hh, b, _, _), (h, c) in zip(self.layers, state, strict=True):
-            out = np.empty((seq.shape[0], h.shape[0]))
-            if kern is not None:
+        if kern is not None:
+            seq = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # (T, I)
+            for (w_in, w_hh, b), hc in zip(self.layers32, state, strict=True):
+                h, c = hc[0].astype(np.float32), hc[1].astype(np.float32)
+                out = np.empty((seq.shape[0], h.shape[0]), np.float32)
                 kern(seq, w_in, w_hh, b, h, c, out)
-            else:
+                hc[0][...], hc[1][...] = h, c
+                seq = out
+        else:
+            seq = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+            for (w_in, w_hh, b, _, _), (h, c) in zip(self.layers, state, strict=True):
+                out = np.empty((seq.shape[0], h.shape[0]))
                 _layer_numpy(seq, w_in, w_hh, b, h, c, out)
-            seq = out
-        y = self.head_w @ seq.T + self.head_b
+                seq = out
+        y = self.head_w @ seq.T.astype(np.float64) + self.head_b
         return y.astype(np.float32)
 
 

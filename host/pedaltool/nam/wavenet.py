@@ -535,8 +535,23 @@ class WaveNet(Dsp):
                 z[L.Z] = 1.0  # the bias row of the layer1x1 product
                 lay.append({"buf": buf, "z": z, "t": np.empty((max(L.C, L.Z), n), _F32)})
             head = np.empty((a.spec.head_in, a.head_hist + n), _F32)
-            ws["arrays"].append({"layers": lay, "head": head,
-                                 "out": np.empty((a.spec.channels, n), _F32)})
+            out = np.empty((a.spec.channels, n), _F32)
+            # Plain layers (the A1/A2 shapes) get their views prepared once per block size,
+            # so the hot loop is only the numpy calls.
+            for i, (L, lw) in enumerate(zip(a.layers, lay, strict=True)):
+                if not (L.fused_last is not None and L.l1_aug is not None and not L.films
+                        and L.gating == "none" and L.h1_w is None):
+                    continue
+                buf, H, C = lw["buf"], L.hist, L.C
+                nxt = (lay[i + 1]["buf"][: a.layers[i + 1].C, a.layers[i + 1].hist:]
+                       if i + 1 < len(lay) else out)
+                lw["fast"] = (
+                    buf[:C, :H], buf[C:C + c, H:], buf[:, H:],
+                    [(L.taps[k], buf[:C, k * L.d:k * L.d + n]) for k in range(L.K - 1)],
+                    lw["z"][:L.Z], lw["z"], lw["t"][:L.Z], lw["t"][:C], buf[:C, H:], nxt,
+                    buf[:C, n:n + H], L.act, L.l1_aug, L.fused_last,
+                )
+            ws["arrays"].append({"layers": lay, "head": head, "out": out})
         self._ws[n] = ws
         return ws
 
@@ -591,8 +606,29 @@ class WaveNet(Dsp):
         first = aws["layers"][0]["buf"]
         y = first[: layers[0].C, layers[0].hist:]
         np.matmul(a.rechannel, x_in, out=y)
+        matmul, add = np.matmul, np.add
         for i, L in enumerate(layers):
             lw = aws["layers"][i]
+            fast = lw.get("fast")
+            if fast is not None:  # same arithmetic as the general path below, fewer steps
+                (hist_dst, cond_dst, fused_in, tap_views, z, zf, t_z, t_c, y, nxt, hist_src,
+                 act, l1_aug, fused_w) = fast
+                hist = ast["layers"][i]
+                hist_dst[...] = hist
+                cond_dst[...] = cond
+                matmul(fused_w, fused_in, out=z)
+                for w, v in tap_views:
+                    matmul(w, v, out=t_z)
+                    z += t_z
+                if n_valid == n:
+                    hist[...] = hist_src
+                else:
+                    hist[...] = lw["buf"][: L.C, n_valid:n_valid + L.hist]
+                act(z)
+                matmul(l1_aug, zf, out=t_c)
+                add(y, t_c, out=nxt)
+                acc += z
+                continue
             buf = lw["buf"]
             H = L.hist
             nxt = (aws["layers"][i + 1]["buf"][: layers[i + 1].C, layers[i + 1].hist:]

@@ -167,8 +167,10 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs) -> n
     bias = np.zeros(len(sig), np.int64)
     for op in eng.ops:
         kind = op.kind
-        if kind in (pf.BIQUAD, pf.DCBLOCK):
-            biquad_k(sig, np.array(op.arr, np.int64), np.zeros(6, np.int64))
+        if kind == pf.BIQUAD:  # a cascade of op.a sections
+            c = np.array(op.arr, np.int64)
+            for sec in range(op.a):
+                biquad_k(sig, c[12 * sec:12 * sec + 12], np.zeros(6, np.int64))
         elif kind == pf.GAIN:
             gain_k(sig, op.cur, op.a)
         elif kind == pf.TABLE:

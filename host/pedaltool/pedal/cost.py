@@ -112,7 +112,7 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
     io = a.get("io_per_sample", {})
     total = float(io.get(impl or a["default_impl"], io.get("viper", 0.0)))
     if include_dispatch:
-        total += dispatch_cycles_per_sample(len(stages), arch, block)
+        total += dispatch_cycles_per_sample(stages, arch, block)
     prev = ""
     for st in stages:
         kind = _kind(st)
@@ -148,17 +148,32 @@ def default_block(arch: str) -> int:
         return DEFAULT_BLOCK
 
 
-def dispatch_cycles_per_sample(n_stages: int, arch: str = DEFAULT_ARCH,
-                               block: int | None = None) -> float:
-    """ESTIMATED interpreter cycles per sample to dispatch ``n_stages`` kernels per block.
+def kernel_calls(stages: Iterable) -> int:
+    """Kernel calls per block the engine makes for ``stages``: a run of consecutive
+    biquad/dcblock sections is one call (biquad_cascade_block)."""
+    calls = 0
+    prev = ""
+    for st in stages:
+        key = STAGE_KEYS.get(_kind(st), _kind(st))
+        if not (key == "biquad" and prev == "biquad"):
+            calls += 1
+        prev = key
+    return calls
 
-    From the unix port's Engine.process() per-block time (block 32 vs 256), scaled to the
-    target by the measured ratio of a viper passthrough sample on x64 and on the target. The
-    scaling assumes bytecode and native code slow down alike from x64 to the MCU: unverified.
+
+def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH,
+                               block: int | None = None) -> float:
+    """ESTIMATED interpreter cycles per sample to dispatch the kernels of ``stages`` (a stage
+    list, or a number of kernel calls) once per block of ``block`` samples.
+
+    Per call: the x64 instructions of Engine.run_chain per block (valgrind) / calls, scaled to
+    the target like the viper code of the same chain scales (see ``dispatch_estimate``). The
+    assumption that interpreter C code scales like viper code is unverified on hardware.
     """
     a = cost_data()["arches"][arch]
-    per_stage = float(a.get("dispatch_cycles_per_stage_call", 0.0))
-    return n_stages * per_stage / (block or default_block(arch))
+    per_call = float(a.get("dispatch_cycles_per_call", 0.0))
+    n = stages if isinstance(stages, int) else kernel_calls(stages)
+    return n * per_call / (block or default_block(arch))
 
 
 def cpu_fraction(cycles: float, arch: str = DEFAULT_ARCH,
@@ -187,14 +202,70 @@ METHODS = {
 }
 
 
+def _chain_native(r: dict, arch: str) -> tuple[float, float] | None:
+    """(instructions, cycles) per sample of the viper chain (8 biquads + table + 2 gains)."""
+    v = r.get("viper", {})
+    if not all(k in v for k in ("biquad", "table", "gain")):
+        return None
+    if arch == "xtensawin":
+        def ins(s):
+            return s["instructions"]
+
+        def cyc(s):
+            return s["instructions"] + s["loads_stores"] + 2 * s["branches"]
+    else:
+        def ins(s):
+            return s["instructions"]
+
+        def cyc(s):
+            return s["cycles"]
+    i = 8 * ins(v["biquad"]) + ins(v["table"]) + 2 * ins(v["gain"])
+    c = 8 * cyc(v["biquad"]) + cyc(v["table"]) + 2 * cyc(v["gain"])
+    return float(i), float(c)
+
+
+def dispatch_estimate(res: dict, arch: str, block: int | None = None) -> dict | None:
+    """Interpreter dispatch cost on ``arch`` from the valgrind x64 instruction count.
+
+    x64 instructions per block (exact, valgrind) / stages x instr_ratio x CPI, where
+    instr_ratio = target instructions / x64 instructions of the same viper chain per sample
+    (both measured) and CPI = the target's cycles per instruction on that chain (emulated on
+    ARM, estimated on xtensa). Assumes the interpreter's C code scales like viper code.
+    """
+    dis = (res.get("unix") or {}).get("dispatch") or {}
+    r = res.get(arch)
+    if "x64_instr_per_block" not in dis or not r:
+        return None
+    native = _chain_native(r, arch)
+    if native is None or not dis.get("x64_instr_per_sample"):
+        return None
+    ins, cyc = native
+    ratio = ins / dis["x64_instr_per_sample"]
+    cpi = cyc / ins
+    calls = dis.get("calls") or dis["stages"]
+    per_call = dis["x64_instr_per_block"] / calls * ratio * cpi
+    block = block or default_block(arch)
+    per_sample = per_call * calls / block
+    return {"cycles_per_call": per_call, "instr_ratio": ratio, "cpi": cpi,
+            "block": block, "cycles_per_sample": per_sample,
+            "percent": 100 * cpu_fraction(per_sample, arch)}
+
+
 def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BLOCK) -> Path:
     """Turn a bench_firmware_cost result into the cost model's JSON data file."""
     path = path or COST_DATA
+
+    def _dispatch_per_call(res, arch, per_stage_in_samples, passthrough):
+        est = dispatch_estimate(res, arch)
+        if est:
+            return round(est["cycles_per_call"])
+        return round(per_stage_in_samples * passthrough) if per_stage_in_samples else 0
+
     unix = res.get("unix") or {}
     eng = unix.get("engine") or {}
     per_stage_in_samples = None
     if "per_block_us" in eng and unix.get("passthrough_us_per_sample"):
-        per_stage_in_samples = (eng["per_block_us"] / eng["stages"]
+        per_stage_in_samples = (eng["per_block_us"] / (eng.get("calls") or eng["stages"])
                                 / unix["passthrough_us_per_sample"])
     arches = {}
     for arch in ("armv6m", "armv7emsp", "xtensawin"):
@@ -221,8 +292,8 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
             "impls": impls,
             "io_per_sample": io,
             "anchor": {k: round(cyc(v), 1) for k, v in r["anchor"].items()},
-            "dispatch_cycles_per_stage_call": (round(per_stage_in_samples * passthrough)
-                                               if per_stage_in_samples else 0),
+            "dispatch_cycles_per_call": _dispatch_per_call(res, arch, per_stage_in_samples,
+                                                                 passthrough),
         }
         if not impls["viper"]:
             entry["note"] = "kernels.py not measured yet: viper costs missing"
@@ -231,10 +302,10 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
         "measured": res.get("machine", {}).get("date", datetime.date.today().isoformat()),
         "machine": res.get("machine", {}),
         "how": "benchmarks/bench_firmware_cost.py --update (see docs/performance.md)",
-        "dispatch_method": "ESTIMATE, not in cycles_per_sample by default: unix-port "
-                           "Engine.process() per-block time (linear fit over blocks of 32 and "
-                           "256) / stages / unix-port viper passthrough time per sample x the "
-                           "target's emulated passthrough cycles per sample",
+        "dispatch_method": "ESTIMATE, not in cycles_per_sample by default: x64 instructions "
+                           "per block of Engine.run_chain (valgrind, exact) / stages x "
+                           "(target / x64 instructions of the same viper chain) x the target's "
+                           "CPI on that chain; fallback: unix wall time scaled by passthrough",
         "unix": {k: v for k, v in unix.items() if k != "notes"},
         "arches": arches,
     }

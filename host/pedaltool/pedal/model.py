@@ -188,7 +188,7 @@ def env_coef(ms: float, rate: float) -> float:
     return float(1 - np.exp(-1000.0 / (max(ms, 1e-3) * rate)))
 
 
-def _env_follow(x: np.ndarray, ca: float, cr: float) -> np.ndarray:
+def _env_follow_py(x: np.ndarray, ca: float, cr: float) -> np.ndarray:
     out = np.empty_like(x)
     e = 0.0
     ax = np.abs(x)
@@ -197,6 +197,14 @@ def _env_follow(x: np.ndarray, ca: float, cr: float) -> np.ndarray:
         e += (ca if a > e else cr) * (a - e)
         out[i] = e
     return out
+
+
+try:  # the follower is a per-sample recursion: compile it when numba is there
+    from numba import njit
+
+    _env_follow = njit(cache=True)(_env_follow_py)
+except ImportError:  # pragma: no cover - numba is a dependency; keep working without it
+    _env_follow = _env_follow_py
 
 
 STAGE_KINDS = ("gain", "biquad", "table", "env_bias", "tap", "mix", "tone", "delay", "dcblock")

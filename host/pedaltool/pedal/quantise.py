@@ -11,6 +11,7 @@ mix, env depth). If nothing absorbs it, a plain gain stage is appended at the en
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -152,6 +153,7 @@ EF_WEIGHTED = True
 HEADROOM_MARGIN = 10 ** (1.5 / 20)  # 1.5 dB above the largest level the probe reaches
 
 
+@functools.lru_cache(maxsize=8)
 def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarray:
     """Full-scale material for measuring the levels inside biquad runs: plucked-string-like
     notes (harmonic, decaying; open strings and chords) and a log chirp 20 Hz..0.45 fs (so every
@@ -176,7 +178,9 @@ def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarra
         pos += ln
     notes /= np.max(np.abs(notes))
     sweep = chirp(t, 20.0, seconds, 0.45 * rate, method="logarithmic")
-    return np.concatenate([notes, sweep])
+    probe = np.concatenate([notes, sweep])
+    probe.setflags(write=False)  # cached: shared by every call
+    return probe
 
 
 def _l1_norm(bas, n: int = 1 << 16) -> float:

@@ -37,14 +37,20 @@ eng = engine.Engine(ped, {block})
 for name, k in {knobs!r}:
     eng.set_knob(name, k, True)
 eng.set_gate({gate!r})
+moves = {schedule!r}
 buf = array('h', bytes(2 * {block}))
 fi = open({inp!r}, 'rb')
 fo = open({out!r}, 'wb')
+b = 0
 while True:
     n = fi.readinto(buf)
     if not n:
         break
+    for bi, name, k in moves:
+        if bi == b:
+            eng.set_knob(name, k)
     eng.process(buf)
+    b += 1
     fo.write(buf)
 fi.close()
 fo.close()
@@ -69,14 +75,18 @@ def micropython_exe() -> str:
 
 def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = None,
                         block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
-                        kernels: str = "auto") -> tuple[np.ndarray, str]:
-    """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind)."""
+                        kernels: str = "auto", schedule: list | None = None
+                        ) -> tuple[np.ndarray, str]:
+    """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind).
+
+    schedule: [(block index, knob, 0..1 value or None)] knob moves, as in simulate_reference."""
     x = np.asarray(x_int16, np.int16)
     n = len(x)
     nb = -(-n // block)
     pad = np.zeros(nb * block, "<i2")
     pad[:n] = x
     kp = [(k, v) for k, v in knob_positions(knobs).items() if v is not None]
+    sched = [(int(b), k, knob_positions({k: v})[k]) for b, k, v in (schedule or [])]
     with tempfile.TemporaryDirectory(prefix="pedal_fw_") as td:
         inp = os.path.join(td, "in.raw")
         out = os.path.join(td, "out.raw")
@@ -84,7 +94,7 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
         pad.tofile(inp)
         Path(script).write_text(_SCRIPT.format(
             fw=str(firmware_dir()), pedal=str(Path(pedal_path).resolve()), kernels=kernels,
-            block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out))
+            block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out, schedule=sched))
         proc = subprocess.run([micropython_exe(), "-X", "heapsize=16M", script],
                               capture_output=True, text=True)
         last = (proc.stdout.strip().splitlines() or [""])[-1]

@@ -7,12 +7,13 @@ import numpy as np
 from pedaltool.errors import PedalFormatError
 from pedaltool.pedal.quantise import QuantisedPedal, check_quantised
 
-MAX_TAIL_DBFS = -60.0  # output level allowed once a full-scale input has stopped (after 0.3 s)
+MAX_TAIL_DBFS = -60.0  # AC output allowed once a full-scale input has stopped (after 0.4 s)
+MAX_TAIL_DC_DBFS = -30.0  # DC offset allowed in silence (a table resting slightly off zero)
 MAX_SMALL_SIGNAL_GAIN_DB = 66.0  # chain gain on a -72 dBFS 440 Hz sine (no fit needs more)
 
 
 def _dbfs(y: np.ndarray) -> float:
-    r = float(np.sqrt(np.mean((y.astype(np.float64) / 32768.0) ** 2))) if len(y) else 0.0
+    r = float(np.sqrt(np.mean((np.asarray(y, np.float64) / 32768.0) ** 2))) if len(y) else 0.0
     return 20 * np.log10(max(r, 1e-12))
 
 
@@ -47,11 +48,16 @@ def sanity_check(qp: QuantisedPedal) -> None:
     for knobs in (None, {"drive": 1.0, "tone": 1.0, "level": 1.0},
                   {"drive": 0.0, "tone": 0.0, "level": 0.0}):
         y = simulate(qp, xi, knobs)
-        tail = y[-int(0.2 * rate):]
-        lvl = _dbfs(tail)
+        tail = y[-int(0.2 * rate):].astype(np.float64)
+        dc = float(np.mean(tail))
+        lvl = _dbfs(tail - dc)
+        dc_db = 20 * np.log10(max(abs(dc) / 32768.0, 1e-12))
         if lvl > MAX_TAIL_DBFS:
             raise PedalFormatError(f"{name}: output does not decay after a loud input "
                                    f"({lvl:.1f} dBFS in silence, knobs={knobs})")
+        if dc_db > MAX_TAIL_DC_DBFS:
+            raise PedalFormatError(f"{name}: output sits at a DC offset of {dc_db:.1f} dBFS in "
+                                   f"silence (add a dcblock stage), knobs={knobs}")
     small = np.rint(np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate) * 8.24).astype(np.int16)
     g = _dbfs(simulate(qp, small)[rate // 8:]) - _dbfs(small)
     if g > MAX_SMALL_SIGNAL_GAIN_DB:

@@ -51,9 +51,11 @@ def firmware_pedal(qp: QuantisedPedal):
 
 
 def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
-                       block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None) -> np.ndarray:
-    """Run the firmware engine (pure-Python kernels) under CPython. Slow: ~1 s per 10^4 samples
-    per 10 stages."""
+                       block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
+                       schedule: list | None = None) -> np.ndarray:
+    """Run the firmware engine (pure-Python kernels) under CPython. Slow: ~1 s per 10^5 samples
+    per 10 stages. ``schedule``: [(block index, knob name, 0..1 value or None)] knob moves,
+    applied (ramped over that block) before the block is processed."""
     eng_mod = fw_module("engine")
     eng_mod.use_kernels("python")
     x = _as_int16(x_int16)
@@ -67,7 +69,12 @@ def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
     out = np.zeros(nb * block, np.int16)
     xp = np.zeros(nb * block, np.int16)
     xp[:n] = x
+    moves: dict = {}
+    for bi, name, val in schedule or []:
+        moves.setdefault(int(bi), []).append((name, val))
     for b in range(nb):
+        for name, val in moves.get(b, []):
+            eng.set_knob(name, knob_positions({name: val})[name])
         buf[:] = array("h", xp[b * block:(b + 1) * block].tobytes())
         eng.process(buf)
         out[b * block:(b + 1) * block] = np.frombuffer(buf, np.int16)
@@ -76,10 +83,17 @@ def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
 
 def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str = "fast",
              block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None) -> np.ndarray:
-    """int16 in -> int16 out, bit-exact with the firmware. engine: 'fast' | 'reference'."""
+    """int16 in -> int16 out, bit-exact with the firmware. engine: 'fast' | 'reference'.
+
+    x_int16: int16 samples (any integer dtype within int16 is accepted); knobs: drive/tone/level
+    in 0..1, None = the fitted point; block: the engine's block size (a power of two; the output
+    does not depend on it unless knobs move); gate_dbfs: noise gate threshold, None = off."""
     if engine == "reference":
         return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
-    from pedaltool.pedal import _fast
+    try:
+        from pedaltool.pedal import _fast
+    except ImportError:  # pragma: no cover - numba missing: same samples, only slower
+        return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
 
     return _fast.simulate_fast(qp, _as_int16(x_int16), knob_positions(knobs), block, gate_dbfs)
 

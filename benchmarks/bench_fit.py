@@ -1,0 +1,112 @@
+"""Fit every capture in ../shared/models and print a table: device-exact ESR on the evaluation
+DI vs the target of its class, the naive baseline side by side, cost and fit time.
+
+    nice -n 10 python benchmarks/bench_fit.py [--only SUBSTR] [--quick] [--json OUT.json]
+
+Format corner-case captures (core_* except core_wavenet_a1_standard) only have to not crash:
+a clear refusal (FitError / NamFileError) counts as a pass for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO.parent / "shared" / "models"
+
+# target device-exact ESR per capture (issue 3)
+TARGETS = {
+    "tim_r_ts9": ("pedal", 0.01), "keith_b_klone_g6_t6_o5": ("pedal", 0.01),
+    "phillipe_p_maxon_od808_feather": ("pedal", 0.01),
+    "peter_n_hm2_swede_feather": ("pedal", 0.01),
+    "tim_r_jcm2000_clean": ("clean/crunch amp", 0.02),
+    "tim_r_jcm2000_crunch": ("clean/crunch amp", 0.02),
+    "phillipe_p_vox_ac15_topboost": ("clean/crunch amp", 0.02),
+    "phillipe_p_bugera333_crunch_cab": ("amp+cab", 0.05),
+    "helga_b_5150_blockletter_noboost": ("high gain", 0.10),
+    "tim_r_splawn_promod_gear2_g12": ("high gain", 0.10),
+    "core_wavenet_a1_standard": ("high gain", 0.10),
+}
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.uname().system} {platform.uname().release} {platform.machine()}, " \
+           f"{os.cpu_count()} cores, {cpu}"
+
+
+def run_one(path: Path, quick: bool) -> dict:
+    from pedaltool.errors import PedaltoolError
+    from pedaltool.fit import FitConfig, fit_capture
+
+    t0, c0 = time.time(), time.process_time()
+    try:
+        res = fit_capture(path, FitConfig(effort="quick" if quick else "normal"))
+        d = res.as_dict()
+        d["wall_s"], d["cpu_s"] = time.time() - t0, time.process_time() - c0
+        return d
+    except PedaltoolError as exc:
+        return {"name": path.stem, "refused": str(exc), "wall_s": time.time() - t0,
+                "cpu_s": time.process_time() - c0}
+
+
+def row(d: dict) -> tuple:
+    name = d["name"]
+    cls, target = TARGETS.get(name, ("format case", None))
+    if "refused" in d:
+        ok = "pass (refused)" if target is None else "FAIL"
+        return (name, cls, "-", "refused: " + d["refused"][:60], "", "", "", "", "", "", ok,
+                f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
+    e = d["device"]["esr"]
+    b = (d.get("baseline") or {}).get("esr", float("nan"))
+    ratio = b / max(e, 1e-12)
+    if target is None:
+        ok = "pass (no crash)"
+    else:
+        ok = ("ESR ok" if e <= target else "ESR NOT MET") + (", 5x ok" if ratio >= 5 else
+                                                             ", 5x NOT MET")
+    return (name, cls, f"{target:g}" if target else "-", d["structure"],
+            f"{d['cycles_per_sample']:.0f}", f"{e:.4f}", f"{d['device']['esr_pre']:.4f}",
+            f"{d['device']['lsd_db']:.1f}", f"{b:.4f}", f"{ratio:.1f}", ok,
+            f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
+
+
+HEADER = ("capture", "class", "target", "structure", "cycles", "ESR", "ESR pre", "LSD dB",
+          "baseline", "x better", "verdict", "wall/cpu s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="", help="substring of the capture names to run")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    from pedaltool.fit.report import format_rows
+
+    paths = [p for p in sorted(MODELS.glob("*.nam")) if args.only in p.stem]
+    results = []
+    for p in paths:
+        print(f"... {p.name}", flush=True)
+        results.append(run_one(p, args.quick))
+        print(format_rows(HEADER, [row(results[-1])]).splitlines()[-1], flush=True)
+    print()
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(format_rows(HEADER, [row(d) for d in results]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""``pedaltool fit`` and ``pedaltool compare`` (the fit room's commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pedaltool.cli.base import main
+from pedaltool.errors import FitError, PedaltoolError
+from pedaltool.fit.structure import DEFAULT_BUDGET
+
+
+def _progress_printer(prefix: str = ""):
+    t0 = time.time()
+
+    def say(msg: str) -> None:
+        click.echo(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}", err=True)
+
+    return say
+
+
+def _fit_one(job: tuple) -> dict:
+    """Worker (also used in-process): fit one capture, write it, return a summary dict."""
+    path, out, budget, rate, effort, quiet = job
+    from pedaltool.fit import FitConfig, fit_capture, write_result
+
+    name = Path(path).stem
+    try:
+        cfg = FitConfig(budget=budget, rate=rate, effort=effort,
+                        progress=None if quiet else _progress_printer())
+        res = fit_capture(path, cfg)
+        d = res.as_dict()
+        try:
+            d["written"] = str(write_result(res, out))
+        except PedaltoolError as exc:
+            d["written"] = f"not written: {exc}"
+        return d
+    except PedaltoolError as exc:
+        return {"name": name, "error": str(exc)}
+
+
+@main.command()
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output .pedal (one capture) or folder (several). Default: the bank "
+                   "./pedals/<capture>.pedal, which `pedaltool flash` uploads.")
+@click.option("--budget", type=float, default=DEFAULT_BUDGET, show_default=True,
+              help="Max CPU cycles per sample (firmware cost model; default: half of an "
+                   "RP2040 at 125 MHz and 48 kHz).")
+@click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
+              show_default=True, help="The pedal's sample rate (Hz).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the full report(s) as JSON ('-' = stdout).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="PNG with table curve, EQ responses, error spectrum.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Fit several captures in parallel processes.")
+@click.option("--input", "di_wav", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Fit from a recording: the DI WAV ...")
+@click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="... and the reamped WAV (aligned automatically).")
+@click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
+def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick):
+    """Turn NAM captures (MODELS.nam) into device-ready .pedal models and report accuracy.
+
+    The score is always device-exact: the quantised model through the bit-exact host engine
+    against the capture, on the project's evaluation DI at the capture's calibrated level.
+    """
+    from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
+    from pedaltool.fit.report import SUMMARY_HEADER, format_rows, plot, result_table, summary_rows
+
+    effort = "quick" if quick else "normal"
+    rate_i = int(rate)
+    if (di_wav is None) != (target_wav is None):
+        raise FitError("--input and --target go together (DI WAV and reamped WAV)")
+    if di_wav is not None and models:
+        raise FitError("give either capture files or --input/--target, not both")
+    if di_wav is None and not models:
+        raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
+    if di_wav is not None or len(models) == 1:
+        cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
+        if di_wav is not None:
+            click.echo(f"fitting {target_wav.name} from {di_wav.name}", err=True)
+            res = fit_recording(di_wav, target_wav, cfg)
+        else:
+            click.echo(f"fitting {models[0].name}", err=True)
+            res = fit_capture(models[0], cfg)
+        click.echo(result_table(res))
+        d = res.as_dict()
+        try:
+            written = write_result(res, output)
+            d["written"] = str(written)
+            click.echo(f"wrote {written}")
+        finally:
+            if plot_path:
+                plot(res, plot_path, res.eval_x, res.eval_y)
+                click.echo(f"plot {plot_path}", err=True)
+            _dump_json(json_path, d)
+        return
+    if output is not None and output.suffix == ".pedal":
+        raise FitError(f"{output}: with several captures -o must be a folder")
+    jobs_list = [(str(m), str(output / f"{m.stem}.pedal") if output else None, budget, rate_i,
+                  effort, jobs > 1) for m in models]
+    results = []
+    if jobs == 1:
+        for job in jobs_list:
+            click.echo(f"fitting {Path(job[0]).name}", err=True)
+            results.append(_fit_one(job))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as ex:
+            futs = [ex.submit(_fit_one, job) for job in jobs_list]
+            with click.progressbar(length=len(futs), label="fitting", file=sys.stderr) as bar:
+                for f in as_completed(futs):
+                    results.append(f.result())
+                    bar.update(1)
+    order = {Path(j[0]).stem: i for i, j in enumerate(jobs_list)}
+    results.sort(key=lambda d: order.get(d["name"], 0))
+    click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)))
+    _dump_json(json_path, results)
+    if any("error" in d or not str(d.get("written", "")).endswith(".pedal") for d in results):
+        sys.exit(1)
+
+
+def _dump_json(path: Path | None, data) -> None:
+    if path is None:
+        return
+    text = json.dumps(data, indent=2, default=float)
+    if str(path) == "-":
+        click.echo(text)
+    else:
+        Path(path).write_text(text + "\n")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("pedal", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--di", "di_wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="DI WAV to compare on (default: the project's evaluation DI).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write an A/B WAV pair (capture, pedal) and the DI into this folder.")
+@click.option("--no-baseline", is_flag=True, help="Skip fitting the naive baseline.")
+def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
+    """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
+    log-spectral distance, next to the naive baseline (biquad + tanh + biquad)."""
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.fit import compare as do_compare
+    from pedaltool.fit.report import format_rows
+
+    di = rate = None
+    if di_wav is not None:
+        clip = read_wav(di_wav)
+        di, rate = clip.samples, int(clip.rate_hz)
+    res = do_compare(model, pedal, di, rate, baseline=not no_baseline)
+    if ab_dir is not None:
+        ab_dir.mkdir(parents=True, exist_ok=True)
+        write_wav(ab_dir / f"{model.stem}_capture.wav", res["y_nam"], res["rate"])
+        write_wav(ab_dir / f"{pedal.stem}_pedal.wav", res["y_pedal"], res["rate"])
+        write_wav(ab_dir / "di.wav", res["x"], res["rate"])
+    out = {k: res[k] for k in ("rate", "pedal", "baseline")}
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    rows = [("pedal (device-exact)", *(f"{res['pedal'][k]:.4f}" for k in ("esr", "esr_pre")),
+             f"{res['pedal']['lsd_db']:.2f}")]
+    if res["baseline"]:
+        b = res["baseline"]
+        rows.append(("naive baseline (float)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
+                     f"{b['lsd_db']:.2f}"))
+    click.echo(format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows))
+    if ab_dir is not None:
+        click.echo(f"A/B pair in {ab_dir}", err=True)

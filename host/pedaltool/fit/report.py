@@ -1,0 +1,105 @@
+"""Human-readable result tables and the optional --plot figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pedaltool.errors import FitError
+
+
+def _f(v, fmt=".4f") -> str:
+    return "-" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+def result_table(res) -> str:
+    """The short result table printed after one fit."""
+    b = res.baseline
+    rows = [
+        ("capture", res.name),
+        ("structure", f"{res.structure}  ({res.structure_notes})"),
+        ("cost", f"{res.cycles:.0f} cycles/sample of {res.budget:.0f} budget ({res.arch}, "
+                 f"{100 * res.cycles / res.budget:.0f} %)"),
+        ("ESR (device-exact)", _f(res.score.esr)),
+        ("ESR pre-emphasised", _f(res.score.esr_pre)),
+        ("log-spectral dist.", _f(res.score.lsd_db, ".2f") + " dB"),
+        ("float model ESR", f"{_f(res.float_score.esr)} / pre {_f(res.float_score.esr_pre)}"),
+        ("naive baseline ESR", (f"{_f(b.esr)} / pre {_f(b.esr_pre)}  "
+                                f"({res.improvement:.1f}x worse)") if b else "-"),
+        ("fit time", f"{res.seconds:.1f} s (rendering {res.render_seconds:.1f} s)"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", "baseline",
+                  "x better", "time s", "written")
+
+
+def summary_rows(items: list[dict]) -> list[tuple]:
+    """items: FitResult.as_dict() plus 'written' (path or error text)."""
+    rows = []
+    for d in items:
+        if "error" in d:
+            rows.append((d["name"], "error: " + d["error"], "", "", "", "", "", "", "", "-"))
+            continue
+        b = d.get("baseline") or {}
+        rows.append((d["name"], d["structure"], f"{d['cycles_per_sample']:.0f}",
+                     _f(d["device"]["esr"]), _f(d["device"]["esr_pre"]),
+                     _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
+                     _f(d.get("improvement_vs_baseline"), ".1f"), f"{d['seconds']:.0f}",
+                     d.get("written", "-")))
+    return rows
+
+
+def format_rows(header: tuple, rows: list[tuple]) -> str:
+    cols = list(zip(header, *rows, strict=False)) if rows else [(h,) for h in header]
+    w = [max(len(str(c)) for c in col) for col in cols]
+    line = lambda r: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r))  # noqa: E731
+    return "\n".join([line(header), line(tuple("-" * x for x in w))] + [line(r) for r in rows])
+
+
+def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Path:
+    """Table curve(s), pre/post EQ magnitude responses and the error spectrum to a PNG.
+    Needs matplotlib (an optional extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise FitError("--plot needs matplotlib (pip install matplotlib)") from None
+    from scipy import signal
+
+    from pedaltool.fit.blocks import cascade_sos, simulate
+
+    m = res.model
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for k, st in enumerate(m.stages):
+        ax[0].plot(st.knots, st.values, label=f"table {k + 1}")
+    ax[0].set_title("table curve(s)")
+    ax[0].set_xlabel("table input")
+    ax[0].legend()
+    f = np.geomspace(20, 0.45 * m.rate_hz, 400)
+    for k, st in enumerate(m.stages):
+        _, h = signal.sosfreqz(cascade_sos(st.pre, m.rate_hz), worN=f, fs=m.rate_hz)
+        ax[1].semilogx(f, 20 * np.log10(np.abs(h) + 1e-12), label=f"pre-EQ {k + 1}")
+    _, h = signal.sosfreqz(cascade_sos(m.post, m.rate_hz), worN=f, fs=m.rate_hz)
+    ax[1].semilogx(f, 20 * np.log10(np.abs(h) + 1e-12), label="post-EQ")
+    ax[1].set_title("EQ magnitude (dB)")
+    ax[1].legend()
+    if x is not None and y is not None:
+        e = simulate(m, x) - y
+        fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
+        _, pe = signal.welch(e, fs=m.rate_hz, nperseg=4096)
+        ax[2].semilogx(fy[1:], 10 * np.log10(py[1:] + 1e-20), label="capture")
+        ax[2].semilogx(fy[1:], 10 * np.log10(pe[1:] + 1e-20), label="error (float model)")
+        ax[2].set_title("spectra on the evaluation DI (dB)")
+        ax[2].legend()
+    fig.suptitle(f"{res.name}: {res.structure}, device ESR {res.score.esr:.4f}")
+    fig.tight_layout()
+    png = Path(png)
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png

@@ -1,0 +1,76 @@
+"""The device commands as a user runs them: separate processes against a virtual pedal."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from minimal_firmware import make_bank
+
+REPO = Path(__file__).resolve().parents[2]
+PEDALTOOL = [str(Path(sys.executable).parent / "pedaltool")]
+
+
+def run(args, cwd, check=True, timeout=600):
+    env = dict(os.environ)
+    env.pop("PEDALTOOL_PORT", None)
+    p = subprocess.run(PEDALTOOL + args, cwd=cwd, capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"pedaltool {' '.join(args)} -> {p.returncode}\n{p.stdout}\n"
+                             f"{p.stderr}")
+    return p
+
+
+def shell(cmd, cwd, timeout=900):
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+def test_flash_status_set_preset_as_commands(pedal, tmp_path):
+    make_bank(tmp_path / "pedals", names=("alpha", "beta"))
+    p = run(["flash", "--port", pedal.port], cwd=tmp_path)
+    assert "pedal running preset 1 (alpha)" in p.stdout
+    assert "verified" in p.stderr  # per-file progress
+    st = json.loads(run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout)
+    assert st["name"] == "alpha"
+    assert "drive 0.700" in run(["set", "drive", "0.7", "--port", pedal.port], tmp_path).stdout
+    run(["preset", "next", "--port", pedal.port], cwd=tmp_path)
+    st = json.loads(run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout)
+    assert st["name"] == "beta" and abs(st["knobs"]["drive"] - 0.7) < 0.01
+    # a bad value is one line on stderr and exit 2, and the pedal keeps running
+    bad = run(["set", "drive", "banana", "--port", pedal.port], cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    dry = run(["flash", "--dry-run", "--port", pedal.port], cwd=tmp_path)
+    assert "already up to date" in dry.stdout
+
+
+def test_flash_without_device_says_how_to_use_virtual(tmp_path):
+    (tmp_path / "pedals").mkdir()
+    p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "pedaltool virtual" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_install_micropython_without_file_names_the_download(tmp_path):
+    p = run(["install-micropython", "--board", "rpi_pico2"], cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "https://micropython.org/download/RPI_PICO2/" in p.stderr
+
+
+@pytest.mark.slow
+def test_fit_then_flash_verbatim(pedal, tmp_path):
+    """The README's two commands, verbatim, against the virtual pedal."""
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    p = shell(f"pedaltool fit examples/diode_clipper.nam && pedaltool flash --port {pedal.port}",
+              cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "pedals" / "diode_clipper.pedal").is_file()
+    assert "pedal running preset 1 (diode_clipper)" in p.stdout

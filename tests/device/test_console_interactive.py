@@ -1,0 +1,49 @@
+"""`pedaltool console` in a real terminal (a pty): commands, replies, the Ctrl-] way out."""
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from minimal_firmware import make_bank, make_firmware
+from pedaltool.device.flash import flash
+
+
+def _read_until(fd, needle: bytes, timeout_s: float) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout_s
+    while needle not in buf and time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                buf += os.read(fd, 4096)
+            except OSError:
+                break
+    return buf
+
+
+@pytest.mark.slow
+def test_interactive_console_and_ctrl_bracket(pedal, tmp_path):
+    fw = make_firmware(tmp_path / "fw")
+    flash(pedal.port, board="rpi_pico", bank_dir=make_bank(tmp_path / "bank"), fw_dir=fw)
+    m, s = os.openpty()
+    exe = str(Path(sys.executable).parent / "pedaltool")
+    proc = subprocess.Popen([exe, "console", "--port", pedal.port], stdin=s, stdout=s,
+                            stderr=s, start_new_session=True)
+    os.close(s)
+    try:
+        banner = _read_until(m, b"Ctrl-]", 60)
+        assert b"quit with Ctrl-]" in banner
+        os.write(m, b"status\r")
+        assert b"@status {" in _read_until(m, b"@status", 10)
+        os.write(m, b"\x1d")  # Ctrl-]
+        rest = _read_until(m, b"console closed", 10)
+        assert b"console closed" in rest
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(m)

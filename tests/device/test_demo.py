@@ -1,0 +1,31 @@
+"""`pedaltool demo`: the whole product, no hardware, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    exe = str(Path(sys.executable).parent / "pedaltool")
+    env = dict(os.environ)
+    p = subprocess.run([exe, "demo", "--quick"], cwd=tmp_path, capture_output=True, text=True,
+                       env=env, timeout=1200)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = tmp_path / "pedaltool-demo"
+    for name in ("di.wav", "pedal_out.wav", "pedal_drive.wav", "capture_ref.wav", "demo.png",
+                 "report.json", "pedals/diode_clipper.pedal"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    # the firmware in the virtual pedal computes exactly what the host simulator computes
+    assert report["pedal_vs_host"]["max_abs_diff_lsb"] == 0
+    assert report["drive_knob"]["max_abs_diff_lsb"] == 0
+    pedal = report["metrics"]["virtual pedal vs capture"]
+    host = report["metrics"]["host simulator vs capture"]
+    assert pedal["esr"] == pytest.approx(host["esr"], rel=1e-3)
+    assert pedal["esr"] < 0.5  # it sounds like the capture, not like a bypassed pedal
+    assert "virtual pedal vs host simulator: max |diff| 0 LSB" in p.stdout

@@ -1,0 +1,34 @@
+"""Synthetic oracles for the fit tests: systems whose structure we know exactly."""
+
+import numpy as np
+from scipy import signal
+
+from pedaltool.fit.blocks import section_sos
+
+RATE = 48000
+
+
+def peak_sos(f_hz: float, gain_db: float, q: float) -> np.ndarray:
+    return section_sos("peak", np.array([np.log2(f_hz), gain_db, np.log2(q)]), RATE)[None, :]
+
+
+class WienerHammerstein:
+    """delay -> pre biquads -> tanh(g (u + bias)) - tanh(g bias) -> post biquads (+ clean)."""
+
+    def __init__(self, delay=4, drive=8.0, bias=0.05, clean=0.0):
+        self.delay, self.drive, self.bias, self.clean = delay, drive, bias, clean
+        self.pre = np.vstack([peak_sos(700, 9, 0.7),
+                              section_sos("hp1", np.array([np.log2(120.0)]), RATE)[None, :]])
+        self.post = np.vstack([peak_sos(2500, -6, 1.0),
+                               section_sos("lp2", np.array([np.log2(6000.0), -0.5]), RATE)[None, :]])
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        x = np.asarray(x, np.float64)
+        xd = np.concatenate([np.zeros(self.delay), x])[: len(x)]
+        u = signal.sosfilt(self.pre, xd)
+        v = np.tanh(self.drive * (u + self.bias)) - np.tanh(self.drive * self.bias)
+        v = 0.3 * v + self.clean * xd
+        return signal.sosfilt(self.post, v).astype(np.float32)
+

@@ -1,0 +1,80 @@
+"""End-to-end fits on synthetic systems of known structure (fast: no NAM rendering)."""
+
+import numpy as np
+import pytest
+from fit_helpers import RATE, WienerHammerstein
+
+from pedaltool.errors import FitError
+from pedaltool.fit import api, core
+from pedaltool.fit import structure as S
+
+
+def _fit(oracle, flavours, budget=S.DEFAULT_BUDGET, name="synthetic"):
+    cfg = api.FitConfig(effort="quick", flavours=flavours, eval_seconds=6.0, budget=budget)
+    return api.fit_oracle(api.Oracle(oracle, RATE, RATE), name, cfg)
+
+
+def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
+    res = _fit(wh_oracle, ("wh",))
+    assert res.latency == wh_oracle.delay
+    assert res.structure.startswith("wh-")
+    assert res.cycles <= res.budget
+    assert res.score.esr < 0.01, res.score  # device-exact, on the evaluation DI
+    assert res.baseline.esr > 5 * res.score.esr
+    assert res.sane, res.sanity_message
+    # the .pedal contract: the quantised model replays what was scored
+    from pedaltool.pedal import simulate_device_float
+
+    y = simulate_device_float(res.qpedal, res.eval_x)
+    assert np.allclose(y, simulate_device_float(res.qpedal, res.eval_x))
+
+
+def test_parallel_clean_path_is_chosen_for_a_tube_screamer_like_system(ts_oracle):
+    res = _fit(ts_oracle, ("wh", "wh+mix"))
+    assert res.structure.startswith("wh+mix"), res.candidates
+    assert res.score.esr < 0.02
+
+
+def test_budget_bounds_the_structure(wh_oracle):
+    small = _fit(wh_oracle, None, budget=900)
+    assert small.cycles <= 900
+    with pytest.raises(FitError, match="no structure fits a budget"):
+        _fit(wh_oracle, None, budget=300)
+
+
+def test_silence_is_refused():
+    with pytest.raises(FitError, match="silent"):
+        core.probe(lambda x: np.zeros(len(x), np.float32), RATE, name="silence.nam")
+
+
+def test_reverb_is_refused():
+    ir = np.random.default_rng(0).standard_normal(RATE) * np.exp(-np.arange(RATE) / (0.4 * RATE))
+
+    def reverb(x):
+        from scipy.signal import fftconvolve
+
+        return fftconvolve(np.tanh(3 * np.asarray(x)), ir)[: len(x)].astype(np.float32)
+
+    pr = core.probe(reverb, RATE, name="hall.nam")
+    with pytest.raises(FitError, match="reverb or delay"):
+        core.check_fittable(pr, "hall.nam")
+
+
+def test_purely_linear_model_is_refused():
+    lin = WienerHammerstein(drive=1e-3)  # tanh never leaves its linear part
+    pr = core.probe(lin, RATE, name="eq.nam")
+    with pytest.raises(FitError, match="purely linear"):
+        core.check_fittable(pr, "eq.nam")
+
+
+def test_unsupported_rate_is_refused(wh_oracle):
+    with pytest.raises(FitError, match="unsupported rate 96000"):
+        api.fit_oracle(api.Oracle(wh_oracle, RATE, 96000), "x", api.FitConfig(rate=96000))
+
+
+def test_oracle_resamples_to_the_pedal_rate():
+    o = api.Oracle(lambda x: 0.5 * np.asarray(x), 48000, 32000)
+    x = np.sin(2 * np.pi * 440 * np.arange(32000) / 32000)
+    y = o(x)
+    assert len(y) == len(x)
+    assert np.max(np.abs(y[1000:-1000] - 0.5 * x[1000:-1000])) < 1e-3
