@@ -212,6 +212,35 @@ def measure_thumb_arch(arch: str) -> dict:
     tp = sb.i32([sb.nseg << 8, 32768, 0, 15, 1 << 15])
     e = m.load_code(tf["table"].code)
     out["thumb"]["table"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.table, tp], True)
+    tnp = sb.i32([4000, 8192, 0, 8192, 0])
+    tst = sb.i32([0])
+    e = m.load_code(tf["tone"].code)
+    out["thumb"]["tone"] = _emulate(m, sb, e, lambda n: [sb.buf, n, tst, tnp], True)
+    dlp = sb.i32([0, 17, 255])
+    e = m.load_code(tf["delay"].code)
+    out["thumb"]["delay"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.ring, dlp], True)
+    evp = sb.i32([0, 2000, 60, 256, 10])
+    evs = sb.i32([0])
+    e = m.load_code(tf["env"].code)
+
+    def env_args(n):
+        m.write(evp, struct.pack("<i", n))
+        return [sb.buf, sb.bias, evs, evp]
+
+    out["thumb"]["env_bias"] = _emulate(m, sb, e, env_args, True)
+    tbp = sb.i32([0, sb.nseg << 8, 32768, 0, 15, 1 << 15])
+    e = m.load_code(tf["table_bias"].code)
+
+    def tb_args(n):
+        m.write(tbp, struct.pack("<i", n))
+        return [sb.buf, sb.bias, sb.table, tbp]
+
+    out["thumb"]["table_bias"] = _emulate(m, sb, e, tb_args, True)
+    e = m.load_code(tf["pmix"].code)
+    out["thumb"]["mix"] = _emulate(m, sb, e, lambda n: [sb.buf, n | (15 << 16), sb.buf2, 16384],
+                                   True)
+    e = m.load_code(tf["tap"].code)
+    out["thumb"]["tap"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.buf2], True)
     # the whole 11-stage chain in one chain() call: per sample and the in-asm per-block cost
     bqc = sb.args("biquad")
     prog = [2, 23170, 0, 14]
@@ -539,6 +568,10 @@ def report(res: dict) -> str:  # noqa: C901
                 lines.append(f"chain 8 biquads + table + 2 gains ({impl}): {tot:.0f} cycles/"
                              f"sample = {100 * tot / budget:.1f} % CPU; + engine I/O "
                              f"{io:.0f} = {100 * (tot + io) / budget:.1f} %")
+        per_sample_helpers = [f"{g}.{k}" for g in ("anchor", "viper", "thumb", "io", "thumb_io")
+                              for k, v in r.get(g, {}).items() if v.get("helper_calls")]
+        lines.append("runtime helper calls inside the per-sample loops: "
+                     + (", ".join(per_sample_helpers) if per_sample_helpers else "none"))
         for note in r["notes"]:
             lines.append(f"note: {note}")
     x = res.get("xtensawin")
@@ -604,7 +637,8 @@ def _plain(obj):
     """RunStats / XtensaLoop -> dicts for JSON."""
     if hasattr(obj, "__dataclass_fields__"):
         d = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
-        d.pop("helper_calls", None)
+        if "helper_calls" in d:  # runtime helpers called per sample (must be none)
+            d["helper_calls"] = sum(d["helper_calls"].values())
         return d
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
@@ -636,6 +670,8 @@ def main(argv=None) -> int:
                     help="rewrite the cost model's data (host/pedaltool/pedal/cost_data.json)")
     ap.add_argument("--no-unix", action="store_true", help="skip the MicroPython unix timing")
     a = ap.parse_args(argv)
+    if a.update and a.no_unix:
+        ap.error("--update needs the unix-port measurements (drop --no-unix)")
     res = run_all(unix=not a.no_unix)
     print(report(res))
     if a.json:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -138,9 +139,12 @@ def child_memory(label: str, seconds: float) -> None:
         m = load(spec)
         m.render(x[:4096])
         base = peak_rss_mb()
+        tracemalloc.start()
         y = m.render(x)
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         peak = peak_rss_mb()
-    print(json.dumps({"base_mb": base, "peak_mb": peak, "n": len(y)}))
+    print(json.dumps({"base_mb": base, "peak_mb": peak, "traced_mb": traced, "n": len(y)}))
 
 
 def machine() -> str:
@@ -201,15 +205,17 @@ def main() -> None:
         print(f"\nAnchors (issue 2, same machine): Core renders 10 s A1 standard in "
               f"{ANCHOR_CORE['A1 standard']} s and LSTM 1x24 in {ANCHOR_CORE['LSTM 1x24']} s; "
               f"the issue quotes PyTorch at {ANCHOR_TORCH['LSTM 1x24']} s for the LSTM.")
-    print(f"\n| model | peak RSS for {args.memory_seconds:g} s (MB) | before render (MB) |")
-    print("|---|---:|---:|")
+    print(f"\n| model | peak RSS, {args.memory_seconds:g} s render (MB) | RSS before render (MB) |"
+          " allocated by render (tracemalloc peak, MB) |")
+    print("|---|---:|---:|---:|")
     for label in ("A1 standard", "A2 full (8 ch)", "LSTM 1x24"):
         out = subprocess.run(
             [sys.executable, __file__, "--child-memory", label,
              "--memory-seconds", str(args.memory_seconds)],
             capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {label} | {r['peak_mb']:.0f} | {r['base_mb']:.0f} |", flush=True)
+        print(f"| {label} | {r['peak_mb']:.0f} | {r['base_mb']:.0f} | {r['traced_mb']:.0f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@
 # most four arguments, so small integers are packed into one.
 #
 # Drop-in provider: this module has the same kernel names and signatures as arith.py and
-# kernels.py (biquad_block, gain_block, table_block run in asm; every other kernel is the viper
-# one from kernels.py, or arith's where kernels.py is missing). The engine selects it on ARM:
+# kernels.py (biquad_block, biquad_cascade_block, gain_block, table_block, table_bias_block,
+# env_block, tone_block, delay_block, tap_block and mix_block run in asm; the rest - fades,
+# peak - are the viper ones from kernels.py, or arith's where kernels.py is missing). The engine selects it on ARM:
 #     try: from pedalcore import kernels_thumb as K   (ImportError/SyntaxError elsewhere)
 #
 # Raw asm entry points (n >= 1, n < 65536; 0 returns at once):
@@ -26,6 +27,12 @@
 #   table(buf, n, t, p)                 == arith.table_block(buf, n, t, *p) with
 #                                          p = array('i', [pmax, gm0, step, gs, off]);
 #                                          p[1] becomes the last gm.
+#   tone(buf, n, st, p)                 == arith.tone_block with p = [c, glo0, slo, ghi0, shi]
+#   delay(buf, n, ring, p)              == arith.delay_block with p = [w, d, mask] (p[0] updated)
+#   env(buf, bias, st, p)               == arith.env_block, p = [n, ca, cr, dm, ds]
+#   table_bias(buf, bias, t, p)         == arith.table_bias_block, p = [n, pmax, gm0, step, gs,
+#                                          off]; p[2] becomes the last gm
+#   pmix(buf, n | (sh << 16), slot, m)  == arith.mix_block;  tap(buf, n, slot) == tap_block
 #   chain(buf, n, prog)                 a program of biquad/gain/table records in ONE call per
 #                                          block (see chain() and the Chain helper below)
 #   unpack_in(src, dry, wet, n)         == blockio.unpack_in (same arguments, returns peak)
@@ -732,6 +739,343 @@ def chain(r0, r1, r2):
     mov(r11, r7)
     mov(r0, 0)
 
+# Tilt EQ (== arith.tone_block): one-pole split (Q23 state, Q15 coef), out = glo*lp + ghi*hp
+# in Q13, glo/ghi ramping. st: array('i', [lpstate]); p = array('i', [c, glo0, slo, ghi0, shi]).
+# Returns the last ghi. r0 buf, r1 end, r2 glo, r3 ghi, r4-r7 scratch;
+# r8 lpstate, r9 c, r10 slo, r11 shi, lr 4096 (rounding).
+@micropython.asm_thumb
+def tone(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    push({r2})  # st
+    ldr(r4, [r2, 0])
+    mov(r8, r4)
+    ldr(r4, [r3, 0])
+    mov(r9, r4)  # c
+    ldr(r4, [r3, 8])
+    mov(r10, r4)  # slo
+    ldr(r4, [r3, 16])
+    mov(r11, r4)  # shi
+    mov(r4, 1)
+    lsl(r4, r4, 12)
+    mov(lr, r4)  # 4096
+    ldr(r2, [r3, 4])  # glo
+    ldr(r3, [r3, 12])  # ghi
+    lsl(r1, r1, 1)
+    add(r1, r1, r0)  # end
+    cmp(r0, r1)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4   x
+    mov(r5, r10)
+    add(r2, r2, r5)  # glo += slo
+    mov(r5, r11)
+    add(r3, r3, r5)  # ghi += shi
+    lsl(r5, r4, 8)
+    mov(r6, r8)
+    sub(r5, r5, r6)  # d = (x << 8) - lps
+    asr(r6, r5, 8)
+    mov(r7, r9)
+    mul(r6, r7)  # (d >> 8) * c
+    lsl(r5, r5, 24)
+    lsr(r5, r5, 24)  # d & 255
+    mul(r5, r7)
+    asr(r5, r5, 8)
+    add(r6, r6, r5)
+    asr(r6, r6, 7)  # increment
+    mov(r5, r8)
+    add(r5, r5, r6)
+    mov(r8, r5)  # lps += inc
+    add(r5, 128)
+    asr(r5, r5, 8)  # lp = (lps + 128) >> 8
+    sub(r4, r4, r5)  # hp = x - lp
+    mul(r5, r2)  # glo * lp
+    mul(r4, r3)  # ghi * hp
+    add(r5, r5, r4)
+    mov(r4, lr)
+    add(r5, r5, r4)
+    asr(r5, r5, 13)
+    data(2, 0xB22C)  # sxth r4, r5
+    cmp(r4, r5)
+    bne(SAT)
+    label(STORE)
+    strh(r5, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(SAT)
+    cmp(r5, 0)
+    blt(NEG)
+    mov(r5, 127)
+    lsl(r5, r5, 8)
+    add(r5, 255)
+    b(STORE)
+    label(NEG)
+    mov(r5, 128)
+    lsl(r5, r5, 8)
+    neg(r5, r5)
+    b(STORE)
+    label(DONE)
+    pop({r2})
+    mov(r4, r8)
+    str(r4, [r2, 0])
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, r3)  # last ghi
+
+
+# Integer delay (== arith.delay_block) with a power-of-two ring of int16.
+# p = array('i', [w, d, mask]); p[0] (the write index) is updated.
+# r0 buf, r1 end, r2 ring, r3 w, r4 d, r5 mask, r6/r7 scratch.
+@micropython.asm_thumb
+def delay(r0, r1, r2, r3):
+    push({r3})
+    ldr(r4, [r3, 4])  # d
+    ldr(r5, [r3, 8])  # mask
+    ldr(r3, [r3, 0])  # w
+    lsl(r1, r1, 1)
+    add(r1, r1, r0)
+    cmp(r0, r1)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r6, [r0, 0])
+    lsl(r7, r3, 1)
+    add(r7, r7, r2)
+    strh(r6, [r7, 0])  # ring[w] = x
+    sub(r7, r3, r4)
+    and_(r7, r5)
+    lsl(r7, r7, 1)
+    add(r7, r7, r2)
+    ldrh(r6, [r7, 0])
+    strh(r6, [r0, 0])  # buf[i] = ring[(w - d) & mask]
+    add(r3, 1)
+    and_(r3, r5)
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    label(DONE)
+    pop({r2})
+    str(r3, [r2, 0])
+    mov(r0, 0)
+
+# Envelope follower -> per-sample table bias (== arith.env_block). buf is read only.
+# st: array('i', [e]); p = array('i', [n, ca, cr, dm, ds]); bias: array('i').
+# r0 buf, r1 bias, r2 count, r3 e, r4-r7 scratch; r8 ca, r9 cr, r10 dm, r11 ds.
+@micropython.asm_thumb
+def env(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    push({r2})  # st
+    ldr(r4, [r3, 4])
+    mov(r8, r4)
+    ldr(r4, [r3, 8])
+    mov(r9, r4)
+    ldr(r4, [r3, 12])
+    mov(r10, r4)
+    ldr(r4, [r3, 16])
+    mov(r11, r4)
+    ldr(r4, [r3, 0])  # n
+    ldr(r3, [r2, 0])  # e
+    mov(r2, r4)
+    cmp(r2, 0)
+    ble(DONE)
+    label(LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    asr(r5, r4, 31)
+    eor(r4, r5)
+    sub(r4, r4, r5)  # a = |x|
+    lsl(r4, r4, 8)
+    sub(r4, r4, r3)  # d = (a << 8) - e
+    mov(r6, r8)  # c = ca if d > 0
+    cmp(r4, 0)
+    bgt(ATTACK)
+    mov(r6, r9)  # else cr
+    label(ATTACK)
+    asr(r5, r4, 8)
+    mul(r5, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)
+    mul(r4, r6)
+    asr(r4, r4, 8)
+    add(r5, r5, r4)
+    asr(r5, r5, 7)
+    add(r3, r3, r5)  # e += inc
+    asr(r4, r3, 8)
+    mov(r5, r10)
+    mul(r4, r5)
+    mov(r5, r11)
+    asr(r4, r5)  # ((e >> 8) * dm) >> ds
+    str(r4, [r1, 0])
+    add(r0, 2)
+    add(r1, 4)
+    sub(r2, 1)
+    bne(LOOP)
+    label(DONE)
+    pop({r2})
+    str(r3, [r2, 0])
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)
+
+
+# Table with a per-sample position bias (== arith.table_bias_block).
+# p = array('i', [n, pmax, gm0, step, gs, off]); p[2] becomes the last gm.
+# r0 buf, r1 bias, r2 t, r3 gm, r4-r7 scratch; r8 pmax, r9 step, r10 gs, r11 off, r12 end.
+@micropython.asm_thumb
+def table_bias(r0, r1, r2, r3):
+    mov(r4, r8)
+    mov(r5, r9)
+    mov(r6, r10)
+    mov(r7, r11)
+    push({r4, r5, r6, r7})
+    push({r3})
+    ldr(r4, [r3, 4])
+    mov(r8, r4)
+    ldr(r4, [r3, 12])
+    mov(r9, r4)
+    ldr(r4, [r3, 16])
+    mov(r10, r4)
+    ldr(r4, [r3, 20])
+    mov(r11, r4)
+    ldr(r4, [r3, 0])  # n
+    lsl(r4, r4, 1)
+    add(r4, r4, r0)
+    mov(r12, r4)  # end
+    ldr(r3, [r3, 8])  # gm
+    cmp(r0, r4)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    mov(r5, r9)
+    add(r3, r3, r5)  # gm += step
+    mul(r4, r3)
+    mov(r5, r10)
+    asr(r4, r5)  # (x * gm) >> gs
+    mov(r5, r11)
+    add(r4, r4, r5)  # + off
+    ldr(r5, [r1, 0])
+    add(r4, r4, r5)  # + bias[i]
+    cmp(r4, 0)
+    blt(LOW)
+    mov(r5, r8)
+    cmp(r4, r5)
+    bgt(HIGH)
+    label(GO)
+    asr(r5, r4, 8)
+    lsl(r5, r5, 1)
+    data(2, 0x5F56)  # ldrsh r6, [r2, r5]
+    add(r5, 2)
+    data(2, 0x5F57)  # ldrsh r7, [r2, r5]
+    sub(r7, r7, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)
+    mul(r7, r4)
+    add(r7, 128)
+    asr(r7, r7, 8)
+    add(r6, r6, r7)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    add(r1, 4)
+    mov(r5, r12)
+    cmp(r0, r5)
+    bcc(LOOP)
+    b(DONE)
+    label(LOW)
+    mov(r4, 0)
+    b(GO)
+    label(HIGH)
+    mov(r4, r8)
+    b(GO)
+    label(DONE)
+    pop({r2})
+    str(r3, [r2, 8])
+    pop({r4, r5, r6, r7})
+    mov(r8, r4)
+    mov(r9, r5)
+    mov(r10, r6)
+    mov(r11, r7)
+    mov(r0, 0)
+
+
+# Parallel path mix (== arith.mix_block): buf = sat16(buf + ((slot*m + r) >> sh)).
+# r0 buf, r1 end, r2 slot, r3 m, r4 r, r5 sh, r6/r7 scratch.
+@micropython.asm_thumb
+def pmix(r0, r1, r2, r3):
+    lsr(r5, r1, 16)  # sh
+    lsl(r1, r1, 16)
+    lsr(r1, r1, 15)
+    add(r1, r1, r0)
+    mov(r4, 1)
+    lsl(r4, r5)
+    asr(r4, r4, 1)  # r
+    cmp(r0, r1)
+    bcs(DONE)
+    label(LOOP)
+    ldrh(r6, [r2, 0])
+    data(2, 0xB236)  # sxth r6, r6   t
+    mul(r6, r3)
+    add(r6, r6, r4)
+    asr(r6, r5)
+    ldrh(r7, [r0, 0])
+    data(2, 0xB23F)  # sxth r7, r7   x
+    add(r6, r6, r7)
+    data(2, 0xB237)  # sxth r7, r6
+    cmp(r7, r6)
+    bne(SAT)
+    label(STORE)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    add(r2, 2)
+    cmp(r0, r1)
+    bcc(LOOP)
+    b(DONE)
+    label(SAT)
+    cmp(r6, 0)
+    blt(NEG)
+    mov(r6, 127)
+    lsl(r6, r6, 8)
+    add(r6, 255)
+    b(STORE)
+    label(NEG)
+    mov(r6, 128)
+    lsl(r6, r6, 8)
+    neg(r6, r6)
+    b(STORE)
+    label(DONE)
+    mov(r0, 0)
+
+
+# slot[0:n] = buf[0:n] (== arith.tap_block).
+@micropython.asm_thumb
+def tap(r0, r1, r2):
+    cmp(r1, 0)
+    ble(DONE)
+    label(LOOP)
+    ldrh(r3, [r0, 0])
+    strh(r3, [r2, 0])
+    add(r0, 2)
+    add(r2, 2)
+    sub(r1, 1)
+    bne(LOOP)
+    label(DONE)
+    mov(r0, 0)
+
 # I2S RX slots -> int16 dry and wet copies; returns peak |x|. == blockio.unpack_in.
 # r0 src (int32 slots), r1 dry, r2 wet, r3 count, r4 s, r5 peak, r6 scratch.
 @micropython.asm_thumb
@@ -851,6 +1195,10 @@ def mix(r0, r1, r2, r3):
 # ---- drop-in kernels with the reference signatures (one extra Python call per block) ------
 _TP = array("i", [0, 0, 0, 0, 0])  # table parameters, preallocated: no allocation per call
 _MP = array("i", [0, 0, 0, 0, 0])  # mixer parameters
+_TN = array("i", [0, 0, 0, 0, 0])  # tone parameters
+_DL = array("i", [0, 0, 0])  # delay parameters
+_EV = array("i", [0, 0, 0, 0, 0])  # envelope parameters
+_TB = array("i", [0, 0, 0, 0, 0, 0])  # biased-table parameters
 
 
 def biquad_block(buf, n, c, s, o):
@@ -877,6 +1225,55 @@ def table_block(buf, n, t, pmax, gm0, step, gs, off):
     p[4] = off
     table(buf, n, t, p)
     return p[1]
+
+
+def tone_block(buf, n, st, c, glo0, slo, ghi0, shi):
+    p = _TN
+    p[0] = c
+    p[1] = glo0
+    p[2] = slo
+    p[3] = ghi0
+    p[4] = shi
+    return tone(buf, n, st, p)
+
+
+def delay_block(buf, n, ring, st, d, mask):
+    p = _DL
+    p[0] = st[0]
+    p[1] = d
+    p[2] = mask
+    delay(buf, n, ring, p)
+    st[0] = p[0]
+
+
+def env_block(buf, n, st, ca, cr, dm, ds, bias):
+    p = _EV
+    p[0] = n
+    p[1] = ca
+    p[2] = cr
+    p[3] = dm
+    p[4] = ds
+    env(buf, bias, st, p)
+
+
+def table_bias_block(buf, n, t, pmax, gm0, step, gs, off, bias):
+    p = _TB
+    p[0] = n
+    p[1] = pmax
+    p[2] = gm0
+    p[3] = step
+    p[4] = gs
+    p[5] = off
+    table_bias(buf, bias, t, p)
+    return p[2]
+
+
+def mix_block(buf, n, slot, m, s):
+    pmix(buf, n | (s << 16), slot, m)
+
+
+def tap_block(buf, n, slot):
+    tap(buf, n, slot)
 
 
 def mix_out(dry, wet, dst, n, w0, w1, v0, v1):

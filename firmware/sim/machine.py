@@ -341,6 +341,7 @@ class _Sim:
         self.frames_in = 0
         self.frames_out = 0
         self.dropped = 0
+        self.max_late_us = 0  # the latest an RX read came (real-time mode), in us
         self.ended = False
         self.adc = {}
         self.pins = {}
@@ -641,12 +642,19 @@ class I2S:
             wait = time.ticks_diff(due, time.ticks_us())
             if wait > 0:
                 time.sleep_us(wait)
-            elif wait < -(self.ibuf // self.frame_bytes) * 1000000 // self.rate:
-                # later than the ring buffer holds: a real board drops that audio (overflow)
-                lost = (0 - wait) * self.rate // 1000000 - nfr
-                if lost > 0:
-                    self.frames += lost
-                    sim.dropped += lost
+                over = time.ticks_diff(time.ticks_us(), due)  # the host may oversleep
+                if over > sim.max_late_us:
+                    sim.max_late_us = over
+            else:
+                if 0 - wait > sim.max_late_us:
+                    sim.max_late_us = 0 - wait
+                # the ring holds ibuf bytes; this read's own block is in it too. Later than
+                # that: a real board has dropped audio (overflow)
+                room = self.ibuf // self.frame_bytes - nfr
+                late = (0 - wait) * self.rate // 1000000
+                if late > room:
+                    self.frames += late - room
+                    sim.dropped += late - room
         src = sim.source
         fb = self.frame_bytes
         got = 0

@@ -74,3 +74,28 @@ def test_fit_then_flash_verbatim(pedal, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert (tmp_path / "pedals" / "diode_clipper.pedal").is_file()
     assert "pedal running preset 1 (diode_clipper)" in p.stdout
+
+
+@pytest.mark.slow
+def test_virtual_command_is_found_by_flash_without_port(tmp_path):
+    """`pedaltool virtual` in one process; `flash` and `status` in others find it by themselves."""
+    import signal
+
+    make_bank(tmp_path / "pedals", names=("alpha",))
+    exe = PEDALTOOL[0]
+    env = dict(os.environ)
+    env.pop("PEDALTOOL_PORT", None)
+    proc = subprocess.Popen([exe, "virtual"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("virtual pedal on /dev/")
+        port = first.split()[-1]
+        p = run(["flash"], cwd=tmp_path)  # no --port: only the virtual pedal is around
+        assert port in p.stdout and "preset 1 (alpha)" in p.stdout
+        st = json.loads(run(["status", "--json"], cwd=tmp_path).stdout)
+        assert st["name"] == "alpha"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert "virtual pedal stopped" in out

@@ -126,3 +126,35 @@ def test_line_noise_is_retried_and_verified(pedal, fw_v1, bank_v1, at):
     assert res.status["name"] == "alpha"
     for f in res.plan.files:
         assert (pedal.fs_dir / "pt/a" / f.rel).read_bytes() == f.data
+
+
+def test_not_enough_space_is_refused_before_writing(pedal, fw_v1, bank_v1):
+    from pedaltool.device import flash as F
+
+    with Link(pedal.port) as link, link.raw_repl():
+        info = link.identify()
+        plan = F.make_plan(link, info, "rpi_pico", bank_v1, fw_dir=fw_v1)
+    assert plan.bytes_needed > 0
+    plan.bytes_free = plan.bytes_needed  # no head room left for settings.json
+    with pytest.raises(DeviceError, match="not enough space on the pedal.*fewer presets"):
+        F.check_space(plan)
+    assert not (pedal.fs_dir / "pt").exists()
+
+
+def test_full_filesystem_error_from_the_board(pedal):
+    from pedaltool.device.flash import _exec_fs
+
+    with Link(pedal.port) as link, link.raw_repl():
+        with pytest.raises(DeviceError, match="filesystem is full while writing x.pedal"):
+            _exec_fs(link, "import errno\nraise OSError(errno.ENOSPC)", "x.pedal")
+
+
+def test_dry_run_leaves_the_pedal_playing(pedal, fw_v1, bank_v1, tmp_path):
+    _flash(pedal, fw_v1, bank_v1)
+    bank2 = make_bank(tmp_path / "bank2", names=("gamma",))
+    res = _flash(pedal, fw_v1, bank2, dry_run=True)
+    assert not res.plan.up_to_date
+    with Link(pedal.port) as link:  # the firmware runs again: it answers at once
+        line, _ = link.read_lines_until(lambda s: s.startswith("@boot"), 10)
+        assert line is not None
+        assert Console(link).status()["name"] == "alpha"

@@ -107,7 +107,8 @@ a = app.run({slot!r}, {settings!r})
 print("@final " + a.status_json())
 s = machine.sim
 print("@sim " + json.dumps({{"frames_in": s.frames_in, "frames_out": s.frames_out,
-    "i2c": s.i2c_log, "led": s.led_log, "dropped": s.dropped}}))
+    "i2c": s.i2c_log, "led": s.led_log, "dropped": s.dropped,
+    "max_late_us": s.max_late_us}}))
 """
 
 #: prelude: run the control tick (pots, footswitch, LED, console poll) under heap_lock too, so a

@@ -22,7 +22,8 @@ pytest.importorskip("unicorn", reason="dev extra: pip install 'pedaltool[dev]'")
 
 FW = firmware_dir()
 THUMB_SRC = FW / "pedalcore" / "kernels_thumb.py"
-ASM_NAMES = ("biquad", "biquads", "gain", "table", "chain", "unpack_in", "mix")
+ASM_NAMES = ("biquad", "biquads", "gain", "table", "table_bias", "env", "tone", "delay", "pmix",
+             "tap", "chain", "unpack_in", "mix")
 
 
 def _fw_import(name):
@@ -233,6 +234,82 @@ def test_table_bit_identical(thumb, arith):
             assert list(got) == ref, f"trial {trial}"
 
 
+def test_tone_bit_identical(thumb, arith):
+    rnd = random.Random(15)
+    for trial in range(30):
+        n = rnd.choice((1, 17, 64))
+        c = rnd.randint(1, 32767)
+        glo0, ghi0 = rnd.randint(2048, 16383), rnd.randint(2048, 16383)
+        slo, shi = rnd.randint(-16, 16), rnd.randint(-16, 16)
+        for x in _signals(rnd, n):
+            st_r = [rnd.randint(-(1 << 22), 1 << 22)]
+            st_g = array("i", st_r)
+            ref, got = list(x), array("h", x)
+            assert thumb.tone_block(got, n, st_g, c, glo0, slo, ghi0, shi) == \
+                arith.tone_block(ref, n, st_r, c, glo0, slo, ghi0, shi)
+            assert list(got) == ref, f"trial {trial}"
+            assert list(st_g) == st_r
+
+
+def test_delay_bit_identical(thumb, arith):
+    rnd = random.Random(16)
+    for _trial in range(20):
+        size = rnd.choice((16, 64, 256))
+        d = rnd.randint(0, size - 1)
+        ring_r = [rnd.randint(-32768, 32767) for _ in range(size)]
+        ring_g = array("h", ring_r)
+        st_r = [rnd.randint(0, size - 1)]
+        st_g = array("i", st_r)
+        for _block in range(3):
+            x = [rnd.randint(-32768, 32767) for _ in range(rnd.choice((1, 32, 64)))]
+            ref, got = list(x), array("h", x)
+            arith.delay_block(ref, len(x), ring_r, st_r, d, size - 1)
+            thumb.delay_block(got, len(x), ring_g, st_g, d, size - 1)
+            assert list(got) == ref and list(ring_g) == ring_r and list(st_g) == st_r
+
+
+def test_env_and_biased_table_bit_identical(thumb, arith):
+    rnd = random.Random(17)
+    for trial in range(24):
+        n = rnd.choice((1, 19, 64))
+        ca, cr = rnd.randint(1, 32767), rnd.randint(1, 32767)
+        dm, ds = rnd.randint(-4096, 4096), rnd.randint(0, 12)
+        nseg = rnd.choice((64, 256))
+        t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
+        t.append(t[-1])
+        ta = array("h", t)
+        pmax, gm0, step = nseg << 8, rnd.randint(-60000, 60000), rnd.randint(-3, 3)
+        gs, off = rnd.randint(2, 14), rnd.randint(0, nseg << 8)
+        for x in _signals(rnd, n):
+            st_r = [rnd.randint(0, 1 << 23)]
+            st_g = array("i", st_r)
+            bias_r, bias_g = [0] * n, array("i", [0] * n)
+            arith.env_block(x, n, st_r, ca, cr, dm, ds, bias_r)
+            thumb.env_block(array("h", x), n, st_g, ca, cr, dm, ds, bias_g)
+            assert list(bias_g) == bias_r and list(st_g) == st_r, f"env trial {trial}"
+            ref, got = list(x), array("h", x)
+            assert thumb.table_bias_block(got, n, ta, pmax, gm0, step, gs, off, bias_g) == \
+                arith.table_bias_block(ref, n, t, pmax, gm0, step, gs, off, bias_r)
+            assert list(got) == ref, f"table_bias trial {trial}"
+
+
+def test_tap_and_mix_bit_identical(thumb, arith):
+    rnd = random.Random(18)
+    for _trial in range(24):
+        n = rnd.choice((1, 23, 64))
+        m, sh = rnd.randint(-32767, 32767), rnd.randint(0, 15)
+        for x in _signals(rnd, n):
+            slot_r, slot_g = [0] * n, array("h", [0] * n)
+            arith.tap_block(x, n, slot_r)
+            thumb.tap_block(array("h", x), n, slot_g)
+            assert list(slot_g) == slot_r
+            y = [rnd.randint(-32768, 32767) for _ in range(n)]
+            ref, got = list(y), array("h", y)
+            arith.mix_block(ref, n, slot_r, m, sh)
+            thumb.mix_block(got, n, slot_g, m, sh)
+            assert list(got) == ref
+
+
 def test_io_kernels_bit_identical(thumb, blockio_ref):
     """unpack_in / mix_out == blockio_ref (I2S buffers: bytearrays of little-endian 32-bit
     slots; the asm reads/writes them as words, which is the same bytes on little-endian ARM)."""
@@ -265,7 +342,10 @@ def test_zero_length_blocks_are_noops(thumb):
     thumb.biquad_cascade_block(buf, 2, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 0)
     assert thumb.gain_block(buf, 0, 100, 1, 3) == 100
     thumb.table_block(buf, 0, array("h", [0] * 18), 16 << 8, 1000, 0, 8, 0)
-    assert list(buf) == [123, -5]
+    assert thumb.tone_block(buf, 0, array("i", [0]), 100, 8192, 1, 8192, 1) == 8192
+    st = array("i", [3])
+    thumb.delay_block(buf, 0, array("h", [0] * 16), st, 2, 15)
+    assert list(buf) == [123, -5] and st[0] == 3
 
 
 def test_asm_is_faster_than_viper_in_the_emulator(machine):

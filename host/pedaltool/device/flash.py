@@ -548,19 +548,30 @@ def flash(
     port = resolve_port(port)
     link = link_factory(port)
     with link:
-        with link.raw_repl():
-            info = link.identify()
-            check_board(info)
-            plan = make_plan(link, info, board, Path(bank_dir), models_only, fw_dir)
-            progress("plan", None, 0)
-            if dry_run:
+        restarted = False
+        try:
+            with link.raw_repl():
+                info = link.identify()
+                check_board(info)
+                plan = make_plan(link, info, board, Path(bank_dir), models_only, fw_dir)
+                progress("plan", None, 0)
+                if dry_run:
+                    return FlashResult(plan, None, None, time.monotonic() - t0)
+                if not plan.up_to_date:
+                    execute_plan(link, plan, fw_dir, progress)
+            if not confirm:
                 return FlashResult(plan, None, None, time.monotonic() - t0)
-            if not plan.up_to_date:
-                execute_plan(link, plan, fw_dir, progress)
-        if not confirm:
-            return FlashResult(plan, None, None, time.monotonic() - t0)
-        progress("restart", None, 0)
-        boot, status = restart_and_confirm(link, plan)
+            progress("restart", None, 0)
+            restarted = True
+            boot, status = restart_and_confirm(link, plan)
+        finally:
+            if not restarted and not link.lost:
+                # We stopped the pedal's program to talk to the raw REPL: start it again so
+                # the pedal keeps playing after a dry run or a refused update.
+                try:
+                    link.soft_reset()
+                except DeviceError:
+                    pass
     return FlashResult(plan, status, boot, time.monotonic() - t0)
 
 

@@ -308,6 +308,8 @@ class Link:
 
     def enter_raw(self) -> None:
         """Interrupt whatever runs and enter the raw REPL, retrying on a flaky line."""
+        if self._lost is not None:
+            raise DeviceError(f"{self.port}: connection lost ({self._lost})")
         last: Exception | None = None
         seen = b""
         self._last_banner = b""
@@ -318,10 +320,13 @@ class Link:
             except (TransportError, serial.SerialException, OSError) as exc:
                 last = exc
                 seen += self._last_banner
+                if not isinstance(exc, TransportError):
+                    break  # the port itself failed: retrying cannot help
                 time.sleep(0.2 * (attempt + 1))
         if isinstance(last, (serial.SerialException, OSError)) and not isinstance(
             last, TransportError
         ):
+            self._lost = last
             raise DeviceError(f"{self.port}: connection lost ({last})") from None
         if b"Adafruit CircuitPython" in seen or b"CircuitPython" in seen:
             raise circuitpython_error(self.port)
@@ -518,6 +523,11 @@ def check_board(info: BoardInfo) -> None:
         raise DeviceError(
             f"{info.port}: the board runs {info.implementation or 'an unknown Python'}, not "
             "MicroPython; install it with `pedaltool install-micropython --board BOARD`"
+        )
+    if not info.has_sha256:
+        raise DeviceError(
+            f"{info.port}: this MicroPython build has no hashlib.sha256, which the safe update "
+            "needs; install the official build with `pedaltool install-micropython --board BOARD`"
         )
     if info.version < MIN_MICROPYTHON:
         need = ".".join(map(str, MIN_MICROPYTHON))

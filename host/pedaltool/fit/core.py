@@ -125,7 +125,7 @@ def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
 _SECTION_CACHE: dict = {}
 
 
-def _sections_fit(target_db, grid, kinds, rate_hz) -> list[Section]:
+def _sections_fit(target_db, grid, kinds, rate_hz, w) -> list[Section]:
     """Biquad cascade fitted to a dB curve (memoised: restarts share their initial EQ)."""
     if not kinds:
         return []
@@ -133,24 +133,28 @@ def _sections_fit(target_db, grid, kinds, rate_hz) -> list[Section]:
     if key not in _SECTION_CACHE:
         if len(_SECTION_CACHE) > 64:
             _SECTION_CACHE.clear()
-        w = np.ones(len(grid))
         secs, _ = linear.fit_cascade_db(target_db - np.median(target_db), grid, kinds,
                                         rate_hz, w)
         _SECTION_CACHE[key] = secs
     return copy.deepcopy(_SECTION_CACHE[key])
 
 
-def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float) -> BlockModel:
-    """EQ split from the BLAs (Eichas): pre = H_low / H_high, post = H_high; the first table's
-    input gain puts the 99.9th percentile of |pre(x)| at ``drive`` x full table range."""
+def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
+                  split: float = 0.5) -> BlockModel:
+    """Initial EQ from the small-signal BLA T (dB): ``split`` of its shape goes before the
+    table, the rest after it (a noise BLA cannot tell pre from post: Bussgang), fitted as
+    biquad cascades on a log-frequency grid weighted towards where the capture has output.
+    The first table's input gain puts the 99.9th percentile of |pre(x)| at ``drive`` x the
+    table's half-range."""
     rate = pr.rate_hz
-    lo_db, hi_db = pr.bla_db[0], pr.bla_db[-1]
-    post = _sections_fit(hi_db, pr.grid_hz, st.post, rate)
+    total = pr.bla_db[0] - np.median(pr.bla_db[0])
+    w = np.clip((total - (np.max(total) - 45.0)) / 15.0, 0.05, 1.0)
+    post = _sections_fit((1.0 - split) * total, pr.grid_hz, st.post, rate, w)
     stages = []
     xd = np.concatenate([np.zeros(pr.latency), x])[: len(x)]
     v = xd
     for k, kinds in enumerate(st.pre):
-        pre = _sections_fit(lo_db - hi_db, pr.grid_hz, kinds, rate) if k == 0 else \
+        pre = _sections_fit(split * total, pr.grid_hz, kinds, rate, w) if k == 0 else \
             linear.default_sections(kinds)
         s = signal.sosfilt(cascade_sos(pre, rate), v)
         q = float(np.quantile(np.abs(s), 0.999)) + 1e-12
@@ -158,8 +162,6 @@ def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float) -> Bloc
         nk = st.knots if last else st.inner_knots
         kn = np.linspace(-1, 1, nk)
         gain = (drive if k == 0 else 1.0) / q
-        if last and st.knots == 0:
-            raise ValueError("a structure needs a table")
         if last:
             values = kn * q  # identity; the linear solve replaces it
         else:
@@ -175,21 +177,24 @@ def score(model: BlockModel, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return esr(yh, y), esr_pre(yh, y)
 
 
-def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=(0.4, 0.8), nfev: int = 6,
+RESTARTS = ((0.5, 0.5), (0.0, 0.5), (1.0, 0.5))  # (EQ split, drive)
+
+
+def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=RESTARTS, nfev: int = 6,
               tanh_table: bool = False, progress: Progress | None = None) -> Candidate:
-    """Restarts over drive with short refinements on the first second of the fitting signal;
-    the best restart, scored on the validation playing."""
+    """Restarts over the pre/post EQ split and drive with short refinements on the first
+    second of the fitting signal; the best restart, scored on the validation playing."""
     t0 = time.time()
     log = []
     n_quick = min(len(ds.x_fit), int(1.0 * pr.rate_hz))
     best = None
-    for d in drives:
-        m0 = initial_model(st, pr, ds.x_fit, d)
+    for split, d in drives:
+        m0 = initial_model(st, pr, ds.x_fit, d, split)
         if tanh_table:
             m0.stages[-1].values = np.tanh(3.0 * m0.stages[-1].knots)
         m, cost = refine(m0, ds.x_fit[:n_quick], ds.y_fit[:n_quick], st.env, st.mix, nfev,
                          stride=8, tanh_table=tanh_table)
-        log.append(f"{st.name} drive {d:g}: cost {cost:.4f}")
+        log.append(f"{st.name} split {split:g} drive {d:g}: cost {cost:.4f}")
         if progress:
             progress(log[-1])
         if best is None or cost < best[1]:
