@@ -210,12 +210,17 @@ class Engine:
         self._retarget(immediate)
 
     def set_gate(self, threshold_dbfs):
-        """Noise gate threshold in dBFS (None or <= -120 turns it off)."""
+        """Noise gate threshold in dBFS (None or <= -120 turns it off).
+
+        The dB value becomes a log2 gain in Q10 (one rounding) and the peak threshold comes
+        from the integer pow2 table, so single-precision floats on the MCU give the host's
+        threshold."""
         if threshold_dbfs is None or threshold_dbfs <= -120:
             self.gate_open_thr = 0
-        else:
-            v = int(32768 * 10 ** (threshold_dbfs / 20.0) + 0.5)
-            self.gate_open_thr = 1 if v < 1 else (32767 if v > 32767 else v)
+            return
+        lq = int(threshold_dbfs * 170.08 + (0.5 if threshold_dbfs >= 0 else -0.5))
+        v = arith.scale_by_log2(32768, lq)
+        self.gate_open_thr = 1 if v < 1 else (32767 if v > 32767 else v)
 
     def set_bypass(self, on):
         """Bypass on/off; the change crossfades over the next block."""

@@ -16,10 +16,11 @@
 # Drop-in provider: this module has the same kernel names and signatures as arith.py and
 # kernels.py (biquad_block, biquad_cascade_block, gain_block, table_block, table_bias_block,
 # env_block, tone_block, delay_block, tap_block and mix_block run in asm; the rest - fades,
-# peak - are the viper ones from kernels.py, or arith's where kernels.py is missing). The engine selects it on ARM:
+# peak - are the viper ones from kernels.py, or arith's where kernels.py is missing), plus the
+# blockio API (unpack_in, mix_out). The engine selects it on ARM:
 #     try: from pedalcore import kernels_thumb as K   (ImportError/SyntaxError elsewhere)
 #
-# Raw asm entry points (n >= 1, n < 65536; 0 returns at once):
+# Raw asm entry points (n < 65536 where n is packed with another value; n = 0 is a no-op):
 #   biquad(buf, n | (o << 16), c, s)    == arith.biquad_block(buf, n, c, s, o)
 #   biquads(buf, n | (nsec << 16), c, s) == nsec x biquad_block(.., o = 12*k), k = 0..nsec-1
 #                                          (one call for a run of sections: less overhead)

@@ -72,8 +72,10 @@ def test_fit_then_flash_verbatim(pedal, tmp_path):
     p = shell(f"pedaltool fit examples/diode_clipper.nam && pedaltool flash --port {pedal.port}",
               cwd=tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert (tmp_path / "pedals" / "diode_clipper.pedal").is_file()
-    assert "pedal running preset 1 (diode_clipper)" in p.stdout
+    from pedaltool.pedal import read_pedal
+
+    qp = read_pedal(tmp_path / "pedals" / "diode_clipper.pedal")
+    assert f"pedal running preset 1 ({qp.name or 'diode_clipper'})" in p.stdout
 
 
 @pytest.mark.slow

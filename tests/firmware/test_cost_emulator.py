@@ -345,7 +345,15 @@ def test_zero_length_blocks_are_noops(thumb):
     assert thumb.tone_block(buf, 0, array("i", [0]), 100, 8192, 1, 8192, 1) == 8192
     st = array("i", [3])
     thumb.delay_block(buf, 0, array("h", [0] * 16), st, 2, 15)
-    assert list(buf) == [123, -5] and st[0] == 3
+    bias = array("i", [7, 7])
+    thumb.env_block(buf, 0, st, 100, 100, 1, 0, bias)
+    assert thumb.table_bias_block(buf, 0, array("h", [0] * 18), 16 << 8, 99, 1, 8, 0,
+                                  bias) == 99
+    slot = array("h", [1, 1])
+    thumb.tap_block(buf, 0, slot)
+    thumb.mix_block(buf, 0, slot, 1000, 3)
+    assert list(buf) == [123, -5] and st[0] == 3 and list(bias) == [7, 7]
+    assert list(slot) == [1, 1]
 
 
 def test_asm_is_faster_than_viper_in_the_emulator(machine):

@@ -55,6 +55,8 @@ def flash(port, board, bank_dir, dry_run, models_only):
     plan = res.plan
     click.echo(plan.summary())
     if dry_run:
+        if plan.up_to_date:
+            return
         for s in plan.steps:
             click.echo(f"  would {s.action:6s} {s.rel} ({s.size} bytes)")
         for r in plan.stale:

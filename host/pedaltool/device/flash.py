@@ -464,21 +464,16 @@ def _write_tmp(link: Link, dest: str, tmp: str, data: bytes | None, size: int,
         progress("bytes", step, size)
     else:
         try:
-            link.write_file(tmp, data, lambda n: progress("bytes", step, n),
-                            use_base64=link_info_base64(link))
+            link.write_file(tmp, data, lambda n: progress("bytes", step, n))
         except DeviceExecError as exc:
             _exec_fs(link, "raise OSError(" + repr(exc.last_line) + ")", dest)
     return link.eval_json(f"print(repr(_h({tmp!r})))", timeout_s=60)
 
 
-def link_info_base64(link: Link) -> bool:
-    return getattr(link, "_base64", True)
-
-
 def execute_plan(link: Link, plan: FlashPlan, fw_dir: Path | None = None,
                  progress: Progress = _no_progress) -> None:
     """Write the plan's slot and switch to it (the raw REPL must be active)."""
-    link._base64 = plan.info.has_base64  # type: ignore[attr-defined]
+    link.use_base64 = plan.info.has_base64
     base = f"{PT}/{plan.target}"
     _exec_fs(link, _HELPERS, "helpers")
     # 1. the target slot stops being bootable before anything in it changes

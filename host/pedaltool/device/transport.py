@@ -223,6 +223,7 @@ class Link:
         self._t: _Transport | None = None
         self._in_raw = False
         self._lost: BaseException | None = None
+        self.use_base64 = True  # set from BoardInfo.has_base64 once the board is identified
         self.write_hook: Callable[[bytes], None] | None = None
 
     # -- connection -------------------------------------------------------------------------
@@ -425,9 +426,14 @@ class Link:
         path: str,
         data: bytes,
         progress: Callable[[int], None] | None = None,
-        use_base64: bool = True,
+        use_base64: bool | None = None,
     ) -> None:
-        """Write ``data`` to ``path`` on the board in chunks (the caller picks a temp name)."""
+        """Write ``data`` to ``path`` on the board in chunks (the caller picks a temp name).
+
+        Chunks travel as base64 text (``binascii``) or, on ports without it, as bytes reprs.
+        """
+        if use_base64 is None:
+            use_base64 = self.use_base64
         dec = "import binascii\nd=binascii.a2b_base64\n" if use_base64 else "d=None\n"
         self.exec(f"{dec}f=open({_quote(path)},'wb')\nw=f.write")
         for i in range(0, len(data), CHUNK_BYTES):
