@@ -92,10 +92,14 @@ def main() -> None:
     ap.add_argument("--only", default="", help="substring of the capture names to run")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", default="")
+    ap.add_argument("--set", choices=("scored", "format", "all"), default="all",
+                    help="scored: the 11 captures with targets; format: the corner cases")
     args = ap.parse_args()
     from pedaltool.fit.report import format_rows
 
     paths = [p for p in sorted(MODELS.glob("*.nam")) if args.only in p.stem]
+    if args.set != "all":
+        paths = [p for p in paths if (p.stem in TARGETS) == (args.set == "scored")]
     results = []
     for p in paths:
         print(f"... {p.name}", flush=True)

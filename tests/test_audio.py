@@ -1,5 +1,6 @@
 """pedaltool.audio: WAV formats in, float WAV out (atomic), resampling, clear errors."""
 
+import os
 import struct
 
 import numpy as np
@@ -76,6 +77,9 @@ def test_write_is_float32_atomic_and_round_trips(tmp_path):
     assert rate == 48000 and data.dtype == np.float32 and np.array_equal(data, x)
     assert audio.read_wav(p).samples.tolist() == x.tolist()
     assert sorted(f.name for f in tmp_path.iterdir()) == ["out.wav"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):

@@ -206,10 +206,14 @@ def test_level_steps_segments():
 
 def _load_example_circuit(repo_root):
     import importlib.util
+    import sys
 
+    if "pedaltool_example_diode_clipper" in sys.modules:
+        return sys.modules["pedaltool_example_diode_clipper"]
     spec = importlib.util.spec_from_file_location(
-        "diode_clipper", repo_root / "examples" / "diode_clipper.py")
+        "pedaltool_example_diode_clipper", repo_root / "examples" / "diode_clipper.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 

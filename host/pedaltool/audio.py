@@ -194,6 +194,10 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> N
     except OSError as exc:
         raise _fail(p, f"cannot write ({exc.strerror or exc})") from None
     try:
+        # mkstemp creates the file 0600; give the result the permissions a plain open() would
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "wb") as fh:
             fh.write(b"RIFF" + struct.pack("<I", riff_size) + b"WAVE")
             fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)

@@ -53,8 +53,8 @@ EVALUATION_SEED = 20261125
 FITTING_SEED = 7
 #: Peak of the loudest strum in the guitar signals, full scale (-6.9 dBFS, i.e. 2.0 V peak at
 #: 12 dBu = 0 dBFS): a passive humbucker strummed hard into a 1 MOhm DI input. Hard single notes
-#: then peak at 0.2..0.3 FS (0.9..1.3 V) and loud phrases have an RMS of -26..-20 dBFS, like the
-#: real DI recordings this was checked against (single notes: peak 0.34, RMS -22 dBFS).
+#: then peak at 0.2..0.3 FS (0.9..1.3 V), comparable with a real single-note DI recording (peak
+#: 0.34, RMS -22 dBFS); 100 ms RMS reaches -20 dBFS in strums.
 GUITAR_PEAK_FS = 0.45
 #: RMS of the added pickup/interface noise floor (dBFS, white). Real DIs are never digital zero.
 NOISE_FLOOR_DBFS = -90.0
@@ -347,8 +347,8 @@ def _release_overlaps(notes: list[Note], end_s: float) -> list[Note]:
 
 
 def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase]:
-    """The composed evaluation DI: five phrases, about 19 s at 110 bpm."""
-    b = 60.0 / 110.0  # one beat (s)
+    """The composed evaluation DI: five phrases at 120 bpm, 19.6 s with lead-in and gaps."""
+    b = 60.0 / 120.0  # one beat (s)
     e = b / 2.0
     phrases = []
     tr = (0, 2, -2, 0)[variation % 4]  # later cycles (longer signals) transpose a little
@@ -364,7 +364,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
         rel = None if k == len(riff) - 1 else (pos + 1.0) * e + 0.02
         notes.append(Note(pos * e + _jit(rng), m, s, lvl + 1.5 * rng.standard_normal(),
                           0.12 + 0.04 * rng.random(), rel, legato=leg))
-    phrases.append(Phrase(HUMBUCKER_BRIDGE, 10 * e + 1.3, notes))
+    phrases.append(Phrase(HUMBUCKER_BRIDGE, 10 * e + 1.0, notes))
 
     # B. open-chord strums G C D Em, bridge humbucker, f..ff (0..-6 dB).
     notes = []
@@ -377,7 +377,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
             notes += _strum(bar * 2 * b + beat * b / 2 + _jit(rng), voicing,
                             lvl + rng.standard_normal(), down, rng,
                             spread_s=0.02 + 0.02 * rng.random())
-    phrases.append(Phrase(HUMBUCKER_BRIDGE, 6 * b + 1.6, notes))
+    phrases.append(Phrase(HUMBUCKER_BRIDGE, 6 * b + 1.4, notes))
 
     # C. palm-muted chugs on E5/G5/A5 in 8ths and 16ths, then an open accent.
     notes = []
@@ -391,14 +391,13 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
                         muted=True, release_s=t + dur * 0.9, pluck_pos=0.1)
         t += dur
     accent = tuple(None if v is None else v + tr for v in _CHORDS_EVAL["E5"])
-    notes += _strum(t, accent, -1.0, True, rng, spread_s=0.012, release_s=t + 1.0,
+    notes += _strum(t, accent, -1.0, True, rng, spread_s=0.012, release_s=t + 0.8,
                     pluck_pos=0.1)
-    phrases.append(Phrase(HUMBUCKER_BRIDGE, t + 1.3, notes))
+    phrases.append(Phrase(HUMBUCKER_BRIDGE, t + 1.0, notes))
 
     # D. soft finger-picked arpeggios on the neck single coil, pp (-26..-16 dB).
     notes = []
-    arps = [("Em", (0, 3, 4, 5, 4, 3)), ("C", (1, 3, 4, 5, 4, 3)), ("G", (0, 3, 4, 5, 4, 3)),
-            ("D", (2, 3, 4, 5, 4, 3))]
+    arps = [("Em", (0, 3, 4, 5, 4, 3)), ("C", (1, 3, 4, 5, 4, 3)), ("D", (2, 3, 4, 5, 4, 3))]
     t = 0.0
     for name, order in arps:
         voicing = _CHORDS_EVAL[name]
@@ -406,7 +405,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
             lvl = -26.0 + 10.0 * rng.random()
             notes.append(Note(t + _jit(rng), voicing[s] + tr, s, lvl, 0.3 + 0.03 * rng.random()))
             t += e / 1.5
-    phrases.append(Phrase(SINGLE_COIL_NECK, t + 1.0, notes))
+    phrases.append(Phrase(SINGLE_COIL_NECK, t + 0.7, notes))
 
     # E. crescendo on repeated notes (-30 dB .. 0 dB) on the bridge single coil, then a hard
     # Em strum ringing out.
@@ -421,7 +420,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
         t += e * 0.45
     voicing = tuple(None if v is None else v + tr for v in _CHORDS_EVAL["Em"])
     notes += _strum(t + 0.1, voicing, 0.0, True, rng, spread_s=0.03)
-    phrases.append(Phrase(SINGLE_COIL_BRIDGE, t + 2.4, notes))
+    phrases.append(Phrase(SINGLE_COIL_BRIDGE, t + 1.8, notes))
     return phrases
 
 
@@ -460,19 +459,23 @@ def _finish(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
+_EVAL_LEAD_S = 0.2  # silence before the first phrase (s)
+_EVAL_GAP_S = 0.3  # silence between phrases (s)
+
+
 @functools.lru_cache(maxsize=8)
 def _evaluation_cached(rate_hz: float, seconds: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n_total = int(round(seconds * rate_hz))
     phrases: list[Phrase] = []
-    total = 0.25
+    total = _EVAL_LEAD_S
     cycle = 0
     while total < seconds:
         for ph in _evaluation_phrases(rng, cycle):
             phrases.append(ph)
-            total += ph.duration_s + 0.35
+            total += ph.duration_s + _EVAL_GAP_S
         cycle += 1
-    x = _finish(_render_phrases(phrases, rate_hz, n_total, 0.25, 0.35, rng), rng)
+    x = _finish(_render_phrases(phrases, rate_hz, n_total, _EVAL_LEAD_S, _EVAL_GAP_S, rng), rng)
     x.setflags(write=False)
     return x
 
@@ -587,9 +590,10 @@ def fitting_di(rate_hz: float = 48000.0, seconds: float = 30.0, seed: int = FITT
 
     Random phrases (single notes with some hammer-ons, open strums, palm mutes, arpeggios) on
     random pickups, notes only from C#, D#, F, G#, A# (never played by the evaluation DI) with a
-    random +-15 cent detune, dynamics -36..0 dB. Level as :func:`evaluation_di` (loudest peak
-    0.30 FS for a 12 dBu interface) times ``level_scale`` (linear; use
-    :func:`level_scale_for`). Silence gaps 0.1..0.4 s. float32, ``round(seconds*rate_hz)``.
+    random +-15 cent detune, dynamics about -40..0 dB. Level as :func:`evaluation_di` (loudest
+    peak ``GUITAR_PEAK_FS`` = 0.45 FS for a 12 dBu interface) times ``level_scale`` (linear; use
+    :func:`level_scale_for`). Phrases end with 0.3..1.5 s of ring-out, then 0.25 s of silence.
+    float32, ``round(seconds*rate_hz)`` samples.
     """
     if seed == EVALUATION_SEED:
         raise ValueError("fitting_di: the evaluation seed is reserved for scoring")

@@ -89,3 +89,39 @@ def test_cut_at_many_offsets_still_boots_a_complete_set(pedal, tmp_path):
     new = 3 + len(cutters)
     res = _flash(pedal, *version(new))
     assert res.boot["version"] == f"v{new}"
+
+
+@pytest.mark.slow
+def test_pedal_power_loss_during_flash(pedal, tmp_path):
+    """The pedal loses power (SIGKILL of the unix port) at the start of file k of an update.
+
+    The flash either recovers (it resynchronises with the rebooted pedal and finishes the
+    slot) and the new set boots, or it reports an error and the old set boots; never anything
+    else.
+    """
+    def version(v):
+        return (make_firmware(tmp_path / f"fw{v}", version=f"v{v}"),
+                make_bank(tmp_path / f"bank{v}", names=("alpha", f"b{v}"), salt=v))
+
+    _flash(pedal, *version(1))
+    running = 1
+    for i, k in enumerate((0, 2, 4)):
+        new = 2 + i
+        seen = []
+
+        def progress(event, step, n, k=k, seen=seen):
+            if event == "start":
+                seen.append(step.rel)
+                if len(seen) == k + 1:
+                    pedal.power_cycle()
+
+        try:
+            flash(pedal.port, board="rpi_pico", bank_dir=version(new)[1],
+                  fw_dir=version(new)[0], progress=progress)
+            finished = True
+        except DeviceError:
+            finished = False
+        assert len(seen) > k  # the power really went off mid-update
+        booted = _booted(pedal)["version"]
+        assert booted == f"v{new}" if finished else booted in (f"v{running}", f"v{new}")
+        running = int(booted[1:])

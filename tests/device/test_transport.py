@@ -22,10 +22,11 @@ def test_identify_and_raw_repl_left(pedal):
     assert "raw REPL" not in "".join(lines[-1:])
 
 
-def test_write_file_hash_matches(pedal):
+@pytest.mark.parametrize("b64", [True, False])  # False: ports without binascii
+def test_write_file_hash_matches(pedal, b64):
     data = os.urandom(5000) + b"\x00\x04\x03\x01" * 100  # control bytes must survive
     with Link(pedal.port) as link, link.raw_repl():
-        link.write_file("blob.bin", data)
+        link.write_file("blob.bin", data, use_base64=b64)
         got = link.eval_json(
             "import hashlib, binascii\nh=hashlib.sha256(open('blob.bin','rb').read())\n"
             "print(repr(binascii.hexlify(h.digest()).decode()))"

@@ -94,3 +94,27 @@ def test_quantiser_refuses(stages, why):
 def test_unsupported_rate():
     with pytest.raises(FitError, match="rate"):
         quantise(M.PedalModel([M.GainStage(0.0)], 1000))
+
+
+@pytest.mark.parametrize("rate", [48000, 32000])
+def test_whole_chain_is_silent_after_a_loud_passage(rate):
+    """Table, env bias, tap/mix, tone and dcblock included: no limit cycle above -90 dBFS (the
+    quantiser picks an error feedback that lets each section fall silent)."""
+    for env in (False, True):
+        m = fitted_looking(rate, env=env, mix=env)
+        assert idle_floor_dbfs(m, loud_passage(rate)) <= -110.0
+
+
+def test_table_values_beyond_full_scale_are_scaled_not_clipped():
+    """A fitted table may output more than full scale; the quantiser scales it into int16 and
+    folds the factor into the next gain, so the device follows the float model."""
+    u = np.linspace(-1, 1, 129)
+    m = M.PedalModel([M.TableStage(2.0, -1, 1, 3.0 * np.tanh(2 * u)),
+                      M.GainStage(-12.0)], 48000)
+    qp = quantise(m)
+    assert max(abs(int(v)) for v in qp.stages[0].table) > 32000  # uses the int16 range
+    x = musical(48000, 24000, seed=4)
+    y = simulate_device_float(qp, x)
+    ref = simulate_float(m, x)
+    assert np.max(np.abs(ref)) > 0.5  # the table's output went beyond 1 before the gain
+    assert np.sum((y - ref) ** 2) / np.sum(ref**2) < 1e-6

@@ -34,6 +34,8 @@ MIN_MICROPYTHON = (1, 23, 0)
 CHAR_TIMEOUT_S = 5.0
 #: Seconds a single blocking read (e.g. the 2-byte raw-paste header) may wait.
 READ_TIMEOUT_S = 2.0
+#: Seconds to wait for the raw REPL's ``>`` prompt before a command (it follows the last reply).
+PROMPT_TIMEOUT_S = 1.5
 #: Seconds allowed for the whole raw-REPL entry handshake (per attempt).
 ENTER_TIMEOUT_S = 3.0
 #: Attempts to enter the raw REPL before giving up (a busy or flaky line).
@@ -202,6 +204,36 @@ class _Transport(SerialTransport):
     """``SerialTransport`` with bounded waits (see :func:`_raw_paste_write`)."""
 
     raw_paste_write = _raw_paste_write
+
+    def exec_raw_no_follow(self, command):
+        """mpremote's version, with a short wait for the raw REPL's ``>`` prompt.
+
+        The prompt follows the previous reply at once; if it does not come the board has
+        rebooted or left the raw REPL, and the caller resynchronises instead of waiting 10 s.
+        """
+        command_bytes = command if isinstance(command, bytes) else command.encode()
+        data = self.read_until(1, b">", timeout=PROMPT_TIMEOUT_S)
+        if not data.endswith(b">"):
+            raise TransportError("no raw REPL prompt")
+        if self.use_raw_paste:
+            self.serial.write(b"\x05A\x01")
+            data = self.serial.read(2)
+            if data == b"R\x01":
+                return self.raw_paste_write(command_bytes)
+            if data == b"ra":  # firmware older than raw-paste: discard its raw-REPL banner
+                data = self.read_until(1, b"w REPL; CTRL-B to exit\r\n>", timeout=CHAR_TIMEOUT_S)
+                if not data.endswith(b"w REPL; CTRL-B to exit\r\n>"):
+                    raise TransportError("could not enter raw repl")
+            elif data != b"R\x00":  # not in the raw REPL any more (the board rebooted)
+                raise TransportError(f"unexpected raw-paste reply {data!r}")
+            self.use_raw_paste = False
+        for i in range(0, len(command_bytes), 256):
+            self.serial.write(command_bytes[i : min(i + 256, len(command_bytes))])
+            time.sleep(0.01)
+        self.serial.write(b"\x04")
+        data = self.serial.read(2)
+        if data != b"OK":
+            raise TransportError(f"could not exec command (response: {data!r})")
 
     def follow(self, timeout, data_consumer=None):
         return super().follow(CHAR_TIMEOUT_S if timeout is None else timeout, data_consumer)

@@ -41,6 +41,7 @@ class Probe:
     gain_db: list[float]  # mean BLA gain per level (dB), shows compression
     linearity: float  # ESR of the best linear model at the highest level
     tail_db: float  # output energy 0.1-0.5 s after a burst, relative to the burst (dB)
+    sweep_db: np.ndarray | None = None  # |H| of a loud sweep's linear part (dB, on grid_hz)
 
 
 @dataclass
@@ -89,7 +90,29 @@ def probe(render: Render, rate_hz: float, level: float = 1.0, name: str = "captu
     xs = excitation.bla_noise(int(0.5 * rate_hz), rate_hz, levels[-1], seed=12)
     ys = np.asarray(render(xs), np.float64) - dc
     lin = esr(signal.fftconvolve(xs, ir)[: len(xs)][4096:], ys[4096:])
-    return Probe(rate_hz, dc, latency, levels, grid, bla_db, gains, lin, tail_db)
+    return Probe(rate_hz, dc, latency, levels, grid, bla_db, gains, lin, tail_db,
+                 loud_sweep_db(render, rate_hz, level, grid, dc))
+
+
+def loud_sweep_db(render: Render, rate_hz: float, level: float, grid: np.ndarray,
+                  dc: float = 0.0) -> np.ndarray:
+    """Linear part of the response to a loud exponential sweep (Farina), in dB on ``grid``.
+
+    When the nonlinearity saturates, the fundamental at the output no longer depends on the
+    pre-filter's gain, so this approximates the post-EQ's shape (Eichas: H2 = H_high); a noise
+    BLA cannot split the EQ (Bussgang: it is c * G1 * G2 at any level)."""
+    from pedaltool import signals
+
+    sw = signals.exp_sweep(20.0, 0.45 * rate_hz, 1.0, rate_hz, level=0.5 * level)
+    x = np.concatenate([sw.signal.astype(np.float64), np.zeros(int(0.1 * rate_hz))])
+    y = np.asarray(render(x), np.float64) - dc
+    pre = 64  # keep the onset (the peak sits at the capture's latency)
+    full = signal.fftconvolve(y, sw.inverse)
+    start = sw.signal.size - 1
+    ir = full[start - pre:start - pre + 4096] * np.hanning(2 * 4096)[4096 - pre:2 * 4096 - pre]
+    f = np.fft.rfftfreq(4096, 1 / rate_hz)
+    mag = 20 * np.log10(np.maximum(np.abs(np.fft.rfft(ir)), 1e-9))
+    return linear.smooth_db(f, mag, grid)
 
 
 def check_fittable(p: Probe, name: str) -> None:
@@ -149,12 +172,18 @@ def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
     rate = pr.rate_hz
     total = pr.bla_db[0] - np.median(pr.bla_db[0])
     w = np.clip((total - (np.max(total) - 45.0)) / 15.0, 0.05, 1.0)
-    post = _sections_fit((1.0 - split) * total, pr.grid_hz, st.post, rate, w)
+    if split < 0 and pr.sweep_db is not None:  # Eichas: post = loud sweep, pre = the rest
+        post_db = pr.sweep_db - np.median(pr.sweep_db)
+        pre_db = total - post_db
+    else:
+        split = abs(split)
+        post_db, pre_db = (1.0 - split) * total, split * total
+    post = _sections_fit(post_db, pr.grid_hz, st.post, rate, w)
     stages = []
     xd = np.concatenate([np.zeros(pr.latency), x])[: len(x)]
     v = xd
     for k, kinds in enumerate(st.pre):
-        pre = _sections_fit(split * total, pr.grid_hz, kinds, rate, w) if k == 0 else \
+        pre = _sections_fit(pre_db, pr.grid_hz, kinds, rate, w) if k == 0 else \
             linear.default_sections(kinds)
         s = signal.sosfilt(cascade_sos(pre, rate), v)
         q = float(np.quantile(np.abs(s), 0.999)) + 1e-12
@@ -177,7 +206,9 @@ def score(model: BlockModel, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return esr(yh, y), esr_pre(yh, y)
 
 
-RESTARTS = ((0.5, 0.5), (0.0, 0.5), (1.0, 0.5))  # (EQ split, drive)
+# (EQ split, drive): split = fraction of the small-signal EQ put before the table, or -1 for
+# the loud-sweep split (post = loud sweep response, pre = the rest)
+RESTARTS = ((-1.0, 0.5), (0.5, 0.5))
 
 
 def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=RESTARTS, nfev: int = 6,

@@ -50,9 +50,10 @@ class BiquadStage:
 class TableStage:
     """Waveshaper: u = in_gain * x (+ env bias); y = interp(values over [x_min, x_max] at u).
 
-    ``values``: N+1 outputs (full-scale units, |v| <= 1) at u = x_min + i*(x_max-x_min)/N, N a
-    power of two (16..1024). Outside [x_min, x_max] the output clamps to the end values.
-    Optional knob ('drive') scales in_gain by the knob offset in dB.
+    ``values``: N+1 outputs (full-scale units; values beyond +-1 are allowed, the quantiser scales
+    the table into int16 and carries the factor to the next gain-like stage) at
+    u = x_min + i*(x_max-x_min)/N, N a power of two (16..1024). Outside [x_min, x_max] the
+    output clamps to the end values. Optional knob ('drive') scales in_gain by its dB offset.
     """
 
     in_gain: float
