@@ -377,7 +377,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
             notes += _strum(bar * 2 * b + beat * b / 2 + _jit(rng), voicing,
                             lvl + rng.standard_normal(), down, rng,
                             spread_s=0.02 + 0.02 * rng.random())
-    phrases.append(Phrase(HUMBUCKER_BRIDGE, 6 * b + 1.4, notes))
+    phrases.append(Phrase(HUMBUCKER_BRIDGE, 6 * b + 1.3, notes))
 
     # C. palm-muted chugs on E5/G5/A5 in 8ths and 16ths, then an open accent.
     notes = []
@@ -420,7 +420,7 @@ def _evaluation_phrases(rng: np.random.Generator, variation: int) -> list[Phrase
         t += e * 0.45
     voicing = tuple(None if v is None else v + tr for v in _CHORDS_EVAL["Em"])
     notes += _strum(t + 0.1, voicing, 0.0, True, rng, spread_s=0.03)
-    phrases.append(Phrase(SINGLE_COIL_BRIDGE, t + 1.8, notes))
+    phrases.append(Phrase(SINGLE_COIL_BRIDGE, t + 1.6, notes))
     return phrases
 
 
@@ -484,16 +484,17 @@ def evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
                   seed: int = EVALUATION_SEED) -> np.ndarray:
     """The project's guitar DI for *scoring* (never fit on it), float32 mono.
 
-    Five phrases (about 19 s, then repeated with small transpositions if ``seconds`` is longer):
+    Five phrases at 120 bpm (19.85 s with a 0.2 s lead-in; repeated with small transpositions
+    if ``seconds`` is longer):
     a single-note riff with hammer-ons (bridge humbucker), open-chord strums G-C-D-Em with
     per-string delays (10..40 ms per strum), palm-muted power-chord chugs and an open accent,
     soft finger-picked arpeggios (neck single coil, -30..-20 dB), a crescendo over 30 dB and a
-    hard Em strum ringing out; 0.35 s of silence between phrases.
+    hard Em strum ringing out; 0.3 s of silence between phrases.
 
     Level (assumes an interface that reads 12 dBu at 0 dBFS): the hardest strum peaks at
     ``GUITAR_PEAK_FS`` = 0.45 (-6.9 dBFS, 2 V peak), hard single notes at 0.2..0.3; RMS in
-    100 ms frames reaches -20 dBFS, the loud phrases have RMS -29..-26 dBFS including their
-    ring-outs, the whole signal (soft phrases, silences) about -30 dBFS; noise floor -90 dBFS.
+    100 ms frames reaches -20 dBFS, the loud phrases have RMS -29..-27 dBFS including their
+    ring-outs, the whole signal (soft phrases, silences) about -31 dBFS; noise floor -90 dBFS.
     Use :func:`evaluation_di_for` to rescale to a capture's calibration.
 
     rate_hz: sample rate (Hz); seconds: length (s), exact (``round(seconds * rate_hz)`` samples);

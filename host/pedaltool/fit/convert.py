@@ -55,8 +55,9 @@ def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None 
         values = np.asarray(st.values, dtype=np.float64)
         last = k == len(bm.stages) - 1
         if last:
-            peak = float(np.max(np.abs(values))) + 1e-12
-            # keep the table inside full scale; the mix gain and output stage compensate
+            # keep the table and the sum with the parallel path (full-scale input) inside
+            # int16 full scale; the output gain stage compensates
+            peak = float(np.max(np.abs(values))) + abs(bm.mix_gain) + 1e-12
             out_scale = peak / TABLE_HEADROOM
             values = values / out_scale
         knob = "drive" if (k == 0 and knobs) else None

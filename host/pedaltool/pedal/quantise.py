@@ -194,11 +194,15 @@ EF_WEIGHTED = True  # weight the EF choice by the later sections (~10 % less noi
 HEADROOM_MARGIN = 10 ** (1.5 / 20)  # 1.5 dB above the largest level the probe reaches
 
 
+PROBE_CORNER_HZ = 1500.0  # the headroom probe's chirp is full scale up to here
+
+
 @functools.lru_cache(maxsize=8)
 def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarray:
     """Full-scale material for measuring the levels inside biquad runs: plucked-string-like
-    notes (harmonic, decaying; open strings and chords) and a log chirp 20 Hz..0.45 fs (so every
-    resonance is visited at full scale). Independent of the evaluation signal."""
+    notes (harmonic, decaying; open strings and chords) and a log chirp 20 Hz..0.45 fs that
+    visits every resonance, at full scale up to 1.5 kHz and -6 dB/octave above (a guitar's
+    spectrum). Independent of the evaluation signal."""
     from scipy.signal import chirp
 
     rng = np.random.default_rng(seed)
@@ -219,6 +223,10 @@ def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarra
         pos += ln
     notes /= np.max(np.abs(notes))
     sweep = chirp(t, 20.0, seconds, 0.45 * rate, method="logarithmic")
+    # instantaneous frequency of the log chirp; full scale up to PROBE_CORNER_HZ, then falling
+    # 6 dB/octave like a guitar's spectrum (a full-scale 15 kHz tone never comes from a pickup)
+    f_inst = 20.0 * (0.45 * rate / 20.0) ** (t / seconds)
+    sweep *= np.minimum(1.0, PROBE_CORNER_HZ / f_inst)
     probe = np.concatenate([notes, sweep])
     probe.setflags(write=False)  # cached: shared by every call
     return probe
