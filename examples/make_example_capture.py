@@ -1,7 +1,7 @@
 """Regenerate the bundled capture examples/diode_clipper.nam (dev-only; pedaltool does not need it).
 
 What it does:
-1. makes ~87 s of training audio with pedaltool.signals (plucked-string DI with fitting seeds at
+1. makes ~88 s of training audio with pedaltool.signals (plucked-string DI with fitting seeds at
    three levels, exponential sweeps at four levels, pink noise at four levels, a multisine and
    pink level steps), plus a held-out validation DI (another fitting seed), never the
    evaluation DI;
@@ -69,7 +69,7 @@ METADATA = {
 
 
 def training_input() -> np.ndarray:
-    """~87 s of fitting signals at 48 kHz (never the evaluation DI)."""
+    """~88 s of fitting signals at 48 kHz (never the evaluation DI)."""
     parts = [
         signals.fitting_di(RATE, 30.0, seed=101),
         signals.fitting_di(RATE, 20.0, seed=102, level_scale=2.0),  # a hot pickup

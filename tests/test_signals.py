@@ -45,6 +45,14 @@ def test_evaluation_di_is_reproducible_and_seeded(eval_di):
     assert not np.array_equal(other, eval_di[: other.size])
 
 
+def test_all_evaluation_phrases_fit_in_the_default_length():
+    phrases = signals._evaluation_phrases(np.random.default_rng(signals.EVALUATION_SEED), 0)
+    assert len(phrases) == 5
+    total = (signals._EVAL_LEAD_S + sum(p.duration_s for p in phrases)
+             + signals._EVAL_GAP_S * (len(phrases) - 1))
+    assert total <= 20.0
+
+
 def test_evaluation_di_returns_a_private_copy(eval_di):
     a = signals.evaluation_di(RATE)
     a[:] = 0.0

@@ -11,8 +11,15 @@ from array import array
 
 try:
     from binascii import crc32
-except ImportError:  # pragma: no cover - every MicroPython port we target has binascii
-    crc32 = None
+except ImportError:  # a port built without binascii.crc32: same CRC, bit by bit (load time only)
+
+    def crc32(data):
+        crc = 0xFFFFFFFF
+        for b in data:
+            crc ^= b
+            for _ in range(8):
+                crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
+        return crc ^ 0xFFFFFFFF
 
 MAGIC = b"PDL1"
 VERSION = 1
@@ -208,7 +215,7 @@ def parse(data, name="pedal"):
     if total > MAX_FILE:
         raise ValueError("%s: too large" % name)
     crc = struct.unpack_from("<I", data, n - 4)[0]
-    if crc32 is not None and (crc32(data[0:n - 4]) & 0xFFFFFFFF) != crc:
+    if (crc32(data[0:n - 4]) & 0xFFFFFFFF) != crc:
         raise ValueError("%s: CRC mismatch (corrupt file)" % name)
     if not (8000 <= rate <= 192000):
         raise ValueError("%s: bad sample rate %d" % (name, rate))

@@ -488,7 +488,7 @@ def evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
     if ``seconds`` is longer):
     a single-note riff with hammer-ons (bridge humbucker), open-chord strums G-C-D-Em with
     per-string delays (10..40 ms per strum), palm-muted power-chord chugs and an open accent,
-    soft finger-picked arpeggios (neck single coil, -30..-20 dB), a crescendo over 30 dB and a
+    soft finger-picked arpeggios (neck single coil, -26..-16 dB), a crescendo over 30 dB and a
     hard Em strum ringing out; 0.3 s of silence between phrases.
 
     Level (assumes an interface that reads 12 dBu at 0 dBFS): the hardest strum peaks at

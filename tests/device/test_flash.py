@@ -158,3 +158,10 @@ def test_dry_run_leaves_the_pedal_playing(pedal, fw_v1, bank_v1, tmp_path):
         line, _ = link.read_lines_until(lambda s: s.startswith("@boot"), 10)
         assert line is not None
         assert Console(link).status()["name"] == "alpha"
+
+
+def test_a_foreign_main_py_is_kept(pedal, fw_v1, bank_v1):
+    (pedal.fs_dir / "main.py").write_text("print('my old project')\n")
+    _flash(pedal, fw_v1, bank_v1)
+    assert (pedal.fs_dir / "main_before_pedaltool.py").read_text() == "print('my old project')\n"
+    assert (pedal.fs_dir / "main.py").read_bytes() == (fw_v1 / "main.py").read_bytes()

@@ -59,3 +59,28 @@ def test_console_garbage_never_stops_the_pedal(flashed):
     assert st["knobs"]["drive"] == pytest.approx(0.25, abs=0.01)
     assert st["fault"] is None
     assert os.path.exists(pedal.fs_dir / "pt/current")
+
+
+@pytest.mark.slow
+def test_virtual_pedal_plays_a_wav_in_real_time(tmp_path):
+    import time
+
+    import numpy as np
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.device.virtual import VirtualPedal
+
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(48000 * 3) / 48000)).astype(np.float32)
+    write_wav(tmp_path / "in.wav", x, 48000)
+    vp = VirtualPedal(input_wav=tmp_path / "in.wav", output_wav=tmp_path / "out.wav")
+    vp.start()
+    try:
+        flash(vp.port, bank_dir=make_bank(tmp_path / "bank"))
+        time.sleep(0.8)
+        with Link(vp.port) as link:
+            st = Console(link).status()
+    finally:
+        vp.stop()  # Ctrl-C, Ctrl-D: the firmware and the simulator close the WAV properly
+    assert st["in_peak_dbfs"] > -12  # the pedal hears the WAV (0.3 = -10.5 dBFS)
+    y = read_wav(tmp_path / "out.wav").samples
+    assert 0.5 < len(y) / 48000 < 3.1  # paced like real converters, not faster
+    assert np.abs(y).max() > 0.05

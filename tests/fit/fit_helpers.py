@@ -1,9 +1,8 @@
 """Synthetic oracles for the fit tests: systems whose structure we know exactly."""
 
 import numpy as np
-from scipy import signal
-
 from pedaltool.fit.blocks import section_sos
+from scipy import signal
 
 RATE = 48000
 
@@ -19,8 +18,8 @@ class WienerHammerstein:
         self.delay, self.drive, self.bias, self.clean = delay, drive, bias, clean
         self.pre = np.vstack([peak_sos(700, 9, 0.7),
                               section_sos("hp1", np.array([np.log2(120.0)]), RATE)[None, :]])
-        self.post = np.vstack([peak_sos(2500, -6, 1.0),
-                               section_sos("lp2", np.array([np.log2(6000.0), -0.5]), RATE)[None, :]])
+        lp = section_sos("lp2", np.array([np.log2(6000.0), -0.5]), RATE)
+        self.post = np.vstack([peak_sos(2500, -6, 1.0), lp[None, :]])
         self.calls = 0
 
     def __call__(self, x):

@@ -1,9 +1,8 @@
 import numpy as np
-from scipy import signal
-
+from fit_helpers import RATE, peak_sos
 from pedaltool.fit import linear
 from pedaltool.fit.blocks import cascade_sos, response_db
-from fit_helpers import RATE, peak_sos
+from scipy import signal
 
 
 def test_biquad_cascade_fit_recovers_a_known_response():

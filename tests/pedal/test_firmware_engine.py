@@ -242,3 +242,26 @@ def test_knob_ramps_firmware_equals_reference(tmp_path):
         assert used == "viper" and np.array_equal(fw, ref)
         if audible:
             assert not np.array_equal(ref, simulate(qp, x))  # the knobs did something
+
+
+def test_preset_crossfade_blends_old_into_new(fitted_qp):
+    """engine.crossfade runs both engines on the block and fades old -> new linearly."""
+    from array import array
+
+    from pedaltool.pedal.simulate import firmware_pedal
+
+    eng_mod = fw_module("engine")
+    eng_mod.use_kernels("python")
+    other = quantise(fitted_looking(48000))
+    x = to_i16(musical(48000, 64, seed=12))
+    ya, yb = array("h", x.tobytes()), array("h", x.tobytes())
+    eng_mod.Engine(firmware_pedal(fitted_qp), 64).process(ya)
+    eng_mod.Engine(firmware_pedal(other), 64).process(yb)
+    old = eng_mod.Engine(firmware_pedal(fitted_qp), 64)
+    new = eng_mod.Engine(firmware_pedal(other), 64)
+    buf = array("h", x.tobytes())
+    eng_mod.crossfade(old, new, buf)
+    g = 32768 - 512 * np.arange(1, 65)
+    a, b = np.array(ya, np.int64), np.array(yb, np.int64)
+    assert np.array_equal(np.array(buf), (b * (32768 - g) + a * g) >> 15)
+    assert buf[63] == yb[63] and not np.array_equal(a, b)

@@ -119,6 +119,18 @@ def _prune(base):
 """
 
 
+_KEEP_FOREIGN_MAIN = r"""
+try:
+    with open('main.py') as f:
+        _head = f.read(40)
+except OSError:
+    _head = None
+if _head is not None and not _head.startswith('# pedaltool boot loader'):
+    _rm('main_before_pedaltool.py')
+    os.rename('main.py', 'main_before_pedaltool.py')
+"""
+
+
 @dataclass
 class FileSpec:
     """One file the slot must contain: its bytes and where they came from (for messages)."""
@@ -515,6 +527,8 @@ def execute_plan(link: Link, plan: FlashPlan, fw_dir: Path | None = None,
                     hashlib.sha256(manifest).hexdigest(), len(manifest), None, progress, None)
     # 4. the boot loader (rarely changes; temp + verify + rename as well)
     if plan.boot_loader_changed:
+        # A main.py that is not ours (the board ran another program) is kept, renamed.
+        _exec_fs(link, _KEEP_FOREIGN_MAIN, "main.py")
         boot = ((Path(fw_dir) if fw_dir else firmware_dir()) / "main.py").read_bytes()
         _verified_write(link, "main.py", boot, hashlib.sha256(boot).hexdigest(), len(boot),
                         None, progress, None)

@@ -131,6 +131,7 @@ class VirtualPedal:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._shutdown()
         self._kill()
         for fd in self._fds:
             try:
@@ -205,6 +206,22 @@ class VirtualPedal:
                 preexec_fn=become_controlling_tty,
             )
             self.boots += 1
+
+    def _shutdown(self) -> None:
+        """Stop micropython like a user would (Ctrl-C, then Ctrl-D at the REPL) so that the
+        firmware's cleanup and the simulator's atexit run: the output WAV gets its final
+        header."""
+        with self._lock:
+            p = self._proc
+        if p is None or p.poll() is not None or not self._fds:
+            return
+        try:
+            os.write(self._board_m, b"\r\x03")
+            time.sleep(0.3)
+            os.write(self._board_m, b"\r\x02\x04")  # leave a raw REPL, then Ctrl-D: exit
+            p.wait(timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def _kill(self) -> None:
         with self._lock:

@@ -192,8 +192,6 @@ def _l1_norm(bas, n: int = 1 << 16) -> float:
 
 EF_WEIGHTED = True  # weight the EF choice by the later sections (~10 % less noise, cascade10)
 HEADROOM_MARGIN = 10 ** (1.5 / 20)  # 1.5 dB above the largest level the probe reaches
-
-
 PROBE_CORNER_HZ = 1500.0  # the headroom probe's chirp is full scale up to here
 
 
@@ -232,16 +230,6 @@ def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarra
     return probe
 
 
-def _l1_norm(bas, n: int = 1 << 16) -> float:
-    """Sum of |h| of the cascade's impulse response (the worst-case peak gain in time)."""
-    from scipy.signal import sosfilt
-
-    sos = np.array([np.concatenate([b, a]) for b, a in bas])
-    imp = np.zeros(n)
-    imp[0] = 1.0
-    return float(np.sum(np.abs(sosfilt(sos, imp))))
-
-
 def _quantise_run(run, rate: float, u: np.ndarray | None):
     """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
 
@@ -277,7 +265,7 @@ def _quantise_run(run, rate: float, u: np.ndarray | None):
     return out, r_prev
 
 
-def _table_mapping(st, g_eff: float):
+def _table_mapping(st):
     vals = np.asarray(st.values, float)
     nseg = len(vals) - 1
     log2n = int(round(math.log2(max(nseg, 1))))
@@ -302,7 +290,7 @@ def table_out_scale(st) -> float:
 
 
 def _q_table(st, g_eff: float) -> QStage:
-    vals, nseg, log2n, span, unit = _table_mapping(st, g_eff)
+    vals, nseg, log2n, span, unit = _table_mapping(st)
     vals = vals * table_out_scale(st)
     scale = g_eff * unit / 32768
     lo, hi = _knob_q(st.knob, st.knob_min_db, st.knob_max_db)
@@ -317,7 +305,7 @@ def _q_table(st, g_eff: float) -> QStage:
 
 
 def _q_env(st, table, level: float, rate: float) -> QStage:
-    _, _, _, _, unit = _table_mapping(table, 1.0)
+    _, _, _, _, unit = _table_mapping(table)
     f = st.depth * unit / (32768 * level)
     if f == 0:
         dm, ds = 0, 1

@@ -1,0 +1,62 @@
+"""The fit/compare commands end to end on a small real capture (A1 feather)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from pedaltool.cli import main
+from pedaltool.pedal import read_pedal
+
+CAPTURE = "peter_n_hm2_swede_feather.nam"
+
+
+@pytest.mark.slow
+def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--json",
+                             "report.json"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "pedals" / "peter_n_hm2_swede_feather.pedal"  # the bank default
+    qp = read_pedal(out)
+    assert qp.sample_rate == 48000
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["written"] == str(out.relative_to(tmp_path))
+    assert report["cycles_per_sample"] <= report["budget"]
+    assert report["device"]["esr"] < report["baseline"]["esr"]
+    assert "ESR (device-exact)" in r.output
+    # compare re-scores the written file device-exact on the evaluation DI
+    r = runner.invoke(main, ["compare", str(models_dir / CAPTURE), str(out), "--json",
+                             "--no-baseline", "--ab", "ab"])
+    assert r.exit_code == 0, r.output
+    cmp = json.loads(r.output)
+    assert abs(cmp["pedal"]["esr"] - report["device"]["esr"]) < 1e-6
+    assert (tmp_path / "ab" / "di.wav").is_file()
+
+
+def test_fit_rejects_bad_arguments(models_dir, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit"])
+    assert r.exit_code == 2 and "nothing to fit" in r.output
+    r = runner.invoke(main, ["fit", "--input", str(tmp_path / "di.wav")])
+    assert r.exit_code == 2 and "--input and --target go together" in r.output
+    bad = tmp_path / "broken.nam"
+    bad.write_text("{not json")
+    r = runner.invoke(main, ["fit", str(bad)])
+    assert r.exit_code == 2 and "broken.nam" in r.output
+
+
+@pytest.mark.slow
+def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_path):
+    import shutil
+
+    a = tmp_path / "tiny_a.nam"
+    b = tmp_path / "tiny_b.nam"
+    shutil.copy(models_dir / "core_wavenet.nam", a)  # a tiny WaveNet: fast to render
+    shutil.copy(models_dir / "core_wavenet.nam", b)
+    r = CliRunner().invoke(main, ["fit", str(a), str(b), "-j", "2", "--quick", "-o",
+                                  str(tmp_path / "bank")])
+    assert r.exit_code == 0, r.output
+    assert "capture" in r.output and "tiny_a" in r.output and "tiny_b" in r.output
+    for stem in ("tiny_a", "tiny_b"):
+        assert read_pedal(tmp_path / "bank" / f"{stem}.pedal").sample_rate == 48000
