@@ -99,6 +99,12 @@ class StageBench:
         if stage == "biquad":
             c = ar.biquad_kernel_coefs(_peaking_q26(800.0, 6.0, 0.7), 2, -1)
             return [self.i32(c), self.i32([0] * 6), 0]
+        if stage in ("biquad_half", "biquad_fast"):
+            # a fast section (docs/arithmetic.md): a 5 kHz peak in Q12, with / without feedback
+            q12 = [(v + 8192) >> 14 << 14 for v in _peaking_q26(5000.0, 6.0, 1.0)]
+            k = (-1, 0) if stage == "biquad_half" else (0, 0)
+            c = ar.biquad_kernel_coefs(q12, *k)
+            return [self.i32(c), self.i32([0] * 6), 0]
         if stage == "gain":
             return [23170, 0, 14]  # +3 dB: mantissa Q14, no ramp
         if stage in ("table", "table_bias"):
@@ -124,6 +130,8 @@ class StageBench:
 # cost-model stage name -> (kernel function name in kernels.py, StageBench args key)
 VIPER_STAGES = {
     "biquad": ("biquad_block", "biquad"),
+    "biquad_half": ("biquad_block", "biquad_half"),
+    "biquad_fast": ("biquad_block", "biquad_fast"),
     "gain": ("gain_block", "gain"),
     "table": ("table_block", "table"),
     "table_bias": ("table_bias_block", "table_bias"),
@@ -207,6 +215,10 @@ def measure_thumb_arch(arch: str) -> dict:
     bq = sb.args("biquad")
     e = m.load_code(tf["biquad"].code)
     out["thumb"]["biquad"] = _emulate(m, sb, e, lambda n: [sb.buf, n, bq[0], bq[1]], True)
+    for key in ("biquad_half", "biquad_fast"):
+        bqf = sb.args(key)
+        out["thumb"][key] = _emulate(m, sb, e, lambda n, bqf=bqf: [sb.buf, n, bqf[0], bqf[1]],
+                                     True)
     e = m.load_code(tf["gain"].code)
     out["thumb"]["gain"] = _emulate(m, sb, e, lambda n: [sb.buf, n | (14 << 16), 23170, 0], True)
     tp = sb.i32([sb.nseg << 8, 32768, 0, 15, 1 << 15])
@@ -260,6 +272,16 @@ def measure_thumb_arch(arch: str) -> dict:
     total32 = run_chain(32)
     out["thumb_chain"] = {"per_sample": ps, "per_block_overhead_cycles":
                           total32.cycles - 32 * ps.cycles}
+    # the realistic mix: 3 full (low-frequency) + 5 fast (Q12 with feedback) sections
+    bqh = sb.args("biquad_half")
+    prog = [2, 23170, 0, 14]
+    for k in range(8):
+        prog += [1, (bqc if k < 3 else bqh)[0], sb.i32([0] * 6)]
+        if k == 3:
+            prog += [3, sb.table, sb.nseg << 8, 32768, 0, 15, 1 << 15]
+    prog += [2, 23170, 0, 14, 0]
+    pm = sb.i32(prog)
+    out["thumb_chain_mix"] = {"per_sample": _emulate(m, sb, e, lambda n: [sb.buf, n, pm], True)}
     out["thumb_io"] = {}
     e = m.load_code(tf["unpack_in"].code)
     out["thumb_io"]["unpack_in"] = _emulate(m, sb, e, lambda n: [sb.buf32, sb.buf2, sb.buf, n],
@@ -286,6 +308,11 @@ def measure_xtensawin() -> dict:
         kf = mpy.compile_functions(kernels, "xtensawin")
         for stage, (fname, _key) in VIPER_STAGES.items():
             if fname in kf and kf[fname].kind_name == "viper":
+                if stage in FAST_LOOP_INDEX:
+                    loops = xtensa_loops(kf[fname].code)
+                    if len(loops) == 3:  # FAST, HALF, full loops in source order
+                        out["viper"][stage] = loops[FAST_LOOP_INDEX[stage]]
+                    continue
                 out["viper"][stage] = xtensa_loop(kf[fname].code)
     else:
         out["notes"].append("firmware/pedalcore/kernels.py not found")
@@ -294,6 +321,47 @@ def measure_xtensawin() -> dict:
         if name in bio:
             out["io"][name] = xtensa_loop(bio[name].code)
     return out
+
+
+FAST_LOOP_INDEX = {"biquad_fast": 0, "biquad_half": 1}  # loops of kernels.biquad_block
+
+
+def xtensa_loops(code: bytes, innermost: bool = False) -> list:
+    """Every outermost (or ``innermost``) loop of an xtensawin function, in address order
+    (XtensaLoop each): biquad_block has three (FAST, HALF, full; docs/arithmetic.md);
+    chain_block's innermost loops are the per-sample loops of its stage records."""
+    from pedaltool.native_emu import XtensaLoop, _XT_LOADSTORE, xtensa_disassemble
+
+    rows = xtensa_disassemble(code)
+    code_start = 0
+    if rows and rows[0][2] == "j":
+        code_start = int(rows[0][3].split()[0], 16)
+        rows = [r for r in rows if r[0] >= code_start]
+    back = []
+    for addr, _size, mn, ops in rows:
+        if mn == "j" or mn.startswith("b"):
+            try:
+                t = int(ops.split(",")[-1].strip().split()[0], 16)
+            except (ValueError, IndexError):
+                continue
+            if code_start <= t < addr:
+                back.append((t, addr))
+    if innermost:
+        outer = [lp for lp in back if not any(o != lp and lp[0] <= o[0] and o[1] <= lp[1]
+                                              for o in back)]
+    else:
+        outer = [lp for lp in back if not any(o != lp and o[0] <= lp[0] and lp[1] <= o[1]
+                                              for o in back)]
+    loops = []
+    for t, a in sorted(set(outer)):
+        body = [r for r in rows if t <= r[0] <= a]
+        loops.append(XtensaLoop(
+            instructions=len(body),
+            loads_stores=sum(r[2].startswith(_XT_LOADSTORE) for r in body),
+            branches=sum(r[2] == "j" or (r[2].startswith("b") and r[2] != "break")
+                         for r in body),
+            multiplies=sum(r[2].startswith("mul") for r in body), start=t, end=a))
+    return loops
 
 
 def xtensa_cycles(loop) -> float:
@@ -527,6 +595,14 @@ def chain_total(costs: dict, n_biquads: int = 8, n_gains: int = 2) -> float | No
     return n_biquads * costs["biquad"] + costs["table"] + n_gains * costs["gain"]
 
 
+def chain_mix_total(costs: dict) -> float | None:
+    """The realistic mix: 3 full sections (low frequencies) + 5 fast sections (Q12 with error
+    feedback, the HALF loop: high-frequency peaks/shelves/low-passes) + table + 2 gains."""
+    if not all(k in costs for k in ("biquad", "biquad_half", "gain", "table")):
+        return None
+    return 3 * costs["biquad"] + 5 * costs["biquad_half"] + costs["table"] + 2 * costs["gain"]
+
+
 def _fmt(v, w=8, p=1):
     return f"{v:{w}.{p}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
 
@@ -568,6 +644,15 @@ def report(res: dict) -> str:  # noqa: C901
                 lines.append(f"chain 8 biquads + table + 2 gains ({impl}): {tot:.0f} cycles/"
                              f"sample = {100 * tot / budget:.1f} % CPU; + engine I/O "
                              f"{io:.0f} = {100 * (tot + io) / budget:.1f} %")
+                mix = chain_mix_total(costs)
+                if mix is not None:
+                    lines.append(f"  mix 3 full + 5 fast sections ({impl}): {mix:.0f} cycles/"
+                                 f"sample = {100 * mix / budget:.1f} %; + I/O "
+                                 f"{100 * (mix + io) / budget:.1f} %")
+            if impl == "thumb" and r.get("thumb_chain_mix"):
+                c = r["thumb_chain_mix"]["per_sample"]["cycles"]
+                lines.append(f"chain() program, mix 3 full + 5 fast sections: {c:.0f} "
+                             f"cycles/sample = {100 * c / budget:.1f} %")
         per_sample_helpers = [f"{g}.{k}" for g in ("anchor", "viper", "thumb", "io", "thumb_io")
                               for k, v in r.get(g, {}).items() if v.get("helper_calls")]
         lines.append("runtime helper calls inside the per-sample loops: "
@@ -591,9 +676,19 @@ def report(res: dict) -> str:  # noqa: C901
         costs = {k: v["instructions"] + v["loads_stores"] + 2 * v["branches"]
                  for k, v in x["viper"].items()}
         tot = chain_total(costs)
+        io = sum(v["instructions"] + v["loads_stores"] + 2 * v["branches"]
+                 for v in x["io"].values())
         if tot is not None:
             lines.append(f"chain 8 biquads + table + 2 gains (viper): ~{tot:.0f} cycles/sample "
-                         f"= {100 * tot / budget:.1f} % CPU (upper bound)")
+                         f"= {100 * tot / budget:.1f} % CPU (upper bound); + I/O "
+                         f"{100 * (tot + io) / budget:.1f} %")
+        mix = chain_mix_total(costs)
+        if mix is not None:
+            lines.append(f"  mix 3 full + 5 fast sections (viper): ~{mix:.0f} cycles/sample = "
+                         f"{100 * mix / budget:.1f} %; + I/O {100 * (mix + io) / budget:.1f} %")
+            fast8 = 8 * costs["biquad_fast"] + costs["table"] + 2 * costs["gain"]
+            lines.append(f"  best case, 8 fast sections without feedback (viper): ~{fast8:.0f} "
+                         f"cycles/sample = {100 * fast8 / budget:.1f} %")
         for note in x["notes"]:
             lines.append(f"note: {note}")
     u = res.get("unix")

@@ -212,8 +212,45 @@ def biquad_sample(x, c, s, o):
     return y
 
 
+def biquad_is_fast(c, o):
+    """Is the section at coef offset o a fast (5-multiply) section: every lo part and both
+    error-feedback ints 0? Then lo == 0 always, and biquad_fast_sample gives the same y."""
+    for j in range(o + 5, o + 12):
+        if c[j]:
+            return False
+    return True
+
+
+def biquad_fast_sample(x, c, s, o):
+    """One sample of a fast section (Q12 coefficients, no error feedback). Same y as
+    biquad_sample; the e history (s[6k+4], s[6k+5]) is not touched (it is never read)."""
+    so = o >> 1
+    x1 = s[so]
+    x2 = s[so + 1]
+    y1 = s[so + 2]
+    y2 = s[so + 3]
+    hi = c[o] * x + c[o + 1] * x1 + c[o + 2] * x2 + c[o + 3] * y1 + c[o + 4] * y2
+    if RANGE_CHECK:
+        _chk(c[o] * x)
+        _chk(c[o] * x + c[o + 1] * x1)
+        _chk(c[o] * x + c[o + 1] * x1 + c[o + 2] * x2)
+        _chk(c[o] * x + c[o + 1] * x1 + c[o + 2] * x2 + c[o + 3] * y1)
+        _chk(hi)
+    y = sat16((hi + 2048) >> 12)
+    s[so + 1] = x1
+    s[so] = x
+    s[so + 3] = y1
+    s[so + 2] = y
+    return y
+
+
 def biquad_block(buf, n, c, s, o):
-    """In place over buf[0:n], one section (coef offset o = 12*k, state offset 6*k)."""
+    """In place over buf[0:n], one section (coef offset o = 12*k, state offset 6*k).
+    A fast section (biquad_is_fast) runs the 5-multiply loop: same samples, e state kept."""
+    if biquad_is_fast(c, o):
+        for i in range(n):
+            buf[i] = biquad_fast_sample(buf[i], c, s, o)
+        return
     for i in range(n):
         buf[i] = biquad_sample(buf[i], c, s, o)
 
@@ -222,6 +259,35 @@ def biquad_cascade_block(buf, n, c, s, nsec):
     """nsec sections in series (coefs c[12k:12k+12], state s[6k:6k+6]), one pass per section."""
     for k in range(nsec):
         biquad_block(buf, n, c, s, 12 * k)
+
+
+# ============================================================================================
+# chain: a run of biquad/gain/table stages as ONE kernel call per block (engine dispatch)
+# ============================================================================================
+CH_END = const(0)
+CH_GAIN = const(2)  # [2, m0, step, sh]
+CH_TABLE = const(3)  # [3, t, pmax, gm0, step, gs, off]   (t: index into arrs)
+CH_CASCADE = const(4)  # [4, c, s, nsec]                  (c, s: indices into arrs)
+
+
+def chain_block(buf, n, prog, arrs):
+    """Run the program ``prog`` (ints; records above, 0 ends it) over buf[0:n] in place:
+    the same samples and states as calling the *_block functions one after another."""
+    pc = 0
+    while True:
+        op = prog[pc]
+        if op == CH_CASCADE:
+            biquad_cascade_block(buf, n, arrs[prog[pc + 1]], arrs[prog[pc + 2]], prog[pc + 3])
+            pc += 4
+        elif op == CH_GAIN:
+            gain_block(buf, n, prog[pc + 1], prog[pc + 2], prog[pc + 3])
+            pc += 4
+        elif op == CH_TABLE:
+            table_block(buf, n, arrs[prog[pc + 1]], prog[pc + 2], prog[pc + 3], prog[pc + 4],
+                        prog[pc + 5], prog[pc + 6])
+            pc += 7
+        else:
+            return
 
 
 # ============================================================================================

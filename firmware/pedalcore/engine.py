@@ -56,6 +56,7 @@ def _pick_kernels():
 
 _pick_kernels()
 
+CHAIN = 10  # op kind of a chained run (not a stage kind of the .pedal format)
 GATE_HOLD_BLOCKS = 32  # blocks the gate stays open after the level drops below the threshold
 Q15_ONE = 32768
 
@@ -64,7 +65,7 @@ class _Op:
     """One executable stage: kind + ints + preallocated arrays. Attributes depend on kind."""
 
     __slots__ = ("kind", "knob", "a", "b", "c", "d", "e", "f", "cur", "tgt", "cur2", "tgt2",
-                 "arr", "st", "lo", "hi")
+                 "arr", "st", "lo", "hi", "sub")
 
     def __init__(self, kind, knob):
         self.kind = kind
@@ -74,6 +75,7 @@ class _Op:
         self.lo = self.hi = 0
         self.arr = None
         self.st = None
+        self.sub = None
 
 
 def _log2(n):
@@ -120,8 +122,9 @@ class Engine:
             ops.append(self._make_op(st, prev))
             prev = st
             i += 1
-        self.ops = ops
-        self.nops = len(ops)
+        self.all_ops = ops  # every stage op (reset, knob targets)
+        self.ops = self._make_chains(ops)  # what run_chain executes
+        self.nops = len(self.ops)
         self.reset()
 
     # ------------------------------------------------------------------ construction
@@ -190,9 +193,77 @@ class Engine:
             op.b = size - 1
         return op
 
+    def _make_chains(self, ops):
+        """Runs of >= 2 consecutive biquad-run/gain/table ops become one CHAIN op: one kernel
+        call per block (the interpreter's dispatch cost is paid once, docs/performance.md).
+        On ARM (kernels_thumb) the asm chain() program; elsewhere K.chain_block."""
+        out = []
+        i = 0
+        while i < len(ops):
+            j = i
+            while j < len(ops) and (ops[j].kind in (1, 2) or (ops[j].kind == 3 and not ops[j].e)):
+                j += 1
+            if j - i >= 2 and (hasattr(K, "Chain") or hasattr(K, "chain_block")):
+                out.append(self._make_chain(ops[i:j]))
+                i = j
+            else:
+                out.append(ops[i])
+                i += 1
+        return out
+
+    def _make_chain(self, run):
+        op = _Op(CHAIN, None)
+        subs = []  # (gain/table op, index of its (start value, step) pair in the program)
+        ch = None
+        if hasattr(K, "Chain"):  # asm chain(): records hold addresses, one per section
+            try:
+                import uctypes  # noqa: F401  (K._addr needs it; only on MicroPython)
+
+                words = 1
+                for o in run:
+                    words += 3 * o.a if o.kind == 2 else (4 if o.kind == 1 else 7)
+                ch = K.Chain(words)
+            except ImportError:
+                ch = None
+        if ch is not None:
+            for o in run:
+                if o.kind == 2:
+                    ca = K._addr(o.arr)
+                    sa = K._addr(o.st)
+                    ch.keep.append((o.arr, o.st))
+                    for k in range(o.a):
+                        ch._put((1, ca + 48 * k, sa + 24 * k))
+                elif o.kind == 1:
+                    subs.append((o, ch.gain(o.cur, 0, o.a)))
+                else:
+                    subs.append((o, ch.table(o.arr, o.a, o.cur, 0, o.c, o.d)))
+            op.arr = ch.prog
+            op.st = ch  # keeps the arrays alive
+            op.f = 1
+        else:
+            words = []
+            arrs = []
+            for o in run:
+                if o.kind == 2:
+                    words += [arith.CH_CASCADE, len(arrs), len(arrs) + 1, o.a]
+                    arrs += [o.arr, o.st]
+                elif o.kind == 1:
+                    subs.append((o, len(words) + 1))
+                    words += [arith.CH_GAIN, o.cur, 0, o.a]
+                else:
+                    subs.append((o, len(words) + 3))
+                    words += [arith.CH_TABLE, len(arrs), o.a, o.cur, 0, o.c, o.d]
+                    arrs.append(o.arr)
+            words.append(arith.CH_END)
+            op.arr = array("i", words)
+            op.st = tuple(arrs)
+        op.sub = subs
+        op.e = 1  # the program's ramp words must be (re)written before the next block
+        return op
+
     def reset(self):
         """Clear all filter/delay/envelope states; knobs jump to their targets."""
-        for op in self.ops:
+        for op in self.all_ops:
             if op.st is not None:
                 for i in range(len(op.st)):
                     op.st[i] = 0
@@ -234,6 +305,9 @@ class Engine:
 
     def _retarget(self, immediate):
         for op in self.ops:
+            if op.kind == CHAIN:
+                op.e = 1
+        for op in self.all_ops:
             kind = op.kind
             if kind == pf.GAIN:
                 op.tgt = arith.scale_by_log2(op.b, self._lq(op))
@@ -262,7 +336,26 @@ class Engine:
         for i in range(self.nops):
             op = ops[i]
             kind = op.kind
-            if kind == 2:  # a run of BIQUAD/DCBLOCK sections
+            if kind == CHAIN:  # a run of cascades/gains/tables: one kernel call
+                prog = op.arr
+                if op.e:  # a knob moved: write each stage's (start, step) for this block
+                    busy = 0
+                    for sub, w in op.sub:
+                        c = sub.cur
+                        t = sub.tgt
+                        prog[w] = c
+                        if c == t:
+                            prog[w + 1] = 0
+                        else:
+                            prog[w + 1] = arith.ramp_step(c, t, sh)
+                            sub.cur = t
+                            busy = 1
+                    op.e = busy  # one more rewrite (step 0) after a ramping block
+                if op.f:
+                    k.chain(buf, n, prog)
+                else:
+                    k.chain_block(buf, n, prog, op.st)
+            elif kind == 2:  # a run of BIQUAD/DCBLOCK sections
                 k.biquad_cascade_block(buf, n, op.arr, op.st, op.a)
             elif kind == 1:  # GAIN
                 c = op.cur

@@ -77,7 +77,9 @@ def biquad(r0, r1, r2, r3):
     add(r1, r1, r0)
     push({r3})
     cmp(r0, r1)
-    bcs(EXIT)
+    bcc(START)
+    b(EXIT)  # (the fast loops put EXIT out of a conditional branch's reach)
+    label(START)
     ldr(r4, [r3, 0])
     mov(r8, r4)
     ldr(r4, [r3, 4])
@@ -90,6 +92,27 @@ def biquad(r0, r1, r2, r3):
     mov(r12, r4)
     ldr(r4, [r3, 20])
     mov(lr, r4)
+    # fast sections (docs/arithmetic.md): every lo part 0 -> HALF (only the feedback in lo);
+    # also both feedback ints 0 -> FAST (lo == 0 always: 5 multiplies, e1/e2 left untouched)
+    ldr(r4, [r2, 20])
+    ldr(r5, [r2, 24])
+    orr(r4, r5)
+    ldr(r5, [r2, 28])
+    orr(r4, r5)
+    ldr(r5, [r2, 32])
+    orr(r4, r5)
+    ldr(r5, [r2, 36])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(LOOP)
+    ldr(r4, [r2, 40])
+    ldr(r5, [r2, 44])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(GOHALF)
+    b(FAST)
+    label(GOHALF)
+    b(HALF)
     label(LOOP)
     ldrh(r3, [r0, 0])
     data(2, 0xB21B)  # sxth r3, r3
@@ -177,6 +200,122 @@ def biquad(r0, r1, r2, r3):
     lsl(r3, r3, 8)
     neg(r3, r3)
     b(STORE)
+    label(FAST)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(FSAT)
+    label(FSTORE)
+    mov(r10, r3)  # y1 = y
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(FAST)
+    b(DONE)
+    label(FSAT)
+    cmp(r3, 0)
+    blt(FNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(FSTORE)
+    label(FNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(FSTORE)
+    label(HALF)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r12)  # lo = -k1*e1 - k2*e2
+    ldr(r5, [r2, 40])
+    mul(r5, r6)
+    mov(r6, lr)
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    asr(r6, r5, 14)  # hi += lo >> 14; lo &= 16383
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(HSAT)
+    lsl(r6, r3, 12)  # e = ((hi - (y << 12)) << 14) + lo
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(HSTORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(HALF)
+    b(DONE)
+    label(HSAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(HNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(HSTORE)
+    label(HNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(HSTORE)
     label(DONE)
     label(EXIT)
     pop({r3})
@@ -214,9 +353,11 @@ def biquads(r0, r1, r2, r3):
     lsr(r1, r1, 15)  # 2n (bytes)
     push({r0, r1, r4})  # [buf, 2n, sections left] for the whole call
     cmp(r1, 0)
-    beq(EXIT)
+    beq(EXIT0)
     cmp(r4, 0)
-    beq(EXIT)
+    bne(SECTION)
+    label(EXIT0)
+    b(EXIT)  # (the fast loops put EXIT out of a conditional branch's reach)
     label(SECTION)
     pop({r0, r1, r4})
     push({r0, r1, r4})
@@ -234,6 +375,27 @@ def biquads(r0, r1, r2, r3):
     mov(r12, r4)
     ldr(r4, [r3, 20])
     mov(lr, r4)
+    # fast sections (docs/arithmetic.md): every lo part 0 -> HALF (only the feedback in lo);
+    # also both feedback ints 0 -> FAST (lo == 0 always: 5 multiplies, e1/e2 left untouched)
+    ldr(r4, [r2, 20])
+    ldr(r5, [r2, 24])
+    orr(r4, r5)
+    ldr(r5, [r2, 28])
+    orr(r4, r5)
+    ldr(r5, [r2, 32])
+    orr(r4, r5)
+    ldr(r5, [r2, 36])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(LOOP)
+    ldr(r4, [r2, 40])
+    ldr(r5, [r2, 44])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(GOHALF)
+    b(FAST)
+    label(GOHALF)
+    b(HALF)
     label(LOOP)
     ldrh(r3, [r0, 0])
     data(2, 0xB21B)  # sxth r3, r3
@@ -321,6 +483,122 @@ def biquads(r0, r1, r2, r3):
     lsl(r3, r3, 8)
     neg(r3, r3)
     b(STORE)
+    label(FAST)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(FSAT)
+    label(FSTORE)
+    mov(r10, r3)  # y1 = y
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(FAST)
+    b(DONE)
+    label(FSAT)
+    cmp(r3, 0)
+    blt(FNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(FSTORE)
+    label(FNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(FSTORE)
+    label(HALF)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r12)  # lo = -k1*e1 - k2*e2
+    ldr(r5, [r2, 40])
+    mul(r5, r6)
+    mov(r6, lr)
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    asr(r6, r5, 14)  # hi += lo >> 14; lo &= 16383
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(HSAT)
+    lsl(r6, r3, 12)  # e = ((hi - (y << 12)) << 14) + lo
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(HSTORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(HALF)
+    b(DONE)
+    label(HSAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(HNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(HSTORE)
+    label(HNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(HSTORE)
     label(DONE)
     pop({r3})
     mov(r4, r8)
@@ -340,7 +618,9 @@ def biquads(r0, r1, r2, r3):
     pop({r0, r1, r4})
     sub(r4, 1)
     push({r0, r1, r4})
-    beq(EXIT)
+    bne(NEXT)
+    b(EXIT)
+    label(NEXT)
     b(SECTION)
     label(EXIT)
     pop({r0, r1, r4})
@@ -530,6 +810,27 @@ def chain(r0, r1, r2):
     mov(r12, r4)
     ldr(r4, [r3, 20])
     mov(lr, r4)
+    # fast sections (docs/arithmetic.md): every lo part 0 -> BQ_HALF (only the feedback in lo);
+    # also both feedback ints 0 -> BQ_FAST (lo == 0 always: 5 multiplies, e1/e2 left untouched)
+    ldr(r4, [r2, 20])
+    ldr(r5, [r2, 24])
+    orr(r4, r5)
+    ldr(r5, [r2, 28])
+    orr(r4, r5)
+    ldr(r5, [r2, 32])
+    orr(r4, r5)
+    ldr(r5, [r2, 36])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(BQ_LOOP)
+    ldr(r4, [r2, 40])
+    ldr(r5, [r2, 44])
+    orr(r4, r5)
+    cmp(r4, 0)
+    bne(BQ_GOHALF)
+    b(BQ_FAST)
+    label(BQ_GOHALF)
+    b(BQ_HALF)
     label(BQ_LOOP)
     ldrh(r3, [r0, 0])
     data(2, 0xB21B)  # sxth r3, r3
@@ -617,6 +918,122 @@ def chain(r0, r1, r2):
     lsl(r3, r3, 8)
     neg(r3, r3)
     b(BQ_STORE)
+    label(BQ_FAST)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(BQ_FSAT)
+    label(BQ_FSTORE)
+    mov(r10, r3)  # y1 = y
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(BQ_FAST)
+    b(BQ_DONE)
+    label(BQ_FSAT)
+    cmp(r3, 0)
+    blt(BQ_FNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(BQ_FSTORE)
+    label(BQ_FNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(BQ_FSTORE)
+    label(BQ_HALF)
+    ldrh(r3, [r0, 0])
+    data(2, 0xB21B)  # sxth r3, r3
+    ldr(r4, [r2, 0])  # hi = c0*x
+    mul(r4, r3)
+    mov(r6, r8)  # x1
+    ldr(r7, [r2, 4])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r9)  # x2
+    ldr(r7, [r2, 8])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r10)  # y1
+    ldr(r7, [r2, 12])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r11)  # y2
+    ldr(r7, [r2, 16])
+    mul(r7, r6)
+    add(r4, r4, r7)
+    mov(r6, r12)  # lo = -k1*e1 - k2*e2
+    ldr(r5, [r2, 40])
+    mul(r5, r6)
+    mov(r6, lr)
+    ldr(r7, [r2, 44])
+    mul(r7, r6)
+    add(r5, r5, r7)
+    mov(r9, r8)
+    mov(r8, r3)
+    mov(r11, r10)
+    mov(lr, r12)
+    asr(r6, r5, 14)  # hi += lo >> 14; lo &= 16383
+    add(r4, r4, r6)
+    lsl(r5, r5, 18)
+    lsr(r5, r5, 18)
+    asr(r3, r4, 11)  # y = ((hi >> 11) + 1) >> 1
+    add(r3, 1)
+    asr(r3, r3, 1)
+    data(2, 0xB21E)  # sxth r6, r3
+    cmp(r6, r3)
+    bne(BQ_HSAT)
+    lsl(r6, r3, 12)  # e = ((hi - (y << 12)) << 14) + lo
+    sub(r6, r4, r6)
+    lsl(r6, r6, 14)
+    add(r6, r6, r5)
+    label(BQ_HSTORE)
+    mov(r10, r3)  # y1 = y
+    mov(r12, r6)  # e1 = e
+    strh(r3, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(BQ_HALF)
+    b(BQ_DONE)
+    label(BQ_HSAT)
+    mov(r6, 0)  # e = 0 when clipped
+    cmp(r3, 0)
+    blt(BQ_HNEG)
+    mov(r3, 127)  # 32767
+    lsl(r3, r3, 8)
+    add(r3, 255)
+    b(BQ_HSTORE)
+    label(BQ_HNEG)
+    mov(r3, 128)  # -32768
+    lsl(r3, r3, 8)
+    neg(r3, r3)
+    b(BQ_HSTORE)
     label(BQ_DONE)
     pop({r3})
     mov(r4, r8)

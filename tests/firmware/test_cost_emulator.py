@@ -174,15 +174,24 @@ def _rand_section(rnd):
     return [round(v * (1 << 26)) for v in co]
 
 
+def _fast_section(rnd):
+    """A random section with Q12 coefficients (multiples of 2^14 in Q26): the fast path."""
+    return [(v >> 14) << 14 for v in _rand_section(rnd)]
+
+
 def test_biquad_bit_identical(thumb, arith):
     rnd = random.Random(11)
     clipped = 0
     for trial in range(24):
         nsec = 3
         c = []
-        for _ in range(nsec):
-            c += arith.biquad_kernel_coefs(_rand_section(rnd), rnd.choice((0, 1, 2)),
-                                           rnd.choice((-1, 0, 1)))
+        for k in range(nsec):
+            if (trial + k) % 3 == 0:  # a fast section (Q12 coefficients): FAST / HALF loops
+                c += arith.biquad_kernel_coefs(_fast_section(rnd),
+                                               *rnd.choice(((0, 0), (2, -1), (1, 0), (0, 1))))
+            else:
+                c += arith.biquad_kernel_coefs(_rand_section(rnd), rnd.choice((0, 1, 2)),
+                                               rnd.choice((-1, 0, 1)))
         for x in _signals(rnd, rnd.choice((1, 17, 64))):
             ref, got, got2 = list(x), array("h", x), array("h", x)
             s_ref, s_got = [0] * (6 * nsec), array("i", [0] * (6 * nsec))
@@ -373,9 +382,21 @@ def test_asm_is_faster_than_viper_in_the_emulator(machine):
     assert a.cycles < 0.5 * v.cycles
 
 
-def test_engine_with_thumb_kernels_equals_reference(thumb, arith):
+def test_engine_with_thumb_kernels_equals_reference(thumb, machine, arith):
     """The drop-in claim end to end: the firmware Engine running a real 11-stage .pedal with
-    the asm kernels (in the emulator) gives the reference engine's output sample for sample."""
+    the asm kernels (in the emulator) gives the reference engine's output sample for sample.
+    The engine runs the whole chain as one asm chain() program per block (Engine CHAIN op)."""
+    m, _, _ = machine
+    fake_uctypes = types.ModuleType("uctypes")
+    fake_uctypes.addressof = lambda a: m.alloc(a.tobytes())  # arrays live in emulator RAM
+    sys.modules["uctypes"] = fake_uctypes
+    try:
+        _engine_with_thumb(thumb, arith)
+    finally:
+        sys.modules.pop("uctypes", None)
+
+
+def _engine_with_thumb(thumb, arith):
     import numpy as np
     from pedaltool.pedal.accuracy import biquad_stage, rbj
     from pedaltool.pedal.fileformat import to_bytes
@@ -402,6 +423,8 @@ def test_engine_with_thumb_kernels_equals_reference(thumb, arith):
         for name, provider in (("ref", arith), ("thumb", thumb)):
             engine.K = provider
             e = engine.Engine(pedal, 32)
+            if name == "thumb":  # one asm chain() call per block for the whole model
+                assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
             out = []
             for k, blk in enumerate(blocks):
                 if k == 3:
@@ -426,13 +449,14 @@ def test_chain_program_bit_identical(machine, arith):
         prog, ref_calls = [], []
         for kind in stages:
             if kind == "biquad":
-                c = arith.biquad_kernel_coefs(_rand_section(rnd), rnd.choice((0, 1, 2)),
-                                              rnd.choice((-1, 0, 1)))
+                # full sections, and fast ones (Q12: the HALF and FAST loops)
+                sec = _rand_section(rnd) if rnd.random() < 0.5 else _fast_section(rnd)
+                c = arith.biquad_kernel_coefs(sec, rnd.choice((0, 1, 2)), rnd.choice((-1, 0, 1)))
                 st = [0] * 6
                 ca = m.alloc(struct.pack("<12i", *c))
                 sa = m.alloc(bytes(24))
                 prog += [1, ca, sa]
-                ref_calls.append(("biquad", c, st))
+                ref_calls.append(("biquad", c, st, sa))
             elif kind == "gain":
                 m0, step, sh = rnd.randint(-30000, 30000), rnd.randint(-20, 20), rnd.randint(0, 15)
                 prog += [2, m0, step, sh]
@@ -462,6 +486,9 @@ def test_chain_program_bit_identical(machine, arith):
                 m.call_asm(entries["chain"], [ba, 32, pa])
                 got = list(struct.unpack("<32h", m.read(ba, 64)))
                 assert got == ref, f"trial {trial} {stages}"
+                for call in ref_calls:
+                    if call[0] == "biquad":  # states too (a FAST section keeps e1, e2)
+                        assert list(struct.unpack("<6i", m.read(call[3], 24))) == call[2]
         # n = 0: nothing moves
         before = m.read(ba, 64)
         m.call_asm(entries["chain"], [ba, 0, pa])
@@ -501,3 +528,29 @@ def test_chain_class_with_ramps(thumb, machine, arith):
             assert list(buf) == ref, f"block {blk}"
     finally:
         sys.modules.pop("uctypes", None)
+
+
+def test_fast_sections_take_the_short_loops(machine):
+    """Q12 sections (lo parts 0) run the HALF loop, and without feedback the 5-multiply FAST
+    loop, in asm and in viper: each cheaper than the full section (docs/arithmetic.md)."""
+    m, entries, _ = machine
+    ar = _fw_import("arith")
+    kf = mpy.compile_functions(FW / "pedalcore" / "kernels.py", "armv6m")
+    ev = m.load_code(kf["biquad_cascade_block"].code)
+    sec = _rand_section(random.Random(1))
+    q12 = [(v >> 14) << 14 for v in sec]
+    buf = m.alloc(struct.pack("<128h", *range(-64 * 100, 64 * 100, 100)))
+    cost = {}
+    for name, coefs in (("full", ar.biquad_kernel_coefs(sec, 2, -1)),
+                        ("half", ar.biquad_kernel_coefs(q12, 2, -1)),
+                        ("fast", ar.biquad_kernel_coefs(q12, 0, 0))):
+        c = m.alloc(struct.pack("<12i", *coefs))
+        st = m.alloc(24)
+        cost["asm", name] = per_sample(
+            lambda n, c=c, st=st: m.call_asm(entries["biquads"], [buf, n | (1 << 16), c, st])[1],
+            32, 96).cycles
+        cost["viper", name] = per_sample(
+            lambda n, c=c, st=st: m.call_viper(ev, [buf, n, c, st, 1])[1], 32, 96).cycles
+    for impl in ("asm", "viper"):
+        assert cost[impl, "fast"] < cost[impl, "half"] < cost[impl, "full"], cost
+    assert cost["asm", "fast"] < 0.7 * cost["asm", "full"], cost

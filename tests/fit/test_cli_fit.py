@@ -54,8 +54,8 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
     b = tmp_path / "tiny_b.nam"
     shutil.copy(models_dir / "core_wavenet.nam", a)  # a tiny WaveNet: fast to render
     shutil.copy(models_dir / "core_wavenet.nam", b)
-    r = CliRunner().invoke(main, ["fit", str(a), str(b), "-j", "2", "--quick", "--budget", "1000", "-o",
-                                  str(tmp_path / "bank")])
+    r = CliRunner().invoke(main, ["fit", str(a), str(b), "-j", "2", "--quick", "--budget",
+                                  "1000", "-o", str(tmp_path / "bank")])
     assert r.exit_code == 0, r.output
     assert "capture" in r.output and "tiny_a" in r.output and "tiny_b" in r.output
     for stem in ("tiny_a", "tiny_b"):

@@ -46,6 +46,16 @@ def _kernel_cases(rng):
             cases.append(("biquad_block", [blk(full), BLOCK, ["i", c + c], ["i", st + st], 12]))
             cases.append(("biquad_cascade_block", [blk(full), BLOCK, ["i", c + c[::-1]],
                                                    ["i", st + st], 1 + int(full)]))
+            # fast sections (every Q26 coefficient a multiple of 2^14, no error feedback): the
+            # 5-multiply path; mixed with a full one in a cascade; e state must stay untouched
+            cf = arith.biquad_kernel_coefs([(v >> 14) << 14 for v in cq + [a1, a2]], 0, 0)
+            assert arith.biquad_is_fast(cf, 0)
+            cases.append(("biquad_block", [blk(full), BLOCK, ["i", c + cf], ["i", st + st], 12]))
+            # Q12 coefficients with feedback: the lo parts are 0, only the feedback runs in lo
+            ch = arith.biquad_kernel_coefs([(v >> 14) << 14 for v in cq + [a1, a2]], k1 or 2, k2)
+            cases.append(("biquad_cascade_block", [blk(full), BLOCK, ["i", cf + c + cf + ch],
+                                                   ["i", st + st + st + st], 4]))
+            cases.append(("biquad_block", [blk(full), BLOCK, ["i", ch], ["i", st], 0]))
             s = int(rng.integers(0, 31))
             cases.append(("gain_block", [blk(full), BLOCK, int(rng.integers(-32767, 32768)),
                                          int(rng.integers(-64, 65)), s]))
@@ -230,6 +240,10 @@ def test_knob_ramps_firmware_equals_reference(tmp_path):
              (8, "tone", 1.0), (9, "level", None), (11, "drive", None), (12, "level", 1.0)]
     for qp, x, audible in ((quantise(fitted_looking(48000, env=True, mix=True)),
                             to_i16(musical(48000, 64 * 16, seed=6)), True),
+                           # no env/mix: the engine chains bq-bq-table(drive)-bq-bq-bq and
+                           # dcblock-gain(level) into two chain_block calls (ramps inside)
+                           (quantise(fitted_looking(48000)),
+                            to_i16(musical(48000, 64 * 16, seed=7)), True),
                            (extreme_pedal(), adversarial_int16(64 * 16), False)):
         path = tmp_path / "k.pedal"
         path.write_bytes(to_bytes(qp))

@@ -22,6 +22,7 @@ from pedaltool.fit.metrics import pre_emphasise
 from pedaltool.fit.table import hat_basis_dense, hat_basis_rows, second_difference
 
 SMOOTH = 3e-3  # table smoothness weight (relative to the normalised residual)
+SLOPE_WEIGHT = 1.0  # first-difference weight relative to the second-difference one
 TANH_K = 3.0  # the baseline's tanh table: tanh(3 u) over u in [-1, 1]
 
 
@@ -90,8 +91,8 @@ class JointProblem:
         self.lo = np.concatenate(lo)
         self.hi = np.concatenate(hi)
         nk = len(model.stages[last].values)
-        self.d2 = second_difference(nk) if not tanh_table else np.zeros((0, nk))
-        self.inner_d2 = {k: second_difference(len(st.values))
+        self.d2 = smoothness_operator(nk) if not tanh_table else np.zeros((0, nk))
+        self.inner_d2 = {k: smoothness_operator(len(st.values))
                          for k, st in enumerate(model.stages) if k != last}
 
     def model(self, p: np.ndarray) -> BlockModel:
@@ -219,6 +220,16 @@ class JointProblem:
         k = self.stride
         return np.vstack([cols[:, ::k].T / self.ny, pre_emphasise_cols(cols, k).T / self.ny_pre,
                           pen])
+
+
+def smoothness_operator(n: int) -> np.ndarray:
+    """Stacked second and first differences of the table values. Knots the fitting data never
+    visits are decided by this penalty alone: the first differences make them continue flat
+    (saturate) rather than extrapolate the last slope, which exploded on louder playing."""
+    d1 = np.zeros((n - 1, n))
+    for r in range(n - 1):
+        d1[r, r:r + 2] = (-1.0, 1.0)
+    return np.vstack([second_difference(n), SLOPE_WEIGHT * d1])
 
 
 def pre_emphasise_cols(c: np.ndarray, stride: int = 1) -> np.ndarray:

@@ -33,6 +33,18 @@ def gain_k(x, m, s):
 @njit(cache=True)
 def biquad_k(x, c, st):
     x1, x2, y1, y2, e1, e2 = st[0], st[1], st[2], st[3], st[4], st[5]
+    if (c[5] | c[6] | c[7] | c[8] | c[9] | c[10] | c[11]) == 0:
+        # fast section (arith.biquad_fast_sample): lo == 0 always; e history untouched
+        for i in range(len(x)):
+            xi = x[i]
+            y = _sat16((c[0] * xi + c[1] * x1 + c[2] * x2 + c[3] * y1 + c[4] * y2 + 2048) >> 12)
+            x2 = x1
+            x1 = xi
+            y2 = y1
+            y1 = y
+            x[i] = y
+        st[0], st[1], st[2], st[3] = x1, x2, y1, y2
+        return
     for i in range(len(x)):
         xi = x[i]
         hi = c[0] * xi + c[1] * x1 + c[2] * x2 + c[3] * y1 + c[4] * y2
@@ -165,7 +177,7 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs) -> n
     xin = sig.copy()
     slots: dict[int, np.ndarray] = {}
     bias = np.zeros(len(sig), np.int64)
-    for op in eng.ops:
+    for op in eng.all_ops:  # every stage (eng.ops groups runs into chains)
         kind = op.kind
         if kind == pf.BIQUAD:  # a cascade of op.a sections
             c = np.array(op.arr, np.int64)

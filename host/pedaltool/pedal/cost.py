@@ -49,8 +49,29 @@ ARCHES: dict[str, ArchInfo] = {
 
 # pedal-model stage kind -> kernel cost key (dcblock runs as a biquad section)
 STAGE_KEYS = {"gain": "gain", "biquad": "biquad", "dcblock": "biquad", "table": "table",
+              "biquad_half": "biquad_half", "biquad_fast": "biquad_fast",
               "env_bias": "env_bias", "tap": "tap", "mix": "mix", "tone": "tone",
               "delay": "delay"}
+
+
+Q12_STEP = 1 << 14  # a fast section's Q26 coefficients are multiples of this (Q12)
+
+
+def biquad_cost_key(params) -> str:
+    """Cost key of a quantised biquad/dcblock section from its .pedal ints
+    (b0, b1, b2, a1, a2, k1, k2): "biquad_fast" (Q12 coefficients, no error feedback: the
+    5-multiply loop), "biquad_half" (Q12 with feedback) or "biquad" (the full Q26 section).
+    See docs/arithmetic.md "Fast sections"."""
+    p = list(params)
+    if len(p) < 7 or any(int(v) % Q12_STEP for v in p[:5]):
+        return "biquad"
+    return "biquad_fast" if p[5] == 0 and p[6] == 0 else "biquad_half"
+
+
+def _params(stage):
+    if isinstance(stage, dict):
+        return stage.get("p")
+    return getattr(stage, "p", None)
 
 
 def _kind(stage) -> str:
@@ -98,9 +119,11 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
                       block: int | None = None, include_dispatch: bool = False) -> float:
     """CPU cycles per sample of running ``stages`` in the firmware on ``arch`` (measured).
 
-    ``stages``: a PedalModel, or an iterable of stage objects (``.kind``), dicts
-    (``"kind"``) or kind strings (``"biquad"``, ``"table"``, ...). A ``table`` right after an
-    ``env_bias`` costs as the biased table kernel. Includes the engine's per-sample I/O
+    ``stages``: a PedalModel or QuantisedPedal, or an iterable of stage objects (``.kind``),
+    dicts (``"kind"``) or kind strings (``"biquad"``, ``"biquad_half"``, ``"table"``, ...). A
+    ``table`` right after an ``env_bias`` costs as the biased table kernel. A quantised
+    biquad (``.p``/``"p"`` = its .pedal ints) whose coefficients are Q12 costs as the fast
+    section kernel (``biquad_cost_key``); a float model's biquads cost as full sections. Includes the engine's per-sample I/O
     kernels. ``include_dispatch`` adds the *estimated* interpreter overhead per stage call
     amortised over ``block`` samples (default: the arch's board-profile block size).
     """
@@ -121,6 +144,10 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
             raise CostModelError(f"cost model: unknown stage kind {kind!r}")
         if key == "table" and prev == "env_bias" and "table_bias" in costs:
             key = "table_bias"
+        if key == "biquad" and _params(st) is not None:
+            key = biquad_cost_key(_params(st))  # a quantised section: fast path or not
+            if key not in costs:
+                key = "biquad"
         if key not in costs:
             # not measured (kernel missing): charge the dearest measured stage, never less
             total += max(costs.values())
@@ -150,15 +177,25 @@ def default_block(arch: str) -> int:
 
 def kernel_calls(stages: Iterable) -> int:
     """Kernel calls per block the engine makes for ``stages``: a run of consecutive
-    biquad/dcblock sections is one call (biquad_cascade_block)."""
-    calls = 0
+    biquad/dcblock sections is one cascade op, and a run of >= 2 consecutive cascade/gain/table
+    ops (a table not fed by an env_bias) is one chain call (engine.py CHAIN op)."""
+    chainable = []  # one entry per engine op: can it join a chain?
     prev = ""
     for st in stages:
         key = STAGE_KEYS.get(_kind(st), _kind(st))
+        key = "biquad" if key.startswith("biquad") else key
         if not (key == "biquad" and prev == "biquad"):
-            calls += 1
-        prev = key
-    return calls
+            chainable.append(key in ("biquad", "gain") or (key == "table" and prev != "env_bias"))
+        prev = key if key == "biquad" else _kind(st)
+    calls = 0
+    run = 0
+    for c in chainable:
+        if c:
+            run += 1
+            continue
+        calls += min(run, 1) + 1
+        run = 0
+    return calls + min(run, 1)
 
 
 def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH,

@@ -169,6 +169,51 @@ def quantise_biquad(b, a, kind="biquad", weight=None) -> QStage:
     return QStage(kind, None, (cb0, cb1, cb2, ca1, ca2, k1, k2))
 
 
+# --- fast sections (docs/arithmetic.md "fast section"): Q12 coefficients, no error feedback ----
+FAST_SECTIONS = True  # let the quantiser choose the 5-multiply path where it is accurate enough
+FAST_ESR_BUDGET = 2e-6  # bound on the whole run's response error from its fast sections (ESR)
+
+
+def _q12_section(b, a) -> tuple:
+    """The section's Q26 ints with every coefficient a multiple of 2^14 (Q12), DC sums kept."""
+    q = 1 << 12
+    cb0 = int(round(b[0] * q))
+    cb2 = int(round(b[2] * q))
+    cb1 = int(round((b[0] + b[1] + b[2]) * q)) - cb0 - cb2
+    ca2 = int(round(a[2] * q))
+    ca1 = int(round((1 + a[1] + a[2]) * q)) - q - ca2
+    return tuple(v << 14 for v in (cb0, cb1, cb2, ca1, ca2))
+
+
+def _response_error(b, a, p5: tuple, weights: list) -> float:
+    """sqrt of the section's share of the run's ESR if it is quantised to p5: the largest over
+    ``weights`` (input spectrum x |H of the other sections|^2, on _EF_W) of
+    sum |dH|^2 w / sum |H|^2 w. By the triangle inequality the run's response error (ESR)
+    is at most (sum of these)^2."""
+    from scipy.signal import freqz
+
+    h = freqz(b, a, worN=_EF_W)[1]
+    cq = np.array(p5, float) / Q26
+    hq = freqz(cq[:3], [1.0, cq[3], cq[4]], worN=_EF_W)[1]
+    worst = 0.0
+    for w in weights:
+        den = float(np.sum(np.abs(h) ** 2 * w))
+        if den <= 0:
+            continue
+        worst = max(worst, float(np.sum(np.abs(hq - h) ** 2 * w)) / den)
+    return math.sqrt(worst)
+
+
+def _fast_feedback(a, weight, p5: tuple) -> tuple[int, int] | None:
+    """The error feedback for the section with Q12 coefficients p5 (chosen as for any section),
+    or None if no candidate lets it idle to exact silence or p5 breaks the firmware's bounds."""
+    pf = fw_module("pedalfile")
+    if pf.check_stage(2, 0, list(p5) + [0, 0], 0):
+        return None
+    k = _ef_choice(a, weight, p5)
+    return k if _idle_silent(tuple(p5) + k) else None
+
+
 def _section_ba(st, rate: float):
     if st.kind == "dcblock":
         return dcblock_ba(st.corner_hz, rate)
@@ -245,6 +290,12 @@ def _quantise_run(run, rate: float, u: np.ndarray | None):
     v = u
     r_prev = 1.0
     out = []
+    spectra = [np.ones(len(_EF_W))]  # white input, and the run's real input (the probe)
+    if upeak > 0 and len(u) >= 8192:
+        from scipy.signal import welch
+
+        spectra.append(welch(u, nperseg=8192)[1])
+    fast_err = 0.0  # sum of the fast sections' sqrt(ESR shares) so far
     for k, (st, (b, a)) in enumerate(zip(run, bas, strict=True)):
         l1 = _l1_norm(bas[: k + 1])
         if upeak > 0:
@@ -260,7 +311,19 @@ def _quantise_run(run, rate: float, u: np.ndarray | None):
             scale = lim / sb
             r = r_prev * scale
         after = np.prod(hs[k + 1:], axis=0) if k + 1 < len(hs) else None
-        out.append(quantise_biquad(b * scale, a, st.kind, after if EF_WEIGHTED else None))
+        weight = after if EF_WEIGHTED else None
+        if FAST_SECTIONS:
+            p5 = _q12_section(b * scale, a)
+            others = np.prod(hs[:k] + hs[k + 1:], axis=0) if len(hs) > 1 else 1.0
+            err = _response_error(b * scale, a, p5, [sp * others for sp in spectra])
+            kf = _fast_feedback(a, weight, p5) if (fast_err + err) ** 2 <= FAST_ESR_BUDGET \
+                else None
+            if kf is not None:
+                fast_err += err
+                out.append(QStage(st.kind, None, p5 + kf))
+                r_prev = r
+                continue
+        out.append(quantise_biquad(b * scale, a, st.kind, weight))
         r_prev = r
     return out, r_prev
 
