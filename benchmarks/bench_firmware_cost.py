@@ -330,7 +330,7 @@ def xtensa_loops(code: bytes, innermost: bool = False) -> list:
     """Every outermost (or ``innermost``) loop of an xtensawin function, in address order
     (XtensaLoop each): biquad_block has three (FAST, HALF, full; docs/arithmetic.md);
     chain_block's innermost loops are the per-sample loops of its stage records."""
-    from pedaltool.native_emu import XtensaLoop, _XT_LOADSTORE, xtensa_disassemble
+    from pedaltool.native_emu import _XT_LOADSTORE, XtensaLoop, xtensa_disassemble
 
     rows = xtensa_disassemble(code)
     code_start = 0
@@ -500,14 +500,23 @@ BLOCK = int(sys.argv[1])
 REPS = int(sys.argv[2])
 e = engine.Engine(pedal, BLOCK)
 buf = array('h', [((i * 7919) %% 16384) - 8192 for i in range(BLOCK)])
-for r in range(REPS):
-    e.run_chain(buf)
+import micropython
+
+
+def run(e, buf, reps):
+    micropython.heap_lock()  # as app.py runs the audio path (frames then live on the C stack)
+    for r in range(reps):
+        e.process(buf)  # what the app calls per block (gate off, not bypassed)
+    micropython.heap_unlock()
+
+
+run(e, buf, REPS)
 print("STAGES", len(pedal.stages), e.nops)
 """
 
 
 def measure_dispatch_valgrind(reps: int = 50) -> dict:
-    """x64 instructions executed by ``Engine.run_chain`` (valgrind callgrind, exact counts).
+    """x64 instructions executed by ``Engine.process`` (valgrind callgrind, exact counts).
 
     Runs R and 3R calls at blocks of 32 and 256 (the difference cancels start-up):
     per call = per_block + block * per_sample. per_block is the interpreter's dispatch work,
@@ -711,7 +720,7 @@ def report(res: dict) -> str:  # noqa: C901
                          f"{eng['per_sample_us'] * 1000:.1f} ns")
         dis = u.get("dispatch", {})
         if "x64_instr_per_block" in dis:
-            lines.append(f"valgrind: Engine.run_chain ({dis['stages']} stages in {dis['calls']} "
+            lines.append(f"valgrind: Engine.process ({dis['stages']} stages in {dis['calls']} "
                          f"kernel calls) executes {dis['x64_instr_per_block']:.0f} x64 "
                          f"instructions per block (dispatch) + {dis['x64_instr_per_sample']:.0f}"
                          " per sample (kernels)")

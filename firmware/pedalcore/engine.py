@@ -288,14 +288,16 @@ class Engine:
         threshold."""
         if threshold_dbfs is None or threshold_dbfs <= -120:
             self.gate_open_thr = 0
-            return
-        lq = int(threshold_dbfs * 170.08 + (0.5 if threshold_dbfs >= 0 else -0.5))
-        v = arith.scale_by_log2(32768, lq)
-        self.gate_open_thr = 1 if v < 1 else (32767 if v > 32767 else v)
+        else:
+            lq = int(threshold_dbfs * 170.08 + (0.5 if threshold_dbfs >= 0 else -0.5))
+            v = arith.scale_by_log2(32768, lq)
+            self.gate_open_thr = 1 if v < 1 else (32767 if v > 32767 else v)
+        self._update_fast()
 
     def set_bypass(self, on):
         """Bypass on/off; the change crossfades over the next block."""
         self.bypass = bool(on)
+        self._update_fast()
 
     def _lq(self, op):
         k = self.knobs.get(op.knob) if op.knob else None
@@ -307,6 +309,7 @@ class Engine:
         for op in self.ops:
             if op.kind == CHAIN:
                 op.e = 1
+        self.fast_op = None  # the chain's ramp words are rewritten by the next block
         for op in self.all_ops:
             kind = op.kind
             if kind == pf.GAIN:
@@ -391,8 +394,30 @@ class Engine:
             elif kind == 8:  # DELAY
                 k.delay_block(buf, n, op.arr, op.st, op.a, op.b)
 
+    def _update_fast(self):
+        """fast_op = the model's only op when it is a CHAIN and process() has nothing else to
+        do (gate off and open, no bypass or fade, no knob ramp pending), else None."""
+        op = self.ops[0] if self.nops == 1 else None
+        if (op is None or op.kind != CHAIN or op.e or self.gate_open_thr or self.bypass
+                or self.wet_dry or self.gate_g != Q15_ONE):
+            op = None
+        self.fast_op = op
+
     def process(self, buf):
         """One block in place: gate detector, chain, gate, bypass crossfade."""
+        op = self.fast_op
+        if op is not None:
+            # the common case in one kernel call and few attribute lookups (the interpreter's
+            # per-block cost, docs/performance.md "Dispatch")
+            if op.f:
+                K.chain(buf, self.n, op.arr)
+            else:
+                K.chain_block(buf, self.n, op.arr, op.st)
+            return
+        self._process(buf)
+        self._update_fast()
+
+    def _process(self, buf):
         n = self.n
         sh = self.log2n
         k = K

@@ -81,9 +81,36 @@ def test_stored_biquad_costs_match_a_fresh_emulation():
 
 
 def test_kernel_calls_merge_biquad_runs_like_the_engine():
-    assert cost.kernel_calls(CHAIN) == 5
-    assert cost.kernel_calls(["gain", "biquad", "dcblock", "table", "biquad"]) == 4
+    assert cost.kernel_calls(CHAIN) == 1  # the whole chain is one CHAIN op
+    assert cost.kernel_calls(["gain", "biquad", "dcblock", "tone", "biquad"]) == 3
     assert cost.dispatch_cycles_per_sample(CHAIN, "armv6m", block=64) == pytest.approx(
-        cost.dispatch_cycles_per_sample(5, "armv6m", block=64))
+        cost.dispatch_cycles_per_sample(1, "armv6m", block=64))
     assert cost.dispatch_cycles_per_sample(5, "armv6m", block=32) == pytest.approx(
         2 * cost.dispatch_cycles_per_sample(5, "armv6m", block=64))
+
+
+def test_fast_sections_cost_less_and_are_recognised_from_their_ints():
+    q26 = (67108864, -120000000, 55000000, -121000000, 56000000, -2, 1)
+    half = (1 << 26, -(7000 << 14), 3000 << 14, -(7500 << 14), 3500 << 14, -1, 0)
+    fast = half[:5] + (0, 0)
+    assert cost.biquad_cost_key(q26) == "biquad"
+    assert cost.biquad_cost_key(half) == "biquad_half"
+    assert cost.biquad_cost_key(fast) == "biquad_fast"
+    for arch in ("armv6m", "xtensawin"):
+        c = cost.stage_costs(arch)
+        assert c["biquad_fast"] < c["biquad_half"] < c["biquad"], arch
+        full = cost.cycles_per_sample([{"kind": "biquad", "p": q26}] * 2, arch)
+        mixed = cost.cycles_per_sample([{"kind": "biquad", "p": q26},
+                                        {"kind": "biquad", "p": half}], arch)
+        assert mixed == pytest.approx(full - c["biquad"] + c["biquad_half"])
+
+
+def test_kernel_calls_follow_the_engine_chains():
+    """One call per block for a run of cascades/gains/tables (engine CHAIN op); env_bias,
+    tone, delay, tap and mix split the chain; a table after env_bias is not chained."""
+    assert cost.kernel_calls(CHAIN) == 1
+    assert cost.kernel_calls(["delay", "biquad", "biquad", "table", "biquad", "tone",
+                              "dcblock", "gain"]) == 4
+    assert cost.kernel_calls(["env_bias", "table", "gain"]) == 3
+    assert cost.kernel_calls(["gain"]) == 1
+    assert cost.kernel_calls([]) == 0

@@ -118,3 +118,41 @@ def test_table_values_beyond_full_scale_are_scaled_not_clipped():
     ref = simulate_float(m, x)
     assert np.max(np.abs(ref)) > 0.5  # the table's output went beyond 1 before the gain
     assert np.sum((y - ref) ** 2) / np.sum(ref**2) < 1e-6
+
+
+def _mix_3lf_5hf(rate: int) -> M.PedalModel:
+    """A realistic EQ mix: 3 low-frequency sections and 5 high-frequency ones."""
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+
+    bas = [rbj("highpass", 40, rate), rbj("lowshelf", 120, rate, gain_db=4),
+           rbj("peak", 250, rate, 1.0, -3), rbj("peak", 2000, rate, 1.0, 4),
+           rbj("peak", 3500, rate, 1.5, -5), rbj("peak", 6000, rate, 0.8, 3),
+           rbj("highshelf", 5000, rate, gain_db=-6), rbj("lowpass", 7000, rate, 0.7)]
+    return M.PedalModel([biquad_stage(b, a) for b, a in bas], rate, name="mix")
+
+
+def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
+    """High-frequency sections get Q12 coefficients (the cheap kernel loop, docs/arithmetic.md
+    "Fast sections"); low-frequency ones keep Q26. The cascade stays within ESR 1e-5 and idles
+    to exact digital silence, and the cost model charges less for it."""
+    import importlib
+
+    from pedaltool.pedal import cost
+
+    qmod_mod = importlib.import_module("pedaltool.pedal.quantise")  # holds the switch
+    for case, model in (("mix", _mix_3lf_5hf(48000)),
+                        ("cascade10", eq_test_models(48000)["cascade10"])):
+        qp = quantise(model)
+        keys = [cost.biquad_cost_key(s.p) for s in qp.stages if s.kind == "biquad"]
+        assert keys.count("biquad") >= 3, case  # 40 Hz HP, 120 Hz shelf, 250 Hz peak stay full
+        assert keys.count("biquad_half") + keys.count("biquad_fast") >= 3, (case, keys)
+        assert not any(k != "biquad" for k in keys[:2]), case  # never the lowest ones
+        assert esr_vs_float(model, di48) <= 1e-5, case
+        assert idle_floor_dbfs(model, loud_passage(48000)) <= -200.0, case  # exact silence
+        with monkeypatch.context() as mp:
+            mp.setattr(qmod_mod, "FAST_SECTIONS", False)
+            full = quantise(model)
+        assert all(cost.biquad_cost_key(s.p) == "biquad" for s in full.stages
+                   if s.kind == "biquad")
+        for arch in ("armv6m", "xtensawin"):
+            assert cost.cycles_per_sample(qp, arch) < cost.cycles_per_sample(full, arch)

@@ -178,8 +178,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quick.append(core.quick_fit(st, pr, ds, nfev=q_nfev, progress=say))
     quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=say)
-    # a runner-up gets a final fit too when it was close: the quick ranking is noisy
-    if len(quick) > 1 and quick[1].val_esr < 1.25 * quick[0].val_esr and cfg.effort != "quick":
+    # the runner-up gets a final fit too: the ranking after the short restarts is noisy
+    if len(quick) > 1 and cfg.effort != "quick":
         other = core.final_fit(quick[1], pr, ds, nfev=f_nfev, progress=say)
         if other.val_esr + other.val_esr_pre < best.val_esr + best.val_esr_pre:
             best = other

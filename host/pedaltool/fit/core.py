@@ -173,10 +173,10 @@ def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
     The first table's input gain puts the 99.9th percentile of |pre(x)| at ``drive`` x the
     table's half-range."""
     rate = pr.rate_hz
-    total = pr.bla_db[0] - np.median(pr.bla_db[0])
+    total = np.nan_to_num(pr.bla_db[0] - np.median(pr.bla_db[0]))
     w = np.clip((total - (np.max(total) - 45.0)) / 15.0, 0.05, 1.0)
     if split < 0 and pr.sweep_db is not None:  # Eichas: post = loud sweep, pre = the rest
-        post_db = pr.sweep_db - np.median(pr.sweep_db)
+        post_db = np.nan_to_num(pr.sweep_db - np.median(pr.sweep_db))
         pre_db = total - post_db
     else:
         split = abs(split)

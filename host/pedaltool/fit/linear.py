@@ -152,15 +152,22 @@ def fit_cascade_db(target_db: np.ndarray, grid_hz: np.ndarray, kinds: list[str],
 
         def resid(p, secs=secs):
             ss = unpack(secs, p[:-1])
-            return w * (response_db(cascade_sos(ss, rate_hz), grid_hz, rate_hz) + p[-1]
-                        - target_db)
+            with np.errstate(all="ignore"):
+                r = w * (response_db(cascade_sos(ss, rate_hz), grid_hz, rate_hz) + p[-1]
+                         - target_db)
+            return np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
 
         p0 = np.concatenate([clip_into(pack(secs), lo, hi), [np.median(target_db)]])
-        res = optimize.least_squares(
-            resid, p0, bounds=(np.append(lo, -200.0), np.append(hi, 200.0)), max_nfev=300,
-            x_scale=1.0, method="trf")
+        try:
+            res = optimize.least_squares(
+                resid, p0, bounds=(np.append(lo, -200.0), np.append(hi, 200.0)),
+                max_nfev=300, x_scale=1.0, method="trf")
+        except (np.linalg.LinAlgError, ValueError):
+            continue  # this start is degenerate; the other one stands
         if best is None or res.cost < best[0]:
             best = (res.cost, unpack(secs, res.x[:-1]), float(res.x[-1]))
+    if best is None:  # every start failed: flat sections, nothing better is known
+        return default_sections(kinds), float(np.median(target_db))
     return best[1], best[2]
 
 

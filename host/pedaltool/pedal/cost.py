@@ -123,8 +123,9 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
     dicts (``"kind"``) or kind strings (``"biquad"``, ``"biquad_half"``, ``"table"``, ...). A
     ``table`` right after an ``env_bias`` costs as the biased table kernel. A quantised
     biquad (``.p``/``"p"`` = its .pedal ints) whose coefficients are Q12 costs as the fast
-    section kernel (``biquad_cost_key``); a float model's biquads cost as full sections. Includes the engine's per-sample I/O
-    kernels. ``include_dispatch`` adds the *estimated* interpreter overhead per stage call
+    section kernel (``biquad_cost_key``); a float model's biquads cost as full sections.
+    Includes the engine's per-sample I/O kernels. ``include_dispatch`` adds the *estimated*
+    interpreter overhead per kernel call
     amortised over ``block`` samples (default: the arch's board-profile block size).
     """
     if hasattr(stages, "stages"):
@@ -203,7 +204,7 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH,
     """ESTIMATED interpreter cycles per sample to dispatch the kernels of ``stages`` (a stage
     list, or a number of kernel calls) once per block of ``block`` samples.
 
-    Per call: the x64 instructions of Engine.run_chain per block (valgrind) / calls, scaled to
+    Per call: the x64 instructions of Engine.process per block (valgrind) / calls, scaled to
     the target like the viper code of the same chain scales (see ``dispatch_estimate``). The
     assumption that interpreter C code scales like viper code is unverified on hardware.
     """
@@ -340,7 +341,7 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
         "machine": res.get("machine", {}),
         "how": "benchmarks/bench_firmware_cost.py --update (see docs/performance.md)",
         "dispatch_method": "ESTIMATE, not in cycles_per_sample by default: x64 instructions "
-                           "per block of Engine.run_chain (valgrind, exact) / stages x "
+                           "per block of Engine.process (valgrind, exact) / stages x "
                            "(target / x64 instructions of the same viper chain) x the target's "
                            "CPI on that chain; fallback: unix wall time scaled by passthrough",
         "unix": {k: v for k, v in unix.items() if k != "notes"},
