@@ -195,8 +195,10 @@ def _response_error(b, a, p5: tuple, rate: float) -> np.ndarray | None:
     add is at most max over frequency of (the sum of these over the sections)^2."""
     from scipy.signal import freqz
 
-    h = freqz(b, a, worN=_EF_W)[1]
     cq = np.array(p5, float) / Q26
+    if np.any(np.abs(np.roots([1.0, cq[3], cq[4]])) >= 1.0):
+        return None  # rounding moved a pole onto/outside the unit circle (e.g. a dcblock)
+    h = freqz(b, a, worN=_EF_W)[1]
     hq = freqz(cq[:3], [1.0, cq[3], cq[4]], worN=_EF_W)[1]
     f = _EF_W * rate / (2 * np.pi)
     band = (f >= FAST_BAND_HZ[0]) & (f <= min(FAST_BAND_HZ[1], 0.45 * rate))
