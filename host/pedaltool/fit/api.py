@@ -20,6 +20,7 @@ from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
+MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
 
 
 @dataclass
@@ -271,6 +272,9 @@ def write_result(res: FitResult, out: str | Path | None = None) -> Path:
     if not res.sane:
         raise FitError(f"{res.name}: not written, the model failed the sanity check "
                        f"({res.sanity_message})")
+    if not res.score.esr < MAX_USEFUL_ESR:
+        raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
+                       f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
     path = Path(out) if out else BANK_DIR / f"{res.name}.pedal"
     return write_pedal(path, res.qpedal)
 
