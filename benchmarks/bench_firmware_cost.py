@@ -20,11 +20,9 @@ Method (docs/performance.md):
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import random
 import struct
 import subprocess
@@ -32,6 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchinfo import machine_info
 from pedaltool import mpy
 from pedaltool.native_emu import ThumbMachine, per_sample, xtensa_loop
 from pedaltool.paths import firmware_dir
@@ -583,19 +582,6 @@ def measure_unix(reps: int = 300) -> dict:
                     "ratio": tc / tp, "call_us": tk, "call_in_passthrough_samples": tk / tp,
                     "notes": []}
     return {"notes": [f"micropython failed: {(proc.stderr or proc.stdout).strip()[-300:]}"]}
-
-
-def machine_info() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"uname": " ".join(platform.uname()), "nproc": os.cpu_count(), "cpu": cpu,
-            "date": datetime.date.today().isoformat()}
 
 
 def chain_total(costs: dict, n_biquads: int = 8, n_gains: int = 2) -> float | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from benchinfo import describe
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
@@ -148,17 +148,7 @@ def child_memory(label: str, seconds: float) -> None:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.uname().system} {platform.uname().release} {platform.machine()}, "
-            f"{os.cpu_count()} cores ({cpu}), numpy {np.__version__}, "
-            f"load average {os.getloadavg()[0]:.1f}")
+    return f"{describe()}, numpy {np.__version__}, load average {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ import click
 
 from pedaltool.cli.base import main
 from pedaltool.errors import FitError, PedaltoolError
-from pedaltool.fit.structure import DEFAULT_BUDGET
+
+# pedaltool.fit pulls in scipy (~1 s): every fit import happens inside the commands so that
+# `pedaltool --help` and the other rooms' commands start fast
 
 
 def _progress_printer(prefix: str = ""):
@@ -48,8 +50,8 @@ def _fit_one(job: tuple) -> dict:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output .pedal (one capture) or folder (several). Default: the bank "
                    "./pedals/<capture>.pedal, which `pedaltool flash` uploads.")
-@click.option("--budget", type=float, default=DEFAULT_BUDGET, show_default=True,
-              help="Max CPU cycles per sample (firmware cost model; default: half of an "
+@click.option("--budget", type=float, default=None,
+              help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz).")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
               show_default=True, help="The pedal's sample rate (Hz).")
@@ -72,7 +74,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
     from pedaltool.fit.report import SUMMARY_HEADER, format_rows, plot, result_table, summary_rows
+    from pedaltool.fit.structure import DEFAULT_BUDGET
 
+    if budget is None:
+        budget = DEFAULT_BUDGET
     effort = "quick" if quick else "normal"
     rate_i = int(rate)
     if (di_wav is None) != (target_wav is None):

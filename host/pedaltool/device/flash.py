@@ -45,9 +45,8 @@ SPARE_BYTES = 3 * BLOCK
 MPY_VERSION = (6, 3)
 VERIFY_ATTEMPTS = 3
 
-# One exec: the board's state as JSON (hashes of both slots and of main.py).
-_STATE = r"""
-import os, json, hashlib, binascii
+# Device-side sha256 of a file, streamed through a small buffer (boards have little RAM).
+_HASH_FN = r"""
 def _h(p):
     h = hashlib.sha256(); b = bytearray(512); m = memoryview(b)
     with open(p, 'rb') as f:
@@ -56,7 +55,12 @@ def _h(p):
             if not n: break
             h.update(m[:n])
     return binascii.hexlify(h.digest()).decode()
-def _walk(base, rel, out):
+"""
+
+# One exec: the board's state as JSON (hashes of both slots and of main.py).
+_STATE = r"""
+import os, json, hashlib, binascii
+""" + _HASH_FN + r"""def _walk(base, rel, out):
     try: it = os.ilistdir(base + rel if not rel else base + '/' + rel)
     except OSError: return
     for e in it:
@@ -80,15 +84,7 @@ print(json.dumps(st))
 
 _HELPERS = r"""
 import os, hashlib, binascii
-def _h(p):
-    h = hashlib.sha256(); b = bytearray(512); m = memoryview(b)
-    with open(p, 'rb') as f:
-        while True:
-            n = f.readinto(b)
-            if not n: break
-            h.update(m[:n])
-    return binascii.hexlify(h.digest()).decode()
-def _mkdirs(p):
+""" + _HASH_FN + r"""def _mkdirs(p):
     q = ''
     for part in p.split('/')[:-1]:
         q = part if not q else q + '/' + part

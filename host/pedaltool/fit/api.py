@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from collections.abc import Callable
@@ -187,12 +188,22 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
               "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in quick]
 
-    base_model = None
-    if cfg.baseline:
-        say("fitting the naive baseline (biquad + tanh + biquad)")
-        bst = S.baseline_structure()
-        bq = core.quick_fit(bst, pr, ds, nfev=q_nfev, tanh_table=True)
-        base_model = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True).model
+    # the naive baseline is always fitted: it is scored next to the result and it is a
+    # candidate itself, on the same validation criterion, so the fitter never returns a
+    # model worse than the baseline it is compared with
+    say("fitting the naive baseline (biquad + tanh + biquad)")
+    bst = S.baseline_structure()
+    bq = core.quick_fit(bst, pr, ds, nfev=q_nfev, tanh_table=True)
+    base = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+    base_model = copy.deepcopy(base.model)
+    cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
+                  "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
+    if (base.val_esr + base.val_esr_pre < best.val_esr + best.val_esr_pre
+            and S.cost_cycles(bst, cfg.arch) <= cfg.budget):
+        say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
+        best = base
+    if not cfg.baseline:
+        base_model = None
 
     # score: device-exact on the evaluation DI
     if eval_x is None:
@@ -205,11 +216,17 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
         pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
                             level_range=level_r)
-        qp = quantise(pm)
-        sane, why = _sanity(qp)
+        try:
+            qp = quantise(pm)
+        except FitError as exc:  # e.g. +18 dB of level headroom overflows the gain mantissa
+            qp, sane, why = None, False, str(exc)
+        else:
+            sane, why = _sanity(qp)
         if sane:
             break
         say(f"sanity check failed with drive {drive_r} dB, level {level_r} dB: {why}")
+    if qp is None:
+        raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     dev = simulate_device_float(qp, eval_x)
     flt = core.simulate(best.model, eval_x)
     score, fscore = _score(dev, eval_y), _score(flt, eval_y)

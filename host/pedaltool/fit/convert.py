@@ -2,7 +2,9 @@
 
 Knobs: drive is bound to the (first) table's input gain, +-12 dB around the fitted point; tone
 is a tilt EQ after the post-EQ (flat at the fitted point, +-6 dB); level is the output gain
-stage, -24..+12 dB around the fitted point.
+stage, +-18 dB around the fitted point. Every range is symmetric in dB, so a centred pot (knob
+0.5, ``pedaltool.pedal.model.fitted_knob``) is the fitted point: a pedal whose pots start at
+12 o'clock sounds like the capture.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pedaltool.fit.blocks import BlockModel, cascade_sos
 from pedaltool.pedal import model as pm
 
 DRIVE_RANGE_DB = (-12.0, 12.0)
-LEVEL_RANGE_DB = (-24.0, 12.0)
+LEVEL_RANGE_DB = (-18.0, 18.0)
 TONE_CROSSOVER_HZ = 800.0
 TONE_RANGE_DB = 12.0
 TABLE_HEADROOM = 0.9  # table values are scaled to peak here; the level stage undoes it
@@ -29,11 +31,16 @@ def _biquads(sections, rate_hz: float) -> list:
     return out
 
 
-# knob ranges tried in order until the model passes the sanity check at every knob extreme
-# (a high-gain table's small-signal slope can make +12 dB of drive amplify the engine's own
-# rounding noise above the silence limit)
-KNOB_RANGES = (((-12.0, 12.0), (-24.0, 12.0)), ((-12.0, 6.0), (-24.0, 6.0)),
-               ((-12.0, 0.0), (-24.0, 0.0)), ((-24.0, -6.0), (-24.0, 0.0)))
+def _sym(drive_db: float, level_db: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    return (-drive_db, drive_db), (-level_db, level_db)
+
+
+# knob ranges (drive, level), tried in order until the model passes the sanity check at every
+# knob extreme (a high-gain table's small-signal slope can make +12 dB of drive amplify the
+# engine's own rounding noise above the silence limit). Narrowed symmetrically: knob 0.5 stays
+# the fitted point whatever range survives.
+KNOB_RANGES = (_sym(12.0, 18.0), _sym(12.0, 12.0), _sym(9.0, 9.0), _sym(6.0, 6.0),
+               _sym(3.0, 3.0), _sym(1.5, 1.5))
 
 
 def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None = None,
