@@ -29,6 +29,34 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
 
     y = simulate_device_float(res.qpedal, res.eval_x)
     assert np.allclose(y, simulate_device_float(res.qpedal, res.eval_x))
+    _check_centred_knobs_are_the_fitted_point(res)
+    _check_never_worse_than_the_naive_structure(res)
+
+
+def _check_centred_knobs_are_the_fitted_point(res):
+    """Symmetric dB ranges: pots at 12 o'clock (0.5 -> integer 512) play the capture."""
+    from pedaltool.pedal import simulate
+
+    qp = res.qpedal
+    assert set(qp.knob_ranges) == {"drive", "tone", "level"}
+    for name, (lo, hi) in qp.knob_ranges.items():
+        assert lo == -hi, (name, lo, hi)
+    assert qp.fitted_knobs() == {"drive": 0.5, "tone": 0.5, "level": 0.5}
+    xi = np.clip(np.rint(res.eval_x[:24000] * 32767), -32768, 32767).astype(np.int16)
+    fitted = simulate(qp, xi).astype(np.float64)
+    centred = simulate(qp, xi, {"drive": 0.5, "tone": 0.5, "level": 0.5}).astype(np.float64)
+    # knob 512 of 0..1023 is the fitted point up to one Q10 step (1/1024 octave) per knob
+    # range wider than 6 dB (firmware arith.knob_log2 floors the linear map)
+    err = np.sum((centred - fitted) ** 2) / np.sum(fitted ** 2)
+    assert err < 1e-5, err
+
+
+def _check_never_worse_than_the_naive_structure(res):
+    """The naive structure is a finalist on the same validation criterion as the others."""
+    crit = {c["structure"]: c["val_esr"] + c["val_esr_pre"] for c in res.candidates
+            if c.get("stage") == "final"}
+    assert "baseline" in crit and res.structure in crit, res.candidates
+    assert crit[res.structure] <= crit["baseline"], res.candidates
 
 
 def test_parallel_clean_path_is_chosen_for_a_tube_screamer_like_system(ts_oracle):

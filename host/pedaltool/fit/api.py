@@ -21,6 +21,7 @@ from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
+RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
 
 
@@ -180,13 +181,19 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quick.append(core.quick_fit(st, pr, ds, nfev=q_nfev, progress=say))
     quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=say)
-    # the runner-up gets a final fit too: the ranking after the short restarts is noisy
-    if len(quick) > 1 and cfg.effort != "quick":
+    # the runner-up gets a final fit too when it is close (the ranking after the short
+    # restarts is noisy); a clearly worse runner-up is not worth the ~30 s of a long fit
+    crit = [c.val_esr + c.val_esr_pre for c in quick]
+    if len(quick) > 1 and cfg.effort != "quick" and crit[1] <= RUNNER_UP_MARGIN * crit[0]:
         other = core.final_fit(quick[1], pr, ds, nfev=f_nfev, progress=say)
         if other.val_esr + other.val_esr_pre < best.val_esr + best.val_esr_pre:
             best = other
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
-              "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in quick]
+              "stage": "quick", "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}
+             for c in quick]
+    cands.append({"structure": best.structure.name, "stage": "final",
+                  "cycles": S.cost_cycles(best.structure, cfg.arch),
+                  "val_esr": best.val_esr, "val_esr_pre": best.val_esr_pre})
 
     # the naive baseline is always fitted: it is scored next to the result and it is a
     # candidate itself, on the same validation criterion, so the fitter never returns a
@@ -197,11 +204,16 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     base = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
     base_model = copy.deepcopy(base.model)
     cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
-                  "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
+                  "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
+    # the naive structure wins when it validates better; if its quantised model then fails
+    # the sanity check (its broad low-Q peaks can put a pole at 0.99998 that the integer
+    # engine does not let decay), the best richer structure is used after all. A richer model
+    # that fails is reported and not written, as before (never swapped for a worse one).
+    finalists = [best]
     if (base.val_esr + base.val_esr_pre < best.val_esr + best.val_esr_pre
             and S.cost_cycles(bst, cfg.arch) <= cfg.budget):
         say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
-        best = base
+        finalists.insert(0, base)
     if not cfg.baseline:
         base_model = None
 
@@ -213,18 +225,23 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         say("rendering the evaluation DI through the capture")
         eval_y = render(eval_x)
     say("quantising and scoring device-exact")
-    for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
-        pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
-                            level_range=level_r)
-        try:
-            qp = quantise(pm)
-        except FitError as exc:  # e.g. +18 dB of level headroom overflows the gain mantissa
-            qp, sane, why = None, False, str(exc)
-        else:
-            sane, why = _sanity(qp)
+    qp = None
+    for best in finalists:
+        for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
+            pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
+                                level_range=level_r)
+            try:
+                qp = quantise(pm)
+            except FitError as exc:  # e.g. +18 dB of level headroom overflows the mantissa
+                qp, sane, why = None, False, str(exc)
+            else:
+                sane, why = _sanity(qp)
+            if sane:
+                break
+            say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
+                f"level {level_r} dB: {why}")
         if sane:
             break
-        say(f"sanity check failed with drive {drive_r} dB, level {level_r} dB: {why}")
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     dev = simulate_device_float(qp, eval_x)

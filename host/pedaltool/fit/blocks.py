@@ -82,8 +82,17 @@ def cascade_sos(sections: list[Section], rate_hz: float) -> np.ndarray:
 
 
 def response_db(sos: np.ndarray, freqs_hz: np.ndarray, rate_hz: float) -> np.ndarray:
-    """Magnitude response in dB of an sos cascade at the given frequencies."""
-    _, h = signal.sosfreqz(sos, worN=np.asarray(freqs_hz), fs=rate_hz)
+    """Magnitude response in dB of an sos cascade at the given frequencies.
+
+    Evaluated directly rather than with scipy's sosfreqz: the same numbers with far less
+    per-call overhead, and the EQ fits call this thousands of times."""
+    # the operations and their order are scipy's (Horner in z^-1, sections multiplied in
+    # turn), so the result is bit-identical and the fits do not change
+    sos = np.atleast_2d(np.asarray(sos, dtype=np.float64))
+    zm1 = np.exp(-1j * (2 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / rate_hz))
+    h = 1.0
+    for b0, b1, b2, a0, a1, a2 in sos:
+        h = h * ((b0 + (b1 + b2 * zm1) * zm1) / (a0 + (a1 + a2 * zm1) * zm1))
     return 20 * np.log10(np.maximum(np.abs(h), 1e-12))
 
 

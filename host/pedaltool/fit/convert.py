@@ -39,8 +39,12 @@ def _sym(drive_db: float, level_db: float) -> tuple[tuple[float, float], tuple[f
 # knob extreme (a high-gain table's small-signal slope can make +12 dB of drive amplify the
 # engine's own rounding noise above the silence limit). Narrowed symmetrically: knob 0.5 stays
 # the fitted point whatever range survives.
-KNOB_RANGES = (_sym(12.0, 18.0), _sym(12.0, 12.0), _sym(9.0, 9.0), _sym(6.0, 6.0),
-               _sym(3.0, 3.0), _sym(1.5, 1.5))
+# The tail noise at the extremes grows ~1 dB per dB of (drive max + level max), so the steps
+# shrink that sum; (0, 0) leaves only the tone knob (the model itself must pass at its fitted
+# point anyway).
+KNOB_RANGES = tuple(_sym(d, lv) for d, lv in ((12, 18), (12, 12), (9, 9), (6, 6), (4, 4),
+                                              (3, 3), (2, 2), (1.5, 1.5), (1, 1), (0.5, 0.5),
+                                              (0, 0)))
 
 
 def to_pedal_model(bm: BlockModel, name: str = "", source: pm.SourceInfo | None = None,
