@@ -49,6 +49,7 @@ GAIN_M_MAX = const(32767)  # |gain mantissa| limit (int16 * m < 2^30)
 TONE_G_ONE = const(8192)  # tone band gains: Q13
 TONE_G_MAX = const(16383)
 KNOB_MAX = const(1023)  # knob positions are integers 0..1023
+KNOB_MID = const(512)  # the centre position: exactly the fitted point
 LOG2_FRAC = const(10)  # knob ranges are log2 gains in Q10 (1/1024 octave = 0.00588 dB)
 
 # 2^(i/64) in Q14 for i = 0..64 (the mantissa table of pow2_q)
@@ -80,12 +81,20 @@ def sat16(v):
 # control rate: knob -> integer parameter (plain Python on the device, never per sample)
 # ============================================================================================
 def knob_log2(k, lo_q, hi_q):
-    """Knob position k (0..1023) -> log2 gain offset in Q10 (floor of the linear map)."""
+    """Knob position k (0..1023) -> log2 gain offset in Q10.
+
+    Two linear segments (floor division) that meet at the fitted point: k = KNOB_MID (a centred
+    pot, `set drive 0.5`) gives exactly 0, k = 0 gives lo_q and k = 1023 gives hi_q. A range that
+    does not contain the fitted point (lo_q > 0 or hi_q < 0) falls back to one linear map."""
     if k < 0:
         k = 0
     elif k > KNOB_MAX:
         k = KNOB_MAX
-    return lo_q + ((hi_q - lo_q) * k) // KNOB_MAX
+    if lo_q > 0 or hi_q < 0:
+        return lo_q + ((hi_q - lo_q) * k) // KNOB_MAX
+    if k >= KNOB_MID:
+        return (hi_q * (k - KNOB_MID)) // (KNOB_MAX - KNOB_MID)
+    return lo_q - (lo_q * k) // KNOB_MID
 
 
 def pow2_q(lq):

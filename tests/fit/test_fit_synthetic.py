@@ -45,10 +45,8 @@ def _check_centred_knobs_are_the_fitted_point(res):
     xi = np.clip(np.rint(res.eval_x[:24000] * 32767), -32768, 32767).astype(np.int16)
     fitted = simulate(qp, xi).astype(np.float64)
     centred = simulate(qp, xi, {"drive": 0.5, "tone": 0.5, "level": 0.5}).astype(np.float64)
-    # knob 512 of 0..1023 is the fitted point up to one Q10 step (1/1024 octave) per knob
-    # range wider than 6 dB (firmware arith.knob_log2 floors the linear map)
-    err = np.sum((centred - fitted) ** 2) / np.sum(fitted ** 2)
-    assert err < 1e-5, err
+    # knob 512 of 0..1023 is exactly the fitted point (arith.knob_log2's two segments meet there)
+    assert np.array_equal(centred, fitted)
 
 
 def _check_never_worse_than_the_naive_structure(res):

@@ -158,10 +158,11 @@ class PedalModel:
 
 
 def fitted_knob(min_db: float, max_db: float) -> float:
-    """The 0..1 knob position at the fitted point (offset 0 dB)."""
-    if max_db == min_db:
+    """The 0..1 knob position at the fitted point (offset 0 dB): the centre whenever the range
+    contains it (the knob map has two segments that meet there, as in firmware arith.knob_log2)."""
+    if max_db == min_db or min_db <= 0.0 <= max_db:
         return 0.5
-    return float(np.clip(-min_db / (max_db - min_db), 0.0, 1.0))
+    return 0.0 if min_db > 0.0 else 1.0
 
 
 def knob_offset_db(stage, knobs: dict | None) -> float:
@@ -170,7 +171,10 @@ def knob_offset_db(stage, knobs: dict | None) -> float:
     if name is None or not knobs or knobs.get(name) is None:
         return 0.0
     v = float(np.clip(knobs[name], 0.0, 1.0))
-    return stage.knob_min_db + (stage.knob_max_db - stage.knob_min_db) * v
+    lo, hi = stage.knob_min_db, stage.knob_max_db
+    if lo > 0.0 or hi < 0.0:
+        return lo + (hi - lo) * v
+    return hi * (2 * v - 1) if v >= 0.5 else lo * (1 - 2 * v)
 
 
 def dcblock_ba(corner_hz: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
