@@ -198,7 +198,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         echo(f"    knobs at the fitted point: {knobs0}")
         t0 = time.monotonic()
         render_on_pedal(vp, port, di_slots, out_wav)
-        echo(f"    {out_wav} ({time.monotonic() - t0:.1f} s)")
+        echo(f"    wrote {out_wav} (played in {time.monotonic() - t0:.1f} s)")
 
         echo(f"5/6 turning the drive knob: pedaltool set drive {KNOB_DRIVE}; pedaltool save")
         with Link(port) as link:
