@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from console_scenario import set_next_save_restart
 from minimal_firmware import make_bank, make_firmware
 from pedaltool.device.console import Console
 from pedaltool.device.flash import flash
@@ -26,14 +27,8 @@ def test_flash_fresh_board_then_settings_survive_restart(pedal, fw_v1, bank_v1):
                                  "bank/alpha.pedal", "bank/beta.pedal"}
     assert (fs / "pt/a/bank/beta.pedal").read_bytes() == (bank_v1 / "beta.pedal").read_bytes()
     # the console: set -> save -> restart -> kept
-    with Link(pedal.port) as link:
-        con = Console(link)
-        assert con.command("set drive 0.8").tag == "ok"
-        assert con.command("preset next").tag == "ok"
-        assert con.command("save").tag == "ok"
-        boot = con.restart()
-        assert boot.data["name"] == "beta"
-        st = con.status()
+    boot, st = set_next_save_restart(pedal.port)
+    assert boot.data["name"] == "beta"
     assert st["knobs"]["drive"] == pytest.approx(0.8)
     assert st["name"] == "beta"
 

@@ -4,6 +4,7 @@ import os
 import random
 
 import pytest
+from console_scenario import set_next_save_restart
 from minimal_firmware import make_bank
 from pedaltool.device.console import Console
 from pedaltool.device.flash import flash
@@ -26,13 +27,7 @@ def test_flash_status_set_save_restart_keeps_settings(flashed):
     names = {s.rel for s in res.plan.steps}
     assert "pedalcore/app.mpy" in names and "board.json" in names
     assert not any("kernels_thumb" in n for n in names)  # ARM-only module, board is x64
-    with Link(pedal.port) as link:
-        con = Console(link)
-        assert con.command("set drive 0.8").tag == "ok"
-        assert con.command("preset next").tag == "ok"
-        assert con.command("save").tag == "ok"
-        boot = con.restart()
-        st = con.status()
+    boot, st = set_next_save_restart(pedal.port)
     assert boot.data["name"] == "beta" and st["name"] == "beta"
     assert st["knobs"]["drive"] == pytest.approx(0.8, abs=0.01)
 
