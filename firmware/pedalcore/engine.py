@@ -5,7 +5,8 @@ allocates nothing. Per-block linear ramps for knob changes (drive/tone/level), a
 (off by default), click-free bypass, and ``crossfade(old, new, buf, tmp)`` for preset changes.
 
 Kernels (same signatures, bit-identical results): ``pedalcore.kernels_thumb`` (asm_thumb) on ARM
-ports, else the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
+ports, ``pedalcore.kernels_xtensa`` (asm_xtensa shipped as viper code, docs/performance.md) on
+ESP32, else the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
 pure-Python reference ``pedalcore.arith``. Under CPython (host simulator) the reference is used.
 Arithmetic: docs/arithmetic.md.
 """
@@ -24,13 +25,18 @@ KERNELS = "python"
 
 
 def use_kernels(kind):
-    """Select the kernel provider: 'thumb' (asm_thumb on ARM, kernels_thumb.py), 'viper'
+    """Select the kernel provider: 'thumb' (asm_thumb on ARM, kernels_thumb.py), 'xtensa'
+    (asm_xtensa on ESP32, kernels_xtensa.py: only as the flasher's viper-tagged .mpy), 'viper'
     (kernels.py) or 'python' (arith.py). Raises ImportError/SyntaxError if unavailable."""
     global K, KERNELS
     if kind == "thumb":
         from pedalcore import kernels_thumb
 
         K = kernels_thumb
+    elif kind == "xtensa":
+        from pedalcore import kernels_xtensa
+
+        K = kernels_xtensa
     elif kind == "viper":
         from pedalcore import kernels
 
@@ -46,11 +52,11 @@ def _pick_kernels():
         import micropython  # noqa: F401
     except ImportError:  # CPython (host simulator): the reference
         return
-    for kind in ("thumb", "viper"):
+    for kind in ("thumb", "xtensa", "viper"):
         try:
             use_kernels(kind)
             return
-        except Exception:  # no asm_thumb / no native emitter on this port
+        except Exception:  # no asm_thumb / asm_xtensa .mpy / native emitter on this port
             pass
 
 
@@ -196,7 +202,8 @@ class Engine:
     def _make_chains(self, ops):
         """Runs of >= 2 consecutive biquad-run/gain/table ops become one CHAIN op: one kernel
         call per block (the interpreter's dispatch cost is paid once, docs/performance.md).
-        On ARM (kernels_thumb) the asm chain() program; elsewhere K.chain_block."""
+        On ARM / ESP32 (kernels_thumb / kernels_xtensa) the asm chain() program; elsewhere
+        K.chain_block."""
         out = []
         i = 0
         while i < len(ops):

@@ -337,6 +337,127 @@ def parse_mpy(data: bytes, name: str = "<mpy>") -> MpyFile:
     return MpyFile(header, qstrs, objs, module)
 
 
+# -- asm functions as viper raw code (ESP32: stock firmware has no inline assembler) -----------
+
+ASM_AS_VIPER_MARKER = "# pedaltool-asm-as-viper:"
+
+
+def declares_asm_as_viper(src: Path | str) -> bool:
+    """Whether firmware file ``src`` asks for its asm functions to be shipped as viper code
+    (a ``# pedaltool-asm-as-viper: yes`` line among its first five lines)."""
+    with open(src, encoding="utf-8") as f:
+        for _ in range(5):
+            line = f.readline()
+            if line.startswith(ASM_AS_VIPER_MARKER):
+                return line[len(ASM_AS_VIPER_MARKER):].strip().lower() in ("yes", "1", "true")
+    return False
+
+
+def _uint_bytes(v: int) -> bytes:
+    out = [v & 0x7F]
+    v >>= 7
+    while v:
+        out.append(0x80 | (v & 0x7F))
+        v >>= 7
+    return bytes(reversed(out))
+
+
+def asm_to_viper(data: bytes, name: str = "<mpy>",
+                 replace_code: dict[str, bytes] | None = None) -> tuple[bytes, list[str]]:
+    """Rewrite every asm raw code of a v6 ``.mpy`` as a viper raw code; return (new bytes,
+    names of the rewritten functions).
+
+    Why: MicroPython creates a function object for an asm raw code only when it is built
+    with MICROPY_EMIT_INLINE_ASM (py/emitglue.c, mp_make_function_from_proto_fun), which
+    the stock esp32 firmware is not; a viper raw code needs only MICROPY_EMIT_NATIVE, which
+    it is. The loader (py/persistentcode.c, load_raw_code) reads after the machine code:
+    for asm ``scope_flags, n_pos_args, type_sig``; for viper ``scope_flags`` then rodata/bss
+    sizes and relocations only when the flags VIPERRODATA/VIPERBSS/VIPERRELOC are set. So the
+    rewrite keeps the machine code and scope_flags (mpy-cross writes 0), changes the kind
+    bits of ``kind_len`` and drops ``n_pos_args`` and ``type_sig``. The function is then
+    called as viper code (py/objfun.c fun_viper_call: ``fun(self, n_args, n_kw, args)``) and
+    must read its arguments from the args array itself (see kernels_xtensa.py).
+
+    ``replace_code`` (tests): {function name: machine code} replaces the code of those
+    functions (any length).
+    """
+    f = parse_mpy(data, name)  # validates the whole file first (and names the functions)
+    names_by_obj: dict[int, str] = {}
+
+    def collect(rc: RawCode) -> None:
+        names_by_obj[id(rc)] = rc.name
+        for ch in rc.children:
+            collect(ch)
+
+    collect(f.module)
+    r = _Reader(data, name)
+    r.pos = 4
+    n_qstr, n_obj = r.uint(), r.uint()
+    for _ in range(n_qstr):
+        ln = r.uint()
+        if not ln & 1:
+            r.bytes(ln >> 1)
+            r.byte()
+    for _ in range(n_obj):
+        _read_obj(r)
+    out = bytearray(data[:r.pos])
+    changed: list[str] = []
+
+    def walk(rc: RawCode) -> None:
+        kind_len = r.uint()
+        kind = (kind_len & 3) + KIND_BYTECODE
+        has_children = (kind_len >> 2) & 1
+        code = r.bytes(kind_len >> 3)
+        fname = names_by_obj.get(id(rc), "")
+        if replace_code and fname in replace_code:
+            code = replace_code[fname]
+        if kind == KIND_NATIVE_ASM:
+            flags = r.uint()
+            r.uint()  # n_pos_args
+            r.uint()  # type_sig
+            if flags & (_SCOPE_VIPERRELOC | _SCOPE_VIPERRODATA | _SCOPE_VIPERBSS):
+                raise MpyError(f"{name}: asm function {fname!r} has viper data flags {flags:#x}")
+            out.extend(_uint_bytes((len(code) << 3) | (has_children << 2)
+                                   | (KIND_NATIVE_VIPER - KIND_BYTECODE)))
+            out.extend(code)
+            out.extend(_uint_bytes(flags))
+            changed.append(fname)
+        else:
+            start = r.pos
+            if kind == KIND_NATIVE_PY:
+                r.uint()
+            elif kind == KIND_NATIVE_VIPER:
+                flags = r.uint()
+                if flags & (_SCOPE_VIPERRELOC | _SCOPE_VIPERRODATA | _SCOPE_VIPERBSS):
+                    raise MpyError(f"{name}: viper function {fname!r} with rodata/bss/"
+                                   "relocations is not supported by the rewrite")
+            out.extend(_uint_bytes((len(code) << 3) | (kind_len & 7)))
+            out.extend(code)
+            out.extend(data[start:r.pos])
+        if has_children:
+            start = r.pos
+            n = r.uint()
+            out.extend(data[start:r.pos])
+            for ch in rc.children[:n]:
+                walk(ch)
+
+    walk(f.module)
+    if r.pos != len(data):
+        raise MpyError(f"{name}: {len(data) - r.pos} trailing bytes after the raw code")
+    return bytes(out), changed
+
+
+def compile_firmware(src: Path | str, arch: str) -> bytes:
+    """The .mpy to put on a board: compile_source, plus the asm-as-viper rewrite for files
+    that declare it (``# pedaltool-asm-as-viper: yes``, e.g. kernels_xtensa.py)."""
+    data = compile_source(src, arch)
+    if declares_asm_as_viper(src):
+        data, names = asm_to_viper(data, str(src))
+        if not names:
+            raise MpyError(f"{src}: declares asm-as-viper but has no asm function")
+    return data
+
+
 def compile_functions(src: Path | str, arch: str) -> dict[str, RawCode]:
     """Compile ``src`` for ``arch`` and return its module-level functions by name."""
     data = compile_source(src, arch)

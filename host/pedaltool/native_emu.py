@@ -401,3 +401,516 @@ def xtensa_loop(code: bytes) -> XtensaLoop:
                      for r in body),
         multiplies=sum(r[2].startswith("mul") for r in body),
         start=best[0], end=best[1])
+
+
+# -- xtensawin: an instruction-level emulator for the asm_xtensa kernels ----------------------
+#
+# unicorn/capstone have no Xtensa, so this is a small interpreter of exactly the Xtensa core
+# instructions that mpy-cross emits for our @micropython.asm_xtensa kernels (Xtensa ISA
+# Reference Manual encodings, little-endian: 24-bit op0[3:0] t[7:4] s[11:8] r[15:12]
+# op1[19:16] op2[23:20]; the narrow 16-bit forms have op0 = 8..13). Anything else raises
+# EmulatorError, so a kernel cannot silently run an instruction the model does not know.
+#
+# The windowed call is modelled from the callee's side: the function starts with its arguments
+# in a2..a5 (what CALLX8 hands over), ``entry a1, N`` subtracts N from a1, ``retw``/``retw.n``
+# with a0 == XT_EXIT ends the run. Registers a6..a15 start with random garbage (after a real
+# ENTRY they hold the caller's a14.. and stale values), so reading one before writing it shows.
+# Memory: byte-addressed regions; a misaligned l32i/s32i/l16*/s16i raises (as on the LX core:
+# LoadStoreAlignment exception), so does any access outside the mapped regions.
+#
+# Timing (ESP32-S3 LX7, the static model's rules, now applied to executed instructions): 1
+# cycle per instruction, +1 per load/store (l32i, l32i.n, l32r, l16si, l16ui, l8ui, s32i,
+# s32i.n, s16i, s8i: the load-use interlock, counted whether or not the next instruction uses
+# the value), +2 per taken branch or jump (j, b*, retw). mull counts 1 (pipelined MUL32).
+
+XT_CODE_BASE = 0x4037_0000  # IRAM-like (native code is committed to IRAM on esp32)
+XT_DATA_BASE = 0x3FC9_0000  # DRAM-like: < 0x40000000, so addresses fit a small int
+XT_DATA_SIZE = 0x0020_0000
+XT_STACK_TOP = 0x3FCF_0000
+XT_STACK_SIZE = 0x0001_0000
+XT_EXIT = 0x8000_0000 | 0x3FFF_FFF0  # a0 for the top-level call (call8 bits | fake address)
+XT_OBJ_ARRAY_ITEMS = 12  # offsetof(mp_obj_array_t, items) on a 32-bit port (py/objarray.h)
+
+_XT_LS = frozenset(("l32i", "l32i.n", "l32r", "l16si", "l16ui", "l8ui", "s32i", "s32i.n",
+                    "s16i", "s8i"))
+_XT_B_RRI8 = {0: "bnone", 1: "beq", 2: "blt", 3: "bltu", 4: "ball", 5: "bbc", 8: "bany",
+              9: "bne", 10: "bge", 11: "bgeu", 12: "bnall", 13: "bbs"}
+_XT_RST0 = {1: "and", 2: "or", 3: "xor", 8: "add", 9: "addx2", 10: "addx4", 11: "addx8",
+            12: "sub", 13: "subx2", 14: "subx4", 15: "subx8"}
+_XT_LSAI = {0: "l8ui", 1: "l16ui", 2: "l32i", 4: "s8i", 5: "s16i", 6: "s32i", 9: "l16si",
+            10: "movi", 12: "addi", 13: "addmi"}
+
+
+def _sx(v: int, bits: int) -> int:
+    """Sign-extend the low ``bits`` of v."""
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def xtensa_decode(code: bytes, off: int, pc: int) -> tuple[str, int, tuple]:
+    """Decode one instruction at ``code[off:]`` located at address ``pc``.
+
+    Returns (mnemonic, size, operands): registers as ints, immediates resolved (branch and
+    l32r targets as absolute addresses). Raises EmulatorError for anything outside the set
+    this emulator implements."""
+    b0 = code[off]
+    op0 = b0 & 15
+    if op0 >= 8:  # narrow (code density option)
+        if off + 2 > len(code):
+            raise EmulatorError(f"truncated instruction at {pc:#x}")
+        w = b0 | (code[off + 1] << 8)
+        t, s, r = (w >> 4) & 15, (w >> 8) & 15, (w >> 12) & 15
+        if op0 == 8:
+            return "l32i.n", 2, (t, s, r << 2)
+        if op0 == 9:
+            return "s32i.n", 2, (t, s, r << 2)
+        if op0 == 10:
+            return "add.n", 2, (r, s, t)
+        if op0 == 11:
+            return "addi.n", 2, (r, s, t if t else -1)
+        if op0 == 12:
+            if t & 8 == 0:  # MOVI.N: imm7 = t[2:0]:r, -32..95
+                imm = ((t & 7) << 4) | r
+                return "movi.n", 2, (s, imm - 128 if imm >= 96 else imm)
+            imm6 = ((t & 3) << 4) | r
+            return ("beqz.n" if t & 4 == 0 else "bnez.n"), 2, (s, pc + 4 + imm6)
+        if op0 == 13:
+            if r == 0:
+                return "mov.n", 2, (t, s)
+            if r == 15 and s == 0:
+                name = {0: "ret.n", 1: "retw.n", 3: "nop.n"}.get(t)
+                if name:
+                    return name, 2, ()
+        raise EmulatorError(f"unsupported narrow instruction {w:04x} at {pc:#x}")
+    if off + 3 > len(code):
+        raise EmulatorError(f"truncated instruction at {pc:#x}")
+    w = b0 | (code[off + 1] << 8) | (code[off + 2] << 16)
+    t, s, r = (w >> 4) & 15, (w >> 8) & 15, (w >> 12) & 15
+    op1, op2 = (w >> 16) & 15, (w >> 20) & 15
+    imm8 = (w >> 16) & 255
+    if op0 == 0:
+        if op1 == 0:
+            if op2 == 0:
+                if r == 0:
+                    m, n = t >> 2, t & 3
+                    if m == 2 and n in (0, 1):
+                        return ("ret" if n == 0 else "retw"), 3, ()
+                if r == 2 and s == 0 and t == 15:
+                    return "nop", 3, ()
+            elif op2 in _XT_RST0:
+                return _XT_RST0[op2], 3, (r, s, t)
+            elif op2 == 4:
+                if r == 0 and t == 0:
+                    return "ssr", 3, (s,)
+                if r == 1 and t == 0:
+                    return "ssl", 3, (s,)
+                if r == 4:
+                    return "ssai", 3, (s | ((t & 1) << 4),)
+            elif op2 == 6:
+                if s == 0:
+                    return "neg", 3, (r, t)
+                if s == 1:
+                    return "abs", 3, (r, t)
+        elif op1 == 1:
+            if op2 in (0, 1):
+                return "slli", 3, (r, s, 32 - (((op2 & 1) << 4) | t))
+            if op2 in (2, 3):
+                return "srai", 3, (r, t, ((op2 & 1) << 4) | s)
+            if op2 == 4:
+                return "srli", 3, (r, t, s)
+            if op2 == 9 and s == 0:
+                return "srl", 3, (r, t)
+            if op2 == 10 and t == 0:
+                return "sll", 3, (r, s)
+            if op2 == 11 and s == 0:
+                return "sra", 3, (r, t)
+        elif op1 == 2 and op2 == 8:
+            return "mull", 3, (r, s, t)
+        raise EmulatorError(f"unsupported instruction {w:06x} at {pc:#x}")
+    if op0 == 1:  # L32R: always a negative offset from the aligned pc
+        imm16 = (w >> 8) & 0xFFFF
+        addr = ((pc + 3) & ~3) + ((imm16 - 0x10000) << 2)
+        return "l32r", 3, (t, addr)
+    if op0 == 2:
+        name = _XT_LSAI.get(r)
+        if name is None:
+            raise EmulatorError(f"unsupported load/store {w:06x} at {pc:#x}")
+        if name == "movi":
+            return name, 3, (t, _sx((s << 8) | imm8, 12))
+        if name == "addi":
+            return name, 3, (t, s, _sx(imm8, 8))
+        if name == "addmi":
+            return name, 3, (t, s, _sx(imm8, 8) << 8)
+        scale = {"l8ui": 0, "s8i": 0, "l16ui": 1, "l16si": 1, "s16i": 1}.get(name, 2)
+        return name, 3, (t, s, imm8 << scale)
+    if op0 == 6:
+        n, m = t & 3, t >> 2
+        if n == 0:
+            return "j", 3, (pc + 4 + _sx(w >> 6, 18),)
+        if n == 1:
+            return ("beqz", "bnez", "bltz", "bgez")[m], 3, (s, pc + 4 + _sx(w >> 12, 12))
+        if n == 3 and m == 0:
+            return "entry", 3, (s, (w >> 12) << 3)
+        raise EmulatorError(f"unsupported SI instruction {w:06x} at {pc:#x}")
+    if op0 == 7:
+        if r in (6, 7, 14, 15):
+            bit = ((r & 1) << 4) | t
+            return ("bbci" if r < 8 else "bbsi"), 3, (s, bit, pc + 4 + _sx(imm8, 8))
+        name = _XT_B_RRI8.get(r)
+        if name is not None:
+            return name, 3, (s, t, pc + 4 + _sx(imm8, 8))
+    raise EmulatorError(f"unsupported instruction {w:06x} at {pc:#x}")
+
+
+def xtensa_disasm_text(mn: str, ops: tuple) -> str:
+    """objdump-like text of a decoded instruction (for listings and tests)."""
+    regs = {"l32i.n": "rrI", "s32i.n": "rrI", "add.n": "rrr", "addi.n": "rrI", "movi.n": "rI",
+            "beqz.n": "rA", "bnez.n": "rA", "mov.n": "rr", "ssr": "r", "ssl": "r", "ssai": "I",
+            "neg": "rr", "abs": "rr", "slli": "rrI", "srai": "rrI", "srli": "rrI", "srl": "rr",
+            "sll": "rr", "sra": "rr", "mull": "rrr", "l32r": "rA", "movi": "rI", "addi": "rrI",
+            "addmi": "rrI", "j": "A", "beqz": "rA", "bnez": "rA", "bltz": "rA", "bgez": "rA",
+            "entry": "rI", "bbci": "rIA", "bbsi": "rIA"}
+    kinds = regs.get(mn)
+    if kinds is None:
+        if mn in _XT_LS:
+            kinds = "rrI"
+        elif mn in _XT_B_RRI8.values():
+            kinds = "rrA"
+        elif mn in _XT_RST0.values():
+            kinds = "rrr"
+        else:
+            kinds = ""
+    parts = []
+    for k, v in zip(kinds, ops, strict=False):
+        parts.append(f"a{v}" if k == "r" else (f"{v:#x}" if k == "A" else str(v)))
+    return (mn + " " + ", ".join(parts)).strip()
+
+
+class XtensaMachine:
+    """An Xtensa LX (windowed ABI, as on ESP32/ESP32-S3) running one asm kernel at a time.
+
+    ``call_viper(entry, args)`` calls machine code the way MicroPython calls a viper-kind
+    function (py/objfun.c fun_viper_call: ``fun(self_in, n_args, n_kw, args)``): a2 = function
+    object, a3 = n_args, a4 = n_kw = 0, a5 = address of the array of argument objects.
+    Arguments are mp_obj_t words: build them with ``small_int(v)`` and ``array_obj(...)``.
+    """
+
+    def __init__(self, seed: int = 12345):
+        import random
+
+        self.rnd = random.Random(seed)
+        self.code = bytearray()
+        self.data = bytearray(XT_DATA_SIZE)
+        self.stack = bytearray(XT_STACK_SIZE)
+        self._data_top = XT_DATA_BASE
+        self._dec: dict[int, tuple[str, int, tuple]] = {}
+        self.mnemonics: Counter = Counter()
+        self.coverage: set[int] | None = None  # set() to record every executed address
+        self.fun_obj = self.alloc(16)
+
+    # -- memory -----------------------------------------------------------------------------
+    def load_code(self, code: bytes) -> int:
+        """Append machine code to the code region (4-aligned, for l32r); return its address."""
+        while len(self.code) % 4:
+            self.code.append(0)
+        addr = XT_CODE_BASE + len(self.code)
+        self.code += bytes(code)
+        self._dec.clear()
+        return addr
+
+    def alloc(self, data: bytes | int, align: int = 8) -> int:
+        raw = bytes(data) if not isinstance(data, int) else bytes(data)
+        addr = (self._data_top + align - 1) & ~(align - 1)
+        if addr + len(raw) > XT_DATA_BASE + XT_DATA_SIZE:
+            raise EmulatorError("emulator RAM exhausted")
+        self.write(addr, raw)
+        self._data_top = addr + max(len(raw), 1)
+        return addr
+
+    def _region(self, addr: int, n: int) -> tuple[bytearray, int]:
+        if XT_DATA_BASE <= addr and addr + n <= XT_DATA_BASE + XT_DATA_SIZE:
+            return self.data, addr - XT_DATA_BASE
+        lo = XT_STACK_TOP - XT_STACK_SIZE
+        if lo <= addr and addr + n <= XT_STACK_TOP:
+            return self.stack, addr - lo
+        if XT_CODE_BASE <= addr and addr + n <= XT_CODE_BASE + len(self.code):
+            return self.code, addr - XT_CODE_BASE
+        raise EmulatorError(f"access to unmapped address {addr:#x} ({n} bytes)")
+
+    def write(self, addr: int, data: bytes) -> None:
+        mem, off = self._region(addr, len(data))
+        mem[off:off + len(data)] = data
+
+    def read(self, addr: int, n: int) -> bytes:
+        mem, off = self._region(addr, n)
+        return bytes(mem[off:off + n])
+
+    def small_int(self, v: int) -> int:
+        """MICROPY_OBJ_REPR_A small int object: (v << 1) | 1."""
+        return ((v << 1) | 1) & 0xFFFFFFFF
+
+    def array_obj(self, items_addr: int, n: int, typecode: str = "h") -> int:
+        """A fake mp_obj_array_t {base.type, typecode:8|free:24, len, items} pointing at
+        ``items_addr`` (py/objarray.h); kernels read only ``items`` (offset 12)."""
+        return self.alloc(struct.pack("<4I", 0x3F40_0000, ord(typecode), n, items_addr), 4)
+
+    # -- execution --------------------------------------------------------------------------
+    def decode(self, pc: int) -> tuple[str, int, tuple]:
+        d = self._dec.get(pc)
+        if d is None:
+            off = pc - XT_CODE_BASE
+            if not 0 <= off < len(self.code):
+                raise EmulatorError(f"jump outside the code: pc={pc:#x}")
+            d = xtensa_decode(self.code, off, pc)
+            self._dec[pc] = d
+        return d
+
+    def disassemble(self, addr: int, size: int) -> list[tuple[int, str, str]]:
+        """(address, mnemonic, text) from ``addr`` (skip a leading literal pool yourself)."""
+        out = []
+        pc = addr
+        while pc < addr + size:
+            mn, sz, ops = self.decode(pc)
+            out.append((pc, mn, xtensa_disasm_text(mn, ops)))
+            pc += sz
+        return out
+
+    def call_viper(self, entry: int, args: list[int],
+                   max_instructions: int = 20_000_000) -> tuple[int, RunStats]:
+        """Run the function at ``entry`` as MicroPython calls a viper function; return (a2,
+        stats). ``args`` are mp_obj_t words (see small_int / array_obj)."""
+        args_addr = self.alloc(struct.pack(f"<{max(len(args), 1)}I",
+                                           *([a & 0xFFFFFFFF for a in args] or [0])), 4)
+        a = [self.rnd.getrandbits(32) for _ in range(16)]
+        a[0] = XT_EXIT
+        a[1] = XT_STACK_TOP - 64
+        a[2], a[3], a[4], a[5] = self.fun_obj, len(args), 0, args_addr
+        return self._run(entry, a, max_instructions)
+
+    def _run(self, pc: int, a: list[int], max_instructions: int) -> tuple[int, RunStats]:
+        st = RunStats()
+        sar = self.rnd.randrange(64)
+        mask = 0xFFFFFFFF
+        n = 0
+        mns = self.mnemonics
+        decode = self.decode
+        cov = self.coverage
+        while True:
+            if cov is not None:
+                cov.add(pc)
+            n += 1
+            if n > max_instructions:
+                raise EmulatorError(f"no return within {max_instructions} instructions")
+            mn, size, o = decode(pc)
+            mns[mn] += 1
+            nxt = pc + size
+            cyc = 1
+            if mn in _XT_LS:
+                cyc = 2
+                st.loads_stores += 1
+                if mn == "l32r":
+                    a[o[0]] = struct.unpack("<I", self._load(o[1], 4))[0]
+                else:
+                    t, s, off = o
+                    addr = (a[s] + off) & mask
+                    if mn == "l32i" or mn == "l32i.n":
+                        a[t] = struct.unpack("<I", self._load(addr, 4))[0]
+                    elif mn == "l16si":
+                        a[t] = struct.unpack("<h", self._load(addr, 2))[0] & mask
+                    elif mn == "l16ui":
+                        a[t] = struct.unpack("<H", self._load(addr, 2))[0]
+                    elif mn == "l8ui":
+                        a[t] = self._load(addr, 1)[0]
+                    elif mn == "s32i" or mn == "s32i.n":
+                        self._store(addr, struct.pack("<I", a[t]))
+                    elif mn == "s16i":
+                        self._store(addr, struct.pack("<H", a[t] & 0xFFFF))
+                    else:  # s8i
+                        self._store(addr, bytes((a[t] & 0xFF,)))
+            elif mn == "mull":
+                a[o[0]] = (a[o[1]] * a[o[2]]) & mask
+            elif mn == "add" or mn == "add.n":
+                a[o[0]] = (a[o[1]] + a[o[2]]) & mask
+            elif mn == "addx2":
+                a[o[0]] = ((a[o[1]] << 1) + a[o[2]]) & mask
+            elif mn == "addx4":
+                a[o[0]] = ((a[o[1]] << 2) + a[o[2]]) & mask
+            elif mn == "addx8":
+                a[o[0]] = ((a[o[1]] << 3) + a[o[2]]) & mask
+            elif mn == "sub":
+                a[o[0]] = (a[o[1]] - a[o[2]]) & mask
+            elif mn == "subx2":
+                a[o[0]] = ((a[o[1]] << 1) - a[o[2]]) & mask
+            elif mn == "subx4":
+                a[o[0]] = ((a[o[1]] << 2) - a[o[2]]) & mask
+            elif mn == "subx8":
+                a[o[0]] = ((a[o[1]] << 3) - a[o[2]]) & mask
+            elif mn == "and":
+                a[o[0]] = a[o[1]] & a[o[2]]
+            elif mn == "or":
+                a[o[0]] = a[o[1]] | a[o[2]]
+            elif mn == "xor":
+                a[o[0]] = a[o[1]] ^ a[o[2]]
+            elif mn == "addi" or mn == "addi.n" or mn == "addmi":
+                a[o[0]] = (a[o[1]] + o[2]) & mask
+            elif mn == "movi" or mn == "movi.n":
+                a[o[0]] = o[1] & mask
+            elif mn == "mov.n":
+                a[o[0]] = a[o[1]]
+            elif mn == "neg":
+                a[o[0]] = (-a[o[1]]) & mask
+            elif mn == "abs":
+                v = _sx(a[o[1]], 32)
+                a[o[0]] = abs(v) & mask
+            elif mn == "slli":
+                a[o[0]] = (a[o[1]] << o[2]) & mask
+            elif mn == "srai":
+                a[o[0]] = (_sx(a[o[1]], 32) >> o[2]) & mask
+            elif mn == "srli":
+                a[o[0]] = a[o[1]] >> o[2]
+            elif mn == "ssr":
+                sar = a[o[0]] & 31
+            elif mn == "ssl":
+                sar = 32 - (a[o[0]] & 31)
+            elif mn == "ssai":
+                sar = o[0]
+            elif mn == "sra":
+                a[o[0]] = (_sx(a[o[1]], 32) >> sar) & mask if sar < 32 else \
+                    (mask if a[o[1]] >> 31 else 0)
+            elif mn == "srl":
+                a[o[0]] = a[o[1]] >> sar if sar < 32 else 0
+            elif mn == "sll":
+                a[o[0]] = (a[o[1]] << (32 - sar)) & mask
+            elif mn == "entry":
+                a[o[0]] = (a[o[0]] - o[1]) & mask
+            elif mn == "nop" or mn == "nop.n":
+                pass
+            elif mn == "retw" or mn == "retw.n":
+                st.instructions += 1
+                st.cycles += 3
+                st.taken_branches += 1
+                if a[0] != XT_EXIT:
+                    raise EmulatorError(f"retw with a0={a[0]:#x} (a0 was not preserved)")
+                return a[2], st
+            else:  # branches
+                taken = False
+                if mn == "j":
+                    taken = True
+                    nxt = o[0]
+                else:
+                    if mn in ("beqz", "beqz.n"):
+                        taken = a[o[0]] == 0
+                    elif mn in ("bnez", "bnez.n"):
+                        taken = a[o[0]] != 0
+                    elif mn == "bltz":
+                        taken = a[o[0]] >> 31 == 1
+                    elif mn == "bgez":
+                        taken = a[o[0]] >> 31 == 0
+                    elif mn in ("bbci", "bbsi"):
+                        bit = (a[o[0]] >> o[1]) & 1
+                        taken = bit == (mn == "bbsi")
+                    else:
+                        x, y = a[o[0]], a[o[1]]
+                        if mn == "beq":
+                            taken = x == y
+                        elif mn == "bne":
+                            taken = x != y
+                        elif mn == "blt":
+                            taken = _sx(x, 32) < _sx(y, 32)
+                        elif mn == "bge":
+                            taken = _sx(x, 32) >= _sx(y, 32)
+                        elif mn == "bltu":
+                            taken = x < y
+                        elif mn == "bgeu":
+                            taken = x >= y
+                        elif mn == "bany":
+                            taken = (x & y) != 0
+                        elif mn == "bnone":
+                            taken = (x & y) == 0
+                        elif mn == "ball":
+                            taken = (x & y) == y
+                        elif mn == "bnall":
+                            taken = (x & y) != y
+                        elif mn == "bbc":
+                            taken = (x >> (y & 31)) & 1 == 0
+                        elif mn == "bbs":
+                            taken = (x >> (y & 31)) & 1 == 1
+                        else:
+                            raise EmulatorError(f"no semantics for {mn} at {pc:#x}")
+                    if taken:
+                        nxt = o[-1]
+                if taken:
+                    cyc += 2
+                    st.taken_branches += 1
+            st.instructions += 1
+            st.cycles += cyc
+            pc = nxt
+
+    def _load(self, addr: int, n: int) -> bytes:
+        if addr % n:
+            raise EmulatorError(f"misaligned {n}-byte load at {addr:#x}")
+        return self.read(addr, n)
+
+    def _store(self, addr: int, data: bytes) -> None:
+        if addr % len(data):
+            raise EmulatorError(f"misaligned {len(data)}-byte store at {addr:#x}")
+        if XT_CODE_BASE <= addr < XT_CODE_BASE + len(self.code):
+            raise EmulatorError(f"store into the code at {addr:#x}")
+        self.write(addr, data)
+
+
+class XtensaChain:
+    """Runs the asm_xtensa ``chain(buf, n, prog)`` kernel (firmware/pedalcore/kernels_xtensa.py)
+    in an XtensaMachine with Python data: builds the program records (addresses in emulator
+    RAM), copies the block in and out, and reads the section states back.
+
+    ``stages``: ("bq", c_ints12, s_ints6) | ("gain", m0, step, sh) |
+    ("table", t_ints, pmax, gm0, step, gs, off), in order.
+    """
+
+    def __init__(self, machine: XtensaMachine, entry: int, stages: list[tuple], nmax: int = 512):
+        self.m, self.entry = machine, entry
+        self.stages = stages
+        self.buf = machine.alloc(2 * nmax, 4)
+        self.nmax = nmax
+        self.state_addrs: list[int] = []
+        words: list[int] = []
+        for st in stages:
+            if st[0] == "bq":
+                c = machine.alloc(struct.pack("<12i", *st[1]), 4)
+                s = machine.alloc(struct.pack("<6i", *st[2]), 4)
+                self.state_addrs.append(s)
+                words += [1, c, s]
+            elif st[0] == "gain":
+                words += [2, st[1], st[2], st[3]]
+            elif st[0] == "table":
+                t = machine.alloc(struct.pack(f"<{len(st[1])}h", *st[1]), 4)
+                words += [3, t, *st[2:]]
+            else:
+                raise EmulatorError(f"unknown chain stage {st[0]!r}")
+        words.append(0)
+        self.prog = machine.alloc(struct.pack(f"<{len(words)}I",
+                                              *[w & 0xFFFFFFFF for w in words]), 4)
+        self.prog_len = len(words)
+        self.buf_obj = machine.array_obj(self.buf, nmax, "h")
+        self.prog_obj = machine.array_obj(self.prog, len(words), "i")
+
+    def set_words(self, index: int, values: list[int]) -> None:
+        """Overwrite program words (e.g. a gain's m0/step before a block)."""
+        self.m.write(self.prog + 4 * index,
+                     struct.pack(f"<{len(values)}I", *[v & 0xFFFFFFFF for v in values]))
+
+    def run(self, x: list[int]) -> tuple[list[int], RunStats, int]:
+        """One block in place: returns (samples, stats, returned object word)."""
+        n = len(x)
+        if n > self.nmax:
+            raise EmulatorError("block larger than the buffer")
+        if n:
+            self.m.write(self.buf, struct.pack(f"<{n}h", *x))
+        ret, st = self.m.call_viper(self.entry, [self.buf_obj, self.m.small_int(n),
+                                                 self.prog_obj])
+        y = list(struct.unpack(f"<{n}h", self.m.read(self.buf, 2 * n))) if n else []
+        return y, st, ret
+
+    def states(self) -> list[list[int]]:
+        return [list(struct.unpack("<6i", self.m.read(a, 24))) for a in self.state_addrs]

@@ -219,10 +219,10 @@ def firmware_files(arch: str | None, fw_dir: Path | None = None) -> list[FileSpe
         # app.py stays source: a .py entry point is what the boot loader checks for either way,
         # and a syntax-level problem there shows as a readable traceback on the console.
         if arch and src.name not in ("__init__.py",):
-            from pedaltool.mpy import MpyError, compile_source
+            from pedaltool.mpy import MpyError, compile_firmware
 
             try:
-                data = compile_source(src, arch)
+                data = compile_firmware(src, arch)  # (asm-as-viper rewrite where declared)
             except MpyError as exc:
                 raise DeviceError(str(exc)) from None
             out.append(FileSpec(rel[:-3] + ".mpy", data, str(src)))
