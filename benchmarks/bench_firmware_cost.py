@@ -3,6 +3,7 @@
     python benchmarks/bench_firmware_cost.py            # print the tables
     python benchmarks/bench_firmware_cost.py --update   # also rewrite the cost model's data
     python benchmarks/bench_firmware_cost.py --json out.json
+    python benchmarks/bench_firmware_cost.py --update-xtensa   # only the asm_xtensa numbers
 
 Method (docs/performance.md):
 - armv6m (RP2040, Cortex-M0+ @ 125 MHz) and armv7emsp (RP2350, Cortex-M33 @ 150 MHz): every
@@ -10,9 +11,13 @@ Method (docs/performance.md):
   a fake MicroPython runtime (pedaltool.native_emu) and every executed instruction is counted
   with the core's cycle table. Cost per sample = (run(96) - run(32)) / 64 samples, which cancels
   the per-call entry/exit. Inputs: noise at -12 dBFS, realistic parameters.
-- xtensawin (ESP32-S3 @ 240 MHz): static count of the disassembled per-sample loop
-  (binutils objdump); cycles are estimated as instructions + 1 per load + 2 per branch (an
+- xtensawin (ESP32-S3 @ 240 MHz), viper kernels: static count of the disassembled per-sample
+  loop (binutils objdump); cycles are estimated as instructions + 1 per load + 2 per branch (an
   upper bound: every instruction of both sides of each ``if`` is counted).
+- xtensawin, asm_xtensa chain kernel (kernels_xtensa.py, shipped as viper code): its machine
+  code executed in pedaltool.native_emu.XtensaMachine, every executed instruction counted with
+  the same rules (1 per instruction, +1 per load/store, +2 per taken branch);
+  (run(96) - run(32)) / 64 samples as on ARM.
 - unix port: wall time of the viper chain (8 biquads + table + 2 gains) per sample, as a ratio
   to a viper passthrough block kernel, under the real MicroPython unix port.
 """
@@ -32,7 +37,13 @@ from pathlib import Path
 
 from benchinfo import machine_info
 from pedaltool import mpy
-from pedaltool.native_emu import ThumbMachine, per_sample, xtensa_loop
+from pedaltool.native_emu import (
+    ThumbMachine,
+    XtensaChain,
+    XtensaMachine,
+    per_sample,
+    xtensa_loop,
+)
 from pedaltool.paths import firmware_dir
 from pedaltool.pedal import cost
 
@@ -323,6 +334,53 @@ def measure_xtensawin() -> dict:
 
 
 FAST_LOOP_INDEX = {"biquad_fast": 0, "biquad_half": 1}  # loops of kernels.biquad_block
+
+
+def measure_xtensawin_asm() -> dict:
+    """The asm_xtensa chain kernel executed in the Xtensa emulator: per stage (a one-record
+    program each) and the whole 11-stage chain, per sample ((run(96) - run(32)) / 64) and the
+    per-block cost at 32 samples. Same inputs and parameters as the ARM measurements."""
+    ar = _arith()
+    fs = mpy.compile_functions(firmware_dir() / "pedalcore" / "kernels_xtensa.py", "xtensawin")
+    m = XtensaMachine()
+    e = m.load_code(fs["chain"].code)
+    rnd = random.Random(1)
+    x = [rnd.randint(-8192, 8191) for _ in range(NMAX)]  # -12 dBFS noise (StageBench's)
+    full = ar.biquad_kernel_coefs(_peaking_q26(800.0, 6.0, 0.7), 2, -1)
+    q12 = [(v + 8192) >> 14 << 14 for v in _peaking_q26(5000.0, 6.0, 1.0)]
+    half = ar.biquad_kernel_coefs(q12, -1, 0)
+    fast = ar.biquad_kernel_coefs(q12, 0, 0)
+    nseg = 256
+    tab = [round(32767 * math.tanh(3.0 * (i / nseg * 2 - 1))) for i in range(nseg + 1)]
+    tab.append(tab[-1])
+    table = ("table", tab, nseg << 8, 32768, 0, 15, 1 << 15)
+    gain = ("gain", 23170, 0, 14)
+
+    def measure(stages):
+        ch = XtensaChain(m, e, stages, nmax=NMAX)
+        return per_sample(lambda n: ch.run(x[:n])[1], N_SMALL, N_LARGE), ch
+
+    out: dict = {"xtensa": {}}
+    for name, st in (("biquad", [("bq", full, [0] * 6)]), ("biquad_half", [("bq", half, [0] * 6)]),
+                     ("biquad_fast", [("bq", fast, [0] * 6)]), ("gain", [gain]),
+                     ("table", [table])):
+        out["xtensa"][name] = measure(st)[0]
+
+    def chain_of(sections):
+        st = [gain]
+        for k, c in enumerate(sections):
+            st.append(("bq", c, [0] * 6))
+            if k == 3:
+                st.append(table)
+        return st + [gain]
+
+    ps, ch = measure(chain_of([full] * 8))
+    total32 = ch.run(x[:32])[1]
+    out["xtensa_chain"] = {"per_sample": ps,
+                           "per_block_overhead_cycles": total32.cycles - 32 * ps.cycles}
+    out["xtensa_chain_mix"] = {"per_sample": measure(chain_of([full] * 3 + [half] * 5))[0]}
+    out["xtensa_mnemonics"] = sorted(m.mnemonics)
+    return out
 
 
 def xtensa_loops(code: bytes, innermost: bool = False) -> list:
@@ -659,7 +717,7 @@ def report(res: dict) -> str:  # noqa: C901
         budget = cost.ARCHES["xtensawin"].clock_hz / 48000
         lines.append("")
         lines.append(f"## xtensawin (ESP32-S3 @ 240 MHz, {budget:.0f} cycles/sample) - static "
-                     "count of the loop body")
+                     "count of the loop body (viper)")
         lines.append(f"{'kernel':<24}{'instr':>8}{'ld/st':>8}{'branch':>8}{'mul':>8}"
                      f"{'~cycles':>8}{'%CPU':>8}")
         for group in ("anchor", "viper", "io"):
@@ -684,6 +742,35 @@ def report(res: dict) -> str:  # noqa: C901
             fast8 = 8 * costs["biquad_fast"] + costs["table"] + 2 * costs["gain"]
             lines.append(f"  best case, 8 fast sections without feedback (viper): ~{fast8:.0f} "
                          f"cycles/sample = {100 * fast8 / budget:.1f} %")
+        if x.get("xtensa"):
+            lines.append("")
+            lines.append("asm_xtensa kernels (kernels_xtensa.chain, shipped as viper code) - "
+                         "emulated (XtensaMachine): 1 cycle/instruction, +1 per load/store, "
+                         "+2 per taken branch")
+            lines.append(f"{'kernel':<24}{'instr':>8}{'cycles':>8}{'ld/st':>8}{'taken':>8}"
+                         f"{'%CPU':>8}")
+            for name, s in x["xtensa"].items():
+                lines.append(f"{'xtensa.' + name:<24}{_fmt(s['instructions'])}"
+                             f"{_fmt(s['cycles'])}{_fmt(s['loads_stores'])}"
+                             f"{_fmt(s['taken_branches'])}{_fmt(100 * s['cycles'] / budget)}")
+            acosts = dict(costs)
+            acosts.update({k: v["cycles"] for k, v in x["xtensa"].items()})
+            tot = chain_total(acosts)
+            mix = chain_mix_total(acosts)
+            lines.append(f"chain 8 biquads + table + 2 gains (asm, sum of stages): {tot:.0f} "
+                         f"cycles/sample = {100 * tot / budget:.1f} %; mix 3 full + 5 fast: "
+                         f"{mix:.0f} = {100 * mix / budget:.1f} %")
+            tc = x["xtensa_chain"]
+            c = tc["per_sample"]["cycles"]
+            lines.append(f"chain() program, the same 11 stages in one call: {c:.0f} cycles/sample "
+                         f"= {100 * c / budget:.1f} % + {tc['per_block_overhead_cycles']:.0f} "
+                         f"cycles per block; + viper I/O {io:.0f}: "
+                         f"{100 * (c + io) / budget:.1f} %")
+            c = x["xtensa_chain_mix"]["per_sample"]["cycles"]
+            lines.append(f"chain() program, mix 3 full + 5 fast sections: {c:.0f} cycles/sample "
+                         f"= {100 * c / budget:.1f} %; + viper I/O "
+                         f"{100 * (c + io) / budget:.1f} %")
+            lines.append("instructions executed: " + " ".join(x.get("xtensa_mnemonics", [])))
         for note in x["notes"]:
             lines.append(f"note: {note}")
     u = res.get("unix")
@@ -742,6 +829,7 @@ def run_all(unix: bool = True) -> dict:
     for arch in ("armv6m", "armv7emsp"):
         res[arch] = _plain(measure_thumb_arch(arch))
     res["xtensawin"] = _plain(measure_xtensawin())
+    res["xtensawin"].update(_plain(measure_xtensawin_asm()))
     if unix:
         res["unix"] = measure_unix()
         eng = measure_engine_unix()
@@ -759,7 +847,16 @@ def main(argv=None) -> int:
     ap.add_argument("--update", action="store_true",
                     help="rewrite the cost model's data (host/pedaltool/pedal/cost_data.json)")
     ap.add_argument("--no-unix", action="store_true", help="skip the MicroPython unix timing")
+    ap.add_argument("--update-xtensa", action="store_true",
+                    help="measure only the asm_xtensa kernels and write just those into the "
+                         "cost data (keeps every other measured number)")
     a = ap.parse_args(argv)
+    if a.update_xtensa:
+        res = {"machine": machine_info(), "xtensawin": _plain(measure_xtensawin())}
+        res["xtensawin"].update(_plain(measure_xtensawin_asm()))
+        print(report(res))
+        print(f"\nwrote {cost.update_xtensa_asm(res['xtensawin'])}")
+        return 0
     if a.update and a.no_unix:
         ap.error("--update needs the unix-port measurements (drop --no-unix)")
     res = run_all(unix=not a.no_unix)

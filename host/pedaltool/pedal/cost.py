@@ -2,7 +2,8 @@
 
 The numbers are measurements, not guesses: ``benchmarks/bench_firmware_cost.py --update``
 compiles the firmware kernels with mpy-cross, runs their machine code in an instruction-level
-emulator (armv6m, armv7emsp) or counts the disassembled loop (xtensawin), and writes
+emulator (armv6m, armv7emsp; xtensawin asm) or counts the disassembled loop (xtensawin viper),
+and writes
 ``cost_data.json`` next to this file with the date, machine and method. This module only reads
 that data (no emulator needed at run time).
 
@@ -100,7 +101,8 @@ def stage_costs(arch: str = DEFAULT_ARCH, impl: str | None = None) -> dict[str, 
     """Cycles per sample per stage key for ``arch`` with kernel implementation ``impl``.
 
     ``impl``: ``"viper"`` (kernels.py), ``"thumb"`` (kernels_thumb.py asm where it exists,
-    viper for the rest) or None = the arch's default (what the engine runs there).
+    viper for the rest), ``"xtensa"`` (kernels_xtensa.py asm on xtensawin: biquads, gain,
+    table; viper for the rest) or None = the arch's default (what the engine runs there).
     """
     data = cost_data()
     a = data["arches"].get(arch)
@@ -234,10 +236,49 @@ METHODS = {
               "ld/st 2, taken branch 2, push/pop 1+N, muls 1); (run(96)-run(32))/64 samples",
     "armv7emsp": "mpy-cross -march=armv7emsp code run in unicorn 2 (Cortex-M33 core) with an "
                  "approximate M33 table (ld/st 2, taken branch 2, no load pipelining credit)",
-    "xtensawin": "static count of the disassembled per-sample loop (binutils objdump); cycles "
-                 "~ instructions + loads/stores + 2 x branches (upper bound: both sides of "
-                 "every if are counted); asm_thumb does not exist on xtensa: viper only",
+    "xtensawin": "viper: static count of the disassembled per-sample loop (binutils objdump); "
+                 "cycles ~ instructions + loads/stores + 2 x branches (upper bound: both sides "
+                 "of every if are counted). xtensa (asm_xtensa chain kernel, shipped as viper "
+                 "code): machine code executed in pedaltool.native_emu.XtensaMachine, 1 cycle "
+                 "per instruction + 1 per load/store + 2 per taken branch; (run(96)-run(32))/64",
 }
+
+XTENSA_ASM_KEYS = ("biquad", "biquad_half", "biquad_fast", "gain", "table")
+
+
+def xtensa_asm_entry(x: dict) -> dict:
+    """The cost-data fields of the emulated asm_xtensa kernels (bench result ``x`` =
+    res["xtensawin"] with "xtensa", "xtensa_chain", "xtensa_chain_mix")."""
+    out = {"impl": {k: round(float(x["xtensa"][k]["cycles"]), 1) for k in XTENSA_ASM_KEYS
+                    if k in x["xtensa"]}}
+    if x.get("xtensa_chain"):
+        out["chain"] = {
+            "full8_cycles_per_sample": round(float(x["xtensa_chain"]["per_sample"]["cycles"]), 1),
+            "mix_cycles_per_sample": round(float(x["xtensa_chain_mix"]["per_sample"]["cycles"]),
+                                           1),
+            "per_block_cycles": round(float(x["xtensa_chain"]["per_block_overhead_cycles"]), 1),
+            "what": "kernels_xtensa.chain(): gain, 4 biquads, table, 4 biquads, gain in one "
+                    "call; full8 = 8 full sections, mix = 3 full + 5 HALF sections",
+        }
+    return out
+
+
+def update_xtensa_asm(x: dict, path: Path | None = None) -> Path:
+    """Write only the asm_xtensa measurements into the existing cost data (bench
+    ``--update-xtensa``): the other arches and the unix-port numbers stay as measured."""
+    path = path or COST_DATA
+    data = json.loads(Path(path).read_text())
+    a = data["arches"]["xtensawin"]
+    e = xtensa_asm_entry(x)
+    a["impls"]["xtensa"] = e["impl"]
+    a["default_impl"] = "xtensa"
+    a["method"] = METHODS["xtensawin"]
+    if "chain" in e:
+        a["xtensa_chain"] = e["chain"]
+    a["xtensa_measured"] = datetime.date.today().isoformat()
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    _load.cache_clear()
+    return path
 
 
 def _chain_native(r: dict, arch: str) -> tuple[float, float] | None:
@@ -319,6 +360,9 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
         impls = {"viper": {k: round(cyc(v), 1) for k, v in r["viper"].items()}}
         if r.get("thumb"):
             impls["thumb"] = {k: round(cyc(v), 1) for k, v in r["thumb"].items()}
+        xt = xtensa_asm_entry(r) if r.get("xtensa") else None
+        if xt:
+            impls["xtensa"] = xt["impl"]
         io = {"viper": round(sum(cyc(v) for v in r.get("io", {}).values()), 1)}
         if r.get("thumb_io"):
             io["thumb"] = round(sum(cyc(v) for v in r["thumb_io"].values()), 1)
@@ -326,13 +370,16 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
         entry = {
             "cpu": ARCHES[arch].cpu, "clock_hz": ARCHES[arch].clock_hz,
             "method": METHODS[arch],
-            "default_impl": "thumb" if "thumb" in impls else "viper",
+            "default_impl": ("thumb" if "thumb" in impls
+                             else "xtensa" if "xtensa" in impls else "viper"),
             "impls": impls,
             "io_per_sample": io,
             "anchor": {k: round(cyc(v), 1) for k, v in r["anchor"].items()},
             "dispatch_cycles_per_call": _dispatch_per_call(res, arch, per_stage_in_samples,
                                                                  passthrough),
         }
+        if xt and "chain" in xt:
+            entry["xtensa_chain"] = xt["chain"]
         if not impls["viper"]:
             entry["note"] = "kernels.py not measured yet: viper costs missing"
         arches[arch] = entry
