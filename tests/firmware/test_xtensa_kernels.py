@@ -350,8 +350,8 @@ def test_chain_bit_exact(arith, chain_code, kinds):
     assert set(m.mnemonics) <= KERNEL_MNEMONICS
 
 
-KERNEL_MNEMONICS = frozenset("""entry s32i.n l32i.n retw.n l32i s32i srai srli slli add.n addi.n addx2
-mull sub neg or and mov.n movi.n l32r l16si s16i j bnez bgeu bltu bbsi ssl ssr sll sra addi
+KERNEL_MNEMONICS = frozenset("""entry s32i.n l32i.n retw.n l32i s32i srai srli slli add.n addi.n
+addx2 mull sub neg or and mov.n movi.n l32r l16si s16i j bnez bgeu bltu bbsi ssl ssr sll sra addi
 """.split())
 
 
@@ -466,3 +466,149 @@ def test_engine_falls_back_to_viper_where_asm_xtensa_cannot_compile():
     r = subprocess.run([exe, "-c", code], cwd=FW, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[:2] == ["viper", "no-xtensa"]
+
+
+# ---------------------------------------------------------------- the module as the engine sees it
+class _XtRuntime:
+    """kernels_xtensa imported under CPython: ``chain`` runs in the emulator with the viper
+    calling convention, and ``uctypes.addressof`` gives each Python array a fixed place in
+    emulator RAM (copied in before every call and back after it, so the Python arrays stay
+    the truth, as the real arrays are on the board)."""
+
+    def __init__(self, code):
+        self.m = XtensaMachine()
+        self.entry = self.m.load_code(code)
+        self.arrays: dict[int, tuple] = {}
+
+    def addressof(self, a):
+        got = self.arrays.get(id(a))
+        if got is None:
+            addr = self.m.alloc(max(len(a) * a.itemsize, 4), 4)
+            obj = self.m.array_obj(addr, len(a), a.typecode)
+            got = self.arrays[id(a)] = (a, addr, obj)
+        return got[1]
+
+    def call(self, buf, n, prog):
+        objs = [self.arrays[id(self._reg(x))][2] for x in (buf, prog)]
+        for a, addr, _obj in self.arrays.values():
+            if len(a):
+                self.m.write(addr, a.tobytes())
+        ret, _st = self.m.call_viper(self.entry, [objs[0], self.m.small_int(n), objs[1]])
+        for a, addr, _obj in self.arrays.values():
+            if len(a):
+                a[:] = type(a)(a.typecode, self.m.read(addr, len(a) * a.itemsize))
+        assert ret == 1
+        return None
+
+    def _reg(self, a):
+        self.addressof(a)
+        return a
+
+
+@pytest.fixture(scope="module")
+def xtensa(arith, chain_code):
+    import types
+
+    rt = _XtRuntime(chain_code)
+    fake_mp = types.ModuleType("micropython")
+    fake_mp.asm_xtensa = lambda f: rt.call
+    fake_mp.viper = lambda f: f
+    fake_mp.const = lambda x: x
+    fake_uc = types.ModuleType("uctypes")
+    fake_uc.addressof = rt.addressof
+    saved = {k: sys.modules.get(k) for k in ("micropython", "pedalcore.kernels", "uctypes")}
+    sys.modules["micropython"] = fake_mp
+    sys.modules["pedalcore.kernels"] = arith  # the non-asm kernels: the reference
+    sys.modules["uctypes"] = fake_uc
+    try:
+        sys.modules.pop("pedalcore.kernels_xtensa", None)
+        _fw_import("arith")
+        mod = importlib.import_module("pedalcore.kernels_xtensa")
+        yield mod
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+        sys.modules.pop("pedalcore.kernels_xtensa", None)
+
+
+def test_dropin_kernels_equal_reference(xtensa, arith):
+    """biquad_block / biquad_cascade_block / gain_block / table_block of kernels_xtensa (a
+    one-record program each) == arith, states carried over consecutive calls."""
+    from array import array
+
+    rnd = random.Random(44)
+    cs = [_section(arith, rnd, k) for k in ("full", "half", "fast")]
+    c = array("i", [v for sec in cs for v in sec])
+    s = array("i", bytes(4 * 18))
+    ref_s = [0] * 18
+    t = array("h", _table(64))
+    for n in (32, 5, 32):
+        for _name, x in _signals(rnd, n):
+            buf = array("h", x)
+            ref = list(x)
+            xtensa.biquad_cascade_block(buf, n, c, s, 3)
+            arith.biquad_cascade_block(ref, n, list(c), ref_s, 3)
+            assert list(buf) == ref and list(s) == ref_s
+            xtensa.biquad_block(buf, n, c, s, 12)  # the second section alone
+            arith.biquad_block(ref, n, list(c), ref_s, 12)
+            assert list(buf) == ref and list(s) == ref_s
+            assert xtensa.gain_block(buf, n, 20000, 7, 14) == arith.gain_block(ref, n, 20000,
+                                                                                 7, 14)
+            assert list(buf) == ref
+            got = xtensa.table_block(buf, n, t, 64 << 8, 30000, -5, 15, 32 << 8)
+            assert got == arith.table_block(ref, n, list(t), 64 << 8, 30000, -5, 15, 32 << 8)
+            assert list(buf) == ref
+
+
+def test_engine_with_xtensa_kernels_equals_reference(xtensa, arith):
+    """The drop-in claim end to end: the firmware Engine running a real 11-stage .pedal with
+    kernels_xtensa (chain in the emulator) gives the reference engine's output sample for
+    sample, the whole model as ONE chain() call per block, a knob ramp included."""
+    from array import array
+
+    import numpy as np
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+    from pedaltool.pedal.fileformat import to_bytes
+    from pedaltool.pedal.model import GainStage, PedalModel, TableStage
+    from pedaltool.pedal.quantise import quantise
+
+    eq = [biquad_stage(*rbj("peak", f, 48000, 0.7, g)) for f, g in
+          ((100, 3), (400, -2), (1200, 4), (3000, -3), (150, 2), (800, -4), (2500, 3),
+           (6000, -6))]
+    xs = np.linspace(-1.0, 1.0, 257)
+    model = PedalModel([GainStage(12.0, knob="drive", knob_min_db=-12, knob_max_db=12),
+                        *eq[:4], TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs) / np.tanh(2.0)),
+                        *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
+                                           knob_max_db=6)], 48000, name="t")
+    pedalfile = _fw_import("pedalfile")
+    engine = _fw_import("engine")
+    pedal = pedalfile.parse(to_bytes(quantise(model)))
+    rnd = random.Random(21)
+    blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
+               for i in range(32)] for b in range(8)]
+    blocks[5] = [32767 if (i // 3) % 2 else -32768 for i in range(32)]  # clipping
+    outs = {}
+    saved = engine.K
+    try:
+        for name, provider in (("ref", arith), ("xtensa", xtensa)):
+            engine.K = provider
+            e = engine.Engine(pedal, 32)
+            if name == "xtensa":  # one asm chain() call per block for the whole model
+                assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
+            out = []
+            for k, blk in enumerate(blocks):
+                if k == 3:
+                    e.set_knob("drive", 900)  # a ramp inside the block
+                if k == 6:
+                    e.set_knob("level", 100)
+                buf = array("h", blk)
+                e.process(buf)
+                out.append(list(buf))
+            outs[name] = out
+    finally:
+        engine.K = saved
+    assert outs["xtensa"] == outs["ref"]
+    assert any(v != 0 for blk in outs["ref"] for v in blk)
