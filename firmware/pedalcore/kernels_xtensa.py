@@ -17,9 +17,10 @@
 # CALLX8 and `entry`): a2 = function object, a3 = n_args, a4 = n_kw, a5 = pointer to the array
 # of argument OBJECTS. The kernels read their arguments from a5: an array('h'/'i') object's
 # data pointer is the `items` word at offset 12 of mp_obj_array_t (py/objarray.h, 32-bit
-# ports), an int is a small int ((v << 1) | 1, MICROPY_OBJ_REPR_A). The result in a2 must be
-# an object: 1 (= small int 0). The caller must pass exactly the documented arguments
-# (no type or count check is done here, as in viper code compiled without arg checks).
+# ports; so `buf` and `prog` must be array objects, not memoryviews, whose data starts `free`
+# elements after items), an int is a small int ((v << 1) | 1, MICROPY_OBJ_REPR_A). The result
+# in a2 must be an object: 1 (= small int 0). The caller must pass exactly the documented
+# arguments: unlike viper code, these functions check neither their number nor their types.
 #
 # Registers: the inline assembler's prologue is `entry a1, 48; s32i.n a0, a1, 0` and the
 # epilogue `l32i.n a0, a1, 0; retw.n`, so a0 and a2..a15 are all free in the body (15
