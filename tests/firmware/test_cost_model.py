@@ -114,3 +114,30 @@ def test_kernel_calls_follow_the_engine_chains():
     assert cost.kernel_calls(["env_bias", "table", "gain"]) == 3
     assert cost.kernel_calls(["gain"]) == 1
     assert cost.kernel_calls([]) == 0
+
+
+def test_xtensawin_defaults_to_the_asm_kernels_and_their_data_is_fresh():
+    """ESP32-S3: the engine runs kernels_xtensa there, so the cost model does too; the stored
+    asm numbers match a fresh run of the chain kernel in the Xtensa emulator (15 %), and the
+    issue-4 chain (8 sections + table + 2 gains) fits 25 % of the CPU (1250 cycles/sample)."""
+    from pedaltool.native_emu import XtensaChain, XtensaMachine, per_sample
+
+    a = cost.cost_data()["arches"]["xtensawin"]
+    assert a["default_impl"] == "xtensa"
+    xt = cost.stage_costs("xtensawin")
+    vi = cost.stage_costs("xtensawin", "viper")
+    for k in ("biquad", "biquad_half", "biquad_fast", "gain", "table"):
+        assert xt[k] < vi[k] / 3, k
+    assert xt["tone"] == vi["tone"]  # no asm tone on xtensa: the viper cost
+    kernels_only = cost.cycles_per_sample(CHAIN, "xtensawin") - \
+        a["io_per_sample"]["viper"]
+    assert kernels_only <= 1250
+    assert a["xtensa_chain"]["full8_cycles_per_sample"] <= 1250
+    code = mpy.compile_functions(firmware_dir() / "pedalcore" / "kernels_xtensa.py",
+                                 "xtensawin")["chain"].code
+    m = XtensaMachine()
+    ch = XtensaChain(m, m.load_code(code), [("bq", [4096, -7000, 3000, 7500, -3500, 100, -50,
+                                                    20, 30, -10, -2, 1], [0] * 6)])
+    x = [(i * 977) % 16384 - 8192 for i in range(96)]
+    t = per_sample(lambda n: ch.run(x[:n])[1], 32, 96).cycles
+    assert t == pytest.approx(xt["biquad"], rel=0.15)
