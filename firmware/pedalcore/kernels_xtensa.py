@@ -398,10 +398,11 @@ _NSEC_MAX = const(32)
 _P = array("i", bytes(4 * (3 * _NSEC_MAX + 1)))  # preallocated: no allocation per call
 
 
-def _addr(a):
-    import uctypes  # MicroPython only; at set-up time, or per call in the drop-ins below
-
-    return uctypes.addressof(a)
+try:
+    from uctypes import addressof as _addr  # an int, no allocation (RAM < 0x40000000)
+except ImportError:  # a port without uctypes: then only the engine's viper path runs
+    def _addr(a):
+        raise ImportError("uctypes")
 
 
 def biquad_cascade_block(buf, n, c, s, nsec):

@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
 from pedaltool import mpy
@@ -271,7 +272,8 @@ def _section(arith, rnd, kind):
     cq = _peaking_q26(rnd.uniform(60, 12000), rnd.uniform(-15, 15), rnd.uniform(0.4, 3))
     if kind != "full":
         cq = [(c >> 14) << 14 for c in cq]  # Q12 coefficients: a fast section
-    k = (rnd.choice((1, 2, 3)), rnd.choice((-1, -2, 0))) if kind != "fast" else (0, 0)
+    # error feedback within the contract: (k1, k2) in [-2..2] x [-1..1] (docs/arithmetic.md)
+    k = (rnd.choice((1, 2, -1, -2)), rnd.choice((-1, 0, 1))) if kind != "fast" else (0, 0)
     return arith.biquad_kernel_coefs(cq, *k)
 
 
@@ -312,7 +314,7 @@ def _reference(arith, stages, states, x):
 def test_chain_bit_exact(arith, chain_code, kinds):
     """gain, 4 sections, table, 4 sections, gain in ONE call per block, block after block
     (states carried), ramping gain/table words rewritten per block as the engine does."""
-    rnd = random.Random(hash(kinds) & 0xFFFF)
+    rnd = random.Random(zlib.crc32(" ".join(kinds).encode()))  # (str hashes vary per run)
     m = XtensaMachine()
     entry = m.load_code(chain_code)
     m.coverage = set()
