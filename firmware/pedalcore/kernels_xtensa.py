@@ -406,18 +406,21 @@ except ImportError:  # a port without uctypes: then only the engine's viper path
 
 
 def biquad_cascade_block(buf, n, c, s, nsec):
-    """nsec sections (coefs c[12k:12k+12], state s[6k:6k+6]) in one call (nsec <= 32)."""
+    """nsec sections (coefs c[12k:12k+12], state s[6k:6k+6]): one call per 32 sections."""
     p = _P
     ca = _addr(c)
     sa = _addr(s)
-    j = 0
-    for k in range(nsec):
-        p[j] = 1
-        p[j + 1] = ca + 48 * k
-        p[j + 2] = sa + 24 * k
-        j += 3
-    p[j] = 0
-    chain(buf, n, p)
+    k = 0
+    while k < nsec:
+        j = 0
+        while j < 3 * _NSEC_MAX and k < nsec:
+            p[j] = 1
+            p[j + 1] = ca + 48 * k
+            p[j + 2] = sa + 24 * k
+            j += 3
+            k += 1
+        p[j] = 0
+        chain(buf, n, p)
 
 
 def biquad_block(buf, n, c, s, o):

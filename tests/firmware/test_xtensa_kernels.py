@@ -567,6 +567,17 @@ def test_dropin_kernels_equal_reference(xtensa, arith):
             got = xtensa.table_block(buf, n, t, 64 << 8, 30000, -5, 15, 32 << 8)
             assert got == arith.table_block(ref, n, list(t), 64 << 8, 30000, -5, 15, 32 << 8)
             assert list(buf) == ref
+    # more sections than one program holds (32): several calls, same result
+    cs = [_section(arith, rnd, rnd.choice(("full", "half", "fast"))) for _ in range(40)]
+    c = array("i", [v for sec in cs for v in sec])
+    s = array("i", bytes(4 * 6 * 40))
+    ref_s = [0] * (6 * 40)
+    for _name, x in _signals(rnd, 16):
+        buf = array("h", x)
+        ref = list(x)
+        xtensa.biquad_cascade_block(buf, 16, c, s, 40)
+        arith.biquad_cascade_block(ref, 16, list(c), ref_s, 40)
+        assert list(buf) == ref and list(s) == ref_s
 
 
 def test_engine_with_xtensa_kernels_equals_reference(xtensa, arith):
