@@ -96,7 +96,6 @@ def test_decoder_branch_targets():
 def test_decoder_agrees_with_objdump_on_the_kernel(chain_code):
     """Every instruction of the compiled chain kernel, decoded by binutils and by us. (The
     lx106 objdump does not know entry/retw.n; those two are checked by hand above.)"""
-    pytest.importorskip("pedaltool.native_emu")
     if not any(shutil.which(n) for n in ("xtensa-lx106-elf-objdump", "xtensa-esp32s3-elf-objdump",
                                          "xtensa-esp32-elf-objdump")):
         pytest.skip("no xtensa objdump (apt-get install binutils-xtensa-lx106)")
