@@ -115,3 +115,19 @@ def test_fit_at_32k_from_a_48k_oracle(wh_oracle):
     res = api.fit_oracle(api.Oracle(wh_oracle, RATE, 32000), "synthetic32k", cfg)
     assert res.qpedal.sample_rate == 32000
     assert res.score.esr < 0.1, res.score
+
+
+def test_parallel_sub_fits_give_the_serial_result(wh_oracle):
+    """The quick fits, the baseline and the long fits run in two processes by default; the
+    result must be the one a single process computes, bit for bit."""
+    def fit(workers):
+        cfg = api.FitConfig(effort="quick", flavours=("wh", "wh+mix"), eval_seconds=3.0,
+                            workers=workers)
+        return api.fit_oracle(api.Oracle(wh_oracle, RATE, RATE), "synthetic", cfg)
+
+    serial, parallel = fit(1), fit(2)
+    assert serial.candidates == parallel.candidates
+    assert serial.structure == parallel.structure
+    from pedaltool.pedal.fileformat import to_bytes
+
+    assert to_bytes(serial.qpedal) == to_bytes(parallel.qpedal)

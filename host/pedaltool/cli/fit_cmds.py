@@ -32,7 +32,8 @@ def _fit_one(job: tuple) -> dict:
 
     name = Path(path).stem
     try:
-        cfg = FitConfig(budget=budget, rate=rate, effort=effort,
+        # in a -j pool every capture has its own process already: no nested pool
+        cfg = FitConfig(budget=budget, rate=rate, effort=effort, workers=1 if quiet else 0,
                         progress=None if quiet else _progress_printer())
         res = fit_capture(path, cfg)
         d = res.as_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,19 @@ from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
+from pedaltool.fit.optimise import refine
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
+# weight (amplitude) of the fitting signal's synthetic part (pink noise, sweeps after the
+# playing) in the long refinement. At full weight its loud noise and sweeps, which a block
+# model fits far worse than playing, carried about half of the cost and pulled the model away
+# from playing. Float ESR on the evaluation DI after the long fit, weight 1 -> 0.1 (same quick
+# fit, 2026-11-25): JCM2000 clean 0.050 -> 0.019, crunch 0.024 -> 0.015, OD808 0.011 ->
+# 0.006, TS9 0.0044 -> 0.0026, diode clipper 0.041 -> 0.019, Klon 0.016 -> 0.015. At 0.1 the
+# loud noise still keeps the table's outer knots (beyond the playing) in check.
+SYNTH_WEIGHT = 0.1
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
 
 
@@ -29,7 +39,9 @@ MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to
 class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, tests) or 'normal'; flavours: which
-    structure flavours to consider (None = all that fit the budget)."""
+    structure flavours to consider (None = those suited to the capture's gain
+    compression, see ``core.flavours_for``); workers: processes for the independent sub-fits
+    (0 = one per core, at most 2; the results do not depend on it)."""
 
     budget: float = S.DEFAULT_BUDGET
     rate: int = 48000
@@ -39,6 +51,7 @@ class FitConfig:
     eval_seconds: float = 20.0
     baseline: bool = True
     progress: Callable[[str], None] | None = None
+    workers: int = 0  # processes for the independent sub-fits; 0 = one per core, at most 2
 
 
 @dataclass
@@ -148,7 +161,110 @@ def _score(y_hat: np.ndarray, y: np.ndarray) -> Score:
 
 
 def _nfev(cfg: FitConfig) -> tuple[int, int]:
-    return (4, 10) if cfg.effort == "quick" else (6, 20)
+    return (4, 10) if cfg.effort == "quick" else (6, 12)
+
+
+def _n_play(ds: core.Dataset, rate: int) -> int:
+    """Samples of playing at the start of the fitting signal (the rest is synthetic)."""
+    n = getattr(ds, "n_play", None)
+    if n is None:  # core.make_dataset puts play_s seconds of playing first
+        import inspect
+
+        play_s = inspect.signature(core.make_dataset).parameters["play_s"].default
+        n = int(play_s * rate)
+    return min(int(n), len(ds.x_fit))
+
+
+def final_fit(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int,
+              tanh_table: bool = False, progress: Callable[[str], None] | None = None
+              ) -> core.Candidate:
+    """Long refinement of a quick-fit candidate on the whole fitting signal (its synthetic part
+    weighted by SYNTH_WEIGHT); the refined model replaces the quick one only when it validates
+    better on the held-out playing (ESR + pre-emphasised ESR)."""
+    t0 = time.time()
+    st = c.structure
+    w = np.ones(len(ds.x_fit))
+    w[_n_play(ds, int(pr.rate_hz)):] = SYNTH_WEIGHT
+    m, cost = refine(c.model, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table,
+                     weight=w)
+    e, ep = core.score(m, ds.x_val, ds.y_val)
+    kept = ""
+    if e + ep > c.val_esr + c.val_esr_pre:  # over-fitted the fitting signal: keep the quick
+        m, e, ep, kept = c.model, c.val_esr, c.val_esr_pre, " (kept the quick fit)"
+    log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
+                   + kept]
+    if progress:
+        progress(log[-1])
+    m = copy.deepcopy(m)
+    m.structure = st.name
+    return core.Candidate(st, m, e, ep, c.seconds + time.time() - t0, log)
+
+
+def fit_workers(cfg: FitConfig) -> int:
+    """Processes a fit uses: ``cfg.workers``, or (0) one per core, at most 2 (the fit has at
+    most two long refinements to run side by side)."""
+    if cfg.workers:
+        return max(1, int(cfg.workers))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _quick_task(st, pr, ds, nfev) -> core.Candidate:
+    return core.quick_fit(st, pr, ds, nfev=nfev)
+
+
+def _final_task(c, pr, ds, nfev) -> core.Candidate:
+    return final_fit(c, pr, ds, nfev=nfev)
+
+
+def _baseline_task(pr, ds, q_nfev, f_nfev) -> core.Candidate:
+    bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
+    return final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+
+
+# what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
+_FORKED: dict = {}
+
+
+def _eval_task(rate, seconds, level):
+    """The evaluation DI at the capture's level and the oracle's output on it (+ seconds)."""
+    from pedaltool import signals
+
+    render = _FORKED["render"]
+    t0 = render.seconds
+    x = signals.evaluation_di(rate, seconds).astype(np.float64) * level
+    y = render(x)
+    return x, y, render.seconds - t0
+
+
+def run_tasks(tasks: list, workers: int, say: Callable[[str], None]) -> list:
+    """Run ``(function, args)`` tasks, in parallel processes when ``workers`` > 1 (forked, so
+    the probe and dataset are not re-rendered); results in task order, each one's last log
+    line reported as its task ends. The results do not depend on ``workers``."""
+    def report(c):
+        if getattr(c, "log", None):
+            say(c.log[-1])
+        return c
+
+    if workers <= 1 or len(tasks) <= 1:
+        return [report(_one_blas_thread(fn, args)) for fn, args in tasks]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                             mp_context=mp.get_context("fork")) as ex:
+        futs = [ex.submit(_one_blas_thread, fn, args) for fn, args in tasks]
+        return [report(f.result()) for f in futs]
+
+
+def _one_blas_thread(fn, args):
+    """Run a task with BLAS limited to one thread: the worker processes already use every
+    core, and OpenBLAS's own threads on top of them (2 per process here) slowed the long
+    refinements 2x by oversubscription. Serial runs use one thread too, so that the result
+    (BLAS sums in the same order) does not depend on the number of processes."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return fn(*args)
 
 
 def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
@@ -169,63 +285,74 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     core.check_fittable(pr, name)
     say(f"latency {pr.latency} samples, gain compression {pr.gain_db[0] - pr.gain_db[-1]:.1f} dB")
     ds = core.make_dataset(render, rate, level)
-    structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
+    flavours = cfg.flavours or core.flavours_for(pr)
+    say(f"structures tried: {', '.join(flavours)}")
+    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
     if not structs:
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
                        f"on {cfg.arch} (the smallest needs "
                        f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
     q_nfev, f_nfev = _nfev(cfg)
-    quick = []
+    workers = fit_workers(cfg)
     for st in structs:
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
-        quick.append(core.quick_fit(st, pr, ds, nfev=q_nfev, progress=say))
+    # the naive baseline is always fitted: it is scored next to the result and it is a
+    # candidate itself, on the same validation criterion, so the fitter never returns a
+    # model worse than the baseline it is compared with. It goes first: the longest task
+    bst = S.baseline_structure()
+    say("fitting the naive baseline (biquad + tanh + biquad)")
+    tasks = [(_baseline_task, (pr, ds, q_nfev, f_nfev))]
+    tasks += [(_quick_task, (st, pr, ds, q_nfev)) for st in structs]
+    if eval_x is None:  # the scoring pair, rendered beside the quick fits (first: it is long)
+        say("rendering the evaluation DI through the capture")
+        _FORKED["render"] = render
+        tasks.insert(0, (_eval_task, (rate, cfg.eval_seconds, level)))
+    try:
+        done = run_tasks(tasks, workers, say)
+    finally:
+        _FORKED.clear()
+    if eval_x is None:
+        eval_x, eval_y, secs = done.pop(0)
+        if workers > 1:  # rendered in a worker: account its time here
+            render.seconds += secs
+    base, quick = done[0], done[1:]
     quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
-    best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=say)
+    todo = [quick[0]]
     # the runner-up gets a final fit too when it is close (the ranking after the short
-    # restarts is noisy); a clearly worse runner-up is not worth the ~30 s of a long fit
+    # restarts is noisy), or always when a second process is free to run it side by side
     crit = [c.val_esr + c.val_esr_pre for c in quick]
-    if len(quick) > 1 and cfg.effort != "quick" and crit[1] <= RUNNER_UP_MARGIN * crit[0]:
-        other = core.final_fit(quick[1], pr, ds, nfev=f_nfev, progress=say)
-        if other.val_esr + other.val_esr_pre < best.val_esr + best.val_esr_pre:
-            best = other
+    if len(quick) > 1 and cfg.effort != "quick" and (
+            workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
+        todo.append(quick[1])
+    finals = run_tasks([(_final_task, (c, pr, ds, f_nfev)) for c in todo], workers, say)
+    finals.sort(key=lambda c: c.val_esr + c.val_esr_pre)
+    best = finals[0]
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
               "stage": "quick", "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}
              for c in quick]
-    cands.append({"structure": best.structure.name, "stage": "final",
-                  "cycles": S.cost_cycles(best.structure, cfg.arch),
-                  "val_esr": best.val_esr, "val_esr_pre": best.val_esr_pre})
-
-    # the naive baseline is always fitted: it is scored next to the result and it is a
-    # candidate itself, on the same validation criterion, so the fitter never returns a
-    # model worse than the baseline it is compared with
-    say("fitting the naive baseline (biquad + tanh + biquad)")
-    bst = S.baseline_structure()
-    bq = core.quick_fit(bst, pr, ds, nfev=q_nfev, tanh_table=True)
-    base = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+    cands += [{"structure": c.structure.name, "stage": "final",
+               "cycles": S.cost_cycles(c.structure, cfg.arch),
+               "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
     base_model = copy.deepcopy(base.model)
     cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
                   "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
-    # the naive structure wins when it validates better; if its quantised model then fails
-    # the sanity check (its broad low-Q peaks can put a pole at 0.99998 that the integer
-    # engine does not let decay), the best richer structure is used after all. A richer model
-    # that fails is reported and not written, as before (never swapped for a worse one).
-    finalists = [best]
-    if (base.val_esr + base.val_esr_pre < best.val_esr + best.val_esr_pre
-            and S.cost_cycles(bst, cfg.arch) <= cfg.budget):
+    # finalists: every long-fitted candidate, the naive structure included, best validation
+    # first; the first whose quantised model passes the sanity check is written. A better
+    # model that fails (e.g. a broad low-Q peak whose pole at 0.99998 the integer engine does
+    # not let decay) is reported in the log and the next one is used, so a fit that has a
+    # sane candidate always writes one
+    finalists = list(finals)
+    if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
+        finalists.append(base)
+    finalists.sort(key=lambda c: c.val_esr + c.val_esr_pre)
+    if finalists[0] is base:
         say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
-        finalists.insert(0, base)
     if not cfg.baseline:
         base_model = None
 
     # score: device-exact on the evaluation DI
-    if eval_x is None:
-        from pedaltool import signals
-
-        eval_x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
-        say("rendering the evaluation DI through the capture")
-        eval_y = render(eval_x)
     say("quantising and scoring device-exact")
-    qp = None
+    qp, first = None, None
     for best in finalists:
         for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
             pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
@@ -240,8 +367,12 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
                 break
             say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
                 f"level {level_r} dB: {why}")
+        if first is None:
+            first = (best, pm, qp, why)
         if sane:
             break
+    if not sane:  # nothing passes: report the best-validating candidate (not written)
+        best, pm, qp, why = first
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     dev = simulate_device_float(qp, eval_x)
@@ -347,6 +478,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         pr = core.probe(oracle, rate, level, Path(nam_path).name)
         ds = core.make_dataset(oracle, rate, level)
         bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=_nfev(bcfg)[0], tanh_table=True)
-        bm = core.final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
+        bm = final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
         out["baseline"] = metrics.all_metrics(sim(bm, x), y)
     return out

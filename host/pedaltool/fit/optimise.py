@@ -2,10 +2,17 @@
 
 The residual stacks the raw error and the 1 - 0.85 z^-1 pre-emphasised error, each normalised by
 its target energy (so the cost is ESR + pre-emphasised ESR), plus a small smoothness penalty on
-the tables. Solved with scipy.optimize.least_squares (TRF, bounds). The Jacobian is finite
-differences for the nonlinear parameters (EQ sections, drive, envelope, inner tables) and exact
-for the parameters the output is linear in (the last table's values and the parallel mix gain),
-which are the majority.
+the tables.
+
+The output is linear in the last table's values and the parallel mix gain (the "linear
+parameters" c), and nonlinear in everything else (EQ sections, drive, envelope, inner tables:
+theta). The solver is variable projection (Golub & Pereyra; Kaufman's Jacobian): c is
+eliminated exactly, r(theta) = min_c |A(theta) c - b(theta)|, and Levenberg-Marquardt runs over
+theta alone with the projected Jacobian (I - A A^+) dr/dtheta. Damping only theta keeps the
+~65 table values from fighting the EQ gains and the drive inside one damped step, which is what
+made the joint LM crawl (it needed lambda ~ 1..10 and made ~1e-4 progress per step). A trial
+step is scored with the linearised optimal change of c (one filter pass, no refiltering of the
+table basis); an accepted point gets the exact c at the start of the next iteration.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from pedaltool.fit.table import hat_basis_dense, hat_basis_rows, second_differen
 SMOOTH = 3e-3  # table smoothness weight (relative to the normalised residual)
 SLOPE_WEIGHT = 1.0  # first-difference weight relative to the second-difference one
 TANH_K = 3.0  # the baseline's tanh table: tanh(3 u) over u in [-1, 1]
+FD_STEP = 1e-4  # relative forward-difference step for the nonlinear parameters
+MAX_TRIES = 10  # damping increases per iteration before giving up
+F_TOL = 1e-3  # stop after two iterations that lower the cost by less than this (relative)
 
 
 @dataclass
@@ -34,10 +44,12 @@ class _Slot:
 
 
 class JointProblem:
-    """Packs a BlockModel's free parameters into one vector and evaluates residuals."""
+    """Packs a BlockModel's free parameters into one vector p = [theta | c] and evaluates
+    residuals; theta (the first ``n_nl`` entries) are nonlinear, c the linear parameters."""
 
     def __init__(self, model: BlockModel, x: np.ndarray, y: np.ndarray,
-                 fit_env: bool, fit_mix: bool, stride: int = 1, tanh_table: bool = False):
+                 fit_env: bool, fit_mix: bool, stride: int = 1, tanh_table: bool = False,
+                 weight: np.ndarray | None = None):
         self.m0 = copy.deepcopy(model)
         self.rate = model.rate_hz
         d = model.delay
@@ -46,15 +58,16 @@ class JointProblem:
         # least-squares algebra, same information for a smooth system)
         self.stride = stride
         self.y_full = np.asarray(y, dtype=np.float64)
-        self.y = self.y_full[::stride]
-        self.y_pre = pre_emphasise(self.y_full)[::stride]
+        # per-sample weight of the error (e.g. less for synthetic excitation than for playing)
+        self.w = None if weight is None else np.asarray(weight, np.float64)[::stride]
+        self.y = self._w(self.y_full[::stride])
+        self.y_pre = self._w(pre_emphasise(self.y_full)[::stride])
         self.ny = np.sqrt(np.sum(self.y ** 2)) + 1e-12
         self.ny_pre = np.sqrt(np.sum(self.y_pre ** 2)) + 1e-12
         self.fit_env, self.fit_mix = fit_env, fit_mix
         # the naive baseline: last table = a * tanh(TANH_K * u), only the scale a is free
         self.tanh_table = tanh_table
         self.rms_y = self.ny / np.sqrt(len(self.y))
-        self.ny_pre_full = self.ny_pre
         slots, lo, hi, p0 = [], [], [], []
 
         def add(name, stage, vals, lo_, hi_):
@@ -94,6 +107,19 @@ class JointProblem:
         self.d2 = smoothness_operator(nk) if not tanh_table else np.zeros((0, nk))
         self.inner_d2 = {k: smoothness_operator(len(st.values))
                          for k, st in enumerate(model.stages) if k != last}
+        n = len(self.y)
+        self.n_pen = self.d2.shape[0] + sum(d.shape[0] for d in self.inner_d2.values())
+        # b: the part of the residual that does not depend on c (the inner tables' penalty
+        # is added per theta in _offset)
+        self.b = np.concatenate([self.y / self.ny, self.y_pre / self.ny_pre,
+                                 np.zeros(self.n_pen)])
+        self.n_rows = 2 * n + self.n_pen
+
+    def _w(self, e: np.ndarray) -> np.ndarray:
+        """Apply the per-sample weight to subsampled rows (last axis)."""
+        return e if self.w is None else e * self.w
+
+    # -- parameter vector <-> model ---------------------------------------------------------
 
     def model(self, p: np.ndarray) -> BlockModel:
         m = copy.deepcopy(self.m0)
@@ -117,18 +143,33 @@ class JointProblem:
                 m.mix_gain = float(v[0])
         return m
 
+    # -- forward model -----------------------------------------------------------------------
+
+    def _trace(self, m: BlockModel, start: int = 0, v: np.ndarray | None = None,
+               u: np.ndarray | None = None) -> tuple[list, list]:
+        """Run the stages from ``start``: returns (vin, uin), each stage's EQ input and table
+        input (entries before ``start`` are None). Start at stage ``start``'s EQ with input
+        ``v`` (None: the delayed input, for start 0), or at its table with input ``u``."""
+        n = len(m.stages)
+        vin, uin = [None] * n, [None] * n
+        if v is None and u is None:
+            v = self.xd
+        for k in range(start, n):
+            st = m.stages[k]
+            if u is None or k != start:
+                vin[k] = v
+                s = signal.sosfilt(cascade_sos(st.pre, self.rate), v)
+                if st.env_depth != 0.0:
+                    s = s + st.env_depth * envelope(s, st.env_ms, self.rate)
+                u = st.in_gain * s
+            uin[k] = u
+            if k < n - 1:
+                v = np.interp(u, st.knots, st.values)
+        return vin, uin
+
     def _last_input(self, m: BlockModel) -> np.ndarray:
         """The last table's input u (everything before it), for the model m."""
-        v = self.xd
-        for k, st in enumerate(m.stages):
-            s = signal.sosfilt(cascade_sos(st.pre, self.rate), v)
-            if st.env_depth != 0.0:
-                s = s + st.env_depth * envelope(s, st.env_ms, self.rate)
-            u = st.in_gain * s
-            if k == len(m.stages) - 1:
-                return u
-            v = np.interp(u, st.knots, st.values)
-        raise AssertionError("model has no stage")
+        return self._trace(m)[1][-1]
 
     def _penalty(self, m: BlockModel) -> np.ndarray:
         rows = [SMOOTH * (self.d2 @ m.stages[-1].values) / self.rms_y]
@@ -136,12 +177,17 @@ class JointProblem:
             rows.append(SMOOTH * (d2 @ m.stages[k].values))
         return np.concatenate(rows)
 
-    def output(self, m: BlockModel) -> np.ndarray:
+    def _table_out(self, m: BlockModel, u_last: np.ndarray | None = None) -> np.ndarray:
+        """Signal entering the post-EQ (last table output plus the mix path)."""
         st = m.stages[-1]
-        v = np.interp(self._last_input(m), st.knots, st.values)
+        u = self._last_input(m) if u_last is None else u_last
+        v = np.interp(u, st.knots, st.values)
         if m.mix_gain:
             v = v + m.mix_gain * self.xd
-        return signal.sosfilt(cascade_sos(m.post, self.rate), v)
+        return v
+
+    def output(self, m: BlockModel) -> np.ndarray:
+        return signal.sosfilt(cascade_sos(m.post, self.rate), self._table_out(m))
 
     def residual(self, p: np.ndarray) -> np.ndarray:
         m = self.model(p)
@@ -150,41 +196,10 @@ class JointProblem:
     def _residual_of(self, y_hat: np.ndarray, m: BlockModel) -> np.ndarray:
         e = y_hat - self.y_full
         k = self.stride
-        return np.concatenate([e[::k] / self.ny, pre_emphasise(e)[::k] / self.ny_pre,
-                               self._penalty(m)])
+        return np.concatenate([self._w(e[::k]) / self.ny,
+                               self._w(pre_emphasise(e)[::k]) / self.ny_pre, self._penalty(m)])
 
-    def jacobian(self, p: np.ndarray) -> np.ndarray:
-        m = self.model(p)
-        st = m.stages[-1]
-        v = np.interp(self._last_input(m), st.knots, st.values)
-        if m.mix_gain:
-            v = v + m.mix_gain * self.xd
-        r0 = self._residual_of(signal.sosfilt(cascade_sos(m.post, self.rate), v), m)
-        jac = np.empty((len(r0), len(p)))
-        post = next(s.sl for s in self.slots if s.name == "post")
-        for j in range(self.n_nl):
-            h = 1e-4 * (1.0 + abs(p[j]))
-            q = p.copy()
-            q[j] = p[j] + h if p[j] + h <= self.hi[j] else p[j] - h
-            if post.start <= j < post.stop:  # only the post-EQ changes: refilter v
-                mq = copy.copy(m)
-                mq.post = linear.unpack(m.post, q[post])
-                rq = self._residual_of(signal.sosfilt(cascade_sos(mq.post, self.rate), v), m)
-            else:
-                rq = self.residual(q)
-            jac[:, j] = (rq - r0) / (q[j] - p[j])
-        cols = self._linear_cols(m)
-        nk = len(m.stages[-1].values)
-        n = len(self.y)
-        k = self.stride
-        lin = slice(self.n_nl, self.n_nl + cols.shape[0])
-        jac[:n, lin] = cols[:, ::k].T / self.ny
-        jac[n:2 * n, lin] = pre_emphasise_cols(cols, k).T / self.ny_pre
-        jac[2 * n:, lin] = 0.0
-        npen = self.d2.shape[0]
-        if npen:
-            jac[2 * n:2 * n + npen, self.n_nl:self.n_nl + nk] = SMOOTH * self.d2 / self.rms_y
-        return jac
+    # -- the linear parameters ---------------------------------------------------------------
 
     def _linear_cols(self, m: BlockModel) -> np.ndarray:
         """d(output)/d(linear parameters), one row per parameter, post-filtered."""
@@ -196,30 +211,97 @@ class JointProblem:
             cols = hat_basis_dense(u, len(m.stages[-1].values))
         if self.fit_mix:
             cols = np.vstack([cols, self.xd[None, :]])
-        return signal.sosfilt(cascade_sos(m.post, self.rate), cols, axis=-1)
+        # knots the signal never reaches have all-zero columns: filter only the others (the
+        # filtering is the most expensive part of an evaluation)
+        live = np.flatnonzero(np.any(cols != 0.0, axis=1))
+        if len(live) == len(cols):
+            return signal.sosfilt(cascade_sos(m.post, self.rate), cols, axis=-1)
+        out = np.zeros_like(cols)
+        out[live] = signal.sosfilt(cascade_sos(m.post, self.rate), cols[live], axis=-1)
+        return out
 
-    def solve_linear(self, p: np.ndarray) -> np.ndarray:
-        """Exact least-squares update of the linear parameters (last table, mix) only."""
-        jac_lin = self._linear_jac(p)
-        r = self.residual(p)
-        a = jac_lin.T @ jac_lin
-        a += 1e-10 * np.trace(a) / len(a) * np.eye(len(a))
-        step = np.linalg.solve(a, -(jac_lin.T @ r))
-        q = p.copy()
-        q[self.n_nl:] += step
-        return q
-
-    def _linear_jac(self, p: np.ndarray) -> np.ndarray:
+    def linear_matrix(self, p: np.ndarray) -> np.ndarray:
+        """A(theta): d(residual)/d(c), shape (n_rows, n_c); the residual is A c - b + e(theta)
+        with e the inner tables' penalty."""
         m = self.model(p)
         cols = self._linear_cols(m)
-        nk = self.d2.shape[1] if not self.tanh_table else 1
-        pen = np.zeros((self.d2.shape[0] + sum(d.shape[0] for d in self.inner_d2.values()),
-                        cols.shape[0]))
-        if self.d2.shape[0]:
-            pen[: self.d2.shape[0], :nk] = SMOOTH * self.d2 / self.rms_y
         k = self.stride
-        return np.vstack([cols[:, ::k].T / self.ny, pre_emphasise_cols(cols, k).T / self.ny_pre,
-                          pen])
+        pen = np.zeros((self.n_pen, cols.shape[0]))
+        nd = self.d2.shape[0]
+        if nd:
+            pen[:nd, : self.d2.shape[1]] = SMOOTH * self.d2 / self.rms_y
+        return np.vstack([self._w(cols[:, ::k]).T / self.ny,
+                          self._w(pre_emphasise_cols(cols, k)).T / self.ny_pre, pen])
+
+    def _offset(self, p: np.ndarray) -> np.ndarray:
+        """b - e(theta): the residual is A c - (b - e)."""
+        off = self.b.copy()
+        pen = self._penalty(self.model(p))
+        nd = self.d2.shape[0]
+        if len(pen) > nd:
+            off[2 * len(self.y) + nd:] -= pen[nd:]
+        return off
+
+    def solve_linear(self, p: np.ndarray, a: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact least-squares c for the theta in p. Returns (p with that c, A, the Cholesky
+        factor of A^T A (with a tiny ridge))."""
+        a = self.linear_matrix(p) if a is None else a
+        g = a.T @ a
+        g[np.diag_indices_from(g)] += 1e-12 * np.trace(g) / len(g) + 1e-300
+        chol = _cholesky(g)
+        c = _chol_solve(chol, a.T @ self._offset(p))
+        q = p.copy()
+        q[self.n_nl:] = c
+        return q, a, chol
+
+    def nonlinear_jacobian(self, p: np.ndarray, r0: np.ndarray) -> np.ndarray:
+        """d(residual)/d(theta) by forward differences with c fixed. A column reruns only the
+        chain from the stage its parameter belongs to (the stages before it are cached): the
+        post-EQ columns refilter the table output, an inner table's values start at that
+        table, the EQ/drive/envelope of stage k at stage k's input."""
+        m = self.model(p)
+        vin, uin = self._trace(m)
+        v = self._table_out(m, uin[-1])
+        jac = np.empty((len(r0), self.n_nl))
+        post_fir = cascade_sos(m.post, self.rate)
+        for sl in self.slots:
+            if sl.sl.start >= self.n_nl:
+                continue
+            for j in range(sl.sl.start, sl.sl.stop):
+                h = FD_STEP * (1.0 + abs(p[j]))
+                q = p.copy()
+                q[j] = p[j] + h if p[j] + h <= self.hi[j] else p[j] - h
+                mq = self.model(q)
+                if sl.name == "post":  # only the post-EQ changes: refilter v
+                    yq = signal.sosfilt(cascade_sos(mq.post, self.rate), v)
+                else:
+                    k = sl.stage
+                    if sl.name == "values":
+                        _, uq = self._trace(mq, k + 1, v=np.interp(uin[k], mq.stages[k].knots,
+                                                                   mq.stages[k].values))
+                    else:
+                        _, uq = self._trace(mq, k, v=vin[k])
+                    yq = signal.sosfilt(post_fir, self._table_out(mq, uq[-1]))
+                rq = self._residual_of(yq, mq)
+                jac[:, j] = (rq - r0) / (q[j] - p[j])
+        return jac
+
+
+def _cholesky(g: np.ndarray) -> np.ndarray:
+    for eps in (0.0, 1e-10, 1e-8, 1e-6):
+        try:
+            return np.linalg.cholesky(g + eps * np.trace(g) / len(g) * np.eye(len(g)))
+        except np.linalg.LinAlgError:
+            continue
+    return np.linalg.cholesky(g + 1e-4 * np.trace(g) / len(g) * np.eye(len(g)))
+
+
+def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    z = solve_triangular(chol, rhs, lower=True)
+    return solve_triangular(chol.T, z, lower=False)
 
 
 def smoothness_operator(n: int) -> np.ndarray:
@@ -241,53 +323,83 @@ def pre_emphasise_cols(c: np.ndarray, stride: int = 1) -> np.ndarray:
 
 
 def refine(model: BlockModel, x: np.ndarray, y: np.ndarray, fit_env: bool, fit_mix: bool,
-           max_nfev: int = 30, stride: int = 6, tanh_table: bool = False
-           ) -> tuple[BlockModel, float]:
-    """Linear solve for the tables, then joint TRF refinement. Returns (model, final cost)
+           max_nfev: int = 30, stride: int = 6, tanh_table: bool = False,
+           weight: np.ndarray | None = None) -> tuple[BlockModel, float]:
+    """Exact solve for the linear parameters, then variable-projection Levenberg-Marquardt over
+    the nonlinear ones (``max_nfev`` Jacobian evaluations at most). Returns (model, final cost)
     where cost = ESR + pre-emphasised ESR (+ penalty) on (x, y)."""
-    prob = JointProblem(model, x, y, fit_env, fit_mix, stride, tanh_table)
+    prob = JointProblem(model, x, y, fit_env, fit_mix, stride, tanh_table, weight)
     fin = np.isfinite(prob.lo) & np.isfinite(prob.hi)
     p = prob.p0.copy()
     p[fin] = linear.clip_into(p[fin], prob.lo[fin], prob.hi[fin])
-    p = prob.solve_linear(p)
-    if max_nfev > 0:
-        p = levenberg_marquardt(prob.residual, prob.jacobian, p, prob.lo, prob.hi, max_nfev)
+    p = varpro_lm(prob, p, max_nfev)
     r = prob.residual(p)
     return prob.model(p), float(np.sum(r ** 2))
 
 
-def levenberg_marquardt(fun, jac, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                        max_iter: int = 30, tol: float = 2e-4) -> np.ndarray:
-    """Box-constrained Levenberg-Marquardt on the normal equations (the Jacobians here are
-    tall, ~1e5 x 1e2, so J^T J is far cheaper than the SVDs scipy's TRF does each step).
-    Steps are projected into [lo, hi]; Marquardt scaling by diag(J^T J)."""
-    p = np.clip(p0, lo, hi)
-    r = fun(p)
+def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
+              f_tol: float = F_TOL) -> np.ndarray:
+    """Levenberg-Marquardt over theta = p[:n_nl] with c = p[n_nl:] eliminated (Kaufman's
+    variable projection). Box bounds on theta by projection; Moré's scaling (running maximum
+    of diag(J^T J)); Nielsen's damping update from the gain ratio. Returns p with the exact c
+    for the final theta."""
+    n = prob.n_nl
+    lo, hi = prob.lo[:n], prob.hi[:n]
+    p, a, chol = prob.solve_linear(p)
+    r = prob.residual(p)
     cost = float(r @ r)
-    lam = 1e-3
+    if n == 0 or max_iter <= 0:
+        return p
+    lam, nu = 1e-3, 2.0
+    scale = None
+    small = 0
     for _ in range(max_iter):
-        j = jac(p)
-        g = j.T @ r
-        a = j.T @ j
-        d = np.maximum(np.diag(a), 1e-12 * max(np.max(np.diag(a)), 1e-30))
-        improved = False
-        for _try in range(6):
+        jt = prob.nonlinear_jacobian(p, r)
+        # projected Jacobian (I - A G^-1 A^T) J_theta and the matching change of c per step
+        dc_per = _chol_solve(chol, a.T @ jt)  # (n_c, n)
+        jp = jt - a @ dc_per
+        hess = jp.T @ jp
+        grad = jp.T @ r
+        dg = np.diag(hess).copy()
+        scale = dg if scale is None else np.maximum(scale, dg)
+        dscale = np.maximum(scale, 1e-12 * max(float(np.max(scale)), 1e-30))
+        accepted = False
+        for _try in range(MAX_TRIES):
             try:
-                step = -np.linalg.solve(a + lam * np.diag(d), g)
+                step = -np.linalg.solve(hess + lam * np.diag(dscale), grad)
             except np.linalg.LinAlgError:
-                lam *= 10
+                lam, nu = lam * nu, nu * 2
                 continue
-            q = np.clip(p + step, lo, hi)
-            rq = fun(q)
+            theta = np.clip(p[:n] + step, lo, hi)
+            s = theta - p[:n]
+            pred = -(2.0 * grad @ s + s @ hess @ s)
+            q = p.copy()
+            q[:n] = theta
+            q[n:] = p[n:] - dc_per @ s
+            rq = prob.residual(q)
             cq = float(rq @ rq)
-            if np.isfinite(cq) and cq < cost:
-                rel = (cost - cq) / max(cost, 1e-30)
-                p, r, cost = q, rq, cq
-                lam = max(lam / 3, 1e-9)
-                improved = True
+            rho = (cost - cq) / pred if pred > 0 else -1.0
+            if np.isfinite(cq) and cq < cost and rho > 1e-4:
+                lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                lam = max(lam, 1e-12)
+                nu = 2.0
+                accepted = True
                 break
-            lam *= 8
-        if not improved or rel < tol:
+            lam, nu = lam * nu, nu * 2
+        if not accepted:
+            break
+        # exact c at the new theta (the next Jacobian needs A there anyway)
+        p, a, chol = prob.solve_linear(q)
+        r = prob.residual(p)
+        c_new = float(r @ r)
+        if not c_new <= cq:  # the linearised c was better (ill-conditioned A): keep it
+            p, r, c_new = q, rq, cq
+            a = prob.linear_matrix(p)
+            _, _, chol = prob.solve_linear(p, a)
+        rel = (cost - c_new) / max(cost, 1e-30)
+        cost = c_new
+        small = small + 1 if rel < f_tol else 0
+        if small >= 2:
             break
     return p
 

@@ -61,36 +61,80 @@ def cost_cycles(structure: Structure, arch: str = DEFAULT_ARCH) -> float:
     return float(pedal_cost.cycles_per_sample(structure.stage_types(), arch))
 
 
+# sections between two tables (the EQ of the next stage): a coupling-cap high-pass and two
+# peaks (a tone stack's mid scoop and presence), as amps are built
+INTER_STAGE = ["hp1", "peak", "peak"]
+
+# values of a table that feeds another stage. 33 instead of 17 (same device cost, 64 more
+# bytes per table): HM-2 wh2+env 0.114 -> 0.078, Bugera wh3 0.182 -> 0.144, JCM2000 crunch
+# wh3 0.0053 -> 0.0065 (float ESR on the evaluation DI after the long fit, 2026-11-25)
+INNER_KNOTS = 33
+INTER_STAGES = {"wh2": ["peak", "peak"], "wh2+mix": ["peak", "peak"], "wh3": ["hp1", "peak"]}
+# (max pre peaks, max post peaks) per flavour; a cab flavour spends the budget on the post-EQ
+CAPS = {"cab": (1, 14), "wh2+cab": (1, 12)}
+
+_NOTES = {
+    "wh": "Wiener-Hammerstein: pre-EQ, table, post-EQ",
+    "wh+mix": "WH plus a parallel clean path (Tube Screamer style)",
+    "wh+env": "WH with envelope-driven bias into the table (sag, touch)",
+    "wh2": "two tables with EQ between (preamp, tone stack, power amp)",
+    "wh2+env": "two tables, each with an envelope-driven bias (sag, bias shift)",
+    "wh2+mix": "two tables with EQ between, plus a parallel clean path",
+    "wh3": "three tables with EQ between (preamp stages, tone stack, power amp)",
+    "cab": "WH with a long post-EQ (amp + cab: the cabinet's response as a biquad cascade)",
+    "wh2+cab": "two tables and a long post-EQ (amp + cab)",
+}
+
+
+def flavour_of(name: str) -> str:
+    """The flavour of a structure name such as 'wh2+env-3/5'."""
+    return name.rsplit("-", 1)[0] if "/" in name else name
+
+
 def _make(flavour: str, n_pre: int, n_post: int) -> Structure:
     """A flavour with n_pre peaking sections before the (first) table and n_post peaks after
-    it; the post-EQ always has a 2nd-order high-pass and low-pass around its peaks."""
+    the last; the post-EQ always has a 2nd-order high-pass and low-pass around its peaks, and
+    every later table gets INTER_STAGE sections in front of it."""
+    if flavour not in _NOTES:
+        raise ValueError(flavour)
     pre = ["hp1"] + ["peak"] * n_pre
     post = ["hp2"] + ["peak"] * n_post + ["lp2"]
-    if flavour == "wh":
-        return Structure(f"wh-{n_pre}/{n_post}", [pre], post,
-                         notes="Wiener-Hammerstein: pre-EQ, table, post-EQ")
-    if flavour == "wh+mix":
-        return Structure(f"wh+mix-{n_pre}/{n_post}", [pre], post, mix=True,
-                         notes="WH plus a parallel clean path (Tube Screamer style)")
-    if flavour == "wh+env":
-        return Structure(f"wh+env-{n_pre}/{n_post}", [pre], post, env=True,
-                         notes="WH with envelope-driven bias into the table (sag, touch)")
-    if flavour == "wh2":
-        return Structure(f"wh2-{n_pre}/{n_post}", [pre, ["peak", "peak"]], post,
-                         notes="two tables with EQ between (preamp, tone stack, power amp)")
-    raise ValueError(flavour)
+    base = flavour.split("+")[0]
+    tables = {"wh": 1, "cab": 1, "wh2": 2, "wh3": 3}[base]
+    if flavour == "wh2+cab":
+        tables = 2
+    inter = INTER_STAGES.get(flavour, INTER_STAGE)
+    pres = [pre] + [list(inter) for _ in range(tables - 1)]
+    return Structure(f"{flavour}-{n_pre}/{n_post}", pres, post, env=flavour.endswith("+env"),
+                     mix=flavour.endswith("+mix"), notes=_NOTES[flavour],
+                     inner_knots=INNER_KNOTS)
 
 
-ALL_FLAVOURS = ("wh", "wh+mix", "wh+env", "wh2")
+ALL_FLAVOURS = tuple(_NOTES)
 # tried by default: wh+env never beat the others on the shared captures and costs fit time;
 # ask for it with FitConfig(flavours=ALL_FLAVOURS)
 FLAVOURS = ("wh", "wh+mix", "wh2")
+# a capture whose noise BLA loses this much gain from 0.002 to 0.25 x its calibrated level is
+# driven into saturation (cranked amps and distortion pedals: 34-40 dB measured, the JCM2000
+# crunch 21 dB) and gets the multi-stage flavours: they took the JCM2000 crunch from 0.023 to
+# 0.006, the HM-2 from 0.25 to 0.08, the Bugera from 0.26 to 0.13. The TS9, OD808, Klon and
+# JCM2000 clean (4-12 dB) keep the single-table ones (wh3 / wh2+env did not beat wh on the Klon)
+SATURATING_DB = 16.0
+SATURATING_FLAVOURS = ("wh3", "wh2+env", "wh2+cab")
 
 
-def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int = 3,
-         max_post: int = 8) -> Structure | None:
+def flavours_for(compression_db: float) -> tuple[str, ...]:
+    """Flavours tried by default for a capture with this much gain compression (dB)."""
+    return SATURATING_FLAVOURS if compression_db >= SATURATING_DB else FLAVOURS
+
+
+def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int | None = None,
+         max_post: int | None = None) -> Structure | None:
     """The largest structure of a flavour within budget: post peaks first (a cab needs many),
     alternating with pre peaks (pre-EQ carries the accuracy) up to the caps."""
+    cap_pre, cap_post = CAPS.get(flavour, (3, 8))
+    max_pre = cap_pre if max_pre is None else max_pre
+    max_post = cap_post if max_post is None else max_post
     n_pre, n_post = 1, 0
     best = None
     if cost_cycles(_make(flavour, n_pre, n_post), arch) > budget:

@@ -1,0 +1,79 @@
+"""Structure flavours: budget growth, what they compile to, and the per-capture choice."""
+
+import numpy as np
+import pytest
+from fit_helpers import RATE, WienerHammerstein
+from pedaltool.fit import core
+from pedaltool.fit import structure as S
+from pedaltool.fit.convert import stage_kinds, to_pedal_model
+
+
+@pytest.fixture(scope="module")
+def probed():
+    """A probe and a short excitation of a synthetic WH system (no NAM rendering)."""
+    oracle = WienerHammerstein()
+    pr = core.probe(oracle, RATE)
+    x = core.excitation.fitting_signal(RATE, 1.0, seed=3, play_s=1.0)
+    return pr, x
+
+
+@pytest.mark.parametrize("flavour", S.ALL_FLAVOURS)
+def test_every_flavour_fits_the_default_budget_and_compiles_to_its_stage_list(flavour, probed):
+    st = S.grow(flavour, S.DEFAULT_BUDGET)
+    assert st is not None and S.flavour_of(st.name) == flavour
+    assert S.cost_cycles(st) <= S.DEFAULT_BUDGET
+    pr, x = probed
+    bm = core.initial_model(st, pr, x, 0.5, -1.0)
+    assert len(bm.stages) == len(st.pre)
+    if st.mix:  # the fit gives the parallel path its gain; the initial model starts at 0
+        bm.mix_gain = 0.1
+    # the cost model charges exactly the stages the converter emits
+    assert stage_kinds(bm) == st.stage_types()
+    y = core.simulate(bm, x)
+    assert np.all(np.isfinite(y)) and np.std(y) > 0
+
+
+@pytest.mark.parametrize("flavour", ["wh2+env", "wh3", "wh2+cab"])
+def test_new_flavours_quantise_within_their_float_cost(flavour, probed):
+    """Quantised sections may take the cheaper Q12 kernels, never a dearer one."""
+    from pedaltool.pedal import cost, quantise
+
+    st = S.grow(flavour, S.DEFAULT_BUDGET)
+    pr, x = probed
+    qp = quantise(to_pedal_model(core.initial_model(st, pr, x, 0.5, -1.0)))
+    assert cost.cycles_per_sample(qp) <= S.cost_cycles(st)
+
+
+def test_growth_follows_the_budget():
+    small, large = S.grow("wh", 700), S.grow("wh", S.DEFAULT_BUDGET)
+    assert small.biquads < large.biquads
+    assert S.cost_cycles(small) <= 700
+    assert S.grow("wh3", 300) is None
+    # a cab flavour spends the budget on the post-EQ
+    assert len(S.grow("wh2+cab", S.DEFAULT_BUDGET).post) > len(S.grow("wh2", S.DEFAULT_BUDGET).post)
+    with pytest.raises(ValueError):
+        S._make("nope", 1, 1)
+
+
+def test_multi_stage_flavours_put_a_coupling_high_pass_between_tables():
+    st = S.grow("wh3", S.DEFAULT_BUDGET)
+    assert len(st.pre) == 3 and all(p[0] == "hp1" for p in st.pre)
+    env = S.grow("wh2+env", S.DEFAULT_BUDGET)
+    assert env.env and env.stage_types().count("env_bias") == 2
+
+
+def _probe_with_gains(gains_db):
+    grid = np.geomspace(30, 18000, 8)
+    levels = [0.002, 0.02, 0.08, 0.25]
+    return core.Probe(RATE, 0.0, 4, levels, grid, [np.zeros(8)] * 4, list(gains_db), 0.3,
+                      -200.0)
+
+
+def test_saturating_captures_get_multi_stage_flavours_and_one_restart():
+    sat = _probe_with_gains([15.4, -1.3, -15.8, -24.1])  # the AC15 at 12 dBu: 39.5 dB
+    mild = _probe_with_gains([9.2, 7.1, 1.8, -2.7])  # the Klon: 11.9 dB
+    assert core.compression_db(sat) == pytest.approx(39.5)
+    assert core.flavours_for(sat) == S.SATURATING_FLAVOURS
+    assert core.flavours_for(mild) == S.FLAVOURS
+    assert core.restarts_for(sat) == core.SATURATING_RESTARTS
+    assert core.restarts_for(mild) == core.RESTARTS
