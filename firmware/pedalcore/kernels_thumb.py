@@ -41,6 +41,10 @@
 #                                          dw, v0 << 8, dv]); mix_out() below packs p.
 import micropython
 from array import array
+try:
+    from pedalcore.chainprog import ChainProgram
+except ImportError:
+    from chainprog import ChainProgram
 
 try:
     from pedalcore.kernels import *  # noqa: F401,F403  viper kernels for the other stages
@@ -1711,46 +1715,11 @@ def _addr(a):
     return uctypes.addressof(a)
 
 
-class Chain:
-    """A chain() program: a run of biquad/gain/table stages executed by ONE call per block.
+class Chain(ChainProgram):
+    """A chain() program run by the asm_thumb chain() (records: pedalcore/chainprog.py)."""
 
-    Build once (allocates), then per block call run(buf, n) (no allocation). For a ramping
-    gain/table stage write the block's start value and step with set_ramp(slot, v0, step)
-    (slot = the index returned when the stage was added), as you would pass them to
-    gain_block/table_block. Keeps references to the arrays it points at.
-    """
-
-    def __init__(self, max_words=256):
-        self.prog = array("i", bytes(4 * max_words))
-        self.len = 0
-        self.keep = []
-
-    def _put(self, words):
-        if self.len + len(words) + 1 > len(self.prog):
-            raise ValueError("chain program full")
-        for w in words:
-            self.prog[self.len] = w
-            self.len += 1
-        self.prog[self.len] = 0  # end marker
-
-    def biquad(self, c, s):
-        self.keep.append((c, s))
-        self._put((1, _addr(c), _addr(s)))
-
-    def gain(self, m0, step, sh):
-        slot = self.len + 1
-        self._put((2, m0, step, sh))
-        return slot
-
-    def table(self, t, pmax, gm0, step, gs, off):
-        self.keep.append(t)
-        slot = self.len + 3
-        self._put((3, _addr(t), pmax, gm0, step, gs, off))
-        return slot
-
-    def set_ramp(self, slot, v0, step):
-        self.prog[slot] = v0
-        self.prog[slot + 1] = step
+    def addr(self, a):
+        return _addr(a)
 
     def run(self, buf, n):
         chain(buf, n, self.prog)

@@ -34,6 +34,10 @@
 # is re-exported from kernels.py (viper).
 import micropython
 from array import array
+try:
+    from pedalcore.chainprog import ChainProgram
+except ImportError:
+    from chainprog import ChainProgram
 
 from micropython import const
 
@@ -457,45 +461,11 @@ def table_block(buf, n, t, pmax, gm0, step, gs, off):
     return gm0 + step * n if n > 0 else gm0
 
 
-class Chain:
-    """A chain() program: a run of biquad/gain/table stages executed by ONE call per block.
+class Chain(ChainProgram):
+    """A chain() program run by the asm_xtensa chain() (records: pedalcore/chainprog.py)."""
 
-    Same interface and records as kernels_thumb.Chain (the engine builds it the same way).
-    Build once (allocates), then per block call run(buf, n) (no allocation). Keeps references
-    to the arrays it points at.
-    """
-
-    def __init__(self, max_words=256):
-        self.prog = array("i", bytes(4 * max_words))
-        self.len = 0
-        self.keep = []
-
-    def _put(self, words):
-        if self.len + len(words) + 1 > len(self.prog):
-            raise ValueError("chain program full")
-        for w in words:
-            self.prog[self.len] = w
-            self.len += 1
-        self.prog[self.len] = 0  # end marker
-
-    def biquad(self, c, s):
-        self.keep.append((c, s))
-        self._put((1, _addr(c), _addr(s)))
-
-    def gain(self, m0, step, sh):
-        slot = self.len + 1
-        self._put((2, m0, step, sh))
-        return slot
-
-    def table(self, t, pmax, gm0, step, gs, off):
-        self.keep.append(t)
-        slot = self.len + 3
-        self._put((3, _addr(t), pmax, gm0, step, gs, off))
-        return slot
-
-    def set_ramp(self, slot, v0, step):
-        self.prog[slot] = v0
-        self.prog[slot + 1] = step
+    def addr(self, a):
+        return _addr(a)
 
     def run(self, buf, n):
         chain(buf, n, self.prog)

@@ -271,7 +271,14 @@ def parse(data, name="pedal"):
 
 
 def load(path):
-    """Read and parse a file; ValueError names the file."""
+    """Read and parse a file; ValueError names the file. Reads exactly the file's size: a
+    read(MAX_FILE + 1) allocates 64 KB up front in MicroPython, which a fragmented RP2040 heap
+    (~80 KB free) may not have (docs/latency.md)."""
+    import os
+
+    size = os.stat(path)[6]
+    if size > MAX_FILE:
+        raise ValueError("%s: too large (%d bytes)" % (path, size))
     with open(path, "rb") as f:
-        data = f.read(MAX_FILE + 1)
+        data = f.read(size)
     return parse(data, path)

@@ -47,8 +47,13 @@ def test_chunked_rendering_is_identical_to_whole_signal(case):
     whole = m.render(x, block=len(x))
     chunks = np.split(x, _cuts(len(x), seed=len(case)))
     chunked = np.concatenate(list(m.render_chunks(chunks)))
-    assert np.array_equal(whole, chunked)
-    assert np.array_equal(whole, m.render(x))  # the default block size too
+    # equal up to float32 rounding: OpenBLAS picks its sgemm kernel by matrix size (a
+    # small-matrix kernel below a size threshold, on some CPUs), so a block's width can change
+    # the last bits. A state carried wrongly across a cut would be off by orders of magnitude
+    # more than this (a few ulps of the peak)
+    tol = 1e-5 * float(np.max(np.abs(whole)))
+    assert np.max(np.abs(whole - chunked)) <= tol
+    assert np.max(np.abs(whole - m.render(x))) <= tol  # the default block size too
 
 
 @pytest.mark.parametrize("use_numba", [False, True])

@@ -97,9 +97,12 @@ def test_firmware_reader_rejects_bad_files(tmp_path, fitted_qp):
     (d / "good.pedal").write_bytes(data)
     for name, (blob, _) in _variants(data).items():
         (d / f"{name}.pedal").write_bytes(blob)
+    # larger than the format allows: refused by its size, before anything is read
+    (d / "huge.pedal").write_bytes(data + bytes(70000))
     out = run_micropython(f"DIR = {str(d)!r}\n" + _MP_READ, tmp_path)
     lines = {ln.split()[0]: ln for ln in out.strip().splitlines()}
     assert lines["good.pedal"].split()[1:4] == ["OK", str(len(fitted_qp.stages)), "48000"]
+    assert "ERR" in lines["huge.pedal"] and "too large" in lines["huge.pedal"]
     for name, (_, why) in _variants(data).items():
         assert lines[f"{name}.pedal"].split()[1] == "ERR" and why in lines[f"{name}.pedal"]
 

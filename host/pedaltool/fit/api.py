@@ -238,22 +238,28 @@ def _eval_task(rate, seconds, level):
 
 def run_tasks(tasks: list, workers: int, say: Callable[[str], None]) -> list:
     """Run ``(function, args)`` tasks, in parallel processes when ``workers`` > 1 (forked, so
-    the probe and dataset are not re-rendered); results in task order, each one's last log
-    line reported as its task ends. The results do not depend on ``workers``."""
+    the probe and dataset are not re-rendered; serially where the platform cannot fork or a
+    worker dies); results in task order, each one's last log line reported as its task ends.
+    The results do not depend on ``workers``."""
     def report(c):
         if getattr(c, "log", None):
             say(c.log[-1])
         return c
 
-    if workers <= 1 or len(tasks) <= 1:
-        return [report(_one_blas_thread(fn, args)) for fn, args in tasks]
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                             mp_context=mp.get_context("fork")) as ex:
-        futs = [ex.submit(_one_blas_thread, fn, args) for fn, args in tasks]
-        return [report(f.result()) for f in futs]
+    if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                                     mp_context=mp.get_context("fork")) as ex:
+                futs = [ex.submit(_one_blas_thread, fn, args) for fn, args in tasks]
+                return [report(f.result()) for f in futs]
+        except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
+            say("a worker process died; continuing in this process")
+    return [report(_one_blas_thread(fn, args)) for fn, args in tasks]
 
 
 def _one_blas_thread(fn, args):

@@ -3,8 +3,9 @@
 Rendering reproduces NeuralAmpModelerCore after ``Reset`` (prewarm on, exact tanh): the model's
 state is what Core has after feeding ``prewarm_samples`` zeros, then the input is processed in
 blocks. The block size only changes speed and memory, never the result: every block continues
-from the state the previous one left (conv histories, LSTM h/c), and results are bit-identical
-for any chunking (tested).
+from the state the previous one left (conv histories, LSTM h/c), and results are the same for
+any chunking up to float32 rounding (OpenBLAS may pick another sgemm kernel for another block
+width; tested, docs/nam.md).
 """
 
 from __future__ import annotations
