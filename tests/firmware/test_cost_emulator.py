@@ -14,6 +14,7 @@ import types
 from array import array
 
 import pytest
+from fwref import fw_import
 from pedaltool import mpy
 from pedaltool.native_emu import ARMV6M_MNEMONICS, ThumbMachine, per_sample
 from pedaltool.paths import firmware_dir
@@ -26,23 +27,9 @@ ASM_NAMES = ("biquad", "biquads", "gain", "table", "table_bias", "env", "tone", 
              "tap", "chain", "unpack_in", "mix")
 
 
-def _fw_import(name):
-    if str(FW) not in sys.path:
-        sys.path.append(str(FW))
-    return importlib.import_module(f"pedalcore.{name}")
-
-
-@pytest.fixture(scope="module")
-def arith():
-    mod = _fw_import("arith")
-    mod.RANGE_CHECK = True  # every reference intermediate must stay in int32
-    yield mod
-    mod.RANGE_CHECK = False
-
-
 @pytest.fixture(scope="module")
 def blockio_ref():
-    return _fw_import("blockio_ref")
+    return fw_import("blockio_ref")
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +359,7 @@ def test_asm_is_faster_than_viper_in_the_emulator(machine):
     m, entries, _ = machine
     kf = mpy.compile_functions(kernels, "armv6m")
     ev = m.load_code(kf["biquad_block"].code)
-    ar = _fw_import("arith")
+    ar = fw_import("arith")
     c = m.alloc(struct.pack("<12i", *ar.biquad_kernel_coefs(_rand_section(random.Random(1)),
                                                              2, -1)))
     st = m.alloc(24)
@@ -411,8 +398,8 @@ def _engine_with_thumb(thumb, arith):
                         *eq[:4], TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs) / np.tanh(2.0)),
                         *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
                                            knob_max_db=6)], 48000, name="t")
-    pedalfile = _fw_import("pedalfile")
-    engine = _fw_import("engine")
+    pedalfile = fw_import("pedalfile")
+    engine = fw_import("engine")
     pedal = pedalfile.parse(to_bytes(quantise(model)))
     rnd = random.Random(21)
     blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
@@ -534,7 +521,7 @@ def test_fast_sections_take_the_short_loops(machine):
     """Q12 sections (lo parts 0) run the HALF loop, and without feedback the 5-multiply FAST
     loop, in asm and in viper: each cheaper than the full section (docs/arithmetic.md)."""
     m, entries, _ = machine
-    ar = _fw_import("arith")
+    ar = fw_import("arith")
     kf = mpy.compile_functions(FW / "pedalcore" / "kernels.py", "armv6m")
     ev = m.load_code(kf["biquad_cascade_block"].code)
     sec = _rand_section(random.Random(1))

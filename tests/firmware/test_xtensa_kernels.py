@@ -18,6 +18,7 @@ import sys
 import zlib
 
 import pytest
+from fwref import fw_import
 from pedaltool import mpy
 from pedaltool.native_emu import (
     XtensaChain,
@@ -31,20 +32,6 @@ from pedaltool.paths import firmware_dir
 FW = firmware_dir()
 XT_SRC = FW / "pedalcore" / "kernels_xtensa.py"
 M32 = 0xFFFFFFFF
-
-
-def _fw_import(name):
-    if str(FW) not in sys.path:
-        sys.path.append(str(FW))
-    return importlib.import_module(f"pedalcore.{name}")
-
-
-@pytest.fixture(scope="module")
-def arith():
-    mod = _fw_import("arith")
-    mod.RANGE_CHECK = True  # every reference intermediate must stay in int32
-    yield mod
-    mod.RANGE_CHECK = False
 
 
 @pytest.fixture(scope="module")
@@ -527,7 +514,7 @@ def xtensa(arith, chain_code):
     sys.modules["uctypes"] = fake_uc
     try:
         sys.modules.pop("pedalcore.kernels_xtensa", None)
-        _fw_import("arith")
+        fw_import("arith")
         mod = importlib.import_module("pedalcore.kernels_xtensa")
         yield mod
     finally:
@@ -599,8 +586,8 @@ def test_engine_with_xtensa_kernels_equals_reference(xtensa, arith):
                         *eq[:4], TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs) / np.tanh(2.0)),
                         *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
                                            knob_max_db=6)], 48000, name="t")
-    pedalfile = _fw_import("pedalfile")
-    engine = _fw_import("engine")
+    pedalfile = fw_import("pedalfile")
+    engine = fw_import("engine")
     pedal = pedalfile.parse(to_bytes(quantise(model)))
     rnd = random.Random(21)
     blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
