@@ -123,3 +123,22 @@ def test_a_ringing_peak_still_sounding_after_a_second_is_refused():
     """Q 350 rings longer: still above -60 dBFS after 1 s of silence, refused."""
     with pytest.raises(PedalFormatError, match="peak-q350: output does not decay"):
         sanity_check(_peak(350, 20))
+
+
+def test_a_failure_says_whether_narrower_knob_ranges_could_help():
+    """The fitter narrows knob ranges after a failure, unless the model fails with its knobs
+    at the fitted point (or whatever the knobs): then it moves on to the next candidate."""
+    from pedaltool.pedal.sanity import SanityError
+
+    r, w = 0.99998, 2 * np.pi * 1000 / 48000
+    ringing = QuantisedPedal([q_biquad((0.01, 0, 0), (-2 * r * np.cos(w), r * r), (-1, 1))],
+                             48000, "ring")
+    unstable = QuantisedPedal([q_biquad((1e-6, 0, 0), (-1.99998, 0.99999))], 48000, "pole")
+    for qp in (ringing, unstable):
+        with pytest.raises(SanityError) as exc:
+            sanity_check(qp)
+        assert exc.value.at_fitted_point, str(exc.value)
+    # a contract violation may come from a knob range (e.g. level headroom): not final
+    with pytest.raises(PedalFormatError) as exc:
+        sanity_check(QuantisedPedal([QStage("delay", None, (99999,))], 48000, "far"))
+    assert not getattr(exc.value, "at_fitted_point", False)

@@ -366,13 +366,15 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             try:
                 qp = quantise(pm)
             except FitError as exc:  # e.g. +18 dB of level headroom overflows the mantissa
-                qp, sane, why = None, False, str(exc)
+                qp, sane, why, hopeless = None, False, str(exc), False
             else:
-                sane, why = _sanity(qp)
+                sane, why, hopeless = _sanity(qp)
             if sane:
                 break
             say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
                 f"level {level_r} dB: {why}")
+            if hopeless:  # fails at the fitted point: narrower knob ranges cannot help
+                break
         if first is None:
             first = (best, pm, qp, why)
         if sane:
@@ -403,15 +405,16 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     return res
 
 
-def _sanity(qp) -> tuple[bool, str]:
-    """(passed, reason) of the pedal room's sanity check (finite, stable, bounded, decays)."""
+def _sanity(qp) -> tuple[bool, str, bool]:
+    """(passed, reason, fails at the fitted point) of the pedal room's sanity check (finite,
+    stable, bounded, decays); the last is True when no narrower knob range can pass."""
     from pedaltool.pedal import sanity_check
 
     try:
         sanity_check(qp)
     except PedalFormatError as exc:
-        return False, str(exc)
-    return True, ""
+        return False, str(exc), bool(getattr(exc, "at_fitted_point", False))
+    return True, "", False
 
 
 def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:

@@ -127,7 +127,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     cycles = S.cost_cycles(best.structure, cfg.arch)
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
-    sane, why = api._sanity(qp)
+    sane, why, _ = api._sanity(qp)
     return api.FitResult(
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes + f" (aligned by {lag} samples; scored on the "

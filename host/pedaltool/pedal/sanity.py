@@ -185,23 +185,33 @@ def tail_report(qp: QuantisedPedal, knobs: dict | None = None) -> TailReport:
     return TailReport(knobs, early, late, sub_early, sub, ref, limit, at_a, at_s, rising)
 
 
+class SanityError(PedalFormatError):
+    """A model that fails the sanity check. ``at_fitted_point``: it fails with the knobs at the
+    fitted point (or regardless of knobs), so no narrower knob range can make it pass."""
+
+    def __init__(self, message: str, at_fitted_point: bool):
+        super().__init__(message)
+        self.at_fitted_point = at_fitted_point
+
+
 def _check_silence(qp: QuantisedPedal, name: str) -> None:
     for knobs in KNOB_SETTINGS:
         r = tail_report(qp, knobs)
         if r.still_rising:
-            raise PedalFormatError(
+            raise SanityError(
                 f"{name}: output keeps growing in silence after a loud input "
                 f"({r.audible_early:.1f} dBFS at 0.5 s, {r.audible_late:.1f} dBFS at "
-                f"{r.audible_at_s:.0f} s), knobs={knobs}")
+                f"{r.audible_at_s:.0f} s), knobs={knobs}", knobs is None)
         if r.audible_late > r.limit:
-            raise PedalFormatError(
+            raise SanityError(
                 f"{name}: output does not decay after a loud input ({r.audible_late:.1f} dBFS "
                 f"in silence after {r.audible_at_s:.0f} s; limit {r.limit:.1f} dBFS, its hiss on a "
-                f"-95 dBFS input is {r.idle_ref:.1f} dBFS), knobs={knobs}")
+                f"-95 dBFS input is {r.idle_ref:.1f} dBFS), knobs={knobs}", knobs is None)
         if r.subsonic_late > MAX_TAIL_DC_DBFS:
-            raise PedalFormatError(
+            raise SanityError(
                 f"{name}: output sits at a DC offset of {r.subsonic_late:.1f} dBFS in "
-                f"silence after {r.subsonic_at_s:.0f} s (add a dcblock stage), knobs={knobs}")
+                f"silence after {r.subsonic_at_s:.0f} s (add a dcblock stage), knobs={knobs}",
+                knobs is None)
 
 
 def sanity_check(qp: QuantisedPedal) -> None:
@@ -221,13 +231,13 @@ def sanity_check(qp: QuantisedPedal) -> None:
             a1, a2 = st.p[3] / 2**26, st.p[4] / 2**26
             r = np.abs(np.roots([1.0, a1, a2]))
             if np.any(r >= MAX_POLE_RADIUS):
-                raise PedalFormatError(f"{name}: biquad pole too close to the unit circle")
+                raise SanityError(f"{name}: biquad pole too close to the unit circle", True)
         if st.table is not None and not np.all(np.isfinite(st.table)):
-            raise PedalFormatError(f"{name}: table not finite")
+            raise SanityError(f"{name}: table not finite", True)
     _check_silence(qp, name)
     rate = int(qp.sample_rate)
     small = np.rint(np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate) * 8.24).astype(np.int16)
     g = _dbfs(simulate(qp, small)[rate // 8:]) - _dbfs(small)
     if g > MAX_SMALL_SIGNAL_GAIN_DB:
-        raise PedalFormatError(f"{name}: small-signal gain {g:.1f} dB exceeds "
-                               f"{MAX_SMALL_SIGNAL_GAIN_DB:.0f} dB")
+        raise SanityError(f"{name}: small-signal gain {g:.1f} dB exceeds "
+                          f"{MAX_SMALL_SIGNAL_GAIN_DB:.0f} dB", True)
