@@ -14,7 +14,7 @@ import types
 from array import array
 
 import pytest
-from fwref import fw_import
+from fwref import eleven_stage_pedal, fw_import
 from pedaltool import mpy
 from pedaltool.native_emu import ARMV6M_MNEMONICS, ThumbMachine, per_sample
 from pedaltool.paths import firmware_dir
@@ -384,23 +384,9 @@ def test_engine_with_thumb_kernels_equals_reference(thumb, machine, arith):
 
 
 def _engine_with_thumb(thumb, arith):
-    import numpy as np
-    from pedaltool.pedal.accuracy import biquad_stage, rbj
-    from pedaltool.pedal.fileformat import to_bytes
-    from pedaltool.pedal.model import GainStage, PedalModel, TableStage
-    from pedaltool.pedal.quantise import quantise
 
-    eq = [biquad_stage(*rbj("peak", f, 48000, 0.7, g)) for f, g in
-          ((100, 3), (400, -2), (1200, 4), (3000, -3), (150, 2), (800, -4), (2500, 3),
-           (6000, -6))]
-    xs = np.linspace(-1.0, 1.0, 257)
-    model = PedalModel([GainStage(12.0, knob="drive", knob_min_db=-12, knob_max_db=12),
-                        *eq[:4], TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs) / np.tanh(2.0)),
-                        *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
-                                           knob_max_db=6)], 48000, name="t")
-    pedalfile = fw_import("pedalfile")
     engine = fw_import("engine")
-    pedal = pedalfile.parse(to_bytes(quantise(model)))
+    pedal = eleven_stage_pedal()
     rnd = random.Random(21)
     blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
                for i in range(32)] for b in range(6)]
