@@ -61,7 +61,8 @@ def _fit_one(job: tuple) -> dict:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="PNG with table curve, EQ responses, error spectrum.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Fit several captures in parallel processes.")
+              help="Fit several captures in parallel processes (one process each; a single "
+                   "capture uses up to two processes by itself).")
 @click.option("--input", "di_wav", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fit from a recording: the DI WAV ...")
 @click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
