@@ -168,6 +168,7 @@ class MpyFile:
     qstrs: list[str]
     objs: list[object]
     module: RawCode
+    raw_code_offset: int = 0  # where the module's raw code starts in the file (bytes)
 
     def functions(self) -> dict[str, RawCode]:
         """Module-level functions by name (viper, asm, native and bytecode)."""
@@ -332,9 +333,10 @@ def parse_mpy(data: bytes, name: str = "<mpy>") -> MpyFile:
             qstrs.append(r.bytes(ln >> 1).decode("utf-8", "replace"))
             r.byte()
     objs = [_read_obj(r) for _ in range(n_obj)]
+    start = r.pos
     module = _read_raw_code(r)
     _name_children(module, qstrs)
-    return MpyFile(header, qstrs, objs, module)
+    return MpyFile(header, qstrs, objs, module, start)
 
 
 # -- asm functions as viper raw code (ESP32: stock firmware has no inline assembler) -----------
@@ -382,24 +384,8 @@ def asm_to_viper(data: bytes, name: str = "<mpy>",
     functions (any length).
     """
     f = parse_mpy(data, name)  # validates the whole file first (and names the functions)
-    names_by_obj: dict[int, str] = {}
-
-    def collect(rc: RawCode) -> None:
-        names_by_obj[id(rc)] = rc.name
-        for ch in rc.children:
-            collect(ch)
-
-    collect(f.module)
     r = _Reader(data, name)
-    r.pos = 4
-    n_qstr, n_obj = r.uint(), r.uint()
-    for _ in range(n_qstr):
-        ln = r.uint()
-        if not ln & 1:
-            r.bytes(ln >> 1)
-            r.byte()
-    for _ in range(n_obj):
-        _read_obj(r)
+    r.pos = f.raw_code_offset
     out = bytearray(data[:r.pos])
     changed: list[str] = []
 
@@ -408,7 +394,7 @@ def asm_to_viper(data: bytes, name: str = "<mpy>",
         kind = (kind_len & 3) + KIND_BYTECODE
         has_children = (kind_len >> 2) & 1
         code = r.bytes(kind_len >> 3)
-        fname = names_by_obj.get(id(rc), "")
+        fname = rc.name
         if replace_code and fname in replace_code:
             code = replace_code[fname]
         if kind == KIND_NATIVE_ASM:
