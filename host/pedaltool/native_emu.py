@@ -128,7 +128,25 @@ def _cost(arch: str, mn: str, op_str: str) -> tuple[int, int, bool]:
     return (1, 0, False)
 
 
-class ThumbMachine:
+class _BumpRam:
+    """Bump allocation in an emulated machine's RAM, ``[_data_top, _data_end)``, written with
+    the machine's own ``write``."""
+
+    _data_top: int
+    _data_end: int
+
+    def alloc(self, data: bytes | int, align: int = 8) -> int:
+        """Place ``data`` (or that many zero bytes) in RAM; return its address."""
+        raw = bytes(data)
+        addr = (self._data_top + align - 1) & ~(align - 1)
+        if addr + len(raw) > self._data_end:
+            raise EmulatorError("emulator RAM exhausted")
+        self.write(addr, raw)
+        self._data_top = addr + max(len(raw), 1)
+        return addr
+
+
+class ThumbMachine(_BumpRam):
     """A Cortex-M with a fake MicroPython runtime, for one compiled module's functions.
 
     ``arch`` is ``armv6m`` (Cortex-M0 core model, M0+ timing) or ``armv7emsp`` (Cortex-M33
@@ -173,7 +191,7 @@ class ThumbMachine:
         uc.mem_write(self.fun_obj, struct.pack("<2I", 0, self.context))
         self.args_addr = OBJ_BASE + 0x600
         self._code_top = CODE_BASE
-        self._data_top = DATA_BASE
+        self._data_top, self._data_end = DATA_BASE, DATA_BASE + DATA_SIZE
         self._info: dict[int, tuple[int, int, bool, int, str]] = {}
         self._stats = RunStats()
         self._prev: tuple[int, int, int] | None = None  # (addr, size, taken_extra)
@@ -189,16 +207,6 @@ class ThumbMachine:
         addr = (self._code_top + 63) & ~63
         self.uc.mem_write(addr, bytes(code))
         self._code_top = addr + len(code)
-        return addr
-
-    def alloc(self, data: bytes | int, align: int = 8) -> int:
-        """Place ``data`` (or that many zero bytes) in RAM; return its address."""
-        raw = bytes(data) if not isinstance(data, int) else bytes(data)
-        addr = (self._data_top + align - 1) & ~(align - 1)
-        if addr + len(raw) > DATA_BASE + DATA_SIZE:
-            raise EmulatorError("emulator RAM exhausted")
-        self.uc.mem_write(addr, raw)
-        self._data_top = addr + max(len(raw), 1)
         return addr
 
     def write(self, addr: int, data: bytes) -> None:
@@ -586,7 +594,7 @@ def xtensa_disasm_text(mn: str, ops: tuple) -> str:
     return (mn + " " + ", ".join(parts)).strip()
 
 
-class XtensaMachine:
+class XtensaMachine(_BumpRam):
     """An Xtensa LX (windowed ABI, as on ESP32/ESP32-S3) running one asm kernel at a time.
 
     ``call_viper(entry, args)`` calls machine code the way MicroPython calls a viper-kind
@@ -602,7 +610,7 @@ class XtensaMachine:
         self.code = bytearray()
         self.data = bytearray(XT_DATA_SIZE)
         self.stack = bytearray(XT_STACK_SIZE)
-        self._data_top = XT_DATA_BASE
+        self._data_top, self._data_end = XT_DATA_BASE, XT_DATA_BASE + XT_DATA_SIZE
         self._dec: dict[int, tuple[str, int, tuple]] = {}
         self.mnemonics: Counter = Counter()
         self.coverage: set[int] | None = None  # set() to record every executed address
@@ -616,15 +624,6 @@ class XtensaMachine:
         addr = XT_CODE_BASE + len(self.code)
         self.code += bytes(code)
         self._dec.clear()
-        return addr
-
-    def alloc(self, data: bytes | int, align: int = 8) -> int:
-        raw = bytes(data) if not isinstance(data, int) else bytes(data)
-        addr = (self._data_top + align - 1) & ~(align - 1)
-        if addr + len(raw) > XT_DATA_BASE + XT_DATA_SIZE:
-            raise EmulatorError("emulator RAM exhausted")
-        self.write(addr, raw)
-        self._data_top = addr + max(len(raw), 1)
         return addr
 
     def _region(self, addr: int, n: int) -> tuple[bytearray, int]:
