@@ -164,17 +164,6 @@ def _nfev(cfg: FitConfig) -> tuple[int, int]:
     return (4, 10) if cfg.effort == "quick" else (6, 12)
 
 
-def _n_play(ds: core.Dataset, rate: int) -> int:
-    """Samples of playing at the start of the fitting signal (the rest is synthetic)."""
-    n = getattr(ds, "n_play", None)
-    if n is None:  # core.make_dataset puts play_s seconds of playing first
-        import inspect
-
-        play_s = inspect.signature(core.make_dataset).parameters["play_s"].default
-        n = int(play_s * rate)
-    return min(int(n), len(ds.x_fit))
-
-
 def final_fit(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int,
               tanh_table: bool = False, progress: Callable[[str], None] | None = None
               ) -> core.Candidate:
@@ -184,7 +173,8 @@ def final_fit(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int,
     t0 = time.time()
     st = c.structure
     w = np.ones(len(ds.x_fit))
-    w[_n_play(ds, int(pr.rate_hz)):] = SYNTH_WEIGHT
+    if ds.n_play is not None:  # core.make_dataset: playing first, then noise and sweeps
+        w[ds.n_play:] = SYNTH_WEIGHT
     m, cost = refine(c.model, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table,
                      weight=w)
     e, ep = core.score(m, ds.x_val, ds.y_val)
@@ -289,7 +279,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     say("probing (DC, latency, best linear approximations)")
     pr = core.probe(render, rate, level, name)
     core.check_fittable(pr, name)
-    say(f"latency {pr.latency} samples, gain compression {pr.gain_db[0] - pr.gain_db[-1]:.1f} dB")
+    say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
     ds = core.make_dataset(render, rate, level)
     flavours = cfg.flavours or core.flavours_for(pr)
     say(f"structures tried: {', '.join(flavours)}")

@@ -180,9 +180,15 @@ def _cascade_problem(secs: list[Section], target_db: np.ndarray, grid_hz: np.nda
     def sec_db(kind, q):
         return response_db(section_sos(kind, q, rate_hz)[None, :], grid_hz, rate_hz)
 
+    last: list = [None, None]  # least_squares asks for jac(p) at the p it just evaluated
+
     def parts(p):
-        with np.errstate(all="ignore"):
-            return [sec_db(k, p[a:b]) for k, (a, b) in zip(kinds, spans, strict=True)]
+        key = p.tobytes()
+        if last[0] != key:
+            with np.errstate(all="ignore"):
+                last[:] = key, [sec_db(k, p[a:b]) for k, (a, b) in zip(kinds, spans,
+                                                                          strict=True)]
+        return last[1]
 
     def resid(p):
         with np.errstate(all="ignore"):
