@@ -98,3 +98,29 @@ def test_sample_weight_ignores_a_corrupted_segment(known):
     start.stages[0].values = np.zeros_like(start.stages[0].values)
     fitted, _ = optimise.refine(start, x, bad, False, False, max_nfev=0, stride=4, weight=w)
     assert esr(simulate(fitted, xv), yv) < 1e-3
+
+
+def test_long_fit_releases_the_envelope_the_quick_fit_left_out(known):
+    """core.final_fit on an envelope structure starts the envelope (depth 0 after the quick
+    fit) from ENV_START and fits it: on a system with an envelope-driven bias it recovers the
+    depth and time constant; the same long fit without the envelope cannot follow it."""
+    from pedaltool.fit import core
+    from pedaltool.fit import structure as S
+
+    m, x, _, xv, _ = known
+    truth = copy.deepcopy(m)
+    truth.stages[0].env_depth, truth.stages[0].env_ms = 1.0, 15.0
+    ds = core.Dataset(x, simulate(truth, x), xv, simulate(truth, xv))
+    e0, ep0 = core.score(m, xv, ds.y_val)  # everything right but the (missing) envelope
+    fits = {}
+    for env in (True, False):
+        st = S.Structure("wh-test", [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2"],
+                         knots=33, env=env)
+        fits[env] = core.final_fit(core.Candidate(st, copy.deepcopy(m), e0, ep0, 0.0), None,
+                                   ds, nfev=15)
+    got = fits[True].model.stages[0]
+    assert abs(got.env_depth - 1.0) < 0.05 and 14.0 < got.env_ms < 16.0, (got.env_depth,
+                                                                          got.env_ms)
+    assert fits[True].val_esr < 1e-4 < 1e-3 < fits[False].val_esr < e0, (
+        fits[True].val_esr, fits[False].val_esr, e0)
+    assert fits[False].model.stages[0].env_depth == 0.0

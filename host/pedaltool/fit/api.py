@@ -19,19 +19,10 @@ from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
-from pedaltool.fit.optimise import refine
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
-# weight (amplitude) of the fitting signal's synthetic part (pink noise, sweeps after the
-# playing) in the long refinement. At full weight its loud noise and sweeps, which a block
-# model fits far worse than playing, carried about half of the cost and pulled the model away
-# from playing. Float ESR on the evaluation DI after the long fit, weight 1 -> 0.1 (same quick
-# fit, 2026-11-25): JCM2000 clean 0.050 -> 0.019, crunch 0.024 -> 0.015, OD808 0.011 ->
-# 0.006, TS9 0.0044 -> 0.0026, diode clipper 0.041 -> 0.019, Klon 0.016 -> 0.015. At 0.1 the
-# loud noise still keeps the table's outer knots (beyond the playing) in check.
-SYNTH_WEIGHT = 0.1
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
 
 
@@ -164,32 +155,6 @@ def _nfev(cfg: FitConfig) -> tuple[int, int]:
     return (4, 10) if cfg.effort == "quick" else (6, 12)
 
 
-def final_fit(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int,
-              tanh_table: bool = False, progress: Callable[[str], None] | None = None
-              ) -> core.Candidate:
-    """Long refinement of a quick-fit candidate on the whole fitting signal (its synthetic part
-    weighted by SYNTH_WEIGHT); the refined model replaces the quick one only when it validates
-    better on the held-out playing (ESR + pre-emphasised ESR)."""
-    t0 = time.time()
-    st = c.structure
-    w = np.ones(len(ds.x_fit))
-    if ds.n_play is not None:  # core.make_dataset: playing first, then noise and sweeps
-        w[ds.n_play:] = SYNTH_WEIGHT
-    m, cost = refine(c.model, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table,
-                     weight=w)
-    e, ep = core.score(m, ds.x_val, ds.y_val)
-    kept = ""
-    if e + ep > c.val_esr + c.val_esr_pre:  # over-fitted the fitting signal: keep the quick
-        m, e, ep, kept = c.model, c.val_esr, c.val_esr_pre, " (kept the quick fit)"
-    log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
-                   + kept]
-    if progress:
-        progress(log[-1])
-    m = copy.deepcopy(m)
-    m.structure = st.name
-    return core.Candidate(st, m, e, ep, c.seconds + time.time() - t0, log)
-
-
 def fit_workers(cfg: FitConfig) -> int:
     """Processes a fit uses: ``cfg.workers``, or (0) one per core, at most 2 (the fit has at
     most two long refinements to run side by side)."""
@@ -203,12 +168,12 @@ def _quick_task(st, pr, ds, nfev) -> core.Candidate:
 
 
 def _final_task(c, pr, ds, nfev) -> core.Candidate:
-    return final_fit(c, pr, ds, nfev=nfev)
+    return core.final_fit(c, pr, ds, nfev=nfev)
 
 
 def _baseline_task(pr, ds, q_nfev, f_nfev) -> core.Candidate:
     bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
-    return final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+    return core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
 
 
 # what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
@@ -477,6 +442,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         pr = core.probe(oracle, rate, level, Path(nam_path).name)
         ds = core.make_dataset(oracle, rate, level)
         bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=_nfev(bcfg)[0], tanh_table=True)
-        bm = final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
+        bm = core.final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
         out["baseline"] = metrics.all_metrics(sim(bm, x), y)
     return out
