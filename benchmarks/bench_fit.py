@@ -47,13 +47,13 @@ def machine() -> str:
            f"{os.cpu_count()} cores, {cpu}"
 
 
-def run_one(path: Path, quick: bool) -> dict:
+def run_one(path: Path, effort: str) -> dict:
     from pedaltool.errors import PedaltoolError
     from pedaltool.fit import FitConfig, fit_capture
 
     t0, c0 = time.time(), _cpu()
     try:
-        res = fit_capture(path, FitConfig(effort="quick" if quick else "normal"))
+        res = fit_capture(path, FitConfig(effort=effort))
         d = res.as_dict()
         d["wall_s"], d["cpu_s"] = time.time() - t0, _cpu() - c0
         return d
@@ -101,6 +101,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="", help="substring of the capture names to run")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--thorough", action="store_true",
+                    help="the thorough effort (not the 30 s fit-time target's)")
     ap.add_argument("--json", default="")
     ap.add_argument("--set", choices=("scored", "format", "all"), default="all",
                     help="scored: the 11 captures with targets; format: the corner cases")
@@ -113,10 +115,13 @@ def main() -> None:
     results = []
     for p in paths:
         print(f"... {p.name}", flush=True)
-        results.append(run_one(p, args.quick))
+        results.append(run_one(p, "quick" if args.quick else
+                               "thorough" if args.thorough else "normal"))
         print(format_rows(HEADER, [row(results[-1])]).splitlines()[-1], flush=True)
     print()
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    effort = "quick" if args.quick else "thorough" if args.thorough else "normal"
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"effort {effort}")
     print(format_rows(HEADER, [row(d) for d in results]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))

@@ -44,6 +44,8 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     bad.write_text("{not json")
     r = runner.invoke(main, ["fit", str(bad)])
     assert r.exit_code == 2 and "broken.nam" in r.output
+    r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
+    assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -131,3 +131,33 @@ def test_parallel_sub_fits_give_the_serial_result(wh_oracle):
     from pedaltool.pedal.fileformat import to_bytes
 
     assert to_bytes(serial.qpedal) == to_bytes(parallel.qpedal)
+
+
+def test_thorough_effort_promotes_the_best_structure_to_an_envelope_version():
+    """A system with an envelope-driven bias (sag: the operating point follows the playing
+    level): the thorough fit retries the fitted wh model with the envelope released, and that
+    version validates better and is written."""
+    from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, simulate
+
+    lg = np.log2
+    knots = np.linspace(-1, 1, 33)
+    sag = BlockModel(RATE, 3, [NonlinearStage(
+        [Section("hp1", np.array([lg(100.0)])), Section("peak", np.array([lg(800.0), 8.0, 0.0]))],
+        1.5, 0.4 * (np.tanh(2.0 * (knots + 0.1)) - np.tanh(0.2)), env_depth=1.0, env_ms=15.0)],
+        [Section("hp2", np.array([lg(60.0), -0.5])),
+         Section("peak", np.array([lg(2000.0), -5.0, 0.0])),
+         Section("lp2", np.array([lg(6000.0), -0.5]))])
+
+    def oracle(x):
+        return simulate(sag, x).astype(np.float32)
+
+    def fit(effort):
+        cfg = api.FitConfig(effort=effort, flavours=("wh",), eval_seconds=4.0)
+        return api.fit_oracle(api.Oracle(oracle, RATE, RATE), "sag", cfg)
+
+    normal, thorough = fit("normal"), fit("thorough")
+    assert normal.structure.startswith("wh-")
+    assert thorough.structure.startswith("wh+env-"), thorough.candidates
+    assert any(s.kind == "env_bias" for s in thorough.pedal_model.stages)
+    assert thorough.cycles <= thorough.budget and thorough.sane, thorough.sanity_message
+    assert thorough.score.esr < normal.score.esr / 2, (thorough.score, normal.score)

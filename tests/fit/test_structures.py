@@ -79,3 +79,16 @@ def test_saturating_captures_get_multi_stage_flavours_and_one_restart():
     assert core.flavours_for(mild) == S.FLAVOURS
     assert core.restarts_for(sat) == core.SATURATING_RESTARTS
     assert core.restarts_for(mild) == core.RESTARTS
+
+
+def test_with_envelope_keeps_the_eq_and_respects_the_budget():
+    wh = S.grow("wh", S.DEFAULT_BUDGET)
+    env = S.with_envelope(wh, S.DEFAULT_BUDGET)
+    assert env.name == "wh+env-" + wh.name.split("-")[1] and env.env and not env.mix
+    assert env.pre == wh.pre and env.post == wh.post and env.pre is not wh.pre
+    assert S.cost_cycles(wh) < S.cost_cycles(env) <= S.DEFAULT_BUDGET
+    assert S.with_envelope(wh, S.cost_cycles(env) - 1) is None  # over the budget
+    assert S.with_envelope(env, 1e9) is None  # has envelopes already
+    mix = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), S.DEFAULT_BUDGET)
+    assert mix.name.startswith("wh+mix+env-") and mix.mix and mix.env
+    assert S.with_envelope(S.baseline_structure(), 1e9) is None

@@ -68,7 +68,12 @@ def _fit_one(job: tuple) -> dict:
 @click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="... and the reamped WAV (aligned automatically).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
-def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick):
+@click.option("--thorough", is_flag=True,
+              help="Twice the iterations, one more structure for saturating captures, and the "
+                   "best two retried with envelope-driven bias: lower error on some captures "
+                   "for 2-4x the fit time (docs/fitting.md).")
+def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick,
+        thorough):
     """Turn NAM captures (MODELS.nam) into device-ready .pedal models and report accuracy.
 
     The score is always device-exact: the quantised model through the bit-exact host engine
@@ -80,7 +85,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
 
     if budget is None:
         budget = DEFAULT_BUDGET
-    effort = "quick" if quick else "normal"
+    if quick and thorough:
+        raise FitError("--quick and --thorough contradict each other: give one")
+    effort = "quick" if quick else "thorough" if thorough else "normal"
     rate_i = int(rate)
     if (di_wav is None) != (target_wav is None):
         raise FitError("--input and --target go together (DI WAV and reamped WAV)")

@@ -29,10 +29,13 @@ MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to
 @dataclass
 class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
-    sample rate (Hz); effort: 'quick' (fewer iterations, tests) or 'normal'; flavours: which
-    structure flavours to consider (None = those suited to the capture's gain
-    compression, see ``core.flavours_for``); workers: processes for the independent sub-fits
-    (0 = one per core, at most 2; the results do not depend on it)."""
+    sample rate (Hz); effort: 'quick' (fewer iterations, tests), 'normal' or 'thorough'
+    (every flavour long-fitted with twice the iterations, wh3 added for saturating captures,
+    and the two best promoted to an envelope version when the budget allows: a few times
+    the fit time of 'normal'); flavours: which structure flavours to consider (None = those
+    suited to the capture's gain compression, see ``core.flavours_for``); workers: processes
+    for the independent sub-fits (0 = one per core, at most 2; the results do not depend on
+    it)."""
 
     budget: float = S.DEFAULT_BUDGET
     rate: int = 48000
@@ -151,8 +154,14 @@ def _score(y_hat: np.ndarray, y: np.ndarray) -> Score:
     return Score(m["esr"], m["esr_pre"], m["lsd_db"])
 
 
+EFFORTS = ("quick", "normal", "thorough")
+
+
 def _nfev(cfg: FitConfig) -> tuple[int, int]:
-    return (4, 10) if cfg.effort == "quick" else (6, 12)
+    """(quick-fit, long-fit) iterations of an effort."""
+    if cfg.effort not in EFFORTS:
+        raise FitError(f"unknown effort {cfg.effort!r} (one of {', '.join(EFFORTS)})")
+    return {"quick": (4, 10), "normal": (6, 12), "thorough": (6, 24)}[cfg.effort]
 
 
 def fit_workers(cfg: FitConfig) -> int:
@@ -169,6 +178,19 @@ def _quick_task(st, pr, ds, nfev) -> core.Candidate:
 
 def _final_task(c, pr, ds, nfev) -> core.Candidate:
     return core.final_fit(c, pr, ds, nfev=nfev)
+
+
+def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
+    """Long fit of a finalist's model with envelopes released (``st_env`` =
+    ``S.with_envelope(c.structure)``); None unless it validates better than ``c``."""
+    m = copy.deepcopy(c.model)
+    for stage in m.stages:
+        stage.env_depth = 0.0  # final_fit starts it at core.ENV_START
+    p = core.final_fit(core.Candidate(st_env, m, c.val_esr, c.val_esr_pre, c.seconds,
+                                      list(c.log)), pr, ds, nfev=nfev)
+    if not any(stage.env_depth for stage in p.model.stages):  # it kept c's model
+        return None
+    return p
 
 
 def _baseline_task(pr, ds, q_nfev, f_nfev) -> core.Candidate:
@@ -246,14 +268,15 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     core.check_fittable(pr, name)
     say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
     ds = core.make_dataset(render, rate, level)
-    flavours = cfg.flavours or core.flavours_for(pr)
+    q_nfev, f_nfev = _nfev(cfg)
+    thorough = cfg.effort == "thorough"
+    flavours = cfg.flavours or core.flavours_for(pr, thorough)
     say(f"structures tried: {', '.join(flavours)}")
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
     if not structs:
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
                        f"on {cfg.arch} (the smallest needs "
                        f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
-    q_nfev, f_nfev = _nfev(cfg)
     workers = fit_workers(cfg)
     for st in structs:
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
@@ -278,15 +301,22 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             render.seconds += secs
     base, quick = done[0], done[1:]
     quick.sort(key=lambda c: c.val_esr + c.val_esr_pre)
-    todo = [quick[0]]
+    todo = list(quick) if thorough else [quick[0]]
     # the runner-up gets a final fit too when it is close (the ranking after the short
     # restarts is noisy), or always when a second process is free to run it side by side
     crit = [c.val_esr + c.val_esr_pre for c in quick]
-    if len(quick) > 1 and cfg.effort != "quick" and (
+    if len(quick) > 1 and cfg.effort == "normal" and (
             workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
         todo.append(quick[1])
     finals = run_tasks([(_final_task, (c, pr, ds, f_nfev)) for c in todo], workers, say)
     finals.sort(key=lambda c: c.val_esr + c.val_esr_pre)
+    if thorough:  # the two best again, with envelopes (sag, touch) where the budget allows
+        promos = [(c, S.with_envelope(c.structure, cfg.budget, cfg.arch)) for c in finals[:2]]
+        promos = [(_promote_task, (c, st, pr, ds, f_nfev)) for c, st in promos if st]
+        for st in promos:
+            say(f"trying {st[1][1].name} from the fitted {st[1][0].structure.name}")
+        finals += [p for p in run_tasks(promos, workers, say) if p is not None]
+        finals.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     best = finals[0]
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
               "stage": "quick", "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}

@@ -230,9 +230,9 @@ def compression_db(pr: Probe) -> float:
     return float(pr.gain_db[0] - pr.gain_db[-1])
 
 
-def flavours_for(pr: Probe) -> tuple[str, ...]:
+def flavours_for(pr: Probe, thorough: bool = False) -> tuple[str, ...]:
     """The structure flavours worth trying on this capture (see structure.flavours_for)."""
-    return S.flavours_for(compression_db(pr))
+    return S.flavours_for(compression_db(pr), thorough)
 
 
 def restarts_for(pr: Probe) -> tuple:
