@@ -23,6 +23,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["written"] == str(out.relative_to(tmp_path))
     assert report["cycles_per_sample"] <= report["budget"]
+    assert report["effort"] == "quick"
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output
     # compare re-scores the written file device-exact on the evaluation DI

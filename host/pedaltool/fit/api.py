@@ -86,6 +86,7 @@ class FitResult:
     sane: bool = False
     sanity_message: str = ""
     log: list[str] = field(default_factory=list)
+    effort: str = "normal"  # FitConfig.effort
     eval_x: np.ndarray | None = field(default=None, repr=False)  # scoring input (for --plot)
     eval_y: np.ndarray | None = field(default=None, repr=False)  # the oracle's output on it
 
@@ -108,7 +109,7 @@ class FitResult:
             "candidates": self.candidates, "seconds": self.seconds,
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
             "level_scale": self.level_scale, "sane": self.sane,
-            "sanity_message": self.sanity_message,
+            "sanity_message": self.sanity_message, "effort": self.effort,
             "knob_ranges_db": {k: list(v) for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
         }
@@ -385,7 +386,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
         render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-        sanity_message=why, log=best.log, eval_x=eval_x, eval_y=eval_y)
+        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y)
     say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return res
 

@@ -134,4 +134,4 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         "held-out 20 % of the recording)", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
-        sane=sane, sanity_message=why, log=best.log)
+        sane=sane, sanity_message=why, log=best.log, effort=cfg.effort)
