@@ -70,8 +70,8 @@ def _fit_one(job: tuple) -> dict:
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
               help="Twice the iterations, one more structure for saturating captures, and the "
-                   "best two retried with envelope-driven bias: lower error on some captures "
-                   "for 2-4x the fit time (docs/fitting.md).")
+                   "best two retried with envelope-driven bias: lower error on most captures "
+                   "for 2-3x the fit time (docs/fitting.md).")
 def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick,
         thorough):
     """Turn NAM captures (MODELS.nam) into device-ready .pedal models and report accuracy.

@@ -31,7 +31,7 @@ class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, tests), 'normal' or 'thorough'
     (every flavour long-fitted with twice the iterations, wh3 added for saturating captures,
-    and the two best promoted to an envelope version when the budget allows: a few times
+    and the two best promoted to an envelope version when the budget allows: 2-3x
     the fit time of 'normal'); flavours: which structure flavours to consider (None = those
     suited to the capture's gain compression, see ``core.flavours_for``); workers: processes
     for the independent sub-fits (0 = one per core, at most 2; the results do not depend on
