@@ -79,8 +79,11 @@ def test_fit_then_flash_verbatim(pedal, tmp_path):
 
 
 @pytest.mark.slow
-def test_virtual_command_is_found_by_flash_without_port(tmp_path):
-    """`pedaltool virtual` in one process; `flash` and `status` in others find it by themselves."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_virtual_command_is_found_by_flash_without_port(tmp_path, stop):
+    """`pedaltool virtual` in one process; `flash` and `status` in others find it by themselves.
+    Ctrl-C or a plain kill stops it cleanly, even when started with SIGINT ignored (what a
+    non-interactive shell does to background jobs)."""
     import signal
 
     make_bank(tmp_path / "pedals", names=("alpha",))
@@ -88,7 +91,8 @@ def test_virtual_command_is_found_by_flash_without_port(tmp_path):
     env = dict(os.environ)
     env.pop("PEDALTOOL_PORT", None)
     proc = subprocess.Popen([exe, "virtual"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+                            stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         first = proc.stdout.readline()
         assert first.startswith("virtual pedal on /dev/")
@@ -98,6 +102,9 @@ def test_virtual_command_is_found_by_flash_without_port(tmp_path):
         st = json.loads(run(["status", "--json"], cwd=tmp_path).stdout)
         assert st["name"] == "alpha"
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         out, _ = proc.communicate(timeout=20)
     assert "virtual pedal stopped" in out
+    from pedaltool.device.virtual import REGISTRY_DIR
+
+    assert not list(REGISTRY_DIR.glob(f"{proc.pid}-*.json"))  # its registry entry is gone

@@ -160,8 +160,15 @@ def install_micropython(port, board, erase, firmware):
               help="Keep the pedal's filesystem in this folder (default: a temp folder).")
 def virtual(input_wav, output_wav, fs_dir):
     """Run a virtual pedal (real firmware in the MicroPython unix port) on a serial port."""
+    import signal
+
     from pedaltool.device.virtual import VirtualPedal
 
+    # Ctrl-C (and a plain `kill`) stop it cleanly, also when a script started it in the
+    # background: a non-interactive shell starts background jobs with SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt (found when CI ran from such a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     vp = VirtualPedal(fs_dir=fs_dir, input_wav=input_wav, output_wav=output_wav, register=True)
     port = vp.start()
     click.echo(f"virtual pedal on {port}")
