@@ -183,11 +183,9 @@ def _final_task(c, pr, ds, nfev) -> core.Candidate:
 
 def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     """Long fit of a finalist's model with envelopes released (``st_env`` =
-    ``S.with_envelope(c.structure)``); None unless it validates better than ``c``."""
-    m = copy.deepcopy(c.model)
-    for stage in m.stages:
-        stage.env_depth = 0.0  # final_fit starts it at core.ENV_START
-    p = core.final_fit(core.Candidate(st_env, m, c.val_esr, c.val_esr_pre, c.seconds,
+    ``S.with_envelope(c.structure)``: c's model has envelope depth 0 everywhere, which
+    final_fit starts at core.ENV_START); None unless it validates better than ``c``."""
+    p = core.final_fit(core.Candidate(st_env, c.model, c.val_esr, c.val_esr_pre, c.seconds,
                                       list(c.log)), pr, ds, nfev=nfev)
     if not any(stage.env_depth for stage in p.model.stages):  # it kept c's model
         return None
@@ -313,10 +311,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     finals.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     if thorough:  # the two best again, with envelopes (sag, touch) where the budget allows
         promos = [(c, S.with_envelope(c.structure, cfg.budget, cfg.arch)) for c in finals[:2]]
-        promos = [(_promote_task, (c, st, pr, ds, f_nfev)) for c, st in promos if st]
-        for st in promos:
-            say(f"trying {st[1][1].name} from the fitted {st[1][0].structure.name}")
-        finals += [p for p in run_tasks(promos, workers, say) if p is not None]
+        promos = [(c, st) for c, st in promos if st]
+        for c, st in promos:
+            say(f"trying {st.name} from the fitted {c.structure.name}")
+        tasks = [(_promote_task, (c, st, pr, ds, f_nfev)) for c, st in promos]
+        finals += [p for p in run_tasks(tasks, workers, say) if p is not None]
         finals.sort(key=lambda c: c.val_esr + c.val_esr_pre)
     best = finals[0]
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),

@@ -102,8 +102,6 @@ def _make(flavour: str, n_pre: int, n_post: int) -> Structure:
     post = ["hp2"] + ["peak"] * n_post + ["lp2"]
     base = flavour.split("+")[0]
     tables = {"wh": 1, "cab": 1, "wh2": 2, "wh3": 3}[base]
-    if flavour.startswith("wh2+cab"):
-        tables = 2
     inter = INTER_STAGES.get(flavour, INTER_STAGE)
     pres = [pre] + [list(inter) for _ in range(tables - 1)]
     return Structure(f"{flavour}-{n_pre}/{n_post}", pres, post, env=flavour.endswith("+env"),
