@@ -1,6 +1,8 @@
 """Import the firmware's own modules (pedalcore.*) into CPython, as the reference for tests."""
 
 import importlib
+import math
+import random
 import sys
 
 from pedaltool.paths import firmware_dir
@@ -33,3 +35,35 @@ def eleven_stage_pedal():
                         *eq[4:], GainStage(-6.0, knob="level", knob_min_db=-20,
                                            knob_max_db=6)], 48000, name="t")
     return fw_import("pedalfile").parse(to_bytes(quantise(model)))
+
+
+def engine_blocks(n_blocks: int, n: int = 32, seed: int = 21) -> list[list[int]]:
+    """Int16 test blocks for the engine: a slow sine near -4 dBFS plus noise."""
+    rnd = random.Random(seed)
+    return [[int(20000 * math.sin(0.03 * (n * b + i))) + rnd.randint(-2000, 2000)
+             for i in range(n)] for b in range(n_blocks)]
+
+
+def engine_outputs(kernels, pedal, blocks, knobs=None, one_chain: bool = False) -> list:
+    """The firmware Engine with ``kernels`` as its kernel module (engine.K, restored after)
+    over ``blocks``; ``knobs`` = {block index: [(knob, value 0..1023), ...]} set before that
+    block. one_chain: check that the whole model runs as ONE chain() op per block."""
+    from array import array
+
+    engine = fw_import("engine")
+    saved = engine.K
+    engine.K = kernels
+    try:
+        e = engine.Engine(pedal, len(blocks[0]))
+        if one_chain:
+            assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
+        out = []
+        for k, blk in enumerate(blocks):
+            for name, value in (knobs or {}).get(k, ()):
+                e.set_knob(name, value)
+            buf = array("h", blk)
+            e.process(buf)
+            out.append(list(buf))
+        return out
+    finally:
+        engine.K = saved

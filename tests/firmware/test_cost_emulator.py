@@ -14,7 +14,7 @@ import types
 from array import array
 
 import pytest
-from fwref import eleven_stage_pedal, fw_import
+from fwref import eleven_stage_pedal, engine_blocks, engine_outputs, fw_import
 from pedaltool import mpy
 from pedaltool.native_emu import ARMV6M_MNEMONICS, ThumbMachine, per_sample
 from pedaltool.paths import firmware_dir
@@ -384,32 +384,13 @@ def test_engine_with_thumb_kernels_equals_reference(thumb, machine, arith):
 
 
 def _engine_with_thumb(thumb, arith):
-
-    engine = fw_import("engine")
     pedal = eleven_stage_pedal()
-    rnd = random.Random(21)
-    blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
-               for i in range(32)] for b in range(6)]
-    outs = {}
-    saved = engine.K
-    try:
-        for name, provider in (("ref", arith), ("thumb", thumb)):
-            engine.K = provider
-            e = engine.Engine(pedal, 32)
-            if name == "thumb":  # one asm chain() call per block for the whole model
-                assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
-            out = []
-            for k, blk in enumerate(blocks):
-                if k == 3:
-                    e.set_knob("drive", 900)  # a ramp inside the block
-                buf = array("h", blk)
-                e.process(buf)
-                out.append(list(buf))
-            outs[name] = out
-    finally:
-        engine.K = saved
-    assert outs["thumb"] == outs["ref"]
-    assert any(v != 0 for blk in outs["ref"] for v in blk)
+    blocks = engine_blocks(6)
+    knobs = {3: [("drive", 900)]}  # a ramp inside the block
+    ref = engine_outputs(arith, pedal, blocks, knobs)
+    # one asm chain() call per block for the whole model
+    assert engine_outputs(thumb, pedal, blocks, knobs, one_chain=True) == ref
+    assert any(v != 0 for blk in ref for v in blk)
 
 
 def test_chain_program_bit_identical(machine, arith):

@@ -18,7 +18,7 @@ import sys
 import zlib
 
 import pytest
-from fwref import eleven_stage_pedal, fw_import
+from fwref import eleven_stage_pedal, engine_blocks, engine_outputs, fw_import
 from pedaltool import mpy
 from pedaltool.native_emu import (
     XtensaChain,
@@ -570,37 +570,13 @@ def test_engine_with_xtensa_kernels_equals_reference(xtensa, arith):
     """The drop-in claim end to end: the firmware Engine running a real 11-stage .pedal with
     kernels_xtensa (chain in the emulator) gives the reference engine's output sample for
     sample, the whole model as ONE chain() call per block, a knob ramp included."""
-    from array import array
-
-
-    engine = fw_import("engine")
     pedal = eleven_stage_pedal()
-    rnd = random.Random(21)
-    blocks = [[int(20000 * math.sin(0.03 * (32 * b + i))) + rnd.randint(-2000, 2000)
-               for i in range(32)] for b in range(8)]
+    blocks = engine_blocks(8)
     blocks[5] = [32767 if (i // 3) % 2 else -32768 for i in range(32)]  # clipping
-    outs = {}
-    saved = engine.K
-    try:
-        for name, provider in (("ref", arith), ("xtensa", xtensa)):
-            engine.K = provider
-            e = engine.Engine(pedal, 32)
-            if name == "xtensa":  # one asm chain() call per block for the whole model
-                assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
-            out = []
-            for k, blk in enumerate(blocks):
-                if k == 3:
-                    e.set_knob("drive", 900)  # a ramp inside the block
-                if k == 6:
-                    e.set_knob("level", 100)
-                buf = array("h", blk)
-                e.process(buf)
-                out.append(list(buf))
-            outs[name] = out
-    finally:
-        engine.K = saved
-    assert outs["xtensa"] == outs["ref"]
-    assert any(v != 0 for blk in outs["ref"] for v in blk)
+    knobs = {3: [("drive", 900)], 6: [("level", 100)]}  # ramps inside blocks
+    ref = engine_outputs(arith, pedal, blocks, knobs)
+    assert engine_outputs(xtensa, pedal, blocks, knobs, one_chain=True) == ref
+    assert any(v != 0 for blk in ref for v in blk)
 
 
 def test_random_chain_programs_bit_exact(arith, chain_code):
