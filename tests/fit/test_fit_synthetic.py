@@ -162,3 +162,24 @@ def test_thorough_effort_promotes_the_best_structure_to_an_envelope_version():
     assert any(s.kind == "env_bias" for s in thorough.pedal_model.stages)
     assert thorough.cycles <= thorough.budget and thorough.sane, thorough.sanity_message
     assert thorough.score.esr < normal.score.esr / 2, (thorough.score, normal.score)
+    # every fitting dataset had its fits, and the written model is the best-validating one
+    finals = [c for c in thorough.candidates if c["stage"] == "final" and "play_seed" in c]
+    assert {c["play_seed"] for c in finals} == set(core.PLAY_SEEDS[:api.THOROUGH_DATASETS])
+    best = min(finals, key=lambda c: c["val_esr"] + c["val_esr_pre"])
+    assert thorough.structure == best["structure"], thorough.candidates
+
+
+def test_datasets_for_other_playing_share_the_validation():
+    """--thorough ranks fits on different fitting playing by one validation signal."""
+    calls = []
+
+    def render(x):
+        calls.append(len(x))
+        return np.tanh(2 * np.asarray(x)).astype(np.float32)
+
+    a = core.make_dataset(render, RATE)
+    b = core.make_dataset(render, RATE, play_seed=core.PLAY_SEEDS[1], validation=a)
+    assert b.x_val is a.x_val and b.y_val is a.y_val
+    assert len(b.x_fit) == len(a.x_fit) and not np.array_equal(b.x_fit, a.x_fit)
+    np.testing.assert_allclose(b.y_fit, np.tanh(2 * b.x_fit), atol=1e-6)
+    assert calls[1] == len(b.x_fit)  # the validation is not rendered again

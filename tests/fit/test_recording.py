@@ -50,3 +50,9 @@ def test_pair_with_different_rates_is_refused(tmp_path):
     write_wav(tmp_path / "reamp.wav", wet[::2], RATE // 2)
     with pytest.raises(FitError, match="sample rates differ"):
         fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav")
+
+
+def test_silent_reamp_is_refused():
+    di, wet = _pair(seconds=4.0)
+    with pytest.raises(FitError, match="silent"):
+        align(di, np.zeros_like(wet), RATE, "di.wav / silent.wav")

@@ -139,21 +139,31 @@ def check_fittable(p: Probe, name: str) -> None:
 VALIDATION_S = 6.0
 
 
+# seeds of the fitting playing (signals.fitting_di). The default effort fits on the first;
+# --thorough fits on each and keeps the best validation (api.THOROUGH_DATASETS)
+PLAY_SEEDS = (777, 778, 779)
+
+
 def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
-                 play_s: float = 2.0) -> Dataset:
+                 play_s: float = 2.0, play_seed: int = PLAY_SEEDS[0],
+                 validation: Dataset | None = None) -> Dataset:
     """Fitting excitation and held-out validation playing, rendered in one call.
 
     Playing comes from ``pedaltool.signals.fitting_di`` (plucked strings through pickup models,
     notes the evaluation DI never plays) at the capture's calibrated level, followed by the
-    fitter's own pink noise and sweeps at several levels; validation is other fitting phrases."""
+    fitter's own pink noise and sweeps at several levels; validation is other fitting phrases
+    (taken from ``validation`` instead when given, so that datasets share it)."""
     from pedaltool import signals
 
-    play = signals.fitting_di(rate_hz, play_s, seed=777, level_scale=level).astype(float)
-    # fitting_di's loudest peak is 0.3 FS; harder players (and the evaluation DI, 0.45) go
+    play = signals.fitting_di(rate_hz, play_s, seed=play_seed, level_scale=level).astype(float)
+    # fitting_di peaks at the evaluation DI's hardest strum (0.45 FS); harder players go
     # beyond: the second half is played 4 dB hotter so the table sees that range
     play[len(play) // 2:] *= 1.6
     x_fit = np.concatenate([play, excitation.fitting_signal(rate_hz, level, seed=7,
                                                             play_s=0.0)])
+    if validation is not None:
+        y_fit = np.asarray(render(x_fit), np.float64)
+        return Dataset(x_fit, y_fit, validation.x_val, validation.y_val, n_play=len(play))
     x_val = signals.fitting_di(rate_hz, VALIDATION_S, seed=4242, level_scale=level).astype(float)
     y = np.asarray(render(np.concatenate([x_fit, x_val])), np.float64)
     return Dataset(x_fit, y[: len(x_fit)], x_val, y[len(x_fit):], n_play=len(play))

@@ -26,8 +26,9 @@ def bla(x: np.ndarray, y: np.ndarray, rate_hz: float, nfft: int = 4096):
     Returns (freqs_hz, H complex, coherence)."""
     f, sxy = signal.csd(x, y, fs=rate_hz, nperseg=nfft)
     _, sxx = signal.welch(x, fs=rate_hz, nperseg=nfft)
-    _, coh = signal.coherence(x, y, fs=rate_hz, nperseg=nfft)
-    return f, sxy / np.maximum(sxx, 1e-30), coh
+    with np.errstate(invalid="ignore", divide="ignore"):  # a silent output: 0/0, coherence 0
+        _, coh = signal.coherence(x, y, fs=rate_hz, nperseg=nfft)
+    return f, sxy / np.maximum(sxx, 1e-30), np.nan_to_num(coh)
 
 
 def latency_from_bla(h: np.ndarray, max_lag: int = 200) -> int:
