@@ -183,3 +183,17 @@ def test_datasets_for_other_playing_share_the_validation():
     assert len(b.x_fit) == len(a.x_fit) and not np.array_equal(b.x_fit, a.x_fit)
     np.testing.assert_allclose(b.y_fit, np.tanh(2 * b.x_fit), atol=1e-6)
     assert calls[1] == len(b.x_fit)  # the validation is not rendered again
+
+
+def test_mild_captures_get_three_fitting_datasets_by_default():
+    """The default effort fits a mild capture on three excerpts of playing (the result
+    depends on the excerpt 2-4x); a saturating one keeps one and long-fits both flavours."""
+    from types import SimpleNamespace
+
+    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)])
+    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)])
+    assert api.datasets_for(api.FitConfig(), mild) == api.MILD_DATASETS == 3
+    assert api.datasets_for(api.FitConfig(), hot) == 1
+    assert api.datasets_for(api.FitConfig(effort="thorough"), hot) == api.THOROUGH_DATASETS
+    assert api.datasets_for(api.FitConfig(effort="quick"), mild) == 1
+    assert len(set(core.PLAY_SEEDS)) >= api.THOROUGH_DATASETS

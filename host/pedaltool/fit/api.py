@@ -173,6 +173,22 @@ def _nfev(cfg: FitConfig) -> tuple[int, int]:
 # validation ESR ranks them as the evaluation DI does. Fitting on 6 s of three phrases at
 # once did not help (Klon 0.016 / 0.025, TS9 0.0047 / 0.0055: the 12 iterations go less far)
 THOROUGH_DATASETS = 3
+# the default effort on a mild capture: three datasets, the best quick fit of each long-fitted
+# (three long fits of a one-table structure take about as long as two of a saturating one).
+# Default-effort device ESR, one dataset -> three (2026-12-04): Klon 0.0173 -> 0.0102, TS9
+# 0.0040 -> 0.0035, OD808 0.0060 -> 0.0043, JCM2000 clean 0.0035 -> 0.0032; 21-26 s per fit.
+# A saturating capture keeps one dataset and long-fits both flavours: two datasets with the
+# best quick flavour of each lost there (Bugera 0.144 -> 0.164, 5150 0.253 -> 0.282)
+MILD_DATASETS = 3
+
+
+def datasets_for(cfg: FitConfig, pr: core.Probe) -> int:
+    """How many fitting datasets (2 s of playing each, ``core.PLAY_SEEDS``) a fit uses."""
+    if cfg.effort == "thorough":
+        return THOROUGH_DATASETS
+    if cfg.effort == "normal" and core.compression_db(pr) < S.SATURATING_DB:
+        return MILD_DATASETS
+    return 1
 
 
 def _crit(c: core.Candidate) -> float:
@@ -284,12 +300,10 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     ds = core.make_dataset(render, rate, level)
     q_nfev, f_nfev = _nfev(cfg)
     thorough = cfg.effort == "thorough"
-    datasets = [ds]
-    if thorough:  # more fitting playing to start from, one validation to rank them
-        for seed in core.PLAY_SEEDS[1:THOROUGH_DATASETS]:
-            say(f"rendering fitting playing (seed {seed})")
-            datasets.append(core.make_dataset(render, rate, level, play_seed=seed,
-                                              validation=ds))
+    datasets = [ds]  # more fitting playing to start from, one validation to rank them
+    for seed in core.PLAY_SEEDS[1:datasets_for(cfg, pr)]:
+        say(f"rendering fitting playing (seed {seed})")
+        datasets.append(core.make_dataset(render, rate, level, play_seed=seed, validation=ds))
     flavours = cfg.flavours or core.flavours_for(pr, thorough)
     say(f"structures tried: {', '.join(flavours)}")
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
@@ -325,10 +339,12 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     base = min(bases, key=_crit)  # the baseline is selected the same way (never handicapped)
     quick.sort(key=lambda ck: _crit(ck[0]))
     todo = list(quick) if thorough else [quick[0]]
+    if not thorough and len(datasets) > 1:  # the best quick fit of each dataset
+        todo = [next(ck for ck in quick if ck[1] == k) for k in range(len(datasets))]
     # the runner-up gets a final fit too when it is close (the ranking after the short
     # restarts is noisy), or always when a second process is free to run it side by side
     crit = [_crit(c) for c, _ in quick]
-    if len(quick) > 1 and cfg.effort == "normal" and (
+    if len(quick) > 1 and cfg.effort == "normal" and len(datasets) == 1 and (
             workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
         todo.append(quick[1])
     refined = run_tasks([(_final_task, (c, pr, datasets[k], f_nfev)) for c, k in todo],
