@@ -338,15 +338,18 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     bases, quick = done[:len(datasets)], list(zip(done[len(datasets):], on, strict=True))
     base = min(bases, key=_crit)  # the baseline is selected the same way (never handicapped)
     quick.sort(key=lambda ck: _crit(ck[0]))
-    todo = list(quick) if thorough else [quick[0]]
-    if not thorough and len(datasets) > 1:  # the best quick fit of each dataset
+    if thorough:
+        todo = list(quick)
+    elif len(datasets) > 1:  # the best quick fit of each dataset
         todo = [next(ck for ck in quick if ck[1] == k) for k in range(len(datasets))]
-    # the runner-up gets a final fit too when it is close (the ranking after the short
-    # restarts is noisy), or always when a second process is free to run it side by side
-    crit = [_crit(c) for c, _ in quick]
-    if len(quick) > 1 and cfg.effort == "normal" and len(datasets) == 1 and (
-            workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
-        todo.append(quick[1])
+    else:
+        todo = [quick[0]]
+        # the runner-up gets a final fit too when it is close (the ranking after the short
+        # restarts is noisy), or always when a second process is free to run it side by side
+        crit = [_crit(c) for c, _ in quick]
+        if len(quick) > 1 and cfg.effort == "normal" and (
+                workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
+            todo.append(quick[1])
     refined = run_tasks([(_final_task, (c, pr, datasets[k], f_nfev)) for c, k in todo],
                         workers, say)
     finals = list(zip(refined, [k for _, k in todo], strict=True))
