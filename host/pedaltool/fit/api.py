@@ -186,14 +186,9 @@ def datasets_for(cfg: FitConfig, pr: core.Probe) -> int:
     """How many fitting datasets (2 s of playing each, ``core.PLAY_SEEDS``) a fit uses."""
     if cfg.effort == "thorough":
         return THOROUGH_DATASETS
-    if cfg.effort == "normal" and core.compression_db(pr) < S.SATURATING_DB:
+    if cfg.effort == "normal" and not core.is_saturating(pr):
         return MILD_DATASETS
     return 1
-
-
-def _crit(c: core.Candidate) -> float:
-    """The validation criterion candidates are ranked by (raw + pre-emphasised ESR)."""
-    return c.val_esr + c.val_esr_pre
 
 
 def fit_workers(cfg: FitConfig) -> int:
@@ -204,8 +199,10 @@ def fit_workers(cfg: FitConfig) -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _quick_task(st, pr, ds, nfev) -> core.Candidate:
-    return core.quick_fit(st, pr, ds, nfev=nfev)
+def _quick_task(st, pr, ds, nfev, dataset: int = 0) -> core.Candidate:
+    c = core.quick_fit(st, pr, ds, nfev=nfev)
+    c.dataset = dataset
+    return c
 
 
 def _final_task(c, pr, ds, nfev) -> core.Candidate:
@@ -217,14 +214,15 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     ``S.with_envelope(c.structure)``: c's model has envelope depth 0 everywhere, which
     final_fit starts at core.ENV_START); None unless it validates better than ``c``."""
     p = core.final_fit(core.Candidate(st_env, c.model, c.val_esr, c.val_esr_pre, c.seconds,
-                                      list(c.log)), pr, ds, nfev=nfev)
+                                      list(c.log), c.dataset), pr, ds, nfev=nfev)
     if not any(stage.env_depth for stage in p.model.stages):  # it kept c's model
         return None
     return p
 
 
-def _baseline_task(pr, ds, q_nfev, f_nfev) -> core.Candidate:
+def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
     bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
+    bq.dataset = dataset
     return core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
 
 
@@ -319,10 +317,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     # model worse than the baseline it is compared with. It goes first: the longest task
     bst = S.baseline_structure()
     say("fitting the naive baseline (biquad + tanh + biquad)")
-    tasks = [(_baseline_task, (pr, d, q_nfev, f_nfev)) for d in datasets]
-    # (candidate, index of its dataset) pairs below: a candidate is refined on its own data
-    on = [k for k in range(len(datasets)) for _ in structs]
-    tasks += [(_quick_task, (st, pr, d, q_nfev)) for d in datasets for st in structs]
+    tasks = [(_baseline_task, (pr, d, q_nfev, f_nfev, k)) for k, d in enumerate(datasets)]
+    tasks += [(_quick_task, (st, pr, d, q_nfev, k)) for k, d in enumerate(datasets)
+              for st in structs]
     if eval_x is None:  # the scoring pair, rendered beside the quick fits (first: it is long)
         say("rendering the evaluation DI through the capture")
         _FORKED["render"] = render
@@ -335,44 +332,39 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         eval_x, eval_y, secs = done.pop(0)
         if workers > 1:  # rendered in a worker: account its time here
             render.seconds += secs
-    bases, quick = done[:len(datasets)], list(zip(done[len(datasets):], on, strict=True))
-    base = min(bases, key=_crit)  # the baseline is selected the same way (never handicapped)
-    quick.sort(key=lambda ck: _crit(ck[0]))
+    bases, quick = done[:len(datasets)], done[len(datasets):]
+    base = min(bases, key=lambda c: c.crit)  # selected the same way (never handicapped)
+    quick.sort(key=lambda c: c.crit)
     if thorough:
         todo = list(quick)
     elif len(datasets) > 1:  # the best quick fit of each dataset
-        todo = [next(ck for ck in quick if ck[1] == k) for k in range(len(datasets))]
+        todo = [next(c for c in quick if c.dataset == k) for k in range(len(datasets))]
     else:
         todo = [quick[0]]
         # the runner-up gets a final fit too when it is close (the ranking after the short
         # restarts is noisy), or always when a second process is free to run it side by side
-        crit = [_crit(c) for c, _ in quick]
         if len(quick) > 1 and cfg.effort == "normal" and (
-                workers > 1 or crit[1] <= RUNNER_UP_MARGIN * crit[0]):
+                workers > 1 or quick[1].crit <= RUNNER_UP_MARGIN * quick[0].crit):
             todo.append(quick[1])
-    refined = run_tasks([(_final_task, (c, pr, datasets[k], f_nfev)) for c, k in todo],
-                        workers, say)
-    finals = list(zip(refined, [k for _, k in todo], strict=True))
-    finals.sort(key=lambda ck: _crit(ck[0]))
+    finals = run_tasks([(_final_task, (c, pr, datasets[c.dataset], f_nfev)) for c in todo],
+                       workers, say)
+    finals.sort(key=lambda c: c.crit)
     if thorough:  # the two best again, with envelopes (sag, touch) where the budget allows
-        promos = [(c, k, S.with_envelope(c.structure, cfg.budget, cfg.arch))
-                  for c, k in finals[:2]]
-        promos = [(c, k, st) for c, k, st in promos if st]
-        for c, _, st in promos:
+        promos = [(c, S.with_envelope(c.structure, cfg.budget, cfg.arch)) for c in finals[:2]]
+        promos = [(c, st) for c, st in promos if st]
+        for c, st in promos:
             say(f"trying {st.name} from the fitted {c.structure.name}")
-        tasks = [(_promote_task, (c, st, pr, datasets[k], f_nfev)) for c, k, st in promos]
-        promoted = run_tasks(tasks, workers, say)
-        finals += [(p, k) for p, (_, k, _) in zip(promoted, promos, strict=True) if p is not None]
-        finals.sort(key=lambda ck: _crit(ck[0]))
+        tasks = [(_promote_task, (c, st, pr, datasets[c.dataset], f_nfev)) for c, st in promos]
+        finals += [p for p in run_tasks(tasks, workers, say) if p is not None]
+        finals.sort(key=lambda c: c.crit)
+    best = finals[0]
     seeds = core.PLAY_SEEDS
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
-              "stage": "quick", "play_seed": seeds[k], "val_esr": c.val_esr,
-              "val_esr_pre": c.val_esr_pre} for c, k in quick]
-    cands += [{"structure": c.structure.name, "stage": "final", "play_seed": seeds[k],
-               "cycles": S.cost_cycles(c.structure, cfg.arch),
-               "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c, k in finals]
-    finals = [c for c, _ in finals]
-    best = finals[0]
+              "stage": "quick", "play_seed": seeds[c.dataset], "val_esr": c.val_esr,
+              "val_esr_pre": c.val_esr_pre} for c in quick]
+    cands += [{"structure": c.structure.name, "stage": "final",
+               "play_seed": seeds[c.dataset], "cycles": S.cost_cycles(c.structure, cfg.arch),
+               "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
     base_model = copy.deepcopy(base.model)
     cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
                   "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
@@ -384,7 +376,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     finalists = list(finals)
     if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
         finalists.append(base)
-    finalists.sort(key=_crit)
+    finalists.sort(key=lambda c: c.crit)
     if finalists[0] is base:
         say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
     if not cfg.baseline:

@@ -62,6 +62,12 @@ class Candidate:
     val_esr_pre: float
     seconds: float
     log: list[str] = field(default_factory=list)
+    dataset: int = 0  # which fitting dataset (index into the fit's list of them) it was fitted on
+
+    @property
+    def crit(self) -> float:
+        """The validation criterion candidates are ranked by: ESR + pre-emphasised ESR."""
+        return self.val_esr + self.val_esr_pre
 
 
 def probe(render: Render, rate_hz: float, level: float = 1.0, name: str = "capture") -> Probe:
@@ -139,8 +145,8 @@ def check_fittable(p: Probe, name: str) -> None:
 VALIDATION_S = 6.0
 
 
-# seeds of the fitting playing (signals.fitting_di). The default effort fits on the first;
-# --thorough fits on each and keeps the best validation (api.THOROUGH_DATASETS)
+# seeds of the fitting playing (signals.fitting_di). A fit on one dataset uses the first; one
+# on several (api.datasets_for) fits on each and keeps the best validation
 PLAY_SEEDS = (777, 778, 779)
 
 
@@ -248,9 +254,14 @@ def flavours_for(pr: Probe, thorough: bool = False) -> tuple[str, ...]:
     return S.flavours_for(compression_db(pr), thorough)
 
 
+def is_saturating(pr: Probe) -> bool:
+    """Whether the capture compresses at least structure.SATURATING_DB over the probe levels."""
+    return compression_db(pr) >= S.SATURATING_DB
+
+
 def restarts_for(pr: Probe) -> tuple:
     """(split, drive) restarts of the quick fit for this capture."""
-    return SATURATING_RESTARTS if compression_db(pr) >= S.SATURATING_DB else RESTARTS
+    return SATURATING_RESTARTS if is_saturating(pr) else RESTARTS
 
 
 def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
@@ -320,7 +331,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
                      weight=w)
     e, ep = score(m, ds.x_val, ds.y_val)
     kept = ""
-    if e + ep > c.val_esr + c.val_esr_pre:  # over-fitted the fitting signal: keep the quick
+    if e + ep > c.crit:  # over-fitted the fitting signal: keep the quick
         m, e, ep, kept = c.model, c.val_esr, c.val_esr_pre, " (kept the quick fit" + (
             ", which has no envelope)" if st.env else ")")
     log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
@@ -329,4 +340,4 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
         progress(log[-1])
     m = copy.deepcopy(m)
     m.structure = st.name
-    return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log)
+    return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log, dataset=c.dataset)

@@ -112,7 +112,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample")
     q_nfev, f_nfev = api._nfev(cfg)
     quick = sorted((core.quick_fit(st, pr, ds, nfev=q_nfev, progress=cfg.progress)
-                    for st in structs), key=lambda c: c.val_esr + c.val_esr_pre)
+                    for st in structs), key=lambda c: c.crit)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=cfg.progress)
     src = SourceInfo(target_path.name, "", "recording", "")
     pm = to_pedal_model(best.model, name=name, source=src)
