@@ -19,6 +19,7 @@ from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
+from pedaltool.fit.schedule import Task, run_graph
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
@@ -241,41 +242,69 @@ def _eval_task(rate, seconds, level):
     return x, y, render.seconds - t0
 
 
-def run_tasks(tasks: list, workers: int, say: Callable[[str], None]) -> list:
-    """Run ``(function, args)`` tasks, in parallel processes when ``workers`` > 1 (forked, so
-    the probe and dataset are not re-rendered; serially where the platform cannot fork or a
-    worker dies); results in task order, each one's last log line reported as its task ends.
-    The results do not depend on ``workers``."""
-    def report(c):
-        if getattr(c, "log", None):
-            say(c.log[-1])
-        return c
-
-    import multiprocessing as mp
-
-    if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods():
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                                     mp_context=mp.get_context("fork")) as ex:
-                futs = [ex.submit(_one_blas_thread, fn, args) for fn, args in tasks]
-                return [report(f.result()) for f in futs]
-        except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
-            say("a worker process died; continuing in this process")
-    return [report(_one_blas_thread(fn, args)) for fn, args in tasks]
+# run_graph priorities: a long fit starts as soon as its quick fits are done (the longest
+# tasks, they decide the fit time), quick fits next, the evaluation render and the naive
+# baseline fill the gaps (nothing waits for them before the scoring)
+LONG, QUICK, BESIDE = 0, 1, 2
 
 
-def _one_blas_thread(fn, args):
-    """Run a task with BLAS limited to one thread: the worker processes already use every
-    core, and OpenBLAS's own threads on top of them (2 per process here) slowed the long
-    refinements 2x by oversubscription. Serial runs use one thread too, so that the result
-    (BLAS sums in the same order) does not depend on the number of processes."""
-    from threadpoolctl import threadpool_limits
+class _LongFits:
+    """The follow-up rule of a fit's task graph (``schedule.run_graph``): when every quick fit
+    of a dataset is done, the long fits of the best of them (:meth:`chosen`); with the
+    thorough effort, when every long fit is done, envelope promotions of the two best."""
 
-    with threadpool_limits(limits=1):
-        return fn(*args)
+    def __init__(self, cfg: FitConfig, pr: core.Probe, datasets: list, n_structs: int,
+                 workers: int, f_nfev: int, say: Callable[[str], None]):
+        self.cfg, self.pr, self.datasets, self.n_structs = cfg, pr, datasets, n_structs
+        self.workers, self.f_nfev, self.say = workers, f_nfev, say
+        self.quick: dict[int, list] = {}
+        self.finals: list = []
+        self.expected = 0  # long fits started
+        self.groups = 0  # datasets whose quick fits are all done
+
+    def chosen(self, group: list) -> list:
+        """Which quick fits of one dataset (best validation first) get a long fit."""
+        if self.cfg.effort == "thorough":
+            return list(group)
+        if len(self.datasets) > 1:
+            return group[:1]
+        # the runner-up gets a long fit too when it is close (the ranking after the short
+        # restarts is noisy), or always when a second process is free to run it side by side
+        if len(group) > 1 and self.cfg.effort == "normal" and (
+                self.workers > 1 or group[1].crit <= RUNNER_UP_MARGIN * group[0].crit):
+            return group[:2]
+        return group[:1]
+
+    def __call__(self, key, result) -> list[Task]:
+        if key[0] == "quick":
+            k = key[1]
+            group = self.quick.setdefault(k, [])
+            group.append(result)
+            if len(group) < self.n_structs:
+                return []
+            group.sort(key=lambda c: c.crit)
+            self.groups += 1
+            todo = self.chosen(group)
+            self.expected += len(todo)
+            return [Task(("final", k, c.structure.name), _final_task,
+                         (c, self.pr, self.datasets[k], self.f_nfev), LONG) for c in todo]
+        if key[0] == "final" and self.cfg.effort == "thorough":
+            self.finals.append(result)
+            if self.groups < len(self.datasets) or len(self.finals) < self.expected:
+                return []
+            # the two best again, with envelopes (sag, touch) where the budget allows
+            best = sorted(self.finals, key=lambda c: c.crit)[:2]
+            promos = [(c, S.with_envelope(c.structure, self.cfg.budget, self.cfg.arch))
+                      for c in best]
+            tasks = []
+            for c, st in promos:
+                if st:
+                    self.say(f"trying {st.name} from the fitted {c.structure.name}")
+                    tasks.append(Task(("promo", c.dataset, st.name), _promote_task,
+                                      (c, st, self.pr, self.datasets[c.dataset], self.f_nfev),
+                                      LONG))
+            return tasks
+        return []
 
 
 def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
@@ -314,49 +343,32 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
     # the naive baseline is always fitted: it is scored next to the result and it is a
     # candidate itself, on the same validation criterion, so the fitter never returns a
-    # model worse than the baseline it is compared with. It goes first: the longest task
+    # model worse than the baseline it is compared with
     bst = S.baseline_structure()
     say("fitting the naive baseline (biquad + tanh + biquad)")
-    tasks = [(_baseline_task, (pr, d, q_nfev, f_nfev, k)) for k, d in enumerate(datasets)]
-    tasks += [(_quick_task, (st, pr, d, q_nfev, k)) for k, d in enumerate(datasets)
-              for st in structs]
-    if eval_x is None:  # the scoring pair, rendered beside the quick fits (first: it is long)
+    tasks = [Task(("quick", k, i), _quick_task, (st, pr, d, q_nfev, k), QUICK)
+             for k, d in enumerate(datasets) for i, st in enumerate(structs)]
+    if eval_x is None:  # the scoring pair, rendered beside the fits
         say("rendering the evaluation DI through the capture")
         _FORKED["render"] = render
-        tasks.insert(0, (_eval_task, (rate, cfg.eval_seconds, level)))
+        tasks.append(Task("eval", _eval_task, (rate, cfg.eval_seconds, level), BESIDE))
+    tasks += [Task(("base", k), _baseline_task, (pr, d, q_nfev, f_nfev, k), BESIDE)
+              for k, d in enumerate(datasets)]
     try:
-        done = run_tasks(tasks, workers, say)
+        done = run_graph(tasks, workers, say,
+                         _LongFits(cfg, pr, datasets, len(structs), workers, f_nfev, say))
     finally:
         _FORKED.clear()
     if eval_x is None:
-        eval_x, eval_y, secs = done.pop(0)
+        eval_x, eval_y, secs = done["eval"]
         if workers > 1:  # rendered in a worker: account its time here
             render.seconds += secs
-    bases, quick = done[:len(datasets)], done[len(datasets):]
-    base = min(bases, key=lambda c: c.crit)  # selected the same way (never handicapped)
-    quick.sort(key=lambda c: c.crit)
-    if thorough:
-        todo = list(quick)
-    elif len(datasets) > 1:  # the best quick fit of each dataset
-        todo = [next(c for c in quick if c.dataset == k) for k in range(len(datasets))]
-    else:
-        todo = [quick[0]]
-        # the runner-up gets a final fit too when it is close (the ranking after the short
-        # restarts is noisy), or always when a second process is free to run it side by side
-        if len(quick) > 1 and cfg.effort == "normal" and (
-                workers > 1 or quick[1].crit <= RUNNER_UP_MARGIN * quick[0].crit):
-            todo.append(quick[1])
-    finals = run_tasks([(_final_task, (c, pr, datasets[c.dataset], f_nfev)) for c in todo],
-                       workers, say)
-    finals.sort(key=lambda c: c.crit)
-    if thorough:  # the two best again, with envelopes (sag, touch) where the budget allows
-        promos = [(c, S.with_envelope(c.structure, cfg.budget, cfg.arch)) for c in finals[:2]]
-        promos = [(c, st) for c, st in promos if st]
-        for c, st in promos:
-            say(f"trying {st.name} from the fitted {c.structure.name}")
-        tasks = [(_promote_task, (c, st, pr, datasets[c.dataset], f_nfev)) for c, st in promos]
-        finals += [p for p in run_tasks(tasks, workers, say) if p is not None]
-        finals.sort(key=lambda c: c.crit)
+    # every list in a fixed order (not the order tasks ended in): ties rank the same each run
+    keys = sorted((k for k in done if k != "eval"), key=str)
+    base = min((done[k] for k in keys if k[0] == "base"), key=lambda c: c.crit)
+    quick = sorted((done[k] for k in keys if k[0] == "quick"), key=lambda c: c.crit)
+    finals = sorted((done[k] for k in keys if k[0] in ("final", "promo") and done[k] is not None),
+                    key=lambda c: c.crit)
     best = finals[0]
     seeds = core.PLAY_SEEDS
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),

@@ -24,6 +24,22 @@ def hat_basis_dense(u: np.ndarray, n_knots: int) -> np.ndarray:
     return b
 
 
+def hat_basis_reached(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hat basis of the knots u comes near, one column each: (basis, shape (len(u),
+    reached knots), C-contiguous; boolean mask of the reached knots among all n_knots). Column
+    j is hat_k(u) of the j-th reached knot k."""
+    i, w = hat_basis_rows(u, n_knots)
+    reached = np.zeros(n_knots, dtype=bool)
+    reached[i] = True
+    reached[i + 1] = True
+    col = np.cumsum(reached) - 1  # knot -> its column
+    b = np.zeros((len(u), int(reached.sum())))
+    rows = np.arange(len(u))
+    b[rows, col[i]] = 1.0 - w
+    b[rows, col[i + 1]] += w
+    return b, reached
+
+
 def second_difference(n: int) -> np.ndarray:
     """(n-2, n) second-difference operator, used as a smoothness penalty on table values."""
     d = np.zeros((n - 2, n))
