@@ -134,10 +134,10 @@ def test_parallel_sub_fits_give_the_serial_result(wh_oracle):
     assert to_bytes(serial.qpedal) == to_bytes(parallel.qpedal)
 
 
-def test_thorough_effort_promotes_the_best_structure_to_an_envelope_version():
+def test_the_best_structure_is_promoted_to_an_envelope_version():
     """A system with an envelope-driven bias (sag: the operating point follows the playing
-    level): the thorough fit retries the fitted wh model with the envelope released, and that
-    version validates better and is written."""
+    level): the normal and thorough fits retry the fitted wh model with the envelope released
+    (the quick effort does not), and that version validates better and is written."""
     from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, simulate
 
     lg = np.log2
@@ -156,12 +156,13 @@ def test_thorough_effort_promotes_the_best_structure_to_an_envelope_version():
         cfg = api.FitConfig(effort=effort, flavours=("wh",), eval_seconds=4.0)
         return api.fit_oracle(api.Oracle(oracle, RATE, RATE), "sag", cfg)
 
-    normal, thorough = fit("normal"), fit("thorough")
-    assert normal.structure.startswith("wh-")
-    assert thorough.structure.startswith("wh+env-"), thorough.candidates
-    assert any(s.kind == "env_bias" for s in thorough.pedal_model.stages)
-    assert thorough.cycles <= thorough.budget and thorough.sane, thorough.sanity_message
-    assert thorough.score.esr < normal.score.esr / 2, (thorough.score, normal.score)
+    quick, normal, thorough = fit("quick"), fit("normal"), fit("thorough")
+    assert quick.structure.startswith("wh-")
+    for res in (normal, thorough):
+        assert res.structure.startswith("wh+env-"), res.candidates
+        assert any(s.kind == "env_bias" for s in res.pedal_model.stages)
+        assert res.cycles <= res.budget and res.sane, res.sanity_message
+        assert res.score.esr < quick.score.esr / 2, (res.score, quick.score)
     # every fitting dataset had its fits, and the written model is the best-validating one
     finals = [c for c in thorough.candidates if c["stage"] == "final" and "play_seed" in c]
     assert {c["play_seed"] for c in finals} == set(core.PLAY_SEEDS[:api.THOROUGH_DATASETS])
