@@ -69,10 +69,11 @@ def _fit_one(job: tuple) -> dict:
               default=None, help="... and the reamped WAV (aligned automatically).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
-              help="Three fitting datasets (the best validation wins), twice the "
-                   "iterations, one more structure for saturating captures, and the best two "
-                   "retried with envelope-driven bias: lower error on most captures for 3-7x "
-                   "the fit time (docs/fitting.md).")
+              help="Three fitting datasets for every capture (the best validation wins), "
+                   "every structure long-fitted with twice the iterations, one more structure "
+                   "for saturating captures: lower error on most saturating captures for "
+                   "1.5x (pedals, clean amps) to 6x (high gain) the fit time "
+                   "(docs/fitting.md).")
 def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick,
         thorough):
     """Turn NAM captures (MODELS.nam) into device-ready .pedal models and report accuracy.

@@ -32,7 +32,7 @@ class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, no envelope promotion: tests),
     'normal' or 'thorough' (THOROUGH_DATASETS fitting datasets, every flavour long-fitted on
-    each with twice the iterations, wh3 added for saturating captures: 2-4x the fit time of
+    each with twice the iterations, wh3 added for saturating captures: 1.5-6x the fit time of
     'normal'); both promote the two best long fits to an envelope version when the budget
     allows (PROMOTE); flavours: which
     structure flavours to consider (None = those suited to the capture's gain compression,
