@@ -256,6 +256,12 @@ LONG, QUICK, BESIDE = 0, 1, 2
 PROMOTE = 2
 
 
+def _rank(c: core.Candidate) -> tuple:
+    """Best validation first; exact ties broken by dataset and structure, never by the order
+    tasks ended in."""
+    return c.crit, c.dataset, c.structure.name
+
+
 class _LongFits:
     """The follow-up rule of a fit's task graph (``schedule.run_graph``): when every quick fit
     of a dataset is done, the long fits of the best of them (:meth:`chosen`); when every long
@@ -290,7 +296,7 @@ class _LongFits:
             group.append(result)
             if len(group) < self.n_structs:
                 return []
-            group.sort(key=lambda c: c.crit)
+            group.sort(key=_rank)  # not the order they ended in
             self.groups += 1
             todo = self.chosen(group)
             self.expected += len(todo)
@@ -301,7 +307,7 @@ class _LongFits:
             if self.groups < len(self.datasets) or len(self.finals) < self.expected:
                 return []
             # the best again, with envelopes (sag, touch) where the budget allows
-            best = sorted(self.finals, key=lambda c: c.crit)[:PROMOTE]
+            best = sorted(self.finals, key=_rank)[:PROMOTE]
             promos = [(c, S.with_envelope(c.structure, self.cfg.budget, self.cfg.arch))
                       for c in best]
             tasks = []
@@ -371,12 +377,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         eval_x, eval_y, secs = done["eval"]
         if workers > 1:  # rendered in a worker: account its time here
             render.seconds += secs
-    # every list in a fixed order (not the order tasks ended in): ties rank the same each run
-    keys = sorted((k for k in done if k != "eval"), key=str)
-    base = min((done[k] for k in keys if k[0] == "base"), key=lambda c: c.crit)
-    quick = sorted((done[k] for k in keys if k[0] == "quick"), key=lambda c: c.crit)
-    finals = sorted((done[k] for k in keys if k[0] in ("final", "promo") and done[k] is not None),
-                    key=lambda c: c.crit)
+    # ranked by _rank: the same lists whatever order the tasks ended in
+    base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
+    quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
+    finals = sorted((c for k, c in done.items() if k[0] in ("final", "promo") and c is not None),
+                    key=_rank)
     best = finals[0]
     seeds = core.PLAY_SEEDS
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),

@@ -28,7 +28,7 @@ from pedaltool.fit import linear
 from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
 from pedaltool.fit.colfilter import sosfilt_bank
 from pedaltool.fit.metrics import pre_emphasise
-from pedaltool.fit.table import hat_basis_reached, hat_basis_rows, second_difference
+from pedaltool.fit.table import hat_basis_reached, second_difference
 
 SMOOTH = 3e-3  # table smoothness weight (relative to the normalised residual)
 SLOPE_WEIGHT = 1.0  # first-difference weight relative to the second-difference one
@@ -199,15 +199,22 @@ class JointProblem:
         return np.concatenate([self._error_rows(y_hat[:, None])[:, 0], self._penalty(m)])
 
     def _error_rows(self, y_hat: np.ndarray) -> np.ndarray:
-        """The residual's error rows (raw, then pre-emphasised, at the kept samples) of each
-        column of ``y_hat`` (samples x signals); only the kept samples and the ones before
-        them are read."""
+        """The residual's error rows of each column of ``y_hat`` (samples x signals)."""
+        return np.concatenate(self._kept_rows(y_hat, self.y_full))
+
+    def _kept_rows(self, cols: np.ndarray, minus: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, pre-emphasised) residual rows of signals (samples x signals, ``minus``
+        subtracted from each first), weighted and normalised: only the kept samples and the
+        ones before them (for the 1 - 0.85 z^-1) are read."""
         k, n = self.stride, len(self.y)
+        sub, prev = cols[::k], cols[k - 1::k][: n - 1]
+        if minus is not None:
+            sub, prev = sub - minus[::k, None], prev - minus[k - 1::k, None][: n - 1]
+        pre = sub.copy()
+        pre[1:] -= 0.85 * prev
         w = 1.0 if self.w is None else self.w[:, None]
-        sub = y_hat[::k] - self.y_full[::k, None]
-        pre = sub.copy()  # 1 - 0.85 z^-1 at the kept samples
-        pre[1:] -= 0.85 * (y_hat[k - 1::k] - self.y_full[k - 1::k, None])[: n - 1]
-        return np.concatenate([sub * w / self.ny, pre * w / self.ny_pre])
+        return sub * w / self.ny, pre * w / self.ny_pre
 
     # -- the linear parameters ---------------------------------------------------------------
 
@@ -232,14 +239,9 @@ class JointProblem:
         with e the inner tables' penalty."""
         m = self.model(p)
         cols, live = self._linear_cols(m)
-        k, n = self.stride, len(self.y)
-        w = 1.0 if self.w is None else self.w[:, None]
+        n = len(self.y)
         a = np.zeros((self.n_rows, len(live)))
-        sub = cols[::k]
-        a[:n, live] = sub * w / self.ny
-        pre = sub.copy()  # 1 - 0.85 z^-1 at the kept samples
-        pre[1:] -= 0.85 * cols[k - 1::k][: n - 1]
-        a[n:2 * n, live] = pre * w / self.ny_pre
+        a[:n, live], a[n:2 * n, live] = self._kept_rows(cols)
         nd = self.d2.shape[0]
         if nd:
             a[2 * n:2 * n + nd, : self.d2.shape[1]] = SMOOTH * self.d2 / self.rms_y
@@ -424,7 +426,3 @@ def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
         if small >= 2:
             break
     return p
-
-
-def table_rows(u: np.ndarray, n_knots: int):  # re-exported for callers that need the basis
-    return hat_basis_rows(u, n_knots)
