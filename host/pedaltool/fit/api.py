@@ -313,7 +313,9 @@ class _LongFits:
             tasks = []
             for c, st in promos:
                 if st:
-                    self.say(f"trying {st.name} from the fitted {c.structure.name}")
+                    of = (f" (fitting playing {c.dataset + 1} of {len(self.datasets)})"
+                          if len(self.datasets) > 1 else "")
+                    self.say(f"trying {st.name} from the fitted {c.structure.name}{of}")
                     tasks.append(Task(("promo", c.dataset, st.name), _promote_task,
                                       (c, st, self.pr, self.datasets[c.dataset], self.f_nfev),
                                       LONG))
