@@ -1,4 +1,4 @@
-"""The many-signal biquad kernels match scipy's sosfilt bit for bit."""
+"""The many-signal biquad kernel matches scipy's sosfilt bit for bit."""
 
 import numpy as np
 import pytest
