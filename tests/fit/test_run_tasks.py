@@ -1,9 +1,9 @@
-"""The fitter's sub-fit runner: parallel processes, results in order, follow-up tasks started as
+"""The fitter's sub-fit runner: parallel processes, results by task, follow-up tasks started as
 their inputs finish, most urgent first, a dead worker survived."""
 
 import os
 
-from pedaltool.fit.schedule import Task, run_graph, run_tasks
+from pedaltool.fit.schedule import Task, run_graph
 
 PARENT = os.getpid()
 
@@ -23,29 +23,35 @@ def _die_in_a_worker(v):
     return _Done(v, os.getpid())
 
 
-def test_tasks_run_in_worker_processes_and_keep_their_order():
+def _run(fn, n: int, workers: int, say) -> list:
+    """fn(0) .. fn(n - 1) as independent tasks; their results in that order."""
+    out = run_graph([Task(v, fn, (v,)) for v in range(n)], workers, say)
+    return [out[v] for v in range(n)]
+
+
+def test_tasks_run_in_worker_processes_and_keep_their_keys():
     said = []
-    out = run_tasks([(_square, (v,)) for v in range(5)], 2, said.append)
+    out = _run(_square, 5, 2, said.append)
     assert [d.value for d in out] == [0, 1, 4, 9, 16]
     assert all(d.pid != PARENT for d in out)
     assert sorted(said) == sorted(f"task {v * v} done" for v in range(5))
 
 
 def test_one_worker_runs_in_this_process():
-    out = run_tasks([(_square, (v,)) for v in range(3)], 1, lambda s: None)
+    out = _run(_square, 3, 1, lambda s: None)
     assert [d.pid for d in out] == [PARENT] * 3
 
 
 def test_a_dead_worker_falls_back_to_this_process():
     said = []
-    out = run_tasks([(_die_in_a_worker, (v,)) for v in range(3)], 2, said.append)
+    out = _run(_die_in_a_worker, 3, 2, said.append)
     assert [d.value for d in out] == [0, 1, 2]
     assert all(d.pid == PARENT for d in out)
     assert any("worker process died" in s for s in said)
 
 
 def _follow_squares(key, result):
-    """Each first-level result n (n < 10) is followed by a task squaring it again."""
+    """Each first-level result is followed by a task squaring it again."""
     if key[0] == "first":
         return [Task(("second", key[1]), _square, (result.value,), priority=0)]
     return []

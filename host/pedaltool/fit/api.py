@@ -274,7 +274,6 @@ class _LongFits:
         self.quick: dict[int, list] = {}
         self.finals: list = []
         self.expected = 0  # long fits started
-        self.groups = 0  # datasets whose quick fits are all done
 
     def chosen(self, group: list) -> list:
         """Which quick fits of one dataset (best validation first) get a long fit."""
@@ -297,14 +296,14 @@ class _LongFits:
             if len(group) < self.n_structs:
                 return []
             group.sort(key=_rank)  # not the order they ended in
-            self.groups += 1
             todo = self.chosen(group)
             self.expected += len(todo)
             return [Task(("final", k, c.structure.name), _final_task,
                          (c, self.pr, self.datasets[k], self.f_nfev), LONG) for c in todo]
         if key[0] == "final" and self.cfg.effort != "quick":
             self.finals.append(result)
-            if self.groups < len(self.datasets) or len(self.finals) < self.expected:
+            quick_done = sum(len(g) == self.n_structs for g in self.quick.values())
+            if quick_done < len(self.datasets) or len(self.finals) < self.expected:
                 return []
             # the best again, with envelopes (sag, touch) where the budget allows
             best = sorted(self.finals, key=_rank)[:PROMOTE]
@@ -403,7 +402,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     finalists = list(finals)
     if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
         finalists.append(base)
-    finalists.sort(key=lambda c: c.crit)
+    finalists.sort(key=_rank)
     if finalists[0] is base:
         say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
     if not cfg.baseline:

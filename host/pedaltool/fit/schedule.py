@@ -92,13 +92,6 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
     return results
 
 
-def run_tasks(tasks: list, workers: int, say: Say) -> list:
-    """Run independent ``(function, args)`` tasks (see :func:`run_graph`); results in task
-    order."""
-    out = run_graph([Task(i, fn, args) for i, (fn, args) in enumerate(tasks)], workers, say)
-    return [out[i] for i in range(len(tasks))]
-
-
 def one_blas_thread(fn, args):
     """Run a task with BLAS limited to one thread: the worker processes already use every
     core, and OpenBLAS's own threads on top of them (2 per process here) slowed the long
