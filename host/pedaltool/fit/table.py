@@ -1,4 +1,4 @@
-"""Waveshaper tables: the piecewise-linear hat basis and the least-squares table fit."""
+"""Waveshaper tables: the piecewise-linear hat basis and the smoothness operator."""
 
 from __future__ import annotations
 
@@ -11,17 +11,6 @@ def hat_basis_rows(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]
     pos = (np.clip(u, -1.0, 1.0) + 1.0) * 0.5 * (n_knots - 1)
     i = np.minimum(np.floor(pos).astype(np.int64), n_knots - 2)
     return i, pos - i
-
-
-def hat_basis_dense(u: np.ndarray, n_knots: int) -> np.ndarray:
-    """Dense basis matrix, shape (n_knots, len(u)): row k is hat_k(u) (rows are contiguous so
-    that filtering along the last axis is fast)."""
-    i, w = hat_basis_rows(u, n_knots)
-    b = np.zeros((n_knots, len(u)))
-    cols = np.arange(len(u))
-    b[i, cols] = 1.0 - w
-    b[i + 1, cols] += w
-    return b
 
 
 def hat_basis_reached(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,13 +35,3 @@ def second_difference(n: int) -> np.ndarray:
     for r in range(n - 2):
         d[r, r:r + 3] = (1.0, -2.0, 1.0)
     return d
-
-
-def fit_table_direct(u: np.ndarray, target: np.ndarray, n_knots: int,
-                     smooth: float = 1e-3) -> np.ndarray:
-    """Table values minimising sum((table(u) - target)^2) + smooth * |D2 v|^2 (a Hammerstein
-    problem with no post filter; knots nobody visits follow their neighbours smoothly)."""
-    b = hat_basis_dense(u, n_knots)
-    g = b @ b.T + smooth * len(u) * (lambda d: d.T @ d)(second_difference(n_knots))
-    g += 1e-9 * np.eye(n_knots) * max(np.trace(g) / n_knots, 1e-12)
-    return np.linalg.solve(g, b @ target)
