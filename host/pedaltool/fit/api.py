@@ -153,8 +153,8 @@ def _check_rate(rate: int) -> None:
                        f"{', '.join(str(r) for r in SUPPORTED_RATES)})")
 
 
-def _score(y_hat: np.ndarray, y: np.ndarray) -> Score:
-    m = metrics.all_metrics(y_hat, y)
+def _score(y_hat: np.ndarray, target: metrics.Target) -> Score:
+    m = target.metrics(y_hat)
     return Score(m["esr"], m["esr_pre"], m["lsd_db"])
 
 
@@ -437,15 +437,16 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     dev = simulate_device_float(qp, eval_x)
     flt = core.simulate(best.model, eval_x)
-    score, fscore = _score(dev, eval_y), _score(flt, eval_y)
+    target = metrics.Target(eval_y)  # spectra once for the four scores
+    score, fscore = _score(dev, target), _score(flt, target)
     cycles = S.cost_cycles(best.structure, cfg.arch)
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
     bscore = bfloat = None
     if base_model is not None:
         bpm = to_pedal_model(base_model, name=name + " baseline", knobs=False)
-        bscore = _score(simulate_device_float(quantise(bpm), eval_x), eval_y)
-        bfloat = _score(core.simulate(base_model, eval_x), eval_y)
+        bscore = _score(simulate_device_float(quantise(bpm), eval_x), target)
+        bfloat = _score(core.simulate(base_model, eval_x), target)
     res = FitResult(
         name=name, source_path=source_path, rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
@@ -530,7 +531,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             x = sps.resample_poly(x, rate // g, int(di_rate) // g)
     y = oracle(x)
     yp = simulate_device_float(qp, x)
-    out = {"rate": rate, "pedal": metrics.all_metrics(yp, y), "baseline": None,
+    target = metrics.Target(y)
+    out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None,
            "y_nam": y, "y_pedal": yp, "x": x}
     if baseline:
         bcfg = FitConfig(rate=rate, effort="quick", flavours=("wh",), baseline=False)
@@ -540,5 +542,5 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         ds = core.make_dataset(oracle, rate, level)
         bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=_nfev(bcfg)[0], tanh_table=True)
         bm = core.final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
-        out["baseline"] = metrics.all_metrics(sim(bm, x), y)
+        out["baseline"] = target.metrics(sim(bm, x))
     return out

@@ -117,13 +117,13 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     src = SourceInfo(target_path.name, "", "recording", "")
     pm = to_pedal_model(best.model, name=name, source=src)
     qp = quantise(pm)
-    x_ev, y_ev = d[cut:], t[cut:]
-    score = api._score(simulate_device_float(qp, x_ev), y_ev)
-    fscore = api._score(core.simulate(best.model, x_ev), y_ev)
+    x_ev, target = d[cut:], metrics.Target(t[cut:])
+    score = api._score(simulate_device_float(qp, x_ev), target)
+    fscore = api._score(core.simulate(best.model, x_ev), target)
     bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
     bm = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True).model
     bpm = to_pedal_model(bm, name=name + " baseline", knobs=False)
-    bscore = api._score(simulate_device_float(quantise(bpm), x_ev), y_ev)
+    bscore = api._score(simulate_device_float(quantise(bpm), x_ev), target)
     cycles = S.cost_cycles(best.structure, cfg.arch)
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy

@@ -13,16 +13,18 @@ def hat_basis_rows(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]
     return i, pos - i
 
 
-def hat_basis_reached(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]:
+def hat_basis_reached(u: np.ndarray, n_knots: int, spare: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """The hat basis of the knots u comes near, one column each: (basis, shape (len(u),
-    reached knots), C-contiguous; boolean mask of the reached knots among all n_knots). Column
-    j is hat_k(u) of the j-th reached knot k."""
+    reached knots + ``spare``), C-contiguous; boolean mask of the reached knots among all
+    n_knots). Column j is hat_k(u) of the j-th reached knot k; the ``spare`` last columns are
+    zeros for the caller to fill (appending a column later copies the whole array)."""
     i, w = hat_basis_rows(u, n_knots)
     reached = np.zeros(n_knots, dtype=bool)
     reached[i] = True
     reached[i + 1] = True
     col = np.cumsum(reached) - 1  # knot -> its column
-    b = np.zeros((len(u), int(reached.sum())))
+    b = np.zeros((len(u), int(reached.sum()) + spare))
     rows = np.arange(len(u))
     b[rows, col[i]] = 1.0 - w
     b[rows, col[i + 1]] += w
