@@ -6,6 +6,7 @@ from fit_helpers import RATE, WienerHammerstein
 from pedaltool.errors import FitError
 from pedaltool.fit import api, core
 from pedaltool.fit import structure as S
+from pedaltool.pedal import cost
 
 
 def _fit(oracle, flavours, budget=S.DEFAULT_BUDGET, name="synthetic"):
@@ -17,7 +18,10 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
     res = _fit(wh_oracle, ("wh",))
     assert res.latency == wh_oracle.delay
     assert res.structure.startswith("wh-")
-    assert res.cycles <= res.budget
+    # the reported cost is the written file's (its Q12 sections cost less), within the budget
+    assert res.cycles == cost.cycles_per_sample(res.qpedal)
+    assert res.cycles <= S.cost_cycles(S.grow("wh", res.budget)) <= res.budget
+    assert res.qpedal.accuracy.cycles == res.cycles
     # device-exact, on the evaluation DI. The model class contains this system, so the fit
     # must find it: 6.7e-5 at quick effort (2026-12-04), the naive baseline 0.048
     assert res.score.esr < 1e-3, res.score

@@ -71,7 +71,7 @@ class FitResult:
     rate: int
     structure: str
     structure_notes: str
-    cycles: float
+    cycles: float  # firmware cycles/sample of the written pedal (structure.written_cycles)
     budget: float
     arch: str
     model: BlockModel
@@ -439,7 +439,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     flt = core.simulate(best.model, eval_x)
     target = metrics.Target(eval_y)  # spectra once for the four scores
     score, fscore = _score(dev, target), _score(flt, target)
-    cycles = S.cost_cycles(best.structure, cfg.arch)
+    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
     bscore = bfloat = None

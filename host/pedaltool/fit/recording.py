@@ -124,7 +124,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     bm = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True).model
     bpm = to_pedal_model(bm, name=name + " baseline", knobs=False)
     bscore = api._score(simulate_device_float(quantise(bpm), x_ev), target)
-    cycles = S.cost_cycles(best.structure, cfg.arch)
+    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
     sane, why, _ = api._sanity(qp)
