@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import AudioFileError
+from pedaltool.outfile import write_atomic
 
 #: Sample rates outside this range (Hz) are refused as implausible for guitar audio.
 MIN_RATE_HZ = 8000
@@ -188,36 +188,12 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> N
     fmt = struct.pack("<HHIIHHH", _FORMAT_FLOAT, 1, rate, rate * 4, 4, 32, 0)
     fact = struct.pack("<I", x.size)
     riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + len(payload))
-    folder = p.parent if str(p.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise _fail(p, f"cannot write ({exc.strerror or exc})") from None
-    try:
-        # mkstemp creates the file 0600; give the result the permissions a plain open() would
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"RIFF" + struct.pack("<I", riff_size) + b"WAVE")
-            fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
-            fh.write(b"fact" + struct.pack("<I", len(fact)) + fact)
-            fh.write(b"data" + struct.pack("<I", len(payload)))
-            fh.write(payload)
-        os.replace(tmp, p)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise _fail(p, f"cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    data = b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
+                     b"fmt ", struct.pack("<I", len(fmt)), fmt,
+                     b"fact", struct.pack("<I", len(fact)), fact,
+                     b"data", struct.pack("<I", len(payload)), payload])
+    write_atomic(p, data, error=AudioFileError)
 
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 # ---- levels ---------------------------------------------------------------------------------

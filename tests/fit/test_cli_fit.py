@@ -49,6 +49,27 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
 
 
+def test_fit_refuses_unwritable_outputs_before_fitting(models_dir, tmp_path, monkeypatch):
+    """A report, plot or pedal that cannot be written is refused in one line before the fit
+    starts (it would otherwise fail after it), and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    runner = CliRunner()
+    capture = str(models_dir / CAPTURE)
+    for args, problem in (
+            (["--json", "a_file/r.json"], "JSON report (a_file is a file"),
+            (["--plot", "a_file/p.png"], "plot (a_file is a file"),
+            (["-o", "a_file/x.pedal"], ".pedal (a_file is a file"),
+    ):
+        r = runner.invoke(main, ["fit", capture, *args])
+        assert r.exit_code == 2, r.output
+        assert problem in r.output and "probing" not in r.output, r.output
+    r = runner.invoke(main, ["fit", capture, capture, "-o", "a_file"])
+    assert r.exit_code == 2 and "-o must be a folder, this is a file" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
 @pytest.mark.slow
 def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_path):
     import shutil
@@ -63,3 +84,21 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
     assert "capture" in r.output and "tiny_a" in r.output and "tiny_b" in r.output
     for stem in ("tiny_a", "tiny_b"):
         assert read_pedal(tmp_path / "bank" / f"{stem}.pedal").sample_rate == 48000
+
+
+def test_write_result_into_a_folder_or_a_file(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from pedaltool.fit import api
+    from pedaltool.pedal.accuracy import eq_test_models
+    from pedaltool.pedal.quantise import quantise
+
+    monkeypatch.chdir(tmp_path)
+    res = SimpleNamespace(name="amp", sane=True, score=SimpleNamespace(esr=0.01), budget=1302.0,
+                          qpedal=quantise(eq_test_models(48000)["hp20"]))
+    (tmp_path / "mine").mkdir()
+    assert api.write_result(res, tmp_path / "mine") == tmp_path / "mine" / "amp.pedal"
+    assert api.write_result(res, tmp_path / "x.pedal") == tmp_path / "x.pedal"
+    assert api.write_result(res) == api.BANK_DIR / "amp.pedal"  # ./pedals, relative
+    for p in (tmp_path / "mine" / "amp.pedal", tmp_path / "x.pedal", tmp_path / "pedals/amp.pedal"):
+        assert read_pedal(p).sample_rate == 48000

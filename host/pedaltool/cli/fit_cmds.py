@@ -11,6 +11,7 @@ import click
 
 from pedaltool.cli.base import main
 from pedaltool.errors import FitError, PedaltoolError
+from pedaltool.outfile import check_writable, write_atomic
 
 # pedaltool.fit pulls in scipy (~1 s): every fit import happens inside the commands so that
 # `pedaltool --help` and the other rooms' commands start fast
@@ -97,6 +98,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
+    _check_outputs(output, json_path, plot_path, di_wav is None and len(models) > 1)
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
         if di_wav is not None:
@@ -117,8 +119,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"plot {plot_path}", err=True)
             _dump_json(json_path, d)
         return
-    if output is not None and output.suffix == ".pedal":
-        raise FitError(f"{output}: with several captures -o must be a folder")
     jobs_list = [(str(m), str(output / f"{m.stem}.pedal") if output else None, budget, rate_i,
                   effort, jobs > 1) for m in models]
     results = []
@@ -151,7 +151,27 @@ def _dump_json(path: Path | None, data) -> None:
     if str(path) == "-":
         click.echo(text)
     else:
-        Path(path).write_text(text + "\n")
+        write_atomic(path, (text + "\n").encode(), make_folder=True)
+
+
+def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path | None,
+                   several: bool) -> None:
+    """Refuse output locations that cannot be written before fitting, not after."""
+    if json_path is not None and str(json_path) != "-":
+        check_writable(json_path, "JSON report")
+    if plot_path is not None:
+        check_writable(plot_path, "plot")
+    if output is None:
+        return
+    if several:
+        if output.suffix == ".pedal":
+            raise FitError(f"{output}: with several captures -o must be a folder")
+        if output.exists() and not output.is_dir():
+            raise FitError(f"{output}: with several captures -o must be a folder, "
+                           "this is a file")
+        check_writable(output / "x.pedal", "pedal bank")
+    elif not output.is_dir():  # a folder gets <capture>.pedal inside it
+        check_writable(output, ".pedal")
 
 
 @main.command()

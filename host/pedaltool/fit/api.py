@@ -492,8 +492,9 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
 
 
 def write_result(res: FitResult, out: str | Path | None = None) -> Path:
-    """Write the .pedal (default: the bank, ./pedals/<capture-stem>.pedal) only if it passed the
-    sanity check; FitError otherwise."""
+    """Write the .pedal (default: the bank, ./pedals/<capture-stem>.pedal; ``out`` a file, or
+    an existing folder to write <capture-stem>.pedal into) only if it passed the sanity check;
+    FitError otherwise."""
     from pedaltool.pedal import write_pedal
 
     if not res.sane:
@@ -502,7 +503,9 @@ def write_result(res: FitResult, out: str | Path | None = None) -> Path:
     if not res.score.esr < MAX_USEFUL_ESR:
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
-    path = Path(out) if out else BANK_DIR / f"{res.name}.pedal"
+    path = Path(out) if out else BANK_DIR
+    if path.is_dir() or not out:  # a folder (the bank by default) gets <capture>.pedal
+        path = path / f"{res.name}.pedal"
     return write_pedal(path, res.qpedal)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from pedaltool.errors import FitError
+from pedaltool.outfile import write_atomic
 
 
 def _f(v, fmt=".4f") -> str:
@@ -99,7 +101,7 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
         ax[2].legend()
     fig.suptitle(f"{res.name}: {res.structure}, device ESR {res.score.esr:.4f}")
     fig.tight_layout()
-    png = Path(png)
-    fig.savefig(png, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    return png
+    return write_atomic(png, buf.getvalue(), make_folder=True, error=FitError)

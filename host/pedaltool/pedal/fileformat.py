@@ -8,15 +8,14 @@ the same bytes and applies the same parameter bounds.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from pedaltool.errors import PedalFormatError
+from pedaltool.outfile import write_atomic
 from pedaltool.pedal.model import Accuracy, SourceInfo
 from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, QuantisedPedal
 
@@ -107,18 +106,7 @@ def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
         sanity_check(qp)
     data = to_bytes(qp)
     from_bytes(data, path.name)  # the file we write must read back
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, data, make_folder=True, error=PedalFormatError)
     return path
 
 

@@ -1,0 +1,75 @@
+"""Writing output files: atomically, so a failure never leaves a half-written file, with the
+permissions a plain ``open()`` would give, and with a one-line error naming the file.
+
+Every file pedaltool writes for the user (.pedal, WAV, JSON reports) goes through
+:func:`write_atomic`; :func:`check_writable` lets a command refuse an output location before
+long work (a fit) instead of after it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pedaltool.errors import PedaltoolError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = False,
+                 error: type[PedaltoolError] = PedaltoolError) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+    ``make_folder`` creates missing folders first. Any OSError becomes ``error`` with the
+    message ``<path>: cannot write (<reason>)``; the temporary file is removed."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        if make_folder:
+            folder.mkdir(parents=True, exist_ok=True)
+        if p.is_dir():
+            raise IsADirectoryError(0, "is a folder")
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates the file 0600
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return p
+
+
+def check_writable(path: str | os.PathLike, what: str = "output",
+                   error: type[PedaltoolError] = PedaltoolError) -> None:
+    """Refuse an output file location that cannot work, before any long work: ``path`` is a
+    folder, or the nearest existing folder on its way is a file or not writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{p}: the {what} must be a file name, this is a folder")
+    existing = p.parent if str(p.parent) else Path(".")
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise error(f"{p}: cannot write the {what} ({existing} is a file, not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise error(f"{p}: cannot write the {what} (no permission in {existing})")

@@ -1,0 +1,60 @@
+"""Output files: atomic, with umask permissions, one-line errors, refused before long work."""
+
+import os
+
+import pytest
+from pedaltool.errors import AudioFileError, PedaltoolError
+from pedaltool.outfile import check_writable, write_atomic
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_write_atomic_replaces_the_file_with_plain_open_permissions(tmp_path):
+    p = tmp_path / "report.json"
+    p.write_bytes(b"old")
+    write_atomic(p, b"new")
+    assert p.read_bytes() == b"new"
+    assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()  # mkstemp alone would give 0600
+    assert [f.name for f in tmp_path.iterdir()] == ["report.json"]  # no temporary left
+
+
+def test_write_atomic_folders_and_errors(tmp_path):
+    with pytest.raises(AudioFileError, match=r"missing[/\\]x.wav: cannot write"):
+        write_atomic(tmp_path / "missing" / "x.wav", b"data", error=AudioFileError)
+    assert list(tmp_path.iterdir()) == []
+    out = write_atomic(tmp_path / "a" / "b" / "x.pedal", b"data", make_folder=True)
+    assert out.read_bytes() == b"data"
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(PedaltoolError, match="cannot write"):
+        write_atomic(tmp_path / "folder", b"data")
+    assert list((tmp_path / "folder").iterdir()) == []
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(PedaltoolError, match="cannot write"):
+        write_atomic(blocker / "x.json", b"data", make_folder=True)
+    assert blocker.read_text() == "x"
+
+
+def test_check_writable(tmp_path):
+    check_writable(tmp_path / "new" / "deeper" / "x.json")  # folders will be created
+    check_writable(tmp_path / "x.json")
+    with pytest.raises(PedaltoolError, match="must be a file name"):
+        check_writable(tmp_path, "plot")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(PedaltoolError, match="is a file, not a folder"):
+        check_writable(blocker / "sub" / "x.json", "JSON report")
+
+
+def test_written_pedal_is_readable_by_others_like_any_file(tmp_path):
+    from pedaltool.pedal import read_pedal, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+    from pedaltool.pedal.quantise import quantise
+
+    p = write_pedal(tmp_path / "bank" / "eq.pedal", quantise(eq_test_models(48000)["hp20"]))
+    assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert read_pedal(p).sample_rate == 48000
