@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import DeviceError
+from pedaltool.outfile import write_atomic
 from pedaltool.paths import examples_dir
 
 CAPTURE = "diode_clipper.nam"
@@ -132,8 +134,10 @@ def _plot(path: Path, di, ref, pedal, pedal_drive) -> bool:
     ax2.set_ylabel("power spectral density (dB)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    write_atomic(path, buf.getvalue(), error=DeviceError)
     return True
 
 
@@ -252,6 +256,6 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         "drive_knob": {"value": KNOB_DRIVE, "max_abs_diff_lsb": int(diff2.max())},
         "files": sorted(p.name for p in out.iterdir()),
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    write_atomic(out / "report.json", json.dumps(report, indent=1).encode(), error=DeviceError)
     echo(f"done: WAVs{', plot' if plotted else ''} and report.json in {out}/")
     return report
