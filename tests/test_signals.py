@@ -62,7 +62,21 @@ def test_evaluation_di_returns_a_private_copy(eval_di):
 def test_bundled_wav_is_regenerated_bit_identically(repo_root, eval_di):
     clip = read_wav(repo_root / "examples" / "eval_di.wav")
     assert clip.rate_hz == RATE
-    assert np.array_equal(clip.samples, eval_di)
+    synthesised = signals.synthesise_evaluation_di(RATE)
+    assert np.array_equal(clip.samples, synthesised)
+    assert np.array_equal(eval_di, synthesised)  # evaluation_di reads the file: the same bits
+
+
+def test_evaluation_di_is_synthesised_where_the_file_is_missing(tmp_path, monkeypatch, eval_di):
+    import pedaltool.paths
+
+    monkeypatch.setattr(pedaltool.paths, "examples_dir", lambda: tmp_path)
+    signals._evaluation_cached.cache_clear()
+    try:
+        assert signals._bundled_evaluation_di(float(RATE), 20.0, signals.EVALUATION_SEED) is None
+        assert np.array_equal(signals.evaluation_di(RATE), eval_di)
+    finally:
+        signals._evaluation_cached.cache_clear()
 
 
 def test_evaluation_di_level_is_a_pickup_at_12_dbu(eval_di):

@@ -463,8 +463,42 @@ _EVAL_LEAD_S = 0.2  # silence before the first phrase (s)
 _EVAL_GAP_S = 0.3  # silence between phrases (s)
 
 
+# the bundled copy of the default evaluation DI (examples/eval_di.wav, 48 kHz, 20 s)
+_BUNDLED_EVAL = (48000.0, 20.0, EVALUATION_SEED)
+
+
+def _bundled_evaluation_di(rate_hz: float, seconds: float, seed: int) -> np.ndarray | None:
+    """examples/eval_di.wav when it is what is asked for (48 kHz, 20 s, the default seed), else
+    None. Reading it takes milliseconds where the synthesis takes 2-3 s of every fit and
+    compare; tests/test_signals.py checks that it equals the synthesis bit for bit."""
+    if (rate_hz, seconds, seed) != _BUNDLED_EVAL:
+        return None
+    from pedaltool.audio import read_wav
+    from pedaltool.errors import PedaltoolError
+    from pedaltool.paths import examples_dir
+
+    try:
+        clip = read_wav(examples_dir() / "eval_di.wav")
+    except PedaltoolError:  # not shipped here: synthesise it
+        return None
+    if clip.rate_hz != rate_hz or clip.samples.size != int(round(seconds * rate_hz)):
+        return None
+    return np.asarray(clip.samples, np.float32)
+
+
 @functools.lru_cache(maxsize=8)
 def _evaluation_cached(rate_hz: float, seconds: float, seed: int) -> np.ndarray:
+    x = _bundled_evaluation_di(rate_hz, seconds, seed)
+    if x is None:
+        x = synthesise_evaluation_di(rate_hz, seconds, seed)
+    x.setflags(write=False)
+    return x
+
+
+def synthesise_evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
+                             seed: int = EVALUATION_SEED) -> np.ndarray:
+    """The evaluation DI (see :func:`evaluation_di`) synthesised, never read from the bundled
+    file, float32."""
     rng = np.random.default_rng(seed)
     n_total = int(round(seconds * rate_hz))
     phrases: list[Phrase] = []
@@ -475,9 +509,8 @@ def _evaluation_cached(rate_hz: float, seconds: float, seed: int) -> np.ndarray:
             phrases.append(ph)
             total += ph.duration_s + _EVAL_GAP_S
         cycle += 1
-    x = _finish(_render_phrases(phrases, rate_hz, n_total, _EVAL_LEAD_S, _EVAL_GAP_S, rng), rng)
-    x.setflags(write=False)
-    return x
+    return _finish(_render_phrases(phrases, rate_hz, n_total, _EVAL_LEAD_S, _EVAL_GAP_S, rng),
+                   rng)
 
 
 def evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
@@ -498,7 +531,8 @@ def evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
     Use :func:`evaluation_di_for` to rescale to a capture's calibration.
 
     rate_hz: sample rate (Hz); seconds: length (s), exact (``round(seconds * rate_hz)`` samples);
-    seed: micro-timing, dynamics and pick noise. Returns a new writable array.
+    seed: micro-timing, dynamics and pick noise. Returns a new writable array. At 48 kHz, 20 s
+    and the default seed it is read from the bundled examples/eval_di.wav (the same bits).
     """
     return _evaluation_cached(float(rate_hz), float(seconds), int(seed)).copy()
 
