@@ -27,6 +27,7 @@ from scipy import signal
 from pedaltool.fit import linear
 from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
 from pedaltool.fit.colfilter import sosfilt_bank
+from pedaltool.fit.keptrows import kept_rows_into
 from pedaltool.fit.metrics import pre_emphasise
 from pedaltool.fit.table import hat_basis_reached, second_difference
 
@@ -62,6 +63,8 @@ class JointProblem:
         self.y_full = np.asarray(y, dtype=np.float64)
         # per-sample weight of the error (e.g. less for synthetic excitation than for playing)
         self.w = None if weight is None else np.asarray(weight, np.float64)[::stride]
+        # weight of each kept sample's residual rows (1.0: x * 1.0 is x, the same bits)
+        self.w_rows = np.ones(len(self.y_full[::stride])) if self.w is None else self.w
         self.y = self._w(self.y_full[::stride])
         self.y_pre = self._w(pre_emphasise(self.y_full)[::stride])
         self.ny = np.sqrt(np.sum(self.y ** 2)) + 1e-12
@@ -198,23 +201,13 @@ class JointProblem:
     def _residual_of(self, y_hat: np.ndarray, m: BlockModel) -> np.ndarray:
         return np.concatenate([self._error_rows(y_hat[:, None])[:, 0], self._penalty(m)])
 
-    def _error_rows(self, y_hat: np.ndarray) -> np.ndarray:
-        """The residual's error rows of each column of ``y_hat`` (samples x signals)."""
-        return np.concatenate(self._kept_rows(y_hat, self.y_full))
-
-    def _kept_rows(self, cols: np.ndarray, minus: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        """(raw, pre-emphasised) residual rows of signals (samples x signals, ``minus``
-        subtracted from each first), weighted and normalised: only the kept samples and the
-        ones before them (for the 1 - 0.85 z^-1) are read."""
-        k, n = self.stride, len(self.y)
-        sub, prev = cols[::k], cols[k - 1::k][: n - 1]
-        if minus is not None:
-            sub, prev = sub - minus[::k, None], prev - minus[k - 1::k, None][: n - 1]
-        pre = sub.copy()
-        pre[1:] -= 0.85 * prev
-        w = 1.0 if self.w is None else self.w[:, None]
-        return sub * w / self.ny, pre * w / self.ny_pre
+    def _error_rows(self, y_hat: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The residual's error rows of each column of ``y_hat`` (samples x signals): rows
+        [0, n) raw, [n, 2n) pre-emphasised, written into ``out``'s first 2n rows if given."""
+        if out is None:
+            out = np.empty((2 * len(self.y), y_hat.shape[1]))
+        return kept_rows_into(out, y_hat, self.y_full, self.w_rows, self.stride, self.ny,
+                              self.ny_pre)
 
     # -- the linear parameters ---------------------------------------------------------------
 
@@ -243,7 +236,8 @@ class JointProblem:
         cols, live = self._linear_cols(m)
         n = len(self.y)
         a = np.zeros((self.n_rows, len(live)))
-        a[:n, live], a[n:2 * n, live] = self._kept_rows(cols)
+        kept_rows_into(a, cols, None, self.w_rows, self.stride, self.ny, self.ny_pre,
+                       np.flatnonzero(live))
         nd = self.d2.shape[0]
         if nd:
             a[2 * n:2 * n + nd, : self.d2.shape[1]] = SMOOTH * self.d2 / self.rms_y
@@ -309,8 +303,9 @@ class JointProblem:
                     _, uq = self._trace(mq, k, v=vin[k])
                 post_in[:, j] = self._table_out(mq, uq[-1])
                 bank[:, :, j] = post
-        rq = np.concatenate([self._error_rows(sosfilt_bank(bank, post_in)),
-                             np.stack([self._penalty(mq) for mq in models], axis=1)])
+        rq = np.empty((self.n_rows, n))
+        self._error_rows(sosfilt_bank(bank, post_in), rq)
+        rq[2 * len(self.y):] = np.stack([self._penalty(mq) for mq in models], axis=1)
         return (rq - r0[:, None]) / steps
 
 
