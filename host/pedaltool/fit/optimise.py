@@ -63,6 +63,7 @@ class JointProblem:
         self.y_full = np.asarray(y, dtype=np.float64)
         # per-sample weight of the error (e.g. less for synthetic excitation than for playing)
         self.w = None if weight is None else np.asarray(weight, np.float64)[::stride]
+        self._hat_buffer: np.ndarray | None = None  # _linear_cols builds the basis in it
         # weight of each kept sample's residual rows (1.0: x * 1.0 is x, the same bits)
         self.w_rows = np.ones(len(self.y_full[::stride])) if self.w is None else self.w
         self.y = self._w(self.y_full[::stride])
@@ -214,7 +215,8 @@ class JointProblem:
     def _linear_cols(self, m: BlockModel) -> tuple[np.ndarray, np.ndarray]:
         """d(output)/d(linear parameters) for the parameters the signal reaches: (columns,
         shape (samples, reached parameters), post-filtered; mask of the reached ones). A knot
-        the table input never comes near has an all-zero column, left out of the filtering."""
+        the table input never comes near has an all-zero column, left out of the filtering.
+        The columns live in a buffer the next call overwrites."""
         u = self._last_input(m)
         n_mix = int(self.fit_mix)  # the mix column is filled in place, not appended
         if self.tanh_table:
@@ -223,7 +225,10 @@ class JointProblem:
             cols[:, 0] = np.interp(u, st.knots, np.tanh(TANH_K * st.knots))
             live = np.ones(1, dtype=bool)
         else:
-            cols, live = hat_basis_reached(u, len(m.stages[-1].values), n_mix)
+            k = len(m.stages[-1].values)
+            if self._hat_buffer is None:  # reused: the columns are copied into A at once
+                self._hat_buffer = np.empty(len(u) * (k + n_mix))
+            cols, live = hat_basis_reached(u, k, n_mix, self._hat_buffer)
         if self.fit_mix:
             cols[:, -1] = self.xd
             live = np.append(live, True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 
@@ -13,22 +14,34 @@ def hat_basis_rows(u: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]
     return i, pos - i
 
 
-def hat_basis_reached(u: np.ndarray, n_knots: int, spare: int = 0
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def hat_basis_reached(u: np.ndarray, n_knots: int, spare: int = 0,
+                      buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The hat basis of the knots u comes near, one column each: (basis, shape (len(u),
     reached knots + ``spare``), C-contiguous; boolean mask of the reached knots among all
     n_knots). Column j is hat_k(u) of the j-th reached knot k; the ``spare`` last columns are
-    zeros for the caller to fill (appending a column later copies the whole array)."""
+    zeros for the caller to fill (appending a column later copies the whole array).
+    ``buffer``: a flat float64 array of at least len(u) * (n_knots + spare) values to build
+    the basis in (the result is a view of it); a fresh 50 MB array each call cost more in page
+    faults than filling it."""
     i, w = hat_basis_rows(u, n_knots)
     reached = np.zeros(n_knots, dtype=bool)
     reached[i] = True
     reached[i + 1] = True
     col = np.cumsum(reached) - 1  # knot -> its column
-    b = np.zeros((len(u), int(reached.sum()) + spare))
-    rows = np.arange(len(u))
-    b[rows, col[i]] = 1.0 - w
-    b[rows, col[i + 1]] += w
+    shape = (len(u), int(reached.sum()) + spare)
+    b = np.empty(shape) if buffer is None else buffer[: shape[0] * shape[1]].reshape(shape)
+    _fill_hat_rows(b, col[i], col[i + 1], w)
     return b, reached
+
+
+@numba.njit(cache=True)
+def _fill_hat_rows(b, left, right, w):  # pragma: no cover - compiled
+    # one pass over the rows: np.zeros plus two fancy-indexed writes took 4x longer
+    for r in range(b.shape[0]):
+        for j in range(b.shape[1]):
+            b[r, j] = 0.0
+        b[r, left[r]] = 1.0 - w[r]
+        b[r, right[r]] = w[r]
 
 
 def second_difference(n: int) -> np.ndarray:
