@@ -38,3 +38,17 @@ def test_columns_go_where_dest_says():
     raw, pre = _numpy_rows(cols, None, np.ones(n), 6, 1.0, 1.0)
     assert np.array_equal(out[:n, [0, 2, 5]], raw) and np.array_equal(out[n:, [0, 2, 5]], pre)
     assert not np.any(out[:, [1, 3, 4]])
+
+
+def test_shapes_that_would_write_outside_out_are_refused():
+    cols = np.zeros((600, 3))
+    n = 100
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        kept_rows_into(np.zeros((2 * n - 1, 3)), cols, None, np.ones(n), 6, 1.0, 1.0)
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        kept_rows_into(np.zeros((2 * n, 3)), cols, None, np.ones(n - 1), 6, 1.0, 1.0)
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        kept_rows_into(np.zeros((2 * n, 3)), cols, None, np.ones(n), 6, 1.0, 1.0,
+                       np.array([0, 1, 3]))
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        kept_rows_into(np.zeros((2 * n, 3)), cols, np.zeros(599), np.ones(n), 6, 1.0, 1.0)

@@ -45,8 +45,17 @@ def kept_rows_into(out: np.ndarray, cols: np.ndarray, minus: np.ndarray | None,
     n = ceil(samples / stride) kept samples, ``w`` their weights (length n); column j goes to
     ``out[:, dest[j]]`` (default: column j). Returns ``out``."""
     m = cols.shape[1]
+    n = -(-cols.shape[0] // stride)
     dest = np.arange(m) if dest is None else np.asarray(dest, np.int64)
     use_minus = minus is not None
+    # the kernel does not check bounds (numba's default): a wrong shape here would write
+    # outside ``out`` silently
+    if (out.shape[0] < 2 * n or len(w) < n or len(dest) != m
+            or (m and not 0 <= dest.min() <= dest.max() < out.shape[1])
+            or (use_minus and len(minus) < cols.shape[0])):
+        raise ValueError(f"kept_rows_into: shapes do not fit (out {out.shape}, cols "
+                         f"{cols.shape}, stride {stride}, weights {len(w)}, dest {len(dest)})")
+    # with nothing to subtract, w stands in for ``minus`` (the kernel never reads it)
     _rows_into(out, cols, minus if use_minus else w, use_minus, w, int(stride), float(ny),
                float(ny_pre), dest)
     return out
