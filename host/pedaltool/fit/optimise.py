@@ -61,11 +61,11 @@ class JointProblem:
         # least-squares algebra, same information for a smooth system)
         self.stride = stride
         self.y_full = np.asarray(y, dtype=np.float64)
-        # per-sample weight of the error (e.g. less for synthetic excitation than for playing)
-        self.w = None if weight is None else np.asarray(weight, np.float64)[::stride]
+        # weight of each kept sample's error (e.g. less for synthetic excitation than for
+        # playing); 1.0 without weights: x * 1.0 is x, the same bits
+        self.w = (np.ones(len(self.y_full[::stride])) if weight is None
+                  else np.asarray(weight, np.float64)[::stride])
         self._hat_buffer: np.ndarray | None = None  # _linear_cols builds the basis in it
-        # weight of each kept sample's residual rows (1.0: x * 1.0 is x, the same bits)
-        self.w_rows = np.ones(len(self.y_full[::stride])) if self.w is None else self.w
         self.y = self._w(self.y_full[::stride])
         self.y_pre = self._w(pre_emphasise(self.y_full)[::stride])
         self.ny = np.sqrt(np.sum(self.y ** 2)) + 1e-12
@@ -123,7 +123,7 @@ class JointProblem:
 
     def _w(self, e: np.ndarray) -> np.ndarray:
         """Apply the per-sample weight to subsampled rows (last axis)."""
-        return e if self.w is None else e * self.w
+        return e * self.w
 
     # -- parameter vector <-> model ---------------------------------------------------------
 
@@ -207,7 +207,7 @@ class JointProblem:
         [0, n) raw, [n, 2n) pre-emphasised, written into ``out``'s first 2n rows if given."""
         if out is None:
             out = np.empty((2 * len(self.y), y_hat.shape[1]))
-        return kept_rows_into(out, y_hat, self.y_full, self.w_rows, self.stride, self.ny,
+        return kept_rows_into(out, y_hat, self.y_full, self.w, self.stride, self.ny,
                               self.ny_pre)
 
     # -- the linear parameters ---------------------------------------------------------------
@@ -241,7 +241,7 @@ class JointProblem:
         cols, live = self._linear_cols(m)
         n = len(self.y)
         a = np.zeros((self.n_rows, len(live)))
-        kept_rows_into(a, cols, None, self.w_rows, self.stride, self.ny, self.ny_pre,
+        kept_rows_into(a, cols, None, self.w, self.stride, self.ny, self.ny_pre,
                        np.flatnonzero(live))
         nd = self.d2.shape[0]
         if nd:
