@@ -58,3 +58,16 @@ def test_written_pedal_is_readable_by_others_like_any_file(tmp_path):
     p = write_pedal(tmp_path / "bank" / "eq.pedal", quantise(eq_test_models(48000)["hp20"]))
     assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert read_pedal(p).sample_rate == 48000
+
+
+def test_write_figure_saves_png_bytes_atomically(tmp_path):
+    from pedaltool.outfile import write_figure
+
+    class Fig:  # what write_figure needs of a matplotlib figure
+        def savefig(self, fh, format, dpi):
+            assert format == "png"
+            fh.write(b"\x89PNG" + bytes([dpi]))
+
+    out = write_figure(Fig(), tmp_path / "plots" / "a.png", 90, make_folder=True)
+    assert out.read_bytes() == b"\x89PNG" + bytes([90])
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()

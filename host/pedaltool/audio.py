@@ -195,7 +195,6 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> N
     write_atomic(p, data, error=AudioFileError)
 
 
-
 # ---- levels ---------------------------------------------------------------------------------
 
 

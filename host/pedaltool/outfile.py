@@ -73,3 +73,14 @@ def check_writable(path: str | os.PathLike, what: str = "output",
         raise error(f"{p}: cannot write the {what} ({existing} is a file, not a folder)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise error(f"{p}: cannot write the {what} (no permission in {existing})")
+
+
+def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = False,
+                 error: type[PedaltoolError] = PedaltoolError) -> Path:
+    """A matplotlib figure as a PNG, through :func:`write_atomic` (savefig alone writes the
+    file in place)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return write_atomic(path, buf.getvalue(), make_folder, error)

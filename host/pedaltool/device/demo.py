@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import DeviceError
-from pedaltool.outfile import write_atomic
+from pedaltool.outfile import write_atomic, write_figure
 from pedaltool.paths import examples_dir
 
 CAPTURE = "diode_clipper.nam"
@@ -134,10 +133,10 @@ def _plot(path: Path, di, ref, pedal, pedal_drive) -> bool:
     ax2.set_ylabel("power spectral density (dB)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue(), error=DeviceError)
+    try:
+        write_figure(fig, path, 110, error=DeviceError)
+    finally:
+        plt.close(fig)
     return True
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
 from pedaltool.errors import FitError
-from pedaltool.outfile import write_atomic
+from pedaltool.outfile import write_figure
 
 
 def _f(v, fmt=".4f") -> str:
@@ -101,7 +100,7 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
         ax[2].legend()
     fig.suptitle(f"{res.name}: {res.structure}, device ESR {res.score.esr:.4f}")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return write_atomic(png, buf.getvalue(), make_folder=True, error=FitError)
+    try:
+        return write_figure(fig, png, 90, make_folder=True, error=FitError)
+    finally:
+        plt.close(fig)

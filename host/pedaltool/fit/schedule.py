@@ -1,11 +1,11 @@
 """Running the fitter's independent sub-fits side by side.
 
-A fit is a small graph of pure tasks: quick fits, then long fits of the best of them, then (the
-thorough effort) envelope promotions of the best long fits, with the evaluation render and the
-naive baseline beside them. :func:`run_graph` keeps every worker busy: a task that becomes
-possible (its inputs finished) is started as soon as a worker is free, most urgent first, instead
-of waiting for a whole stage to end. A stage of three equal long fits on two cores left one core
-idle for a whole long fit (about 7 s of a 25 s fit).
+A fit is a small graph of pure tasks: quick fits, then long fits of the best of them, then
+(normal and thorough effort) envelope promotions of the best long fits, with the evaluation
+render and the naive baseline beside them. :func:`run_graph` keeps every worker busy: a task
+that becomes possible (its inputs finished) is started as soon as a worker is free, most urgent
+first, instead of waiting for a whole stage to end. A stage of three equal long fits on two
+cores left one core idle for a whole long fit (about 7 s of a 25 s fit).
 
 Each task is a pure function of its arguments, so the results do not depend on the number of
 workers or the order tasks end in; only the progress lines come in completion order.
