@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import time
@@ -201,7 +200,8 @@ def fit_workers(cfg: FitConfig) -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _quick_task(st, pr, ds, nfev, dataset: int = 0) -> core.Candidate:
+def _quick_task(st, pr, ds, nfev, dataset: int = 0, eqs: dict | None = None) -> core.Candidate:
+    core.prime_initial_eqs(eqs or {})
     c = core.quick_fit(st, pr, ds, nfev=nfev)
     c.dataset = dataset
     return c
@@ -222,7 +222,9 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     return p
 
 
-def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
+def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0,
+                   eqs: dict | None = None) -> core.Candidate:
+    core.prime_initial_eqs(eqs or {})
     bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
     bq.dataset = dataset
     return core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
@@ -232,21 +234,57 @@ def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
 _FORKED: dict = {}
 
 
-def _eval_task(rate, seconds, level):
-    """The evaluation DI at the capture's level and the oracle's output on it (+ seconds)."""
-    from pedaltool import signals
-
+def _rendered(fn, *args):
+    """(fn(render, *args), seconds spent rendering) with the inherited oracle. The oracle's
+    own clock is put back, so the caller adds the seconds once whether the task ran in a
+    worker or in this process."""
     render = _FORKED["render"]
     t0 = render.seconds
+    out = fn(render, *args)
+    secs = render.seconds - t0
+    render.seconds = t0
+    return out, secs
+
+
+def _data_task(rate, level, seed, own_validation: bool):
+    """A fitting dataset; only the first renders the held-out validation the others share."""
+    return _rendered(lambda r: core.make_dataset(
+        r, rate, level, play_seed=seed,
+        validation=None if own_validation else core.NO_VALIDATION))
+
+
+def _eq_task(structs: list, pr: core.Probe) -> dict:
+    """The initial EQ fits of every quick fit (``core.initial_eqs``), the baseline's too."""
+    plan = [(st, core.restarts_for(pr)) for st in structs]
+    return core.initial_eqs(plan + [(S.baseline_structure(), core.RESTARTS)], pr)
+
+
+def _eval_task(rate, seconds, level):
+    """The evaluation DI at the capture's level and the oracle's output on it."""
+    from pedaltool import signals
+
     x = signals.evaluation_di(rate, seconds).astype(np.float64) * level
-    y = render(x)
-    return x, y, render.seconds - t0
+    return _rendered(lambda r: (x, r(x)))
 
 
-# run_graph priorities: a long fit starts as soon as its quick fits are done (the longest
-# tasks, they decide the fit time), quick fits next, the evaluation render and the naive
-# baseline fill the gaps (nothing waits for them before the scoring)
-LONG, QUICK, BESIDE = 0, 1, 2
+def _baseline_score_task(bases: list, eval_x, eval_y, name: str) -> tuple[Score, Score]:
+    """(device-exact, float) scores of the best-validating naive baseline on the evaluation
+    pair: run in the graph so that it overlaps the last long fits, not after them."""
+    from pedaltool.pedal import quantise, simulate_device_float
+
+    model = min(bases, key=_rank).model
+    target = metrics.Target(eval_y)
+    bpm = to_pedal_model(model, name=name + " baseline", knobs=False)
+    return (_score(simulate_device_float(quantise(bpm), eval_x), target),
+            _score(core.simulate(model, eval_x), target))
+
+
+# run_graph priorities: the fitting datasets and initial EQs first (every fit waits for
+# them); a long fit
+# starts as soon as its quick fits are done (the longest tasks, they decide the fit time),
+# quick fits next, the evaluation render and the naive baseline fill the gaps (nothing waits
+# for them before the scoring)
+DATA, LONG, QUICK, BESIDE = -1, 0, 1, 2
 # long fits retried with an envelope-driven bias into each table (structure.with_envelope),
 # kept when they validate better; side by side on two cores, so two cost the time of one.
 # At the default budget only the one-table structures have room for it (the saturating
@@ -262,24 +300,45 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
-class _LongFits:
-    """The follow-up rule of a fit's task graph (``schedule.run_graph``): when every quick fit
-    of a dataset is done, the long fits of the best of them (:meth:`chosen`); when every long
-    fit is done, envelope promotions of the PROMOTE best (not with the quick effort)."""
+class _FitGraph:
+    """The follow-up rule of a fit's task graph (``schedule.run_graph``): when a fitting
+    dataset, the first one (whose validation they all share) and the initial EQ fits are
+    there, the dataset's quick fits and naive baseline; when every quick fit of a dataset is
+    done, the long fits of the best of them (:meth:`chosen`); when every long fit is done,
+    envelope promotions of the PROMOTE best (not with the quick effort); when every baseline
+    and the evaluation pair are there, the baseline's scores."""
 
-    def __init__(self, cfg: FitConfig, pr: core.Probe, datasets: list, n_structs: int,
-                 workers: int, f_nfev: int, say: Callable[[str], None]):
-        self.cfg, self.pr, self.datasets, self.n_structs = cfg, pr, datasets, n_structs
-        self.workers, self.f_nfev, self.say = workers, f_nfev, say
+    def __init__(self, cfg: FitConfig, pr: core.Probe, n_datasets: int, structs: list,
+                 workers: int, nfev: tuple[int, int], name: str, say: Callable[[str], None],
+                 evaluation: tuple | None = None):
+        self.cfg, self.pr, self.n_datasets, self.structs = cfg, pr, n_datasets, structs
+        self.workers, (self.q_nfev, self.f_nfev), self.name = workers, nfev, name
+        self.say = say
+        self.evaluation = evaluation  # (eval_x, eval_y) once known
+        self.rendered: dict[int, core.Dataset] = {}  # before the validation is attached
+        self.eqs: dict | None = None  # core.initial_eqs, once fitted
+        self.datasets: dict[int, core.Dataset] = {}
+        self.render_seconds = 0.0  # spent in the tasks
         self.quick: dict[int, list] = {}
         self.finals: list = []
+        self.bases: list = []
         self.expected = 0  # long fits started
+
+    def initial(self, rate: int, level: float) -> list[Task]:
+        """The renders and the initial EQ fits the graph starts with."""
+        tasks = [Task(("data", 0), _data_task, (rate, level, core.PLAY_SEEDS[0], True), DATA),
+                 Task("eq", _eq_task, (self.structs, self.pr), DATA)]
+        tasks += [Task(("data", k), _data_task, (rate, level, seed, False), DATA)
+                  for k, seed in enumerate(core.PLAY_SEEDS[1:self.n_datasets], 1)]
+        if self.evaluation is None:
+            tasks.append(Task("eval", _eval_task, (rate, self.cfg.eval_seconds, level), BESIDE))
+        return tasks
 
     def chosen(self, group: list) -> list:
         """Which quick fits of one dataset (best validation first) get a long fit."""
         if self.cfg.effort == "thorough":
             return list(group)
-        if len(self.datasets) > 1:
+        if self.n_datasets > 1:
             return group[:1]
         # the runner-up gets a long fit too when it is close (the ranking after the short
         # restarts is noisy), or always when a second process is free to run it side by side
@@ -289,37 +348,83 @@ class _LongFits:
         return group[:1]
 
     def __call__(self, key, result) -> list[Task]:
-        if key[0] == "quick":
-            k = key[1]
-            group = self.quick.setdefault(k, [])
-            group.append(result)
-            if len(group) < self.n_structs:
-                return []
-            group.sort(key=_rank)  # not the order they ended in
-            todo = self.chosen(group)
-            self.expected += len(todo)
-            return [Task(("final", k, c.structure.name), _final_task,
-                         (c, self.pr, self.datasets[k], self.f_nfev), LONG) for c in todo]
-        if key[0] == "final" and self.cfg.effort != "quick":
+        kind = key if isinstance(key, str) else key[0]
+        if kind == "data":
+            ds, secs = result
+            self.render_seconds += secs
+            self.rendered[key[1]] = ds
+            self.say(f"rendered fitting playing {key[1] + 1} of {self.n_datasets}")
+            return self._fits()
+        if kind == "eq":
+            self.eqs = result
+            return self._fits()
+        if kind == "eval":
+            (eval_x, eval_y), secs = result
+            self.render_seconds += secs
+            self.evaluation = eval_x, eval_y
+            self.say("rendered the evaluation DI")
+            return self._baseline_score()
+        if kind == "base":
+            self.bases.append(result)
+            return self._baseline_score()
+        if kind == "quick":
+            return self._long_fits(key[1], result)
+        if kind == "final" and self.cfg.effort != "quick":
             self.finals.append(result)
-            quick_done = sum(len(g) == self.n_structs for g in self.quick.values())
-            if quick_done < len(self.datasets) or len(self.finals) < self.expected:
-                return []
-            # the best again, with envelopes (sag, touch) where the budget allows
-            best = sorted(self.finals, key=_rank)[:PROMOTE]
-            promos = [(c, S.with_envelope(c.structure, self.cfg.budget, self.cfg.arch))
-                      for c in best]
-            tasks = []
-            for c, st in promos:
-                if st:
-                    of = (f" (fitting playing {c.dataset + 1} of {len(self.datasets)})"
-                          if len(self.datasets) > 1 else "")
-                    self.say(f"trying {st.name} from the fitted {c.structure.name}{of}")
-                    tasks.append(Task(("promo", c.dataset, st.name), _promote_task,
-                                      (c, st, self.pr, self.datasets[c.dataset], self.f_nfev),
-                                      LONG))
-            return tasks
+            return self._promotions()
         return []
+
+    def _fits(self) -> list[Task]:
+        """The quick fits and baselines of the datasets rendered and not yet started."""
+        if self.eqs is None or (0 not in self.rendered and 0 not in self.datasets):
+            return []  # no initial EQ or no shared validation yet
+        tasks = []
+        for j in sorted(self.rendered):  # the first dataset first: the others share its
+            d = self.rendered.pop(j)    # validation
+            self.datasets[j] = d if j == 0 else core.share_validation(d, self.datasets[0])
+            tasks += [Task(("quick", j, i), _quick_task,
+                           (st, self.pr, self.datasets[j], self.q_nfev, j, self.eqs), QUICK)
+                      for i, st in enumerate(self.structs)]
+            tasks.append(Task(("base", j), _baseline_task,
+                              (self.pr, self.datasets[j], self.q_nfev, self.f_nfev, j, self.eqs),
+                              BESIDE))
+        return tasks
+
+    def _baseline_score(self) -> list[Task]:
+        if (not self.cfg.baseline or self.evaluation is None
+                or len(self.bases) < self.n_datasets):
+            return []
+        return [Task("base score", _baseline_score_task,
+                     (self.bases, *self.evaluation, self.name), BESIDE)]
+
+    def _long_fits(self, k: int, result) -> list[Task]:
+        group = self.quick.setdefault(k, [])
+        group.append(result)
+        if len(group) < len(self.structs):
+            return []
+        group.sort(key=_rank)  # not the order they ended in
+        todo = self.chosen(group)
+        self.expected += len(todo)
+        return [Task(("final", k, c.structure.name), _final_task,
+                     (c, self.pr, self.datasets[k], self.f_nfev), LONG) for c in todo]
+
+    def _promotions(self) -> list[Task]:
+        quick_done = sum(len(g) == len(self.structs) for g in self.quick.values())
+        if quick_done < self.n_datasets or len(self.finals) < self.expected:
+            return []
+        # the best again, with envelopes (sag, touch) where the budget allows
+        best = sorted(self.finals, key=_rank)[:PROMOTE]
+        tasks = []
+        for c in best:
+            st = S.with_envelope(c.structure, self.cfg.budget, self.cfg.arch)
+            if st:
+                of = (f" (fitting playing {c.dataset + 1} of {self.n_datasets})"
+                      if self.n_datasets > 1 else "")
+                self.say(f"trying {st.name} from the fitted {c.structure.name}{of}")
+                tasks.append(Task(("promo", c.dataset, st.name), _promote_task,
+                                  (c, st, self.pr, self.datasets[c.dataset], self.f_nfev),
+                                  LONG))
+        return tasks
 
 
 def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
@@ -339,13 +444,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     pr = core.probe(render, rate, level, name)
     core.check_fittable(pr, name)
     say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
-    ds = core.make_dataset(render, rate, level)
-    q_nfev, f_nfev = _nfev(cfg)
     thorough = cfg.effort == "thorough"
-    datasets = [ds]  # more fitting playing to start from, one validation to rank them
-    for seed in core.PLAY_SEEDS[1:datasets_for(cfg, pr)]:
-        say(f"rendering fitting playing (seed {seed})")
-        datasets.append(core.make_dataset(render, rate, level, play_seed=seed, validation=ds))
+    n_data = datasets_for(cfg, pr)
     flavours = cfg.flavours or core.flavours_for(pr, thorough)
     say(f"structures tried: {', '.join(flavours)}")
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
@@ -356,42 +456,39 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     workers = fit_workers(cfg)
     for st in structs:
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
+    # the fitting playing: more than one dataset gives the fits more playing to start from,
+    # with one validation to rank them
+    seeds = core.PLAY_SEEDS
+    say(f"rendering fitting playing (seed{'s' if n_data > 1 else ''} "
+        f"{', '.join(str(s) for s in seeds[:n_data])})")
     # the naive baseline is always fitted: it is scored next to the result and it is a
     # candidate itself, on the same validation criterion, so the fitter never returns a
     # model worse than the baseline it is compared with
-    bst = S.baseline_structure()
     say("fitting the naive baseline (biquad + tanh + biquad)")
-    tasks = [Task(("quick", k, i), _quick_task, (st, pr, d, q_nfev, k), QUICK)
-             for k, d in enumerate(datasets) for i, st in enumerate(structs)]
-    if eval_x is None:  # the scoring pair, rendered beside the fits
+    evaluation = None if eval_x is None else (eval_x, eval_y)
+    if evaluation is None:  # the scoring pair, rendered beside the fits
         say("rendering the evaluation DI through the capture")
-        _FORKED["render"] = render
-        tasks.append(Task("eval", _eval_task, (rate, cfg.eval_seconds, level), BESIDE))
-    tasks += [Task(("base", k), _baseline_task, (pr, d, q_nfev, f_nfev, k), BESIDE)
-              for k, d in enumerate(datasets)]
+    graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say, evaluation)
+    _FORKED["render"] = render
     try:
-        done = run_graph(tasks, workers, say,
-                         _LongFits(cfg, pr, datasets, len(structs), workers, f_nfev, say))
+        done = run_graph(graph.initial(rate, level), workers, say, graph)
     finally:
         _FORKED.clear()
-    if eval_x is None:
-        eval_x, eval_y, secs = done["eval"]
-        if workers > 1:  # rendered in a worker: account its time here
-            render.seconds += secs
+    render.seconds += graph.render_seconds
+    eval_x, eval_y = graph.evaluation
     # ranked by _rank: the same lists whatever order the tasks ended in
     base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
     quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
     finals = sorted((c for k, c in done.items() if k[0] in ("final", "promo") and c is not None),
                     key=_rank)
     best = finals[0]
-    seeds = core.PLAY_SEEDS
+    bst = S.baseline_structure()
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
               "stage": "quick", "play_seed": seeds[c.dataset], "val_esr": c.val_esr,
               "val_esr_pre": c.val_esr_pre} for c in quick]
     cands += [{"structure": c.structure.name, "stage": "final",
                "play_seed": seeds[c.dataset], "cycles": S.cost_cycles(c.structure, cfg.arch),
                "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
-    base_model = copy.deepcopy(base.model)
     cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
                   "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
     # finalists: every long-fitted candidate, the naive structure included, best validation
@@ -405,8 +502,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     finalists.sort(key=_rank)
     if finalists[0] is base:
         say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
-    if not cfg.baseline:
-        base_model = None
 
     # score: device-exact on the evaluation DI
     say("quantising and scoring device-exact")
@@ -442,11 +537,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
-    bscore = bfloat = None
-    if base_model is not None:
-        bpm = to_pedal_model(base_model, name=name + " baseline", knobs=False)
-        bscore = _score(simulate_device_float(quantise(bpm), eval_x), target)
-        bfloat = _score(core.simulate(base_model, eval_x), target)
+    bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
     res = FitResult(
         name=name, source_path=source_path, rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
     play[len(play) // 2:] *= 1.6
     x_fit = np.concatenate([play, excitation.fitting_signal(rate_hz, level, seed=7,
                                                             play_s=0.0)])
-    if validation is not None:
+    if validation is not None:  # NO_VALIDATION: the caller attaches it (share_validation)
         y_fit = np.asarray(render(x_fit), np.float64)
         return Dataset(x_fit, y_fit, validation.x_val, validation.y_val, n_play=len(play))
     x_val = signals.fitting_di(rate_hz, VALIDATION_S, seed=4242, level_scale=level).astype(float)
@@ -175,14 +176,29 @@ def make_dataset(render: Render, rate_hz: float, level: float = 1.0,
     return Dataset(x_fit, y[: len(x_fit)], x_val, y[len(x_fit):], n_play=len(play))
 
 
+# make_dataset(validation=NO_VALIDATION): render the fitting signal only, so that a dataset can
+# be rendered before (or beside) the one whose validation it will share
+NO_VALIDATION = Dataset(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+
+
+def share_validation(ds: Dataset, other: Dataset) -> Dataset:
+    """``ds`` validated on ``other``'s held-out playing (the arrays are shared, not copied)."""
+    return dataclasses.replace(ds, x_val=other.x_val, y_val=other.y_val)
+
+
 _SECTION_CACHE: dict = {}
+
+
+def _section_key(target_db, grid, kinds, rate_hz, w) -> tuple:
+    return (tuple(kinds), float(rate_hz), np.round(target_db, 6).tobytes(),
+            np.asarray(grid, np.float64).tobytes(), np.asarray(w, np.float64).tobytes())
 
 
 def _sections_fit(target_db, grid, kinds, rate_hz, w) -> list[Section]:
     """Biquad cascade fitted to a dB curve (memoised: restarts share their initial EQ)."""
     if not kinds:
         return []
-    key = (tuple(kinds), float(rate_hz), np.round(target_db, 6).tobytes())
+    key = _section_key(target_db, grid, kinds, rate_hz, w)
     if key not in _SECTION_CACHE:
         if len(_SECTION_CACHE) > 64:
             _SECTION_CACHE.clear()
@@ -192,29 +208,65 @@ def _sections_fit(target_db, grid, kinds, rate_hz, w) -> list[Section]:
     return copy.deepcopy(_SECTION_CACHE[key])
 
 
-def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
-                  split: float = 0.5) -> BlockModel:
-    """Initial EQ from the small-signal BLA T (dB): ``split`` of its shape goes before the
-    table, the rest after it (a noise BLA cannot tell pre from post: Bussgang), fitted as
-    biquad cascades on a log-frequency grid weighted towards where the capture has output.
-    The first table's input gain puts the 99.9th percentile of |pre(x)| at ``drive`` x the
-    table's half-range."""
-    rate = pr.rate_hz
+def _eq_targets(pr: Probe, split: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pre dB, post dB, weights) on ``pr.grid_hz``: the small-signal BLA's shape split
+    between before and after the table (see :func:`initial_model`)."""
     total = np.nan_to_num(pr.bla_db[0] - np.median(pr.bla_db[0]))
     w = np.clip((total - (np.max(total) - 45.0)) / 15.0, 0.05, 1.0)
     if split < 0 and pr.sweep_db is not None:  # Eichas: post = loud sweep, pre = the rest
         post_db = np.nan_to_num(pr.sweep_db - np.median(pr.sweep_db))
-        pre_db = total - post_db
-    else:
-        split = abs(split)
-        post_db, pre_db = (1.0 - split) * total, split * total
-    post = _sections_fit(post_db, pr.grid_hz, st.post, rate, w)
+        return total - post_db, post_db, w
+    split = abs(split)
+    return split * total, (1.0 - split) * total, w
+
+
+def initial_eq(st: Structure, pr: Probe, split: float) -> tuple[list[Section], list[Section]]:
+    """(the first table's pre-EQ, the post-EQ) a quick fit of ``st`` starts from at ``split``
+    (memoised per process)."""
+    pre_db, post_db, w = _eq_targets(pr, split)
+    return (_sections_fit(pre_db, pr.grid_hz, st.pre[0], pr.rate_hz, w),
+            _sections_fit(post_db, pr.grid_hz, st.post, pr.rate_hz, w))
+
+
+def initial_eqs(plan: list[tuple[Structure, tuple]], pr: Probe) -> dict:
+    """Every initial EQ fit the quick fits of ``plan`` ((structure, (split, drive) restarts)
+    pairs) start from, as memo entries for :func:`prime_initial_eqs`. Computed once for a
+    whole fit: each forked worker used to fit them again for its first quick fit (2 x 2.5 s
+    of CPU on the TS9); the fit is a pure function of its memo key, so the bits are the same
+    whichever process computes it."""
+    out = {}
+    for st, restarts in plan:
+        for split, _ in restarts:
+            pre_db, post_db, w = _eq_targets(pr, split)
+            for db, kinds in ((pre_db, st.pre[0]), (post_db, st.post)):
+                if kinds:
+                    key = _section_key(db, pr.grid_hz, kinds, pr.rate_hz, w)
+                    out[key] = _sections_fit(db, pr.grid_hz, kinds, pr.rate_hz, w)
+    return out
+
+
+def prime_initial_eqs(eqs: dict) -> None:
+    """Put :func:`initial_eqs`' entries in this process's memo."""
+    if len(_SECTION_CACHE) + len(eqs) > 64:
+        _SECTION_CACHE.clear()
+    _SECTION_CACHE.update(eqs)
+
+
+def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
+                  split: float = 0.5) -> BlockModel:
+    """Initial EQ from the small-signal BLA T (dB): ``split`` of its shape goes before the
+    table, the rest after it (a noise BLA cannot tell pre from post: Bussgang), fitted as
+    biquad cascades on a log-frequency grid weighted towards where the capture has output
+    (``split`` < 0: the loud sweep's response after the table, the rest before it).
+    The first table's input gain puts the 99.9th percentile of |pre(x)| at ``drive`` x the
+    table's half-range."""
+    rate = pr.rate_hz
+    first_pre, post = initial_eq(st, pr, split)
     stages = []
     xd = np.concatenate([np.zeros(pr.latency), x])[: len(x)]
     v = xd
     for k, kinds in enumerate(st.pre):
-        pre = _sections_fit(pre_db, pr.grid_hz, kinds, rate, w) if k == 0 else \
-            linear.default_sections(kinds)
+        pre = first_pre if k == 0 else linear.default_sections(kinds)
         s = signal.sosfilt(cascade_sos(pre, rate), v)
         q = float(np.quantile(np.abs(s), 0.999)) + 1e-12
         last = k == len(st.pre) - 1
