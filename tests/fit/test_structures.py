@@ -92,3 +92,27 @@ def test_with_envelope_keeps_the_eq_and_respects_the_budget():
     mix = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), S.DEFAULT_BUDGET)
     assert mix.name.startswith("wh+mix+env-") and mix.mix and mix.env
     assert S.with_envelope(S.baseline_structure(), 1e9) is None
+
+
+def test_primed_initial_eqs_give_the_same_starts_without_fitting_again(probed, monkeypatch):
+    """A fit computes its initial EQ cascades once (core.initial_eqs) and each worker primes
+    its memo with them: the quick fits must then start from the same models, bit for bit,
+    without a single cascade fit of their own."""
+    pr, x = probed
+    structs = [S.grow(f, S.DEFAULT_BUDGET) for f in ("wh", "wh+mix", "wh2+cab")]
+    restarts = ((-1.0, 0.5), (0.5, 0.5))
+    core._SECTION_CACHE.clear()
+    eqs = core.initial_eqs([(st, restarts) for st in structs], pr)
+    fresh = [core.initial_model(st, pr, x, d, split) for st in structs for split, d in restarts]
+    core._SECTION_CACHE.clear()  # a new worker process
+    core.prime_initial_eqs(eqs)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("an initial EQ was fitted again")
+
+    monkeypatch.setattr(core.linear, "fit_cascade_db", no_fit)
+    primed = [core.initial_model(st, pr, x, d, split) for st in structs for split, d in restarts]
+    for a, b in zip(fresh, primed, strict=True):
+        for sa, sb in zip(a.post + a.stages[0].pre, b.post + b.stages[0].pre, strict=True):
+            assert sa.kind == sb.kind and np.array_equal(sa.params, sb.params)
+        assert a.stages[0].in_gain == b.stages[0].in_gain
