@@ -79,6 +79,7 @@ def test_saturating_captures_get_multi_stage_flavours_and_one_restart():
     assert core.flavours_for(mild) == S.FLAVOURS
     assert core.restarts_for(sat) == core.SATURATING_RESTARTS
     assert core.restarts_for(mild) == core.RESTARTS
+    assert core.restarts_for(sat, naive=True) == core.RESTARTS  # the baseline: every restart
 
 
 def test_with_envelope_keeps_the_eq_and_respects_the_budget():

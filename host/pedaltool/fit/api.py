@@ -234,13 +234,13 @@ def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0,
 _FORKED: dict = {}
 
 
-def _rendered(fn, *args):
-    """(fn(render, *args), seconds spent rendering) with the inherited oracle. The oracle's
-    own clock is put back, so the caller adds the seconds once whether the task ran in a
-    worker or in this process."""
+def _rendered(fn):
+    """(fn(render), seconds spent rendering) with the inherited oracle. The oracle's own
+    clock is put back, so the caller adds the seconds once whether the task ran in a worker
+    or in this process."""
     render = _FORKED["render"]
     t0 = render.seconds
-    out = fn(render, *args)
+    out = fn(render)
     secs = render.seconds - t0
     render.seconds = t0
     return out, secs
@@ -256,7 +256,7 @@ def _data_task(rate, level, seed, own_validation: bool):
 def _eq_task(structs: list, pr: core.Probe) -> dict:
     """The initial EQ fits of every quick fit (``core.initial_eqs``), the baseline's too."""
     plan = [(st, core.restarts_for(pr)) for st in structs]
-    return core.initial_eqs(plan + [(S.baseline_structure(), core.RESTARTS)], pr)
+    return core.initial_eqs(plan + [(S.baseline_structure(), core.restarts_for(pr, True))], pr)
 
 
 def _eval_task(rate, seconds, level):
@@ -280,10 +280,9 @@ def _baseline_score_task(bases: list, eval_x, eval_y, name: str) -> tuple[Score,
 
 
 # run_graph priorities: the fitting datasets and initial EQs first (every fit waits for
-# them); a long fit
-# starts as soon as its quick fits are done (the longest tasks, they decide the fit time),
-# quick fits next, the evaluation render and the naive baseline fill the gaps (nothing waits
-# for them before the scoring)
+# them); a long fit starts as soon as its quick fits are done (the longest tasks, they decide
+# the fit time), quick fits next; the evaluation render and the naive baseline fill the gaps
+# (only the baseline's scoring waits for them)
 DATA, LONG, QUICK, BESIDE = -1, 0, 1, 2
 # long fits retried with an envelope-driven bias into each table (structure.with_envelope),
 # kept when they validate better; side by side on two cores, so two cost the time of one.

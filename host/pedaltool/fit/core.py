@@ -311,9 +311,10 @@ def is_saturating(pr: Probe) -> bool:
     return compression_db(pr) >= S.SATURATING_DB
 
 
-def restarts_for(pr: Probe) -> tuple:
-    """(split, drive) restarts of the quick fit for this capture."""
-    return SATURATING_RESTARTS if is_saturating(pr) else RESTARTS
+def restarts_for(pr: Probe, naive: bool = False) -> tuple:
+    """(split, drive) restarts of the quick fit for this capture; the naive baseline
+    (``naive``) keeps every restart (never handicap it)."""
+    return SATURATING_RESTARTS if is_saturating(pr) and not naive else RESTARTS
 
 
 def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
@@ -322,8 +323,8 @@ def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
     second of the fitting signal; the best restart, scored on the validation playing.
     ``drives`` = (split, drive) pairs; None = :func:`restarts_for` the capture."""
     t0 = time.time()
-    if drives is None:  # the naive baseline keeps every restart (never handicap it)
-        drives = RESTARTS if tanh_table else restarts_for(pr)
+    if drives is None:
+        drives = restarts_for(pr, naive=tanh_table)
     log = []
     n_quick = min(len(ds.x_fit), int(1.0 * pr.rate_hz))
     best = None
