@@ -9,10 +9,13 @@ import pytest
 from pedaltool.fit import api, core
 from pedaltool.fit import structure as S
 
+MILD, SATURATING = ("wh", "wh+mix"), ("wh2+cab", "wh2+cab+env")
 
-def _graph(n_datasets: int, baseline: bool = True, evaluation=None) -> api._FitGraph:
+
+def _graph(n_datasets: int, baseline: bool = True, evaluation=None,
+           flavours=MILD) -> api._FitGraph:
     cfg = api.FitConfig(effort="normal", baseline=baseline)
-    structs = S.within_budget(cfg.budget, cfg.arch, ("wh", "wh+mix"))
+    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
     return api._FitGraph(cfg, SimpleNamespace(), n_datasets, structs, 2, (5, 10), "t",
                          lambda s: None, evaluation)
 
@@ -24,22 +27,42 @@ def _dataset(k: int, own_validation: bool) -> core.Dataset:
     return core.Dataset(x, x, np.zeros(0), np.zeros(0))
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations([0, 1, 2, "eq"])))
-def test_every_dataset_gets_its_fits_whatever_order_the_renders_end_in(order):
-    g = _graph(3)
+def _orders(flavours, n_data):
+    n_eq = 1 if flavours is MILD else 2  # wh and wh+mix start from the same EQ kinds
+    events = [("data", k) for k in range(n_data)] + [("eq", e) for e in range(n_eq)]
+    return [(flavours, n_data, order) for order in itertools.permutations(events)]
+
+
+@pytest.mark.parametrize("flavours,n_data,order", _orders(MILD, 3) + _orders(SATURATING, 1)
+                         + _orders(SATURATING, 2))
+def test_every_fit_starts_once_when_its_inputs_are_there_whatever_the_order(
+        flavours, n_data, order):
+    g = _graph(n_data, flavours=flavours)
+    eq_tasks = sorted(set(g.eq_of))
+    assert len(eq_tasks) == (1 if flavours is MILD else 2)
     started = [t.key for t in g.initial(48000, 1.0)]
-    assert started == [("data", 0), "eq", ("data", 1), ("data", 2), "eval"]
-    eqs = {"memo": "entries"}
-    follow = []
-    for k in order:
-        follow += g("eq", eqs) if k == "eq" else g(("data", k), (_dataset(k, k == 0), 0.5))
-    keys = sorted(t.key for t in follow)
-    assert keys == sorted([("quick", k, i) for k in range(3) for i in range(2)]
-                          + [("base", k) for k in range(3)])
-    assert all(t.args[-1] is eqs for t in follow)  # each primes its memo with the EQ fits
-    assert g.render_seconds == 1.5
+    assert started == ([("data", 0)] + [("eq", e) for e in eq_tasks]
+                       + [("data", k) for k in range(1, n_data)] + ["eval"])
+    eqs = {e: {"memo of": e} for e in eq_tasks}
+    seen, follow = set(), []
+    for ev in order:
+        new = (g(ev, eqs[ev[1]]) if ev[0] == "eq"
+               else g(ev, (_dataset(ev[1], ev[1] == 0), 0.5)))
+        seen.add(ev)
+        for t in new:  # nothing starts before its inputs are there
+            j = t.key[1]
+            assert ("data", j) in seen and ("data", 0) in seen, (t.key, seen)
+            if t.key[0] == "quick":
+                e = g.eq_of[t.key[2]]
+                assert ("eq", e) in seen and t.args[-1] is eqs[e]  # primes its memo
+        follow += new
+    keys = [t.key for t in follow]
+    assert sorted(keys) == sorted([("quick", k, i) for k in range(n_data)
+                                   for i in range(len(g.structs))]
+                                  + [("base", k) for k in range(n_data)])  # each once
+    assert g.render_seconds == 0.5 * n_data
     first = g.datasets[0]
-    for k in range(3):  # each fits on its own playing, validated on the first one's
+    for k in range(n_data):  # each fits on its own playing, validated on the first one's
         assert g.datasets[k].x_fit[0] == k
         assert g.datasets[k].x_val is first.x_val and g.datasets[k].y_val is first.y_val
     for t in follow:  # every task got its dataset with the validation attached
@@ -64,5 +87,5 @@ def test_the_baseline_is_scored_once_when_every_baseline_and_the_evaluation_are_
 
 def test_no_baseline_score_without_a_baseline_and_no_render_of_a_given_evaluation():
     g = _graph(1, baseline=False, evaluation=(np.zeros(4), np.ones(4)))
-    assert [t.key for t in g.initial(48000, 1.0)] == [("data", 0), "eq"]
+    assert [t.key for t in g.initial(48000, 1.0)] == [("data", 0), ("eq", 0)]
     assert g(("base", 0), SimpleNamespace()) == []

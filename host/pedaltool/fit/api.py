@@ -222,9 +222,7 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     return p
 
 
-def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0,
-                   eqs: dict | None = None) -> core.Candidate:
-    core.prime_initial_eqs(eqs or {})
+def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
     bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
     bq.dataset = dataset
     return core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
@@ -253,10 +251,11 @@ def _data_task(rate, level, seed, own_validation: bool):
         validation=None if own_validation else core.NO_VALIDATION))
 
 
-def _eq_task(structs: list, pr: core.Probe) -> dict:
-    """The initial EQ fits of every quick fit (``core.initial_eqs``), the baseline's too."""
-    plan = [(st, core.restarts_for(pr)) for st in structs]
-    return core.initial_eqs(plan + [(S.baseline_structure(), core.restarts_for(pr, True))], pr)
+def _eq_task(st: S.Structure, pr: core.Probe) -> dict:
+    """The initial EQ fits of ``st``'s quick fits (``core.initial_eqs``): one task per set of
+    EQ kinds, so that the quick fits of a structure wait only for their own (the naive
+    baseline's single biquads are fitted in its own task)."""
+    return core.initial_eqs([(st, core.restarts_for(pr))], pr)
 
 
 def _eval_task(rate, seconds, level):
@@ -301,11 +300,11 @@ def _rank(c: core.Candidate) -> tuple:
 
 class _FitGraph:
     """The follow-up rule of a fit's task graph (``schedule.run_graph``): when a fitting
-    dataset, the first one (whose validation they all share) and the initial EQ fits are
-    there, the dataset's quick fits and naive baseline; when every quick fit of a dataset is
-    done, the long fits of the best of them (:meth:`chosen`); when every long fit is done,
-    envelope promotions of the PROMOTE best (not with the quick effort); when every baseline
-    and the evaluation pair are there, the baseline's scores."""
+    dataset and the first one (whose validation they all share) are there, the dataset's
+    naive baseline, and the quick fit of each structure whose initial EQ is fitted; when
+    every quick fit of a dataset is done, the long fits of the best of them (:meth:`chosen`);
+    when every long fit is done, envelope promotions of the PROMOTE best (not with the quick
+    effort); when every baseline and the evaluation pair are there, the baseline's scores."""
 
     def __init__(self, cfg: FitConfig, pr: core.Probe, n_datasets: int, structs: list,
                  workers: int, nfev: tuple[int, int], name: str, say: Callable[[str], None],
@@ -315,7 +314,12 @@ class _FitGraph:
         self.say = say
         self.evaluation = evaluation  # (eval_x, eval_y) once known
         self.rendered: dict[int, core.Dataset] = {}  # before the validation is attached
-        self.eqs: dict | None = None  # core.initial_eqs, once fitted
+        # one initial-EQ task per set of EQ kinds: struct i's is eq_of[i] (the first struct
+        # with its kinds); eqs[e] = core.initial_eqs entries once fitted
+        kinds = [core.initial_eq_kinds(st) for st in structs]
+        self.eq_of = [kinds.index(k) for k in kinds]
+        self.eqs: dict[int, dict] = {}
+        self.started: set = set()  # keys of the quick fits and baselines started
         self.datasets: dict[int, core.Dataset] = {}
         self.render_seconds = 0.0  # spent in the tasks
         self.quick: dict[int, list] = {}
@@ -325,8 +329,9 @@ class _FitGraph:
 
     def initial(self, rate: int, level: float) -> list[Task]:
         """The renders and the initial EQ fits the graph starts with."""
-        tasks = [Task(("data", 0), _data_task, (rate, level, core.PLAY_SEEDS[0], True), DATA),
-                 Task("eq", _eq_task, (self.structs, self.pr), DATA)]
+        tasks = [Task(("data", 0), _data_task, (rate, level, core.PLAY_SEEDS[0], True), DATA)]
+        tasks += [Task(("eq", e), _eq_task, (self.structs[e], self.pr), DATA)
+                  for e in sorted(set(self.eq_of))]
         tasks += [Task(("data", k), _data_task, (rate, level, seed, False), DATA)
                   for k, seed in enumerate(core.PLAY_SEEDS[1:self.n_datasets], 1)]
         if self.evaluation is None:
@@ -355,7 +360,7 @@ class _FitGraph:
             self.say(f"rendered fitting playing {key[1] + 1} of {self.n_datasets}")
             return self._fits()
         if kind == "eq":
-            self.eqs = result
+            self.eqs[key[1]] = result
             return self._fits()
         if kind == "eval":
             (eval_x, eval_y), secs = result
@@ -374,19 +379,25 @@ class _FitGraph:
         return []
 
     def _fits(self) -> list[Task]:
-        """The quick fits and baselines of the datasets rendered and not yet started."""
-        if self.eqs is None or (0 not in self.rendered and 0 not in self.datasets):
-            return []  # no initial EQ or no shared validation yet
-        tasks = []
+        """The quick fits and baselines whose inputs are there and that have not started: a
+        baseline needs its dataset, a quick fit its dataset and its structure's initial EQ;
+        every dataset also needs the first one, whose validation they share."""
+        if 0 not in self.rendered and 0 not in self.datasets:
+            return []
         for j in sorted(self.rendered):  # the first dataset first: the others share its
             d = self.rendered.pop(j)    # validation
             self.datasets[j] = d if j == 0 else core.share_validation(d, self.datasets[0])
-            tasks += [Task(("quick", j, i), _quick_task,
-                           (st, self.pr, self.datasets[j], self.q_nfev, j, self.eqs), QUICK)
-                      for i, st in enumerate(self.structs)]
-            tasks.append(Task(("base", j), _baseline_task,
-                              (self.pr, self.datasets[j], self.q_nfev, self.f_nfev, j, self.eqs),
-                              BESIDE))
+        tasks = []
+        for j, d in sorted(self.datasets.items()):
+            if ("base", j) not in self.started:
+                tasks.append(Task(("base", j), _baseline_task,
+                                  (self.pr, d, self.q_nfev, self.f_nfev, j), BESIDE))
+            for i, st in enumerate(self.structs):
+                e = self.eq_of[i]
+                if e in self.eqs and ("quick", j, i) not in self.started:
+                    tasks.append(Task(("quick", j, i), _quick_task,
+                                      (st, self.pr, d, self.q_nfev, j, self.eqs[e]), QUICK))
+        self.started.update(t.key for t in tasks)
         return tasks
 
     def _baseline_score(self) -> list[Task]:

@@ -228,6 +228,12 @@ def initial_eq(st: Structure, pr: Probe, split: float) -> tuple[list[Section], l
             _sections_fit(post_db, pr.grid_hz, st.post, pr.rate_hz, w))
 
 
+def initial_eq_kinds(st: Structure) -> tuple:
+    """What :func:`initial_eq` fits for ``st``: structures with the same kinds start from the
+    same EQ (e.g. ``wh`` and ``wh+mix`` of one size)."""
+    return tuple(st.pre[0]), tuple(st.post)
+
+
 def initial_eqs(plan: list[tuple[Structure, tuple]], pr: Probe) -> dict:
     """Every initial EQ fit the quick fits of ``plan`` ((structure, (split, drive) restarts)
     pairs) start from, as memo entries for :func:`prime_initial_eqs`. Computed once for a
@@ -238,7 +244,7 @@ def initial_eqs(plan: list[tuple[Structure, tuple]], pr: Probe) -> dict:
     for st, restarts in plan:
         for split, _ in restarts:
             pre_db, post_db, w = _eq_targets(pr, split)
-            for db, kinds in ((pre_db, st.pre[0]), (post_db, st.post)):
+            for db, kinds in zip((pre_db, post_db), initial_eq_kinds(st), strict=True):
                 if kinds:
                     key = _section_key(db, pr.grid_hz, kinds, pr.rate_hz, w)
                     out[key] = _sections_fit(db, pr.grid_hz, kinds, pr.rate_hz, w)
