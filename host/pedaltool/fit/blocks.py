@@ -89,10 +89,25 @@ def response_db(sos: np.ndarray, freqs_hz: np.ndarray, rate_hz: float) -> np.nda
     # the operations and their order are scipy's (Horner in z^-1, sections multiplied in
     # turn), so the result is bit-identical and the fits do not change
     sos = np.atleast_2d(np.asarray(sos, dtype=np.float64))
-    zm1 = np.exp(-1j * (2 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / rate_hz))
+    zm1 = unit_delay(freqs_hz, rate_hz)
     h = 1.0
     for b0, b1, b2, a0, a1, a2 in sos:
         h = h * ((b0 + (b1 + b2 * zm1) * zm1) / (a0 + (a1 + a2 * zm1) * zm1))
+    return 20 * np.log10(np.maximum(np.abs(h), 1e-12))
+
+
+def unit_delay(freqs_hz: np.ndarray, rate_hz: float) -> np.ndarray:
+    """z^-1 on the unit circle at the given frequencies (Hz)."""
+    return np.exp(-1j * (2 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / rate_hz))
+
+
+def section_responses_db(sos: np.ndarray, zm1: np.ndarray) -> np.ndarray:
+    """Magnitude response in dB of each sos row on its own (not the cascade), one row of the
+    result per section, at ``zm1 = unit_delay(freqs, rate)``. The same operations as
+    :func:`response_db` on a one-row cascade, broadcast over the rows: bit-identical to it row
+    by row (tested), for a fraction of the per-call overhead."""
+    b0, b1, b2, a0, a1, a2 = (sos[:, i:i + 1] for i in range(6))
+    h = 1.0 * ((b0 + (b1 + b2 * zm1) * zm1) / (a0 + (a1 + a2 * zm1) * zm1))
     return 20 * np.log10(np.maximum(np.abs(h), 1e-12))
 
 

@@ -8,7 +8,15 @@ from collections.abc import Callable
 import numpy as np
 from scipy import optimize, signal
 
-from pedaltool.fit.blocks import N_PARAMS, Section, cascade_sos, response_db, section_sos
+from pedaltool.fit.blocks import (
+    N_PARAMS,
+    Section,
+    cascade_sos,
+    response_db,
+    section_responses_db,
+    section_sos,
+    unit_delay,
+)
 from pedaltool.fit.excitation import bla_noise
 
 Render = Callable[[np.ndarray], np.ndarray]
@@ -178,8 +186,13 @@ def _cascade_problem(secs: list[Section], target_db: np.ndarray, grid_hz: np.nda
         spans.append((i, i + N_PARAMS[k]))
         i += N_PARAMS[k]
 
-    def sec_db(kind, q):
-        return response_db(section_sos(kind, q, rate_hz)[None, :], grid_hz, rate_hz)
+    zm1 = unit_delay(grid_hz, rate_hz)
+
+    def secs_db(kinds_, qs):
+        """Each section's own dB response, one row per (kind, params)."""
+        return section_responses_db(
+            np.array([section_sos(k, q, rate_hz) for k, q in zip(kinds_, qs, strict=True)]),
+            zm1)
 
     last: list = [None, None]  # least_squares asks for jac(p) at the p it just evaluated
 
@@ -187,8 +200,7 @@ def _cascade_problem(secs: list[Section], target_db: np.ndarray, grid_hz: np.nda
         key = p.tobytes()
         if last[0] != key:
             with np.errstate(all="ignore"):
-                last[:] = key, [sec_db(k, p[a:b]) for k, (a, b) in zip(kinds, spans,
-                                                                          strict=True)]
+                last[:] = key, list(secs_db(kinds, [p[a:b] for a, b in spans]))
         return last[1]
 
     def resid(p):
@@ -201,12 +213,16 @@ def _cascade_problem(secs: list[Section], target_db: np.ndarray, grid_hz: np.nda
         base = parts(p)
         with np.errstate(all="ignore"):
             for k, (a, b), d0 in zip(kinds, spans, base, strict=True):
+                qs, steps = [], []  # the section's parameters with one of them stepped
                 for j in range(a, b):
                     h = _FD_EPS * max(1.0, abs(p[j]))
                     q = p[a:b].copy()
                     q[j - a] = p[j] + h if p[j] + h <= hi[j] else p[j] - h
-                    col = w * (sec_db(k, q) - d0) / (q[j - a] - p[j])
-                    jm[:, j] = np.nan_to_num(col, nan=0.0, posinf=0.0, neginf=0.0)
+                    qs.append(q)
+                    steps.append(q[j - a] - p[j])
+                stepped = secs_db([k] * len(qs), qs)
+                jm[:, a:b] = (w * (stepped - d0) / np.array(steps)[:, None]).T
+            np.nan_to_num(jm, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         jm[:, -1] = w
         return jm
 
