@@ -232,6 +232,22 @@ def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
 _FORKED: dict = {}
 
 
+def _load_kernels() -> None:
+    """Load the fits' numba kernels (from numba's on-disk cache) in this process before the
+    workers are forked: they inherit them loaded, where each loaded them itself during its
+    first fit (0.3-0.6 s per process, numba's first dispatch included). Each call has the
+    argument types of the fits' own calls, so the specialisations loaded are theirs."""
+    from pedaltool.fit.colfilter import sosfilt_bank
+    from pedaltool.fit.keptrows import kept_rows_into
+    from pedaltool.fit.table import hat_basis_reached
+
+    one = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    sosfilt_bank(one, np.zeros((4, 2)))  # one cascade for every signal
+    sosfilt_bank(np.repeat(one[:, :, None], 2, axis=2), np.zeros((4, 2)))  # one each
+    kept_rows_into(np.zeros((4, 2)), np.zeros((4, 2)), None, np.ones(2), 2, 1.0, 1.0)
+    hat_basis_reached(np.zeros(4), 5)
+
+
 def _rendered(fn):
     """(fn(render), seconds spent rendering) with the inherited oracle. The oracle's own
     clock is put back, so the caller adds the seconds once whether the task ran in a worker
@@ -480,6 +496,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         say("rendering the evaluation DI through the capture")
     graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say, evaluation)
     _FORKED["render"] = render
+    if workers > 1:
+        _load_kernels()
     try:
         done = run_graph(graph.initial(rate, level), workers, say, graph)
     finally:
