@@ -202,3 +202,22 @@ def test_mild_captures_get_three_fitting_datasets_by_default():
     assert api.datasets_for(api.FitConfig(effort="thorough"), hot) == api.THOROUGH_DATASETS
     assert api.datasets_for(api.FitConfig(effort="quick"), mild) == 1
     assert len(set(core.PLAY_SEEDS)) >= api.THOROUGH_DATASETS
+
+
+def test_thorough_fits_of_saturating_captures_get_more_playing():
+    """--thorough spends its time on 4 s of playing per dataset where it helps (saturating
+    captures); every other fit keeps 2 s, and the graph renders what it says."""
+    from types import SimpleNamespace
+
+    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)])
+    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)])
+    thorough = api.FitConfig(effort="thorough")
+    assert api.playing_seconds_for(thorough, hot) == api.THOROUGH_SATURATING_PLAYING_S == 4.0
+    for cfg, pr in ((thorough, mild), (api.FitConfig(), hot), (api.FitConfig(), mild)):
+        assert api.playing_seconds_for(cfg, pr) == api.PLAYING_S == 2.0
+    structs = S.within_budget(thorough.budget, thorough.arch, S.SATURATING_FLAVOURS)
+    graph = api._FitGraph(thorough, hot, 3, structs, 2, (6, 24), "t", lambda s: None)
+    data = [t for t in graph.initial(48000, 1.0) if t.key[0] == "data"]
+    assert [t.args[-1] for t in data] == [4.0] * 3
+    ds = core.make_dataset(lambda x: np.tanh(x).astype(np.float32), 48000, play_s=4.0)
+    assert ds.n_play == 4 * 48000

@@ -71,10 +71,10 @@ def _fit_one(job: tuple) -> dict:
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
               help="Three fitting datasets for every capture (the best validation wins), "
-                   "every structure long-fitted with twice the iterations, one more structure "
-                   "for saturating captures: lower error on most saturating captures for "
-                   "1.5x (pedals, clean amps) to 6x (high gain) the fit time "
-                   "(docs/fitting.md).")
+                   "every structure long-fitted with twice the iterations; saturating "
+                   "captures get one more structure and twice the playing per dataset: "
+                   "lower error on most saturating captures for 1.5x (pedals, clean amps) "
+                   "to 10x (high gain, about 3 minutes) the fit time (docs/fitting.md).")
 def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick,
         thorough):
     """Turn NAM captures (MODELS.nam) into device-ready .pedal models and report accuracy.

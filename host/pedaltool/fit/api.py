@@ -31,13 +31,12 @@ class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, no envelope promotion: tests),
     'normal' or 'thorough' (THOROUGH_DATASETS fitting datasets, every flavour long-fitted on
-    each with twice the iterations, wh3 added for saturating captures: 1.5-6x the fit time of
-    'normal'); both promote the two best long fits to an envelope version when the budget
-    allows (PROMOTE); flavours: which
-    structure flavours to consider (None = those suited to the capture's gain compression,
-    see ``core.flavours_for``); workers: processes
-    for the independent sub-fits (0 = one per core, at most 2; the results do not depend on
-    it)."""
+    each with twice the iterations; saturating captures get wh3 too and
+    THOROUGH_SATURATING_PLAYING_S of playing per dataset: 1.5-10x the fit time of 'normal');
+    both promote the two best long fits to an envelope version when the budget allows
+    (PROMOTE); flavours: which structure flavours to consider (None = those suited to the
+    capture's gain compression, see ``core.flavours_for``); workers: processes for the
+    independent sub-fits (0 = one per core, at most 2; the results do not depend on it)."""
 
     budget: float = S.DEFAULT_BUDGET
     rate: int = 48000
@@ -183,8 +182,27 @@ THOROUGH_DATASETS = 3
 MILD_DATASETS = 3
 
 
+# seconds of playing in each fitting dataset (then the fitter's noise and sweeps, 1 s). The
+# saturating captures gain from more, but their long fits take twice as long with 4 s: at
+# the default effort that would cost the 30 s fit-time target (Bugera 27.5 s on the fit's own
+# clock); the thorough effort has no time target. Device ESR, thorough effort, 2 s -> 4 s
+# (2026-12-04): Bugera 0.129 -> 0.123, AC15 0.244 -> 0.211, A1 0.717 -> 0.575; 94-125 s ->
+# 180-208 s per fit. At the default effort 4 s gave Bugera 0.144 -> 0.122, AC15 0.288 ->
+# 0.258, A1 0.711 -> 0.620, the others unchanged within noise (docs/fitting.md)
+PLAYING_S = 2.0
+THOROUGH_SATURATING_PLAYING_S = 4.0
+
+
+def playing_seconds_for(cfg: FitConfig, pr: core.Probe) -> float:
+    """Seconds of playing in each fitting dataset of a fit."""
+    if cfg.effort == "thorough" and core.is_saturating(pr):
+        return THOROUGH_SATURATING_PLAYING_S
+    return PLAYING_S
+
+
 def datasets_for(cfg: FitConfig, pr: core.Probe) -> int:
-    """How many fitting datasets (2 s of playing each, ``core.PLAY_SEEDS``) a fit uses."""
+    """How many fitting datasets (``playing_seconds_for`` of playing each,
+    ``core.PLAY_SEEDS``) a fit uses."""
     if cfg.effort == "thorough":
         return THOROUGH_DATASETS
     if cfg.effort == "normal" and not core.is_saturating(pr):
@@ -260,10 +278,10 @@ def _rendered(fn):
     return out, secs
 
 
-def _data_task(rate, level, seed, own_validation: bool):
+def _data_task(rate, level, seed, own_validation: bool, play_s: float = PLAYING_S):
     """A fitting dataset; only the first renders the held-out validation the others share."""
     return _rendered(lambda r: core.make_dataset(
-        r, rate, level, play_seed=seed,
+        r, rate, level, play_s=play_s, play_seed=seed,
         validation=None if own_validation else core.NO_VALIDATION))
 
 
@@ -345,11 +363,13 @@ class _FitGraph:
 
     def initial(self, rate: int, level: float) -> list[Task]:
         """The renders and the initial EQ fits the graph starts with."""
-        tasks = [Task(("data", 0), _data_task, (rate, level, core.PLAY_SEEDS[0], True), DATA)]
+        play_s = playing_seconds_for(self.cfg, self.pr)
+        seeds = core.PLAY_SEEDS[:self.n_datasets]
+        tasks = [Task(("data", 0), _data_task, (rate, level, seeds[0], True, play_s), DATA)]
         tasks += [Task(("eq", e), _eq_task, (self.structs[e], self.pr), DATA)
                   for e in sorted(set(self.eq_of))]
-        tasks += [Task(("data", k), _data_task, (rate, level, seed, False), DATA)
-                  for k, seed in enumerate(core.PLAY_SEEDS[1:self.n_datasets], 1)]
+        tasks += [Task(("data", k), _data_task, (rate, level, seed, False, play_s), DATA)
+                  for k, seed in enumerate(seeds[1:], 1)]
         if self.evaluation is None:
             tasks.append(Task("eval", _eval_task, (rate, self.cfg.eval_seconds, level), BESIDE))
         return tasks
@@ -485,8 +505,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     # the fitting playing: more than one dataset gives the fits more playing to start from,
     # with one validation to rank them
     seeds = core.PLAY_SEEDS
-    say(f"rendering fitting playing (seed{'s' if n_data > 1 else ''} "
-        f"{', '.join(str(s) for s in seeds[:n_data])})")
+    say(f"rendering fitting playing ({n_data} x {playing_seconds_for(cfg, pr):g} s, "
+        f"seed{'s' if n_data > 1 else ''} {', '.join(str(s) for s in seeds[:n_data])})")
     # the naive baseline is always fitted: it is scored next to the result and it is a
     # candidate itself, on the same validation criterion, so the fitter never returns a
     # model worse than the baseline it is compared with
