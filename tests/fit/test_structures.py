@@ -103,7 +103,7 @@ def test_primed_initial_eqs_give_the_same_starts_without_fitting_again(probed, m
     structs = [S.grow(f, S.DEFAULT_BUDGET) for f in ("wh", "wh+mix", "wh2+cab")]
     restarts = ((-1.0, 0.5), (0.5, 0.5))
     core._SECTION_CACHE.clear()
-    eqs = core.initial_eqs([(st, restarts) for st in structs], pr)
+    eqs = {k: v for st in structs for k, v in core.initial_eqs(st, pr, restarts).items()}
     fresh = [core.initial_model(st, pr, x, d, split) for st in structs for split, d in restarts]
     core._SECTION_CACHE.clear()  # a new worker process
     core.prime_initial_eqs(eqs)

@@ -241,9 +241,7 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
 
 
 def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
-    bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
-    bq.dataset = dataset
-    return core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+    return core.fit_baseline(pr, ds, q_nfev, f_nfev, dataset)
 
 
 # what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
@@ -289,7 +287,7 @@ def _eq_task(st: S.Structure, pr: core.Probe) -> dict:
     """The initial EQ fits of ``st``'s quick fits (``core.initial_eqs``): one task per set of
     EQ kinds, so that the quick fits of a structure wait only for their own (the naive
     baseline's single biquads are fitted in its own task)."""
-    return core.initial_eqs([(st, core.restarts_for(pr))], pr)
+    return core.initial_eqs(st, pr, core.restarts_for(pr))
 
 
 def _eval_task(rate, seconds, level):
@@ -303,13 +301,20 @@ def _eval_task(rate, seconds, level):
 def _baseline_score_task(bases: list, eval_x, eval_y, name: str) -> tuple[Score, Score]:
     """(device-exact, float) scores of the best-validating naive baseline on the evaluation
     pair: run in the graph so that it overlaps the last long fits, not after them."""
-    from pedaltool.pedal import quantise, simulate_device_float
-
     model = min(bases, key=_rank).model
     target = metrics.Target(eval_y)
-    bpm = to_pedal_model(model, name=name + " baseline", knobs=False)
-    return (_score(simulate_device_float(quantise(bpm), eval_x), target),
+    return (baseline_device_score(model, eval_x, target, name),
             _score(core.simulate(model, eval_x), target))
+
+
+def baseline_device_score(model: BlockModel, x: np.ndarray, target: metrics.Target,
+                          name: str) -> Score:
+    """The naive baseline's device-exact score: quantised without knobs, run through the
+    bit-exact host engine on ``x``, against ``target``."""
+    from pedaltool.pedal import quantise, simulate_device_float
+
+    bpm = to_pedal_model(model, name=name + " baseline", knobs=False)
+    return _score(simulate_device_float(quantise(bpm), x), target)
 
 
 # run_graph priorities: the fitting datasets and initial EQs first (every fit waits for
@@ -682,7 +687,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
 
         pr = core.probe(oracle, rate, level, Path(nam_path).name)
         ds = core.make_dataset(oracle, rate, level)
-        bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=_nfev(bcfg)[0], tanh_table=True)
-        bm = core.final_fit(bq, pr, ds, nfev=_nfev(bcfg)[1], tanh_table=True).model
+        bm = core.fit_baseline(pr, ds, *_nfev(bcfg)).model
         out["baseline"] = target.metrics(sim(bm, x))
     return out

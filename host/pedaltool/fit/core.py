@@ -234,20 +234,19 @@ def initial_eq_kinds(st: Structure) -> tuple:
     return tuple(st.pre[0]), tuple(st.post)
 
 
-def initial_eqs(plan: list[tuple[Structure, tuple]], pr: Probe) -> dict:
-    """Every initial EQ fit the quick fits of ``plan`` ((structure, (split, drive) restarts)
-    pairs) start from, as memo entries for :func:`prime_initial_eqs`. Computed once for a
-    whole fit: each forked worker used to fit them again for its first quick fit (2 x 2.5 s
-    of CPU on the TS9); the fit is a pure function of its memo key, so the bits are the same
+def initial_eqs(st: Structure, pr: Probe, restarts: tuple) -> dict:
+    """Every initial EQ fit the quick fits of ``st`` start from at its (split, drive)
+    ``restarts``, as memo entries for :func:`prime_initial_eqs`. Computed once for a whole
+    fit: each forked worker used to fit them again for its first quick fit (2 x 2.5 s of CPU
+    on the TS9); the fit is a pure function of its memo key, so the bits are the same
     whichever process computes it."""
     out = {}
-    for st, restarts in plan:
-        for split, _ in restarts:
-            pre_db, post_db, w = _eq_targets(pr, split)
-            for db, kinds in zip((pre_db, post_db), initial_eq_kinds(st), strict=True):
-                if kinds:
-                    key = _section_key(db, pr.grid_hz, kinds, pr.rate_hz, w)
-                    out[key] = _sections_fit(db, pr.grid_hz, kinds, pr.rate_hz, w)
+    for split, _ in restarts:
+        pre_db, post_db, w = _eq_targets(pr, split)
+        for db, kinds in zip((pre_db, post_db), initial_eq_kinds(st), strict=True):
+            if kinds:
+                key = _section_key(db, pr.grid_hz, kinds, pr.rate_hz, w)
+                out[key] = _sections_fit(db, pr.grid_hz, kinds, pr.rate_hz, w)
     return out
 
 
@@ -367,6 +366,15 @@ SYNTH_WEIGHT = 0.1
 # wh2+cab+env (2026-12-04): HM-2 0.0823 -> 0.0781, validation ESR of the env model: Bugera
 # 0.162 -> 0.150, 5150 0.693 -> 0.299, AC15 0.255 -> 0.278
 ENV_START = 1e-3
+
+
+def fit_baseline(pr: Probe, ds: Dataset, q_nfev: int, f_nfev: int, dataset: int = 0
+                 ) -> Candidate:
+    """The naive baseline (one pre biquad -> a * tanh -> one post biquad), quick- then
+    long-fitted by the same procedure as every structure (every restart kept)."""
+    bq = quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
+    bq.dataset = dataset
+    return final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
 
 
 def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: bool = False,

@@ -120,10 +120,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score = api._score(simulate_device_float(qp, x_ev), target)
     fscore = api._score(core.simulate(best.model, x_ev), target)
-    bq = core.quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
-    bm = core.final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True).model
-    bpm = to_pedal_model(bm, name=name + " baseline", knobs=False)
-    bscore = api._score(simulate_device_float(quantise(bpm), x_ev), target)
+    bm = core.fit_baseline(pr, ds, q_nfev, f_nfev).model
+    bscore = api.baseline_device_score(bm, x_ev, target, name)
     cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     qp.accuracy = pm.accuracy
