@@ -89,3 +89,25 @@ def test_no_baseline_score_without_a_baseline_and_no_render_of_a_given_evaluatio
     g = _graph(1, baseline=False, evaluation=(np.zeros(4), np.ones(4)))
     assert [t.key for t in g.initial(48000, 1.0)] == [("data", 0), ("eq", 0)]
     assert g(("base", 0), SimpleNamespace()) == []
+
+
+@pytest.mark.parametrize("effort", ["quick", "normal", "thorough"])
+@pytest.mark.parametrize("given_evaluation", [False, True])
+def test_the_renders_started_beside_the_probe_are_the_graphs_own(effort, given_evaluation):
+    cfg = api.FitConfig(effort=effort)
+    early = api.unplanned_tasks(cfg, 48000, 0.7, given_evaluation)
+    keys = [t.key for t in early]
+    # the first dataset's length depends on the probe only under the thorough effort
+    assert keys == ([] if effort == "thorough" else [("data", 0)]) + (
+        [] if given_evaluation else ["eval"])
+    for saturating in (False, True):  # whatever the probe then finds
+        pr = SimpleNamespace()
+        structs = S.within_budget(cfg.budget, cfg.arch, SATURATING if saturating else MILD)
+        g = api._FitGraph(cfg, pr, 3, structs, 2, (5, 10), "t", lambda s: None,
+                          (np.zeros(4), np.ones(4)) if given_evaluation else None)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(core, "is_saturating", lambda p, s=saturating: s)
+            planned = {t.key: t for t in g.initial(48000, 0.7)}
+        for t in early:
+            p = planned[t.key]
+            assert (t.fn, t.args, t.priority) == (p.fn, p.args, p.priority)

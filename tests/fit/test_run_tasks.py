@@ -3,7 +3,7 @@ their inputs finish, most urgent first, a dead worker survived."""
 
 import os
 
-from pedaltool.fit.schedule import Task, run_graph
+from pedaltool.fit.schedule import Task, Workers, run_graph
 
 PARENT = os.getpid()
 
@@ -90,3 +90,45 @@ def test_a_dead_worker_in_a_graph_loses_no_task():
     assert sorted(out) == sorted([("first", v) for v in range(3)] +
                                  [("second", v) for v in range(3)])
     assert any("worker process died" in s for s in said)
+
+
+def _sleep_then_touch(path):
+    import time
+
+    time.sleep(30)
+    open(path, "w").close()
+
+
+def test_tasks_started_before_the_graph_run_beside_this_process_and_are_followed():
+    said = []
+    with Workers(2) as pool:
+        pool.start([Task(("first", 3), _square, (3,), priority=1)])
+        assert len(pool.running) == 1  # already in a worker, before run_graph
+        here = _square(2)  # this process plans meanwhile
+        out = run_graph([Task(("first", here.value), _square, (here.value,), priority=1)], 2,
+                        said.append, _follow_squares, pool)
+    assert {k: d.value for k, d in out.items()} == {
+        ("first", 3): 9, ("first", 4): 16, ("second", 3): 81, ("second", 4): 256}
+    assert all(d.pid != PARENT for d in out.values())
+
+
+def test_started_tasks_wait_for_run_graph_in_one_process():
+    with Workers(1) as pool:
+        pool.start([Task("a", _square, (5,))])
+        assert pool.ex is None and not pool.running
+        out = run_graph([], 1, lambda s: None, None, pool)
+    assert out["a"].value == 25 and out["a"].pid == PARENT
+
+
+def test_an_error_while_planning_stops_the_started_tasks_at_once(tmp_path):
+    marks = [tmp_path / f"{v}.done" for v in range(2)]
+    try:
+        with Workers(2) as pool:
+            pool.start([Task(v, _sleep_then_touch, (str(m),)) for v, m in enumerate(marks)])
+            procs = list(pool.ex._processes.values())
+            raise ValueError("the probe failed")
+    except ValueError:
+        pass
+    # stopped, not waited for: a task left running would have finished (and marked) first
+    assert procs and not any(p.is_alive() for p in procs)
+    assert not any(m.exists() for m in marks)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
-from pedaltool.fit.schedule import Task, run_graph
+from pedaltool.fit.schedule import Task, Workers, run_graph
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
@@ -337,6 +338,27 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
+def _dataset_task(k: int, rate: int, level: float, play_s: float) -> Task:
+    """Render fitting dataset ``k`` (playing seed ``core.PLAY_SEEDS[k]``); only the first
+    renders the held-out validation that the others share."""
+    return Task(("data", k), _data_task, (rate, level, core.PLAY_SEEDS[k], k == 0, play_s), DATA)
+
+
+def _evaluation_task(cfg: FitConfig, rate: int, level: float) -> Task:
+    return Task("eval", _eval_task, (rate, cfg.eval_seconds, level), BESIDE)
+
+
+def unplanned_tasks(cfg: FitConfig, rate: int, level: float, evaluation: bool) -> list[Task]:
+    """The tasks of a fit's graph that do not depend on the probe, started beside it: the
+    evaluation render (unless ``evaluation``: the pair is given), and the first fitting
+    dataset unless its length depends on the probe (``playing_seconds_for`` under the
+    thorough effort). Each is the task ``_FitGraph.initial`` would start."""
+    tasks = [] if cfg.effort == "thorough" else [_dataset_task(0, rate, level, PLAYING_S)]
+    if not evaluation:
+        tasks.append(_evaluation_task(cfg, rate, level))
+    return tasks
+
+
 class _FitGraph:
     """The follow-up rule of a fit's task graph (``schedule.run_graph``): when a fitting
     dataset and the first one (whose validation they all share) are there, the dataset's
@@ -369,14 +391,12 @@ class _FitGraph:
     def initial(self, rate: int, level: float) -> list[Task]:
         """The renders and the initial EQ fits the graph starts with."""
         play_s = playing_seconds_for(self.cfg, self.pr)
-        seeds = core.PLAY_SEEDS[:self.n_datasets]
-        tasks = [Task(("data", 0), _data_task, (rate, level, seeds[0], True, play_s), DATA)]
+        tasks = [_dataset_task(0, rate, level, play_s)]
         tasks += [Task(("eq", e), _eq_task, (self.structs[e], self.pr), DATA)
                   for e in sorted(set(self.eq_of))]
-        tasks += [Task(("data", k), _data_task, (rate, level, seed, False, play_s), DATA)
-                  for k, seed in enumerate(seeds[1:], 1)]
+        tasks += [_dataset_task(k, rate, level, play_s) for k in range(1, self.n_datasets)]
         if self.evaluation is None:
-            tasks.append(Task("eval", _eval_task, (rate, self.cfg.eval_seconds, level), BESIDE))
+            tasks.append(_evaluation_task(self.cfg, rate, level))
         return tasks
 
     def chosen(self, group: list) -> list:
@@ -478,6 +498,35 @@ class _FitGraph:
         return tasks
 
 
+def _plan(render: Oracle, cfg: FitConfig, name: str, level: float,
+          say: Callable[[str], None]) -> tuple[core.Probe, int, list]:
+    """Probe the oracle and choose what to fit: (probe, fitting datasets, structures)."""
+    say("probing (DC, latency, best linear approximations)")
+    pr = core.probe(render, cfg.rate, level, name)
+    core.check_fittable(pr, name)
+    say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
+    n_data = datasets_for(cfg, pr)
+    flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
+    say(f"structures tried: {', '.join(flavours)}")
+    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
+    if not structs:
+        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
+                       f"on {cfg.arch} (the smallest needs "
+                       f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
+    for st in structs:
+        say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
+    # the fitting playing: more than one dataset gives the fits more playing to start from,
+    # with one validation to rank them
+    seeds = core.PLAY_SEEDS[:n_data]
+    say(f"rendering fitting playing ({n_data} x {playing_seconds_for(cfg, pr):g} s, "
+        f"seed{'s' if n_data > 1 else ''} {', '.join(str(s) for s in seeds)})")
+    # the naive baseline is always fitted: it is scored next to the result and it is a
+    # candidate itself, on the same validation criterion, so the fitter never returns a
+    # model worse than the baseline it is compared with
+    say("fitting the naive baseline (biquad + tanh + biquad)")
+    return pr, n_data, structs
+
+
 def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: float = 1.0,
                eval_x: np.ndarray | None = None, eval_y: np.ndarray | None = None,
                source_path: str = "") -> FitResult:
@@ -485,46 +534,30 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
     eval_x/eval_y: the scoring pair (evaluation DI and the oracle's output on it); rendered
     here from ``pedaltool.signals.evaluation_di`` at ``level`` when not given."""
-    from pedaltool.pedal import quantise, simulate_device_float
+    from pedaltool.pedal import simulate_device_float
 
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
     rate = cfg.rate
     _check_rate(rate)
-    say("probing (DC, latency, best linear approximations)")
-    pr = core.probe(render, rate, level, name)
-    core.check_fittable(pr, name)
-    say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
-    thorough = cfg.effort == "thorough"
-    n_data = datasets_for(cfg, pr)
-    flavours = cfg.flavours or core.flavours_for(pr, thorough)
-    say(f"structures tried: {', '.join(flavours)}")
-    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    if not structs:
-        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
-                       f"on {cfg.arch} (the smallest needs "
-                       f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
     workers = fit_workers(cfg)
-    for st in structs:
-        say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
-    # the fitting playing: more than one dataset gives the fits more playing to start from,
-    # with one validation to rank them
-    seeds = core.PLAY_SEEDS
-    say(f"rendering fitting playing ({n_data} x {playing_seconds_for(cfg, pr):g} s, "
-        f"seed{'s' if n_data > 1 else ''} {', '.join(str(s) for s in seeds[:n_data])})")
-    # the naive baseline is always fitted: it is scored next to the result and it is a
-    # candidate itself, on the same validation criterion, so the fitter never returns a
-    # model worse than the baseline it is compared with
-    say("fitting the naive baseline (biquad + tanh + biquad)")
     evaluation = None if eval_x is None else (eval_x, eval_y)
-    if evaluation is None:  # the scoring pair, rendered beside the fits
-        say("rendering the evaluation DI through the capture")
-    graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say, evaluation)
     _FORKED["render"] = render
     if workers > 1:
         _load_kernels()
     try:
-        done = run_graph(graph.initial(rate, level), workers, say, graph)
+        with Workers(workers) as pool:
+            # the renders that do not depend on the probe run beside it
+            early = unplanned_tasks(cfg, rate, level, evaluation is not None)
+            pool.start(early)
+            if evaluation is None:  # the scoring pair, rendered beside the fits
+                say("rendering the evaluation DI through the capture")
+            pr, n_data, structs = _plan(render, cfg, name, level, say)
+            graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say,
+                              evaluation)
+            started = {t.key for t in early}
+            done = run_graph([t for t in graph.initial(rate, level) if t.key not in started],
+                             workers, say, graph, pool)
     finally:
         _FORKED.clear()
     render.seconds += graph.render_seconds
@@ -537,10 +570,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     best = finals[0]
     bst = S.baseline_structure()
     cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
-              "stage": "quick", "play_seed": seeds[c.dataset], "val_esr": c.val_esr,
+              "stage": "quick", "play_seed": core.PLAY_SEEDS[c.dataset], "val_esr": c.val_esr,
               "val_esr_pre": c.val_esr_pre} for c in quick]
     cands += [{"structure": c.structure.name, "stage": "final",
-               "play_seed": seeds[c.dataset], "cycles": S.cost_cycles(c.structure, cfg.arch),
+               "play_seed": core.PLAY_SEEDS[c.dataset],
+               "cycles": S.cost_cycles(c.structure, cfg.arch),
                "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
     cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
                   "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
@@ -558,6 +592,39 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
     # score: device-exact on the evaluation DI
     say("quantising and scoring device-exact")
+    # the scoring is the fit's serial tail: the evaluation target's spectra, and then the two
+    # scores, are computed in a thread beside the rest (numpy and scipy.fft let go of the GIL)
+    target = metrics.Target(eval_y)
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        spectra = beside.submit(target.prepare)
+        best, pm, qp, sane, why = _first_sane(finalists, name, source, say)
+        dev = simulate_device_float(qp, eval_x)
+        flt = core.simulate(best.model, eval_x)
+        spectra.result()
+        float_scored = beside.submit(_score, flt, target)
+        score = _score(dev, target)
+        fscore = float_scored.result()
+    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
+    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
+    qp.accuracy = pm.accuracy
+    bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
+    res = FitResult(
+        name=name, source_path=source_path, rate=rate, structure=best.structure.name,
+        structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+        model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
+        baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
+        render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
+        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y)
+    say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
+    return res
+
+
+def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) -> tuple:
+    """(candidate, PedalModel, QuantisedPedal, passed, reason) of the first finalist whose
+    quantised model passes the sanity check, with the widest knob ranges that pass; when none
+    passes, the first finalist's (not to be written)."""
+    from pedaltool.pedal import quantise
+
     qp, first = None, None
     for best in finalists:
         for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
@@ -578,28 +645,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         if first is None:
             first = (best, pm, qp, why)
         if sane:
-            break
-    if not sane:  # nothing passes: report the best-validating candidate (not written)
-        best, pm, qp, why = first
+            return best, pm, qp, True, ""
+    best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
-    dev = simulate_device_float(qp, eval_x)
-    flt = core.simulate(best.model, eval_x)
-    target = metrics.Target(eval_y)  # spectra once for the four scores
-    score, fscore = _score(dev, target), _score(flt, target)
-    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
-    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
-    qp.accuracy = pm.accuracy
-    bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
-    res = FitResult(
-        name=name, source_path=source_path, rate=rate, structure=best.structure.name,
-        structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
-        model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
-        baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
-        render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y)
-    say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
-    return res
+    return best, pm, qp, False, why
 
 
 def _sanity(qp) -> tuple[bool, str, bool]:

@@ -73,6 +73,14 @@ class Target:
             self._spectra[n] = floor, _db(mb, floor)
         return self._spectra[n]
 
+    def prepare(self) -> Target:
+        """Compute the target's spectra now (scoring computes them once, when first needed):
+        for a thread, so that later scores in other threads only read them."""
+        for n in self.fft_sizes:
+            if len(self.y) >= n:
+                self._spectrum(n)
+        return self
+
     def lsd_db(self, y_hat: np.ndarray) -> float:
         """Multi-resolution log-spectral distance in dB (RMS over time-frequency bins, mean
         over resolutions). Bins more than 80 dB below the target's peak bin are floored

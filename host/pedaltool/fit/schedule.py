@@ -46,15 +46,63 @@ class _Queue:
         return heapq.heappop(self.heap)[2]
 
 
+class Workers:
+    """The processes a graph runs in, forked before the graph is planned: :meth:`start` runs
+    tasks that need no planning (a fit's renders) beside the planning in this process (a fit's
+    probe), and ``run_graph(..., pool=this)`` then runs the graph in the same processes. One
+    worker, or a platform that cannot fork: nothing is forked and the started tasks wait for
+    ``run_graph``, which runs everything here. Leaving the ``with`` block on an error stops
+    the workers at once: a capture that fails its probe is not kept waiting for renders."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.ex = None
+        self.running: dict = {}  # future -> Task
+        self.queued: list[Task] = []  # started, waiting for a free worker
+
+    def __enter__(self) -> Workers:
+        if self.n > 1 and "fork" in mp.get_all_start_methods():
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.ex = ProcessPoolExecutor(max_workers=self.n, mp_context=mp.get_context("fork"))
+        return self
+
+    def start(self, tasks: list[Task]) -> None:
+        """Start ``tasks`` now, at most one per worker (the rest wait for ``run_graph``)."""
+        for t in tasks:
+            if self.ex is not None and len(self.running) < self.n:
+                self.submit(t)
+            else:
+                self.queued.append(t)
+
+    def submit(self, t: Task) -> None:
+        self.running[self.ex.submit(one_blas_thread, t.fn, t.args)] = t
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.ex is None:
+            return
+        if exc_type is not None:
+            # Python < 3.14 has no public way to stop a running task: end the processes
+            for proc in list((getattr(self.ex, "_processes", None) or {}).values()):
+                proc.terminate()
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+
 def run_graph(tasks: list[Task], workers: int, say: Say,
-              follow: Callable[[Hashable, object], list[Task]] | None = None) -> dict:
+              follow: Callable[[Hashable, object], list[Task]] | None = None,
+              pool: Workers | None = None) -> dict:
     """Run ``tasks`` and whatever ``follow(key, result)`` adds as each one ends; returns
     {key: result}. With ``workers`` > 1 the tasks run in forked worker processes (the probe and
     the datasets are inherited, not re-rendered), at most ``workers`` at a time; serially here
-    where the platform cannot fork or a worker dies. Each result's last log line is reported
-    as its task ends."""
+    where the platform cannot fork or a worker dies. ``pool``: workers already running the
+    tasks it was given (:class:`Workers`); their results go through ``follow`` like the rest.
+    Each result's last log line is reported as its task ends."""
+    if pool is None:
+        with Workers(workers) as own:
+            return run_graph(tasks, workers, say, follow, own)
     queue = _Queue()
-    queue.push(tasks)
+    queue.push(pool.queued + list(tasks))
+    pool.queued = []
     results: dict = {}
 
     def finish(t: Task, r) -> None:
@@ -64,28 +112,26 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
         if follow:
             queue.push(follow(t.key, r))
 
-    if workers > 1 and "fork" in mp.get_all_start_methods():
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    running = pool.running
+    if pool.ex is not None:
+        from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        running: dict = {}
         try:
-            with ProcessPoolExecutor(max_workers=workers,
-                                     mp_context=mp.get_context("fork")) as ex:
-                while queue.heap or running:
-                    # only as many in flight as workers: a queued task would be committed to
-                    # a worker before a more urgent one becomes possible
-                    while queue.heap and len(running) < workers:
-                        t = queue.pop()
-                        running[ex.submit(one_blas_thread, t.fn, t.args)] = t
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for f in sorted(done, key=lambda f: running[f].priority):
-                        r = f.result()  # raises BrokenProcessPool with the task still running
-                        finish(running.pop(f), r)
+            while queue.heap or running:
+                # only as many in flight as workers: a queued task would be committed to a
+                # worker before a more urgent one becomes possible
+                while queue.heap and len(running) < pool.n:
+                    pool.submit(queue.pop())
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: running[f].priority):
+                    r = f.result()  # raises BrokenProcessPool with the task still running
+                    finish(running.pop(f), r)
             return results
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
             say("a worker process died; continuing in this process")
             queue.push([t for t in running.values() if t.key not in results])
+            running.clear()
     while queue.heap:
         t = queue.pop()
         finish(t, one_blas_thread(t.fn, t.args))
