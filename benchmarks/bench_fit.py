@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
+
+from benchinfo import describe, describe_anchor, speed_anchor
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
@@ -32,19 +32,6 @@ TARGETS = {
     "tim_r_splawn_promod_gear2_g12": ("high gain", 0.10),
     "core_wavenet_a1_standard": ("high gain", 0.10),
 }
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.uname().system} {platform.uname().release} {platform.machine()}, " \
-           f"{os.cpu_count()} cores, {cpu}"
 
 
 def run_one(path: Path, effort: str) -> dict:
@@ -112,6 +99,8 @@ def main() -> None:
     paths = [p for p in sorted(MODELS.glob("*.nam")) if args.only in p.stem]
     if args.set != "all":
         paths = [p for p in paths if (p.stem in TARGETS) == (args.set == "scored")]
+    before = speed_anchor()
+    print(describe_anchor(before), "(before)", flush=True)
     results = []
     for p in paths:
         print(f"... {p.name}", flush=True)
@@ -120,11 +109,16 @@ def main() -> None:
         print(format_rows(HEADER, [row(results[-1])]).splitlines()[-1], flush=True)
     print()
     effort = "quick" if args.quick else "thorough" if args.thorough else "normal"
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+    after = speed_anchor()
+    print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"effort {effort}")
+    print(f"{describe_anchor(before)} before, {after['render']:.2f} s and "
+          f"{after['filters']:.2f} s after (fit times compare across runs only next to these)")
     print(format_rows(HEADER, [row(d) for d in results]))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        Path(args.json).write_text(json.dumps(
+            {"machine": describe(), "anchor_before": before, "anchor_after": after,
+             "results": results}, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -26,22 +26,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from benchinfo import describe
+from benchinfo import RATE, describe, test_signal
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
-RATE = 48000
 # Anchors from issue 2, measured on this machine: seconds to render 10 s of audio.
 ANCHOR_CORE = {"A1 standard": 0.81, "LSTM 1x24": 0.19}
 ANCHOR_TORCH = {"LSTM 1x24": 12.5}
-
-
-def test_signal(seconds: float, seed: int = 0) -> np.ndarray:
-    """Seeded guitar-level noise with a slow envelope (content does not change the speed)."""
-    n = int(seconds * RATE)
-    rng = np.random.default_rng(seed)
-    env = 0.2 + 0.15 * np.sin(2 * np.pi * 0.7 * np.arange(n) / RATE)
-    return (env * rng.standard_normal(n)).astype(np.float32)
 
 
 def models(tmp: Path) -> list[tuple[str, dict, dict]]:

@@ -4,6 +4,7 @@ they import this module from their own folder)."""
 import datetime
 import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -28,3 +29,57 @@ def machine_info() -> dict:
     """The same as a dict, with today's date, for JSON reports."""
     return {"uname": " ".join(platform.uname()), "nproc": os.cpu_count(), "cpu": cpu_model(),
             "date": datetime.date.today().isoformat()}
+
+
+RATE = 48000
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+# an A1 standard capture: bench_nam.py's "A1 standard" row renders the same 10 s through it
+ANCHOR_CAPTURE = MODELS / "tim_r_ts9.nam"
+
+
+def test_signal(seconds: float, seed: int = 0):
+    """Seeded guitar-level noise with a slow envelope, float32 (content does not change the
+    speed)."""
+    import numpy as np
+
+    n = int(seconds * RATE)
+    rng = np.random.default_rng(seed)
+    env = 0.2 + 0.15 * np.sin(2 * np.pi * 0.7 * np.arange(n) / RATE)
+    return (env * rng.standard_normal(n)).astype(np.float32)
+
+
+def speed_anchor(repeats: int = 3) -> dict:
+    """CPU seconds (best of ``repeats``, one thread) of two fixed workloads that stand for a
+    fit's work: ``render``, 10 s of :func:`test_signal` through an A1 standard capture (the
+    numpy WaveNet, as the fit's renders; the "A1 standard" row of bench_nam.py, so earlier
+    runs in docs/nam.md compare: 0.324 s on 2026-11-25), and ``filters``, 5 times 40 signals
+    of 150 000 samples through one 9-biquad cascade (numba: the refinement's hot loop). This
+    machine's speed varies by several times between days and by 2x between hours: fit times
+    compare across runs only next to these."""
+    import numpy as np
+    from pedaltool import nam
+    from pedaltool.fit.colfilter import sosfilt_bank
+    from threadpoolctl import threadpool_limits
+
+    model = nam.load(ANCHOR_CAPTURE)
+    x = test_signal(10.0)
+    sos = np.tile([0.2, 0.1, 0.05, 1.0, -0.9, 0.2], (9, 1))
+    cols = np.random.default_rng(2).standard_normal((150_000, 40))
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            fn()
+            times.append(time.process_time() - t0)
+        return min(times)
+
+    with threadpool_limits(limits=1):
+        model.render(x[:4096])  # numba's first dispatch, prewarm: not the machine's speed
+        sosfilt_bank(sos, cols.copy())
+        return {"render": best(lambda: model.render(x)),
+                "filters": best(lambda: [sosfilt_bank(sos, cols.copy()) for _ in range(5)])}
+
+
+def describe_anchor(a: dict) -> str:
+    return f"speed anchor: render {a['render']:.2f} s, filters {a['filters']:.2f} s of CPU"
