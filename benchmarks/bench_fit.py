@@ -1,5 +1,6 @@
 """Fit every capture in ../shared/models and print a table: device-exact ESR on the evaluation
-DI vs the target of its class, the naive baseline side by side, cost and fit time.
+DI vs the target of its class, the naive baseline side by side, the arithmetic contract on the
+written model (device vs float ESR, idle floor after a loud passage), cost and fit time.
 
     nice -n 10 python benchmarks/bench_fit.py [--only SUBSTR] [--quick] [--json OUT.json]
 
@@ -43,10 +44,22 @@ def run_one(path: Path, effort: str) -> dict:
         res = fit_capture(path, FitConfig(effort=effort))
         d = res.as_dict()
         d["wall_s"], d["cpu_s"] = time.time() - t0, _cpu() - c0
+        d["quantisation"] = quantisation(res)
         return d
     except PedaltoolError as exc:
         return {"name": path.stem, "refused": str(exc), "wall_s": time.time() - t0,
                 "cpu_s": _cpu() - c0}
+
+
+def quantisation(res) -> dict:
+    """The arithmetic contract on the written model (issue 3, docs/arithmetic.md): ESR of the
+    device-exact output vs the float model on the evaluation DI (target <= 1e-5), and the idle
+    floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs."""
+    from pedaltool.pedal.accuracy import esr_vs_float, idle_floor_dbfs, loud_passage
+
+    pm = res.pedal_model
+    return {"esr_vs_float": esr_vs_float(pm, res.eval_x),
+            "idle_dbfs": idle_floor_dbfs(pm, loud_passage(int(pm.sample_rate)))}
 
 
 def _cpu() -> float:
@@ -62,8 +75,8 @@ def row(d: dict) -> tuple:
     cls, target = TARGETS.get(name, ("format case", None))
     if "refused" in d:
         ok = "pass (refused)" if target is None else "FAIL"
-        return (name, cls, "-", "refused: " + d["refused"][:60], "", "", "", "", "", "", ok,
-                f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
+        return (name, cls, "-", "refused: " + d["refused"][:60], "", "", "", "", "", "", "", "",
+                ok, f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
     e = d["device"]["esr"]
     b = (d.get("baseline") or {}).get("esr", float("nan"))
     ratio = b / max(e, 1e-12)
@@ -74,14 +87,18 @@ def row(d: dict) -> tuple:
                                                              ", 5x NOT MET")
     if not d.get("sane", True):
         ok += ", NOT WRITTEN (sanity)"
+    q = d["quantisation"]
+    if q["esr_vs_float"] > 1e-5 or q["idle_dbfs"] > -90:
+        ok += ", QUANTISATION NOT MET"
     return (name, cls, f"{target:g}" if target else "-", d["structure"],
             f"{d['cycles_per_sample']:.0f}", f"{e:.4f}", f"{d['device']['esr_pre']:.4f}",
-            f"{d['device']['lsd_db']:.1f}", f"{b:.4f}", f"{ratio:.1f}", ok,
+            f"{d['device']['lsd_db']:.1f}", f"{b:.4f}", f"{ratio:.1f}",
+            f"{q['esr_vs_float']:.1e}", f"{q['idle_dbfs']:.0f}", ok,
             f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
 
 
 HEADER = ("capture", "class", "target", "structure", "cycles", "ESR", "ESR pre", "LSD dB",
-          "baseline", "x better", "verdict", "wall/cpu s")
+          "baseline", "x better", "dev/float", "idle dB", "verdict", "wall/cpu s")
 
 
 def main() -> None:
