@@ -34,6 +34,21 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
     assert np.allclose(y, simulate_device_float(res.qpedal, res.eval_x))
     _check_centred_knobs_are_the_fitted_point(res)
     _check_never_worse_than_the_naive_structure(res)
+    _check_device_vs_float_is_the_contracts_measure(res)
+
+
+def _check_device_vs_float_is_the_contracts_measure(res):
+    """The fit reports the arithmetic contract's ESR (device-exact vs float model on the
+    evaluation DI) as pedal.accuracy measures it, in its JSON and its table."""
+    from pedaltool.fit.report import result_table
+    from pedaltool.pedal.accuracy import esr_vs_float
+
+    want = esr_vs_float(res.pedal_model, res.eval_x)
+    assert 0 < res.device_vs_float_esr == pytest.approx(want, rel=1e-6)
+    assert res.as_dict()["device_vs_float_esr"] == res.device_vs_float_esr
+    assert f"ESR {res.device_vs_float_esr:.1e}" in result_table(res)
+    # one table between plain EQs, a contained system: the contract's target holds here
+    assert res.device_vs_float_esr <= 1e-5, res.device_vs_float_esr
 
 
 def _check_centred_knobs_are_the_fitted_point(res):

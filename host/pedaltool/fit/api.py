@@ -91,6 +91,9 @@ class FitResult:
     effort: str = "normal"  # FitConfig.effort
     eval_x: np.ndarray | None = field(default=None, repr=False)  # scoring input (for --plot)
     eval_y: np.ndarray | None = field(default=None, repr=False)  # the oracle's output on it
+    # ESR of the device-exact output against the float model on the evaluation DI: the
+    # arithmetic contract's measure (target <= 1e-5, docs/arithmetic.md)
+    device_vs_float_esr: float = float("nan")
 
     @property
     def improvement(self) -> float:
@@ -105,6 +108,7 @@ class FitResult:
             "structure": self.structure, "notes": self.structure_notes,
             "cycles_per_sample": self.cycles, "budget": self.budget, "arch": self.arch,
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
+            "device_vs_float_esr": self.device_vs_float_esr,
             "baseline": self.baseline.as_dict() if self.baseline else None,
             "baseline_float": self.baseline_float.as_dict() if self.baseline_float else None,
             "improvement_vs_baseline": self.improvement,
@@ -614,7 +618,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
         render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y)
+        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
+        device_vs_float_esr=metrics.esr(dev, flt))
     say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return res
 

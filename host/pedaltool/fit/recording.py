@@ -118,8 +118,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     pm = to_pedal_model(best.model, name=name, source=src)
     qp = quantise(pm)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
-    score = api._score(simulate_device_float(qp, x_ev), target)
-    fscore = api._score(core.simulate(best.model, x_ev), target)
+    dev, flt = simulate_device_float(qp, x_ev), core.simulate(best.model, x_ev)
+    score, fscore = api._score(dev, target), api._score(flt, target)
     bm = core.fit_baseline(pr, ds, q_nfev, f_nfev).model
     bscore = api.baseline_device_score(bm, x_ev, target, name)
     cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
@@ -132,4 +132,5 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         "held-out 20 % of the recording)", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
-        sane=sane, sanity_message=why, log=best.log, effort=cfg.effort)
+        sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
+        device_vs_float_esr=metrics.esr(dev, flt))

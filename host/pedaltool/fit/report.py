@@ -26,6 +26,8 @@ def result_table(res) -> str:
         ("ESR pre-emphasised", _f(res.score.esr_pre)),
         ("log-spectral dist.", _f(res.score.lsd_db, ".2f") + " dB"),
         ("float model ESR", f"{_f(res.float_score.esr)} / pre {_f(res.float_score.esr_pre)}"),
+        ("device vs float", f"ESR {res.device_vs_float_esr:.1e} (the integer arithmetic; "
+                            f"contract <= 1e-5)"),
         ("naive baseline ESR", (f"{_f(b.esr)} / pre {_f(b.esr_pre)}  "
                                 f"({res.improvement:.1f}x worse)") if b else "-"),
         ("fit time", f"{res.seconds:.1f} s (rendering {res.render_seconds:.1f} s)"),
