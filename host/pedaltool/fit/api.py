@@ -198,10 +198,14 @@ PLAYING_S = 2.0
 THOROUGH_SATURATING_PLAYING_S = 4.0
 
 
-def playing_seconds_for(cfg: FitConfig, pr: core.Probe) -> float:
-    """Seconds of playing in each fitting dataset of a fit."""
-    if cfg.effort == "thorough" and core.is_saturating(pr):
-        return THOROUGH_SATURATING_PLAYING_S
+def playing_seconds_for(cfg: FitConfig, pr: core.Probe | None) -> float | None:
+    """Seconds of playing in each fitting dataset of a fit; None when that depends on the
+    probe and ``pr`` is None (not probed yet)."""
+    if cfg.effort == "thorough":
+        if pr is None:
+            return None
+        if core.is_saturating(pr):
+            return THOROUGH_SATURATING_PLAYING_S
     return PLAYING_S
 
 
@@ -355,9 +359,10 @@ def _evaluation_task(cfg: FitConfig, rate: int, level: float) -> Task:
 def unplanned_tasks(cfg: FitConfig, rate: int, level: float, evaluation: bool) -> list[Task]:
     """The tasks of a fit's graph that do not depend on the probe, started beside it: the
     evaluation render (unless ``evaluation``: the pair is given), and the first fitting
-    dataset unless its length depends on the probe (``playing_seconds_for`` under the
-    thorough effort). Each is the task ``_FitGraph.initial`` would start."""
-    tasks = [] if cfg.effort == "thorough" else [_dataset_task(0, rate, level, PLAYING_S)]
+    dataset unless its length depends on the probe (``playing_seconds_for``). Each is the
+    task ``_FitGraph.initial`` would start."""
+    play_s = playing_seconds_for(cfg, None)
+    tasks = [] if play_s is None else [_dataset_task(0, rate, level, play_s)]
     if not evaluation:
         tasks.append(_evaluation_task(cfg, rate, level))
     return tasks
@@ -538,7 +543,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
     eval_x/eval_y: the scoring pair (evaluation DI and the oracle's output on it); rendered
     here from ``pedaltool.signals.evaluation_di`` at ``level`` when not given."""
-    from pedaltool.pedal import simulate_device_float
 
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
@@ -602,15 +606,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     with ThreadPoolExecutor(max_workers=1) as beside:
         spectra = beside.submit(target.prepare)
         best, pm, qp, sane, why = _first_sane(finalists, name, source, say)
-        dev = simulate_device_float(qp, eval_x)
-        flt = core.simulate(best.model, eval_x)
         spectra.result()
-        float_scored = beside.submit(_score, flt, target)
-        score = _score(dev, target)
-        fscore = float_scored.result()
-    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
-    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
-    qp.accuracy = pm.accuracy
+        score, fscore, dev_vs_float, cycles = score_written(qp, pm, best.model, eval_x, target,
+                                                            cfg.arch, beside)
     bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
     res = FitResult(
         name=name, source_path=source_path, rate=rate, structure=best.structure.name,
@@ -619,9 +617,27 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
         render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
         sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-        device_vs_float_esr=metrics.esr(dev, flt))
+        device_vs_float_esr=dev_vs_float)
     say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return res
+
+
+def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
+                  beside: ThreadPoolExecutor | None = None) -> tuple[Score, Score, float, float]:
+    """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
+    file) of a written model ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x``
+    against ``target``, stamped into ``pm.accuracy`` and ``qp.accuracy``. ``beside``: a
+    thread to score the float model in (the same numbers; numpy lets go of the GIL)."""
+    from pedaltool.pedal import simulate_device_float
+
+    dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
+    float_scored = beside.submit(_score, flt, target) if beside else None
+    score = _score(dev, target)
+    fscore = float_scored.result() if float_scored else _score(flt, target)
+    cycles = S.written_cycles(qp, arch)  # the file, not its budgeted structure
+    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
+    qp.accuracy = pm.accuracy
+    return score, fscore, metrics.esr(dev, flt), cycles
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) -> tuple:

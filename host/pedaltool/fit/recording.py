@@ -87,7 +87,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     from pedaltool.audio import read_wav
     from pedaltool.fit import api
     from pedaltool.fit.convert import to_pedal_model
-    from pedaltool.pedal import quantise, simulate_device_float
+    from pedaltool.pedal import quantise
     from pedaltool.pedal.model import SourceInfo
 
     cfg = cfg or api.FitConfig()
@@ -118,13 +118,10 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     pm = to_pedal_model(best.model, name=name, source=src)
     qp = quantise(pm)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
-    dev, flt = simulate_device_float(qp, x_ev), core.simulate(best.model, x_ev)
-    score, fscore = api._score(dev, target), api._score(flt, target)
+    score, fscore, dev_vs_float, cycles = api.score_written(qp, pm, best.model, x_ev, target,
+                                                            cfg.arch)
     bm = core.fit_baseline(pr, ds, q_nfev, f_nfev).model
     bscore = api.baseline_device_score(bm, x_ev, target, name)
-    cycles = S.written_cycles(qp, cfg.arch)  # the file, not its budgeted structure
-    pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
-    qp.accuracy = pm.accuracy
     sane, why, _ = api._sanity(qp)
     return api.FitResult(
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
@@ -133,4 +130,4 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=metrics.esr(dev, flt))
+        device_vs_float_esr=dev_vs_float)
