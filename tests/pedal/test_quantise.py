@@ -2,6 +2,8 @@
 DI) and idle floor (<= -90 dBFS in silence after a loud passage) for low-frequency EQ; the
 quantiser's refusals; the float model's own invariants."""
 
+import sys
+
 import numpy as np
 import pytest
 from pedal_helpers import fitted_looking, musical
@@ -156,3 +158,48 @@ def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
                    if s.kind == "biquad")
         for arch in ("armv6m", "xtensawin"):
             assert cost.cycles_per_sample(qp, arch) < cost.cycles_per_sample(full, arch)
+
+
+def _steep_table_model(depth: float, n_tables: int = 1) -> M.PedalModel:
+    """An env bias into a steep table (local gain 3.6 at rest, 65 fitted values) and a 20 Hz
+    high-pass: the shape of a drive pedal's fit, where the bias decays after a loud note."""
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+
+    u = np.linspace(-1, 1, 65)
+    vals = 0.6 * (np.tanh(6 * u + 0.5) - np.tanh(0.5))
+    tables = [M.TableStage(1.0, -1, 1, vals) for _ in range(n_tables)]
+    return M.PedalModel([M.EnvBiasStage(5.0, 300.0, depth), *tables,
+                         biquad_stage(*rbj("highpass", 20, 48000))], 48000)
+
+
+def test_steep_table_gets_a_finer_grid_with_the_same_curve():
+    m = _steep_table_model(0.0)
+    tq = quantise(m).stages[1].table
+    assert len(tq) == 1025  # 64 segments refined 16x (one position unit moves <= ~2 LSB)
+    fitted = np.round(m.stages[1].values * 32768)
+    assert np.array_equal(tq[::16], fitted)  # the fitted breakpoints, and linear between
+    mid = (tq[:-16:16].astype(float) + tq[16::16]) / 2
+    assert np.max(np.abs(tq[8::16] - mid)) <= 1.0
+    two = quantise(_steep_table_model(0.0, n_tables=2))
+    assert [len(s.table) for s in two.stages if s.table is not None] == [513, 513]
+    gentle = M.PedalModel([M.TableStage(1.0, -1, 1, 0.001 * np.linspace(-1, 1, 65))], 48000)
+    assert len(quantise(gentle).stages[0].table) == 65  # nothing to gain: left as fitted
+
+
+def test_finer_table_grid_is_what_keeps_a_steep_table_quiet(monkeypatch):
+    """The table position has 1/256 of a segment of resolution: on the fitted 64-segment grid
+    one unit of a steep table is ~15 LSB of output, so an env bias decaying one unit at a time
+    leaves steps that the high-pass turns into a -80 dBFS idle; the refined grid passes."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]  # the package exports the function
+    x = musical(48000, 48000, seed=3)
+    tab_only = _steep_table_model(0.0)
+    res = {}
+    for total in (64, qmod.TABLE_SEGMENTS_TOTAL):
+        monkeypatch.setattr(qmod, "TABLE_SEGMENTS_TOTAL", total)
+        y = simulate_device_float(quantise(tab_only), x)
+        ref = simulate_float(tab_only, x)
+        res[total] = (idle_floor_dbfs(_steep_table_model(-0.3), loud_passage(48000)),
+                      np.sum((y - ref) ** 2) / np.sum(ref**2))
+    coarse, fine = res[64], res[1024]
+    assert fine[0] <= -90.0 < coarse[0]
+    assert fine[1] <= 5e-8 < coarse[1]

@@ -326,7 +326,35 @@ def _quantise_run(run, rate: float, u: np.ndarray | None):
     return out, r_prev
 
 
-def _table_mapping(st):
+TABLE_PEAK = 0.999  # table outputs beyond this are scaled down; the level factor carries it
+TABLE_UNIT_STEP_LSB = 1.0  # target output step (LSB) per table position unit; see _table_grid
+TABLE_SEGMENTS_TOTAL = 1024  # refined tables share this many segments (2 KB; a file <= ~3 KB)
+
+
+def table_max_log2n(n_tables: int) -> int:
+    """The finest grid (log2 segments) each of a model's n_tables tables may be refined to."""
+    return int(math.log2(TABLE_SEGMENTS_TOTAL)) - max(0, math.ceil(math.log2(max(n_tables, 1))))
+
+
+def _table_grid(vals: np.ndarray, log2n: int, max_log2n: int) -> int:
+    """The number of segments (log2) the device table gets: the fitted one, refined (up to
+    max_log2n) until one position unit (1/256 of a segment) moves the int16 output by at
+    most TABLE_UNIT_STEP_LSB. A steep table on a coarse grid turns the position's own rounding
+    (the floor in ``(x * gm) >> gs``, an env bias stepping by one unit) into output steps of
+    many LSB; the refined grid holds the same piecewise-linear curve (its breakpoints include
+    the fitted ones), so only that rounding shrinks."""
+    peak = float(np.max(np.abs(vals)))
+    scale = 1.0 if peak <= TABLE_PEAK else TABLE_PEAK / peak
+    step = float(np.max(np.abs(np.diff(vals)))) * scale * 32768 / 256  # LSB per unit
+    while log2n < max_log2n and step > TABLE_UNIT_STEP_LSB:
+        log2n += 1
+        step /= 2
+    return log2n
+
+
+def _table_mapping(st, max_log2n: int):
+    """The device table of a TableStage: (values on the device grid, nseg, log2n, span, unit)
+    with unit = table positions per unit of table input."""
     vals = np.asarray(st.values, float)
     nseg = len(vals) - 1
     log2n = int(round(math.log2(max(nseg, 1))))
@@ -337,11 +365,13 @@ def _table_mapping(st):
     span = float(st.x_max - st.x_min)
     if not (span > 0 and math.isfinite(span)):
         raise FitError("table: empty or invalid input range")
+    fine = _table_grid(vals, log2n, max_log2n)
+    if fine != log2n:
+        vals = np.interp(np.arange((1 << fine) + 1) / (1 << (fine - log2n)),
+                         np.arange(nseg + 1), vals)
+        nseg, log2n = 1 << fine, fine
     unit = nseg * 256 / span  # table positions per unit of table input
     return vals, nseg, log2n, span, unit
-
-
-TABLE_PEAK = 0.999  # table outputs beyond this are scaled down; the level factor carries it
 
 
 def table_out_scale(st) -> float:
@@ -350,8 +380,8 @@ def table_out_scale(st) -> float:
     return 1.0 if peak <= TABLE_PEAK else TABLE_PEAK / peak
 
 
-def _q_table(st, g_eff: float) -> QStage:
-    vals, nseg, log2n, span, unit = _table_mapping(st)
+def _q_table(st, g_eff: float, max_log2n: int) -> QStage:
+    vals, nseg, log2n, span, unit = _table_mapping(st, max_log2n)
     vals = vals * table_out_scale(st)
     scale = g_eff * unit / 32768
     lo, hi = _knob_q(st.knob, st.knob_min_db, st.knob_max_db)
@@ -365,8 +395,8 @@ def _q_table(st, g_eff: float) -> QStage:
     return QStage("table", st.knob, (log2n, gm, gs, off, lo, hi), tv)
 
 
-def _q_env(st, table, level: float, rate: float) -> QStage:
-    _, _, _, _, unit = _table_mapping(table)
+def _q_env(st, table, level: float, rate: float, max_log2n: int) -> QStage:
+    _, _, _, _, unit = _table_mapping(table, max_log2n)
     f = st.depth * unit / (32768 * level)
     if f == 0:
         dm, ds = 0, 1
@@ -388,6 +418,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     stages = list(model.stages)
     probe = headroom_probe(rate)
     inner = [probe] + list(iter_stage_outputs(model, probe))  # inner[i] = input of stage i
+    tmax = table_max_log2n(sum(st.kind == "table" for st in stages))
     out: list[QStage] = []
     level = 1.0  # int16 signal / float-model signal at this point of the chain
     tap_level: dict[int, float] = {}
@@ -412,12 +443,12 @@ def quantise(model: PedalModel) -> QuantisedPedal:
             out.append(_q_gain(g, st.knob, st.knob_min_db, st.knob_max_db))
             level = 1.0
         elif k == "table":
-            out.append(_q_table(st, st.in_gain / level))
+            out.append(_q_table(st, st.in_gain / level, tmax))
             level = table_out_scale(st)
         elif k == "env_bias":
             if i + 1 >= len(stages) or stages[i + 1].kind != "table":
                 raise FitError("env_bias must be followed by a table stage")
-            out.append(_q_env(st, stages[i + 1], level, rate))
+            out.append(_q_env(st, stages[i + 1], level, rate, tmax))
         elif k == "tap":
             if not 0 <= st.slot <= 3:
                 raise FitError("tap: slot must be 0..3")
