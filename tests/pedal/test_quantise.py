@@ -203,3 +203,46 @@ def test_finer_table_grid_is_what_keeps_a_steep_table_quiet(monkeypatch):
     coarse, fine = res[64], res[1024]
     assert fine[0] <= -90.0 < coarse[0]
     assert fine[1] <= 5e-8 < coarse[1]
+
+
+def _loud_idle_model() -> M.PedalModel:
+    """A two-table chain whose fitted pre-EQ order idles at about -79 dBFS: the first table
+    rests off zero, a section of the run between the tables is left in a residual cycle of
+    +-1 LSB, and the steep second table (gain 20) makes it audible."""
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+
+    u = np.linspace(-1, 1, 65)
+    eq = [rbj("peak", 110, 48000, 2.0, 0.5), rbj("peak", 3000, 48000, 2.0, 9.0),
+          rbj("highpass", 30, 48000, 0.7)]
+    return M.PedalModel([M.TableStage(1.0, -1, 1, 0.7 * np.tanh(6 * u + 0.2)),
+                         *[biquad_stage(b, a) for b, a in eq],
+                         M.TableStage(1.0, -1, 1, 0.8 * np.tanh(20 * u)),
+                         biquad_stage(*rbj("highpass", 20, 48000)), M.GainStage(-6.0)], 48000)
+
+
+def test_reordering_a_run_silences_a_model_that_idles_loudly(monkeypatch):
+    """quantise() reorders a run's sections when the model idles loudly (docs/arithmetic.md,
+    "Section order"); the same cascade in another order, so the device still follows the
+    float model."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    m = _loud_idle_model()
+    x = musical(48000, 48000, seed=5)
+    ref = simulate_float(m, x)
+    with monkeypatch.context() as mp:
+        mp.setattr(qmod, "REORDER_RUNS", False)
+        fitted = quantise(m)
+        assert idle_floor_dbfs(m, loud_passage(48000)) > -90.0  # the fitted order's cycle
+    qp = quantise(m)
+    assert idle_floor_dbfs(m, loud_passage(48000)) <= -200.0  # exact digital silence
+    kinds = [s.kind for s in qp.stages]
+    assert kinds == [s.kind for s in fitted.stages]
+    assert [s.p for s in qp.stages[1:4]] != [s.p for s in fitted.stages[1:4]]  # reordered
+    for q in (fitted, qp):
+        y = simulate_device_float(q, x)
+        assert np.sum((y - ref) ** 2) / np.sum(ref**2) < 1e-6  # measured 1.8e-7 both
+
+
+def test_quiet_models_keep_the_fitted_order():
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    for m in (fitted_looking(48000), eq_test_models(48000)["cascade10"]):
+        assert [s.p for s in quantise(m).stages] == [s.p for s in qmod._quantise(m, {}).stages]

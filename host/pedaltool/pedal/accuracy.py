@@ -12,7 +12,7 @@ from scipy import signal as sps
 
 from pedaltool.pedal.model import BiquadStage, PedalModel, simulate_float
 from pedaltool.pedal.quantise import quantise
-from pedaltool.pedal.simulate import float_to_int16, simulate
+from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs, simulate
 
 
 def rbj(kind: str, f0: float, rate: float, q: float = 0.7071, gain_db: float = 0.0):
@@ -82,11 +82,7 @@ def esr_vs_float(model: PedalModel, x: np.ndarray, knobs=None) -> float:
 def idle_floor_dbfs(model: PedalModel, loud: np.ndarray, silence_s: float = 2.0,
                     measure_s: float = 1.0) -> float:
     """RMS (incl. DC) in dBFS of the last ``measure_s`` of ``silence_s`` zeros after ``loud``."""
-    qp = quantise(model)
-    rate = model.sample_rate
-    x = np.concatenate([float_to_int16(loud), np.zeros(int(silence_s * rate), np.int16)])
-    tail = simulate(qp, x)[-int(measure_s * rate):].astype(np.float64) / 32768.0
-    return float(20 * np.log10(max(np.sqrt(np.mean(tail**2)), 1e-12)))
+    return idle_tail_dbfs(quantise(model), loud, silence_s, measure_s)
 
 
 def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:

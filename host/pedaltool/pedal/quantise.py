@@ -8,6 +8,10 @@ prefix's impulse response allows (the worst case of any input); the excess (or d
 carried as a level factor and folded into the next gain-like stage (table input gain, gain,
 mix, env depth). A table whose values exceed full scale is scaled down the same way. If nothing
 absorbs the level factor, a plain gain stage is appended at the end.
+
+Two choices keep the int16 rounding quiet without changing the format: a steep table gets a
+finer device grid with the same curve (``_table_grid``), and a model that idles loudly gets
+its runs' sections reordered where that makes it quieter (``run_order``, ``quantise``).
 """
 
 from __future__ import annotations
@@ -123,6 +127,22 @@ def _idle_silent(p: tuple) -> bool:
 
     arith = fw_module("arith")
     c = np.array(arith.biquad_kernel_coefs(list(p[:5]), p[5], p[6]), np.int64)
+    for x in _idle_drives():
+        biquad_k(x, c, np.zeros(6, np.int64))
+        if np.any(x[-12000:] != 0):
+            return False
+    return True
+
+
+def _idle_drives() -> list:
+    """Fresh int16-range inputs for the idle checks: loud noise, a low square and a decaying
+    tone (at three levels), each followed by 1 s of zeros at 48 kHz (the last 0.25 s is
+    checked)."""
+    return [x.copy() for x in _idle_drive_arrays()]
+
+
+@functools.lru_cache(maxsize=1)
+def _idle_drive_arrays() -> tuple:
     rng = np.random.default_rng(5)
     n = 12000
     t = np.arange(n)
@@ -130,12 +150,8 @@ def _idle_silent(p: tuple) -> bool:
         rng.integers(-16000, 16000, n),
         np.where(np.sin(2 * np.pi * t / 480) >= 0, 12000, -12000),
         (20000 * np.sin(2 * np.pi * t / 97) * np.exp(-t / 3000)).astype(np.int64)])
-    for scale in (1, 8, 64):
-        x = np.concatenate([drive // scale, np.zeros(48000, np.int64)])
-        biquad_k(x, c, np.zeros(6, np.int64))
-        if np.any(x[-12000:] != 0):
-            return False
-    return True
+    return tuple(np.concatenate([drive // scale, np.zeros(48000, np.int64)])
+                 for scale in (1, 8, 64))
 
 
 def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None = None
@@ -279,18 +295,138 @@ def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarra
     return probe
 
 
-def _quantise_run(run, rate: float, u: np.ndarray | None):
+REORDER_RUNS = True  # let the quantiser reorder a run's sections when the model idles loudly
+REORDER_BELOW_DBFS = -100.0  # idle floor (dBFS) above which quantise() tries reordered runs
+
+
+@functools.lru_cache(maxsize=1)
+def _ef_candidate_power() -> np.ndarray:
+    """|K(z)|^2 on _EF_W for the 15 error-feedback candidates (rows; _ef_ranked's order)."""
+    z = np.exp(-1j * _EF_W)
+    return np.array([np.abs(1 + k1 * z + k2 * z * z) ** 2 for k1, k2 in _EF_CANDIDATES])
+
+
+def _ef_powers(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weighted noise power of K/A for each error-feedback candidate (_EF_CANDIDATES)."""
+    z = np.exp(-1j * _EF_W)
+    inv = 1.0 / np.abs(1 + a[1] * z + a[2] * z * z) ** 2
+    return _ef_candidate_power() @ (inv * weight) / len(_EF_W)
+
+
+_EF_CANDIDATES = [(k1, k2) for k1 in (-2, -1, 0, 1, 2) for k2 in (-1, 0, 1)]
+NOISY_IDLE_PENALTY = 100.0  # run_order's weight on a section left without a silent feedback
+MOVE_ROUNDS = 2  # run_order's rounds of single-section moves after the greedy pass
+
+
+def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
+    """The order of a run's sections (indices into bas) with the least estimated rounding
+    noise at the run's output, relative to the signal.
+
+    A linear cascade gives the same output in any order, but not the same noise: section k
+    rounds at the run's int16 level r_k (set by the headroom probe ``u`` after the sections
+    before it) and its noise reaches the output through K/A_k and the sections after it. The
+    estimate is sum_k P_k / r_k^2, P_k the weighted power of the error feedback that
+    _ef_choice would take there (NOISY_IDLE_PENALTY times more if no candidate near the least
+    power idles to silence). Both factors depend only on the *sets* of sections before and
+    after k. Search: a greedy pass (fill the first place first), then up to MOVE_ROUNDS rounds
+    of single-section moves (every section to every place, the best one each round). On 16
+    orders of each run of a real fit (JCM2000 clean) the estimate ranked the measured
+    device-vs-float ESR with a log-correlation of 0.95 (pre-EQ) and 0.97 (post-EQ)."""
+    from scipy.signal import lfilter
+
+    n = len(bas)
+    upeak = float(np.max(np.abs(u)))
+    imp0 = np.zeros(1 << 14, np.float32)  # float32 and a shorter L1 sum: an estimate, 2-3x faster
+    imp0[0] = 1.0
+    signals = {frozenset(): (u.astype(np.float32), imp0)}  # set -> (probe, impulse) after it
+    level: dict = {}  # set of sections -> r (int16 level / float level) after them
+    terms: dict = {}  # (section, set before it) -> its noise estimate
+    silent: dict = {}  # (section, K) -> does it idle to silence (unscaled b; a is what counts)
+    ones = np.ones(len(_EF_W))
+
+    def level_of(sset: frozenset) -> float:
+        if sset not in level:
+            base = max((t for t in signals if t <= sset), key=len)
+            v, imp = signals[base]
+            for k in sorted(sset - base):
+                v, imp = lfilter(*bas[k], v), lfilter(*bas[k], imp)
+            if len(signals) < 64:  # ~0.6 MB each
+                signals[sset] = (v, imp)
+            peak = HEADROOM_MARGIN * float(np.max(np.abs(v))) / upeak
+            level[sset] = 1.0 / max(min(float(np.sum(np.abs(imp))), peak), 1e-9)
+        return level[sset]
+
+    def is_silent(k: int, kk: tuple) -> bool:
+        if (k, kk) not in silent:
+            b, a = bas[k]
+            p5 = tuple(int(round(v * Q26)) for v in (b[0], b[1], b[2], a[1], a[2]))
+            silent[k, kk] = _idle_silent(p5 + kk)
+        return silent[k, kk]
+
+    def ef_power(k: int, weight: np.ndarray) -> float:
+        pw = _ef_powers(bas[k][1], weight)
+        best = float(np.min(pw))
+        for i in np.argsort(pw, kind="stable"):
+            if pw[i] > IDLE_NOISE_SLACK * best:
+                break
+            if is_silent(k, _EF_CANDIDATES[i]):
+                return float(pw[i])
+        return best * NOISY_IDLE_PENALTY
+
+    def term(k: int, before: frozenset) -> float:
+        if (k, before) not in terms:
+            rest = [hs[j] for j in range(n) if j != k and j not in before]
+            weight = np.prod(rest, axis=0) if rest else ones
+            terms[k, before] = ef_power(k, weight) / level_of(before | {k}) ** 2
+        return terms[k, before]
+
+    def total(order: list) -> float:
+        return sum(term(k, frozenset(order[:i])) for i, k in enumerate(order))
+
+    order: list[int] = []
+    while len(order) < n:
+        before = frozenset(order)
+        order.append(min((j for j in range(n) if j not in before),
+                         key=lambda j: (term(j, before), j)))
+    best = total(order)
+    for _ in range(MOVE_ROUNDS):  # single-section moves, the best one each round
+        moves = []
+        for i in range(n):
+            rest = order[:i] + order[i + 1:]
+            moves += [rest[:j] + [order[i]] + rest[j:] for j in range(n) if j != i]
+        cand = min(moves, key=total)
+        if total(cand) >= best * (1 - 1e-9):
+            break
+        order, best = cand, total(cand)
+    return order
+
+
+def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None = None):
     """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
 
     ``u``: the float model's signal entering the run on the headroom probe. Every prefix k of
     the run is scaled so that the int16 signal after it peaks at 1/HEADROOM_MARGIN of full scale
     when the run's input peaks at full scale on the probe (never above the L1 norm, the
-    worst case for any input). Without u, the L1 norm is used."""
-    from scipy.signal import freqz, lfilter
+    worst case for any input). Without u, the L1 norm is used. ``reorder`` (a dict, None for
+    the fitted order): the sections in the order of least rounding noise (run_order, kept in
+    the dict under "order" for the next call)."""
+    from scipy.signal import freqz
 
     bas = [_section_ba(st, rate) for st in run]
     hs = [np.abs(freqz(b, a, worN=_EF_W)[1]) ** 2 for b, a in bas]
     upeak = float(np.max(np.abs(u))) if u is not None else 0.0
+    if reorder is not None and upeak > 0 and len(run) > 1:
+        if "order" not in reorder:
+            reorder["order"] = run_order(bas, hs, u)
+        order = reorder["order"]
+        run, bas, hs = ([seq[k] for k in order] for seq in (run, bas, hs))
+    return _quantise_sections(run, bas, hs, rate, u, upeak)
+
+
+def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: float):
+    """_quantise_run for the sections in the given order."""
+    from scipy.signal import lfilter
+
     v = u
     r_prev = 1.0
     out = []
@@ -408,7 +544,42 @@ def _q_env(st, table, level: float, rate: float, max_log2n: int) -> QStage:
 
 
 def quantise(model: PedalModel) -> QuantisedPedal:
-    """Quantise a float model to the integer contract (see module docstring for headroom)."""
+    """Quantise a float model to the integer contract (see module docstring for headroom).
+
+    With REORDER_RUNS, a model that idles louder than REORDER_BELOW_DBFS after a loud passage
+    (the contract's idle measure) gets its biquad runs' sections put in their order of least
+    rounding noise (run_order, which avoids places where a section has no silent error
+    feedback): run by run, a reordered run is kept only if the model then idles no louder.
+    The per-section idle check cannot see how a later section amplifies an earlier one's
+    residue; the order can. Idle is never traded for noise, and a quiet model (most) costs
+    one idle simulation more."""
+    best = _quantise(model, {})
+    n_runs = sum(1 for i, st in enumerate(model.stages) if st.kind in ("biquad", "dcblock")
+                 and (i == 0 or model.stages[i - 1].kind not in ("biquad", "dcblock")))
+    if not REORDER_RUNS or n_runs == 0:
+        return best
+    from pedaltool.pedal.accuracy import loud_passage
+    from pedaltool.pedal.simulate import idle_tail_dbfs
+
+    loud = loud_passage(best.sample_rate)
+    idle = idle_tail_dbfs(best, loud)
+    if idle <= REORDER_BELOW_DBFS:
+        return best
+    orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
+    chosen: dict = {}
+    for run in range(n_runs):
+        trial = _quantise(model, chosen | {run: orders[run]})
+        if [s.p for s in trial.stages] == [s.p for s in best.stages]:
+            continue
+        trial_idle = idle_tail_dbfs(trial, loud)
+        if trial_idle <= idle:
+            best, chosen, idle = trial, chosen | {run: orders[run]}, trial_idle
+    return best
+
+
+def _quantise(model: PedalModel, reorder: dict) -> QuantisedPedal:
+    """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
+    order of run_order (each run's dict caches it)."""
     rate = int(model.sample_rate)
     if not 8000 <= rate <= 192000:
         raise FitError(f"unsupported sample rate {rate} Hz")
@@ -423,6 +594,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     level = 1.0  # int16 signal / float-model signal at this point of the chain
     tap_level: dict[int, float] = {}
     ranges: dict = {}
+    run_no = 0
     i = 0
     while i < len(stages):
         st = stages[i]
@@ -433,7 +605,8 @@ def quantise(model: PedalModel) -> QuantisedPedal:
             j = i
             while j < len(stages) and stages[j].kind in ("biquad", "dcblock"):
                 j += 1
-            qs, r = _quantise_run(stages[i:j], rate, inner[i])
+            qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no))
+            run_no += 1
             out += qs
             level *= r
             i = j

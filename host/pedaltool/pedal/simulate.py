@@ -106,3 +106,13 @@ def float_to_int16(x) -> np.ndarray:
 def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None) -> np.ndarray:
     """Float in (full scale 1.0) -> int16 device path -> float64 out. For the fitter's scoring."""
     return simulate(qp, float_to_int16(x_float), knobs).astype(np.float64) / 32768.0
+
+
+def idle_tail_dbfs(qp: QuantisedPedal, loud: np.ndarray, silence_s: float = 2.0,
+                   measure_s: float = 1.0) -> float:
+    """RMS (incl. DC) in dBFS of the device's last ``measure_s`` of ``silence_s`` zeros after
+    ``loud`` (float, full scale 1.0): the arithmetic contract's idle floor."""
+    rate = qp.sample_rate
+    x = np.concatenate([float_to_int16(loud), np.zeros(int(silence_s * rate), np.int16)])
+    tail = simulate(qp, x)[-int(measure_s * rate):].astype(np.float64) / 32768.0
+    return float(20 * np.log10(max(np.sqrt(np.mean(tail**2)), 1e-12)))
