@@ -299,6 +299,9 @@ REORDER_RUNS = True  # let the quantiser reorder a run's sections when the model
 REORDER_BELOW_DBFS = -100.0  # idle floor (dBFS) above which quantise() tries reordered runs
 
 
+_EF_CANDIDATES = [(k1, k2) for k1 in (-2, -1, 0, 1, 2) for k2 in (-1, 0, 1)]
+
+
 @functools.lru_cache(maxsize=1)
 def _ef_candidate_power() -> np.ndarray:
     """|K(z)|^2 on _EF_W for the 15 error-feedback candidates (rows; _ef_ranked's order)."""
@@ -313,7 +316,6 @@ def _ef_powers(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return _ef_candidate_power() @ (inv * weight) / len(_EF_W)
 
 
-_EF_CANDIDATES = [(k1, k2) for k1 in (-2, -1, 0, 1, 2) for k2 in (-1, 0, 1)]
 NOISY_IDLE_PENALTY = 100.0  # run_order's weight on a section left without a silent feedback
 MOVE_ROUNDS = 2  # run_order's rounds of single-section moves after the greedy pass
 
