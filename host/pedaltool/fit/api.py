@@ -249,10 +249,6 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     return p
 
 
-def _baseline_task(pr, ds, q_nfev, f_nfev, dataset: int = 0) -> core.Candidate:
-    return core.fit_baseline(pr, ds, q_nfev, f_nfev, dataset)
-
-
 # what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
 _FORKED: dict = {}
 
@@ -460,7 +456,7 @@ class _FitGraph:
         tasks = []
         for j, d in sorted(self.datasets.items()):
             if ("base", j) not in self.started:
-                tasks.append(Task(("base", j), _baseline_task,
+                tasks.append(Task(("base", j), core.fit_baseline,
                                   (self.pr, d, self.q_nfev, self.f_nfev, j), BESIDE))
             for i, st in enumerate(self.structs):
                 e = self.eq_of[i]

@@ -101,20 +101,26 @@ def _q_gain(g: float, knob, min_db, max_db, what="gain"):
 _EF_W = np.linspace(0, np.pi, 4097)
 
 
+_EF_CANDIDATES = [(k1, k2) for k1 in (-2, -1, 0, 1, 2) for k2 in (-1, 0, 1)]
+
+
+@functools.lru_cache(maxsize=1)
+def _ef_candidate_power() -> np.ndarray:
+    """|K(z)|^2 on _EF_W for the error-feedback candidates (rows, in _EF_CANDIDATES order)."""
+    z = np.exp(-1j * _EF_W)
+    return np.array([np.abs(1 + k1 * z + k2 * z * z) ** 2 for k1, k2 in _EF_CANDIDATES])
+
+
 def _ef_ranked(a: np.ndarray, weight: np.ndarray | None = None) -> list:
     """Integer error-feedback polynomials K = 1 + k1 z^-1 + k2 z^-2, best first, ranked by the
     noise power of K(z)/A(z) (the output rounding noise transfer), weighted by |H_after|^2 of
     the sections that follow in the run (on the grid _EF_W). Returns [(power, (k1, k2))]."""
     z = np.exp(-1j * _EF_W)
-    az = 1 + a[1] * z + a[2] * z * z
-    wt = np.ones(len(z)) if weight is None else weight
-    out = []
-    for k1 in (-2, -1, 0, 1, 2):
-        for k2 in (-1, 0, 1):
-            kz = 1 + k1 * z + k2 * z * z
-            out.append((float(np.mean(np.abs(kz / az) ** 2 * wt)), (k1, k2)))
-    out.sort()
-    return out
+    inv = 1.0 / np.abs(1 + a[1] * z + a[2] * z * z) ** 2
+    if weight is not None:
+        inv = inv * weight
+    power = _ef_candidate_power() @ inv / len(_EF_W)
+    return sorted(zip(power.tolist(), _EF_CANDIDATES, strict=True))
 
 
 IDLE_NOISE_SLACK = 2.0  # accept up to 2x (3 dB) more rounding noise to get a silent section
@@ -154,21 +160,28 @@ def _idle_drive_arrays() -> tuple:
                  for scale in (1, 8, 64))
 
 
-def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None = None
-               ) -> tuple[int, int]:
-    """The error feedback of least weighted noise power; with the section's quantised
-    coefficients p5, the best one (within IDLE_NOISE_SLACK of the least power) that lets the
-    section fall silent after its input stops (no zero-input limit cycle)."""
+def _ef_pick(a: np.ndarray, weight: np.ndarray | None, silent) -> tuple[float, tuple, bool]:
+    """(power, (k1, k2), silent?) of the error feedback to use: the first candidate, in order
+    of least weighted noise power, within IDLE_NOISE_SLACK of the least for which
+    ``silent(k)`` holds (the section falls silent after its input stops: no zero-input limit
+    cycle); else the least-power one, not silent."""
     ranked = _ef_ranked(a, weight)
-    if p5 is None:
-        return ranked[0][1]
     best = ranked[0][0]
     for power, k in ranked:
         if power > IDLE_NOISE_SLACK * best:
             break
-        if _idle_silent(tuple(p5) + k):
-            return k
-    return ranked[0][1]
+        if silent(k):
+            return power, k, True
+    return best, ranked[0][1], False
+
+
+def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None = None
+               ) -> tuple[int, int]:
+    """The error feedback of least weighted noise power; with the section's quantised
+    coefficients p5, the one _ef_pick takes with the idle check on them."""
+    if p5 is None:
+        return _ef_ranked(a, weight)[0][1]
+    return _ef_pick(a, weight, lambda k: _idle_silent(tuple(p5) + k))[1]
 
 
 def quantise_biquad(b, a, kind="biquad", weight=None) -> QStage:
@@ -299,23 +312,6 @@ REORDER_RUNS = True  # let the quantiser reorder a run's sections when the model
 REORDER_BELOW_DBFS = -100.0  # idle floor (dBFS) above which quantise() tries reordered runs
 
 
-_EF_CANDIDATES = [(k1, k2) for k1 in (-2, -1, 0, 1, 2) for k2 in (-1, 0, 1)]
-
-
-@functools.lru_cache(maxsize=1)
-def _ef_candidate_power() -> np.ndarray:
-    """|K(z)|^2 on _EF_W for the 15 error-feedback candidates (rows; _ef_ranked's order)."""
-    z = np.exp(-1j * _EF_W)
-    return np.array([np.abs(1 + k1 * z + k2 * z * z) ** 2 for k1, k2 in _EF_CANDIDATES])
-
-
-def _ef_powers(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The weighted noise power of K/A for each error-feedback candidate (_EF_CANDIDATES)."""
-    z = np.exp(-1j * _EF_W)
-    inv = 1.0 / np.abs(1 + a[1] * z + a[2] * z * z) ** 2
-    return _ef_candidate_power() @ (inv * weight) / len(_EF_W)
-
-
 NOISY_IDLE_PENALTY = 100.0  # run_order's weight on a section left without a silent feedback
 MOVE_ROUNDS = 2  # run_order's rounds of single-section moves after the greedy pass
 
@@ -366,14 +362,8 @@ def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
         return silent[k, kk]
 
     def ef_power(k: int, weight: np.ndarray) -> float:
-        pw = _ef_powers(bas[k][1], weight)
-        best = float(np.min(pw))
-        for i in np.argsort(pw, kind="stable"):
-            if pw[i] > IDLE_NOISE_SLACK * best:
-                break
-            if is_silent(k, _EF_CANDIDATES[i]):
-                return float(pw[i])
-        return best * NOISY_IDLE_PENALTY
+        power, _, quiet = _ef_pick(bas[k][1], weight, lambda kk: is_silent(k, kk))
+        return power if quiet else power * NOISY_IDLE_PENALTY
 
     def term(k: int, before: frozenset) -> float:
         if (k, before) not in terms:
@@ -474,15 +464,13 @@ def table_max_log2n(n_tables: int) -> int:
     return int(math.log2(TABLE_SEGMENTS_TOTAL)) - max(0, math.ceil(math.log2(max(n_tables, 1))))
 
 
-def _table_grid(vals: np.ndarray, log2n: int, max_log2n: int) -> int:
+def _table_grid(vals: np.ndarray, log2n: int, max_log2n: int, scale: float) -> int:
     """The number of segments (log2) the device table gets: the fitted one, refined (up to
     max_log2n) until one position unit (1/256 of a segment) moves the int16 output by at
     most TABLE_UNIT_STEP_LSB. A steep table on a coarse grid turns the position's own rounding
     (the floor in ``(x * gm) >> gs``, an env bias stepping by one unit) into output steps of
     many LSB; the refined grid holds the same piecewise-linear curve (its breakpoints include
-    the fitted ones), so only that rounding shrinks."""
-    peak = float(np.max(np.abs(vals)))
-    scale = 1.0 if peak <= TABLE_PEAK else TABLE_PEAK / peak
+    the fitted ones), so only that rounding shrinks. ``scale``: table_out_scale's factor."""
     step = float(np.max(np.abs(np.diff(vals)))) * scale * 32768 / 256  # LSB per unit
     while log2n < max_log2n and step > TABLE_UNIT_STEP_LSB:
         log2n += 1
@@ -503,7 +491,7 @@ def _table_mapping(st, max_log2n: int):
     span = float(st.x_max - st.x_min)
     if not (span > 0 and math.isfinite(span)):
         raise FitError("table: empty or invalid input range")
-    fine = _table_grid(vals, log2n, max_log2n)
+    fine = _table_grid(vals, log2n, max_log2n, table_out_scale(st))
     if fine != log2n:
         vals = np.interp(np.arange((1 << fine) + 1) / (1 << (fine - log2n)),
                          np.arange(nseg + 1), vals)
@@ -556,8 +544,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     residue; the order can. Idle is never traded for noise, and a quiet model (most) costs
     one idle simulation more."""
     best = _quantise(model, {})
-    n_runs = sum(1 for i, st in enumerate(model.stages) if st.kind in ("biquad", "dcblock")
-                 and (i == 0 or model.stages[i - 1].kind not in ("biquad", "dcblock")))
+    n_runs = len(_biquad_runs(model.stages))
     if not REORDER_RUNS or n_runs == 0:
         return best
     from pedaltool.pedal.accuracy import loud_passage
@@ -579,6 +566,18 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     return best
 
 
+def _biquad_runs(stages: list) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive biquad/dcblock stages, in chain order."""
+    runs: list[tuple[int, int]] = []
+    for i, st in enumerate(stages):
+        if st.kind in ("biquad", "dcblock"):
+            if runs and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+    return runs
+
+
 def _quantise(model: PedalModel, reorder: dict) -> QuantisedPedal:
     """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
     order of run_order (each run's dict caches it)."""
@@ -596,19 +595,16 @@ def _quantise(model: PedalModel, reorder: dict) -> QuantisedPedal:
     level = 1.0  # int16 signal / float-model signal at this point of the chain
     tap_level: dict[int, float] = {}
     ranges: dict = {}
-    run_no = 0
+    runs = {i: (n, j) for n, (i, j) in enumerate(_biquad_runs(stages))}  # start -> (no, end)
     i = 0
     while i < len(stages):
         st = stages[i]
         k = st.kind
         if getattr(st, "knob", None):
             ranges[st.knob] = (st.knob_min_db, st.knob_max_db)
-        if k in ("biquad", "dcblock"):
-            j = i
-            while j < len(stages) and stages[j].kind in ("biquad", "dcblock"):
-                j += 1
+        if i in runs:
+            run_no, j = runs[i]
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no))
-            run_no += 1
             out += qs
             level *= r
             i = j
