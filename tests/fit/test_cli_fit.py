@@ -102,3 +102,22 @@ def test_write_result_into_a_folder_or_a_file(tmp_path, monkeypatch):
     assert api.write_result(res) == api.BANK_DIR / "amp.pedal"  # ./pedals, relative
     for p in (tmp_path / "mine" / "amp.pedal", tmp_path / "x.pedal", tmp_path / "pedals/amp.pedal"):
         assert read_pedal(p).sample_rate == 48000
+
+
+def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
+    from pedaltool.fit.report import SUMMARY_HEADER, format_rows, summary_problems, summary_rows
+
+    ok = {"name": "amp", "structure": "wh-3/7", "cycles_per_sample": 1100.0, "seconds": 20.0,
+          "device": {"esr": 0.01, "esr_pre": 0.02, "lsd_db": 2.0}, "baseline": {"esr": 0.1},
+          "improvement_vs_baseline": 10.0, "written": "pedals/amp.pedal"}
+    refused = dict(ok, name="fuzz", written="not written: fuzz: not written, the capture "
+                   "cannot be approximated within 1302 cycles/sample (best device ESR 0.97)")
+    failed = {"name": "lin", "error": "lin: the capture is purely linear " + "x" * 120}
+    items = [ok, refused, failed]
+    table = format_rows(SUMMARY_HEADER, summary_rows(items)).splitlines()
+    assert max(len(line) for line in table) < 120  # the long reasons are not in the table
+    assert table[2].split()[-1] == "pedals/amp.pedal"
+    assert table[3].split()[-1] == "no" and table[4].split()[1:] == ["error", "no"]
+    assert summary_problems(items) == [
+        "fuzz: not written, the capture cannot be approximated within 1302 cycles/sample "
+        "(best device ESR 0.97)", failed["error"]]

@@ -83,7 +83,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
-    from pedaltool.fit.report import SUMMARY_HEADER, format_rows, plot, result_table, summary_rows
+    from pedaltool.fit.report import (
+        SUMMARY_HEADER,
+        format_rows,
+        plot,
+        result_table,
+        summary_problems,
+        summary_rows,
+    )
     from pedaltool.fit.structure import DEFAULT_BUDGET
 
     if budget is None:
@@ -139,6 +146,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     order = {Path(j[0]).stem: i for i, j in enumerate(jobs_list)}
     results.sort(key=lambda d: order.get(d["name"], 0))
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)))
+    for line in summary_problems(results):
+        click.echo(line)
     _dump_json(json_path, results)
     if any("error" in d or not str(d.get("written", "")).endswith(".pedal") for d in results):
         sys.exit(1)

@@ -41,19 +41,34 @@ SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", 
 
 
 def summary_rows(items: list[dict]) -> list[tuple]:
-    """items: FitResult.as_dict() plus 'written' (path or error text)."""
+    """items: FitResult.as_dict() plus 'written' (path or "not written: ..."), or {'name',
+    'error'}. A capture that failed or was not written shows "error" / "no" here; the reason
+    is one line of :func:`summary_problems` under the table, which keeps the table narrow."""
     rows = []
     for d in items:
         if "error" in d:
-            rows.append((d["name"], "error: " + d["error"], "", "", "", "", "", "", "", "-"))
+            rows.append((d["name"], "error", "", "", "", "", "", "", "", "no"))
             continue
         b = d.get("baseline") or {}
+        written = d.get("written", "-")
         rows.append((d["name"], d["structure"], f"{d['cycles_per_sample']:.0f}",
                      _f(d["device"]["esr"]), _f(d["device"]["esr_pre"]),
                      _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
                      _f(d.get("improvement_vs_baseline"), ".1f"), f"{d['seconds']:.0f}",
-                     d.get("written", "-")))
+                     written if written.endswith(".pedal") else "no"))
     return rows
+
+
+def summary_problems(items: list[dict]) -> list[str]:
+    """One line per capture of :func:`summary_rows` that failed or was not written: why."""
+    lines = []
+    for d in items:
+        why = d.get("error") or ("" if str(d.get("written", "")).endswith(".pedal")
+                                 else str(d.get("written", "")))
+        why = why.removeprefix("not written: ")
+        if why:
+            lines.append(why if why.startswith(d["name"]) else f"{d['name']}: {why}")
+    return lines
 
 
 def format_rows(header: tuple, rows: list[tuple]) -> str:
