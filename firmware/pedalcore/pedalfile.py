@@ -57,6 +57,7 @@ META_TONE_TYPE = 5
 META_ESR = 6  # f32
 META_ESR_PRE = 7  # f32
 META_CYCLES = 8  # f32
+META_EFFORT = 9  # text: the fitter's effort (host use only)
 META_FLOAT_KEYS = (META_ESR, META_ESR_PRE, META_CYCLES)
 
 Q26_ONE = 1 << 26

@@ -26,12 +26,15 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert report["effort"] == "quick"
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output
-    # compare re-scores the written file device-exact on the evaluation DI
+    # compare re-scores the written file device-exact on the evaluation DI, next to the naive
+    # baseline fitted as the fit fitted it (at the effort the file records: quick)
+    assert read_pedal(out).accuracy.effort == "quick"
     r = runner.invoke(main, ["compare", str(models_dir / CAPTURE), str(out), "--json",
-                             "--no-baseline", "--ab", "ab"])
+                             "--ab", "ab"])
     assert r.exit_code == 0, r.output
-    cmp = json.loads(r.output)
+    cmp = json.loads(r.stdout)  # the progress lines go to stderr
     assert abs(cmp["pedal"]["esr"] - report["device"]["esr"]) < 1e-6
+    assert cmp["baseline"] == report["baseline"]
     assert (tmp_path / "ab" / "di.wav").is_file()
 
 

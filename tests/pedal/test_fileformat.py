@@ -10,6 +10,7 @@ import pytest
 from pedal_helpers import fitted_looking, run_micropython
 from pedaltool.errors import PedalFormatError
 from pedaltool.pedal import quantise, read_pedal, write_pedal
+from pedaltool.pedal._fw import fw_module
 from pedaltool.pedal.fileformat import from_bytes, to_bytes
 
 
@@ -35,6 +36,20 @@ def test_round_trip(tmp_path, fitted_qp):
     assert back.knob_ranges["drive"] == pytest.approx((-18, 12), abs=0.01)
     assert to_bytes(back) == path.read_bytes()  # a read file writes back byte for byte
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_fit_effort_round_trips_and_older_files_have_none(tmp_path, fitted_qp):
+    import dataclasses
+
+    assert read_pedal(write_pedal(tmp_path / "old.pedal", fitted_qp)).accuracy.effort == ""
+    qp = dataclasses.replace(fitted_qp,
+                             accuracy=dataclasses.replace(fitted_qp.accuracy, effort="thorough"))
+    data = write_pedal(tmp_path / "new.pedal", qp).read_bytes()
+    assert read_pedal(tmp_path / "new.pedal").accuracy.effort == "thorough"
+    # a compatible addition: the firmware's reader keeps it as text among the other keys
+    pf = fw_module("pedalfile")
+    assert pf.parse(data, "new.pedal").meta[pf.META_EFFORT] == "thorough"
+    assert len(data) == len((tmp_path / "old.pedal").read_bytes()) + 4 + len("thorough")
 
 
 def test_typical_file_is_small(fitted_qp):

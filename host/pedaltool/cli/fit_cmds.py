@@ -194,8 +194,10 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
 @click.option("--no-baseline", is_flag=True, help="Skip fitting the naive baseline.")
 def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
-    log-spectral distance, next to the naive baseline (biquad + tanh + biquad)."""
+    log-spectral distance, next to the naive baseline (biquad + tanh + biquad) fitted and
+    scored as `pedaltool fit` does it: on the default DI, the baseline numbers the fit reported."""
     from pedaltool.audio import read_wav, write_wav
+    from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows
 
@@ -203,7 +205,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
-    res = do_compare(model, pedal, di, rate, baseline=not no_baseline)
+    res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
+                     cfg=FitConfig(progress=_progress_printer()))
     if ab_dir is not None:
         ab_dir.mkdir(parents=True, exist_ok=True)
         write_wav(ab_dir / f"{model.stem}_capture.wav", res["y_nam"], res["rate"])
@@ -217,7 +220,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
              f"{res['pedal']['lsd_db']:.2f}")]
     if res["baseline"]:
         b = res["baseline"]
-        rows.append(("naive baseline (float)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
+        rows.append(("naive baseline (device-exact)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
                      f"{b['lsd_db']:.2f}"))
     click.echo(format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows))
     if ab_dir is not None:

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -604,7 +604,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         best, pm, qp, sane, why = _first_sane(finalists, name, source, say)
         spectra.result()
         score, fscore, dev_vs_float, cycles = score_written(qp, pm, best.model, eval_x, target,
-                                                            cfg.arch, beside)
+                                                            cfg.arch, beside, cfg.effort)
     bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
     res = FitResult(
         name=name, source_path=source_path, rate=rate, structure=best.structure.name,
@@ -619,10 +619,12 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
-                  beside: ThreadPoolExecutor | None = None) -> tuple[Score, Score, float, float]:
+                  beside: ThreadPoolExecutor | None = None, effort: str = ""
+                  ) -> tuple[Score, Score, float, float]:
     """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
     file) of a written model ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x``
-    against ``target``, stamped into ``pm.accuracy`` and ``qp.accuracy``. ``beside``: a
+    against ``target``, stamped into ``pm.accuracy`` and ``qp.accuracy`` (with the fit's
+    ``effort``). ``beside``: a
     thread to score the float model in (the same numbers; numpy lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
@@ -632,6 +634,7 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     fscore = float_scored.result() if float_scored else _score(flt, target)
     cycles = S.written_cycles(qp, arch)  # the file, not its budgeted structure
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
+    pm.accuracy.effort = effort
     qp.accuracy = pm.accuracy
     return score, fscore, metrics.esr(dev, flt), cycles
 
@@ -723,7 +726,10 @@ def write_result(res: FitResult, out: str | Path | None = None) -> Path:
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
             di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None
             ) -> dict:
-    """Score an existing .pedal against its capture (device-exact), with the naive baseline.
+    """Score an existing .pedal against its capture (device-exact), with the naive baseline
+    fitted and scored as ``fit`` does it (:func:`baseline_scores`, device-exact, at the
+    effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
+    fit reported.
 
     Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "y_nam", "y_pedal"}."""
     from pedaltool import nam, signals
@@ -743,17 +749,39 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         if di_rate and int(di_rate) != rate:
             g = np.gcd(int(di_rate), rate)
             x = sps.resample_poly(x, rate // g, int(di_rate) // g)
+    say = cfg.progress or (lambda s: None)
+    say("rendering the DI through the capture")
     y = oracle(x)
+    say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
     out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None,
            "y_nam": y, "y_pedal": yp, "x": x}
     if baseline:
-        bcfg = FitConfig(rate=rate, effort="quick", flavours=("wh",), baseline=False)
-        from pedaltool.fit.blocks import simulate as sim
-
-        pr = core.probe(oracle, rate, level, Path(nam_path).name)
-        ds = core.make_dataset(oracle, rate, level)
-        bm = core.fit_baseline(pr, ds, *_nfev(bcfg)).model
-        out["baseline"] = target.metrics(sim(bm, x))
+        effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort
+        bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)
+        bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
+        out["baseline"] = bscore.as_dict()
     return out
+
+
+def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,
+                    eval_x: np.ndarray, eval_y: np.ndarray) -> tuple[Score, Score]:
+    """The naive baseline as ``fit_oracle`` fits it (the same probe, fitting datasets,
+    iterations and choice by validation, in the same task graph) and its (device-exact, float)
+    scores on (eval_x, eval_y): on the evaluation DI, the numbers the fit reported."""
+    say = cfg.progress or (lambda s: None)
+    workers = fit_workers(cfg)
+    _FORKED["render"] = render
+    if workers > 1:
+        _load_kernels()
+    try:
+        say("probing (DC, latency, best linear approximations)")
+        pr = core.probe(render, cfg.rate, level, name)
+        say("fitting the naive baseline (biquad + tanh + biquad)")
+        graph = _FitGraph(cfg, pr, datasets_for(cfg, pr), [], workers, _nfev(cfg), name, say,
+                          (eval_x, eval_y))
+        done = run_graph(graph.initial(cfg.rate, level), workers, say, graph)
+    finally:
+        _FORKED.clear()
+    return done["base score"]

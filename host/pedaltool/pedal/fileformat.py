@@ -28,7 +28,7 @@ N_PARAMS = {"gain": 4, "biquad": 7, "table": 6, "env_bias": 4, "tap": 1, "mix": 
 KIND_NAMES = {v: k for k, v in _KIND_CODES.items()}
 KNOB_NAMES = {v: k for k, v in _KNOB_CODES.items()}
 META_NAME, META_FILE, META_SHA, META_GEAR, META_TONE = 1, 2, 3, 4, 5
-META_ESR, META_ESR_PRE, META_CYCLES = 6, 7, 8
+META_ESR, META_ESR_PRE, META_CYCLES, META_EFFORT = 6, 7, 8, 9
 SHA_PREFIX = 16  # hex characters of the capture's sha256 kept in the file
 MAX_TEXT = 255  # bytes of UTF-8 per text field
 
@@ -56,6 +56,8 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
             (META_ESR, struct.pack("<f", qp.accuracy.esr)),
             (META_ESR_PRE, struct.pack("<f", qp.accuracy.esr_pre)),
             (META_CYCLES, struct.pack("<f", qp.accuracy.cycles))]
+    if qp.accuracy.effort:  # files fitted before the key existed have none
+        meta.append((META_EFFORT, _text(qp.accuracy.effort)))
     body += struct.pack("<H", len(meta))
     for key, raw in meta:
         body += struct.pack("<BBH", key, 0, len(raw)) + raw
@@ -93,7 +95,7 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     src = SourceInfo(m.get(META_FILE, ""), m.get(META_SHA, ""), m.get(META_GEAR, ""),
                      m.get(META_TONE, ""))
     acc = Accuracy(float(m.get(META_ESR, float("nan"))), float(m.get(META_ESR_PRE, float("nan"))),
-                   float(m.get(META_CYCLES, float("nan"))))
+                   float(m.get(META_CYCLES, float("nan"))), str(m.get(META_EFFORT, "")))
     return QuantisedPedal(stages, int(ped.rate), m.get(META_NAME, ""), src, acc, ranges)
 
 

@@ -141,11 +141,14 @@ class SourceInfo:
 
 @dataclass
 class Accuracy:
-    """Fitted accuracy vs the capture: ESR, pre-emphasised ESR, cost (cycles per sample)."""
+    """Fitted accuracy vs the capture: ESR, pre-emphasised ESR, cost (cycles per sample), and
+    the fitter's effort ('quick', 'normal', 'thorough'; '' if unknown), which `compare` fits its
+    naive baseline at."""
 
     esr: float = float("nan")
     esr_pre: float = float("nan")
     cycles: float = float("nan")
+    effort: str = ""
 
 
 @dataclass
