@@ -624,8 +624,8 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
     file) of a written model ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x``
     against ``target``, stamped into ``pm.accuracy`` and ``qp.accuracy`` (with the fit's
-    ``effort``). ``beside``: a
-    thread to score the float model in (the same numbers; numpy lets go of the GIL)."""
+    ``effort``). ``beside``: a thread to score the float model in (the same numbers; numpy
+    lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
     dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
