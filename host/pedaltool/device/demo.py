@@ -40,6 +40,9 @@ def fit_bundled(capture: Path, pedals_dir: Path, echo: Callable[[str], None],
     res = fit.fit_capture(capture, fit.FitConfig(effort=effort))
     echo(f"    fitted {res.structure} ({res.cycles:.0f} cycles/sample) in "
          f"{time.monotonic() - t0:.1f} s")
+    if res.structure == "baseline":  # say why, or the accuracy table below looks odd
+        echo("    (the naive structure validated best on held-out playing for this capture, so "
+             "the pedal is the baseline itself)")
     path = fit.write_result(res, pedals_dir / f"{res.name}.pedal")
     return res.qpedal, res.pedal_model, res, path
 
