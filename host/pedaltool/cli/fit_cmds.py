@@ -146,10 +146,11 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     order = {Path(j[0]).stem: i for i, j in enumerate(jobs_list)}
     results.sort(key=lambda d: order.get(d["name"], 0))
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)))
-    for line in summary_problems(results):
+    problems = summary_problems(results)  # one per capture not written
+    for line in problems:
         click.echo(line)
     _dump_json(json_path, results)
-    if any("error" in d or not str(d.get("written", "")).endswith(".pedal") for d in results):
+    if problems:
         sys.exit(1)
 
 

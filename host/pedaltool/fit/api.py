@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -251,6 +252,19 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
 
 # what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
 _FORKED: dict = {}
+
+
+@contextmanager
+def _oracle_for_workers(render, workers: int):
+    """Make ``render`` what the task graph's forked workers inherit (``_FORKED``), with the
+    fits' kernels loaded before they fork, for the duration of the ``with`` block."""
+    _FORKED["render"] = render
+    if workers > 1:
+        _load_kernels()
+    try:
+        yield
+    finally:
+        _FORKED.clear()
 
 
 def _load_kernels() -> None:
@@ -546,10 +560,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     _check_rate(rate)
     workers = fit_workers(cfg)
     evaluation = None if eval_x is None else (eval_x, eval_y)
-    _FORKED["render"] = render
-    if workers > 1:
-        _load_kernels()
-    try:
+    with _oracle_for_workers(render, workers):
         with Workers(workers) as pool:
             # the renders that do not depend on the probe run beside it
             early = unplanned_tasks(cfg, rate, level, evaluation is not None)
@@ -562,8 +573,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             started = {t.key for t in early}
             done = run_graph([t for t in graph.initial(rate, level) if t.key not in started],
                              workers, say, graph, pool)
-    finally:
-        _FORKED.clear()
     render.seconds += graph.render_seconds
     eval_x, eval_y = graph.evaluation
     # ranked by _rank: the same lists whatever order the tasks ended in
@@ -772,16 +781,11 @@ def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,
     scores on (eval_x, eval_y): on the evaluation DI, the numbers the fit reported."""
     say = cfg.progress or (lambda s: None)
     workers = fit_workers(cfg)
-    _FORKED["render"] = render
-    if workers > 1:
-        _load_kernels()
-    try:
+    with _oracle_for_workers(render, workers):
         say("probing (DC, latency, best linear approximations)")
         pr = core.probe(render, cfg.rate, level, name)
         say("fitting the naive baseline (biquad + tanh + biquad)")
         graph = _FitGraph(cfg, pr, datasets_for(cfg, pr), [], workers, _nfev(cfg), name, say,
                           (eval_x, eval_y))
         done = run_graph(graph.initial(cfg.rate, level), workers, say, graph)
-    finally:
-        _FORKED.clear()
     return done["base score"]

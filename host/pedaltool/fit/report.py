@@ -40,6 +40,13 @@ SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", 
                   "x better", "time s", "written")
 
 
+def _written_path(d: dict) -> str | None:
+    """The file a batch item (FitResult.as_dict() plus 'written', or {'name', 'error'}) was
+    written to, or None if it failed or was not written."""
+    w = str(d.get("written", ""))
+    return w if "error" not in d and w.endswith(".pedal") else None
+
+
 def summary_rows(items: list[dict]) -> list[tuple]:
     """items: FitResult.as_dict() plus 'written' (path or "not written: ..."), or {'name',
     'error'}. A capture that failed or was not written shows "error" / "no" here; the reason
@@ -50,12 +57,11 @@ def summary_rows(items: list[dict]) -> list[tuple]:
             rows.append((d["name"], "error", "", "", "", "", "", "", "", "no"))
             continue
         b = d.get("baseline") or {}
-        written = d.get("written", "-")
         rows.append((d["name"], d["structure"], f"{d['cycles_per_sample']:.0f}",
                      _f(d["device"]["esr"]), _f(d["device"]["esr_pre"]),
                      _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
                      _f(d.get("improvement_vs_baseline"), ".1f"), f"{d['seconds']:.0f}",
-                     written if written.endswith(".pedal") else "no"))
+                     _written_path(d) or "no"))
     return rows
 
 
@@ -63,11 +69,10 @@ def summary_problems(items: list[dict]) -> list[str]:
     """One line per capture of :func:`summary_rows` that failed or was not written: why."""
     lines = []
     for d in items:
-        why = d.get("error") or ("" if str(d.get("written", "")).endswith(".pedal")
-                                 else str(d.get("written", "")))
-        why = why.removeprefix("not written: ")
-        if why:
-            lines.append(why if why.startswith(d["name"]) else f"{d['name']}: {why}")
+        if _written_path(d):
+            continue
+        why = (d.get("error") or str(d.get("written", ""))).removeprefix("not written: ")
+        lines.append(why if why.startswith(d["name"]) else f"{d['name']}: {why}")
     return lines
 
 
