@@ -175,8 +175,10 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> None:
-    """Write mono 32-bit float WAV atomically (temp file in the same folder, then rename)."""
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float,
+              make_folder: bool = False) -> None:
+    """Write mono 32-bit float WAV atomically (temp file in the same folder, then rename);
+    ``make_folder``: create missing folders on the way."""
     p = Path(path)
     x = np.asarray(samples, dtype="<f4").ravel()
     rate = int(round(float(rate_hz)))
@@ -192,7 +194,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float) -> N
                      b"fmt ", struct.pack("<I", len(fmt)), fmt,
                      b"fact", struct.pack("<I", len(fact)), fact,
                      b"data", struct.pack("<I", len(payload)), payload])
-    write_atomic(p, data, error=AudioFileError)
+    write_atomic(p, data, make_folder, error=AudioFileError)
 
 
 # ---- levels ---------------------------------------------------------------------------------

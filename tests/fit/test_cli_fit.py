@@ -14,13 +14,12 @@ CAPTURE = "peter_n_hm2_swede_feather.nam"
 def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--json",
-                             "report.json"])
+    r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--json", "-"])
     assert r.exit_code == 0, r.output
     out = tmp_path / "pedals" / "peter_n_hm2_swede_feather.pedal"  # the bank default
     qp = read_pedal(out)
     assert qp.sample_rate == 48000
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads(r.stdout)  # with --json -, stdout is the JSON alone
     assert report["written"] == str(out.relative_to(tmp_path))
     assert report["cycles_per_sample"] <= report["budget"]
     assert report["effort"] == "quick"
@@ -35,7 +34,18 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     cmp = json.loads(r.stdout)  # the progress lines go to stderr
     assert abs(cmp["pedal"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
+    assert cmp["notes"] == []
     assert (tmp_path / "ab" / "di.wav").is_file()
+    # against another capture: scored, with a warning that names the file's own capture
+    from pedaltool.audio import write_wav
+    from pedaltool.signals import evaluation_di
+
+    write_wav(tmp_path / "di3.wav", evaluation_di(48000, 3.0), 48000)
+    r = runner.invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(out),
+                             "--no-baseline", "--di", "di3.wav", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "fitted from peter_n_hm2_swede_feather.nam" in json.loads(r.stdout)["notes"][0]
+    assert "warning: " in r.stderr
 
 
 def test_fit_rejects_bad_arguments(models_dir, tmp_path):
@@ -50,6 +60,44 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     assert r.exit_code == 2 and "broken.nam" in r.output
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
+    for budget in ("0", "-5", "nan", "inf", "100"):  # refused before any work
+        r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", budget])
+        assert r.exit_code == 2 and "no structure fits" in r.output, (budget, r.output)
+        assert "probing" not in r.output and len(r.output.splitlines()) == 1
+
+
+def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatch):
+    """Both would go to pedals/<name>.pedal: the second would replace the first."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        shutil.copy(models_dir / CAPTURE, tmp_path / d / "amp.nam")
+    r = CliRunner().invoke(main, ["fit", "a/amp.nam", "b/amp.nam", "-j", "2"])
+    assert r.exit_code == 2, r.output
+    assert "a/amp.nam and b/amp.nam: both would be written to pedals/amp.pedal" in r.output
+    assert not (tmp_path / "pedals").exists()
+
+
+def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
+    import numpy as np
+    from pedaltool.audio import write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    capture = str(models_dir / "core_wavenet.nam")
+    write_wav(tmp_path / "short.wav", np.full(4800, 0.1), 48000)
+    write_wav(tmp_path / "silent.wav", np.zeros(48000 * 4), 48000)
+    (tmp_path / "a_file").write_text("x")
+    runner = CliRunner()
+    for args, problem in ((["--di", str(tmp_path / "short.wav")], "too short"),
+                          (["--di", str(tmp_path / "silent.wav")], "silent"),
+                          (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file")):
+        r = runner.invoke(main, ["compare", capture, str(pedal), "--no-baseline", *args])
+        assert r.exit_code == 2 and problem in r.output, (args, r.output)
+        assert "rendering" not in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_fit_refuses_unwritable_outputs_before_fitting(models_dir, tmp_path, monkeypatch):
@@ -85,6 +133,7 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
                                   "1000", "-o", str(tmp_path / "bank")])
     assert r.exit_code == 0, r.output
     assert "capture" in r.output and "tiny_a" in r.output and "tiny_b" in r.output
+    assert "1 of 2 done" in r.stderr and "2 of 2 done" in r.stderr  # progress without a tty
     for stem in ("tiny_a", "tiny_b"):
         assert read_pedal(tmp_path / "bank" / f"{stem}.pedal").sample_rate == 48000
 
@@ -124,3 +173,38 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     assert summary_problems(items) == [
         "fuzz: not written, the capture cannot be approximated within 1302 cycles/sample "
         "(best device ESR 0.97)", failed["error"]]
+
+
+@pytest.mark.slow
+def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
+    """SIGTERM to `pedaltool fit` (kill, timeout, a closed terminal) ends its two worker
+    processes too, and leaves no .pedal behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "pedaltool")
+    proc = subprocess.Popen([exe, "fit", str(models_dir / CAPTURE)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children: list[int] = []
+    t0 = time.time()
+    while len(children) < 2 and time.time() - t0 < 120 and proc.poll() is None:
+        time.sleep(0.5)
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        children = [int(c) for c in kids.read_text().split()] if kids.exists() else []
+    assert len(children) >= 2, "the fit's worker processes never started"
+    time.sleep(2.0)  # inside the fit
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "error: stopped (SIGTERM)" in err and "Traceback" not in err
+    deadline = time.time() + 10
+    alive = children
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [c for c in alive if Path(f"/proc/{c}").exists()
+                 and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]
+    assert not alive, f"worker processes still running: {alive}"
+    assert not (tmp_path / "pedals").exists() or not any((tmp_path / "pedals").iterdir())

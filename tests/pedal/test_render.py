@@ -54,3 +54,39 @@ def test_render_rejects_corrupt_model(tmp_path, pedal_path):
         with pytest.raises(PedalFormatError, match="bad.pedal: CRC"):
             render_file(bad, tmp_path / "in.wav", tmp_path / "o.wav", engine)
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_render_cli_says_what_it_did_to_the_input(tmp_path, pedal_path):
+    """A stereo, 44.1 kHz or too-hot input is converted with a note, the output's missing
+    folder is created, and --slim (a .nam option) is refused for a .pedal."""
+    import wave
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+
+    x = musical(44100, 4410, seed=2) * 2.0  # +6 dB: beyond full scale
+    pcm = np.clip(np.rint(np.repeat(x[:, None], 2, axis=1) * 16000), -32768, 32767)
+    with wave.open(str(tmp_path / "st.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    write_wav(tmp_path / "hot.wav", x, 48000)
+    runner = CliRunner()
+    r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "st.wav"),
+                             str(tmp_path / "new" / "sub" / "o.wav")])
+    assert r.exit_code == 0, r.output
+    assert "first channel" in r.stderr and "resampled" in r.stderr, r.stderr
+    assert r.stdout.startswith("wrote ") and "48000 Hz" in r.stdout
+    assert read_wav(tmp_path / "new" / "sub" / "o.wav").rate_hz == 48000
+    r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
+                             str(tmp_path / "o2.wav")])
+    assert r.exit_code == 0 and "input peaks at +" in r.stderr, r.output
+    r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
+                             str(tmp_path / "o3.wav"), "--slim", "0.5"])
+    assert r.exit_code == 2 and "--slim applies to .nam" in r.output
+    (tmp_path / "blocker").write_text("x")
+    r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
+                             str(tmp_path / "blocker" / "o.wav")])
+    assert r.exit_code == 2 and "blocker is a file" in r.output
+    assert len(r.output.strip().splitlines()) == 1

@@ -5,6 +5,7 @@ Commands live in one module per room (``nam_cmds``, ``fit_cmds``, ``pedal_cmds``
 """
 
 import os
+import signal
 import sys
 
 import click
@@ -13,17 +14,55 @@ from pedaltool import __version__
 from pedaltool.errors import PedaltoolError
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (kill, timeout, a closed terminal) in the command's own process. A
+    KeyboardInterrupt, so that every clean-up that Ctrl-C runs (stopping a fit's worker
+    processes, removing half-written files) runs for these too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    """Raise :class:`Stopped` on SIGTERM/SIGHUP here; a forked worker that inherits the handler
+    dies of the signal as before (its parent stops it that way)."""
+    main_pid = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != main_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Stopped(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
+
+
+def _say_error(text: str) -> None:
+    try:
+        click.echo(text, err=True)
+    except OSError:  # the terminal is gone (SIGHUP)
+        pass
+
+
 class PedaltoolGroup(click.Group):
     """Turns user errors into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context):
+        _stop_on_signals()
         try:
             return super().invoke(ctx)
         except PedaltoolError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except Stopped as exc:
+            _say_error(f"error: stopped ({signal.Signals(exc.signum).name})")
+            sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
+            _say_error("error: interrupted")
             sys.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -42,23 +43,36 @@ def _fit_one(job: tuple) -> dict:
             d["written"] = str(write_result(res, out))
         except PedaltoolError as exc:
             d["written"] = f"not written: {exc}"
-        return d
     except PedaltoolError as exc:
-        return {"name": name, "error": str(exc)}
+        d = {"name": name, "error": str(exc)}
+    d["source"] = str(path)  # as given: two captures may share a name
+    return d
+
+
+def _one_line(d: dict) -> str:
+    """A finished capture of a batch, for the progress lines."""
+    if "error" in d:
+        return f"{d['source']}: error"
+    esr = d.get("device", {}).get("esr")
+    return f"{d['source']}: {d.get('structure', '?')}, ESR {esr:.4f}" if esr is not None \
+        else d["source"]
 
 
 @main.command()
 @click.argument("models", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output .pedal (one capture) or folder (several). Default: the bank "
-                   "./pedals/<capture>.pedal, which `pedaltool flash` uploads.")
+                   "./pedals/<capture>.pedal, which `pedaltool flash` uploads. Missing folders "
+                   "are created; an existing file is replaced (atomically, only by a model "
+                   "that passed the sanity check).")
 @click.option("--budget", type=float, default=None,
               help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz).")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
               show_default=True, help="The pedal's sample rate (Hz).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the full report(s) as JSON ('-' = stdout).")
+              default=None, help="Write the full report(s) as JSON ('-' = stdout, and the "
+                   "result table goes to stderr).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="PNG with table curve, EQ responses, error spectrum.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -67,7 +81,9 @@ def _fit_one(job: tuple) -> dict:
 @click.option("--input", "di_wav", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fit from a recording: the DI WAV ...")
 @click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="... and the reamped WAV (aligned automatically).")
+              default=None, help="... and the reamped WAV: the same sample rate (48000, 44100 "
+                   "or 32000 Hz), at least 3 s, offset by at most 1 s (aligned "
+                   "automatically; the longer one is cut to the other's length).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
               help="Three fitting datasets for every capture (the best validation wins), "
@@ -83,6 +99,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
+    from pedaltool.fit.api import check_budget
     from pedaltool.fit.report import (
         SUMMARY_HEADER,
         format_rows,
@@ -95,6 +112,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
 
     if budget is None:
         budget = DEFAULT_BUDGET
+    check_budget(budget)
     if quick and thorough:
         raise FitError("--quick and --thorough contradict each other: give one")
     effort = "quick" if quick else "thorough" if thorough else "normal"
@@ -106,6 +124,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
     _check_outputs(output, json_path, plot_path, di_wav is None and len(models) > 1)
+    if di_wav is None and len(models) > 1:
+        _check_distinct_names(models, output)
+    to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
         if di_wav is not None:
@@ -114,16 +135,16 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         else:
             click.echo(f"fitting {models[0].name}", err=True)
             res = fit_capture(models[0], cfg)
-        click.echo(result_table(res))
+        click.echo(result_table(res), err=to_err)
         d = res.as_dict()
         try:
             written = write_result(res, output)
             d["written"] = str(written)
-            click.echo(f"wrote {written}")
+            click.echo(f"wrote {written}", err=to_err)
         finally:
             if plot_path:
                 plot(res, plot_path, res.eval_x, res.eval_y)
-                click.echo(f"plot {plot_path}", err=True)
+                click.echo(f"wrote {plot_path}", err=to_err)
             _dump_json(json_path, d)
         return
     jobs_list = [(str(m), str(output / f"{m.stem}.pedal") if output else None, budget, rate_i,
@@ -131,33 +152,65 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     results = []
     if jobs == 1:
         for job in jobs_list:
-            click.echo(f"fitting {Path(job[0]).name}", err=True)
+            click.echo(f"fitting {job[0]}", err=True)
             results.append(_fit_one(job))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        from pedaltool.fit.schedule import stop_processes
+
+        say = _progress_printer()
+        click.echo(f"fitting {len(jobs_list)} captures, {jobs} at a time", err=True)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as ex:
-            futs = [ex.submit(_fit_one, job) for job in jobs_list]
-            with click.progressbar(length=len(futs), label="fitting", file=sys.stderr) as bar:
+            try:
+                futs = [ex.submit(_fit_one, job) for job in jobs_list]
                 for f in as_completed(futs):
                     results.append(f.result())
-                    bar.update(1)
-    order = {Path(j[0]).stem: i for i, j in enumerate(jobs_list)}
-    results.sort(key=lambda d: order.get(d["name"], 0))
-    click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)))
+                    say(f"{len(results)} of {len(futs)} done: {_one_line(results[-1])}")
+            except BaseException:  # Ctrl-C, kill: do not wait for the running fits
+                stop_processes(ex)
+                raise
+    order = {j[0]: i for i, j in enumerate(jobs_list)}
+    results.sort(key=lambda d: order.get(d["source"], 0))
+    click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
     problems = summary_problems(results)  # one per capture not written
     for line in problems:
-        click.echo(line)
+        click.echo(line, err=True)
     _dump_json(json_path, results)
     if problems:
         sys.exit(1)
 
 
+def _check_distinct_names(models, output: Path | None) -> None:
+    """Several captures go to <folder>/<capture name>.pedal: refuse two with one name before
+    fitting (the second would silently replace the first)."""
+    seen: dict[str, Path] = {}
+    for m in models:
+        if m.stem in seen:
+            where = output if output is not None else Path("pedals")
+            raise FitError(f"{seen[m.stem]} and {m}: both would be written to "
+                           f"{where / (m.stem + '.pedal')}; rename one or fit it on its own "
+                           "with -o")
+        seen[m.stem] = m
+
+
+def json_safe(data):
+    """``data`` with NaN and infinities as null: strict JSON (a score on too little signal
+    can be NaN)."""
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
 def _dump_json(path: Path | None, data) -> None:
     if path is None:
         return
-    text = json.dumps(data, indent=2, default=float)
+    text = json.dumps(json_safe(json.loads(json.dumps(data, default=float))), indent=2)
     if str(path) == "-":
         click.echo(text)
     else:
@@ -189,9 +242,13 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
 @click.argument("pedal", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--di", "di_wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="DI WAV to compare on (default: the project's evaluation DI).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: {rate, pedal: {esr, esr_pre, lsd_db}, baseline: the same or "
+                   "null, notes: [warnings]}.")
 @click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write an A/B WAV pair (capture, pedal) and the DI into this folder.")
+              help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "
+                   "DI (di.wav) into this folder, created if missing; files there with those "
+                   "names are replaced.")
 @click.option("--no-baseline", is_flag=True, help="Skip fitting the naive baseline.")
 def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
@@ -202,20 +259,26 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows
 
+    if ab_dir is not None:
+        check_writable(ab_dir / "di.wav", "A/B pair")
     di = rate = None
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
+        for note in clip.notes:
+            click.echo(f"note: {di_wav}: {note}", err=True)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
                      cfg=FitConfig(progress=_progress_printer()))
+    for note in res["notes"]:
+        click.echo(f"warning: {note}", err=True)
     if ab_dir is not None:
         ab_dir.mkdir(parents=True, exist_ok=True)
         write_wav(ab_dir / f"{model.stem}_capture.wav", res["y_nam"], res["rate"])
         write_wav(ab_dir / f"{pedal.stem}_pedal.wav", res["y_pedal"], res["rate"])
         write_wav(ab_dir / "di.wav", res["x"], res["rate"])
-    out = {k: res[k] for k in ("rate", "pedal", "baseline")}
+    out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(json_safe(out), indent=2))
         return
     rows = [("pedal (device-exact)", *(f"{res['pedal'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['pedal']['lsd_db']:.2f}")]

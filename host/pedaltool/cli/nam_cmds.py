@@ -76,9 +76,16 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
 def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine: str) -> None:
     """Run MODEL (.nam capture or .pedal model) over IN_WAV and write OUT_WAV.
 
-    The output is 32-bit float mono at the model's rate, as long as the input.
+    The output is 32-bit float mono at the model's rate, as long as the input. A stereo input
+    is read from its first channel and another rate is resampled to the model's (a note says
+    so); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
     """
+    from pedaltool.outfile import check_writable
+
+    check_writable(out_wav, "output WAV")
     if model.suffix.lower() == ".pedal":
+        if slim is not None:
+            raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
         _render_pedal(model, in_wav, out_wav, engine)
         return
     if engine != "host":
@@ -103,8 +110,18 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
             y = m.render(clip.samples, progress=tick)
     else:
         y = m.render(clip.samples)
-    audio.write_wav(out_wav, y, m.sample_rate)
-    click.echo(f"wrote {out_wav} ({n} samples, {m.sample_rate:g} Hz, float32)")
+    audio.write_wav(out_wav, y, m.sample_rate, make_folder=True)
+    click.echo(_wrote(out_wav, n, m.sample_rate))
+
+
+def _wrote(path: Path, n: int, rate: float) -> str:
+    return f"wrote {path} ({n} samples, {rate:g} Hz, float32)"
+
+
+def _say_notes(notes: list[str], where: Path) -> None:
+    for note in notes:
+        prefix = "warning" if note.startswith(("resampled", "input peaks")) else "note"
+        click.echo(f"{prefix}: {where}: {note}", err=True)
 
 
 def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
@@ -114,16 +131,17 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
         raise PedaltoolError(f"{model.name}: rendering .pedal models is not available in this "
                              "build yet (pedaltool.pedal.render_file is missing)") from None
     if not sys.stderr.isatty():
-        render_file(model, in_wav, out_wav, engine=engine)
-        click.echo(f"wrote {out_wav}")
-        return
-    with click.progressbar(length=100, label="rendering", file=sys.stderr) as bar:
-        last = [0]
+        rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True)
+    else:
+        with click.progressbar(length=100, label="rendering", file=sys.stderr) as bar:
+            last = [0]
 
-        def progress(done: int, total: int) -> None:
-            pct = int(round(100 * max(0.0, min(1.0, done / max(total, 1)))))
-            bar.update(pct - last[0])
-            last[0] = pct
+            def progress(done: int, total: int) -> None:
+                pct = int(round(100 * max(0.0, min(1.0, done / max(total, 1)))))
+                bar.update(pct - last[0])
+                last[0] = pct
 
-        render_file(model, in_wav, out_wav, engine=engine, progress=progress)
-    click.echo(f"wrote {out_wav}")
+            rep = render_file(model, in_wav, out_wav, engine=engine, progress=progress,
+                              make_folder=True)
+    _say_notes(rep["notes"], in_wav)
+    click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -151,10 +152,24 @@ class Oracle:
         return y
 
 
+MIN_COMPARE_SECONDS = 3.0  # a DI for compare: as long as a recording pair must be (fit)
+SILENT_RMS = 1e-5  # full-scale RMS below which a DI counts as silent
+
+
 def _check_rate(rate: int) -> None:
     if int(rate) not in SUPPORTED_RATES:
         raise FitError(f"unsupported rate {rate} Hz (use one of "
                        f"{', '.join(str(r) for r in SUPPORTED_RATES)})")
+
+
+def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
+    """FitError unless ``budget`` (cycles/sample) is a number the smallest structure fits in:
+    refused before any work, not after the probe."""
+    smallest = S.cost_cycles(S._make("wh", 0, 0), arch)
+    if not math.isfinite(budget) or budget < smallest:
+        raise FitError(f"no structure fits a budget of {budget:g} cycles/sample (the "
+                       f"smallest needs {smallest:.0f} on {arch}; the default is "
+                       f"{S.DEFAULT_BUDGET})")
 
 
 def _score(y_hat: np.ndarray, target: metrics.Target) -> Score:
@@ -558,6 +573,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     say = cfg.progress or (lambda s: None)
     rate = cfg.rate
     _check_rate(rate)
+    check_budget(cfg.budget, cfg.arch)
     workers = fit_workers(cfg)
     evaluation = None if eval_x is None else (eval_x, eval_y)
     with _oracle_for_workers(render, workers):
@@ -701,6 +717,7 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     cfg = cfg or FitConfig()
     path = Path(path)
     _check_rate(cfg.rate)
+    check_budget(cfg.budget, cfg.arch)
     model = nam.load(path)
     native = float(model.sample_rate or 48000.0)
     if int(round(native)) not in SUPPORTED_RATES:
@@ -740,7 +757,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
     fit reported.
 
-    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "y_nam", "y_pedal"}."""
+    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
+    capture's .pedal, a resampled DI], "y_nam", "y_pedal", "x"}. FitError for a DI shorter
+    than MIN_COMPARE_SECONDS or silent."""
     from pedaltool import nam, signals
     from pedaltool.pedal import read_pedal, simulate_device_float
 
@@ -749,6 +768,12 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     model = nam.load(nam_path)
     rate = int(qp.sample_rate)
     _check_rate(rate)
+    notes = []
+    sha = hashlib.sha256(Path(nam_path).read_bytes()).hexdigest()
+    if qp.source.sha256 and not sha.startswith(qp.source.sha256):
+        notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
+                     f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
+                     "two different sounds")
     level = signals.level_scale_for(getattr(model.metadata, "input_level_dbu", None))
     oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate)
     if di is None:
@@ -758,13 +783,19 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         if di_rate and int(di_rate) != rate:
             g = np.gcd(int(di_rate), rate)
             x = sps.resample_poly(x, rate // g, int(di_rate) // g)
+            notes.append(f"the DI was resampled from {int(di_rate)} Hz to the pedal's {rate} Hz")
+        if len(x) < MIN_COMPARE_SECONDS * rate:
+            raise FitError(f"the DI is too short to score on ({len(x) / rate:.2f} s, need "
+                           f"{MIN_COMPARE_SECONDS:g} s)")
+        if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
+            raise FitError("the DI is silent: nothing to score on")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
     y = oracle(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
-    out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None,
+    out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None, "notes": notes,
            "y_nam": y, "y_pedal": yp, "x": x}
     if baseline:
         effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort

@@ -51,8 +51,8 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     peak = float(np.abs(vals[k]))
     noise = float(np.median(np.abs(vals))) + 1e-12
     if peak / noise < 20:
-        raise FitError(f"{name}: the DI and the reamp do not match (no clear alignment; "
-                       "different takes?)")
+        raise FitError(f"{name}: the DI and the reamp do not match (no clear alignment "
+                       f"within ±{MAX_LAG_S:g} s: different takes, or offset by more?)")
     shift = lag - 8  # keep a few samples so the model's own latency stays causal
     if shift >= 0:
         t = target[shift:]
@@ -86,11 +86,10 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     on the held-out last 20 % of the pair."""
     from pedaltool.audio import read_wav
     from pedaltool.fit import api
-    from pedaltool.fit.convert import to_pedal_model
-    from pedaltool.pedal import quantise
     from pedaltool.pedal.model import SourceInfo
 
     cfg = cfg or api.FitConfig()
+    api.check_budget(cfg.budget, cfg.arch)
     di_path, target_path = Path(di_path), Path(target_path)
     a, b = read_wav(di_path), read_wav(target_path)
     name = target_path.stem
@@ -103,7 +102,16 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     if cfg.rate != rate:
         cfg = api.FitConfig(**{**cfg.__dict__, "rate": rate})
     t0 = time.time()
+    say = cfg.progress or (lambda s: None)
+    for path, clip in ((di_path, a), (target_path, b)):
+        for note in clip.notes:
+            say(f"note: {path.name}: {note}")
+    say("aligning the recordings")
     d, t, lag = align(a.samples, b.samples, rate, f"{di_path.name} / {target_path.name}")
+    la, lb = len(a.samples) / rate, len(b.samples) / rate
+    say(f"aligned by {lag} samples; fitting {len(d) / rate:.1f} s"
+        + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
+           if abs(la - lb) > 0.1 else ""))
     cut = int(0.8 * len(d))
     pr = _probe_from_pair(d[:cut], t[:cut], rate)
     ds = core.Dataset(d[:cut], t[:cut], d[cut:], t[cut:])
@@ -115,14 +123,21 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
                     for st in structs), key=lambda c: c.crit)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=cfg.progress)
     src = SourceInfo(target_path.name, "", "recording", "")
-    pm = to_pedal_model(best.model, name=name, source=src)
-    qp = quantise(pm)
+    say("fitting the naive baseline (biquad + tanh + biquad)")
+    base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
+    # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
+    # written, with the widest knob ranges that pass; the naive structure is a finalist
+    finalists = [best]
+    if S.cost_cycles(base.structure, cfg.arch) <= cfg.budget:
+        finalists.append(base)
+    finalists.sort(key=api._rank)
+    say("quantising and scoring device-exact")
+    best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles = api.score_written(qp, pm, best.model, x_ev, target,
                                                             cfg.arch)
-    bm = core.fit_baseline(pr, ds, q_nfev, f_nfev).model
-    bscore = api.baseline_device_score(bm, x_ev, target, name)
-    sane, why, _ = api._sanity(qp)
+    bscore = api.baseline_device_score(base.model, x_ev, target, name)
+    say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return api.FitResult(
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes + f" (aligned by {lag} samples; scored on the "

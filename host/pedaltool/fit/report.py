@@ -72,7 +72,12 @@ def summary_problems(items: list[dict]) -> list[str]:
         if _written_path(d):
             continue
         why = (d.get("error") or str(d.get("written", ""))).removeprefix("not written: ")
-        lines.append(why if why.startswith(d["name"]) else f"{d['name']}: {why}")
+        src = d.get("source") or d["name"]  # the path as given: two captures may share a name
+        for own in (Path(src).name, d["name"]):  # the library's errors start with one of these
+            if why.startswith(own + ":"):
+                why = why[len(own) + 1:].lstrip()
+                break
+        lines.append(f"{src}: {why.removeprefix('not written: ')}")
     return lines
 
 

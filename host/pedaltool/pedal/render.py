@@ -111,16 +111,22 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
 
 def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                gate_dbfs: float | None = None) -> dict:
+                gate_dbfs: float | None = None, make_folder: bool = False) -> dict:
     """Render IN.wav through a .pedal model into OUT.wav (32-bit float, the device's samples).
 
     The input is resampled to the model's rate if needed and quantised to int16. Returns a small
-    report dict (engine, kernels, samples, rate_hz, peak_dbfs)."""
+    report dict (engine, kernels, samples, rate_hz, peak_dbfs, notes: what was done to the
+    input). ``make_folder``: create OUT.wav's missing folders."""
     from pedaltool.audio import read_wav, write_wav
     from pedaltool.pedal.fileformat import read_pedal
 
     qp = read_pedal(model_path)
     clip = read_wav(in_wav, rate_hz=qp.sample_rate)
+    notes = list(clip.notes)
+    peak_in = float(np.max(np.abs(clip.samples))) if len(clip.samples) else 0.0
+    if peak_in > 1.0:
+        notes.append(f"input peaks at {20 * np.log10(peak_in):+.1f} dBFS: clipped to full "
+                     "scale, as the pedal's converter would")
     x = float_to_int16(clip.samples)
     total = len(x)
     if progress:
@@ -134,7 +140,7 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
         raise ValueError(f"unknown engine {engine!r} (host, firmware)")
     if progress:
         progress(total, total)
-    write_wav(out_wav, y.astype(np.float32) / 32768.0, qp.sample_rate)
+    write_wav(out_wav, y.astype(np.float32) / 32768.0, qp.sample_rate, make_folder)
     peak = float(np.max(np.abs(y.astype(np.float64)))) / 32768.0 if total else 0.0
     return {"engine": engine, "kernels": kernels, "samples": total, "rate_hz": qp.sample_rate,
-            "peak_dbfs": 20 * np.log10(max(peak, 1e-12)), "notes": clip.notes}
+            "peak_dbfs": 20 * np.log10(max(peak, 1e-12)), "notes": notes}

@@ -194,6 +194,13 @@ class SanityError(PedalFormatError):
         self.at_fitted_point = at_fitted_point
 
 
+def _at_knobs(knobs: dict | None) -> str:
+    """Where the knobs were, for a message: the fitted point, or each knob's position 0..1."""
+    if knobs is None:
+        return "at the fitted knob positions"
+    return "with " + ", ".join(f"{k} at {v:g}" for k, v in knobs.items())
+
+
 def _check_silence(qp: QuantisedPedal, name: str) -> None:
     for knobs in KNOB_SETTINGS:
         r = tail_report(qp, knobs)
@@ -201,16 +208,16 @@ def _check_silence(qp: QuantisedPedal, name: str) -> None:
             raise SanityError(
                 f"{name}: output keeps growing in silence after a loud input "
                 f"({r.audible_early:.1f} dBFS at 0.5 s, {r.audible_late:.1f} dBFS at "
-                f"{r.audible_at_s:.0f} s), knobs={knobs}", knobs is None)
+                f"{r.audible_at_s:.0f} s), {_at_knobs(knobs)}", knobs is None)
         if r.audible_late > r.limit:
             raise SanityError(
                 f"{name}: output does not decay after a loud input ({r.audible_late:.1f} dBFS "
                 f"in silence after {r.audible_at_s:.0f} s; limit {r.limit:.1f} dBFS, its hiss on a "
-                f"-95 dBFS input is {r.idle_ref:.1f} dBFS), knobs={knobs}", knobs is None)
+                f"-95 dBFS input is {r.idle_ref:.1f} dBFS), {_at_knobs(knobs)}", knobs is None)
         if r.subsonic_late > MAX_TAIL_DC_DBFS:
             raise SanityError(
                 f"{name}: output sits at a DC offset of {r.subsonic_late:.1f} dBFS in "
-                f"silence after {r.subsonic_at_s:.0f} s (add a dcblock stage), knobs={knobs}",
+                f"silence after {r.subsonic_at_s:.0f} s (add a dcblock stage), {_at_knobs(knobs)}",
                 knobs is None)
 
 
