@@ -60,6 +60,10 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     assert r.exit_code == 2 and "broken.nam" in r.output
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
+    for args in (["fit", str(tmp_path)], ["fit", "--nope"], ["fit", "-j", "0", "x.nam"]):
+        r = runner.invoke(main, args)  # click's usage errors: one line too, no usage block
+        assert r.exit_code == 2 and r.output.startswith("error: "), (args, r.output)
+        assert len(r.output.splitlines()) == 1 and "--help" in r.output, (args, r.output)
     for budget in ("0", "-5", "nan", "inf", "100"):  # refused before any work
         r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", budget])
         assert r.exit_code == 2 and "no structure fits" in r.output, (budget, r.output)

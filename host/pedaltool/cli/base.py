@@ -51,6 +51,27 @@ def _say_error(text: str) -> None:
 class PedaltoolGroup(click.Group):
     """Turns user errors into one line on stderr and exit code 2, never a traceback."""
 
+    def main(self, *args, **kwargs):
+        """click's own main, with a usage error (a bad option or argument) as one line like
+        every other error, instead of click's usage + hint + error block."""
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pedaltool`: the help
+                exc.show()
+                sys.exit(exc.exit_code)
+            where = exc.ctx.command_path if exc.ctx is not None else "pedaltool"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            _say_error("error: aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: click.Context):
         _stop_on_signals()
         try:
