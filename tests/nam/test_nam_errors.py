@@ -249,3 +249,15 @@ def test_cli_render_and_info_work(tmp_path):
     assert facts["metadata"]["input_level_dbu"] == 14.76
     r = _cli(["info", MODELS / "core_lstm.nam"])
     assert "LSTM" in r.stdout and "Darkglass" in r.stdout
+
+
+def test_cli_render_says_when_slim_changes_nothing(tmp_path):
+    from pedaltool.audio import write_wav
+
+    write_wav(tmp_path / "in.wav", np.full(480, 0.01), 48000)
+    for model, noted in (("core_wavenet", True), ("core_slimmable_wavenet", False),
+                         ("core_slimmable_container", False)):
+        r = _cli(["render", MODELS / f"{model}.nam", tmp_path / "in.wav", tmp_path / "o.wav",
+                  "--slim", "1.0"])
+        assert r.exit_code == 0, r.output
+        assert ("not a slimmable model" in r.stderr) == noted, (model, r.stderr)

@@ -129,12 +129,18 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
-        if di_wav is not None:
-            click.echo(f"fitting {target_wav.name} from {di_wav.name}", err=True)
-            res = fit_recording(di_wav, target_wav, cfg)
-        else:
-            click.echo(f"fitting {models[0].name}", err=True)
-            res = fit_capture(models[0], cfg)
+        source = target_wav if di_wav is not None else models[0]
+        try:
+            if di_wav is not None:
+                click.echo(f"fitting {target_wav.name} from {di_wav.name}", err=True)
+                res = fit_recording(di_wav, target_wav, cfg)
+            else:
+                click.echo(f"fitting {models[0].name}", err=True)
+                res = fit_capture(models[0], cfg)
+        except PedaltoolError as exc:  # the report says so too, as a batch's entries do
+            _dump_json(json_path, {"name": source.stem, "source": str(source),
+                                   "error": str(exc)})
+            raise
         click.echo(result_table(res), err=to_err)
         d = res.as_dict()
         try:

@@ -93,6 +93,10 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     from pedaltool import audio, nam
 
     m = nam.load(model, slim=slim)
+    if slim is not None and m.architecture != "SlimmableContainer" and \
+            nam.load(model, slim=0.0).macs_per_sample == nam.load(model).macs_per_sample:
+        click.echo(f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing",
+                   err=True)
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
     for note in m.notes + clip.notes:
         prefix = "warning" if note.startswith("resampled") else "note"
