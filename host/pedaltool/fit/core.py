@@ -394,8 +394,12 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
     if ds.n_play is not None:  # make_dataset: playing first, then noise and sweeps
         w = np.ones(len(ds.x_fit))
         w[ds.n_play:] = SYNTH_WEIGHT
+    tick = None
+    if progress:
+        def tick(k: int, cost: float) -> None:
+            progress(f"{st.name}: long fit, iteration {k} of at most {nfev}: cost {cost:.4f}")
     m, cost = refine(start, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table,
-                     weight=w)
+                     weight=w, on_iter=tick)
     e, ep = score(m, ds.x_val, ds.y_val)
     kept = ""
     if e + ep > c.crit:  # over-fitted the fitting signal: keep the quick

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -351,21 +352,24 @@ def smoothness_operator(n: int) -> np.ndarray:
 
 def refine(model: BlockModel, x: np.ndarray, y: np.ndarray, fit_env: bool, fit_mix: bool,
            max_nfev: int = 30, stride: int = 6, tanh_table: bool = False,
-           weight: np.ndarray | None = None) -> tuple[BlockModel, float]:
+           weight: np.ndarray | None = None,
+           on_iter: Callable[[int, float], None] | None = None) -> tuple[BlockModel, float]:
     """Exact solve for the linear parameters, then variable-projection Levenberg-Marquardt over
     the nonlinear ones (``max_nfev`` Jacobian evaluations at most). Returns (model, final cost)
-    where cost = ESR + pre-emphasised ESR (+ penalty) on (x, y)."""
+    where cost = ESR + pre-emphasised ESR (+ penalty) on (x, y). ``on_iter(k, cost)`` after
+    each iteration (progress)."""
     prob = JointProblem(model, x, y, fit_env, fit_mix, stride, tanh_table, weight)
     fin = np.isfinite(prob.lo) & np.isfinite(prob.hi)
     p = prob.p0.copy()
     p[fin] = linear.clip_into(p[fin], prob.lo[fin], prob.hi[fin])
-    p = varpro_lm(prob, p, max_nfev)
+    p = varpro_lm(prob, p, max_nfev, on_iter=on_iter)
     r = prob.residual(p)
     return prob.model(p), float(np.sum(r ** 2))
 
 
 def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
-              f_tol: float = F_TOL) -> np.ndarray:
+              f_tol: float = F_TOL,
+              on_iter: Callable[[int, float], None] | None = None) -> np.ndarray:
     """Levenberg-Marquardt over theta = p[:n_nl] with c = p[n_nl:] eliminated (Kaufman's
     variable projection). Box bounds on theta by projection; Moré's scaling (running maximum
     of diag(J^T J)); Nielsen's damping update from the gain ratio. Returns p with the exact c
@@ -380,7 +384,7 @@ def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
     lam, nu = 1e-3, 2.0
     scale = None
     small = 0
-    for _ in range(max_iter):
+    for k in range(max_iter):
         jt = prob.nonlinear_jacobian(p, r)
         # projected Jacobian (I - A G^-1 A^T) J_theta and the matching change of c per step
         dc_per = _chol_solve(chol, a.T @ jt)  # (n_c, n)
@@ -425,6 +429,8 @@ def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
             _, _, chol = prob.solve_linear(p, a)
         rel = (cost - c_new) / max(cost, 1e-30)
         cost = c_new
+        if on_iter:
+            on_iter(k + 1, cost)
         small = small + 1 if rel < f_tol else 0
         if small >= 2:
             break
