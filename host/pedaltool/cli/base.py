@@ -38,7 +38,10 @@ def _stop_on_signals() -> None:
 
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+            try:
+                signal.signal(getattr(signal, name), handler)
+            except ValueError:  # not the main thread (a command run from a thread): as before
+                return
 
 
 def _say_error(text: str) -> None:

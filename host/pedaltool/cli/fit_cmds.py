@@ -201,13 +201,13 @@ def _check_distinct_names(models, output: Path | None) -> None:
         seen[m.stem] = m
 
 
-def json_safe(data):
+def _json_safe(data):
     """``data`` with NaN and infinities as null: strict JSON (a score on too little signal
     can be NaN)."""
     if isinstance(data, dict):
-        return {k: json_safe(v) for k, v in data.items()}
+        return {k: _json_safe(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [json_safe(v) for v in data]
+        return [_json_safe(v) for v in data]
     if isinstance(data, float) and not math.isfinite(data):
         return None
     return data
@@ -216,7 +216,8 @@ def json_safe(data):
 def _dump_json(path: Path | None, data) -> None:
     if path is None:
         return
-    text = json.dumps(json_safe(json.loads(json.dumps(data, default=float))), indent=2)
+    # numpy scalars become floats first (default=float), then NaN/inf become null
+    text = json.dumps(_json_safe(json.loads(json.dumps(data, default=float))), indent=2)
     if str(path) == "-":
         click.echo(text)
     else:
@@ -284,7 +285,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         write_wav(ab_dir / "di.wav", res["x"], res["rate"])
     out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
     if as_json:
-        click.echo(json.dumps(json_safe(out), indent=2))
+        click.echo(json.dumps(_json_safe(out), indent=2))
         return
     rows = [("pedal (device-exact)", *(f"{res['pedal'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['pedal']['lsd_db']:.2f}")]

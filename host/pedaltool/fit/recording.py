@@ -135,7 +135,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles = api.score_written(qp, pm, best.model, x_ev, target,
-                                                            cfg.arch)
+                                                            cfg.arch, effort=cfg.effort)
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
     say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return api.FitResult(
