@@ -199,6 +199,8 @@ def _arith():
 def parse(data, name="pedal"):
     """bytes of a .pedal file -> Pedal; raises ValueError('<name>: <problem>')."""
     n = len(data)
+    if n == 0:
+        raise ValueError("%s: empty file (not a .pedal model)" % name)
     if n < 4 or bytes(data[0:4]) != MAGIC:
         raise ValueError("%s: not a .pedal file (bad magic)" % name)
     if n < HEADER_SIZE + 4:

@@ -66,7 +66,7 @@ def _variants(data: bytes) -> dict:
         "truncated": (data[: len(data) // 2], "truncated"),
         "truncated-header": (data[:10], "truncated"),
         "foreign": (b"RIFF" + data[4:], "bad magic"),
-        "empty": (b"", "bad magic"),
+        "empty": (b"", "empty file"),
         "version": (_recrc(bytes(version)), "unsupported format version 2"),
         "appended": (data + b"\0\0", "size mismatch"),
     }
@@ -153,3 +153,33 @@ def test_fuzzed_files_fail_cleanly(fitted_qp):
             assert check_quantised(qp) is None
             accepted += 1
     assert rejected > 50 and accepted > 50
+
+
+def test_pedaltool_info_shows_what_a_pedal_file_holds(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+    from pedaltool.pedal.model import Accuracy, SourceInfo
+
+    qp = quantise(fitted_looking(48000, env=True, mix=True))
+    qp.name = "amp"
+    qp.source = SourceInfo("amp.nam", "0123456789abcdef", "amp", "crunch")
+    qp.accuracy = Accuracy(0.0123, 0.0234, 1100.0, "normal")
+    path = write_pedal(tmp_path / "amp.pedal", qp)
+    r = CliRunner().invoke(main, ["info", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    facts = json.loads(r.stdout)
+    assert facts["name"] == "amp" and facts["sample_rate_hz"] == 48000
+    assert facts["bytes"] == path.stat().st_size
+    assert facts["source"] == {"file": "amp.nam", "sha256_prefix": "0123456789abcdef",
+                               "gear_type": "amp", "tone_type": "crunch"}
+    assert facts["accuracy"] == {"esr": pytest.approx(0.0123, rel=1e-6),
+                                 "esr_pre": pytest.approx(0.0234, rel=1e-6),
+                                 "cycles_per_sample": 1100.0, "effort": "normal"}
+    kinds = [st.kind for st in qp.stages]
+    assert sum(int(s.split(" x ")[0]) if " x " in s else s.startswith("biquad")
+               for s in facts["stages"]) == kinds.count("biquad")
+    r = CliRunner().invoke(main, ["info", str(path)])
+    assert r.exit_code == 0 and "amp.nam (sha256 0123456789abcdef...)" in r.stdout
+    assert "ESR          0.0123" in r.stdout

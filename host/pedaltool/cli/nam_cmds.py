@@ -21,7 +21,11 @@ PROGRESS_MIN_SECONDS = 5.0
               help="Size of a slimmable model, 0..1 like the plugin's knob (default: full).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def info(model: Path, slim: float | None, as_json: bool) -> None:
-    """Show what a .nam capture is: architecture, size, cost and metadata."""
+    """Show what a .nam capture is (architecture, size, cost and metadata) or what a .pedal
+    model holds (its capture, stages, knob ranges and the accuracy its fit recorded)."""
+    if model.suffix.lower() == ".pedal":
+        _pedal_info(model, slim, as_json)
+        return
     from pedaltool import nam
 
     facts = nam.load(model, slim=slim).info()
@@ -62,6 +66,38 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
         click.echo(f"{k:<{width}}  {v}")
     for note in facts["notes"]:
         click.echo(f"note: {note}", err=True)
+
+
+def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
+    from pedaltool.pedal.fileformat import pedal_info
+
+    if slim is not None:
+        raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
+    facts = pedal_info(model)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    src, acc = facts["source"], facts["accuracy"]
+    esr = "not recorded" if acc["esr"] is None else (
+        f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on the "
+        "evaluation DI" + (f", {acc['effort']} effort" if acc["effort"] else ""))
+    rows = [
+        ("file", f"{facts['file']} ({facts['bytes']} bytes)"),
+        ("name", facts["name"] or "-"),
+        ("sample rate", f"{facts['sample_rate_hz']} Hz"),
+        ("fitted from", (f"{src['file']} (sha256 {src['sha256_prefix']}...)"
+                         if src["sha256_prefix"] else src["file"] or "-")),
+        ("gear / tone", f"{src['gear_type'] or '-'} / {src['tone_type'] or '-'}"),
+        ("stages", ", ".join(facts["stages"])),
+        ("knob ranges", ", ".join(f"{k} {lo:+g}..{hi:+g} dB"
+                                  for k, (lo, hi) in facts["knob_ranges_db"].items()) or "-"),
+        ("ESR", esr),
+        ("cost", "not recorded" if acc["cycles_per_sample"] is None else
+         f"{acc['cycles_per_sample']:.0f} cycles/sample (firmware cost model)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:<{width}}  {v}")
 
 
 @main.command()

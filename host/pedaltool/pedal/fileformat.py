@@ -120,3 +120,33 @@ def read_pedal(path) -> QuantisedPedal:
     except OSError as exc:
         raise PedalFormatError(f"{path.name}: cannot read ({exc.strerror})") from None
     return from_bytes(data, path.name)
+
+
+def pedal_info(path) -> dict:
+    """What a .pedal file holds, as plain JSON-able values (``pedaltool info X.pedal``): name,
+    rate (Hz), size (bytes), the capture it came from, the stages in order (runs of biquads
+    counted), knob ranges (dB) and the accuracy the fit recorded. PedalFormatError for a file
+    the reader rejects."""
+    path = Path(path)
+    qp = read_pedal(path)
+    runs: list[list] = []  # [label, count]: a run of biquads is one entry
+    for st in qp.stages:
+        label = st.kind + (f" ({st.knob})" if st.knob and st.knob != st.kind else "")
+        if runs and runs[-1][0] == label == "biquad":
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    stages = [f"{n} x {label}" if n > 1 else label for label, n in runs]
+    acc = qp.accuracy
+    num = lambda v: None if v != v else v  # noqa: E731  (NaN: not recorded)
+    return {
+        "file": path.name, "bytes": path.stat().st_size, "name": qp.name,
+        "sample_rate_hz": qp.sample_rate,
+        "source": {"file": qp.source.file_name, "sha256_prefix": qp.source.sha256,
+                   "gear_type": qp.source.gear_type, "tone_type": qp.source.tone_type},
+        "stages": stages,
+        "knob_ranges_db": {k: [round(lo, 2), round(hi, 2)]
+                           for k, (lo, hi) in qp.knob_ranges.items()},
+        "accuracy": {"esr": num(acc.esr), "esr_pre": num(acc.esr_pre),
+                     "cycles_per_sample": num(acc.cycles), "effort": acc.effort or None},
+    }
