@@ -222,6 +222,7 @@ def _dump_json(path: Path | None, data) -> None:
         click.echo(text)
     else:
         write_atomic(path, (text + "\n").encode(), make_folder=True)
+        click.echo(f"wrote {path}")
 
 
 def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path | None,
