@@ -161,22 +161,22 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             click.echo(f"fitting {job[0]}", err=True)
             results.append(_fit_one(job))
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        from pedaltool.fit.schedule import stop_processes
+        from pedaltool.fit.schedule import Workers
 
         say = _progress_printer()
         click.echo(f"fitting {len(jobs_list)} captures, {jobs} at a time", err=True)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as ex:
-            try:
-                futs = [ex.submit(_fit_one, job) for job in jobs_list]
-                for f in as_completed(futs):
-                    results.append(f.result())
-                    say(f"{len(results)} of {len(futs)} done: {_one_line(results[-1])}")
-            except BaseException:  # Ctrl-C, kill: do not wait for the running fits
-                stop_processes(ex)
-                raise
+        # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
+        with Workers(jobs) as pool:
+            if pool.ex is None:  # the platform cannot fork: one at a time, here
+                finished = map(_fit_one, jobs_list)
+            else:
+                finished = (f.result() for f in as_completed(
+                    [pool.ex.submit(_fit_one, job) for job in jobs_list]))
+            for d in finished:
+                results.append(d)
+                say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
     order = {j[0]: i for i, j in enumerate(jobs_list)}
     results.sort(key=lambda d: order.get(d["source"], 0))
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)

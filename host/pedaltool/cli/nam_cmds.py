@@ -134,10 +134,8 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
         click.echo(f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing",
                    err=True)
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
-    for note in m.notes + clip.notes:
-        prefix = "warning" if note.startswith("resampled") else "note"
-        click.echo(f"{prefix}: {in_wav.name if note in clip.notes else model.name}: {note}",
-                   err=True)
+    _say_notes(m.notes, model.name)
+    _say_notes(clip.notes, in_wav.name)
     n = len(clip.samples)
     if clip.duration_s >= PROGRESS_MIN_SECONDS and sys.stderr.isatty():
         with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
@@ -158,7 +156,8 @@ def _wrote(path: Path, n: int, rate: float) -> str:
     return f"wrote {path} ({n} samples, {rate:g} Hz, float32)"
 
 
-def _say_notes(notes: list[str], where: Path) -> None:
+def _say_notes(notes: list[str], where: str) -> None:
+    """What was done to an input, on stderr: a resampling or a clipped input is a warning."""
     for note in notes:
         prefix = "warning" if note.startswith(("resampled", "input peaks")) else "note"
         click.echo(f"{prefix}: {where}: {note}", err=True)
@@ -183,5 +182,5 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
 
             rep = render_file(model, in_wav, out_wav, engine=engine, progress=progress,
                               make_folder=True)
-    _say_notes(rep["notes"], in_wav)
+    _say_notes(rep["notes"], in_wav.name)
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))

@@ -152,8 +152,9 @@ class Oracle:
         return y
 
 
-MIN_COMPARE_SECONDS = 3.0  # a DI for compare: as long as a recording pair must be (fit)
-SILENT_RMS = 1e-5  # full-scale RMS below which a DI counts as silent
+def _file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a capture file: what a .pedal records of its source (a prefix)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _check_rate(rate: int) -> None:
@@ -165,7 +166,7 @@ def _check_rate(rate: int) -> None:
 def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
     """FitError unless ``budget`` (cycles/sample) is a number the smallest structure fits in:
     refused before any work, not after the probe."""
-    smallest = S.cost_cycles(S._make("wh", 0, 0), arch)
+    smallest = S.smallest_cycles(arch)
     if not math.isfinite(budget) or budget < smallest:
         raise FitError(f"no structure fits a budget of {budget:g} cycles/sample (the "
                        f"smallest needs {smallest:.0f} on {arch}; the default is "
@@ -546,7 +547,7 @@ def _plan(render: Oracle, cfg: FitConfig, name: str, level: float,
     if not structs:
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
                        f"on {cfg.arch} (the smallest needs "
-                       f"{S.cost_cycles(S._make('wh', 0, 0), cfg.arch):.0f})")
+                       f"{S.smallest_cycles(cfg.arch):.0f})")
     for st in structs:
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
     # the fitting playing: more than one dataset gives the fits more playing to start from,
@@ -724,7 +725,7 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
         raise FitError(f"{path.name}: capture rate {native:g} Hz is not supported")
     md = model.metadata
     level = signals.level_scale_for(getattr(md, "input_level_dbu", None))
-    src = SourceInfo(path.name, hashlib.sha256(path.read_bytes()).hexdigest(),
+    src = SourceInfo(path.name, _file_sha256(path),
                      str(getattr(md, "gear_type", "") or ""),
                      str(getattr(md, "tone_type", "") or ""))
     oracle = Oracle(model.render, native, cfg.rate)
@@ -759,7 +760,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
 
     Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
     capture's .pedal, a resampled DI], "y_nam", "y_pedal", "x"}. FitError for a DI shorter
-    than MIN_COMPARE_SECONDS or silent."""
+    than a recording pair may be (``recording.MIN_SECONDS``) or silent."""
     from pedaltool import nam, signals
     from pedaltool.pedal import read_pedal, simulate_device_float
 
@@ -769,8 +770,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     rate = int(qp.sample_rate)
     _check_rate(rate)
     notes = []
-    sha = hashlib.sha256(Path(nam_path).read_bytes()).hexdigest()
-    if qp.source.sha256 and not sha.startswith(qp.source.sha256):
+    if qp.source.sha256 and not _file_sha256(nam_path).startswith(qp.source.sha256):
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
                      "two different sounds")
@@ -784,9 +784,12 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             g = np.gcd(int(di_rate), rate)
             x = sps.resample_poly(x, rate // g, int(di_rate) // g)
             notes.append(f"the DI was resampled from {int(di_rate)} Hz to the pedal's {rate} Hz")
-        if len(x) < MIN_COMPARE_SECONDS * rate:
+        # as long and as audible as a recording pair must be (fit --input/--target)
+        from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
+
+        if len(x) < MIN_SECONDS * rate:
             raise FitError(f"the DI is too short to score on ({len(x) / rate:.2f} s, need "
-                           f"{MIN_COMPARE_SECONDS:g} s)")
+                           f"{MIN_SECONDS:g} s)")
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
             raise FitError("the DI is silent: nothing to score on")
     say = cfg.progress or (lambda s: None)

@@ -21,6 +21,7 @@ from pedaltool.fit import structure as S
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
+SILENT_RMS = 1e-5  # full-scale RMS below which a recording (or compare's DI) counts as silent
 MIN_CORRELATION = 0.2  # normalised peak of the DI/reamp cross-correlation after EQ
 
 
@@ -34,7 +35,7 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     if n < MIN_SECONDS * rate_hz:
         raise FitError(f"{name}: recordings too short ({n / rate_hz:.1f} s, need "
                        f"{MIN_SECONDS:g} s)")
-    if np.sqrt(np.mean(di[:n] ** 2)) < 1e-5 or np.sqrt(np.mean(target[:n] ** 2)) < 1e-5:
+    if np.sqrt(np.mean(di[:n] ** 2)) < SILENT_RMS or np.sqrt(np.mean(target[:n] ** 2)) < SILENT_RMS:
         raise FitError(f"{name}: the DI or the reamp is silent")
     # whitened cross-correlation (PHAT), robust to the device's EQ
     m = int(min(n, 20 * rate_hz))

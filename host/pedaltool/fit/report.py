@@ -77,7 +77,7 @@ def summary_problems(items: list[dict]) -> list[str]:
             if why.startswith(own + ":"):
                 why = why[len(own) + 1:].lstrip()
                 break
-        lines.append(f"{src}: {why.removeprefix('not written: ')}")
+        lines.append(f"{src}: {why}")
     return lines
 
 

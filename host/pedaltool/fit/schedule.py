@@ -82,16 +82,10 @@ class Workers:
         if self.ex is None:
             return
         if exc_type is not None:
-            stop_processes(self.ex)
+            # Python < 3.14 has no public way to stop a running task: end the processes
+            for proc in list((getattr(self.ex, "_processes", None) or {}).values()):
+                proc.terminate()
         self.ex.shutdown(wait=True, cancel_futures=True)
-
-
-def stop_processes(ex) -> None:
-    """End a ProcessPoolExecutor's processes now, running tasks included (on an error or an
-    interrupt: ``shutdown`` alone would wait for the running tasks to finish). Python < 3.14
-    has no public way to stop a running task."""
-    for proc in list((getattr(ex, "_processes", None) or {}).values()):
-        proc.terminate()
 
 
 def run_graph(tasks: list[Task], workers: int, say: Say,

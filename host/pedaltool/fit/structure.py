@@ -196,6 +196,12 @@ def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int | N
             return best
 
 
+def smallest_cycles(arch: str = DEFAULT_ARCH) -> float:
+    """Cycles/sample of the cheapest structure the fitter can build (a bare ``wh``): a budget
+    below it fits nothing."""
+    return cost_cycles(_make("wh", 0, 0), arch)
+
+
 def within_budget(budget: float, arch: str = DEFAULT_ARCH,
                   flavours: tuple[str, ...] = FLAVOURS) -> list[Structure]:
     """One structure per flavour that fits the budget (largest EQ of that flavour)."""
