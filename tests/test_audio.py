@@ -107,7 +107,7 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path, content, problem):
     with pytest.raises(AudioFileError) as exc:
         audio.read_wav(p)
     msg = str(exc.value)
-    assert msg.startswith("bad.wav: ") and problem in msg and "\n" not in msg
+    assert msg.startswith(f"{p}: ") and problem in msg and "\n" not in msg
 
 
 def test_missing_file(tmp_path):

@@ -54,7 +54,7 @@ class AudioClip:
 
 
 def _fail(path: Path | str, problem: str) -> AudioFileError:
-    return AudioFileError(f"{Path(path).name}: {problem}")
+    return AudioFileError(f"{path}: {problem}")
 
 
 def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channels: int) -> np.ndarray:

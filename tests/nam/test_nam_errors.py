@@ -108,7 +108,7 @@ def test_corrupted_json_text_only_raises_nam_file_error(tmp_path, name, cut, jun
     try:
         nam.load(p).render(X)
     except NamFileError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith(name)
+        assert "\n" not in str(exc) and str(exc).startswith(f"{p}: ")
 
 
 def _set(doc, path, value):
@@ -155,7 +155,8 @@ def test_each_bad_file_gives_one_clear_line(tmp_path, case):
     with pytest.raises(NamFileError) as exc:
         nam.load(p)
     msg = str(exc.value)
-    assert msg.startswith(f"{case}.nam: ") and problem in msg and "\n" not in msg
+    # the path as given, folder included, so a file among many is findable
+    assert msg.startswith(f"{p}: ") and problem in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e39"])
@@ -220,6 +221,24 @@ def test_cli_bad_model_exit_2_one_line_no_output(tmp_path, case):
     _assert_one_line_error(_cli(["render", model, PROBE, out]), f"{case}.nam")
     assert not out.exists()
     _assert_one_line_error(_cli(["info", model]), f"{case}.nam")
+
+
+def test_cli_errors_name_the_file_with_its_folder(tmp_path, monkeypatch):
+    # In a batch of captures from several folders the bare name would not say which file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "amps").mkdir()
+    _write(tmp_path / "amps", CASES["malformed_json"][0], "x.nam")
+    (tmp_path / "pedals").mkdir()
+    (tmp_path / "pedals" / "x.pedal").write_bytes(b"garbage")
+    for model, problem in (("amps/x.nam", "malformed JSON"), ("cabs/x.nam", "file not found")):
+        r = _cli(["fit", model])  # a progress line "fitting x.nam", then the error
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert r.stderr.strip().splitlines()[-1].startswith(f"error: {model}: {problem}")
+    _assert_one_line_error(_cli(["info", "pedals/x.pedal"]), "pedals/x.pedal: not a .pedal")
+    _assert_one_line_error(_cli(["render", "pedals/x.pedal", "di/in.wav", "o.wav"]),
+                           "pedals/x.pedal: not a .pedal")
+    _assert_one_line_error(_cli(["render", MODELS / "core_wavenet.nam", "di/in.wav", "o.wav"]),
+                           "di/in.wav: file not found")
 
 
 @pytest.mark.parametrize("content", [b"", b"not audio at all, just text",

@@ -63,35 +63,36 @@ class NamDocument:
 def read_json(path: str | os.PathLike) -> dict:
     """Read a .nam file's JSON object, refusing huge files before reading them."""
     p = Path(path)
+    shown = str(path)  # as the user gave it, so a file in another folder is findable
     try:
         size = p.stat().st_size
         if p.is_dir():
-            raise NamFileError(f"{p.name}: is a directory, not a .nam file")
+            raise NamFileError(f"{shown}: is a directory, not a .nam file")
         if size > MAX_FILE_BYTES:
             raise NamFileError(
-                f"{p.name}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20}"
+                f"{shown}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20}"
                 " MB limit for a .nam capture; refusing to read it")
         with open(p, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise NamFileError(f"{p.name}: file not found") from None
+        raise NamFileError(f"{shown}: file not found") from None
     except OSError as exc:
-        raise NamFileError(f"{p.name}: cannot read ({exc.strerror or exc})") from None
+        raise NamFileError(f"{shown}: cannot read ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE_BYTES:
-        raise NamFileError(f"{p.name}: file is larger than the size limit; refusing to read it")
+        raise NamFileError(f"{shown}: file is larger than the size limit; refusing to read it")
     if not data.strip():
-        raise NamFileError(f"{p.name}: empty file (expected a .nam JSON document)")
+        raise NamFileError(f"{shown}: empty file (expected a .nam JSON document)")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise NamFileError(f"{p.name}: not a .nam file (not UTF-8 text)") from None
+        raise NamFileError(f"{shown}: not a .nam file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise NamFileError(f"{p.name}: malformed JSON at line {exc.lineno} column {exc.colno}:"
+        raise NamFileError(f"{shown}: malformed JSON at line {exc.lineno} column {exc.colno}:"
                            f" {exc.msg}") from None
     except RecursionError:
-        raise NamFileError(f"{p.name}: malformed JSON (nested too deeply)") from None
+        raise NamFileError(f"{shown}: malformed JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
-        raise NamFileError(f"{p.name}: not a .nam file (top level is {type(doc).__name__}, "
+        raise NamFileError(f"{shown}: not a .nam file (top level is {type(doc).__name__}, "
                            "expected a JSON object)")
     return doc
 

@@ -245,7 +245,7 @@ def load(path: str | Path, slim: float | None = None) -> NamModel:
     """
     p = Path(path)
     doc_json = read_json(p)
-    return load_dict(doc_json, slim=slim, name=p.name, path=p)
+    return load_dict(doc_json, slim=slim, name=str(path), path=p)
 
 
 def load_dict(doc_json: dict, slim: float | None = None, name: str = "<model>",

@@ -114,12 +114,14 @@ def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
 
 def read_pedal(path) -> QuantisedPedal:
     """Read and validate a .pedal file; PedalFormatError names the file and the problem."""
-    path = Path(path)
+    shown = str(path)  # as the user gave it, so a file in another folder is findable
     try:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise PedalFormatError(f"{shown}: is a directory, not a .pedal file") from None
     except OSError as exc:
-        raise PedalFormatError(f"{path.name}: cannot read ({exc.strerror})") from None
-    return from_bytes(data, path.name)
+        raise PedalFormatError(f"{shown}: cannot read ({exc.strerror})") from None
+    return from_bytes(data, shown)
 
 
 def pedal_info(path) -> dict:
