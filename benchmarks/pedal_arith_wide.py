@@ -11,7 +11,8 @@ evaluation DI and the idle floor after a loud passage for each F. F = 0 is check
 contract's simulator, sample for sample, and its ESR is ``accuracy.esr_vs_float`` (the float
 model gets the float DI; the device its int16 rounding, or the finer grid for F > 0). "F=4
 t16" rounds each table's (and every non-biquad stage's) output back to the int16 grid: wide
-samples only inside biquad runs and into the next stage.
+samples only inside biquad runs and into the next stage. "in16": the float model itself fed
+the int16-rounded DI, the floor that no inner width can go below while the input is 16 bits.
 
     python benchmarks/pedal_arith_wide.py [--only SUBSTR] [--effort quick|normal]
 
@@ -190,6 +191,9 @@ def study(res) -> dict:
         out[f] = (esr(ref, run_wide(qp, to_wide(x, f), f) / 32768.0),
                   idle(run_wide(qp, to_wide(loud, f), f)))
     out["t16"] = (esr(ref, run_wide(qp, to_wide(x, 4), 4, True) / 32768.0), 0.0)
+    # the float model itself fed the int16-rounded DI: a floor no inner width can go below
+    # while the input is 16 bits
+    out["in16"] = (esr(ref, simulate_float(pm, float_to_int16(x) / 32768.0)), 0.0)
     return out
 
 
@@ -202,14 +206,14 @@ def main() -> None:
 
     names = [n for n in TARGETS if args.only in n]
     head = (f"{'capture':<34}{'structure':<17}" + "".join(f"{f'F={f}':>9}" for f in (0, *WIDTHS))
-            + f"{'F=4 t16':>9}  {'idle F=0':>9}{'idle F=4':>9}")
+            + f"{'F=4 t16':>9}{'in16':>9}  {'idle F=0':>9}{'idle F=4':>9}")
     rows = []
     for n in names:
         print(f"... {n}", flush=True)
         d = study(fit_capture(MODELS / f"{n}.nam", FitConfig(effort=args.effort)))
         rows.append(f"{n:<34}{d['structure']:<17}"
                     + "".join(f"{d[f][0]:>9.1e}" for f in (0, *WIDTHS))
-                    + f"{d['t16'][0]:>9.1e}  {d[0][1]:>9.0f}{d[4][1]:>9.0f}")
+                    + f"{d['t16'][0]:>9.1e}{d['in16'][0]:>9.1e}  {d[0][1]:>9.0f}{d[4][1]:>9.0f}")
         print(rows[-1], flush=True)
     print(f"\nmachine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"effort {args.effort}")
