@@ -1,7 +1,7 @@
 """The hat basis of the waveshaper table: what np.interp and the firmware interpolate."""
 
 import numpy as np
-from pedaltool.fit.table import hat_basis_reached, hat_basis_rows
+from pedaltool.fit.table import hat_basis_reached, hat_basis_rows, table_lookup
 
 
 def test_reached_basis_is_the_interpolation_and_leaves_spare_columns_zero():
@@ -35,3 +35,18 @@ def test_basis_built_in_a_reused_buffer_is_the_same():
         again[:, -1] = 7.0
         assert np.array_equal(reached, reached2) and np.array_equal(fresh, again)
         assert again.flags.c_contiguous and np.shares_memory(again, buf)
+
+
+def test_table_lookup_is_np_interp_bit_for_bit():
+    # the fitter's forward model swapped np.interp for it: a fit must not change by one bit
+    rng = np.random.default_rng(1)
+    for k in (5, 17, 64, 65, 257):
+        knots = np.linspace(-1.0, 1.0, k)
+        values = rng.standard_normal(k)
+        for u in (rng.uniform(-1.3, 1.3, 20000), 0.01 * rng.standard_normal(5000), knots,
+                  np.nextafter(knots, 2.0), np.nextafter(knots, -2.0),
+                  rng.integers(-1000, 1001, 5000) / 1000.0,
+                  np.array([np.nan, -np.inf, np.inf, -1.0, 1.0, 0.0, -0.0, 1e-300])):
+            want = np.interp(u, knots, values)
+            got = table_lookup(u, knots, values)
+            assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True), k

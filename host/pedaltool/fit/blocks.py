@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from pedaltool.fit.table import table_lookup
+
 KINDS = ("peak", "lshelf", "hshelf", "hp2", "lp2", "hp1", "lp1")
 # parameters per kind: f = log2(Hz), g = dB, q = log2(Q)
 N_PARAMS = {"peak": 3, "lshelf": 2, "hshelf": 2, "hp2": 2, "lp2": 2, "hp1": 1, "lp1": 1}
@@ -158,7 +160,7 @@ def simulate(model: BlockModel, x: np.ndarray) -> np.ndarray:
     v = xd
     for st in model.stages:
         s = signal.sosfilt(cascade_sos(st.pre, model.rate_hz), v)
-        v = np.interp(table_input(st, s, model.rate_hz), st.knots, st.values)
+        v = table_lookup(table_input(st, s, model.rate_hz), st.knots, st.values)
     if model.mix_gain:
         v = v + model.mix_gain * xd
     return signal.sosfilt(cascade_sos(model.post, model.rate_hz), v)

@@ -30,7 +30,7 @@ from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
 from pedaltool.fit.colfilter import sosfilt_bank
 from pedaltool.fit.keptrows import kept_rows_into
 from pedaltool.fit.metrics import pre_emphasise
-from pedaltool.fit.table import hat_basis_reached, second_difference
+from pedaltool.fit.table import hat_basis_reached, second_difference, table_lookup
 
 SMOOTH = 3e-3  # table smoothness weight (relative to the normalised residual)
 SLOPE_WEIGHT = 1.0  # first-difference weight relative to the second-difference one
@@ -171,7 +171,7 @@ class JointProblem:
                 u = st.in_gain * s
             uin[k] = u
             if k < n - 1:
-                v = np.interp(u, st.knots, st.values)
+                v = table_lookup(u, st.knots, st.values)
         return vin, uin
 
     def _last_input(self, m: BlockModel) -> np.ndarray:
@@ -188,7 +188,7 @@ class JointProblem:
         """Signal entering the post-EQ (last table output plus the mix path)."""
         st = m.stages[-1]
         u = self._last_input(m) if u_last is None else u_last
-        v = np.interp(u, st.knots, st.values)
+        v = table_lookup(u, st.knots, st.values)
         if m.mix_gain:
             v = v + m.mix_gain * self.xd
         return v
@@ -223,7 +223,7 @@ class JointProblem:
         if self.tanh_table:
             st = m.stages[-1]
             cols = np.empty((len(u), 1 + n_mix))
-            cols[:, 0] = np.interp(u, st.knots, np.tanh(TANH_K * st.knots))
+            cols[:, 0] = table_lookup(u, st.knots, np.tanh(TANH_K * st.knots))
             live = np.ones(1, dtype=bool)
         else:
             k = len(m.stages[-1].values)
@@ -303,7 +303,7 @@ class JointProblem:
                     continue
                 k = sl.stage
                 if sl.name == "values":
-                    _, uq = self._trace(mq, k + 1, v=np.interp(uin[k], mq.stages[k].knots,
+                    _, uq = self._trace(mq, k + 1, v=table_lookup(uin[k], mq.stages[k].knots,
                                                                mq.stages[k].values))
                 else:
                     _, uq = self._trace(mq, k, v=vin[k])

@@ -44,6 +44,52 @@ def _fill_hat_rows(b, left, right, w):  # pragma: no cover - compiled
         b[r, right[r]] = w[r]
 
 
+def table_lookup(u: np.ndarray, knots: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.interp(u, knots, values)`` for evenly spaced knots, bit for bit, about 5x faster:
+    the knot is found by arithmetic instead of a binary search, and the value is computed with
+    np.interp's own formula and order of operations. The fitter's forward model looks tables up
+    thousands of times per fit (3.6 s of a 58 s TS9 fit in np.interp)."""
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    out = np.empty_like(u)
+    _lookup(u.reshape(-1), np.ascontiguousarray(knots, dtype=np.float64),
+            np.ascontiguousarray(values, dtype=np.float64), out.reshape(-1))
+    return out
+
+
+@numba.njit(cache=True)
+def _lookup(u, xp, fp, out):  # pragma: no cover - compiled
+    k = len(xp)
+    x0 = xp[0]
+    xl = xp[k - 1]
+    scale = (k - 1) / (xl - x0)
+    for r in range(len(u)):
+        x = u[r]
+        if x != x:  # NaN stays NaN, as in np.interp
+            out[r] = x
+        elif x < x0:
+            out[r] = fp[0]
+        elif x >= xl:
+            out[r] = fp[k - 1]
+        else:
+            j = min(int((x - x0) * scale), k - 2)
+            # the guess can be one knot off where (x - x0) * scale rounds across an integer:
+            # np.interp's binary search finds the j with xp[j] <= x < xp[j + 1]
+            while j > 0 and xp[j] > x:
+                j -= 1
+            while j < k - 2 and xp[j + 1] <= x:
+                j += 1
+            if xp[j] == x:
+                out[r] = fp[j]
+            else:
+                slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+                v = slope * (x - xp[j]) + fp[j]
+                if v != v:
+                    v = slope * (x - xp[j + 1]) + fp[j + 1]
+                    if v != v and fp[j] == fp[j + 1]:
+                        v = fp[j]
+                out[r] = v
+
+
 def second_difference(n: int) -> np.ndarray:
     """(n-2, n) second-difference operator, used as a smoothness penalty on table values."""
     d = np.zeros((n - 2, n))
