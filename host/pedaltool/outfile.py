@@ -73,6 +73,24 @@ def check_writable(path: str | os.PathLike, what: str = "output",
         raise error(f"{p}: cannot write the {what} ({existing} is a file, not a folder)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise error(f"{p}: cannot write the {what} (no permission in {existing})")
+    try:  # root passes os.access; an immutable folder or a read-only mount does not
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".pedaltool-check-"):
+            pass
+    except OSError as exc:
+        raise error(f"{p}: cannot write the {what} ({exc.strerror or exc} in {existing})"
+                    ) from None
+
+
+def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
+                       error: type[PedaltoolError] = PedaltoolError) -> None:
+    """Refuse an output that is one of the command's input files (the same file, by any
+    name): writing it would destroy the input, which may be a capture's only copy."""
+    if not os.path.exists(path):
+        return
+    for i in inputs:
+        if i is not None and os.path.exists(i) and os.path.samefile(path, i):
+            raise error(f"{path}: the {what} would replace the input {i}; choose another "
+                        "name")
 
 
 def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = False,

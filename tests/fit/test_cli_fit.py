@@ -127,6 +127,55 @@ def test_fit_refuses_unwritable_outputs_before_fitting(models_dir, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
+def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
+    """-o, --json, --plot, render's OUT_WAV and compare's A/B files that are an input (by any
+    name) are refused before any work: a capture may be its owner's only copy."""
+    import shutil
+
+    import numpy as np
+    from pedaltool.audio import write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    monkeypatch.chdir(tmp_path)
+    cap = tmp_path / "amp.nam"
+    shutil.copy(models_dir / "core_wavenet.nam", cap)
+    (tmp_path / "alias.pedal").symlink_to(cap)
+    write_wav(tmp_path / "di.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
+    pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    runner = CliRunner()
+    for args, problem in (
+            (["fit", "amp.nam", "-o", "amp.nam"], "not a .nam file"),
+            (["fit", "amp.nam", "-o", "alias.pedal"], "would replace the input amp.nam"),
+            (["fit", "amp.nam", "--json", "amp.nam"], "JSON report would replace"),
+            (["fit", "amp.nam", "--plot", "./amp.nam"], "plot would replace"),
+            (["fit", "--input", "di.wav", "--target", "x.wav", "-o", "di.wav"], "not a .wav"),
+            (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),
+            (["render", str(pedal), "di.wav", "hp.pedal"], "output WAV would replace"),
+            (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "."],
+             "A/B pair would replace the input di.wav")):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and problem in r.output, (args, r.output)
+        assert "probing" not in r.output and "rendering" not in r.output, r.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_output_names_a_folder_with_a_trailing_slash(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from pedaltool.cli.fit_cmds import _output_path
+
+    monkeypatch.chdir(tmp_path)
+    cap = Path("caps/amp.nam")
+    (tmp_path / "old").mkdir()
+    assert _output_path("new/bank/", False, cap) == Path("new/bank/amp.pedal")
+    assert _output_path("old", False, cap) == Path("old/amp.pedal")  # an existing folder
+    assert _output_path("x.pedal", False, cap) == Path("x.pedal")
+    assert _output_path("new/bank/", True, cap) == Path("new/bank")  # several: the folder
+    assert _output_path(None, False, cap) is None
+
+
 @pytest.mark.slow
 def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_path):
     import shutil
@@ -179,6 +228,9 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     assert summary_problems(items) == [
         "fuzz: not written, the capture cannot be approximated within 1302 cycles/sample "
         "(best device ESR 0.97)", failed["error"]]
+    # the loaders' errors name the file as given: said once, not twice
+    given = {"name": "t", "source": "bad/t.nam", "error": "bad/t.nam: malformed JSON"}
+    assert summary_problems([given]) == ["bad/t.nam: malformed JSON"]
 
 
 @pytest.mark.slow
@@ -214,3 +266,20 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
                  and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]
     assert not alive, f"worker processes still running: {alive}"
     assert not (tmp_path / "pedals").exists() or not any((tmp_path / "pedals").iterdir())
+
+
+def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path):
+    # the pedal's converter clips it, the capture does not: the scores include the clipping
+    import numpy as np
+    from pedaltool.audio import write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    write_wav(tmp_path / "loud.wav", 2.0 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
+    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
+                                  "--di", str(tmp_path / "loud.wav"), "--no-baseline",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads(r.stdout)["notes"]
+    assert any("peaks at +6.0 dBFS" in n for n in notes), notes

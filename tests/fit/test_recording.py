@@ -56,3 +56,63 @@ def test_silent_reamp_is_refused():
     di, wet = _pair(seconds=4.0)
     with pytest.raises(FitError, match="silent"):
         align(di, np.zeros_like(wet), RATE, "di.wav / silent.wav")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _lines_until(prefix: str, more: int = 0):
+    """A progress callback that keeps the lines and stops the fit ``more`` lines after the
+    first one starting with ``prefix`` (what comes before is all these tests look at)."""
+    lines: list[str] = []
+    seen = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if seen or line.startswith(prefix):
+            seen.append(line)
+            if len(seen) > more:
+                raise _Stop
+
+    return lines, say
+
+
+def test_swapped_pair_is_warned_about(tmp_path):
+    # a reamp that leads its DI is a swapped pair (or overdone latency compensation)
+    di, wet = _pair(seconds=4.0, offset=0)
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "reamp.wav", wet, RATE)
+    for inp, tgt, warned in (("di.wav", "reamp.wav", False), ("reamp.wav", "di.wav", True)):
+        lines, say = _lines_until("aligned by", more=1)  # a warning comes right after
+        with pytest.raises(_Stop):
+            fit_recording(tmp_path / inp, tmp_path / tgt,
+                          FitConfig(effort="quick", flavours=("wh",), progress=say))
+        assert any("swapped" in s for s in lines) == warned, lines
+
+
+def test_long_pair_is_fitted_on_excerpts_spread_over_it():
+    from pedaltool.fit.recording import EXCERPTS, MAX_FIT_SECONDS, fitting_excerpts
+
+    n = int(190 * RATE)  # NAM's standard reamp length
+    d = np.arange(n, dtype=np.float64)  # each sample says where it came from
+    dd, tt, cut = fitting_excerpts(d, -d, RATE)
+    m = int(MAX_FIT_SECONDS * RATE / EXCERPTS)
+    assert len(dd) == len(tt) == EXCERPTS * m and cut == (EXCERPTS - 1) * m
+    assert np.array_equal(tt, -dd)
+    starts = dd[::m]
+    assert starts[0] == 0 and dd[-1] == n - 1  # from the start to the very end
+    assert np.all(np.diff(starts) > 30 * RATE)  # spread, not one block
+    short = np.arange(int(20 * RATE), dtype=np.float64)  # up to 30 s: all of it, 80/20
+    d2, _, cut2 = fitting_excerpts(short, short, RATE)
+    assert d2 is short and cut2 == int(0.8 * len(short))
+
+
+def test_a_rate_the_pedal_cannot_run_is_resampled(tmp_path):
+    di, wet = _pair(seconds=4.0)
+    write_wav(tmp_path / "di.wav", np.repeat(di, 2), 2 * RATE)  # 96 kHz
+    write_wav(tmp_path / "reamp.wav", np.repeat(wet, 2), 2 * RATE)
+    lines, say = _lines_until("aligning")
+    with pytest.raises(_Stop):
+        fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav", FitConfig(progress=say))
+    assert sum(f"resampled from {2 * RATE} Hz to {RATE} Hz" in s for s in lines) == 2, lines

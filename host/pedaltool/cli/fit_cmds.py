@@ -12,7 +12,7 @@ import click
 
 from pedaltool.cli.base import main
 from pedaltool.errors import FitError, PedaltoolError
-from pedaltool.outfile import check_writable, write_atomic
+from pedaltool.outfile import check_not_an_input, check_writable, write_atomic
 
 # pedaltool.fit pulls in scipy (~1 s): every fit import happens inside the commands so that
 # `pedaltool --help` and the other rooms' commands start fast
@@ -60,11 +60,12 @@ def _one_line(d: dict) -> str:
 
 @main.command()
 @click.argument("models", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Output .pedal (one capture) or folder (several). Default: the bank "
-                   "./pedals/<capture>.pedal, which `pedaltool flash` uploads. Missing folders "
-                   "are created; an existing file is replaced (atomically, only by a model "
-                   "that passed the sanity check).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Output .pedal (one capture) or folder (several, or a name ending in '/'). "
+                   "Default: the bank ./pedals/<capture>.pedal, which `pedaltool flash` "
+                   "uploads. Missing folders are created; an existing file is replaced "
+                   "(atomically, only by a model that passed the sanity check), never an "
+                   "input.")
 @click.option("--budget", type=float, default=None,
               help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz).")
@@ -123,9 +124,20 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
-    _check_outputs(output, json_path, plot_path, di_wav is None and len(models) > 1)
-    if di_wav is None and len(models) > 1:
+    several = di_wav is None and len(models) > 1
+    output = _output_path(output, several, target_wav if di_wav is not None else models[0])
+    _check_outputs(output, json_path, plot_path, several)
+    if several:
         _check_distinct_names(models, output)
+    inputs = [*models, di_wav, target_wav]
+    pedals = ([(output or Path("pedals")) / f"{m.stem}.pedal" for m in models] if several
+              else [output or Path("pedals") / f"{(target_wav or models[0]).stem}.pedal"])
+    if several:
+        check_writable(pedals[0], "pedal bank")
+    for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
+                      *((p, ".pedal") for p in pedals)]:
+        if out is not None and str(out) != "-":
+            check_not_an_input(out, inputs, what, FitError)
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
@@ -147,6 +159,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             written = write_result(res, output)
             d["written"] = str(written)
             click.echo(f"wrote {written}", err=to_err)
+        except PedaltoolError as exc:  # a script reading the report sees why
+            d["written"] = None
+            d["error"] = str(exc)
+            raise
         finally:
             if plot_path:
                 plot(res, plot_path, res.eval_x, res.eval_y)
@@ -225,6 +241,21 @@ def _dump_json(path: Path | None, data) -> None:
         click.echo(f"wrote {path}")
 
 
+def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
+    """-o as a Path; a single capture's -o that names a folder (existing, or written with a
+    trailing '/') becomes <folder>/<capture>.pedal, so the bank gets a .pedal file, not a
+    file named like the folder. An input's suffix is refused: it would be a typo."""
+    if raw is None:
+        return None
+    out = Path(raw)
+    if out.suffix.lower() in (".nam", ".wav"):
+        raise FitError(f"{raw}: -o names the .pedal to write (or a folder), not a "
+                       f"{out.suffix} file")
+    if not several and (raw.endswith(("/", "\\")) or out.is_dir()):
+        return out / f"{first.stem}.pedal"
+    return out
+
+
 def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path | None,
                    several: bool) -> None:
     """Refuse output locations that cannot be written before fitting, not after."""
@@ -240,8 +271,7 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
         if output.exists() and not output.is_dir():
             raise FitError(f"{output}: with several captures -o must be a folder, "
                            "this is a file")
-        check_writable(output / "x.pedal", "pedal bank")
-    elif not output.is_dir():  # a folder gets <capture>.pedal inside it
+    else:
         check_writable(output, ".pedal")
 
 
@@ -267,8 +297,11 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows
 
-    if ab_dir is not None:
-        check_writable(ab_dir / "di.wav", "A/B pair")
+    ab_files = ([ab_dir / f"{model.stem}_capture.wav", ab_dir / f"{pedal.stem}_pedal.wav",
+                 ab_dir / "di.wav"] if ab_dir is not None else [])
+    for f in ab_files:
+        check_writable(f, "A/B pair")
+        check_not_an_input(f, [model, pedal, di_wav], "A/B pair")
     di = rate = None
     if di_wav is not None:
         clip = read_wav(di_wav)
@@ -281,9 +314,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         click.echo(f"warning: {note}", err=True)
     if ab_dir is not None:
         ab_dir.mkdir(parents=True, exist_ok=True)
-        write_wav(ab_dir / f"{model.stem}_capture.wav", res["y_nam"], res["rate"])
-        write_wav(ab_dir / f"{pedal.stem}_pedal.wav", res["y_pedal"], res["rate"])
-        write_wav(ab_dir / "di.wav", res["x"], res["rate"])
+        for f, y in zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True):
+            write_wav(f, y, res["rate"])
     out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
     if as_json:
         click.echo(json.dumps(_json_safe(out), indent=2))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -13,6 +16,7 @@ from pedaltool.errors import PedaltoolError
 
 #: Show a progress bar when the input is longer than this (seconds of audio).
 PROGRESS_MIN_SECONDS = 5.0
+PROGRESS_EVERY_S = 5.0  # without a terminal: a progress line this often on long work
 
 
 @main.command()
@@ -79,8 +83,9 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
         return
     src, acc = facts["source"], facts["accuracy"]
     esr = "not recorded" if acc["esr"] is None else (
-        f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on the "
-        "evaluation DI" + (f", {acc['effort']} effort" if acc["effort"] else ""))
+        f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on "
+        + ("the held-out end of the recording" if src["gear_type"] == "recording"
+           else "the evaluation DI") + (f", {acc['effort']} effort" if acc["effort"] else ""))
     rows = [
         ("file", f"{facts['file']} ({facts['bytes']} bytes)"),
         ("name", facts["name"] or "-"),
@@ -116,9 +121,10 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     is read from its first channel and another rate is resampled to the model's (a note says
     so); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
     """
-    from pedaltool.outfile import check_writable
+    from pedaltool.outfile import check_not_an_input, check_writable
 
     check_writable(out_wav, "output WAV")
+    check_not_an_input(out_wav, [model, in_wav], "output WAV")
     if model.suffix.lower() == ".pedal":
         if slim is not None:
             raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
@@ -137,19 +143,52 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     _say_notes(m.notes, model.name)
     _say_notes(clip.notes, in_wav.name)
     n = len(clip.samples)
-    if clip.duration_s >= PROGRESS_MIN_SECONDS and sys.stderr.isatty():
-        with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
-            done = [0]
-
-            def tick(k: int) -> None:
-                bar.update(k - done[0])
-                done[0] = k
-
+    if clip.duration_s >= PROGRESS_MIN_SECONDS:
+        with _progress(n) as tick:
             y = m.render(clip.samples, progress=tick)
     else:
         y = m.render(clip.samples)
+    _say_loud_output(y, out_wav)
     audio.write_wav(out_wav, y, m.sample_rate, make_folder=True)
     click.echo(_wrote(out_wav, n, m.sample_rate))
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """A callback(done) for long work: a bar on a terminal, else a line every
+    PROGRESS_EVERY_S seconds (a log or a pipe would get no bar)."""
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label="rendering", file=sys.stderr) as bar:
+            last = [0]
+
+            def tick(k: int) -> None:
+                bar.update(k - last[0])
+                last[0] = k
+
+            yield tick
+        return
+    t0 = time.monotonic()
+    shown = [t0]
+
+    def line(k: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= PROGRESS_EVERY_S:
+            shown[0] = now
+            click.echo(f"  [{now - t0:6.1f} s] rendering: {100 * k // max(total, 1)} %",
+                       err=True)
+
+    yield line
+
+
+def _say_loud_output(y, out_wav: Path) -> None:
+    """A capture that outputs far beyond full scale: the float WAV keeps it, a player clips."""
+    import numpy as np
+
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak > 1.0:
+        level = f"{20 * math.log10(peak):+.1f} dBFS" if math.isfinite(peak) else "inf"
+        click.echo(f"warning: {out_wav}: the output peaks at {level} (above full scale; "
+                   "the float WAV keeps it, a player or a converter will clip)", err=True)
 
 
 def _wrote(path: Path, n: int, rate: float) -> str:
@@ -169,18 +208,9 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
     except ImportError:
         raise PedaltoolError(f"{model.name}: rendering .pedal models is not available in this "
                              "build yet (pedaltool.pedal.render_file is missing)") from None
-    if not sys.stderr.isatty():
-        rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True)
-    else:
-        with click.progressbar(length=100, label="rendering", file=sys.stderr) as bar:
-            last = [0]
-
-            def progress(done: int, total: int) -> None:
-                pct = int(round(100 * max(0.0, min(1.0, done / max(total, 1)))))
-                bar.update(pct - last[0])
-                last[0] = pct
-
-            rep = render_file(model, in_wav, out_wav, engine=engine, progress=progress,
-                              make_folder=True)
+    with _progress(100) as tick:
+        rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True,
+                          progress=lambda done, total: tick(
+                              int(100 * max(0.0, min(1.0, done / max(total, 1))))))
     _say_notes(rep["notes"], in_wav.name)
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))

@@ -792,9 +792,15 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"{MIN_SECONDS:g} s)")
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
             raise FitError("the DI is silent: nothing to score on")
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak > 1.0:
+        notes.append(f"the DI peaks at {20 * np.log10(peak):+.1f} dBFS: the pedal's converter "
+                     "clips it to full scale and the capture does not, so the scores include "
+                     "that clipping")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
-    y = oracle(x)
+    y = Oracle(lambda v: model.render(v, progress=_every(PROGRESS_EVERY_S, say, len(v))),
+               float(model.sample_rate or 48000.0), rate)(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
@@ -806,6 +812,23 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
     return out
+
+
+PROGRESS_EVERY_S = 5.0  # a long render reports this often
+
+
+def _every(seconds: float, say: Callable[[str], None], total: int) -> Callable[[int], None]:
+    """A render's progress callback (samples done) that says how far it is every
+    ``seconds``: a 10-minute DI takes minutes to render on a slow machine."""
+    shown = [time.monotonic()]
+
+    def tick(done: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= seconds:
+            shown[0] = now
+            say(f"rendering: {100 * done // max(total, 1)} %")
+
+    return tick
 
 
 def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,

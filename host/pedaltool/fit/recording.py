@@ -1,10 +1,10 @@
 """Fit from a recorded DI / reamp WAV pair instead of a NAM capture.
 
 The pair is aligned by cross-correlation (the reamp may start later or earlier by up to 1 s),
-trimmed to the common part, split 80 % fitting / 20 % held out, and fitted with the same
-pipeline. The score is device-exact on the held-out 20 % (the recording cannot be probed with
-the evaluation DI). The BLA split degrades to "all EQ in the post filter" since only one level
-was recorded.
+trimmed to the common part, split 80 % fitting / 20 % held out (a pair longer than 30 s: six
+excerpts spread over it, the last held out), and fitted with the same pipeline. The score is
+device-exact on the held-out part (the recording cannot be probed with the evaluation DI).
+The BLA split degrades to "all EQ in the post filter" since only one level was recorded.
 """
 
 from __future__ import annotations
@@ -71,6 +71,33 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     return d, t, lag
 
 
+# A long pair is fitted on excerpts spread over it: the fitter's memory and time grow with
+# the samples (about 58 MB per second of audio), and NAM's standard 190 s reamp took 11 GB and
+# 6 minutes (a 10-minute pair was killed for memory) while 20 s of it fitted as well or
+# better (quick effort: ESR 0.0063 on 20 s, 0.0100 on 190 s; docs/fitting.md).
+MAX_FIT_SECONDS = 30.0
+EXCERPTS = 6  # of MAX_FIT_SECONDS / EXCERPTS each; the last one is held out for scoring
+LEAD_TOLERANCE = 2  # samples the reamp may lead the DI before a swap is suspected
+
+
+def fitting_excerpts(d: np.ndarray, t: np.ndarray, rate_hz: float,
+                     say=lambda s: None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(DI, reamp, cut): the aligned pair to fit on, samples [0, cut) for fitting and the
+    rest held out for scoring. Up to MAX_FIT_SECONDS: the whole pair, its last 20 % held out;
+    longer: EXCERPTS equal excerpts spread evenly over it, the last (from its end) held out,
+    so that every part of the recording (sweeps, noise, playing) is represented."""
+    n = len(d)
+    if n <= MAX_FIT_SECONDS * rate_hz:
+        return d, t, int(0.8 * n)
+    m = int(MAX_FIT_SECONDS * rate_hz / EXCERPTS)
+    starts = np.linspace(0, n - m, EXCERPTS).astype(int)
+    say(f"the pair is {n / rate_hz:.1f} s: fitting on {EXCERPTS - 1} excerpts of "
+        f"{m / rate_hz:.1f} s spread over it, scoring on one more at its end")
+    dd = np.concatenate([d[s:s + m] for s in starts])
+    tt = np.concatenate([t[s:s + m] for s in starts])
+    return dd, tt, (EXCERPTS - 1) * m
+
+
 def _probe_from_pair(d: np.ndarray, t: np.ndarray, rate_hz: float) -> core.Probe:
     f, h, _ = linear.bla(d, t, rate_hz)
     grid = linear.log_grid(rate_hz)
@@ -84,7 +111,7 @@ def _probe_from_pair(d: np.ndarray, t: np.ndarray, rate_hz: float) -> core.Probe
 
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     """Fit a pedal model from a DI WAV and its reamped WAV. Returns a FitResult whose score is
-    on the held-out last 20 % of the pair."""
+    on the held-out end of the pair (``fitting_excerpts``)."""
     from pedaltool.audio import read_wav
     from pedaltool.fit import api
     from pedaltool.pedal.model import SourceInfo
@@ -97,23 +124,31 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     if int(a.rate_hz) != int(b.rate_hz):
         raise FitError(f"{di_path.name} / {target_path.name}: sample rates differ "
                        f"({a.rate_hz:g} vs {b.rate_hz:g} Hz)")
-    rate = int(a.rate_hz)
-    if rate not in api.SUPPORTED_RATES:
-        raise FitError(f"{di_path.name}: unsupported rate {rate} Hz")
-    if cfg.rate != rate:
-        cfg = api.FitConfig(**{**cfg.__dict__, "rate": rate})
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
+    rate = int(a.rate_hz)
+    if rate not in api.SUPPORTED_RATES:  # the pedal runs at a supported rate: resample both
+        rate = cfg.rate
+        a, b = read_wav(di_path, rate_hz=rate), read_wav(target_path, rate_hz=rate)
+    elif cfg.rate != rate:
+        say(f"note: the recordings are {rate} Hz: the pedal runs at {rate} Hz (--rate "
+            "applies to captures)")
+    if cfg.rate != rate:
+        cfg = api.FitConfig(**{**cfg.__dict__, "rate": rate})
     for path, clip in ((di_path, a), (target_path, b)):
         for note in clip.notes:
             say(f"note: {path.name}: {note}")
     say("aligning the recordings")
     d, t, lag = align(a.samples, b.samples, rate, f"{di_path.name} / {target_path.name}")
     la, lb = len(a.samples) / rate, len(b.samples) / rate
-    say(f"aligned by {lag} samples; fitting {len(d) / rate:.1f} s"
+    say(f"aligned by {lag} samples; {len(d) / rate:.1f} s in common"
         + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
            if abs(la - lb) > 0.1 else ""))
-    cut = int(0.8 * len(d))
+    if lag < -LEAD_TOLERANCE:
+        say(f"warning: the reamp comes {-lag} samples before the DI, which a device cannot "
+            "do: are --input and --target swapped (or the recorder's latency compensation "
+            "overdone)?")
+    d, t, cut = fitting_excerpts(d, t, rate, say)
     pr = _probe_from_pair(d[:cut], t[:cut], rate)
     ds = core.Dataset(d[:cut], t[:cut], d[cut:], t[cut:])
     structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
@@ -140,9 +175,10 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
     say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return api.FitResult(
+        eval_x=x_ev, eval_y=t[cut:],
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes + f" (aligned by {lag} samples; scored on the "
-        "held-out 20 % of the recording)", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+        "held-out end of the recording)", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
