@@ -141,6 +141,7 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
     cap = tmp_path / "amp.nam"
     shutil.copy(models_dir / "core_wavenet.nam", cap)
     (tmp_path / "alias.pedal").symlink_to(cap)
+    (tmp_path / "alias.png").symlink_to(cap)
     write_wav(tmp_path / "di.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
     pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
@@ -149,10 +150,10 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
             (["fit", "amp.nam", "-o", "amp.nam"], "not a .nam file"),
             (["fit", "amp.nam", "-o", "alias.pedal"], "would replace the input amp.nam"),
             (["fit", "amp.nam", "--json", "amp.nam"], "JSON report would replace"),
-            (["fit", "amp.nam", "--plot", "./amp.nam"], "plot would replace"),
+            (["fit", "amp.nam", "--plot", "alias.png"], "plot would replace"),
             (["fit", "--input", "di.wav", "--target", "x.wav", "-o", "di.wav"], "not a .wav"),
             (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),
-            (["render", str(pedal), "di.wav", "hp.pedal"], "output WAV would replace"),
+            (["render", str(pedal), "di.wav", "hp.pedal"], "give a .wav name"),
             (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "."],
              "A/B pair would replace the input di.wav")):
         r = runner.invoke(main, args)
@@ -283,3 +284,32 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path):
     assert r.exit_code == 0, r.output
     notes = json.loads(r.stdout)["notes"]
     assert any("peaks at +6.0 dBFS" in n for n in notes), notes
+
+
+def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
+    """A .pedal or a WAV given to fit, a .nam given as compare's pedal (arguments swapped), and
+    a capture that looks seconds back in time (a delay): refused in one line that says what the
+    file is, before any probing."""
+    import numpy as np
+    from pedaltool.audio import write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    monkeypatch.chdir(tmp_path)
+    write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    write_wav(tmp_path / "di.wav", np.zeros(4800), 48000)
+    delay = {"version": "0.5.0", "architecture": "Linear", "sample_rate": 48000,
+             "config": {"receptive_field": 96000, "bias": False},
+             "weights": [0.0] * 95999 + [1.0]}
+    (tmp_path / "delay.nam").write_text(json.dumps(delay))
+    capture = str(models_dir / "core_wavenet.nam")
+    runner = CliRunner()
+    for args, problem in ((["fit", "hp.pedal"], "a .pedal model, not a capture"),
+                          (["fit", "di.wav"], "a WAV file: fit a recording with --input"),
+                          (["compare", "hp.pedal", capture], "check the order of the arguments"),
+                          (["fit", "delay.nam"], "looks 2.0 s back in time"),
+                          (["fit", capture, "--plot", "p.jpg"], "give a .png name"),
+                          (["render", capture, "di.wav", "out.mp3"], "give a .wav name")):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and problem in r.output, (args, r.output)
+        assert "probing" not in r.output, r.output

@@ -262,6 +262,8 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
     if json_path is not None and str(json_path) != "-":
         check_writable(json_path, "JSON report")
     if plot_path is not None:
+        if plot_path.suffix.lower() != ".png":
+            raise FitError(f"{plot_path}: --plot writes a PNG image; give a .png name")
         check_writable(plot_path, "plot")
     if output is None:
         return

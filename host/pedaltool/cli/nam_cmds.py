@@ -123,6 +123,9 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     """
     from pedaltool.outfile import check_not_an_input, check_writable
 
+    if out_wav.suffix.lower() != ".wav":
+        raise PedaltoolError(f"{out_wav}: render writes a WAV file (32-bit float); give a "
+                             ".wav name")
     check_writable(out_wav, "output WAV")
     check_not_an_input(out_wav, [model, in_wav], "output WAV")
     if model.suffix.lower() == ".pedal":

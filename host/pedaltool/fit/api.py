@@ -24,6 +24,9 @@ from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
 
 SUPPORTED_RATES = (48000, 44100, 32000)
+# captures at other rates are rendered at their own rate and resampled (Oracle)
+MIN_CAPTURE_RATE, MAX_CAPTURE_RATE = 8000, 192000
+MAX_RECEPTIVE_FIELD_S = 1.0
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
@@ -721,8 +724,16 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     check_budget(cfg.budget, cfg.arch)
     model = nam.load(path)
     native = float(model.sample_rate or 48000.0)
-    if int(round(native)) not in SUPPORTED_RATES:
-        raise FitError(f"{path.name}: capture rate {native:g} Hz is not supported")
+    if not MIN_CAPTURE_RATE <= native <= MAX_CAPTURE_RATE:
+        raise FitError(f"{path}: capture rate {native:g} Hz is outside "
+                       f"{MIN_CAPTURE_RATE}..{MAX_CAPTURE_RATE} Hz")
+    rf_s = model.receptive_field / native
+    if rf_s > MAX_RECEPTIVE_FIELD_S:  # it would be probed for minutes and found "silent"
+        raise FitError(f"{path}: the capture looks {rf_s:.1f} s back in time (its receptive "
+                       "field): a delay or reverb, which a block model cannot represent")
+    if int(round(native)) != cfg.rate and cfg.progress:
+        cfg.progress(f"note: the capture runs at {native:g} Hz; it is rendered there and "
+                     f"resampled to the pedal's {cfg.rate} Hz")
     md = model.metadata
     level = signals.level_scale_for(getattr(md, "input_level_dbu", None))
     src = SourceInfo(path.name, _file_sha256(path),

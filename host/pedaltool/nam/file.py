@@ -85,7 +85,10 @@ def read_json(path: str | os.PathLike) -> dict:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise NamFileError(f"{shown}: not a .nam file (not UTF-8 text)") from None
+        kind = ("a .pedal model, not a capture: fit the .nam it came from"
+                if data.startswith(b"PDL") else "a WAV file: fit a recording with --input/"
+                "--target" if data.startswith(b"RIFF") else "not UTF-8 text")
+        raise NamFileError(f"{shown}: not a .nam file ({kind})") from None
     except json.JSONDecodeError as exc:
         raise NamFileError(f"{shown}: malformed JSON at line {exc.lineno} column {exc.colno}:"
                            f" {exc.msg}") from None

@@ -68,6 +68,16 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
     return data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
 
 
+def _what_else(data: bytes) -> str | None:
+    """A file that is not a .pedal, named when recognisable."""
+    head = data[:16].lstrip()
+    if head.startswith(b"{"):
+        return "JSON, a .nam capture? check the order of the arguments"
+    if head.startswith(b"RIFF"):
+        return "a WAV file"
+    return None
+
+
 def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal."""
     from pedaltool.pedal._fw import fw_module
@@ -76,7 +86,12 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     try:
         ped = pf.parse(data, name)
     except ValueError as exc:
-        raise PedalFormatError(str(exc)) from None
+        msg = str(exc)
+        if msg.endswith("(bad magic)"):  # what is it then? (arguments swapped, a typo)
+            kind = _what_else(data)
+            if kind:
+                msg = msg.replace("(bad magic)", f"(bad magic: it is {kind})")
+        raise PedalFormatError(msg) from None
     except struct.error as exc:  # defensive: the parser bounds-checks before unpacking
         raise PedalFormatError(f"{name}: malformed ({exc})") from None
     stages = []
