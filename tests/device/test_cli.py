@@ -53,10 +53,18 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
 
 
 def test_flash_without_device_says_how_to_use_virtual(tmp_path):
-    (tmp_path / "pedals").mkdir()
+    make_bank(tmp_path / "pedals", names=("alpha",))
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)
     assert p.returncode == 2
     assert "pedaltool virtual" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_flash_with_an_empty_bank_says_so_before_looking_for_a_board(tmp_path):
+    # the next step is a fit, whether a board is plugged in or not
+    (tmp_path / "pedals").mkdir()
+    p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)
+    assert p.returncode == 2 and "no .pedal files to flash" in p.stderr
+    assert "pedaltool fit" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_install_micropython_without_file_names_the_download(tmp_path):

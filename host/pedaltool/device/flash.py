@@ -550,6 +550,7 @@ def flash(
     from pedaltool.device.discovery import resolve_port
 
     t0 = time.monotonic()
+    bank_files(Path(bank_dir))  # an empty bank is the next thing to fix, board or not
     port = resolve_port(port)
     link = link_factory(port)
     with link:
