@@ -100,7 +100,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
-    from pedaltool.fit.api import check_budget
+    from pedaltool.fit.api import BANK_DIR, check_budget
     from pedaltool.fit.report import (
         SUMMARY_HEADER,
         format_rows,
@@ -130,8 +130,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     if several:
         _check_distinct_names(models, output)
     inputs = [*models, di_wav, target_wav]
-    pedals = ([(output or Path("pedals")) / f"{m.stem}.pedal" for m in models] if several
-              else [output or Path("pedals") / f"{(target_wav or models[0]).stem}.pedal"])
+    # where each .pedal will go (write_result's rule), to refuse one that is an input
+    pedals = ([(output or BANK_DIR) / f"{m.stem}.pedal" for m in models] if several
+              else [output or BANK_DIR / f"{(target_wav or models[0]).stem}.pedal"])
     if several:
         check_writable(pedals[0], "pedal bank")
     for out, what in [(json_path, "JSON report"), (plot_path, "plot"),

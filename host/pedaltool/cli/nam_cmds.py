@@ -13,10 +13,10 @@ import click
 
 from pedaltool.cli.base import main
 from pedaltool.errors import PedaltoolError
+from pedaltool.progress import every
 
 #: Show a progress bar when the input is longer than this (seconds of audio).
 PROGRESS_MIN_SECONDS = 5.0
-PROGRESS_EVERY_S = 5.0  # without a terminal: a progress line this often on long work
 
 
 @main.command()
@@ -158,8 +158,8 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
 
 @contextlib.contextmanager
 def _progress(total: int):
-    """A callback(done) for long work: a bar on a terminal, else a line every
-    PROGRESS_EVERY_S seconds (a log or a pipe would get no bar)."""
+    """A callback(done) for long work: a bar on a terminal, else a line every few seconds
+    (``pedaltool.progress.every``)."""
     if sys.stderr.isatty():
         with click.progressbar(length=total, label="rendering", file=sys.stderr) as bar:
             last = [0]
@@ -171,16 +171,8 @@ def _progress(total: int):
             yield tick
         return
     t0 = time.monotonic()
-    shown = [t0]
-
-    def line(k: int) -> None:
-        now = time.monotonic()
-        if now - shown[0] >= PROGRESS_EVERY_S:
-            shown[0] = now
-            click.echo(f"  [{now - t0:6.1f} s] rendering: {100 * k // max(total, 1)} %",
-                       err=True)
-
-    yield line
+    yield every(lambda msg: click.echo(f"  [{time.monotonic() - t0:6.1f} s] {msg}", err=True),
+                total)
 
 
 def _say_loud_output(y, out_wav: Path) -> None:

@@ -22,6 +22,7 @@ from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
+from pedaltool.progress import every as progress_every
 
 SUPPORTED_RATES = (48000, 44100, 32000)
 # captures at other rates are rendered at their own rate and resampled (Oracle)
@@ -810,7 +811,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                      "that clipping")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
-    y = Oracle(lambda v: model.render(v, progress=_every(PROGRESS_EVERY_S, say, len(v))),
+    y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
                float(model.sample_rate or 48000.0), rate)(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
@@ -823,23 +824,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
     return out
-
-
-PROGRESS_EVERY_S = 5.0  # a long render reports this often
-
-
-def _every(seconds: float, say: Callable[[str], None], total: int) -> Callable[[int], None]:
-    """A render's progress callback (samples done) that says how far it is every
-    ``seconds``: a 10-minute DI takes minutes to render on a slow machine."""
-    shown = [time.monotonic()]
-
-    def tick(done: int) -> None:
-        now = time.monotonic()
-        if now - shown[0] >= seconds:
-            shown[0] = now
-            say(f"rendering: {100 * done // max(total, 1)} %")
-
-    return tick
 
 
 def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,

@@ -73,8 +73,8 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
 
 # A long pair is fitted on excerpts spread over it: the fitter's memory and time grow with
 # the samples (about 58 MB per second of audio), and NAM's standard 190 s reamp took 11 GB and
-# 6 minutes (a 10-minute pair was killed for memory) while 20 s of it fitted as well or
-# better (quick effort: ESR 0.0063 on 20 s, 0.0100 on 190 s; docs/fitting.md).
+# 6 minutes (a 10-minute pair was killed for memory); a capture is fitted on 3 s per dataset,
+# so 25 s of varied material is plenty (docs/fitting.md).
 MAX_FIT_SECONDS = 30.0
 EXCERPTS = 6  # of MAX_FIT_SECONDS / EXCERPTS each; the last one is held out for scoring
 LEAD_TOLERANCE = 2  # samples the reamp may lead the DI before a swap is suspected
