@@ -105,7 +105,22 @@ def set_(port, key, value):
 @click.argument("which", default="list")
 def preset(port, which):
     """Select a preset: a number, `next`, or `list` (default)."""
-    _one(port, f"preset {which}")
+    if which.lower() != "list":
+        _one(port, f"preset {which}")
+        return
+    from pedaltool.device.console import one_shot
+
+    for line in preset_lines(one_shot(port, "preset list").data):
+        click.echo(line)
+
+
+def preset_lines(items: list) -> list[str]:
+    """The pedal's preset list (console `preset list`) as one readable line each."""
+    if not items:
+        return ["no presets on the pedal (run `pedaltool flash`)"]
+    w = max(len(str(p.get("name") or "")) for p in items)
+    return [f"{p.get('index', '?'):>3}  {str(p.get('name') or '-'):<{w}}  {p.get('file', '')}"
+            + ("" if p.get("ok", True) else f"  ERROR: {p.get('error')}") for p in items]
 
 
 @main.command()
