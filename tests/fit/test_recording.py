@@ -116,3 +116,13 @@ def test_a_rate_the_pedal_cannot_run_is_resampled(tmp_path):
     with pytest.raises(_Stop):
         fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav", FitConfig(progress=say))
     assert sum(f"resampled from {2 * RATE} Hz to {RATE} Hz" in s for s in lines) == 2, lines
+
+
+def test_purely_linear_pair_is_refused_like_a_linear_capture(tmp_path):
+    from scipy.signal import lfilter
+
+    di, _ = _pair(seconds=4.0)
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "eq.wav", lfilter([0.5, 0.3], [1.0], di), RATE)  # an EQ, no more
+    with pytest.raises(FitError, match="purely linear"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "eq.wav", FitConfig(effort="quick"))

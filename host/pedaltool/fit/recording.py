@@ -150,6 +150,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
             "overdone)?")
     d, t, cut = fitting_excerpts(d, t, rate, say)
     pr = _probe_from_pair(d[:cut], t[:cut], rate)
+    core.check_fittable(pr, name)  # a purely linear pair is refused as a capture is
     ds = core.Dataset(d[:cut], t[:cut], d[cut:], t[cut:])
     structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
     if not structs:
