@@ -70,7 +70,8 @@ def _one_line(d: dict) -> str:
               help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz).")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
-              show_default=True, help="The pedal's sample rate (Hz).")
+              show_default=True, help="The pedal's sample rate (Hz). A recording pair at one "
+                   "of these rates keeps its own; at another it is resampled to this one.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the full report(s) as JSON ('-' = stdout, and the "
                    "result table goes to stderr).")
