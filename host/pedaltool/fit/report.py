@@ -33,7 +33,8 @@ def result_table(res) -> str:
         ("naive baseline ESR", (f"{_f(b.esr)} / pre {_f(b.esr_pre)}  "
                                 + (f"({res.improvement:.1f}x worse)"
                                    if res.structure != "baseline" else
-                                   "(the pedal is the naive structure itself)")) if b else "-"),
+                                   "(the pedal is the naive structure itself, plus knobs)"))
+         if b else "-"),
         ("fit time", f"{res.seconds:.1f} s (the capture's renders: {res.render_seconds:.1f} s "
                      "of CPU, in parallel)"),
     ]
