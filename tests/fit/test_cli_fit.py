@@ -313,3 +313,25 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output, r.output
+
+
+def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
+    from types import SimpleNamespace as N
+
+    from pedaltool.fit.report import result_table
+
+    sc = N(esr=0.01, esr_pre=0.02, lsd_db=1.0)
+
+    def table(structure, cycles, budget, dev_float=1e-6):
+        return result_table(N(name="x", structure=structure, structure_notes="n",
+                              cycles=cycles, budget=budget, arch="armv6m", score=sc,
+                              float_score=sc, device_vs_float_esr=dev_float, baseline=sc,
+                              improvement=1.0, seconds=1.0, render_seconds=1.0))
+
+    assert "stop growing at their caps" in table("wh-3/7", 1217.0, 3000.0)
+    assert "stop growing" not in table("wh-3/7", 336.0, 600.0)  # a small budget: no claim
+    assert "stop growing" not in table("wh-3/7", 1175.0, 1302.0)
+    assert "naive structure itself, plus knobs" in table("baseline", 336.0, 1302.0)
+    assert "1.0x worse" in table("wh-3/7", 1175.0, 1302.0)
+    assert "above the contract's 1e-5" in table("wh-3/7", 1175.0, 1302.0, 7.9e-5)
+    assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)

@@ -7,11 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import FitError
+from pedaltool.fit.structure import DEFAULT_BUDGET
 from pedaltool.outfile import write_figure
 
 
 def _f(v, fmt=".4f") -> str:
     return "-" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
 
 
 def result_table(res) -> str:
@@ -21,7 +25,10 @@ def result_table(res) -> str:
         ("capture", res.name),
         ("structure", f"{res.structure}  ({res.structure_notes})"),
         ("cost", f"{res.cycles:.0f} cycles/sample of {res.budget:.0f} budget ({res.arch}, "
-                 f"{100 * res.cycles / res.budget:.0f} %)"),
+                 f"{100 * res.cycles / res.budget:.0f} %)"
+                 + ("; the structures stop growing at their caps: more sections did not buy "
+                    "accuracy (docs/fitting.md)" if res.cycles < ROOMY * res.budget
+                    and res.budget > DEFAULT_BUDGET else "")),
         ("ESR (device-exact)", _f(res.score.esr)),
         ("ESR pre-emphasised", _f(res.score.esr_pre)),
         ("log-spectral dist.", _f(res.score.lsd_db, ".2f") + " dB"),
