@@ -101,7 +101,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
-    from pedaltool.fit.api import BANK_DIR, check_budget
+    from pedaltool.fit.api import BANK_DIR, check_budget, pedal_path
     from pedaltool.fit.report import (
         SUMMARY_HEADER,
         format_rows,
@@ -131,9 +131,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     if several:
         _check_distinct_names(models, output)
     inputs = [*models, di_wav, target_wav]
-    # where each .pedal will go (write_result's rule), to refuse one that is an input
+    # where each .pedal will go, to refuse one that is an input
     pedals = ([(output or BANK_DIR) / f"{m.stem}.pedal" for m in models] if several
-              else [output or BANK_DIR / f"{(target_wav or models[0]).stem}.pedal"])
+              else [pedal_path((target_wav or models[0]).stem, output)])
     if several:
         check_writable(pedals[0], "pedal bank")
     for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
@@ -171,8 +171,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"wrote {plot_path}", err=to_err)
             _dump_json(json_path, d)
         return
-    jobs_list = [(str(m), str(output / f"{m.stem}.pedal") if output else None, budget, rate_i,
-                  effort, jobs > 1) for m in models]
+    jobs_list = [(str(m), str(p), budget, rate_i, effort, jobs > 1)
+                 for m, p in zip(models, pedals, strict=True)]
     results = []
     if jobs == 1:
         for job in jobs_list:

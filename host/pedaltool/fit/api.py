@@ -756,10 +756,17 @@ def write_result(res: FitResult, out: str | Path | None = None) -> Path:
     if not res.score.esr < MAX_USEFUL_ESR:
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
+    return write_pedal(pedal_path(res.name, out), res.qpedal)
+
+
+def pedal_path(name: str, out: str | Path | None = None) -> Path:
+    """Where :func:`write_result` puts the .pedal of capture ``name``: ``out`` if it names a
+    file, ``<out>/<name>.pedal`` if it is an existing folder, the bank
+    ``./pedals/<name>.pedal`` without it."""
     path = Path(out) if out else BANK_DIR
     if path.is_dir() or not out:  # a folder (the bank by default) gets <capture>.pedal
-        path = path / f"{res.name}.pedal"
-    return write_pedal(path, res.qpedal)
+        path = path / f"{name}.pedal"
+    return path
 
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
