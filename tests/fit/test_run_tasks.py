@@ -132,3 +132,42 @@ def test_an_error_while_planning_stops_the_started_tasks_at_once(tmp_path):
     # stopped, not waited for: a task left running would have finished (and marked) first
     assert procs and not any(p.is_alive() for p in procs)
     assert not any(m.exists() for m in marks)
+
+
+_INTERRUPTED_MID_SEND = """
+import sys, time
+import numpy as np
+from pedaltool.fit.schedule import Task, Workers
+
+def big(delay):
+    time.sleep(delay)
+    return np.ones(40_000_000)  # 320 MB: the worker spends a while sending it
+
+if __name__ == "__main__":
+    for d in (1.2, 1.6, 2.0, 2.4, 2.8, 3.2):  # some of these land while a result is sent
+        try:
+            with Workers(2) as pool:
+                pool.start([Task("a", big, (1.0,)), Task("b", big, (1.0,))])
+                time.sleep(d)
+                raise KeyboardInterrupt  # Ctrl-C, or the SIGTERM handler's Stopped
+        except KeyboardInterrupt:
+            print("left the pool", d, flush=True)
+"""
+
+
+def test_interrupt_while_a_worker_sends_its_result_does_not_hang(tmp_path):
+    """A worker killed halfway through sending a result left half a message in the result
+    pipe, and leaving the pool waited for the rest forever (seen as `pedaltool fit` ignoring
+    SIGTERM); here at 2.4 s and later on 2026-12-05. The timeout only catches the hang."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "mid_send.py"
+    script.write_text(_INTERRUPTED_MID_SEND)
+    try:
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=180)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"leaving the pool hung: {exc.stdout!r}") from None
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("left the pool") == 6, r.stdout

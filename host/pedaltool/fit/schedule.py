@@ -83,9 +83,30 @@ class Workers:
             return
         if exc_type is not None:
             # Python < 3.14 has no public way to stop a running task: end the processes
-            for proc in list((getattr(self.ex, "_processes", None) or {}).values()):
+            procs = list((getattr(self.ex, "_processes", None) or {}).values())
+            for proc in procs:
                 proc.terminate()
+            for proc in procs:
+                proc.join(5.0)
+            _unblock_executor_threads(self.ex)
         self.ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _unblock_executor_threads(ex) -> None:
+    """After its workers were killed: a worker killed while sending a result leaves half a
+    message in the result pipe, and the executor's manager thread (which shutdown and the
+    interpreter's exit join) would wait for the rest forever; one killed while taking a task
+    can leave the call queue's feeder thread blocked. Closing this process's copy of the
+    result pipe's write end, the last one once the workers are dead, gives the manager thread
+    end-of-file (it then treats the pool as broken and ends), and the feeder thread is not
+    joined. Private parts of concurrent.futures (CPython 3.11-3.13), each looked up with a
+    fallback: without them the old behaviour remains."""
+    call_queue = getattr(ex, "_call_queue", None)
+    if call_queue is not None:
+        call_queue.cancel_join_thread()
+    writer = getattr(getattr(ex, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def run_graph(tasks: list[Task], workers: int, say: Say,
