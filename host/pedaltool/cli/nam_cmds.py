@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -177,12 +176,11 @@ def _progress(total: int):
 
 def _say_loud_output(y, out_wav: Path) -> None:
     """A capture that outputs far beyond full scale: the float WAV keeps it, a player clips."""
-    import numpy as np
+    from pedaltool.audio import peak_dbfs
 
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    if peak > 1.0:
-        level = f"{20 * math.log10(peak):+.1f} dBFS" if math.isfinite(peak) else "inf"
-        click.echo(f"warning: {out_wav}: the output peaks at {level} (above full scale; "
+    peak = peak_dbfs(y)
+    if peak > 0.0:
+        click.echo(f"warning: {out_wav}: the output peaks at {peak:+.1f} dBFS (above full scale; "
                    "the float WAV keeps it, a player or a converter will clip)", err=True)
 
 

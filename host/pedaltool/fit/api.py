@@ -781,6 +781,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     capture's .pedal, a resampled DI], "y_nam", "y_pedal", "x"}. FitError for a DI shorter
     than a recording pair may be (``recording.MIN_SECONDS``) or silent."""
     from pedaltool import nam, signals
+    from pedaltool.audio import peak_dbfs
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -811,9 +812,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"{MIN_SECONDS:g} s)")
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
             raise FitError("the DI is silent: nothing to score on")
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    if peak > 1.0:
-        notes.append(f"the DI peaks at {20 * np.log10(peak):+.1f} dBFS: the pedal's converter "
+    peak = peak_dbfs(x)
+    if peak > 0.0:
+        notes.append(f"the DI peaks at {peak:+.1f} dBFS: the pedal's converter "
                      "clips it to full scale and the capture does not, so the scores include "
                      "that clipping")
     say = cfg.progress or (lambda s: None)

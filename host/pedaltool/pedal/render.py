@@ -117,15 +117,15 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
     The input is resampled to the model's rate if needed and quantised to int16. Returns a small
     report dict (engine, kernels, samples, rate_hz, peak_dbfs, notes: what was done to the
     input). ``make_folder``: create OUT.wav's missing folders."""
-    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.audio import peak_dbfs, read_wav, write_wav
     from pedaltool.pedal.fileformat import read_pedal
 
     qp = read_pedal(model_path)
     clip = read_wav(in_wav, rate_hz=qp.sample_rate)
     notes = list(clip.notes)
-    peak_in = float(np.max(np.abs(clip.samples))) if len(clip.samples) else 0.0
-    if peak_in > 1.0:
-        notes.append(f"input peaks at {20 * np.log10(peak_in):+.1f} dBFS: clipped to full "
+    peak_in = peak_dbfs(clip.samples)
+    if peak_in > 0.0:
+        notes.append(f"input peaks at {peak_in:+.1f} dBFS: clipped to full "
                      "scale, as the pedal's converter would")
     x = float_to_int16(clip.samples)
     total = len(x)
