@@ -24,12 +24,19 @@ def test_render_host_equals_firmware(tmp_path, pedal_path):
         seen: list = []
         rh = render_file(pedal_path, tmp_path / "in.wav", tmp_path / "host.wav", "host", knobs,
                          progress=lambda d, t, seen=seen: seen.append((d, t)))
-        rf = render_file(pedal_path, tmp_path / "in.wav", tmp_path / "fw.wav", "firmware", knobs)
+        seen_fw: list = []
+        rf = render_file(pedal_path, tmp_path / "in.wav", tmp_path / "fw.wav", "firmware", knobs,
+                         progress=lambda d, t, seen=seen_fw: seen.append((d, t)))
         assert rf["kernels"] == "viper" and rh["samples"] == rf["samples"] == len(x)
         yh = read_wav(tmp_path / "host.wav").samples
         yf = read_wav(tmp_path / "fw.wav").samples
         assert np.array_equal(yh, yf)
-        assert seen[-1] == (len(x), len(x))
+        # progress: from 0 to the end, never backwards; the host engine's comes stage by stage
+        for got in (seen, seen_fw):
+            done = [d for d, _ in got]
+            assert done[0] == 0 and done[-1] == len(x) and done == sorted(done)
+            assert {t for _, t in got} == {len(x)}
+        assert len(set(d for d, _ in seen)) >= 5
         # the WAV holds exactly the simulator's int16 samples
         from pedaltool.pedal import read_pedal
 

@@ -75,11 +75,14 @@ def micropython_exe() -> str:
 
 def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = None,
                         block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
-                        kernels: str = "auto", schedule: list | None = None
+                        kernels: str = "auto", schedule: list | None = None,
+                        progress: Callable[[float], None] | None = None
                         ) -> tuple[np.ndarray, str]:
     """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind).
 
-    schedule: [(block index, knob, 0..1 value or None)] knob moves, as in simulate_reference."""
+    schedule: [(block index, knob, 0..1 value or None)] knob moves, as in simulate_reference;
+    progress: called with the fraction done (0..1) every half second or so, from the size of
+    the engine's output so far."""
     x = np.asarray(x_int16, np.int16)
     n = len(x)
     nb = -(-n // block)
@@ -95,18 +98,34 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
         Path(script).write_text(_SCRIPT.format(
             fw=str(firmware_dir()), pedal=str(Path(pedal_path).resolve()), kernels=kernels,
             block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out, schedule=sched))
-        proc = subprocess.run([micropython_exe(), "-X", "heapsize=16M", script],
-                              capture_output=True, text=True)
-        last = (proc.stdout.strip().splitlines() or [""])[-1]
+        with subprocess.Popen([micropython_exe(), "-X", "heapsize=16M", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            stdout, stderr = _wait(proc, out, 2 * nb * block, progress)
+        last = (stdout.strip().splitlines() or [""])[-1]
         if proc.returncode == 3 and last.startswith("@err"):
             raise PedalFormatError(last[5:])
         if proc.returncode != 0 or not last.startswith("@done"):
-            msg = (proc.stderr.strip().splitlines() or [last or "no output"])[-1]
+            msg = (stderr.strip().splitlines() or [last or "no output"])[-1]
             raise FirmwareRunError(f"{Path(pedal_path).name}: firmware engine failed: {msg}")
         y = np.fromfile(out, "<i2")
     if len(y) != nb * block:
         raise FirmwareRunError(f"firmware engine returned {len(y)} of {nb * block} samples")
     return y[:n].astype(np.int16), last.split()[1]
+
+
+def _wait(proc: subprocess.Popen, out: str, out_bytes: int,
+          progress: Callable[[float], None] | None) -> tuple[str, str]:
+    """(stdout, stderr) of ``proc`` once it ends; meanwhile ``progress`` gets the fraction of
+    the ``out_bytes`` it has written to ``out``."""
+    while progress:
+        try:
+            return proc.communicate(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            try:
+                progress(min(1.0, os.path.getsize(out) / max(out_bytes, 1)))
+            except OSError:  # not created yet
+                pass
+    return proc.communicate()
 
 
 def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict | None = None,
@@ -131,11 +150,13 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
     total = len(x)
     if progress:
         progress(0, total)
+    tick = (lambda f: progress(int(f * total), total)) if progress else None
     if engine == "host":
-        y = simulate(qp, x, knobs, gate_dbfs=gate_dbfs)
+        y = simulate(qp, x, knobs, gate_dbfs=gate_dbfs, progress=tick)
         kernels = "numba"
     elif engine == "firmware":
-        y, kernels = run_firmware_engine(model_path, x, knobs, gate_dbfs=gate_dbfs)
+        y, kernels = run_firmware_engine(model_path, x, knobs, gate_dbfs=gate_dbfs,
+                                         progress=tick)
     else:
         raise ValueError(f"unknown engine {engine!r} (host, firmware)")
     if progress:

@@ -13,6 +13,7 @@ Knobs (dict drive/tone/level in 0..1, None = fitted point) are applied before th
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,12 +83,15 @@ def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
 
 
 def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str = "fast",
-             block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None) -> np.ndarray:
+             block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
+             progress: Callable[[float], None] | None = None) -> np.ndarray:
     """int16 in -> int16 out, bit-exact with the firmware. engine: 'fast' | 'reference'.
 
     x_int16: int16 samples (any integer dtype within int16 is accepted); knobs: drive/tone/level
     in 0..1, None = the fitted point; block: the engine's block size (a power of two; the output
-    does not depend on it unless knobs move); gate_dbfs: noise gate threshold, None = off."""
+    does not depend on it unless knobs move); gate_dbfs: noise gate threshold, None = off;
+    progress: called with the fraction done (0..1) as the work goes (the fast engine: before
+    each stage, which runs over the whole signal)."""
     if engine == "reference":
         return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
     try:
@@ -95,7 +99,8 @@ def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str
     except ImportError:  # pragma: no cover - numba missing: same samples, only slower
         return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
 
-    return _fast.simulate_fast(qp, _as_int16(x_int16), knob_positions(knobs), block, gate_dbfs)
+    return _fast.simulate_fast(qp, _as_int16(x_int16), knob_positions(knobs), block, gate_dbfs,
+                               progress)
 
 
 def float_to_int16(x) -> np.ndarray:
