@@ -1,6 +1,7 @@
 """The fit/compare commands end to end on a small real capture (A1 feather)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -163,8 +164,6 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
 
 
 def test_output_names_a_folder_with_a_trailing_slash(tmp_path, monkeypatch):
-    from pathlib import Path
-
     from pedaltool.cli.fit_cmds import _output_path
 
     monkeypatch.chdir(tmp_path)
@@ -179,17 +178,27 @@ def test_output_names_a_folder_with_a_trailing_slash(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_path):
+    """-j 2 from the real command (the workers' own output included): each capture's progress
+    lines, marked with its file name, then one line per finished capture and the summary."""
     import shutil
+    import subprocess
+    import sys
 
     a = tmp_path / "tiny_a.nam"
     b = tmp_path / "tiny_b.nam"
     shutil.copy(models_dir / "core_wavenet.nam", a)  # a tiny WaveNet: fast to render
     shutil.copy(models_dir / "core_wavenet.nam", b)
-    r = CliRunner().invoke(main, ["fit", str(a), str(b), "-j", "2", "--quick", "--budget",
-                                  "1000", "-o", str(tmp_path / "bank")])
-    assert r.exit_code == 0, r.output
-    assert "capture" in r.output and "tiny_a" in r.output and "tiny_b" in r.output
+    exe = str(Path(sys.executable).parent / "pedaltool")
+    r = subprocess.run([exe, "fit", str(a), str(b), "-j", "2", "--quick", "--budget", "1000",
+                        "-o", str(tmp_path / "bank")], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "capture" in r.stdout and "tiny_a" in r.stdout and "tiny_b" in r.stdout
     assert "1 of 2 done" in r.stderr and "2 of 2 done" in r.stderr  # progress without a tty
+    for name in ("tiny_a.nam", "tiny_b.nam"):  # as the fits go, not only when they end
+        lines = [ln for ln in r.stderr.splitlines() if f"] {name}: " in ln]
+        assert any("probing" in ln or "rendering" in ln for ln in lines), r.stderr
+        assert len(lines) >= 5
     for stem in ("tiny_a", "tiny_b"):
         assert read_pedal(tmp_path / "bank" / f"{stem}.pedal").sample_rate == 48000
 
@@ -242,7 +251,6 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     import subprocess
     import sys
     import time
-    from pathlib import Path
 
     exe = str(Path(sys.executable).parent / "pedaltool")
     proc = subprocess.Popen([exe, "fit", str(models_dir / CAPTURE)], cwd=tmp_path,

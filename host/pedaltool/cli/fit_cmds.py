@@ -18,8 +18,9 @@ from pedaltool.outfile import check_not_an_input, check_writable, write_atomic
 # `pedaltool --help` and the other rooms' commands start fast
 
 
-def _progress_printer(prefix: str = ""):
-    t0 = time.time()
+def _progress_printer(prefix: str = "", t0: float | None = None):
+    """say(msg): ``  [seconds since t0] <prefix>msg`` on stderr (t0: now when not given)."""
+    t0 = time.time() if t0 is None else t0
 
     def say(msg: str) -> None:
         click.echo(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}", err=True)
@@ -28,15 +29,19 @@ def _progress_printer(prefix: str = ""):
 
 
 def _fit_one(job: tuple) -> dict:
-    """Worker (also used in-process): fit one capture, write it, return a summary dict."""
-    path, out, budget, rate, effort, quiet = job
+    """Worker (also used in-process): fit one capture, write it, return a summary dict.
+    ``batch_t0``: the start of a -j batch, whose captures' progress lines are interleaved, each
+    with its capture's file name and the batch's clock; None: a capture on its own clock."""
+    path, out, budget, rate, effort, batch_t0 = job
     from pedaltool.fit import FitConfig, fit_capture, write_result
 
     name = Path(path).stem
+    in_pool = batch_t0 is not None
     try:
         # in a -j pool every capture has its own process already: no nested pool
-        cfg = FitConfig(budget=budget, rate=rate, effort=effort, workers=1 if quiet else 0,
-                        progress=None if quiet else _progress_printer())
+        say = _progress_printer(f"{Path(path).name}: " if in_pool else "", batch_t0)
+        cfg = FitConfig(budget=budget, rate=rate, effort=effort, workers=1 if in_pool else 0,
+                        progress=say)
         res = fit_capture(path, cfg)
         d = res.as_dict()
         try:
@@ -171,7 +176,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"wrote {plot_path}", err=to_err)
             _dump_json(json_path, d)
         return
-    jobs_list = [(str(m), str(p), budget, rate_i, effort, jobs > 1)
+    t0 = time.time()
+    jobs_list = [(str(m), str(p), budget, rate_i, effort, t0 if jobs > 1 else None)
                  for m, p in zip(models, pedals, strict=True)]
     results = []
     if jobs == 1:
@@ -183,8 +189,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
 
         from pedaltool.fit.schedule import Workers
 
-        say = _progress_printer()
-        click.echo(f"fitting {len(jobs_list)} captures, {jobs} at a time", err=True)
+        say = _progress_printer(t0=t0)
+        click.echo(f"fitting {len(jobs_list)} captures, {jobs} at a time (each one's progress "
+                   "lines start with its file name)", err=True)
         # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
         with Workers(jobs) as pool:
             if pool.ex is None:  # the platform cannot fork: one at a time, here
