@@ -97,6 +97,21 @@ def row(d: dict) -> tuple:
             f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
 
 
+def perturb_oracle(n: int) -> None:
+    """Every render through a capture (the fit's datasets, probe and evaluation target) comes
+    out scaled by 1 + n*2^-24: the size of one float32 rounding per unit of n, which any other
+    summation order in the renderer would also cause."""
+    from pedaltool.fit import api
+
+    call = api.Oracle.__call__
+    factor = 1.0 + n * 2.0**-24
+
+    def scaled(self, x):
+        return call(self, x) * factor
+
+    api.Oracle.__call__ = scaled
+
+
 HEADER = ("capture", "class", "target", "structure", "cycles", "ESR", "ESR pre", "LSD dB",
           "baseline", "x better", "dev/float", "idle dB", "verdict", "wall/cpu s")
 
@@ -110,7 +125,13 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--set", choices=("scored", "format", "all"), default="all",
                     help="scored: the 11 captures with targets; format: the corner cases")
+    ap.add_argument("--perturb", type=int, default=0, metavar="N",
+                    help="scale every render of the capture by 1 + N*2^-24 (about N float32 "
+                    "roundings): an equally valid oracle, to see how far a score moves on "
+                    "differences at the level of float32 rounding")
     args = ap.parse_args()
+    if args.perturb:
+        perturb_oracle(args.perturb)
     from pedaltool.fit.report import format_rows
 
     paths = [p for p in sorted(MODELS.glob("*.nam")) if args.only in p.stem]
@@ -128,7 +149,8 @@ def main() -> None:
     effort = "quick" if args.quick else "thorough" if args.thorough else "normal"
     after = speed_anchor()
     print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"effort {effort}")
+          f"effort {effort}" + (f"; renders scaled by 1 + {args.perturb}*2^-24"
+                                if args.perturb else ""))
     print(f"{describe_anchor(before)} before, {after['render']:.2f} s and "
           f"{after['filters']:.2f} s after (fit times compare across runs only next to these)")
     print(format_rows(HEADER, [row(d) for d in results]))
