@@ -2,7 +2,8 @@
 
 Each activation is applied in place to a float array shaped (channels, samples). Specs come from
 the config as a name (``"Tanh"``) or an object (``{"type": "LeakyReLU", "negative_slope": 0.1}``).
-``Tanh`` is the exact tanh (Core's default and its ``render`` tool); ``Fasttanh`` is the plugin's
+``Tanh`` is the exact tanh (Core's default and its ``render`` tool), computed within 1 ulp
+(``pedaltool.nam._tanh``, about 3x faster than ``np.tanh``); ``Fasttanh`` is the plugin's
 rational approximation, available under its own name.
 """
 
@@ -54,6 +55,14 @@ def fast_tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.divide(num, den, out=out)
 
 
+def _tanh():
+    # imported on first use: numba takes 0.3 s to import, which reading a .nam file alone
+    # (pedaltool info) does not need
+    from pedaltool.nam import _tanh
+
+    return _tanh
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # 1 / (1 + exp(-x)), written to stay finite for large |x|
     with np.errstate(over="ignore"):
@@ -97,7 +106,7 @@ def _leaky_relu(a: Activation, x: np.ndarray) -> np.ndarray:
 
 
 _APPLY = {
-    "Tanh": lambda a, x: np.tanh(x, out=x),
+    "Tanh": lambda a, x: _tanh().tanh_inplace(x),
     "Hardtanh": lambda a, x: np.clip(x, -1.0, 1.0, out=x),
     "Fasttanh": lambda a, x: fast_tanh(x, out=x),
     "ReLU": lambda a, x: np.maximum(x, 0.0, out=x),
