@@ -31,6 +31,8 @@ MAX_RECEPTIVE_FIELD_S = 1.0
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
+IDLE_LIMIT_DBFS = -90.0  # the arithmetic contract's idle floor after a loud passage
+QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
 @dataclass
@@ -674,34 +676,70 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) -> tuple:
     """(candidate, PedalModel, QuantisedPedal, passed, reason) of the first finalist whose
     quantised model passes the sanity check, with the widest knob ranges that pass; when none
-    passes, the first finalist's (not to be written)."""
-    from pedaltool.pedal import quantise
+    passes, the first finalist's (not to be written).
 
-    qp, first = None, None
+    A sane model that idles above the contract's floor after a loud passage (IDLE_LIMIT_DBFS)
+    gives way to the next sane finalist that idles within it, if that one validates within
+    QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is."""
+    first = loud = None
     for best in finalists:
-        for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
-            pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
-                                level_range=level_r)
-            try:
-                qp = quantise(pm)
-            except FitError as exc:  # e.g. +18 dB of level headroom overflows the mantissa
-                qp, sane, why, hopeless = None, False, str(exc), False
-            else:
-                sane, why, hopeless = _sanity(qp)
-            if sane:
-                break
-            say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
-                f"level {level_r} dB: {why}")
-            if hopeless:  # fails at the fitted point: narrower knob ranges cannot help
-                break
+        if loud is not None and best.crit > QUIET_MARGIN * loud[0].crit:
+            break  # nothing quiet close enough: the loud one stays
+        pm, qp, sane, why = _quantised(best, name, source, say)
         if first is None:
             first = (best, pm, qp, why)
-        if sane:
+        if not sane:
+            continue
+        idle = _idle_dbfs(qp)
+        if idle <= IDLE_LIMIT_DBFS:
+            if loud is not None:
+                say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
+                    f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
             return best, pm, qp, True, ""
+        if loud is None:
+            say(f"{best.structure.name}: idles at {idle:.0f} dBFS after a loud passage (the "
+                f"contract: {IDLE_LIMIT_DBFS:.0f}); trying the next finalist")
+            loud = (best, pm, qp)
+        else:
+            say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
+    if loud is not None:
+        return (*loud, True, "")
     best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     return best, pm, qp, False, why
+
+
+def _quantised(best, name: str, source, say: Callable[[str], None]) -> tuple:
+    """(PedalModel, QuantisedPedal or None, passed, reason) of a finalist with the widest knob
+    ranges whose quantised model passes the sanity check, or the last tried."""
+    from pedaltool.pedal import quantise
+
+    for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
+        pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
+                            level_range=level_r)
+        try:
+            qp = quantise(pm)
+        except FitError as exc:  # e.g. +18 dB of level headroom overflows the mantissa
+            qp, sane, why, hopeless = None, False, str(exc), False
+        else:
+            sane, why, hopeless = _sanity(qp)
+        if sane:
+            break
+        say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
+            f"level {level_r} dB: {why}")
+        if hopeless:  # fails at the fitted point: narrower knob ranges cannot help
+            break
+    return pm, qp, sane, why
+
+
+def _idle_dbfs(qp) -> float:
+    """The contract's idle floor of a quantised model (dBFS): RMS of the device's output in
+    silence after a loud passage, at the fitted knobs (``docs/arithmetic.md``)."""
+    from pedaltool.pedal.accuracy import loud_passage
+    from pedaltool.pedal.simulate import idle_tail_dbfs
+
+    return idle_tail_dbfs(qp, loud_passage(qp.sample_rate))
 
 
 def _sanity(qp) -> tuple[bool, str, bool]:

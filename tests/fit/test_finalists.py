@@ -1,0 +1,56 @@
+"""Which finalist a fit writes (api._first_sane): the best-validating one whose quantised model
+passes the sanity check, unless it idles above the contract's floor and a quieter finalist
+validates nearly as well."""
+
+import numpy as np
+import pytest
+from pedaltool.fit import api
+from pedaltool.fit import structure as S
+from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section
+from pedaltool.fit.core import Candidate
+from pedaltool.pedal.accuracy import idle_floor_dbfs, loud_passage
+
+RATE = 48000
+L2 = np.log2
+
+
+def _candidate(name: str, crit: float) -> Candidate:
+    pre = [Section("hp1", np.array([L2(120.0)])),
+           Section("peak", np.array([L2(700.0), 9.0, L2(0.7)]))]
+    knots = np.linspace(-1, 1, 33)
+    values = 0.3 * (np.tanh(2.5 * (knots + 0.1)) - np.tanh(0.25))
+    post = [Section("hp2", np.array([L2(25.0), -0.5])),
+            Section("lp2", np.array([L2(6000.0), -0.5]))]
+    model = BlockModel(RATE, 0, [NonlinearStage(pre, 0.8, values)], post, structure="wh")
+    st = S.Structure(name, [["hp1", "peak"]], ["hp2", "lp2"], knots=33)
+    return Candidate(st, model, crit / 2, crit / 2, 0.0)
+
+
+@pytest.mark.parametrize("idles,crits,written,measured", [
+    ([-100.0], [0.10, 0.11], "a", 1),  # quiet: the best, measured once
+    ([-84.0, -100.0], [0.10, 0.12], "b", 2),  # loud, and a quiet one within 1.25x
+    ([-84.0], [0.10, 0.13], "a", 1),  # loud, but the quiet one validates 1.3x worse
+    ([-84.0, -86.0, -95.0], [0.10, 0.11, 0.12], "c", 3),  # the first quiet one in the margin
+    ([-84.0, -86.0], [0.10, 0.11], "a", 2),  # none quiet: the best stays
+])
+def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
+        monkeypatch, idles, crits, written, measured):
+    said: list[str] = []
+    calls = iter(idles)
+    monkeypatch.setattr(api, "_idle_dbfs", lambda qp: next(calls))
+    finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
+    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, said.append)
+    assert best.structure.name == written and sane and why == ""
+    assert qp.stages and pm.name == "amp"
+    assert len(idles) - len(list(calls)) == measured  # no finalist measured past the margin
+    if written != "a":
+        assert any("idles at -84 dBFS" in s for s in said)
+        assert any(s.startswith(f"{written}: idles at") and "written instead" in s for s in said)
+    if idles == [-84.0, -86.0]:
+        assert "b: idles at -86 dBFS too" in said
+
+
+def test_the_idle_measure_is_the_contracts():
+    pm, qp, sane, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
+    assert sane
+    assert api._idle_dbfs(qp) == idle_floor_dbfs(pm, loud_passage(RATE))
