@@ -3,6 +3,11 @@ DI vs the target of its class, the naive baseline side by side, the arithmetic c
 written model (device vs float ESR, idle floor after a loud passage), cost and fit time.
 
     nice -n 10 python benchmarks/bench_fit.py [--only SUBSTR] [--quick] [--json OUT.json]
+        [--set scored] [--perturb N] [--draws K]
+
+A fit's scores are a draw: renders that differ by float32 roundings send its long fits down
+other paths (docs/fitting.md, "How far a score moves between equally valid runs"); judge a
+change over several draws (--draws).
 
 Format corner-case captures (core_* except core_wavenet_a1_standard) only have to not crash:
 a clear refusal (FitError / NamFileError) counts as a pass for them.
@@ -97,19 +102,43 @@ def row(d: dict) -> tuple:
             f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
 
 
+_SCALE = [1.0]  # the renders' scale factor, set per draw
+
+
 def perturb_oracle(n: int) -> None:
     """Every render through a capture (the fit's datasets, probe and evaluation target) comes
-    out scaled by 1 + n*2^-24: the size of one float32 rounding per unit of n, which any other
-    summation order in the renderer would also cause."""
+    out scaled by 1 + n*2^-24 from now on: the size of one float32 rounding per unit of n,
+    which any other summation order in the renderer would also cause."""
     from pedaltool.fit import api
 
-    call = api.Oracle.__call__
-    factor = 1.0 + n * 2.0**-24
+    if not getattr(api.Oracle.__call__, "scaled", False):
+        call = api.Oracle.__call__
 
-    def scaled(self, x):
-        return call(self, x) * factor
+        def scaled(self, x):
+            y = call(self, x)
+            return y * _SCALE[0] if _SCALE[0] != 1.0 else y
 
-    api.Oracle.__call__ = scaled
+        scaled.scaled = True
+        api.Oracle.__call__ = scaled
+    _SCALE[0] = 1.0 + n * 2.0**-24
+
+
+def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
+    """(header, rows) of the scored captures' device ESR in each draw, its range, and in how
+    many draws the ESR and 5x targets are met."""
+    header = ("capture", "target") + tuple(f"N={n}" for n, _ in draws) + (
+        "best-worst", "ESR met", "5x met")
+    names = [d["name"] for d in draws[0][1] if d["name"] in TARGETS and "refused" not in d]
+    rows = []
+    for name in names:
+        got = [next(d for d in res if d["name"] == name) for _, res in draws]
+        esr = [d["device"]["esr"] for d in got]
+        five = sum(d["baseline"]["esr"] >= 5 * d["device"]["esr"] for d in got)
+        target = TARGETS[name][1]
+        rows.append((name, f"{target:g}", *(f"{e:.4f}" for e in esr),
+                     f"{max(esr) / min(esr):.2f}x", f"{sum(e <= target for e in esr)} of "
+                     f"{len(esr)}", f"{five} of {len(esr)}"))
+    return header, rows
 
 
 HEADER = ("capture", "class", "target", "structure", "cycles", "ESR", "ESR pre", "LSD dB",
@@ -129,35 +158,49 @@ def main() -> None:
                     help="scale every render of the capture by 1 + N*2^-24 (about N float32 "
                     "roundings): an equally valid oracle, to see how far a score moves on "
                     "differences at the level of float32 rounding")
+    ap.add_argument("--draws", type=int, default=1, metavar="K",
+                    help="run K draws (N, N+1, ... N+K-1) and end with each scored capture's "
+                    "ESR in every draw and in how many the targets are met (one draw of the "
+                    "scored set takes about 6-8 min)")
     args = ap.parse_args()
-    if args.perturb:
-        perturb_oracle(args.perturb)
     from pedaltool.fit.report import format_rows
 
     paths = [p for p in sorted(MODELS.glob("*.nam")) if args.only in p.stem]
     if args.set != "all":
         paths = [p for p in paths if (p.stem in TARGETS) == (args.set == "scored")]
+    effort = "quick" if args.quick else "thorough" if args.thorough else "normal"
     before = speed_anchor()
     print(describe_anchor(before), "(before)", flush=True)
-    results = []
-    for p in paths:
-        print(f"... {p.name}", flush=True)
-        results.append(run_one(p, "quick" if args.quick else
-                               "thorough" if args.thorough else "normal"))
-        print(format_rows(HEADER, [row(results[-1])]).splitlines()[-1], flush=True)
+    draws = []
+    for n in range(args.perturb, args.perturb + max(1, args.draws)):
+        perturb_oracle(n)
+        if n or args.draws > 1:
+            print(f"draw N={n}: renders scaled by 1 + {n}*2^-24", flush=True)
+        results = []
+        for p in paths:
+            print(f"... {p.name}", flush=True)
+            results.append(run_one(p, effort))
+            print(format_rows(HEADER, [row(results[-1])]).splitlines()[-1], flush=True)
+        draws.append((n, results))
     print()
-    effort = "quick" if args.quick else "thorough" if args.thorough else "normal"
     after = speed_anchor()
-    print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"effort {effort}" + (f"; renders scaled by 1 + {args.perturb}*2^-24"
-                                if args.perturb else ""))
-    print(f"{describe_anchor(before)} before, {after['render']:.2f} s and "
-          f"{after['filters']:.2f} s after (fit times compare across runs only next to these)")
-    print(format_rows(HEADER, [row(d) for d in results]))
+    for n, results in draws:
+        print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+              f"; effort {effort}" + (f"; renders scaled by 1 + {n}*2^-24" if n else ""))
+        print(f"{describe_anchor(before)} before, {after['render']:.2f} s and "
+              f"{after['filters']:.2f} s after (fit times compare across runs only next to "
+              "these)")
+        print(format_rows(HEADER, [row(d) for d in results]))
+    if len(draws) > 1:
+        print()
+        print(f"device ESR over {len(draws)} equally valid draws:")
+        print(format_rows(*spread_rows(draws)))
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": describe(), "anchor_before": before, "anchor_after": after,
-             "results": results}, indent=1, default=float))
+             "results": draws[0][1],
+             "draws": [{"perturb": n, "results": r} for n, r in draws]},
+            indent=1, default=float))
 
 
 if __name__ == "__main__":
