@@ -1,6 +1,7 @@
 """What machine a benchmark ran on: shared by every script in benchmarks/ (run as scripts, so
 they import this module from their own folder)."""
 
+import contextlib
 import datetime
 import os
 import platform
@@ -48,6 +49,50 @@ def test_signal(seconds: float, seed: int = 0):
     return (env * rng.standard_normal(n)).astype(np.float32)
 
 
+def _best_cpu(fn, repeats: int) -> float:
+    """The least CPU seconds of ``repeats`` calls of fn()."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return min(times)
+
+
+@contextlib.contextmanager
+def renders_with_tanh(tanh):
+    """Inside the block, every Tanh activation of pedaltool's renderer is ``tanh(z)`` (in
+    place on a float32 block), then the renderer's own again."""
+    from pedaltool.nam import activations
+
+    own = activations._APPLY["Tanh"]
+    activations._APPLY["Tanh"] = lambda a, z: tanh(z)
+    try:
+        yield
+    finally:
+        activations._APPLY["Tanh"] = own
+
+
+def numpy_tanh(z):
+    """``np.tanh`` in place: the renderer's tanh before 2026-12-05."""
+    import numpy as np
+
+    return np.tanh(z, out=z)
+
+
+def anchor_render_cpu(repeats: int = 3) -> float:
+    """CPU seconds (best of ``repeats``, one thread) of 10 s of :func:`test_signal` through
+    ANCHOR_CAPTURE, after a short prewarm (numba's first dispatch is not the machine's
+    speed)."""
+    from pedaltool import nam
+    from threadpoolctl import threadpool_limits
+
+    model, x = nam.load(ANCHOR_CAPTURE), test_signal(10.0)
+    with threadpool_limits(limits=1):
+        model.render(x[:4096])
+        return _best_cpu(lambda: model.render(x), repeats)
+
+
 def speed_anchor(repeats: int = 3) -> dict:
     """CPU seconds (best of ``repeats``, one thread) of two fixed workloads that stand for a
     fit's work: ``render``, 10 s of :func:`test_signal` through an A1 standard capture (the
@@ -57,37 +102,19 @@ def speed_anchor(repeats: int = 3) -> dict:
     machine's speed varies by several times between days and by 2x between hours: fit times
     compare across runs only next to these."""
     import numpy as np
-    from pedaltool import nam
     from pedaltool.fit.colfilter import sosfilt_bank
     from threadpoolctl import threadpool_limits
 
-    model = nam.load(ANCHOR_CAPTURE)
-    x = test_signal(10.0)
     sos = np.tile([0.2, 0.1, 0.05, 1.0, -0.9, 0.2], (9, 1))
     cols = np.random.default_rng(2).standard_normal((150_000, 40))
-
-    def best(fn) -> float:
-        times = []
-        for _ in range(repeats):
-            t0 = time.process_time()
-            fn()
-            times.append(time.process_time() - t0)
-        return min(times)
-
     # the anchor stands for the machine, not for this code: its render keeps numpy's tanh,
     # as before the renderer got its own (2026-12-05), so that anchors compare across runs
-    from pedaltool.nam import activations
-
-    own_tanh = activations._APPLY["Tanh"]
-    activations._APPLY["Tanh"] = lambda a, z: np.tanh(z, out=z)
-    try:
-        with threadpool_limits(limits=1):
-            model.render(x[:4096])  # numba's first dispatch, prewarm: not the machine's speed
-            sosfilt_bank(sos, cols.copy())
-            return {"render": best(lambda: model.render(x)),
-                    "filters": best(lambda: [sosfilt_bank(sos, cols.copy()) for _ in range(5)])}
-    finally:
-        activations._APPLY["Tanh"] = own_tanh
+    with renders_with_tanh(numpy_tanh):
+        render = anchor_render_cpu(repeats)
+    with threadpool_limits(limits=1):
+        sosfilt_bank(sos, cols.copy())  # numba's first dispatch
+        filters = _best_cpu(lambda: [sosfilt_bank(sos, cols.copy()) for _ in range(5)], repeats)
+    return {"render": render, "filters": filters}
 
 
 def describe_anchor(a: dict) -> str:
