@@ -25,6 +25,7 @@ from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, cascade_so
 from pedaltool.fit.metrics import esr, esr_pre
 from pedaltool.fit.optimise import refine
 from pedaltool.fit.structure import Structure
+from pedaltool.fit.table import table_lookup
 
 Render = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[str], None]
@@ -283,7 +284,7 @@ def initial_model(st: Structure, pr: Probe, x: np.ndarray, drive: float,
         else:
             values = np.tanh(2.0 * kn) / np.tanh(2.0)
         stages.append(NonlinearStage(pre, gain, values, env_depth=0.0, env_ms=20.0))
-        v = np.interp(gain * s, kn, values)
+        v = table_lookup(gain * s, kn, values)
     return BlockModel(rate, pr.latency, stages, post, mix_gain=0.0, structure=st.name)
 
 
