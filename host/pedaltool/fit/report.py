@@ -133,13 +133,13 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     ax[1].set_xlabel("frequency (Hz)")
     ax[1].legend()
     if x is not None and y is not None:
-        where = ("the evaluation DI" if str(res.source_path).lower().endswith(".nam")
-                 else "the held-out recording")
+        capture = str(res.source_path).lower().endswith(".nam")  # else a recording pair
+        where = "the evaluation DI" if capture else "the held-out recording"
         e = simulate(m, x) - y
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
         _, pe = signal.welch(e, fs=m.rate_hz, nperseg=4096)
         ax[2].semilogx(fy[1:], 10 * np.log10(py[1:] + 1e-20),
-                       label="capture" if where == "the evaluation DI" else "reamp")
+                       label="capture" if capture else "reamp")
         ax[2].semilogx(fy[1:], 10 * np.log10(pe[1:] + 1e-20), label="error (float model)")
         ax[2].set_title(f"spectra on {where} (dB)")
         ax[2].set_xlabel("frequency (Hz)")
