@@ -1,10 +1,11 @@
 """Synthetic oracles for the fit tests: systems whose structure we know exactly."""
 
 import numpy as np
-from pedaltool.fit.blocks import section_sos
+from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, section_sos
 from scipy import signal
 
 RATE = 48000
+L2 = np.log2
 
 
 def peak_sos(f_hz: float, gain_db: float, q: float) -> np.ndarray:
@@ -35,3 +36,16 @@ class WienerHammerstein:
         v = 0.3 * v + self.clean * xd
         return signal.sosfilt(self.post, v).astype(np.float32)
 
+
+def known_model() -> BlockModel:
+    """hp1 + two peaks -> asymmetric soft clipper (33 knots) -> hp2 + two peaks + lp2."""
+    pre = [Section("hp1", np.array([L2(120.0)])),
+           Section("peak", np.array([L2(700.0), 9.0, L2(0.7)])),
+           Section("peak", np.array([L2(3000.0), -4.0, 0.5]))]
+    knots = np.linspace(-1, 1, 33)
+    values = 0.3 * (np.tanh(2.5 * (knots + 0.1)) - np.tanh(0.25))
+    post = [Section("hp2", np.array([L2(25.0), -0.5])),
+            Section("peak", np.array([L2(2500.0), -6.0, 0.0])),
+            Section("peak", np.array([L2(300.0), 4.0, 0.0])),
+            Section("lp2", np.array([L2(6000.0), -0.5]))]
+    return BlockModel(RATE, 0, [NonlinearStage(pre, 0.8, values)], post, structure="wh")

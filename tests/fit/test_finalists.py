@@ -2,28 +2,19 @@
 passes the sanity check, unless it idles above the contract's floor and a quieter finalist
 validates nearly as well."""
 
-import numpy as np
 import pytest
+from fit_helpers import known_model
 from pedaltool.fit import api
 from pedaltool.fit import structure as S
-from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section
 from pedaltool.fit.core import Candidate
 from pedaltool.pedal.accuracy import idle_floor_dbfs, loud_passage
 
 RATE = 48000
-L2 = np.log2
 
 
 def _candidate(name: str, crit: float) -> Candidate:
-    pre = [Section("hp1", np.array([L2(120.0)])),
-           Section("peak", np.array([L2(700.0), 9.0, L2(0.7)]))]
-    knots = np.linspace(-1, 1, 33)
-    values = 0.3 * (np.tanh(2.5 * (knots + 0.1)) - np.tanh(0.25))
-    post = [Section("hp2", np.array([L2(25.0), -0.5])),
-            Section("lp2", np.array([L2(6000.0), -0.5]))]
-    model = BlockModel(RATE, 0, [NonlinearStage(pre, 0.8, values)], post, structure="wh")
-    st = S.Structure(name, [["hp1", "peak"]], ["hp2", "lp2"], knots=33)
-    return Candidate(st, model, crit / 2, crit / 2, 0.0)
+    st = S.Structure(name, [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2"], knots=33)
+    return Candidate(st, known_model(), crit / 2, crit / 2, 0.0)
 
 
 @pytest.mark.parametrize("idles,crits,written,measured", [

@@ -5,34 +5,20 @@ import copy
 
 import numpy as np
 import pytest
+from fit_helpers import known_model
 from pedaltool import signals
 from pedaltool.fit import optimise
-from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, cascade_sos, simulate
+from pedaltool.fit.blocks import BlockModel, cascade_sos, simulate
 from pedaltool.fit.metrics import esr
 from scipy import signal
 
 RATE = 48000
-L2 = np.log2
-
-
-def _known_model() -> BlockModel:
-    """hp1 + two peaks -> asymmetric soft clipper (33 knots) -> hp2 + two peaks + lp2."""
-    pre = [Section("hp1", np.array([L2(120.0)])),
-           Section("peak", np.array([L2(700.0), 9.0, L2(0.7)])),
-           Section("peak", np.array([L2(3000.0), -4.0, 0.5]))]
-    knots = np.linspace(-1, 1, 33)
-    values = 0.3 * (np.tanh(2.5 * (knots + 0.1)) - np.tanh(0.25))
-    post = [Section("hp2", np.array([L2(25.0), -0.5])),
-            Section("peak", np.array([L2(2500.0), -6.0, 0.0])),
-            Section("peak", np.array([L2(300.0), 4.0, 0.0])),
-            Section("lp2", np.array([L2(6000.0), -0.5]))]
-    return BlockModel(RATE, 0, [NonlinearStage(pre, 0.8, values)], post, structure="wh")
 
 
 @pytest.fixture(scope="module")
 def known():
     """(model, x_fit, y_fit, x_val, y_val): 1 s of fitting playing, 1 s of other playing."""
-    m = _known_model()
+    m = known_model()
     x = signals.fitting_di(RATE, 1.0, seed=777).astype(np.float64) * 1.5
     xv = signals.fitting_di(RATE, 1.0, seed=4242).astype(np.float64) * 1.5
     return m, x, simulate(m, x), xv, simulate(m, xv)
