@@ -330,11 +330,11 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
 
     sc = N(esr=0.01, esr_pre=0.02, lsd_db=1.0)
 
-    def table(structure, cycles, budget, dev_float=1e-6):
+    def table(structure, cycles, budget, dev_float=1e-6, renders=1.0):
         return result_table(N(name="x", structure=structure, structure_notes="n",
                               cycles=cycles, budget=budget, arch="armv6m", score=sc,
                               float_score=sc, device_vs_float_esr=dev_float, baseline=sc,
-                              improvement=1.0, seconds=1.0, render_seconds=1.0))
+                              improvement=1.0, seconds=1.0, render_seconds=renders))
 
     assert "stop growing at their caps" in table("wh-3/7", 1217.0, 3000.0)
     assert "stop growing" not in table("wh-3/7", 336.0, 600.0)  # a small budget: no claim
@@ -343,3 +343,6 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     assert "1.0x worse" in table("wh-3/7", 1175.0, 1302.0)
     assert "above the contract's 1e-5" in table("wh-3/7", 1175.0, 1302.0, 7.9e-5)
     assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)
+    assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)
+    # a recorded pair renders nothing: the table does not claim 0.0 s of renders
+    assert "renders" not in table("wh-3/7", 1175.0, 1302.0, renders=0.0)

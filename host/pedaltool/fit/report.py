@@ -42,8 +42,10 @@ def result_table(res) -> str:
                                    if res.structure != "baseline" else
                                    "(the pedal is the naive structure itself, plus knobs)"))
          if b else "-"),
-        ("fit time", f"{res.seconds:.1f} s (the capture's renders: {res.render_seconds:.1f} s "
-                     "of CPU, in parallel)"),
+        ("fit time", f"{res.seconds:.1f} s"
+                     # a recorded pair has no capture to render
+                     + (f" (the capture's renders: {res.render_seconds:.1f} s of CPU, in "
+                        "parallel)" if res.render_seconds > 0 else "")),
     ]
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
