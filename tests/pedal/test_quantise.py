@@ -10,8 +10,17 @@ from pedal_helpers import fitted_looking, musical
 from pedaltool import signals
 from pedaltool.errors import FitError
 from pedaltool.pedal import model as M
-from pedaltool.pedal import quantise, simulate_device_float, simulate_float
-from pedaltool.pedal.accuracy import eq_test_models, esr_vs_float, idle_floor_dbfs, loud_passage
+from pedaltool.pedal import quantise, simulate, simulate_device_float, simulate_float
+from pedaltool.pedal.accuracy import (
+    biquad_stage,
+    eq_test_models,
+    esr_vs_float,
+    idle_floor_dbfs,
+    loud_passage,
+    rbj,
+)
+from pedaltool.pedal.quantise import QuantisedPedal
+from pedaltool.pedal.simulate import float_to_int16
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +133,6 @@ def test_table_values_beyond_full_scale_are_scaled_not_clipped():
 
 def _mix_3lf_5hf(rate: int) -> M.PedalModel:
     """A realistic EQ mix: 3 low-frequency sections and 5 high-frequency ones."""
-    from pedaltool.pedal.accuracy import biquad_stage, rbj
-
     bas = [rbj("highpass", 40, rate), rbj("lowshelf", 120, rate, gain_db=4),
            rbj("peak", 250, rate, 1.0, -3), rbj("peak", 2000, rate, 1.0, 4),
            rbj("peak", 3500, rate, 1.5, -5), rbj("peak", 6000, rate, 0.8, 3),
@@ -163,8 +170,6 @@ def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
 def _steep_table_model(depth: float, n_tables: int = 1) -> M.PedalModel:
     """An env bias into a steep table (local gain 3.6 at rest, 65 fitted values) and a 20 Hz
     high-pass: the shape of a drive pedal's fit, where the bias decays after a loud note."""
-    from pedaltool.pedal.accuracy import biquad_stage, rbj
-
     u = np.linspace(-1, 1, 65)
     vals = 0.6 * (np.tanh(6 * u + 0.5) - np.tanh(0.5))
     tables = [M.TableStage(1.0, -1, 1, vals) for _ in range(n_tables)]
@@ -209,8 +214,6 @@ def _loud_idle_model() -> M.PedalModel:
     """A two-table chain whose fitted pre-EQ order idles at about -79 dBFS: the first table
     rests off zero, a section of the run between the tables is left in a residual cycle of
     +-1 LSB, and the steep second table (gain 20) makes it audible."""
-    from pedaltool.pedal.accuracy import biquad_stage, rbj
-
     u = np.linspace(-1, 1, 65)
     eq = [rbj("peak", 110, 48000, 2.0, 0.5), rbj("peak", 3000, 48000, 2.0, 9.0),
           rbj("highpass", 30, 48000, 0.7)]
@@ -246,3 +249,60 @@ def test_quiet_models_keep_the_fitted_order():
     qmod = sys.modules["pedaltool.pedal.quantise"]
     for m in (fitted_looking(48000), eq_test_models(48000)["cascade10"]):
         assert [s.p for s in quantise(m).stages] == [s.p for s in qmod._quantise(m, {}).stages]
+
+
+def _first_order_highpass(pole: float) -> M.BiquadStage:
+    g = (1 + pole) / 2  # unity gain at Nyquist
+    return M.BiquadStage(g, -g, 0.0, -pole, 0.0)
+
+
+def test_error_feedback_counts_the_runs_after_the_table(monkeypatch):
+    """A run's rounding noise also goes through the later runs (after the table): the error
+    feedback is chosen by the noise that reaches the output (EF_DOWNSTREAM), not only the rest
+    of its own run. Here the post-EQ low-passes at 2 kHz, so the pre-EQ's high-pass takes
+    K = (1 - z^-1)^2, which moves its noise up there: less error, and (measured) it also
+    ends the idle cycle the first-order feedback left."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    u = np.linspace(-1, 1, 65)
+    lp = biquad_stage(*rbj("lowpass", 2000, 48000, 0.7))
+    m = M.PedalModel([_first_order_highpass(0.99), M.TableStage(4.0, -1, 1, 0.8 * np.tanh(3 * u)),
+                      lp, lp, M.GainStage(-3.0)], 48000)
+    x = musical(48000, 48000, seed=5)
+    ref = simulate_float(m, x)
+    res = {}
+    for on in (False, True):
+        monkeypatch.setattr(qmod, "EF_DOWNSTREAM", on)
+        qp = quantise(m)
+        y = simulate_device_float(qp, x)
+        res[on] = (qp.stages[0].p[5:], np.sum((y - ref) ** 2) / np.sum(ref**2),
+                   idle_floor_dbfs(m, loud_passage(48000)))
+    assert res[False][0] == (-1, 0) and res[True][0] == (-2, 1)
+    assert res[True][1] < res[False][1] < 1e-6  # measured 1.58e-7 against 1.62e-7
+    assert res[True][2] <= res[False][2]
+
+
+def test_idle_check_feeds_a_section_what_it_gets_in_silence(monkeypatch):
+    """A table rarely rests at 0, so the section after it idles on a constant, not on zeros:
+    the quantiser's idle check drives it with that constant (``_idle_dc``). A first-order
+    high-pass with K = (1 - z^-1)^2 falls silent from zeros but cycles on 4527 LSB; with the
+    check it keeps a feedback that settles there, and its output in the chain is constant."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    p5 = quantise(M.PedalModel([_first_order_highpass(0.99)], 48000)).stages[0].p[:5]
+    assert qmod._idle_silent(p5 + (-2, 1), 0) and not qmod._idle_silent(p5 + (-2, 1), 4527)
+    assert qmod._idle_silent(p5 + (-1, 0), 4527)
+    u = np.linspace(-1, 1, 65)
+    lp = biquad_stage(*rbj("lowpass", 2000, 48000, 0.7))
+    m = M.PedalModel([M.TableStage(1.0, -1, 1, 0.7 * np.tanh(6 * u + 0.2)),
+                      _first_order_highpass(0.99), M.TableStage(1.0, -1, 1, 0.8 * np.tanh(6 * u)),
+                      lp, lp, M.GainStage(-6.0)], 48000)
+    x = np.concatenate([float_to_int16(loud_passage(48000)), np.zeros(96000, np.int16)])
+    tails = {}
+    for dc_aware in (False, True):
+        with monkeypatch.context() as mp:
+            if not dc_aware:
+                mp.setattr(qmod, "_idle_dc", lambda *a: 0)
+            qp = quantise(m)
+        prefix = QuantisedPedal(qp.stages[:2], 48000)  # the table and the high-pass
+        tails[dc_aware] = simulate(prefix, x)[-12000:]
+    assert tails[False].min() < tails[False].max()  # cycles on the table's rest output
+    assert tails[True].min() == tails[True].max()
