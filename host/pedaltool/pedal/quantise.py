@@ -638,7 +638,8 @@ def quantise(model: PedalModel) -> QuantisedPedal:
 
 def _idle_dc(stages: list, rate: int, ranges: dict) -> int:
     """What the quantised stages so far give after 1 s of silence (int16): the idle input of
-    the biquad run that follows them."""
+    the biquad run that follows them, at the fitted knobs (the drive knob scales a table's
+    input, not its rest value; tone and level come after the runs in every structure)."""
     from pedaltool.pedal.simulate import simulate
 
     qp = QuantisedPedal(list(stages), rate, knob_ranges=dict(ranges))
