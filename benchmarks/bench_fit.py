@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from benchinfo import describe, describe_anchor, speed_anchor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,12 +60,18 @@ def run_one(path: Path, effort: str) -> dict:
 def quantisation(res) -> dict:
     """The arithmetic contract on the written model (issue 3, docs/arithmetic.md): ESR of the
     device-exact output vs the float model on the evaluation DI (target <= 1e-5), and the idle
-    floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs."""
-    from pedaltool.pedal.accuracy import esr_vs_float, idle_floor_dbfs, loud_passage
+    floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs. The
+    written model itself (``res.qpedal``): the fitter may have quantised its float model with
+    the plain error feedback (``fit.api._quantised``), which ``quantise(pm)`` would not."""
+    from pedaltool.pedal import simulate
+    from pedaltool.pedal.accuracy import esr, loud_passage
+    from pedaltool.pedal.model import simulate_float
+    from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
 
-    pm = res.pedal_model
-    return {"esr_vs_float": esr_vs_float(pm, res.eval_x),
-            "idle_dbfs": idle_floor_dbfs(pm, loud_passage(int(pm.sample_rate)))}
+    pm, qp, x = res.pedal_model, res.qpedal, res.eval_x
+    y = simulate(qp, float_to_int16(x)).astype(np.float64) / 32768.0
+    return {"esr_vs_float": esr(simulate_float(pm, x), y),
+            "idle_dbfs": idle_tail_dbfs(qp, loud_passage(int(pm.sample_rate)))}
 
 
 def _cpu() -> float:

@@ -45,3 +45,23 @@ def test_the_idle_measure_is_the_contracts():
     pm, qp, sane, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
     assert sane
     assert api._idle_dbfs(qp) == idle_floor_dbfs(pm, loud_passage(RATE))
+
+
+def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):
+    """The quantiser's error feedback for the output's noise is chosen at the fitted knobs; if
+    its model fails the sanity check (which listens at the knobs' extremes), the plain one is
+    tried at the same knob ranges before they are narrowed (measured on the TS9 fit of
+    2026-12-05: -56.9 dBFS in silence at full drive and level, limit -57.7)."""
+    from pedaltool.fit.convert import KNOB_RANGES
+    from pedaltool.pedal import quantise
+
+    verdicts = iter([(False, "loud at the extremes", False), (True, "", False)])
+    monkeypatch.setattr(api, "_sanity", lambda qp: next(verdicts))
+    said: list[str] = []
+    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    assert sane and why == "" and next(verdicts, None) is None
+    ranges = {st.knob: (st.knob_min_db, st.knob_max_db) for st in pm.stages
+              if getattr(st, "knob", None) in ("drive", "level")}
+    assert ranges == {"drive": KNOB_RANGES[0][0], "level": KNOB_RANGES[0][1]}  # the widest
+    assert [s.p for s in qp.stages] == [s.p for s in quantise(pm, downstream=False).stages]
+    assert any("plain error feedback passes" in s and "loud at the extremes" in s for s in said)

@@ -20,7 +20,7 @@ from pedaltool.pedal.accuracy import (
     rbj,
 )
 from pedaltool.pedal.quantise import QuantisedPedal
-from pedaltool.pedal.simulate import float_to_int16
+from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
 
 
 @pytest.fixture(scope="module")
@@ -256,13 +256,13 @@ def _first_order_highpass(pole: float) -> M.BiquadStage:
     return M.BiquadStage(g, -g, 0.0, -pole, 0.0)
 
 
-def test_error_feedback_counts_the_runs_after_the_table(monkeypatch):
+def test_error_feedback_counts_the_runs_after_the_table():
     """A run's rounding noise also goes through the later runs (after the table): the error
-    feedback is chosen by the noise that reaches the output (EF_DOWNSTREAM), not only the rest
+    feedback is chosen by the noise that reaches the output (the default,
+    ``downstream=True``), not only the rest
     of its own run. Here the post-EQ low-passes at 2 kHz, so the pre-EQ's high-pass takes
     K = (1 - z^-1)^2, which moves its noise up there: less error, and (measured) it also
     ends the idle cycle the first-order feedback left."""
-    qmod = sys.modules["pedaltool.pedal.quantise"]
     u = np.linspace(-1, 1, 65)
     lp = biquad_stage(*rbj("lowpass", 2000, 48000, 0.7))
     m = M.PedalModel([_first_order_highpass(0.99), M.TableStage(4.0, -1, 1, 0.8 * np.tanh(3 * u)),
@@ -271,11 +271,10 @@ def test_error_feedback_counts_the_runs_after_the_table(monkeypatch):
     ref = simulate_float(m, x)
     res = {}
     for on in (False, True):
-        monkeypatch.setattr(qmod, "EF_DOWNSTREAM", on)
-        qp = quantise(m)
+        qp = quantise(m, downstream=on)
         y = simulate_device_float(qp, x)
         res[on] = (qp.stages[0].p[5:], np.sum((y - ref) ** 2) / np.sum(ref**2),
-                   idle_floor_dbfs(m, loud_passage(48000)))
+                   idle_tail_dbfs(qp, loud_passage(48000)))
     assert res[False][0] == (-1, 0) and res[True][0] == (-2, 1)
     assert res[True][1] < res[False][1] < 1e-6  # measured 1.58e-7 against 1.62e-7
     assert res[True][2] <= res[False][2]

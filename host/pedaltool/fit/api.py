@@ -712,7 +712,10 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) 
 
 def _quantised(best, name: str, source, say: Callable[[str], None]) -> tuple:
     """(PedalModel, QuantisedPedal or None, passed, reason) of a finalist with the widest knob
-    ranges whose quantised model passes the sanity check, or the last tried."""
+    ranges whose quantised model passes the sanity check, or the last tried. At each knob
+    range the quantiser's error feedback for the output's noise comes first, then the plain
+    one (``quantise(downstream=False)``): it can idle more quietly at the knobs' extremes,
+    and the knobs' range is worth more to a player than the difference in noise."""
     from pedaltool.pedal import quantise
 
     for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
@@ -724,6 +727,15 @@ def _quantised(best, name: str, source, say: Callable[[str], None]) -> tuple:
             qp, sane, why, hopeless = None, False, str(exc), False
         else:
             sane, why, hopeless = _sanity(qp)
+            if not sane:
+                plain = quantise(pm, downstream=False)
+                p_sane, _, p_hopeless = _sanity(plain)
+                if p_sane:
+                    say(f"{best.structure.name}: the plain error feedback passes the sanity "
+                        f"check with drive {drive_r} dB, level {level_r} dB, where the one "
+                        f"for the output's noise failed: {why}")
+                    return pm, plain, True, ""
+                hopeless = hopeless and p_hopeless
         if sane:
             break
         say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "

@@ -316,8 +316,6 @@ def _l1_norm(bas, n: int = 1 << 16) -> float:
 
 
 EF_WEIGHTED = True  # weight the EF choice by the later sections (~10 % less noise, cascade10)
-# ... and by the later runs' sections too (_ef_choice's ``down``; docs/arithmetic.md)
-EF_DOWNSTREAM = True
 HEADROOM_MARGIN = 10 ** (1.5 / 20)  # 1.5 dB above the largest level the probe reaches
 PROBE_CORNER_HZ = 1500.0  # the headroom probe's chirp is full scale up to here
 
@@ -447,11 +445,11 @@ def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
 def _downstream_power(stages: list, j: int, rate: float) -> np.ndarray | None:
     """|H|^2 on _EF_W of the biquad/dcblock stages from stage j on (the later runs: what a
     run's rounding noise goes through after the tables, taken here as plain gains); None if
-    there are none or EF_DOWNSTREAM is off."""
+    there are none."""
     from scipy.signal import freqz
 
     out = None
-    for st in stages[j:] if EF_DOWNSTREAM else ():
+    for st in stages[j:]:
         if st.kind in ("biquad", "dcblock"):
             h = np.abs(freqz(*_section_ba(st, rate), worN=_EF_W)[1]) ** 2
             out = h if out is None else out * h
@@ -603,8 +601,14 @@ def _q_env(st, table, level: float, rate: float, max_log2n: int) -> QStage:
     return QStage("env_bias", None, (ca, cr, dm, ds))
 
 
-def quantise(model: PedalModel) -> QuantisedPedal:
+def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     """Quantise a float model to the integer contract (see module docstring for headroom).
+
+    ``downstream``: choose each section's error feedback by the noise that reaches the output
+    through the later runs too (``_ef_choice``). It never leaves a section cycling in silence
+    where the plain choice would not, but it chooses at the fitted knobs: at the knobs'
+    extremes (where the sanity check listens) a model can then idle louder, so the fitter
+    tries ``downstream=False`` before it narrows the knob ranges (``fit.api._quantised``).
 
     With REORDER_RUNS, a model that idles louder than REORDER_BELOW_DBFS after a loud passage
     (the contract's idle measure) gets its biquad runs' sections put in their order of least
@@ -613,7 +617,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     The per-section idle check cannot see how a later section amplifies an earlier one's
     residue; the order can. Idle is never traded for noise, and a quiet model (most) costs
     one idle simulation more."""
-    best = _quantise(model, {})
+    best = _quantise(model, {}, downstream)
     n_runs = len(_biquad_runs(model.stages))
     if not REORDER_RUNS or n_runs == 0:
         return best
@@ -627,7 +631,7 @@ def quantise(model: PedalModel) -> QuantisedPedal:
     orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
     chosen: dict = {}
     for run in range(n_runs):
-        trial = _quantise(model, chosen | {run: orders[run]})
+        trial = _quantise(model, chosen | {run: orders[run]}, downstream)
         if [s.p for s in trial.stages] == [s.p for s in best.stages]:
             continue
         trial_idle = idle_tail_dbfs(trial, loud)
@@ -658,7 +662,7 @@ def _biquad_runs(stages: list) -> list[tuple[int, int]]:
     return runs
 
 
-def _quantise(model: PedalModel, reorder: dict) -> QuantisedPedal:
+def _quantise(model: PedalModel, reorder: dict, downstream: bool = True) -> QuantisedPedal:
     """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
     order of run_order (each run's dict caches it)."""
     rate = int(model.sample_rate)
@@ -685,7 +689,7 @@ def _quantise(model: PedalModel, reorder: dict) -> QuantisedPedal:
         if i in runs:
             run_no, j = runs[i]
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
-                                  _downstream_power(stages, j, rate),
+                                  _downstream_power(stages, j, rate) if downstream else None,
                                   _idle_dc(out, rate, ranges) if out else 0)
             out += qs
             level *= r
