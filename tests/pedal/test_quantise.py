@@ -6,19 +6,12 @@ import sys
 
 import numpy as np
 import pytest
-from pedal_helpers import fitted_looking, musical
+from pedal_helpers import biquad_stage, fitted_looking, musical, rbj
 from pedaltool import signals
 from pedaltool.errors import FitError
 from pedaltool.pedal import model as M
 from pedaltool.pedal import quantise, simulate, simulate_device_float, simulate_float
-from pedaltool.pedal.accuracy import (
-    biquad_stage,
-    eq_test_models,
-    esr_vs_float,
-    idle_floor_dbfs,
-    loud_passage,
-    rbj,
-)
+from pedaltool.pedal.accuracy import eq_test_models, esr_vs_float, idle_floor_dbfs, loud_passage
 from pedaltool.pedal.quantise import QuantisedPedal
 from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
 
