@@ -273,28 +273,29 @@ def test_error_feedback_counts_the_runs_after_the_table():
     assert res[True][2] <= res[False][2]
 
 
-def test_idle_check_feeds_a_section_what_it_gets_in_silence(monkeypatch):
-    """A table rarely rests at 0, so the section after it idles on a constant, not on zeros:
-    the quantiser's idle check drives it with that constant (``_idle_dc``). A first-order
-    high-pass with K = (1 - z^-1)^2 falls silent from zeros but cycles on 4527 LSB; with the
-    check it keeps a feedback that settles there, and its output in the chain is constant."""
+def test_the_later_runs_weigh_only_where_a_run_rests_at_zero(monkeypatch):
+    """The idle check drives a section from zeros; a section after a table that rests off
+    zero idles on the table's rest value instead, where a feedback silent from zeros can
+    cycle. So the later runs' weight (which may pick such a feedback) applies only to a run
+    whose input is 0 in silence. Here the first-order high-pass after the table keeps the
+    plain (-1, 0), which comes to rest in the chain; weighed by the low-passes after it, it
+    would take (-2, 1), which cycles on the table's rest value."""
     qmod = sys.modules["pedaltool.pedal.quantise"]
-    p5 = quantise(M.PedalModel([_first_order_highpass(0.99)], 48000)).stages[0].p[:5]
-    assert qmod._idle_silent(p5 + (-2, 1), 0) and not qmod._idle_silent(p5 + (-2, 1), 4527)
-    assert qmod._idle_silent(p5 + (-1, 0), 4527)
     u = np.linspace(-1, 1, 65)
     lp = biquad_stage(*rbj("lowpass", 2000, 48000, 0.7))
     m = M.PedalModel([M.TableStage(1.0, -1, 1, 0.7 * np.tanh(6 * u + 0.2)),
                       _first_order_highpass(0.99), M.TableStage(1.0, -1, 1, 0.8 * np.tanh(6 * u)),
                       lp, lp, M.GainStage(-6.0)], 48000)
     x = np.concatenate([float_to_int16(loud_passage(48000)), np.zeros(96000, np.int16)])
-    tails = {}
-    for dc_aware in (False, True):
+    res = {}
+    for rests_at_zero in (False, True):
         with monkeypatch.context() as mp:
-            if not dc_aware:
+            if rests_at_zero:  # as if the table rested at 0: the weight applies
                 mp.setattr(qmod, "_idle_dc", lambda *a: 0)
             qp = quantise(m)
         prefix = QuantisedPedal(qp.stages[:2], 48000)  # the table and the high-pass
-        tails[dc_aware] = simulate(prefix, x)[-12000:]
-    assert tails[False].min() < tails[False].max()  # cycles on the table's rest output
-    assert tails[True].min() == tails[True].max()
+        res[rests_at_zero] = qp.stages[1].p[5:], simulate(prefix, x)[-12000:]
+    assert res[False][0] == quantise(m, downstream=False).stages[1].p[5:] == (-1, 0)
+    assert res[False][1].min() == res[False][1].max()  # at rest
+    assert res[True][0] == (-2, 1)
+    assert res[True][1].min() < res[True][1].max()  # cycles on the table's rest value

@@ -10,11 +10,10 @@ mix, env depth). A table whose values exceed full scale is scaled down the same 
 absorbs the level factor, a plain gain stage is appended at the end.
 
 Three choices keep the int16 rounding quiet without changing the format: a steep table gets
-a finer device grid with the same curve (``_table_grid``); each section's error feedback is
-chosen by the noise that reaches the output, through the later runs too, among those that let
-it fall silent on what it gets in silence (``_ef_choice``, ``_idle_dc``); and a model that
-idles loudly gets its runs' sections reordered where that makes it quieter (``run_order``,
-``quantise``).
+a finer device grid with the same curve (``_table_grid``); in a run whose input rests at 0,
+each section's error feedback is chosen by the noise that reaches the output, through the
+later runs too (``_ef_choice``); and a model that idles loudly gets its runs' sections
+reordered where that makes it quieter (``run_order``, ``quantise``).
 """
 
 from __future__ import annotations
@@ -129,41 +128,18 @@ def _ef_ranked(a: np.ndarray, weight: np.ndarray | None = None) -> list:
 IDLE_NOISE_SLACK = 2.0  # accept up to 2x (3 dB) more rounding noise to get a silent section
 
 
-IDLE_SILENCE = 48000  # samples of idle input after each drive in _idle_drive_arrays
-
-
-def _idle_silent(p: tuple, dc: int = 0) -> bool:
+def _idle_silent(p: tuple) -> bool:
     """Does the section (quantised params p) fall to exact digital silence once its input
-    stops? Loud noise, a low square and a decaying tone drive it into varied states first.
-    ``dc``: what the stages before it give in silence (int16); a table's output at rest is
-    rarely 0, so a section after one must settle to a constant, not to 0."""
+    stops? Loud noise, a low square and a decaying tone drive it into varied states first."""
     from pedaltool.pedal._fast import biquad_k
 
-    c = _kernel_coefs(p)
+    arith = fw_module("arith")
+    c = np.array(arith.biquad_kernel_coefs(list(p[:5]), p[5], p[6]), np.int64)
     for x in _idle_drives():
-        x[-IDLE_SILENCE:] = dc
         biquad_k(x, c, np.zeros(6, np.int64))
-        tail = x[-12000:]
-        if np.any(tail != tail[-1]) or (dc == 0 and tail[-1] != 0):
+        if np.any(x[-12000:] != 0):
             return False
     return True
-
-
-def _settled(p: tuple, dc: int) -> int:
-    """The section's (quantised params p) output once its input has been ``dc`` for 1 s:
-    the idle input of the section after it."""
-    from pedaltool.pedal._fast import biquad_k
-
-    if dc == 0:
-        return 0
-    x = np.full(IDLE_SILENCE, dc, np.int64)
-    biquad_k(x, _kernel_coefs(p), np.zeros(6, np.int64))
-    return int(x[-1])
-
-
-def _kernel_coefs(p: tuple) -> np.ndarray:
-    """The kernel's 12 ints of a section with quantised params p (arith.biquad_kernel_coefs)."""
-    return np.array(fw_module("arith").biquad_kernel_coefs(list(p[:5]), p[5], p[6]), np.int64)
 
 
 def _idle_drives() -> list:
@@ -182,7 +158,7 @@ def _idle_drive_arrays() -> tuple:
         rng.integers(-16000, 16000, n),
         np.where(np.sin(2 * np.pi * t / 480) >= 0, 12000, -12000),
         (20000 * np.sin(2 * np.pi * t / 97) * np.exp(-t / 3000)).astype(np.int64)])
-    return tuple(np.concatenate([drive // scale, np.zeros(IDLE_SILENCE, np.int64)])
+    return tuple(np.concatenate([drive // scale, np.zeros(48000, np.int64)])
                  for scale in (1, 8, 64))
 
 
@@ -202,19 +178,21 @@ def _ef_pick(a: np.ndarray, weight: np.ndarray | None, silent) -> tuple[float, t
 
 
 def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None = None,
-               down: np.ndarray | None = None, dc: int = 0) -> tuple[int, int]:
+               down: np.ndarray | None = None) -> tuple[int, int]:
     """The error feedback of least weighted noise power; with the section's quantised
-    coefficients p5, the one _ef_pick takes with the idle check on them (idle input ``dc``).
+    coefficients p5, the one _ef_pick takes with the idle check on them.
 
     ``down``: |H|^2 of the biquads in the later runs (``_downstream_power``), where the
     section's noise also goes after the tables. _ef_pick's choice (weighted by its own run
     only) then gives way to the candidate with the least noise power weighted by both, among
     those with less of it than that choice, and only to a silent one if that choice is
     silent: never a section that idles where it would not have, never more noise at the
-    output by this estimate."""
+    output by this estimate. Only for a run whose input is 0 in silence (``_quantise``): the
+    idle check drives a section from zeros, which is not what a section after a table resting
+    off zero gets."""
     if p5 is None:
         return _ef_ranked(a, weight)[0][1]
-    silent = functools.cache(lambda kk: _idle_silent(tuple(p5) + kk, dc))
+    silent = functools.cache(lambda kk: _idle_silent(tuple(p5) + kk))
     _, k, quiet = _ef_pick(a, weight, silent)
     if down is None:
         return k
@@ -228,7 +206,7 @@ def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None
     return k
 
 
-def quantise_biquad(b, a, kind="biquad", weight=None, down=None, dc: int = 0) -> QStage:
+def quantise_biquad(b, a, kind="biquad", weight=None, down=None) -> QStage:
     """One section (a0 = 1) -> Q26 ints; DC gains of numerator and denominator are preserved
     exactly (so low-frequency poles/zeros keep their DC behaviour)."""
     b = np.asarray(b, float)
@@ -238,7 +216,7 @@ def quantise_biquad(b, a, kind="biquad", weight=None, down=None, dc: int = 0) ->
     cb1 = int(round((b[0] + b[1] + b[2]) * Q26)) - cb0 - cb2
     ca2 = int(round(a[2] * Q26))
     ca1 = int(round((1 + a[1] + a[2]) * Q26)) - Q26 - ca2
-    k1, k2 = _ef_choice(a, weight, (cb0, cb1, cb2, ca1, ca2), down, dc)
+    k1, k2 = _ef_choice(a, weight, (cb0, cb1, cb2, ca1, ca2), down)
     return QStage(kind, None, (cb0, cb1, cb2, ca1, ca2, k1, k2))
 
 
@@ -284,14 +262,14 @@ def _response_error(b, a, p5: tuple, rate: float) -> np.ndarray | None:
     return np.abs(hq[band] - h[band]) / mag
 
 
-def _fast_feedback(a, weight, p5: tuple, down=None, dc: int = 0) -> tuple[int, int] | None:
+def _fast_feedback(a, weight, p5: tuple, down=None) -> tuple[int, int] | None:
     """The error feedback for the section with Q12 coefficients p5 (chosen as for any section),
     or None if no candidate lets it idle to exact silence or p5 breaks the firmware's bounds."""
     pf = fw_module("pedalfile")
     if pf.check_stage(2, 0, list(p5) + [0, 0], 0):
         return None
-    k = _ef_choice(a, weight, p5, down, dc)
-    return k if _idle_silent(tuple(p5) + k, dc) else None
+    k = _ef_choice(a, weight, p5, down)
+    return k if _idle_silent(tuple(p5) + k) else None
 
 
 def _section_ba(st, rate: float):
@@ -372,13 +350,12 @@ def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
     before it) and its noise reaches the output through K/A_k and the sections after it. The
     estimate is sum_k P_k / r_k^2, P_k the weighted power of the error feedback that
     _ef_choice would take there (NOISY_IDLE_PENALTY times more if no candidate near the least
-    power idles to silence; an estimate from zeros, as if the run's input rested at 0 and
-    without the later runs' weight: _quantise_sections then makes the real choice in the order
-    found). Both factors depend only on the *sets* of sections before and after k. Search: a
-    greedy pass (fill the first place first), then up to MOVE_ROUNDS rounds of single-section
-    moves (every section to every place, the best one each round). On 16
-    orders of each run of a real fit (JCM2000 clean) the estimate ranked the measured
-    device-vs-float ESR with a log-correlation of 0.95 (pre-EQ) and 0.97 (post-EQ)."""
+    power idles to silence; without the later runs' weight: _quantise_sections then makes the
+    real choice in the order found). Both factors depend only on the *sets* of sections
+    before and after k. Search: a greedy pass (fill the first place first), then up to
+    MOVE_ROUNDS rounds of single-section moves (every section to every place, the best one
+    each round). On 16 orders of each run of a real fit (JCM2000 clean) the estimate ranked
+    the measured device-vs-float ESR with a log-correlation of 0.95 (pre-EQ) and 0.97 (post-EQ)."""
     from scipy.signal import lfilter
 
     n = len(bas)
@@ -457,7 +434,7 @@ def _downstream_power(stages: list, j: int, rate: float) -> np.ndarray | None:
 
 
 def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None = None,
-                  down: np.ndarray | None = None, dc: int = 0):
+                  down: np.ndarray | None = None):
     """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
 
     ``u``: the float model's signal entering the run on the headroom probe. Every prefix k of
@@ -465,8 +442,7 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
     when the run's input peaks at full scale on the probe (never above the L1 norm, the
     worst case for any input). Without u, the L1 norm is used. ``reorder`` (a dict, None for
     the fitted order): the sections in the order of least rounding noise (run_order, kept in
-    the dict under "order" for the next call). ``down``: see _ef_choice; ``dc``: the run's
-    input in silence (int16, ``_idle_dc``)."""
+    the dict under "order" for the next call). ``down``: see _ef_choice."""
     from scipy.signal import freqz
 
     bas = [_section_ba(st, rate) for st in run]
@@ -477,11 +453,11 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
             reorder["order"] = run_order(bas, hs, u)
         order = reorder["order"]
         run, bas, hs = ([seq[k] for k in order] for seq in (run, bas, hs))
-    return _quantise_sections(run, bas, hs, rate, u, upeak, down, dc)
+    return _quantise_sections(run, bas, hs, rate, u, upeak, down)
 
 
 def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: float,
-                       down: np.ndarray | None = None, dc: int = 0):
+                       down: np.ndarray | None = None):
     """_quantise_run for the sections in the given order."""
     from scipy.signal import lfilter
 
@@ -509,16 +485,14 @@ def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: f
             p5 = _q12_section(b * scale, a)
             err = _response_error(b * scale, a, p5, rate)
             ok = err is not None and float(np.max(fast_err + err)) ** 2 <= FAST_ESR_BUDGET
-            kf = _fast_feedback(a, weight, p5, down, dc) if ok else None
+            kf = _fast_feedback(a, weight, p5, down) if ok else None
             if kf is not None:
                 fast_err += err
                 out.append(QStage(st.kind, None, p5 + kf))
                 r_prev = r
-                dc = _settled(out[-1].p, dc)
                 continue
-        out.append(quantise_biquad(b * scale, a, st.kind, weight, down, dc))
+        out.append(quantise_biquad(b * scale, a, st.kind, weight, down))
         r_prev = r
-        dc = _settled(out[-1].p, dc)
     return out, r_prev
 
 
@@ -647,7 +621,7 @@ def _idle_dc(stages: list, rate: int, ranges: dict) -> int:
     from pedaltool.pedal.simulate import simulate
 
     qp = QuantisedPedal(list(stages), rate, knob_ranges=dict(ranges))
-    return int(simulate(qp, np.zeros(IDLE_SILENCE, np.int16))[-1])
+    return int(simulate(qp, np.zeros(rate, np.int16))[-1])
 
 
 def _biquad_runs(stages: list) -> list[tuple[int, int]]:
@@ -688,9 +662,11 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True) -> Quan
             ranges[st.knob] = (st.knob_min_db, st.knob_max_db)
         if i in runs:
             run_no, j = runs[i]
+            # the later runs' weight only where the run's input is 0 in silence (_ef_choice)
+            quiet_in = not out or _idle_dc(out, rate, ranges) == 0
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
-                                  _downstream_power(stages, j, rate) if downstream else None,
-                                  _idle_dc(out, rate, ranges) if out else 0)
+                                  _downstream_power(stages, j, rate)
+                                  if downstream and quiet_in else None)
             out += qs
             level *= r
             i = j
