@@ -291,7 +291,7 @@ def test_the_later_runs_weigh_only_where_a_run_rests_at_zero(monkeypatch):
     for rests_at_zero in (False, True):
         with monkeypatch.context() as mp:
             if rests_at_zero:  # as if the table rested at 0: the weight applies
-                mp.setattr(qmod, "_idle_dc", lambda *a: 0)
+                mp.setattr(qmod, "_rests_at_zero", lambda *a: True)
             qp = quantise(m)
         prefix = QuantisedPedal(qp.stages[:2], 48000)  # the table and the high-pass
         res[rests_at_zero] = qp.stages[1].p[5:], simulate(prefix, x)[-12000:]

@@ -614,14 +614,15 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     return best
 
 
-def _idle_dc(stages: list, rate: int, ranges: dict) -> int:
-    """What the quantised stages so far give after 1 s of silence (int16): the idle input of
-    the biquad run that follows them, at the fitted knobs (the drive knob scales a table's
-    input, not its rest value; tone and level come after the runs in every structure)."""
+def _rests_at_zero(stages: list, rate: int, ranges: dict) -> bool:
+    """Do the quantised stages so far give exact 0 in silence (the last 0.25 s of 1 s of zeros),
+    i.e. is the idle input of the biquad run that follows them 0? At the fitted knobs (the
+    drive knob scales a table's input, not its rest value; tone and level come after the runs
+    in every structure)."""
     from pedaltool.pedal.simulate import simulate
 
     qp = QuantisedPedal(list(stages), rate, knob_ranges=dict(ranges))
-    return int(simulate(qp, np.zeros(rate, np.int16))[-1])
+    return not np.any(simulate(qp, np.zeros(rate, np.int16))[-rate // 4:])
 
 
 def _biquad_runs(stages: list) -> list[tuple[int, int]]:
@@ -663,10 +664,9 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True) -> Quan
         if i in runs:
             run_no, j = runs[i]
             # the later runs' weight only where the run's input is 0 in silence (_ef_choice)
-            quiet_in = not out or _idle_dc(out, rate, ranges) == 0
+            weigh = downstream and (not out or _rests_at_zero(out, rate, ranges))
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
-                                  _downstream_power(stages, j, rate)
-                                  if downstream and quiet_in else None)
+                                  _downstream_power(stages, j, rate) if weigh else None)
             out += qs
             level *= r
             i = j
