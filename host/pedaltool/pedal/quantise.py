@@ -423,14 +423,19 @@ def _downstream_power(stages: list, j: int, rate: float) -> np.ndarray | None:
     """|H|^2 on _EF_W of the biquad/dcblock stages from stage j on (the later runs: what a
     run's rounding noise goes through after the tables, taken here as plain gains); None if
     there are none."""
-    from scipy.signal import freqz
-
     out = None
     for st in stages[j:]:
         if st.kind in ("biquad", "dcblock"):
-            h = np.abs(freqz(*_section_ba(st, rate), worN=_EF_W)[1]) ** 2
+            h = _section_power(*_section_ba(st, rate))
             out = h if out is None else out * h
     return out
+
+
+def _section_power(b, a) -> np.ndarray:
+    """|H|^2 of a section on the error-feedback grid _EF_W."""
+    from scipy.signal import freqz
+
+    return np.abs(freqz(b, a, worN=_EF_W)[1]) ** 2
 
 
 def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None = None,
@@ -443,10 +448,8 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
     worst case for any input). Without u, the L1 norm is used. ``reorder`` (a dict, None for
     the fitted order): the sections in the order of least rounding noise (run_order, kept in
     the dict under "order" for the next call). ``down``: see _ef_choice."""
-    from scipy.signal import freqz
-
     bas = [_section_ba(st, rate) for st in run]
-    hs = [np.abs(freqz(b, a, worN=_EF_W)[1]) ** 2 for b, a in bas]
+    hs = [_section_power(b, a) for b, a in bas]
     upeak = float(np.max(np.abs(u))) if u is not None else 0.0
     if reorder is not None and upeak > 0 and len(run) > 1:
         if "order" not in reorder:
