@@ -20,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from benchinfo import describe, describe_anchor, speed_anchor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,14 +62,11 @@ def quantisation(res) -> dict:
     floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs. The
     written model itself (``res.qpedal``): the fitter may have quantised its float model with
     the plain error feedback (``fit.api._quantised``), which ``quantise(pm)`` would not."""
-    from pedaltool.pedal import simulate
-    from pedaltool.pedal.accuracy import esr, loud_passage
-    from pedaltool.pedal.model import simulate_float
-    from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
+    from pedaltool.pedal.accuracy import esr_vs_float, loud_passage
+    from pedaltool.pedal.simulate import idle_tail_dbfs
 
-    pm, qp, x = res.pedal_model, res.qpedal, res.eval_x
-    y = simulate(qp, float_to_int16(x)).astype(np.float64) / 32768.0
-    return {"esr_vs_float": esr(simulate_float(pm, x), y),
+    pm, qp = res.pedal_model, res.qpedal
+    return {"esr_vs_float": esr_vs_float(pm, res.eval_x, qp=qp),
             "idle_dbfs": idle_tail_dbfs(qp, loud_passage(int(pm.sample_rate)))}
 
 

@@ -43,7 +43,7 @@ def _check_device_vs_float_is_the_contracts_measure(res):
     from pedaltool.fit.report import result_table
     from pedaltool.pedal.accuracy import esr_vs_float
 
-    want = esr_vs_float(res.pedal_model, res.eval_x)
+    want = esr_vs_float(res.pedal_model, res.eval_x, qp=res.qpedal)  # the written file
     assert 0 < res.device_vs_float_esr == pytest.approx(want, rel=1e-6)
     assert res.as_dict()["device_vs_float_esr"] == res.device_vs_float_esr
     assert f"ESR {res.device_vs_float_esr:.1e}" in result_table(res)

@@ -72,9 +72,10 @@ def esr(ref: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum((np.asarray(y, np.float64) - ref) ** 2) / max(np.sum(ref**2), 1e-30))
 
 
-def esr_vs_float(model: PedalModel, x: np.ndarray, knobs=None) -> float:
-    """ESR of the device-exact output vs the float model, both fed the same float signal."""
-    qp = quantise(model)
+def esr_vs_float(model: PedalModel, x: np.ndarray, knobs=None, qp=None) -> float:
+    """ESR of the device-exact output vs the float model, both fed the same float signal.
+    ``qp``: the quantised model to run (a written file's); ``quantise(model)`` if None."""
+    qp = quantise(model) if qp is None else qp
     y_dev = simulate(qp, float_to_int16(x), knobs).astype(np.float64) / 32768.0
     return esr(simulate_float(model, x, knobs), y_dev)
 
