@@ -65,3 +65,22 @@ def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):
     assert ranges == {"drive": KNOB_RANGES[0][0], "level": KNOB_RANGES[0][1]}  # the widest
     assert [s.p for s in qp.stages] == [s.p for s in quantise(pm, downstream=False).stages]
     assert any("plain error feedback passes" in s and "loud at the extremes" in s for s in said)
+
+
+def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):
+    """With the fit's workers, one of them quantises with the plain feedback while this process
+    quantises with the other: here only this process's model fails the sanity check, so the
+    model written is the worker's, and it is the plain quantisation."""
+    import os
+
+    from pedaltool.fit.schedule import Workers
+    from pedaltool.pedal import quantise
+
+    here = os.getpid()
+    monkeypatch.setattr(api, "_sanity", lambda qp: (os.getpid() != here, "failed here", False))
+    said: list[str] = []
+    with Workers(2) as pool:
+        pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append, pool)
+    assert sane and why == ""
+    assert [s.p for s in qp.stages] == [s.p for s in quantise(pm, downstream=False).stages]
+    assert any("plain error feedback passes" in s and "failed here" in s for s in said)

@@ -585,71 +585,71 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     check_budget(cfg.budget, cfg.arch)
     workers = fit_workers(cfg)
     evaluation = None if eval_x is None else (eval_x, eval_y)
-    with _oracle_for_workers(render, workers):
-        with Workers(workers) as pool:
-            # the renders that do not depend on the probe run beside it
-            early = unplanned_tasks(cfg, rate, level, evaluation is not None)
-            pool.start(early)
-            if evaluation is None:  # the scoring pair, rendered beside the fits
-                say("rendering the evaluation DI through the capture")
-            pr, n_data, structs = _plan(render, cfg, name, level, say)
-            graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say,
-                              evaluation)
-            started = {t.key for t in early}
-            done = run_graph([t for t in graph.initial(rate, level) if t.key not in started],
-                             workers, say, graph, pool)
-    render.seconds += graph.render_seconds
-    eval_x, eval_y = graph.evaluation
-    # ranked by _rank: the same lists whatever order the tasks ended in
-    base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
-    quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
-    finals = sorted((c for k, c in done.items() if k[0] in ("final", "promo") and c is not None),
-                    key=_rank)
-    best = finals[0]
-    bst = S.baseline_structure()
-    cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
-              "stage": "quick", "play_seed": core.PLAY_SEEDS[c.dataset], "val_esr": c.val_esr,
-              "val_esr_pre": c.val_esr_pre} for c in quick]
-    cands += [{"structure": c.structure.name, "stage": "final",
-               "play_seed": core.PLAY_SEEDS[c.dataset],
-               "cycles": S.cost_cycles(c.structure, cfg.arch),
-               "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
-    cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
-                  "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
-    # finalists: every long-fitted candidate, the naive structure included, best validation
-    # first; the first whose quantised model passes the sanity check is written. A better
-    # model that fails (e.g. a broad low-Q peak whose pole at 0.99998 the integer engine does
-    # not let decay) is reported in the log and the next one is used, so a fit that has a
-    # sane candidate always writes one
-    finalists = list(finals)
-    if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
-        finalists.append(base)
-    finalists.sort(key=_rank)
-    if finalists[0] is base:
-        say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
+    # the workers stay for the serial tail: a worker quantises beside it (_quantised)
+    with _oracle_for_workers(render, workers), Workers(workers) as pool:
+        # the renders that do not depend on the probe run beside it
+        early = unplanned_tasks(cfg, rate, level, evaluation is not None)
+        pool.start(early)
+        if evaluation is None:  # the scoring pair, rendered beside the fits
+            say("rendering the evaluation DI through the capture")
+        pr, n_data, structs = _plan(render, cfg, name, level, say)
+        graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say,
+                          evaluation)
+        started = {t.key for t in early}
+        done = run_graph([t for t in graph.initial(rate, level) if t.key not in started],
+                         workers, say, graph, pool)
+        render.seconds += graph.render_seconds
+        eval_x, eval_y = graph.evaluation
+        # ranked by _rank: the same lists whatever order the tasks ended in
+        base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
+        quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
+        finals = sorted((c for k, c in done.items()
+                         if k[0] in ("final", "promo") and c is not None), key=_rank)
+        best = finals[0]
+        bst = S.baseline_structure()
+        cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
+                  "stage": "quick", "play_seed": core.PLAY_SEEDS[c.dataset], "val_esr": c.val_esr,
+                  "val_esr_pre": c.val_esr_pre} for c in quick]
+        cands += [{"structure": c.structure.name, "stage": "final",
+                   "play_seed": core.PLAY_SEEDS[c.dataset],
+                   "cycles": S.cost_cycles(c.structure, cfg.arch),
+                   "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
+        cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
+                      "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
+        # finalists: every long-fitted candidate, the naive structure included, best validation
+        # first; the first whose quantised model passes the sanity check is written. A better
+        # model that fails (e.g. a broad low-Q peak whose pole at 0.99998 the integer engine does
+        # not let decay) is reported in the log and the next one is used, so a fit that has a
+        # sane candidate always writes one
+        finalists = list(finals)
+        if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
+            finalists.append(base)
+        finalists.sort(key=_rank)
+        if finalists[0] is base:
+            say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
 
-    # score: device-exact on the evaluation DI
-    say("quantising and scoring device-exact")
-    # the scoring is the fit's serial tail: the evaluation target's spectra, and then the two
-    # scores, are computed in a thread beside the rest (numpy and scipy.fft let go of the GIL)
-    target = metrics.Target(eval_y)
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        spectra = beside.submit(target.prepare)
-        best, pm, qp, sane, why = _first_sane(finalists, name, source, say)
-        spectra.result()
-        score, fscore, dev_vs_float, cycles = score_written(qp, pm, best.model, eval_x, target,
-                                                            cfg.arch, beside, cfg.effort)
-    bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
-    res = FitResult(
-        name=name, source_path=source_path, rate=rate, structure=best.structure.name,
-        structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
-        model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
-        baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
-        render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-        sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-        device_vs_float_esr=dev_vs_float)
-    say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
-    return res
+        # score: device-exact on the evaluation DI
+        say("quantising and scoring device-exact")
+        # the scoring is the fit's serial tail: the evaluation target's spectra, and then the two
+        # scores, are computed in a thread beside the rest (numpy and scipy.fft let go of the GIL)
+        target = metrics.Target(eval_y)
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            spectra = beside.submit(target.prepare)
+            best, pm, qp, sane, why = _first_sane(finalists, name, source, say, pool)
+            spectra.result()
+            score, fscore, dev_vs_float, cycles = score_written(qp, pm, best.model, eval_x, target,
+                                                                cfg.arch, beside, cfg.effort)
+        bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
+        res = FitResult(
+            name=name, source_path=source_path, rate=rate, structure=best.structure.name,
+            structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+            model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
+            baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
+            render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
+            sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
+            device_vs_float_esr=dev_vs_float)
+        say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
+        return res
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
@@ -673,10 +673,11 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     return score, fscore, metrics.esr(dev, flt), cycles
 
 
-def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) -> tuple:
+def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
+                pool: Workers | None = None) -> tuple:
     """(candidate, PedalModel, QuantisedPedal, passed, reason) of the first finalist whose
     quantised model passes the sanity check, with the widest knob ranges that pass; when none
-    passes, the first finalist's (not to be written).
+    passes, the first finalist's (not to be written). ``pool``: see _quantised.
 
     A sane model that idles above the contract's floor after a loud passage (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
@@ -685,7 +686,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) 
     for best in finalists:
         if loud is not None and best.crit > QUIET_MARGIN * loud[0].crit:
             break  # nothing quiet close enough: the loud one stays
-        pm, qp, sane, why = _quantised(best, name, source, say)
+        pm, qp, sane, why = _quantised(best, name, source, say, pool)
         if first is None:
             first = (best, pm, qp, why)
         if not sane:
@@ -710,32 +711,31 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None]) 
     return best, pm, qp, False, why
 
 
-def _quantised(best, name: str, source, say: Callable[[str], None]) -> tuple:
+def _quantised(best, name: str, source, say: Callable[[str], None],
+               pool: Workers | None = None) -> tuple:
     """(PedalModel, QuantisedPedal or None, passed, reason) of a finalist with the widest knob
     ranges whose quantised model passes the sanity check, or the last tried. At each knob
     range the quantiser's error feedback for the output's noise comes first, then the plain
     one (``quantise(downstream=False)``): it can idle more quietly at the knobs' extremes,
-    and the knobs' range is worth more to a player than the difference in noise."""
-    from pedaltool.pedal import quantise
+    and the knobs' range is worth more to a player than the difference in noise.
 
+    ``pool``: the fit's workers, one of which quantises with the plain feedback while this
+    process quantises with the other, in case it is needed (the fit's serial tail; the TS9
+    needed it on 2026-12-05, 1.0 s); the same models as without it."""
     for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
         pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
                             level_range=level_r)
-        try:
-            qp = quantise(pm)
-        except FitError as exc:  # e.g. +18 dB of level headroom overflows the mantissa
-            qp, sane, why, hopeless = None, False, str(exc), False
-        else:
-            sane, why, hopeless = _sanity(qp)
-            if not sane:
-                plain = quantise(pm, downstream=False)
-                p_sane, _, p_hopeless = _sanity(plain)
-                if p_sane:
-                    say(f"{best.structure.name}: the plain error feedback passes the sanity "
-                        f"check with drive {drive_r} dB, level {level_r} dB, where the one "
-                        f"for the output's noise failed: {why}")
-                    return pm, plain, True, ""
-                hopeless = hopeless and p_hopeless
+        plain = pool.beside(_checked_quantise, pm, False) if pool is not None else None
+        qp, sane, why, hopeless = _checked_quantise(pm, True)
+        if qp is not None and not sane:
+            p_qp, p_sane, _, p_hopeless = (plain.result() if plain is not None
+                                           else _checked_quantise(pm, False))
+            if p_sane:
+                say(f"{best.structure.name}: the plain error feedback passes the sanity "
+                    f"check with drive {drive_r} dB, level {level_r} dB, where the one "
+                    f"for the output's noise failed: {why}")
+                return pm, p_qp, True, ""
+            hopeless = hopeless and p_hopeless
         if sane:
             break
         say(f"{best.structure.name}: sanity check failed with drive {drive_r} dB, "
@@ -743,6 +743,19 @@ def _quantised(best, name: str, source, say: Callable[[str], None]) -> tuple:
         if hopeless:  # fails at the fitted point: narrower knob ranges cannot help
             break
     return pm, qp, sane, why
+
+
+def _checked_quantise(pm, downstream: bool) -> tuple:
+    """(QuantisedPedal or None, passed, reason, fails at the fitted point) of
+    ``quantise(pm, downstream)`` and the sanity check (``_sanity``); None when it cannot be
+    quantised (e.g. +18 dB of level headroom overflows the mantissa)."""
+    from pedaltool.pedal import quantise
+
+    try:
+        qp = quantise(pm, downstream=downstream)
+    except FitError as exc:
+        return None, False, str(exc), False
+    return (qp, *_sanity(qp))
 
 
 def _idle_dbfs(qp) -> float:

@@ -78,6 +78,11 @@ class Workers:
     def submit(self, t: Task) -> None:
         self.running[self.ex.submit(one_blas_thread, t.fn, t.args)] = t
 
+    def beside(self, fn: Callable, *args):
+        """``fn(*args)`` started in a worker now, outside any graph (a Future), or None
+        without workers: for work this process may need next, while it does something else."""
+        return None if self.ex is None else self.ex.submit(fn, *args)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.ex is None:
             return
