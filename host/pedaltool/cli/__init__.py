@@ -2,7 +2,7 @@
 
 import importlib
 
-from pedaltool.cli.base import main
+from pedaltool.cli.base import main, run
 
 for _name in ("nam_cmds", "fit_cmds", "pedal_cmds", "device_cmds"):
     try:
@@ -11,4 +11,4 @@ for _name in ("nam_cmds", "fit_cmds", "pedal_cmds", "device_cmds"):
         if _exc.name != f"pedaltool.cli.{_name}":
             raise
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
