@@ -238,6 +238,31 @@ def test_reordering_a_run_silences_a_model_that_idles_loudly(monkeypatch):
         assert np.sum((y - ref) ** 2) / np.sum(ref**2) < 1e-6  # measured 1.8e-7 both
 
 
+def test_reordering_trials_share_the_runs_quantised_before(monkeypatch):
+    """quantise()'s trials reuse the runs already quantised with the same order and error
+    feedback weight, and a run whose order is the fitted one (here the one-section run after
+    the second table): the same stages as computed afresh, with less work."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    m = _loud_idle_model()
+    assert len(qmod._biquad_runs(m.stages)) == 2
+    fresh = [qmod._quantise(m, {run: {}}) for run in (0, 1)]
+    calls = []
+    sections = qmod._quantise_sections
+    monkeypatch.setattr(qmod, "_quantise_sections", lambda *a: calls.append(1) or sections(*a))
+    done: dict = {}
+    base = qmod._quantise(m, {}, True, done)
+    assert len(calls) == 2
+    for run, want in enumerate(fresh):
+        calls.clear()
+        trial = qmod._quantise(m, {run: {}}, True, done)
+        assert [s.p for s in trial.stages] == [s.p for s in want.stages]
+        # the first run's new order is quantised (and the run after it: it now rests at 0,
+        # so its weight changes); the second's order is its fitted one: nothing is redone
+        assert len(calls) == (2 if run == 0 else 0)
+    assert [s.p for s in fresh[0].stages] != [s.p for s in base.stages]
+    assert [s.p for s in fresh[1].stages] == [s.p for s in base.stages]
+
+
 def test_quiet_models_keep_the_fitted_order():
     qmod = sys.modules["pedaltool.pedal.quantise"]
     for m in (fitted_looking(48000), eq_test_models(48000)["cascade10"]):

@@ -439,7 +439,7 @@ def _section_power(b, a) -> np.ndarray:
 
 
 def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None = None,
-                  down: np.ndarray | None = None):
+                  down: np.ndarray | None = None, done: dict | None = None, key=None):
     """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
 
     ``u``: the float model's signal entering the run on the headroom probe. Every prefix k of
@@ -447,16 +447,27 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
     when the run's input peaks at full scale on the probe (never above the L1 norm, the
     worst case for any input). Without u, the L1 norm is used. ``reorder`` (a dict, None for
     the fitted order): the sections in the order of least rounding noise (run_order, kept in
-    the dict under "order" for the next call). ``down``: see _ef_choice."""
+    the dict under "order" for the next call). ``down``: see _ef_choice. ``done``: results
+    by (``key``, order), for calls whose other arguments ``key`` determines (quantise()'s
+    trials redo only the run they reorder; an order that is the fitted one is the fitted
+    order's result)."""
     bas = [_section_ba(st, rate) for st in run]
     hs = [_section_power(b, a) for b, a in bas]
     upeak = float(np.max(np.abs(u))) if u is not None else 0.0
+    order = None
     if reorder is not None and upeak > 0 and len(run) > 1:
         if "order" not in reorder:
             reorder["order"] = run_order(bas, hs, u)
-        order = reorder["order"]
+        if reorder["order"] != list(range(len(run))):
+            order = tuple(reorder["order"])
+    if done is not None and (key, order) in done:
+        return done[key, order]
+    if order is not None:
         run, bas, hs = ([seq[k] for k in order] for seq in (run, bas, hs))
-    return _quantise_sections(run, bas, hs, rate, u, upeak, down)
+    result = _quantise_sections(run, bas, hs, rate, u, upeak, down)
+    if done is not None:
+        done[key, order] = result
+    return result
 
 
 def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: float,
@@ -594,7 +605,8 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     The per-section idle check cannot see how a later section amplifies an earlier one's
     residue; the order can. Idle is never traded for noise, and a quiet model (most) costs
     one idle simulation more."""
-    best = _quantise(model, {}, downstream)
+    done: dict = {}  # _quantise_run's results, shared by the trials below
+    best = _quantise(model, {}, downstream, done)
     n_runs = len(_biquad_runs(model.stages))
     if not REORDER_RUNS or n_runs == 0:
         return best
@@ -608,7 +620,7 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
     chosen: dict = {}
     for run in range(n_runs):
-        trial = _quantise(model, chosen | {run: orders[run]}, downstream)
+        trial = _quantise(model, chosen | {run: orders[run]}, downstream, done)
         if [s.p for s in trial.stages] == [s.p for s in best.stages]:
             continue
         trial_idle = idle_tail_dbfs(trial, loud)
@@ -640,9 +652,11 @@ def _biquad_runs(stages: list) -> list[tuple[int, int]]:
     return runs
 
 
-def _quantise(model: PedalModel, reorder: dict, downstream: bool = True) -> QuantisedPedal:
+def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
+              done: dict | None = None) -> QuantisedPedal:
     """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
-    order of run_order (each run's dict caches it)."""
+    order of run_order (each run's dict caches it). ``done``: the runs quantised by earlier
+    calls on the same model (_quantise_run)."""
     rate = int(model.sample_rate)
     if not 8000 <= rate <= 192000:
         raise FitError(f"unsupported sample rate {rate} Hz")
@@ -669,7 +683,8 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True) -> Quan
             # the later runs' weight only where the run's input is 0 in silence (_ef_choice)
             weigh = downstream and (not out or _rests_at_zero(out, rate, ranges))
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
-                                  _downstream_power(stages, j, rate) if weigh else None)
+                                  _downstream_power(stages, j, rate) if weigh else None,
+                                  done, (run_no, weigh))
             out += qs
             level *= r
             i = j
