@@ -134,6 +134,16 @@ def test_an_error_while_planning_stops_the_started_tasks_at_once(tmp_path):
     assert not any(m.exists() for m in marks)
 
 
+def test_leaving_stops_a_beside_task_nobody_waited_for(tmp_path):
+    mark = tmp_path / "done"
+    with Workers(2) as pool:
+        pool.beside(_sleep_then_touch, str(mark))
+        procs = list(pool.ex._processes.values())
+        assert pool.beside(_square, 4).result().value == 16  # the other worker answers
+    assert procs and not any(p.is_alive() for p in procs)
+    assert not mark.exists()  # stopped, not waited for
+
+
 _INTERRUPTED_MID_SEND = """
 import sys, time
 import numpy as np

@@ -51,14 +51,16 @@ class Workers:
     tasks that need no planning (a fit's renders) beside the planning in this process (a fit's
     probe), and ``run_graph(..., pool=this)`` then runs the graph in the same processes. One
     worker, or a platform that cannot fork: nothing is forked and the started tasks wait for
-    ``run_graph``, which runs everything here. Leaving the ``with`` block on an error stops
-    the workers at once: a capture that fails its probe is not kept waiting for renders."""
+    ``run_graph``, which runs everything here. Leaving the ``with`` block on an error, or
+    with a :meth:`beside` task still running, stops the workers at once: a capture that fails
+    its probe is not kept waiting for renders, nor a fit for a result it did not need."""
 
     def __init__(self, n: int):
         self.n = n
         self.ex = None
         self.running: dict = {}  # future -> Task
         self.queued: list[Task] = []  # started, waiting for a free worker
+        self.besides: list = []  # futures of beside(), which nothing may be waiting for
 
     def __enter__(self) -> Workers:
         if self.n > 1 and "fork" in mp.get_all_start_methods():
@@ -80,13 +82,18 @@ class Workers:
 
     def beside(self, fn: Callable, *args):
         """``fn(*args)`` started in a worker now, outside any graph (a Future), or None
-        without workers: for work this process may need next, while it does something else."""
-        return None if self.ex is None else self.ex.submit(fn, *args)
+        without workers: for work this process may need next, while it does something else.
+        Leaving the ``with`` block stops it if it is still running: its result was not
+        needed."""
+        if self.ex is None:
+            return None
+        self.besides.append(self.ex.submit(fn, *args))
+        return self.besides[-1]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.ex is None:
             return
-        if exc_type is not None:
+        if exc_type is not None or not all(f.done() for f in self.besides):
             # Python < 3.14 has no public way to stop a running task: end the processes
             procs = list((getattr(self.ex, "_processes", None) or {}).values())
             for proc in procs:
