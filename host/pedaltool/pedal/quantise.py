@@ -128,9 +128,12 @@ def _ef_ranked(a: np.ndarray, weight: np.ndarray | None = None) -> list:
 IDLE_NOISE_SLACK = 2.0  # accept up to 2x (3 dB) more rounding noise to get a silent section
 
 
+@functools.lru_cache(maxsize=4096)
 def _idle_silent(p: tuple) -> bool:
     """Does the section (quantised params p) fall to exact digital silence once its input
-    stops? Loud noise, a low square and a decaying tone drive it into varied states first."""
+    stops? Loud noise, a low square and a decaying tone drive it into varied states first.
+    Cached: the error-feedback choice asks it of several candidates, and the fast path and
+    quantise()'s reorder trials ask it again of the one chosen."""
     from pedaltool.pedal._fast import biquad_k
 
     arith = fw_module("arith")
@@ -192,7 +195,9 @@ def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None
     off zero gets."""
     if p5 is None:
         return _ef_ranked(a, weight)[0][1]
-    silent = functools.cache(lambda kk: _idle_silent(tuple(p5) + kk))
+    def silent(kk: tuple) -> bool:
+        return _idle_silent(tuple(p5) + kk)
+
     _, k, quiet = _ef_pick(a, weight, silent)
     if down is None:
         return k
