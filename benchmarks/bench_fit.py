@@ -62,12 +62,11 @@ def quantisation(res) -> dict:
     floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs. The
     written model itself (``res.qpedal``): the fitter may have quantised its float model with
     the plain error feedback (``fit.api._quantised``), which ``quantise(pm)`` would not."""
-    from pedaltool.pedal.accuracy import esr_vs_float, loud_passage
-    from pedaltool.pedal.simulate import idle_tail_dbfs
+    from pedaltool.pedal.accuracy import esr_vs_float, idle_floor_dbfs, loud_passage
 
     pm, qp = res.pedal_model, res.qpedal
     return {"esr_vs_float": esr_vs_float(pm, res.eval_x, qp=qp),
-            "idle_dbfs": idle_tail_dbfs(qp, loud_passage(int(pm.sample_rate)))}
+            "idle_dbfs": idle_floor_dbfs(pm, loud_passage(int(pm.sample_rate)), qp=qp)}
 
 
 def _cpu() -> float:

@@ -81,9 +81,11 @@ def esr_vs_float(model: PedalModel, x: np.ndarray, knobs=None, qp=None) -> float
 
 
 def idle_floor_dbfs(model: PedalModel, loud: np.ndarray, silence_s: float = 2.0,
-                    measure_s: float = 1.0) -> float:
-    """RMS (incl. DC) in dBFS of the last ``measure_s`` of ``silence_s`` zeros after ``loud``."""
-    return idle_tail_dbfs(quantise(model), loud, silence_s, measure_s)
+                    measure_s: float = 1.0, qp=None) -> float:
+    """RMS (incl. DC) in dBFS of the last ``measure_s`` of ``silence_s`` zeros after ``loud``.
+    ``qp``: the quantised model to run (a written file's); ``quantise(model)`` if None."""
+    qp = quantise(model) if qp is None else qp
+    return idle_tail_dbfs(qp, loud, silence_s, measure_s)
 
 
 def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:
