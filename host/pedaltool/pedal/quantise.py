@@ -370,7 +370,8 @@ def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
     signals = {frozenset(): (u.astype(np.float32), imp0)}  # set -> (probe, impulse) after it
     level: dict = {}  # set of sections -> r (int16 level / float level) after them
     terms: dict = {}  # (section, set before it) -> its noise estimate
-    silent: dict = {}  # (section, K) -> does it idle to silence (unscaled b; a is what counts)
+    # each section's (unscaled b, a) in Q26, for _idle_silent: its poles decide the idle
+    p5s = [tuple(int(round(v * Q26)) for v in (b[0], b[1], b[2], a[1], a[2])) for b, a in bas]
     ones = np.ones(len(_EF_W))
 
     def level_of(sset: frozenset) -> float:
@@ -385,15 +386,8 @@ def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
             level[sset] = 1.0 / max(min(float(np.sum(np.abs(imp))), peak), 1e-9)
         return level[sset]
 
-    def is_silent(k: int, kk: tuple) -> bool:
-        if (k, kk) not in silent:
-            b, a = bas[k]
-            p5 = tuple(int(round(v * Q26)) for v in (b[0], b[1], b[2], a[1], a[2]))
-            silent[k, kk] = _idle_silent(p5 + kk)
-        return silent[k, kk]
-
     def ef_power(k: int, weight: np.ndarray) -> float:
-        power, _, quiet = _ef_pick(bas[k][1], weight, lambda kk: is_silent(k, kk))
+        power, _, quiet = _ef_pick(bas[k][1], weight, lambda kk: _idle_silent(p5s[k] + kk))
         return power if quiet else power * NOISY_IDLE_PENALTY
 
     def term(k: int, before: frozenset) -> float:
