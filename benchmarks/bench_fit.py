@@ -6,7 +6,7 @@ written model (device vs float ESR, idle floor after a loud passage), cost and f
         [--set scored] [--perturb N] [--draws K]
 
 A fit's scores are a draw: renders that differ by float32 roundings send its long fits down
-other paths (docs/fitting.md, "How far a score moves between equally valid runs"); judge a
+other paths (docs/fitting-log.md, "How far a score moves between equally valid runs"); judge a
 change over several draws (--draws).
 
 Format corner-case captures (core_* except core_wavenet_a1_standard) only have to not crash:

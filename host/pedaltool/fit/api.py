@@ -216,7 +216,7 @@ MILD_DATASETS = 3
 # clock); the thorough effort has no time target. Device ESR, thorough effort, 2 s -> 4 s
 # (2026-12-04): Bugera 0.129 -> 0.123, AC15 0.244 -> 0.211, A1 0.717 -> 0.575; 94-125 s ->
 # 180-208 s per fit. At the default effort 4 s gave Bugera 0.144 -> 0.122, AC15 0.288 ->
-# 0.258, A1 0.711 -> 0.620, the others unchanged within noise (docs/fitting.md)
+# 0.258, A1 0.711 -> 0.620, the others unchanged within noise (docs/fitting-log.md)
 PLAYING_S = 2.0
 THOROUGH_SATURATING_PLAYING_S = 4.0
 

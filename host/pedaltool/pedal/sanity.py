@@ -8,8 +8,9 @@ the knob setting) unless the quantised model is
    circle decays by less than 4.2 dB per second at 48 kHz: a resonance there rings for tens
    of seconds, and near z = 1 the integer engine's idle residue grows, docs/arithmetic.md);
 3. **of bounded gain**: at most 66 dB on a -72 dBFS 440 Hz sine at the fitted point (no
-   fitted model needs more; docs/fitting.md quotes ~74 dB for the A1 high-gain capture
-   itself, its fitted models have far less);
+   fitted model needs more: the A1 high-gain capture itself has 52 dB at 440 Hz and peaks
+   at ~74 dB at 2-4 kHz on a -90 dBFS sine, measured 2026-12-05; its fitted models have far
+   less);
 4. **quiet in silence after a full-scale input**, judged per knob setting (fitted point, drive
    and level at max with tone at either end, everything at min), on the output of 0.75 s of
    full-scale noise, a 30 Hz..fs/4 chirp and an 80 Hz square, followed by exact digital
