@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from benchinfo import describe, describe_anchor, speed_anchor
+from benchinfo import describe, describe_anchor, speed_anchor, stamp
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
@@ -187,8 +187,7 @@ def main() -> None:
     print()
     after = speed_anchor()
     for n, results in draws:
-        print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-              f"; effort {effort}" + (f"; renders scaled by 1 + {n}*2^-24" if n else ""))
+        print(f"{stamp()}; effort {effort}" + (f"; renders scaled by 1 + {n}*2^-24" if n else ""))
         print(f"{describe_anchor(before)} before, {after['render']:.2f} s and "
               f"{after['filters']:.2f} s after (fit times compare across runs only next to "
               "these)")

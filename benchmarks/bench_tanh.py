@@ -15,7 +15,7 @@ import argparse
 import time
 
 import numpy as np
-from benchinfo import anchor_render_cpu, describe, numpy_tanh, renders_with_tanh
+from benchinfo import anchor_render_cpu, numpy_tanh, renders_with_tanh, stamp
 
 
 def refit(degree: int = 4, clamp: float = 9.03) -> tuple[np.ndarray, np.ndarray, float]:
@@ -88,7 +88,7 @@ def main() -> None:
         return
     from pedaltool.nam._tanh import tanh_inplace
 
-    print(f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(stamp())
     print("| tanh | max ulp | mean ulp | ns/value | TS9 render of 10 s, CPU s |")
     print("|---|---:|---:|---:|---:|")
     for name, fn in (("np.tanh (float32)", numpy_tanh), ("pedaltool.nam._tanh", tanh_inplace)):

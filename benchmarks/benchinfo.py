@@ -26,6 +26,11 @@ def describe() -> str:
     return f"{u.system} {u.release} {platform.machine()}, {os.cpu_count()} cores ({cpu_model()})"
 
 
+def stamp() -> str:
+    """The line a benchmark's table starts with: ``machine: <describe()>; date <UTC now>``."""
+    return f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+
+
 def machine_info() -> dict:
     """The same as a dict, with today's date, for JSON reports."""
     return {"uname": " ".join(platform.uname()), "nproc": os.cpu_count(), "cpu": cpu_model(),

@@ -24,11 +24,10 @@ It fits each saturating scored capture (about 25 s each), and its residual (as l
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from bench_fit import MODELS, TARGETS
-from benchinfo import describe
+from benchinfo import stamp
 from scipy import signal
 
 FACTORS = (1, 2, 4, 8)
@@ -114,7 +113,7 @@ def main() -> None:
                     + "".join(f"{d['esr']:>10.4f}" for d in m) + f"{folded:>9.1e}"
                     + f"{m[0]['lsd_db']:>9.2f}{m[-1]['lsd_db']:>9.2f}  {both:>10.4f}  {what}")
         print(rows[-1], flush=True)
-    print(f"\nmachine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"\n{stamp()}")
     print("float model vs the capture on the evaluation DI: each table run at F x the rate; "
           "a second block model fitted to the residual, added")
     print(head)

@@ -22,11 +22,10 @@ It fits every scored capture first (about 35 s each at the default effort).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from bench_fit import MODELS, TARGETS
-from benchinfo import describe
+from benchinfo import stamp
 from numba import njit
 
 WIDTHS = (1, 2, 3, 4)
@@ -215,7 +214,7 @@ def main() -> None:
                     + "".join(f"{d[f][0]:>9.1e}" for f in (0, *WIDTHS))
                     + f"{d['t16'][0]:>9.1e}{d['in16'][0]:>9.1e}  {d[0][1]:>9.0f}{d[4][1]:>9.0f}")
         print(rows[-1], flush=True)
-    print(f"\nmachine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+    print(f"\n{stamp()}; "
           f"effort {args.effort}")
     print("device-vs-float ESR on the evaluation DI (target <= 1e-5) with F extra fractional bits "
           "per sample; idle dBFS after a loud passage (target <= -90)")
