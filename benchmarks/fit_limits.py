@@ -66,7 +66,7 @@ def second_branch(path, first, x: np.ndarray, residual: np.ndarray):
     from pedaltool.fit.blocks import simulate
 
     capture = nam.load(path)
-    level = signals.level_scale_for(getattr(capture.metadata, "input_level_dbu", None))
+    level = signals.level_scale_for(nam.input_level_dbu(capture))
 
     def render_residual(x32: np.ndarray) -> np.ndarray:
         return np.asarray(capture.render(x32), np.float64) - simulate(first, x32.astype(float))
