@@ -31,6 +31,15 @@ def stamp() -> str:
     return f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
 
 
+def print_table(title: str, head: str, rows: list[str], note: str = "") -> None:
+    """A study's table once its rows have streamed: a blank line, :func:`stamp` (with
+    ``; note``), ``title``, ``head`` and the rows."""
+    print(f"\n{stamp()}" + (f"; {note}" if note else ""))
+    print(title)
+    print(head)
+    print("\n".join(rows))
+
+
 def machine_info() -> dict:
     """The same as a dict, with today's date, for JSON reports."""
     return {"uname": " ".join(platform.uname()), "nproc": os.cpu_count(), "cpu": cpu_model(),

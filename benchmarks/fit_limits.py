@@ -27,7 +27,7 @@ import argparse
 
 import numpy as np
 from bench_fit import MODELS, TARGETS
-from benchinfo import stamp
+from benchinfo import print_table
 from scipy import signal
 
 FACTORS = (1, 2, 4, 8)
@@ -113,11 +113,8 @@ def main() -> None:
                     + "".join(f"{d['esr']:>10.4f}" for d in m) + f"{folded:>9.1e}"
                     + f"{m[0]['lsd_db']:>9.2f}{m[-1]['lsd_db']:>9.2f}  {both:>10.4f}  {what}")
         print(rows[-1], flush=True)
-    print(f"\n{stamp()}")
-    print("float model vs the capture on the evaluation DI: each table run at F x the rate; "
-          "a second block model fitted to the residual, added")
-    print(head)
-    print("\n".join(rows))
+    print_table("float model vs the capture on the evaluation DI: each table run at F x the "
+                "rate; a second block model fitted to the residual, added", head, rows)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import argparse
 
 import numpy as np
 from bench_fit import MODELS, TARGETS
-from benchinfo import stamp
+from benchinfo import print_table
 from numba import njit
 
 WIDTHS = (1, 2, 3, 4)
@@ -214,11 +214,9 @@ def main() -> None:
                     + "".join(f"{d[f][0]:>9.1e}" for f in (0, *WIDTHS))
                     + f"{d['t16'][0]:>9.1e}{d['in16'][0]:>9.1e}  {d[0][1]:>9.0f}{d[4][1]:>9.0f}")
         print(rows[-1], flush=True)
-    print(f"\n{stamp()}; effort {args.effort}")
-    print("device-vs-float ESR on the evaluation DI (target <= 1e-5) with F extra fractional bits "
-          "per sample; idle dBFS after a loud passage (target <= -90)")
-    print(head)
-    print("\n".join(rows))
+    print_table("device-vs-float ESR on the evaluation DI (target <= 1e-5) with F extra "
+                "fractional bits per sample; idle dBFS after a loud passage (target <= -90)",
+                head, rows, note=f"effort {args.effort}")
 
 
 if __name__ == "__main__":
