@@ -324,3 +324,38 @@ def test_the_later_runs_weigh_only_where_a_run_rests_at_zero(monkeypatch):
     assert res[False][1].min() == res[False][1].max()  # at rest
     assert res[True][0] == (-2, 1)
     assert res[True][1].min() < res[True][1].max()  # cycles on the table's rest value
+
+
+def test_the_idle_slack_bounds_the_noise_a_section_takes_to_fall_silent():
+    """_ef_pick takes the quietest-idling candidate within ``slack`` (a power ratio) of the
+    least noise, else the least-noise one, marked not silent."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    a = np.array(rbj("peak", 3000, 48000, 2.0, 9.0)[1])  # its second candidate: 2.8x
+    ranked = qmod._ef_ranked(a / a[0], None)
+    least = ranked[0][0]
+    # the first candidate between 2x and 4x the least noise, as the only one that idles
+    power, k = next((p, kk) for p, kk in ranked if 2.0 * least < p <= 4.0 * least)
+    silent = {k}.__contains__
+    assert qmod._ef_pick(a / a[0], None, silent, 2.0) == (least, ranked[0][1], False)
+    assert qmod._ef_pick(a / a[0], None, silent, 4.0) == (power, k, True)
+
+
+def test_a_wider_idle_slack_is_tried_only_while_the_model_idles_above_the_floor(monkeypatch):
+    """quantise() quantises a model that still idles above the contract's floor again with
+    each wider idle slack, and keeps that only if it idles within the floor: noise is never
+    traded for an idle that stays loud. Here (reordering off) the cycle comes from the first
+    table's rest value, which no error feedback avoids: the retry is made, and the model is
+    the first quantisation's."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    m = _loud_idle_model()
+    slacks = []
+    quantise_once = qmod._quantise
+    monkeypatch.setattr(qmod, "REORDER_RUNS", False)
+    monkeypatch.setattr(qmod, "_quantise", lambda *a: slacks.append(a[4:]) or quantise_once(*a))
+    qp = quantise(m)
+    assert slacks == [(), (4.0,)]
+    assert idle_tail_dbfs(qp, loud_passage(48000)) > qmod.IDLE_LIMIT_DBFS
+    assert [s.p for s in qp.stages] == [s.p for s in quantise_once(m, {}).stages]
+    slacks.clear()
+    quantise(fitted_looking(48000))  # idles within the floor: nothing retried
+    assert slacks == [()]

@@ -22,6 +22,7 @@ from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
+from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
 from pedaltool.progress import every as progress_every
 
 SUPPORTED_RATES = (48000, 44100, 32000)
@@ -31,7 +32,6 @@ MAX_RECEPTIVE_FIELD_S = 1.0
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
-IDLE_LIMIT_DBFS = -90.0  # the arithmetic contract's idle floor after a loud passage
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
