@@ -357,7 +357,7 @@ NOISY_IDLE_PENALTY = 100.0  # run_order's weight on a section left without a sil
 MOVE_ROUNDS = 2  # run_order's rounds of single-section moves after the greedy pass
 
 
-def run_order(bas: list, hs: list, u: np.ndarray, slack: float = IDLE_NOISE_SLACK) -> list[int]:
+def run_order(bas: list, hs: list, u: np.ndarray) -> list[int]:
     """The order of a run's sections (indices into bas) with the least estimated rounding
     noise at the run's output, relative to the signal.
 
@@ -398,8 +398,7 @@ def run_order(bas: list, hs: list, u: np.ndarray, slack: float = IDLE_NOISE_SLAC
         return level[sset]
 
     def ef_power(k: int, weight: np.ndarray) -> float:
-        power, _, quiet = _ef_pick(bas[k][1], weight, lambda kk: _idle_silent(p5s[k] + kk),
-                                   slack)
+        power, _, quiet = _ef_pick(bas[k][1], weight, lambda kk: _idle_silent(p5s[k] + kk))
         return power if quiet else power * NOISY_IDLE_PENALTY
 
     def term(k: int, before: frozenset) -> float:
@@ -469,7 +468,7 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
     order = None
     if reorder is not None and upeak > 0 and len(run) > 1:
         if "order" not in reorder:
-            reorder["order"] = run_order(bas, hs, u, slack)
+            reorder["order"] = run_order(bas, hs, u)
         if reorder["order"] != list(range(len(run))):
             order = tuple(reorder["order"])
     if done is not None and (key, order) in done:
