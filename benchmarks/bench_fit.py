@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from benchinfo import describe, describe_anchor, speed_anchor, stamp
+from benchinfo import describe, describe_anchor, simd, speed_anchor, stamp
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
@@ -198,7 +198,7 @@ def main() -> None:
         print(format_rows(*spread_rows(draws)))
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"machine": describe(), "anchor_before": before, "anchor_after": after,
+            {"machine": describe(), "simd": simd(), "anchor_before": before, "anchor_after": after,
              "results": draws[0][1],
              "draws": [{"perturb": n, "results": r} for n, r in draws]},
             indent=1, default=float))

@@ -8,6 +8,8 @@ import platform
 import time
 from pathlib import Path
 
+import pedaltool  # noqa: F401  (before numpy: the fit's SIMD level, pedaltool.simd_level)
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or '?' where it cannot be read."""
@@ -26,9 +28,23 @@ def describe() -> str:
     return f"{u.system} {u.release} {platform.machine()}, {os.cpu_count()} cores ({cpu_model()})"
 
 
+def simd() -> str:
+    """Which numpy/OpenBLAS kernels this process runs: pinned to x86-64-v3 by importing
+    pedaltool before numpy (``pedaltool.simd_level``: fits then equal on every x86-64 CPU), or
+    the CPU's own."""
+    from threadpoolctl import threadpool_info
+
+    archs = sorted({i.get("architecture") or "?" for i in threadpool_info()
+                    if i.get("internal_api") == "openblas"})
+    level = "x86-64-v3 (pinned)" if "NPY_DISABLE_CPU_FEATURES" in os.environ else "native"
+    return f"SIMD {level}, OpenBLAS {'/'.join(archs) or '?'}"
+
+
 def stamp() -> str:
-    """The line a benchmark's table starts with: ``machine: <describe()>; date <UTC now>``."""
-    return f"machine: {describe()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    """The line a benchmark's table starts with:
+    ``machine: <describe()>; <simd()>; date <UTC now>``."""
+    return (f"machine: {describe()}; {simd()}; "
+            f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 
 def print_table(title: str, head: str, rows: list[str], note: str = "") -> None:

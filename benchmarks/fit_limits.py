@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 
+import pedaltool  # noqa: F401  (before numpy: the fit's SIMD level, pedaltool.simd_level)
+
+# isort: split
 import numpy as np
 from bench_fit import MODELS, TARGETS
 from benchinfo import print_table

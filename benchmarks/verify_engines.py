@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pedaltool  # noqa: F401  (before numpy: the fit's SIMD level, pedaltool.simd_level)
+
+# isort: split
 import numpy as np
 from pedaltool.errors import PedaltoolError
 from pedaltool.fit.api import FitConfig, fit_capture, write_result

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pedaltool  # noqa: F401  (before numpy: the CLI's SIMD level, pedaltool.simd_level)
+
+# isort: split
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent

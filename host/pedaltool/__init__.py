@@ -1,3 +1,8 @@
 """pedaltool: Neural Amp Modeler captures -> tiny block models for MicroPython pedals."""
 
+from pedaltool import simd_level as _simd_level
+
+# before anything imports numpy: the same kernels, so the same fits, on every x86-64 CPU
+_simd_level.pin()
+
 __version__ = "0.1.0"
