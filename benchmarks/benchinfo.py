@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pedaltool  # noqa: F401  (before numpy: the fit's SIMD level, pedaltool.simd_level)
+from pedaltool.simd_level import describe as simd
 
 
 def cpu_model() -> str:
@@ -28,22 +29,10 @@ def describe() -> str:
     return f"{u.system} {u.release} {platform.machine()}, {os.cpu_count()} cores ({cpu_model()})"
 
 
-def simd() -> str:
-    """Which numpy/OpenBLAS kernels this process runs: pinned to x86-64-v3 by importing
-    pedaltool before numpy (``pedaltool.simd_level``: fits then equal on every x86-64 CPU), or
-    the CPU's own."""
-    from threadpoolctl import threadpool_info
-
-    archs = sorted({i.get("architecture") or "?" for i in threadpool_info()
-                    if i.get("internal_api") == "openblas"})
-    level = "x86-64-v3 (pinned)" if "NPY_DISABLE_CPU_FEATURES" in os.environ else "native"
-    return f"SIMD {level}, OpenBLAS {'/'.join(archs) or '?'}"
-
-
 def stamp() -> str:
     """The line a benchmark's table starts with:
-    ``machine: <describe()>; <simd()>; date <UTC now>``."""
-    return (f"machine: {describe()}; {simd()}; "
+    ``machine: <describe()>; SIMD <pedaltool.simd_level.describe()>; date <UTC now>``."""
+    return (f"machine: {describe()}; SIMD {simd()}; "
             f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 

@@ -1,11 +1,12 @@
 """The SIMD pin that makes fits reproducible across x86-64 CPUs (pedaltool.simd_level)."""
 
 import json
+import os
 import platform
 import subprocess
 import sys
 
-from pedaltool.simd_level import cpu_flags, pin_settings
+from pedaltool.simd_level import cpu_flags, describe, pin_settings
 
 V3 = frozenset({"sse2", "avx", "avx2", "fma", "bmi2"})
 V4 = V3 | {"avx512f", "avx512bw"}
@@ -56,3 +57,11 @@ def test_importing_pedaltool_first_pins_every_openblas_it_loads():
         assert coretype == "Haswell" and archs == ["Haswell"]
     else:
         assert coretype is None
+
+
+def test_this_test_process_runs_the_pinned_kernels_where_the_cpu_allows():
+    # conftest imports pedaltool before numpy, as the CLI does
+    pinnable = bool(pin_settings(platform.machine(), cpu_flags(), {}, numpy_loaded=False))
+    native = os.environ.get("PEDALTOOL_NATIVE_SIMD", "") not in ("", "0")
+    pinned = describe().startswith("x86-64-v3 (pinned), OpenBLAS Haswell")
+    assert pinned == (pinnable and not native)

@@ -67,3 +67,18 @@ def pin() -> dict[str, str]:
                             "numpy" in sys.modules)
     os.environ.update(settings)
     return settings
+
+
+def describe() -> str:
+    """Which kernels this process runs, for reports: ``x86-64-v3 (pinned)`` when numpy's
+    dispatch is limited by the environment, else ``native``, with OpenBLAS's kernel names
+    (``OpenBLAS Haswell``: every OpenBLAS loaded so far, numpy's and scipy's)."""
+    import numpy  # noqa: F401  (loads its OpenBLAS, if nothing has yet)
+    from threadpoolctl import threadpool_info
+
+    archs = sorted({i.get("architecture") or "?" for i in threadpool_info()
+                    if i.get("internal_api") == "openblas"})
+    level = ("x86-64-v3 (pinned)" if os.environ.get("NPY_DISABLE_CPU_FEATURES") == _NUMPY_ABOVE_V3
+             else "native")
+    return f"{level}, OpenBLAS {'/'.join(archs) or '?'}"
+

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pedaltool import simd_level
 from pedaltool.cli import main
 from pedaltool.pedal import read_pedal
 
@@ -24,6 +25,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert report["written"] == str(out.relative_to(tmp_path))
     assert report["cycles_per_sample"] <= report["budget"]
     assert report["effort"] == "quick"
+    assert report["simd"] == simd_level.describe()  # which kernels fitted it (reproducibility)
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output
     # compare re-scores the written file device-exact on the evaluation DI, next to the naive

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from pedaltool import simd_level
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -124,6 +125,7 @@ class FitResult:
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
             "level_scale": self.level_scale, "sane": self.sane,
             "sanity_message": self.sanity_message, "effort": self.effort,
+            "simd": simd_level.describe(),
             "knob_ranges_db": {k: list(v) for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
         }
