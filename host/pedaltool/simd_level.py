@@ -10,7 +10,10 @@ environment once, when they load, so :func:`pin` must run before numpy is first 
 ``pedaltool/__init__.py`` calls it.
 
 The level is x86-64-v3 (AVX2 + FMA, OpenBLAS's ``Haswell`` kernels): what x86 CPUs since 2013
-have. numba needs no pin (without fastmath its code does not reassociate sums). Other
+have; numpy's variable is set only on CPUs with AVX-512, the only ones where it differs
+from the CPU's own choice. A numpy built with AVX-512 in its baseline (not the PyPI wheels)
+refuses the variable at import: run such a build with ``PEDALTOOL_NATIVE_SIMD=1``. numba needs
+no pin (without fastmath its code does not reassociate sums). Other
 architectures, and x86 CPUs below v3, are left as they are. ``PEDALTOOL_NATIVE_SIMD=1`` opts
 out (faster renders on AVX-512, results that depend on the CPU), and a variable the user set
 is never overridden.
@@ -45,7 +48,9 @@ def pin_settings(machine: str, cpu_flags: frozenset[str], environ: dict[str, str
         return {}
     if machine.lower() not in ("x86_64", "amd64") or not _V3_FLAGS <= cpu_flags:
         return {}
-    wanted = {"NPY_DISABLE_CPU_FEATURES": _NUMPY_ABOVE_V3, "OPENBLAS_CORETYPE": _OPENBLAS_V3}
+    wanted = {"OPENBLAS_CORETYPE": _OPENBLAS_V3}
+    if "avx512f" in cpu_flags:  # below it numpy has nothing to disable
+        wanted["NPY_DISABLE_CPU_FEATURES"] = _NUMPY_ABOVE_V3
     return {k: v for k, v in wanted.items() if k not in environ}
 
 
@@ -70,15 +75,16 @@ def pin() -> dict[str, str]:
 
 
 def describe() -> str:
-    """Which kernels this process runs, for reports: ``x86-64-v3 (pinned)`` when numpy's
-    dispatch is limited by the environment, else ``native``, with OpenBLAS's kernel names
-    (``OpenBLAS Haswell``: every OpenBLAS loaded so far, numpy's and scipy's)."""
+    """Which kernels this process runs, for reports: ``x86-64-v3 (pinned)`` when the
+    environment holds what :func:`pin` sets on this CPU, else ``native``, with OpenBLAS's
+    kernel names (``OpenBLAS Haswell``: every OpenBLAS loaded so far, numpy's and scipy's)."""
     import numpy  # noqa: F401  (loads its OpenBLAS, if nothing has yet)
     from threadpoolctl import threadpool_info
 
     archs = sorted({i.get("architecture") or "?" for i in threadpool_info()
                     if i.get("internal_api") == "openblas"})
-    level = ("x86-64-v3 (pinned)" if os.environ.get("NPY_DISABLE_CPU_FEATURES") == _NUMPY_ABOVE_V3
-             else "native")
+    pinned = pin_settings(platform.machine(), cpu_flags(), {}, numpy_loaded=False)
+    level = ("x86-64-v3 (pinned)" if pinned and all(os.environ.get(k) == v
+                                                    for k, v in pinned.items()) else "native")
     return f"{level}, OpenBLAS {'/'.join(archs) or '?'}"
 
