@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from pedaltool.fit.blocks import Section, cascade_sos
-from pedaltool.fit.colfilter import sosfilt_bank
+from pedaltool.fit.colfilter import sosfilt_bank, sosfilt_rows
 from scipy import signal
 
 
@@ -35,6 +35,20 @@ def test_a_cascade_per_signal_is_bit_identical_to_sosfilt():
     y = sosfilt_bank(bank, x.copy())
     for j in range(5):
         assert np.array_equal(y[:, j], signal.sosfilt(_post_eq(0.5 * j), x[:, j]))
+
+
+def test_signals_given_as_rows_come_out_as_the_same_columns_bit_for_bit():
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((6, 20000))
+    rows[3] = 0.0
+    bank = np.stack([_post_eq(0.5 * j) for j in range(6)], axis=-1)
+    want = sosfilt_bank(bank, np.ascontiguousarray(rows.T))
+    out = np.full((20000, 6), np.nan)
+    assert sosfilt_rows(bank, rows, out) is out
+    assert np.array_equal(out, want)
+    assert np.array_equal(sosfilt_rows(_post_eq(), rows), sosfilt_bank(_post_eq(), rows.T.copy()))
+    with pytest.raises(ValueError, match="out must be"):
+        sosfilt_rows(bank, rows, np.empty((6, 20000)))
 
 
 def test_it_filters_in_place_and_refuses_what_it_cannot():

@@ -296,14 +296,14 @@ def _load_kernels() -> None:
     workers are forked: they inherit them loaded, where each loaded them itself during its
     first fit (0.3-0.6 s per process, numba's first dispatch included). Each call has the
     argument types of the fits' own calls, so the specialisations loaded are theirs."""
-    from pedaltool.fit.colfilter import sosfilt_bank
+    from pedaltool.fit.colfilter import sosfilt_bank, sosfilt_rows
     from pedaltool.fit.keptrows import kept_rows_into
     from pedaltool.fit.table import hat_basis_reached
     from pedaltool.nam._tanh import tanh_inplace
 
     one = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
     sosfilt_bank(one, np.zeros((4, 2)))  # one cascade for every signal
-    sosfilt_bank(np.repeat(one[:, :, None], 2, axis=2), np.zeros((4, 2)))  # one each
+    sosfilt_rows(np.repeat(one[:, :, None], 2, axis=2), np.zeros((2, 4)))  # one each
     kept_rows_into(np.zeros((4, 2)), np.zeros((4, 2)), None, np.ones(2), 2, 1.0, 1.0)
     hat_basis_reached(np.zeros(4), 5)
     tanh_inplace(np.zeros(2, np.float32))  # the renders' activation

@@ -27,7 +27,7 @@ from scipy import signal
 
 from pedaltool.fit import linear
 from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
-from pedaltool.fit.colfilter import sosfilt_bank
+from pedaltool.fit.colfilter import sosfilt_bank, sosfilt_rows
 from pedaltool.fit.keptrows import kept_rows_into
 from pedaltool.fit.metrics import pre_emphasise
 from pedaltool.fit.table import hat_basis_reached, second_difference, table_lookup
@@ -67,6 +67,9 @@ class JointProblem:
         self.w = (np.ones(len(self.y_full[::stride])) if weight is None
                   else np.asarray(weight, np.float64)[::stride])
         self._hat_buffer: np.ndarray | None = None  # _linear_cols builds the basis in it
+        # nonlinear_jacobian's two (parameters x samples) buffers, reused: a fresh 80 MB array
+        # a call is paid again in page faults
+        self._jac_buffers: tuple[np.ndarray, np.ndarray] | None = None
         self.y = self._w(self.y_full[::stride])
         self.y_pre = self._w(pre_emphasise(self.y_full)[::stride])
         self.ny = np.sqrt(np.sum(self.y ** 2)) + 1e-12
@@ -284,13 +287,15 @@ class JointProblem:
         n = self.n_nl
         steps = np.empty(n)
         models = []
-        post_in = np.empty((len(v), n))  # what enters the post-EQ, per perturbed parameter
+        if self._jac_buffers is None or self._jac_buffers[0].shape != (n, len(v)):
+            self._jac_buffers = (np.empty((n, len(v))), np.empty((len(v), n)))
+        post_in, filtered = self._jac_buffers  # what enters the post-EQ, per parameter
         bank = np.empty((len(post), 6, n))  # the post-EQ it goes through
         for sl in self.slots:
             if sl.sl.start >= n:
                 continue
-            if sl.name == "post":  # one broadcast write; column by column took 10 ms a call
-                post_in[:, sl.sl] = v[:, None]
+            if sl.name == "post":  # one broadcast write
+                post_in[sl.sl] = v
             for j in range(sl.sl.start, sl.sl.stop):
                 h = FD_STEP * (1.0 + abs(p[j]))
                 q = p.copy()
@@ -307,10 +312,10 @@ class JointProblem:
                                                                mq.stages[k].values))
                 else:
                     _, uq = self._trace(mq, k, v=vin[k])
-                post_in[:, j] = self._table_out(mq, uq[-1])
+                post_in[j] = self._table_out(mq, uq[-1])
                 bank[:, :, j] = post
         rq = np.empty((self.n_rows, n))
-        self._error_rows(sosfilt_bank(bank, post_in), rq)
+        self._error_rows(sosfilt_rows(bank, post_in, filtered), rq)
         rq[2 * len(self.y):] = np.stack([self._penalty(mq) for mq in models], axis=1)
         return (rq - r0[:, None]) / steps
 
