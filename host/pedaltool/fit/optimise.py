@@ -395,7 +395,8 @@ def varpro_lm(prob: JointProblem, p: np.ndarray, max_iter: int = 30,
         jt = prob.nonlinear_jacobian(p, r)
         # projected Jacobian (I - A G^-1 A^T) J_theta and the matching change of c per step
         dc_per = _chol_solve(chol, a.T @ jt)  # (n_c, n)
-        jp = jt - a @ dc_per
+        jt -= a @ dc_per  # in place (jt is not needed after): one large temporary fewer
+        jp = jt
         hess = jp.T @ jp
         grad = jp.T @ r
         dg = np.diag(hess).copy()
