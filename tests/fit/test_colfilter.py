@@ -49,6 +49,8 @@ def test_signals_given_as_rows_come_out_as_the_same_columns_bit_for_bit():
     assert np.array_equal(sosfilt_rows(_post_eq(), rows), sosfilt_bank(_post_eq(), rows.T.copy()))
     with pytest.raises(ValueError, match="out must be"):
         sosfilt_rows(bank, rows, np.empty((6, 20000)))
+    with pytest.raises(ValueError, match="sosfilt_rows: sos of shape"):
+        sosfilt_rows(bank[:, :, :5], rows)
 
 
 def test_it_filters_in_place_and_refuses_what_it_cannot():

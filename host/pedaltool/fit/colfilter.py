@@ -74,13 +74,13 @@ def _sosfilt_rows(sos, xr, y):  # pragma: no cover - compiled
     _filter(sos, xr, True, y, np.zeros((ns, c)), np.zeros((ns, c)), np.empty(c))
 
 
-def _checked_sos(sos: np.ndarray, signals: int) -> np.ndarray:
+def _checked_sos(sos: np.ndarray, signals: int, caller: str) -> np.ndarray:
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     shared = sos.ndim == 2
     if sos.shape[:2] != (len(sos), 6) or (not shared and sos.shape != (len(sos), 6, signals)):
-        raise ValueError(f"sosfilt_bank: sos of shape {sos.shape} for {signals} signals")
+        raise ValueError(f"{caller}: sos of shape {sos.shape} for {signals} signals")
     if np.any(sos[:, 3] != 1.0):
-        raise ValueError("sosfilt_bank needs normalised sections (a0 = 1)")
+        raise ValueError(f"{caller} needs normalised sections (a0 = 1)")
     return sos
 
 
@@ -90,7 +90,7 @@ def sosfilt_bank(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     cascade shared by all, rows [b0 b1 b2 1 a1 a2]. Returns ``x``."""
     if x.dtype != np.float64 or x.ndim != 2 or not x.flags.c_contiguous:
         raise ValueError("sosfilt_bank filters a C-contiguous 2-D float64 array in place")
-    _sosfilt(_checked_sos(sos, x.shape[1]), x)
+    _sosfilt(_checked_sos(sos, x.shape[1], "sosfilt_bank"), x)
     return x
 
 
@@ -109,5 +109,5 @@ def sosfilt_rows(sos: np.ndarray, rows: np.ndarray, out: np.ndarray | None = Non
     y = np.empty(shape) if out is None else out
     if y.shape != shape or y.dtype != np.float64 or not y.flags.c_contiguous:
         raise ValueError(f"sosfilt_rows: out must be a C-contiguous float64 array of {shape}")
-    _sosfilt_rows(_checked_sos(sos, rows.shape[0]), rows, y)
+    _sosfilt_rows(_checked_sos(sos, rows.shape[0], "sosfilt_rows"), rows, y)
     return y
