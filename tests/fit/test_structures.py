@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from fit_helpers import RATE, WienerHammerstein
-from pedaltool.fit import core
+from pedaltool.fit import api, core
 from pedaltool.fit import structure as S
 from pedaltool.fit.convert import stage_kinds, to_pedal_model
 
@@ -80,6 +80,12 @@ def test_saturating_captures_get_multi_stage_flavours_and_one_restart():
     assert core.restarts_for(sat) == core.SATURATING_RESTARTS
     assert core.restarts_for(mild) == core.RESTARTS
     assert core.restarts_for(sat, naive=True) == core.RESTARTS  # the baseline: every restart
+    # the default effort spends its time on the saturating capture's one dataset; the naive
+    # baseline is fitted with the same iterations (api.baseline_scores uses _nfev too)
+    normal = api.FitConfig()
+    assert api._nfev(normal, sat) == (6, api.SATURATING_LONG_ITERATIONS)
+    assert api._nfev(normal, mild) == (6, 12) and api.SATURATING_LONG_ITERATIONS > 12
+    assert api._nfev(api.FitConfig(effort="thorough"), sat) == (6, 24)
 
 
 def test_with_envelope_keeps_the_eq_and_respects_the_budget():

@@ -40,7 +40,8 @@ QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder
 class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, no envelope promotion: tests),
-    'normal' or 'thorough' (THOROUGH_DATASETS fitting datasets, every flavour long-fitted on
+    'normal' (SATURATING_LONG_ITERATIONS long-fit iterations on a saturating capture, 12 on a
+    mild one) or 'thorough' (THOROUGH_DATASETS fitting datasets, every flavour long-fitted on
     each with twice the iterations; saturating captures get wh3 too and
     THOROUGH_SATURATING_PLAYING_S of playing per dataset: 1.5-10x the fit time of 'normal');
     both promote the two best long fits to an envelope version when the budget allows
@@ -189,11 +190,22 @@ def _score(y_hat: np.ndarray, target: metrics.Target) -> Score:
 EFFORTS = ("quick", "normal", "thorough")
 
 
-def _nfev(cfg: FitConfig) -> tuple[int, int]:
-    """(quick-fit, long-fit) iterations of an effort."""
+def _nfev(cfg: FitConfig, pr: core.Probe) -> tuple[int, int]:
+    """(quick-fit, long-fit) iterations of an effort, for the capture probed as ``pr``."""
     if cfg.effort not in EFFORTS:
         raise FitError(f"unknown effort {cfg.effort!r} (one of {', '.join(EFFORTS)})")
+    if cfg.effort == "normal" and core.is_saturating(pr):
+        return 6, SATURATING_LONG_ITERATIONS
     return {"quick": (4, 10), "normal": (6, 12), "thorough": (6, 24)}[cfg.effort]
+
+
+# long-fit iterations of a saturating capture at the default effort (a mild one gets 12, on
+# each of its three datasets; a saturating capture long-fits one, so it has the time). The
+# Splawn over five draws (2026-12-05, docs/fitting-log.md): ESR 0.117 on average with 12
+# iterations, never within its 0.1; 0.103 with 16 (3 of 5 within); 0.100 with 20 (4 of 5).
+# The naive baseline gets them too, and on the HM-2 it gains more than the model: 5x met in
+# 5 of 5 draws with 12, 3 of 5 with 20. 10-11 s a saturating fit instead of 7-8 (Xeon).
+SATURATING_LONG_ITERATIONS = 20
 
 
 # fitting datasets of the thorough effort (core.PLAY_SEEDS: 2 s of playing each). The
@@ -595,7 +607,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         if evaluation is None:  # the scoring pair, rendered beside the fits
             say("rendering the evaluation DI through the capture")
         pr, n_data, structs = _plan(render, cfg, name, level, say)
-        graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg), name, say,
+        graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg, pr), name, say,
                           evaluation)
         started = {t.key for t in early}
         done = run_graph([t for t in graph.initial(rate, level) if t.key not in started],
@@ -912,7 +924,7 @@ def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,
         say("probing (DC, latency, best linear approximations)")
         pr = core.probe(render, cfg.rate, level, name)
         say("fitting the naive baseline (biquad + tanh + biquad)")
-        graph = _FitGraph(cfg, pr, datasets_for(cfg, pr), [], workers, _nfev(cfg), name, say,
-                          (eval_x, eval_y))
+        graph = _FitGraph(cfg, pr, datasets_for(cfg, pr), [], workers, _nfev(cfg, pr), name,
+                          say, (eval_x, eval_y))
         done = run_graph(graph.initial(cfg.rate, level), workers, say, graph)
     return done["base score"]

@@ -155,7 +155,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
     if not structs:
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample")
-    q_nfev, f_nfev = api._nfev(cfg)
+    q_nfev, f_nfev = api._nfev(cfg, pr)
     quick = sorted((core.quick_fit(st, pr, ds, nfev=q_nfev, progress=cfg.progress)
                     for st in structs), key=lambda c: c.crit)
     best = core.final_fit(quick[0], pr, ds, nfev=f_nfev, progress=cfg.progress)
