@@ -190,15 +190,6 @@ def _score(y_hat: np.ndarray, target: metrics.Target) -> Score:
 EFFORTS = ("quick", "normal", "thorough")
 
 
-def _nfev(cfg: FitConfig, pr: core.Probe) -> tuple[int, int]:
-    """(quick-fit, long-fit) iterations of an effort, for the capture probed as ``pr``."""
-    if cfg.effort not in EFFORTS:
-        raise FitError(f"unknown effort {cfg.effort!r} (one of {', '.join(EFFORTS)})")
-    if cfg.effort == "normal" and core.is_saturating(pr):
-        return 6, SATURATING_LONG_ITERATIONS
-    return {"quick": (4, 10), "normal": (6, 12), "thorough": (6, 24)}[cfg.effort]
-
-
 # long-fit iterations of a saturating capture at the default effort (a mild one gets 12, on
 # each of its three datasets; a saturating capture long-fits one, so it has the time). The
 # Splawn over five draws (2026-12-05, docs/fitting-log.md): ESR 0.117 on average with 12
@@ -206,6 +197,15 @@ def _nfev(cfg: FitConfig, pr: core.Probe) -> tuple[int, int]:
 # The naive baseline gets them too, and on the HM-2 it gains more than the model: 5x met in
 # 5 of 5 draws with 12, 3 of 5 with 20. 10-11 s a saturating fit instead of 7-8 (Xeon).
 SATURATING_LONG_ITERATIONS = 20
+
+
+def _nfev(cfg: FitConfig, pr: core.Probe) -> tuple[int, int]:
+    """(quick-fit, long-fit) iterations of an effort, for the capture probed as ``pr``."""
+    if cfg.effort not in EFFORTS:
+        raise FitError(f"unknown effort {cfg.effort!r} (one of {', '.join(EFFORTS)})")
+    if cfg.effort == "normal" and core.is_saturating(pr):
+        return 6, SATURATING_LONG_ITERATIONS
+    return {"quick": (4, 10), "normal": (6, 12), "thorough": (6, 24)}[cfg.effort]
 
 
 # fitting datasets of the thorough effort (core.PLAY_SEEDS: 2 s of playing each). The
