@@ -9,14 +9,13 @@ EPYC's eleven scored models to every printed digit). Both libraries read the lev
 environment once, when they load, so :func:`pin` must run before numpy is first imported:
 ``pedaltool/__init__.py`` calls it.
 
-The level is x86-64-v3 (AVX2 + FMA, OpenBLAS's ``Haswell`` kernels): what x86 CPUs since 2013
-have; numpy's variable is set only on CPUs with AVX-512, the only ones where it differs
-from the CPU's own choice. A numpy built with AVX-512 in its baseline (not the PyPI wheels)
-refuses the variable at import: run such a build with ``PEDALTOOL_NATIVE_SIMD=1``. numba needs
-no pin (without fastmath its code does not reassociate sums). Other
-architectures, and x86 CPUs below v3, are left as they are. ``PEDALTOOL_NATIVE_SIMD=1`` opts
-out (faster renders on AVX-512, results that depend on the CPU), and a variable the user set
-is never overridden.
+The level is x86-64-v3 (AVX2 + FMA, OpenBLAS's ``Haswell`` kernels), which x86 CPUs have had
+since 2013. numpy's variable is set only on CPUs with AVX-512, the only ones where numpy would
+choose otherwise. numba needs no pin: without fastmath its code does not reassociate sums.
+Other architectures, and x86 CPUs below v3, are left as they are. ``PEDALTOOL_NATIVE_SIMD=1``
+opts out (faster renders on AVX-512, results that depend on the CPU), and a variable the user
+set is never overridden. A numpy built with AVX-512 in its baseline (not PyPI's wheels)
+refuses the numpy variable at import: run it with ``PEDALTOOL_NATIVE_SIMD=1``.
 
 This module imports nothing heavy: numpy must not be loaded by the time it runs.
 """
