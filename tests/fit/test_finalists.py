@@ -84,3 +84,23 @@ def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):
     assert sane and why == ""
     assert [s.p for s in qp.stages] == [s.p for s in quantise(pm, downstream=False).stages]
     assert any("plain error feedback passes" in s and "failed here" in s for s in said)
+
+
+def _scored(name: str, esr: float, esr_pre: float, dataset: int = 0) -> Candidate:
+    c = _candidate(name, 0.0)
+    c.val_esr, c.val_esr_pre, c.dataset = esr, esr_pre, dataset
+    return c
+
+
+def test_a_model_the_naive_baseline_beats_on_raw_esr_goes_after_it():
+    base = _scored("baseline", 0.0088, 0.0410)  # the example diode clipper's validation
+    rich = _scored("wh2+cab-1/6", 0.0189, 0.0282)  # better on ESR + pre, worse on raw ESR
+    good = _scored("wh-3/7", 0.0050, 0.0300)  # better on both
+    order = api.ranked_finalists([rich, good], base)
+    assert [c.structure.name for c in order] == ["wh-3/7", "baseline", "wh2+cab-1/6"]
+    assert rich.crit < base.crit  # by the criterion alone it would have gone first
+    # without a baseline (over the budget) the criterion alone ranks them
+    assert api.ranked_finalists([rich, good], None) == sorted([rich, good], key=api._rank)
+    # a baseline that loses on raw ESR keeps its place by the criterion
+    assert [c.structure.name for c in api.ranked_finalists(
+        [good], _scored("baseline", 0.04, 0.04))] == ["wh-3/7", "baseline"]

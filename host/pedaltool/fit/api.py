@@ -394,6 +394,20 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
+def ranked_finalists(finals: list, base: core.Candidate | None) -> list:
+    """The finalists in the order they are tried for writing: by ``_rank``, except that a
+    model whose raw validation ESR is above the naive baseline's goes after the baseline. The
+    criterion weighs the pre-emphasised ESR as much as the raw one, and a richer model can win
+    on it while the naive one has the lower raw ESR, the issue's measure (the example diode
+    clipper with 20 long-fit iterations: validation 0.0189 / pre 0.0282 against the
+    baseline's 0.0088 / 0.0410, evaluation ESR 0.0199 against 0.0104)."""
+    order = sorted(finals + ([base] if base is not None else []), key=_rank)
+    if base is None:
+        return order
+    worse = [c for c in order if c is not base and c.val_esr > base.val_esr]
+    return [c for c in order if not any(c is w for w in worse)] + worse
+
+
 def _dataset_task(k: int, rate: int, level: float, play_s: float) -> Task:
     """Render fitting dataset ``k`` (playing seed ``core.PLAY_SEEDS[k]``); only the first
     renders the held-out validation that the others share."""
@@ -631,16 +645,17 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
                       "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
         # finalists: every long-fitted candidate, the naive structure included, best validation
-        # first; the first whose quantised model passes the sanity check is written. A better
+        # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
+        # whose quantised model passes the sanity check is written. A better
         # model that fails (e.g. a broad low-Q peak whose pole at 0.99998 the integer engine does
         # not let decay) is reported in the log and the next one is used, so a fit that has a
         # sane candidate always writes one
-        finalists = list(finals)
-        if S.cost_cycles(bst, cfg.arch) <= cfg.budget:
-            finalists.append(base)
-        finalists.sort(key=_rank)
+        affordable = S.cost_cycles(bst, cfg.arch) <= cfg.budget
+        finalists = ranked_finalists(list(finals), base if affordable else None)
         if finalists[0] is base:
-            say(f"the naive structure validates better ({base.val_esr:.4f} vs {best.val_esr:.4f})")
+            say(f"the naive structure goes first: validation ESR {base.val_esr:.4f} / pre "
+                f"{base.val_esr_pre:.4f} against the best model's {best.val_esr:.4f} / pre "
+                f"{best.val_esr_pre:.4f}")
 
         # score: device-exact on the evaluation DI
         say("quantising and scoring device-exact")

@@ -164,10 +164,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
-    finalists = [best]
-    if S.cost_cycles(base.structure, cfg.arch) <= cfg.budget:
-        finalists.append(base)
-    finalists.sort(key=api._rank)
+    affordable = S.cost_cycles(base.structure, cfg.arch) <= cfg.budget
+    finalists = api.ranked_finalists([best], base if affordable else None)
     say("quantising and scoring device-exact")
     best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
