@@ -404,8 +404,9 @@ def ranked_finalists(finals: list, base: core.Candidate | None) -> list:
     order = sorted(finals + ([base] if base is not None else []), key=_rank)
     if base is None:
         return order
-    worse = [c for c in order if c is not base and c.val_esr > base.val_esr]
-    return [c for c in order if not any(c is w for w in worse)] + worse
+    beaten = [c is not base and c.val_esr > base.val_esr for c in order]
+    return ([c for c, b in zip(order, beaten, strict=True) if not b]
+            + [c for c, b in zip(order, beaten, strict=True) if b])
 
 
 def _dataset_task(k: int, rate: int, level: float, play_s: float) -> Task:
