@@ -41,10 +41,10 @@ def fit_bundled(capture: Path, pedals_dir: Path, echo: Callable[[str], None],
     echo(f"    fitted {res.structure} ({res.cycles:.0f} cycles/sample) in "
          f"{time.monotonic() - t0:.1f} s")
     if res.structure == "baseline":  # say why, or the accuracy table below looks odd
-        echo("    (the naive structure validated best on held-out playing for this capture, so "
-             "the pedal is the baseline itself, with drive/tone/level knobs added: quantised "
-             "with room for the knobs' range, it scores slightly differently from the "
-             "knob-less baseline row)")
+        echo("    (the naive structure ranked first on held-out playing for this capture "
+             "(docs/fitting.md, how finalists are ranked), so the pedal is the baseline "
+             "itself, with drive/tone/level knobs added: quantised with room for the knobs' "
+             "range, it scores slightly differently from the knob-less baseline row)")
     path = fit.write_result(res, pedals_dir / f"{res.name}.pedal")
     return res.qpedal, res.pedal_model, res, path
 
