@@ -96,11 +96,13 @@ def test_a_model_the_naive_baseline_beats_on_raw_esr_goes_after_it():
     base = _scored("baseline", 0.0088, 0.0410)  # the example diode clipper's validation
     rich = _scored("wh2+cab-1/6", 0.0189, 0.0282)  # better on ESR + pre, worse on raw ESR
     good = _scored("wh-3/7", 0.0050, 0.0300)  # better on both
-    order = api.ranked_finalists([rich, good], base)
+    cfg = api.FitConfig()
+    order = api.ranked_finalists([rich, good], base, cfg)
     assert [c.structure.name for c in order] == ["wh-3/7", "baseline", "wh2+cab-1/6"]
     assert rich.crit < base.crit  # by the criterion alone it would have gone first
     # without a baseline (over the budget) the criterion alone ranks them
-    assert api.ranked_finalists([rich, good], None) == sorted([rich, good], key=api._rank)
+    tight = api.FitConfig(budget=S.cost_cycles(base.structure, cfg.arch) - 1)
+    assert api.ranked_finalists([rich, good], base, tight) == sorted([rich, good], key=api._rank)
     # a baseline that loses on raw ESR keeps its place by the criterion
     assert [c.structure.name for c in api.ranked_finalists(
-        [good], _scored("baseline", 0.04, 0.04))] == ["wh-3/7", "baseline"]
+        [good], _scored("baseline", 0.04, 0.04), cfg)] == ["wh-3/7", "baseline"]

@@ -394,16 +394,17 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
-def ranked_finalists(finals: list, base: core.Candidate | None) -> list:
-    """The finalists in the order they are tried for writing: by ``_rank``, except that a
+def ranked_finalists(finals: list, base: core.Candidate, cfg: FitConfig) -> list:
+    """The finalists in the order they are tried for writing: the long-fitted ``finals`` and
+    the naive ``base`` when its structure fits ``cfg.budget``, by ``_rank``, except that a
     model whose raw validation ESR is above the naive baseline's goes after the baseline. The
     criterion weighs the pre-emphasised ESR as much as the raw one, and a richer model can win
     on it while the naive one has the lower raw ESR, the issue's measure (the example diode
     clipper with 20 long-fit iterations: validation 0.0189 / pre 0.0282 against the
     baseline's 0.0088 / 0.0410, evaluation ESR 0.0199 against 0.0104)."""
-    order = sorted(finals + ([base] if base is not None else []), key=_rank)
-    if base is None:
-        return order
+    if S.cost_cycles(base.structure, cfg.arch) > cfg.budget:
+        return sorted(finals, key=_rank)
+    order = sorted([*finals, base], key=_rank)
     beaten = [c is not base and c.val_esr > base.val_esr for c in order]
     return ([c for c, b in zip(order, beaten, strict=True) if not b]
             + [c for c, b in zip(order, beaten, strict=True) if b])
@@ -651,8 +652,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         # model that fails (e.g. a broad low-Q peak whose pole at 0.99998 the integer engine does
         # not let decay) is reported in the log and the next one is used, so a fit that has a
         # sane candidate always writes one
-        affordable = S.cost_cycles(bst, cfg.arch) <= cfg.budget
-        finalists = ranked_finalists(list(finals), base if affordable else None)
+        finalists = ranked_finalists(finals, base, cfg)
         if finalists[0] is base:
             say(f"the naive structure goes first: validation ESR {base.val_esr:.4f} / pre "
                 f"{base.val_esr_pre:.4f} against the best model's {best.val_esr:.4f} / pre "

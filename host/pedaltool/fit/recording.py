@@ -164,8 +164,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
-    affordable = S.cost_cycles(base.structure, cfg.arch) <= cfg.budget
-    finalists = api.ranked_finalists([best], base if affordable else None)
+    finalists = api.ranked_finalists([best], base, cfg)
     say("quantising and scoring device-exact")
     best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
