@@ -28,7 +28,7 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
         monkeypatch, idles, crits, written, measured):
     said: list[str] = []
     calls = iter(idles)
-    monkeypatch.setattr(api, "_idle_dbfs", lambda qp: next(calls))
+    monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: next(calls))
     finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
     best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, said.append)
     assert best.structure.name == written and sane and why == ""
@@ -44,7 +44,7 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
 def test_the_idle_measure_is_the_contracts():
     pm, qp, sane, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
     assert sane
-    assert api._idle_dbfs(qp) == idle_floor_dbfs(pm, loud_passage(RATE))
+    assert api.contract_idle_dbfs(qp) == idle_floor_dbfs(pm, loud_passage(RATE))
 
 
 def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):

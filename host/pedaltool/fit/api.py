@@ -23,6 +23,7 @@ from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
+from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
 from pedaltool.progress import every as progress_every
 
@@ -721,7 +722,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
             first = (best, pm, qp, why)
         if not sane:
             continue
-        idle = _idle_dbfs(qp)
+        idle = contract_idle_dbfs(qp)
         if idle <= IDLE_LIMIT_DBFS:
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
@@ -786,15 +787,6 @@ def _checked_quantise(pm, downstream: bool) -> tuple:
     except FitError as exc:
         return None, False, str(exc), False
     return (qp, *_sanity(qp))
-
-
-def _idle_dbfs(qp) -> float:
-    """The contract's idle floor of a quantised model (dBFS): RMS of the device's output in
-    silence after a loud passage, at the fitted knobs (``docs/arithmetic.md``)."""
-    from pedaltool.pedal.accuracy import loud_passage
-    from pedaltool.pedal.simulate import idle_tail_dbfs
-
-    return idle_tail_dbfs(qp, loud_passage(qp.sample_rate))
 
 
 def _sanity(qp) -> tuple[bool, str, bool]:

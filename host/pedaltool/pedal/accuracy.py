@@ -2,7 +2,8 @@
 
 ``esr_vs_float`` scores device-exact output against ``simulate_float`` (ESR = sum(e^2)/sum(y^2));
 ``idle_floor_dbfs`` measures what the device outputs in silence after a loud passage (limit
-cycles, DC drift); ``eq_test_models`` are the low-frequency EQ cases we hold the contract to.
+cycles, DC drift), ``contract_idle_dbfs`` the same after the contract's own loud passage;
+``eq_test_models`` are the low-frequency EQ cases we hold the contract to.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def idle_floor_dbfs(model: PedalModel, loud: np.ndarray, silence_s: float = 2.0,
     ``qp``: the quantised model to run (a written file's); ``quantise(model)`` if None."""
     qp = quantise(model) if qp is None else qp
     return idle_tail_dbfs(qp, loud, silence_s, measure_s)
+
+
+def contract_idle_dbfs(qp) -> float:
+    """The contract's idle floor of a quantised model (dBFS, limit ``IDLE_LIMIT_DBFS``): RMS of
+    the device's output in silence after ``loud_passage``, at the fitted knobs
+    (docs/arithmetic.md). The quantiser and the fitter both judge a model by it."""
+    return idle_tail_dbfs(qp, loud_passage(qp.sample_rate))
 
 
 def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:

@@ -626,11 +626,9 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     n_runs = len(_biquad_runs(model.stages))
     if n_runs == 0 or not (REORDER_RUNS or IDLE_SLACK_RETRIES):
         return best
-    from pedaltool.pedal.accuracy import loud_passage
-    from pedaltool.pedal.simulate import idle_tail_dbfs
+    from pedaltool.pedal.accuracy import contract_idle_dbfs
 
-    loud = loud_passage(best.sample_rate)
-    idle = idle_tail_dbfs(best, loud)
+    idle = contract_idle_dbfs(best)
     if idle <= REORDER_BELOW_DBFS:
         return best
     orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
@@ -639,12 +637,12 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
         trial = _quantise(model, chosen | {run: orders[run]}, downstream, done)
         if [s.p for s in trial.stages] == [s.p for s in best.stages]:
             continue
-        trial_idle = idle_tail_dbfs(trial, loud)
+        trial_idle = contract_idle_dbfs(trial)
         if trial_idle <= idle:
             best, chosen, idle = trial, chosen | {run: orders[run]}, trial_idle
     for slack in IDLE_SLACK_RETRIES if idle > IDLE_LIMIT_DBFS else ():
         trial = _quantise(model, chosen, downstream, {}, slack)
-        if idle_tail_dbfs(trial, loud) <= IDLE_LIMIT_DBFS:
+        if contract_idle_dbfs(trial) <= IDLE_LIMIT_DBFS:
             return trial
     return best
 
