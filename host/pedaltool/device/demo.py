@@ -183,7 +183,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         echo(f"4/6 playing the evaluation DI ({di_seconds:g} s) through the pedal ...")
         cap = nam.load(capture)
         # the same DI and level the fit scores with (the capture's calibrated input level)
-        level = signals.level_scale_for(getattr(cap.metadata, "input_level_dbu", None))
+        level = signals.level_scale_for(cap.metadata.input_level_dbu)
         di = np.asarray(signals.evaluation_di(RATE_HZ, di_seconds) * level, np.float32)
         di_wav, out_wav, out2_wav = out / "di.wav", out / "pedal_out.wav", out / "pedal_drive.wav"
         write_wav(di_wav, di, RATE_HZ)

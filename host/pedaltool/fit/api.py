@@ -823,7 +823,7 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
         cfg.progress(f"note: the capture runs at {native:g} Hz; it is rendered there and "
                      f"resampled to the pedal's {cfg.rate} Hz")
     md = model.metadata
-    level = signals.level_scale_for(getattr(md, "input_level_dbu", None))
+    level = signals.level_scale_for(md.input_level_dbu)
     src = SourceInfo(path.name, _file_sha256(path),
                      str(getattr(md, "gear_type", "") or ""),
                      str(getattr(md, "tone_type", "") or ""))
@@ -881,7 +881,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
                      "two different sounds")
-    level = signals.level_scale_for(getattr(model.metadata, "input_level_dbu", None))
+    level = signals.level_scale_for(model.metadata.input_level_dbu)
     oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate)
     if di is None:
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
