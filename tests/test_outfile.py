@@ -4,7 +4,12 @@ import os
 
 import pytest
 from pedaltool.errors import AudioFileError, PedaltoolError
-from pedaltool.outfile import check_writable, write_atomic
+from pedaltool.outfile import (
+    check_distinct_outputs,
+    check_folder_writable,
+    check_writable,
+    write_atomic,
+)
 
 
 def _umask() -> int:
@@ -71,3 +76,39 @@ def test_write_figure_saves_png_bytes_atomically(tmp_path):
     out = write_figure(Fig(), tmp_path / "plots" / "a.png", 90, make_folder=True)
     assert out.read_bytes() == b"\x89PNG" + bytes([90])
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_work(tmp_path):
+    """The longest legal name works (the temporary beside it has a short name of its own);
+    one byte more is refused by the check, which runs before a fit, not after it."""
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    longest = tmp_path / ("a" * (name_max - 4) + ".wav")
+    check_writable(longest)
+    assert write_atomic(longest, b"data").read_bytes() == b"data"
+    with pytest.raises(PedaltoolError, match=f"is {name_max + 1} bytes; the file system allows"):
+        check_writable(tmp_path / ("b" * (name_max - 3) + ".wav"))
+    with pytest.raises(PedaltoolError, match="the file system allows"):  # a folder to create
+        check_writable(tmp_path / ("c" * (name_max + 1)) / "x.wav")
+
+
+def test_a_folder_to_write_into(tmp_path):
+    check_folder_writable(tmp_path / "new" / "deeper")
+    check_folder_writable(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(PedaltoolError, match="a_file: the demo folder must be a folder"):
+        check_folder_writable(blocker, "demo folder")
+    with pytest.raises(PedaltoolError, match=r"cannot write the output folder \(.*a_file is a"):
+        check_folder_writable(blocker / "sub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing created
+
+
+def test_two_outputs_that_are_one_file_are_refused(tmp_path):
+    a = tmp_path / "x.pedal"
+    check_distinct_outputs([(a, ".pedal"), (tmp_path / "x.json", "JSON report")])
+    with pytest.raises(PedaltoolError, match="given as both the .pedal and the JSON report"):
+        check_distinct_outputs([(a, ".pedal"), (tmp_path / "." / "x.pedal", "JSON report")])
+    a.write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to(a)
+    with pytest.raises(PedaltoolError, match="link.png: given as both the .pedal and the plot"):
+        check_distinct_outputs([(a, ".pedal"), (tmp_path / "link.png", "plot")])

@@ -40,7 +40,8 @@ def write_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = False
             folder.mkdir(parents=True, exist_ok=True)
         if p.is_dir():
             raise IsADirectoryError(0, "is a folder")
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+        # a short fixed prefix: the output's own name may already be as long as allowed
+        fd, tmp = tempfile.mkstemp(prefix=".pedaltool-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     try:
@@ -64,21 +65,65 @@ def check_writable(path: str | os.PathLike, what: str = "output",
     """Refuse an output file location that cannot work, before any long work: ``path`` is a
     folder, or the nearest existing folder on its way is a file or not writable."""
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):  # (os.path: False for a name too long, where Path raises)
         raise error(f"{p}: the {what} must be a file name, this is a folder")
+    _check_folder_on_the_way(p, what, error)
+
+
+def check_folder_writable(path: str | os.PathLike, what: str = "output folder",
+                          error: type[PedaltoolError] = PedaltoolError) -> None:
+    """Refuse a folder to be written into (created if missing) that cannot work: it is a file,
+    or the nearest existing folder on its way is a file or not writable."""
+    p = Path(path)
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise error(f"{p}: the {what} must be a folder, this is a file")
+    _check_folder_on_the_way(p / ".pedaltool-check", what, error, shown=p)
+
+
+def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
+                             shown: Path | None = None) -> None:
+    """The checks of check_writable for the file ``p`` (named ``shown`` in messages): every
+    name still to be created fits the file system, and the nearest existing folder is one
+    and can be written."""
+    shown = p if shown is None else shown
     existing = p.parent if str(p.parent) else Path(".")
-    while not existing.exists() and existing != existing.parent:
+    missing = [p.name]
+    while not os.path.exists(existing) and existing != existing.parent:
+        missing.append(existing.name)
         existing = existing.parent
-    if not existing.is_dir():
-        raise error(f"{p}: cannot write the {what} ({existing} is a file, not a folder)")
+    if not os.path.isdir(existing):
+        raise error(f"{shown}: cannot write the {what} ({existing} is a file, not a folder)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise error(f"{p}: cannot write the {what} (no permission in {existing})")
+        raise error(f"{shown}: cannot write the {what} (no permission in {existing})")
     try:  # root passes os.access; an immutable folder or a read-only mount does not
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".pedaltool-check-"):
             pass
     except OSError as exc:
-        raise error(f"{p}: cannot write the {what} ({exc.strerror or exc} in {existing})"
+        raise error(f"{shown}: cannot write the {what} ({exc.strerror or exc} in {existing})"
                     ) from None
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not known here (Windows has no pathconf)
+        name_max = 255
+    for name in missing:
+        if len(os.fsencode(name)) > name_max:
+            raise error(f"{shown}: cannot write the {what} (the name {name[:20]}... is "
+                        f"{len(os.fsencode(name))} bytes; the file system allows "
+                        f"{name_max})")
+
+
+def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError) -> None:
+    """Refuse two of a command's outputs, ``[(path, what), ...]``, that are one file (by any
+    name): the later write would replace the earlier, e.g. the .pedal by the JSON report."""
+    seen: list = []
+    for path, what in outputs:
+        for other, other_what in seen:
+            same = os.path.abspath(path) == os.path.abspath(other) or (
+                os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other))
+            if same:
+                raise error(f"{path}: given as both the {other_what} and the {what}; give "
+                            "each its own name")
+        seen.append((path, what))
 
 
 def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
