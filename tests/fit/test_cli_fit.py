@@ -69,9 +69,11 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
         r = runner.invoke(main, args)  # click's usage errors: one line too, no usage block
         assert r.exit_code == 2 and r.output.startswith("error: "), (args, r.output)
         assert len(r.output.splitlines()) == 1 and "--help" in r.output, (args, r.output)
-    for budget in ("0", "-5", "nan", "inf", "100"):  # refused before any work
+    for budget, problem in (("0", "not a CPU budget"), ("-5", "not a CPU budget"),
+                            ("nan", "not a CPU budget"), ("inf", "not a CPU budget"),
+                            ("1e30", "not a CPU budget"), ("100", "no structure fits")):
         r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", budget])
-        assert r.exit_code == 2 and "no structure fits" in r.output, (budget, r.output)
+        assert r.exit_code == 2 and problem in r.output, (budget, r.output)
         assert "probing" not in r.output and len(r.output.splitlines()) == 1
 
 
@@ -101,8 +103,8 @@ def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
     write_wav(tmp_path / "silent.wav", np.zeros(48000 * 4), 48000)
     (tmp_path / "a_file").write_text("x")
     runner = CliRunner()
-    for args, problem in ((["--di", str(tmp_path / "short.wav")], "too short"),
-                          (["--di", str(tmp_path / "silent.wav")], "silent"),
+    for args, problem in ((["--di", str(tmp_path / "short.wav")], "short.wav: too short"),
+                          (["--di", str(tmp_path / "silent.wav")], "silent.wav: silent"),
                           (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file")):
         r = runner.invoke(main, ["compare", capture, str(pedal), "--no-baseline", *args])
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
@@ -128,6 +130,34 @@ def test_fit_refuses_unwritable_outputs_before_fitting(models_dir, tmp_path, mon
     r = runner.invoke(main, ["fit", capture, capture, "-o", "a_file"])
     assert r.exit_code == 2 and "-o must be a folder, this is a file" in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_dir, tmp_path,
+                                                                        monkeypatch):
+    """-o, --json and --plot naming one file (the later write would replace the model), an -o
+    that `flash` would not see, --plot with several captures: refused before any work."""
+    monkeypatch.chdir(tmp_path)
+    capture = str(models_dir / CAPTURE)
+    (tmp_path / "old.pedal").write_bytes(b"a model")
+    (tmp_path / "same.png").symlink_to(tmp_path / "old.pedal")
+    runner = CliRunner()
+    for args, problem in (
+            (["-o", "a.pedal", "--json", "a.pedal"], "a.pedal: given as both the JSON report "
+                                                     "and the .pedal"),
+            (["-o", "d.png", "--plot", "d.png"], "-o names a .pedal file"),
+            (["-o", "c.pedal", "--json", "r.png", "--plot", "r.png"],
+             "given as both the JSON report and the plot"),
+            (["-o", "old.pedal", "--plot", "same.png"], "given as both the plot and the .pedal"),
+            (["-o", "x.txt"], "-o names a .pedal file"),
+            (["-o", "noext"], "-o names a .pedal file"),
+            (["-o", "-"], "give the .pedal file to write"),
+            (["-o", ""], "give the .pedal file to write"),
+            ([capture, "--plot", "p.png"], "--plot draws one capture's fit")):
+        r = runner.invoke(main, ["fit", capture, *args])
+        assert r.exit_code == 2 and problem in r.output, (args, r.output)
+        assert "probing" not in r.output and len(r.output.splitlines()) == 1, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pedal", "same.png"]
+    assert (tmp_path / "old.pedal").read_bytes() == b"a model"
 
 
 def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
@@ -353,3 +383,13 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)
     # a recorded pair renders nothing: the table does not claim 0.0 s of renders
     assert "renders" not in table("wh-3/7", 1175.0, 1302.0, renders=0.0)
+
+
+def test_the_result_table_says_what_the_error_means_to_a_player():
+    from pedaltool.fit.report import verdict
+
+    assert verdict(0.0029).startswith("very close")
+    assert verdict(0.02).startswith("close")
+    assert verdict(0.07) == "audibly different from the capture"
+    assert verdict(0.71).startswith("far from the capture") and verdict(float("nan")) == \
+        verdict(0.71)

@@ -12,7 +12,12 @@ import click
 
 from pedaltool.cli.base import main
 from pedaltool.errors import FitError, PedaltoolError
-from pedaltool.outfile import check_not_an_input, check_writable, write_atomic
+from pedaltool.outfile import (
+    check_distinct_outputs,
+    check_not_an_input,
+    check_writable,
+    write_atomic,
+)
 
 # pedaltool.fit pulls in scipy (~1 s): every fit import happens inside the commands so that
 # `pedaltool --help` and the other rooms' commands start fast
@@ -81,7 +86,8 @@ def _one_line(d: dict) -> str:
               default=None, help="Write the full report(s) as JSON ('-' = stdout, and the "
                    "result table goes to stderr).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="PNG with table curve, EQ responses, error spectrum.")
+              default=None, help="PNG with table curve, EQ responses, error spectrum (one "
+                   "capture only; needs the plot extra: pip install 'pedaltool[plot]').")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Fit several captures in parallel processes (one process each; a single "
                    "capture uses up to two processes by itself).")
@@ -131,6 +137,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
     several = di_wav is None and len(models) > 1
+    if several and plot_path is not None:
+        raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
+                       "leave it out (or fit the one to plot on its own)")
     output = _output_path(output, several, target_wav if di_wav is not None else models[0])
     _check_outputs(output, json_path, plot_path, several)
     if several:
@@ -141,10 +150,12 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
               else [pedal_path((target_wav or models[0]).stem, output)])
     if several:
         check_writable(pedals[0], "pedal bank")
-    for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
-                      *((p, ".pedal") for p in pedals)]:
-        if out is not None and str(out) != "-":
-            check_not_an_input(out, inputs, what, FitError)
+    outputs = [(out, what) for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
+                                             *((p, ".pedal") for p in pedals)]
+               if out is not None and str(out) != "-"]
+    for out, what in outputs:
+        check_not_an_input(out, inputs, what, FitError)
+    check_distinct_outputs(outputs, FitError)
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
@@ -160,21 +171,25 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             _dump_json(json_path, {"name": source.stem, "source": str(source),
                                    "error": str(exc)})
             raise
-        click.echo(result_table(res), err=to_err)
         d = res.as_dict()
-        try:
+        written = failure = None
+        try:  # before anything is printed: a full disk or a closed terminal loses no model
             written = write_result(res, output)
-            d["written"] = str(written)
-            click.echo(f"wrote {written}", err=to_err)
         except PedaltoolError as exc:  # a script reading the report sees why
-            d["written"] = None
+            failure = exc
             d["error"] = str(exc)
-            raise
+        d["written"] = str(written) if written is not None else None
+        try:
+            click.echo(result_table(res), err=to_err)
+            if written is not None:
+                click.echo(f"wrote {written}", err=to_err)
         finally:
             if plot_path:
                 plot(res, plot_path, res.eval_x, res.eval_y)
                 click.echo(f"wrote {plot_path}", err=to_err)
             _dump_json(json_path, d)
+        if failure is not None:
+            raise failure
         return
     t0 = time.time()
     jobs_list = [(str(m), str(p), budget, rate_i, effort, t0 if jobs > 1 else None)
@@ -256,12 +271,18 @@ def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
     file named like the folder. An input's suffix is refused: it would be a typo."""
     if raw is None:
         return None
+    if raw.strip() in ("", "-"):
+        raise FitError(f"-o {raw!r}: give the .pedal file to write, or a folder")
     out = Path(raw)
     if out.suffix.lower() in (".nam", ".wav"):
         raise FitError(f"{raw}: -o names the .pedal to write (or a folder), not a "
                        f"{out.suffix} file")
-    if not several and (raw.endswith(("/", "\\")) or out.is_dir()):
+    if several:
+        return out
+    if raw.endswith(("/", "\\")) or out.is_dir():
         return out / f"{first.stem}.pedal"
+    if out.suffix.lower() != ".pedal":  # the bank and `flash` only see .pedal files
+        raise FitError(f"{raw}: -o names a .pedal file (or a folder: end a new one with '/')")
     return out
 
 
@@ -290,7 +311,8 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("pedal", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--di", "di_wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="DI WAV to compare on (default: the project's evaluation DI).")
+              help="DI WAV to compare on, at least 3 s (default: the project's evaluation "
+                   "DI at the capture's calibrated level).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON: {rate, pedal: {esr, esr_pre, lsd_db}, baseline: the same or "
                    "null, notes: [warnings]}.")
@@ -320,7 +342,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         for note in clip.notes:
             click.echo(f"note: {di_wav}: {note}", err=True)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
-                     cfg=FitConfig(progress=_progress_printer()))
+                     cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav))
     for note in res["notes"]:
         click.echo(f"warning: {note}", err=True)
     if ab_dir is not None:

@@ -17,6 +17,22 @@ def _f(v, fmt=".4f") -> str:
 
 ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
 
+# what a device ESR means to a player, worst first: NAM's trainer calls < 0.01 "great" and
+# < 0.035 "not bad"; above 0.1 the pedal is a different sound (docs/fitting.md, "What is not
+# met": saturating captures defeat static block models)
+VERDICTS = ((0.1, "far from the capture: a different sound at this budget (high-gain and "
+                  "heavily compressed captures defeat block models: docs/fitting.md)"),
+            (0.035, "audibly different from the capture"),
+            (0.01, "close (NAM's trainer calls an ESR below 0.035 not bad)"),
+            (0.0, "very close (NAM's trainer calls an ESR below 0.01 great)"))
+
+
+def verdict(esr: float) -> str:
+    """What the device ESR means to a player (VERDICTS)."""
+    if not np.isfinite(esr):
+        return VERDICTS[0][1]
+    return next(text for limit, text in VERDICTS if esr >= limit)
+
 
 def result_table(res) -> str:
     """The short result table printed after one fit."""
@@ -29,7 +45,7 @@ def result_table(res) -> str:
                  + ("; the structures stop growing at their caps: more sections did not buy "
                     "accuracy (docs/fitting.md)" if res.cycles < ROOMY * res.budget
                     and res.budget > DEFAULT_BUDGET else "")),
-        ("ESR (device-exact)", _f(res.score.esr)),
+        ("ESR (device-exact)", f"{_f(res.score.esr)}  ({verdict(res.score.esr)})"),
         ("ESR pre-emphasised", _f(res.score.esr_pre)),
         ("log-spectral dist.", _f(res.score.lsd_db, ".2f") + " dB"),
         ("float model ESR", f"{_f(res.float_score.esr)} / pre {_f(res.float_score.esr_pre)}"),
