@@ -173,11 +173,19 @@ def _check_rate(rate: int) -> None:
                        f"{', '.join(str(r) for r in SUPPORTED_RATES)})")
 
 
+# far beyond any board's cycles per sample (an ESP32-S3 at 240 MHz and 32 kHz has 7500): a
+# larger number is a typo, and would be printed as such in every report
+MAX_BUDGET = 1e6
+
+
 def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
     """FitError unless ``budget`` (cycles/sample) is a number the smallest structure fits in:
     refused before any work, not after the probe."""
+    if not math.isfinite(budget) or budget <= 0 or budget > MAX_BUDGET:
+        raise FitError(f"a budget of {budget:g} cycles/sample is not a CPU budget: give a "
+                       f"number from 1 to {MAX_BUDGET:g} (the default is {S.DEFAULT_BUDGET})")
     smallest = S.smallest_cycles(arch)
-    if not math.isfinite(budget) or budget < smallest:
+    if budget < smallest:
         raise FitError(f"no structure fits a budget of {budget:g} cycles/sample (the "
                        f"smallest needs {smallest:.0f} on {arch}; the default is "
                        f"{S.DEFAULT_BUDGET})")
@@ -372,7 +380,11 @@ def baseline_device_score(model: BlockModel, x: np.ndarray, target: metrics.Targ
     from pedaltool.pedal import quantise, simulate_device_float
 
     bpm = to_pedal_model(model, name=name + " baseline", knobs=False)
-    return _score(simulate_device_float(quantise(bpm), x), target)
+    try:
+        qp = quantise(bpm)
+    except FitError as exc:  # its gains out of any sane range: the capture's level is wild
+        raise FitError(f"{name}: cannot quantise even the naive baseline ({exc})") from None
+    return _score(simulate_device_float(qp, x), target)
 
 
 # run_graph priorities: the fitting datasets and initial EQs first (every fit waits for
@@ -857,8 +869,8 @@ def pedal_path(name: str, out: str | Path | None = None) -> Path:
 
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
-            di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None
-            ) -> dict:
+            di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None,
+            di_name: str = "the DI") -> dict:
     """Score an existing .pedal against its capture (device-exact), with the naive baseline
     fitted and scored as ``fit`` does it (:func:`baseline_scores`, device-exact, at the
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
@@ -866,7 +878,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
 
     Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
     capture's .pedal, a resampled DI], "y_nam", "y_pedal", "x"}. FitError for a DI shorter
-    than a recording pair may be (``recording.MIN_SECONDS``) or silent."""
+    than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it as
+    ``di_name`` (its file)."""
     from pedaltool import nam, signals
     from pedaltool.audio import peak_dbfs
     from pedaltool.pedal import read_pedal, simulate_device_float
@@ -895,10 +908,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
 
         if len(x) < MIN_SECONDS * rate:
-            raise FitError(f"the DI is too short to score on ({len(x) / rate:.2f} s, need "
+            raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
-            raise FitError("the DI is silent: nothing to score on")
+            raise FitError(f"{di_name}: silent, nothing to score on")
     peak = peak_dbfs(x)
     if peak > 0.0:
         notes.append(f"the DI peaks at {peak:+.1f} dBFS: the pedal's converter "

@@ -82,13 +82,13 @@ def _knob_q(knob, min_db, max_db):
 def _mant_shift(g: float, limit: float, smin: int, smax: int, what: str) -> tuple[int, int]:
     """g ~= m * 2^-s with |m| <= limit, s in [smin, smax] as large as possible."""
     if not math.isfinite(g):
-        raise FitError(f"{what}: gain is not finite")
+        raise FitError(f"the {what} is not finite")
     if g == 0:
         return 0, smin
     s = math.floor(math.log2(limit / abs(g)))
     s = min(s, smax)
     if s < smin:
-        raise FitError(f"{what}: gain {g:.4g} too large for the integer contract")
+        raise FitError(f"the {what} ({g:.4g}) is too large for the integer contract")
     return int(round(g * 2.0**s)), s
 
 
