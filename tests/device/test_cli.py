@@ -129,3 +129,25 @@ def test_preset_list_lines_show_broken_files():
     assert lines[0].split() == ["1", "amp", "a.pedal"]
     assert lines[1].split()[:3] == ["2", "-", "b.pedal"] and "ERROR: CRC mismatch" in lines[1]
     assert "pedaltool flash" in preset_lines([])[0]
+
+
+def test_virtual_and_demo_refuse_what_cannot_work_in_one_line(tmp_path):
+    """Checked before the pedal starts (it would only fail to boot, and a later `flash` say
+    that) or the demo fits; nothing is left behind, in the temporary folder either."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    (tmp_path / "text.wav").write_text("not audio")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env_tmp = {"TMPDIR": str(scratch)}
+    for args, problem in (
+            (["virtual", "--fs", str(blocker / "fs")], "cannot write the pedal filesystem folder"),
+            (["virtual", "--output", str(blocker / "o.wav")], "a_file is a file, not a folder"),
+            (["virtual", "--input", str(tmp_path / "text.wav")], "text.wav: not a WAV file"),
+            (["demo", "--quick", "--out", str(blocker / "d")], "cannot write the demo folder")):
+        p = subprocess.run(PEDALTOOL + args, cwd=tmp_path, capture_output=True, text=True,
+                           env=dict(os.environ, **env_tmp), timeout=120)
+        assert p.returncode == 2 and problem in p.stderr, (args, p.stderr)
+        assert len(p.stderr.splitlines()) == 1 and p.stdout == "", (args, p.stdout, p.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "text.wav", "tmp"]
+    assert list(scratch.iterdir()) == []

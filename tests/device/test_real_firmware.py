@@ -59,15 +59,23 @@ def test_console_garbage_never_stops_the_pedal(flashed):
 @pytest.mark.slow
 def test_virtual_pedal_plays_a_wav_in_real_time(tmp_path):
     import time
+    import wave
 
     import numpy as np
-    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.audio import read_wav
     from pedaltool.device.virtual import VirtualPedal
 
-    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(48000 * 3) / 48000)).astype(np.float32)
-    write_wav(tmp_path / "in.wav", x, 48000)
+    # a 16-bit stereo WAV at 44.1 kHz: the pedal gets its first channel at its own 48 kHz
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(44100 * 3) / 44100))
+    pcm = np.round(np.stack([x, 0 * x], axis=1) * 32767).astype("<i2")
+    with wave.open(str(tmp_path / "in.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(pcm.tobytes())
     vp = VirtualPedal(input_wav=tmp_path / "in.wav", output_wav=tmp_path / "out.wav")
     vp.start()
+    assert any("44100" in n for n in vp.input_notes), vp.input_notes
     try:
         flash(vp.port, bank_dir=make_bank(tmp_path / "bank"))
         time.sleep(0.8)

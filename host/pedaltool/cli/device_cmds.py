@@ -91,7 +91,8 @@ def _one(port, command, as_json=False):
     return reply
 
 
-@main.command(name="set")
+@main.command(name="set", short_help="Set a knob or parameter on the pedal (set drive 0.7).",
+              context_settings={"ignore_unknown_options": True})  # a value may be negative
 @PORT
 @click.argument("key")
 @click.argument("value")
@@ -159,7 +160,11 @@ def status(port, as_json):
 @click.option("--erase", is_flag=True, help="Erase the whole flash first (ESP32 family).")
 @click.argument("firmware", required=False, type=click.Path(exists=True, dir_okay=False))
 def install_micropython(port, board, erase, firmware):
-    """Install MicroPython on a board (esptool for ESP32, UF2 copy for RP2040/RP2350)."""
+    """Install MicroPython on a board (esptool for ESP32, UF2 copy for RP2040/RP2350).
+
+    FIRMWARE is the MicroPython image for the board from micropython.org/download (.bin for
+    the ESP32 family, .uf2 for RP2040/RP2350); without it the command names the one to
+    download."""
     from pedaltool.device.install import install
 
     for line in install(board, firmware, port=port, erase=erase):
@@ -179,13 +184,25 @@ def virtual(input_wav, output_wav, fs_dir):
 
     from pedaltool.device.virtual import VirtualPedal
 
+    # checked here, in one line: the pedal itself would only fail to start, and `flash` say so
+    vp = VirtualPedal(fs_dir=fs_dir, input_wav=input_wav, output_wav=output_wav, register=True)
     # Ctrl-C (and a plain `kill`) stop it cleanly, also when a script started it in the
     # background: a non-interactive shell starts background jobs with SIGINT ignored, and
     # Python then never raises KeyboardInterrupt (found when CI ran from such a script)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    vp = VirtualPedal(fs_dir=fs_dir, input_wav=input_wav, output_wav=output_wav, register=True)
-    port = vp.start()
+    _run_virtual(vp)
+
+
+def _run_virtual(vp) -> None:
+    """Start the virtual pedal ``vp``, print how to reach it and run until Ctrl-C or a kill."""
+    try:
+        port = vp.start()
+    except BaseException:
+        vp.stop()  # its temporary folders
+        raise
+    for note in vp.input_notes:
+        click.echo(f"note: {note}", err=True)
     click.echo(f"virtual pedal on {port}")
     click.echo(f"  filesystem: {vp.fs_dir}")
     click.echo(f"  try: pedaltool flash --port {port}   (then: pedaltool status --port {port})")
@@ -202,7 +219,8 @@ def virtual(input_wav, output_wav, fs_dir):
 
 @main.command()
 @click.option("--out", "out_dir", default="pedaltool-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the WAVs, plot and report.")
+              type=click.Path(file_okay=False), help="Folder for the WAVs, plot and report "
+              "(created if missing; the demo's own files in it are replaced).")
 @click.option("--quick", is_flag=True, help="A quicker, less exact fit.")
 def demo(out_dir, quick):
     """The whole product without hardware: fit, flash a virtual pedal, play, turn a knob."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import DeviceError
-from pedaltool.outfile import write_atomic, write_figure
+from pedaltool.outfile import check_folder_writable, write_atomic, write_figure
 from pedaltool.paths import examples_dir
 
 CAPTURE = "diode_clipper.nam"
@@ -160,6 +160,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
 
     out = Path(out_dir)
     pedals = out / "pedals"
+    check_folder_writable(out, "demo folder", DeviceError)
     pedals.mkdir(parents=True, exist_ok=True)
     capture = Path(capture) if capture else examples_dir() / CAPTURE
     if not capture.is_file():

@@ -43,6 +43,23 @@ from pedaltool.paths import firmware_dir
 REGISTRY_DIR = Path(tempfile.gettempdir()) / f"pedaltool-virtual-{os.getuid()}"
 
 
+#: The simulated board's audio rate (Hz): the firmware's default board profile.
+SIM_RATE_HZ = 48000
+
+
+def playable_input(path: str | os.PathLike, folder: str | os.PathLike) -> tuple[Path, list]:
+    """The WAV ``path`` as the simulated board's ADC gets it: read and checked like every
+    input (``pedaltool.audio.read_wav``: any PCM or float WAV, its first channel, resampled
+    to SIM_RATE_HZ), written as a mono 32-bit float WAV into ``folder``, which the simulator
+    reads in every case. Returns (that file, notes on what was done to the input)."""
+    from pedaltool.audio import read_wav, write_wav
+
+    clip = read_wav(path, rate_hz=SIM_RATE_HZ)
+    out = Path(folder) / "input.wav"
+    write_wav(out, clip.samples, SIM_RATE_HZ)
+    return out, list(clip.notes)
+
+
 def micropython_executable() -> str:
     """The unix-port ``micropython`` next to this Python (the venv), else on PATH."""
     here = Path(sys.executable).parent / "micropython"
@@ -74,8 +91,11 @@ class VirtualPedal:
     """A MicroPython "board" on a pty, kept running (rebooted) by a supervisor thread.
 
     ``fs_dir`` is the pedal's filesystem (a fresh temp dir by default, removed on stop).
-    ``input_wav``/``output_wav`` feed the simulated I2S. ``transcript`` receives every byte
-    the pedal prints (for debugging).
+    ``input_wav``/``output_wav`` feed the simulated I2S: the input is any WAV pedaltool reads
+    (``playable_input``; what was done to it is in ``input_notes`` after ``start``). The
+    folder and the output are checked here, the input when the pedal starts: a
+    ``DeviceError`` names what cannot work. ``transcript`` receives every byte the pedal
+    prints (for debugging).
     """
 
     def __init__(
@@ -87,11 +107,21 @@ class VirtualPedal:
         transcript: str | os.PathLike | None = None,
         extra_env: dict[str, str] | None = None,
     ):
+        from pedaltool.outfile import check_folder_writable, check_writable
+
+        if fs_dir is not None:
+            check_folder_writable(fs_dir, "pedal filesystem folder", DeviceError)
+        if output_wav is not None:
+            check_writable(output_wav, "output WAV", DeviceError)
         self._own_fs = fs_dir is None
         self.fs_dir = Path(fs_dir or tempfile.mkdtemp(prefix="pedaltool-virtual-fs-"))
         self.fs_dir.mkdir(parents=True, exist_ok=True)
         self.input_wav = Path(input_wav).resolve() if input_wav else None
         self.output_wav = Path(output_wav).resolve() if output_wav else None
+        self.input_notes: list[str] = []
+        self._scratch: str | None = None  # the simulator's copy of the input
+        self._sim_input: Path | None = None
+        self._transcript = None
         self.register = register
         self.transcript_path = Path(transcript) if transcript else None
         self.extra_env = dict(extra_env or {})
@@ -107,6 +137,14 @@ class VirtualPedal:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> str:
         """Open the ptys, boot micropython and return the port to use (the USB side)."""
+        if self.input_wav is not None and self._sim_input is None:
+            self._scratch = tempfile.mkdtemp(prefix="pedaltool-virtual-in-")
+            try:
+                self._sim_input, self.input_notes = playable_input(self.input_wav,
+                                                                   self._scratch)
+            except BaseException:
+                self._remove_scratch()
+                raise
         self._board_m, self._board_s = os.openpty()
         self._usb_m, self._usb_s = os.openpty()
         self._fds = [self._board_m, self._board_s, self._usb_m, self._usb_s]
@@ -145,6 +183,12 @@ class VirtualPedal:
             self._registry_file.unlink(missing_ok=True)
         if self._own_fs:
             shutil.rmtree(self.fs_dir, ignore_errors=True)
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = self._sim_input = None
 
     def __enter__(self) -> VirtualPedal:
         self.start()
@@ -173,8 +217,8 @@ class VirtualPedal:
         env = dict(os.environ)
         sim = firmware_dir() / "sim"
         env["MICROPYPATH"] = os.pathsep.join([str(sim), ".frozen"])
-        if self.input_wav:
-            env["PEDALTOOL_SIM_INPUT"] = str(self.input_wav)
+        if self._sim_input:
+            env["PEDALTOOL_SIM_INPUT"] = str(self._sim_input)
         if self.output_wav:
             env["PEDALTOOL_SIM_OUTPUT"] = str(self.output_wav)
         env.update(self.extra_env)
