@@ -2,8 +2,11 @@
 so check that what an ordinary exit would do still happens: piped output arrives, the exit
 code is the command's, atexit handlers run."""
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 _SCRIPT = """
 import atexit, sys
@@ -32,3 +35,30 @@ def test_output_code_and_atexit_of_a_command_that_fails(tmp_path):
     r, mark = _run(tmp_path, "render", str(tmp_path / "missing.pedal"), "in.wav", "out.wav")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "missing.pedal" in r.stderr
     assert mark == "ran"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_an_output_on_a_full_disk_is_one_line(tmp_path):
+    """stdout redirected to a full disk (/dev/full): one line on stderr and exit code 2, for
+    a command's output and for the help alike; not an "internal error"."""
+    for args in (["--help"], ["--version"], ["fit", "--help"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), *args],
+                               stdout=full, stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr == "error: cannot write the command's output (No space left on " \
+                           "device)\n", (args, r.stderr)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_fit_whose_table_cannot_be_printed_still_writes_its_model(tmp_path, models_dir):
+    out = tmp_path / "ts9.pedal"
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), "fit",
+                            "--quick", str(models_dir / "tim_r_ts9.nam"), "-o", str(out)],
+                           stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2 and r.stderr.endswith("error: cannot write the command's output "
+                                                   "(No space left on device)\n"), r.stderr
+    from pedaltool.pedal import read_pedal
+
+    assert read_pedal(out).name == "tim_r_ts9"  # written before the table was printed

@@ -5,6 +5,7 @@ Commands live in one module per room (``nam_cmds``, ``fit_cmds``, ``pedal_cmds``
 """
 
 import atexit
+import errno
 import os
 import signal
 import sys
@@ -75,6 +76,8 @@ class PedaltoolGroup(click.Group):
         except click.exceptions.Abort:
             _say_error("error: aborted")
             sys.exit(1)
+        except OSError as exc:  # e.g. --help into a full disk
+            _os_error(exc)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context):
@@ -92,15 +95,34 @@ class PedaltoolGroup(click.Group):
             sys.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except OSError as exc:
+            _os_error(exc)
         except Exception as exc:  # an internal bug: still one line unless asked for detail
-            if os.environ.get("PEDALTOOL_DEBUG"):
-                raise
-            click.echo(
-                f"error: internal error ({type(exc).__name__}: {exc}); "
-                "rerun with PEDALTOOL_DEBUG=1 for a traceback and please report it",
-                err=True,
-            )
-            sys.exit(3)
+            _internal_error(exc)
+
+
+# a redirected output that fills up or goes away (a broken pipe is Python's own business)
+_STREAM_ERRNOS = tuple(getattr(errno, n) for n in ("ENOSPC", "EIO", "EDQUOT", "EFBIG")
+                       if hasattr(errno, n))
+
+
+def _os_error(exc: OSError) -> None:
+    """An OSError no file's code turned into a PedaltoolError naming the file: the terminal
+    or the file the output is redirected to (full, gone) is one line and exit code 2 (any
+    file the command wrote is complete); anything else is an internal error."""
+    if exc.filename is not None or exc.errno not in _STREAM_ERRNOS:
+        _internal_error(exc)
+    _say_error(f"error: cannot write the command's output ({exc.strerror or exc})")
+    sys.exit(2)
+
+
+def _internal_error(exc: Exception) -> None:
+    """An internal bug: one line unless asked for detail (then the traceback)."""
+    if os.environ.get("PEDALTOOL_DEBUG"):
+        raise exc
+    click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with "
+               "PEDALTOOL_DEBUG=1 for a traceback and please report it", err=True)
+    sys.exit(3)
 
 
 @click.group(cls=PedaltoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
