@@ -160,3 +160,14 @@ def test_a_foreign_main_py_is_kept(pedal, fw_v1, bank_v1):
     _flash(pedal, fw_v1, bank_v1)
     assert (pedal.fs_dir / "main_before_pedaltool.py").read_text() == "print('my old project')\n"
     assert (pedal.fs_dir / "main.py").read_bytes() == (fw_v1 / "main.py").read_bytes()
+
+
+def test_a_bank_file_that_is_no_pedal_model_is_refused_in_one_line(tmp_path):
+    from pedaltool.device.flash import bank_files
+
+    (tmp_path / "json.pedal").write_text("{}")
+    with pytest.raises(DeviceError) as exc:
+        bank_files(tmp_path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{tmp_path / 'json.pedal'}: not a .pedal file (bad magic: it is JSON")
+    assert msg.count("json.pedal") == 1 and "refit it" in msg

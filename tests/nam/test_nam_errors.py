@@ -280,3 +280,15 @@ def test_cli_render_says_when_slim_changes_nothing(tmp_path):
                   "--slim", "1.0"])
         assert r.exit_code == 0, r.output
         assert ("not a slimmable model" in r.stderr) == noted, (model, r.stderr)
+
+
+def test_a_slim_that_changes_nothing_is_noted_by_info_and_render(tmp_path):
+    out = tmp_path / "o.wav"
+    for model, noted in (("core_wavenet.nam", True), ("core_slimmable_wavenet.nam", False),
+                         ("core_slimmable_container.nam", False)):
+        for args in (["info", "--slim", "0.3", MODELS / model],
+                     ["render", "--slim", "0.3", MODELS / model, PROBE, out]):
+            r = _cli(args)
+            assert r.exit_code == 0, (args, r.output)
+            assert ("not a slimmable model, --slim 0.3 changes nothing" in r.stderr) == noted, \
+                (args, r.stderr)

@@ -32,6 +32,7 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     from pedaltool import nam
 
     facts = nam.load(model, slim=slim).info()
+    _note_unslimmable(model, slim)
     if as_json:
         click.echo(json.dumps(facts, indent=2))
         return
@@ -137,10 +138,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     from pedaltool import audio, nam
 
     m = nam.load(model, slim=slim)
-    if slim is not None and m.architecture != "SlimmableContainer" and \
-            nam.load(model, slim=0.0).macs_per_sample == nam.load(model).macs_per_sample:
-        click.echo(f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing",
-                   err=True)
+    _note_unslimmable(model, slim)
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
     _say_notes(m.notes, model.name)
     _say_notes(clip.notes, in_wav.name)
@@ -207,3 +205,12 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
                               int(100 * max(0.0, min(1.0, done / max(total, 1))))))
     _say_notes(rep["notes"], in_wav.name)
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))
+
+
+def _note_unslimmable(model: Path, slim: float | None) -> None:
+    """A --slim that cannot change the capture: a note on stderr, not silence."""
+    from pedaltool import nam
+
+    if slim is not None and nam.slim_changes_nothing(model):
+        click.echo(f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing",
+                   err=True)

@@ -289,17 +289,15 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
 
 
 def _check_pedal(path: Path, data: bytes) -> None:
+    """DeviceError unless ``data`` (read from ``path``) is a valid .pedal model."""
+    from pedaltool.errors import PedalFormatError
+    from pedaltool.pedal.fileformat import from_bytes
+
     try:
-        from pedaltool.pedal import fileformat
-    except ImportError:
-        return
-    read = getattr(fileformat, "read_pedal", None) or getattr(fileformat, "read", None)
-    if read is None:
-        return
-    try:
-        read(path)
-    except Exception as exc:
-        raise DeviceError(f"{path}: not a valid pedal model ({exc}); refit it") from None
+        from_bytes(data, str(path))
+    except PedalFormatError as exc:  # its message names the file
+        raise DeviceError(f"{exc}; refit it (a bank holds only `pedaltool fit` models)"
+                          ) from None
 
 
 def pick_board_name(info: BoardInfo, requested: str | None) -> str:

@@ -5,7 +5,15 @@
 """
 
 from pedaltool.errors import NamFileError
-from pedaltool.nam.model import NamMetadata, NamModel, NamStream, input_level_dbu, load, load_dict
+from pedaltool.nam.model import (
+    NamMetadata,
+    NamModel,
+    NamStream,
+    input_level_dbu,
+    load,
+    load_dict,
+    slim_changes_nothing,
+)
 
 __all__ = ["NamFileError", "load", "load_dict", "NamModel", "NamMetadata", "NamStream",
-           "input_level_dbu"]
+           "input_level_dbu", "slim_changes_nothing"]

@@ -248,6 +248,14 @@ def load(path: str | Path, slim: float | None = None) -> NamModel:
     return load_dict(doc_json, slim=slim, name=str(path), path=p)
 
 
+def slim_changes_nothing(path: str | Path) -> bool:
+    """True when the Slim setting cannot change this capture: not a SlimmableContainer, and
+    its smallest size costs as much as its full size (no slimmable layers)."""
+    smallest = load(path, slim=0.0)
+    return (smallest.architecture != "SlimmableContainer"
+            and smallest.macs_per_sample == load(path).macs_per_sample)
+
+
 def load_dict(doc_json: dict, slim: float | None = None, name: str = "<model>",
               path: Path | None = None) -> NamModel:
     """Like :func:`load` for an already-parsed JSON object."""
