@@ -75,6 +75,10 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
         r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", budget])
         assert r.exit_code == 2 and problem in r.output, (budget, r.output)
         assert "probing" not in r.output and len(r.output.splitlines()) == 1
+    # with `--json -` an argument's error is JSON on stdout too, as a capture's error is
+    r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", "0", "--json", "-"])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: ")}
 
 
 def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatch):

@@ -112,7 +112,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
     from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
-    from pedaltool.fit.api import BANK_DIR, check_budget, pedal_path
     from pedaltool.fit.report import (
         SUMMARY_HEADER,
         format_rows,
@@ -121,41 +120,15 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         summary_problems,
         summary_rows,
     )
-    from pedaltool.fit.structure import DEFAULT_BUDGET
 
-    if budget is None:
-        budget = DEFAULT_BUDGET
-    check_budget(budget)
-    if quick and thorough:
-        raise FitError("--quick and --thorough contradict each other: give one")
-    effort = "quick" if quick else "thorough" if thorough else "normal"
+    try:
+        budget, effort, several, output, pedals = _plan(
+            models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
+    except PedaltoolError as exc:  # a script reading `--json -` gets every error as JSON
+        if json_path is not None and str(json_path) == "-":
+            _dump_json(json_path, {"error": str(exc)})
+        raise
     rate_i = int(rate)
-    if (di_wav is None) != (target_wav is None):
-        raise FitError("--input and --target go together (DI WAV and reamped WAV)")
-    if di_wav is not None and models:
-        raise FitError("give either capture files or --input/--target, not both")
-    if di_wav is None and not models:
-        raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
-    several = di_wav is None and len(models) > 1
-    if several and plot_path is not None:
-        raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
-                       "leave it out (or fit the one to plot on its own)")
-    output = _output_path(output, several, target_wav if di_wav is not None else models[0])
-    _check_outputs(output, json_path, plot_path, several)
-    if several:
-        _check_distinct_names(models, output)
-    inputs = [*models, di_wav, target_wav]
-    # where each .pedal will go, to refuse one that is an input
-    pedals = ([(output or BANK_DIR) / f"{m.stem}.pedal" for m in models] if several
-              else [pedal_path((target_wav or models[0]).stem, output)])
-    if several:
-        check_writable(pedals[0], "pedal bank")
-    outputs = [(out, what) for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
-                                             *((p, ".pedal") for p in pedals)]
-               if out is not None and str(out) != "-"]
-    for out, what in outputs:
-        check_not_an_input(out, inputs, what, FitError)
-    check_distinct_outputs(outputs, FitError)
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
@@ -226,6 +199,48 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     _dump_json(json_path, results)
     if problems:
         sys.exit(1)
+
+
+def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough
+          ) -> tuple:
+    """Every check of `fit`'s arguments and output locations, before any work: returns
+    (budget, effort, several captures?, -o as a Path or None, the .pedal files to write)."""
+    from pedaltool.fit.api import BANK_DIR, check_budget, pedal_path
+    from pedaltool.fit.structure import DEFAULT_BUDGET
+
+    if budget is None:
+        budget = DEFAULT_BUDGET
+    check_budget(budget)
+    if quick and thorough:
+        raise FitError("--quick and --thorough contradict each other: give one")
+    effort = "quick" if quick else "thorough" if thorough else "normal"
+    if (di_wav is None) != (target_wav is None):
+        raise FitError("--input and --target go together (DI WAV and reamped WAV)")
+    if di_wav is not None and models:
+        raise FitError("give either capture files or --input/--target, not both")
+    if di_wav is None and not models:
+        raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
+    several = di_wav is None and len(models) > 1
+    if several and plot_path is not None:
+        raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
+                       "leave it out (or fit the one to plot on its own)")
+    output = _output_path(output, several, target_wav if di_wav is not None else models[0])
+    _check_outputs(output, json_path, plot_path, several)
+    if several:
+        _check_distinct_names(models, output)
+    inputs = [*models, di_wav, target_wav]
+    # where each .pedal will go, to refuse one that is an input
+    pedals = ([(output or BANK_DIR) / f"{m.stem}.pedal" for m in models] if several
+              else [pedal_path((target_wav or models[0]).stem, output)])
+    if several:
+        check_writable(pedals[0], "pedal bank")
+    outputs = [(out, what) for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
+                                             *((p, ".pedal") for p in pedals)]
+               if out is not None and str(out) != "-"]
+    for out, what in outputs:
+        check_not_an_input(out, inputs, what, FitError)
+    check_distinct_outputs(outputs, FitError)
+    return budget, effort, several, output, pedals
 
 
 def _check_distinct_names(models, output: Path | None) -> None:
