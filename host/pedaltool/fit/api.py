@@ -183,7 +183,7 @@ def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
     refused before any work, not after the probe."""
     if not math.isfinite(budget) or budget <= 0 or budget > MAX_BUDGET:
         raise FitError(f"a budget of {budget:g} cycles/sample is not a CPU budget: give a "
-                       f"number from 1 to {MAX_BUDGET:g} (the default is {S.DEFAULT_BUDGET})")
+                       f"number from 1 to {MAX_BUDGET:.0f} (the default is {S.DEFAULT_BUDGET})")
     smallest = S.smallest_cycles(arch)
     if budget < smallest:
         raise FitError(f"no structure fits a budget of {budget:g} cycles/sample (the "
