@@ -37,11 +37,47 @@ def test_mismatched_pair_is_refused():
 def test_fit_from_wav_pair(tmp_path):
     di, wet = _pair()
     write_wav(tmp_path / "di.wav", di, RATE)
-    write_wav(tmp_path / "reamp.wav", wet, RATE)
+    # an interface's DC offset on the reamp: no pedal makes it, and the score must not count
+    # it (0.05 alone would be an ESR of about 0.3 here)
+    write_wav(tmp_path / "reamp.wav", wet + 0.05, RATE)
+    said: list[str] = []
     res = fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav",
-                        FitConfig(effort="quick", flavours=("wh",)))
-    assert res.score.esr < 0.1, res.score  # held-out 20 % of the pair, device-exact
+                        FitConfig(effort="quick", flavours=("wh", "wh+mix"),
+                                  progress=said.append))
+    assert res.score.esr < 0.02, res.score  # held-out 20 % of the pair, device-exact
     assert res.baseline.esr > res.score.esr
+    assert any(s.startswith("note: reamp.wav: a DC offset of +0.05") for s in said), said
+    assert not any("di.wav: a DC offset" in s for s in said)
+    # both structures were long-fitted, as a capture's are, and the report lists them
+    finals = [c["structure"] for c in res.candidates if c["stage"] == "final"]
+    assert sorted(finals) == ["baseline", "wh+mix-3/7", "wh-3/7"], res.candidates
+
+
+def test_a_dc_offset_is_removed_and_noted_when_it_matters():
+    from pedaltool.fit.recording import remove_dc
+
+    x = 0.04 * np.sin(np.arange(48000) / 7.0)  # a reamp's level in the audit (rms 0.028)
+    said: list[str] = []
+    assert abs(np.mean(remove_dc(x + 0.003, "a.wav", said.append))) < 1e-12
+    assert said == ["note: a.wav: a DC offset of +0.003 (-50 dBFS) is removed: a pedal's "
+                    "input and output are AC-coupled"]
+    y = remove_dc(x + 1e-4, "b.wav", said.append)  # a few LSB: below DC_NOTE_FRACTION
+    assert len(said) == 1 and abs(np.mean(y)) < 1e-12
+
+
+@pytest.mark.slow
+def test_a_long_pair_is_probed_on_a_contiguous_stretch():
+    """Joined excerpts put a click at lag 0 in both files, which the latency probe took for
+    the response (latency 0, a 4-6x worse TS9 model in an audit); the first stretch of the
+    aligned pair has none."""
+    from pedaltool.fit.recording import _probe_from_pair, probe_span
+
+    di = signals.evaluation_di(RATE, 34.0).astype(np.float64)  # no test fits on it
+    wet = np.concatenate([np.zeros(1500), WienerHammerstein()(di).astype(np.float64)])
+    d, t, _ = align(di, wet, RATE)
+    span = probe_span(len(d), RATE)
+    assert span == len(d) - 5 * RATE  # up to where the held-out last excerpt (5 s) starts
+    assert 6 <= _probe_from_pair(d[:span], t[:span], RATE).latency <= 9  # the 8-sample margin
 
 
 def test_pair_with_different_rates_is_refused(tmp_path):

@@ -407,6 +407,24 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
+def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
+                   seeded: bool = True) -> list[dict]:
+    """The report's "candidates": every quick fit, every long fit and the naive baseline,
+    with cost (cycles/sample on ``arch``) and validation ESR; ``seeded``: with the fitting
+    playing's seed (a capture's datasets; a recorded pair has one dataset of its own)."""
+    def row(c, stage: str, seed: bool) -> dict:
+        r = {"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, arch),
+             "stage": stage}
+        if seed:
+            r["play_seed"] = core.PLAY_SEEDS[c.dataset]
+        return {**r, "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}
+
+    bst = S.baseline_structure()
+    return ([row(c, "quick", seeded) for c in quick] + [row(c, "final", seeded) for c in finals]
+            + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
+                "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre}])
+
+
 def ranked_finalists(finals: list, base: core.Candidate, cfg: FitConfig) -> list:
     """The finalists in the order they are tried for writing: the long-fitted ``finals`` and
     the naive ``base`` when its structure fits ``cfg.budget``, by ``_rank``, except that a
@@ -649,16 +667,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
         best = finals[0]
-        bst = S.baseline_structure()
-        cands = [{"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, cfg.arch),
-                  "stage": "quick", "play_seed": core.PLAY_SEEDS[c.dataset], "val_esr": c.val_esr,
-                  "val_esr_pre": c.val_esr_pre} for c in quick]
-        cands += [{"structure": c.structure.name, "stage": "final",
-                   "play_seed": core.PLAY_SEEDS[c.dataset],
-                   "cycles": S.cost_cycles(c.structure, cfg.arch),
-                   "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre} for c in finals]
-        cands.append({"structure": bst.name, "cycles": S.cost_cycles(bst, cfg.arch),
-                      "stage": "final", "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre})
+        cands = candidate_rows(quick, finals, base, cfg.arch)
         # finalists: every long-fitted candidate, the naive structure included, best validation
         # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
         # whose quantised model passes the sanity check is written. A better
