@@ -397,3 +397,28 @@ def test_the_result_table_says_what_the_error_means_to_a_player():
     assert verdict(0.07) == "audibly different from the capture"
     assert verdict(0.71).startswith("far from the capture") and verdict(float("nan")) == \
         verdict(0.71)
+
+
+def test_compare_and_render_play_a_di_at_another_rate_alike(models_dir, tmp_path):
+    """compare's A/B pedal output is what `render` writes for the same DI, also when the DI
+    must be resampled to the pedal's rate (both read it the one way, audio.resample)."""
+    import numpy as np
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    pedal = write_pedal(tmp_path / "eq.pedal", quantise(eq_test_models(44100)["cascade10"]))
+    rng = np.random.default_rng(3)
+    write_wav(tmp_path / "di.wav", 0.3 * np.tanh(rng.standard_normal(4 * 48000)), 48000)
+    runner = CliRunner()
+    r = runner.invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
+                             "--di", str(tmp_path / "di.wav"), "--ab", str(tmp_path / "ab"),
+                             "--no-baseline"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["render", str(pedal), str(tmp_path / "di.wav"),
+                             str(tmp_path / "out.wav")])
+    assert r.exit_code == 0, r.output
+    ab = read_wav(tmp_path / "ab" / "eq_pedal.wav")
+    out = read_wav(tmp_path / "out.wav")
+    assert ab.rate_hz == out.rate_hz == 44100
+    assert np.array_equal(ab.samples, out.samples)

@@ -890,7 +890,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it as
     ``di_name`` (its file)."""
     from pedaltool import nam, signals
-    from pedaltool.audio import peak_dbfs
+    from pedaltool.audio import peak_dbfs, resample
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -909,9 +909,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
     else:
         x = np.asarray(di, np.float64)
-        if di_rate and int(di_rate) != rate:
-            g = np.gcd(int(di_rate), rate)
-            x = sps.resample_poly(x, rate // g, int(di_rate) // g)
+        if di_rate and int(di_rate) != rate:  # as `render` reads it: the same pedal output
+            x = resample(x, int(di_rate), rate).astype(np.float64)
             notes.append(f"the DI was resampled from {int(di_rate)} Hz to the pedal's {rate} Hz")
         # as long and as audible as a recording pair must be (fit --input/--target)
         from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
