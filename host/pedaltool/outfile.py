@@ -118,9 +118,7 @@ def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError
     seen: list = []
     for path, what in outputs:
         for other, other_what in seen:
-            same = os.path.abspath(path) == os.path.abspath(other) or (
-                os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other))
-            if same:
+            if os.path.abspath(path) == os.path.abspath(other) or _same_file(path, other):
                 raise error(f"{path}: given as both the {other_what} and the {what}; give "
                             "each its own name")
         seen.append((path, what))
@@ -130,10 +128,8 @@ def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
                        error: type[PedaltoolError] = PedaltoolError) -> None:
     """Refuse an output that is one of the command's input files (the same file, by any
     name): writing it would destroy the input, which may be a capture's only copy."""
-    if not os.path.exists(path):
-        return
     for i in inputs:
-        if i is not None and os.path.exists(i) and os.path.samefile(path, i):
+        if i is not None and _same_file(path, i):
             raise error(f"{path}: the {what} would replace the input {i}; choose another "
                         "name")
 
@@ -147,3 +143,8 @@ def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = Fal
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return write_atomic(path, buf.getvalue(), make_folder, error)
+
+
+def _same_file(a, b) -> bool:
+    """Are ``a`` and ``b`` one existing file, by any names (symlinks, hard links)?"""
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)

@@ -99,12 +99,23 @@ def remove_dc(x: np.ndarray, label: str, say=lambda s: None) -> np.ndarray:
     return x - dc
 
 
+def _held_out(n: int, rate_hz: float) -> int | None:
+    """The fitting part of a pair of ``n`` samples up to MAX_FIT_SECONDS (its first 80 %), or
+    None for a longer pair, which is fitted on excerpts (``_excerpt_samples``)."""
+    return int(0.8 * n) if n <= MAX_FIT_SECONDS * rate_hz else None
+
+
+def _excerpt_samples(rate_hz: float) -> int:
+    return int(MAX_FIT_SECONDS * rate_hz / EXCERPTS)
+
+
 def probe_span(n: int, rate_hz: float) -> int:
     """How many leading samples of an aligned pair of ``n`` samples are contiguous fitting
     material (``fitting_excerpts``): the probe reads them, not the joined excerpts."""
-    if n <= MAX_FIT_SECONDS * rate_hz:
-        return int(0.8 * n)
-    return min(int(MAX_FIT_SECONDS * rate_hz), n - int(MAX_FIT_SECONDS * rate_hz / EXCERPTS))
+    cut = _held_out(n, rate_hz)
+    if cut is not None:
+        return cut
+    return min(int(MAX_FIT_SECONDS * rate_hz), n - _excerpt_samples(rate_hz))
 
 
 def fitting_excerpts(d: np.ndarray, t: np.ndarray, rate_hz: float,
@@ -114,9 +125,10 @@ def fitting_excerpts(d: np.ndarray, t: np.ndarray, rate_hz: float,
     longer: EXCERPTS equal excerpts spread evenly over it, the last (from its end) held out,
     so that every part of the recording (sweeps, noise, playing) is represented."""
     n = len(d)
-    if n <= MAX_FIT_SECONDS * rate_hz:
-        return d, t, int(0.8 * n)
-    m = int(MAX_FIT_SECONDS * rate_hz / EXCERPTS)
+    cut = _held_out(n, rate_hz)
+    if cut is not None:
+        return d, t, cut
+    m = _excerpt_samples(rate_hz)
     starts = np.linspace(0, n - m, EXCERPTS).astype(int)
     say(f"the pair is {n / rate_hz:.1f} s: fitting on {EXCERPTS - 1} excerpts of "
         f"{m / rate_hz:.1f} s spread over it, scoring on one more at its end")
