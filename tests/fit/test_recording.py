@@ -162,3 +162,20 @@ def test_purely_linear_pair_is_refused_like_a_linear_capture(tmp_path):
     write_wav(tmp_path / "eq.wav", lfilter([0.5, 0.3], [1.0], di), RATE)  # an EQ, no more
     with pytest.raises(FitError, match="purely linear"):
         fit_recording(tmp_path / "di.wav", tmp_path / "eq.wav", FitConfig(effort="quick"))
+
+
+def test_the_reamps_noise_is_measured_where_the_di_is_silent():
+    """A reamp's hiss is error no model removes; it is measured in the DI's silent stretches
+    (after QUIET_HISTORY_S, so a device's decay is not counted) and compared with the reamp's
+    power, raw and pre-emphasised (the scores' two ESRs)."""
+    from pedaltool.fit.recording import reamp_noise
+
+    t_ = np.arange(6 * RATE) / RATE
+    di = 0.3 * np.sin(2 * np.pi * 196 * t_) * (np.floor(t_) % 2 == 0)  # 1 s on, 1 s off
+    wet = 0.3 * np.tanh(3 * di)
+    hiss = 1e-3 * np.random.default_rng(0).standard_normal(len(di))  # -60 dBFS
+    raw, pre = reamp_noise(di, wet + hiss, RATE)
+    assert raw == pytest.approx(1e-6 / np.mean((wet + hiss) ** 2), rel=0.1)
+    assert pre > 10 * raw  # white hiss against a low note: the pre-emphasis favours it
+    assert reamp_noise(di, wet, RATE) == (0.0, 0.0)
+    assert reamp_noise(0.3 * np.sin(2 * np.pi * 196 * t_), wet, RATE) is None  # never silent

@@ -109,6 +109,32 @@ def _excerpt_samples(rate_hz: float) -> int:
     return int(MAX_FIT_SECONDS * rate_hz / EXCERPTS)
 
 
+QUIET_HISTORY_S = 0.25  # the DI silent this long before a stretch: the device's tail is gone
+NOISE_NOTE_ESR = 1e-3  # the reamp's noise, as a share of its (pre-emphasised) power, worth a note
+
+
+def reamp_noise(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float] | None:
+    """The aligned reamp's noise where the DI is silent (its quietest blocks, below -50 dBFS,
+    after QUIET_HISTORY_S of quiet): (noise power / reamp power, the same after the 1 - 0.85
+    z^-1 pre-emphasis of the scores), the share of each ESR that no model can remove; None
+    when the DI has no such stretch."""
+    w = 1024
+    n = len(d) // w
+    if n < 2:
+        return None
+    rms = np.sqrt(np.mean(d[: n * w].reshape(n, w) ** 2, axis=1))
+    quiet = rms < min(max(2.0 * float(np.percentile(rms, 5)), 1e-4), 10 ** (-50 / 20))
+    k = max(1, int(QUIET_HISTORY_S * rate_hz / w))
+    run = np.convolve(quiet.astype(int), np.ones(k + 1, int))[: n]  # quiet blocks ending here
+    blocks = np.flatnonzero(run == k + 1)
+    if len(blocks) == 0:
+        return None
+    tp = sps.lfilter([1.0, -0.85], [1.0], t)
+    pick = np.concatenate([np.arange(b * w, (b + 1) * w) for b in blocks])
+    return (float(np.mean(t[pick] ** 2) / max(np.mean(t ** 2), 1e-30)),
+            float(np.mean(tp[pick] ** 2) / max(np.mean(tp ** 2), 1e-30)))
+
+
 def probe_span(n: int, rate_hz: float) -> int:
     """How many leading samples of an aligned pair of ``n`` samples are contiguous fitting
     material (``fitting_excerpts``): the probe reads them, not the joined excerpts."""
@@ -189,6 +215,11 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
             "overdone)?")
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
+    noise = reamp_noise(d, t, rate)
+    if noise is not None and max(noise) >= NOISE_NOTE_ESR:
+        say(f"note: {target_path.name}: its noise where the DI is silent is {noise[0]:.1e} of "
+            f"its power ({noise[1]:.1e} pre-emphasised): the scores count it as error that no "
+            "model removes (the log-spectral distance most)")
     span = probe_span(len(d), rate)
     pr = _probe_from_pair(d[:span], t[:span], rate)
     d, t, cut = fitting_excerpts(d, t, rate, say)
