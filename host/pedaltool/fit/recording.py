@@ -251,8 +251,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     return api.FitResult(
         eval_x=x_ev, eval_y=t[cut:],
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
-        structure_notes=best.structure.notes + f" (aligned by {lag} samples; scored on the "
-        "held-out end of the recording)", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+        structure_notes=best.structure.notes + f"; aligned by {lag} samples, scored on the "
+        "held-out end of the recording", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         candidates=api.candidate_rows(quick, sorted(finals, key=api._rank), base, cfg.arch,
