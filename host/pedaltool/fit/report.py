@@ -20,11 +20,11 @@ ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
 # what a device ESR means to a player, worst first: NAM's trainer calls < 0.01 "great" and
 # < 0.035 "not bad"; above 0.1 the pedal is a different sound (docs/fitting.md, "What is not
 # met": saturating captures defeat static block models)
-VERDICTS = ((0.1, "far from the capture: a different sound at this budget (high-gain and "
-                  "heavily compressed captures defeat block models: docs/fitting.md)"),
+VERDICTS = ((0.1, "far from the capture: a different sound at this budget; high-gain and "
+                  "heavily compressed captures defeat block models, see docs/fitting.md"),
             (0.035, "audibly different from the capture"),
-            (0.01, "close (NAM's trainer calls an ESR below 0.035 not bad)"),
-            (0.0, "very close (NAM's trainer calls an ESR below 0.01 great)"))
+            (0.01, "close: NAM's trainer calls an ESR below 0.035 not bad"),
+            (0.0, "very close: NAM's trainer calls an ESR below 0.01 great"))
 
 
 def verdict(esr: float) -> str:
