@@ -151,3 +151,15 @@ def test_virtual_and_demo_refuse_what_cannot_work_in_one_line(tmp_path):
         assert len(p.stderr.splitlines()) == 1 and p.stdout == "", (args, p.stdout, p.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "text.wav", "tmp"]
     assert list(scratch.iterdir()) == []
+
+
+def test_the_virtual_pedals_output_folder_is_made(tmp_path):
+    """The simulated board opens the output file and would crash at every boot on a missing
+    folder; the pedal makes it, as every other pedaltool output's folder is made."""
+    from pedaltool.device.virtual import VirtualPedal
+
+    vp = VirtualPedal(output_wav=tmp_path / "new" / "deeper" / "out.wav")
+    try:
+        assert (tmp_path / "new" / "deeper").is_dir()
+    finally:
+        vp.stop()

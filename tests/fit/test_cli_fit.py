@@ -156,7 +156,8 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
             (["-o", "noext"], "-o names a .pedal file"),
             (["-o", "-"], "give the .pedal file to write"),
             (["-o", ""], "give the .pedal file to write"),
-            ([capture, "--plot", "p.png"], "--plot draws one capture's fit")):
+            ([capture, "--plot", "p.png"], "--plot draws one capture's fit"),
+            (["-o", "a" * 300 + ".pedal"], "the file system allows")):
         r = runner.invoke(main, ["fit", capture, *args])
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output and len(r.output.splitlines()) == 1, r.output

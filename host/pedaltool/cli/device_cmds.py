@@ -11,7 +11,8 @@ import click
 from pedaltool.cli.base import main
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
-                    help="Serial port of the pedal (default: search USB, then $PEDALTOOL_PORT).")
+                    help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
+                         "running virtual pedals).")
 
 
 def _progress_printer():

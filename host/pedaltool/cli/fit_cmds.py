@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,9 +95,10 @@ def _one_line(d: dict) -> str:
 @click.option("--input", "di_wav", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fit from a recording: the DI WAV ...")
 @click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="... and the reamped WAV: the same sample rate (48000, 44100 "
-                   "or 32000 Hz), at least 3 s, offset by at most 1 s (aligned "
-                   "automatically; the longer one is cut to the other's length).")
+              default=None, help="... and the reamped WAV: the DI's sample rate (48000, "
+                   "44100 or 32000 Hz is kept; another is resampled to --rate), at least 3 s, "
+                   "offset by at most 1 s (aligned automatically; the longer one is cut to "
+                   "the other's length).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
               help="Three fitting datasets for every capture (the best validation wins), "
@@ -294,7 +296,7 @@ def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
                        f"{out.suffix} file")
     if several:
         return out
-    if raw.endswith(("/", "\\")) or out.is_dir():
+    if raw.endswith(("/", "\\")) or os.path.isdir(out):  # (False for a name too long)
         return out / f"{first.stem}.pedal"
     if out.suffix.lower() != ".pedal":  # the bank and `flash` only see .pedal files
         raise FitError(f"{raw}: -o names a .pedal file (or a folder: end a new one with '/')")

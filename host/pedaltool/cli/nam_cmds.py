@@ -118,7 +118,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     """Run MODEL (.nam capture or .pedal model) over IN_WAV and write OUT_WAV.
 
     The output is 32-bit float mono at the model's rate, as long as the input. A stereo input
-    is read from its first channel and another rate is resampled to the model's (a note says
+    is read from its first channel and another rate is resampled to the model's (a warning says
     so); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
     """
     from pedaltool.outfile import check_not_an_input, check_writable

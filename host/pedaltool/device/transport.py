@@ -162,8 +162,9 @@ def port_error(port: str, exc: BaseException) -> DeviceError:
         )
     if code in (errno.ENOENT, errno.ENXIO, errno.ENODEV) or "No such file" in text:
         return DeviceError(
-            f"{port}: no such port (unplugged?); run `pedaltool status` without --port to "
-            "search, or start a virtual pedal with `pedaltool virtual`"
+            f"{port}: no such port (unplugged?); run `pedaltool status` without --port "
+            "(and without $PEDALTOOL_PORT) to search, or start a virtual pedal with "
+            "`pedaltool virtual`"
         )
     return DeviceError(f"{port}: cannot open the port: {text}")
 

@@ -113,6 +113,11 @@ class VirtualPedal:
             check_folder_writable(fs_dir, "pedal filesystem folder", DeviceError)
         if output_wav is not None:
             check_writable(output_wav, "output WAV", DeviceError)
+            try:  # the simulated board opens the file, not its folder
+                Path(output_wav).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DeviceError(f"{output_wav}: cannot write the output WAV "
+                                  f"({exc.strerror or exc})") from None
         self._own_fs = fs_dir is None
         self.fs_dir = Path(fs_dir or tempfile.mkdtemp(prefix="pedaltool-virtual-fs-"))
         self.fs_dir.mkdir(parents=True, exist_ok=True)
