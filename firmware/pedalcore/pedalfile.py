@@ -211,12 +211,17 @@ def parse(data, name="pedal"):
                          % (name, version, VERSION))
     if hsize != HEADER_SIZE:
         raise ValueError("%s: bad header size %d" % (name, hsize))
+    if total > MAX_FILE:
+        if total == n:
+            raise ValueError("%s: too large (%d bytes; a .pedal has at most %d)"
+                             % (name, n, MAX_FILE))
+        # no .pedal is that large: the size field itself is damaged
+        raise ValueError("%s: corrupt header (it says %d bytes; a .pedal has at most %d)"
+                         % (name, total, MAX_FILE))
     if total != n:
         if total > n:
             raise ValueError("%s: truncated (%d of %d bytes)" % (name, n, total))
         raise ValueError("%s: size mismatch (%d bytes, header says %d)" % (name, n, total))
-    if total > MAX_FILE:
-        raise ValueError("%s: too large" % name)
     crc = struct.unpack_from("<I", data, n - 4)[0]
     if (crc32(data[0:n - 4]) & 0xFFFFFFFF) != crc:
         raise ValueError("%s: CRC mismatch (corrupt file)" % name)
@@ -261,7 +266,9 @@ def parse(data, name="pedal"):
             raise ValueError("%s: truncated metadata" % name)
         raw = bytes(data[pos:pos + ln])
         pos += ln
-        if key in META_FLOAT_KEYS and ln == 4:
+        if key in META_FLOAT_KEYS:
+            if ln != 4:
+                raise ValueError("%s: metadata %d: a float takes 4 bytes, not %d" % (name, key, ln))
             meta[key] = struct.unpack("<f", raw)[0]
         else:
             try:

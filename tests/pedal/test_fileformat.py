@@ -61,6 +61,14 @@ def _variants(data: bytes) -> dict:
     flipped[60] ^= 0x40
     version = bytearray(data)
     version[4] = 2
+    size_field = bytearray(data)
+    struct.pack_into("<I", size_field, 8, 16714425)  # a damaged total size in the header
+    # the ESR entry (key 6, a 4-byte float) cut to 3 bytes, the sizes and CRC made consistent
+    esr = struct.pack("<BBH", 6, 0, 4)
+    at = data.index(esr)
+    short = bytearray(data[:at] + struct.pack("<BBH", 6, 0, 3) + data[at + 4:at + 7]
+                      + data[at + 8:])
+    struct.pack_into("<I", short, 8, len(short))
     return {
         "corrupt": (bytes(flipped), "CRC mismatch"),
         "truncated": (data[: len(data) // 2], "truncated"),
@@ -69,6 +77,8 @@ def _variants(data: bytes) -> dict:
         "empty": (b"", "empty file"),
         "version": (_recrc(bytes(version)), "unsupported format version 2"),
         "appended": (data + b"\0\0", "size mismatch"),
+        "size-field": (_recrc(bytes(size_field)), "corrupt header (it says 16714425 bytes"),
+        "short-float": (_recrc(bytes(short)), "metadata 6: a float takes 4 bytes, not 3"),
     }
 
 
