@@ -100,7 +100,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     (_wav_bytes(2, 1, 48000, 4, b"\x00" * 10), "unsupported WAV encoding"),
     (_wav_bytes(1, 1, 48000, 12, b"\x00" * 10), "unsupported PCM sample size"),
     (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
-    (b"RF64" + _wav_bytes(1, 1, 48000, 16, b"\x00\x01" * 10)[4:], "a RF64 WAV (the format for "
+    (b"RF64" + _wav_bytes(1, 1, 48000, 16, b"\x00\x01" * 10)[4:], "RF64 WAV files (the format for "
                                                                  "files over 4 GB)"),
 ])
 def test_bad_files_give_one_line_naming_the_file(tmp_path, content, problem):

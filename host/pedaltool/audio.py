@@ -98,8 +98,8 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     if len(data) == 0:
         raise _fail(p, "empty file")
     if data[:4] in (b"RF64", b"BW64") and data[8:12] == b"WAVE":
-        raise _fail(p, f"a {data[:4].decode()} WAV (the format for files over 4 GB) is not "
-                       "supported; export a plain WAV")
+        raise _fail(p, f"{data[:4].decode()} WAV files (the format for files over 4 GB) are "
+                       "not supported; export a plain WAV")
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise _fail(p, "not a WAV file (no RIFF/WAVE header)")
     fmt_info = None
