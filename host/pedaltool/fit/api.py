@@ -846,8 +846,7 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     md = model.metadata
     level = signals.level_scale_for(md.input_level_dbu)
     src = SourceInfo(path.name, _file_sha256(path),
-                     str(getattr(md, "gear_type", "") or ""),
-                     str(getattr(md, "tone_type", "") or ""))
+                     md.gear_type or "", md.tone_type or "")
     oracle = Oracle(model.render, native, cfg.rate)
     return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
 

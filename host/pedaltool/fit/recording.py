@@ -129,7 +129,7 @@ def reamp_noise(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, fl
     blocks = np.flatnonzero(run == k + 1)
     if len(blocks) == 0:
         return None
-    tp = sps.lfilter([1.0, -0.85], [1.0], t)
+    tp = metrics.pre_emphasise(t)
     pick = np.concatenate([np.arange(b * w, (b + 1) * w) for b in blocks])
     return (float(np.mean(t[pick] ** 2) / max(np.mean(t ** 2), 1e-30)),
             float(np.mean(tp[pick] ** 2) / max(np.mean(tp ** 2), 1e-30)))
