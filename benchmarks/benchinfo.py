@@ -9,18 +9,13 @@ import time
 from pathlib import Path
 
 import pedaltool  # noqa: F401  (before numpy: the fit's SIMD level, pedaltool.simd_level)
+from pedaltool.simd_level import cpuinfo
 from pedaltool.simd_level import describe as simd
 
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or '?' where it cannot be read."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
+    return cpuinfo("model name") or "?"
 
 
 def describe() -> str:

@@ -53,16 +53,22 @@ def pin_settings(machine: str, cpu_flags: frozenset[str], environ: dict[str, str
     return {k: v for k, v in wanted.items() if k not in environ}
 
 
-def cpu_flags() -> frozenset[str]:
-    """The CPU's flags from /proc/cpuinfo (Linux); empty where it cannot be read."""
+def cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (Linux), e.g. "flags" or "model name";
+    None where it cannot be read."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's flags from /proc/cpuinfo (Linux); empty where it cannot be read."""
+    return frozenset((cpuinfo("flags") or "").split())
 
 
 def pin() -> dict[str, str]:
