@@ -258,6 +258,69 @@ def test_write_result_into_a_folder_or_a_file(tmp_path, monkeypatch):
         assert read_pedal(p).sample_rate == 48000
 
 
+def test_write_result_refuses_an_insane_or_useless_model_and_keeps_the_old_file(tmp_path):
+    from types import SimpleNamespace
+
+    from pedaltool.errors import FitError
+    from pedaltool.fit import api
+    from pedaltool.pedal.accuracy import eq_test_models
+    from pedaltool.pedal.quantise import quantise
+
+    out = tmp_path / "amp.pedal"
+    out.write_bytes(b"the user's old model")
+    qp = quantise(eq_test_models(48000)["hp20"])
+    insane = SimpleNamespace(name="amp", sane=False, sanity_message="output unbounded",
+                             score=SimpleNamespace(esr=0.01), budget=1302.0, qpedal=qp)
+    useless = SimpleNamespace(name="amp", sane=True, sanity_message="",
+                              score=SimpleNamespace(esr=api.MAX_USEFUL_ESR), budget=1302.0,
+                              qpedal=qp)
+    with pytest.raises(FitError, match="sanity check .output unbounded"):
+        api.write_result(insane, out)
+    with pytest.raises(FitError, match="cannot be approximated within 1302 cycles"):
+        api.write_result(useless, out)
+    assert out.read_bytes() == b"the user's old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["amp.pedal"]  # no temp file left
+
+
+def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
+        models_dir, tmp_path, monkeypatch):
+    """A real fit whose model is refused (every ESR counts as useless here): no .pedal, the
+    old file kept, exit code 2 and the reason in the JSON; in a batch, the summary lists it
+    and a broken capture beside it, and the batch exits 1."""
+    import shutil
+
+    from pedaltool.fit import api
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(api, "MAX_USEFUL_ESR", 0.0)
+    shutil.copy(models_dir / "core_wavenet.nam", "tiny.nam")  # a tiny WaveNet: a fast fit
+    Path("broken.nam").write_text('{"version": "0.5.4", "architecture": "WaveNet"')
+    Path("old.pedal").write_bytes(b"the user's old model")
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "old.pedal", "--json", "r.json"])
+    assert r.exit_code == 2, r.output
+    assert "not written, the capture cannot be approximated" in r.output
+    assert "Traceback" not in r.output
+    d = json.loads(Path("r.json").read_text())
+    assert d["written"] is None and "cannot be approximated" in d["error"]
+    assert d["device"]["esr"] > 0  # the fit's numbers are still reported
+    assert Path("old.pedal").read_bytes() == b"the user's old model"
+    assert not Path("pedals").exists()
+
+    r = runner.invoke(main, ["fit", "tiny.nam", "broken.nam", "--quick", "--json", "b.json"])
+    assert r.exit_code == 1, r.output
+    rows = json.loads(Path("b.json").read_text())
+    assert [row["name"] for row in rows] == ["tiny", "broken"]
+    assert rows[0]["written"].startswith("not written: ")
+    assert "error" in rows[1] and "broken.nam" in rows[1]["error"]
+    lines = r.output.splitlines()
+    assert "tiny.nam: not written, the capture cannot be approximated" in r.output
+    assert any(ln.startswith("broken.nam: malformed JSON") for ln in lines), r.output
+    table = [ln.split() for ln in lines if ln.startswith(("tiny ", "broken "))]
+    assert [row[-1] for row in table] == ["no", "no"], r.output
+    assert not Path("pedals").exists() or not any(Path("pedals").iterdir())
+
+
 def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     from pedaltool.fit.report import SUMMARY_HEADER, format_rows, summary_problems, summary_rows
 
