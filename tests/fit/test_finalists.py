@@ -67,6 +67,55 @@ def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):
     assert any("plain error feedback passes" in s and "loud at the extremes" in s for s in said)
 
 
+def _knob_ranges(pm) -> dict:
+    return {st.knob: (st.knob_min_db, st.knob_max_db) for st in pm.stages
+            if getattr(st, "knob", None) in ("drive", "level")}
+
+
+def test_knob_ranges_narrow_until_the_model_passes_unless_the_fitted_point_fails(monkeypatch):
+    """Both feedbacks fail at the widest ranges and pass at the next: that one is written.
+    A failure at the fitted point itself ("hopeless") stops the narrowing at once."""
+    from pedaltool.fit.convert import KNOB_RANGES
+
+    verdicts = iter([(False, "loud at full drive", False)] * 2 + [(True, "", False)])
+    monkeypatch.setattr(api, "_sanity", lambda qp: next(verdicts))
+    said: list[str] = []
+    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    assert sane and why == "" and next(verdicts, None) is None
+    assert _knob_ranges(pm) == {"drive": KNOB_RANGES[1][0], "level": KNOB_RANGES[1][1]}
+    assert any("sanity check failed with drive" in s and "loud at full drive" in s
+               for s in said)
+
+    calls: list[int] = []
+    monkeypatch.setattr(api, "_sanity", lambda qp: calls.append(1) or
+                        (False, "unstable at the fitted point", True))
+    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    assert not sane and why == "unstable at the fitted point" and len(calls) == 2
+    assert _knob_ranges(pm) == {"drive": KNOB_RANGES[0][0], "level": KNOB_RANGES[0][1]}
+
+
+def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_writes_none(
+        monkeypatch):
+    monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
+    monkeypatch.setattr(api, "_sanity", lambda qp: (False, "output unbounded", True))
+    finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
+    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None)
+    assert best.structure.name == "a" and not sane and why == "output unbounded"
+
+    real = api._quantised
+    monkeypatch.undo()
+    monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
+
+    def quantised(best, *a, **k):  # only the best finalist fails
+        pm, qp, _, _ = real(best, *a, **k)
+        return (pm, qp, True, "") if best.structure.name == "b" else \
+            (pm, qp, False, "output unbounded")
+
+    monkeypatch.setattr(api, "_quantised", quantised)
+    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None)
+    assert best.structure.name == "b" and sane and why == ""
+
+
 def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):
     """With the fit's workers, one of them quantises with the plain feedback while this process
     quantises with the other: here only this process's model fails the sanity check, so the
