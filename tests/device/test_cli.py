@@ -69,6 +69,14 @@ def test_flash_with_an_empty_bank_says_so_before_looking_for_a_board(tmp_path):
     assert "pedaltool fit" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
+def test_flash_names_a_folder_in_the_bank(tmp_path):
+    (tmp_path / "pedals" / "amp.pedal").mkdir(parents=True)
+    p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)
+    assert p.returncode == 2, p.stderr
+    assert "pedals/amp.pedal: a folder, not a .pedal model" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
 def test_install_micropython_without_file_names_the_download(tmp_path):
     p = run(["install-micropython", "--board", "rpi_pico2"], cwd=tmp_path, check=False)
     assert p.returncode == 2

@@ -93,6 +93,35 @@ def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatc
     assert r.exit_code == 2, r.output
     assert "a/amp.nam and b/amp.nam: both would be written to pedals/amp.pedal" in r.output
     assert not (tmp_path / "pedals").exists()
+    (tmp_path / "b" / "amp.nam").rename(tmp_path / "b" / "AMP.nam")  # one file on macOS
+    r = CliRunner().invoke(main, ["fit", "a/amp.nam", "b/AMP.nam"])
+    assert r.exit_code == 2 and "both would be written" in r.output, r.output
+    r = CliRunner().invoke(main, ["fit", "a/amp.nam", "./a/../a/amp.nam"])
+    assert r.exit_code == 2 and "a/../a/amp.nam: given twice (as a/amp.nam too)" in r.output
+    r = CliRunner().invoke(main, ["fit", "a/*.pedal"])  # a shell's unmatched pattern
+    assert r.exit_code == 2 and "a/*.pedal: no file matches this pattern" in r.output
+    assert not (tmp_path / "pedals").exists()
+
+
+def test_the_bank_is_checked_before_fitting(models_dir, tmp_path, monkeypatch):
+    """Without -o the bank's files are checked like -o's: a file named pedals, or a folder
+    where a capture's .pedal goes, is refused before any fitting (it used to fail after the
+    fit, or a batch wrote pedals/b.pedal/b.pedal)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    for n in ("a", "b"):
+        shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
+    Path("pedals").write_text("not a folder")
+    r = CliRunner().invoke(main, ["fit", "a.nam"])
+    assert r.exit_code == 2 and "pedals" in r.output and "fitting" not in r.output, r.output
+    Path("pedals").unlink()
+    Path("pedals/b.pedal").mkdir(parents=True)
+    for args in (["b.nam"], ["a.nam", "b.nam", "-j", "2"]):
+        r = CliRunner().invoke(main, ["fit", *args])
+        assert r.exit_code == 2, r.output
+        assert "pedals/b.pedal: the .pedal must be a file name, this is a folder" in r.output
+    assert sorted(p.name for p in Path("pedals").rglob("*")) == ["b.pedal"]
 
 
 def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
@@ -282,6 +311,33 @@ def test_write_result_refuses_an_insane_or_useless_model_and_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["amp.pedal"]  # no temp file left
 
 
+def test_replacing_another_captures_model_is_said(tmp_path):
+    """dir1/amp.nam and then dir2/amp.nam both go to pedals/amp.pedal: the second fit says it
+    replaced another capture's model (re-fitting the same capture says nothing)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from pedaltool.fit import api
+    from pedaltool.pedal.accuracy import eq_test_models
+    from pedaltool.pedal.model import SourceInfo
+    from pedaltool.pedal.quantise import quantise
+
+    qp = quantise(eq_test_models(48000)["hp20"])
+
+    def result(sha):
+        q = replace(qp, source=SourceInfo("amp.nam", sha * 64))
+        return SimpleNamespace(name="amp", sane=True, score=SimpleNamespace(esr=0.01),
+                               budget=1302.0, qpedal=q)
+
+    said: list[str] = []
+    out = tmp_path / "amp.pedal"
+    for sha in "aab":
+        api.write_result(result(sha), out, said.append)
+    assert said == [f"note: {out} was a model of another capture (amp.nam, sha256 "
+                    "aaaaaaaaaaaa); replaced"]
+    assert read_pedal(out).source.sha256 == "b" * 16  # the prefix the file keeps
+
+
 def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
         models_dir, tmp_path, monkeypatch):
     """A real fit whose model is refused (every ESR counts as useless here): no .pedal, the
@@ -311,8 +367,11 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     assert r.exit_code == 1, r.output
     rows = json.loads(Path("b.json").read_text())
     assert [row["name"] for row in rows] == ["tiny", "broken"]
-    assert rows[0]["written"].startswith("not written: ")
-    assert "error" in rows[1] and "broken.nam" in rows[1]["error"]
+    # one schema with the single capture's report: written null, and the reason
+    assert rows[0]["written"] is None and "cannot be approximated" in rows[0]["error"]
+    assert rows[0]["device"]["esr"] > 0
+    assert rows[1]["written"] is None and "broken.nam" in rows[1]["error"]
+    assert "wrote 0 of 2 .pedal files to pedals/" in r.output
     lines = r.output.splitlines()
     assert "tiny.nam: not written, the capture cannot be approximated" in r.output
     assert any(ln.startswith("broken.nam: malformed JSON") for ln in lines), r.output
@@ -327,19 +386,24 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     ok = {"name": "amp", "structure": "wh-3/7", "cycles_per_sample": 1100.0, "seconds": 20.0,
           "device": {"esr": 0.01, "esr_pre": 0.02, "lsd_db": 2.0}, "baseline": {"esr": 0.1},
           "improvement_vs_baseline": 10.0, "written": "pedals/amp.pedal"}
-    refused = dict(ok, name="fuzz", written="not written: fuzz: not written, the capture "
+    refused = dict(ok, name="fuzz", written=None, error="fuzz: not written, the capture "
                    "cannot be approximated within 1302 cycles/sample (best device ESR 0.97)")
-    failed = {"name": "lin", "error": "lin: the capture is purely linear " + "x" * 120}
+    refused["device"] = dict(ok["device"], esr=0.97)
+    failed = {"name": "lin", "error": "lin: the capture is purely linear " + "x" * 120,
+              "written": None}
     items = [ok, refused, failed]
     table = format_rows(SUMMARY_HEADER, summary_rows(items)).splitlines()
-    assert max(len(line) for line in table) < 120  # the long reasons are not in the table
-    assert table[2].split()[-1] == "pedals/amp.pedal"
-    assert table[3].split()[-1] == "no" and table[4].split()[1:] == ["error", "no"]
+    assert max(len(line) for line in table) < 100  # the long reasons are not in the table
+    assert all(line == line.rstrip() for line in table)
+    assert table[2].split()[-3:] == ["close", "20", "yes"]
+    assert table[3].split()[-3:] == ["far", "20", "no"] and table[3].split()[3] == "0.9700"
+    assert table[4].split()[1:] == ["error", "no"]
     assert summary_problems(items) == [
         "fuzz: not written, the capture cannot be approximated within 1302 cycles/sample "
         "(best device ESR 0.97)", failed["error"]]
     # the loaders' errors name the file as given: said once, not twice
-    given = {"name": "t", "source": "bad/t.nam", "error": "bad/t.nam: malformed JSON"}
+    given = {"name": "t", "source": "bad/t.nam", "error": "bad/t.nam: malformed JSON",
+             "written": None}
     assert summary_problems([given]) == ["bad/t.nam: malformed JSON"]
 
 
@@ -486,3 +550,55 @@ def test_compare_and_render_play_a_di_at_another_rate_alike(models_dir, tmp_path
     out = read_wav(tmp_path / "out.wav")
     assert ab.rate_hz == out.rate_hz == 44100
     assert np.array_equal(ab.samples, out.samples)
+
+
+def _dying_fit_one(job):
+    """fit_cmds._fit_one for the test below (module level: a worker unpickles it by name)."""
+    import os
+
+    if os.getpid() != _dying_fit_one.parent and job[0] == "a.nam":
+        os._exit(9)  # as if killed
+    return {"name": job[0][0], "source": job[0], "pid": os.getpid(), "written": None,
+            "error": "x"}
+
+
+def test_a_batch_whose_worker_dies_fits_the_unfinished_captures_here(monkeypatch, capsys):
+    """A worker killed mid-fit (the OOM killer, say) breaks the process pool: the captures
+    not finished then are fitted in this process, each exactly once (it used to end the whole
+    batch with an internal error, no summary and no report)."""
+    import os
+    import time
+
+    from pedaltool.cli import fit_cmds
+
+    here = os.getpid()
+    monkeypatch.setattr(_dying_fit_one, "parent", here, raising=False)
+    monkeypatch.setattr(fit_cmds, "_fit_one", _dying_fit_one)
+    jobs = [(f"{n}.nam", f"{n}.pedal", 1302.0, 48000, "quick", time.time()) for n in "abc"]
+    results: list[dict] = []
+    fit_cmds._fit_batch(jobs, 2, time.time(), results)
+    assert sorted(d["source"] for d in results) == ["a.nam", "b.nam", "c.nam"]
+    assert next(d for d in results if d["source"] == "a.nam")["pid"] == here
+    assert "a worker process died" in capsys.readouterr().err
+
+
+def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_path,
+                                                                 monkeypatch):
+    import shutil
+
+    from pedaltool.cli import fit_cmds
+
+    monkeypatch.chdir(tmp_path)
+    for n in "abc":
+        shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
+
+    def fit_one(job):
+        if job[0] == "b.nam":
+            raise KeyboardInterrupt
+        return {"name": "a", "source": job[0], "written": None, "error": "a.nam: refused"}
+
+    monkeypatch.setattr(fit_cmds, "_fit_one", fit_one)
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "--json", "r.json"])
+    assert r.exit_code == 130, r.output
+    assert "interrupted after 1 of 3 captures: a.nam" in r.output
+    assert [d["source"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]

@@ -50,19 +50,19 @@ def _fit_one(job: tuple) -> dict:
                         progress=say)
         res = fit_capture(path, cfg)
         d = res.as_dict()
-        try:
-            d["written"] = str(write_result(res, out))
+        try:  # the single capture's report: the path, or None and the reason
+            d["written"] = str(write_result(res, out, say))
         except PedaltoolError as exc:
-            d["written"] = f"not written: {exc}"
+            d["written"], d["error"] = None, str(exc)
     except PedaltoolError as exc:
-        d = {"name": name, "error": str(exc)}
+        d = {"name": name, "error": str(exc), "written": None}
     d["source"] = str(path)  # as given: two captures may share a name
     return d
 
 
 def _one_line(d: dict) -> str:
     """A finished capture of a batch, for the progress lines."""
-    if "error" in d:
+    if "device" not in d:
         return f"{d['source']}: error"
     esr = d.get("device", {}).get("esr")
     return f"{d['source']}: {d.get('structure', '?')}, ESR {esr:.4f}" if esr is not None \
@@ -149,7 +149,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         d = res.as_dict()
         written = failure = None
         try:  # before anything is printed: a full disk or a closed terminal loses no model
-            written = write_result(res, output)
+            written = write_result(res, output, cfg.progress)
         except PedaltoolError as exc:  # a script reading the report sees why
             failure = exc
             d["error"] = str(exc)
@@ -169,38 +169,70 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     t0 = time.time()
     jobs_list = [(str(m), str(p), budget, rate_i, effort, t0 if jobs > 1 else None)
                  for m, p in zip(models, pedals, strict=True)]
-    results = []
-    if jobs == 1:
-        for job in jobs_list:
-            click.echo(f"fitting {job[0]}", err=True)
+    results: list[dict] = []
+    try:
+        if jobs > 1:
+            _fit_batch(jobs_list, jobs, t0, results)
+        for k, job in enumerate(jobs_list if jobs == 1 else []):
+            click.echo(f"fitting {job[0]} ({k + 1} of {len(jobs_list)})", err=True)
             results.append(_fit_one(job))
-    else:
-        from concurrent.futures import as_completed
-
-        from pedaltool.fit.schedule import Workers
-
-        say = _progress_printer(t0=t0)
-        click.echo(f"fitting {len(jobs_list)} captures, {jobs} at a time (each one's progress "
-                   "lines start with its file name)", err=True)
-        # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
-        with Workers(jobs) as pool:
-            if pool.ex is None:  # the platform cannot fork: one at a time, here
-                finished = map(_fit_one, jobs_list)
-            else:
-                finished = (f.result() for f in as_completed(
-                    [pool.ex.submit(_fit_one, job) for job in jobs_list]))
-            for d in finished:
-                results.append(d)
-                say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
+    except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
+        if results:
+            click.echo(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
+                       f"{', '.join(d['source'] for d in results)}", err=True)
+            _dump_json(json_path, results)
+        raise
     order = {j[0]: i for i, j in enumerate(jobs_list)}
     results.sort(key=lambda d: order.get(d["source"], 0))
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
+    written = sum(1 for d in results if d.get("written"))
+    click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
+               err=to_err)
     problems = summary_problems(results)  # one per capture not written
     for line in problems:
         click.echo(line, err=True)
     _dump_json(json_path, results)
     if problems:
         sys.exit(1)
+
+
+def _fit_batch(jobs_list: list[tuple], jobs: int, t0: float, results: list[dict]) -> None:
+    """Fit a batch's captures ``jobs`` at a time in worker processes (``_fit_one``); their
+    summary dicts are appended to ``results`` as they finish (an interrupt keeps those). A
+    worker that dies (killed, or out of memory) breaks the pool: the captures not finished
+    then are fitted here, one at a time."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from pedaltool.fit.schedule import Workers
+
+    say = _progress_printer(t0=t0)
+    n = min(jobs, len(jobs_list))  # no idle workers
+    click.echo(f"fitting {len(jobs_list)} captures, {n} at a time (each one's progress "
+               "lines start with its file name)", err=True)
+
+    def done(d: dict) -> None:
+        results.append(d)
+        say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
+
+    # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
+    with Workers(n) as pool:
+        if pool.ex is None:  # the platform cannot fork: one at a time, here
+            for job in jobs_list:
+                done(_fit_one(job))
+            return
+        try:
+            for f in as_completed([pool.ex.submit(_fit_one, job) for job in jobs_list]):
+                done(f.result())
+            return
+        except BrokenProcessPool:
+            pass
+    finished = {d["source"] for d in results}
+    left = [job for job in jobs_list if job[0] not in finished]
+    say(f"a worker process died (killed, or out of memory?); fitting the {len(left)} "
+        "unfinished captures here, one at a time")
+    for job in left:
+        done(_fit_one(job))
 
 
 def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough
@@ -222,6 +254,9 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
+    for m in models:  # a shell passes a pattern that matches nothing as it is
+        if any(c in m.name for c in "*?[") and not m.exists():
+            raise FitError(f"{m}: no file matches this pattern")
     several = di_wav is None and len(models) > 1
     if several and plot_path is not None:
         raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
@@ -234,8 +269,8 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
     # where each .pedal will go, to refuse one that is an input
     pedals = ([(output or BANK_DIR) / f"{m.stem}.pedal" for m in models] if several
               else [pedal_path((target_wav or models[0]).stem, output)])
-    if several:
-        check_writable(pedals[0], "pedal bank")
+    for p in pedals:  # the bank too: a file or folder in the way is found before fitting
+        check_writable(p, ".pedal")
     outputs = [(out, what) for out, what in [(json_path, "JSON report"), (plot_path, "plot"),
                                              *((p, ".pedal") for p in pedals)]
                if out is not None and str(out) != "-"]
@@ -250,12 +285,16 @@ def _check_distinct_names(models, output: Path | None) -> None:
     fitting (the second would silently replace the first)."""
     seen: dict[str, Path] = {}
     for m in models:
-        if m.stem in seen:
+        # case-folded: on macOS and Windows Amp.pedal and amp.pedal are one file
+        key = m.stem.casefold()
+        if key in seen:
+            if os.path.realpath(seen[key]) == os.path.realpath(m):
+                raise FitError(f"{m}: given twice (as {seen[key]} too)")
             where = output if output is not None else Path("pedals")
-            raise FitError(f"{seen[m.stem]} and {m}: both would be written to "
+            raise FitError(f"{seen[key]} and {m}: both would be written to "
                            f"{where / (m.stem + '.pedal')}; rename one or fit it on its own "
                            "with -o")
-        seen[m.stem] = m
+        seen[key] = m
 
 
 def _json_safe(data):

@@ -282,6 +282,8 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
         )
     out = []
     for p in paths:
+        if p.is_dir():  # read_bytes would fail with an internal error
+            raise DeviceError(f"{p}: a folder, not a .pedal model; move it out of the bank")
         data = p.read_bytes()
         _check_pedal(p, data)
         out.append(FileSpec(f"bank/{p.name}", data, str(p)))

@@ -24,6 +24,7 @@ from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
 from pedaltool.pedal.accuracy import contract_idle_dbfs
+from pedaltool.pedal.model import SourceInfo
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
 from pedaltool.progress import every as progress_every
 
@@ -825,7 +826,6 @@ def _sanity(qp) -> tuple[bool, str, bool]:
 def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     """Fit a .nam capture (the oracle) at its calibrated level; nothing is written."""
     from pedaltool import nam, signals
-    from pedaltool.pedal.model import SourceInfo
 
     cfg = cfg or FitConfig()
     path = Path(path)
@@ -851,10 +851,12 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
 
 
-def write_result(res: FitResult, out: str | Path | None = None) -> Path:
+def write_result(res: FitResult, out: str | Path | None = None,
+                 say: Callable[[str], None] | None = None) -> Path:
     """Write the .pedal (default: the bank, ./pedals/<capture-stem>.pedal; ``out`` a file, or
     an existing folder to write <capture-stem>.pedal into) only if it passed the sanity check;
-    FitError otherwise."""
+    FitError otherwise. ``say``: told when the file replaced holds another capture's model
+    (two captures with one file name in different folders share a bank entry)."""
     from pedaltool.pedal import write_pedal
 
     if not res.sane:
@@ -863,7 +865,28 @@ def write_result(res: FitResult, out: str | Path | None = None) -> Path:
     if not res.score.esr < MAX_USEFUL_ESR:
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
-    return write_pedal(pedal_path(res.name, out), res.qpedal)
+    path = pedal_path(res.name, out)
+    other = _other_source(path, res.qpedal.source)
+    written = write_pedal(path, res.qpedal)
+    if other and say:
+        say(f"note: {path} was a model of another capture ({other}); replaced")
+    return written
+
+
+def _other_source(path: Path, source: SourceInfo) -> str:
+    """The capture (file name and hash) of the .pedal at ``path`` if it is not ``source``,
+    else "" (no file, an unreadable one, or the same capture)."""
+    from pedaltool.pedal import read_pedal
+
+    if not source.sha256 or not os.path.isfile(path):
+        return ""
+    try:
+        old = read_pedal(path).source
+    except (PedalFormatError, OSError):  # not a readable model: nothing to say about its capture
+        return ""
+    if not old.sha256 or source.sha256.startswith(old.sha256):  # the file keeps a prefix
+        return ""
+    return f"{old.file_name or 'unnamed'}, sha256 {old.sha256[:12]}"
 
 
 def pedal_path(name: str, out: str | Path | None = None) -> Path:

@@ -78,31 +78,34 @@ def _against_baseline(res, b) -> str:
 
 
 SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", "baseline",
-                  "x better", "time s", "written")
+                  "x better", "verdict", "time s", "written")
+
+# VERDICTS in a word, for the batch summary's column
+SHORT_VERDICTS = ("far", "audible", "close", "very close")
 
 
-def _written_path(d: dict) -> str | None:
-    """The file a batch item (FitResult.as_dict() plus 'written', or {'name', 'error'}) was
-    written to, or None if it failed or was not written."""
-    w = str(d.get("written", ""))
-    return w if "error" not in d and w.endswith(".pedal") else None
+def short_verdict(esr: float) -> str:
+    """:func:`verdict` in a word or two."""
+    return SHORT_VERDICTS[[text for _, text in VERDICTS].index(verdict(esr))]
 
 
 def summary_rows(items: list[dict]) -> list[tuple]:
-    """items: FitResult.as_dict() plus 'written' (path or "not written: ..."), or {'name',
-    'error'}. A capture that failed or was not written shows "error" / "no" here; the reason
-    is one line of :func:`summary_problems` under the table, which keeps the table narrow."""
+    """items: FitResult.as_dict() plus 'written' (the .pedal's path, or None with an 'error'
+    saying why), or {'name', 'error'} for a capture that could not be fitted. The file names
+    are the batch's folder plus the capture's name, so "written" says yes or no; why not is
+    one line of :func:`summary_problems` under the table, which keeps the table narrow."""
     rows = []
     for d in items:
-        if "error" in d:
-            rows.append((d["name"], "error", "", "", "", "", "", "", "", "no"))
+        if "device" not in d:
+            rows.append((d["name"], "error", "", "", "", "", "", "", "", "", "no"))
             continue
         b = d.get("baseline") or {}
         rows.append((d["name"], d["structure"], f"{d['cycles_per_sample']:.0f}",
                      _f(d["device"]["esr"]), _f(d["device"]["esr_pre"]),
                      _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
-                     _f(d.get("improvement_vs_baseline"), ".1f"), f"{d['seconds']:.0f}",
-                     _written_path(d) or "no"))
+                     _f(d.get("improvement_vs_baseline"), ".1f"),
+                     short_verdict(d["device"]["esr"]), f"{d['seconds']:.0f}",
+                     "yes" if d.get("written") else "no"))
     return rows
 
 
@@ -110,9 +113,9 @@ def summary_problems(items: list[dict]) -> list[str]:
     """One line per capture of :func:`summary_rows` that failed or was not written: why."""
     lines = []
     for d in items:
-        if _written_path(d):
+        if d.get("written"):
             continue
-        why = (d.get("error") or str(d.get("written", ""))).removeprefix("not written: ")
+        why = d.get("error") or "not written"
         src = d.get("source") or d["name"]  # the path as given: two captures may share a name
         for own in (src, Path(src).name, d["name"]):  # the library's errors start with one
             if why.startswith(own + ":"):
@@ -125,7 +128,7 @@ def summary_problems(items: list[dict]) -> list[str]:
 def format_rows(header: tuple, rows: list[tuple]) -> str:
     cols = list(zip(header, *rows, strict=False)) if rows else [(h,) for h in header]
     w = [max(len(str(c)) for c in col) for col in cols]
-    line = lambda r: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r))  # noqa: E731
+    line = lambda r: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(tuple("-" * x for x in w))] + [line(r) for r in rows])
 
 
