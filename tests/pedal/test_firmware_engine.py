@@ -136,7 +136,11 @@ def test_firmware_engine_equals_host(tmp_path, kernels):
 
 def test_extreme_pedal_firmware_equals_host(tmp_path):
     """Parameters at the contract's limits on full-scale input: viper on the 64-bit port gives
-    the host's result (which proves no intermediate needed more than 32 bits)."""
+    the host's result, and the reference, with every intermediate checked against 32 bits
+    (arith.RANGE_CHECK), the same: the 64-bit port's wide ints hid no overflow."""
+    from pedaltool.pedal.simulate import simulate_reference
+
+    arith = fw_module("arith")
     qp = extreme_pedal()
     path = tmp_path / "x.pedal"
     path.write_bytes(to_bytes(qp))
@@ -145,6 +149,11 @@ def test_extreme_pedal_firmware_equals_host(tmp_path):
         y_fw, used = run_firmware_engine(path, x, knobs)
         assert used == "viper"
         assert np.array_equal(y_fw, simulate(qp, x, knobs))
+        arith.RANGE_CHECK = True
+        try:
+            assert np.array_equal(y_fw, simulate_reference(qp, x, knobs))
+        finally:
+            arith.RANGE_CHECK = False
 
 
 _MP_HEAP = r"""
