@@ -40,6 +40,27 @@ def test_range_check_can_fail(range_check):
         range_check.biquad_block(buf, len(buf), c, [0] * 6, 0)
 
 
+@pytest.mark.parametrize("first", [32767, -32768])
+def test_a_section_at_the_readers_coefficient_sum_limit_stays_inside_int32(range_check, first):
+    """The largest coefficient sum the reader accepts, driven to its worst case (b = (c, -c, c)
+    on a full-scale input alternating in sign: every product at full scale with one sign),
+    stays inside 32 bits; one LSB more is refused by the reader. (A limit raised to 17 would
+    overflow here: 17 * 2^12 * 2^15 > 2^31.)"""
+    from pedaltool.pedal.quantise import QStage
+
+    limit = fw_module("pedalfile").BQ_SUM_LIMIT  # Q26
+    c = limit // 3
+    at = QStage("biquad", None, (limit - 2 * c, -c, c, 0, 0, 0, 0))  # the sum: the limit
+    assert check_quantised(QuantisedPedal([at], 48000, "at")) is None
+    over = QStage("biquad", None, (limit - 2 * c + 1, -c, c, 0, 0, 0, 0))
+    assert "coefficient sum" in check_quantised(QuantisedPedal([over], 48000, "over"))
+    other = -32768 if first > 0 else 32767
+    buf = [first if i % 2 == 0 else other for i in range(64)]
+    range_check.biquad_block(buf, len(buf), range_check.biquad_kernel_coefs(
+        list(at.p[:5]), 0, 0), [0] * 6, 0)
+    assert set(buf[2:]) == {32767, -32768}  # saturated: the products were at full scale
+
+
 def test_knob_scaling_stays_inside_mantissa_limits():
     arith = fw_module("arith")
     for m in (1, 1000, 16384, 32767):
