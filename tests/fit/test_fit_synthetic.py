@@ -123,11 +123,19 @@ def test_unsupported_rate_is_refused(wh_oracle):
 
 
 def test_oracle_resamples_to_the_pedal_rate():
-    o = api.Oracle(lambda x: 0.5 * np.asarray(x), 48000, 32000)
+    """A capture that delays by 48 of its own samples (1 ms at 48 kHz) renders at 48 kHz and
+    delays by 32 samples at the pedal's 32 kHz."""
+    seen = []
+
+    def delay_1ms(x):
+        seen.append(len(x))
+        return 0.5 * np.concatenate([np.zeros(48), x[:-48]])
+
+    o = api.Oracle(delay_1ms, 48000, 32000)
     x = np.sin(2 * np.pi * 440 * np.arange(32000) / 32000)
     y = o(x)
-    assert len(y) == len(x)
-    assert np.max(np.abs(y[1000:-1000] - 0.5 * x[1000:-1000])) < 1e-3
+    assert len(y) == len(x) and seen == [48000]
+    assert np.max(np.abs(y[1000:-1000] - 0.5 * x[1000 - 32:-1000 - 32])) < 1e-3
 
 
 @pytest.mark.slow
@@ -136,7 +144,9 @@ def test_fit_at_32k_from_a_48k_oracle(wh_oracle):
                         baseline=False)
     res = api.fit_oracle(api.Oracle(wh_oracle, RATE, 32000), "synthetic32k", cfg)
     assert res.qpedal.sample_rate == 32000
-    assert res.score.esr < 0.1, res.score
+    # 3.3e-4 on 2026-12-05 (the 48 kHz fit of the same system: 6.7e-5; its naive baseline
+    # 0.048): a fit that missed the resampling or the rate would be far above this
+    assert res.score.esr < 2e-3, res.score
 
 
 def test_parallel_sub_fits_give_the_serial_result(wh_oracle):
