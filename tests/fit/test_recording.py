@@ -24,6 +24,13 @@ def test_alignment_finds_the_recording_offset():
     # the system's own latency (4 samples) and its filters' delay are part of the lag
     assert 304 <= lag <= 308
     assert len(d) == len(t)
+    # the reamp moved earlier by the lag less align's 8 samples of causal margin, the DI kept
+    assert np.array_equal(d, di[: len(d)])
+    assert np.array_equal(t, wet[lag - 8: lag - 8 + len(t)])
+    # so the system's own 4 samples of latency sit inside the margin: the model can be causal
+    wh = WienerHammerstein()(d).astype(np.float64)
+    k = 8 - (lag - 300)
+    assert np.allclose(t[k:], wh[: len(t) - k])
 
 
 def test_mismatched_pair_is_refused():
