@@ -124,3 +124,52 @@ def test_level_helpers():
     assert audio.rms_dbfs(sine) == pytest.approx(-3.0103, abs=1e-3)
     assert audio.peak_dbfs(sine) == pytest.approx(0.0, abs=1e-6)
     assert audio.dbfs_to_dbu(-12.0) == 0.0 and audio.dbu_to_dbfs(0.0, 18.0) == -18.0
+
+
+def _extensible_bytes(subformat: int, channels: int, rate: int, bits: int,
+                      payload: bytes) -> bytes:
+    """WAVE_FORMAT_EXTENSIBLE (what many DAWs write for 24-bit and float): the real format
+    tag is the first two bytes of the SubFormat GUID, at offset 24 of the fmt chunk."""
+    block = channels * bits // 8
+    fmt_chunk = struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * block, block, bits)
+    fmt_chunk += struct.pack("<HHI", 22, bits, 0b11 if channels == 2 else 0b100)
+    fmt_chunk += struct.pack("<H", subformat) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa" \
+        b"\x00\x38\x9b\x71"
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk
+    body += b"data" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_reads_extensible_float_and_24_bit(tmp_path):
+    x = _ramp()
+    p = tmp_path / "f.wav"
+    p.write_bytes(_extensible_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
+    clip = audio.read_wav(p)
+    assert clip.rate_hz == 48000 and np.array_equal(clip.samples, x)
+    ints = np.round(x * (2**23 - 1)).astype(np.int32)
+    pcm24 = b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints)
+    p.write_bytes(_extensible_bytes(1, 1, 48000, 24, pcm24))
+    assert np.max(np.abs(audio.read_wav(p).samples - x)) < 1e-6
+    p.write_bytes(_extensible_bytes(2, 1, 48000, 16, b"\x00" * 64))  # ADPCM inside
+    with pytest.raises(AudioFileError, match="format tag 0x0002"):
+        audio.read_wav(p)
+
+
+def test_a_truncated_data_chunk_is_read_with_a_note(tmp_path):
+    x = _ramp(1000)
+    whole = _wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes())
+    p = tmp_path / "t.wav"
+    p.write_bytes(whole[:-400])  # the recording stopped early: 100 samples missing
+    clip = audio.read_wav(p)
+    assert np.array_equal(clip.samples, x[:900])
+    assert clip.notes == ["data chunk truncated: 3600 of 4000 bytes present"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
+    x = _ramp()
+    x[500] = bad
+    p = tmp_path / "n.wav"
+    p.write_bytes(_wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
+    with pytest.raises(AudioFileError, match="n.wav: contains NaN or infinite samples"):
+        audio.read_wav(p)
