@@ -4,8 +4,12 @@ sample for sample, for every stage kind, knob setting and the noise gate."""
 import numpy as np
 import pytest
 from pedal_helpers import adversarial_int16, extreme_pedal, fitted_looking, musical, to_i16
+from pedaltool.pedal import (
+    _fast,  # the engine under test: numba missing fails, no fallback
+    quantise,
+    simulate,
+)
 from pedaltool.pedal import model as M
-from pedaltool.pedal import quantise, simulate
 
 N = 5000
 
@@ -70,7 +74,6 @@ def test_fast_kernels_equal_the_reference_kernels_on_random_parameters():
     """Each numba kernel against its arith twin on random parameters anywhere in the
     contract's ranges (the whole-model comparisons above run fitted, benign parameters
     through some stages: a rounding slip in env_k's bias survived them)."""
-    from pedaltool.pedal import _fast
     from pedaltool.pedal._fw import fw_module
 
     arith = fw_module("arith")
