@@ -420,23 +420,19 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     proc = subprocess.Popen([exe, "fit", str(models_dir / CAPTURE)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children: list[int] = []
-    t0 = time.time()
-    while len(children) < 2 and time.time() - t0 < 120 and proc.poll() is None:
+    while len(children) < 2 and proc.poll() is None:  # until the workers start (or it ends)
         time.sleep(0.5)
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
         children = [int(c) for c in kids.read_text().split()] if kids.exists() else []
     assert len(children) >= 2, "the fit's worker processes never started"
     time.sleep(2.0)  # inside the fit
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=600)  # a hang guard only: it ends in about a second
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "error: stopped (SIGTERM)" in err and "Traceback" not in err
-    deadline = time.time() + 10
-    alive = children
-    while alive and time.time() < deadline:
-        time.sleep(0.2)
-        alive = [c for c in alive if Path(f"/proc/{c}").exists()
-                 and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]
+    # the fit ends its workers (and reaps them) before it exits: none may outlive it
+    alive = [c for c in children if Path(f"/proc/{c}").exists()
+             and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]
     assert not alive, f"worker processes still running: {alive}"
     assert not (tmp_path / "pedals").exists() or not any((tmp_path / "pedals").iterdir())
 
