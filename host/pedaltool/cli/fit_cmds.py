@@ -64,9 +64,7 @@ def _one_line(d: dict) -> str:
     """A finished capture of a batch, for the progress lines."""
     if "device" not in d:
         return f"{d['source']}: error"
-    esr = d.get("device", {}).get("esr")
-    return f"{d['source']}: {d.get('structure', '?')}, ESR {esr:.4f}" if esr is not None \
-        else d["source"]
+    return f"{d['source']}: {d['structure']}, ESR {d['device']['esr']:.4f}"
 
 
 @main.command()

@@ -17,21 +17,32 @@ def _f(v, fmt=".4f") -> str:
 
 ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
 
-# what a device ESR means to a player, worst first: NAM's trainer calls < 0.01 "great" and
-# < 0.035 "not bad"; above 0.1 the pedal is a different sound (docs/fitting.md, "What is not
-# met": saturating captures defeat static block models)
-VERDICTS = ((0.1, "far from the capture: a different sound at this budget; high-gain and "
-                  "heavily compressed captures defeat block models, see docs/fitting.md"),
-            (0.035, "audibly different from the capture"),
-            (0.01, "close: NAM's trainer calls an ESR below 0.035 not bad"),
-            (0.0, "very close: NAM's trainer calls an ESR below 0.01 great"))
+# what a device ESR means to a player, worst first (lower limit, in a word, in a sentence):
+# NAM's trainer calls < 0.01 "great" and < 0.035 "not bad"; above 0.1 the pedal is a
+# different sound (docs/fitting.md, "What is not met": saturating captures defeat static
+# block models)
+VERDICTS = ((0.1, "far", "far from the capture: a different sound at this budget; high-gain "
+                         "and heavily compressed captures defeat block models, see "
+                         "docs/fitting.md"),
+            (0.035, "audible", "audibly different from the capture"),
+            (0.01, "close", "close: NAM's trainer calls an ESR below 0.035 not bad"),
+            (0.0, "very close", "very close: NAM's trainer calls an ESR below 0.01 great"))
+
+
+def _verdict_row(esr: float) -> tuple:
+    if not np.isfinite(esr):
+        return VERDICTS[0]
+    return next(v for v in VERDICTS if esr >= v[0])
 
 
 def verdict(esr: float) -> str:
-    """What the device ESR means to a player (VERDICTS)."""
-    if not np.isfinite(esr):
-        return VERDICTS[0][1]
-    return next(text for limit, text in VERDICTS if esr >= limit)
+    """What the device ESR means to a player (VERDICTS), in a sentence."""
+    return _verdict_row(esr)[2]
+
+
+def short_verdict(esr: float) -> str:
+    """:func:`verdict` in a word or two, for the batch summary's column."""
+    return _verdict_row(esr)[1]
 
 
 def result_table(res) -> str:
@@ -79,14 +90,6 @@ def _against_baseline(res, b) -> str:
 
 SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", "baseline",
                   "x better", "verdict", "time s", "written")
-
-# VERDICTS in a word, for the batch summary's column
-SHORT_VERDICTS = ("far", "audible", "close", "very close")
-
-
-def short_verdict(esr: float) -> str:
-    """:func:`verdict` in a word or two."""
-    return SHORT_VERDICTS[[text for _, text in VERDICTS].index(verdict(esr))]
 
 
 def summary_rows(items: list[dict]) -> list[tuple]:
