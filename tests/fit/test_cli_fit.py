@@ -598,3 +598,27 @@ def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_p
     assert r.exit_code == 130, r.output
     assert "interrupted after 1 of 3 captures: a.nam" in r.output
     assert [d["source"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]
+
+
+def test_a_bug_fitting_one_capture_does_not_cost_a_batch_the_others(models_dir, tmp_path,
+                                                                     monkeypatch):
+    import shutil
+
+    import pedaltool.fit as fit_pkg
+
+    monkeypatch.chdir(tmp_path)
+    for n in "ab":
+        shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
+    real = fit_pkg.fit_capture
+
+    def fit_capture(path, cfg):
+        if Path(path).name == "a.nam":
+            raise ZeroDivisionError("a bug")
+        return real(path, cfg)
+
+    monkeypatch.setattr(fit_pkg, "fit_capture", fit_capture)
+    monkeypatch.delenv("PEDALTOOL_DEBUG", raising=False)
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "--quick"])
+    assert r.exit_code == 1, r.output
+    assert "a.nam: internal error (ZeroDivisionError: a bug)" in r.output
+    assert read_pedal(tmp_path / "pedals" / "b.pedal").sample_rate == 48000

@@ -110,6 +110,57 @@ def test_reverb_is_refused():
         core.check_fittable(pr, "hall.nam")
 
 
+@pytest.mark.parametrize("delay_s,wet", [(0.1, 0.6), (0.3, 0.6), (0.9, 0.6)])
+def test_echoes_are_refused_at_any_delay_up_to_a_second(wh_oracle, delay_s, wet):
+    """A slapback (0.1 s) and a long echo (0.9 s) used to pass the tail test (a 0.3 s burst,
+    0.1-0.5 s after it) and be written; a 100 % wet delay was called silent. The WH system
+    itself (a pedal-like response) passes."""
+    d = int(delay_s * RATE)
+
+    def echo(x):
+        y = np.asarray(wh_oracle(x), np.float64)
+        late = np.concatenate([np.zeros(d), y])[: len(y)]
+        return (y + wet * late).astype(np.float32)
+
+    pr = core.probe(echo, RATE, name="echo.nam")
+    with pytest.raises(FitError, match="echo.nam: the output rings on .* reverb or delay"):
+        core.check_fittable(pr, "echo.nam")
+
+
+def test_a_fully_wet_delay_is_named_not_called_silent(wh_oracle):
+    d = int(0.5 * RATE)
+    with pytest.raises(FitError, match="sounds after it stops .a delay capture"):
+        core.probe(lambda x: np.concatenate([np.zeros(d), np.asarray(wh_oracle(x))])[: len(x)]
+                   .astype(np.float32), RATE, name="wet.nam")
+    pr = core.probe(wh_oracle, RATE, name="wh.nam")
+    assert pr.tail_db < core.TAIL_LIMIT_DB - 20
+    core.check_fittable(pr, "wh.nam")
+
+
+def test_an_overflowing_capture_or_calibration_is_one_line():
+    from pedaltool import signals
+
+    with pytest.raises(FitError, match="huge.nam: the capture's output overflows"):
+        api.Oracle(lambda x: np.asarray(x, np.float32) * np.float32(3e38) * 10, RATE,
+                   RATE, "huge.nam")(np.ones(100))
+    with pytest.raises(FitError, match="x.nam: input_level_dbu -1000 is outside -40..60 dBu"):
+        signals.level_scale_for(-1000.0, "x.nam")
+    assert signals.level_scale_for(None) == 1.0 and signals.level_scale_for(18.0) < 1.0
+
+
+def test_the_capture_s_rest_dc_is_removed_with_a_note_when_loud(wh_oracle):
+    o = api.Oracle(lambda x: np.asarray(wh_oracle(x)) + np.float32(0.02), RATE, RATE,
+                   "dc.nam", remove_dc=True)
+    x = np.random.default_rng(1).standard_normal(RATE) * 0.1
+    assert o.dc == pytest.approx(0.02, rel=1e-6)
+    assert np.allclose(o(x), wh_oracle(x), atol=1e-6)
+    assert "rests at +0.02 (-34 dBFS)" in o.dc_note()
+    quiet = api.Oracle(lambda x: np.asarray(wh_oracle(x)) + np.float32(1e-4), RATE, RATE,
+                       remove_dc=True)
+    assert quiet.dc == pytest.approx(1e-4, rel=1e-3) and quiet.dc_note() == ""
+    assert api.Oracle(wh_oracle, RATE, RATE).dc == 0.0  # generic oracles keep their output
+
+
 def test_purely_linear_model_is_refused():
     lin = WienerHammerstein(drive=1e-3)  # tanh never leaves its linear part
     pr = core.probe(lin, RATE, name="eq.nam")

@@ -56,6 +56,12 @@ def _fit_one(job: tuple) -> dict:
             d["written"], d["error"] = None, str(exc)
     except PedaltoolError as exc:
         d = {"name": name, "error": str(exc), "written": None}
+    except Exception as exc:  # a bug fitting one capture must not cost a batch the others
+        if not in_pool and os.environ.get("PEDALTOOL_DEBUG"):
+            raise
+        d = {"name": name, "written": None, "error": f"internal error ({type(exc).__name__}: "
+             f"{exc}); rerun it alone with PEDALTOOL_DEBUG=1 for a traceback and please "
+             "report it"}
     d["source"] = str(path)  # as given: two captures may share a name
     return d
 

@@ -134,17 +134,33 @@ class FitResult:
         }
 
 
+# a capture's output at rest louder than this (dBFS) is noted when it is removed
+DC_NOTE_DBFS = -50.0
+
+
 class Oracle:
     """A render function at the pedal's rate around any ``(x at model rate) -> y`` callable;
-    resamples when the rates differ and accounts the time spent rendering."""
+    resamples when the rates differ and accounts the time spent rendering.
+
+    ``remove_dc``: subtract the capture's output at rest (``dc``, measured here on 0.2 s of
+    silence) from everything it renders. A pedal's output is AC-coupled and the block model has
+    no DC path, and the NAM plugin removes it too (a 5 Hz DC blocker): a constant offset is
+    nothing a player hears, and left in it would count as error (a capture resting at 0.02 of
+    full scale scored 0.21 where its sound scores 0.004, 2026-12-05)."""
 
     def __init__(self, render_native: Callable[[np.ndarray], np.ndarray], native_rate: float,
-                 rate: int):
+                 rate: int, name: str = "capture", remove_dc: bool = False):
         self._render = render_native
+        self.name = name
         self.native = int(round(native_rate))
         self.rate = int(rate)
         self.seconds = 0.0
         self.samples = 0
+        self.dc = 0.0
+        if remove_dc:
+            from pedaltool.fit.linear import measure_dc
+
+            self.dc = measure_dc(self._rendered, self.native)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         t0 = time.time()
@@ -152,15 +168,33 @@ class Oracle:
         if self.native != self.rate:
             g = np.gcd(self.native, self.rate)
             xn = sps.resample_poly(x, self.native // g, self.rate // g)
-            y = np.asarray(self._render(xn.astype(np.float32)), np.float64)
-            y = sps.resample_poly(y, self.rate // g, self.native // g)[: len(x)]
+            y = sps.resample_poly(self._rendered(xn), self.rate // g, self.native // g)[: len(x)]
             if len(y) < len(x):
                 y = np.concatenate([y, np.zeros(len(x) - len(y))])
         else:
-            y = np.asarray(self._render(x.astype(np.float32)), np.float64)
+            y = self._rendered(x)
         self.seconds += time.time() - t0
         self.samples += len(x)
         return y
+
+    def _rendered(self, x: np.ndarray) -> np.ndarray:
+        """The capture's output (float64) on ``x`` at its own rate; FitError if not finite
+        (broken weights, or a gain that overflows float32), not numpy's warnings."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = np.asarray(self._render(x.astype(np.float32)), np.float64)
+        if not np.all(np.isfinite(y)):
+            raise FitError(f"{self.name}: the capture's output overflows (not finite) at its "
+                           "calibrated level; its weights or input_level_dbu are broken")
+        return y - self.dc
+
+    def dc_note(self) -> str:
+        """A note on the removed DC when it was loud enough to matter (DC_NOTE_DBFS), else "".
+        """
+        if self.dc == 0.0 or 20 * np.log10(abs(self.dc)) < DC_NOTE_DBFS:
+            return ""
+        return (f"note: the capture's output rests at {self.dc:+.3g} "
+                f"({20 * np.log10(abs(self.dc)):.0f} dBFS) with no input; that offset is "
+                "removed before fitting and scoring (a pedal's output is AC-coupled)")
 
 
 def _file_sha256(path: str | Path) -> str:
@@ -844,10 +878,12 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
         cfg.progress(f"note: the capture runs at {native:g} Hz; it is rendered there and "
                      f"resampled to the pedal's {cfg.rate} Hz")
     md = model.metadata
-    level = signals.level_scale_for(md.input_level_dbu)
+    level = signals.level_scale_for(md.input_level_dbu, str(path))
     src = SourceInfo(path.name, _file_sha256(path),
                      md.gear_type or "", md.tone_type or "")
-    oracle = Oracle(model.render, native, cfg.rate)
+    oracle = Oracle(model.render, native, cfg.rate, str(path), remove_dc=True)
+    if oracle.dc_note() and cfg.progress:
+        cfg.progress(oracle.dc_note())
     return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
 
 
@@ -925,8 +961,11 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
                      "two different sounds")
-    level = signals.level_scale_for(model.metadata.input_level_dbu)
-    oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate)
+    level = signals.level_scale_for(model.metadata.input_level_dbu, str(nam_path))
+    oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate, str(nam_path),
+                    remove_dc=True)
+    if oracle.dc_note():
+        notes.append(oracle.dc_note().removeprefix("note: "))
     if di is None:
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
     else:
@@ -949,8 +988,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                      "that clipping")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
-    y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
-               float(model.sample_rate or 48000.0), rate)(x)
+    with_progress = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
+                           float(model.sample_rate or 48000.0), rate, str(nam_path))
+    with_progress.dc = oracle.dc  # the same rest removed, as the fit's scores do
+    y = with_progress(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
