@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from pedaltool import simd_level
@@ -278,6 +279,7 @@ def test_write_result_into_a_folder_or_a_file(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     res = SimpleNamespace(name="amp", sane=True, score=SimpleNamespace(esr=0.01), budget=1302.0,
+                          device_vs_float_esr=1e-6,
                           qpedal=quantise(eq_test_models(48000)["hp20"]))
     (tmp_path / "mine").mkdir()
     assert api.write_result(res, tmp_path / "mine") == tmp_path / "mine" / "amp.pedal"
@@ -302,11 +304,18 @@ def test_write_result_refuses_an_insane_or_useless_model_and_keeps_the_old_file(
                              score=SimpleNamespace(esr=0.01), budget=1302.0, qpedal=qp)
     useless = SimpleNamespace(name="amp", sane=True, sanity_message="",
                               score=SimpleNamespace(esr=api.MAX_USEFUL_ESR), budget=1302.0,
-                              qpedal=qp)
+                              qpedal=qp, device_vs_float_esr=1e-6)
+    lost = SimpleNamespace(name="amp", sane=True, score=SimpleNamespace(esr=0.9466),
+                           float_score=SimpleNamespace(esr=0.0022), budget=1302.0, qpedal=qp,
+                           device_vs_float_esr=0.94, eval_y=np.full(100, 10.0))
     with pytest.raises(FitError, match="sanity check .output unbounded"):
         api.write_result(insane, out)
     with pytest.raises(FitError, match="cannot be approximated within 1302 cycles"):
         api.write_result(useless, out)
+    with pytest.raises(FitError, match=r"integer arithmetic cannot carry this model \(device "
+                       r"ESR 0.95 where the float model scores 0.0022\); the capture's output "
+                       "is 20 dBFS RMS"):
+        api.write_result(lost, out)
     assert out.read_bytes() == b"the user's old model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["amp.pedal"]  # no temp file left
 
@@ -327,6 +336,7 @@ def test_replacing_another_captures_model_is_said(tmp_path):
     def result(sha):
         q = replace(qp, source=SourceInfo("amp.nam", sha * 64))
         return SimpleNamespace(name="amp", sane=True, score=SimpleNamespace(esr=0.01),
+                               device_vs_float_esr=1e-6,
                                budget=1302.0, qpedal=q)
 
     said: list[str] = []

@@ -101,7 +101,7 @@ def _one_line(d: dict) -> str:
 @click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="... and the reamped WAV: the DI's sample rate (48000, "
                    "44100 or 32000 Hz is kept; another is resampled to --rate), at least 3 s, "
-                   "offset by at most 1 s (aligned automatically; the longer one is cut to "
+                   "offset by less than 1 s (aligned automatically; the longer one is cut to "
                    "the other's length).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
@@ -130,7 +130,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     try:
         budget, effort, several, output, pedals = _plan(
             models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
-    except PedaltoolError as exc:  # a script reading `--json -` gets every error as JSON
+    except PedaltoolError as exc:  # `--json -` gets the argument checks' errors as JSON too
         if json_path is not None and str(json_path) == "-":
             _dump_json(json_path, {"error": str(exc)})
         raise

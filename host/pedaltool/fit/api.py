@@ -35,6 +35,10 @@ MAX_RECEPTIVE_FIELD_S = 1.0
 BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash` reads it
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
+# device-exact output this far (ESR) from its own float model: the integer arithmetic lost
+# it, so the file would not be the model that was fitted. Real fits: at most 7e-4 (the A1);
+# a capture 52 dB loud (a broken head scale) fitted 0.0022 as floats and 0.95 on the device
+MAX_DEVICE_VS_FLOAT_ESR = 0.1
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
@@ -224,11 +228,13 @@ def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
     """FitError unless ``budget`` (cycles/sample) is a number the smallest structure fits in:
     refused before any work, not after the probe."""
     if not math.isfinite(budget) or budget <= 0 or budget > MAX_BUDGET:
-        raise FitError(f"a budget of {budget:g} cycles/sample is not a CPU budget: give a "
-                       f"number from 1 to {MAX_BUDGET:.0f} (the default is {S.DEFAULT_BUDGET})")
+        raise FitError(f"a budget of {budget:.10g} cycles/sample is not a CPU budget: give a "
+                       f"number up to {MAX_BUDGET:.0f} that the smallest structure fits in "
+                       f"({S.smallest_cycles(arch):.0f} on {arch}; the default is "
+                       f"{S.DEFAULT_BUDGET})")
     smallest = S.smallest_cycles(arch)
     if budget < smallest:
-        raise FitError(f"no structure fits a budget of {budget:g} cycles/sample (the "
+        raise FitError(f"no structure fits a budget of {budget:.10g} cycles/sample (the "
                        f"smallest needs {smallest:.0f} on {arch}; the default is "
                        f"{S.DEFAULT_BUDGET})")
 
@@ -905,6 +911,14 @@ def write_result(res: FitResult, out: str | Path | None = None,
     if not res.sane:
         raise FitError(f"{res.name}: not written, the model failed the sanity check "
                        f"({res.sanity_message})")
+    if res.device_vs_float_esr > MAX_DEVICE_VS_FLOAT_ESR:
+        level = ("" if res.eval_y is None else
+                 f"; the capture's output is {_rms_dbfs(res.eval_y):.0f} dBFS RMS on the "
+                 "evaluation DI")
+        raise FitError(f"{res.name}: not written, the pedal's integer arithmetic cannot carry "
+                       f"this model (device ESR {res.score.esr:.2f} where the float model "
+                       f"scores {res.float_score.esr:.4f}){level}: an output level far from "
+                       "a guitar pedal's")
     if not res.score.esr < MAX_USEFUL_ESR:
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
@@ -914,6 +928,10 @@ def write_result(res: FitResult, out: str | Path | None = None,
     if other and say:
         say(f"note: {path} was a model of another capture ({other}); replaced")
     return written
+
+
+def _rms_dbfs(y: np.ndarray) -> float:
+    return float(10 * np.log10(max(float(np.mean(np.square(y))), 1e-30)))
 
 
 def _other_source(path: Path, source: SourceInfo) -> str:
