@@ -10,10 +10,18 @@ from pedaltool import audio
 from pedaltool.errors import AudioFileError
 
 
-def _wav_bytes(fmt: int, channels: int, rate: int, bits: int, payload: bytes) -> bytes:
+def _wav_bytes(fmt: int, channels: int, rate: int, bits: int, payload: bytes,
+               extensible: bool = False) -> bytes:
+    """A WAV file; ``extensible``: WAVE_FORMAT_EXTENSIBLE (what many DAWs write for 24-bit and
+    float), whose real format tag ``fmt`` opens the SubFormat GUID at offset 24 of the fmt
+    chunk."""
     block = channels * bits // 8
-    fmt_chunk = struct.pack("<HHIIHH", fmt, channels, rate, rate * block, block, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt_chunk
+    tag = 0xFFFE if extensible else fmt
+    fmt_chunk = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    if extensible:
+        fmt_chunk += struct.pack("<HHIH", 22, bits, 0b100, fmt) + \
+            bytes.fromhex("000000001000800000aa00389b71")
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk
     body += b"LIST" + struct.pack("<I", 3) + b"abc\x00"  # an odd-sized chunk to skip (padded)
     body += b"data" + struct.pack("<I", len(payload)) + payload
     return b"RIFF" + struct.pack("<I", len(body)) + body
@@ -126,31 +134,17 @@ def test_level_helpers():
     assert audio.dbfs_to_dbu(-12.0) == 0.0 and audio.dbu_to_dbfs(0.0, 18.0) == -18.0
 
 
-def _extensible_bytes(subformat: int, channels: int, rate: int, bits: int,
-                      payload: bytes) -> bytes:
-    """WAVE_FORMAT_EXTENSIBLE (what many DAWs write for 24-bit and float): the real format
-    tag is the first two bytes of the SubFormat GUID, at offset 24 of the fmt chunk."""
-    block = channels * bits // 8
-    fmt_chunk = struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * block, block, bits)
-    fmt_chunk += struct.pack("<HHI", 22, bits, 0b11 if channels == 2 else 0b100)
-    fmt_chunk += struct.pack("<H", subformat) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa" \
-        b"\x00\x38\x9b\x71"
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk
-    body += b"data" + struct.pack("<I", len(payload)) + payload
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
 def test_reads_extensible_float_and_24_bit(tmp_path):
     x = _ramp()
     p = tmp_path / "f.wav"
-    p.write_bytes(_extensible_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
+    p.write_bytes(_wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes(), extensible=True))
     clip = audio.read_wav(p)
     assert clip.rate_hz == 48000 and np.array_equal(clip.samples, x)
     ints = np.round(x * (2**23 - 1)).astype(np.int32)
     pcm24 = b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints)
-    p.write_bytes(_extensible_bytes(1, 1, 48000, 24, pcm24))
+    p.write_bytes(_wav_bytes(1, 1, 48000, 24, pcm24, extensible=True))
     assert np.max(np.abs(audio.read_wav(p).samples - x)) < 1e-6
-    p.write_bytes(_extensible_bytes(2, 1, 48000, 16, b"\x00" * 64))  # ADPCM inside
+    p.write_bytes(_wav_bytes(2, 1, 48000, 16, b"\x00" * 64, extensible=True))  # ADPCM inside
     with pytest.raises(AudioFileError, match="format tag 0x0002"):
         audio.read_wav(p)
 

@@ -45,8 +45,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as sps
 
-from pedaltool.errors import FitError
-
 #: The interface calibration the guitar signals are made for: 0 dBFS reads 12 dBu.
 REFERENCE_INTERFACE_DBU = 12.0
 #: Seed of the evaluation DI. Fitting signals must use other seeds.
@@ -539,23 +537,14 @@ def evaluation_di(rate_hz: float = 48000.0, seconds: float = 20.0,
     return _evaluation_cached(float(rate_hz), float(seconds), int(seed)).copy()
 
 
-# interface levels a calibration can mean (dBu at 0 dBFS): real interfaces sit near +4..+24;
-# beyond these the DI would be a thousand times too quiet or too loud, a broken field
-CALIBRATION_DBU_RANGE = (-40.0, 60.0)
-
-
-def level_scale_for(model_input_level_dbu: float | None, name: str = "the capture") -> float:
+def level_scale_for(model_input_level_dbu: float | None) -> float:
     """Linear gain taking a 12-dBu-referenced DI to a capture's calibration.
 
     Digital level = DI volts / (volts at 0 dBFS): with ``input_level_dbu`` = L dBu at 0 dBFS the
     same guitar reads ``10 ** ((12 - L) / 20)`` times the reference level. None -> 12 dBu (plugin
-    default) -> 1.0. A level outside CALIBRATION_DBU_RANGE is a FitError naming ``name``.
+    default) -> 1.0.
     """
     dbu = REFERENCE_INTERFACE_DBU if model_input_level_dbu is None else float(model_input_level_dbu)
-    lo, hi = CALIBRATION_DBU_RANGE
-    if not lo <= dbu <= hi:
-        raise FitError(f"{name}: input_level_dbu {dbu:g} is outside {lo:g}..{hi:g} dBu (an "
-                       "interface's level at 0 dBFS): a broken calibration")
     return 10.0 ** ((REFERENCE_INTERFACE_DBU - dbu) / 20.0)
 
 

@@ -138,25 +138,29 @@ def test_a_fully_wet_delay_is_named_not_called_silent(wh_oracle):
 
 
 def test_an_overflowing_capture_or_calibration_is_one_line():
-    from pedaltool import signals
+    from types import SimpleNamespace
 
     with pytest.raises(FitError, match="huge.nam: the capture's output overflows"):
         api.Oracle(lambda x: np.asarray(x, np.float32) * np.float32(3e38) * 10, RATE,
                    RATE, "huge.nam")(np.ones(100))
-    with pytest.raises(FitError, match="x.nam: input_level_dbu -1000 is outside -40..60 dBu"):
-        signals.level_scale_for(-1000.0, "x.nam")
-    assert signals.level_scale_for(None) == 1.0 and signals.level_scale_for(18.0) < 1.0
+    for dbu in (-1000.0, 60.5):
+        model = SimpleNamespace(metadata=SimpleNamespace(input_level_dbu=dbu))
+        with pytest.raises(FitError, match=f"x.nam: input_level_dbu {dbu:g} is outside "
+                           "-40..60 dBu"):
+            api.calibration_scale(model, "x.nam")
+    model = SimpleNamespace(metadata=SimpleNamespace(input_level_dbu=60.0))
+    assert api.calibration_scale(model, "x.nam") == pytest.approx(10 ** (-48 / 20))
 
 
 def test_the_capture_s_rest_dc_is_removed_with_a_note_when_loud(wh_oracle):
     o = api.Oracle(lambda x: np.asarray(wh_oracle(x)) + np.float32(0.02), RATE, RATE,
-                   "dc.nam", remove_dc=True)
+                   "dc.nam", dc=None)
     x = np.random.default_rng(1).standard_normal(RATE) * 0.1
     assert o.dc == pytest.approx(0.02, rel=1e-6)
     assert np.allclose(o(x), wh_oracle(x), atol=1e-6)
     assert "rests at +0.02 (-34 dBFS)" in o.dc_note()
     quiet = api.Oracle(lambda x: np.asarray(wh_oracle(x)) + np.float32(1e-4), RATE, RATE,
-                       remove_dc=True)  # -80 dBFS: left as it is (api.DC_REMOVE_DBFS)
+                       dc=None)  # -80 dBFS: left as it is (api.DC_REMOVE_DBFS)
     assert quiet.dc == 0.0 and quiet.dc_note() == ""
     x32 = x.astype(np.float32)  # what the oracle renders
     assert np.array_equal(quiet(x), np.asarray(wh_oracle(x32)) + np.float32(1e-4))

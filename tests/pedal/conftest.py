@@ -14,3 +14,14 @@ def fitted_qp(fitted_model):
     from pedaltool.pedal import quantise
 
     return quantise(fitted_model)
+
+
+@pytest.fixture
+def range_check():
+    """The reference arithmetic with every intermediate checked against signed 32 bits."""
+    from pedaltool.pedal._fw import fw_module
+
+    arith = fw_module("arith")
+    arith.RANGE_CHECK = True
+    yield arith
+    arith.RANGE_CHECK = False

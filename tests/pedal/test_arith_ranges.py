@@ -9,14 +9,6 @@ from pedaltool.pedal.quantise import QuantisedPedal, check_quantised
 from pedaltool.pedal.simulate import simulate
 
 
-@pytest.fixture
-def range_check():
-    arith = fw_module("arith")
-    arith.RANGE_CHECK = True
-    yield arith
-    arith.RANGE_CHECK = False
-
-
 def test_extreme_pedal_is_inside_the_contract():
     assert check_quantised(extreme_pedal()) is None
 

@@ -134,13 +134,12 @@ def test_firmware_engine_equals_host(tmp_path, kernels):
     assert np.array_equal(y_fw, simulate(qp, x, None, gate_dbfs=-40.0))
 
 
-def test_extreme_pedal_firmware_equals_host(tmp_path):
+def test_extreme_pedal_firmware_equals_host(tmp_path, range_check):
     """Parameters at the contract's limits on full-scale input: viper on the 64-bit port gives
     the host's result, and the reference, with every intermediate checked against 32 bits
     (arith.RANGE_CHECK), the same: the 64-bit port's wide ints hid no overflow."""
     from pedaltool.pedal.simulate import simulate_reference
 
-    arith = fw_module("arith")
     qp = extreme_pedal()
     path = tmp_path / "x.pedal"
     path.write_bytes(to_bytes(qp))
@@ -149,11 +148,7 @@ def test_extreme_pedal_firmware_equals_host(tmp_path):
         y_fw, used = run_firmware_engine(path, x, knobs)
         assert used == "viper"
         assert np.array_equal(y_fw, simulate(qp, x, knobs))
-        arith.RANGE_CHECK = True
-        try:
-            assert np.array_equal(y_fw, simulate_reference(qp, x, knobs))
-        finally:
-            arith.RANGE_CHECK = False
+        assert np.array_equal(y_fw, simulate_reference(qp, x, knobs))
 
 
 _MP_HEAP = r"""

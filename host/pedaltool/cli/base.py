@@ -116,12 +116,17 @@ def _os_error(exc: OSError) -> None:
     sys.exit(2)
 
 
+def internal_error_text(exc: Exception) -> str:
+    """How an internal bug is reported (one line)."""
+    return (f"internal error ({type(exc).__name__}: {exc}); rerun with PEDALTOOL_DEBUG=1 "
+            "for a traceback and please report it")
+
+
 def _internal_error(exc: Exception) -> None:
     """An internal bug: one line unless asked for detail (then the traceback)."""
     if os.environ.get("PEDALTOOL_DEBUG"):
         raise exc
-    click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with "
-               "PEDALTOOL_DEBUG=1 for a traceback and please report it", err=True)
+    click.echo(f"error: {internal_error_text(exc)}", err=True)
     sys.exit(3)
 
 

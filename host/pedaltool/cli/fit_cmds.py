@@ -7,11 +7,12 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import main
+from pedaltool.cli.base import internal_error_text, main
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -59,9 +60,7 @@ def _fit_one(job: tuple) -> dict:
     except Exception as exc:  # a bug fitting one capture must not cost a batch the others
         if not in_pool and os.environ.get("PEDALTOOL_DEBUG"):
             raise
-        d = {"name": name, "written": None, "error": f"internal error ({type(exc).__name__}: "
-             f"{exc}); rerun it alone with PEDALTOOL_DEBUG=1 for a traceback and please "
-             "report it"}
+        d = {"name": name, "written": None, "error": internal_error_text(exc)}
     d["source"] = str(path)  # as given: two captures may share a name
     return d
 
@@ -176,10 +175,11 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     results: list[dict] = []
     try:
         if jobs > 1:
-            _fit_batch(jobs_list, jobs, t0, results)
-        for k, job in enumerate(jobs_list if jobs == 1 else []):
-            click.echo(f"fitting {job[0]} ({k + 1} of {len(jobs_list)})", err=True)
-            results.append(_fit_one(job))
+            results.extend(_fit_batch(jobs_list, jobs, t0))
+        else:
+            for k, job in enumerate(jobs_list):
+                click.echo(f"fitting {job[0]} ({k + 1} of {len(jobs_list)})", err=True)
+                results.append(_fit_one(job))
     except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
         if results:
             click.echo(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
@@ -200,11 +200,11 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         sys.exit(1)
 
 
-def _fit_batch(jobs_list: list[tuple], jobs: int, t0: float, results: list[dict]) -> None:
-    """Fit a batch's captures ``jobs`` at a time in worker processes (``_fit_one``); their
-    summary dicts are appended to ``results`` as they finish (an interrupt keeps those). A
-    worker that dies (killed, or out of memory) breaks the pool: the captures not finished
-    then are fitted here, one at a time."""
+def _fit_batch(jobs_list: list[tuple], jobs: int, t0: float) -> Iterator[dict]:
+    """Fit a batch's captures ``jobs`` at a time in worker processes (``_fit_one``), yielding
+    their summary dicts as they finish. A worker that dies (killed, or out of memory) breaks
+    the pool: the captures not finished then are reported as not fitted, not fitted again
+    here, where an out-of-memory capture would end the whole batch."""
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -214,29 +214,27 @@ def _fit_batch(jobs_list: list[tuple], jobs: int, t0: float, results: list[dict]
     n = min(jobs, len(jobs_list))  # no idle workers
     click.echo(f"fitting {len(jobs_list)} captures, {n} at a time (each one's progress "
                "lines start with its file name)", err=True)
-
-    def done(d: dict) -> None:
-        results.append(d)
-        say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
-
+    finished: set[str] = set()
     # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
     with Workers(n) as pool:
-        if pool.ex is None:  # the platform cannot fork: one at a time, here
-            for job in jobs_list:
-                done(_fit_one(job))
-            return
+        done = (map(_fit_one, jobs_list) if pool.ex is None  # cannot fork: one at a time
+                else (f.result() for f in as_completed(
+                    [pool.ex.submit(_fit_one, job) for job in jobs_list])))
         try:
-            for f in as_completed([pool.ex.submit(_fit_one, job) for job in jobs_list]):
-                done(f.result())
+            for d in done:
+                finished.add(d["source"])
+                say(f"{len(finished)} of {len(jobs_list)} done: {_one_line(d)}")
+                yield d
             return
         except BrokenProcessPool:
             pass
-    finished = {d["source"] for d in results}
-    left = [job for job in jobs_list if job[0] not in finished]
-    say(f"a worker process died (killed, or out of memory?); fitting the {len(left)} "
-        "unfinished captures here, one at a time")
-    for job in left:
-        done(_fit_one(job))
+    say("a worker process died (killed, or out of memory?): the unfinished captures are "
+        "not fitted")
+    for job in jobs_list:
+        if job[0] not in finished:
+            yield {"name": Path(job[0]).stem, "source": job[0], "written": None,
+                   "error": "not fitted: a worker process died (killed, or out of memory?) "
+                            "before it finished; fit it again, alone or with a lower -j"}
 
 
 def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough
@@ -258,9 +256,11 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
-    for m in models:  # a shell passes a pattern that matches nothing as it is
-        if any(c in m.name for c in "*?[") and not m.exists():
-            raise FitError(f"{m}: no file matches this pattern")
+    for m in models:  # before any fitting: a typo must not cost a batch's time
+        if not m.exists():
+            pattern = any(c in m.name for c in "*?[")  # a shell passes an unmatched one as is
+            raise FitError(f"{m}: " + ("no file matches this pattern" if pattern
+                                       else "file not found"))
     several = di_wav is None and len(models) > 1
     if several and plot_path is not None:
         raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "

@@ -282,9 +282,12 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
         )
     out = []
     for p in paths:
-        if p.is_dir():  # read_bytes would fail with an internal error
+        if p.is_dir():
             raise DeviceError(f"{p}: a folder, not a .pedal model; move it out of the bank")
-        data = p.read_bytes()
+        try:
+            data = p.read_bytes()
+        except OSError as exc:  # unreadable, or gone since the listing
+            raise DeviceError(f"{p}: cannot read ({exc.strerror or exc})") from None
         _check_pedal(p, data)
         out.append(FileSpec(f"bank/{p.name}", data, str(p)))
     return out

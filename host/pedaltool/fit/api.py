@@ -17,6 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool import simd_level
+from pedaltool.audio import gain_to_db, peak_dbfs, resample, rms_dbfs
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -138,28 +139,24 @@ class FitResult:
         }
 
 
-# a capture's output at rest is removed from its renders when at least this loud (dBFS). Not
-# always: the 11 scored captures rest at -56..-88 dBFS, where the offset costs their scores
-# at most 1e-4, and removing it anyway made the Splawn's fits worse over five equally valid
-# draws each (ESR 0.101-0.128, none within its 0.1, against 0.091-0.119 and four within;
-# 2026-12-05 21:24, why not understood): a loud offset is a broken capture's, a quiet one is
-# left as the fits have always seen it
+# a capture's output at rest is removed from its renders when at least this loud (dBFS); a
+# quieter one is left as it is (why: docs/fitting.md, "A capture's DC offset")
 DC_REMOVE_DBFS = -50.0
+# interface levels a calibration can mean (dBu at 0 dBFS): real interfaces sit near +4..+24;
+# beyond these the DI would be a thousand times too quiet or too loud, a broken field
+CALIBRATION_DBU_RANGE = (-40.0, 60.0)
 
 
 class Oracle:
     """A render function at the pedal's rate around any ``(x at model rate) -> y`` callable;
     resamples when the rates differ and accounts the time spent rendering.
 
-    ``remove_dc``: subtract the capture's output at rest (``dc``, measured here on 0.2 s of
-    silence) from everything it renders when it is at least DC_REMOVE_DBFS. A pedal's output
-    is AC-coupled and the block model has no DC path, and the NAM plugin removes it too (a 5 Hz
-    DC blocker): a constant offset is nothing a player hears, and left in it counts as error
-    (a capture resting at 0.02 of full scale scored 0.21 where its sound scores 0.004,
-    2026-12-05)."""
+    ``dc``: subtracted from everything it renders; None: the capture's output at rest
+    (measured here on 0.2 s of silence) when it is at least DC_REMOVE_DBFS, else 0. A pedal's
+    output is AC-coupled and the block model has no DC path (docs/fitting.md)."""
 
     def __init__(self, render_native: Callable[[np.ndarray], np.ndarray], native_rate: float,
-                 rate: int, name: str = "capture", remove_dc: bool = False):
+                 rate: int, name: str = "capture", dc: float | None = 0.0):
         self._render = render_native
         self.name = name
         self.native = int(round(native_rate))
@@ -167,12 +164,13 @@ class Oracle:
         self.seconds = 0.0
         self.samples = 0
         self.dc = 0.0
-        if remove_dc:
+        if dc is None:
             from pedaltool.fit.linear import measure_dc
 
             rest = measure_dc(self._rendered, self.native)
-            if rest != 0.0 and 20 * np.log10(abs(rest)) >= DC_REMOVE_DBFS:
-                self.dc = rest
+            self.dc = rest if gain_to_db(abs(rest)) >= DC_REMOVE_DBFS else 0.0
+        else:
+            self.dc = dc
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         t0 = time.time()
@@ -200,12 +198,26 @@ class Oracle:
         return y - self.dc
 
     def dc_note(self) -> str:
-        """A note on the removed DC, or "" when none was removed."""
+        """What was said of the removed DC, or "" when none was removed."""
         if self.dc == 0.0:
             return ""
-        return (f"note: the capture's output rests at {self.dc:+.3g} "
-                f"({20 * np.log10(abs(self.dc)):.0f} dBFS) with no input; that offset is "
-                "removed before fitting and scoring (a pedal's output is AC-coupled)")
+        return (f"the capture's output rests at {self.dc:+.3g} ({gain_to_db(abs(self.dc)):.0f} "
+                "dBFS) with no input; that offset is removed before fitting and scoring (a "
+                "pedal's output is AC-coupled)")
+
+
+def calibration_scale(model, path: str | Path) -> float:
+    """The gain taking the project's DI to capture ``model``'s calibration
+    (``signals.level_scale_for``); FitError naming ``path`` when its input_level_dbu is
+    outside CALIBRATION_DBU_RANGE (a broken field would overflow the renders)."""
+    from pedaltool import signals
+
+    dbu = model.metadata.input_level_dbu
+    lo, hi = CALIBRATION_DBU_RANGE
+    if dbu is not None and not lo <= dbu <= hi:
+        raise FitError(f"{path}: input_level_dbu {dbu:g} is outside {lo:g}..{hi:g} dBu (an "
+                       "interface's level at 0 dBFS): a broken calibration")
+    return signals.level_scale_for(dbu)
 
 
 def _file_sha256(path: str | Path) -> str:
@@ -872,7 +884,7 @@ def _sanity(qp) -> tuple[bool, str, bool]:
 
 def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     """Fit a .nam capture (the oracle) at its calibrated level; nothing is written."""
-    from pedaltool import nam, signals
+    from pedaltool import nam
 
     cfg = cfg or FitConfig()
     path = Path(path)
@@ -891,12 +903,12 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
         cfg.progress(f"note: the capture runs at {native:g} Hz; it is rendered there and "
                      f"resampled to the pedal's {cfg.rate} Hz")
     md = model.metadata
-    level = signals.level_scale_for(md.input_level_dbu, str(path))
+    level = calibration_scale(model, path)
     src = SourceInfo(path.name, _file_sha256(path),
                      md.gear_type or "", md.tone_type or "")
-    oracle = Oracle(model.render, native, cfg.rate, str(path), remove_dc=True)
+    oracle = Oracle(model.render, native, cfg.rate, str(path), dc=None)
     if oracle.dc_note() and cfg.progress:
-        cfg.progress(oracle.dc_note())
+        cfg.progress(f"note: {oracle.dc_note()}")
     return fit_oracle(oracle, path.stem, cfg, source=src, level=level, source_path=str(path))
 
 
@@ -913,7 +925,7 @@ def write_result(res: FitResult, out: str | Path | None = None,
                        f"({res.sanity_message})")
     if res.device_vs_float_esr > MAX_DEVICE_VS_FLOAT_ESR:
         level = ("" if res.eval_y is None else
-                 f"; the capture's output is {_rms_dbfs(res.eval_y):.0f} dBFS RMS on the "
+                 f"; the capture's output is {rms_dbfs(res.eval_y):.0f} dBFS RMS on the "
                  "evaluation DI")
         raise FitError(f"{res.name}: not written, the pedal's integer arithmetic cannot carry "
                        f"this model (device ESR {res.score.esr:.2f} where the float model "
@@ -928,10 +940,6 @@ def write_result(res: FitResult, out: str | Path | None = None,
     if other and say:
         say(f"note: {path} was a model of another capture ({other}); replaced")
     return written
-
-
-def _rms_dbfs(y: np.ndarray) -> float:
-    return float(10 * np.log10(max(float(np.mean(np.square(y))), 1e-30)))
 
 
 def _other_source(path: Path, source: SourceInfo) -> str:
@@ -973,7 +981,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it as
     ``di_name`` (its file)."""
     from pedaltool import nam, signals
-    from pedaltool.audio import peak_dbfs, resample
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -986,11 +993,11 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
                      "two different sounds")
-    level = signals.level_scale_for(model.metadata.input_level_dbu, str(nam_path))
+    level = calibration_scale(model, nam_path)
     oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate, str(nam_path),
-                    remove_dc=True)
+                    dc=None)
     if oracle.dc_note():
-        notes.append(oracle.dc_note().removeprefix("note: "))
+        notes.append(oracle.dc_note())
     if di is None:
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
     else:
@@ -1013,10 +1020,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                      "that clipping")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
-    with_progress = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
-                           float(model.sample_rate or 48000.0), rate, str(nam_path))
-    with_progress.dc = oracle.dc  # the same rest removed, as the fit's scores do
-    y = with_progress(x)
+    y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
+               float(model.sample_rate or 48000.0), rate, str(nam_path), dc=oracle.dc)(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)

@@ -73,11 +73,8 @@ class Candidate:
 
 
 # the tail test: a burst of TAIL_BURST_S (s), then the output's energy TAIL_WINDOW_S (s)
-# after it ends, relative to the burst's (dB), refused above TAIL_LIMIT_DB. Measured
-# 2026-12-05 on the 18 captures in ../shared/models (WaveNets looking back 85-132 ms): at
-# most -69.5 dB (the Splawn) from 80 ms on; -20 dB for a 100 ms echo at 0.6, -39 dB for a
-# reverb of RT60 0.4 s. A 0.3 s burst and 0.1-0.5 s after it (before) missed echoes of 100
-# ms and 0.8-1 s, and the fits wrote them.
+# after it ends, relative to the burst's (dB), refused above TAIL_LIMIT_DB (measured margins
+# in docs/fitting.md, "Bad input")
 TAIL_BURST_S = 0.03
 TAIL_WINDOW_S = (0.08, 1.2)
 TAIL_LIMIT_DB = -45.0
@@ -101,9 +98,11 @@ def probe(render: Render, rate_hz: float, level: float = 1.0, name: str = "captu
     burst = excitation.bla_noise(n, rate_hz, 0.1 * level, seed=5)
     x = np.concatenate([burst, np.zeros(int((TAIL_WINDOW_S[1] + 0.05) * rate_hz))])
     y = np.asarray(render(x), np.float64) - dc
-    e_burst = float(np.mean(y[:n] ** 2))
-    e_tail = float(np.mean(y[n + int(TAIL_WINDOW_S[0] * rate_hz):
-                             n + int(TAIL_WINDOW_S[1] * rate_hz)] ** 2))
+    w0 = n + int(TAIL_WINDOW_S[0] * rate_hz)
+    # the burst's response up to the window, per burst sample: a capture's own latency (tens
+    # of ms) must not make it look silent or like a delay
+    e_burst = float(np.sum(y[:w0] ** 2)) / n
+    e_tail = float(np.mean(y[w0:n + int(TAIL_WINDOW_S[1] * rate_hz)] ** 2))
     if e_burst < 1e-14 <= e_tail:  # all of it comes later: a 100 % wet delay
         raise FitError(f"{name}: the output stays silent while the input plays and sounds "
                        "after it stops (a delay capture); a block model cannot represent it")
