@@ -28,3 +28,9 @@ class PedalFormatError(PedaltoolError):
 
 class DeviceError(PedaltoolError):
     """The pedal (a board or the virtual pedal) cannot be reached or updated."""
+
+
+def internal_error_text(exc: Exception) -> str:
+    """How an internal bug (not a PedaltoolError) is reported: one line."""
+    return (f"internal error ({type(exc).__name__}: {exc}); rerun with PEDALTOOL_DEBUG=1 "
+            "for a traceback and please report it")

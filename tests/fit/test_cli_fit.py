@@ -312,7 +312,13 @@ def test_write_result_refuses_an_insane_or_useless_model_and_keeps_the_old_file(
                    eval_y=np.full(100, 10.0))
     with pytest.raises(FitError, match=r"integer arithmetic cannot carry this model \(device "
                        r"ESR 0.95 where the float model scores 0.0022\); the capture's output "
-                       "is 20 dBFS RMS"):
+                       "is 20 dBFS RMS, far from a guitar pedal's"):
+        api.write_result(lost, out)
+    lost.eval_y = np.full(100, 0.1)  # a normal level: no cause named
+    with pytest.raises(FitError, match=r"scores 0.0022\)$"):
+        api.write_result(lost, out)
+    lost.score = lost.float_score = N(esr=0.97)  # the float model is useless too
+    with pytest.raises(FitError, match="cannot be approximated within 1302 cycles"):
         api.write_result(lost, out)
     assert out.read_bytes() == b"the user's old model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["amp.pedal"]  # no temp file left
@@ -345,21 +351,20 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     a broken capture and one whose fit hits a bug beside it, and the batch exits 1."""
     import shutil
 
-    import pedaltool.fit as fit_pkg
     from pedaltool.fit import api
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(api, "MAX_USEFUL_ESR", 0.0)
     shutil.copy(models_dir / "core_wavenet.nam", "tiny.nam")  # a tiny WaveNet: a fast fit
     shutil.copy(models_dir / "core_wavenet.nam", "bug.nam")
-    real = fit_pkg.fit_capture
+    real = api.fit_capture
 
     def fit_capture(path, cfg):
         if Path(path).name == "bug.nam":
             raise ZeroDivisionError("a bug")
         return real(path, cfg)
 
-    monkeypatch.setattr(fit_pkg, "fit_capture", fit_capture)
+    monkeypatch.setattr(api, "fit_capture", fit_capture)
     monkeypatch.delenv("PEDALTOOL_DEBUG", raising=False)
     Path("broken.nam").write_text('{"version": "0.5.4", "architecture": "WaveNet"')
     Path("old.pedal").write_bytes(b"the user's old model")
@@ -562,49 +567,22 @@ def test_compare_and_render_play_a_di_at_another_rate_alike(models_dir, tmp_path
     assert np.array_equal(ab.samples, out.samples)
 
 
-def _dying_fit_one(job):
-    """fit_cmds._fit_one for the test below (module level: a worker unpickles it by name)."""
-    import multiprocessing
-    import os
-
-    if multiprocessing.parent_process() is not None and job[0] == "a.nam":
-        os._exit(9)  # as if killed
-    return {"name": job[0][0], "source": job[0], "written": None, "error": "x"}
-
-
-def test_a_batch_whose_worker_dies_reports_the_unfinished_captures(monkeypatch, capsys):
-    """A worker killed mid-fit (the OOM killer, say) breaks the process pool: every capture
-    is still reported once, the unfinished ones as not fitted (it used to end the whole batch
-    with an internal error, no summary and no report)."""
-    import time
-
-    from pedaltool.cli import fit_cmds
-
-    monkeypatch.setattr(fit_cmds, "_fit_one", _dying_fit_one)
-    jobs = [(f"{n}.nam", f"{n}.pedal", 1302.0, 48000, "quick", time.time()) for n in "abc"]
-    results = list(fit_cmds._fit_batch(jobs, 2, time.time()))
-    assert sorted(d["source"] for d in results) == ["a.nam", "b.nam", "c.nam"]
-    died = next(d for d in results if d["source"] == "a.nam")
-    assert "a worker process died" in died["error"] and died["written"] is None
-    assert "a worker process died" in capsys.readouterr().err
-
-
 def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_path,
                                                                  monkeypatch):
     import shutil
 
-    from pedaltool.cli import fit_cmds
+    from pedaltool.fit import batch
 
     monkeypatch.chdir(tmp_path)
     for n in "abc":
         shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
 
-    def fit_one(job):
-        if job[0] == "b.nam":
+    def fit_one(path, out, cfg):
+        if path == "b.nam":
             raise KeyboardInterrupt
-        return {"name": "a", "source": job[0], "written": None, "error": "a.nam: refused"}
+        return batch.failure(path, "a.nam: refused")
 
-    monkeypatch.setattr(fit_cmds, "_fit_one", fit_one)
+    monkeypatch.setattr(batch, "fit_one", fit_one)
     r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "--json", "r.json"])
     assert r.exit_code == 130, r.output
     assert "interrupted after 1 of 3 captures: a.nam" in r.output

@@ -14,7 +14,7 @@ import threading
 import click
 
 from pedaltool import __version__
-from pedaltool.errors import PedaltoolError
+from pedaltool.errors import PedaltoolError, internal_error_text
 
 
 class Stopped(KeyboardInterrupt):
@@ -47,7 +47,8 @@ def _stop_on_signals() -> None:
                 return
 
 
-def _say_error(text: str) -> None:
+def say_error(text: str) -> None:
+    """``text`` on stderr, if there still is one (a closed terminal raises on write)."""
     try:
         click.echo(text, err=True)
     except OSError:  # the terminal is gone (SIGHUP)
@@ -74,7 +75,7 @@ class PedaltoolGroup(click.Group):
             exc.show()
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
-            _say_error("error: aborted")
+            say_error("error: aborted")
             sys.exit(1)
         except OSError as exc:  # e.g. --help into a full disk
             _os_error(exc)
@@ -88,10 +89,10 @@ class PedaltoolGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Stopped as exc:
-            _say_error(f"error: stopped ({signal.Signals(exc.signum).name})")
+            say_error(f"error: stopped ({signal.Signals(exc.signum).name})")
             sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
-            _say_error("error: interrupted")
+            say_error("error: interrupted")
             sys.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -112,14 +113,8 @@ def _os_error(exc: OSError) -> None:
     file the command wrote is complete); anything else is an internal error."""
     if exc.filename is not None or exc.errno not in _STREAM_ERRNOS:
         _internal_error(exc)
-    _say_error(f"error: cannot write the command's output ({exc.strerror or exc})")
+    say_error(f"error: cannot write the command's output ({exc.strerror or exc})")
     sys.exit(2)
-
-
-def internal_error_text(exc: Exception) -> str:
-    """How an internal bug is reported (one line)."""
-    return (f"internal error ({type(exc).__name__}: {exc}); rerun with PEDALTOOL_DEBUG=1 "
-            "for a traceback and please report it")
 
 
 def _internal_error(exc: Exception) -> None:

@@ -7,12 +7,13 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import internal_error_text, main
+from pedaltool.cli.base import main, say_error
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -35,34 +36,10 @@ def _progress_printer(prefix: str = "", t0: float | None = None):
     return say
 
 
-def _fit_one(job: tuple) -> dict:
-    """Worker (also used in-process): fit one capture, write it, return a summary dict.
-    ``batch_t0``: the start of a -j batch, whose captures' progress lines are interleaved, each
-    with its capture's file name and the batch's clock; None: a capture on its own clock."""
-    path, out, budget, rate, effort, batch_t0 = job
-    from pedaltool.fit import FitConfig, fit_capture, write_result
-
-    name = Path(path).stem
-    in_pool = batch_t0 is not None
-    try:
-        # in a -j pool every capture has its own process already: no nested pool
-        say = _progress_printer(f"{Path(path).name}: " if in_pool else "", batch_t0)
-        cfg = FitConfig(budget=budget, rate=rate, effort=effort, workers=1 if in_pool else 0,
-                        progress=say)
-        res = fit_capture(path, cfg)
-        d = res.as_dict()
-        try:  # the single capture's report: the path, or None and the reason
-            d["written"] = str(write_result(res, out, say))
-        except PedaltoolError as exc:
-            d["written"], d["error"] = None, str(exc)
-    except PedaltoolError as exc:
-        d = {"name": name, "error": str(exc), "written": None}
-    except Exception as exc:  # a bug fitting one capture must not cost a batch the others
-        if not in_pool and os.environ.get("PEDALTOOL_DEBUG"):
-            raise
-        d = {"name": name, "written": None, "error": internal_error_text(exc)}
-    d["source"] = str(path)  # as given: two captures may share a name
-    return d
+def _capture_printer(t0: float, name: str):
+    """A batch capture's progress printer: its lines start with its file name, on the batch's
+    clock (module level: the workers unpickle it)."""
+    return _progress_printer(f"{name}: ", t0)
 
 
 def _one_line(d: dict) -> str:
@@ -116,7 +93,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     The score is always device-exact: the quantised model through the bit-exact host engine
     against the capture, on the project's evaluation DI at the capture's calibrated level.
     """
-    from pedaltool.fit import FitConfig, fit_capture, fit_recording, write_result
+    from pedaltool.fit import FitConfig, batch, fit_capture, fit_recording
     from pedaltool.fit.report import (
         SUMMARY_HEADER,
         format_rows,
@@ -149,45 +126,46 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             _dump_json(json_path, {"name": source.stem, "source": str(source),
                                    "error": str(exc)})
             raise
-        d = res.as_dict()
-        written = failure = None
-        try:  # before anything is printed: a full disk or a closed terminal loses no model
-            written = write_result(res, output, cfg.progress)
-        except PedaltoolError as exc:  # a script reading the report sees why
-            failure = exc
-            d["error"] = str(exc)
-        d["written"] = str(written) if written is not None else None
+        # written before anything is printed: a full disk or a closed terminal loses no model
+        d = batch.report(res, output, cfg.progress)
         try:
             click.echo(result_table(res), err=to_err)
-            if written is not None:
-                click.echo(f"wrote {written}", err=to_err)
+            if d["written"] is not None:
+                click.echo(f"wrote {d['written']}", err=to_err)
         finally:
             if plot_path:
                 plot(res, plot_path, res.eval_x, res.eval_y)
                 click.echo(f"wrote {plot_path}", err=to_err)
             _dump_json(json_path, d)
-        if failure is not None:
-            raise failure
+        if d["written"] is None:  # the report says why too
+            raise FitError(d["error"])
         return
-    t0 = time.time()
-    jobs_list = [(str(m), str(p), budget, rate_i, effort, t0 if jobs > 1 else None)
-                 for m, p in zip(models, pedals, strict=True)]
+    jobs_list = [(str(m), str(p)) for m, p in zip(models, pedals, strict=True)]
+    order = {j[0]: i for i, j in enumerate(jobs_list)}
+    cfg = FitConfig(budget=budget, rate=rate_i, effort=effort)
     results: list[dict] = []
     try:
         if jobs > 1:
-            results.extend(_fit_batch(jobs_list, jobs, t0))
+            t0 = time.time()
+            say = _progress_printer(t0=t0)
+            click.echo(f"fitting {len(jobs_list)} captures, {min(jobs, len(jobs_list))} at a "
+                       "time (each one's progress lines start with its file name)", err=True)
+            for d in batch.fit_batch(jobs_list, cfg, jobs, partial(_capture_printer, t0), say):
+                results.append(d)
+                say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
         else:
-            for k, job in enumerate(jobs_list):
-                click.echo(f"fitting {job[0]} ({k + 1} of {len(jobs_list)})", err=True)
-                results.append(_fit_one(job))
+            for k, (path, out) in enumerate(jobs_list):
+                click.echo(f"fitting {path} ({k + 1} of {len(jobs_list)})", err=True)
+                results.append(batch.fit_one(path, out, replace(
+                    cfg, progress=_progress_printer())))
     except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
-        if results:
-            click.echo(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
-                       f"{', '.join(d['source'] for d in results)}", err=True)
+        if results:  # the report first: stderr may be gone with the terminal
+            results.sort(key=lambda d: order[d["source"]])
             _dump_json(json_path, results)
+            say_error(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
+                       f"{', '.join(d['source'] for d in results)}")
         raise
-    order = {j[0]: i for i, j in enumerate(jobs_list)}
-    results.sort(key=lambda d: order.get(d["source"], 0))
+    results.sort(key=lambda d: order[d["source"]])
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
     written = sum(1 for d in results if d.get("written"))
     click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
@@ -198,43 +176,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     _dump_json(json_path, results)
     if problems:
         sys.exit(1)
-
-
-def _fit_batch(jobs_list: list[tuple], jobs: int, t0: float) -> Iterator[dict]:
-    """Fit a batch's captures ``jobs`` at a time in worker processes (``_fit_one``), yielding
-    their summary dicts as they finish. A worker that dies (killed, or out of memory) breaks
-    the pool: the captures not finished then are reported as not fitted, not fitted again
-    here, where an out-of-memory capture would end the whole batch."""
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    from pedaltool.fit.schedule import Workers
-
-    say = _progress_printer(t0=t0)
-    n = min(jobs, len(jobs_list))  # no idle workers
-    click.echo(f"fitting {len(jobs_list)} captures, {n} at a time (each one's progress "
-               "lines start with its file name)", err=True)
-    finished: set[str] = set()
-    # the fit's own worker pool: Ctrl-C or a kill stops the running fits, not waits for them
-    with Workers(n) as pool:
-        done = (map(_fit_one, jobs_list) if pool.ex is None  # cannot fork: one at a time
-                else (f.result() for f in as_completed(
-                    [pool.ex.submit(_fit_one, job) for job in jobs_list])))
-        try:
-            for d in done:
-                finished.add(d["source"])
-                say(f"{len(finished)} of {len(jobs_list)} done: {_one_line(d)}")
-                yield d
-            return
-        except BrokenProcessPool:
-            pass
-    say("a worker process died (killed, or out of memory?): the unfinished captures are "
-        "not fitted")
-    for job in jobs_list:
-        if job[0] not in finished:
-            yield {"name": Path(job[0]).stem, "source": job[0], "written": None,
-                   "error": "not fitted: a worker process died (killed, or out of memory?) "
-                            "before it finished; fit it again, alone or with a lower -j"}
 
 
 def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough
@@ -363,7 +304,7 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
         if output.exists() and not output.is_dir():
             raise FitError(f"{output}: with several captures -o must be a folder, "
                            "this is a file")
-    else:
+    else:  # before pedal_path looks at it: a name too long for the file system raises there
         check_writable(output, ".pedal")
 
 

@@ -37,9 +37,10 @@ BANK_DIR = Path("pedals")  # relative to the working directory; `pedaltool flash
 RUNNER_UP_MARGIN = 1.25  # long-fit the runner-up only within this factor of the best
 MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to write it
 # device-exact output this far (ESR) from its own float model: the integer arithmetic lost
-# it, so the file would not be the model that was fitted. Real fits: at most 7e-4 (the A1);
-# a capture 52 dB loud (a broken head scale) fitted 0.0022 as floats and 0.95 on the device
+# it (real fits: at most 7e-4), so the file would not be the model that was fitted
 MAX_DEVICE_VS_FLOAT_ESR = 0.1
+# a capture output's RMS outside this (dBFS) is named as the likely cause of such a loss
+PEDAL_LEVEL_DBFS = (-70.0, 0.0)
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
@@ -923,14 +924,15 @@ def write_result(res: FitResult, out: str | Path | None = None,
     if not res.sane:
         raise FitError(f"{res.name}: not written, the model failed the sanity check "
                        f"({res.sanity_message})")
-    if res.device_vs_float_esr > MAX_DEVICE_VS_FLOAT_ESR:
-        level = ("" if res.eval_y is None else
-                 f"; the capture's output is {rms_dbfs(res.eval_y):.0f} dBFS RMS on the "
-                 "evaluation DI")
+    if (res.device_vs_float_esr > MAX_DEVICE_VS_FLOAT_ESR
+            and res.float_score.esr < MAX_USEFUL_ESR):
+        rms = None if res.eval_y is None else rms_dbfs(res.eval_y)
+        lo, hi = PEDAL_LEVEL_DBFS
+        level = (f"; the capture's output is {rms:.0f} dBFS RMS, far from a guitar pedal's"
+                 if rms is not None and not lo <= rms <= hi else "")
         raise FitError(f"{res.name}: not written, the pedal's integer arithmetic cannot carry "
                        f"this model (device ESR {res.score.esr:.2f} where the float model "
-                       f"scores {res.float_score.esr:.4f}){level}: an output level far from "
-                       "a guitar pedal's")
+                       f"scores {res.float_score.esr:.4f}){level}")
     if not res.score.esr < MAX_USEFUL_ESR:
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")

@@ -103,11 +103,11 @@ def probe(render: Render, rate_hz: float, level: float = 1.0, name: str = "captu
     # of ms) must not make it look silent or like a delay
     e_burst = float(np.sum(y[:w0] ** 2)) / n
     e_tail = float(np.mean(y[w0:n + int(TAIL_WINDOW_S[1] * rate_hz)] ** 2))
-    if e_burst < 1e-14 <= e_tail:  # all of it comes later: a 100 % wet delay
+    if max(e_burst, e_tail) < 1e-14:
+        raise FitError(f"{name}: the capture's output is silent; nothing to fit")
+    if e_tail > 1e3 * e_burst:  # nearly all of it comes later: a 100 % wet delay
         raise FitError(f"{name}: the output stays silent while the input plays and sounds "
                        "after it stops (a delay capture); a block model cannot represent it")
-    if e_burst < 1e-14:
-        raise FitError(f"{name}: the capture's output is silent; nothing to fit")
     tail_db = 10 * np.log10(max(e_tail, 1e-30) / e_burst)
     # linearity: how well a loud-level BLA (as an FIR) predicts the last 0.5 s of the loud
     # output. Long segments: a coupling capacitor's 15 Hz high-pass needs them; with 4096

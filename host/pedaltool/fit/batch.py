@@ -1,0 +1,90 @@
+"""Fitting captures into files: one capture's report (what ``fit --json`` holds) and a library
+of captures fitted in worker processes, each reported whatever happens to the others."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from pedaltool.errors import PedaltoolError, internal_error_text
+from pedaltool.fit import api
+
+Say = Callable[[str], None]
+
+
+def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -> dict:
+    """``res.as_dict()`` plus "written": the .pedal that :func:`api.write_result` wrote, or
+    None and "error" saying why it refused."""
+    d = res.as_dict()
+    try:
+        d["written"] = str(api.write_result(res, out, say))
+    except PedaltoolError as exc:
+        d["written"], d["error"] = None, str(exc)
+    return d
+
+
+def failure(source: str | Path, error: str) -> dict:
+    """The report of a capture that was not fitted."""
+    return {"name": Path(source).stem, "source": str(source), "written": None, "error": error}
+
+
+def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dict:
+    """Fit capture ``path``, write its .pedal to ``out`` and return its :func:`report`, with
+    "source" the path as given (two captures may share a name). A capture that cannot be
+    fitted gives a :func:`failure`, and so does a bug: one capture must not cost a batch the
+    others (PEDALTOOL_DEBUG raises it instead, outside a worker process)."""
+    try:
+        d = report(api.fit_capture(path, cfg), out, cfg.progress)
+    except PedaltoolError as exc:
+        return failure(path, str(exc))
+    except Exception as exc:
+        if os.environ.get("PEDALTOOL_DEBUG") and multiprocessing.parent_process() is None:
+            raise
+        return failure(path, internal_error_text(exc))
+    d["source"] = str(path)
+    return d
+
+
+def _fit_in_worker(path: str, out: str, cfg: api.FitConfig,
+                   progress_for: Callable[[str], Say]) -> dict:
+    return fit_one(path, out, replace(cfg, progress=progress_for(Path(path).name)))
+
+
+def fit_batch(jobs: list[tuple[str, str]], cfg: api.FitConfig, n: int,
+              progress_for: Callable[[str], Say], say: Say) -> Iterator[dict]:
+    """Fit ``jobs`` ((capture, .pedal) pairs) ``n`` at a time in worker processes, yielding
+    their reports as they finish. ``progress_for(file name)``: a capture's progress printer,
+    made in its worker (a module-level function or a partial of one: it is pickled). A worker
+    that dies (killed, or out of memory) breaks the pool: the captures not finished then are
+    reported as not fitted, not fitted again here, where the same shortage would end them
+    all. Leaving early (Ctrl-C) stops the workers."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from pedaltool.fit.schedule import Workers
+
+    cfg = replace(cfg, workers=1, progress=None)  # each capture has its own process already
+    finished: set[str] = set()
+    with Workers(min(n, len(jobs))) as pool:
+        if pool.ex is None:  # the platform cannot fork: one at a time, here
+            done = (_fit_in_worker(p, o, cfg, progress_for) for p, o in jobs)
+        else:
+            done = (f.result() for f in as_completed(
+                [pool.ex.submit(_fit_in_worker, p, o, cfg, progress_for) for p, o in jobs]))
+        try:
+            for d in done:
+                finished.add(d["source"])
+                yield d
+            return
+        except BrokenProcessPool:
+            pass
+    say("a worker process died (killed, or out of memory?): the unfinished captures are "
+        "not fitted")
+    for path, _ in jobs:
+        if path not in finished:
+            yield failure(path, "not fitted: a worker process died (killed, or out of "
+                                "memory?) before it finished; fit it again, alone or with "
+                                "a lower -j")
