@@ -186,3 +186,25 @@ def test_the_reamps_noise_is_measured_where_the_di_is_silent():
     assert pre > 10 * raw  # white hiss against a low note: the pre-emphasis favours it
     assert reamp_noise(di, wet, RATE) == (0.0, 0.0)
     assert reamp_noise(0.3 * np.sin(2 * np.pi * 196 * t_), wet, RATE) is None  # never silent
+
+
+@pytest.mark.slow
+def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch):
+    """A swap warning said among twenty progress lines is easy to miss: `fit` repeats the
+    notes and warnings after the result table, and the JSON report lists them."""
+    import json
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    di, wet = _pair(seconds=4.0, offset=0)
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "reamp.wav", wet, RATE)
+    r = CliRunner().invoke(main, ["fit", "--input", "reamp.wav", "--target", "di.wav",
+                                  "--quick", "-o", "s.pedal", "--json", "s.json"])
+    assert r.exit_code == 0, r.output
+    after = r.output[r.output.index("ESR (device-exact)"):]
+    assert any(ln.startswith("warning: the reamp comes") for ln in after.splitlines()), after
+    said = json.loads((tmp_path / "s.json").read_text())["messages"]
+    assert len(said) == 1 and "swapped" in said[0]

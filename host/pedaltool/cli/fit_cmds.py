@@ -113,7 +113,15 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     rate_i = int(rate)
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
-        cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=_progress_printer())
+        notes: list[str] = []  # said among the progress lines, repeated under the table
+        progress = _progress_printer()
+
+        def say(msg: str) -> None:
+            progress(msg)
+            if msg.startswith(("note:", "warning:")):
+                notes.append(msg)
+
+        cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=say)
         source = target_wav if di_wav is not None else models[0]
         try:
             if di_wav is not None:
@@ -123,13 +131,15 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
         except PedaltoolError as exc:  # the report says so too, as a batch's entries do
-            _dump_json(json_path, {"name": source.stem, "source": str(source),
-                                   "error": str(exc)})
+            _dump_json(json_path, batch.failure(source, str(exc)))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress)
+        d["messages"] = notes  # ("notes" is the structure's)
         try:
             click.echo(result_table(res), err=to_err)
+            for note in notes:
+                click.echo(note, err=to_err)
             if d["written"] is not None:
                 click.echo(f"wrote {d['written']}", err=to_err)
         finally:
