@@ -62,7 +62,7 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     bad.write_text("{not json")
     r = runner.invoke(main, ["fit", str(bad), "--json", "-"])
     assert r.exit_code == 2 and "broken.nam" in r.stderr
-    assert json.loads(r.stdout) == {"name": "broken", "source": str(bad),
+    assert json.loads(r.stdout) == {"name": "broken", "source": str(bad), "written": None,
                                     "error": r.stderr.splitlines()[-1].removeprefix("error: ")}
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
