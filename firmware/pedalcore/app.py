@@ -434,6 +434,7 @@ class App:
             for name, v in self.knobs.items():
                 self._engine_knob(name, v, True)
             self._apply_gate()
+            self.engine.prewarm()  # audio is stopped: heard from its rest, no thump
             self.w = 0 if self.bypass else ONE
         else:
             self.w = 0

@@ -65,6 +65,11 @@ _pick_kernels()
 CHAIN = 10  # op kind of a chained run (not a stage kind of the .pedal format)
 GATE_HOLD_BLOCKS = 32  # blocks the gate stays open after the level drops below the threshold
 Q15_ONE = 32768
+# samples of silence a new model runs before it is heard (0.34 s at 48 kHz; a multiple of
+# every block size, so the host's simulation needs no block size): its filters settle on the
+# rest value of its tables, which otherwise steps them at power-up and at every preset change
+# (docs/arithmetic.md, "Prewarm")
+PREWARM_SAMPLES = 16384
 
 
 class _Op:
@@ -409,6 +414,14 @@ class Engine:
                 or self.wet_dry or self.gate_g != Q15_ONE):
             op = None
         self.fast_op = op
+
+    def prewarm(self):
+        """Run the chain on PREWARM_SAMPLES of silence (gate and bypass untouched): a new
+        model starts from its rest, as NAM's own prewarm does. Control path: allocates."""
+        buf = array("h", bytes(2 * self.n))
+        for _ in range(PREWARM_SAMPLES // self.n):
+            K.fade_block(buf, self.n, 0, 0)  # silence again: the chain ran in place
+            self.run_chain(buf)
 
     def process(self, buf):
         """One block in place: gate detector, chain, gate, bypass crossfade."""

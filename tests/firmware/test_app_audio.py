@@ -58,7 +58,7 @@ def test_runs_to_the_end_of_the_input(played):
 
 def test_output_equals_host_simulator_bit_for_bit(played):
     r, x, y, qp = played
-    host = simulate(qp, x, knobs_at_mid(), block=BLOCK)
+    host = simulate(qp, x, knobs_at_mid(), block=BLOCK, prewarm=True)  # as the pedal loads it
     dev = y[PRIME * BLOCK:]
     k = SETTLED * BLOCK
     assert np.array_equal(dev[k:], host[k:]), "firmware output differs from the host engine"
@@ -68,7 +68,7 @@ def test_output_equals_host_simulator_bit_for_bit(played):
 def test_starts_muted_then_fades_in(played):
     _, x, y, qp = played
     assert not y[: (PRIME + 2) * BLOCK].any()  # primed silence + blocks before unmute
-    host = simulate(qp, x, knobs_at_mid(), block=BLOCK)
+    host = simulate(qp, x, knobs_at_mid(), block=BLOCK, prewarm=True)
     ramp = y[(PRIME + 2) * BLOCK:(PRIME + 17) * BLOCK].astype(float)
     ref = host[2 * BLOCK:17 * BLOCK].astype(float)
     assert np.all(np.abs(ramp) <= np.abs(ref) + 1)  # never louder than the effect itself
@@ -180,3 +180,28 @@ def test_an_overrun_is_counted_and_the_pedal_recovers(tmp_path):
     assert r.sim["dropped"] > 0  # the simulated RX ring really overflowed
     assert r.final["xruns"] >= 1 and r.final["fault"] is None
     assert r.final["blocks"] > 60 + 100  # and the audio went on after it
+
+
+def test_a_model_resting_off_zero_does_not_thump_when_the_pedal_loads_it(tmp_path):
+    """app._load prewarms the engine: a table resting at 0.3 of full scale into a peak and a
+    high-pass plays silence as silence, not a step of their filters, and the pedal's output
+    is the host's simulate(prewarm=True) sample for sample."""
+    from pedaltool.pedal import model as M
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+
+    u = np.linspace(-1, 1, 65)
+    model = M.PedalModel([M.TableStage(4.0, -1.0, 1.0, 0.3 + 0.6 * np.tanh(2 * u)),
+                          biquad_stage(*rbj("peak", 90, 48000, 2.0, 9.0)),
+                          biquad_stage(*rbj("highpass", 30, 48000))], 48000)
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(model)})
+    x = np.zeros(9600, np.int16)
+    x[4800:] = di_signal(4800)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=LOCK_CONTROL)
+    assert r.returncode == 0, r.stderr
+    dev = read_wav16(tmp_path / "out.wav")[PRIME * BLOCK:]
+    qp = quantise(model)
+    assert np.max(np.abs(simulate(qp, x[:4800], block=BLOCK).astype(float))) > 3000  # cold
+    assert np.max(np.abs(dev[:4800].astype(float))) <= 2  # the pedal: silence stays silent
+    k = SETTLED * BLOCK
+    host = simulate(qp, x, block=BLOCK, prewarm=True)
+    assert np.array_equal(dev[k:], host[k:])

@@ -275,3 +275,35 @@ def test_preset_crossfade_blends_old_into_new(fitted_qp):
     a, b = np.array(ya, np.int64), np.array(yb, np.int64)
     assert np.array_equal(np.array(buf), (b * (32768 - g) + a * g) >> 15)
     assert buf[63] == yb[63] and not np.array_equal(a, b)
+
+
+def _resting_off_zero():
+    """A table whose output at rest is 0.3 of full scale, into a low-frequency peak and a
+    high-pass: from zeros its filters step to that rest (a thump)."""
+    from pedaltool.pedal import model as M
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+
+    u = np.linspace(-1, 1, 65)
+    return quantise(M.PedalModel([
+        M.TableStage(4.0, -1.0, 1.0, 0.3 + 0.6 * np.tanh(2 * u)),
+        biquad_stage(*rbj("peak", 90, 48000, 2.0, 9.0)),
+        biquad_stage(*rbj("highpass", 30, 48000))], 48000))
+
+
+def test_a_loaded_model_starts_from_its_rest_on_the_pedal_and_the_host(tmp_path):
+    """Engine.prewarm (the pedal runs it whenever it loads a model): the chain settles on
+    silence first, so a model whose table rests off zero does not thump; the MicroPython
+    engine and the host's simulate(prewarm=True) agree sample for sample."""
+    qp = _resting_off_zero()
+    path = write_pedal(tmp_path / "r.pedal", qp)
+    silence = np.zeros(4800, np.int16)
+    cold = simulate(qp, silence)
+    warm = simulate(qp, silence, prewarm=True)
+    assert np.max(np.abs(cold.astype(float))) > 3000  # -20 dBFS: the thump without prewarm
+    assert np.max(np.abs(warm.astype(float))) <= 2  # settled: at most an LSB or two
+    x = np.concatenate([silence, to_i16(musical(48000, 4000, seed=8))])
+    for q, p in ((qp, path), (extreme_pedal(), tmp_path / "x.pedal")):
+        p.write_bytes(to_bytes(q))
+        y_fw, _ = run_firmware_engine(p, x, prewarm=True)
+        assert np.array_equal(y_fw, simulate(q, x, prewarm=True))
+        assert np.array_equal(y_fw, simulate(q, x, engine="reference", prewarm=True))

@@ -225,8 +225,10 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
     ref = np.asarray(cap.render(di), np.float64)
     pedal_y = read_wav(out_wav).samples.astype(np.float64)
     pedal_y2 = read_wav(out2_wav).samples.astype(np.float64)
-    host_y = simulate(qp, di_q, knobs0).astype(np.float64) / 32768
-    host_y2 = simulate(qp, di_q, {**knobs0, "drive": KNOB_DRIVE}).astype(np.float64) / 32768
+    # the pedal plays a model it has just loaded (it restarts for each take): from its rest
+    host_y = simulate(qp, di_q, knobs0, prewarm=True).astype(np.float64) / 32768
+    host_y2 = simulate(qp, di_q, {**knobs0, "drive": KNOB_DRIVE},
+                       prewarm=True).astype(np.float64) / 32768
     pedal_y, lag = _align(pedal_y, host_y)
     pedal_y2, _ = _align(pedal_y2, host_y2)
     rows = []

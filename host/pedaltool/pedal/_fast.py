@@ -162,9 +162,11 @@ def gate_k(x, y, block, log2n, thr, hold_blocks):
 
 
 def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
-                  progress=None) -> np.ndarray:
+                  progress=None, prewarm: bool = False) -> np.ndarray:
     """The engine's ops one after another over the whole signal; ``progress(fraction done)``
-    before each op (a 10-minute DI takes about half a minute here)."""
+    before each op (a 10-minute DI takes about half a minute here). ``prewarm``: the chain
+    first runs on ``engine.PREWARM_SAMPLES`` of silence (``Engine.prewarm``), which the gate
+    does not see."""
     eng_mod = fw_module("engine")
     pf = fw_module("pedalfile")
     from pedaltool.pedal.simulate import firmware_pedal
@@ -175,9 +177,10 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
     eng.set_gate(gate_dbfs)
     n = len(x)
     nb = -(-n // block)
-    sig = np.zeros(nb * block, np.int64)
-    sig[:n] = x
-    xin = sig.copy()
+    warm = eng_mod.PREWARM_SAMPLES if prewarm else 0
+    sig = np.zeros(warm + nb * block, np.int64)
+    sig[warm:warm + n] = x
+    xin = sig[warm:].copy()
     slots: dict[int, np.ndarray] = {}
     bias = np.zeros(len(sig), np.int64)
     for done, op in enumerate(eng.all_ops):  # every stage (eng.ops groups runs into chains)
@@ -204,6 +207,7 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
             delay_k(sig, op.a)
         else:  # pragma: no cover - the parser rejects unknown kinds
             raise ValueError(f"unknown stage kind {kind}")
+    sig = sig[warm:]
     if eng.gate_open_thr:
         gate_k(xin, sig, block, eng.log2n, eng.gate_open_thr, eng_mod.GATE_HOLD_BLOCKS)
     return sig[:n].astype(np.int16)

@@ -37,6 +37,8 @@ eng = engine.Engine(ped, {block})
 for name, k in {knobs!r}:
     eng.set_knob(name, k, True)
 eng.set_gate({gate!r})
+if {prewarm!r}:
+    eng.prewarm()
 moves = {schedule!r}
 buf = array('h', bytes(2 * {block}))
 fi = open({inp!r}, 'rb')
@@ -76,13 +78,13 @@ def micropython_exe() -> str:
 def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = None,
                         block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
                         kernels: str = "auto", schedule: list | None = None,
-                        progress: Callable[[float], None] | None = None
-                        ) -> tuple[np.ndarray, str]:
+                        progress: Callable[[float], None] | None = None,
+                        prewarm: bool = False) -> tuple[np.ndarray, str]:
     """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind).
 
     schedule: [(block index, knob, 0..1 value or None)] knob moves, as in simulate_reference;
     progress: called with the fraction done (0..1) every half second or so, from the size of
-    the engine's output so far."""
+    the engine's output so far; prewarm: ``Engine.prewarm`` first, as the pedal does."""
     x = np.asarray(x_int16, np.int16)
     n = len(x)
     nb = -(-n // block)
@@ -97,7 +99,8 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
         pad.tofile(inp)
         Path(script).write_text(_SCRIPT.format(
             fw=str(firmware_dir()), pedal=str(Path(pedal_path).resolve()), kernels=kernels,
-            block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out, schedule=sched))
+            block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out, schedule=sched,
+            prewarm=prewarm))
         with subprocess.Popen([micropython_exe(), "-X", "heapsize=16M", script],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
             stdout, stderr = _wait(proc, out, 2 * nb * block, progress)
@@ -151,12 +154,13 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
     if progress:
         progress(0, total)
     tick = (lambda f: progress(int(f * total), total)) if progress else None
+    # as the pedal plays a model it has loaded: from its rest (Engine.prewarm)
     if engine == "host":
-        y = simulate(qp, x, knobs, gate_dbfs=gate_dbfs, progress=tick)
+        y = simulate(qp, x, knobs, gate_dbfs=gate_dbfs, progress=tick, prewarm=True)
         kernels = "numba"
     elif engine == "firmware":
         y, kernels = run_firmware_engine(model_path, x, knobs, gate_dbfs=gate_dbfs,
-                                         progress=tick)
+                                         progress=tick, prewarm=True)
     else:
         raise ValueError(f"unknown engine {engine!r} (host, firmware)")
     if progress:

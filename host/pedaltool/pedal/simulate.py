@@ -53,7 +53,7 @@ def firmware_pedal(qp: QuantisedPedal):
 
 def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
                        block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
-                       schedule: list | None = None) -> np.ndarray:
+                       schedule: list | None = None, prewarm: bool = False) -> np.ndarray:
     """Run the firmware engine (pure-Python kernels) under CPython. Slow: ~1 s per 10^5 samples
     per 10 stages. ``schedule``: [(block index, knob name, 0..1 value or None)] knob moves,
     applied (ramped over that block) before the block is processed."""
@@ -64,6 +64,8 @@ def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
     for k, v in knob_positions(knobs).items():
         eng.set_knob(k, v, True)
     eng.set_gate(gate_dbfs)
+    if prewarm:
+        eng.prewarm()
     n = len(x)
     nb = -(-n // block)
     buf = array("h", bytes(2 * block))
@@ -84,23 +86,25 @@ def simulate_reference(qp: QuantisedPedal, x_int16, knobs: dict | None = None,
 
 def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str = "fast",
              block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
-             progress: Callable[[float], None] | None = None) -> np.ndarray:
+             progress: Callable[[float], None] | None = None,
+             prewarm: bool = False) -> np.ndarray:
     """int16 in -> int16 out, bit-exact with the firmware. engine: 'fast' | 'reference'.
 
     x_int16: int16 samples (any integer dtype within int16 is accepted); knobs: drive/tone/level
     in 0..1, None = the fitted point; block: the engine's block size (a power of two; the output
     does not depend on it unless knobs move); gate_dbfs: noise gate threshold, None = off;
     progress: called with the fraction done (0..1) as the work goes (the fast engine: before
-    each stage, which runs over the whole signal)."""
+    each stage, which runs over the whole signal); prewarm: start as the pedal does after
+    loading a model (``Engine.prewarm``: the chain run on silence first), not from zeros."""
     if engine == "reference":
-        return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
+        return simulate_reference(qp, x_int16, knobs, block, gate_dbfs, prewarm=prewarm)
     try:
         from pedaltool.pedal import _fast
     except ImportError:  # pragma: no cover - numba missing: same samples, only slower
-        return simulate_reference(qp, x_int16, knobs, block, gate_dbfs)
+        return simulate_reference(qp, x_int16, knobs, block, gate_dbfs, prewarm=prewarm)
 
     return _fast.simulate_fast(qp, _as_int16(x_int16), knob_positions(knobs), block, gate_dbfs,
-                               progress)
+                               progress, prewarm)
 
 
 def float_to_int16(x) -> np.ndarray:
