@@ -573,6 +573,9 @@ class App:
             for _ in range(reps):
                 self.engine.process(self.dry)
         t1 = time.ticks_us()
+        if self.run_engine:  # the tone left the model excited: back to its rest
+            self.engine.reset()
+            self.engine.prewarm()
         for _ in range(reps):
             unpack_in(self.rx_buf, self.dry, self.wet, n)
             mix_out(self.dry, self.wet, self.tx_buf, n, ONE, ONE, ONE, ONE)

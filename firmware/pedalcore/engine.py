@@ -417,10 +417,11 @@ class Engine:
 
     def prewarm(self):
         """Run the chain on PREWARM_SAMPLES of silence (gate and bypass untouched): a new
-        model starts from its rest, as NAM's own prewarm does. Control path: allocates."""
-        buf = array("h", bytes(2 * self.n))
+        model starts from its rest, as NAM's own prewarm does. Uses ``tmp``, which only a
+        preset crossfade needs."""
+        buf = self.tmp
         for _ in range(PREWARM_SAMPLES // self.n):
-            K.fade_block(buf, self.n, 0, 0)  # silence again: the chain ran in place
+            K.fade_block(buf, self.n, 0, 0)  # silence (again: the chain ran in place)
             self.run_chain(buf)
 
     def process(self, buf):

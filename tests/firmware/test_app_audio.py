@@ -183,25 +183,32 @@ def test_an_overrun_is_counted_and_the_pedal_recovers(tmp_path):
 
 
 def test_a_model_resting_off_zero_does_not_thump_when_the_pedal_loads_it(tmp_path):
-    """app._load prewarms the engine: a table resting at 0.3 of full scale into a peak and a
-    high-pass plays silence as silence, not a step of their filters, and the pedal's output
-    is the host's simulate(prewarm=True) sample for sample."""
+    """app._load prewarms the engine, after setting the knobs: a table resting at 0.3 of full
+    scale into a peak and a high-pass plays silence as silence, not a step of their filters,
+    and the pedal's output (its level saved at 0.1, which scales that rest: set before the
+    prewarm) is the host's simulate(prewarm=True) sample for sample."""
     from pedaltool.pedal import model as M
     from pedaltool.pedal.accuracy import biquad_stage, rbj
 
     u = np.linspace(-1, 1, 65)
     model = M.PedalModel([M.TableStage(4.0, -1.0, 1.0, 0.3 + 0.6 * np.tanh(2 * u)),
+                          M.GainStage(0.0, "level", -12.0, 0.0),
                           biquad_stage(*rbj("peak", 90, 48000, 2.0, 9.0)),
                           biquad_stage(*rbj("highpass", 30, 48000))], 48000)
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(model)})
     x = np.zeros(9600, np.int16)
     x[4800:] = di_signal(4800)
-    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=LOCK_CONTROL)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"preset": None, "knobs": {"level": 0.1}}))
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=LOCK_CONTROL,
+               settings=settings)
     assert r.returncode == 0, r.stderr
     dev = read_wav16(tmp_path / "out.wav")[PRIME * BLOCK:]
     qp = quantise(model)
-    assert np.max(np.abs(simulate(qp, x[:4800], block=BLOCK).astype(float))) > 3000  # cold
+    knobs = {"level": int(0.1 * 1023 + 0.5) / 1023}
+    cold = simulate(qp, x[:4800], knobs, block=BLOCK)
+    assert np.max(np.abs(cold.astype(float))) > 3000  # the thump without prewarm
     assert np.max(np.abs(dev[:4800].astype(float))) <= 2  # the pedal: silence stays silent
     k = SETTLED * BLOCK
-    host = simulate(qp, x, block=BLOCK, prewarm=True)
+    host = simulate(qp, x, knobs, block=BLOCK, prewarm=True)
     assert np.array_equal(dev[k:], host[k:])

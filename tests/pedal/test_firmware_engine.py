@@ -301,9 +301,13 @@ def test_a_loaded_model_starts_from_its_rest_on_the_pedal_and_the_host(tmp_path)
     warm = simulate(qp, silence, prewarm=True)
     assert np.max(np.abs(cold.astype(float))) > 3000  # -20 dBFS: the thump without prewarm
     assert np.max(np.abs(warm.astype(float))) <= 2  # settled: at most an LSB or two
-    x = np.concatenate([silence, to_i16(musical(48000, 4000, seed=8))])
+    music = to_i16(musical(48000, 4000, seed=8))
+    x = np.concatenate([silence, music])
     for q, p in ((qp, path), (extreme_pedal(), tmp_path / "x.pedal")):
         p.write_bytes(to_bytes(q))
-        y_fw, _ = run_firmware_engine(p, x, prewarm=True)
-        assert np.array_equal(y_fw, simulate(q, x, prewarm=True))
-        assert np.array_equal(y_fw, simulate(q, x, engine="reference", prewarm=True))
+        # with the gate, music from the first sample: the prewarm must leave the gate open
+        for xx, gate in ((x, None), (music, -40.0)):
+            y_fw, _ = run_firmware_engine(p, xx, gate_dbfs=gate, prewarm=True)
+            assert np.array_equal(y_fw, simulate(q, xx, gate_dbfs=gate, prewarm=True))
+            assert np.array_equal(y_fw, simulate(q, xx, engine="reference", gate_dbfs=gate,
+                                                 prewarm=True))

@@ -979,9 +979,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     fit reported.
 
     Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
-    capture's .pedal, a resampled DI], "y_nam", "y_pedal", "x"}. FitError for a DI shorter
-    than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it as
-    ``di_name`` (its file)."""
+    capture's .pedal, a resampled DI], "y_nam", "y_pedal" (what the pedal plays: from its
+    rest, Engine.prewarm; the score is of a cold start, as the fit's), "x"}. FitError for a
+    DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
+    as ``di_name`` (its file)."""
     from pedaltool import nam, signals
     from pedaltool.pedal import read_pedal, simulate_device_float
 
@@ -1028,7 +1029,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
     out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None, "notes": notes,
-           "y_nam": y, "y_pedal": yp, "x": x}
+           "y_nam": y, "y_pedal": simulate_device_float(qp, x, prewarm=True), "x": x}
     if baseline:
         effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort
         bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)

@@ -177,7 +177,7 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
     eng.set_gate(gate_dbfs)
     n = len(x)
     nb = -(-n // block)
-    warm = eng_mod.PREWARM_SAMPLES if prewarm else 0
+    warm = eng_mod.PREWARM_SAMPLES // block * block if prewarm else 0  # whole blocks
     sig = np.zeros(warm + nb * block, np.int64)
     sig[warm:warm + n] = x
     xin = sig[warm:].copy()

@@ -112,9 +112,12 @@ def float_to_int16(x) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None) -> np.ndarray:
-    """Float in (full scale 1.0) -> int16 device path -> float64 out. For the fitter's scoring."""
-    return simulate(qp, float_to_int16(x_float), knobs).astype(np.float64) / 32768.0
+def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None,
+                          prewarm: bool = False) -> np.ndarray:
+    """Float in (full scale 1.0) -> int16 device path -> float64 out. For the fitter's scoring
+    (from zeros, as its float model; ``prewarm``: as the pedal plays it, see simulate)."""
+    return simulate(qp, float_to_int16(x_float), knobs,
+                    prewarm=prewarm).astype(np.float64) / 32768.0
 
 
 def idle_tail_dbfs(qp: QuantisedPedal, loud: np.ndarray, silence_s: float = 2.0,
