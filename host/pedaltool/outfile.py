@@ -118,7 +118,7 @@ def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError
     seen: list = []
     for path, what in outputs:
         for other, other_what in seen:
-            if os.path.abspath(path) == os.path.abspath(other) or _same_file(path, other):
+            if os.path.abspath(path) == os.path.abspath(other) or same_file(path, other):
                 raise error(f"{path}: given as both the {other_what} and the {what}; give "
                             "each its own name")
         seen.append((path, what))
@@ -129,7 +129,7 @@ def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
     """Refuse an output that is one of the command's input files (the same file, by any
     name): writing it would destroy the input, which may be a capture's only copy."""
     for i in inputs:
-        if i is not None and _same_file(path, i):
+        if i is not None and same_file(path, i):
             raise error(f"{path}: the {what} would replace the input {i}; choose another "
                         "name")
 
@@ -145,6 +145,6 @@ def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = Fal
     return write_atomic(path, buf.getvalue(), make_folder, error)
 
 
-def _same_file(a, b) -> bool:
+def same_file(a, b) -> bool:
     """Are ``a`` and ``b`` one existing file, by any names (symlinks, hard links)?"""
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)

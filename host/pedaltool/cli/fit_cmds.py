@@ -19,6 +19,7 @@ from pedaltool.outfile import (
     check_distinct_outputs,
     check_not_an_input,
     check_writable,
+    same_file,
     write_atomic,
 )
 
@@ -103,15 +104,15 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         summary_rows,
     )
 
+    to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     try:
         budget, effort, several, output, pedals = _plan(
             models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
     except PedaltoolError as exc:  # `--json -` gets the argument checks' errors as JSON too
-        if json_path is not None and str(json_path) == "-":
+        if to_err:
             _dump_json(json_path, {"error": str(exc)})
         raise
     rate_i = int(rate)
-    to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
     if di_wav is not None or len(models) == 1:
         notes: list[str] = []  # said among the progress lines, repeated under the table
         progress = _progress_printer()
@@ -243,7 +244,7 @@ def _check_distinct_names(models, output: Path | None) -> None:
         # case-folded: on macOS and Windows Amp.pedal and amp.pedal are one file
         key = m.stem.casefold()
         if key in seen:
-            if os.path.realpath(seen[key]) == os.path.realpath(m):
+            if same_file(seen[key], m):
                 raise FitError(f"{m}: given twice (as {seen[key]} too)")
             where = output if output is not None else Path("pedals")
             raise FitError(f"{seen[key]} and {m}: both would be written to "

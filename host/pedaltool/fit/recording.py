@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from pedaltool.audio import gain_to_db
 from pedaltool.errors import FitError
 from pedaltool.fit import core, linear, metrics
 from pedaltool.fit import structure as S
@@ -94,7 +95,7 @@ def remove_dc(x: np.ndarray, label: str, say=lambda s: None) -> np.ndarray:
     """``x`` without its mean, with a note (``label``: the file) when that mean mattered."""
     dc = float(np.mean(x))
     if dc * dc >= DC_NOTE_FRACTION * float(np.mean(x * x)):
-        say(f"note: {label}: a DC offset of {dc:+.2g} ({20 * np.log10(abs(dc)):.0f} dBFS) is "
+        say(f"note: {label}: a DC offset of {dc:+.2g} ({gain_to_db(abs(dc)):.0f} dBFS) is "
             "removed: a pedal's input and output are AC-coupled")
     return x - dc
 
