@@ -5,6 +5,8 @@ Messages name the file (or port) and the problem, e.g. ``amp.nam: weights: expec
 floats, found 13801``.
 """
 
+import os
+
 
 class PedaltoolError(Exception):
     """Base class: a problem the user can act on (bad input, missing device, ...)."""
@@ -28,6 +30,11 @@ class PedalFormatError(PedaltoolError):
 
 class DeviceError(PedaltoolError):
     """The pedal (a board or the virtual pedal) cannot be reached or updated."""
+
+
+def debugging() -> bool:
+    """PEDALTOOL_DEBUG is set: an internal bug raises its traceback instead of one line."""
+    return bool(os.environ.get("PEDALTOOL_DEBUG"))
 
 
 def internal_error_text(exc: Exception) -> str:

@@ -80,6 +80,22 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", "0", "--json", "-"])
     assert r.exit_code == 2
     assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: ")}
+    # and so is an option click rejects, for every command that prints JSON on stdout; a
+    # report to a file, or none, leaves stdout empty
+    cap = str(models_dir / CAPTURE)
+    for args in (["fit", cap, "--rate", "9", "--json", "-"], ["fit", cap, "--json=-", "--nope"],
+                 ["compare", cap, str(tmp_path / "missing.pedal"), "--json"],
+                 ["compare", cap, "x.pedal", "--json", "--di"],
+                 ["info", str(tmp_path / "missing.nam"), "--json"]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        line = r.stderr.strip().removeprefix("error: ").split(" (see `")[0]
+        assert json.loads(r.stdout) == {"error": line}, args
+    for args in (["fit", cap, "--rate", "9", "--json", str(tmp_path / "r.json")],
+                 ["fit", cap, "--rate", "9"], ["fit", cap, "--rate", "9", "--", "--json", "-"],
+                 ["compare", cap, str(tmp_path / "missing.pedal")]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith("error: "), args
 
 
 def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatch):

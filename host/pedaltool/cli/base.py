@@ -6,6 +6,7 @@ Commands live in one module per room (``nam_cmds``, ``fit_cmds``, ``pedal_cmds``
 
 import atexit
 import errno
+import json
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ import threading
 import click
 
 from pedaltool import __version__
-from pedaltool.errors import PedaltoolError, internal_error_text
+from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 
 
 class Stopped(KeyboardInterrupt):
@@ -55,20 +56,55 @@ def say_error(text: str) -> None:
         pass
 
 
+def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
+    """Does the command line ``args`` ask ``cmd`` for JSON on stdout (its ``--json`` flag, or
+    ``--json -``)? Then an error is JSON there too, so that a script parsing stdout gets
+    ``{"error": ...}`` rather than nothing."""
+    opt = next((p for p in cmd.params if "--json" in getattr(p, "opts", ())), None)
+    if opt is None:
+        return False
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a == "--json" and (opt.is_flag or args[i + 1:i + 2] == ["-"]):
+            return True
+        if a == "--json=-" and not opt.is_flag:
+            return True
+    return False
+
+
+def echo_json(text: str) -> None:
+    """JSON ``text`` on stdout; an error after it is then not added there (json_on_stdout)."""
+    click.echo(text)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta["json_sent"] = True
+
+
 class PedaltoolGroup(click.Group):
-    """Turns user errors into one line on stderr and exit code 2, never a traceback."""
+    """Turns user errors into one line on stderr and exit code 2, never a traceback; a command
+    asked for JSON on stdout gets ``{"error": ...}`` there as well."""
+
+    argv: list[str] = []
 
     def main(self, *args, **kwargs):
         """click's own main, with a usage error (a bad option or argument) as one line like
         every other error, instead of click's usage + hint + error block."""
         kwargs["standalone_mode"] = False
+        argv = kwargs.get("args", args[0] if args else None)
+        self.argv = list(argv) if argv is not None else sys.argv[1:]
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pedaltool`: the help
                 exc.show()
                 sys.exit(exc.exit_code)
-            where = exc.ctx.command_path if exc.ctx is not None else "pedaltool"
+            ctx = exc.ctx or click.Context(self, info_name="pedaltool")
+            cmd = ctx.command
+            if cmd is self and self.argv:  # (a missing option value comes without a context)
+                cmd = self.get_command(ctx, self.argv[0]) or self
+            where = ctx.command_path + ("" if cmd is ctx.command else f" {cmd.name}")
+            self._json_error(ctx, cmd, exc.format_message())
             click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -86,6 +122,7 @@ class PedaltoolGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PedaltoolError as exc:
+            self._json_error(ctx, self._subcommand(ctx), str(exc))
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Stopped as exc:
@@ -99,7 +136,23 @@ class PedaltoolGroup(click.Group):
         except OSError as exc:
             _os_error(exc)
         except Exception as exc:  # an internal bug: still one line unless asked for detail
+            if not debugging():
+                self._json_error(ctx, self._subcommand(ctx), internal_error_text(exc))
             _internal_error(exc)
+
+    def _subcommand(self, ctx: click.Context) -> click.Command | None:
+        name = ctx.invoked_subcommand
+        return self.get_command(ctx, name) if name else None
+
+    def _json_error(self, ctx: click.Context, cmd: click.Command | None, text: str) -> None:
+        """``{"error": text}`` on stdout if ``cmd``'s command line asked for JSON there and
+        none was printed (a command that reports its own failure as JSON prints that)."""
+        if (cmd is not None and json_on_stdout(cmd, self.argv)
+                and not ctx.find_root().meta.get("json_sent")):
+            try:
+                click.echo(json.dumps({"error": text}, indent=2))
+            except OSError:  # stdout is gone: the line on stderr still says it
+                pass
 
 
 # a redirected output that fills up or goes away (a broken pipe is Python's own business)
@@ -119,7 +172,7 @@ def _os_error(exc: OSError) -> None:
 
 def _internal_error(exc: Exception) -> None:
     """An internal bug: one line unless asked for detail (then the traceback)."""
-    if os.environ.get("PEDALTOOL_DEBUG"):
+    if debugging():
         raise exc
     click.echo(f"error: {internal_error_text(exc)}", err=True)
     sys.exit(3)

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import main
+from pedaltool.cli.base import echo_json, main
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -84,7 +84,7 @@ def _one(port, command, as_json=False):
 
     reply = one_shot(port, command)
     if as_json:
-        click.echo(json.dumps({"tag": reply.tag, "reply": reply.data}))
+        echo_json(json.dumps({"tag": reply.tag, "reply": reply.data}))
     elif isinstance(reply.data, (dict, list)):
         click.echo(json.dumps(reply.data, indent=1))
     else:
@@ -149,7 +149,7 @@ def status(port, as_json):
 
     st = one_shot(port, "status").data
     if as_json:
-        click.echo(json.dumps(st))
+        echo_json(json.dumps(st))
         return
     for k, v in st.items():
         click.echo(f"{k:>14}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")

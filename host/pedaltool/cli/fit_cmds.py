@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import main, say_error
+from pedaltool.cli.base import echo_json, main, say_error
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -105,13 +105,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     )
 
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
-    try:
-        budget, effort, several, output, pedals = _plan(
-            models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
-    except PedaltoolError as exc:  # `--json -` gets the argument checks' errors as JSON too
-        if to_err:
-            _dump_json(json_path, {"error": str(exc)})
-        raise
+    budget, effort, several, output, pedals = _plan(
+        models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
     rate_i = int(rate)
     if di_wav is not None or len(models) == 1:
         notes: list[str] = []  # said among the progress lines, repeated under the table
@@ -271,7 +266,7 @@ def _dump_json(path: Path | None, data) -> None:
     # numpy scalars become floats first (default=float), then NaN/inf become null
     text = json.dumps(_json_safe(json.loads(json.dumps(data, default=float))), indent=2)
     if str(path) == "-":
-        click.echo(text)
+        echo_json(text)
     else:
         write_atomic(path, (text + "\n").encode(), make_folder=True)
         click.echo(f"wrote {path}")
@@ -354,7 +349,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         for note in clip.notes:
             click.echo(f"note: {di_wav}: {note}", err=True)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
-                     cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav))
+                     cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
+                     playback=ab_dir is not None)
     for note in res["notes"]:
         click.echo(f"warning: {note}", err=True)
     if ab_dir is not None:
@@ -363,7 +359,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
             write_wav(f, y, res["rate"])
     out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
     if as_json:
-        click.echo(json.dumps(_json_safe(out), indent=2))
+        echo_json(json.dumps(_json_safe(out), indent=2))
         return
     rows = [("pedal (device-exact)", *(f"{res['pedal'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['pedal']['lsd_db']:.2f}")]

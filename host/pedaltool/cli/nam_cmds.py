@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import main
+from pedaltool.cli.base import echo_json, main
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -34,7 +34,7 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     facts = nam.load(model, slim=slim).info()
     _note_unslimmable(model, slim)
     if as_json:
-        click.echo(json.dumps(facts, indent=2))
+        echo_json(json.dumps(facts, indent=2))
         return
     sr = f"{facts['sample_rate_hz']:g} Hz"
     if not facts["sample_rate_in_file"]:
@@ -79,7 +79,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
         raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
     facts = pedal_info(model)
     if as_json:
-        click.echo(json.dumps(facts, indent=2))
+        echo_json(json.dumps(facts, indent=2))
         return
     src, acc = facts["source"], facts["accuracy"]
     esr = "not recorded" if acc["esr"] is None else (

@@ -176,7 +176,7 @@ class Oracle:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         t0 = time.time()
         x = np.asarray(x, dtype=np.float64)
-        if self.native != self.rate:
+        if self.native != self.rate:  # not audio.resample: float64 and the exact ratio
             g = np.gcd(self.native, self.rate)
             xn = sps.resample_poly(x, self.native // g, self.rate // g)
             y = sps.resample_poly(self._rendered(xn), self.rate // g, self.native // g)[: len(x)]
@@ -972,15 +972,16 @@ def pedal_path(name: str, out: str | Path | None = None) -> Path:
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
             di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None,
-            di_name: str = "the DI") -> dict:
+            di_name: str = "the DI", playback: bool = False) -> dict:
     """Score an existing .pedal against its capture (device-exact), with the naive baseline
     fitted and scored as ``fit`` does it (:func:`baseline_scores`, device-exact, at the
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
     fit reported.
 
     Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
-    capture's .pedal, a resampled DI], "y_nam", "y_pedal" (what the pedal plays: from its
-    rest, Engine.prewarm; the score is of a cold start, as the fit's), "x"}. FitError for a
+    capture's .pedal, a resampled DI], "y_nam", "x", and with ``playback`` "y_pedal" (what
+    the pedal plays: from its rest, Engine.prewarm; the score is of a cold start, as the
+    fit's: a second device run, so only on request)}. FitError for a
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
     as ``di_name`` (its file)."""
     from pedaltool import nam, signals
@@ -1029,7 +1030,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     yp = simulate_device_float(qp, x)
     target = metrics.Target(y)
     out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None, "notes": notes,
-           "y_nam": y, "y_pedal": simulate_device_float(qp, x, prewarm=True), "x": x}
+           "y_nam": y, "x": x}
+    if playback:
+        out["y_pedal"] = simulate_device_float(qp, x, prewarm=True)
     if baseline:
         effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort
         bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)

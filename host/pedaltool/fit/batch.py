@@ -4,12 +4,11 @@ of captures fitted in worker processes, each reported whatever happens to the ot
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from pedaltool.errors import PedaltoolError, internal_error_text
+from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 from pedaltool.fit import api
 
 Say = Callable[[str], None]
@@ -41,7 +40,7 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
     except PedaltoolError as exc:
         return failure(path, str(exc))
     except Exception as exc:
-        if os.environ.get("PEDALTOOL_DEBUG") and multiprocessing.parent_process() is None:
+        if debugging() and multiprocessing.parent_process() is None:
             raise
         return failure(path, internal_error_text(exc))
     d["source"] = str(path)
