@@ -414,6 +414,38 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     assert not Path("pedals").exists() or not any(Path("pedals").iterdir())
 
 
+@pytest.mark.slow
+def test_a_plot_that_fails_keeps_the_model_and_the_report(models_dir, tmp_path, monkeypatch):
+    """--plot failing after the fit (a full disk): the .pedal and the JSON report are still
+    written, the report says why, the exit status says so; no matplotlib is refused first."""
+    import shutil
+    import sys
+
+    from pedaltool.errors import FitError
+    from pedaltool.fit import report
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(models_dir / "core_wavenet.nam", "tiny.nam")  # a tiny WaveNet: a fast fit
+
+    def plot(*args, **kw):
+        raise FitError("p.png: cannot write (No space left on device)")
+
+    monkeypatch.setattr(report, "plot", plot)
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "t.pedal", "--plot", "p.png",
+                             "--json", "r.json"])
+    assert r.exit_code == 2 and r.stderr.splitlines()[-1] == (
+        "error: p.png: cannot write (No space left on device)"), r.output
+    assert read_pedal("t.pedal").sample_rate == 48000
+    d = json.loads(Path("r.json").read_text())
+    assert d["written"] == "t.pedal"
+    assert d["messages"][-1] == "error: p.png: cannot write (No space left on device)"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed: refused up front
+    r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "u.pedal", "--plot", "p.png"])
+    assert r.exit_code == 2 and "pip install 'pedaltool[plot]'" in r.output
+    assert "probing" not in r.output and not Path("u.pedal").exists()
+
+
 def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     from pedaltool.fit.report import SUMMARY_HEADER, format_rows, summary_problems, summary_rows
 

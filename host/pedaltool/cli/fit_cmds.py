@@ -138,13 +138,20 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(note, err=to_err)
             if d["written"] is not None:
                 click.echo(f"wrote {d['written']}", err=to_err)
-        finally:
+        finally:  # the plot failing (a full disk) still leaves the report, which says so
+            plot_error = None
             if plot_path:
-                plot(res, plot_path, res.eval_x, res.eval_y)
-                click.echo(f"wrote {plot_path}", err=to_err)
+                try:
+                    plot(res, plot_path, res.eval_x, res.eval_y)
+                    click.echo(f"wrote {plot_path}", err=to_err)
+                except PedaltoolError as exc:
+                    plot_error = exc
+                    d["messages"].append(f"error: {exc}")
             _dump_json(json_path, d)
         if d["written"] is None:  # the report says why too
             raise FitError(d["error"])
+        if plot_error is not None:
+            raise plot_error
         return
     jobs_list = [(str(m), str(p)) for m, p in zip(models, pedals, strict=True)]
     order = {j[0]: i for i, j in enumerate(jobs_list)}
@@ -302,6 +309,9 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
         if plot_path.suffix.lower() != ".png":
             raise FitError(f"{plot_path}: --plot writes a PNG image; give a .png name")
         check_writable(plot_path, "plot")
+        from pedaltool.fit.report import check_plotting
+
+        check_plotting()
     if output is None:
         return
     if several:

@@ -135,16 +135,22 @@ def format_rows(header: tuple, rows: list[tuple]) -> str:
     return "\n".join([line(header), line(tuple("-" * x for x in w))] + [line(r) for r in rows])
 
 
+def check_plotting() -> None:
+    """FitError unless matplotlib (the plot extra) can be imported: checked before a fit."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise FitError("--plot needs matplotlib: pip install 'pedaltool[plot]'") from None
+
+
 def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Path:
     """Table curve(s), pre/post EQ magnitude responses and the error spectrum to a PNG.
-    Needs matplotlib (an optional extra)."""
-    try:
-        import matplotlib
+    Needs matplotlib (an optional extra: :func:`check_plotting`)."""
+    check_plotting()
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise FitError("--plot needs matplotlib (pip install matplotlib)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     from scipy import signal
 
     from pedaltool.fit.blocks import cascade_sos, simulate
