@@ -9,6 +9,7 @@ from pedaltool.outfile import (
     check_folder_writable,
     check_writable,
     write_atomic,
+    write_atomic_set,
 )
 
 
@@ -112,3 +113,29 @@ def test_two_outputs_that_are_one_file_are_refused(tmp_path):
     (tmp_path / "link.png").symlink_to(a)
     with pytest.raises(PedaltoolError, match="link.png: given as both the .pedal and the plot"):
         check_distinct_outputs([(a, ".pedal"), (tmp_path / "link.png", "plot")])
+
+
+def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """An A/B pair: when the last file cannot be written (a full disk), the old set stays,
+    with no temporary file left; when all can, all are replaced."""
+    import pedaltool.outfile as outfile
+
+    names = [tmp_path / n for n in ("a_capture.wav", "b_pedal.wav", "di.wav")]
+    for n in names:
+        n.write_bytes(b"old")
+    real = outfile._stage
+
+    def stage(p, data, make_folder, error):
+        if p.name == "di.wav":
+            raise error(f"{p}: cannot write (No space left on device)")
+        return real(p, data, make_folder, error)
+
+    monkeypatch.setattr(outfile, "_stage", stage)
+    with pytest.raises(AudioFileError, match="di.wav: cannot write"):
+        write_atomic_set([(n, b"new") for n in names], error=AudioFileError)
+    assert [n.read_bytes() for n in names] == [b"old"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n.name for n in names)
+    monkeypatch.setattr(outfile, "_stage", real)
+    assert write_atomic_set([(n, b"new") for n in names]) == names
+    assert [n.read_bytes() for n in names] == [b"new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n.name for n in names)

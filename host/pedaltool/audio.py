@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pedaltool.errors import AudioFileError
-from pedaltool.outfile import write_atomic
+from pedaltool.outfile import write_atomic, write_atomic_set
 
 #: Sample rates outside this range (Hz) are refused as implausible for guitar audio.
 MIN_RATE_HZ = 8000
@@ -123,6 +123,9 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
             if fmt_info is None:
                 raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
             if len(body) < size:
+                if not body:
+                    raise _fail(p, f"truncated: no audio samples of the {size} bytes its "
+                                "data chunk promises")
                 notes.append(f"data chunk truncated: {len(body)} of {size} bytes present")
             audio = body
             break
@@ -178,11 +181,34 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     return y.astype(np.float32)
 
 
+# notes on how a file was read that change what is heard: said as warnings
+_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated")
+
+
+def note_kind(note: str) -> str:
+    """'warning' for a note on an input that changes what is heard (resampled, clipped,
+    truncated), else 'note': the prefix a command says it with."""
+    return "warning" if any(w in note for w in _WARNING_NOTES) else "note"
+
+
 def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float,
               make_folder: bool = False) -> None:
     """Write mono 32-bit float WAV atomically (temp file in the same folder, then rename);
     ``make_folder``: create missing folders on the way."""
-    p = Path(path)
+    write_atomic(path, _wav_bytes(Path(path), samples, rate_hz), make_folder,
+                 error=AudioFileError)
+
+
+def write_wavs(files: list[tuple[str | os.PathLike, np.ndarray]], rate_hz: float,
+               make_folder: bool = False) -> None:
+    """:func:`write_wav` for WAVs that belong together (an A/B pair): all of them or, on a
+    failure, none replaced (``outfile.write_atomic_set``)."""
+    write_atomic_set([(p, _wav_bytes(Path(p), x, rate_hz)) for p, x in files], make_folder,
+                     error=AudioFileError)
+
+
+def _wav_bytes(p: Path, samples: np.ndarray, rate_hz: float) -> bytes:
+    """Mono 32-bit float WAV file contents; ``p`` names the file in an error."""
     x = np.asarray(samples, dtype="<f4").ravel()
     rate = int(round(float(rate_hz)))
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
@@ -193,11 +219,10 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float,
     fmt = struct.pack("<HHIIHHH", _FORMAT_FLOAT, 1, rate, rate * 4, 4, 32, 0)
     fact = struct.pack("<I", x.size)
     riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + len(payload))
-    data = b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
+    return b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
                      b"fmt ", struct.pack("<I", len(fmt)), fmt,
                      b"fact", struct.pack("<I", len(fact)), fact,
                      b"data", struct.pack("<I", len(payload)), payload])
-    write_atomic(p, data, make_folder, error=AudioFileError)
 
 
 # ---- levels ---------------------------------------------------------------------------------

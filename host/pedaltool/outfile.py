@@ -33,7 +33,32 @@ def write_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = False
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
     ``make_folder`` creates missing folders first. Any OSError becomes ``error`` with the
     message ``<path>: cannot write (<reason>)``; the temporary file is removed."""
-    p = Path(path)
+    return write_atomic_set([(path, data)], make_folder, error)[0]
+
+
+def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: bool = False,
+                     error: type[PedaltoolError] = PedaltoolError) -> list[Path]:
+    """:func:`write_atomic` for files that belong together (an A/B pair): every one is written
+    to its temporary file first, and only when all are complete are they renamed into place,
+    so a failure (a full disk) leaves the old set, not a mix of old and new files."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((_stage(Path(path), data, make_folder, error), Path(path)))
+        for tmp, p in staged:
+            try:
+                os.replace(tmp, p)
+            except OSError as exc:
+                raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                _unlink_quietly(tmp)
+    return [p for _, p in staged]
+
+
+def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError]) -> str:
+    """``data`` in a complete, synced temporary file beside ``p``: its name."""
     folder = p.parent if str(p.parent) else Path(".")
     try:
         if make_folder:
@@ -50,14 +75,13 @@ def write_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = False
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    return p
+    return tmp
 
 
 def check_writable(path: str | os.PathLike, what: str = "output",

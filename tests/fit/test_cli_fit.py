@@ -519,6 +519,22 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path):
     assert r.exit_code == 0, r.output
     notes = json.loads(r.stdout)["notes"]
     assert any("peaks at +6.0 dBFS" in n for n in notes), notes
+    # how the DI file was read is in the notes too, and a missing end is a warning
+    data = (tmp_path / "loud.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:-4000])
+    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
+                                  "--di", str(tmp_path / "cut.wav"), "--no-baseline",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads(r.stdout)["notes"]
+    assert notes[0] == f"{tmp_path / 'cut.wav'}: data chunk truncated: 764000 of 768000 bytes " \
+        "present", notes
+    assert f"warning: {notes[0]}" in r.stderr
+    # a .pedal at a rate the fitter does not score at: named, and why
+    p96 = write_pedal(tmp_path / "p96.pedal", quantise(eq_test_models(96000)["hp20"]))
+    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(p96),
+                                  "--no-baseline"])
+    assert r.exit_code == 2 and r.output.startswith(f"error: {p96}: its sample rate 96000 Hz")
 
 
 def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):

@@ -342,7 +342,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
     log-spectral distance, next to the naive baseline (biquad + tanh + biquad) fitted and
     scored as `pedaltool fit` does it: on the default DI, the baseline numbers the fit reported."""
-    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.audio import note_kind, read_wav, write_wavs
     from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows
@@ -353,20 +353,21 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         check_writable(f, "A/B pair")
         check_not_an_input(f, [model, pedal, di_wav], "A/B pair")
     di = rate = None
+    read_notes: list[str] = []
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
-        for note in clip.notes:
-            click.echo(f"note: {di_wav}: {note}", err=True)
+        read_notes = [f"{di_wav}: {note}" for note in clip.notes]
+        for note in read_notes:
+            click.echo(f"{note_kind(note)}: {note}", err=True)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
                      cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
-                     playback=ab_dir is not None)
-    for note in res["notes"]:
+                     playback=ab_dir is not None, di_notes=tuple(read_notes))
+    for note in res["notes"][len(read_notes):]:
         click.echo(f"warning: {note}", err=True)
-    if ab_dir is not None:
-        ab_dir.mkdir(parents=True, exist_ok=True)
-        for f, y in zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True):
-            write_wav(f, y, res["rate"])
+    if ab_dir is not None:  # the three together: a failure leaves the old set
+        write_wavs(list(zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True)),
+                   res["rate"], make_folder=True)
     out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
     if as_json:
         echo_json(json.dumps(_json_safe(out), indent=2))

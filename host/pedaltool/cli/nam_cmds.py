@@ -187,10 +187,11 @@ def _wrote(path: Path, n: int, rate: float) -> str:
 
 
 def _say_notes(notes: list[str], where: str) -> None:
-    """What was done to an input, on stderr: a resampling or a clipped input is a warning."""
+    """What was done to an input, on stderr: one that changes what is heard is a warning."""
+    from pedaltool.audio import note_kind
+
     for note in notes:
-        prefix = "warning" if note.startswith(("resampled", "input peaks")) else "note"
-        click.echo(f"{prefix}: {where}: {note}", err=True)
+        click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
 
 
 def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:

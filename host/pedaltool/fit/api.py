@@ -972,14 +972,16 @@ def pedal_path(name: str, out: str | Path | None = None) -> Path:
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
             di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None,
-            di_name: str = "the DI", playback: bool = False) -> dict:
+            di_name: str = "the DI", playback: bool = False,
+            di_notes: tuple[str, ...] = ()) -> dict:
     """Score an existing .pedal against its capture (device-exact), with the naive baseline
     fitted and scored as ``fit`` does it (:func:`baseline_scores`, device-exact, at the
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
     fit reported.
 
-    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
-    capture's .pedal, a resampled DI], "y_nam", "x", and with ``playback`` "y_pedal" (what
+    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [``di_notes``
+    (how the DI file was read), then warnings: another capture's .pedal, a resampled DI],
+    "y_nam", "x", and with ``playback`` "y_pedal" (what
     the pedal plays: from its rest, Engine.prewarm; the score is of a cold start, as the
     fit's: a second device run, so only on request)}. FitError for a
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
@@ -991,8 +993,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     qp = read_pedal(pedal_path)
     model = nam.load(nam_path)
     rate = int(qp.sample_rate)
-    _check_rate(rate)
-    notes = []
+    if rate not in SUPPORTED_RATES:  # (render plays it: the rates are the fitter's)
+        raise FitError(f"{pedal_path}: its sample rate {rate} Hz is not one compare scores at "
+                       f"({', '.join(str(r) for r in SUPPORTED_RATES)} Hz)")
+    notes = list(di_notes)
     if qp.source.sha256 and not _file_sha256(nam_path).startswith(qp.source.sha256):
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
