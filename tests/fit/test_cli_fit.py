@@ -560,10 +560,17 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
                           (["compare", "hp.pedal", capture], "check the order of the arguments"),
                           (["fit", "delay.nam"], "looks 2.0 s back in time"),
                           (["fit", capture, "--plot", "p.jpg"], "give a .png name"),
-                          (["render", capture, "di.wav", "out.mp3"], "give a .wav name")):
+                          (["render", capture, "di.wav", "out.mp3"], "give a .wav name"),
+                          (["render", "di.wav", "hp.pedal", "o.wav"],
+                           "a WAV file where the model goes (the order is MODEL IN_WAV")):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output, r.output
+    # a .pedal is known by its first bytes, whatever its name
+    (tmp_path / "hp.bin").write_bytes((tmp_path / "hp.pedal").read_bytes())
+    for args in (["render", "hp.bin", "di.wav", "o.wav"], ["info", "hp.bin"]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
 
 
 def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():

@@ -26,7 +26,7 @@ PROGRESS_MIN_SECONDS = 5.0
 def info(model: Path, slim: float | None, as_json: bool) -> None:
     """Show what a .nam capture is (architecture, size, cost and metadata) or what a .pedal
     model holds (its capture, stages, knob ranges and the accuracy its fit recorded)."""
-    if model.suffix.lower() == ".pedal":
+    if _is_pedal(model):
         _pedal_info(model, slim, as_json)
         return
     from pedaltool import nam
@@ -118,8 +118,8 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     """Run MODEL (.nam capture or .pedal model) over IN_WAV and write OUT_WAV.
 
     The output is 32-bit float mono at the model's rate, as long as the input. A stereo input
-    is read from its first channel and another rate is resampled to the model's (a warning says
-    so); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
+    is read from its first channel (a note says so) and another rate is resampled to the
+    model's (a warning); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
     """
     from pedaltool.outfile import check_not_an_input, check_writable
 
@@ -128,7 +128,10 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
                              ".wav name")
     check_writable(out_wav, "output WAV")
     check_not_an_input(out_wav, [model, in_wav], "output WAV")
-    if model.suffix.lower() == ".pedal":
+    if _starts_with(model, b"RIFF"):
+        raise PedaltoolError(f"{model}: a WAV file where the model goes (the order is MODEL "
+                             "IN_WAV OUT_WAV, the model a .nam or .pedal)")
+    if _is_pedal(model):
         if slim is not None:
             raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
         _render_pedal(model, in_wav, out_wav, engine)
@@ -194,12 +197,25 @@ def _say_notes(notes: list[str], where: str) -> None:
         click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
 
 
-def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
+def _starts_with(path: Path, magic: bytes) -> bool:
+    """Does the file begin with ``magic``? False when it cannot be read: its loader says why."""
     try:
-        from pedaltool.pedal import render_file
-    except ImportError:
-        raise PedaltoolError(f"{model.name}: rendering .pedal models is not available in this "
-                             "build yet (pedaltool.pedal.render_file is missing)") from None
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _is_pedal(model: Path) -> bool:
+    """A .pedal model by its name or its first bytes (a copy renamed .bin is still one)."""
+    from pedaltool.pedal.fileformat import MAGIC
+
+    return model.suffix.lower() == ".pedal" or _starts_with(model, MAGIC)
+
+
+def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
+    from pedaltool.pedal import render_file
+
     with _progress(100) as tick:
         rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True,
                           progress=lambda done, total: tick(
