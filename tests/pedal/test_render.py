@@ -97,3 +97,26 @@ def test_render_cli_says_what_it_did_to_the_input(tmp_path, pedal_path):
                              str(tmp_path / "blocker" / "o.wav")])
     assert r.exit_code == 2 and "blocker is a file" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_a_stopped_firmware_render_stops_micropython_too(tmp_path, pedal_path, monkeypatch):
+    """SIGTERM (the CLI's Stopped, a KeyboardInterrupt) while MicroPython renders: the child is
+    killed at once. Popen's own exit would wait for it to finish the whole render first."""
+    import signal
+
+    from pedaltool.pedal import render
+
+    procs = []
+
+    class Stopped(KeyboardInterrupt):
+        pass
+
+    def wait(proc, out, out_bytes, progress):
+        procs.append(proc)
+        raise Stopped()
+
+    monkeypatch.setattr(render, "_wait", wait)
+    x = np.zeros(48000 * 60, np.int16)  # a minute: far from done when it is stopped
+    with pytest.raises(Stopped):
+        render.run_firmware_engine(pedal_path, x)
+    assert procs[0].returncode == -signal.SIGKILL

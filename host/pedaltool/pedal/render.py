@@ -103,7 +103,11 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
             prewarm=prewarm))
         with subprocess.Popen([micropython_exe(), "-X", "heapsize=16M", script],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-            stdout, stderr = _wait(proc, out, 2 * nb * block, progress)
+            try:
+                stdout, stderr = _wait(proc, out, 2 * nb * block, progress)
+            except BaseException:  # SIGTERM, Ctrl-C: it stops with us, not when it is done
+                proc.kill()
+                raise
         last = (stdout.strip().splitlines() or [""])[-1]
         if proc.returncode == 3 and last.startswith("@err"):
             raise PedalFormatError(last[5:])
