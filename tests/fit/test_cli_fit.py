@@ -504,10 +504,10 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     assert not (tmp_path / "pedals").exists() or not any((tmp_path / "pedals").iterdir())
 
 
-def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path):
+def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
     # the pedal's converter clips it, the capture does not: the scores include the clipping
     import numpy as np
-    from pedaltool.audio import write_wav
+    from pedaltool.audio import read_wav, write_wav
     from pedaltool.pedal import quantise, write_pedal
     from pedaltool.pedal.accuracy import eq_test_models
 
@@ -530,6 +530,17 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path):
     assert notes[0] == f"{tmp_path / 'cut.wav'}: data chunk truncated: 764000 of 768000 bytes " \
         "present", notes
     assert f"warning: {notes[0]}" in r.stderr
+    # a DI longer than compare scores: its first COMPARE_MAX_SECONDS, said in the notes
+    from pedaltool.fit import api
+
+    monkeypatch.setattr(api, "COMPARE_MAX_SECONDS", 3.5)
+    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
+                                  "--di", str(tmp_path / "loud.wav"), "--no-baseline",
+                                  "--json", "--ab", str(tmp_path / "ab")])
+    assert r.exit_code == 0, r.output
+    assert f"{tmp_path / 'loud.wav'}: scored on its first 3.5 s of 4 s" in \
+        json.loads(r.stdout)["notes"]
+    assert read_wav(tmp_path / "ab" / "di.wav").samples.size == 3.5 * 48000
     # a .pedal at a rate the fitter does not score at: named, and why
     p96 = write_pedal(tmp_path / "p96.pedal", quantise(eq_test_models(96000)["hp20"]))
     r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(p96),

@@ -328,8 +328,9 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("pedal", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--di", "di_wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="DI WAV to compare on, at least 3 s (default: the project's evaluation "
-                   "DI at the capture's calibrated level).")
+              help="DI WAV to compare on, at least 3 s; a longer one than 60 s is scored "
+                   "on its first 60 s (default: the project's evaluation DI at the capture's "
+                   "calibrated level).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON: {rate, pedal: {esr, esr_pre, lsd_db}, baseline: the same or "
                    "null, notes: [warnings]}.")
