@@ -59,6 +59,11 @@ META_ESR_PRE = 7  # f32
 META_CYCLES = 8  # f32
 META_EFFORT = 9  # text: the fitter's effort (host use only)
 META_FLOAT_KEYS = (META_ESR, META_ESR_PRE, META_CYCLES)
+META_TEXT_KEYS = (META_NAME, META_SOURCE_FILE, META_SOURCE_SHA256, META_GEAR_TYPE,
+                  META_TONE_TYPE, META_EFFORT)
+# the knobs a stage may carry; any other kind takes none
+KNOBS_OF = {GAIN: (KNOB_NONE, KNOB_DRIVE, KNOB_LEVEL), TABLE: (KNOB_NONE, KNOB_DRIVE),
+            TONE: (KNOB_NONE, KNOB_TONE)}
 
 Q26_ONE = 1 << 26
 BQ_SUM_LIMIT = 15 << 26
@@ -105,10 +110,13 @@ def check_stage(kind, knob, p, ntable):
         return "unknown stage kind %d" % kind
     if knob not in KNOB_NAMES:
         return "unknown knob code %d" % knob
+    what = KIND_NAMES[kind]
     if len(p) != N_PARAMS[kind]:
-        return "%s: expected %d parameters, found %d" % (KIND_NAMES[kind], N_PARAMS[kind], len(p))
+        return "%s: expected %d parameters, found %d" % (what, N_PARAMS[kind], len(p))
     if kind != TABLE and ntable:
-        return "%s: unexpected table" % KIND_NAMES[kind]
+        return "%s: unexpected table" % what
+    if knob not in KNOBS_OF.get(kind, (KNOB_NONE,)):
+        return "%s: %s" % (what, "bad knob" if kind in KNOBS_OF else "takes no knob")
     if kind == GAIN:
         m, s, lo, hi = p
         if not (-32767 <= m <= 32767 and 0 <= s <= 30 and abs(lo) <= LOG2_LIMIT
@@ -116,18 +124,14 @@ def check_stage(kind, knob, p, ntable):
             return "gain: parameter out of range"
         if knob and from_arith.scale_by_log2(abs(m), _knob_max_log2(lo, hi)) > 32767:
             return "gain: knob range overflows the gain mantissa"
-        if knob not in (KNOB_NONE, KNOB_DRIVE, KNOB_LEVEL):
-            return "gain: bad knob"
     elif kind == BIQUAD or kind == DCBLOCK:
         b0, b1, b2, a1, a2, k1, k2 = p
         if abs(b0) + abs(b1) + abs(b2) + abs(a1) + abs(a2) > BQ_SUM_LIMIT:
-            return "biquad: coefficient sum too large"
+            return what + ": coefficient sum too large"
         if not (-2 <= k1 <= 2 and -1 <= k2 <= 1):
-            return "biquad: error feedback out of range"
+            return what + ": error feedback out of range"
         if not (abs(a2) < Q26_ONE and abs(a1) < Q26_ONE + a2):
-            return "biquad: unstable poles"
-        if knob:
-            return "biquad: takes no knob"
+            return what + ": unstable poles"
     elif kind == TABLE:
         log2n, gm, gs, off, lo, hi = p
         if not (4 <= log2n <= 10):
@@ -139,15 +143,11 @@ def check_stage(kind, knob, p, ntable):
             return "table: parameter out of range"
         if knob and from_arith.scale_by_log2(abs(gm), _knob_max_log2(lo, hi)) > 65535:
             return "table: knob range overflows the gain mantissa"
-        if knob not in (KNOB_NONE, KNOB_DRIVE):
-            return "table: bad knob"
     elif kind == ENV_BIAS:
         ca, cr, dm, ds = p
         if not (1 <= ca <= 32767 and 1 <= cr <= 32767 and -32767 <= dm <= 32767
                 and 1 <= ds <= 30):
             return "env_bias: parameter out of range"
-        if knob:
-            return "env_bias: takes no knob"
     elif kind == TAP:
         if not 0 <= p[0] <= 3:
             return "tap: slot out of range"
@@ -159,8 +159,6 @@ def check_stage(kind, knob, p, ntable):
         c, lo, hi = p
         if not (1 <= c <= 32767 and abs(lo) <= TONE_LOG2_LIMIT and abs(hi) <= TONE_LOG2_LIMIT):
             return "tone: parameter out of range"
-        if knob not in (KNOB_NONE, KNOB_TONE):
-            return "tone: bad knob"
     elif kind == DELAY:
         if not 0 <= p[0] <= MAX_DELAY:
             return "delay: out of range"
@@ -168,11 +166,18 @@ def check_stage(kind, knob, p, ntable):
 
 
 def check_structure(stages):
-    """Cross-stage rules: env_bias directly before a table; mix reads a slot tapped earlier."""
+    """Cross-stage rules: env_bias directly before a table; mix reads a slot tapped earlier;
+    the delays together at most MAX_DELAY samples (their ring buffers are the only memory a
+    file sizes: 64 long delays in a 900-byte file would ask for 600 KB)."""
     tapped = [False, False, False, False]
     n = len(stages)
+    delayed = 0
     for i in range(n):
         st = stages[i]
+        if st.kind == DELAY:
+            delayed += st.p[0]
+            if delayed > MAX_DELAY:
+                return "stage %d: the delays add up to more than %d samples" % (i, MAX_DELAY)
         if st.kind == ENV_BIAS and (i + 1 >= n or stages[i + 1].kind != TABLE):
             return "stage %d: env_bias must be followed by a table" % i
         if st.kind == TAP:
@@ -196,11 +201,51 @@ def _arith():
     return _ARITH
 
 
+def utf8_ok(b):
+    """Is ``b`` well-formed UTF-8 (Unicode table 3-7: no overlong forms, surrogates or code
+    points above U+10FFFF)? MicroPython's decode lets those through, CPython's refuses them:
+    checked here, so that both readers accept the same files."""
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        i += 1
+        if c < 0x80:
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if 0xC2 <= c <= 0xDF:
+            k = 1
+        elif c == 0xE0:
+            k, lo = 2, 0xA0
+        elif c == 0xED:
+            k, hi = 2, 0x9F
+        elif 0xE1 <= c <= 0xEF:
+            k = 2
+        elif c == 0xF0:
+            k, lo = 3, 0x90
+        elif c == 0xF4:
+            k, hi = 3, 0x8F
+        elif 0xF1 <= c <= 0xF3:
+            k = 3
+        else:
+            return False
+        if i + k > n or not lo <= b[i] <= hi:
+            return False
+        for j in range(i + 1, i + k):
+            if not 0x80 <= b[j] <= 0xBF:
+                return False
+        i += k
+    return True
+
+
 def parse(data, name="pedal"):
     """bytes of a .pedal file -> Pedal; raises ValueError('<name>: <problem>')."""
     n = len(data)
     if n == 0:
         raise ValueError("%s: empty file (not a .pedal model)" % name)
+    if n < 4 and bytes(data) == MAGIC[0:n]:
+        raise ValueError("%s: truncated (%d bytes)" % (name, n))
     if n < 4 or bytes(data[0:4]) != MAGIC:
         raise ValueError("%s: not a .pedal file (bad magic)" % name)
     if n < HEADER_SIZE + 4:
@@ -270,11 +315,12 @@ def parse(data, name="pedal"):
             if ln != 4:
                 raise ValueError("%s: metadata %d: a float takes 4 bytes, not %d" % (name, key, ln))
             meta[key] = struct.unpack("<f", raw)[0]
-        else:
-            try:
-                meta[key] = raw.decode("utf-8")
-            except Exception:
+        elif key in META_TEXT_KEYS:
+            if not utf8_ok(raw):
                 raise ValueError("%s: metadata %d is not UTF-8" % (name, key))
+            meta[key] = raw.decode("utf-8")
+        else:  # a later writer's key: kept as it is, never decoded (it may not be text)
+            meta[key] = raw
     if pos != end:
         raise ValueError("%s: %d unexpected bytes before the CRC" % (name, end - pos))
     return Pedal(meta.get(META_NAME, ""), rate, stages, meta)

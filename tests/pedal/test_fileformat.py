@@ -69,7 +69,27 @@ def _variants(data: bytes) -> dict:
     short = bytearray(data[:at] + struct.pack("<BBH", 6, 0, 3) + data[at + 4:at + 7]
                       + data[at + 8:])
     struct.pack_into("<I", short, 8, len(short))
+    name = struct.pack("<BBH", 1, 0, 14) + b"fitted-looking"
+    at = data.index(name) + 4
+
+    def named(raw: bytes) -> bytes:  # the name's first bytes replaced, the length kept
+        return _recrc(data[:at] + raw + data[at + len(raw):])
+
+    knob = bytearray(data)
+    knob[25] = 1  # stage 0, the delay, given the drive knob
+    # stage 0's delay at the limit, and a second delay of 1 sample after it
+    two = bytearray(data)
+    struct.pack_into("<i", two, 32, 4095)
+    two[36:36] = struct.pack("<BBHHHi", 8, 0, 1, 0, 0, 1)
+    struct.pack_into("<H", two, 16, struct.unpack_from("<H", two, 16)[0] + 1)
+    struct.pack_into("<I", two, 8, len(two))
     return {
+        "name-surrogate": (named(b"\xed\xa0\x80"), "metadata 1 is not UTF-8"),
+        "name-overlong": (named(b"\xc0\x80"), "metadata 1 is not UTF-8"),
+        "name-beyond-unicode": (named(b"\xf4\x90\x80\x80"), "metadata 1 is not UTF-8"),
+        "delay-knob": (_recrc(bytes(knob)), "stage 0: delay: takes no knob"),
+        "delays": (_recrc(bytes(two)), "stage 1: the delays add up to more than 4095"),
+        "magic-only": (data[:3], "truncated (3 bytes)"),
         "corrupt": (bytes(flipped), "CRC mismatch"),
         "truncated": (data[: len(data) // 2], "truncated"),
         "truncated-header": (data[:10], "truncated"),
@@ -101,6 +121,48 @@ def test_out_of_contract_parameters_are_rejected(fitted_qp):
     struct.pack_into("<i", data, 32, 100000)
     with pytest.raises(PedalFormatError, match="delay: out of range"):
         from_bytes(_recrc(bytes(data)), "x.pedal")
+
+
+def test_an_unknown_metadata_key_is_kept_undecoded(fitted_qp):
+    """A later writer's key (here 200) may hold bytes that are not text: both readers keep it
+    and read the file (the format's promise that new keys keep version 1)."""
+    data = to_bytes(fitted_qp)
+    first = data.index(struct.pack("<BBH", 1, 0, 14) + b"fitted-looking")
+    count = struct.unpack_from("<H", data, first - 2)[0]
+    blob = bytearray(data[:-4] + struct.pack("<BBH", 200, 0, 4) + b"\x00\xff\x80\x01")
+    struct.pack_into("<H", blob, first - 2, count + 1)
+    struct.pack_into("<I", blob, 8, len(blob) + 4)
+    blob = _recrc(bytes(blob) + b"\0\0\0\0")
+    assert read_pedal_bytes(blob).name == "fitted-looking"
+    assert fw_module("pedalfile").parse(blob, "x.pedal").meta[200] == b"\x00\xff\x80\x01"
+
+
+def read_pedal_bytes(blob: bytes):
+    return from_bytes(blob, "x.pedal")
+
+
+def test_the_firmware_utf8_check_agrees_with_cpython():
+    """pedalfile.utf8_ok (MicroPython's decode is lenient) against CPython's strict decoder, on
+    byte strings made of the boundary bytes of every UTF-8 form."""
+    import random
+
+    utf8_ok = fw_module("pedalfile").utf8_ok
+    edges = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF,
+             0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
+    rng = random.Random(7)
+    seen = {True: 0, False: 0}
+    for _ in range(40000):
+        b = bytes(rng.choice(edges) for _ in range(rng.randint(0, 5)))
+        try:
+            b.decode("utf-8")
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        assert utf8_ok(b) == ok, b
+        seen[ok] += 1
+    assert min(seen.values()) > 2000  # both answers well exercised
+    for text in ("fitted-looking", "Marshall® JCM2000", "ドライブ", "🎸 crunch"):
+        assert utf8_ok(text.encode())
 
 
 _MP_READ = r"""
