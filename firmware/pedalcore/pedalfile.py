@@ -268,7 +268,7 @@ def parse(data, name="pedal"):
             raise ValueError("%s: truncated (%d of %d bytes)" % (name, n, total))
         raise ValueError("%s: size mismatch (%d bytes, header says %d)" % (name, n, total))
     crc = struct.unpack_from("<I", data, n - 4)[0]
-    if (crc32(data[0:n - 4]) & 0xFFFFFFFF) != crc:
+    if (crc32(memoryview(data)[0:n - 4]) & 0xFFFFFFFF) != crc:  # (a view: no copy of the file)
         raise ValueError("%s: CRC mismatch (corrupt file)" % name)
     if not (8000 <= rate <= 192000):
         raise ValueError("%s: bad sample rate %d" % (name, rate))
