@@ -201,10 +201,18 @@ def _arith():
     return _ARITH
 
 
+# Unicode table 3-7, well-formed UTF-8: a lead byte range, how many bytes follow it and the
+# range of the first of those (the others are 0x80..0xBF)
+_UTF8_LEADS = ((0xC2, 0xDF, 1, 0x80, 0xBF), (0xE0, 0xE0, 2, 0xA0, 0xBF),
+               (0xE1, 0xEC, 2, 0x80, 0xBF), (0xED, 0xED, 2, 0x80, 0x9F),
+               (0xEE, 0xEF, 2, 0x80, 0xBF), (0xF0, 0xF0, 3, 0x90, 0xBF),
+               (0xF1, 0xF3, 3, 0x80, 0xBF), (0xF4, 0xF4, 3, 0x80, 0x8F))
+
+
 def utf8_ok(b):
-    """Is ``b`` well-formed UTF-8 (Unicode table 3-7: no overlong forms, surrogates or code
-    points above U+10FFFF)? MicroPython's decode lets those through, CPython's refuses them:
-    checked here, so that both readers accept the same files."""
+    """Is ``b`` well-formed UTF-8 (no overlong forms, surrogates or code points above
+    U+10FFFF)? MicroPython's decode lets those through, CPython's refuses them: checked here,
+    so that both readers accept the same files."""
     i = 0
     n = len(b)
     while i < n:
@@ -212,22 +220,9 @@ def utf8_ok(b):
         i += 1
         if c < 0x80:
             continue
-        lo = 0x80
-        hi = 0xBF
-        if 0xC2 <= c <= 0xDF:
-            k = 1
-        elif c == 0xE0:
-            k, lo = 2, 0xA0
-        elif c == 0xED:
-            k, hi = 2, 0x9F
-        elif 0xE1 <= c <= 0xEF:
-            k = 2
-        elif c == 0xF0:
-            k, lo = 3, 0x90
-        elif c == 0xF4:
-            k, hi = 3, 0x8F
-        elif 0xF1 <= c <= 0xF3:
-            k = 3
+        for first, last, k, lo, hi in _UTF8_LEADS:
+            if first <= c <= last:
+                break
         else:
             return False
         if i + k > n or not lo <= b[i] <= hi:
