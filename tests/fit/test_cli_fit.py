@@ -1,4 +1,5 @@
-"""The fit/compare commands end to end on a small real capture (A1 feather)."""
+"""The fit/compare commands end to end on real captures (the HM-2, an A1 feather, and the
+Core's tiny WaveNet)."""
 
 import json
 from pathlib import Path
@@ -15,6 +16,9 @@ CAPTURE = "peter_n_hm2_swede_feather.nam"
 
 @pytest.mark.slow
 def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeypatch):
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.fit import metrics
+
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--json", "-"])
@@ -40,8 +44,15 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert cmp["baseline"] == report["baseline"]
     assert cmp["notes"] == []
     assert (tmp_path / "ab" / "di.wav").is_file()
+    capture_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_capture.wav")
+    pedal_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_pedal.wav")
+    assert capture_wav.samples.size == pedal_wav.samples.size == read_wav(
+        tmp_path / "ab" / "di.wav").samples.size
+    # the pair is what was scored: the pedal within its ESR of the capture (prewarmed, so not
+    # to the digit)
+    assert metrics.esr(pedal_wav.samples, capture_wav.samples) == pytest.approx(
+        cmp["pedal"]["esr"], rel=0.05)
     # against another capture: scored, with a warning that names the file's own capture
-    from pedaltool.audio import write_wav
     from pedaltool.signals import evaluation_di
 
     write_wav(tmp_path / "di3.wav", evaluation_di(48000, 3.0), 48000)
@@ -273,9 +284,16 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
     shutil.copy(models_dir / "core_wavenet.nam", b)
     exe = str(Path(sys.executable).parent / "pedaltool")
     r = subprocess.run([exe, "fit", str(a), str(b), "-j", "2", "--quick", "--budget", "1000",
-                        "-o", str(tmp_path / "bank")], capture_output=True, text=True,
-                       cwd=tmp_path)
+                        "-o", str(tmp_path / "bank"), "--json", "r.json"], capture_output=True,
+                       text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    for d in json.loads((tmp_path / "r.json").read_text()):
+        assert d["budget"] == 1000 and d["cycles_per_sample"] <= 1000
+        # the capture's calibration (input_level_dbu 18.3) sets the DI's level: -6.3 dB
+        assert d["level_scale"] == pytest.approx(10 ** (-6.3 / 20), rel=1e-6)
+        src = read_pedal(d["written"]).source  # and its metadata reaches the .pedal
+        assert (src.file_name, src.gear_type, src.tone_type) == (f"{d['name']}.nam", "amp",
+                                                                  "clean")
     assert "capture" in r.stdout and "tiny_a" in r.stdout and "tiny_b" in r.stdout
     assert "1 of 2 done" in r.stderr and "2 of 2 done" in r.stderr  # progress without a tty
     for name in ("tiny_a.nam", "tiny_b.nam"):  # as the fits go, not only when they end

@@ -14,7 +14,7 @@ def _fit(oracle, flavours, budget=S.DEFAULT_BUDGET, name="synthetic"):
     return api.fit_oracle(api.Oracle(oracle, RATE, RATE), name, cfg)
 
 
-def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
+def test_wiener_hammerstein_is_identified_device_exact(wh_oracle, tmp_path, monkeypatch):
     res = _fit(wh_oracle, ("wh",))
     assert res.latency == wh_oracle.delay
     assert res.structure.startswith("wh-")
@@ -37,6 +37,34 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle):
     _check_centred_knobs_are_the_fitted_point(res)
     _check_never_worse_than_the_naive_structure(res)
     _check_device_vs_float_is_the_contracts_measure(res)
+    _check_the_plot_draws_the_fit(res, tmp_path, monkeypatch)
+
+
+def _check_the_plot_draws_the_fit(res, tmp_path, monkeypatch):
+    """--plot: the table curve, the pre/post EQ magnitudes and, on the evaluation DI, the
+    capture's spectrum with the written model's (device-exact) error spectrum under it."""
+    from pedaltool.fit import report
+
+    figures = []
+
+    def keep(fig, png, *args, **kw):
+        figures.append(fig)
+        return real(fig, png, *args, **kw)
+
+    real = report.write_figure
+    monkeypatch.setattr(report, "write_figure", keep)
+    png = report.plot(res, tmp_path / "fit.png", res.eval_x, res.eval_y)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table, eq, spectra = figures[0].axes[:3]
+    assert table.get_title() == "table curve(s)" and len(table.get_lines()) == 1
+    x, v = table.get_lines()[0].get_data()
+    assert np.array_equal(x, res.model.stages[0].knots)
+    assert [ln.get_label() for ln in eq.get_lines()] == ["pre-EQ 1", "post-EQ"]
+    assert [ln.get_label() for ln in spectra.get_lines()] == ["capture",
+                                                             "error (device-exact)"]
+    # the error's power under the capture's is the scored ESR (Welch sums: within 2x)
+    py, pe = (10 ** (ln.get_ydata() / 10) for ln in spectra.get_lines())
+    assert 0.5 < (pe.sum() / py.sum()) / res.score.esr < 2.0
 
 
 def _check_device_vs_float_is_the_contracts_measure(res):

@@ -40,3 +40,30 @@ def test_one_target_scores_several_outputs_as_separate_calls_do():
     short = outs[1][:20000]
     assert target.lsd_db(short) == metrics.Target(y[:20000]).lsd_db(short)
     assert target.lsd_db(short) != target.lsd_db(outs[1])
+
+
+def test_the_metrics_are_the_issue_s_definitions():
+    """ESR = sum((y_hat - y)^2) / sum(y^2); the pre-emphasised one after y[n] - 0.85 y[n-1];
+    the log-spectral distance is the mean over STFTs of 256, 1024 and 4096 points at 75 %
+    overlap of the RMS dB difference (bins floored 80 dB under the target's peak)."""
+    from scipy import signal
+
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal(48000)
+    y_hat = y + 0.1 * np.cumsum(rng.standard_normal(48000)) / 100
+
+    def pre(v):
+        return np.concatenate([[v[0]], v[1:] - 0.85 * v[:-1]])
+
+    assert metrics.esr(y_hat, y) == np.sum((y_hat - y) ** 2) / np.sum(y ** 2)
+    ref = np.sum((pre(y_hat) - pre(y)) ** 2) / np.sum(pre(y) ** 2)
+    assert abs(metrics.esr_pre(y_hat, y) - ref) < 1e-12 * ref
+    dists = []
+    for n in (256, 1024, 4096):
+        b = np.abs(signal.stft(y, nperseg=n, noverlap=3 * n // 4, boundary=None)[2])
+        a = np.abs(signal.stft(y_hat, nperseg=n, noverlap=3 * n // 4, boundary=None)[2])
+        floor = b.max() * 1e-4
+        la, lb = (20 * np.log10(np.maximum(m, floor)) for m in (a, b))
+        dists.append(np.sqrt(np.mean((la - lb) ** 2)))
+    assert len(set(np.round(dists, 3))) == 3  # the resolutions disagree: each one counts
+    assert abs(metrics.log_spectral_distance_db(y_hat, y) - np.mean(dists)) < 1e-9

@@ -123,3 +123,23 @@ def test_primed_initial_eqs_give_the_same_starts_without_fitting_again(probed, m
         for sa, sb in zip(a.post + a.stages[0].pre, b.post + b.stages[0].pre, strict=True):
             assert sa.kind == sb.kind and np.array_equal(sa.params, sb.params)
         assert a.stages[0].in_gain == b.stages[0].in_gain
+
+
+def test_the_converted_model_carries_the_three_knobs(probed):
+    """drive on the first table's input gain, tone after the post-EQ, level on the last gain,
+    with the default ranges (the fitter narrows them only if the sanity check asks)."""
+    from pedaltool.fit.convert import DRIVE_RANGE_DB, LEVEL_RANGE_DB
+
+    pr, x = probed
+    for flavour in ("wh", "wh2+cab"):
+        pm = to_pedal_model(core.initial_model(S.grow(flavour, S.DEFAULT_BUDGET), pr, x, 0.5,
+                                               -1.0))
+        kinds = [s.kind for s in pm.stages]
+        tables = [s for s in pm.stages if s.kind == "table"]
+        assert tables[0].knob == "drive" and all(t.knob is None for t in tables[1:])
+        assert (tables[0].knob_min_db, tables[0].knob_max_db) == DRIVE_RANGE_DB
+        last = pm.stages[-1]
+        assert (last.kind, last.knob, (last.knob_min_db, last.knob_max_db)) == (
+            "gain", "level", LEVEL_RANGE_DB)
+        assert kinds.count("tone") == 1
+        assert kinds.index("tone") > max(i for i, k in enumerate(kinds) if k == "biquad")

@@ -359,3 +359,36 @@ def test_a_wider_idle_slack_is_tried_only_while_the_model_idles_above_the_floor(
     slacks.clear()
     quantise(fitted_looking(48000))  # idles within the floor: nothing retried
     assert slacks == [()]
+
+
+def _gain_db(y: np.ndarray, ref: np.ndarray) -> float:
+    return 10 * np.log10(np.sum(y[4800:] ** 2) / np.sum(ref[4800:] ** 2))
+
+
+def test_each_knob_does_what_its_name_says_on_the_device():
+    """Level moves the output by its range in dB; drive moves the table's input gain by its
+    range (a linear table shows it as the output level); tone tilts: treble up and bass down
+    at 1, the reverse at 0. Device-exact, knobs at 0, 0.5 and 1."""
+    rate = 48000
+    t = np.arange(rate) / rate
+    quiet = 0.01 * np.sin(2 * np.pi * 440 * t)
+    level = quantise(M.PedalModel([M.GainStage(0.0, knob="level", knob_min_db=-18,
+                                               knob_max_db=18)], rate))
+    linear = np.linspace(-1.0, 1.0, 257)
+    drive = quantise(M.PedalModel([M.TableStage(1.0, -1.0, 1.0, linear, knob="drive",
+                                                knob_min_db=-12, knob_max_db=12)], rate))
+    for qp, name, lo, hi in ((level, "level", -18, 18), (drive, "drive", -12, 12)):
+        mid = simulate_device_float(qp, quiet)
+        assert _gain_db(simulate_device_float(qp, quiet, {name: 0.5}), mid) == 0.0
+        assert _gain_db(simulate_device_float(qp, quiet, {name: 0.0}), mid) == \
+            pytest.approx(lo, abs=0.05), name
+        assert _gain_db(simulate_device_float(qp, quiet, {name: 1.0}), mid) == \
+            pytest.approx(hi, abs=0.05), name
+    tone = quantise(M.PedalModel([M.ToneStage(900.0, 12.0)], rate))
+    bass, treble = (0.1 * np.sin(2 * np.pi * f * t) for f in (60.0, 12000.0))
+    for knob, sign in ((1.0, 1), (0.0, -1)):
+        for x, band_sign in ((treble, 1), (bass, -1)):
+            g = _gain_db(simulate_device_float(tone, x, {"tone": knob}),
+                         simulate_device_float(tone, x))
+            # most of +-6 dB (a one-pole split at 900 Hz leaks a little of the other band)
+            assert sign * band_sign * g > 4.0, (knob, band_sign, g)

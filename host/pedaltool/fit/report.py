@@ -153,7 +153,8 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     import matplotlib.pyplot as plt
     from scipy import signal
 
-    from pedaltool.fit.blocks import cascade_sos, simulate
+    from pedaltool.fit.blocks import cascade_sos
+    from pedaltool.pedal import simulate_device_float
 
     m = res.model
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -173,14 +174,14 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     ax[1].set_xlabel("frequency (Hz)")
     ax[1].legend()
     if x is not None and y is not None:
-        capture = str(res.source_path).lower().endswith(".nam")  # else a recording pair
+        capture = not str(res.source_path).lower().endswith(".wav")  # else a recording pair
         where = "the evaluation DI" if capture else "the held-out recording"
-        e = simulate(m, x) - y
+        e = simulate_device_float(res.qpedal, x) - y  # the written file's, as scored
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
         _, pe = signal.welch(e, fs=m.rate_hz, nperseg=4096)
         ax[2].semilogx(fy[1:], 10 * np.log10(py[1:] + 1e-20),
                        label="capture" if capture else "reamp")
-        ax[2].semilogx(fy[1:], 10 * np.log10(pe[1:] + 1e-20), label="error (float model)")
+        ax[2].semilogx(fy[1:], 10 * np.log10(pe[1:] + 1e-20), label="error (device-exact)")
         ax[2].set_title(f"spectra on {where} (dB)")
         ax[2].set_xlabel("frequency (Hz)")
         ax[2].legend()
