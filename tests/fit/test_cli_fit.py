@@ -585,13 +585,14 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
     capture = str(models_dir / "core_wavenet.nam")
     runner = CliRunner()
     for args, problem in ((["fit", "hp.pedal"], "a .pedal model, not a capture"),
-                          (["fit", "di.wav"], "a WAV file: fit a recording with --input"),
+                          (["fit", "di.wav"], "or fit a recording with --input/--target"),
                           (["compare", "hp.pedal", capture], "check the order of the arguments"),
                           (["fit", "delay.nam"], "looks 2.0 s back in time"),
                           (["fit", capture, "--plot", "p.jpg"], "give a .png name"),
                           (["render", capture, "di.wav", "out.mp3"], "give a .wav name"),
                           (["render", "di.wav", "hp.pedal", "o.wav"],
-                           "a WAV file where the model goes (the order is MODEL IN_WAV")):
+                           "a WAV file: check the order of the arguments"),
+                          (["info", "di.wav"], "a WAV file: check the order of the arguments")):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output, r.output
@@ -600,6 +601,12 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
     for args in (["render", "hp.bin", "di.wav", "o.wav"], ["info", "hp.bin"]):
         r = runner.invoke(main, args)
         assert r.exit_code == 0, (args, r.output)
+    # of any format version: the .pedal reader names the version, not the .nam loader
+    v2 = bytearray((tmp_path / "hp.pedal").read_bytes())
+    v2[3:6] = b"2\x02\x00"
+    (tmp_path / "v2.bin").write_bytes(bytes(v2))
+    r = runner.invoke(main, ["render", "v2.bin", "di.wav", "o.wav"])
+    assert r.exit_code == 2 and "v2.bin: " in r.output and ".nam" not in r.output, r.output
 
 
 def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():

@@ -128,9 +128,6 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
                              ".wav name")
     check_writable(out_wav, "output WAV")
     check_not_an_input(out_wav, [model, in_wav], "output WAV")
-    if _starts_with(model, b"RIFF"):
-        raise PedaltoolError(f"{model}: a WAV file where the model goes (the order is MODEL "
-                             "IN_WAV OUT_WAV, the model a .nam or .pedal)")
     if _is_pedal(model):
         if slim is not None:
             raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
@@ -197,20 +194,18 @@ def _say_notes(notes: list[str], where: str) -> None:
         click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
 
 
-def _starts_with(path: Path, magic: bytes) -> bool:
-    """Does the file begin with ``magic``? False when it cannot be read: its loader says why."""
+def _is_pedal(model: Path) -> bool:
+    """A .pedal model by its name or its first bytes (a copy renamed .bin is still one); a
+    file that cannot be read is left to the .nam loader, which says why."""
+    from pedaltool.pedal.fileformat import is_pedal_data
+
+    if model.suffix.lower() == ".pedal":
+        return True
     try:
-        with open(path, "rb") as fh:
-            return fh.read(len(magic)) == magic
+        with open(model, "rb") as fh:
+            return is_pedal_data(fh.read(4))
     except OSError:
         return False
-
-
-def _is_pedal(model: Path) -> bool:
-    """A .pedal model by its name or its first bytes (a copy renamed .bin is still one)."""
-    from pedaltool.pedal.fileformat import MAGIC
-
-    return model.suffix.lower() == ".pedal" or _starts_with(model, MAGIC)
 
 
 def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:

@@ -85,9 +85,12 @@ def read_json(path: str | os.PathLike) -> dict:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
+        from pedaltool.pedal.fileformat import is_pedal_data
+
         kind = ("a .pedal model, not a capture: fit the .nam it came from"
-                if data.startswith(b"PDL") else "a WAV file: fit a recording with --input/"
-                "--target" if data.startswith(b"RIFF") else "not UTF-8 text")
+                if is_pedal_data(data) else "a WAV file: check the order of the arguments, "
+                "or fit a recording with --input/--target" if data.startswith(b"RIFF")
+                else "not UTF-8 text")
         raise NamFileError(f"{shown}: not a .nam file ({kind})") from None
     except json.JSONDecodeError as exc:
         raise NamFileError(f"{shown}: malformed JSON at line {exc.lineno} column {exc.colno}:"

@@ -68,6 +68,11 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
     return data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
 
 
+def is_pedal_data(head: bytes) -> bool:
+    """Do these first bytes of a file start a .pedal model (any format version)?"""
+    return head[:3] == MAGIC[:3]
+
+
 def _what_else(data: bytes) -> str | None:
     """A file that is not a .pedal, named when recognisable."""
     head = data[:16].lstrip()
