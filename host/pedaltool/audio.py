@@ -187,8 +187,9 @@ _WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated")
 
 def note_kind(note: str) -> str:
     """'warning' for a note on an input that changes what is heard (resampled, clipped,
-    truncated), else 'note': the prefix a command says it with."""
-    return "warning" if any(w in note for w in _WARNING_NOTES) else "note"
+    truncated), else 'note': the prefix a command says it with (``note``: as read_wav or
+    render_file made it, without the file's name)."""
+    return "warning" if note.startswith(_WARNING_NOTES) else "note"
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float,

@@ -548,6 +548,17 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
     assert notes[0] == f"{tmp_path / 'cut.wav'}: data chunk truncated: 764000 of 768000 bytes " \
         "present", notes
     assert f"warning: {notes[0]}" in r.stderr
+    # a note that changes nothing heard stays a note, whatever the file's path says
+    from test_audio import _wav_bytes
+
+    (tmp_path / "resampled").mkdir()
+    st = np.repeat(np.sin(np.arange(4 * 48000) / 9.0).astype("<f4"), 2).tobytes()
+    (tmp_path / "resampled" / "st.wav").write_bytes(_wav_bytes(3, 2, 48000, 32, st))
+    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
+                                  "--di", str(tmp_path / "resampled" / "st.wav"),
+                                  "--no-baseline", "--json"])
+    assert r.exit_code == 0, r.output
+    assert f"note: {tmp_path / 'resampled' / 'st.wav'}: 2-channel file" in r.stderr
     # a DI longer than compare scores: its first COMPARE_MAX_SECONDS, said in the notes
     from pedaltool.fit import api
 
@@ -563,7 +574,7 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
     p96 = write_pedal(tmp_path / "p96.pedal", quantise(eq_test_models(96000)["hp20"]))
     r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(p96),
                                   "--no-baseline"])
-    assert r.exit_code == 2 and r.output.startswith(f"error: {p96}: its sample rate 96000 Hz")
+    assert r.exit_code == 2 and r.output.startswith(f"error: {p96}: unsupported rate 96000 Hz")
 
 
 def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):

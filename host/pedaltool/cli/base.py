@@ -56,6 +56,15 @@ def say_error(text: str) -> None:
         pass
 
 
+def say_notes(notes: list[str], where: str) -> None:
+    """What was done to an input (``where``: its name), on stderr: a note that changes what is
+    heard is a warning (``audio.note_kind``)."""
+    from pedaltool.audio import note_kind
+
+    for note in notes:
+        click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
+
+
 def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
     """Does the command line ``args`` ask ``cmd`` for JSON on stdout (its ``--json`` flag, or
     ``--json -``)? Then an error is JSON there too, so that a script parsing stdout gets

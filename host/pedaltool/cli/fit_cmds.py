@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, main, say_error
+from pedaltool.cli.base import echo_json, main, say_error, say_notes
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -343,7 +343,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
     log-spectral distance, next to the naive baseline (biquad + tanh + biquad) fitted and
     scored as `pedaltool fit` does it: on the default DI, the baseline numbers the fit reported."""
-    from pedaltool.audio import note_kind, read_wav, write_wavs
+    from pedaltool.audio import read_wav, write_wavs
     from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows
@@ -358,14 +358,14 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
+        say_notes(clip.notes, str(di_wav))
         read_notes = [f"{di_wav}: {note}" for note in clip.notes]
-        for note in read_notes:
-            click.echo(f"{note_kind(note)}: {note}", err=True)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
                      cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
-                     playback=ab_dir is not None, di_notes=tuple(read_notes))
-    for note in res["notes"][len(read_notes):]:
+                     playback=ab_dir is not None)
+    for note in res["notes"]:
         click.echo(f"warning: {note}", err=True)
+    res["notes"] = read_notes + res["notes"]  # --json: how the file was read, too
     if ab_dir is not None:  # the three together: a failure leaves the old set
         write_wavs(list(zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True)),
                    res["rate"], make_folder=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, main
+from pedaltool.cli.base import echo_json, main, say_notes
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -140,8 +140,8 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     m = nam.load(model, slim=slim)
     _note_unslimmable(model, slim)
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
-    _say_notes(m.notes, model.name)
-    _say_notes(clip.notes, in_wav.name)
+    say_notes(m.notes, model.name)
+    say_notes(clip.notes, in_wav.name)
     n = len(clip.samples)
     if clip.duration_s >= PROGRESS_MIN_SECONDS:
         with _progress(n) as tick:
@@ -186,14 +186,6 @@ def _wrote(path: Path, n: int, rate: float) -> str:
     return f"wrote {path} ({n} samples, {rate:g} Hz, float32)"
 
 
-def _say_notes(notes: list[str], where: str) -> None:
-    """What was done to an input, on stderr: one that changes what is heard is a warning."""
-    from pedaltool.audio import note_kind
-
-    for note in notes:
-        click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
-
-
 def _is_pedal(model: Path) -> bool:
     """A .pedal model by its name or its first bytes (a copy renamed .bin is still one); a
     file that cannot be read is left to the .nam loader, which says why."""
@@ -215,7 +207,7 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
         rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True,
                           progress=lambda done, total: tick(
                               int(100 * max(0.0, min(1.0, done / max(total, 1))))))
-    _say_notes(rep["notes"], in_wav.name)
+    say_notes(rep["notes"], in_wav.name)
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))
 
 

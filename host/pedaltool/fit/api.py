@@ -226,10 +226,11 @@ def _file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _check_rate(rate: int) -> None:
+def _check_rate(rate: int, where: str = "") -> None:
+    """FitError unless the fitter works at ``rate`` (Hz); ``where`` starts the message."""
     if int(rate) not in SUPPORTED_RATES:
-        raise FitError(f"unsupported rate {rate} Hz (use one of "
-                       f"{', '.join(str(r) for r in SUPPORTED_RATES)})")
+        raise FitError(f"{where}unsupported rate {rate} Hz (the fitter works at "
+                       f"{', '.join(str(r) for r in SUPPORTED_RATES)} Hz)")
 
 
 # far beyond any board's cycles per sample (an ESP32-S3 at 240 MHz and 32 kHz has 7500): a
@@ -977,18 +978,16 @@ COMPARE_MAX_SECONDS = 60.0
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
             di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None,
-            di_name: str = "the DI", playback: bool = False,
-            di_notes: tuple[str, ...] = ()) -> dict:
+            di_name: str = "the DI", playback: bool = False) -> dict:
     """Score an existing .pedal against its capture (device-exact), with the naive baseline
     fitted and scored as ``fit`` does it (:func:`baseline_scores`, device-exact, at the
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
     fit reported.
 
-    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [``di_notes``
-    (how the DI file was read), then warnings: another capture's .pedal, a resampled DI],
-    "y_nam", "x", and with ``playback`` "y_pedal" (what
-    the pedal plays: from its rest, Engine.prewarm; the score is of a cold start, as the
-    fit's: a second device run, so only on request)}. FitError for a
+    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
+    capture's .pedal, a resampled or shortened DI], "y_nam", "x", and with ``playback``
+    "y_pedal" (what the pedal plays: from its rest, Engine.prewarm; the score is of a cold
+    start, as the fit's: a second device run, so only on request)}. FitError for a
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
     as ``di_name`` (its file)."""
     from pedaltool import nam, signals
@@ -998,10 +997,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     qp = read_pedal(pedal_path)
     model = nam.load(nam_path)
     rate = int(qp.sample_rate)
-    if rate not in SUPPORTED_RATES:  # (render plays it: the rates are the fitter's)
-        raise FitError(f"{pedal_path}: its sample rate {rate} Hz is not one compare scores at "
-                       f"({', '.join(str(r) for r in SUPPORTED_RATES)} Hz)")
-    notes = list(di_notes)
+    _check_rate(rate, f"{pedal_path}: ")  # (render plays it: the rates are the fitter's)
+    notes = []
     if qp.source.sha256 and not _file_sha256(nam_path).startswith(qp.source.sha256):
         notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
                      f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
@@ -1014,20 +1011,21 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     if di is None:
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
     else:
+        src = int(di_rate) if di_rate else rate
+        if len(di) > COMPARE_MAX_SECONDS * src:  # cut first: never copied or resampled whole
+            notes.append(f"{di_name}: scored on its first {COMPARE_MAX_SECONDS:g} s of "
+                         f"{len(di) / src:.0f} s")
+            di = di[: int(COMPARE_MAX_SECONDS * src)]
         x = np.asarray(di, np.float64)
-        if di_rate and int(di_rate) != rate:  # as `render` reads it: the same pedal output
-            x = resample(x, int(di_rate), rate).astype(np.float64)
-            notes.append(f"the DI was resampled from {int(di_rate)} Hz to the pedal's {rate} Hz")
+        if src != rate:  # as `render` reads it: the same pedal output
+            x = resample(x, src, rate).astype(np.float64)
+            notes.append(f"the DI was resampled from {src} Hz to the pedal's {rate} Hz")
         # as long and as audible as a recording pair must be (fit --input/--target)
         from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
 
         if len(x) < MIN_SECONDS * rate:
             raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
-        if len(x) > COMPARE_MAX_SECONDS * rate:
-            notes.append(f"{di_name}: scored on its first {COMPARE_MAX_SECONDS:g} s of "
-                         f"{len(x) / rate:.0f} s")
-            x = x[: int(COMPARE_MAX_SECONDS * rate)]
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
             raise FitError(f"{di_name}: silent, nothing to score on")
     peak = peak_dbfs(x)
