@@ -104,7 +104,9 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
         assert json.loads(r.stdout) == {"error": line}, args
     for args in (["fit", cap, "--rate", "9", "--json", str(tmp_path / "r.json")],
                  ["fit", cap, "--rate", "9"], ["fit", cap, "--rate", "9", "--", "--json", "-"],
-                 ["compare", cap, str(tmp_path / "missing.pedal")]):
+                 ["compare", cap, str(tmp_path / "missing.pedal")],
+                 # here "--json" is --ab's folder, as click reads it: no JSON was asked for
+                 ["compare", cap, str(tmp_path / "missing.pedal"), "--ab", "--json"]):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith("error: "), args
 

@@ -65,10 +65,19 @@ def say_notes(notes: list[str], where: str) -> None:
         click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
 
 
+def json_option(ctx: click.Context, param: click.Parameter, value):
+    """The callback of every ``--json`` option: a command that prints JSON on stdout (the
+    flag, or ``-``) prints an error there too, as ``{"error": ...}``, so that a script parsing
+    stdout gets that rather than nothing (``PedaltoolGroup``)."""
+    if value is True or (value not in (None, False) and str(value) == "-"):
+        ctx.meta["json_stdout"] = True
+    return value
+
+
 def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
     """Does the command line ``args`` ask ``cmd`` for JSON on stdout (its ``--json`` flag, or
-    ``--json -``)? Then an error is JSON there too, so that a script parsing stdout gets
-    ``{"error": ...}`` rather than nothing."""
+    ``--json -``)? For a usage error, raised before click has read the options (else
+    json_option knows)."""
     opt = next((p for p in cmd.params if "--json" in getattr(p, "opts", ())), None)
     if opt is None:
         return False
@@ -86,8 +95,8 @@ def echo_json(text: str) -> None:
     """JSON ``text`` on stdout; an error after it is then not added there (json_on_stdout)."""
     click.echo(text)
     ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.find_root().meta["json_sent"] = True
+    if ctx is not None:  # (a context's meta is its parents')
+        ctx.meta["json_sent"] = True
 
 
 class PedaltoolGroup(click.Group):
@@ -113,7 +122,8 @@ class PedaltoolGroup(click.Group):
             if cmd is self and self.argv:  # (a missing option value comes without a context)
                 cmd = self.get_command(ctx, self.argv[0]) or self
             where = ctx.command_path + ("" if cmd is ctx.command else f" {cmd.name}")
-            self._json_error(ctx, cmd, exc.format_message())
+            self._json_error(ctx, ctx.meta.get("json_stdout") or json_on_stdout(cmd, self.argv),
+                             exc.format_message())
             click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -131,7 +141,7 @@ class PedaltoolGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PedaltoolError as exc:
-            self._json_error(ctx, self._subcommand(ctx), str(exc))
+            self._json_error(ctx, ctx.meta.get("json_stdout"), str(exc))
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Stopped as exc:
@@ -146,18 +156,13 @@ class PedaltoolGroup(click.Group):
             _os_error(exc)
         except Exception as exc:  # an internal bug: still one line unless asked for detail
             if not debugging():
-                self._json_error(ctx, self._subcommand(ctx), internal_error_text(exc))
+                self._json_error(ctx, ctx.meta.get("json_stdout"), internal_error_text(exc))
             _internal_error(exc)
 
-    def _subcommand(self, ctx: click.Context) -> click.Command | None:
-        name = ctx.invoked_subcommand
-        return self.get_command(ctx, name) if name else None
-
-    def _json_error(self, ctx: click.Context, cmd: click.Command | None, text: str) -> None:
-        """``{"error": text}`` on stdout if ``cmd``'s command line asked for JSON there and
-        none was printed (a command that reports its own failure as JSON prints that)."""
-        if (cmd is not None and json_on_stdout(cmd, self.argv)
-                and not ctx.find_root().meta.get("json_sent")):
+    def _json_error(self, ctx: click.Context, wanted: bool, text: str) -> None:
+        """``{"error": text}`` on stdout if the command was asked for JSON there and printed
+        none (a command that reports its own failure as JSON prints that)."""
+        if wanted and not ctx.meta.get("json_sent"):
             try:
                 click.echo(json.dumps({"error": text}, indent=2))
             except OSError:  # stdout is gone: the line on stderr still says it

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import echo_json, main
+from pedaltool.cli.base import echo_json, json_option, main
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -142,7 +142,8 @@ def save(port):
 
 @main.command()
 @PORT
-@click.option("--json", "as_json", is_flag=True, help="One line of JSON for scripts.")
+@click.option("--json", "as_json", is_flag=True, callback=json_option,
+              help="One line of JSON for scripts.")
 def status(port, as_json):
     """Show what the pedal is doing: preset, knobs, levels, CPU load."""
     from pedaltool.device.console import one_shot

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, main, say_error, say_notes
+from pedaltool.cli.base import echo_json, json_option, main, say_error, say_notes
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -65,8 +65,9 @@ def _one_line(d: dict) -> str:
               show_default=True, help="The pedal's sample rate (Hz). A recording pair at one "
                    "of these rates keeps its own; at another it is resampled to this one.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the full report(s) as JSON ('-' = stdout, and the "
-                   "result table goes to stderr).")
+              default=None, callback=json_option,
+              help="Write the full report(s) as JSON ('-' = stdout, and the result table goes "
+                   "to stderr).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="PNG with table curve, EQ responses, error spectrum (one "
                    "capture only; needs the plot extra: pip install 'pedaltool[plot]').")
@@ -331,7 +332,7 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
               help="DI WAV to compare on, at least 3 s; a longer one than 60 s is scored "
                    "on its first 60 s (default: the project's evaluation DI at the capture's "
                    "calibrated level).")
-@click.option("--json", "as_json", is_flag=True,
+@click.option("--json", "as_json", is_flag=True, callback=json_option,
               help="Print JSON: {rate, pedal: {esr, esr_pre, lsd_db}, baseline: the same or "
                    "null, notes: [warnings]}.")
 @click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,

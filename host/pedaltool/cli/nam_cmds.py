@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, main, say_notes
+from pedaltool.cli.base import echo_json, json_option, main, say_notes
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -22,7 +22,8 @@ PROGRESS_MIN_SECONDS = 5.0
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--slim", type=click.FloatRange(0.0, 1.0), default=None,
               help="Size of a slimmable model, 0..1 like the plugin's knob (default: full).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--json", "as_json", is_flag=True, callback=json_option,
+              help="Print machine-readable JSON.")
 def info(model: Path, slim: float | None, as_json: bool) -> None:
     """Show what a .nam capture is (architecture, size, cost and metadata) or what a .pedal
     model holds (its capture, stages, knob ranges and the accuracy its fit recorded)."""
