@@ -51,9 +51,8 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
             except OSError as exc:
                 raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                _unlink_quietly(tmp)
+        for tmp, _ in staged:  # (gone once renamed)
+            _unlink_quietly(tmp)
     return [p for _, p in staged]
 
 

@@ -39,36 +39,35 @@ def test_a_high_gain_pair_is_aligned_and_another_take_is_not(models_dir, seconds
     coherence this check used before was 0.13-0.19 and refused 4 of the 11 scored captures'
     own renders), but its loudness follows the DI's; another take through the same capture
     is refused, by the missing correlation peak or by the envelopes."""
-    from pedaltool import nam
-    from pedaltool.fit import api
     from pedaltool.fit.recording import MIN_ENVELOPE_CORRELATION, envelope_correlation
 
-    path = models_dir / "peter_n_hm2_swede_feather.nam"
-    m = nam.load(path)
-    lvl = api.calibration_scale(m, path)
-    di = signals.fitting_di(RATE, seconds, seed=5).astype(np.float64) * lvl
-    d, t, lag = align(di, m.render(di), RATE, "di.wav / hm2.wav")
+    di, reamp, other = _takes(models_dir / "peter_n_hm2_swede_feather.nam", seconds, seed=5)
+    d, t, lag = align(di, reamp, RATE, "di.wav / hm2.wav")
     assert 20 <= lag <= 45  # the capture's latency, about 30 samples
     assert envelope_correlation(d, t, RATE) > 0.8 > MIN_ENVELOPE_CORRELATION
-    other = signals.fitting_di(RATE, seconds, seed=1234).astype(np.float64) * lvl
     with pytest.raises(FitError, match="do not match"):
-        align(di, m.render(other), RATE, "di.wav / other.wav")
+        align(di, other, RATE, "di.wav / other.wav")
+
+
+def _takes(capture, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(DI, the DI through ``capture``, another take through it), at its calibrated level."""
+    from pedaltool import nam
+    from pedaltool.fit import api
+
+    m = nam.load(capture)
+    lvl = api.calibration_scale(m, capture)
+    di, other = (signals.fitting_di(RATE, seconds, seed=s).astype(np.float64) * lvl
+                 for s in (seed, 1234))
+    return di, m.render(di), m.render(other)
 
 
 def test_another_take_with_a_chance_correlation_peak_is_refused_by_its_loudness(models_dir):
     """3 s of another take through the TS9 happen to pass the correlation peak's limit; their
     loudness envelopes do not move together."""
-    from pedaltool import nam
-    from pedaltool.fit import api
-
-    path = models_dir / "tim_r_ts9.nam"
-    m = nam.load(path)
-    lvl = api.calibration_scale(m, path)
-    di = signals.fitting_di(RATE, 3.0, seed=9).astype(np.float64) * lvl
-    other = signals.fitting_di(RATE, 3.0, seed=1234).astype(np.float64) * lvl
+    di, _, other = _takes(models_dir / "tim_r_ts9.nam", 3.0, seed=9)
     with pytest.raises(FitError, match="their loudness moves together by .* are they the "
                                        "same take"):
-        align(di, m.render(other), RATE, "di.wav / other.wav")
+        align(di, other, RATE, "di.wav / other.wav")
 
 
 def test_mismatched_pair_is_refused():

@@ -133,12 +133,8 @@ def test_an_unknown_metadata_key_is_kept_undecoded(fitted_qp):
     struct.pack_into("<H", blob, first - 2, count + 1)
     struct.pack_into("<I", blob, 8, len(blob) + 4)
     blob = _recrc(bytes(blob) + b"\0\0\0\0")
-    assert read_pedal_bytes(blob).name == "fitted-looking"
+    assert from_bytes(blob, "x.pedal").name == "fitted-looking"
     assert fw_module("pedalfile").parse(blob, "x.pedal").meta[200] == b"\x00\xff\x80\x01"
-
-
-def read_pedal_bytes(blob: bytes):
-    return from_bytes(blob, "x.pedal")
 
 
 def test_the_firmware_utf8_check_agrees_with_cpython():

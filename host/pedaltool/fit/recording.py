@@ -85,16 +85,18 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     return d, t, lag
 
 
+def _block_power(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean square of each whole block of ``w`` samples."""
+    n = len(x) // w
+    return np.mean(x[: n * w].reshape(n, w) ** 2, axis=1)
+
+
 def envelope_correlation(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
     """Correlation (-1..1) of two aligned signals' loudness envelopes: dB of the RMS in
     ENVELOPE_BLOCK_S blocks, floored 100 dB under full scale. A device's output swells and
     fades with its input whatever it does to the waveform; another take does not."""
     w = max(1, int(ENVELOPE_BLOCK_S * rate_hz))
-    k = min(len(d), len(t)) // w
-    if k < 3:
-        return float("nan")
-    env = [10 * np.log10(np.mean(v[: k * w].reshape(k, w) ** 2, axis=1) + 1e-10)
-           for v in (d, t)]
+    env = [10 * np.log10(_block_power(v, w) + 1e-10) for v in (d, t)]
     if np.std(env[0]) == 0 or np.std(env[1]) == 0:
         return 0.0
     return float(np.corrcoef(env[0], env[1])[0, 1])
@@ -148,7 +150,7 @@ def reamp_noise(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, fl
     n = len(d) // w
     if n < 2:
         return None
-    rms = np.sqrt(np.mean(d[: n * w].reshape(n, w) ** 2, axis=1))
+    rms = np.sqrt(_block_power(d, w))
     quiet = rms < min(max(2.0 * float(np.percentile(rms, 5)), 1e-4), 10 ** (-50 / 20))
     k = max(1, int(QUIET_HISTORY_S * rate_hz / w))
     run = np.convolve(quiet.astype(int), np.ones(k + 1, int))[: n]  # quiet blocks ending here

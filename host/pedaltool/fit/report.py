@@ -174,7 +174,7 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     ax[1].set_xlabel("frequency (Hz)")
     ax[1].legend()
     if x is not None and y is not None:
-        capture = not str(res.source_path).lower().endswith(".wav")  # else a recording pair
+        capture = res.pedal_model.source.gear_type != "recording"  # (fit_recording's mark)
         where = "the evaluation DI" if capture else "the held-out recording"
         e = simulate_device_float(res.qpedal, x) - y  # the written file's, as scored
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
