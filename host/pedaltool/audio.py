@@ -123,11 +123,8 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
             if fmt_info is None:
                 raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
             if len(body) < size:
-                if not body:
-                    raise _fail(p, f"truncated: no audio samples of the {size} bytes its "
-                                "data chunk promises")
                 notes.append(f"data chunk truncated: {len(body)} of {size} bytes present")
-            audio = body
+            audio, promised = body, size
             break
         pos += 8 + size + (size & 1)  # chunks are padded to even sizes
     if fmt_info is None:
@@ -149,7 +146,9 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         raise _fail(p, f"unsupported sample rate {rate} Hz (expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
     samples = _decode(audio, fmt, bits, block_align, channels)
     if samples.size == 0:
-        raise _fail(p, "no audio samples (empty data chunk)")
+        raise _fail(p, f"truncated: no audio samples of the {promised} bytes its data chunk "
+                    "promises" if len(audio) < promised else "no audio samples (empty data "
+                    "chunk)")
     if not np.all(np.isfinite(samples)):
         raise _fail(p, "contains NaN or infinite samples")
     if channels > 1:

@@ -50,9 +50,10 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
                 os.replace(tmp, p)
             except OSError as exc:
                 raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        for tmp, _ in staged:  # (gone once renamed)
+    except BaseException:
+        for tmp, _ in staged:  # those not renamed yet
             _unlink_quietly(tmp)
+        raise
     return [p for _, p in staged]
 
 

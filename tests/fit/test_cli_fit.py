@@ -106,7 +106,9 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
                  ["fit", cap, "--rate", "9"], ["fit", cap, "--rate", "9", "--", "--json", "-"],
                  ["compare", cap, str(tmp_path / "missing.pedal")],
                  # here "--json" is --ab's folder, as click reads it: no JSON was asked for
-                 ["compare", cap, str(tmp_path / "missing.pedal"), "--ab", "--json"]):
+                 ["compare", cap, str(tmp_path / "missing.pedal"), "--ab", "--json"],
+                 ["compare", cap, str(tmp_path / "missing.pedal"), "--ab", "--json", "--nope"],
+                 ["fit", cap, "-o", "--json", "-", "--rate", "9"]):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith("error: "), args
 
@@ -569,7 +571,7 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
                                   "--di", str(tmp_path / "loud.wav"), "--no-baseline",
                                   "--json", "--ab", str(tmp_path / "ab")])
     assert r.exit_code == 0, r.output
-    assert f"{tmp_path / 'loud.wav'}: scored on its first 3.5 s of 4 s" in \
+    assert f"{tmp_path / 'loud.wav'}: scored on its first 3.5 s of 4.0 s" in \
         json.loads(r.stdout)["notes"]
     assert read_wav(tmp_path / "ab" / "di.wav").samples.size == 3.5 * 48000
     # a .pedal at a rate the fitter does not score at: named, and why
@@ -616,10 +618,10 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
         assert r.exit_code == 0, (args, r.output)
     # of any format version: the .pedal reader names the version, not the .nam loader
     v2 = bytearray((tmp_path / "hp.pedal").read_bytes())
-    v2[3:6] = b"2\x02\x00"
+    v2[4:6] = b"\x02\x00"
     (tmp_path / "v2.bin").write_bytes(bytes(v2))
     r = runner.invoke(main, ["render", "v2.bin", "di.wav", "o.wav"])
-    assert r.exit_code == 2 and "v2.bin: " in r.output and ".nam" not in r.output, r.output
+    assert r.exit_code == 2 and "v2.bin: unsupported format version 2" in r.output, r.output
 
 
 def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():

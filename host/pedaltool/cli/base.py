@@ -69,7 +69,7 @@ def json_option(ctx: click.Context, param: click.Parameter, value):
     """The callback of every ``--json`` option: a command that prints JSON on stdout (the
     flag, or ``-``) prints an error there too, as ``{"error": ...}``, so that a script parsing
     stdout gets that rather than nothing (``PedaltoolGroup``)."""
-    if value is True or (value not in (None, False) and str(value) == "-"):
+    if value is True or str(value) == "-":
         ctx.meta["json_stdout"] = True
     return value
 
@@ -81,14 +81,16 @@ def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
     opt = next((p for p in cmd.params if "--json" in getattr(p, "opts", ())), None)
     if opt is None:
         return False
-    for i, a in enumerate(args):
-        if a == "--":
-            break
-        if a == "--json" and (opt.is_flag or args[i + 1:i + 2] == ["-"]):
-            return True
-        if a == "--json=-" and not opt.is_flag:
-            return True
-    return False
+    if cmd.name in args:  # the command line after the command's name
+        args = args[args.index(cmd.name) + 1:]
+    # click's own parser, told to read what it can: a "--json" that is another option's value
+    # stays that value, an unknown option is skipped
+    pctx = click.Context(cmd, ignore_unknown_options=True, resilient_parsing=True)
+    try:
+        value = cmd.make_parser(pctx).parse_args(list(args))[0].get(opt.name)
+    except click.UsageError:
+        return False
+    return value is True or str(value) == "-"
 
 
 def echo_json(text: str) -> None:

@@ -79,13 +79,11 @@ def console(port):
     interactive(port)
 
 
-def _one(port, command, as_json=False):
+def _one(port, command):
     from pedaltool.device.console import one_shot
 
     reply = one_shot(port, command)
-    if as_json:
-        echo_json(json.dumps({"tag": reply.tag, "reply": reply.data}))
-    elif isinstance(reply.data, (dict, list)):
+    if isinstance(reply.data, (dict, list)):
         click.echo(json.dumps(reply.data, indent=1))
     else:
         click.echo(reply.payload)

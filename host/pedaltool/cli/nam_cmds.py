@@ -82,10 +82,12 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return
+    from pedaltool.pedal.model import RECORDED_GEAR
+
     src, acc = facts["source"], facts["accuracy"]
     esr = "not recorded" if acc["esr"] is None else (
         f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on "
-        + ("the held-out end of the recording" if src["gear_type"] == "recording"
+        + ("the held-out end of the recording" if src["gear_type"] == RECORDED_GEAR
            else "the evaluation DI") + (f", {acc['effort']} effort" if acc["effort"] else ""))
     rows = [
         ("file", f"{facts['file']} ({facts['bytes']} bytes)"),

@@ -1014,7 +1014,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         src = int(di_rate) if di_rate else rate
         if len(di) > COMPARE_MAX_SECONDS * src:  # cut first: never copied or resampled whole
             notes.append(f"{di_name}: scored on its first {COMPARE_MAX_SECONDS:g} s of "
-                         f"{len(di) / src:.0f} s")
+                         f"{len(di) / src:.1f} s")
             di = di[: int(COMPARE_MAX_SECONDS * src)]
         x = np.asarray(di, np.float64)
         if src != rate:  # as `render` reads it: the same pedal output

@@ -207,7 +207,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     on the held-out end of the pair (``fitting_excerpts``)."""
     from pedaltool.audio import read_wav
     from pedaltool.fit import api
-    from pedaltool.pedal.model import SourceInfo
+    from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 
     cfg = cfg or api.FitConfig()
     api.check_budget(cfg.budget, cfg.arch)
@@ -263,7 +263,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     # the two best, as a capture's: which quick fit leads flips with small changes to a pair
     finals = [core.final_fit(c, pr, ds, nfev=f_nfev, progress=cfg.progress)
               for c in quick[:2]]
-    src = SourceInfo(target_path.name, "", "recording", "")
+    src = SourceInfo(target_path.name, "", RECORDED_GEAR, "")
     say("fitting the naive baseline (biquad + tanh + biquad)")
     base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is

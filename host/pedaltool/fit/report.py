@@ -155,6 +155,7 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
 
     from pedaltool.fit.blocks import cascade_sos
     from pedaltool.pedal import simulate_device_float
+    from pedaltool.pedal.model import RECORDED_GEAR
 
     m = res.model
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -174,7 +175,7 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     ax[1].set_xlabel("frequency (Hz)")
     ax[1].legend()
     if x is not None and y is not None:
-        capture = res.pedal_model.source.gear_type != "recording"  # (fit_recording's mark)
+        capture = res.pedal_model.source.gear_type != RECORDED_GEAR
         where = "the evaluation DI" if capture else "the held-out recording"
         e = simulate_device_float(res.qpedal, x) - y  # the written file's, as scored
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)

@@ -69,8 +69,9 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
 
 
 def is_pedal_data(head: bytes) -> bool:
-    """Do these first bytes of a file start a .pedal model (any format version)?"""
-    return head[:3] == MAGIC[:3]
+    """Do these first bytes of a file start a .pedal model? (Of any format version: the
+    version is the field after the magic, docs/pedal-format.md.)"""
+    return head[:4] == MAGIC
 
 
 def _what_else(data: bytes) -> str | None:

@@ -129,9 +129,13 @@ Stage = (GainStage | BiquadStage | TableStage | EnvBiasStage | TapStage | MixSta
          | DelayStage | DcBlockStage)
 
 
+RECORDED_GEAR = "recording"  # SourceInfo.gear_type of a model fitted from a recorded pair
+
+
 @dataclass
 class SourceInfo:
-    """Where the model came from: the capture's file name, sha256 (hex), gear and tone type."""
+    """Where the model came from: the capture's file name, sha256 (hex), gear and tone type
+    (RECORDED_GEAR for a model fitted from a recorded pair)."""
 
     file_name: str = ""
     sha256: str = ""
