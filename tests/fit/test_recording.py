@@ -61,6 +61,31 @@ def _takes(capture, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, 
     return di, m.render(di), m.render(other)
 
 
+def test_one_chord_ringing_through_a_high_gain_amp_is_aligned(models_dir):
+    """A 5 s pair of one strummed chord through the 5150: the amp holds it at one loudness
+    while the DI decays (envelope correlation 0.13), but the correlation peak (17.7 over its
+    median, where unrelated files reach 10.5) is clear on its own."""
+    from pedaltool import nam
+    from pedaltool.fit import api
+    from pedaltool.fit.recording import MIN_ENVELOPE_CORRELATION, envelope_correlation
+
+    t = np.arange(5 * RATE) / RATE
+    di = np.zeros_like(t)
+    for k, f in enumerate((82.4, 123.5, 164.8, 207.7, 246.9, 329.6)):  # an E chord, strummed
+        on = int(k * 0.012 * RATE)
+        for h in range(1, 12):
+            di[on:] += np.sin(2 * np.pi * f * h * t[: len(t) - on]) * np.exp(
+                -t[: len(t) - on] * (0.6 + 0.4 * h)) / h
+    di *= 0.3 / np.max(np.abs(di))
+    di += np.random.default_rng(3).standard_normal(len(di)) * 10 ** (-85 / 20)
+    path = models_dir / "helga_b_5150_blockletter_noboost.nam"
+    m = nam.load(path)
+    di *= api.calibration_scale(m, path)
+    d, reamp, lag = align(di, m.render(di), RATE, "chord.wav / 5150.wav")
+    assert 0 <= lag <= 15
+    assert envelope_correlation(d, reamp, RATE) < MIN_ENVELOPE_CORRELATION  # the peak decided
+
+
 def test_another_take_with_a_chance_correlation_peak_is_refused_by_its_loudness(models_dir):
     """3 s of another take through the TS9 happen to pass the correlation peak's limit; their
     loudness envelopes do not move together."""

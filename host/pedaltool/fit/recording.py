@@ -35,9 +35,12 @@ MIN_ENVELOPE_CORRELATION = 0.5
 ENVELOPE_BLOCK_S = 0.01
 # the whitened cross-correlation's peak over its median within +-MAX_LAG_S: unrelated files
 # give 6-10.5 (the largest of 96000 noise-like values), the same take through a high-gain
-# capture only 17-25 in 8 s (2026-12-05): the limit was 20, which refused those; below this
-# nothing can be aligned, above it the envelopes decide
+# capture only 17-25 in 8 s, one chord ringing for 5 s through the 5150 17.7 (2026-12-05; the
+# limit was 20, which refused those). Below MIN_PEAK_RATIO nothing can be aligned; from
+# CLEAR_PEAK_RATIO on the peak alone says "the same take"; between the two the envelopes
+# decide (the 5150's ringing chord: 0.13, so they cannot decide alone)
 MIN_PEAK_RATIO = 8.0
+CLEAR_PEAK_RATIO = 13.0
 
 
 def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
@@ -78,10 +81,11 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
         d = di[-shift:]
     n = min(len(d), len(t))
     d, t = d[:n], t[:n]
-    r = envelope_correlation(d, t, rate_hz)
-    if not r >= MIN_ENVELOPE_CORRELATION:
-        raise FitError(f"{name}: the DI and the reamp do not match (their loudness moves "
-                       f"together by {r:.2f} of 1); are they the same take?")
+    if peak / noise < CLEAR_PEAK_RATIO:
+        r = envelope_correlation(d, t, rate_hz)
+        if not r >= MIN_ENVELOPE_CORRELATION:
+            raise FitError(f"{name}: the DI and the reamp do not match (their loudness moves "
+                           f"together by {r:.2f} of 1); are they the same take?")
     return d, t, lag
 
 
