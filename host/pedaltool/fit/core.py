@@ -45,6 +45,9 @@ class Probe:
     linearity: float  # ESR of the best linear model at the highest level
     tail_db: float  # output energy after a burst, relative to the burst (dB; TAIL_WINDOW_S)
     sweep_db: np.ndarray | None = None  # |H| of a loud sweep's linear part (dB, on grid_hz)
+    # driven into saturation? None: by gain_db's compression (is_saturating); a recorded pair,
+    # probed at its one level, says it from its playing (recording.level_slope)
+    saturating: bool | None = None
 
 
 @dataclass
@@ -325,11 +328,14 @@ def compression_db(pr: Probe) -> float:
 
 def flavours_for(pr: Probe, thorough: bool = False) -> tuple[str, ...]:
     """The structure flavours worth trying on this capture (see structure.flavours_for)."""
-    return S.flavours_for(compression_db(pr), thorough)
+    return S.flavours_for(is_saturating(pr), thorough)
 
 
 def is_saturating(pr: Probe) -> bool:
-    """Whether the capture compresses at least structure.SATURATING_DB over the probe levels."""
+    """Whether the capture compresses at least structure.SATURATING_DB over the probe levels
+    (or, probed from a recorded pair, what the pair's playing says: Probe.saturating)."""
+    if pr.saturating is not None:
+        return pr.saturating
     return compression_db(pr) >= S.SATURATING_DB
 
 

@@ -33,6 +33,14 @@ SILENT_RMS = 1e-5  # full-scale RMS below which a recording (or compare's DI) co
 # little of the input linearly)
 MIN_ENVELOPE_CORRELATION = 0.5
 ENVELOPE_BLOCK_S = 0.01
+# a pair whose reamp level rises by at most this many dB per dB of DI (level_slope) is driven
+# into saturation and gets the saturating structures, as a capture compressing by
+# structure.SATURATING_DB does. The evaluation DI (20 s) / a fitting DI (8 s) through the
+# scored captures (2026-12-06): saturating ones A1 -0.01/-0.01, 5150 -0.01/-0.02, HM-2
+# 0.14/0.04, Splawn 0.15/0.05, Bugera 0.16/0.06, AC15 0.24/0.12, JCM2000 crunch 0.60/0.37
+# (21 dB, the mildest of them); mild ones Klon 0.68/0.53, TS9 0.73/0.56, OD808 0.81/0.61,
+# JCM2000 clean 1.02/1.02
+SATURATING_SLOPE = 0.45
 # the whitened cross-correlation's peak over its median within +-MAX_LAG_S: unrelated files
 # give 6-10.5 (the largest of 96000 noise-like values), the same take through a high-gain
 # capture only 17-25 in 8 s, one chord ringing for 5 s through the 5150 17.7 (2026-12-05; the
@@ -203,7 +211,23 @@ def _probe_from_pair(d: np.ndarray, t: np.ndarray, rate_hz: float) -> core.Probe
     lin = float(metrics.esr(sps.fftconvolve(d, np.fft.irfft(h)[:2048])[: len(d)], t))
     return core.Probe(rate_hz, float(np.mean(t[: int(0.01 * rate_hz)])),
                       linear.latency_from_bla(h), [rms, rms], grid, [mag, mag],
-                      [float(np.mean(mag))] * 2, lin, -200.0)
+                      [float(np.mean(mag))] * 2, lin, -200.0,
+                      saturating=level_slope(d, t, rate_hz) <= SATURATING_SLOPE)
+
+
+def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
+    """How the reamp's level follows the DI's: the slope of the reamp's dB against the DI's
+    over ENVELOPE_BLOCK_S blocks within 40 dB of the DI's loudest (1: a linear device; 0: a
+    limiter). A pair is probed at the one level it was played at, so this stands in for the
+    compression a capture's probe measures over 42 dB of noise levels."""
+    w = max(1, int(ENVELOPE_BLOCK_S * rate_hz))
+    ld, lt = (10 * np.log10(_block_power(v, w) + 1e-12) for v in (d, t))
+    n = min(len(ld), len(lt))
+    ld, lt = ld[:n], lt[:n]
+    active = ld > ld.max() - 40.0
+    if np.count_nonzero(active) < 3 or np.ptp(ld[active]) == 0:
+        return 1.0
+    return float(np.polyfit(ld[active], lt[active], 1)[0])
 
 
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
@@ -258,7 +282,10 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     core.check_fittable(pr, name)  # a purely linear pair is refused as a capture is
     v = int(cut * (1.0 - VAL_FRACTION))
     ds = core.Dataset(d[:v], t[:v], d[v:cut], t[v:cut])
-    structs = S.within_budget(cfg.budget, cfg.arch, cfg.flavours or S.FLAVOURS)
+    flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
+    say(f"{'driven into saturation' if core.is_saturating(pr) else 'not saturating'} (the "
+        f"reamp's level against the DI's): trying {', '.join(flavours)}")
+    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
     if not structs:
         raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample")
     q_nfev, f_nfev = api._nfev(cfg, pr)

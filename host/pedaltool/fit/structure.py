@@ -142,9 +142,10 @@ SATURATING_FLAVOURS = ("wh2+cab", "wh2+cab+env")
 THOROUGH_SATURATING_EXTRA = ("wh3",)
 
 
-def flavours_for(compression_db: float, thorough: bool = False) -> tuple[str, ...]:
-    """Flavours tried for a capture with this much gain compression (dB)."""
-    if compression_db >= SATURATING_DB:
+def flavours_for(saturating: bool, thorough: bool = False) -> tuple[str, ...]:
+    """Flavours tried for a capture that is driven into saturation (compresses by
+    SATURATING_DB or more) or not."""
+    if saturating:
         return SATURATING_FLAVOURS + (THOROUGH_SATURATING_EXTRA if thorough else ())
     return FLAVOURS
 
