@@ -103,12 +103,16 @@ def _block_power(x: np.ndarray, w: int) -> np.ndarray:
     return np.mean(x[: n * w].reshape(n, w) ** 2, axis=1)
 
 
+def _envelope_db(x: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Loudness envelope: dB of the power in ENVELOPE_BLOCK_S blocks, floored at -100 dB."""
+    return 10 * np.log10(_block_power(x, max(1, int(ENVELOPE_BLOCK_S * rate_hz))) + 1e-10)
+
+
 def envelope_correlation(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
     """Correlation (-1..1) of two aligned signals' loudness envelopes: dB of the RMS in
     ENVELOPE_BLOCK_S blocks, floored 100 dB under full scale. A device's output swells and
     fades with its input whatever it does to the waveform; another take does not."""
-    w = max(1, int(ENVELOPE_BLOCK_S * rate_hz))
-    env = [10 * np.log10(_block_power(v, w) + 1e-10) for v in (d, t)]
+    env = [_envelope_db(v, rate_hz) for v in (d, t)]
     if np.std(env[0]) == 0 or np.std(env[1]) == 0:
         return 0.0
     return float(np.corrcoef(env[0], env[1])[0, 1])
@@ -220,8 +224,7 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
     over ENVELOPE_BLOCK_S blocks within 40 dB of the DI's loudest (1: a linear device; 0: a
     limiter). A pair is probed at the one level it was played at, so this stands in for the
     compression a capture's probe measures over 42 dB of noise levels."""
-    w = max(1, int(ENVELOPE_BLOCK_S * rate_hz))
-    ld, lt = (10 * np.log10(_block_power(v, w) + 1e-12) for v in (d, t))
+    ld, lt = (_envelope_db(v, rate_hz) for v in (d, t))
     n = min(len(ld), len(lt))
     ld, lt = ld[:n], lt[:n]
     active = ld > ld.max() - 40.0
