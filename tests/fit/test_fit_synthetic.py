@@ -307,8 +307,8 @@ def test_mild_captures_get_three_fitting_datasets_by_default():
     depends on the excerpt 2-4x); a saturating one keeps one and long-fits both flavours."""
     from types import SimpleNamespace
 
-    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)])
-    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)])
+    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)], saturating=None)
+    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)], saturating=None)
     assert api.datasets_for(api.FitConfig(), mild) == api.MILD_DATASETS == 3
     assert api.datasets_for(api.FitConfig(), hot) == 1
     assert api.datasets_for(api.FitConfig(effort="thorough"), hot) == api.THOROUGH_DATASETS
@@ -321,8 +321,8 @@ def test_thorough_fits_of_saturating_captures_get_more_playing():
     captures); every other fit keeps 2 s, and the graph renders what it says."""
     from types import SimpleNamespace
 
-    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)])
-    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)])
+    mild = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB - 4.0)], saturating=None)
+    hot = SimpleNamespace(gain_db=[0.0, -(S.SATURATING_DB + 4.0)], saturating=None)
     thorough = api.FitConfig(effort="thorough")
     assert api.playing_seconds_for(thorough, hot) == api.THOROUGH_SATURATING_PLAYING_S == 4.0
     for cfg, pr in ((thorough, mild), (api.FitConfig(), hot), (api.FitConfig(), mild)):
