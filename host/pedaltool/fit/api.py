@@ -327,6 +327,20 @@ def datasets_for(cfg: FitConfig, pr: core.Probe) -> int:
     return 1
 
 
+def structures_for(cfg: FitConfig, pr: core.Probe, name: str,
+                   say: Callable[[str], None]) -> list:
+    """The structures a fit tries: ``cfg.flavours`` or the capture's (core.flavours_for),
+    grown to the budget; FitError naming ``name`` when none fits."""
+    flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
+    say(f"structures tried: {', '.join(flavours)}")
+    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
+    if not structs:
+        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
+                       f"on {cfg.arch} (the smallest needs "
+                       f"{S.smallest_cycles(cfg.arch):.0f})")
+    return structs
+
+
 def fit_workers(cfg: FitConfig) -> int:
     """Processes a fit uses: ``cfg.workers``, or (0) one per core, at most 2 (the fit has at
     most two long refinements to run side by side)."""
@@ -672,13 +686,7 @@ def _plan(render: Oracle, cfg: FitConfig, name: str, level: float,
     core.check_fittable(pr, name)
     say(f"latency {pr.latency} samples, gain compression {core.compression_db(pr):.1f} dB")
     n_data = datasets_for(cfg, pr)
-    flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
-    say(f"structures tried: {', '.join(flavours)}")
-    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    if not structs:
-        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
-                       f"on {cfg.arch} (the smallest needs "
-                       f"{S.smallest_cycles(cfg.arch):.0f})")
+    structs = structures_for(cfg, pr, name, say)
     for st in structs:
         say(f"trying {st.name} ({S.cost_cycles(st, cfg.arch):.0f} cycles/sample)")
     # the fitting playing: more than one dataset gives the fits more playing to start from,

@@ -21,7 +21,6 @@ from scipy import signal as sps
 from pedaltool.audio import gain_to_db
 from pedaltool.errors import FitError
 from pedaltool.fit import core, linear, metrics
-from pedaltool.fit import structure as S
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
@@ -41,6 +40,10 @@ ENVELOPE_BLOCK_S = 0.01
 # (21 dB, the mildest of them); mild ones Klon 0.68/0.53, TS9 0.73/0.56, OD808 0.81/0.61,
 # JCM2000 clean 1.02/1.02
 SATURATING_SLOPE = 0.45
+# less playing than this (s) to probe says too little: 3 s pairs of the OD808 gave 0.23-0.53
+# over five takes, the TS9 0.38-0.58; from 4 s on the mild ones stay above 0.5, and a short
+# pair keeps the mild structures (as every pair did before)
+SLOPE_MIN_SECONDS = 4.0
 # the whitened cross-correlation's peak over its median within +-MAX_LAG_S: unrelated files
 # give 6-10.5 (the largest of 96000 noise-like values), the same take through a high-gain
 # capture only 17-25 in 8 s, one chord ringing for 5 s through the 5150 17.7 (2026-12-05; the
@@ -75,9 +78,8 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     vals = np.concatenate([cc[:max_lag], cc[-max_lag:]])
     k = int(np.argmax(np.abs(vals)))
     lag = int(lags[k])
-    peak = float(np.abs(vals[k]))
-    noise = float(np.median(np.abs(vals))) + 1e-12
-    if peak / noise < MIN_PEAK_RATIO:
+    ratio = float(np.abs(vals[k])) / (float(np.median(np.abs(vals))) + 1e-12)
+    if ratio < MIN_PEAK_RATIO:
         raise FitError(f"{name}: the DI and the reamp do not match (no clear alignment "
                        f"within ±{MAX_LAG_S:g} s: different takes, or offset by more?)")
     shift = lag - 8  # keep a few samples so the model's own latency stays causal
@@ -89,7 +91,7 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
         d = di[-shift:]
     n = min(len(d), len(t))
     d, t = d[:n], t[:n]
-    if peak / noise < CLEAR_PEAK_RATIO:
+    if ratio < CLEAR_PEAK_RATIO:
         r = envelope_correlation(d, t, rate_hz)
         if not r >= MIN_ENVELOPE_CORRELATION:
             raise FitError(f"{name}: the DI and the reamp do not match (their loudness moves "
@@ -216,7 +218,8 @@ def _probe_from_pair(d: np.ndarray, t: np.ndarray, rate_hz: float) -> core.Probe
     return core.Probe(rate_hz, float(np.mean(t[: int(0.01 * rate_hz)])),
                       linear.latency_from_bla(h), [rms, rms], grid, [mag, mag],
                       [float(np.mean(mag))] * 2, lin, -200.0,
-                      saturating=level_slope(d, t, rate_hz) <= SATURATING_SLOPE)
+                      saturating=len(d) >= SLOPE_MIN_SECONDS * rate_hz
+                      and level_slope(d, t, rate_hz) <= SATURATING_SLOPE)
 
 
 def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
@@ -225,9 +228,9 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
     limiter). A pair is probed at the one level it was played at, so this stands in for the
     compression a capture's probe measures over 42 dB of noise levels."""
     ld, lt = (_envelope_db(v, rate_hz) for v in (d, t))
-    n = min(len(ld), len(lt))
-    ld, lt = ld[:n], lt[:n]
-    active = ld > ld.max() - 40.0
+    # where the DI plays, and the reamp was not gated to silence (a gate's blocks would pull
+    # the line steep: the HM-2 behind a -40 dBFS gate measured 0.61 without this, 0.14 with)
+    active = (ld > ld.max() - 40.0) & (lt > lt.max() - 60.0)
     if np.count_nonzero(active) < 3 or np.ptp(ld[active]) == 0:
         return 1.0
     return float(np.polyfit(ld[active], lt[active], 1)[0])
@@ -285,12 +288,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     core.check_fittable(pr, name)  # a purely linear pair is refused as a capture is
     v = int(cut * (1.0 - VAL_FRACTION))
     ds = core.Dataset(d[:v], t[:v], d[v:cut], t[v:cut])
-    flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
     say(f"{'driven into saturation' if core.is_saturating(pr) else 'not saturating'} (the "
-        f"reamp's level against the DI's): trying {', '.join(flavours)}")
-    structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    if not structs:
-        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample")
+        "reamp's level against the DI's)")
+    structs = api.structures_for(cfg, pr, name, say)
     q_nfev, f_nfev = api._nfev(cfg, pr)
     quick = sorted((core.quick_fit(st, pr, ds, nfev=q_nfev, progress=cfg.progress)
                     for st in structs), key=lambda c: c.crit)
