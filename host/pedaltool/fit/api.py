@@ -164,7 +164,7 @@ class Oracle:
         self.rate = int(rate)
         self.seconds = 0.0
         self.samples = 0
-        self.dc = 0.0
+        self.dc = 0.0  # (what _rendered subtracts while the rest is measured below)
         if dc is None:
             from pedaltool.fit.linear import measure_dc
 
