@@ -12,6 +12,7 @@ from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 from pedaltool.fit import api
 
 Say = Callable[[str], None]
+_DIED = "a worker process died (killed, or out of memory?)"
 
 
 def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -> dict:
@@ -80,10 +81,8 @@ def fit_batch(jobs: list[tuple[str, str]], cfg: api.FitConfig, n: int,
             return
         except BrokenProcessPool:
             pass
-    say("a worker process died (killed, or out of memory?): the unfinished captures are "
-        "not fitted")
+    say(f"{_DIED}: the unfinished captures are not fitted")
     for path, _ in jobs:
         if path not in finished:
-            yield failure(path, "not fitted: a worker process died (killed, or out of "
-                                "memory?) before it finished; fit it again, alone or with "
-                                "a lower -j")
+            yield failure(path, f"not fitted: {_DIED} before it finished; fit it again, "
+                                "alone or with a lower -j")
