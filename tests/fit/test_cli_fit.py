@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from pedaltool import simd_level
 from pedaltool.cli import main
+from pedaltool.fit import structure as S
 from pedaltool.pedal import read_pedal
 
 CAPTURE = "peter_n_hm2_swede_feather.nam"
@@ -295,6 +296,11 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
         assert d["budget"] == 1000 and d["cycles_per_sample"] <= 1000
         # the capture's calibration (input_level_dbu 18.3) sets the DI's level: -6.3 dB
         assert d["level_scale"] == pytest.approx(10 ** (-6.3 / 20), rel=1e-6)
+        # "saturating" is what chose the flavours tried (quick fits; the envelope promotion
+        # adds "+env" to one of them)
+        tried = {S.flavour_of(c["structure"]).removesuffix("+env")
+                 for c in d["candidates"] if c["structure"] != "baseline"}
+        assert tried == set(S.flavours_for(d["saturating"]))
         src = read_pedal(d["written"]).source  # and its metadata reaches the .pedal
         assert (src.file_name, src.gear_type, src.tone_type) == (f"{d['name']}.nam", "amp",
                                                                   "clean")
@@ -360,6 +366,26 @@ def test_write_result_refuses_an_insane_or_useless_model_and_keeps_the_old_file(
         api.write_result(lost, out)
     assert out.read_bytes() == b"the user's old model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["amp.pedal"]  # no temp file left
+
+
+def test_a_useless_fit_of_a_recorded_pair_asks_whether_it_is_one_take(tmp_path):
+    """Another take of the same riff passes the same-take check (its notes line up to a few
+    ms: measured on the TS9, JCM2000 clean and AC15, docs/fitting-log.md); its fit explains
+    nothing, and the refusal says what to check."""
+    from types import SimpleNamespace as N
+
+    from pedaltool.errors import FitError
+    from pedaltool.fit import api
+    from pedaltool.pedal.model import RECORDED_GEAR
+
+    res = _result(score=N(esr=0.9994))
+    res.qpedal.source.gear_type = RECORDED_GEAR
+    with pytest.raises(FitError, match=r"^amp: not written, the DI explains almost none of the "
+                       r"reamp \(best device ESR 1.00 on the held-out end, 1302 cycles/sample\): "
+                       r"are they the same take\?$"):
+        api.write_result(res, tmp_path / "amp.pedal")
+    res.score = N(esr=0.9)  # useful enough: written
+    assert api.write_result(res, tmp_path / "amp.pedal").is_file()
 
 
 def test_replacing_another_captures_model_is_said(tmp_path):

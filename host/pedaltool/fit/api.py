@@ -25,7 +25,7 @@ from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.schedule import Task, Workers, run_graph
 from pedaltool.pedal.accuracy import contract_idle_dbfs
-from pedaltool.pedal.model import SourceInfo
+from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
 from pedaltool.progress import every as progress_every
 
@@ -112,6 +112,8 @@ class FitResult:
     # ESR of the device-exact output against the float model on the evaluation DI: the
     # arithmetic contract's measure (target <= 1e-5, docs/arithmetic.md)
     device_vs_float_esr: float = float("nan")
+    # driven into saturation (core.is_saturating): what chose the structures tried
+    saturating: bool = False
 
     @property
     def improvement(self) -> float:
@@ -132,7 +134,7 @@ class FitResult:
             "improvement_vs_baseline": self.improvement,
             "candidates": self.candidates, "seconds": self.seconds,
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
-            "level_scale": self.level_scale, "sane": self.sane,
+            "level_scale": self.level_scale, "saturating": self.saturating, "sane": self.sane,
             "sanity_message": self.sanity_message, "effort": self.effort,
             "simd": simd_level.describe(),
             "knob_ranges_db": {k: list(v) for k, v in
@@ -769,7 +771,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
             render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
             sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-            device_vs_float_esr=dev_vs_float)
+            device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
 
@@ -943,6 +945,12 @@ def write_result(res: FitResult, out: str | Path | None = None,
                        f"this model (device ESR {res.score.esr:.2f} where the float model "
                        f"scores {res.float_score.esr:.4f}){level}")
     if not res.score.esr < MAX_USEFUL_ESR:
+        if res.qpedal.source.gear_type == RECORDED_GEAR:
+            # the same-take check passes another take of the same riff (the notes' timing
+            # lines up to a few ms); the fit is where it shows (docs/fitting.md)
+            raise FitError(f"{res.name}: not written, the DI explains almost none of the "
+                           f"reamp (best device ESR {res.score.esr:.2f} on the held-out end, "
+                           f"{res.budget:.0f} cycles/sample): are they the same take?")
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
     path = pedal_path(res.name, out)

@@ -320,4 +320,4 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         candidates=api.candidate_rows(quick, sorted(finals, key=api._rank), base, cfg.arch,
                                       seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float)
+        device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
