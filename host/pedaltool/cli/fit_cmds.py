@@ -83,9 +83,10 @@ def _one_line(d: dict) -> str:
                    "the other's length).")
 @click.option("--quick", is_flag=True, help="Fewer optimiser iterations (faster, less exact).")
 @click.option("--thorough", is_flag=True,
-              help="Three fitting datasets for every capture (the best validation wins), "
-                   "every structure long-fitted with twice the iterations; saturating "
-                   "captures get one more structure and twice the playing per dataset: "
+              help="Three fitting datasets for every capture (the best validation wins; a "
+                   "recorded pair keeps its one), every structure long-fitted with 24 "
+                   "iterations (12 or 20 by default); saturating captures get one more "
+                   "structure and twice the playing per dataset: "
                    "lower error on most saturating captures for 1.5x (pedals, clean amps) "
                    "to 10x (high gain, about 3 minutes) the fit time (docs/fitting.md).")
 def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target_wav, quick,

@@ -50,7 +50,7 @@ class FitConfig:
     sample rate (Hz); effort: 'quick' (fewer iterations, no envelope promotion: tests),
     'normal' (SATURATING_LONG_ITERATIONS long-fit iterations on a saturating capture, 12 on a
     mild one) or 'thorough' (THOROUGH_DATASETS fitting datasets, every flavour long-fitted on
-    each with twice the iterations; saturating captures get wh3 too and
+    each with 24 iterations; saturating captures get wh3 too and
     THOROUGH_SATURATING_PLAYING_S of playing per dataset: 1.5-10x the fit time of 'normal');
     both promote the two best long fits to an envelope version when the budget allows
     (PROMOTE); flavours: which structure flavours to consider (None = those suited to the
