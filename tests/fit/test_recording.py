@@ -61,6 +61,30 @@ def _takes(capture, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, 
     return di, m.render(di), m.render(other)
 
 
+@pytest.mark.parametrize("offset_s", [1.5, -1.5, 3.0])
+def test_a_pair_offset_by_more_than_a_second_is_refused_as_offset(models_dir, offset_s):
+    """Beyond the ±1 s searched, a 1.5 s offset was aligned on a stray peak (19123 samples
+    instead of 72007), fitted for nothing and refused as useless; now the stronger peak
+    beyond is found and named."""
+    di, reamp, _ = _takes(models_dir / "tim_r_ts9.nam", 12.0, seed=5)
+    n = int(abs(offset_s) * RATE)
+    late = np.concatenate([np.zeros(n), reamp]) if offset_s > 0 else reamp[n:]
+    side = "later" if offset_s > 0 else "earlier"
+    with pytest.raises(FitError, match=rf"^di.wav / ts9.wav: the reamp seems to start "
+                       rf"{abs(offset_s):.2f} s {side} than the DI, more than the ±1 s"):
+        align(di, late, RATE, "di.wav / ts9.wav")
+    _, _, lag = align(di, reamp, RATE, "di.wav / ts9.wav")  # not offset: aligned as before
+    assert 0 <= lag <= 15
+
+
+def test_a_dc_offset_on_both_files_does_not_move_the_alignment(models_dir):
+    """The same -40 dBFS offset on the DI and the reamp pulled the correlation peak to lag 0
+    (the TS9's latency is 7 samples)."""
+    di, reamp, _ = _takes(models_dir / "tim_r_ts9.nam", 8.0, seed=5)
+    lags = [align(di + dc, reamp + dc, RATE)[2] for dc in (0.0, 0.01, 0.2)]
+    assert lags[0] > 3 and lags == [lags[0]] * 3
+
+
 def test_one_chord_ringing_through_a_high_gain_amp_is_aligned(models_dir):
     """A 5 s pair of one strummed chord through the 5150: the amp holds it at one loudness
     while the DI decays (envelope correlation 0.13), but the correlation peak (17.7 over its

@@ -1,6 +1,7 @@
 """Fit from a recorded DI / reamp WAV pair instead of a NAM capture.
 
-The pair is aligned by cross-correlation (the reamp may start later or earlier by up to 1 s),
+The pair is aligned by cross-correlation (the reamp may start later or earlier by up to 1 s;
+a larger offset, up to 5 s, is recognised and refused with advice to trim the files),
 trimmed to the common part, its DC offsets removed, split 80 % fitting / 20 % held out (a pair
 longer than 30 s: six excerpts spread over it, the last held out), and fitted with the same
 pipeline; the last eighth of the fitting part validates (structure choice, finalists), so the
@@ -52,6 +53,14 @@ SLOPE_MIN_SECONDS = 4.0
 # decide (the 5150's ringing chord: 0.13, so they cannot decide alone)
 MIN_PEAK_RATIO = 8.0
 CLEAR_PEAK_RATIO = 13.0
+# a pair offset by more than MAX_LAG_S: a peak up to FAR_LAG_S that is at least CLEAR_PEAK_RATIO
+# and FAR_PEAK_FACTOR times the one within MAX_LAG_S says so (before, a 1.5 s offset was
+# aligned on a stray peak, fitted and refused as useless). The evaluation DI through the 11
+# scored captures, offset 1.5 s either way: 30-3500 against at most 12 within +-1 s; a pair
+# that is not offset: at most 25 (unrelated files' repeated notes, 8 s) beyond +-1 s against
+# 20-3500 for its own peak (2026-12-06)
+FAR_LAG_S = 5.0
+FAR_PEAK_FACTOR = 2.0
 
 
 def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
@@ -66,19 +75,28 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
                        f"{MIN_SECONDS:g} s)")
     if np.sqrt(np.mean(di[:n] ** 2)) < SILENT_RMS or np.sqrt(np.mean(target[:n] ** 2)) < SILENT_RMS:
         raise FitError(f"{name}: the DI or the reamp is silent")
-    # whitened cross-correlation (PHAT), robust to the device's EQ
+    # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
+    # first (a DC offset on both, 0.01 already, pulled the peak to lag 0)
     m = int(min(n, 20 * rate_hz))
-    a, b = di[:m], target[:m]
+    a, b = di[:m] - np.mean(di[:m]), target[:m] - np.mean(target[:m])
     nf = 1 << int(np.ceil(np.log2(2 * m)))
     fa, fb = np.fft.rfft(a, nf), np.fft.rfft(b, nf)
     cross = fb * np.conj(fa)
-    cc = np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-12), nf)
+    cc = np.abs(np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-12), nf))
     max_lag = int(MAX_LAG_S * rate_hz)
     lags = np.concatenate([np.arange(0, max_lag), np.arange(-max_lag, 0)])
     vals = np.concatenate([cc[:max_lag], cc[-max_lag:]])
-    k = int(np.argmax(np.abs(vals)))
+    k = int(np.argmax(vals))
     lag = int(lags[k])
-    ratio = float(np.abs(vals[k])) / (float(np.median(np.abs(vals))) + 1e-12)
+    noise = float(np.median(vals)) + 1e-12
+    ratio = float(vals[k]) / noise
+    far_lag, far_ratio = _far_peak(cc, max_lag, min(int(FAR_LAG_S * rate_hz), m - 1))
+    far_ratio /= noise
+    if far_ratio >= max(FAR_PEAK_FACTOR * ratio, CLEAR_PEAK_RATIO):
+        raise FitError(f"{name}: the reamp seems to start {abs(far_lag) / rate_hz:.2f} s "
+                       f"{'later' if far_lag > 0 else 'earlier'} than the DI, more than the "
+                       f"±{MAX_LAG_S:g} s aligned automatically: trim the files to start "
+                       "together (or are they different takes?)")
     if ratio < MIN_PEAK_RATIO:
         raise FitError(f"{name}: the DI and the reamp do not match (no clear alignment "
                        f"within ±{MAX_LAG_S:g} s: different takes, or offset by more?)")
@@ -97,6 +115,17 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
             raise FitError(f"{name}: the DI and the reamp do not match (their loudness moves "
                            f"together by {r:.2f} of 1); are they the same take?")
     return d, t, lag
+
+
+def _far_peak(cc: np.ndarray, near: int, far: int) -> tuple[int, float]:
+    """(lag, value) of the largest of ``cc`` (a circular correlation) at lags beyond ±near up
+    to ±far samples; (0, 0.0) when there are none."""
+    if far <= near:
+        return 0, 0.0
+    lags = np.concatenate([np.arange(near, far), np.arange(-far, -near)])
+    vals = np.concatenate([cc[near:far], cc[len(cc) - far:len(cc) - near]])
+    k = int(np.argmax(vals))
+    return int(lags[k]), float(vals[k])
 
 
 def _block_power(x: np.ndarray, w: int) -> np.ndarray:
