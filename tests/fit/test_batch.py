@@ -44,5 +44,43 @@ def test_a_capture_that_cannot_be_fitted_or_hits_a_bug_is_a_failure_report(monke
     assert d["written"] is None and d["name"] == "missing" and "missing.nam" in d["error"]
     monkeypatch.setattr(api, "fit_capture", fit_capture)
     d = batch.fit_one("x.nam", None, FitConfig())
-    assert d == batch.failure("x.nam", "internal error (ZeroDivisionError: a bug); rerun with "
-                              "PEDALTOOL_DEBUG=1 for a traceback and please report it")
+    assert d == {**batch.failure("x.nam", "internal error (ZeroDivisionError: a bug); rerun "
+                                 "with PEDALTOOL_DEBUG=1 for a traceback and please report it"),
+                 "messages": []}
+
+
+def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monkeypatch,
+                                                                          tmp_path):
+    """Each capture's notes and warnings are in its report's "messages" and are said again
+    after the summary (a batch's progress lines come interleaved; an audit found a bank entry
+    replaced by another capture's model said only there, and nowhere in the JSON)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+    from pedaltool.errors import FitError
+    from pedaltool.fit import api
+
+    def fit_capture(path, cfg):
+        cfg.progress("probing")
+        cfg.progress(f"note: {Path(path).name} was resampled")
+        cfg.progress("warning: it hums")
+        raise FitError(f"{Path(path).name}: silent")
+
+    monkeypatch.setattr(api, "fit_capture", fit_capture)
+    said: list[str] = []
+    d = batch.fit_one("a.nam", None, FitConfig(progress=said.append))
+    assert said == ["probing", "note: a.nam was resampled", "warning: it hums"]
+    assert d["messages"] == said[1:] and d["error"] == "a.nam: silent"
+    monkeypatch.chdir(tmp_path)
+    for n in "ab":
+        shutil.copy(Path(__file__).parents[2] / "examples" / "diode_clipper.nam", f"{n}.nam")
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "--json", "r.json"])
+    assert r.exit_code == 1, r.output
+    assert "a.nam: note: a.nam was resampled\na.nam: warning: it hums\nb.nam: note: b.nam " \
+        "was resampled" in r.output  # (the progress lines do not start with the file name)
+    assert [e["messages"] for e in json.loads(Path("r.json").read_text())] == [
+        ["note: a.nam was resampled", "warning: it hums"],
+        ["note: b.nam was resampled", "warning: it hums"]]

@@ -133,6 +133,10 @@ def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatc
     assert r.exit_code == 2 and "a/../a/amp.nam: given twice (as a/amp.nam too)" in r.output
     r = CliRunner().invoke(main, ["fit", "a/*.pedal"])  # a shell's unmatched pattern
     assert r.exit_code == 2 and "a/*.pedal: no file matches this pattern" in r.output
+    (tmp_path / "di.wav").write_bytes(b"")
+    for pair in (["x.wav", "di.wav"], ["di.wav", "x.wav"]):  # a pair's file too, before work
+        r = CliRunner().invoke(main, ["fit", "--input", pair[0], "--target", pair[1]])
+        assert r.exit_code == 2 and r.output == "error: x.wav: file not found\n", r.output
     assert not (tmp_path / "pedals").exists()
 
 
@@ -243,6 +247,7 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
     (tmp_path / "alias.pedal").symlink_to(cap)
     (tmp_path / "alias.png").symlink_to(cap)
     write_wav(tmp_path / "di.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
+    write_wav(tmp_path / "re.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
     pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     runner = CliRunner()
@@ -251,7 +256,7 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
             (["fit", "amp.nam", "-o", "alias.pedal"], "would replace the input amp.nam"),
             (["fit", "amp.nam", "--json", "amp.nam"], "JSON report would replace"),
             (["fit", "amp.nam", "--plot", "alias.png"], "plot would replace"),
-            (["fit", "--input", "di.wav", "--target", "x.wav", "-o", "di.wav"], "not a .wav"),
+            (["fit", "--input", "di.wav", "--target", "re.wav", "-o", "di.wav"], "not a .wav"),
             (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),
             (["render", str(pedal), "di.wav", "hp.pedal"], "give a .wav name"),
             (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "."],

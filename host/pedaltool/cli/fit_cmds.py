@@ -111,14 +111,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
     rate_i = int(rate)
     if di_wav is not None or len(models) == 1:
-        notes: list[str] = []  # said among the progress lines, repeated under the table
-        progress = _progress_printer()
-
-        def say(msg: str) -> None:
-            progress(msg)
-            if msg.startswith(("note:", "warning:")):
-                notes.append(msg)
-
+        # notes are said among the progress lines, and repeated under the table
+        say, notes = batch.collecting(_progress_printer())
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=say)
         source = target_wav if di_wav is not None else models[0]
         try:
@@ -182,6 +176,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         raise
     results.sort(key=lambda d: order[d["source"]])
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
+    for d in results:  # each capture's notes, said among the interleaved progress lines
+        for note in d.get("messages", ()):
+            click.echo(f"{d['source']}: {note}", err=to_err)
     written = sum(1 for d in results if d.get("written"))
     click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
                err=to_err)
@@ -212,8 +209,8 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
-    for m in models:  # before any fitting: a typo must not cost a batch's time
-        if not m.exists():
+    for m in (*models, *(w for w in (di_wav, target_wav) if w is not None)):
+        if not m.exists():  # before any fitting: a typo must not cost a batch's time
             pattern = any(c in m.name for c in "*?[")  # a shell passes an unmatched one as is
             raise FitError(f"{m}: " + ("no file matches this pattern" if pattern
                                        else "file not found"))

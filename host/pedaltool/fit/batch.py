@@ -15,6 +15,20 @@ Say = Callable[[str], None]
 _DIED = "a worker process died (killed, or out of memory?)"
 
 
+def collecting(say: Say | None) -> tuple[Say, list[str]]:
+    """(a progress printer that passes every line on to ``say`` and keeps the notes and
+    warnings, the list it keeps them in): a report's "messages", repeated after the result."""
+    notes: list[str] = []
+
+    def progress(msg: str) -> None:
+        if say is not None:
+            say(msg)
+        if msg.startswith(("note:", "warning:")):
+            notes.append(msg)
+
+    return progress, notes
+
+
 def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -> dict:
     """``res.as_dict()`` plus "written": the .pedal that :func:`api.write_result` wrote, or
     None and "error" saying why it refused."""
@@ -35,16 +49,19 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
     """Fit capture ``path``, write its .pedal to ``out`` and return its :func:`report`, with
     "source" the path as given (two captures may share a name). A capture that cannot be
     fitted gives a :func:`failure`, and so does a bug: one capture must not cost a batch the
-    others (PEDALTOOL_DEBUG raises it instead, outside a worker process)."""
+    others (PEDALTOOL_DEBUG raises it instead, outside a worker process). Its notes and
+    warnings (``cfg.progress`` is told them with the rest) are in "messages"."""
+    say, notes = collecting(cfg.progress)
     try:
-        d = report(api.fit_capture(path, cfg), out, cfg.progress)
+        d = report(api.fit_capture(path, replace(cfg, progress=say)), out, say)
     except PedaltoolError as exc:
-        return failure(path, str(exc))
+        d = failure(path, str(exc))
     except Exception as exc:
         if debugging() and multiprocessing.parent_process() is None:
             raise
-        return failure(path, internal_error_text(exc))
+        d = failure(path, internal_error_text(exc))
     d["source"] = str(path)
+    d["messages"] = notes
     return d
 
 
