@@ -3,6 +3,7 @@ their inputs finish, most urgent first, a dead worker survived."""
 
 import os
 
+import pytest
 from pedaltool.fit.schedule import Task, Workers, run_graph
 
 PARENT = os.getpid()
@@ -181,3 +182,16 @@ def test_interrupt_while_a_worker_sends_its_result_does_not_hang(tmp_path):
         raise AssertionError(f"leaving the pool hung: {exc.stdout!r}") from None
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("left the pool") == 6, r.stdout
+
+
+def test_workers_leave_ctrl_c_to_the_parent():
+    """Ctrl-C reaches the whole process group: a worker ignores it (an idle one printed the
+    start of a KeyboardInterrupt traceback, "Process ForkProcess-1:", in 4 of 6 interrupted
+    batches), and the parent stops the workers."""
+    import signal
+
+    with Workers(2) as pool:
+        if pool.ex is None:
+            pytest.skip("this platform cannot fork: there are no worker processes")
+        assert pool.beside(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's

@@ -66,7 +66,8 @@ class Workers:
         if self.n > 1 and "fork" in mp.get_all_start_methods():
             from concurrent.futures import ProcessPoolExecutor
 
-            self.ex = ProcessPoolExecutor(max_workers=self.n, mp_context=mp.get_context("fork"))
+            self.ex = ProcessPoolExecutor(max_workers=self.n, mp_context=mp.get_context("fork"),
+                                          initializer=_leave_ctrl_c_to_the_parent)
         return self
 
     def start(self, tasks: list[Task]) -> None:
@@ -102,6 +103,15 @@ class Workers:
                 proc.join(5.0)
             _unblock_executor_threads(self.ex)
         self.ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and an idle worker
+    began a KeyboardInterrupt traceback ("Process ForkProcess-1:") that the parent's
+    terminate() cut short on the user's terminal. The parent stops the workers itself."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _unblock_executor_threads(ex) -> None:
