@@ -173,3 +173,28 @@ def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
     p.write_bytes(_wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
     with pytest.raises(AudioFileError, match="n.wav: contains NaN or infinite samples"):
         audio.read_wav(p)
+
+
+@pytest.mark.parametrize("kind", ["int16", "int32", "float32", "uint8"])
+def test_a_clipped_recording_is_a_warning(tmp_path, kind):
+    """A reamp or DI that the recorder clipped (flat tops at full scale) is said, as a warning:
+    a fit would learn the clipping as part of the sound. A waveform that only touches full
+    scale at its crests is not. An 8-bit file is not judged: its full-scale crests round
+    flat for a dozen samples (a 110 Hz sine: 5.6 % of its samples)."""
+    t = np.arange(48000) / 48000
+    sine = np.sin(2 * np.pi * 110 * t)
+    scale = {"int16": 32767, "int32": 2**31 - 1, "uint8": 127}.get(kind, 1.0)
+    for x, flat in ((np.clip(1.5 * sine, -1, 1), True), (sine, False), (0.98 * sine, False),
+                    (np.clip(1.5 * sine, -0.9, 0.9), False)):  # limited below full scale
+        data = x * scale + (128 if kind == "uint8" else 0)
+        data = np.round(data).astype(kind) if kind != "float32" else data.astype(kind)
+        wavfile.write(tmp_path / "a.wav", 48000, data)
+        clip = audio.read_wav(tmp_path / "a.wav")
+        said = [n for n in clip.notes if n.startswith("clipped")]
+        assert bool(said) == (flat and kind != "uint8"), (kind, clip.notes)
+        if said:
+            n = audio.clipped_samples(clip.samples)
+            assert 0.4 * 48000 < n < 0.6 * 48000  # |1.5 sin| >= 1 for 46 % of the time
+            assert said == [f"clipped: {n} samples ({100 * n / 48000:.2g} %) sit flat at full "
+                            "scale; record with more headroom"]
+            assert audio.note_kind(said[0]) == "warning"

@@ -153,6 +153,11 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         raise _fail(p, "contains NaN or infinite samples")
     if channels > 1:
         notes.append(f"{channels}-channel file: using the first channel only")
+    # at 8 bits a full-scale crest rounds flat for a dozen samples: clipping cannot be told
+    flat = clipped_samples(samples) if bits > 8 else 0
+    if flat:
+        notes.append(f"clipped: {flat} samples ({100 * flat / samples.size:.2g} %) sit flat at "
+                     "full scale; record with more headroom")
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
     if rate_hz is not None and float(rate_hz) != float(rate):
         clip = AudioClip(
@@ -161,6 +166,24 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
             notes=notes + [f"resampled from {rate} Hz to {rate_hz:g} Hz"],
         )
     return clip
+
+
+CLIP_LEVEL = 0.99  # a file's peak at or above this (-0.09 dBFS)
+CLIP_RUN = 3  # consecutive samples at that peak: a flat top, not a waveform's crest
+
+
+def clipped_samples(x: np.ndarray) -> int:
+    """How many samples of ``x`` sit in flat runs (CLIP_RUN or more in a row) at its peak
+    magnitude, when that peak is at full scale: what a recorder's or converter's clipping
+    leaves. 0 for a clean file (a crest touches its peak for one or two samples)."""
+    a = np.abs(np.asarray(x))
+    peak = float(a.max(initial=0.0))
+    if peak < CLIP_LEVEL:
+        return 0
+    at = np.concatenate([[False], a >= peak * (1 - 1e-6), [False]])
+    edges = np.flatnonzero(np.diff(at.astype(np.int8)))
+    runs = edges[1::2] - edges[::2]
+    return int(runs[runs >= CLIP_RUN].sum())
 
 
 def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
@@ -181,7 +204,7 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
 
 
 # notes on how a file was read that change what is heard: said as warnings
-_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated")
+_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "clipped")
 
 
 def note_kind(note: str) -> str:
