@@ -168,22 +168,27 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     return clip
 
 
-CLIP_LEVEL = 0.99  # a file's peak at or above this (-0.09 dBFS)
-CLIP_RUN = 3  # consecutive samples at that peak: a flat top, not a waveform's crest
+CLIP_LEVEL = 0.99  # a sample at or above this magnitude (-0.09 dBFS) is at full scale
+# identical samples in a row at full scale: a flat top. 6, because a 16-bit full-scale sine
+# rounds flat at its crests for up to 5 (15-20 Hz; 3 at 30 Hz, none from 82 Hz on), while
+# a recorder's clipping holds the rail for longer (a 110 Hz sine 1.2x over full scale: 109
+# samples a crest; 5 % over at 1 kHz: 5-14)
+CLIP_RUN = 6
 
 
 def clipped_samples(x: np.ndarray) -> int:
-    """How many samples of ``x`` sit in flat runs (CLIP_RUN or more in a row) at its peak
-    magnitude, when that peak is at full scale: what a recorder's or converter's clipping
-    leaves. 0 for a clean file (a crest touches its peak for one or two samples)."""
-    a = np.abs(np.asarray(x))
-    peak = float(a.max(initial=0.0))
-    if peak < CLIP_LEVEL:
+    """How many samples of ``x`` sit in flat runs (CLIP_RUN or more identical samples in a
+    row) at full scale, on either rail (+32767 and -32768 are different magnitudes): what a
+    recorder's or converter's clipping leaves; 0 for a clean file."""
+    x = np.asarray(x)
+    hot = np.abs(x) >= CLIP_LEVEL
+    if not hot.any():
         return 0
-    at = np.concatenate([[False], a >= peak * (1 - 1e-6), [False]])
-    edges = np.flatnonzero(np.diff(at.astype(np.int8)))
-    runs = edges[1::2] - edges[::2]
-    return int(runs[runs >= CLIP_RUN].sum())
+    # pair i: samples i and i+1 equal and at full scale; a run of k pairs is k+1 samples
+    pairs = (x[1:] == x[:-1]) & hot[1:]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], pairs.astype(np.int8), [0]])))
+    samples = edges[1::2] - edges[::2] + 1
+    return int(samples[samples >= CLIP_RUN].sum())
 
 
 def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
