@@ -44,9 +44,9 @@ def test_a_capture_that_cannot_be_fitted_or_hits_a_bug_is_a_failure_report(monke
     assert d["written"] is None and d["name"] == "missing" and "missing.nam" in d["error"]
     monkeypatch.setattr(api, "fit_capture", fit_capture)
     d = batch.fit_one("x.nam", None, FitConfig())
-    assert d == {**batch.failure("x.nam", "internal error (ZeroDivisionError: a bug); rerun "
-                                 "with PEDALTOOL_DEBUG=1 for a traceback and please report it"),
-                 "messages": []}
+    assert d == batch.failure("x.nam", "internal error (ZeroDivisionError: a bug); rerun with "
+                              "PEDALTOOL_DEBUG=1 for a traceback and please report it")
+    assert d["messages"] == []
 
 
 def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monkeypatch,
@@ -84,3 +84,11 @@ def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monke
     assert [e["messages"] for e in json.loads(Path("r.json").read_text())] == [
         ["note: a.nam was resampled", "warning: it hums"],
         ["note: b.nam was resampled", "warning: it hums"]]
+    import pedaltool.fit
+
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", fit_capture)  # what `fit` calls for one
+    r = CliRunner().invoke(main, ["fit", "a.nam", "--json", "one.json"])
+    assert r.exit_code == 2, r.output
+    one = json.loads(Path("one.json").read_text())
+    assert one["error"] == "a.nam: silent"
+    assert one["messages"] == ["note: a.nam was resampled", "warning: it hums"]

@@ -123,7 +123,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
         except PedaltoolError as exc:  # the report says so too, as a batch's entries do
-            _dump_json(json_path, batch.failure(source, str(exc)))
+            _dump_json(json_path, batch.failure(source, str(exc), notes))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress)
@@ -209,8 +209,8 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
         raise FitError("give either capture files or --input/--target, not both")
     if di_wav is None and not models:
         raise FitError("nothing to fit: give one or more .nam captures, or --input/--target")
-    for m in (*models, *(w for w in (di_wav, target_wav) if w is not None)):
-        if not m.exists():  # before any fitting: a typo must not cost a batch's time
+    for m in (*models, *filter(None, (di_wav, target_wav))):
+        if not m.exists():  # before any fitting (read_wav would say it too, after the probe)
             pattern = any(c in m.name for c in "*?[")  # a shell passes an unmatched one as is
             raise FitError(f"{m}: " + ("no file matches this pattern" if pattern
                                        else "file not found"))

@@ -40,9 +40,10 @@ def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -
     return d
 
 
-def failure(source: str | Path, error: str) -> dict:
-    """The report of a capture that was not fitted."""
-    return {"name": Path(source).stem, "source": str(source), "written": None, "error": error}
+def failure(source: str | Path, error: str, messages: list[str] | None = None) -> dict:
+    """The report of a capture that was not fitted, with the notes said before it failed."""
+    return {"name": Path(source).stem, "source": str(source), "written": None, "error": error,
+            "messages": list(messages or [])}
 
 
 def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dict:
@@ -55,11 +56,11 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
     try:
         d = report(api.fit_capture(path, replace(cfg, progress=say)), out, say)
     except PedaltoolError as exc:
-        d = failure(path, str(exc))
+        return failure(path, str(exc), notes)
     except Exception as exc:
         if debugging() and multiprocessing.parent_process() is None:
             raise
-        d = failure(path, internal_error_text(exc))
+        return failure(path, internal_error_text(exc), notes)
     d["source"] = str(path)
     d["messages"] = notes
     return d
