@@ -171,3 +171,26 @@ def test_the_virtual_pedals_output_folder_is_made(tmp_path):
         assert (tmp_path / "new" / "deeper").is_dir()
     finally:
         vp.stop()
+
+
+def test_virtual_says_what_was_done_to_its_input_as_every_command_does(monkeypatch, capsys):
+    """The virtual pedal's input notes go through the one `say_notes`: a resampled or clipped
+    input is a warning there as in `render` and `fit` (it printed "note:" for everything)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from pedaltool.cli import device_cmds
+
+    vp = SimpleNamespace(start=lambda: "/dev/pts/9", stop=lambda: None, fs_dir="/tmp/fs",
+                         input_wav=Path("/music/riff.wav"),
+                         input_notes=["resampled from 44100 Hz to 48000 Hz",
+                                      "2-channel file: using the first channel only"])
+
+    def ctrl_c(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(device_cmds.time, "sleep", ctrl_c)
+    device_cmds._run_virtual(vp)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: riff.wav: resampled from 44100 Hz to 48000 Hz",
+                   "note: riff.wav: 2-channel file: using the first channel only"]

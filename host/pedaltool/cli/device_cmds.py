@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main
+from pedaltool.cli.base import echo_json, json_option, main, say_notes
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -201,8 +201,7 @@ def _run_virtual(vp) -> None:
     except BaseException:
         vp.stop()  # its temporary folders
         raise
-    for note in vp.input_notes:
-        click.echo(f"note: {note}", err=True)
+    say_notes(vp.input_notes, vp.input_wav.name if vp.input_wav else "input")
     click.echo(f"virtual pedal on {port}")
     click.echo(f"  filesystem: {vp.fs_dir}")
     click.echo(f"  try: pedaltool flash --port {port}   (then: pedaltool status --port {port})")
