@@ -76,7 +76,9 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     if np.sqrt(np.mean(di[:n] ** 2)) < SILENT_RMS or np.sqrt(np.mean(target[:n] ** 2)) < SILENT_RMS:
         raise FitError(f"{name}: the DI or the reamp is silent")
     # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
-    # first (a DC offset on both, 0.01 already, pulled the peak to lag 0)
+    # first (a DC offset on both, 0.01 already, pulled the peak to lag 0); this is the
+    # correlation's own: fit_recording removes the aligned files' DC, with its note, after
+    # (remove_dc)
     m = int(min(n, 20 * rate_hz))
     a, b = di[:m] - np.mean(di[:m]), target[:m] - np.mean(target[:m])
     nf = 1 << int(np.ceil(np.log2(2 * m)))
@@ -84,14 +86,14 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     cross = fb * np.conj(fa)
     cc = np.abs(np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-12), nf))
     max_lag = int(MAX_LAG_S * rate_hz)
-    lags = np.concatenate([np.arange(0, max_lag), np.arange(-max_lag, 0)])
-    vals = np.concatenate([cc[:max_lag], cc[-max_lag:]])
+    lags, vals = _lag_window(cc, 0, max_lag)
     k = int(np.argmax(vals))
     lag = int(lags[k])
     noise = float(np.median(vals)) + 1e-12
     ratio = float(vals[k]) / noise
-    far_lag, far_ratio = _far_peak(cc, max_lag, min(int(FAR_LAG_S * rate_hz), m - 1))
-    far_ratio /= noise
+    # MIN_SECONDS > MAX_LAG_S: the window always reaches beyond max_lag
+    far_lags, far_vals = _lag_window(cc, max_lag + 1, min(int(FAR_LAG_S * rate_hz), m - 1))
+    far_lag, far_ratio = int(far_lags[np.argmax(far_vals)]), float(far_vals.max()) / noise
     if far_ratio >= max(FAR_PEAK_FACTOR * ratio, CLEAR_PEAK_RATIO):
         raise FitError(f"{name}: the reamp seems to start {abs(far_lag) / rate_hz:.2f} s "
                        f"{'later' if far_lag > 0 else 'earlier'} than the DI, more than the "
@@ -117,15 +119,12 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     return d, t, lag
 
 
-def _far_peak(cc: np.ndarray, near: int, far: int) -> tuple[int, float]:
-    """(lag, value) of the largest of ``cc`` (a circular correlation) at lags beyond ±near up
-    to ±far samples; (0, 0.0) when there are none."""
-    if far <= near:
-        return 0, 0.0
-    lags = np.concatenate([np.arange(near, far), np.arange(-far, -near)])
-    vals = np.concatenate([cc[near:far], cc[len(cc) - far:len(cc) - near]])
-    k = int(np.argmax(vals))
-    return int(lags[k]), float(vals[k])
+def _lag_window(cc: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lags, values) of ``cc``, a circular correlation (negative lags at its end), at every
+    lag with lo <= |lag| <= hi samples (lag 0 once)."""
+    pos = np.arange(lo, hi + 1)
+    lags = np.concatenate([pos, -pos[pos > 0]])
+    return lags, cc[lags]
 
 
 def _block_power(x: np.ndarray, w: int) -> np.ndarray:
