@@ -18,9 +18,9 @@ bound on what a second static branch inside the budget could buy.
 
     python benchmarks/fit_limits.py [--only SUBSTR] [--no-branch]
 
-It fits each scored capture (about 12 s each) and studies those the fitter found driven into
-saturation (``FitResult.saturating``: the rest are listed as skipped), with each one's
-residual (as long again).
+It fits each scored capture (about 12 s each; the four mild ones only to learn that they
+are) and studies those the fitter found driven into saturation (``FitResult.saturating``:
+the rest are listed as skipped), with each one's residual (as long again).
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ class FitResult:
     # ESR of the device-exact output against the float model on the evaluation DI: the
     # arithmetic contract's measure (target <= 1e-5, docs/arithmetic.md)
     device_vs_float_esr: float = float("nan")
-    # driven into saturation (core.is_saturating): what chose the structures tried
+    # whether the fit judged the capture driven into saturation (core.is_saturating): what
+    # chooses the structures tried by default (FitConfig.flavours can override it)
     saturating: bool = False
 
     @property

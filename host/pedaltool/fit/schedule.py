@@ -108,7 +108,8 @@ class Workers:
 def _leave_ctrl_c_to_the_parent() -> None:
     """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and an idle worker
     began a KeyboardInterrupt traceback ("Process ForkProcess-1:") that the parent's
-    terminate() cut short on the user's terminal. The parent stops the workers itself."""
+    terminate() cut short on the user's terminal. The parent stops the workers itself (its
+    ``Workers.__exit__``), so a parent stuck where Ctrl-C cannot reach leaves them running."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
