@@ -75,7 +75,8 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     r = runner.invoke(main, ["fit", str(bad), "--json", "-"])
     assert r.exit_code == 2 and "broken.nam" in r.stderr
     assert json.loads(r.stdout) == {"name": "broken", "source": str(bad), "written": None,
-                                    "error": r.stderr.splitlines()[-1].removeprefix("error: ")}
+                                    "error": r.stderr.splitlines()[-1].removeprefix("error: "),
+                                    "messages": []}
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
     for args in (["fit", str(tmp_path)], ["fit", "--nope"], ["fit", "-j", "0", "x.nam"]):
