@@ -62,6 +62,25 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert r.exit_code == 0, r.output
     assert "fitted from peter_n_hm2_swede_feather.nam" in json.loads(r.stdout)["notes"][0]
     assert "warning: " in r.stderr
+    # a pedal fitted from a recording has the recording's alignment, not the device's
+    # latency (an audit: a pair's pedal scored 0.61 against the capture it came from, 0.006
+    # when lined up): compare lines it up, and says so. Here: the same model 5 samples late
+    from pedaltool.pedal import write_pedal
+    from pedaltool.pedal.model import RECORDED_GEAR
+
+    late = read_pedal(out)
+    late.source.gear_type, late.source.sha256 = RECORDED_GEAR, ""
+    delay = next(st for st in late.stages if st.kind == "delay")
+    delay.p = (delay.p[0] + 5,)
+    write_pedal(tmp_path / "late.pedal", late)
+    r = runner.invoke(main, ["compare", str(models_dir / CAPTURE), "late.pedal", "--json",
+                             "--no-baseline"])
+    assert r.exit_code == 0, r.output
+    lined = json.loads(r.stdout)
+    assert lined["pedal"]["esr"] == pytest.approx(cmp["pedal"]["esr"], rel=0.01)
+    assert lined["notes"] == ["late.pedal was fitted from a recording, whose alignment (not the "
+                              "device's latency) set its own: its output is moved 5 samples "
+                              "earlier to line up with the capture's before scoring"]
 
 
 def test_fit_rejects_bad_arguments(models_dir, tmp_path):

@@ -1056,6 +1056,15 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                float(model.sample_rate or 48000.0), rate, str(nam_path), dc=oracle.dc)(x)
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
+    if qp.source.gear_type == RECORDED_GEAR:
+        lag = _output_lag(yp, y, RECORDED_MAX_LAG)
+        if lag:
+            notes.append(f"{Path(pedal_path).name} was fitted from a recording, whose alignment "
+                         "(not the device's latency) set its own: its output is moved "
+                         f"{abs(lag)} samples {'earlier' if lag > 0 else 'later'} to line up "
+                         "with the capture's before scoring")
+            yp = np.concatenate([yp[lag:], np.zeros(lag)]) if lag > 0 else \
+                np.concatenate([np.zeros(-lag), yp[:lag]])
     target = metrics.Target(y)
     out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None, "notes": notes,
            "y_nam": y, "x": x}
@@ -1067,6 +1076,21 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
     return out
+
+
+# samples a pedal fitted from a recording may be early or late against a capture of the
+# device: align keeps 8 samples of the pair's lag, so its latency is not the device's
+RECORDED_MAX_LAG = 256
+
+
+def _output_lag(y: np.ndarray, ref: np.ndarray, max_lag: int) -> int:
+    """The lag (samples, within ±max_lag) at which ``y`` best matches ``ref`` by plain
+    cross-correlation: positive when ``y`` comes later."""
+    n = len(ref)
+    nf = 1 << int(np.ceil(np.log2(2 * n)))
+    cc = np.fft.irfft(np.fft.rfft(y, nf) * np.conj(np.fft.rfft(ref, nf)), nf)
+    lags = np.arange(-max_lag, max_lag + 1)
+    return int(lags[np.argmax(cc[lags])])
 
 
 def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,
