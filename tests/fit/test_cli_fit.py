@@ -549,14 +549,15 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
 @pytest.mark.slow
 def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     """SIGTERM to `pedaltool fit` (kill, timeout, a closed terminal) ends its two worker
-    processes too, and leaves no .pedal behind."""
+    processes too, and leaves no .pedal behind; asked for JSON on stdout, it prints the error
+    there (it printed nothing)."""
     import signal
     import subprocess
     import sys
     import time
 
     exe = str(Path(sys.executable).parent / "pedaltool")
-    proc = subprocess.Popen([exe, "fit", str(models_dir / CAPTURE)], cwd=tmp_path,
+    proc = subprocess.Popen([exe, "fit", str(models_dir / CAPTURE), "--json", "-"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children: list[int] = []
     hang_guard = time.monotonic() + 600  # not a speed limit: the workers start in seconds
@@ -567,9 +568,10 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     assert len(children) >= 2, "the fit's worker processes never started"
     time.sleep(2.0)  # inside the fit
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=600)  # a hang guard only: it ends in about a second
+    out, err = proc.communicate(timeout=600)  # a hang guard only: it ends in about a second
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "error: stopped (SIGTERM)" in err and "Traceback" not in err
+    assert json.loads(out) == {"error": "stopped (SIGTERM)"}
     # the fit ends its workers (and reaps them) before it exits: none may outlive it
     alive = [c for c in children if Path(f"/proc/{c}").exists()
              and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]

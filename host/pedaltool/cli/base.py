@@ -147,9 +147,12 @@ class PedaltoolGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Stopped as exc:
-            say_error(f"error: stopped ({signal.Signals(exc.signum).name})")
+            why = f"stopped ({signal.Signals(exc.signum).name})"
+            self._json_error(ctx, ctx.meta.get("json_stdout"), why)
+            say_error(f"error: {why}")
             sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
+            self._json_error(ctx, ctx.meta.get("json_stdout"), "interrupted")
             say_error("error: interrupted")
             sys.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
