@@ -30,6 +30,10 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     report = json.loads(r.stdout)  # with --json -, stdout is the JSON alone
     assert report["written"] == str(out.relative_to(tmp_path))
     assert report["cycles_per_sample"] <= report["budget"]
+    # one type per key whatever the options (the default budget was an int, --budget's a
+    # float; drive and level ranges ints, tone's floats)
+    assert type(report["budget"]) is float and type(report["cycles_per_sample"]) is float
+    assert {type(db) for r in report["knob_ranges_db"].values() for db in r} == {float}
     assert report["effort"] == "quick"
     assert report["simd"] == simd_level.describe()  # which kernels fitted it (reproducibility)
     assert report["device"]["esr"] < report["baseline"]["esr"]

@@ -127,7 +127,8 @@ class FitResult:
         return {
             "name": self.name, "source": self.source_path, "rate": self.rate,
             "structure": self.structure, "notes": self.structure_notes,
-            "cycles_per_sample": self.cycles, "budget": self.budget, "arch": self.arch,
+            # floats whatever the option gave (a default budget was an int, --budget a float)
+            "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
             "device_vs_float_esr": self.device_vs_float_esr,
             "baseline": self.baseline.as_dict() if self.baseline else None,
@@ -138,7 +139,7 @@ class FitResult:
             "level_scale": self.level_scale, "saturating": self.saturating, "sane": self.sane,
             "sanity_message": self.sanity_message, "effort": self.effort,
             "simd": simd_level.describe(),
-            "knob_ranges_db": {k: list(v) for k, v in
+            "knob_ranges_db": {k: [float(db) for db in v] for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
         }
 
