@@ -48,6 +48,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert abs(cmp["pedal"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
     assert cmp["notes"] == []
+    assert cmp["files"] == {"capture": str(models_dir / CAPTURE), "pedal": str(out), "di": None}
     assert (tmp_path / "ab" / "di.wav").is_file()
     capture_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_capture.wav")
     pedal_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_pedal.wav")

@@ -292,8 +292,12 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
     assert r.exit_code == 0, r.output
     after = r.output[r.output.index("ESR (device-exact)"):]
     assert any(ln.startswith("warning: the reamp comes") for ln in after.splitlines()), after
-    said = json.loads((tmp_path / "s.json").read_text())["messages"]
+    report = json.loads((tmp_path / "s.json").read_text())
+    said = report["messages"]
     assert len(said) == 1 and "swapped" in said[0]
+    # the pair's files as given, and its alignment (the reamp leads: a negative lag)
+    assert report["recording"]["di"] == "reamp.wav" and report["recording"]["reamp"] == "di.wav"
+    assert -8 <= report["recording"]["lag_samples"] < -2
 
 
 @pytest.mark.parametrize("capture,saturating", [("peter_n_hm2_swede_feather.nam", True),

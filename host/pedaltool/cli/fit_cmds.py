@@ -369,6 +369,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         write_wavs(list(zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True)),
                    res["rate"], make_folder=True)
     out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
+    out["files"] = {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
+                    "di": None if di_wav is None else str(di_wav)}
     if as_json:
         echo_json(json.dumps(_json_safe(out), indent=2))
         return

@@ -115,6 +115,9 @@ class FitResult:
     # whether the fit judged the capture driven into saturation (core.is_saturating): what
     # chooses the structures tried by default (FitConfig.flavours can override it)
     saturating: bool = False
+    # a recorded pair's files as given and its alignment: {"di", "reamp", "lag_samples"}
+    # (the reamp moved earlier by lag_samples - 8, recording.align); None for a capture
+    recording: dict | None = None
 
     @property
     def improvement(self) -> float:
@@ -136,7 +139,8 @@ class FitResult:
             "improvement_vs_baseline": self.improvement,
             "candidates": self.candidates, "seconds": self.seconds,
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
-            "level_scale": self.level_scale, "saturating": self.saturating, "sane": self.sane,
+            "level_scale": self.level_scale, "saturating": self.saturating,
+            "recording": self.recording, "sane": self.sane,
             "sanity_message": self.sanity_message, "effort": self.effort,
             "simd": simd_level.describe(),
             "knob_ranges_db": {k: [float(db) for db in v] for k, v in

@@ -348,4 +348,5 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         candidates=api.candidate_rows(quick, sorted(finals, key=api._rank), base, cfg.arch,
                                       seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
+        device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr),
+        recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
