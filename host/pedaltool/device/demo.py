@@ -51,19 +51,14 @@ def fit_bundled(capture: Path, pedals_dir: Path, echo: Callable[[str], None],
 
 def _align(y: np.ndarray, ref: np.ndarray, max_lag: int = 4096) -> tuple[np.ndarray, int]:
     """``y`` shifted so it lines up with ``ref`` (the pedal's I/O buffers add latency)."""
+    from pedaltool.fit.lag import cross_correlation
+
     n = min(len(ref), len(y), RATE_HZ * 2)
     a = ref[:n].astype(np.float64)
     b = y[: n + max_lag].astype(np.float64)
-    best, best_lag = -np.inf, 0
-    for lag in range(0, max_lag + 1):
-        seg = b[lag : lag + n]
-        if len(seg) < n:
-            break
-        c = float(np.dot(a, seg))
-        if c > best:
-            best, best_lag = c, lag
-    out = y[best_lag:]
-    return out, best_lag
+    lags = np.arange(0, len(b) - n + 1)  # where all of ``a`` overlaps ``b``
+    best_lag = int(lags[np.argmax(cross_correlation(b, a)[lags])])
+    return y[best_lag:], best_lag
 
 
 def render_on_pedal(vp, port: str, di_wav: Path, out_wav: Path, timeout_s: float = 300.0

@@ -23,6 +23,7 @@ from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
+from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.fit.schedule import Task, Workers, run_graph
 from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
@@ -1062,7 +1063,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     if qp.source.gear_type == RECORDED_GEAR:
-        lag = _output_lag(yp, y, RECORDED_MAX_LAG)
+        lags, vals = lag_window(cross_correlation(yp, y), 0, RECORDED_MAX_LAG)
+        lag = int(lags[np.argmax(vals)])  # positive: the pedal comes later
         if lag:
             notes.append(f"{Path(pedal_path).name} was fitted from a recording, whose alignment "
                          "(not the device's latency) set its own: its output is moved "
@@ -1086,16 +1088,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
 # samples a pedal fitted from a recording may be early or late against a capture of the
 # device: align keeps 8 samples of the pair's lag, so its latency is not the device's
 RECORDED_MAX_LAG = 256
-
-
-def _output_lag(y: np.ndarray, ref: np.ndarray, max_lag: int) -> int:
-    """The lag (samples, within ±max_lag) at which ``y`` best matches ``ref`` by plain
-    cross-correlation: positive when ``y`` comes later."""
-    n = len(ref)
-    nf = 1 << int(np.ceil(np.log2(2 * n)))
-    cc = np.fft.irfft(np.fft.rfft(y, nf) * np.conj(np.fft.rfft(ref, nf)), nf)
-    lags = np.arange(-max_lag, max_lag + 1)
-    return int(lags[np.argmax(cc[lags])])
 
 
 def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,

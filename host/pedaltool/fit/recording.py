@@ -22,6 +22,7 @@ from scipy import signal as sps
 from pedaltool.audio import gain_to_db
 from pedaltool.errors import FitError
 from pedaltool.fit import core, linear, metrics
+from pedaltool.fit.lag import cross_correlation, lag_window
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
@@ -81,18 +82,15 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     # (remove_dc)
     m = int(min(n, 20 * rate_hz))
     a, b = di[:m] - np.mean(di[:m]), target[:m] - np.mean(target[:m])
-    nf = 1 << int(np.ceil(np.log2(2 * m)))
-    fa, fb = np.fft.rfft(a, nf), np.fft.rfft(b, nf)
-    cross = fb * np.conj(fa)
-    cc = np.abs(np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-12), nf))
+    cc = np.abs(cross_correlation(b, a, whiten=True))
     max_lag = int(MAX_LAG_S * rate_hz)
-    lags, vals = _lag_window(cc, 0, max_lag)
+    lags, vals = lag_window(cc, 0, max_lag)
     k = int(np.argmax(vals))
     lag = int(lags[k])
     noise = float(np.median(vals)) + 1e-12
     ratio = float(vals[k]) / noise
     # MIN_SECONDS > MAX_LAG_S: the window always reaches beyond max_lag
-    far_lags, far_vals = _lag_window(cc, max_lag + 1, min(int(FAR_LAG_S * rate_hz), m - 1))
+    far_lags, far_vals = lag_window(cc, max_lag + 1, min(int(FAR_LAG_S * rate_hz), m - 1))
     far_lag, far_ratio = int(far_lags[np.argmax(far_vals)]), float(far_vals.max()) / noise
     if far_ratio >= max(FAR_PEAK_FACTOR * ratio, CLEAR_PEAK_RATIO):
         raise FitError(f"{name}: the reamp seems to start {abs(far_lag) / rate_hz:.2f} s "
@@ -117,14 +115,6 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
             raise FitError(f"{name}: the DI and the reamp do not match (their loudness moves "
                            f"together by {r:.2f} of 1); are they the same take?")
     return d, t, lag
-
-
-def _lag_window(cc: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lags, values) of ``cc``, a circular correlation (negative lags at its end), at every
-    lag with lo <= |lag| <= hi samples (lag 0 once)."""
-    pos = np.arange(lo, hi + 1)
-    lags = np.concatenate([pos, -pos[pos > 0]])
-    return lags, cc[lags]
 
 
 def _block_power(x: np.ndarray, w: int) -> np.ndarray:
