@@ -306,8 +306,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     core.check_fittable(pr, name)  # a purely linear pair is refused as a capture is
     v = int(cut * (1.0 - VAL_FRACTION))
     ds = core.Dataset(d[:v], t[:v], d[v:cut], t[v:cut])
-    say(f"{'driven into saturation' if core.is_saturating(pr) else 'not saturating'} (the "
-        "reamp's level against the DI's)")
+    saturating = core.is_saturating(pr)
+    say(f"{'driven into saturation' if saturating else 'not saturating'} (the reamp's level "
+        "against the DI's)")
     structs = api.structures_for(cfg, pr, name, say)
     q_nfev, f_nfev = api._nfev(cfg, pr)
     quick = sorted((core.quick_fit(st, pr, ds, nfev=q_nfev, progress=cfg.progress)
@@ -338,5 +339,5 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         candidates=api.candidate_rows(quick, sorted(finals, key=api._rank), base, cfg.arch,
                                       seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr),
+        device_vs_float_esr=dev_vs_float, saturating=saturating,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
