@@ -69,9 +69,14 @@ def json_option(ctx: click.Context, param: click.Parameter, value):
     """The callback of every ``--json`` option: a command that prints JSON on stdout (the
     flag, or ``-``) prints an error there too, as ``{"error": ...}``, so that a script parsing
     stdout gets that rather than nothing (``PedaltoolGroup``)."""
-    if value is True or str(value) == "-":
+    if _json_to_stdout(value):
         ctx.meta["json_stdout"] = True
     return value
+
+
+def _json_to_stdout(value) -> bool:
+    """A ``--json`` option's value that means stdout: the flag given, or ``-``."""
+    return value is True or str(value) == "-"
 
 
 def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
@@ -90,7 +95,7 @@ def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
         value = cmd.make_parser(pctx).parse_args(list(args))[0].get(opt.name)
     except click.UsageError:
         return False
-    return value is True or str(value) == "-"
+    return _json_to_stdout(value)
 
 
 def echo_json(text: str) -> None:
