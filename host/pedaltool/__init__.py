@@ -6,3 +6,7 @@ from pedaltool import simd_level as _simd_level
 _simd_level.pin()
 
 __version__ = "0.1.0"
+
+# the layout of every JSON report (fit, compare, info): raised when a key changes meaning or
+# goes (docs/fitting.md, "The JSON report")
+JSON_SCHEMA = 1

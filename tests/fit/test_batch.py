@@ -26,9 +26,9 @@ def test_a_batch_whose_worker_dies_reports_the_unfinished_captures(monkeypatch):
     jobs = [(f"{n}.nam", f"{n}.pedal") for n in "abc"]
     results = list(batch.fit_batch(jobs, FitConfig(effort="quick"), 2, _no_progress,
                                    said.append))
-    assert sorted(d["source"] for d in results) == ["a.nam", "b.nam", "c.nam"]
-    died = next(d for d in results if d["source"] == "a.nam")
-    assert "a worker process died" in died["error"] and died["written"] is None
+    assert sorted(d["files"]["capture"] for d in results) == ["a.nam", "b.nam", "c.nam"]
+    died = next(d for d in results if d["files"]["capture"] == "a.nam")
+    assert "a worker process died" in died["error"] and died["files"]["pedal"] is None
     assert any("a worker process died" in s for s in said)
 
 
@@ -41,12 +41,12 @@ def test_a_capture_that_cannot_be_fitted_or_hits_a_bug_is_a_failure_report(monke
 
     monkeypatch.delenv("PEDALTOOL_DEBUG", raising=False)
     d = batch.fit_one(tmp_path / "missing.nam", None, FitConfig())
-    assert d["written"] is None and d["name"] == "missing" and "missing.nam" in d["error"]
+    assert d["files"]["pedal"] is None and d["name"] == "missing" and "missing.nam" in d["error"]
     monkeypatch.setattr(api, "fit_capture", fit_capture)
     d = batch.fit_one("x.nam", None, FitConfig())
     assert d == batch.failure("x.nam", "internal error (ZeroDivisionError: a bug); rerun with "
                               "PEDALTOOL_DEBUG=1 for a traceback and please report it")
-    assert d["messages"] == []
+    assert d["notes"] == []
 
 
 def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monkeypatch,
@@ -73,7 +73,7 @@ def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monke
     said: list[str] = []
     d = batch.fit_one("a.nam", None, FitConfig(progress=said.append))
     assert said == ["probing", "note: a.nam was resampled", "warning: it hums"]
-    assert d["messages"] == said[1:] and d["error"] == "a.nam: silent"
+    assert d["notes"] == said[1:] and d["error"] == "a.nam: silent"
     monkeypatch.chdir(tmp_path)
     for n in "ab":
         shutil.copy(Path(__file__).parents[2] / "examples" / "diode_clipper.nam", f"{n}.nam")
@@ -81,7 +81,7 @@ def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monke
     assert r.exit_code == 1, r.output
     assert "a.nam: note: a.nam was resampled\na.nam: warning: it hums\nb.nam: note: b.nam " \
         "was resampled" in r.output  # (the progress lines do not start with the file name)
-    assert [e["messages"] for e in json.loads(Path("r.json").read_text())] == [
+    assert [e["notes"] for e in json.loads(Path("r.json").read_text())] == [
         ["note: a.nam was resampled", "warning: it hums"],
         ["note: b.nam was resampled", "warning: it hums"]]
     import pedaltool.fit
@@ -91,4 +91,4 @@ def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monke
     assert r.exit_code == 2, r.output
     one = json.loads(Path("one.json").read_text())
     assert one["error"] == "a.nam: silent"
-    assert one["messages"] == ["note: a.nam was resampled", "warning: it hums"]
+    assert one["notes"] == ["note: a.nam was resampled", "warning: it hums"]

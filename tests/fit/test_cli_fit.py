@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from pedaltool import simd_level
 from pedaltool.cli import main
+from pedaltool.fit import batch
 from pedaltool.fit import structure as S
 from pedaltool.pedal import read_pedal
 
@@ -28,7 +29,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     qp = read_pedal(out)
     assert qp.sample_rate == 48000
     report = json.loads(r.stdout)  # with --json -, stdout is the JSON alone
-    assert report["written"] == str(out.relative_to(tmp_path))
+    assert report["files"]["pedal"] == str(out.relative_to(tmp_path))
     assert report["cycles_per_sample"] <= report["budget"]
     # one type per key whatever the options (the default budget was an int, --budget's a
     # float; drive and level ranges ints, tone's floats)
@@ -45,7 +46,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
                              "--ab", "ab"])
     assert r.exit_code == 0, r.output
     cmp = json.loads(r.stdout)  # the progress lines go to stderr
-    assert abs(cmp["pedal"]["esr"] - report["device"]["esr"]) < 1e-6
+    assert abs(cmp["device"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
     assert cmp["notes"] == []
     assert cmp["files"] == {"capture": str(models_dir / CAPTURE), "pedal": str(out), "di": None}
@@ -57,7 +58,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     # the pair is what was scored: the pedal within its ESR of the capture (prewarmed, so not
     # to the digit)
     assert metrics.esr(pedal_wav.samples, capture_wav.samples) == pytest.approx(
-        cmp["pedal"]["esr"], rel=0.05)
+        cmp["device"]["esr"], rel=0.05)
     # against another capture: scored, with a warning that names the file's own capture
     from pedaltool.signals import evaluation_di
 
@@ -65,6 +66,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     r = runner.invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(out),
                              "--no-baseline", "--di", "di3.wav", "--json"])
     assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["notes"][0].startswith("warning: ")
     assert "fitted from peter_n_hm2_swede_feather.nam" in json.loads(r.stdout)["notes"][0]
     assert "warning: " in r.stderr
     # a pedal fitted from a recording has the recording's alignment, not the device's
@@ -82,10 +84,11 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
                              "--no-baseline"])
     assert r.exit_code == 0, r.output
     lined = json.loads(r.stdout)
-    assert lined["pedal"]["esr"] == pytest.approx(cmp["pedal"]["esr"], rel=0.01)
-    assert lined["notes"] == ["late.pedal was fitted from a recording, whose alignment (not the "
-                              "device's latency) set its own: its output is moved 5 samples "
-                              "earlier to line up with the capture's before scoring"]
+    assert lined["device"]["esr"] == pytest.approx(cmp["device"]["esr"], rel=0.01)
+    assert lined["notes"] == ["warning: late.pedal was fitted from a recording, whose "
+                              "alignment (not the device's latency) set its own: its output is "
+                              "moved 5 samples earlier to line up with the capture's before "
+                              "scoring"]
 
 
 def test_fit_rejects_bad_arguments(models_dir, tmp_path):
@@ -98,9 +101,10 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     bad.write_text("{not json")
     r = runner.invoke(main, ["fit", str(bad), "--json", "-"])
     assert r.exit_code == 2 and "broken.nam" in r.stderr
-    assert json.loads(r.stdout) == {"name": "broken", "source": str(bad), "written": None,
-                                    "error": r.stderr.splitlines()[-1].removeprefix("error: "),
-                                    "messages": []}
+    assert json.loads(r.stdout) == {
+        "schema": 1, "name": "broken",
+        "files": {"capture": str(bad), "di": None, "reamp": None, "pedal": None},
+        "error": r.stderr.splitlines()[-1].removeprefix("error: "), "notes": []}
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--quick", "--thorough"])
     assert r.exit_code == 2 and "contradict" in r.output and len(r.output.splitlines()) == 1
     for args in (["fit", str(tmp_path)], ["fit", "--nope"], ["fit", "-j", "0", "x.nam"]):
@@ -331,7 +335,7 @@ def test_fit_several_captures_in_parallel_ends_with_a_summary(models_dir, tmp_pa
         tried = {S.flavour_of(c["structure"]).removesuffix("+env")
                  for c in d["candidates"] if c["structure"] != "baseline"}
         assert tried == set(S.flavours_for(d["saturating"]))
-        src = read_pedal(d["written"]).source  # and its metadata reaches the .pedal
+        src = read_pedal(d["files"]["pedal"]).source  # and its metadata reaches the .pedal
         assert (src.file_name, src.gear_type, src.tone_type) == (f"{d['name']}.nam", "amp",
                                                                   "clean")
     assert "capture" in r.stdout and "tiny_a" in r.stdout and "tiny_b" in r.stdout
@@ -468,7 +472,7 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     assert "not written, the capture cannot be approximated" in r.output
     assert "Traceback" not in r.output
     d = json.loads(Path("r.json").read_text())
-    assert d["written"] is None and "cannot be approximated" in d["error"]
+    assert d["files"]["pedal"] is None and "cannot be approximated" in d["error"]
     assert d["device"]["esr"] > 0  # the fit's numbers are still reported
     assert Path("old.pedal").read_bytes() == b"the user's old model"
     assert not Path("pedals").exists()
@@ -479,9 +483,9 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     rows = json.loads(Path("b.json").read_text())
     assert [row["name"] for row in rows] == ["tiny", "broken", "bug"]
     # one schema with the single capture's report: written null, and the reason
-    assert rows[0]["written"] is None and "cannot be approximated" in rows[0]["error"]
+    assert rows[0]["files"]["pedal"] is None and "cannot be approximated" in rows[0]["error"]
     assert rows[0]["device"]["esr"] > 0
-    assert rows[1]["written"] is None and "broken.nam" in rows[1]["error"]
+    assert rows[1]["files"]["pedal"] is None and "broken.nam" in rows[1]["error"]
     assert "bug.nam: internal error (ZeroDivisionError: a bug)" in r.output
     assert "wrote 0 of 3 .pedal files to pedals/" in r.output
     lines = r.output.splitlines()
@@ -516,8 +520,8 @@ def test_a_plot_that_fails_keeps_the_model_and_the_report(models_dir, tmp_path, 
         "error: p.png: cannot write (No space left on device)"), r.output
     assert read_pedal("t.pedal").sample_rate == 48000
     d = json.loads(Path("r.json").read_text())
-    assert d["written"] == "t.pedal"
-    assert d["messages"][-1] == "error: p.png: cannot write (No space left on device)"
+    assert d["files"]["pedal"] == "t.pedal"
+    assert d["notes"][-1] == "error: p.png: cannot write (No space left on device)"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed: refused up front
     r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "u.pedal", "--plot", "p.png"])
     assert r.exit_code == 2 and "pip install 'pedaltool[plot]'" in r.output
@@ -529,12 +533,13 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
 
     ok = {"name": "amp", "structure": "wh-3/7", "cycles_per_sample": 1100.0, "seconds": 20.0,
           "device": {"esr": 0.01, "esr_pre": 0.02, "lsd_db": 2.0}, "baseline": {"esr": 0.1},
-          "improvement_vs_baseline": 10.0, "written": "pedals/amp.pedal"}
-    refused = dict(ok, name="fuzz", written=None, error="fuzz: not written, the capture "
-                   "cannot be approximated within 1302 cycles/sample (best device ESR 0.97)")
+          "improvement_vs_baseline": 10.0,
+          "files": {"capture": "amp.nam", "di": None, "reamp": None, "pedal": "pedals/amp.pedal"}}
+    refused = dict(ok, name="fuzz", files=dict(ok["files"], capture="fuzz.nam", pedal=None),
+                   error="fuzz: not written, the capture cannot be approximated within 1302 "
+                   "cycles/sample (best device ESR 0.97)")
     refused["device"] = dict(ok["device"], esr=0.97)
-    failed = {"name": "lin", "error": "lin: the capture is purely linear " + "x" * 120,
-              "written": None}
+    failed = batch.failure("lin.nam", "lin: the capture is purely linear " + "x" * 120)
     items = [ok, refused, failed]
     table = format_rows(SUMMARY_HEADER, summary_rows(items)).splitlines()
     assert max(len(line) for line in table) < 100  # the long reasons are not in the table
@@ -542,13 +547,15 @@ def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     assert table[2].split()[-3:] == ["close", "20", "yes"]
     assert table[3].split()[-3:] == ["far", "20", "no"] and table[3].split()[3] == "0.9700"
     assert table[4].split()[1:] == ["error", "no"]
-    assert summary_problems(items) == [
-        "fuzz: not written, the capture cannot be approximated within 1302 cycles/sample "
-        "(best device ESR 0.97)", failed["error"]]
+    assert summary_problems(items) == [  # each with its path as given
+        "fuzz.nam: not written, the capture cannot be approximated within 1302 cycles/sample "
+        "(best device ESR 0.97)", "lin.nam: the capture is purely linear " + "x" * 120]
     # the loaders' errors name the file as given: said once, not twice
-    given = {"name": "t", "source": "bad/t.nam", "error": "bad/t.nam: malformed JSON",
-             "written": None}
+    given = batch.failure("bad/t.nam", "bad/t.nam: malformed JSON")
     assert summary_problems([given]) == ["bad/t.nam: malformed JSON"]
+    pair = batch.failure(None, "di.wav / r.wav: the DI or the reamp is silent", [], "di.wav",
+                         "r.wav")
+    assert summary_problems([pair]) == ["r.wav: di.wav / r.wav: the DI or the reamp is silent"]
 
 
 @pytest.mark.slow
@@ -607,9 +614,9 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
                                   "--json"])
     assert r.exit_code == 0, r.output
     notes = json.loads(r.stdout)["notes"]
-    assert notes[0] == f"{tmp_path / 'cut.wav'}: data chunk truncated: 764000 of 768000 bytes " \
-        "present", notes
-    assert f"warning: {notes[0]}" in r.stderr
+    assert notes[0] == f"warning: {tmp_path / 'cut.wav'}: data chunk truncated: 764000 of " \
+        "768000 bytes present", notes
+    assert notes[0] in r.stderr  # as said
     # a note that changes nothing heard stays a note, whatever the file's path says
     from test_audio import _wav_bytes
 
@@ -629,7 +636,7 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
                                   "--di", str(tmp_path / "loud.wav"), "--no-baseline",
                                   "--json", "--ab", str(tmp_path / "ab")])
     assert r.exit_code == 0, r.output
-    assert f"{tmp_path / 'loud.wav'}: scored on its first 3.5 s of 4.0 s" in \
+    assert f"warning: {tmp_path / 'loud.wav'}: scored on its first 3.5 s of 4.0 s" in \
         json.loads(r.stdout)["notes"]
     assert read_wav(tmp_path / "ab" / "di.wav").samples.size == 3.5 * 48000
     # a .pedal at a rate the fitter does not score at: named, and why
@@ -766,4 +773,4 @@ def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_p
     r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "--json", "r.json"])
     assert r.exit_code == 130, r.output
     assert "interrupted after 1 of 3 captures: a.nam" in r.output
-    assert [d["source"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]
+    assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]

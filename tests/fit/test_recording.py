@@ -293,11 +293,13 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
     after = r.output[r.output.index("ESR (device-exact)"):]
     assert any(ln.startswith("warning: the reamp comes") for ln in after.splitlines()), after
     report = json.loads((tmp_path / "s.json").read_text())
-    said = report["messages"]
+    said = report["notes"]
     assert len(said) == 1 and "swapped" in said[0]
     # the pair's files as given, and its alignment (the reamp leads: a negative lag)
-    assert report["recording"]["di"] == "reamp.wav" and report["recording"]["reamp"] == "di.wav"
-    assert -8 <= report["recording"]["lag_samples"] < -2
+    assert report["files"] == {"capture": None, "di": "reamp.wav", "reamp": "di.wav",
+                               "pedal": "s.pedal"}
+    assert -8 <= report["lag_samples"] < -2
+    assert report["source"]["gear_type"] == "recording" and report["source"]["file"] == "di.wav"
 
 
 @pytest.mark.parametrize("capture,saturating", [("peter_n_hm2_swede_feather.nam", True),

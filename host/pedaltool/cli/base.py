@@ -56,13 +56,24 @@ def say_error(text: str) -> None:
         pass
 
 
-def say_notes(notes: list[str], where: str) -> None:
-    """What was done to an input (``where``: its name), on stderr: a note that changes what is
-    heard is a warning (``audio.note_kind``)."""
+def note_lines(notes: list[str], where: str | None) -> list[str]:
+    """What was done to an input (``where``: its name, or None), as said on stderr and listed
+    in a JSON report's ``notes``: a note that changes what is heard is a warning
+    (``audio.note_kind``)."""
     from pedaltool.audio import note_kind
 
-    for note in notes:
-        click.echo(f"{note_kind(note)}: {where}: {note}", err=True)
+    return [f"{note_kind(note)}: " + (f"{where}: " if where else "") + note for note in notes]
+
+
+def say_lines(lines: list[str]) -> None:
+    """``lines`` on stderr, one each."""
+    for line in lines:
+        click.echo(line, err=True)
+
+
+def say_notes(notes: list[str], where: str) -> None:
+    """:func:`note_lines` on stderr."""
+    say_lines(note_lines(notes, where))
 
 
 def json_option(ctx: click.Context, param: click.Parameter, value):

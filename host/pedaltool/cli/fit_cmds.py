@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main, say_error, say_notes
+from pedaltool import JSON_SCHEMA
+from pedaltool.cli.base import echo_json, json_option, main, note_lines, say_error, say_lines
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -45,9 +46,11 @@ def _capture_printer(t0: float, name: str):
 
 def _one_line(d: dict) -> str:
     """A finished capture of a batch, for the progress lines."""
+    from pedaltool.fit.batch import given
+
     if "device" not in d:
-        return f"{d['source']}: error"
-    return f"{d['source']}: {d['structure']}, ESR {d['device']['esr']:.4f}"
+        return f"{given(d)}: error"
+    return f"{given(d)}: {d['structure']}, ESR {d['device']['esr']:.4f}"
 
 
 @main.command()
@@ -114,7 +117,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         # notes are said among the progress lines, and repeated under the table
         say, notes = batch.collecting(_progress_printer())
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=say)
-        source = target_wav if di_wav is not None else models[0]
         try:
             if di_wav is not None:
                 click.echo(f"fitting {target_wav.name} from {di_wav.name}", err=True)
@@ -123,17 +125,18 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
         except PedaltoolError as exc:  # the report says so too, as a batch's entries do
-            _dump_json(json_path, batch.failure(source, str(exc), notes))
+            _dump_json(json_path, batch.failure(None, str(exc), notes, di_wav, target_wav)
+                       if di_wav is not None else batch.failure(models[0], str(exc), notes))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress)
-        d["messages"] = notes  # ("notes" is the structure's)
+        d["notes"] = notes
         try:
             click.echo(result_table(res), err=to_err)
             for note in notes:
                 click.echo(note, err=to_err)
-            if d["written"] is not None:
-                click.echo(f"wrote {d['written']}", err=to_err)
+            if batch.written(d) is not None:
+                click.echo(f"wrote {batch.written(d)}", err=to_err)
         finally:  # the plot failing (a full disk) still leaves the report, which says so
             plot_error = None
             if plot_path:
@@ -142,9 +145,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     click.echo(f"wrote {plot_path}", err=to_err)
                 except PedaltoolError as exc:
                     plot_error = exc
-                    d["messages"].append(f"error: {exc}")
+                    d["notes"].append(f"error: {exc}")
             _dump_json(json_path, d)
-        if d["written"] is None:  # the report says why too
+        if batch.written(d) is None:  # the report says why too
             raise FitError(d["error"])
         if plot_error is not None:
             raise plot_error
@@ -169,17 +172,17 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     cfg, progress=_progress_printer())))
     except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
         if results:  # the report first: stderr may be gone with the terminal
-            results.sort(key=lambda d: order[d["source"]])
+            results.sort(key=lambda d: order[batch.given(d)])
             _dump_json(json_path, results)
             say_error(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
-                       f"{', '.join(d['source'] for d in results)}")
+                       f"{', '.join(batch.given(d) for d in results)}")
         raise
-    results.sort(key=lambda d: order[d["source"]])
+    results.sort(key=lambda d: order[batch.given(d)])
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
     for d in results:  # each capture's notes, said among the interleaved progress lines
-        for note in d.get("messages", ()):
-            click.echo(f"{d['source']}: {note}", err=to_err)
-    written = sum(1 for d in results if d.get("written"))
+        for note in d["notes"]:
+            click.echo(f"{batch.given(d)}: {note}", err=to_err)
+    written = sum(1 for d in results if batch.written(d))
     click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
                err=to_err)
     problems = summary_problems(results)  # one per capture not written
@@ -331,8 +334,8 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
                    "on its first 60 s (default: the project's evaluation DI at the capture's "
                    "calibrated level).")
 @click.option("--json", "as_json", is_flag=True, callback=json_option,
-              help="Print JSON: {rate, pedal: {esr, esr_pre, lsd_db}, baseline: the same or "
-                   "null, notes: [warnings]}.")
+              help="Print JSON: {schema, sample_rate_hz, device: {esr, esr_pre, lsd_db}, "
+                   "baseline: the same or null, notes: [the warnings as printed], files}.")
 @click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "
                    "DI (di.wav) into this folder, created if missing; files there with those "
@@ -357,20 +360,20 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
-        say_notes(clip.notes, str(di_wav))
-        read_notes = [f"{di_wav}: {note}" for note in clip.notes]
+        read_notes = note_lines(clip.notes, str(di_wav))
+        say_lines(read_notes)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
                      cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
                      playback=ab_dir is not None)
-    for note in res["notes"]:
-        click.echo(f"warning: {note}", err=True)
-    res["notes"] = read_notes + res["notes"]  # --json: how the file was read, too
+    notes = [f"warning: {note}" for note in res["notes"]]
+    say_lines(notes)
     if ab_dir is not None:  # the three together: a failure leaves the old set
         write_wavs(list(zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True)),
                    res["rate"], make_folder=True)
-    out = {k: res[k] for k in ("rate", "pedal", "baseline", "notes")}
-    out["files"] = {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
-                    "di": None if di_wav is None else str(di_wav)}
+    out = {"schema": JSON_SCHEMA, "sample_rate_hz": res["rate"], "device": res["pedal"],
+           "baseline": res["baseline"], "notes": read_notes + notes,  # how the DI was read too
+           "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
+                     "di": None if di_wav is None else str(di_wav)}}
     if as_json:
         echo_json(json.dumps(_json_safe(out), indent=2))
         return

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main, say_notes
+from pedaltool import JSON_SCHEMA
+from pedaltool.cli.base import echo_json, json_option, main, note_lines, say_lines, say_notes
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -32,7 +33,8 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
         return
     from pedaltool import nam
 
-    facts = nam.load(model, slim=slim).info()
+    facts = {"schema": JSON_SCHEMA, **nam.load(model, slim=slim).info()}
+    facts["notes"] = note_lines(facts["notes"], None)
     _note_unslimmable(model, slim)
     if as_json:
         echo_json(json.dumps(facts, indent=2))
@@ -69,8 +71,7 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         click.echo(f"{k:<{width}}  {v}")
-    for note in facts["notes"]:
-        click.echo(f"note: {note}", err=True)
+    say_lines(facts["notes"])
 
 
 def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
@@ -78,17 +79,18 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
 
     if slim is not None:
         raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
-    facts = pedal_info(model)
+    facts = {"schema": JSON_SCHEMA, **pedal_info(model)}
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return
     from pedaltool.pedal.model import RECORDED_GEAR
 
-    src, acc = facts["source"], facts["accuracy"]
+    src, acc = facts["source"], facts["device"]
     esr = "not recorded" if acc["esr"] is None else (
         f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on "
         + ("the held-out end of the recording" if src["gear_type"] == RECORDED_GEAR
-           else "the evaluation DI") + (f", {acc['effort']} effort" if acc["effort"] else ""))
+           else "the evaluation DI")
+        + (f", {facts['effort']} effort" if facts["effort"] else ""))
     rows = [
         ("file", f"{facts['file']} ({facts['bytes']} bytes)"),
         ("name", facts["name"] or "-"),
@@ -100,8 +102,8 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
         ("knob ranges", ", ".join(f"{k} {lo:+g}..{hi:+g} dB"
                                   for k, (lo, hi) in facts["knob_ranges_db"].items()) or "-"),
         ("ESR", esr),
-        ("cost", "not recorded" if acc["cycles_per_sample"] is None else
-         f"{acc['cycles_per_sample']:.0f} cycles/sample (firmware cost model)"),
+        ("cost", "not recorded" if facts["cycles_per_sample"] is None else
+         f"{facts['cycles_per_sample']:.0f} cycles/sample (firmware cost model)"),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

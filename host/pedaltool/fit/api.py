@@ -128,9 +128,19 @@ class FitResult:
         return self.baseline.esr / max(self.score.esr, 1e-12)
 
     def as_dict(self) -> dict:
+        """The fit's JSON report (schema ``JSON_SCHEMA``, docs/fitting.md "The JSON report"):
+        ``files`` as given, the .pedal's null until ``batch.report`` writes it; ``notes`` empty
+        until the caller adds what was said."""
+        from pedaltool import JSON_SCHEMA
+        from pedaltool.pedal.fileformat import SHA_PREFIX
+
+        rec = self.recording or {}
         return {
-            "name": self.name, "source": self.source_path, "rate": self.rate,
-            "structure": self.structure, "notes": self.structure_notes,
+            "schema": JSON_SCHEMA, "name": self.name,
+            "files": {"capture": None if rec else self.source_path, "di": rec.get("di"),
+                      "reamp": rec.get("reamp"), "pedal": None},
+            "sample_rate_hz": self.rate,
+            "structure": self.structure, "structure_notes": self.structure_notes,
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
@@ -140,12 +150,14 @@ class FitResult:
             "improvement_vs_baseline": self.improvement,
             "candidates": self.candidates, "seconds": self.seconds,
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
+            "lag_samples": rec.get("lag_samples"),
             "level_scale": self.level_scale, "saturating": self.saturating,
-            "recording": self.recording, "sane": self.sane,
-            "sanity_message": self.sanity_message, "effort": self.effort,
+            "source": self.qpedal.source.as_dict(SHA_PREFIX),
+            "sane": self.sane, "sanity_message": self.sanity_message, "effort": self.effort,
             "simd": simd_level.describe(),
             "knob_ranges_db": {k: [float(db) for db in v] for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
+            "notes": [],
         }
 
 

@@ -17,7 +17,7 @@ _DIED = "a worker process died (killed, or out of memory?)"
 
 def collecting(say: Say | None) -> tuple[Say, list[str]]:
     """(a progress printer that passes every line on to ``say`` and keeps the notes and
-    warnings, the list it keeps them in): a report's "messages", repeated after the result."""
+    warnings, the list it keeps them in): a report's "notes", repeated after the result."""
     notes: list[str] = []
 
     def progress(msg: str) -> None:
@@ -30,28 +30,44 @@ def collecting(say: Say | None) -> tuple[Say, list[str]]:
 
 
 def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -> dict:
-    """``res.as_dict()`` plus "written": the .pedal that :func:`api.write_result` wrote, or
-    None and "error" saying why it refused."""
+    """``res.as_dict()`` with its ``files["pedal"]``: the .pedal that :func:`api.write_result`
+    wrote, or None and "error" saying why it refused."""
     d = res.as_dict()
     try:
-        d["written"] = str(api.write_result(res, out, say))
+        d["files"]["pedal"] = str(api.write_result(res, out, say))
     except PedaltoolError as exc:
-        d["written"], d["error"] = None, str(exc)
+        d["error"] = str(exc)
     return d
 
 
-def failure(source: str | Path, error: str, messages: list[str] | None = None) -> dict:
-    """The report of a capture that was not fitted, with the notes said before it failed."""
-    return {"name": Path(source).stem, "source": str(source), "written": None, "error": error,
-            "messages": list(messages or [])}
+def failure(capture: str | Path | None, error: str, notes: list[str] | None = None,
+            di: str | Path | None = None, reamp: str | Path | None = None) -> dict:
+    """The report of a capture (or a recorded pair: ``di`` and ``reamp``) that was not
+    fitted, with the notes said before it failed."""
+    from pedaltool import JSON_SCHEMA
+
+    files = {"capture": capture, "di": di, "reamp": reamp, "pedal": None}
+    return {"schema": JSON_SCHEMA, "name": Path(capture or reamp).stem,
+            "files": {k: None if v is None else str(v) for k, v in files.items()},
+            "error": error, "notes": list(notes or [])}
+
+
+def given(d: dict) -> str:
+    """The input a report is about, as given: its capture, or a recorded pair's reamp."""
+    return d["files"]["capture"] or d["files"]["reamp"]
+
+
+def written(d: dict) -> str | None:
+    """The .pedal a report's fit wrote, or None."""
+    return d["files"]["pedal"]
 
 
 def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dict:
     """Fit capture ``path``, write its .pedal to ``out`` and return its :func:`report`, with
-    "source" the path as given (two captures may share a name). A capture that cannot be
-    fitted gives a :func:`failure`, and so does a bug: one capture must not cost a batch the
-    others (PEDALTOOL_DEBUG raises it instead, outside a worker process). Its notes and
-    warnings (``cfg.progress`` is told them with the rest) are in "messages"."""
+    ``files["capture"]`` the path as given (two captures may share a name). A capture that
+    cannot be fitted gives a :func:`failure`, and so does a bug: one capture must not cost a
+    batch the others (PEDALTOOL_DEBUG raises it instead, outside a worker process). Its notes
+    and warnings (``cfg.progress`` is told them with the rest) are in "notes"."""
     say, notes = collecting(cfg.progress)
     try:
         d = report(api.fit_capture(path, replace(cfg, progress=say)), out, say)
@@ -61,8 +77,8 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
         if debugging() and multiprocessing.parent_process() is None:
             raise
         return failure(path, internal_error_text(exc), notes)
-    d["source"] = str(path)
-    d["messages"] = notes
+    d["files"]["capture"] = str(path)
+    d["notes"] = notes
     return d
 
 
@@ -94,7 +110,7 @@ def fit_batch(jobs: list[tuple[str, str]], cfg: api.FitConfig, n: int,
                 [pool.ex.submit(_fit_in_worker, p, o, cfg, progress_for) for p, o in jobs]))
         try:
             for d in done:
-                finished.add(d["source"])
+                finished.add(given(d))
                 yield d
             return
         except BrokenProcessPool:

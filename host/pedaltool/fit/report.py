@@ -93,10 +93,12 @@ SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", 
 
 
 def summary_rows(items: list[dict]) -> list[tuple]:
-    """items: FitResult.as_dict() plus 'written' (the .pedal's path, or None with an 'error'
-    saying why), or {'name', 'error'} for a capture that could not be fitted. The file names
-    are the batch's folder plus the capture's name, so "written" says yes or no; why not is
-    one line of :func:`summary_problems` under the table, which keeps the table narrow."""
+    """items: ``batch.report`` (the .pedal written, or None with an 'error' saying why) or
+    ``batch.failure`` reports. The file names are the batch's folder plus the capture's name,
+    so "written" says yes or no; why not is one line of :func:`summary_problems` under the
+    table, which keeps the table narrow."""
+    from pedaltool.fit.batch import written
+
     rows = []
     for d in items:
         if "device" not in d:
@@ -108,18 +110,20 @@ def summary_rows(items: list[dict]) -> list[tuple]:
                      _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
                      _f(d.get("improvement_vs_baseline"), ".1f"),
                      short_verdict(d["device"]["esr"]), f"{d['seconds']:.0f}",
-                     "yes" if d.get("written") else "no"))
+                     "yes" if written(d) else "no"))
     return rows
 
 
 def summary_problems(items: list[dict]) -> list[str]:
     """One line per capture of :func:`summary_rows` that failed or was not written: why."""
+    from pedaltool.fit.batch import given, written
+
     lines = []
     for d in items:
-        if d.get("written"):
+        if written(d):
             continue
         why = d.get("error") or "not written"
-        src = d.get("source") or d["name"]  # the path as given: two captures may share a name
+        src = given(d)  # the path as given: two captures may share a name
         for own in (src, Path(src).name, d["name"]):  # the library's errors start with one
             if why.startswith(own + ":"):
                 why = why[len(own) + 1:].lstrip()

@@ -165,11 +165,11 @@ def pedal_info(path) -> dict:
     return {
         "file": path.name, "bytes": path.stat().st_size, "name": qp.name,
         "sample_rate_hz": qp.sample_rate,
-        "source": {"file": qp.source.file_name, "sha256_prefix": qp.source.sha256,
-                   "gear_type": qp.source.gear_type, "tone_type": qp.source.tone_type},
+        "source": qp.source.as_dict(SHA_PREFIX),
         "stages": stages,
         "knob_ranges_db": {k: [round(lo, 2), round(hi, 2)]
                            for k, (lo, hi) in qp.knob_ranges.items()},
-        "accuracy": {"esr": num(acc.esr), "esr_pre": num(acc.esr_pre),
-                     "cycles_per_sample": num(acc.cycles), "effort": acc.effort or None},
+        # what the fit recorded: its device-exact scores (null: not recorded), cost, effort
+        "device": {"esr": num(acc.esr), "esr_pre": num(acc.esr_pre)},
+        "cycles_per_sample": num(acc.cycles), "effort": acc.effort or None,
     }

@@ -142,6 +142,12 @@ class SourceInfo:
     gear_type: str = ""
     tone_type: str = ""
 
+    def as_dict(self, sha_chars: int) -> dict:
+        """The JSON reports' ``source``: the sha256 cut to what a .pedal keeps
+        (``fileformat.SHA_PREFIX``), so a fit's report and `info` of its file agree."""
+        return {"file": self.file_name, "sha256_prefix": self.sha256[:sha_chars],
+                "gear_type": self.gear_type, "tone_type": self.tone_type}
+
 
 @dataclass
 class Accuracy:
