@@ -265,8 +265,8 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 # echoes at 250 and 350 ms 0.64-0.96; a 1.5 s reverb 10 dB under the dry signal 0.42-0.88; a
 # 0.8 s one 20 dB under 0.12-0.75 (the high-gain amps' hiss masks it). Above RING_TONAL the
 # pair is refused when the ringing, hiss included, is within RING_REFUSE_DB of the playing
-# before the stop (the echoes -16..-4 dB, the 1.5 s reverb -23..-8), else warned about (the
-# 0.8 s one: -38..-26; the dry captures' hiss alone -59..-8)
+# before the stop (the echoes -15..-5 dB, the 1.5 s reverb -22..-8), else warned about (the
+# 0.8 s one: -38..-26 where it was found; the dry captures' hiss alone -59..-8)
 QUIET_DB = 3.0
 RING_WINDOW_S = (0.08, 0.28)
 RING_TONAL = 0.3
