@@ -16,19 +16,21 @@ import numpy as np
 
 from pedaltool.errors import PedalFormatError
 from pedaltool.outfile import write_atomic
+from pedaltool.pedal._fw import fw_module
 from pedaltool.pedal.model import Accuracy, SourceInfo
 from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, QuantisedPedal
 
-MAGIC = b"PDL1"
-VERSION = 1
-HEADER_SIZE = 24
-STAGE_HEADER = "<BBHHH"  # kind, knob, n_params, n_table, reserved
-N_PARAMS = {"gain": 4, "biquad": 7, "table": 6, "env_bias": 4, "tap": 1, "mix": 3, "tone": 3,
-            "delay": 1, "dcblock": 7}
-KIND_NAMES = {v: k for k, v in _KIND_CODES.items()}
-KNOB_NAMES = {v: k for k, v in _KNOB_CODES.items()}
-META_NAME, META_FILE, META_SHA, META_GEAR, META_TONE = 1, 2, 3, 4, 5
-META_ESR, META_ESR_PRE, META_CYCLES, META_EFFORT = 6, 7, 8, 9
+# the layout's numbers are the firmware reader's (pedalcore.pedalfile), which reads what this
+# writes: one place for them
+_pf = fw_module("pedalfile")
+MAGIC, VERSION, HEADER_SIZE = _pf.MAGIC, _pf.VERSION, _pf.HEADER_SIZE
+STAGE_HEADER = "<BBHHH"  # kind, knob, n_params, n_table, reserved (pedalfile.STAGE_HEADER_SIZE)
+N_PARAMS = {_pf.KIND_NAMES[k]: n for k, n in _pf.N_PARAMS.items()}
+KIND_NAMES, KNOB_NAMES = _pf.KIND_NAMES, _pf.KNOB_NAMES
+META_NAME, META_FILE, META_SHA = _pf.META_NAME, _pf.META_SOURCE_FILE, _pf.META_SOURCE_SHA256
+META_GEAR, META_TONE = _pf.META_GEAR_TYPE, _pf.META_TONE_TYPE
+META_ESR, META_ESR_PRE, META_CYCLES = _pf.META_ESR, _pf.META_ESR_PRE, _pf.META_CYCLES
+META_EFFORT = _pf.META_EFFORT
 SHA_PREFIX = 16  # hex characters of the capture's sha256 kept in the file
 MAX_TEXT = 255  # bytes of UTF-8 per text field
 
@@ -86,11 +88,8 @@ def _what_else(data: bytes) -> str | None:
 
 def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal."""
-    from pedaltool.pedal._fw import fw_module
-
-    pf = fw_module("pedalfile")
     try:
-        ped = pf.parse(data, name)
+        ped = _pf.parse(data, name)
     except ValueError as exc:
         msg = str(exc)
         if msg.endswith("(bad magic)"):  # what is it then? (arguments swapped, a typo)

@@ -752,9 +752,9 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
     return qp
 
 
-_KIND_CODES = {"gain": 1, "biquad": 2, "table": 3, "env_bias": 4, "tap": 5, "mix": 6,
-               "tone": 7, "delay": 8, "dcblock": 9}
-_KNOB_CODES = {None: 0, "drive": 1, "tone": 2, "level": 3}
+# the stage kinds' and knobs' codes in a .pedal, by name: the firmware reader's (one place)
+_KIND_CODES = {name: code for code, name in fw_module("pedalfile").KIND_NAMES.items()}
+_KNOB_CODES = {name: code for code, name in fw_module("pedalfile").KNOB_NAMES.items()}
 
 
 def check_quantised(qp: QuantisedPedal) -> str | None:
