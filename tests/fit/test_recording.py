@@ -394,3 +394,31 @@ def test_a_pair_with_an_echo_is_refused_before_fitting(models_dir, tmp_path):
         fit_recording(tmp_path / "di.wav", tmp_path / "echo.wav",
                       FitConfig(effort="quick", progress=said.append))
     assert not any("quick fit" in s or "probing" in s for s in said), said
+
+
+def test_a_quiet_reamp_is_warned_about_before_fitting(models_dir, tmp_path, monkeypatch):
+    """A reamp recorded 30 dB down (-58 dBFS RMS) was fitted without a word: its model
+    scored as well, but the pedal plays it as quietly and its 16-bit output strayed from the
+    float model by 9.2e-5 (2.4e-6 at the reamp's own level)."""
+    from pedaltool.fit import recording
+
+    di, dry, _, _, _ = _reamps(models_dir / "tim_r_ts9.nam", 6.0)
+    write_wav(tmp_path / "di.wav", di, RATE)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(recording, "fitting_excerpts", stop)  # what follows the checks
+    for gain_db, quiet in ((0.0, False), (-30.0, True)):
+        write_wav(tmp_path / "r.wav", dry * 10 ** (gain_db / 20), RATE)
+        said: list[str] = []
+        with pytest.raises(Stop):
+            fit_recording(tmp_path / "di.wav", tmp_path / "r.wav", FitConfig(progress=said.append))
+        warned = [s for s in said if "dBFS RMS" in s]
+        assert len(warned) == quiet
+        if quiet:
+            assert warned[0].startswith("warning: r.wav: the reamp is -5") and \
+                warned[0].endswith("carry it coarsely; record it hotter")

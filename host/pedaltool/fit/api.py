@@ -42,6 +42,23 @@ MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to
 MAX_DEVICE_VS_FLOAT_ESR = 0.1
 # a capture output's RMS outside this (dBFS) is named as the likely cause of such a loss
 PEDAL_LEVEL_DBFS = (-70.0, 0.0)
+# an output (a capture's on the evaluation DI, a pair's reamp) quieter than this RMS (dBFS)
+# gets a warning: the scored captures give -34..-12; a TS9 pair's reamp turned down to -48,
+# -58 and -68 dBFS was fitted as well (ESR 0.0022, 0.0021, 0.0027) but its device-exact output
+# strayed from the float model by 1.5e-5, 9.2e-5 and 8.5e-4 (2.4e-6 at its own -28 dBFS;
+# 2026-12-06)
+QUIET_OUTPUT_DBFS = -45.0
+
+
+def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
+    """The warning for an output ``y`` (``what`` it is, for the message) quieter than
+    QUIET_OUTPUT_DBFS RMS, else None."""
+    rms = rms_dbfs(y)
+    if not rms < QUIET_OUTPUT_DBFS:
+        return None
+    return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's (the scored captures "
+            "give -34..-12 dBFS): the pedal will play that quietly, and its 16-bit samples "
+            "carry it coarsely")
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
@@ -752,6 +769,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
                          workers, say, graph, pool)
         render.seconds += graph.render_seconds
         eval_x, eval_y = graph.evaluation
+        quiet = quiet_output_warning(eval_y, "the capture's output on the evaluation DI")
+        if quiet:
+            say(quiet)
         # ranked by _rank: the same lists whatever order the tasks ended in
         base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)

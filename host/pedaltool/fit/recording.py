@@ -372,6 +372,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
     _check_ringing(d, t, rate, target_path.name, say)
+    quiet = api.quiet_output_warning(t, f"{target_path.name}: the reamp")
+    if quiet:
+        say(quiet + "; record it hotter")
     noise = reamp_noise(d, t, rate)
     if noise is not None and max(noise) >= NOISE_NOTE_ESR:
         say(f"note: {target_path.name}: its noise where the DI is silent is {noise[0]:.1e} of "
