@@ -422,3 +422,60 @@ def test_a_quiet_reamp_is_warned_about_before_fitting(models_dir, tmp_path, monk
         if quiet:
             assert warned[0].startswith("warning: r.wav: the reamp is -5") and \
                 warned[0].endswith("carry it coarsely; record it hotter")
+
+
+def _damped_notes(seconds: float = 12.0, db_per_s: float = 90.0) -> np.ndarray:
+    """A note a second, each dying at ``db_per_s`` into the evaluation DI's -90 dBFS floor:
+    under the broadband floor its harmonics still stand out of the noise."""
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(0)
+    pickup = signals.HUMBUCKER_BRIDGE
+    b, a = pickup.filter_coefficients(RATE)
+    n = int(seconds * RATE)
+    di = np.zeros(n)
+    for k, start in enumerate(np.arange(0.3, seconds - 1.0, 1.0)):
+        note = signals.render_note(signals.Note(0.0, (40, 45, 50, 43, 47, 52)[k % 6], 5, -6.0),
+                                   pickup, RATE, RATE, rng)
+        i = int(start * RATE)
+        di[i:i + RATE] += sps.lfilter(b, a, note) * 10 ** (-db_per_s * np.arange(RATE) / RATE
+                                                           / 20)
+    return di * 0.3 / np.abs(di).max() + 10 ** (-90 / 20) * rng.standard_normal(n)
+
+
+def test_what_is_no_reverb_is_not_called_one(models_dir):
+    """An audit's false alarms and misses: notes dying at 90 dB/s through a dry amp were
+    refused (their harmonics outlive the broadband silence, in the DI too); mains buzz on the
+    reamp was refused (stationary peaks, there before the first note); an echo behind a gate
+    that shuts to digital zero passed (a flat window gave NaN, and the median with it); an
+    echo after 0.15 s of a recorder's digital zeros passed (no gap was as quiet)."""
+    import warnings
+
+    from pedaltool import nam
+    from pedaltool.fit import api
+    from pedaltool.fit.recording import _check_ringing
+    from scipy import signal as sps
+
+    said: list[str] = []
+    path = models_dir / "tim_r_jcm2000_clean.nam"
+    m = nam.load(path)
+    di = _damped_notes() * api.calibration_scale(m, path)
+    d, t, _ = align(di, m.render(di), RATE)
+    _check_ringing(d, t, RATE, "r.wav", said.append)
+    di, dry, echo, _, _ = _reamps(path, 12.0)
+    k = np.arange(len(dry))
+    buzz = sum(np.sin(2 * np.pi * 60 * h * k / RATE + h) / h for h in range(1, 51))
+    _check_ringing(di, dry + buzz * 10 ** (-50 / 20) / np.sqrt(np.mean(buzz ** 2)), RATE,
+                   "r.wav", said.append)
+    assert said == []
+    env = np.sqrt(sps.lfilter([0.005], [1, -0.995], echo ** 2))
+    # shut to zero through one of the two stops' ring, open in the other's
+    g = sps.lfilter([0.002], [1, -0.998], (env > 10 ** (-50 / 20)).astype(float))
+    g[g < 1e-3] = 0.0
+    pre = np.zeros(int(0.15 * RATE))
+    for d, t in ((di, echo * np.minimum(1.0, 2 * g)),
+                 (np.concatenate([pre, di]), np.concatenate([pre, echo]))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's divide warnings reached the command line
+            with pytest.raises(FitError, match="a reverb or a delay"):
+                _check_ringing(d, t, RATE, "r.wav", said.append)

@@ -256,22 +256,28 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 
 
 # a reverb or delay in the reamp (a capture's probe refuses one, core.TAIL_LIMIT_DB): where the
-# DI falls silent (within QUIET_DB of its lead-in's level) for RING_WINDOW_S[1] after playing,
-# does the reamp over RING_WINDOW_S still carry the pitches of the 0.3 s before? The
-# correlation of the two spectra's fine structure (dB less its median over 200 Hz, 80 Hz-4 kHz:
-# the harmonics' peaks). The evaluation DI (four such stops) through the 11 scored captures
+# DI falls silent (within QUIET_DB of its quiet level) for RING_WINDOW_S[1] after playing, does
+# the reamp over RING_WINDOW_S still carry the pitches of the 0.3 s before? The correlation of
+# the two spectra's fine structure (dB less its median over 200 Hz, 80 Hz-4 kHz: the
+# harmonics' peaks), leaving out the peaks the reamp has before the first note (mains hum,
+# which carries no notes). The evaluation DI (four such stops) through the 11 scored captures
 # (2026-12-06), medians: dry -0.05..0.07, behind a noise gate (its release lets hiss through,
 # 8-74 dB above the reamp's lead-in: no level measure can tell it from a reverb) -0.05..0.07;
 # echoes at 250 and 350 ms 0.64-0.96; a 1.5 s reverb 10 dB under the dry signal 0.42-0.88; a
 # 0.8 s one 20 dB under 0.12-0.75 (the high-gain amps' hiss masks it). Above RING_TONAL the
 # pair is refused when the ringing, hiss included, is within RING_REFUSE_DB of the playing
 # before the stop (the echoes -15..-5 dB, the 1.5 s reverb -22..-8), else warned about (the
-# 0.8 s one: -38..-26 where it was found; the dry captures' hiss alone -59..-8)
+# 0.8 s one: -38..-26 where it was found; the dry captures' hiss alone -59..-8). A stop where
+# the DI itself still carries the notes (RING_DI_TONAL: a note dying at 90 dB/s stays
+# harmonic under the broadband noise floor, and a dry device passes that on) does not count.
 QUIET_DB = 3.0
 RING_WINDOW_S = (0.08, 0.28)
 RING_TONAL = 0.3
+RING_DI_TONAL = 0.15  # silence against the playing: 0 +- 0.055 (330 bins)
 RING_REFUSE_DB = -25.0
-LEAD_IN_S = 0.1  # of DI silence before the first note: what silence is, measured there
+LEAD_IN_S = 0.08  # of DI silence before the first note: what silence is, measured there
+HUM_PEAK_DB = 6.0  # a lead-in peak this far above its neighbourhood is left out (hum)
+_NFFT = 4096
 
 
 def _db_mean(env_db: np.ndarray) -> float:
@@ -280,10 +286,19 @@ def _db_mean(env_db: np.ndarray) -> float:
 
 def _fine_spectrum(x: np.ndarray, rate_hz: float) -> np.ndarray:
     """dB power spectrum less its running median over 200 Hz, 80 Hz..4 kHz: its peaks."""
-    f, p = sps.welch(x, rate_hz, nperseg=4096)
+    f, p = sps.welch(x, rate_hz, nperseg=min(len(x), _NFFT), nfft=_NFFT)
     db = 10 * np.log10(p + 1e-20)
     k = max(3, int(200.0 / f[1]) | 1)
     return (db - median_filter(db, k, mode="nearest"))[(f > 80.0) & (f < 4000.0)]
+
+
+def _tonal(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
+    """Correlation of two fine spectra over the bins ``keep``; NaN when either is flat (a
+    window of digital silence: a gate shut)."""
+    a, b = a[keep], b[keep]
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def ringing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float] | None:
@@ -294,20 +309,32 @@ def ringing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float]
     ed, et = _envelope_db(d, rate_hz), _envelope_db(t, rate_hz)
     blk = ENVELOPE_BLOCK_S
     w = max(1, int(blk * rate_hz))
-    first = int(np.argmax(ed > np.percentile(ed, 2) + 30.0))  # the first note's block
-    if first * blk < LEAD_IN_S + blk:
+    # the DI's quietest blocks, not counting a recorder's digital zeros (-100 dB, the floor
+    # of _envelope_db): 5 s of them in front left no gap silent enough to listen in
+    sound = ed[ed > -99.0]
+    floor = float(np.percentile(sound if len(sound) else ed, 2))
+    first = int(np.argmax(ed > floor + 30.0))  # the first note's block
+    if first - 2 < round(LEAD_IN_S / blk):
         return None
-    quiet = _db_mean(ed[1:first - 1])  # (the edges: a click, the note's own onset)
+    # silence: as quiet as the lead-in, or as the DI's quietest blocks when the lead-in is
+    # a recorder's digital zeros (the edges left out: a click, the note's own onset)
+    quiet = max(_db_mean(ed[1:first - 1]), floor)
     silent = ed < quiet + QUIET_DB
+    # bins of the reamp's peaks before the first note, with the window's skirts (+-2 bins)
+    hum = _fine_spectrum(t[w:(first - 1) * w], rate_hz) >= HUM_PEAK_DB
+    keep = ~np.convolve(hum, np.ones(5, bool), mode="same")
     a, b, back = (int(round(v / blk)) for v in (*RING_WINDOW_S, 0.3))
     stops = []
     i = first + back
     while i < len(ed) - b:
         if not silent[i - 1] and silent[i:i + b].all() and ed[i - back:i].max() > quiet + 30:
-            before, ring = t[(i - back) * w:i * w], t[(i + a) * w:(i + b) * w]
-            tonal = np.corrcoef(_fine_spectrum(before, rate_hz),
-                                _fine_spectrum(ring, rate_hz))[0, 1]
-            stops.append((tonal, _db_mean(et[i + a:i + b]) - float(et[i - back:i].max())))
+            before, ring = slice((i - back) * w, i * w), slice((i + a) * w, (i + b) * w)
+            still = _tonal(_fine_spectrum(d[before], rate_hz), _fine_spectrum(d[ring], rate_hz),
+                           keep)
+            tonal = _tonal(_fine_spectrum(t[before], rate_hz), _fine_spectrum(t[ring], rate_hz),
+                           keep)
+            if not still >= RING_DI_TONAL and np.isfinite(tonal):  # (a flat DI: silent)
+                stops.append((tonal, _db_mean(et[i + a:i + b]) - float(et[i - back:i].max())))
             i += b
         else:
             i += 1
