@@ -51,7 +51,7 @@ def test_a_capture_that_cannot_be_fitted_or_hits_a_bug_is_a_failure_report(monke
 
 def test_a_batch_captures_notes_reach_its_report_and_the_end_of_the_output(monkeypatch,
                                                                           tmp_path):
-    """Each capture's notes and warnings are in its report's "messages" and are said again
+    """Each capture's notes and warnings are in its report's "notes" and are said again
     after the summary (a batch's progress lines come interleaved; an audit found a bank entry
     replaced by another capture's model said only there, and nowhere in the JSON)."""
     import json

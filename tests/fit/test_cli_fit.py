@@ -120,7 +120,7 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     # with `--json -` an argument's error is JSON on stdout too, as a capture's error is
     r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", "0", "--json", "-"])
     assert r.exit_code == 2
-    assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: ")}
+    assert json.loads(r.stdout) == {"schema": 1, "error": r.stderr.strip().removeprefix("error: ")}
     # and so is an option click rejects, for every command that prints JSON on stdout; a
     # report to a file, or none, leaves stdout empty
     cap = str(models_dir / CAPTURE)
@@ -131,7 +131,7 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
         r = runner.invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
         line = r.stderr.strip().removeprefix("error: ").split(" (see `")[0]
-        assert json.loads(r.stdout) == {"error": line}, args
+        assert json.loads(r.stdout) == {"schema": 1, "error": line}, args
     for args in (["fit", cap, "--rate", "9", "--json", str(tmp_path / "r.json")],
                  ["fit", cap, "--rate", "9"], ["fit", cap, "--rate", "9", "--", "--json", "-"],
                  ["compare", cap, str(tmp_path / "missing.pedal")],
@@ -583,7 +583,7 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     out, err = proc.communicate(timeout=600)  # a hang guard only: it ends in about a second
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "error: stopped (SIGTERM)" in err and "Traceback" not in err
-    assert json.loads(out) == {"error": "stopped (SIGTERM)"}
+    assert json.loads(out) == {"schema": 1, "error": "stopped (SIGTERM)"}
     # the fit ends its workers (and reaps them) before it exits: none may outlive it
     alive = [c for c in children if Path(f"/proc/{c}").exists()
              and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]

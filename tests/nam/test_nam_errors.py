@@ -266,6 +266,8 @@ def test_cli_render_and_info_work(tmp_path):
     facts = json.loads(r.stdout)
     assert facts["receptive_field_samples"] == 6347
     assert facts["metadata"]["input_level_dbu"] == 14.76
+    # the keys and types every JSON report shares (docs/fitting.md, "The JSON report")
+    assert facts["schema"] == 1 and type(facts["sample_rate_hz"]) is int
     r = _cli(["info", MODELS / "core_lstm.nam"])
     assert "LSTM" in r.stdout and "Darkglass" in r.stdout
 
@@ -292,3 +294,5 @@ def test_a_slim_that_changes_nothing_is_noted_by_info_and_render(tmp_path):
             assert r.exit_code == 0, (args, r.output)
             assert ("not a slimmable model, --slim 0.3 changes nothing" in r.stderr) == noted, \
                 (args, r.stderr)
+        r = _cli(["info", "--slim", "0.3", "--json", MODELS / model])  # said in JSON too
+        assert any("changes nothing" in n for n in json.loads(r.stdout)["notes"]) == noted

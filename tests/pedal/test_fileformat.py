@@ -246,6 +246,7 @@ def test_pedaltool_info_shows_what_a_pedal_file_holds(tmp_path):
     assert facts["device"] == {"esr": pytest.approx(0.0123, rel=1e-6),
                                "esr_pre": pytest.approx(0.0234, rel=1e-6)}
     assert facts["cycles_per_sample"] == 1100.0 and facts["effort"] == "normal"
+    assert facts["notes"] == []
     kinds = [st.kind for st in qp.stages]
     assert sum(int(s.split(" x ")[0]) if " x " in s else s.startswith("biquad")
                for s in facts["stages"]) == kinds.count("biquad")

@@ -185,7 +185,9 @@ class PedaltoolGroup(click.Group):
         none (a command that reports its own failure as JSON prints that)."""
         if wanted and not ctx.meta.get("json_sent"):
             try:
-                click.echo(json.dumps({"error": text}, indent=2))
+                from pedaltool import JSON_SCHEMA
+
+                click.echo(json.dumps({"schema": JSON_SCHEMA, "error": text}, indent=2))
             except OSError:  # stdout is gone: the line on stderr still says it
                 pass
 

@@ -335,7 +335,8 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
                    "calibrated level).")
 @click.option("--json", "as_json", is_flag=True, callback=json_option,
               help="Print JSON: {schema, sample_rate_hz, device: {esr, esr_pre, lsd_db}, "
-                   "baseline: the same or null, notes: [the warnings as printed], files}.")
+                   "baseline: the same or null, notes: [the notes and warnings as printed], "
+                   "files} (docs/fitting.md, 'The JSON report').")
 @click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "
                    "DI (di.wav) into this folder, created if missing; files there with those "

@@ -34,8 +34,9 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     from pedaltool import nam
 
     facts = {"schema": JSON_SCHEMA, **nam.load(model, slim=slim).info()}
-    facts["notes"] = note_lines(facts["notes"], None)
-    _note_unslimmable(model, slim)
+    rate = facts["sample_rate_hz"]  # an int, as fit, compare and a .pedal's info give it
+    facts["sample_rate_hz"] = int(rate) if float(rate).is_integer() else rate
+    facts["notes"] = note_lines(facts["notes"], None) + _unslimmable(model, slim)
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return
@@ -79,7 +80,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
 
     if slim is not None:
         raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
-    facts = {"schema": JSON_SCHEMA, **pedal_info(model)}
+    facts = {"schema": JSON_SCHEMA, **pedal_info(model), "notes": []}
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return
@@ -143,7 +144,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     from pedaltool import audio, nam
 
     m = nam.load(model, slim=slim)
-    _note_unslimmable(model, slim)
+    say_lines(_unslimmable(model, slim))
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
     say_notes(m.notes, model.name)
     say_notes(clip.notes, in_wav.name)
@@ -216,10 +217,10 @@ def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))
 
 
-def _note_unslimmable(model: Path, slim: float | None) -> None:
-    """A --slim that cannot change the capture: a note on stderr, not silence."""
+def _unslimmable(model: Path, slim: float | None) -> list[str]:
+    """A --slim that cannot change the capture: a note to say, not silence."""
     from pedaltool import nam
 
     if slim is not None and nam.slim_changes_nothing(model):
-        click.echo(f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing",
-                   err=True)
+        return [f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing"]
+    return []

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool import simd_level
-from pedaltool.audio import gain_to_db, peak_dbfs, resample, rms_dbfs
+from pedaltool.audio import gain_to_db, note_kind, peak_dbfs, resample, rms_dbfs
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -56,9 +56,9 @@ def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
     rms = rms_dbfs(y)
     if not rms < QUIET_OUTPUT_DBFS:
         return None
-    return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's (the scored captures "
-            "give -34..-12 dBFS): the pedal will play that quietly, and its 16-bit samples "
-            "carry it coarsely")
+    return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's output level (real "
+            "captures give -34..-12 dBFS on the evaluation DI): the pedal will play that "
+            "quietly, and its 16-bit samples carry it coarsely")
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
@@ -942,6 +942,9 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     _check_rate(cfg.rate)
     check_budget(cfg.budget, cfg.arch)
     model = nam.load(path)
+    if cfg.progress:  # what `info` says of the file (a rate assumed, a version not known)
+        for note in model.notes:
+            cfg.progress(f"{note_kind(note)}: {note}")
     native = float(model.sample_rate or 48000.0)
     if not MIN_CAPTURE_RATE <= native <= MAX_CAPTURE_RATE:
         raise FitError(f"{path}: capture rate {native:g} Hz is outside "
