@@ -219,6 +219,12 @@ def note_kind(note: str) -> str:
     return "warning" if note.startswith(_WARNING_NOTES) else "note"
 
 
+def note_lines(notes: list[str], where: str | None = None) -> list[str]:
+    """``notes`` on an input (``where``: its name, or None) as they are said on stderr and
+    listed in a JSON report's ``notes``: each with its :func:`note_kind`."""
+    return [f"{note_kind(note)}: " + (f"{where}: " if where else "") + note for note in notes]
+
+
 def write_wav(path: str | os.PathLike, samples: np.ndarray, rate_hz: float,
               make_folder: bool = False) -> None:
     """Write mono 32-bit float WAV atomically (temp file in the same folder, then rename);

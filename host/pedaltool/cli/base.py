@@ -56,15 +56,6 @@ def say_error(text: str) -> None:
         pass
 
 
-def note_lines(notes: list[str], where: str | None) -> list[str]:
-    """What was done to an input (``where``: its name, or None), as said on stderr and listed
-    in a JSON report's ``notes``: a note that changes what is heard is a warning
-    (``audio.note_kind``)."""
-    from pedaltool.audio import note_kind
-
-    return [f"{note_kind(note)}: " + (f"{where}: " if where else "") + note for note in notes]
-
-
 def say_lines(lines: list[str]) -> None:
     """``lines`` on stderr, one each."""
     for line in lines:
@@ -72,7 +63,9 @@ def say_lines(lines: list[str]) -> None:
 
 
 def say_notes(notes: list[str], where: str) -> None:
-    """:func:`note_lines` on stderr."""
+    """What was done to an input (``where``: its name) on stderr (``audio.note_lines``)."""
+    from pedaltool.audio import note_lines
+
     say_lines(note_lines(notes, where))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from pedaltool import JSON_SCHEMA
-from pedaltool.cli.base import echo_json, json_option, main, note_lines, say_error, say_lines
+from pedaltool.cli.base import echo_json, json_option, main, say_error, say_lines
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -346,7 +346,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     """Score PEDAL (device-exact) against the capture MODEL: ESR, pre-emphasised ESR and
     log-spectral distance, next to the naive baseline (biquad + tanh + biquad) fitted and
     scored as `pedaltool fit` does it: on the default DI, the baseline numbers the fit reported."""
-    from pedaltool.audio import read_wav, write_wavs
+    from pedaltool.audio import note_lines, read_wav, write_wavs
     from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
     from pedaltool.fit.report import format_rows

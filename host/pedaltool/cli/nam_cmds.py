@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pedaltool import JSON_SCHEMA
-from pedaltool.cli.base import echo_json, json_option, main, note_lines, say_lines, say_notes
+from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -32,11 +32,10 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
         _pedal_info(model, slim, as_json)
         return
     from pedaltool import nam
+    from pedaltool.audio import note_lines
 
     facts = {"schema": JSON_SCHEMA, **nam.load(model, slim=slim).info()}
-    rate = facts["sample_rate_hz"]  # an int, as fit, compare and a .pedal's info give it
-    facts["sample_rate_hz"] = int(rate) if float(rate).is_integer() else rate
-    facts["notes"] = note_lines(facts["notes"], None) + _unslimmable(model, slim)
+    facts["notes"] = note_lines(facts["notes"]) + _unslimmable(model, slim)
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool import simd_level
-from pedaltool.audio import gain_to_db, note_kind, peak_dbfs, resample, rms_dbfs
+from pedaltool.audio import gain_to_db, note_lines, peak_dbfs, resample, rms_dbfs
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -48,17 +48,6 @@ PEDAL_LEVEL_DBFS = (-70.0, 0.0)
 # strayed from the float model by 1.5e-5, 9.2e-5 and 8.5e-4 (2.4e-6 at its own -28 dBFS;
 # 2026-12-06)
 QUIET_OUTPUT_DBFS = -45.0
-
-
-def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
-    """The warning for an output ``y`` (``what`` it is, for the message) quieter than
-    QUIET_OUTPUT_DBFS RMS, else None."""
-    rms = rms_dbfs(y)
-    if not rms < QUIET_OUTPUT_DBFS:
-        return None
-    return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's output level (real "
-            "captures give -34..-12 dBFS on the evaluation DI): the pedal will play that "
-            "quietly, and its 16-bit samples carry it coarsely")
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
@@ -262,6 +251,17 @@ def calibration_scale(model, path: str | Path) -> float:
 def _file_sha256(path: str | Path) -> str:
     """Hex sha256 of a capture file: what a .pedal records of its source (a prefix)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
+    """The warning for an output ``y`` (``what`` it is, for the message) quieter than
+    QUIET_OUTPUT_DBFS RMS, else None."""
+    rms = rms_dbfs(y)
+    if not rms < QUIET_OUTPUT_DBFS:
+        return None
+    return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's output level (real "
+            "captures give -34..-12 dBFS on the evaluation DI): the pedal will play that "
+            "quietly, and its 16-bit samples carry it coarsely")
 
 
 def _check_rate(rate: int, where: str = "") -> None:
@@ -943,8 +943,8 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     check_budget(cfg.budget, cfg.arch)
     model = nam.load(path)
     if cfg.progress:  # what `info` says of the file (a rate assumed, a version not known)
-        for note in model.notes:
-            cfg.progress(f"{note_kind(note)}: {note}")
+        for line in note_lines(model.notes):
+            cfg.progress(line)
     native = float(model.sample_rate or 48000.0)
     if not MIN_CAPTURE_RATE <= native <= MAX_CAPTURE_RATE:
         raise FitError(f"{path}: capture rate {native:g} Hz is outside "

@@ -360,7 +360,7 @@ def _check_ringing(d: np.ndarray, t: np.ndarray, rate_hz: float, name: str, say)
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     """Fit a pedal model from a DI WAV and its reamped WAV. Returns a FitResult whose score is
     on the held-out end of the pair (``fitting_excerpts``)."""
-    from pedaltool.audio import note_kind, read_wav
+    from pedaltool.audio import note_lines, read_wav
     from pedaltool.fit import api
     from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 
@@ -384,8 +384,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     if cfg.rate != rate:
         cfg = api.FitConfig(**{**cfg.__dict__, "rate": rate})
     for path, clip in ((di_path, a), (target_path, b)):
-        for note in clip.notes:  # a clipped or resampled file is a warning
-            say(f"{note_kind(note)}: {path.name}: {note}")
+        for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
+            say(line)
     say("aligning the recordings")
     d, t, lag = align(a.samples, b.samples, rate, f"{di_path.name} / {target_path.name}")
     la, lb = len(a.samples) / rate, len(b.samples) / rate

@@ -169,7 +169,9 @@ class NamModel:
             "file": self.path.name if self.path else None,
             "architecture": self.architecture,
             "version": self.version,
-            "sample_rate_hz": self.sample_rate,
+            # an int where it is whole, as every other JSON report gives a rate
+            "sample_rate_hz": int(self.sample_rate) if float(self.sample_rate).is_integer()
+            else self.sample_rate,
             "sample_rate_in_file": self.sample_rate_in_file is not None,
             "num_params": self.num_params,
             "receptive_field_samples": self.receptive_field,
