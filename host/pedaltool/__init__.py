@@ -10,3 +10,8 @@ __version__ = "0.1.0"
 # the layout of every JSON report (fit, compare, info): raised when a key changes meaning or
 # goes (docs/fitting.md, "The JSON report")
 JSON_SCHEMA = 1
+
+
+def json_report(fields: dict) -> dict:
+    """``fields`` as a JSON report: ``schema`` first, then the rest in order."""
+    return {"schema": JSON_SCHEMA, **fields}

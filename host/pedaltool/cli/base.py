@@ -178,9 +178,9 @@ class PedaltoolGroup(click.Group):
         none (a command that reports its own failure as JSON prints that)."""
         if wanted and not ctx.meta.get("json_sent"):
             try:
-                from pedaltool import JSON_SCHEMA
+                from pedaltool import json_report
 
-                click.echo(json.dumps({"schema": JSON_SCHEMA, "error": text}, indent=2))
+                click.echo(json.dumps(json_report({"error": text}), indent=2))
             except OSError:  # stdout is gone: the line on stderr still says it
                 pass
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool import JSON_SCHEMA
+from pedaltool import json_report
 from pedaltool.cli.base import echo_json, json_option, main, say_error, say_lines
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
@@ -125,8 +125,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
         except PedaltoolError as exc:  # the report says so too, as a batch's entries do
-            _dump_json(json_path, batch.failure(None, str(exc), notes, di_wav, target_wav)
-                       if di_wav is not None else batch.failure(models[0], str(exc), notes))
+            # (_plan: either captures or --input/--target)
+            _dump_json(json_path, batch.failure(models[0] if models else None, str(exc), notes,
+                                                di_wav, target_wav))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress)
@@ -366,20 +367,20 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
                      cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
                      playback=ab_dir is not None)
-    notes = [f"warning: {note}" for note in res["notes"]]
-    say_lines(notes)
+    say_lines(res["notes"])
     if ab_dir is not None:  # the three together: a failure leaves the old set
         write_wavs(list(zip(ab_files, (res["y_nam"], res["y_pedal"], res["x"]), strict=True)),
-                   res["rate"], make_folder=True)
-    out = {"schema": JSON_SCHEMA, "sample_rate_hz": res["rate"], "device": res["pedal"],
-           "baseline": res["baseline"], "notes": read_notes + notes,  # how the DI was read too
-           "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
-                     "di": None if di_wav is None else str(di_wav)}}
+                   res["sample_rate_hz"], make_folder=True)
+    out = json_report({
+        "sample_rate_hz": res["sample_rate_hz"], "device": res["device"],
+        "baseline": res["baseline"], "notes": read_notes + res["notes"],  # how the DI was read
+        "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
+                  "di": None if di_wav is None else str(di_wav)}})
     if as_json:
         echo_json(json.dumps(_json_safe(out), indent=2))
         return
-    rows = [("pedal (device-exact)", *(f"{res['pedal'][k]:.4f}" for k in ("esr", "esr_pre")),
-             f"{res['pedal']['lsd_db']:.2f}")]
+    rows = [("pedal (device-exact)", *(f"{res['device'][k]:.4f}" for k in ("esr", "esr_pre")),
+             f"{res['device']['lsd_db']:.2f}")]
     if res["baseline"]:
         b = res["baseline"]
         rows.append(("naive baseline (device-exact)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",

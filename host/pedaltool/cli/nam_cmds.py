@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pedaltool import JSON_SCHEMA
+from pedaltool import json_report
 from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
@@ -34,7 +34,7 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     from pedaltool import nam
     from pedaltool.audio import note_lines
 
-    facts = {"schema": JSON_SCHEMA, **nam.load(model, slim=slim).info()}
+    facts = json_report(nam.load(model, slim=slim).info())
     facts["notes"] = note_lines(facts["notes"]) + _unslimmable(model, slim)
     if as_json:
         echo_json(json.dumps(facts, indent=2))
@@ -79,7 +79,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
 
     if slim is not None:
         raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
-    facts = {"schema": JSON_SCHEMA, **pedal_info(model), "notes": []}
+    facts = json_report({**pedal_info(model), "notes": []})
     if as_json:
         echo_json(json.dumps(facts, indent=2))
         return

@@ -137,14 +137,13 @@ class FitResult:
         """The fit's JSON report (schema ``JSON_SCHEMA``, docs/fitting.md "The JSON report"):
         ``files`` as given, the .pedal's null until ``batch.report`` writes it; ``notes`` empty
         until the caller adds what was said."""
-        from pedaltool import JSON_SCHEMA
-        from pedaltool.pedal.fileformat import SHA_PREFIX
+        from pedaltool import json_report
 
         rec = self.recording or {}
-        return {
-            "schema": JSON_SCHEMA, "name": self.name,
-            "files": {"capture": None if rec else self.source_path, "di": rec.get("di"),
-                      "reamp": rec.get("reamp"), "pedal": None},
+        return json_report({
+            "name": self.name,
+            "files": report_files(None if rec else self.source_path, rec.get("di"),
+                                  rec.get("reamp")),
             "sample_rate_hz": self.rate,
             "structure": self.structure, "structure_notes": self.structure_notes,
             # floats whatever the option gave (a default budget was an int, --budget a float)
@@ -158,13 +157,19 @@ class FitResult:
             "render_seconds": self.render_seconds, "latency_samples": self.latency,
             "lag_samples": rec.get("lag_samples"),
             "level_scale": self.level_scale, "saturating": self.saturating,
-            "source": self.qpedal.source.as_dict(SHA_PREFIX),
+            "source": self.qpedal.source.as_dict(),
             "sane": self.sane, "sanity_message": self.sanity_message, "effort": self.effort,
             "simd": simd_level.describe(),
             "knob_ranges_db": {k: [float(db) for db in v] for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
             "notes": [],
-        }
+        })
+
+
+def report_files(capture=None, di=None, reamp=None, pedal=None) -> dict:
+    """A fit report's ``files``: the paths as given (str), null where none."""
+    given = {"capture": capture, "di": di, "reamp": reamp, "pedal": pedal}
+    return {k: None if v is None else str(v) for k, v in given.items()}
 
 
 # a capture's output at rest is removed from its renders when at least this loud (dBFS); a
@@ -1042,8 +1047,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     effort the file records, else ``cfg``'s): on the default evaluation DI, the numbers the
     fit reported.
 
-    Returns {"pedal": {...}, "baseline": {...} | None, "rate": .., "notes": [warnings: another
-    capture's .pedal, a resampled or shortened DI], "y_nam", "x", and with ``playback``
+    Returns {"device": {...}, "baseline": {...} | None, "sample_rate_hz": .., "notes":
+    ["warning: ..." lines: another capture's .pedal, a resampled or shortened DI], "y_nam",
+    "x", and with ``playback``
     "y_pedal" (what the pedal plays: from its rest, Engine.prewarm; the score is of a cold
     start, as the fit's: a second device run, so only on request)}. FitError for a
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
@@ -1108,8 +1114,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             yp = np.concatenate([yp[lag:], np.zeros(lag)]) if lag > 0 else \
                 np.concatenate([np.zeros(-lag), yp[:lag]])
     target = metrics.Target(y)
-    out = {"rate": rate, "pedal": target.metrics(yp), "baseline": None, "notes": notes,
-           "y_nam": y, "x": x}
+    out = {"sample_rate_hz": rate, "device": target.metrics(yp), "baseline": None,
+           "notes": [f"warning: {note}" for note in notes], "y_nam": y, "x": x}
     if playback:
         out["y_pedal"] = simulate_device_float(qp, x, prewarm=True)
     if baseline:

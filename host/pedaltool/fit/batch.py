@@ -44,12 +44,11 @@ def failure(capture: str | Path | None, error: str, notes: list[str] | None = No
             di: str | Path | None = None, reamp: str | Path | None = None) -> dict:
     """The report of a capture (or a recorded pair: ``di`` and ``reamp``) that was not
     fitted, with the notes said before it failed."""
-    from pedaltool import JSON_SCHEMA
+    from pedaltool import json_report
 
-    files = {"capture": capture, "di": di, "reamp": reamp, "pedal": None}
-    return {"schema": JSON_SCHEMA, "name": Path(capture or reamp).stem,
-            "files": {k: None if v is None else str(v) for k, v in files.items()},
-            "error": error, "notes": list(notes or [])}
+    return json_report({"name": Path(capture or reamp).stem,
+                        "files": api.report_files(capture, di, reamp),
+                        "error": error, "notes": list(notes or [])})
 
 
 def given(d: dict) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from pedaltool.errors import PedalFormatError
 from pedaltool.outfile import write_atomic
 from pedaltool.pedal._fw import fw_module
-from pedaltool.pedal.model import Accuracy, SourceInfo
+from pedaltool.pedal.model import SHA_PREFIX, Accuracy, SourceInfo
 from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, QuantisedPedal
 
 # the layout's numbers are the firmware reader's (pedalcore.pedalfile), which reads what this
@@ -31,7 +31,6 @@ META_NAME, META_FILE, META_SHA = _pf.META_NAME, _pf.META_SOURCE_FILE, _pf.META_S
 META_GEAR, META_TONE = _pf.META_GEAR_TYPE, _pf.META_TONE_TYPE
 META_ESR, META_ESR_PRE, META_CYCLES = _pf.META_ESR, _pf.META_ESR_PRE, _pf.META_CYCLES
 META_EFFORT = _pf.META_EFFORT
-SHA_PREFIX = 16  # hex characters of the capture's sha256 kept in the file
 MAX_TEXT = 255  # bytes of UTF-8 per text field
 
 
@@ -164,7 +163,7 @@ def pedal_info(path) -> dict:
     return {
         "file": path.name, "bytes": path.stat().st_size, "name": qp.name,
         "sample_rate_hz": qp.sample_rate,
-        "source": qp.source.as_dict(SHA_PREFIX),
+        "source": qp.source.as_dict(),
         "stages": stages,
         "knob_ranges_db": {k: [round(lo, 2), round(hi, 2)]
                            for k, (lo, hi) in qp.knob_ranges.items()},

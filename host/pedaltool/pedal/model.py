@@ -132,6 +132,9 @@ Stage = (GainStage | BiquadStage | TableStage | EnvBiasStage | TapStage | MixSta
 RECORDED_GEAR = "recording"  # SourceInfo.gear_type of a model fitted from a recorded pair
 
 
+SHA_PREFIX = 16  # hex characters of the capture's sha256 a .pedal keeps
+
+
 @dataclass
 class SourceInfo:
     """Where the model came from: the capture's file name, sha256 (hex), gear and tone type
@@ -142,10 +145,10 @@ class SourceInfo:
     gear_type: str = ""
     tone_type: str = ""
 
-    def as_dict(self, sha_chars: int) -> dict:
-        """The JSON reports' ``source``: the sha256 cut to what a .pedal keeps
-        (``fileformat.SHA_PREFIX``), so a fit's report and `info` of its file agree."""
-        return {"file": self.file_name, "sha256_prefix": self.sha256[:sha_chars],
+    def as_dict(self) -> dict:
+        """The JSON reports' ``source``: the sha256 cut to what a .pedal keeps (SHA_PREFIX),
+        so a fit's report and `info` of its file agree."""
+        return {"file": self.file_name, "sha256_prefix": self.sha256[:SHA_PREFIX],
                 "gear_type": self.gear_type, "tone_type": self.tone_type}
 
 
