@@ -40,7 +40,8 @@ MAX_USEFUL_ESR = 0.95  # at or above this the model explains ~nothing: refuse to
 # device-exact output this far (ESR) from its own float model: the integer arithmetic lost
 # it (real fits: at most 7e-4), so the file would not be the model that was fitted
 MAX_DEVICE_VS_FLOAT_ESR = 0.1
-# a capture output's RMS outside this (dBFS) is named as the likely cause of such a loss
+# a capture output's RMS outside this (dBFS) is named as the likely cause of such a loss (a
+# quieter output than QUIET_OUTPUT_DBFS is warned about while fitting already)
 PEDAL_LEVEL_DBFS = (-70.0, 0.0)
 # an output (a capture's on the evaluation DI, a pair's reamp) quieter than this RMS (dBFS)
 # gets a warning: the scored captures give -34..-12; a TS9 pair's reamp turned down to -48,

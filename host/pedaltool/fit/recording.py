@@ -124,9 +124,17 @@ def _block_power(x: np.ndarray, w: int) -> np.ndarray:
     return np.mean(x[: n * w].reshape(n, w) ** 2, axis=1)
 
 
+ENV_FLOOR_DB = -100.0  # _envelope_db of digital silence
+
+
+def _envelope_block(rate_hz: float) -> int:
+    """Samples in one ENVELOPE_BLOCK_S block."""
+    return max(1, int(ENVELOPE_BLOCK_S * rate_hz))
+
+
 def _envelope_db(x: np.ndarray, rate_hz: float) -> np.ndarray:
     """Loudness envelope: dB of the power in ENVELOPE_BLOCK_S blocks, floored at -100 dB."""
-    return 10 * np.log10(_block_power(x, max(1, int(ENVELOPE_BLOCK_S * rate_hz))) + 1e-10)
+    return 10 * np.log10(_block_power(x, _envelope_block(rate_hz)) + 10 ** (ENV_FLOOR_DB / 10))
 
 
 def envelope_correlation(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
@@ -182,7 +190,8 @@ def reamp_noise(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, fl
     """The aligned reamp's noise where the DI is silent (its quietest blocks, below -50 dBFS,
     after QUIET_HISTORY_S of quiet): (noise power / reamp power, the same after the 1 - 0.85
     z^-1 pre-emphasis of the scores), the share of each ESR that no model can remove; None
-    when the DI has no such stretch."""
+    when the DI has no such stretch. (Silence for a noise measure: long and far below the
+    playing; :func:`ringing` listens in shorter gaps, as quiet as the DI's lead-in.)"""
     w = 1024
     n = len(d) // w
     if n < 2:
@@ -271,6 +280,7 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 # the DI itself still carries the notes (RING_DI_TONAL: a note dying at 90 dB/s stays
 # harmonic under the broadband noise floor, and a dry device passes that on) does not count.
 QUIET_DB = 3.0
+PLAYING_DB = 30.0  # over the DI's silence: a note played
 RING_WINDOW_S = (0.08, 0.28)
 RING_TONAL = 0.3
 RING_DI_TONAL = 0.15  # silence against the playing: 0 +- 0.055 (330 bins)
@@ -308,12 +318,12 @@ def ringing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float]
     silence after playing; None when the DI has no lead-in of LEAD_IN_S or no such stop."""
     ed, et = _envelope_db(d, rate_hz), _envelope_db(t, rate_hz)
     blk = ENVELOPE_BLOCK_S
-    w = max(1, int(blk * rate_hz))
-    # the DI's quietest blocks, not counting a recorder's digital zeros (-100 dB, the floor
-    # of _envelope_db): 5 s of them in front left no gap silent enough to listen in
-    sound = ed[ed > -99.0]
+    w = _envelope_block(rate_hz)
+    # the DI's quietest blocks, not counting a recorder's digital zeros: 5 s of them in front
+    # left no gap silent enough to listen in
+    sound = ed[ed > ENV_FLOOR_DB + 1.0]
     floor = float(np.percentile(sound if len(sound) else ed, 2))
-    first = int(np.argmax(ed > floor + 30.0))  # the first note's block
+    first = int(np.argmax(ed > floor + PLAYING_DB))  # the first note's block
     if first - 2 < round(LEAD_IN_S / blk):
         return None
     # silence: as quiet as the lead-in, or as the DI's quietest blocks when the lead-in is
@@ -327,7 +337,8 @@ def ringing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float]
     stops = []
     i = first + back
     while i < len(ed) - b:
-        if not silent[i - 1] and silent[i:i + b].all() and ed[i - back:i].max() > quiet + 30:
+        played = ed[i - back:i].max() > quiet + PLAYING_DB
+        if played and not silent[i - 1] and silent[i:i + b].all():
             before, ring = slice((i - back) * w, i * w), slice((i + a) * w, (i + b) * w)
             still = _tonal(_fine_spectrum(d[before], rate_hz), _fine_spectrum(d[ring], rate_hz),
                            keep)
