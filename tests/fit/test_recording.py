@@ -49,16 +49,21 @@ def test_a_high_gain_pair_is_aligned_and_another_take_is_not(models_dir, seconds
         align(di, other, RATE, "di.wav / other.wav")
 
 
-def _takes(capture, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(DI, the DI through ``capture``, another take through it), at its calibrated level."""
+def _through(capture, *dis: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each DI at ``capture``'s calibrated level, and rendered through it: (DI, output)."""
     from pedaltool import nam
     from pedaltool.fit import api
 
     m = nam.load(capture)
     lvl = api.calibration_scale(m, capture)
-    di, other = (signals.fitting_di(RATE, seconds, seed=s).astype(np.float64) * lvl
-                 for s in (seed, 1234))
-    return di, m.render(di), m.render(other)
+    return [(di * lvl, m.render(di * lvl)) for di in dis]
+
+
+def _takes(capture, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(DI, the DI through ``capture``, another take through it), at its calibrated level."""
+    (di, y), (_, other) = _through(capture, *(
+        signals.fitting_di(RATE, seconds, seed=s).astype(np.float64) for s in (seed, 1234)))
+    return di, y, other
 
 
 @pytest.mark.parametrize("offset_s", [1.5, -1.5, 3.0])
@@ -336,14 +341,10 @@ def test_a_pair_says_from_its_playing_whether_the_device_saturates(models_dir, c
 def _reamps(capture, seconds: float = 12.0):
     """(DI, the evaluation DI through ``capture``, the same behind an echo, a reverb and a
     noise gate). The evaluation DI falls silent between its phrases, as a player does."""
-    from pedaltool import nam
-    from pedaltool.fit import api
     from scipy import signal as sps
 
-    m = nam.load(capture)
-    di = signals.evaluation_di(RATE, seconds).astype(np.float64) * api.calibration_scale(
-        m, capture)
-    dry = m.render(di).astype(np.float64)
+    [(di, dry)] = _through(capture, signals.evaluation_di(RATE, seconds).astype(np.float64))
+    dry = dry.astype(np.float64)
     d = int(0.25 * RATE)
     echo = dry + sum(np.concatenate([np.zeros(k * d), dry[:-k * d]]) * 0.3 ** k
                      for k in (1, 2, 3))
@@ -451,16 +452,13 @@ def test_what_is_no_reverb_is_not_called_one(models_dir):
     echo after 0.15 s of a recorder's digital zeros passed (no gap was as quiet)."""
     import warnings
 
-    from pedaltool import nam
-    from pedaltool.fit import api
     from pedaltool.fit.recording import _check_ringing
     from scipy import signal as sps
 
     said: list[str] = []
     path = models_dir / "tim_r_jcm2000_clean.nam"
-    m = nam.load(path)
-    di = _damped_notes() * api.calibration_scale(m, path)
-    d, t, _ = align(di, m.render(di), RATE)
+    [(di, y)] = _through(path, _damped_notes())
+    d, t, _ = align(di, y, RATE)
     _check_ringing(d, t, RATE, "r.wav", said.append)
     di, dry, echo, _, _ = _reamps(path, 12.0)
     k = np.arange(len(dry))
