@@ -24,7 +24,9 @@ except ImportError:  # a port built without binascii.crc32: same CRC, bit by bit
 MAGIC = b"PDL1"
 VERSION = 1
 HEADER_SIZE = 24
+STAGE_HEADER_FMT = "<BBHHH"  # kind, knob, n_params, n_table, reserved
 STAGE_HEADER_SIZE = 8
+META_ENTRY_FMT = "<BBH"  # key, reserved, length of the value
 MAX_STAGES = 64
 MAX_FILE = 65536
 
@@ -275,7 +277,7 @@ def parse(data, name="pedal"):
     for i in range(nst):
         if pos + STAGE_HEADER_SIZE > end:
             raise ValueError("%s: stage %d: truncated" % (name, i))
-        kind, knob, npar, ntab, _r = struct.unpack_from("<BBHHH", data, pos)
+        kind, knob, npar, ntab, _r = struct.unpack_from(STAGE_HEADER_FMT, data, pos)
         pos += STAGE_HEADER_SIZE
         if pos + 4 * npar + 2 * ntab > end:
             raise ValueError("%s: stage %d: truncated" % (name, i))
@@ -300,7 +302,7 @@ def parse(data, name="pedal"):
     for _ in range(nmeta):
         if pos + 4 > end:
             raise ValueError("%s: truncated metadata" % name)
-        key, _r, ln = struct.unpack_from("<BBH", data, pos)
+        key, _r, ln = struct.unpack_from(META_ENTRY_FMT, data, pos)
         pos += 4
         if pos + ln > end:
             raise ValueError("%s: truncated metadata" % name)

@@ -24,7 +24,6 @@ from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, Quantised
 # writes: one place for them
 _pf = fw_module("pedalfile")
 MAGIC, VERSION, HEADER_SIZE = _pf.MAGIC, _pf.VERSION, _pf.HEADER_SIZE
-STAGE_HEADER = "<BBHHH"  # kind, knob, n_params, n_table, reserved (pedalfile.STAGE_HEADER_SIZE)
 N_PARAMS = {_pf.KIND_NAMES[k]: n for k, n in _pf.N_PARAMS.items()}
 KIND_NAMES, KNOB_NAMES = _pf.KIND_NAMES, _pf.KNOB_NAMES
 META_NAME, META_FILE, META_SHA = _pf.META_NAME, _pf.META_SOURCE_FILE, _pf.META_SOURCE_SHA256
@@ -47,8 +46,8 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
         if len(p) != N_PARAMS[st.kind]:
             raise PedalFormatError(f"{st.kind}: expected {N_PARAMS[st.kind]} parameters")
         tab = np.zeros(0, np.int16) if st.table is None else np.asarray(st.table, np.int16)
-        body += struct.pack(STAGE_HEADER, _KIND_CODES[st.kind], _KNOB_CODES[st.knob], len(p),
-                            len(tab), 0)
+        body += struct.pack(_pf.STAGE_HEADER_FMT, _KIND_CODES[st.kind], _KNOB_CODES[st.knob],
+                            len(p), len(tab), 0)
         body += struct.pack(f"<{len(p)}i", *p)
         body += tab.astype("<i2").tobytes()
     meta = [(META_NAME, _text(qp.name)), (META_FILE, _text(qp.source.file_name)),
@@ -61,7 +60,7 @@ def to_bytes(qp: QuantisedPedal) -> bytes:
         meta.append((META_EFFORT, _text(qp.accuracy.effort)))
     body += struct.pack("<H", len(meta))
     for key, raw in meta:
-        body += struct.pack("<BBH", key, 0, len(raw)) + raw
+        body += struct.pack(_pf.META_ENTRY_FMT, key, 0, len(raw)) + raw
     total = HEADER_SIZE + len(body) + 4
     head = MAGIC + struct.pack("<HHIIHHI", VERSION, HEADER_SIZE, total, int(qp.sample_rate),
                                len(qp.stages), 0, 0)
