@@ -32,6 +32,7 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle, tmp_path, monk
     from pedaltool.pedal import simulate_device_float
 
     y = simulate_device_float(res.qpedal, res.eval_x)
+    assert np.array_equal(y, res.eval_device)  # what --plot draws the error of
     assert res.score.esr == pytest.approx(metrics.esr(y, res.eval_y), rel=1e-9)
     assert res.score.esr_pre == pytest.approx(metrics.esr_pre(y, res.eval_y), rel=1e-9)
     _check_centred_knobs_are_the_fitted_point(res)
@@ -53,7 +54,7 @@ def _check_the_plot_draws_the_fit(res, tmp_path, monkeypatch):
 
     real = report.write_figure
     monkeypatch.setattr(report, "write_figure", keep)
-    png = report.plot(res, tmp_path / "fit.png", res.eval_x, res.eval_y)
+    png = report.plot(res, tmp_path / "fit.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table, eq, spectra = figures[0].axes[:3]
     assert table.get_title() == "table curve(s)" and len(table.get_lines()) == 1

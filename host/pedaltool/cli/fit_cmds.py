@@ -142,7 +142,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             plot_error = None
             if plot_path:
                 try:
-                    plot(res, plot_path, res.eval_x, res.eval_y)
+                    plot(res, plot_path)
                     click.echo(f"wrote {plot_path}", err=to_err)
                 except PedaltoolError as exc:
                     plot_error = exc

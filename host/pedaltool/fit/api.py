@@ -117,6 +117,8 @@ class FitResult:
     effort: str = "normal"  # FitConfig.effort
     eval_x: np.ndarray | None = field(default=None, repr=False)  # scoring input (for --plot)
     eval_y: np.ndarray | None = field(default=None, repr=False)  # the oracle's output on it
+    # the written file's device-exact output on eval_x: what ``score`` scored (for --plot)
+    eval_device: np.ndarray | None = field(default=None, repr=False)
     # ESR of the device-exact output against the float model on the evaluation DI: the
     # arithmetic contract's measure (target <= 1e-5, docs/arithmetic.md)
     device_vs_float_esr: float = float("nan")
@@ -806,8 +808,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             spectra = beside.submit(target.prepare)
             best, pm, qp, sane, why = _first_sane(finalists, name, source, say, pool)
             spectra.result()
-            score, fscore, dev_vs_float, cycles = score_written(qp, pm, best.model, eval_x, target,
-                                                                cfg.arch, beside, cfg.effort)
+            score, fscore, dev_vs_float, cycles, dev = score_written(
+                qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
         bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
         res = FitResult(
             name=name, source_path=source_path, rate=rate, structure=best.structure.name,
@@ -816,19 +818,19 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
             render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
             sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-            device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
+            eval_device=dev, device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
                   beside: ThreadPoolExecutor | None = None, effort: str = ""
-                  ) -> tuple[Score, Score, float, float]:
+                  ) -> tuple[Score, Score, float, float, np.ndarray]:
     """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
-    file) of a written model ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x``
-    against ``target``, stamped into ``pm.accuracy`` and ``qp.accuracy`` (with the fit's
-    ``effort``). ``beside``: a thread to score the float model in (the same numbers; numpy
-    lets go of the GIL)."""
+    file, the device-exact output it scored) of a written model ``qp`` (quantised from
+    ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped into ``pm.accuracy``
+    and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a thread to score the float
+    model in (the same numbers; numpy lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
     dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
@@ -839,7 +841,7 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     pm.accuracy.effort = effort
     qp.accuracy = pm.accuracy
-    return score, fscore, metrics.esr(dev, flt), cycles
+    return score, fscore, metrics.esr(dev, flt), cycles, dev
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],

@@ -443,12 +443,12 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     say("quantising and scoring device-exact")
     best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
-    score, fscore, dev_vs_float, cycles = api.score_written(qp, pm, best.model, x_ev, target,
-                                                            cfg.arch, effort=cfg.effort)
+    score, fscore, dev_vs_float, cycles, dev = api.score_written(
+        qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
     say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
     return api.FitResult(
-        eval_x=x_ev, eval_y=t[cut:],
+        eval_x=x_ev, eval_y=t[cut:], eval_device=dev,
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
         structure_notes=best.structure.notes + f"; aligned by {lag} samples, scored on the "
         "held-out end of the recording", cycles=cycles, budget=cfg.budget, arch=cfg.arch,

@@ -147,9 +147,10 @@ def check_plotting() -> None:
         raise FitError("--plot needs matplotlib: pip install 'pedaltool[plot]'") from None
 
 
-def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Path:
-    """Table curve(s), pre/post EQ magnitude responses and the error spectrum to a PNG.
-    Needs matplotlib (an optional extra: :func:`check_plotting`)."""
+def plot(res, png: str | Path) -> Path:
+    """Table curve(s), pre/post EQ magnitude responses and, when ``res`` kept its scoring
+    pair, the error spectrum of the written file's device-exact output to a PNG. Needs
+    matplotlib (an optional extra: :func:`check_plotting`)."""
     check_plotting()
     import matplotlib
 
@@ -158,7 +159,6 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     from scipy import signal
 
     from pedaltool.fit.blocks import cascade_sos
-    from pedaltool.pedal import simulate_device_float
     from pedaltool.pedal.model import RECORDED_GEAR
 
     m = res.model
@@ -178,10 +178,11 @@ def plot(res, png: str | Path, x: np.ndarray | None = None, y: np.ndarray | None
     ax[1].set_title("EQ magnitude (dB)")
     ax[1].set_xlabel("frequency (Hz)")
     ax[1].legend()
-    if x is not None and y is not None:
+    y = res.eval_y
+    if y is not None and res.eval_device is not None:
         capture = res.pedal_model.source.gear_type != RECORDED_GEAR
         where = "the evaluation DI" if capture else "the held-out recording"
-        e = simulate_device_float(res.qpedal, x) - y  # the written file's, as scored
+        e = res.eval_device - y  # the written file's, as scored
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
         _, pe = signal.welch(e, fs=m.rate_hz, nperseg=4096)
         ax[2].semilogx(fy[1:], 10 * np.log10(py[1:] + 1e-20),
