@@ -29,10 +29,13 @@ def collecting(say: Say | None) -> tuple[Say, list[str]]:
     return progress, notes
 
 
-def report(res: api.FitResult, out: str | Path | None, say: Say | None = None) -> dict:
+def report(res: api.FitResult, out: str | Path | None, say: Say | None = None,
+           notes: list[str] | None = None) -> dict:
     """``res.as_dict()`` with its ``files["pedal"]``: the .pedal that :func:`api.write_result`
-    wrote, or None and "error" saying why it refused."""
+    wrote, or None and "error" saying why it refused; "notes": ``notes``, the list itself
+    (what :func:`collecting` kept)."""
     d = res.as_dict()
+    d["notes"] = [] if notes is None else notes
     try:
         d["files"]["pedal"] = str(api.write_result(res, out, say))
     except PedaltoolError as exc:
@@ -69,7 +72,7 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
     and warnings (``cfg.progress`` is told them with the rest) are in "notes"."""
     say, notes = collecting(cfg.progress)
     try:
-        d = report(api.fit_capture(path, replace(cfg, progress=say)), out, say)
+        d = report(api.fit_capture(path, replace(cfg, progress=say)), out, say, notes)
     except PedaltoolError as exc:
         return failure(path, str(exc), notes)
     except Exception as exc:
@@ -77,7 +80,6 @@ def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dic
             raise
         return failure(path, internal_error_text(exc), notes)
     d["files"]["capture"] = str(path)
-    d["notes"] = notes
     return d
 
 
