@@ -2,6 +2,7 @@
 Core's tiny WaveNet)."""
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -774,3 +775,39 @@ def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_p
     assert r.exit_code == 130, r.output
     assert "interrupted after 1 of 3 captures: a.nam" in r.output
     assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]
+
+
+def test_a_batch_reports_in_the_order_given_however_its_captures_finish(models_dir, tmp_path,
+                                                                       monkeypatch):
+    """Workers finish in any order; the summary table and the JSON list follow the command
+    line's, and so does an interrupted batch's report."""
+    import shutil
+
+    from pedaltool.fit import batch
+
+    monkeypatch.chdir(tmp_path)
+    for n in "abc":
+        shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
+    finished = ["c.nam", "a.nam", "b.nam"]
+
+    def fit_batch(jobs, cfg, n, progress_for, say, stop_after=None):
+        for k, path in enumerate(finished):
+            if k == stop_after:
+                raise KeyboardInterrupt
+            yield batch.failure(path, f"{path}: refused")
+
+    monkeypatch.setattr(batch, "fit_batch", fit_batch)
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "-j", "2",
+                                  "--json", "r.json"])
+    assert r.exit_code == 1, r.output
+    given = ["a.nam", "b.nam", "c.nam"]
+    assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == given
+    rows = [ln.split()[0] for ln in r.output.splitlines() if ln.split()[:1]
+            and ln.split()[0] in ("a", "b", "c")]
+    assert rows == ["a", "b", "c"], r.output
+    monkeypatch.setattr(batch, "fit_batch", partial(fit_batch, stop_after=2))
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "-j", "2",
+                                  "--json", "r.json"])
+    assert r.exit_code == 130, r.output
+    assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == \
+        ["a.nam", "c.nam"]

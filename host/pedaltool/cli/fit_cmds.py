@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from bisect import insort
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -130,8 +131,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                                                 di_wav, target_wav))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
-        d = batch.report(res, output, cfg.progress)
-        d["notes"] = notes
+        d = batch.report(res, output, cfg.progress, notes)
         try:
             click.echo(result_table(res), err=to_err)
             for note in notes:
@@ -156,7 +156,11 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     jobs_list = [(str(m), str(p)) for m, p in zip(models, pedals, strict=True)]
     order = {j[0]: i for i, j in enumerate(jobs_list)}
     cfg = FitConfig(budget=budget, rate=rate_i, effort=effort)
-    results: list[dict] = []
+    results: list[dict] = []  # in the captures' order, however they finish
+
+    def in_order(d: dict) -> int:
+        return order[batch.given(d)]
+
     try:
         if jobs > 1:
             t0 = time.time()
@@ -164,21 +168,19 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             click.echo(f"fitting {len(jobs_list)} captures, {min(jobs, len(jobs_list))} at a "
                        "time (each one's progress lines start with its file name)", err=True)
             for d in batch.fit_batch(jobs_list, cfg, jobs, partial(_capture_printer, t0), say):
-                results.append(d)
+                insort(results, d, key=in_order)
                 say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
         else:
             for k, (path, out) in enumerate(jobs_list):
                 click.echo(f"fitting {path} ({k + 1} of {len(jobs_list)})", err=True)
-                results.append(batch.fit_one(path, out, replace(
-                    cfg, progress=_progress_printer())))
+                insort(results, batch.fit_one(path, out, replace(
+                    cfg, progress=_progress_printer())), key=in_order)
     except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
         if results:  # the report first: stderr may be gone with the terminal
-            results.sort(key=lambda d: order[batch.given(d)])
             _dump_json(json_path, results)
             say_error(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
                        f"{', '.join(batch.given(d) for d in results)}")
         raise
-    results.sort(key=lambda d: order[batch.given(d)])
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
     for d in results:  # each capture's notes, said among the interleaved progress lines
         for note in d["notes"]:
