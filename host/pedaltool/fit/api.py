@@ -1041,6 +1041,10 @@ def pedal_path(name: str, out: str | Path | None = None) -> Path:
 # about 200 bytes a sample (60 s: 0.7 GB for the whole command; 10 minutes took 6.9 GB)
 COMPARE_MAX_SECONDS = 60.0
 
+# samples a pedal fitted from a recording may be early or late against a capture of the
+# device: align keeps 8 samples of the pair's lag, so its latency is not the device's
+RECORDED_MAX_LAG = 256
+
 
 def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None = None,
             di_rate: int | None = None, baseline: bool = True, cfg: FitConfig | None = None,
@@ -1127,11 +1131,6 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
     return out
-
-
-# samples a pedal fitted from a recording may be early or late against a capture of the
-# device: align keeps 8 samples of the pair's lag, so its latency is not the device's
-RECORDED_MAX_LAG = 256
 
 
 def baseline_scores(render: Oracle, cfg: FitConfig, level: float, name: str,
