@@ -364,10 +364,11 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     if di_wav is not None:
         clip = read_wav(di_wav)
         di, rate = clip.samples, int(clip.rate_hz)
-        read_notes = note_lines(clip.notes, str(di_wav))
+        read_notes = note_lines(clip.notes, di_wav.name)  # as fit's, render's, run's
         say_lines(read_notes)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
-                     cfg=FitConfig(progress=_progress_printer()), di_name=str(di_wav),
+                     cfg=FitConfig(progress=_progress_printer()),
+                     di_name="the DI" if di_wav is None else di_wav.name,
                      playback=ab_dir is not None)
     say_lines(res["notes"])
     if ab_dir is not None:  # the three together: a failure leaves the old set
