@@ -212,17 +212,41 @@ def _lines_until(prefix: str, more: int = 0):
     return lines, say
 
 
-def test_swapped_pair_is_warned_about(tmp_path):
-    # a reamp that leads its DI is a swapped pair (or overdone latency compensation)
-    di, wet = _pair(seconds=4.0, offset=0)
-    write_wav(tmp_path / "di.wav", di, RATE)
-    write_wav(tmp_path / "reamp.wav", wet, RATE)
-    for inp, tgt, warned in (("di.wav", "reamp.wav", False), ("reamp.wav", "di.wav", True)):
-        lines, say = _lines_until("aligned by", more=1)  # a warning comes right after
+def test_a_swapped_pair_is_refused_and_a_doubtful_one_warned_about(tmp_path):
+    """A device answers after its input and keeps or narrows its dynamics. A "reamp" that
+    leads its DI and swings wider than it is the DI: refused before any fitting (it used to
+    be fitted, with a warning, into a model of the wrong direction). Either sign alone is
+    warned about: a recorder's latency compensation overdone, a gate after the device."""
+    from pedaltool.fit.recording import SWAPPED_SWING, SWAPPED_SWING_ALONE, level_swing
+
+    di, wet = _pair(seconds=4.0, offset=0)  # a Wiener-Hammerstein device, 5 samples late
+    early = np.concatenate([wet[10:], np.zeros(10)])  # recorded 10 samples early
+    flat = 0.3 * np.tanh(100.0 * di)  # a limiter with no latency
+    d, t, lag = align(di, wet, RATE)
+    assert lag > 0 and level_swing(d, t, RATE) < 1.0  # genuine: late, narrower
+    d, t, lag = align(wet, di, RATE)
+    assert lag < 0 and level_swing(d, t, RATE) >= SWAPPED_SWING
+    d, t, lag = align(flat, di, RATE)
+    assert lag == 0 and level_swing(d, t, RATE) >= SWAPPED_SWING_ALONE
+    for n, x in (("di", di), ("reamp", wet), ("early", early), ("flat", flat)):
+        write_wav(tmp_path / f"{n}.wav", x, RATE)
+    for inp, tgt, said in (("di", "reamp", None), ("reamp", "di", "refused"),
+                           ("di", "early", "warning: the reamp comes"),
+                           ("flat", "di", "warning: the reamp's loudness swings")):
+        lines, say = _lines_until(("driven into saturation", "not saturating"))
+        cfg = FitConfig(effort="quick", flavours=("wh",), progress=say)
+        if said == "refused":
+            with pytest.raises(FitError, match=r"^reamp.wav / di.wav: --input and --target "
+                                               "look swapped: the reamp comes 5 samples"):
+                fit_recording(tmp_path / f"{inp}.wav", tmp_path / f"{tgt}.wav", cfg)
+            assert not any(s.startswith("warning") for s in lines), lines
+            continue
         with pytest.raises(_Stop):
-            fit_recording(tmp_path / inp, tmp_path / tgt,
-                          FitConfig(effort="quick", flavours=("wh",), progress=say))
-        assert any("swapped" in s for s in lines) == warned, lines
+            fit_recording(tmp_path / f"{inp}.wav", tmp_path / f"{tgt}.wav", cfg)
+        warnings = [s for s in lines if s.startswith("warning")]
+        assert warnings == ([] if said is None else [next(
+            s for s in lines if s.startswith(said))]), lines
+        assert all("swapped" in s for s in warnings)
 
 
 def test_long_pair_is_fitted_on_excerpts_spread_over_it():
@@ -291,8 +315,8 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     di, wet = _pair(seconds=4.0, offset=0)
     write_wav(tmp_path / "di.wav", di, RATE)
-    write_wav(tmp_path / "reamp.wav", wet, RATE)
-    r = CliRunner().invoke(main, ["fit", "--input", "reamp.wav", "--target", "di.wav",
+    write_wav(tmp_path / "early.wav", np.concatenate([wet[10:], np.zeros(10)]), RATE)
+    r = CliRunner().invoke(main, ["fit", "--input", "di.wav", "--target", "early.wav",
                                   "--quick", "-o", "s.pedal", "--json", "s.json"])
     assert r.exit_code == 0, r.output
     after = r.output[r.output.index("ESR (device-exact)"):]
@@ -301,10 +325,11 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
     said = report["notes"]
     assert len(said) == 1 and "swapped" in said[0]
     # the pair's files as given, and its alignment (the reamp leads: a negative lag)
-    assert report["files"] == {"capture": None, "di": "reamp.wav", "reamp": "di.wav",
+    assert report["files"] == {"capture": None, "di": "di.wav", "reamp": "early.wav",
                                "pedal": "s.pedal"}
     assert -8 <= report["lag_samples"] < -2
-    assert report["source"]["gear_type"] == "recording" and report["source"]["file"] == "di.wav"
+    assert report["source"]["gear_type"] == "recording" and \
+        report["source"]["file"] == "early.wav"
 
 
 @pytest.mark.parametrize("capture,saturating", [("peter_n_hm2_swede_feather.nam", True),

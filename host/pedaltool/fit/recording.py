@@ -264,6 +264,50 @@ def level_slope(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
     return float(np.polyfit(ld[active], lt[active], 1)[0])
 
 
+def level_swing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
+    """How far the reamp's loudness swings against the DI's: the ratio of the standard
+    deviations of their dB envelopes (ENVELOPE_BLOCK_S blocks) where both are within 40 dB of
+    their loudest. Below 1 a device compresses, about 1 it passes the dynamics on; above 1 the
+    "reamp" has the wider dynamics, as a DI has against a device's output. Unlike the slope of
+    a regression it is symmetric: swapping the pair gives its inverse."""
+    ld, lt = (_envelope_db(v, rate_hz) for v in (d, t))
+    both = (ld > ld.max() - 40.0) & (lt > lt.max() - 40.0)
+    if np.count_nonzero(both) < 3 or np.std(ld[both]) == 0:
+        return 1.0
+    return float(np.std(lt[both]) / np.std(ld[both]))
+
+
+# a swapped pair (--input the reamp, --target the DI): a device answers after its input and a
+# guitar device narrows or keeps the dynamics of its input. benchmarks/swapped_pairs.py
+# (2026-12-06, docs/fitting.md): 66 pairs of the 11 scored captures swing 0.07-1.07 and lag
+# by -1..39 samples as recorded; swapped, they swing 1.13-15.1 (the JCM2000 clean 0.93-1.01,
+# which only its lead gives away) and lead by the same. A hard -40 dBFS gate after the device
+# widened a genuine pair's swing to 1.21, so a swing alone is only worth a warning, and only
+# well above that
+SWAPPED_SWING = 1.1  # with a lead of more than LEAD_TOLERANCE: refused as swapped
+SWAPPED_SWING_ALONE = 1.5  # with no lead: warned about
+
+
+def _check_swapped(lag: int, swing: float, names: str, say) -> None:
+    """Refuse a pair whose reamp both leads its DI and swings wider than it; warn about one
+    that does either (a lead can be a recorder's latency compensation overdone, or a
+    nonlinear device's lag: a genuine AC15 pair measured -4 samples)."""
+    lead = -lag
+    if lead > LEAD_TOLERANCE and swing >= SWAPPED_SWING:
+        raise FitError(f"{names}: --input and --target look swapped: the reamp comes {lead} "
+                       f"samples before the DI and its loudness swings {swing:.2f}x as wide "
+                       "(a device answers after its input and keeps or narrows its dynamics); "
+                       "give the DI with --input and the device's output with --target")
+    if lead > LEAD_TOLERANCE:
+        say(f"warning: the reamp comes {lead} samples before the DI, which a device cannot "
+            "do: are --input and --target swapped (or the recorder's latency compensation "
+            "overdone)?")
+    elif swing >= SWAPPED_SWING_ALONE:
+        say(f"warning: the reamp's loudness swings {swing:.2f}x as wide as the DI's, as a "
+            "DI's does against a device's output: are --input and --target swapped (or is "
+            "there a noise gate or an expander after the device)?")
+
+
 # a reverb or delay in the reamp (a capture's probe refuses one, core.TAIL_LIMIT_DB): where the
 # DI falls silent (within QUIET_DB of its quiet level) for RING_WINDOW_S[1] after playing, does
 # the reamp over RING_WINDOW_S still carry the pitches of the 0.3 s before? The correlation of
@@ -403,12 +447,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     say(f"aligned by {lag} samples; {len(d) / rate:.1f} s in common"
         + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
            if abs(la - lb) > 0.1 else ""))
-    if lag < -LEAD_TOLERANCE:
-        say(f"warning: the reamp comes {-lag} samples before the DI, which a device cannot "
-            "do: are --input and --target swapped (or the recorder's latency compensation "
-            "overdone)?")
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
+    _check_swapped(lag, level_swing(d, t, rate), f"{di_path.name} / {target_path.name}", say)
     _check_ringing(d, t, rate, target_path.name, say)
     quiet = api.quiet_output_warning(t, f"{target_path.name}: the reamp")
     if quiet:
