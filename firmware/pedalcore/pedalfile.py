@@ -105,18 +105,30 @@ def _knob_max_log2(lo_q, hi_q):
     return m
 
 
-def check_stage(kind, knob, p, ntable):
-    """Return None if the stage parameters are inside the documented bounds, else a reason."""
-    from_arith = _arith()
+def check_record(kind, knob, nparams, ntable):
+    """None if a stage record's codes and counts can be a stage's, else a reason: what the
+    reader checks before it unpacks the parameters, so that a damaged count never makes it
+    allocate for thousands of values (a table's length is checked against its size field
+    by check_stage, before the table is unpacked)."""
     if kind not in N_PARAMS:
         return "unknown stage kind %d" % kind
     if knob not in KNOB_NAMES:
         return "unknown knob code %d" % knob
     what = KIND_NAMES[kind]
-    if len(p) != N_PARAMS[kind]:
-        return "%s: expected %d parameters, found %d" % (what, N_PARAMS[kind], len(p))
+    if nparams != N_PARAMS[kind]:
+        return "%s: expected %d parameters, found %d" % (what, N_PARAMS[kind], nparams)
     if kind != TABLE and ntable:
         return "%s: unexpected table" % what
+    return None
+
+
+def check_stage(kind, knob, p, ntable):
+    """Return None if the stage parameters are inside the documented bounds, else a reason."""
+    from_arith = _arith()
+    why = check_record(kind, knob, len(p), ntable)
+    if why is not None:
+        return why
+    what = KIND_NAMES[kind]
     if knob not in KNOBS_OF.get(kind, (KNOB_NONE,)):
         return "%s: %s" % (what, "bad knob" if kind in KNOBS_OF else "takes no knob")
     if kind == GAIN:
@@ -281,15 +293,17 @@ def parse(data, name="pedal"):
         pos += STAGE_HEADER_SIZE
         if pos + 4 * npar + 2 * ntab > end:
             raise ValueError("%s: stage %d: truncated" % (name, i))
-        p = array("i", struct.unpack_from("<%di" % npar, data, pos))
-        pos += 4 * npar
+        why = check_record(kind, knob, npar, ntab)
+        if why is None:
+            p = array("i", struct.unpack_from("<%di" % npar, data, pos))
+            pos += 4 * npar
+            why = check_stage(kind, knob, p, ntab)
+        if why is not None:
+            raise ValueError("%s: stage %d: %s" % (name, i, why))
         tab = None
         if ntab:
             tab = array("h", struct.unpack_from("<%dh" % ntab, data, pos))
             pos += 2 * ntab
-        why = check_stage(kind, knob, p, ntab)
-        if why is not None:
-            raise ValueError("%s: stage %d: %s" % (name, i, why))
         stages.append(Stage(kind, knob, p, tab))
     why = check_structure(stages)
     if why is not None:

@@ -52,11 +52,12 @@ def adversarial_int16(n: int, seed: int = 0) -> np.ndarray:
     return np.resize(x, n).astype(np.int16)
 
 
-def run_micropython(script: str, tmp: Path, timeout: float | None = None) -> str:
+def run_micropython(script: str, tmp: Path, timeout: float | None = None,
+                    heapsize: str = "16M") -> str:
     """Run a script under the MicroPython unix port with the firmware on sys.path."""
     path = tmp / "mp_script.py"
     path.write_text(f"import sys\nsys.path.insert(0, {str(firmware_dir())!r})\n" + script)
-    proc = subprocess.run([micropython_exe(), "-X", "heapsize=16M", str(path)],
+    proc = subprocess.run([micropython_exe(), "-X", f"heapsize={heapsize}", str(path)],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"micropython failed:\n{proc.stdout}\n{proc.stderr}")

@@ -2,6 +2,7 @@
 files, by the host reader (PedalFormatError naming the file) and the firmware reader
 (ValueError, under the real MicroPython)."""
 
+import os
 import struct
 import zlib
 
@@ -190,6 +191,27 @@ def test_firmware_reader_rejects_bad_files(tmp_path, fitted_qp):
         assert lines[f"{name}.pedal"].split()[1] == "ERR" and why in lines[f"{name}.pedal"]
 
 
+def test_a_damaged_count_is_refused_before_the_firmware_allocates_for_it(tmp_path):
+    """A stage record whose table claims 32000 values (CRC intact, the file within 64 KB):
+    the firmware reader says so in a ValueError on a small heap, as the host reader does,
+    instead of running out of memory unpacking them first (found by an audit, 2026-12-06)."""
+    table = struct.pack("<BBHHH", 3, 0, 6, 32000, 0) + struct.pack("<6i", 10, 4096, 10, 0,
+                                                                      0, 0)
+    body = table + bytes(2 * 32000) + struct.pack("<H", 0)
+    head = b"PDL1" + struct.pack("<HHIIHHI", 1, 24, 24 + len(body) + 4, 48000, 1, 0, 0)
+    blob = _recrc(head + body + bytes(4))
+    why = "stage 0: table: expected 1025 values, found 32000"
+    with pytest.raises(PedalFormatError, match=why):
+        from_bytes(blob, "big.pedal")
+    d = tmp_path / "bank"
+    d.mkdir()
+    (d / "big.pedal").write_bytes(blob)
+    # a 300 KB heap loads the largest valid file (64 KB, 31 tables: 250 KB was enough in the
+    # audit); unpacking the 32000 claimed values first took 256 KB more than it has
+    out = run_micropython(f"DIR = {str(d)!r}\n" + _MP_READ, tmp_path, heapsize="300K")
+    assert out.strip().endswith(why), out
+
+
 def test_write_refuses_unsafe_model(tmp_path):
     """A model that fails the sanity check is never written (and no temp file is left)."""
     qp = quantise(fitted_looking(48000))
@@ -253,3 +275,57 @@ def test_pedaltool_info_shows_what_a_pedal_file_holds(tmp_path):
     r = CliRunner().invoke(main, ["info", str(path)])
     assert r.exit_code == 0 and "amp.nam (sha256 0123456789abcdef...)" in r.stdout
     assert "ESR          0.0123" in r.stdout
+
+
+def test_info_shows_any_file_the_reader_accepts(tmp_path):
+    """What another writer (or a damaged key) can put in an accepted file: an ESR without
+    its pre-emphasised twin, an infinite score, a name with a newline and an escape sequence.
+    `info` says "not recorded", keeps its JSON strict and prints the name on its own line,
+    escaped (found by an audit, 2026-12-06: a TypeError, `Infinity`, a forged line)."""
+    import json
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+    from pedaltool.pedal.model import Accuracy
+
+    qp = quantise(fitted_looking(48000))
+    qp.name = "evil\nstages       FAKE\x1b[31m"
+    for acc, esr_line, device in (
+            (Accuracy(0.01, float("nan"), 900.0), "0.0100 (pre-emphasised not recorded)",
+             {"esr": pytest.approx(0.01), "esr_pre": None}),
+            (Accuracy(float("inf"), 0.5, float("-inf")), "ESR          not recorded",
+             {"esr": None, "esr_pre": 0.5})):
+        qp.accuracy = acc
+        path = tmp_path / "odd.pedal"
+        path.write_bytes(to_bytes(qp))  # (write_pedal would judge the model; not the point)
+        r = CliRunner().invoke(main, ["info", str(path)])
+        assert r.exit_code == 0, r.output
+        assert esr_line in r.stdout
+        assert "name         evil\\nstages       FAKE\\x1b[31m\n" in r.stdout
+        assert not any(ln.startswith("stages       FAKE") for ln in r.stdout.splitlines())
+        r = CliRunner().invoke(main, ["info", str(path), "--json"])
+        facts = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+        assert facts["device"] == device and facts["name"] == qp.name
+        assert facts["cycles_per_sample"] == (900.0 if acc.cycles == 900.0 else None)
+
+
+def test_the_host_reader_tells_a_huge_file_by_its_size(tmp_path):
+    """Never read whole (a renamed multi-gigabyte file, /dev/zero): at most a .pedal's limit
+    plus one byte is read, and the file is refused as too large, as the firmware's load
+    refuses it; a foreign file still says what it is."""
+    from pedaltool.pedal.fileformat import MAX_FILE
+
+    data = to_bytes(quantise(fitted_looking(48000)))
+    big = tmp_path / "big.pedal"
+    big.write_bytes(data + bytes(10 * MAX_FILE))
+    size = len(data) + 10 * MAX_FILE
+    with pytest.raises(PedalFormatError, match=rf"big.pedal: too large \({size} bytes"):
+        read_pedal(big)
+    wav = tmp_path / "take.pedal"
+    wav.write_bytes(b"RIFF" + bytes(2 * MAX_FILE))
+    with pytest.raises(PedalFormatError, match="bad magic: it is a WAV file"):
+        read_pedal(wav)
+    if os.path.exists("/dev/zero"):
+        (tmp_path / "zero.pedal").symlink_to("/dev/zero")
+        with pytest.raises(PedalFormatError, match=r"not a .pedal file \(bad magic\)"):
+            read_pedal(tmp_path / "zero.pedal")

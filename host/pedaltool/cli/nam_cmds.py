@@ -68,10 +68,17 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     if facts["architecture"] == "SlimmableContainer":
         subs = ", ".join(f"{s['architecture']}<{s['max_value']:g}" for s in details["submodels"])
         rows.append(("submodels", f"{subs} (active: #{details['active_submodel']})"))
+    _print_rows(rows)
+    say_lines(facts["notes"])
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    """``info``'s table: one line a row, its values as a file gave them but with control
+    characters (a newline, an escape sequence in a name) escaped, never acted on."""
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
-        click.echo(f"{k:<{width}}  {v}")
-    say_lines(facts["notes"])
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in v)
+        click.echo(f"{k:<{width}}  {shown}")
 
 
 def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
@@ -86,8 +93,9 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
     from pedaltool.pedal.model import RECORDED_GEAR
 
     src, acc = facts["source"], facts["device"]
+    pre = "not recorded" if acc["esr_pre"] is None else f"{acc['esr_pre']:.4f}"
     esr = "not recorded" if acc["esr"] is None else (
-        f"{acc['esr']:.4f} (pre-emphasised {acc['esr_pre']:.4f}), device-exact on "
+        f"{acc['esr']:.4f} (pre-emphasised {pre}), device-exact on "
         + ("the held-out end of the recording" if src["gear_type"] == RECORDED_GEAR
            else "the evaluation DI")
         + (f", {facts['effort']} effort" if facts["effort"] else ""))
@@ -105,9 +113,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
         ("cost", "not recorded" if facts["cycles_per_sample"] is None else
          f"{facts['cycles_per_sample']:.0f} cycles/sample (firmware cost model)"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        click.echo(f"{k:<{width}}  {v}")
+    _print_rows(rows)
 
 
 @main.command()

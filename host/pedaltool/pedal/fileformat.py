@@ -8,6 +8,8 @@ the same bytes and applies the same parameter bounds.
 
 from __future__ import annotations
 
+import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -24,6 +26,7 @@ from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, Quantised
 # writes: one place for them
 _pf = fw_module("pedalfile")
 MAGIC, VERSION, HEADER_SIZE = _pf.MAGIC, _pf.VERSION, _pf.HEADER_SIZE
+MAX_FILE = _pf.MAX_FILE  # bytes
 N_PARAMS = {_pf.KIND_NAMES[k]: n for k, n in _pf.N_PARAMS.items()}
 KIND_NAMES, KNOB_NAMES = _pf.KIND_NAMES, _pf.KNOB_NAMES
 META_NAME, META_FILE, META_SHA = _pf.META_NAME, _pf.META_SOURCE_FILE, _pf.META_SOURCE_SHA256
@@ -134,11 +137,18 @@ def read_pedal(path) -> QuantisedPedal:
     """Read and validate a .pedal file; PedalFormatError names the file and the problem."""
     shown = str(path)  # as the user gave it, so a file in another folder is findable
     try:
-        data = Path(path).read_bytes()
+        # never more than a .pedal can be plus one byte: a huge file (or /dev/zero) is told
+        # by its size, as the firmware's load tells it, not read whole
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE + 1)
+            size = os.fstat(f.fileno()).st_size
     except IsADirectoryError:
         raise PedalFormatError(f"{shown}: is a directory, not a .pedal file") from None
     except OSError as exc:
         raise PedalFormatError(f"{shown}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_FILE and is_pedal_data(data):  # (another kind: its magic says)
+        got = f"{size} bytes" if size > MAX_FILE else f"more than {MAX_FILE} bytes"
+        raise PedalFormatError(f"{shown}: too large ({got}; a .pedal has at most {MAX_FILE})")
     return from_bytes(data, shown)
 
 
@@ -158,7 +168,9 @@ def pedal_info(path) -> dict:
             runs.append([label, 1])
     stages = [f"{n} x {label}" if n > 1 else label for label, n in runs]
     acc = qp.accuracy
-    num = lambda v: None if v != v else v  # noqa: E731  (NaN: not recorded)
+    # NaN: not recorded; an infinity (a damaged or foreign writer's) is no score either, and
+    # strict JSON has no word for it
+    num = lambda v: v if math.isfinite(v) else None  # noqa: E731
     return {
         "file": path.name, "bytes": path.stat().st_size, "name": qp.name,
         "sample_rate_hz": qp.sample_rate,
