@@ -62,3 +62,19 @@ def test_a_fit_whose_table_cannot_be_printed_still_writes_its_model(tmp_path, mo
     from pedaltool.pedal import read_pedal
 
     assert read_pedal(out).name == "tim_r_ts9"  # written before the table was printed
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`pedaltool info X | head -1`: the reader goes away before the output is written. The
+    command stops and says nothing, with code 1 as click's own help does (it printed
+    "internal error (BrokenPipeError...)" and exited 3, found by an audit on 2026-12-06)."""
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    path = write_pedal(tmp_path / "amp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    for args in (["info", str(path)], ["--help"]):
+        p = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # before the interpreter has even started: the first write fails
+        err = p.stderr.read().decode()
+        assert p.wait() == 1 and err == "", (args, p.returncode, err)

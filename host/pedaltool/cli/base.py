@@ -185,7 +185,7 @@ class PedaltoolGroup(click.Group):
                 pass
 
 
-# a redirected output that fills up or goes away (a broken pipe is Python's own business)
+# a redirected output that fills up or goes away (a closed pipe: _os_error)
 _STREAM_ERRNOS = tuple(getattr(errno, n) for n in ("ENOSPC", "EIO", "EDQUOT", "EFBIG")
                        if hasattr(errno, n))
 
@@ -193,11 +193,22 @@ _STREAM_ERRNOS = tuple(getattr(errno, n) for n in ("ENOSPC", "EIO", "EDQUOT", "E
 def _os_error(exc: OSError) -> None:
     """An OSError no file's code turned into a PedaltoolError naming the file: the terminal
     or the file the output is redirected to (full, gone) is one line and exit code 2 (any
-    file the command wrote is complete); anything else is an internal error."""
+    file the command wrote is complete); anything else is an internal error. A pipe whose
+    reader went away (``| head``) ends the command quietly."""
+    if isinstance(exc, BrokenPipeError) and exc.filename is None:
+        _closed_pipe_exit()
     if exc.filename is not None or exc.errno not in _STREAM_ERRNOS:
         _internal_error(exc)
     say_error(f"error: cannot write the command's output ({exc.strerror or exc})")
     sys.exit(2)
+
+
+def _closed_pipe_exit() -> None:
+    """The reader of stdout went away: exit quietly with code 1, as click does when its own
+    output (the help) meets a closed pipe. What is still buffered for stdout would fail again
+    at exit, so it goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _internal_error(exc: Exception) -> None:
@@ -237,7 +248,9 @@ def run() -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-        except OSError:  # e.g. a closed pipe: Python's own exit reports it
+        except BrokenPipeError:
+            _closed_pipe_exit()
+        except OSError:  # e.g. a full disk: Python's own exit reports it
             raise exc from None
         atexit._run_exitfuncs()
         sys.stdout.flush()
