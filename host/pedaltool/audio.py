@@ -209,7 +209,8 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
 
 
 # notes on how a file was read that change what is heard: said as warnings
-_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "clipped")
+_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "clipped",
+                  "ignored metadata input_level_dbu")
 
 
 def note_kind(note: str) -> str:

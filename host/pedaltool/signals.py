@@ -45,8 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as sps
 
-#: The interface calibration the guitar signals are made for: 0 dBFS reads 12 dBu.
-REFERENCE_INTERFACE_DBU = 12.0
+from pedaltool.nam.model import DEFAULT_INPUT_LEVEL_DBU
+
+#: The interface calibration the guitar signals are made for: 0 dBFS reads 12 dBu, the level
+#: a capture without ``input_level_dbu`` is played at (as the plugin plays it).
+REFERENCE_INTERFACE_DBU = DEFAULT_INPUT_LEVEL_DBU
 #: Seed of the evaluation DI. Fitting signals must use other seeds.
 EVALUATION_SEED = 20261125
 #: Default seed of :func:`fitting_di` (any seed other than EVALUATION_SEED is fine).

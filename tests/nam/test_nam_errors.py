@@ -296,3 +296,41 @@ def test_a_slim_that_changes_nothing_is_noted_by_info_and_render(tmp_path):
                 (args, r.stderr)
         r = _cli(["info", "--slim", "0.3", "--json", MODELS / model])  # said in JSON too
         assert any("changes nothing" in n for n in json.loads(r.stdout)["notes"]) == noted
+
+
+@pytest.mark.parametrize("value,shown", [("24", '"24"'), (10 ** 400, "1000000000000000..."),
+                                         (float("inf"), "inf"), ([24], "[24]")])
+def test_a_metadata_number_that_is_not_one_is_ignored_and_said(tmp_path, value, shown):
+    """`input_level_dbu: "24"` (or an integer beyond a double, or an infinity): the field is
+    ignored, the default level used, and every command that reads the capture says so as a
+    warning (it was silently ignored: a fit at another level than the file meant, and `info`
+    said "not in file"; a huge integer was an internal error in every command)."""
+    doc = _doc()
+    doc["metadata"] = {"input_level_dbu": value, "loudness": value, "name": "x"}
+    path = _write(tmp_path, json.dumps(doc).replace("Infinity", "1e999"))  # (inf, as JSON can)
+    m = nam.load(path)
+    assert m.metadata.input_level_dbu is None and m.metadata.loudness is None
+    assert m.metadata.ignored["input_level_dbu"].startswith(shown[:16])
+    from pedaltool.nam.model import input_level_dbu
+
+    assert input_level_dbu(m) == 12.0
+    r = _cli(["info", path])
+    assert r.exit_code == 0, r.output
+    assert "input level (dBu)  12 dBu assumed (" in r.stdout and "is not a number)" in r.stdout
+    assert f"warning: ignored metadata input_level_dbu: {shown[:16]}" in r.stderr, r.stderr
+    assert "note: ignored metadata loudness: " in r.stderr
+    r = _cli(["info", "--json", path])
+    facts = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert facts["input_level_dbu_used"] == 12.0
+    assert any(n.startswith("warning: ignored metadata input_level_dbu") for n in facts["notes"])
+
+
+def test_info_json_is_strict_json_whatever_the_metadata_holds(tmp_path):
+    """A capture's free-form metadata can hold NaN and infinities (Python's json writes
+    them): `info --json` gives null there, as every report does, not NaN or Infinity."""
+    doc = _doc()
+    doc["metadata"] = {"foo": float("nan"), "bar": {"x": float("inf")}}
+    r = _cli(["info", "--json", _write(tmp_path, doc)])
+    assert r.exit_code == 0, r.output
+    facts = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert facts["metadata"]["extra"] == {"foo": None, "bar": {"x": None}}

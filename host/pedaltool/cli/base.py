@@ -7,6 +7,7 @@ Commands live in one module per room (``nam_cmds``, ``fit_cmds``, ``pedal_cmds``
 import atexit
 import errno
 import json
+import math
 import os
 import signal
 import sys
@@ -102,9 +103,25 @@ def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
     return _json_to_stdout(value)
 
 
-def echo_json(text: str) -> None:
-    """JSON ``text`` on stdout; an error after it is then not added there (json_on_stdout)."""
-    click.echo(text)
+def json_text(data, indent: int | None = 2) -> str:
+    """``data`` as strict JSON, as every ``--json`` gives it: numpy scalars as numbers, NaN
+    and infinities as null (a score on too little signal can be NaN, and a file's metadata
+    can hold anything)."""
+    def finite(v):
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [finite(x) for x in v]
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return json.dumps(finite(json.loads(json.dumps(data, default=float))), indent=indent,
+                      allow_nan=False)
+
+
+def echo_json(data, indent: int | None = 2) -> None:
+    """``data`` on stdout as :func:`json_text`; an error after it is then not added there
+    (json_on_stdout)."""
+    click.echo(json_text(data, indent))
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # (a context's meta is its parents')
         ctx.meta["json_sent"] = True

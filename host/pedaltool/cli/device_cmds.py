@@ -148,7 +148,7 @@ def status(port, as_json):
 
     st = one_shot(port, "status").data
     if as_json:
-        echo_json(json.dumps(st))
+        echo_json(st, indent=None)
         return
     for k, v in st.items():
         click.echo(f"{k:>14}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 import time
@@ -15,7 +13,14 @@ from pathlib import Path
 import click
 
 from pedaltool import json_report
-from pedaltool.cli.base import echo_json, json_option, main, say_error, say_lines
+from pedaltool.cli.base import (
+    echo_json,
+    json_option,
+    json_text,
+    main,
+    say_error,
+    say_lines,
+)
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.outfile import (
     check_distinct_outputs,
@@ -260,27 +265,13 @@ def _check_distinct_names(models, output: Path | None) -> None:
         seen[key] = m
 
 
-def _json_safe(data):
-    """``data`` with NaN and infinities as null: strict JSON (a score on too little signal
-    can be NaN)."""
-    if isinstance(data, dict):
-        return {k: _json_safe(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_json_safe(v) for v in data]
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    return data
-
-
 def _dump_json(path: Path | None, data) -> None:
     if path is None:
         return
-    # numpy scalars become floats first (default=float), then NaN/inf become null
-    text = json.dumps(_json_safe(json.loads(json.dumps(data, default=float))), indent=2)
     if str(path) == "-":
-        echo_json(text)
+        echo_json(data)
     else:
-        write_atomic(path, (text + "\n").encode(), make_folder=True)
+        write_atomic(path, (json_text(data) + "\n").encode(), make_folder=True)
         click.echo(f"wrote {path}")
 
 
@@ -380,7 +371,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
                   "di": None if di_wav is None else str(di_wav)}})
     if as_json:
-        echo_json(json.dumps(_json_safe(out), indent=2))
+        echo_json(out)
         return
     rows = [("pedal (device-exact)", *(f"{res['device'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['device']['lsd_db']:.2f}")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
     facts = json_report(nam.load(model, slim=slim).info())
     facts["notes"] = note_lines(facts["notes"]) + _unslimmable(model, slim)
     if as_json:
-        echo_json(json.dumps(facts, indent=2))
+        echo_json(facts)
         return
     sr = f"{facts['sample_rate_hz']:g} Hz"
     if not facts["sample_rate_in_file"]:
@@ -63,7 +62,9 @@ def info(model: Path, slim: float | None, as_json: bool) -> None:
             v = md[key]
             rows.append((label, f"{v:.6g}" if isinstance(v, float) else str(v)))
     if "input_level_dbu" not in md:
-        rows.append(("input level (dBu)", "not in file; 12 dBu assumed"))
+        given = md.get("ignored", {}).get("input_level_dbu")
+        rows.append(("input level (dBu)", f"{facts['input_level_dbu_used']:g} dBu assumed ("
+                     + ("not in file" if given is None else f"{given} is not a number") + ")"))
     details = facts["details"]
     if facts["architecture"] == "SlimmableContainer":
         subs = ", ".join(f"{s['architecture']}<{s['max_value']:g}" for s in details["submodels"])
@@ -88,7 +89,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
         raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
     facts = json_report({**pedal_info(model), "notes": []})
     if as_json:
-        echo_json(json.dumps(facts, indent=2))
+        echo_json(facts)
         return
     from pedaltool.pedal.model import RECORDED_GEAR
 

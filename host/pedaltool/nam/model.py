@@ -11,6 +11,7 @@ width; tested, docs/nam.md).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,9 @@ class NamMetadata:
     validation_esr: float | None = None
     date: str | None = None
     extra: dict = field(default_factory=dict)
+    # number fields the file gives something else in (a string, an integer too large for a
+    # float, an infinity): {key: the value as written, shortened}; they count as absent
+    ignored: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, md: dict) -> NamMetadata:
@@ -81,8 +85,13 @@ class NamMetadata:
             return v if isinstance(v, str) else None
 
         def f(v):
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            return float(v) if ok else None
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                return None
+            try:
+                x = float(v)  # an int beyond a double's range: OverflowError
+            except OverflowError:
+                return None
+            return x if math.isfinite(x) else None
 
         training = md.get("training")
         esr = f(training.get("validation_esr")) if isinstance(training, dict) else None
@@ -96,14 +105,35 @@ class NamMetadata:
                 date_s = None
         known = {"name", "modeled_by", "gear_make", "gear_model", "gear_type", "tone_type",
                  "loudness", "gain", "input_level_dbu", "output_level_dbu", "training", "date"}
+        numbers = {k: f(md.get(k)) for k in NUMBER_FIELDS}
         return cls(
             name=s("name"), modeled_by=s("modeled_by"), gear_make=s("gear_make"),
             gear_model=s("gear_model"), gear_type=s("gear_type"), tone_type=s("tone_type"),
-            loudness=f(md.get("loudness")), gain=f(md.get("gain")),
-            input_level_dbu=f(md.get("input_level_dbu")),
-            output_level_dbu=f(md.get("output_level_dbu")), validation_esr=esr, date=date_s,
+            **numbers, validation_esr=esr, date=date_s,
             extra={k: v for k, v in md.items() if k not in known},
+            ignored={k: _shortened(md[k]) for k in NUMBER_FIELDS
+                     if md.get(k) is not None and numbers[k] is None},
         )
+
+
+NUMBER_FIELDS = ("loudness", "gain", "input_level_dbu", "output_level_dbu")
+# the interface level (dBu at 0 dBFS) a capture without input_level_dbu is played at: the
+# plugin's and NeuralAudio's default
+DEFAULT_INPUT_LEVEL_DBU = 12.0
+
+
+def _shortened(v) -> str:
+    """A metadata value as a note shows it: its JSON, at most 40 characters."""
+    text = repr(v) if isinstance(v, float) else json.dumps(v)  # (inf: JSON has no word)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def ignored_notes(md: NamMetadata) -> list[str]:
+    """A note for each number field ``md`` ignored; the input level's is a warning (it sets
+    the level everything is played at: audio.note_kind)."""
+    return [f"ignored metadata {k}: {v} is not a number" + (
+        f" ({DEFAULT_INPUT_LEVEL_DBU:g} dBu assumed, as the plugin does)"
+        if k == "input_level_dbu" else "") for k, v in md.ignored.items()]
 
 
 class NamStream:
@@ -134,7 +164,7 @@ class NamModel:
         self.sample_rate: float = doc.effective_sample_rate
         self.sample_rate_in_file: float | None = doc.sample_rate
         self.metadata = NamMetadata.from_dict(doc.metadata)
-        self.notes: list[str] = list(doc.notes)
+        self.notes: list[str] = list(doc.notes) + ignored_notes(self.metadata)
         if doc.sample_rate is None:
             self.notes.append("no sample_rate in the file: assuming 48000 Hz (as the plugin does)")
         self._warm: object | None = None
@@ -289,4 +319,4 @@ def input_level_dbu(model: NamModel) -> float:
     test-signal levels: a guitar at ``L`` dBu is ``L - input_level_dbu(model)`` dBFS.
     """
     v = model.metadata.input_level_dbu
-    return float(v) if v is not None else 12.0
+    return float(v) if v is not None else DEFAULT_INPUT_LEVEL_DBU
