@@ -15,7 +15,11 @@ def _fit(oracle, flavours, budget=S.DEFAULT_BUDGET, name="synthetic"):
 
 
 def test_wiener_hammerstein_is_identified_device_exact(wh_oracle, tmp_path, monkeypatch):
-    res = _fit(wh_oracle, ("wh",))
+    said = []
+    cfg = api.FitConfig(effort="quick", flavours=("wh",), eval_seconds=6.0,
+                        progress=said.append)
+    res = api.fit_oracle(api.Oracle(wh_oracle, RATE, RATE), "synthetic", cfg)
+    assert not any("peaks at" in s for s in said)  # the DI's own level: within full scale
     assert res.latency == wh_oracle.delay
     assert res.structure.startswith("wh-")
     # the reported cost is the written file's (its Q12 sections cost less), within the budget
@@ -222,6 +226,23 @@ def test_oracle_resamples_to_the_pedal_rate():
     y = o(x)
     assert len(y) == len(x) and seen == [48000]
     assert np.max(np.abs(y[1000:-1000] - 0.5 * x[1000 - 32:-1000 - 32])) < 1e-3
+
+
+def test_a_calibration_that_drives_the_evaluation_di_past_full_scale_is_warned_about(
+        wh_oracle):
+    """A capture whose input_level_dbu is far under a real interface's (here the DI 32 dB up:
+    -20 dBu at 0 dBFS) plays the evaluation DI past full scale, which the pedal's converter
+    clips: `fit` says so, as `compare` does on the same DI (it said nothing, an audit found:
+    its scores and device-vs-float then measure the clipping)."""
+    said = []
+    cfg = api.FitConfig(effort="quick", flavours=("wh",), eval_seconds=3.0, baseline=False,
+                        progress=said.append)
+    api.fit_oracle(api.Oracle(wh_oracle, RATE, RATE), "hot", cfg, level=10 ** (32 / 20))
+    hot = [s for s in said if "past" in s or "peaks at" in s]
+    assert len(hot) == 1 and hot[0].startswith(
+        "warning: the evaluation DI at the capture's calibration (-20 dBu at 0 dBFS) peaks at "
+        "+"), said
+    assert hot[0].endswith("is the capture's input_level_dbu right?")
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from pedaltool import simd_level
+from pedaltool import signals, simd_level
 from pedaltool.audio import gain_to_db, note_lines, peak_dbfs, resample, rms_dbfs
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
@@ -246,8 +246,6 @@ def calibration_scale(model, path: str | Path) -> float:
     """The gain taking the project's DI to capture ``model``'s calibration
     (``signals.level_scale_for``); FitError naming ``path`` when its input_level_dbu is
     outside CALIBRATION_DBU_RANGE (a broken field would overflow the renders)."""
-    from pedaltool import signals
-
     dbu = model.metadata.input_level_dbu
     lo, hi = CALIBRATION_DBU_RANGE
     if dbu is not None and not lo <= dbu <= hi:
@@ -270,6 +268,16 @@ def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
     return (f"warning: {what} is {rms:.0f} dBFS RMS, far under a pedal's output level (real "
             "captures give -34..-12 dBFS on the evaluation DI): the pedal will play that "
             "quietly, and its 16-bit samples carry it coarsely")
+
+
+def hot_input_note(x: np.ndarray, what: str) -> str | None:
+    """The note for an input ``x`` (``what`` it is) that peaks above full scale, else None:
+    the pedal's converter clips it and the capture does not, so the scores include that."""
+    peak = peak_dbfs(x)
+    if not peak > 0.0:
+        return None
+    return (f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale "
+            "and the capture does not, so the scores include that clipping")
 
 
 def _check_rate(rate: int, where: str = "") -> None:
@@ -480,8 +488,6 @@ def _eq_task(st: S.Structure, pr: core.Probe) -> dict:
 
 def _eval_task(rate, seconds, level):
     """The evaluation DI at the capture's level and the oracle's output on it."""
-    from pedaltool import signals
-
     x = signals.evaluation_di(rate, seconds).astype(np.float64) * level
     return _rendered(lambda r: (x, r(x)))
 
@@ -780,6 +786,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quiet = quiet_output_warning(eval_y, "the capture's output on the evaluation DI")
         if quiet:
             say(quiet)
+        dbu = signals.REFERENCE_INTERFACE_DBU - gain_to_db(level)
+        hot = hot_input_note(eval_x, f"the evaluation DI at the capture's calibration "
+                                     f"({dbu:.3g} dBu at 0 dBFS)")
+        if hot:  # real interfaces read +4..+24 dBu at 0 dBFS: the calibration is suspect
+            say(f"warning: {hot}; is the capture's input_level_dbu right?")
         # ranked by _rank: the same lists whatever order the tasks ended in
         base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
@@ -1099,11 +1110,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"{MIN_SECONDS:g} s)")
         if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
             raise FitError(f"{di_name}: silent, nothing to score on")
-    peak = peak_dbfs(x)
-    if peak > 0.0:
-        notes.append(f"the DI peaks at {peak:+.1f} dBFS: the pedal's converter "
-                     "clips it to full scale and the capture does not, so the scores include "
-                     "that clipping")
+    hot = hot_input_note(x, "the DI")
+    if hot:
+        notes.append(hot)
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
     y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
