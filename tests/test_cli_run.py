@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 _SCRIPT = """
@@ -78,3 +79,28 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
         p.stdout.close()  # before the interpreter has even started: the first write fails
         err = p.stderr.read().decode()
         assert p.wait() == 1 and err == "", (args, p.returncode, err)
+
+
+def test_a_command_started_with_its_output_closed_still_does_its_work(tmp_path):
+    """`pedaltool render ... >&- 2>&-`: Python starts with sys.stdout and sys.stderr None.
+    The command still writes its file and exits 0 (it ended in a traceback, or wrote
+    nothing: `sys.stderr.isatty()` on None, found by an audit on 2026-12-06)."""
+    from pedaltool.audio import read_wav, write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    path = write_pedal(tmp_path / "amp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    write_wav(tmp_path / "di.wav", np.sin(np.arange(6 * 48000) / 9.0) * 0.3, 48000)
+    out = tmp_path / "out.wav"
+    for args in (["info", str(path)], ["render", str(path), str(tmp_path / "di.wav"), str(out)]):
+        r = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), *args],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           close_fds=True, pass_fds=(), preexec_fn=_close_stdio)
+        assert r.returncode == 0, args
+    assert read_wav(out).samples.size == 6 * 48000
+
+
+def _close_stdio() -> None:
+    """In the child, before exec: fds 1 and 2 closed, as the shell's `>&- 2>&-` leaves them."""
+    os.close(1)
+    os.close(2)

@@ -257,6 +257,9 @@ def run() -> None:
     of docs/fitting.md that teardown took 0.34 s once the fitter was imported and its numba
     kernels loaded (0.22 s after the imports alone); anything unusual exits the ordinary
     way."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with it closed (`>&-`): Python gives None
+            setattr(sys, name, open(os.devnull, "w"))  # what goes there goes nowhere
     try:
         main()
     except SystemExit as exc:
