@@ -245,6 +245,7 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
             (["-o", "a.pedal", "--json", "a.pedal"], "a.pedal: given as both the JSON report "
                                                      "and the .pedal"),
             (["-o", "d.png", "--plot", "d.png"], "-o names a .pedal file"),
+            (["-o", "bank/TS9.PEDAL"], "lower-case .pedal: give TS9.pedal"),
             (["-o", "c.pedal", "--json", "r.png", "--plot", "r.png"],
              "given as both the JSON report and the plot"),
             (["-o", "old.pedal", "--plot", "same.png"], "given as both the plot and the .pedal"),
