@@ -334,3 +334,19 @@ def test_info_json_is_strict_json_whatever_the_metadata_holds(tmp_path):
     assert r.exit_code == 0, r.output
     facts = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert facts["metadata"]["extra"] == {"foo": None, "bar": {"x": None}}
+
+
+def test_render_of_a_capture_whose_output_overflows_is_one_line_naming_it(tmp_path):
+    """Finite weights whose output is not (a head weight of 3e38): one error naming the
+    capture, nothing written (it printed a warning about the output WAV's +inf dBFS peak,
+    then an error blaming the WAV, found by an audit on 2026-12-06)."""
+    doc = _doc()
+    doc["weights"][-1] = 3e38
+    path = _write(tmp_path, doc, "hot.nam")
+    out = tmp_path / "o.wav"
+    r = _cli(["render", path, PROBE, out])
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert r.stderr.splitlines() == [f"error: {path}: the capture's output overflows (not "
+                                     "finite) on probe.wav: its weights are broken; nothing "
+                                     "written"], r.stderr
+    assert not out.exists()
