@@ -49,7 +49,10 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     cmp = json.loads(r.stdout)  # the progress lines go to stderr
     assert abs(cmp["device"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
-    assert cmp["notes"] == []
+    # what the loader says of the capture, as the fit said it
+    assert cmp["notes"] == ["note: no sample_rate in the file: assuming 48000 Hz (as the "
+                            "plugin does)"]
+    assert cmp["notes"][0] in report["notes"]
     assert cmp["files"] == {"capture": str(models_dir / CAPTURE), "pedal": str(out), "di": None}
     assert (tmp_path / "ab" / "di.wav").is_file()
     capture_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_capture.wav")
@@ -86,7 +89,8 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert r.exit_code == 0, r.output
     lined = json.loads(r.stdout)
     assert lined["device"]["esr"] == pytest.approx(cmp["device"]["esr"], rel=0.01)
-    assert lined["notes"] == ["warning: late.pedal was fitted from a recording, whose "
+    assert lined["notes"] == cmp["notes"] + [
+                             "warning: late.pedal was fitted from a recording, whose "
                               "alignment (not the device's latency) set its own: its output is "
                               "moved 5 samples earlier to line up with the capture's before "
                               "scoring"]
@@ -816,3 +820,34 @@ def test_a_batch_reports_in_the_order_given_however_its_captures_finish(models_d
     assert r.exit_code == 130, r.output
     assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == \
         ["a.nam", "c.nam"]
+
+
+def test_compare_says_what_fit_says_and_refuses_a_silent_capture(models_dir, tmp_path):
+    """compare relays the capture's own notes (a rate assumed) as fit does, names a
+    resampled DI by its file, and refuses a capture that outputs silence in one line of its
+    own (it failed inside the baseline's fit with "nothing to fit", its score lost, or with
+    --no-baseline printed an ESR of inf). Found by an audit, 2026-12-06."""
+    from pedaltool.audio import write_wav
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    doc = json.loads((models_dir / "core_wavenet.nam").read_text())
+    doc.pop("sample_rate", None)
+    (tmp_path / "norate.nam").write_text(json.dumps(doc))
+    doc["weights"] = [0.0] * len(doc["weights"])
+    (tmp_path / "mute.nam").write_text(json.dumps(doc))
+    write_wav(tmp_path / "di44.wav", 0.3 * np.sin(np.arange(4 * 44100) / 9.0), 44100)
+    r = CliRunner().invoke(main, ["compare", str(tmp_path / "norate.nam"), str(pedal),
+                                  "--di", str(tmp_path / "di44.wav"), "--no-baseline",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads(r.stdout)["notes"]
+    assert "note: no sample_rate in the file: assuming 48000 Hz (as the plugin does)" in notes
+    assert "warning: di44.wav: resampled from 44100 Hz to the pedal's 48000 Hz" in notes
+    for extra in ([], ["--no-baseline"]):
+        r = CliRunner().invoke(main, ["compare", str(tmp_path / "mute.nam"), str(pedal), *extra])
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        assert r.stderr.splitlines()[-1] == (
+            f"error: {tmp_path / 'mute.nam'}: the capture's output on the DI is silent: "
+            "nothing to score the pedal against"), r.stderr

@@ -1066,13 +1066,15 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     fit reported.
 
     Returns {"device": {...}, "baseline": {...} | None, "sample_rate_hz": .., "notes":
-    ["warning: ..." lines: another capture's .pedal, a resampled or shortened DI], "y_nam",
+    ["note: ..." and "warning: ..." lines, as ``fit`` says them: the capture's own (its rate
+    assumed, its DC removed), another capture's .pedal, a resampled or shortened DI], "y_nam",
     "x", and with ``playback``
     "y_pedal" (what the pedal plays: from its rest, Engine.prewarm; the score is of a cold
     start, as the fit's: a second device run, so only on request)}. FitError for a
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
     as ``di_name`` (its file)."""
-    from pedaltool import nam, signals
+    from pedaltool import nam
+    from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -1080,31 +1082,30 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     model = nam.load(nam_path)
     rate = int(qp.sample_rate)
     _check_rate(rate, f"{pedal_path}: ")  # (render plays it: the rates are the fitter's)
-    notes = []
+    notes = note_lines(model.notes)  # what `info` and `fit` say of the file
     if qp.source.sha256 and not _file_sha256(nam_path).startswith(qp.source.sha256):
-        notes.append(f"{Path(pedal_path).name} was fitted from {qp.source.file_name or '?'} "
-                     f"(sha256 {qp.source.sha256}...), not from this file: the scores compare "
-                     "two different sounds")
+        notes.append(f"warning: {Path(pedal_path).name} was fitted from "
+                     f"{qp.source.file_name or '?'} (sha256 {qp.source.sha256}...), not from "
+                     "this file: the scores compare two different sounds")
     level = calibration_scale(model, nam_path)
     oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate, str(nam_path),
                     dc=None)
     if oracle.dc_note():
-        notes.append(oracle.dc_note())
+        notes.append(f"note: {oracle.dc_note()}")
     if di is None:
         x = signals.evaluation_di(rate, cfg.eval_seconds).astype(np.float64) * level
     else:
         src = int(di_rate) if di_rate else rate
         if len(di) > COMPARE_MAX_SECONDS * src:  # cut first: never copied or resampled whole
-            notes.append(f"{di_name}: scored on its first {COMPARE_MAX_SECONDS:g} s of "
+            notes.append(f"warning: {di_name}: scored on its first {COMPARE_MAX_SECONDS:g} s of "
                          f"{len(di) / src:.1f} s")
             di = di[: int(COMPARE_MAX_SECONDS * src)]
         x = np.asarray(di, np.float64)
         if src != rate:  # as `render` reads it: the same pedal output
             x = resample(x, src, rate).astype(np.float64)
-            notes.append(f"the DI was resampled from {src} Hz to the pedal's {rate} Hz")
+            notes.append(f"warning: {di_name}: resampled from {src} Hz to the pedal's "
+                         f"{rate} Hz")
         # as long and as audible as a recording pair must be (fit --input/--target)
-        from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
-
         if len(x) < MIN_SECONDS * rate:
             raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
@@ -1112,26 +1113,30 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             raise FitError(f"{di_name}: silent, nothing to score on")
     hot = hot_input_note(x, "the DI")
     if hot:
-        notes.append(hot)
+        notes.append(f"warning: {hot}")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
     y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
                float(model.sample_rate or 48000.0), rate, str(nam_path), dc=oracle.dc)(x)
+    if not np.sqrt(np.mean(y ** 2)) >= SILENT_RMS:  # no ESR is defined against silence
+        raise FitError(f"{nam_path}: the capture's output on {di_name} is silent: nothing to "
+                       "score the pedal against")
     say("running the pedal (device-exact)")
     yp = simulate_device_float(qp, x)
     if qp.source.gear_type == RECORDED_GEAR:
         lags, vals = lag_window(cross_correlation(yp, y), 0, RECORDED_MAX_LAG)
         lag = int(lags[np.argmax(vals)])  # positive: the pedal comes later
         if lag:
-            notes.append(f"{Path(pedal_path).name} was fitted from a recording, whose alignment "
-                         "(not the device's latency) set its own: its output is moved "
+            notes.append(f"warning: {Path(pedal_path).name} was fitted from a recording, "
+                         "whose alignment (not the device's latency) set its own: its output "
+                         "is moved "
                          f"{abs(lag)} samples {'earlier' if lag > 0 else 'later'} to line up "
                          "with the capture's before scoring")
             yp = np.concatenate([yp[lag:], np.zeros(lag)]) if lag > 0 else \
                 np.concatenate([np.zeros(-lag), yp[:lag]])
     target = metrics.Target(y)
     out = {"sample_rate_hz": rate, "device": target.metrics(yp), "baseline": None,
-           "notes": [f"warning: {note}" for note in notes], "y_nam": y, "x": x}
+           "notes": notes, "y_nam": y, "x": x}
     if playback:
         out["y_pedal"] = simulate_device_float(qp, x, prewarm=True)
     if baseline:
