@@ -282,8 +282,14 @@ def test_purely_linear_pair_is_refused_like_a_linear_capture(tmp_path):
     di, _ = _pair(seconds=4.0)
     write_wav(tmp_path / "di.wav", di, RATE)
     write_wav(tmp_path / "eq.wav", lfilter([0.5, 0.3], [1.0], di), RATE)  # an EQ, no more
-    with pytest.raises(FitError, match="purely linear"):
+    with pytest.raises(FitError, match="^di.wav / eq.wav: the device is purely linear"):
         fit_recording(tmp_path / "di.wav", tmp_path / "eq.wav", FitConfig(effort="quick"))
+    # the DI given twice: said so, before any work (it was "di: the capture is purely
+    # linear ... use an impulse-response loader", found by an audit on 2026-12-06)
+    with pytest.raises(FitError, match="^di.wav / di.wav: the same recording twice"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "di.wav",
+                      FitConfig(effort="quick", progress=lambda s: pytest.fail(s)
+                                if s.startswith("aligning") else None))
 
 
 def test_the_reamps_noise_is_measured_where_the_di_is_silent():

@@ -146,8 +146,9 @@ def loud_sweep_db(render: Render, rate_hz: float, level: float, grid: np.ndarray
     return linear.smooth_db(f, mag, grid)
 
 
-def check_fittable(p: Probe, name: str) -> None:
-    """Refuse captures a block model cannot represent, with a one-line reason."""
+def check_fittable(p: Probe, name: str, what: str = "the capture") -> None:
+    """Refuse captures a block model cannot represent, with a one-line reason (``what`` the
+    device is: a recorded pair's is "the device" )."""
     if p.tail_db > TAIL_LIMIT_DB:
         raise FitError(
             f"{name}: the output rings on {p.tail_db:.0f} dB {TAIL_WINDOW_S[0]:g}-"
@@ -156,7 +157,7 @@ def check_fittable(p: Probe, name: str) -> None:
     spread = max(p.gain_db) - min(p.gain_db)
     if p.linearity < 1e-4 and spread < 0.1:
         raise FitError(
-            f"{name}: the capture is purely linear (best linear fit ESR {p.linearity:.1e} at "
+            f"{name}: {what} is purely linear (best linear fit ESR {p.linearity:.1e} at "
             "the loudest level); use an impulse-response loader instead of a block model")
 
 

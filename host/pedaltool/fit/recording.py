@@ -423,9 +423,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     api.check_budget(cfg.budget, cfg.arch)
     di_path, target_path = Path(di_path), Path(target_path)
     a, b = read_wav(di_path), read_wav(target_path)
-    name = target_path.stem
+    name, pair = target_path.stem, f"{di_path.name} / {target_path.name}"
     if int(a.rate_hz) != int(b.rate_hz):
-        raise FitError(f"{di_path.name} / {target_path.name}: sample rates differ "
+        raise FitError(f"{pair}: sample rates differ "
                        f"({a.rate_hz:g} vs {b.rate_hz:g} Hz)")
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
@@ -441,15 +441,18 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     for path, clip in ((di_path, a), (target_path, b)):
         for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
             say(line)
+    if np.array_equal(a.samples, b.samples):  # (a typo: the DI given twice)
+        raise FitError(f"{pair}: the same recording twice; --target takes the device's output "
+                       "for the DI given with --input")
     say("aligning the recordings")
-    d, t, lag = align(a.samples, b.samples, rate, f"{di_path.name} / {target_path.name}")
+    d, t, lag = align(a.samples, b.samples, rate, pair)
     la, lb = len(a.samples) / rate, len(b.samples) / rate
     say(f"aligned by {lag} samples; {len(d) / rate:.1f} s in common"
         + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
            if abs(la - lb) > 0.1 else ""))
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
-    _check_swapped(lag, level_swing(d, t, rate), f"{di_path.name} / {target_path.name}", say)
+    _check_swapped(lag, level_swing(d, t, rate), pair, say)
     _check_ringing(d, t, rate, target_path.name, say)
     quiet = api.quiet_output_warning(t, f"{target_path.name}: the reamp")
     if quiet:
@@ -462,7 +465,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     span = probe_span(len(d), rate)
     pr = _probe_from_pair(d[:span], t[:span], rate)
     d, t, cut = fitting_excerpts(d, t, rate, say)
-    core.check_fittable(pr, name)  # a purely linear pair is refused as a capture is
+    # a purely linear pair is refused as a capture is
+    core.check_fittable(pr, pair, "the device")
     v = int(cut * (1.0 - VAL_FRACTION))
     ds = core.Dataset(d[:v], t[:v], d[v:cut], t[v:cut])
     saturating = core.is_saturating(pr)
