@@ -597,6 +597,15 @@ def test_kill_stops_the_fit_and_its_workers(models_dir, tmp_path):
     assert not (tmp_path / "pedals").exists() or not any((tmp_path / "pedals").iterdir())
 
 
+def _compare_on(capture, pedal, di, *extra):
+    """``compare CAPTURE PEDAL --di DI --no-baseline --json [extra]``, which must succeed:
+    (the result, its JSON notes)."""
+    r = CliRunner().invoke(main, ["compare", str(capture), str(pedal), "--di", str(di),
+                                  "--no-baseline", "--json", *map(str, extra)])
+    assert r.exit_code == 0, r.output
+    return r, json.loads(r.stdout)["notes"]
+
+
 def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
     # the pedal's converter clips it, the capture does not: the scores include the clipping
     import numpy as np
@@ -606,20 +615,13 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
 
     pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
     write_wav(tmp_path / "loud.wav", 2.0 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
-    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
-                                  "--di", str(tmp_path / "loud.wav"), "--no-baseline",
-                                  "--json"])
-    assert r.exit_code == 0, r.output
-    notes = json.loads(r.stdout)["notes"]
+    capture = models_dir / "core_wavenet.nam"
+    _, notes = _compare_on(capture, pedal, tmp_path / "loud.wav")
     assert any("peaks at +6.0 dBFS" in n for n in notes), notes
     # how the DI file was read is in the notes too, and a missing end is a warning
     data = (tmp_path / "loud.wav").read_bytes()
     (tmp_path / "cut.wav").write_bytes(data[:-4000])
-    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
-                                  "--di", str(tmp_path / "cut.wav"), "--no-baseline",
-                                  "--json"])
-    assert r.exit_code == 0, r.output
-    notes = json.loads(r.stdout)["notes"]
+    r, notes = _compare_on(capture, pedal, tmp_path / "cut.wav")
     # named as fit, render and run name their inputs: by the file's name
     assert notes[0] == "warning: cut.wav: data chunk truncated: 764000 of " \
         "768000 bytes present", notes
@@ -630,21 +632,14 @@ def test_compare_notes_a_di_above_full_scale(models_dir, tmp_path, monkeypatch):
     (tmp_path / "resampled").mkdir()
     st = np.repeat(np.sin(np.arange(4 * 48000) / 9.0).astype("<f4"), 2).tobytes()
     (tmp_path / "resampled" / "st.wav").write_bytes(_wav_bytes(3, 2, 48000, 32, st))
-    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
-                                  "--di", str(tmp_path / "resampled" / "st.wav"),
-                                  "--no-baseline", "--json"])
-    assert r.exit_code == 0, r.output
+    r, _ = _compare_on(capture, pedal, tmp_path / "resampled" / "st.wav")
     assert "note: st.wav: 2-channel file" in r.stderr
     # a DI longer than compare scores: its first COMPARE_MAX_SECONDS, said in the notes
     from pedaltool.fit import api
 
     monkeypatch.setattr(api, "COMPARE_MAX_SECONDS", 3.5)
-    r = CliRunner().invoke(main, ["compare", str(models_dir / "core_wavenet.nam"), str(pedal),
-                                  "--di", str(tmp_path / "loud.wav"), "--no-baseline",
-                                  "--json", "--ab", str(tmp_path / "ab")])
-    assert r.exit_code == 0, r.output
-    assert "warning: loud.wav: scored on its first 3.5 s of 4.0 s" in \
-        json.loads(r.stdout)["notes"]
+    _, notes = _compare_on(capture, pedal, tmp_path / "loud.wav", "--ab", tmp_path / "ab")
+    assert "warning: loud.wav: scored on its first 3.5 s of 4.0 s" in notes
     assert read_wav(tmp_path / "ab" / "di.wav").samples.size == 3.5 * 48000
     # a .pedal at a rate the fitter does not score at: named, and why
     p96 = write_pedal(tmp_path / "p96.pedal", quantise(eq_test_models(96000)["hp20"]))
@@ -838,11 +833,7 @@ def test_compare_says_what_fit_says_and_refuses_a_silent_capture(models_dir, tmp
     doc["weights"] = [0.0] * len(doc["weights"])
     (tmp_path / "mute.nam").write_text(json.dumps(doc))
     write_wav(tmp_path / "di44.wav", 0.3 * np.sin(np.arange(4 * 44100) / 9.0), 44100)
-    r = CliRunner().invoke(main, ["compare", str(tmp_path / "norate.nam"), str(pedal),
-                                  "--di", str(tmp_path / "di44.wav"), "--no-baseline",
-                                  "--json"])
-    assert r.exit_code == 0, r.output
-    notes = json.loads(r.stdout)["notes"]
+    _, notes = _compare_on(tmp_path / "norate.nam", pedal, tmp_path / "di44.wav")
     assert "note: no sample_rate in the file: assuming 48000 Hz (as the plugin does)" in notes
     assert "warning: di44.wav: resampled from 44100 Hz to the pedal's 48000 Hz" in notes
     for extra in ([], ["--no-baseline"]):
