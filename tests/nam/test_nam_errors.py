@@ -325,6 +325,18 @@ def test_a_metadata_number_that_is_not_one_is_ignored_and_said(tmp_path, value, 
     assert any(n.startswith("warning: ignored metadata input_level_dbu") for n in facts["notes"])
 
 
+def test_an_integer_longer_than_python_reads_is_malformed_json(tmp_path):
+    """5001 digits: json.loads raises a plain ValueError (Python's 4300-digit limit), not a
+    JSONDecodeError; one line naming the file, not an internal error (a review, 2026-12-06)."""
+    text = json.dumps(_doc()).replace('"metadata": {', '"metadata": {"loudness": '
+                                      + "9" * 5001 + ", ", 1)
+    assert text.count("9" * 5001) == 1
+    path = _write(tmp_path, text, "long.nam")
+    with pytest.raises(NamFileError, match=r"long.nam: malformed JSON \(Exceeds the limit"):
+        nam.load(path)
+    _assert_one_line_error(_cli(["info", path]), "long.nam")
+
+
 def test_info_json_is_strict_json_whatever_the_metadata_holds(tmp_path):
     """A capture's free-form metadata can hold NaN and infinities (Python's json writes
     them): `info --json` gives null there, as every report does, not NaN or Infinity."""

@@ -97,6 +97,8 @@ def read_json(path: str | os.PathLike) -> dict:
                            f" {exc.msg}") from None
     except RecursionError:
         raise NamFileError(f"{shown}: malformed JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4300)
+        raise NamFileError(f"{shown}: malformed JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise NamFileError(f"{shown}: not a .nam file (top level is {type(doc).__name__}, "
                            "expected a JSON object)")
