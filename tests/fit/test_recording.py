@@ -222,21 +222,25 @@ def test_a_swapped_pair_is_refused_and_a_doubtful_one_warned_about(tmp_path):
     di, wet = _pair(seconds=4.0, offset=0)  # a Wiener-Hammerstein device, 5 samples late
     early = np.concatenate([wet[10:], np.zeros(10)])  # recorded 10 samples early
     flat = 0.3 * np.tanh(100.0 * di)  # a limiter with no latency
+    late = np.concatenate([np.zeros(5), flat[:-5]])  # the limiter, 5 samples late
     d, t, lag = align(di, wet, RATE)
     assert lag > 0 and level_swing(d, t, RATE) < 1.0  # genuine: late, narrower
-    d, t, lag = align(wet, di, RATE)
+    d, t, lag = align(wet, di, RATE)  # swapped, a mild device: only the lead tells
+    assert lag < 0 and 1.0 < level_swing(d, t, RATE) < SWAPPED_SWING
+    d, t, lag = align(late, di, RATE)
     assert lag < 0 and level_swing(d, t, RATE) >= SWAPPED_SWING
     d, t, lag = align(flat, di, RATE)
     assert lag == 0 and level_swing(d, t, RATE) >= SWAPPED_SWING_ALONE
-    for n, x in (("di", di), ("reamp", wet), ("early", early), ("flat", flat)):
+    for n, x in (("di", di), ("reamp", wet), ("early", early), ("flat", flat), ("late", late)):
         write_wav(tmp_path / f"{n}.wav", x, RATE)
-    for inp, tgt, said in (("di", "reamp", None), ("reamp", "di", "refused"),
+    for inp, tgt, said in (("di", "reamp", None), ("late", "di", "refused"),
+                           ("reamp", "di", "warning: the reamp comes"),
                            ("di", "early", "warning: the reamp comes"),
                            ("flat", "di", "warning: the reamp's loudness swings")):
         lines, say = _lines_until(("driven into saturation", "not saturating"))
         cfg = FitConfig(effort="quick", flavours=("wh",), progress=say)
         if said == "refused":
-            with pytest.raises(FitError, match=r"^reamp.wav / di.wav: --input and --target "
+            with pytest.raises(FitError, match=r"^late.wav / di.wav: --input and --target "
                                                "look swapped: the reamp comes 5 samples"):
                 fit_recording(tmp_path / f"{inp}.wav", tmp_path / f"{tgt}.wav", cfg)
             assert not any(s.startswith("warning") for s in lines), lines
