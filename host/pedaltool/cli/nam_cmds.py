@@ -11,7 +11,7 @@ import click
 
 from pedaltool import json_report
 from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
-from pedaltool.errors import NamFileError, PedaltoolError
+from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
 #: Show a progress bar when the input is longer than this (seconds of audio).
@@ -147,9 +147,8 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
         return
     if engine != "host":
         raise PedaltoolError(f"{model.name}: --engine {engine} applies to .pedal models only")
-    import numpy as np
-
     from pedaltool import audio, nam
+    from pedaltool.nam.model import check_finite_output
 
     m = nam.load(model, slim=slim)
     say_lines(_unslimmable(model, slim))
@@ -162,9 +161,9 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
             y = m.render(clip.samples, progress=tick)
     else:
         y = m.render(clip.samples)
-    if not np.all(np.isfinite(y)):  # the capture's fault, not the WAV's: said before writing
-        raise NamFileError(f"{model}: the capture's output overflows (not finite) on "
-                           f"{in_wav.name}: its weights are broken; nothing written")
+    # the capture's fault, not the WAV's: said before writing
+    check_finite_output(y, str(model), f"on {in_wav.name}: its weights are broken; nothing "
+                        "written")
     _say_loud_output(y, out_wav)
     audio.write_wav(out_wav, y, m.sample_rate, make_folder=True)
     click.echo(_wrote(out_wav, n, m.sample_rate))

@@ -25,6 +25,7 @@ from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.fit.schedule import Task, Workers, run_graph
+from pedaltool.nam.model import check_finite_output
 from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
@@ -228,9 +229,8 @@ class Oracle:
         (broken weights, or a gain that overflows float32), not numpy's warnings."""
         with np.errstate(over="ignore", invalid="ignore"):
             y = np.asarray(self._render(x.astype(np.float32)), np.float64)
-        if not np.all(np.isfinite(y)):
-            raise FitError(f"{self.name}: the capture's output overflows (not finite) at its "
-                           "calibrated level; its weights or input_level_dbu are broken")
+        check_finite_output(y, self.name, "at its calibrated level; its weights or "
+                            "input_level_dbu are broken", FitError)
         return y - self.dc
 
     def dc_note(self) -> str:

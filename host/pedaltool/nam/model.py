@@ -311,6 +311,13 @@ def load_dict(doc_json: dict, slim: float | None = None, name: str = "<model>",
     return NamModel(dsp, doc, path, slim)
 
 
+def check_finite_output(y: np.ndarray, name: str, why: str, error=NamFileError) -> None:
+    """``error`` unless a capture's output ``y`` is finite: its weights, or the level it is
+    played at, overflow float32. ``name`` names the capture; ``why`` ends the message."""
+    if not np.all(np.isfinite(y)):
+        raise error(f"{name}: the capture's output overflows (not finite) {why}")
+
+
 def input_level_dbu(model: NamModel) -> float:
     """The analog level (dBu) that a 0 dBFS peak sine at the model's input corresponds to.
 
