@@ -89,12 +89,12 @@ def test_render_cli_says_what_it_did_to_the_input(tmp_path, pedal_path):
     r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
                              str(tmp_path / "o2.wav")])
     assert r.exit_code == 0 and "input peaks at +" in r.stderr, r.output
-    assert "once resampled" not in r.stderr
-    # a square wave just under full scale at 44.1 kHz overshoots once resampled: said so
+    assert "at the model's" not in r.stderr
+    # a square wave just under full scale at 44.1 kHz overshoots once resampled: said where
     write_wav(tmp_path / "square.wav", 0.99 * np.sign(np.sin(np.arange(44100) / 20.0)), 44100)
     r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "square.wav"),
                              str(tmp_path / "o4.wav")])
-    assert r.exit_code == 0 and "dBFS once resampled: clipped" in r.stderr, r.output
+    assert r.exit_code == 0 and "dBFS at the model's 48000 Hz: clipped" in r.stderr, r.output
     r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
                              str(tmp_path / "o3.wav"), "--slim", "0.5"])
     assert r.exit_code == 2 and "--slim applies to .nam" in r.output

@@ -221,10 +221,13 @@ def _os_error(exc: OSError) -> None:
 
 
 def _closed_pipe_exit() -> None:
-    """The reader of stdout went away: exit quietly with code 1, as click does when its own
-    output (the help) meets a closed pipe. What is still buffered for stdout would fail again
-    at exit, so it goes nowhere."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    """A stream's reader went away (``| head``; stdout's, or stderr's, whose lines then
+    reach no one either): exit quietly with code 1, as click does when its own output (the
+    help) meets a closed pipe. What is still buffered for stdout would fail again at exit,
+    so it goes nowhere."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
     sys.exit(1)
 
 

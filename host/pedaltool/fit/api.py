@@ -116,7 +116,7 @@ class FitResult:
     sanity_message: str = ""
     log: list[str] = field(default_factory=list)
     effort: str = "normal"  # FitConfig.effort
-    eval_x: np.ndarray | None = field(default=None, repr=False)  # scoring input (for --plot)
+    eval_x: np.ndarray | None = field(default=None, repr=False)  # the scoring input
     eval_y: np.ndarray | None = field(default=None, repr=False)  # the oracle's output on it
     # the written file's device-exact output on eval_x: what ``score`` scored (for --plot)
     eval_device: np.ndarray | None = field(default=None, repr=False)

@@ -65,7 +65,7 @@ def result_table(res) -> str:
                                "above the contract's 1e-5: int16 rounding between stages, "
                                "docs/arithmetic.md)")),
         ("naive baseline ESR", (f"{_f(b.esr)} / pre {_f(b.esr_pre)}  "
-                                + _against_baseline(res, b)) if b else "-"),
+                                + _against_baseline(res)) if b else "-"),
         ("fit time", f"{res.seconds:.1f} s"
                      # a recorded pair has no capture to render
                      + (f" (the capture's renders: {res.render_seconds:.1f} s of CPU, in "
@@ -75,7 +75,7 @@ def result_table(res) -> str:
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 
 
-def _against_baseline(res, b) -> str:
+def _against_baseline(res) -> str:
     """The naive baseline row's note: how much worse it is, or, when its raw ESR is the lower,
     why the model was written all the same: the finalists are chosen on the held-out fitting
     playing (``api.ranked_finalists``), never on the evaluation DI these scores are from, and
