@@ -124,10 +124,14 @@ def check_record(kind, knob, nparams, ntable):
 
 def check_stage(kind, knob, p, ntable):
     """Return None if the stage parameters are inside the documented bounds, else a reason."""
-    from_arith = _arith()
     why = check_record(kind, knob, len(p), ntable)
-    if why is not None:
-        return why
+    return why if why is not None else check_params(kind, knob, p, ntable)
+
+
+def check_params(kind, knob, p, ntable):
+    """check_stage for a record check_record passed: the parameters' bounds (None or a
+    reason)."""
+    from_arith = _arith()
     what = KIND_NAMES[kind]
     if knob not in KNOBS_OF.get(kind, (KNOB_NONE,)):
         return "%s: %s" % (what, "bad knob" if kind in KNOBS_OF else "takes no knob")
@@ -297,7 +301,7 @@ def parse(data, name="pedal"):
         if why is None:
             p = array("i", struct.unpack_from("<%di" % npar, data, pos))
             pos += 4 * npar
-            why = check_stage(kind, knob, p, ntab)
+            why = check_params(kind, knob, p, ntab)
         if why is not None:
             raise ValueError("%s: stage %d: %s" % (name, i, why))
         tab = None

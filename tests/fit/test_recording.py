@@ -292,6 +292,10 @@ def test_purely_linear_pair_is_refused_like_a_linear_capture(tmp_path):
     # linear ... use an impulse-response loader", found by an audit on 2026-12-06)
     with pytest.raises(FitError, match="^di.wav / di.wav: the same recording twice"):
         fit_recording(tmp_path / "di.wav", tmp_path / "di.wav",
+                      FitConfig(effort="quick", progress=pytest.fail))  # before a word
+    (tmp_path / "copy.wav").write_bytes((tmp_path / "di.wav").read_bytes())
+    with pytest.raises(FitError, match="^di.wav / copy.wav: the same recording twice"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "copy.wav",
                       FitConfig(effort="quick", progress=lambda s: pytest.fail(s)
                                 if s.startswith("aligning") else None))
 

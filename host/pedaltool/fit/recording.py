@@ -24,6 +24,7 @@ from pedaltool.audio import gain_to_db
 from pedaltool.errors import FitError
 from pedaltool.fit import core, linear, metrics
 from pedaltool.fit.lag import cross_correlation, lag_window
+from pedaltool.outfile import same_file
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
@@ -425,8 +426,12 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     cfg = cfg or api.FitConfig()
     api.check_budget(cfg.budget, cfg.arch)
     di_path, target_path = Path(di_path), Path(target_path)
-    a, b = read_wav(di_path), read_wav(target_path)
     name, pair = target_path.stem, f"{di_path.name} / {target_path.name}"
+    same = (f"{pair}: the same recording twice; --target takes the device's output for the "
+            "DI given with --input")
+    if same_file(di_path, target_path):  # (a typo: the DI given twice)
+        raise FitError(same)
+    a, b = read_wav(di_path), read_wav(target_path)
     if int(a.rate_hz) != int(b.rate_hz):
         raise FitError(f"{pair}: sample rates differ "
                        f"({a.rate_hz:g} vs {b.rate_hz:g} Hz)")
@@ -444,9 +449,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     for path, clip in ((di_path, a), (target_path, b)):
         for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
             say(line)
-    if np.array_equal(a.samples, b.samples):  # (a typo: the DI given twice)
-        raise FitError(f"{pair}: the same recording twice; --target takes the device's output "
-                       "for the DI given with --input")
+    if np.array_equal(a.samples, b.samples):  # (a copy of it)
+        raise FitError(same)
     say("aligning the recordings")
     d, t, lag = align(a.samples, b.samples, rate, pair)
     la, lb = len(a.samples) / rate, len(b.samples) / rate
