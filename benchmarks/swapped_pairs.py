@@ -27,7 +27,13 @@ from benchinfo import print_table
 from pedaltool import nam, signals
 from pedaltool.errors import FitError
 from pedaltool.fit import api
-from pedaltool.fit.recording import _check_swapped, align, level_swing
+from pedaltool.fit.recording import (
+    _check_swapped,
+    _envelope_block,
+    _envelope_db,
+    align,
+    level_swing,
+)
 
 RATE = 48000
 NOISE_DBFS = -85.0
@@ -37,12 +43,11 @@ TAKES = (("fit", 3.0, 7), ("fit", 3.0, 8), ("fit", 8.0, 9), ("fit", 8.0, 5), ("f
          ("eval", 8.0, 0))
 
 
-def gate(y: np.ndarray, thr_db: float = GATE_DBFS, block: int = 480) -> np.ndarray:
-    """``y`` with every ``block`` whose power is under ``thr_db`` dBFS muted."""
-    n = len(y) // block * block
-    p = np.mean(y[:n].reshape(-1, block) ** 2, axis=1)
+def gate(y: np.ndarray, thr_db: float = GATE_DBFS) -> np.ndarray:
+    """``y`` with every envelope block (the swing's own, 10 ms) under ``thr_db`` dBFS muted."""
+    keep = np.repeat(_envelope_db(y, RATE) > thr_db, _envelope_block(RATE))
     out = y.copy()
-    out[:n] *= np.repeat(10 * np.log10(p + 1e-20) > thr_db, block)
+    out[: len(keep)] *= keep
     return out
 
 

@@ -124,7 +124,8 @@ DEFAULT_INPUT_LEVEL_DBU = 12.0
 
 def _shortened(v) -> str:
     """A metadata value as a note shows it: its JSON, at most 40 characters."""
-    text = repr(v) if isinstance(v, float) else json.dumps(v)  # (inf: JSON has no word)
+    # (inf: JSON has no word for it; a name's letters as they are, not \u escapes)
+    text = repr(v) if isinstance(v, float) else json.dumps(v, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
