@@ -291,11 +291,11 @@ def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
         return out
     if raw.endswith(("/", "\\")) or os.path.isdir(out):  # (False for a name too long)
         return out / f"{first.stem}.pedal"
-    if out.suffix.lower() != ".pedal":  # the bank and `flash` only see .pedal files
-        raise FitError(f"{raw}: -o names a .pedal file (or a folder: end a new one with '/')")
-    if out.suffix != ".pedal":  # (flash and the pedal's bank match the suffix exactly)
+    if out.suffix != ".pedal":  # the bank and `flash` see only .pedal files, in lower case
         raise FitError(f"{raw}: `flash` uploads only names ending in a lower-case .pedal: "
-                       f"give {out.with_suffix('.pedal').name}")
+                       f"give {out.with_suffix('.pedal').name}" if out.suffix.lower() == ".pedal"
+                       else f"{raw}: -o names a .pedal file (or a folder: end a new one with "
+                       "'/')")
     return out
 
 
