@@ -1103,8 +1103,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         x = np.asarray(di, np.float64)
         if src != rate:  # as `render` reads it: the same pedal output
             x = resample(x, src, rate).astype(np.float64)
-            notes.append(f"warning: {di_name}: resampled from {src} Hz to the pedal's "
-                         f"{rate} Hz")
+            notes += note_lines([f"resampled from {src} Hz to the pedal's {rate} Hz"], di_name)
         # as long and as audible as a recording pair must be (fit --input/--target)
         if len(x) < MIN_SECONDS * rate:
             raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
