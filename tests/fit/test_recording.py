@@ -314,6 +314,10 @@ def test_the_reamps_noise_is_measured_where_the_di_is_silent():
     assert raw == pytest.approx(1e-6 / np.mean((wet + hiss) ** 2), rel=0.1)
     assert pre > 10 * raw  # white hiss against a low note: the pre-emphasis favours it
     assert reamp_noise(di, wet, RATE) == (0.0, 0.0)
+    # against the part the scores are on: a held-out end 6 dB quieter holds 4x the share
+    # (measured against the whole pair, a quiet end's hiss-bound score read as the model's)
+    end = 0.5 * (wet + hiss)
+    assert reamp_noise(di, wet + hiss, RATE, scored=end) == pytest.approx((4 * raw, 4 * pre))
     assert reamp_noise(0.3 * np.sin(2 * np.pi * 196 * t_), wet, RATE) is None  # never silent
 
 
