@@ -2,11 +2,13 @@
 
 Each scored capture renders guitar DIs at its calibrated level (with -85 dBFS of input
 noise, an interface's): fitting DIs of 3, 3, 8, 8 and 20 s and 8 s of the evaluation DI.
-Each pair is given three ways: as recorded, swapped (the reamp as the DI), and as recorded
-behind a hard -40 dBFS noise gate after the device (10 ms blocks under it muted: a gate
-widens a genuine pair's dynamics). For each: the lag ``recording.align`` finds (samples, the
-reamp late when positive), ``recording.level_swing`` and what ``recording._check_swapped``
-does with them: nothing, a warning, or a refusal. Nothing is fitted.
+Each pair is given four ways: as recorded, swapped (the reamp as the DI), swapped with the
+device's latency compensated (as a DAW that compensates exactly exports it: no lead), and
+as recorded behind a hard -40 dBFS noise gate after the device (10 ms blocks under it
+muted: a gate widens a genuine pair's dynamics). For each: the lag ``recording.align``
+finds (samples, the reamp late when positive), ``recording.level_swing`` and what
+``recording._check_swapped`` does with them: nothing, a warning, or a refusal. Nothing is
+fitted.
 
     python benchmarks/swapped_pairs.py [--only SUBSTR]
 
@@ -77,7 +79,9 @@ def main() -> None:
             di += 10 ** (NOISE_DBFS / 20) * rng.standard_normal(len(di))
             y = m.render(di)
             cells = []
+            lag0 = align(di, y, RATE)[2]  # the device's latency: what a DAW compensates
             for way, (a, b) in (("genuine", (di, y)), ("swapped", (y, di)),
+                                ("compensated", (np.roll(y, -lag0), di)),
                                 ("gated", (di, gate(y)))):
                 d, t, lag = align(a, b, RATE, way)
                 swing = level_swing(d, t, RATE)
@@ -86,10 +90,11 @@ def main() -> None:
                 cells.append(f"{lag:4d} {swing:6.2f} {v:8s}")
             rows.append(f"{name[:32]:32s} {kind:4s} {seconds:4.0f} s  " + "  ".join(cells))
             print(rows[-1], flush=True)
+    ways = ("genuine", "swapped", "compensated", "gated")
     head = (f"{'capture':32s} {'DI':4s} {'len':>6s}  " + "  ".join(
-        f"{w + ': lag swing verdict':25s}" for w in ("genuine", "swapped", "gated")))
+        f"{w[:4] + ': lag swing verdict':25s}" for w in ways))
     print_table("swapped-pair check (recording._check_swapped)", head, rows)
-    for way in ("genuine", "swapped", "gated"):
+    for way in ways:
         print(f"{way}: " + ", ".join(f"{v} {counts[way, v]}" for v in ("-", "warned", "refused")))
 
 

@@ -287,10 +287,9 @@ def level_swing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 # by -1..39 samples as recorded; swapped, they swing 1.13-15.1 (the JCM2000 clean 0.93-1.01,
 # which only its lead gives away) and lead by the same. A hard -40 dBFS gate after the device
 # widened a genuine pair's swing to 1.21, so the refusal asks for more than that (the OD808's
-# swapped 20 s pair, 1.13, keeps the warning its lead gives), and a swing alone is only
-# worth a warning, and only well above it
-SWAPPED_SWING = 1.25  # with a lead of more than LEAD_TOLERANCE: refused as swapped
-SWAPPED_SWING_ALONE = 1.5  # with no lead: warned about
+# swapped 20 s pair, 1.13, keeps the warning its lead gives); a gate 20 dB under the peak
+# widened the JCM2000 clean's to 2.90, so a swing alone, with no lead, is only a warning
+SWAPPED_SWING = 1.25  # refused as swapped with a lead of more than LEAD_TOLERANCE, else warned
 
 
 def _check_swapped(lag: int, swing: float, names: str, say) -> None:
@@ -309,7 +308,7 @@ def _check_swapped(lag: int, swing: float, names: str, say) -> None:
         say(f"warning: the reamp comes {lead} samples before the DI, which a device cannot "
             "do: are --input and --target swapped (or the recorder's latency compensation "
             "overdone)?")
-    elif swing >= SWAPPED_SWING_ALONE:
+    elif swing >= SWAPPED_SWING:  # (a DAW's exact latency compensation leaves no lead)
         say(f"warning: the reamp's loudness swings {swing:.2f}x as wide as the DI's, as a "
             "DI's does against a device's output: are --input and --target swapped (or is "
             "there a noise gate or an expander after the device)?")
