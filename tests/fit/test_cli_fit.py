@@ -80,7 +80,7 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     from pedaltool.pedal.model import RECORDED_GEAR
 
     late = read_pedal(out)
-    late.source.gear_type, late.source.sha256 = RECORDED_GEAR, ""
+    late.source.gear_type, late.source.sha256 = RECORDED_GEAR, "0123456789abcdef"  # a reamp's
     delay = next(st for st in late.stages if st.kind == "delay")
     delay.p = (delay.p[0] + 5,)
     write_pedal(tmp_path / "late.pedal", late)

@@ -348,6 +348,11 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
     assert -8 <= report["lag_samples"] < -2
     assert report["source"]["gear_type"] == "recording" and \
         report["source"]["file"] == "early.wav"
+    # the reamp's hash: a second pair's REAMP.wav replacing this model is said (write_result)
+    import hashlib
+
+    sha = hashlib.sha256((tmp_path / "early.wav").read_bytes()).hexdigest()
+    assert report["source"]["sha256_prefix"] == sha[:16]
 
 
 @pytest.mark.parametrize("capture,saturating", [("peter_n_hm2_swede_feather.nam", True),

@@ -1083,7 +1083,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     rate = int(qp.sample_rate)
     _check_rate(rate, f"{pedal_path}: ")  # (render plays it: the rates are the fitter's)
     notes = note_lines(model.notes)  # what `info` and `fit` say of the file
-    if qp.source.sha256 and not _file_sha256(nam_path).startswith(qp.source.sha256):
+    # (a pair's pedal records its reamp's hash: a capture of the device is what it meets here)
+    if qp.source.sha256 and qp.source.gear_type != RECORDED_GEAR and \
+            not _file_sha256(nam_path).startswith(qp.source.sha256):
         notes.append(f"warning: {Path(pedal_path).name} was fitted from "
                      f"{qp.source.file_name or '?'} (sha256 {qp.source.sha256}...), not from "
                      "this file: the scores compare two different sounds")

@@ -492,7 +492,9 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     # the two best, as a capture's: which quick fit leads flips with small changes to a pair
     finals = [core.final_fit(c, pr, ds, nfev=f_nfev, progress=cfg.progress)
               for c in quick[:2]]
-    src = SourceInfo(target_path.name, "", RECORDED_GEAR, "")
+    # the reamp's hash: a second pair whose reamp has the same name (REAMP.wav) is then told
+    # apart when its model replaces the first's in the bank (api.write_result says so)
+    src = SourceInfo(target_path.name, api._file_sha256(target_path), RECORDED_GEAR, "")
     say("fitting the naive baseline (biquad + tanh + biquad)")
     base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
