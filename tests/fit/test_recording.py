@@ -182,14 +182,20 @@ def test_pair_with_different_rates_is_refused(tmp_path):
     di, wet = _pair(seconds=4.0)
     write_wav(tmp_path / "di.wav", di, RATE)
     write_wav(tmp_path / "reamp.wav", wet[::2], RATE // 2)
-    with pytest.raises(FitError, match="sample rates differ"):
+    with pytest.raises(FitError, match=r"^di.wav / reamp.wav: sample rates differ \(48000 and "
+                                       r"24000 Hz\): export both at one rate$"):
         fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav")
 
 
 def test_silent_reamp_is_refused():
     di, wet = _pair(seconds=4.0)
-    with pytest.raises(FitError, match="silent"):
+    with pytest.raises(FitError, match=r"^di.wav / silent.wav: the reamp is silent \(of a "
+                                       r"stereo file, the first channel is read\)"):
         align(di, np.zeros_like(wet), RATE, "di.wav / silent.wav")
+    with pytest.raises(FitError, match="^silent.wav / r.wav: the DI is silent"):
+        align(np.zeros_like(di), wet, RATE, "silent.wav / r.wav")
+    with pytest.raises(FitError, match=r"recordings too short \(2.99 s, need 3 s\)"):
+        align(di[: 3 * RATE - 480], wet[: 3 * RATE - 480], RATE)  # (it said "3.0 s, need 3 s")
 
 
 class _Stop(Exception):

@@ -74,10 +74,12 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     target = np.asarray(target, np.float64)
     n = min(len(di), len(target))
     if n < MIN_SECONDS * rate_hz:
-        raise FitError(f"{name}: recordings too short ({n / rate_hz:.1f} s, need "
+        raise FitError(f"{name}: recordings too short ({n / rate_hz:.2f} s, need "
                        f"{MIN_SECONDS:g} s)")
-    if np.sqrt(np.mean(di[:n] ** 2)) < SILENT_RMS or np.sqrt(np.mean(target[:n] ** 2)) < SILENT_RMS:
-        raise FitError(f"{name}: the DI or the reamp is silent")
+    for what, x in (("DI", di), ("reamp", target)):
+        if np.sqrt(np.mean(x[:n] ** 2)) < SILENT_RMS:  # (a stereo file's other channel?)
+            raise FitError(f"{name}: the {what} is silent (of a stereo file, the first "
+                           "channel is read)")
     # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
     # first (a DC offset on both, 0.01 already, pulled the peak to lag 0); this is the
     # correlation's own: fit_recording removes the aligned files' DC, with its note, after
@@ -435,8 +437,8 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         raise FitError(same)
     a, b = read_wav(di_path), read_wav(target_path)
     if int(a.rate_hz) != int(b.rate_hz):
-        raise FitError(f"{pair}: sample rates differ "
-                       f"({a.rate_hz:g} vs {b.rate_hz:g} Hz)")
+        raise FitError(f"{pair}: sample rates differ ({a.rate_hz:g} and {b.rate_hz:g} Hz): "
+                       "export both at one rate")
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
     rate = int(a.rate_hz)
