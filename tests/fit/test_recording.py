@@ -240,9 +240,10 @@ def test_a_swapped_pair_is_refused_and_a_doubtful_one_warned_about(tmp_path):
     for n, x in (("di", di), ("reamp", wet), ("early", early), ("flat", flat), ("late", late)):
         write_wav(tmp_path / f"{n}.wav", x, RATE)
     for inp, tgt, said in (("di", "reamp", None), ("late", "di", "refused"),
-                           ("reamp", "di", "warning: the reamp comes"),
-                           ("di", "early", "warning: the reamp comes"),
-                           ("flat", "di", "warning: the reamp's loudness swings")):
+                           ("reamp", "di", "warning: reamp.wav / di.wav: the reamp comes 5 "),
+                           ("di", "early", "warning: di.wav / early.wav: the reamp comes 5 "),
+                           ("flat", "di", "warning: flat.wav / di.wav: the reamp's loudness "
+                                          "swings")):
         lines, say = _lines_until(("driven into saturation", "not saturating"))
         cfg = FitConfig(effort="quick", flavours=("wh",), progress=say)
         if said == "refused":
@@ -257,6 +258,15 @@ def test_a_swapped_pair_is_refused_and_a_doubtful_one_warned_about(tmp_path):
         assert warnings == ([] if said is None else [next(
             s for s in lines if s.startswith(said))]), lines
         assert all("swapped" in s for s in warnings)
+    # extra silence at the start of the DI (0.5 s): in seconds, and the likely cause first
+    write_wav(tmp_path / "padded.wav", np.concatenate([np.zeros(RATE // 2), di]), RATE)
+    lines, say = _lines_until(("driven into saturation", "not saturating"))
+    with pytest.raises(_Stop):
+        fit_recording(tmp_path / "padded.wav", tmp_path / "reamp.wav",
+                      FitConfig(effort="quick", flavours=("wh",), progress=say))
+    assert [s for s in lines if s.startswith("warning")] == [
+        "warning: padded.wav / reamp.wav: the reamp comes 0.50 s before the DI: is there extra "
+        "silence at the start of the DI file (trim it), or are --input and --target swapped?"]
 
 
 def test_long_pair_is_fitted_on_excerpts_spread_over_it():
@@ -344,7 +354,8 @@ def test_the_command_repeats_its_warnings_under_the_table(tmp_path, monkeypatch)
                                   "--quick", "-o", "s.pedal", "--json", "s.json"])
     assert r.exit_code == 0, r.output
     after = r.output[r.output.index("ESR (device-exact)"):]
-    assert any(ln.startswith("warning: the reamp comes") for ln in after.splitlines()), after
+    assert any(ln.startswith("warning: di.wav / early.wav: the reamp comes 5 samples")
+               for ln in after.splitlines()), after
     report = json.loads((tmp_path / "s.json").read_text())
     said = report["notes"]
     assert len(said) == 1 and "swapped" in said[0]

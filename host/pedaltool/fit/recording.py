@@ -294,7 +294,7 @@ def level_swing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 SWAPPED_SWING = 1.25  # refused as swapped with a lead of more than LEAD_TOLERANCE, else warned
 
 
-def _check_swapped(lag: int, swing: float, names: str, say) -> None:
+def _check_swapped(lag: int, swing: float, names: str, say, rate_hz: float = 48000.0) -> None:
     """Refuse a pair whose reamp both leads its DI and swings wider than it; warn about one
     that does either (a lead can be a recorder's latency compensation overdone, or a
     nonlinear device's lag: a genuine AC15 pair measured -4 samples)."""
@@ -306,12 +306,16 @@ def _check_swapped(lag: int, swing: float, names: str, say) -> None:
                        "give the DI with --input and the device's output with --target (if "
                        "they are right, a noise gate after the device can widen the reamp's "
                        "dynamics: record without it)")
-    if lead > LEAD_TOLERANCE:
-        say(f"warning: the reamp comes {lead} samples before the DI, which a device cannot "
-            "do: are --input and --target swapped (or the recorder's latency compensation "
-            "overdone)?")
+    if lead > 0.01 * rate_hz:  # more than a latency compensation can be off
+        say(f"warning: {names}: the reamp comes {lead / rate_hz:.2f} s before the DI: is there "
+            "extra silence at the start of the DI file (trim it), or are --input and --target "
+            "swapped?")
+    elif lead > LEAD_TOLERANCE:
+        say(f"warning: {names}: the reamp comes {lead} samples before the DI, which a device "
+            "cannot do: are --input and --target swapped (or the recorder's latency "
+            "compensation overdone)?")
     elif swing >= SWAPPED_SWING:  # (a DAW's exact latency compensation leaves no lead)
-        say(f"warning: the reamp's loudness swings {swing:.2f}x as wide as the DI's, as a "
+        say(f"warning: {names}: the reamp's loudness swings {swing:.2f}x as wide as the DI's, as a "
             "DI's does against a device's output: are --input and --target swapped (or is "
             "there a noise gate or an expander after the device)?")
 
@@ -463,7 +467,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
            if abs(la - lb) > 0.1 else ""))
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
-    _check_swapped(lag, level_swing(d, t, rate), pair, say)
+    _check_swapped(lag, level_swing(d, t, rate), pair, say, rate)
     _check_ringing(d, t, rate, target_path.name, say)
     quiet = api.quiet_output_warning(t, f"{target_path.name}: the reamp")
     if quiet:
