@@ -292,10 +292,10 @@ def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
     if raw.endswith(("/", "\\")) or os.path.isdir(out):  # (False for a name too long)
         return out / f"{first.stem}.pedal"
     if out.suffix != ".pedal":  # the bank and `flash` see only .pedal files, in lower case
-        raise FitError(f"{raw}: `flash` uploads only names ending in a lower-case .pedal: "
-                       f"give {out.with_suffix('.pedal').name}" if out.suffix.lower() == ".pedal"
-                       else f"{raw}: -o names a .pedal file (or a folder: end a new one with "
-                       "'/')")
+        if out.suffix.lower() == ".pedal":
+            raise FitError(f"{raw}: `flash` uploads only names ending in a lower-case .pedal: "
+                           f"give {out.with_suffix('.pedal').name}")
+        raise FitError(f"{raw}: -o names a .pedal file (or a folder: end a new one with '/')")
     return out
 
 
