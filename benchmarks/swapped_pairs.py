@@ -57,7 +57,7 @@ def verdict(lag: int, swing: float) -> str:
     """What fit_recording does with a pair of this lag and swing."""
     said: list[str] = []
     try:
-        _check_swapped(lag, swing, "pair", said.append)
+        _check_swapped(lag, swing, "pair", said.append, RATE)
     except FitError:
         return "refused"
     return "warned" if said else "-"

@@ -294,7 +294,7 @@ def level_swing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> float:
 SWAPPED_SWING = 1.25  # refused as swapped with a lead of more than LEAD_TOLERANCE, else warned
 
 
-def _check_swapped(lag: int, swing: float, names: str, say, rate_hz: float = 48000.0) -> None:
+def _check_swapped(lag: int, swing: float, names: str, say, rate_hz: float) -> None:
     """Refuse a pair whose reamp both leads its DI and swings wider than it; warn about one
     that does either (a lead can be a recorder's latency compensation overdone, or a
     nonlinear device's lag: a genuine AC15 pair measured -4 samples)."""
