@@ -197,7 +197,7 @@ class PedaltoolGroup(click.Group):
             try:
                 from pedaltool import json_report
 
-                click.echo(json.dumps(json_report({"error": text}), indent=2))
+                click.echo(json_text(json_report({"error": text})))
             except OSError:  # stdout is gone: the line on stderr still says it
                 pass
 
