@@ -160,11 +160,12 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                      "full scale; record with more headroom")
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
     if rate_hz is not None and float(rate_hz) != float(rate):
-        clip = AudioClip(
-            samples=resample(samples, rate, rate_hz),
-            rate_hz=float(rate_hz),
-            notes=notes + [f"resampled from {rate} Hz to {rate_hz:g} Hz"],
-        )
+        # a rate within a 1/1000 step of the wanted one (48001 Hz) is taken as it, unchanged
+        said = (f"resampled from {rate} Hz to {rate_hz:g} Hz" if resample_ratio(rate, rate_hz)
+                != 1 else f"taken as {rate_hz:g} Hz: its {rate} Hz is "
+                f"{abs(rate / float(rate_hz) - 1) * 100:.2g} % away (not resampled)")
+        clip = AudioClip(samples=resample(samples, rate, rate_hz), rate_hz=float(rate_hz),
+                         notes=notes + [said])
     return clip
 
 
@@ -199,13 +200,19 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """
     from scipy.signal import resample_poly
 
-    if from_hz <= 0 or to_hz <= 0:
-        raise AudioFileError(f"cannot resample from {from_hz} Hz to {to_hz} Hz")
-    ratio = Fraction(float(to_hz) / float(from_hz)).limit_denominator(1000)
+    ratio = resample_ratio(from_hz, to_hz)
     if ratio == 1:
         return np.asarray(x, dtype=np.float32)
     y = resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
     return y.astype(np.float32)
+
+
+def resample_ratio(from_hz: float, to_hz: float) -> Fraction:
+    """The ratio :func:`resample` applies: ``to_hz / from_hz`` with a denominator of at most
+    1000 (1: the samples are kept as they are)."""
+    if from_hz <= 0 or to_hz <= 0:
+        raise AudioFileError(f"cannot resample from {from_hz} Hz to {to_hz} Hz")
+    return Fraction(float(to_hz) / float(from_hz)).limit_denominator(1000)
 
 
 # notes on how a file was read that change what is heard: said as warnings
