@@ -698,12 +698,13 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
 
     sc = N(esr=0.01, esr_pre=0.02, lsd_db=1.0)
 
-    def table(structure, cycles, budget, dev_float=1e-6, renders=1.0, base=sc):
+    def table(structure, cycles, budget, dev_float=1e-6, renders=1.0, base=sc, score=sc,
+              recording=None):
         return result_table(N(name="x", structure=structure, structure_notes="n",
-                              cycles=cycles, budget=budget, arch="armv6m", score=sc,
+                              cycles=cycles, budget=budget, arch="armv6m", score=score,
                               float_score=sc, device_vs_float_esr=dev_float, baseline=base,
-                              improvement=base.esr / sc.esr, seconds=1.0,
-                              render_seconds=renders))
+                              improvement=base.esr / score.esr, seconds=1.0,
+                              render_seconds=renders, recording=recording))
 
     assert "stop growing at their caps" in table("wh-3/7", 1217.0, 3000.0)
     assert "stop growing" not in table("wh-3/7", 336.0, 600.0)  # a small budget: no claim
@@ -721,7 +722,12 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)
     assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)
     # a recorded pair renders nothing: the table does not claim 0.0 s of renders
-    assert "renders" not in table("wh-3/7", 1175.0, 1302.0, renders=0.0)
+    pair = {"di": "di.wav", "reamp": "x.wav", "lag_samples": 9}
+    t = table("wh-3/7", 1175.0, 1302.0, renders=0.0, recording=pair,
+              score=N(esr=0.07, esr_pre=0.1, lsd_db=3.0))
+    assert "renders" not in t
+    # and it was scored against its reamp, not a capture
+    assert t.startswith("reamp ") and "capture" not in t and "different from the reamp" in t
 
 
 def test_the_result_table_says_what_the_error_means_to_a_player():
@@ -730,6 +736,7 @@ def test_the_result_table_says_what_the_error_means_to_a_player():
     assert verdict(0.0029).startswith("very close")
     assert verdict(0.02).startswith("close")
     assert verdict(0.07) == "audibly different from the capture"
+    assert verdict(0.07, "reamp") == "audibly different from the reamp"
     assert verdict(0.71).startswith("far from the capture") and verdict(float("nan")) == \
         verdict(0.71)
 

@@ -35,9 +35,10 @@ def _verdict_row(esr: float) -> tuple:
     return next(v for v in VERDICTS if esr >= v[0])
 
 
-def verdict(esr: float) -> str:
-    """What the device ESR means to a player (VERDICTS), in a sentence."""
-    return _verdict_row(esr)[2]
+def verdict(esr: float, against: str = "capture") -> str:
+    """What the device ESR means to a player (VERDICTS), in a sentence; ``against``: what
+    the model was scored against (a recorded pair: "reamp")."""
+    return _verdict_row(esr)[2].replace("the capture", f"the {against}")
 
 
 def short_verdict(esr: float) -> str:
@@ -48,15 +49,16 @@ def short_verdict(esr: float) -> str:
 def result_table(res) -> str:
     """The short result table printed after one fit."""
     b = res.baseline
+    what = "reamp" if res.recording else "capture"
     rows = [
-        ("capture", res.name),
+        (what, res.name),
         ("structure", f"{res.structure}  ({res.structure_notes})"),
         ("cost", f"{res.cycles:.0f} cycles/sample of {res.budget:.0f} budget ({res.arch}, "
                  f"{100 * res.cycles / res.budget:.0f} %)"
                  + ("; the structures stop growing at their caps: more sections did not buy "
                     "accuracy (docs/fitting.md)" if res.cycles < ROOMY * res.budget
                     and res.budget > DEFAULT_BUDGET else "")),
-        ("ESR (device-exact)", f"{_f(res.score.esr)}  ({verdict(res.score.esr)})"),
+        ("ESR (device-exact)", f"{_f(res.score.esr)}  ({verdict(res.score.esr, what)})"),
         ("ESR pre-emphasised", _f(res.score.esr_pre)),
         ("log-spectral dist.", _f(res.score.lsd_db, ".2f") + " dB"),
         ("float model ESR", f"{_f(res.float_score.esr)} / pre {_f(res.float_score.esr_pre)}"),
