@@ -71,7 +71,7 @@ def test_resamples_with_a_note(tmp_path):
     p = tmp_path / "r.wav"
     wavfile.write(p, 44100, x)
     clip = audio.read_wav(p, rate_hz=48000)
-    assert clip.rate_hz == 48000 and len(clip.samples) == 48000
+    assert clip.rate_hz == 48000 and len(clip.samples) == 48000 and clip.resampled
     assert any("resampled" in n for n in clip.notes)
     mid = clip.samples[1000:-1000]
     assert abs(np.sqrt(np.mean(mid**2)) - 0.5 / np.sqrt(2)) < 1e-3
@@ -79,7 +79,7 @@ def test_resamples_with_a_note(tmp_path):
     # does not claim a resampling (it did, and was said as a warning)
     wavfile.write(p, 48001, x)
     clip = audio.read_wav(p, rate_hz=48000)
-    assert clip.rate_hz == 48000 and np.array_equal(clip.samples, x)
+    assert clip.rate_hz == 48000 and np.array_equal(clip.samples, x) and not clip.resampled
     assert clip.notes == ["taken as 48000 Hz: its 48001 Hz is 0.0021 % away (not resampled)"]
     assert audio.note_kind(clip.notes[0]) == "note"
 

@@ -47,6 +47,7 @@ class AudioClip:
     samples: np.ndarray
     rate_hz: float
     notes: list[str] = field(default_factory=list)
+    resampled: bool = False  # read at another rate than the file's (a note says so too)
 
     @property
     def duration_s(self) -> float:
@@ -161,11 +162,12 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
     if rate_hz is not None and float(rate_hz) != float(rate):
         # a rate within a 1/1000 step of the wanted one (48001 Hz) is taken as it, unchanged
-        said = (f"resampled from {rate} Hz to {rate_hz:g} Hz" if resample_ratio(rate, rate_hz)
-                != 1 else f"taken as {rate_hz:g} Hz: its {rate} Hz is "
+        changed = resample_ratio(rate, rate_hz) != 1
+        said = (f"resampled from {rate} Hz to {rate_hz:g} Hz" if changed
+                else f"taken as {rate_hz:g} Hz: its {rate} Hz is "
                 f"{abs(rate / float(rate_hz) - 1) * 100:.2g} % away (not resampled)")
         clip = AudioClip(samples=resample(samples, rate, rate_hz), rate_hz=float(rate_hz),
-                         notes=notes + [said])
+                         notes=notes + [said], resampled=changed)
     return clip
 
 

@@ -151,9 +151,8 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
     notes = list(clip.notes)
     peak_in = peak_dbfs(clip.samples)
     if peak_in > 0.0:  # (resampling can overshoot where the file itself did not)
-        resampled = any(n.startswith("resampled") for n in clip.notes)
         notes.append(f"input peaks at {peak_in:+.1f} dBFS"
-                     + (f" at the model's {qp.sample_rate} Hz" if resampled else "")
+                     + (f" at the model's {qp.sample_rate} Hz" if clip.resampled else "")
                      + ": clipped to full scale, as the pedal's converter would")
     x = float_to_int16(clip.samples)
     total = len(x)
