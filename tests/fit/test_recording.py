@@ -33,6 +33,23 @@ def test_alignment_finds_the_recording_offset():
     assert np.allclose(t[k:], wh[: len(t) - k])
 
 
+def test_alignment_keeps_a_device_that_answers_before_its_correlation_peak_causal():
+    """A fuzz's whitened correlation peaks well after its answer starts (the HM-2's 37 samples
+    against a latency of 10): lined up on the peak, the start of its answer came before the
+    DI and no causal model could fit it. Here the device answers at 5 samples at half
+    strength and fully at 30."""
+    di = signals.fitting_di(RATE, 8.0, seed=99).astype(np.float64)
+    h = np.zeros(31)
+    h[5], h[30] = 0.5, 1.0
+    wet = np.concatenate([np.zeros(300), np.convolve(di, h)[: len(di)]])
+    d, t, lag = align(di, wet, RATE)
+    assert lag == 330  # the correlation's peak, as reported
+    # the reamp moved to keep its first answer 8 samples after the DI, not the peak's
+    assert np.array_equal(d, di[: len(d)])
+    assert np.array_equal(t, wet[297: 297 + len(t)])
+    assert np.allclose(t[38:], 0.5 * d[30:len(t) - 8] + d[5:len(t) - 33])
+
+
 @pytest.mark.parametrize("seconds", [3.0, 8.0])
 def test_a_high_gain_pair_is_aligned_and_another_take_is_not(models_dir, seconds):
     """A DI through a real high-gain capture keeps little of its input linearly (the linear

@@ -127,7 +127,8 @@ class FitResult:
     # chooses the structures tried by default (FitConfig.flavours can override it)
     saturating: bool = False
     # a recorded pair's files as given and its alignment: {"di", "reamp", "lag_samples"}
-    # (the reamp moved earlier by lag_samples - 8, recording.align); None for a capture
+    # (the correlation's peak; the reamp is moved earlier by at most lag_samples - 8,
+    # recording.align); None for a capture
     recording: dict | None = None
 
     @property
