@@ -34,20 +34,26 @@ def test_alignment_finds_the_recording_offset():
 
 
 def test_alignment_keeps_a_device_that_answers_before_its_correlation_peak_causal():
-    """A fuzz's whitened correlation peaks well after its answer starts (the HM-2's 37 samples
-    against a latency of 10): lined up on the peak, the start of its answer came before the
-    DI and no causal model could fit it. Here the device answers at 5 samples at half
-    strength and fully at 30."""
+    """A saturating device's whitened correlation peaks well after the peak of its answer
+    (the HM-2's 37 samples against 13): lined up on the correlation, the answer came before
+    the DI and no causal model could fit it. Here the device answers in full through a
+    2 kHz low-pass at 10 samples, and weakly through a 3 kHz high-pass at 30, which the
+    whitened correlation, weighing every frequency alike, takes for the alignment."""
+    from scipy import signal
+
     di = signals.fitting_di(RATE, 8.0, seed=99).astype(np.float64)
-    h = np.zeros(31)
-    h[5], h[30] = 0.5, 1.0
-    wet = np.concatenate([np.zeros(300), np.convolve(di, h)[: len(di)]])
+    di += 1e-4 * np.random.default_rng(0).standard_normal(len(di))
+    lo = signal.sosfilt(signal.butter(2, 2000, fs=RATE, output="sos"), di)
+    hi = 0.05 * signal.sosfilt(signal.butter(2, 3000, "high", fs=RATE, output="sos"), di)
+    wet = np.zeros(len(di))
+    wet[310:] += lo[:-310]
+    wet[330:] += hi[:-330]
     d, t, lag = align(di, wet, RATE)
     assert lag == 330  # the correlation's peak, as reported
-    # the reamp moved to keep its first answer 8 samples after the DI, not the peak's
+    # moved to keep 8 samples before the answer's peak (314: the low-pass's delay), not 330's
     assert np.array_equal(d, di[: len(d)])
-    assert np.array_equal(t, wet[297: 297 + len(t)])
-    assert np.allclose(t[38:], 0.5 * d[30:len(t) - 8] + d[5:len(t) - 33])
+    assert np.array_equal(t, wet[306: 306 + len(t)])
+    assert np.allclose(t[24:], lo[20:len(t) - 4] + hi[: len(t) - 24])  # causal: 4 and 24
 
 
 @pytest.mark.parametrize("seconds", [3.0, 8.0])

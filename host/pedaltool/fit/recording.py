@@ -69,7 +69,7 @@ FAR_PEAK_FACTOR = 2.0
 def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
           ) -> tuple[np.ndarray, np.ndarray, int]:
     """Shift ``target`` so that it lines up with ``di`` (keeping ALIGN_MARGIN samples of causal
-    margin after the device's answer starts, ``_onset_lag``); returns (di, target, lag)
+    margin before the peak of the device's answer, ``_bla_peak_lag``); returns (di, target, lag)
     trimmed to equal length, ``lag`` the whitened correlation's peak (samples, the reamp
     late when positive). FitError when they do not match."""
     di = np.asarray(di, np.float64)
@@ -106,9 +106,9 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     if ratio < MIN_PEAK_RATIO:
         raise FitError(f"{name}: the DI and the reamp do not match (no clear alignment "
                        f"within ±{MAX_LAG_S:g} s: different takes, or offset by more?)")
-    # keep a few samples so the model's own latency stays causal, counted from where the
-    # device starts to answer when that is before the correlation's peak
-    d, t = _shifted(di, target, min(lag, _onset_lag(di, target, lag, rate_hz)) - ALIGN_MARGIN)
+    # keep a few samples so the model's own latency stays causal, counted from the peak of
+    # the device's answer when that is before the correlation's
+    d, t = _shifted(di, target, min(lag, _bla_peak_lag(di, target, lag, rate_hz)) - ALIGN_MARGIN)
     if ratio < CLEAR_PEAK_RATIO:
         r = envelope_correlation(d, t, rate_hz)
         if not r >= MIN_ENVELOPE_CORRELATION:
@@ -117,17 +117,20 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     return d, t, lag
 
 
-ALIGN_MARGIN = 8  # samples the aligned reamp keeps after the device's answer starts
-# a saturating device's whitened correlation peaks well after its answer starts (the HM-2:
-# 37 samples against its probe latency of 10; the Splawn 27 against 13): lined up on the
-# peak, the reamp came before the DI and no causal model fitted it (held-out ESR 0.65-0.78
-# on a 20 s HM-2 pair). Its start is found in the BLA of the pair lined up ONSET_SPAN
-# samples early: the 5150 -1 against 6, TS9 5/5, JCM2000 clean 6/6, HM-2 11/10, Splawn 9/13
-ONSET_SPAN = 256
-ONSET_SECONDS = 10.0
-# at most this far before the peak (samples): the fit's own latency probe looks 200 samples
-# deep (linear.latency_from_bla), and a stray early onset must not move the reamp past it
-ONSET_MAX_LEAD = 64
+ALIGN_MARGIN = 8  # samples the aligned reamp keeps before the peak of the device's answer
+# a saturating device's whitened correlation peaks well after its answer does (the HM-2: 37
+# samples against its probe latency of 10; the Splawn 27 against 13): lined up on it, the
+# reamp came before the DI and no causal model fitted it (held-out ESR 0.65-0.78 on a 20 s
+# HM-2 pair). The peak of the pair's BLA, measured with the pair lined up BLA_SPAN samples
+# early, comes 2-3 samples after the capture's latency: 5150 8 against 6, TS9 7/5, JCM2000
+# clean 9/6, HM-2 13/10, Splawn 15/13. Its onset (linear.latency_from_bla) came too early
+# on a high-gain amp (the 5150: -1), whose BLA rises before its answer does
+BLA_SPAN = 256
+BLA_SECONDS = 10.0
+# at most this far before the correlation's peak (samples): the fit's own latency probe
+# looks 200 samples deep (linear.latency_from_bla), and a stray early peak must not move the
+# reamp past it
+BLA_MAX_LEAD = 64
 
 
 def _shifted(di: np.ndarray, target: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,16 +141,15 @@ def _shifted(di: np.ndarray, target: np.ndarray, shift: int) -> tuple[np.ndarray
     return d[:n], t[:n]
 
 
-def _onset_lag(di: np.ndarray, target: np.ndarray, lag: int, rate_hz: float) -> int:
-    """Where the device's answer starts (samples of the reamp after the DI): the onset of
-    the BLA (``linear.latency_from_bla``) of the pair moved ONSET_SPAN samples before its
-    correlation peak ``lag``, over its first ONSET_SECONDS; at most ONSET_MAX_LEAD before
-    ``lag``."""
-    d, t = _shifted(di, target, lag - ONSET_SPAN)
-    n = int(min(len(d), ONSET_SECONDS * rate_hz))
+def _bla_peak_lag(di: np.ndarray, target: np.ndarray, lag: int, rate_hz: float) -> int:
+    """Where the device's answer peaks (samples of the reamp after the DI): the peak of the
+    impulse response of the BLA of the pair moved BLA_SPAN samples before its correlation
+    peak ``lag``, over its first BLA_SECONDS; at most BLA_MAX_LEAD before ``lag``."""
+    d, t = _shifted(di, target, lag - BLA_SPAN)
+    n = int(min(len(d), BLA_SECONDS * rate_hz))
     _, h, _ = linear.bla(d[:n], t[:n], rate_hz)
-    onset = lag - ONSET_SPAN + linear.latency_from_bla(h, max_lag=2 * ONSET_SPAN)
-    return max(onset, lag - ONSET_MAX_LEAD)
+    peak = lag - BLA_SPAN + int(np.argmax(np.abs(np.fft.irfft(h)[: 2 * BLA_SPAN])))
+    return max(peak, lag - BLA_MAX_LEAD)
 
 
 def _block_power(x: np.ndarray, w: int) -> np.ndarray:
