@@ -349,7 +349,8 @@ def load(path):
 
     size = os.stat(path)[6]
     if size > MAX_FILE:
-        raise ValueError("%s: too large (%d bytes)" % (path, size))
+        raise ValueError("%s: too large (%d bytes; a .pedal has at most %d)"
+                         % (path, size, MAX_FILE))
     with open(path, "rb") as f:
         data = f.read(size)
     return parse(data, path)
