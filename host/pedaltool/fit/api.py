@@ -1075,7 +1075,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
     as ``di_name`` (its file)."""
     from pedaltool import nam
-    from pedaltool.fit.recording import MIN_SECONDS, SILENT_RMS
+    from pedaltool.fit.recording import MIN_SECONDS, silent
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -1111,7 +1111,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         if len(x) < MIN_SECONDS * rate:
             raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
-        if not np.sqrt(np.mean(x ** 2)) >= SILENT_RMS:
+        if silent(x):
             raise FitError(f"{di_name}: silent, nothing to score on")
     hot = hot_input_note(x, "the DI")
     if hot:
@@ -1120,7 +1120,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     say("rendering the DI through the capture")
     y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),
                float(model.sample_rate or 48000.0), rate, str(nam_path), dc=oracle.dc)(x)
-    if not np.sqrt(np.mean(y ** 2)) >= SILENT_RMS:  # no ESR is defined against silence
+    if silent(y):  # no ESR is defined against silence
         raise FitError(f"{nam_path}: the capture's output on {di_name} is silent: nothing to "
                        "score the pedal against")
     say("running the pedal (device-exact)")

@@ -29,6 +29,11 @@ from pedaltool.outfile import same_file
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
 SILENT_RMS = 1e-5  # full-scale RMS below which a recording (or compare's DI) counts as silent
+
+
+def silent(x: np.ndarray) -> bool:
+    """Whether ``x`` counts as silent: an RMS under SILENT_RMS (full scale 1.0)."""
+    return not np.sqrt(np.mean(np.square(x))) >= SILENT_RMS
 # the same take: the correlation of the two files' loudness envelopes (dB in ENVELOPE_BLOCK_S
 # blocks, once aligned). The evaluation DI through each of the 11 scored captures: 0.87-1.00;
 # through the same captures, another take (the fitting DI): -0.16..0.04 (2026-12-05). The
@@ -79,7 +84,7 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
         raise FitError(f"{name}: recordings too short ({n / rate_hz:.2f} s, need "
                        f"{MIN_SECONDS:g} s)")
     for what, x in (("DI", di), ("reamp", target)):
-        if np.sqrt(np.mean(x[:n] ** 2)) < SILENT_RMS:  # (a stereo file's other channel?)
+        if silent(x[:n]):  # (a stereo file's other channel?)
             raise FitError(f"{name}: the {what} is silent (of a stereo file, the first "
                            "channel is read)")
     # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
