@@ -309,6 +309,25 @@ def test_long_pair_is_fitted_on_excerpts_spread_over_it():
     assert d2 is short and cut2 == int(0.8 * len(short))
 
 
+def test_a_pairs_naive_baseline_long_fits_every_restart():
+    """The naive baseline lands far apart from starts that differ little on a pair (a TS9
+    pair's row read 0.33 from a 16-bit export and 0.06 from a 24-bit one): each restart is
+    long-fitted and the best validation kept, as the models' two best quick fits are."""
+    from pedaltool.fit import core
+    from pedaltool.fit.recording import VAL_FRACTION, _probe_from_pair
+
+    di, wet = _pair(seconds=6.0, offset=0)
+    d, t, _ = align(di, wet, RATE)
+    pr = _probe_from_pair(d, t, RATE)
+    v = int(len(d) * (1.0 - VAL_FRACTION))
+    ds = core.Dataset(d[:v], t[:v], d[v:], t[v:])
+    one = core.fit_baseline(pr, ds, 2, 2)
+    each = core.fit_baseline(pr, ds, 2, 2, each=True)
+    assert len(core.restarts_for(pr, naive=True)) == 2
+    assert sum("split" in line for line in each.log) == 1  # a restart's own quick fit
+    assert each.crit <= one.crit  # the restart the single fit chose is one of them
+
+
 def test_a_rate_the_pedal_cannot_run_is_resampled(tmp_path):
     di, wet = _pair(seconds=4.0)
     write_wav(tmp_path / "di.wav", np.repeat(di, 2), 2 * RATE)  # 96 kHz

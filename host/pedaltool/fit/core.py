@@ -392,13 +392,20 @@ SYNTH_WEIGHT = 0.1
 ENV_START = 1e-3
 
 
-def fit_baseline(pr: Probe, ds: Dataset, q_nfev: int, f_nfev: int, dataset: int = 0
-                 ) -> Candidate:
+def fit_baseline(pr: Probe, ds: Dataset, q_nfev: int, f_nfev: int, dataset: int = 0,
+                 each: bool = False) -> Candidate:
     """The naive baseline (one pre biquad -> a * tanh -> one post biquad), quick- then
-    long-fitted by the same procedure as every structure (every restart kept)."""
-    bq = quick_fit(S.baseline_structure(), pr, ds, nfev=q_nfev, tanh_table=True)
-    bq.dataset = dataset
-    return final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True)
+    long-fitted by the same procedure as every structure (every restart kept); ``each``:
+    every restart long-fitted and the best validation kept (a recorded pair's: as its
+    models' two best quick fits are)."""
+    restarts = restarts_for(pr, naive=True)
+    fits = []
+    for drives in ([(r,) for r in restarts] if each else [restarts]):
+        bq = quick_fit(S.baseline_structure(), pr, ds, drives=drives, nfev=q_nfev,
+                       tanh_table=True)
+        bq.dataset = dataset
+        fits.append(final_fit(bq, pr, ds, nfev=f_nfev, tanh_table=True))
+    return min(fits, key=lambda c: c.crit)
 
 
 def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: bool = False,

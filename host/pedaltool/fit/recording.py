@@ -538,7 +538,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     # apart when its model replaces the first's in the bank (api.write_result says so)
     src = SourceInfo(target_path.name, api._file_sha256(target_path), RECORDED_GEAR, "")
     say("fitting the naive baseline (biquad + tanh + biquad)")
-    base = core.fit_baseline(pr, ds, q_nfev, f_nfev)
+    base = core.fit_baseline(pr, ds, q_nfev, f_nfev, each=True)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)
