@@ -21,10 +21,10 @@ ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
 # NAM's trainer calls < 0.01 "great" and < 0.035 "not bad"; above 0.1 the pedal is a
 # different sound (docs/fitting.md, "What is not met": saturating captures defeat static
 # block models)
-VERDICTS = ((0.1, "far", "far from the capture: a different sound at this budget; high-gain "
+VERDICTS = ((0.1, "far", "far from the {against}: a different sound at this budget; high-gain "
                          "and heavily compressed captures defeat block models, see "
                          "docs/fitting.md"),
-            (0.035, "audible", "audibly different from the capture"),
+            (0.035, "audible", "audibly different from the {against}"),
             (0.01, "close", "close: NAM's trainer calls an ESR below 0.035 not bad"),
             (0.0, "very close", "very close: NAM's trainer calls an ESR below 0.01 great"))
 
@@ -38,7 +38,7 @@ def _verdict_row(esr: float) -> tuple:
 def verdict(esr: float, against: str = "capture") -> str:
     """What the device ESR means to a player (VERDICTS), in a sentence; ``against``: what
     the model was scored against (a recorded pair: "reamp")."""
-    return _verdict_row(esr)[2].replace("the capture", f"the {against}")
+    return _verdict_row(esr)[2].format(against=against)
 
 
 def short_verdict(esr: float) -> str:
