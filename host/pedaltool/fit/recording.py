@@ -34,6 +34,8 @@ SILENT_RMS = 1e-5  # full-scale RMS below which a recording (or compare's DI) co
 def silent(x: np.ndarray) -> bool:
     """Whether ``x`` counts as silent: an RMS under SILENT_RMS (full scale 1.0)."""
     return not np.sqrt(np.mean(np.square(x))) >= SILENT_RMS
+
+
 # the same take: the correlation of the two files' loudness envelopes (dB in ENVELOPE_BLOCK_S
 # blocks, once aligned). The evaluation DI through each of the 11 scored captures: 0.87-1.00;
 # through the same captures, another take (the fitting DI): -0.16..0.04 (2026-12-05). The
