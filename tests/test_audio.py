@@ -82,6 +82,10 @@ def test_resamples_with_a_note(tmp_path):
     assert clip.rate_hz == 48000 and np.array_equal(clip.samples, x) and not clip.resampled
     assert clip.notes == ["taken as 48000 Hz: its 48001 Hz is 0.0021 % away (not resampled)"]
     assert audio.note_kind(clip.notes[0]) == "note"
+    # compare, which resamples a DI it was given as samples, says it alike
+    assert audio.rate_note(48001, 48000, "the pedal's ") == clip.notes[0]
+    assert audio.rate_note(44100, 48000, "the pedal's ") == \
+        "resampled from 44100 Hz to the pedal's 48000 Hz"
 
 
 def test_write_is_float32_atomic_and_round_trips(tmp_path):

@@ -161,13 +161,9 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                      "full scale; record with more headroom")
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
     if rate_hz is not None and float(rate_hz) != float(rate):
-        # a rate within a 1/1000 step of the wanted one (48001 Hz) is taken as it, unchanged
-        changed = resample_ratio(rate, rate_hz) != 1
-        said = (f"resampled from {rate} Hz to {rate_hz:g} Hz" if changed
-                else f"taken as {rate_hz:g} Hz: its {rate} Hz is "
-                f"{abs(rate / float(rate_hz) - 1) * 100:.2g} % away (not resampled)")
         clip = AudioClip(samples=resample(samples, rate, rate_hz), rate_hz=float(rate_hz),
-                         notes=notes + [said], resampled=changed)
+                         notes=notes + [rate_note(rate, rate_hz)],
+                         resampled=resample_ratio(rate, rate_hz) != 1)
     return clip
 
 
@@ -215,6 +211,16 @@ def resample_ratio(from_hz: float, to_hz: float) -> Fraction:
     if from_hz <= 0 or to_hz <= 0:
         raise AudioFileError(f"cannot resample from {from_hz} Hz to {to_hz} Hz")
     return Fraction(float(to_hz) / float(from_hz)).limit_denominator(1000)
+
+
+def rate_note(from_hz: float, to_hz: float, to_what: str = "") -> str:
+    """What :func:`resample` does to a signal at ``from_hz`` played at ``to_hz`` (``to_what``:
+    whose rate that is, e.g. "the pedal's "), as a note says it: a rate within a 1/1000 step
+    of ``to_hz`` (48001 Hz for 48000) is taken as it, unchanged, and is not called resampled."""
+    if resample_ratio(from_hz, to_hz) != 1:
+        return f"resampled from {from_hz:g} Hz to {to_what}{to_hz:g} Hz"
+    return (f"taken as {to_hz:g} Hz: its {from_hz:g} Hz is "
+            f"{abs(from_hz / float(to_hz) - 1) * 100:.2g} % away (not resampled)")
 
 
 # notes on how a file was read that change what is heard: said as warnings

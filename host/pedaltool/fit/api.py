@@ -17,7 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool import signals, simd_level
-from pedaltool.audio import gain_to_db, note_lines, peak_dbfs, resample, rms_dbfs
+from pedaltool.audio import gain_to_db, note_lines, peak_dbfs, rate_note, resample, rms_dbfs
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -1106,7 +1106,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         x = np.asarray(di, np.float64)
         if src != rate:  # as `render` reads it: the same pedal output
             x = resample(x, src, rate).astype(np.float64)
-            notes += note_lines([f"resampled from {src} Hz to the pedal's {rate} Hz"], di_name)
+            notes += note_lines([rate_note(src, rate, "the pedal's ")], di_name)
         # as long and as audible as a recording pair must be (fit --input/--target)
         if len(x) < MIN_SECONDS * rate:
             raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
