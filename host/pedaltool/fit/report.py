@@ -161,7 +161,6 @@ def plot(res, png: str | Path) -> Path:
     from scipy import signal
 
     from pedaltool.fit.blocks import cascade_sos
-    from pedaltool.pedal.model import RECORDED_GEAR
 
     m = res.model
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -182,7 +181,7 @@ def plot(res, png: str | Path) -> Path:
     ax[1].legend()
     y = res.eval_y
     if y is not None and res.eval_device is not None:
-        capture = res.pedal_model.source.gear_type != RECORDED_GEAR
+        capture = res.recording is None  # (as result_table tells a pair)
         where = "the evaluation DI" if capture else "the held-out recording"
         e = res.eval_device - y  # the written file's, as scored
         fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
