@@ -290,28 +290,50 @@ def parse(data, name="pedal"):
     pos = HEADER_SIZE
     end = n - 4
     stages = []
-    for i in range(nst):
-        if pos + STAGE_HEADER_SIZE > end:
-            raise ValueError("%s: stage %d: truncated" % (name, i))
-        kind, knob, npar, ntab, _r = struct.unpack_from(STAGE_HEADER_FMT, data, pos)
-        pos += STAGE_HEADER_SIZE
-        if pos + 4 * npar + 2 * ntab > end:
-            raise ValueError("%s: stage %d: truncated" % (name, i))
-        why = check_record(kind, knob, npar, ntab)
-        if why is None:
-            p = array("i", struct.unpack_from("<%di" % npar, data, pos))
-            pos += 4 * npar
-            why = check_params(kind, knob, p, ntab)
-        if why is not None:
-            raise ValueError("%s: stage %d: %s" % (name, i, why))
-        tab = None
-        if ntab:
-            tab = array("h", struct.unpack_from("<%dh" % ntab, data, pos))
-            pos += 2 * ntab
-        stages.append(Stage(kind, knob, p, tab))
+    i = last = 0
+    try:
+        for i in range(nst):
+            last = pos
+            if pos + STAGE_HEADER_SIZE > end:
+                raise ValueError("%s: stage %d: truncated" % (name, i))
+            kind, knob, npar, ntab, _r = struct.unpack_from(STAGE_HEADER_FMT, data, pos)
+            pos += STAGE_HEADER_SIZE
+            if pos + 4 * npar + 2 * ntab > end:
+                raise ValueError("%s: stage %d: truncated" % (name, i))
+            why = check_record(kind, knob, npar, ntab)
+            if why is None:
+                p = array("i", struct.unpack_from("<%di" % npar, data, pos))
+                pos += 4 * npar
+                why = check_params(kind, knob, p, ntab)
+            if why is not None:
+                raise ValueError("%s: stage %d: %s" % (name, i, why))
+            tab = None
+            if ntab:
+                tab = array("h", struct.unpack_from("<%dh" % ntab, data, pos))
+                pos += 2 * ntab
+            stages.append(Stage(kind, knob, p, tab))
+    except ValueError:
+        # the metadata where the last stage should be: the count is one too high
+        if i == nst - 1 and _meta_or_none(data, last, end) is not None:
+            raise ValueError("%s: the header says %d stages, but only %d are there (a stage "
+                             "count too high)" % (name, nst, nst - 1))
+        raise
     why = check_structure(stages)
     if why is not None:
         raise ValueError("%s: %s" % (name, why))
+    try:
+        meta = _parse_meta(data, pos, end, name)
+    except ValueError:
+        if _stage_follows(data, pos, end):
+            raise ValueError("%s: the header says %d stages, but more follow (a stage count "
+                             "too low)" % (name, nst))
+        raise
+    return Pedal(meta.get(META_NAME, ""), rate, stages, meta)
+
+
+def _parse_meta(data, pos, end, name):
+    """The metadata from ``pos`` to the CRC at ``end``: dict key -> str, float or bytes (a
+    later writer's key, never decoded); ValueError('<name>: <problem>')."""
     if pos + 2 > end:
         raise ValueError("%s: truncated metadata" % name)
     nmeta = struct.unpack_from("<H", data, pos)[0]
@@ -338,7 +360,25 @@ def parse(data, name="pedal"):
             meta[key] = raw
     if pos != end:
         raise ValueError("%s: %d unexpected bytes before the CRC" % (name, end - pos))
-    return Pedal(meta.get(META_NAME, ""), rate, stages, meta)
+    return meta
+
+
+def _meta_or_none(data, pos, end):
+    """The metadata at ``pos`` if it reads whole, else None: a test, for the messages only."""
+    try:
+        return _parse_meta(data, pos, end, "")
+    except ValueError:
+        return None
+
+
+def _stage_follows(data, pos, end):
+    """True if a whole stage record of a known kind starts at ``pos``: what a stage count too
+    low in the header leaves where the metadata should begin (for the message only)."""
+    if pos + STAGE_HEADER_SIZE > end:
+        return False
+    kind, knob, npar, ntab, _r = struct.unpack_from(STAGE_HEADER_FMT, data, pos)
+    return (check_record(kind, knob, npar, ntab) is None
+            and pos + STAGE_HEADER_SIZE + 4 * npar + 2 * ntab <= end)
 
 
 def load(path):
