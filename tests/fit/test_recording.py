@@ -584,3 +584,28 @@ def test_what_is_no_reverb_is_not_called_one(models_dir):
             warnings.simplefilter("error")  # numpy's divide warnings reached the command line
             with pytest.raises(FitError, match="a reverb or a delay"):
                 _check_ringing(d, t, RATE, "r.wav", said.append)
+
+
+def test_a_pair_that_fails_after_its_alignment_reports_the_lag(tmp_path):
+    """`fit --json` of a pair refused after it was aligned (here: purely linear) gives its
+    ``lag_samples``, as a fitted pair's report does; one refused before (the DI given twice)
+    has none to give."""
+    import json
+
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+    from scipy.signal import lfilter
+
+    di, _ = _pair(seconds=4.0)
+    eq = lfilter([0.5, 0.3], [1.0], np.concatenate([np.zeros(40), di]))  # 40 samples late
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "eq.wav", eq, RATE)
+    lag = align(di, eq, RATE)[2]
+    assert 40 <= lag <= 42
+    for tgt, want in (("eq.wav", lag), ("di.wav", None)):
+        r = CliRunner().invoke(main, ["fit", "--input", str(tmp_path / "di.wav"), "--target",
+                                      str(tmp_path / tgt), "--quick", "--json", "-"])
+        assert r.exit_code == 2, r.output
+        d = json.loads(r.stdout)
+        assert ("purely linear" if want else "the same recording twice") in d["error"]
+        assert d.get("lag_samples") == want

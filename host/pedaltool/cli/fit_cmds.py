@@ -133,7 +133,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         except PedaltoolError as exc:  # the report says so too, as a batch's entries do
             # (_plan: either captures or --input/--target)
             _dump_json(json_path, batch.failure(models[0] if models else None, str(exc), notes,
-                                                di_wav, target_wav))
+                                                di_wav, target_wav,
+                                                getattr(exc, "lag_samples", None)))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress, notes)

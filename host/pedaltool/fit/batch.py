@@ -44,14 +44,18 @@ def report(res: api.FitResult, out: str | Path | None, say: Say | None = None,
 
 
 def failure(capture: str | Path | None, error: str, notes: list[str] | None = None,
-            di: str | Path | None = None, reamp: str | Path | None = None) -> dict:
+            di: str | Path | None = None, reamp: str | Path | None = None,
+            lag_samples: int | None = None) -> dict:
     """The report of a capture (or a recorded pair: ``di`` and ``reamp``) that was not
-    fitted, with the notes said before it failed."""
+    fitted, with the notes said before it failed; a pair that was aligned before it failed
+    has its ``lag_samples`` too."""
     from pedaltool import json_report
 
-    return json_report({"name": Path(capture or reamp).stem,
-                        "files": api.report_files(capture, di, reamp),
-                        "error": error, "notes": list(notes or [])})
+    d = {"name": Path(capture or reamp).stem, "files": api.report_files(capture, di, reamp),
+         "error": error, "notes": list(notes or [])}
+    if lag_samples is not None:
+        d["lag_samples"] = lag_samples
+    return json_report(d)
 
 
 def given(d: dict) -> str:

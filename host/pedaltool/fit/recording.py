@@ -21,7 +21,7 @@ from scipy import signal as sps
 from scipy.ndimage import median_filter
 
 from pedaltool.audio import gain_to_db
-from pedaltool.errors import FitError
+from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.fit import core, linear, metrics
 from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.outfile import same_file
@@ -467,12 +467,11 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     on the held-out end of the pair (``fitting_excerpts``)."""
     from pedaltool.audio import note_lines, read_wav
     from pedaltool.fit import api
-    from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 
     cfg = cfg or api.FitConfig()
     api.check_budget(cfg.budget, cfg.arch)
     di_path, target_path = Path(di_path), Path(target_path)
-    name, pair = target_path.stem, f"{di_path.name} / {target_path.name}"
+    pair = f"{di_path.name} / {target_path.name}"
     same = (f"{pair}: the same recording twice; --target takes the device's output for the "
             "DI given with --input")
     if same_file(di_path, target_path):  # (a typo: the DI given twice)
@@ -503,6 +502,21 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     say(f"aligned by {lag} samples; {len(d) / rate:.1f} s in common"
         + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
            if abs(la - lb) > 0.1 else ""))
+    try:
+        return _fit_aligned(d, t, lag, rate, cfg, di_path, target_path, t0)
+    except PedaltoolError as exc:
+        exc.lag_samples = lag  # a failure's report (batch.failure) gives the alignment too
+        raise
+
+
+def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path: Path,
+                 target_path: Path, t0: float):
+    """fit_recording once the pair ``d``, ``t`` is aligned (``lag``: ``align``'s)."""
+    from pedaltool.fit import api
+    from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
+
+    name, say = target_path.stem, cfg.progress or (lambda s: None)
+    pair = f"{di_path.name} / {target_path.name}"
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
     _check_swapped(lag, level_swing(d, t, rate), pair, say, rate)
