@@ -166,3 +166,26 @@ def test_a_model_the_naive_baseline_beats_on_raw_esr_goes_after_it():
     # a baseline that loses on raw ESR keeps its place by the criterion
     assert [c.structure.name for c in api.ranked_finalists(
         [good], _scored("baseline", 0.04, 0.04), cfg)] == ["wh-3/7", "baseline"]
+
+
+def test_the_naive_baseline_never_goes_before_a_model_with_a_clearly_lower_raw_esr():
+    """A 16-bit JCM2000 clean pair (docs/fitting-log.md): its models validated 0.0229 / pre
+    0.3177, the naive structure 0.0915 / 0.1382, and the criterion (ESR + pre) wrote the naive
+    one, 0.136 against the capture where the model scores 0.0009. The raw ESR, 4x lower,
+    overrules the criterion; a model within NAIVE_RAW_MARGIN of the baseline's raw ESR still
+    goes after it by the criterion, and the models keep their own order."""
+    base = _scored("baseline", 0.0915, 0.1382)
+    model = _scored("wh-3/7", 0.0229, 0.3177)
+    mix = _scored("wh+mix-3/7", 0.0249, 0.3266)
+    near = _scored("wh2+cab-1/6", 0.0500, 0.3200)  # raw 1.8x lower: the criterion decides
+    cfg = api.FitConfig()
+    assert base.crit < model.crit < mix.crit < near.crit  # the criterion alone: naive first
+    assert api.NAIVE_RAW_MARGIN == 2.0
+    names = lambda order: [c.structure.name for c in order]  # noqa: E731
+    assert names(api.ranked_finalists([near, mix, model], base, cfg)) == [
+        "wh-3/7", "wh+mix-3/7", "baseline", "wh2+cab-1/6"]
+    assert names(api.ranked_finalists([near], base, cfg)) == ["baseline", "wh2+cab-1/6"]
+    # a model better by the criterion too stays ahead, as before
+    good = _scored("wh-3/5", 0.0200, 0.0500)
+    assert names(api.ranked_finalists([model, good], base, cfg)) == [
+        "wh-3/5", "wh-3/7", "baseline"]
