@@ -556,9 +556,9 @@ def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
 
 # the naive structure goes first by the criterion only against models whose raw validation
 # ESR is at least 1/NAIVE_RAW_MARGIN of its own: a 16-bit JCM2000 clean pair's models
-# validated at 0.023 / pre 0.32 against its 0.092 / 0.14, the pre-emphasised error being the
-# DI's own rounding noise through the amp's treble, and scored 0.0009 / pre 0.0029 against
-# the capture where the naive structure written scored 0.136 / 0.20 (docs/fitting-log.md)
+# validated at 0.023 / pre 0.32 (the float pair's: 0.011 / 0.13) against its 0.092 / 0.14,
+# and scored 0.0009 / pre 0.0029 against the capture where the naive structure written
+# scored 0.136 / 0.20 (docs/fitting-log.md)
 NAIVE_RAW_MARGIN = 2.0
 
 
