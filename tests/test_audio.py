@@ -217,3 +217,19 @@ def test_a_clipped_recording_is_a_warning(tmp_path, kind):
             assert said == [f"clipped: {n} samples ({100 * n / 48000:.2g} %) sit flat at full "
                             "scale; record with more headroom"]
             assert audio.note_kind(said[0]) == "warning"
+
+
+@pytest.mark.parametrize("block", [7, 1, 4])
+def test_a_frame_size_that_does_not_match_the_format_is_refused(tmp_path, block):
+    """A 16-bit mono WAV whose header gives frames of ``block`` bytes (2 is right): read as
+    such, the samples came out of step, noise of the wrong length written without a word (an
+    audit's render: 54857 samples from 4 s)."""
+    good = _wav_bytes(1, 1, 48000, 16, np.zeros(48000, np.int16).tobytes())
+    at = good.index(b"fmt ") + 8 + 12  # the fmt chunk's block align field
+    p = tmp_path / "odd.wav"
+    p.write_bytes(good[:at] + struct.pack("<H", block) + good[at + 2:])
+    with pytest.raises(AudioFileError, match=rf"/odd.wav: corrupt WAV: a frame size of {block} "
+                       "bytes, where 1 channel of 16 bits takes 2$"):
+        audio.read_wav(p)
+    (tmp_path / "ok.wav").write_bytes(good)
+    assert len(audio.read_wav(tmp_path / "ok.wav").samples) == 48000

@@ -141,8 +141,12 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         raise _fail(p, f"unsupported WAV encoding (format tag 0x{fmt:04x}; need PCM or float)")
     if channels < 1:
         raise _fail(p, "corrupt WAV: zero channels")
-    if block_align < channels * (bits // 8):
-        raise _fail(p, "corrupt WAV: block size smaller than one frame")
+    frame = channels * (bits // 8)
+    if block_align != frame:  # (a wrong one read the samples out of step: noise, unsaid)
+        chans = (f"{channels} channels of {bits} bits take" if channels > 1
+                 else f"1 channel of {bits} bits takes")
+        raise _fail(p, f"corrupt WAV: a frame size of {block_align} bytes, where {chans} "
+                       f"{frame}")
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         raise _fail(p, f"unsupported sample rate {rate} Hz (expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
     samples = _decode(audio, fmt, bits, block_align, channels)
