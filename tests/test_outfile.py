@@ -26,6 +26,11 @@ def test_write_atomic_replaces_the_file_with_plain_open_permissions(tmp_path):
     assert p.read_bytes() == b"new"
     assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()  # mkstemp alone would give 0600
     assert [f.name for f in tmp_path.iterdir()] == ["report.json"]  # no temporary left
+    # a file with its own permissions keeps them, as open() would (an audit: a 0640 WAV
+    # became 0644 when render replaced it)
+    p.chmod(0o640)
+    write_atomic(p, b"newer")
+    assert p.read_bytes() == b"newer" and p.stat().st_mode & 0o777 == 0o640
 
 
 def test_write_atomic_folders_and_errors(tmp_path):

@@ -57,6 +57,16 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
     return [p for _, p in staged]
 
 
+def _mode_for(p: Path) -> int:
+    """The permissions a plain ``open(p, "wb")`` would leave: an existing file's own (a
+    replaced 0640 file stayed 0640 that way, and became 0644 here until an audit found it),
+    else 0666 less the umask."""
+    try:
+        return os.stat(p).st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError]) -> str:
     """``data`` in a complete, synced temporary file beside ``p``: its name."""
     folder = p.parent if str(p.parent) else Path(".")
@@ -70,7 +80,7 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError])
     except OSError as exc:
         raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates the file 0600
+        os.fchmod(fd, _mode_for(p))  # mkstemp creates the file 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
