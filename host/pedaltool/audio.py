@@ -229,7 +229,7 @@ def rate_note(from_hz: float, to_hz: float, to_what: str = "") -> str:
 
 # notes on how a file was read that change what is heard: said as warnings
 _WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "clipped",
-                  "ignored metadata input_level_dbu")
+                  "ignored metadata input_level_dbu", "input_level_dbu")
 
 
 def note_kind(note: str) -> str:

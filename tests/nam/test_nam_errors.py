@@ -362,3 +362,23 @@ def test_render_of_a_capture_whose_output_overflows_is_one_line_naming_it(tmp_pa
                                      "finite) on probe.wav: its weights are broken; nothing "
                                      "written"], r.stderr
     assert not out.exists()
+
+
+def test_info_warns_about_a_calibration_fit_and_compare_refuse(tmp_path):
+    """An input_level_dbu of 1000 was shown by info as the level used, without a word, where
+    fit and compare refuse it (an audit, 2026-12-06): now a warning, and no level "used"."""
+    doc = _doc()
+    for dbu, broken in ((1000.0, True), (-200.0, True), (18.0, False)):
+        doc["metadata"] = {"input_level_dbu": dbu}
+        p = tmp_path / "cal.nam"
+        p.write_text(json.dumps(doc))
+        r = _cli(["info", "--json", p])
+        assert r.exit_code == 0, r.output
+        facts = json.loads(r.stdout)
+        assert facts["input_level_dbu_used"] == (None if broken else dbu)
+        warned = [n for n in facts["notes"] if "broken calibration" in n]
+        assert warned == ([f"warning: input_level_dbu {dbu:g} is outside -40..60 dBu (an "
+                           "interface's level at 0 dBFS): a broken calibration; fit and "
+                           "compare refuse this capture"] if broken else [])
+        r = _cli(["info", p])
+        assert ("broken calibration" in r.stderr) == broken, r.output

@@ -25,7 +25,7 @@ from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.fit.schedule import Task, Workers, run_graph
-from pedaltool.nam.model import check_finite_output
+from pedaltool.nam.model import calibration_problem, check_finite_output
 from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
@@ -180,9 +180,6 @@ def report_files(capture=None, di=None, reamp=None, pedal=None) -> dict:
 # a capture's output at rest is removed from its renders when at least this loud (dBFS); a
 # quieter one is left as it is (why: docs/fitting.md, "A capture's DC offset")
 DC_REMOVE_DBFS = -50.0
-# interface levels a calibration can mean (dBu at 0 dBFS): real interfaces sit near +4..+24;
-# beyond these the DI would be a thousand times too quiet or too loud, a broken field
-CALIBRATION_DBU_RANGE = (-40.0, 60.0)
 
 
 class Oracle:
@@ -246,12 +243,11 @@ class Oracle:
 def calibration_scale(model, path: str | Path) -> float:
     """The gain taking the project's DI to capture ``model``'s calibration
     (``signals.level_scale_for``); FitError naming ``path`` when its input_level_dbu is
-    outside CALIBRATION_DBU_RANGE (a broken field would overflow the renders)."""
+    outside nam.model.CALIBRATION_DBU_RANGE (a broken field would overflow the renders)."""
     dbu = model.metadata.input_level_dbu
-    lo, hi = CALIBRATION_DBU_RANGE
-    if dbu is not None and not lo <= dbu <= hi:
-        raise FitError(f"{path}: input_level_dbu {dbu:g} is outside {lo:g}..{hi:g} dBu (an "
-                       "interface's level at 0 dBFS): a broken calibration")
+    broken = calibration_problem(dbu)
+    if broken:
+        raise FitError(f"{path}: {broken}")
     return signals.level_scale_for(dbu)
 
 

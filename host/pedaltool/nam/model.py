@@ -120,6 +120,19 @@ NUMBER_FIELDS = ("loudness", "gain", "input_level_dbu", "output_level_dbu")
 # the interface level (dBu at 0 dBFS) a capture without input_level_dbu is played at: the
 # plugin's and NeuralAudio's default
 DEFAULT_INPUT_LEVEL_DBU = 12.0
+# interface levels a calibration can mean (dBu at 0 dBFS): real interfaces sit near +4..+24;
+# beyond these the DI would be a thousand times too quiet or too loud, a broken field
+CALIBRATION_DBU_RANGE = (-40.0, 60.0)
+
+
+def calibration_problem(dbu: float | None) -> str | None:
+    """Why an ``input_level_dbu`` cannot be a calibration (outside CALIBRATION_DBU_RANGE),
+    else None: what fit and compare refuse a capture for, and info warns about."""
+    lo, hi = CALIBRATION_DBU_RANGE
+    if dbu is None or lo <= dbu <= hi:
+        return None
+    return (f"input_level_dbu {dbu:g} is outside {lo:g}..{hi:g} dBu (an interface's level at "
+            "0 dBFS): a broken calibration")
 
 
 def _shortened(v) -> str:
@@ -196,6 +209,7 @@ class NamModel:
     def info(self) -> dict:
         """Everything ``pedaltool info`` shows, as plain JSON-able values."""
         md = {k: v for k, v in asdict(self.metadata).items() if v not in (None, {}, [])}
+        broken = calibration_problem(self.metadata.input_level_dbu)
         return {
             "file": self.path.name if self.path else None,
             "architecture": self.architecture,
@@ -210,10 +224,12 @@ class NamModel:
             "macs_per_sample": self.macs_per_sample,
             "prewarm_samples": self.prewarm_samples,
             "slim": self.slim,
-            "input_level_dbu_used": input_level_dbu(self),
+            # null for a level fit and compare refuse (the warning in notes says why)
+            "input_level_dbu_used": None if broken else input_level_dbu(self),
             "metadata": md,
             "details": self.describe(),
-            "notes": list(self.notes),
+            "notes": list(self.notes) + ([f"{broken}; fit and compare refuse this capture"]
+                                         if broken else []),
         }
 
     # ---- rendering ---------------------------------------------------------------------------
