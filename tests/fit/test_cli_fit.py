@@ -849,3 +849,32 @@ def test_compare_says_what_fit_says_and_refuses_a_silent_capture(models_dir, tmp
         assert r.stderr.splitlines()[-1] == (
             f"error: {tmp_path / 'mute.nam'}: the capture's output on the DI is silent: "
             "nothing to score the pedal against"), r.stderr
+
+
+def test_compare_says_when_a_pedal_records_an_effort_it_does_not_know(models_dir, tmp_path,
+                                                                       monkeypatch):
+    """A later or foreign writer's effort ("extreme"): compare fits the baseline at its own
+    default effort, and says so (it did so without a word: an audit, 2026-12-06)."""
+    import dataclasses
+
+    from pedaltool.fit import api
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    qp = quantise(eq_test_models(48000)["hp20"])
+    efforts: list[str] = []
+
+    def fake_baseline(render, cfg, level, name, x, y):  # the effort is what this checks
+        efforts.append(cfg.effort)
+        return api.Score(0.5, 0.5, 1.0), None
+
+    monkeypatch.setattr(api, "baseline_scores", fake_baseline)
+    for recorded, note in (("extreme", True), ("quick", False)):
+        qp.accuracy = dataclasses.replace(qp.accuracy, effort=recorded)
+        pedal = write_pedal(tmp_path / "hp.pedal", qp)
+        out = api.compare(models_dir / "core_wavenet.nam", pedal,
+                          cfg=api.FitConfig(eval_seconds=3.0))
+        said = [n for n in out["notes"] if "effort" in n]
+        assert said == (["note: hp.pedal records an effort this version does not know "
+                         "('extreme'): the baseline is fitted at normal effort"] if note else [])
+    assert efforts == ["normal", "quick"]

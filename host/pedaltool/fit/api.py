@@ -1151,6 +1151,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         out["y_pedal"] = simulate_device_float(qp, x, prewarm=True)
     if baseline:
         effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort
+        if qp.accuracy.effort and qp.accuracy.effort not in EFFORTS:  # a later or foreign writer
+            notes.append(f"note: {Path(pedal_path).name} records an effort this version does "
+                         f"not know ({qp.accuracy.effort!r}): the baseline is fitted at "
+                         f"{effort} effort")
         bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
