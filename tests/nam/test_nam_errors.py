@@ -382,3 +382,18 @@ def test_info_warns_about_a_calibration_fit_and_compare_refuse(tmp_path):
                            "compare refuse this capture"] if broken else [])
         r = _cli(["info", p])
         assert ("broken calibration" in r.stderr) == broken, r.output
+
+
+def test_render_says_the_rate_its_wav_holds(tmp_path):
+    """A .nam at 48000.5 Hz is rendered to a WAV whose header holds 48000 (a whole number):
+    the "wrote" line says 48000 Hz, where it said 48000.5 (an audit, 2026-12-06)."""
+    from pedaltool.audio import read_wav, write_wav
+
+    doc = _doc()
+    doc["sample_rate"] = 48000.5
+    (tmp_path / "odd.nam").write_text(json.dumps(doc))
+    write_wav(tmp_path / "in.wav", np.full(4800, 0.01), 48000)
+    r = _cli(["render", tmp_path / "odd.nam", tmp_path / "in.wav", tmp_path / "o.wav"])
+    assert r.exit_code == 0, r.output
+    assert read_wav(tmp_path / "o.wav").rate_hz == 48000
+    assert "4800 samples, 48000 Hz, float32)" in r.output, r.output

@@ -199,7 +199,9 @@ def _say_loud_output(y, out_wav: Path) -> None:
 
 
 def _wrote(path: Path, n: int, rate: float) -> str:
-    return f"wrote {path} ({n} samples, {rate:g} Hz, float32)"
+    """What was written: the rate as the WAV header holds it (a whole number of Hz, as
+    audio.write_wav rounds it; a .nam may give 48000.5)."""
+    return f"wrote {path} ({n} samples, {round(float(rate))} Hz, float32)"
 
 
 def _is_pedal(model: Path) -> bool:
