@@ -204,10 +204,13 @@ def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
     pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
     capture = str(models_dir / "core_wavenet.nam")
     write_wav(tmp_path / "short.wav", np.full(4800, 0.1), 48000)
+    write_wav(tmp_path / "hair.wav", np.full(3 * 48000 - 10, 0.1), 48000)
     write_wav(tmp_path / "silent.wav", np.zeros(48000 * 4), 48000)
     (tmp_path / "a_file").write_text("x")
     runner = CliRunner()
     for args, problem in ((["--di", str(tmp_path / "short.wav")], "short.wav: too short"),
+                          (["--di", str(tmp_path / "hair.wav")], "hair.wav: too short to score "
+                                                                 "on (2.99 s, need 3 s)"),
                           (["--di", str(tmp_path / "silent.wav")], "silent.wav: silent"),
                           (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file")):
         r = runner.invoke(main, ["compare", capture, str(pedal), "--no-baseline", *args])

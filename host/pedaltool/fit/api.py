@@ -1117,7 +1117,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             notes += note_lines([rate_note(src, rate, "the pedal's ")], di_name)
         # as long and as audible as a recording pair must be (fit --input/--target)
         if len(x) < MIN_SECONDS * rate:
-            raise FitError(f"{di_name}: too short to score on ({len(x) / rate:.2f} s, need "
+            # (rounded down: 2.9998 s read "3.00 s, need 3 s")
+            raise FitError(f"{di_name}: too short to score on "
+                           f"({math.floor(100 * len(x) / rate) / 100:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
         if silent(x):
             raise FitError(f"{di_name}: silent, nothing to score on")
