@@ -53,7 +53,11 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert cmp["notes"] == ["note: no sample_rate in the file: assuming 48000 Hz (as the "
                             "plugin does)"]
     assert cmp["notes"][0] in report["notes"]
-    assert cmp["files"] == {"capture": str(models_dir / CAPTURE), "pedal": str(out), "di": None}
+    assert cmp["files"] == {"capture": str(models_dir / CAPTURE), "pedal": str(out), "di": None,
+                            "ab": [str(Path("ab") / n) for n in (
+                                "peter_n_hm2_swede_feather_capture.wav",
+                                "peter_n_hm2_swede_feather_pedal.wav", "di.wav")]}
+    assert "A/B pair in ab" in r.stderr
     assert (tmp_path / "ab" / "di.wav").is_file()
     capture_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_capture.wav")
     pedal_wav = read_wav(tmp_path / "ab" / "peter_n_hm2_swede_feather_pedal.wav")

@@ -373,9 +373,12 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         "sample_rate_hz": res["sample_rate_hz"], "device": res["device"],
         "baseline": res["baseline"], "notes": read_notes + res["notes"],  # how the DI was read
         "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
-                  "di": None if di_wav is None else str(di_wav)}})
+                  "di": None if di_wav is None else str(di_wav),
+                  "ab": [str(f) for f in ab_files] or None}})
     if as_json:
         echo_json(out)
+        if ab_dir is not None:
+            click.echo(f"A/B pair in {ab_dir}", err=True)
         return
     rows = [("pedal (device-exact)", *(f"{res['device'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['device']['lsd_db']:.2f}")]
