@@ -885,3 +885,19 @@ def test_compare_says_when_a_pedal_records_an_effort_it_does_not_know(models_dir
         assert said == (["note: hp.pedal records an effort this version does not know "
                          "('extreme'): the baseline is fitted at normal effort"] if note else [])
     assert efforts == ["normal", "quick"]
+
+
+def test_compare_says_the_capture_is_resampled_as_fit_does(models_dir, tmp_path):
+    """A 44.1 kHz pedal against a 48 kHz capture: compare gives the note fit gave (an audit
+    found it missing, where fitting.md says compare repeats the capture's notes)."""
+    from pedaltool.fit import api
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    cfg = api.FitConfig(eval_seconds=3.0)
+    for rate, noted in ((44100, True), (48000, False)):
+        pedal = write_pedal(tmp_path / f"hp{rate}.pedal", quantise(eq_test_models(rate)["hp20"]))
+        out = api.compare(models_dir / "core_wavenet.nam", pedal, baseline=False, cfg=cfg)
+        said = [n for n in out["notes"] if "rendered there" in n]
+        assert said == (["note: the capture runs at 48000 Hz; it is rendered there and "
+                         "resampled to the pedal's 44100 Hz"] if noted else []), out["notes"]

@@ -240,6 +240,15 @@ class Oracle:
                 "pedal's output is AC-coupled)")
 
 
+def capture_rate_note(native_hz: float, rate: int) -> str | None:
+    """The note for a capture at ``native_hz`` rendered there and resampled to the pedal's
+    ``rate`` (Hz), as fit and compare say it; None when the rates agree."""
+    if int(round(native_hz)) == rate:
+        return None
+    return (f"note: the capture runs at {native_hz:g} Hz; it is rendered there and resampled "
+            f"to the pedal's {rate} Hz")
+
+
 def calibration_scale(model, path: str | Path) -> float:
     """The gain taking the project's DI to capture ``model``'s calibration
     (``signals.level_scale_for``); FitError naming ``path`` when its input_level_dbu is
@@ -981,9 +990,8 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     if rf_s > MAX_RECEPTIVE_FIELD_S:  # it would be probed for minutes and found "silent"
         raise FitError(f"{path}: the capture looks {rf_s:.1f} s back in time (its receptive "
                        "field): a delay or reverb, which a block model cannot represent")
-    if int(round(native)) != cfg.rate and cfg.progress:
-        cfg.progress(f"note: the capture runs at {native:g} Hz; it is rendered there and "
-                     f"resampled to the pedal's {cfg.rate} Hz")
+    if capture_rate_note(native, cfg.rate) and cfg.progress:
+        cfg.progress(capture_rate_note(native, cfg.rate))
     md = model.metadata
     level = calibration_scale(model, path)
     src = SourceInfo(path.name, _file_sha256(path),
@@ -1099,8 +1107,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                      f"{qp.source.file_name or '?'} (sha256 {qp.source.sha256}...), not from "
                      "this file: the scores compare two different sounds")
     level = calibration_scale(model, nam_path)
-    oracle = Oracle(model.render, float(model.sample_rate or 48000.0), rate, str(nam_path),
-                    dc=None)
+    native = float(model.sample_rate or 48000.0)
+    if capture_rate_note(native, rate):
+        notes.append(capture_rate_note(native, rate))
+    oracle = Oracle(model.render, native, rate, str(nam_path), dc=None)
     if oracle.dc_note():
         notes.append(f"note: {oracle.dc_note()}")
     if di is None:
