@@ -97,7 +97,7 @@ def test_render_cli_says_what_it_did_to_the_input(tmp_path, pedal_path):
     assert r.exit_code == 0 and "dBFS at the model's 48000 Hz: clipped" in r.stderr, r.output
     r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
                              str(tmp_path / "o3.wav"), "--slim", "0.5"])
-    assert r.exit_code == 2 and "--slim applies to .nam" in r.output
+    assert r.exit_code == 2 and f"{pedal_path}: --slim applies to .nam" in r.output  # as given
     (tmp_path / "blocker").write_text("x")
     r = runner.invoke(main, ["render", str(pedal_path), str(tmp_path / "hot.wav"),
                              str(tmp_path / "blocker" / "o.wav")])

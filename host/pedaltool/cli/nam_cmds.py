@@ -86,7 +86,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
     from pedaltool.pedal.fileformat import pedal_info
 
     if slim is not None:
-        raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
+        raise PedaltoolError(f"{model}: --slim applies to .nam captures only")
     facts = json_report({**pedal_info(model), "notes": []})
     if as_json:
         echo_json(facts)
@@ -142,7 +142,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     check_not_an_input(out_wav, [model, in_wav], "output WAV")
     if _is_pedal(model):
         if slim is not None:
-            raise PedaltoolError(f"{model.name}: --slim applies to .nam captures only")
+            raise PedaltoolError(f"{model}: --slim applies to .nam captures only")
         _render_pedal(model, in_wav, out_wav, engine)
         return
     if engine != "host":
