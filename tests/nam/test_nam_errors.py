@@ -397,3 +397,20 @@ def test_render_says_the_rate_its_wav_holds(tmp_path):
     assert r.exit_code == 0, r.output
     assert read_wav(tmp_path / "o.wav").rate_hz == 48000
     assert "4800 samples, 48000 Hz, float32)" in r.output, r.output
+
+
+def test_a_capture_saved_with_a_pedal_name_is_still_read_by_info_and_render(tmp_path):
+    """info and render take a .nam or a .pedal, told by their first bytes: a capture saved
+    as x.pedal was refused by the .pedal reader ("check the order of the arguments", which
+    info has none of), while a .pedal named .nam was read (an audit, 2026-12-06)."""
+    from pedaltool.audio import write_wav
+
+    (tmp_path / "x.pedal").write_text(json.dumps(_doc()))
+    r = _cli(["info", "--json", tmp_path / "x.pedal"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["architecture"] == "WaveNet", r.output
+    write_wav(tmp_path / "in.wav", np.full(480, 0.01), 48000)
+    r = _cli(["render", tmp_path / "x.pedal", tmp_path / "in.wav", tmp_path / "o.wav"])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "y.pedal").write_bytes(b"junk" * 10)  # neither: the .pedal reader says so
+    r = _cli(["info", tmp_path / "y.pedal"])
+    assert r.exit_code == 2 and "y.pedal: not a .pedal file (bad magic)" in r.output

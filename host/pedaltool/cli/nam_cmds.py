@@ -146,7 +146,7 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
         _render_pedal(model, in_wav, out_wav, engine)
         return
     if engine != "host":
-        raise PedaltoolError(f"{model.name}: --engine {engine} applies to .pedal models only")
+        raise PedaltoolError(f"{model}: --engine {engine} applies to .pedal models only")
     from pedaltool import audio, nam
     from pedaltool.nam.model import check_finite_output
 
@@ -205,17 +205,21 @@ def _wrote(path: Path, n: int, rate: float) -> str:
 
 
 def _is_pedal(model: Path) -> bool:
-    """A .pedal model by its name or its first bytes (a copy renamed .bin is still one); a
-    file that cannot be read is left to the .nam loader, which says why."""
+    """A .pedal model by its first bytes (a copy renamed .bin is still one), a .nam by its
+    JSON whatever its name (render and info take either: an audit's capture saved as x.pedal
+    was refused by the .pedal reader with "check the order of the arguments"), else by its
+    name; a file that cannot be read goes to the reader its name says, which says why."""
     from pedaltool.pedal.fileformat import is_pedal_data
 
-    if model.suffix.lower() == ".pedal":
-        return True
+    named = model.suffix.lower() == ".pedal"
     try:
         with open(model, "rb") as fh:
-            return is_pedal_data(fh.read(4))
+            head = fh.read(64)
     except OSError:
-        return False
+        return named
+    if is_pedal_data(head[:4]):
+        return True
+    return named and head.lstrip()[:1] != b"{"
 
 
 def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
