@@ -609,3 +609,37 @@ def test_a_pair_that_fails_after_its_alignment_reports_the_lag(tmp_path):
         d = json.loads(r.stdout)
         assert ("purely linear" if want else "the same recording twice") in d["error"]
         assert d.get("lag_samples") == want
+
+
+def test_a_pairs_fits_run_side_by_side_with_the_same_result():
+    """A pair's quick fits, long fits and naive baseline run as a task graph in two processes
+    (a saturating 20 s pair took 1.5-2.5 min in one): the same candidates as in one process,
+    and in one process each long fit's iterations and each task's result are said once."""
+    from pedaltool.fit import api, core
+    from pedaltool.fit.recording import VAL_FRACTION, _probe_from_pair, pair_fits
+
+    di, wet = _pair(seconds=4.0, offset=0)
+    d, t, _ = align(di, wet, RATE)
+    pr = _probe_from_pair(d, t, RATE)
+    v = int(len(d) * (1.0 - VAL_FRACTION))
+    ds = core.Dataset(d[:v], t[:v], d[v:], t[v:])
+    structs = api.structures_for(FitConfig(flavours=("wh", "wh+mix", "wh2+cab")), pr, "x",
+                                 lambda s: None)
+    said: list[str] = []
+    one = pair_fits(structs, pr, ds, (2, 3), 1, said.append)
+    two = pair_fits(structs, pr, ds, (2, 3), 2, lambda s: None)
+
+    def scores(res):
+        quick, finals, base = res
+        return ([(c.structure.name, c.val_esr, c.val_esr_pre) for c in quick + finals]
+                + [(base.structure.name, base.val_esr, base.val_esr_pre)])
+
+    assert scores(one) == scores(two)
+    quick, finals, base = one
+    assert len(quick) == 3 and len(finals) == 2 and base.structure.name == "baseline"
+    assert [c.crit for c in quick] == sorted(c.crit for c in quick)
+    assert {c.structure.name for c in finals} == {c.structure.name for c in quick[:2]}
+    for c in finals:  # its iterations, then its result, once
+        mine = [s for s in said if s.startswith(c.structure.name + ":")]
+        assert mine[-1] == c.log[-1] and said.count(c.log[-1]) == 1
+        assert any("long fit, iteration 1 of at most 3" in s for s in mine), mine

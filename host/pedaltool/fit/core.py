@@ -347,7 +347,7 @@ def restarts_for(pr: Probe, naive: bool = False) -> tuple:
 
 
 def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
-              tanh_table: bool = False, progress: Progress | None = None) -> Candidate:
+              tanh_table: bool = False) -> Candidate:
     """Restarts over the pre/post EQ split and drive with short refinements on the first
     second of the fitting signal; the best restart, scored on the validation playing.
     ``drives`` = (split, drive) pairs; None = :func:`restarts_for` the capture."""
@@ -366,8 +366,6 @@ def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
         m, cost = refine(m0, ds.x_fit[:n_quick], ds.y_fit[:n_quick], False, st.mix, nfev,
                          stride=8, tanh_table=tanh_table)
         log.append(f"{st.name} split {split:g} drive {d:g}: cost {cost:.4f}")
-        if progress:
-            progress(log[-1])
         if best is None or cost < best[1]:
             best = (m, cost)
     m = best[0]
@@ -413,7 +411,8 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
     """Long refinement of a quick-fit candidate on the whole fitting signal (a synthetic part
     after ``ds.n_play`` samples weighted by SYNTH_WEIGHT), envelopes released (ENV_START); the
     refined model replaces the quick one only when it validates better on the held-out
-    playing (ESR + pre-emphasised ESR)."""
+    playing (ESR + pre-emphasised ESR). ``progress`` is told each iteration's cost; the
+    result's own line is its log's last."""
     t0 = time.time()
     st = c.structure
     start = c.model
@@ -438,8 +437,6 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
             ", which has no envelope)" if st.env else ")")
     log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
                    + kept]
-    if progress:
-        progress(log[-1])
     m = copy.deepcopy(m)
     m.structure = st.name
     return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log, dataset=c.dataset)

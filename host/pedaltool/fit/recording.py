@@ -462,6 +462,52 @@ def _check_ringing(d: np.ndarray, t: np.ndarray, rate_hz: float, name: str, say)
     say(f"warning: {name}: {what}? A block model leaves it out, and the scores count it")
 
 
+# the progress callback forked workers inherit for the long fits' iterations (a closure
+# cannot be pickled to them); set for the duration of pair_fits
+_INHERITED: dict = {}
+
+
+def _pair_long_task(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int):
+    return core.final_fit(c, pr, ds, nfev=nfev, progress=_INHERITED.get("say"))
+
+
+def pair_fits(structs: list, pr: core.Probe, ds: core.Dataset, nfev: tuple[int, int],
+              workers: int, say) -> tuple[list, list, core.Candidate]:
+    """(the quick fits of ``structs``, the long fits of the two best, the naive baseline with
+    each restart long-fitted), each list best validation first, on pair dataset ``ds``: a
+    task graph in ``workers`` processes (``schedule.run_graph``, as a capture's fit), the
+    baseline beside the models. ``nfev``: (quick, long) iterations. Each task is a pure
+    function, so the result does not depend on ``workers``."""
+    from pedaltool.fit import api
+    from pedaltool.fit.schedule import Task, run_graph
+
+    q_nfev, f_nfev = nfev
+    quick: list = []
+
+    def follow(key, result) -> list:
+        if key[0] != "quick":
+            return []
+        quick.append(result)
+        if len(quick) < len(structs):
+            return []
+        # the two best, as a capture's: which quick fit leads flips with small changes to a pair
+        quick.sort(key=api._rank)
+        return [Task(("long", i), _pair_long_task, (c, pr, ds, f_nfev), api.LONG)
+                for i, c in enumerate(quick[:2])]
+
+    tasks = [Task(("quick", i), api._quick_task, (st, pr, ds, q_nfev), api.QUICK)
+             for i, st in enumerate(structs)]
+    tasks.append(Task(("base",), core.fit_baseline, (pr, ds, q_nfev, f_nfev, 0, True),
+                      api.BESIDE))
+    _INHERITED["say"] = say
+    try:
+        done = run_graph(tasks, workers, say, follow)
+    finally:
+        _INHERITED.clear()
+    finals = sorted((r for k, r in done.items() if k[0] == "long"), key=api._rank)
+    return quick, finals, done[("base",)]
+
+
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     """Fit a pedal model from a DI WAV and its reamped WAV. Returns a FitResult whose score is
     on the held-out end of the pair (``fitting_excerpts``)."""
@@ -544,17 +590,12 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     say(f"{'driven into saturation' if saturating else 'not saturating'} (the reamp's level "
         "against the DI's)")
     structs = api.structures_for(cfg, pr, name, say)
-    q_nfev, f_nfev = api._nfev(cfg, pr)
-    quick = sorted((core.quick_fit(st, pr, ds, nfev=q_nfev, progress=cfg.progress)
-                    for st in structs), key=lambda c: c.crit)
-    # the two best, as a capture's: which quick fit leads flips with small changes to a pair
-    finals = [core.final_fit(c, pr, ds, nfev=f_nfev, progress=cfg.progress)
-              for c in quick[:2]]
+    say("fitting the naive baseline (biquad + tanh + biquad) beside them")
+    quick, finals, base = pair_fits(structs, pr, ds, api._nfev(cfg, pr), api.fit_workers(cfg),
+                                    say)
     # the reamp's hash: a second pair whose reamp has the same name (REAMP.wav) is then told
     # apart when its model replaces the first's in the bank (api.write_result says so)
     src = SourceInfo(target_path.name, api._file_sha256(target_path), RECORDED_GEAR, "")
-    say("fitting the naive baseline (biquad + tanh + biquad)")
-    base = core.fit_baseline(pr, ds, q_nfev, f_nfev, each=True)
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)
@@ -572,8 +613,7 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
         "held-out end of the recording", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
-        candidates=api.candidate_rows(quick, sorted(finals, key=api._rank), base, cfg.arch,
-                                      seeded=False),
+        candidates=api.candidate_rows(quick, finals, base, cfg.arch, seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
         device_vs_float_esr=dev_vs_float, saturating=saturating,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
