@@ -431,7 +431,8 @@ def _promote_task(c, st_env, pr, ds, nfev) -> core.Candidate | None:
     return p
 
 
-# what forked workers inherit instead of receiving it pickled (the oracle: a NAM model)
+# what forked workers inherit instead of receiving it pickled: "render", the oracle (a NAM
+# model); "say", a recorded pair's progress callback (recording.pair_fits)
 _FORKED: dict = {}
 
 

@@ -462,13 +462,12 @@ def _check_ringing(d: np.ndarray, t: np.ndarray, rate_hz: float, name: str, say)
     say(f"warning: {name}: {what}? A block model leaves it out, and the scores count it")
 
 
-# the progress callback forked workers inherit for the long fits' iterations (a closure
-# cannot be pickled to them); set for the duration of pair_fits
-_INHERITED: dict = {}
-
-
 def _pair_long_task(c: core.Candidate, pr: core.Probe, ds: core.Dataset, nfev: int):
-    return core.final_fit(c, pr, ds, nfev=nfev, progress=_INHERITED.get("say"))
+    """A long fit that says its iterations with the progress callback the workers inherit
+    (``api._FORKED["say"]``: a closure cannot be pickled to them)."""
+    from pedaltool.fit import api
+
+    return core.final_fit(c, pr, ds, nfev=nfev, progress=api._FORKED.get("say"))
 
 
 def pair_fits(structs: list, pr: core.Probe, ds: core.Dataset, nfev: tuple[int, int],
@@ -499,11 +498,11 @@ def pair_fits(structs: list, pr: core.Probe, ds: core.Dataset, nfev: tuple[int, 
              for i, st in enumerate(structs)]
     tasks.append(Task(("base",), core.fit_baseline, (pr, ds, q_nfev, f_nfev, 0, True),
                       api.BESIDE))
-    _INHERITED["say"] = say
+    api._FORKED["say"] = say  # (before run_graph forks the workers)
     try:
         done = run_graph(tasks, workers, say, follow)
     finally:
-        _INHERITED.clear()
+        api._FORKED.pop("say", None)
     finals = sorted((r for k, r in done.items() if k[0] == "long"), key=api._rank)
     return quick, finals, done[("base",)]
 
