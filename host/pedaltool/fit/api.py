@@ -991,8 +991,9 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
     if rf_s > MAX_RECEPTIVE_FIELD_S:  # it would be probed for minutes and found "silent"
         raise FitError(f"{path}: the capture looks {rf_s:.1f} s back in time (its receptive "
                        "field): a delay or reverb, which a block model cannot represent")
-    if capture_rate_note(native, cfg.rate) and cfg.progress:
-        cfg.progress(capture_rate_note(native, cfg.rate))
+    resampled = capture_rate_note(native, cfg.rate)
+    if resampled and cfg.progress:
+        cfg.progress(resampled)
     md = model.metadata
     level = calibration_scale(model, path)
     src = SourceInfo(path.name, _file_sha256(path),
@@ -1109,8 +1110,9 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                      "this file: the scores compare two different sounds")
     level = calibration_scale(model, nam_path)
     native = float(model.sample_rate or 48000.0)
-    if capture_rate_note(native, rate):
-        notes.append(capture_rate_note(native, rate))
+    resampled = capture_rate_note(native, rate)
+    if resampled:
+        notes.append(resampled)
     oracle = Oracle(model.render, native, rate, str(nam_path), dc=None)
     if oracle.dc_note():
         notes.append(f"note: {oracle.dc_note()}")
@@ -1163,11 +1165,11 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     if playback:
         out["y_pedal"] = simulate_device_float(qp, x, prewarm=True)
     if baseline:
-        effort = qp.accuracy.effort if qp.accuracy.effort in EFFORTS else cfg.effort
-        if qp.accuracy.effort and qp.accuracy.effort not in EFFORTS:  # a later or foreign writer
+        recorded = qp.accuracy.effort
+        effort = recorded if recorded in EFFORTS else cfg.effort
+        if recorded and effort != recorded:  # a later or foreign writer's
             notes.append(f"note: {Path(pedal_path).name} records an effort this version does "
-                         f"not know ({qp.accuracy.effort!r}): the baseline is fitted at "
-                         f"{effort} effort")
+                         f"not know ({recorded!r}): the baseline is fitted at {effort} effort")
         bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
