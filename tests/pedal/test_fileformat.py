@@ -339,3 +339,28 @@ def test_the_host_reader_tells_a_huge_file_by_its_size(tmp_path):
         (tmp_path / "zero.pedal").symlink_to("/dev/zero")
         with pytest.raises(PedalFormatError, match=r"not a .pedal file \(bad magic\)"):
             read_pedal(tmp_path / "zero.pedal")
+
+
+def test_info_says_when_a_knob_moves_stages_by_different_ranges(tmp_path, fitted_qp):
+    """A knob on two stages with different ranges (a valid file the fitter never writes):
+    info gave only the last stage's range, without a word; now the first's, and a note with
+    every stage's."""
+    import dataclasses
+
+    from pedaltool.pedal.fileformat import knob_range_db, pedal_info
+
+    stages = list(fitted_qp.stages)
+    at = next(i for i, st in enumerate(stages) if st.kind == "gain" and st.knob == "level")
+    gain = stages[at]
+    m, s, lo, hi = gain.p
+    stages.insert(at, dataclasses.replace(gain, p=(m, s, lo // 2, hi // 2)))  # half the range
+    write_pedal(tmp_path / "two.pedal", dataclasses.replace(fitted_qp, stages=stages),
+                check=False)
+    facts = pedal_info(tmp_path / "two.pedal")
+    first = knob_range_db(stages[at])
+    assert facts["knob_ranges_db"]["level"] == [round(first[0], 2), round(first[1], 2)]
+    assert [n for n in facts["notes"] if "level knob" in n] == [
+        f"note: the level knob moves 2 stages by different ranges: gain {first[0]:+.2f}.."
+        f"{first[1]:+.2f} dB, gain {lo / 1024 * 6.0206:+.2f}..{hi / 1024 * 6.0206:+.2f} dB; "
+        "its range above is the first's"]
+    assert pedal_info(write_pedal(tmp_path / "one.pedal", fitted_qp))["notes"] == []

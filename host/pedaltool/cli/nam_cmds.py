@@ -87,7 +87,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
 
     if slim is not None:
         raise PedaltoolError(f"{model}: --slim applies to .nam captures only")
-    facts = json_report({**pedal_info(model), "notes": []})
+    facts = json_report(pedal_info(model))
     if as_json:
         echo_json(facts)
         return
@@ -115,6 +115,7 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
          f"{facts['cycles_per_sample']:.0f} cycles/sample (firmware cost model)"),
     ]
     _print_rows(rows)
+    say_lines(facts["notes"])
 
 
 @main.command()

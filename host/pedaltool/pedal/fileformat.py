@@ -108,16 +108,22 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
         tab = None if st.table is None else np.array(st.table, dtype=np.int16)
         p = tuple(int(v) for v in st.p)
         stages.append(QStage(kind, knob, p, tab))
-        if knob:
-            lo, hi = (p[2], p[3]) if kind == "gain" else (p[4], p[5]) if kind == "table" \
-                else (p[1], p[2])
-            ranges[knob] = (lo / 1024 * 6.020599913279624, hi / 1024 * 6.020599913279624)
+        if knob and knob not in ranges:  # a knob on several stages: its first (pedal_info)
+            ranges[knob] = knob_range_db(stages[-1])
     m = ped.meta
     src = SourceInfo(m.get(META_FILE, ""), m.get(META_SHA, ""), m.get(META_GEAR, ""),
                      m.get(META_TONE, ""))
     acc = Accuracy(float(m.get(META_ESR, float("nan"))), float(m.get(META_ESR_PRE, float("nan"))),
                    float(m.get(META_CYCLES, float("nan"))), str(m.get(META_EFFORT, "")))
     return QuantisedPedal(stages, int(ped.rate), m.get(META_NAME, ""), src, acc, ranges)
+
+
+def knob_range_db(st: QStage) -> tuple[float, float]:
+    """(min, max) dB of the knob on stage ``st`` (a gain, table or tone stage with a knob),
+    from its log2 Q10 parameters."""
+    lo, hi = (st.p[2], st.p[3]) if st.kind == "gain" else (st.p[4], st.p[5]) \
+        if st.kind == "table" else (st.p[1], st.p[2])
+    return lo / 1024 * 6.020599913279624, hi / 1024 * 6.020599913279624
 
 
 def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
@@ -167,6 +173,16 @@ def pedal_info(path) -> dict:
         else:
             runs.append([label, 1])
     stages = [f"{n} x {label}" if n > 1 else label for label, n in runs]
+    # a knob that moves several stages by different ranges (the fitter never writes one):
+    # knob_ranges_db gives its first, and a note all of them
+    notes = []
+    for knob in qp.knob_ranges:
+        moved = [(st.kind, knob_range_db(st)) for st in qp.stages if st.knob == knob]
+        if len({r for _, r in moved}) > 1:
+            notes.append(f"note: the {knob} knob moves {len(moved)} stages by different "
+                         "ranges: " + ", ".join(f"{kind} {lo:+.2f}..{hi:+.2f} dB"
+                                                for kind, (lo, hi) in moved)
+                         + "; its range above is the first's")
     acc = qp.accuracy
     # NaN: not recorded; an infinity (a damaged or foreign writer's) is no score either, and
     # strict JSON has no word for it
@@ -181,4 +197,5 @@ def pedal_info(path) -> dict:
         # what the fit recorded: its device-exact scores (null: not recorded), cost, effort
         "device": {"esr": num(acc.esr), "esr_pre": num(acc.esr_pre)},
         "cycles_per_sample": num(acc.cycles), "effort": acc.effort or None,
+        "notes": notes,
     }
