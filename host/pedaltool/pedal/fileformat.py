@@ -20,7 +20,7 @@ from pedaltool.errors import PedalFormatError
 from pedaltool.outfile import write_atomic
 from pedaltool.pedal._fw import fw_module
 from pedaltool.pedal.model import SHA_PREFIX, Accuracy, SourceInfo
-from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, QStage, QuantisedPedal
+from pedaltool.pedal.quantise import _KIND_CODES, _KNOB_CODES, LOG2_DB, QStage, QuantisedPedal
 
 # the layout's numbers are the firmware reader's (pedalcore.pedalfile), which reads what this
 # writes: one place for them
@@ -123,7 +123,7 @@ def knob_range_db(st: QStage) -> tuple[float, float]:
     from its log2 Q10 parameters."""
     lo, hi = (st.p[2], st.p[3]) if st.kind == "gain" else (st.p[4], st.p[5]) \
         if st.kind == "table" else (st.p[1], st.p[2])
-    return lo / 1024 * 6.020599913279624, hi / 1024 * 6.020599913279624
+    return lo / 1024 * LOG2_DB, hi / 1024 * LOG2_DB  # (quantise._log2q inverted)
 
 
 def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
