@@ -100,8 +100,10 @@ def make_firmware(dest: Path, version: str = "test-1") -> Path:
     return dest
 
 
-def make_bank(dest: Path, names=("alpha", "beta"), salt: float = 0.0) -> Path:
-    """A bank of real (tiny) pedal models: a gain with a drive knob and a low-pass biquad."""
+def make_bank(dest: Path, names=("alpha", "beta"), salt: float = 0.0,
+              rate: int = 48000) -> Path:
+    """A bank of real (tiny) pedal models at ``rate`` (Hz): a gain with a drive knob and a
+    low-pass biquad."""
     from pedaltool.pedal.fileformat import write_pedal
     from pedaltool.pedal.model import BiquadStage, GainStage, PedalModel
     from pedaltool.pedal.quantise import quantise
@@ -113,7 +115,7 @@ def make_bank(dest: Path, names=("alpha", "beta"), salt: float = 0.0) -> Path:
         model = PedalModel(
             stages=[GainStage(g, knob="drive", knob_min_db=-12.0, knob_max_db=12.0),
                     BiquadStage(0.2, 0.4, 0.2, -0.3, 0.1), GainStage(-g)],
-            name=n,
+            name=n, sample_rate=rate,
         )
         write_pedal(dest / f"{n}.pedal", quantise(model), check=False)
     return dest

@@ -171,3 +171,23 @@ def test_a_bank_file_that_is_no_pedal_model_is_refused_in_one_line(tmp_path):
     msg = str(exc.value)
     assert msg.startswith(f"{tmp_path / 'json.pedal'}: not a .pedal file (bad magic: it is JSON")
     assert msg.count("json.pedal") == 1 and "refit it" in msg
+
+
+def test_a_bank_model_fitted_for_another_rate_is_refused_before_writing(pedal, fw_v1,
+                                                                        bank_v1, tmp_path):
+    """A 32 kHz model for a 48 kHz board: the firmware refuses it at load, and a flash of a
+    bank of such models switched the pedal to a slot with nothing to play, then failed (an
+    audit). Refused before anything is written, naming the file and the fix."""
+    _flash(pedal, fw_v1, bank_v1)
+    before = (pedal.fs_dir / "pt/current").read_text()
+    odd = make_bank(tmp_path / "odd", names=("slow",), rate=32000)
+    with pytest.raises(DeviceError, match=r"slow.pedal: fitted for 32000 Hz, but the rpi_pico "
+                       r"board runs at 48000 Hz; refit it with `pedaltool fit CAPTURE.nam "
+                       r"--rate 48000`"):
+        _flash(pedal, fw_v1, odd)
+    assert (pedal.fs_dir / "pt/current").read_text() == before
+    assert not (pedal.fs_dir / "pt" / ("b" if before == "a" else "a") / "bank/slow.pedal"
+                ).exists()
+    with Link(pedal.port) as link:  # and it plays on
+        line, _ = link.read_lines_until(lambda s: s.startswith("@boot"), 10)
+        assert line is not None and Console(link).status()["name"] == "alpha"

@@ -134,6 +134,7 @@ class FileSpec:
     rel: str
     data: bytes | None  # None: a file already on the board (``--models-only`` firmware)
     source: str
+    rate_hz: int | None = None  # a bank model's sample rate (Hz)
 
     @property
     def sha256(self) -> str:
@@ -288,21 +289,39 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
             data = p.read_bytes()
         except OSError as exc:  # unreadable, or gone since the listing
             raise DeviceError(f"{p}: cannot read ({exc.strerror or exc})") from None
-        _check_pedal(p, data)
-        out.append(FileSpec(f"bank/{p.name}", data, str(p)))
+        out.append(FileSpec(f"bank/{p.name}", data, str(p), _check_pedal(p, data)))
     return out
 
 
-def _check_pedal(path: Path, data: bytes) -> None:
-    """DeviceError unless ``data`` (read from ``path``) is a valid .pedal model."""
+def _check_pedal(path: Path, data: bytes) -> int:
+    """The sample rate (Hz) of ``data`` (read from ``path``); DeviceError unless it is a valid
+    .pedal model."""
     from pedaltool.errors import PedalFormatError
     from pedaltool.pedal.fileformat import from_bytes
 
     try:
-        from_bytes(data, str(path))
+        return from_bytes(data, str(path)).sample_rate
     except PedalFormatError as exc:  # its message names the file
         raise DeviceError(f"{exc}; refit it (a bank holds only `pedaltool fit` models)"
                           ) from None
+
+
+def check_bank_rate(bank: list[FileSpec], board: str) -> None:
+    """DeviceError naming the first bank model fitted for another rate than ``board``'s,
+    before anything is written: the firmware refuses it at load, and a flash of a bank of
+    only such models switched the pedal to a slot with nothing to play (an audit). A board
+    whose profile cannot be read is left to ``board_json``, which says why."""
+    try:
+        from pedaltool import boards
+
+        rate = boards.load_board(board).sample_rate_hz
+    except (ImportError, DeviceError):
+        return
+    for f in bank:
+        if f.rate_hz is not None and f.rate_hz != rate:
+            raise DeviceError(f"{f.source}: fitted for {f.rate_hz} Hz, but the {board} board "
+                              f"runs at {rate} Hz; refit it with `pedaltool fit CAPTURE.nam "
+                              f"--rate {rate}`")
 
 
 def pick_board_name(info: BoardInfo, requested: str | None) -> str:
@@ -341,6 +360,7 @@ def make_plan(
     tgt_files: dict = slots.get(target, {})
     board_name = pick_board_name(info, board)
     bank = bank_files(bank_dir)
+    check_bank_rate(bank, board_name)
     if models_only:
         if not current or "manifest.json" not in cur_files:
             raise DeviceError(
