@@ -87,3 +87,48 @@ def test_virtual_pedal_plays_a_wav_in_real_time(tmp_path):
     y = read_wav(tmp_path / "out.wav").samples
     assert 0.5 < len(y) / 48000 < 3.1  # paced like real converters, not faster
     assert np.abs(y).max() > 0.05
+
+
+@pytest.mark.slow
+def test_a_pedal_stopped_at_its_repl_is_started_again(flashed):
+    """One Ctrl-C on the port stops the firmware at MicroPython's REPL, which answers `help`
+    with `<function>` and a prompt that ends no line: status, set and preset said "the pedal
+    firmware does not answer" until a flash (an audit). They restart it now; and a control
+    character in a command (`set drive $'0.5\\x03'`) is refused before it is sent."""
+    pedal, _ = flashed
+    with Link(pedal.port) as link:
+        link.serial.write(b"\r\x03")
+        link.read_lines_until(lambda s: False, 1.0)
+        link.serial.write(b"help\r\n")  # the REPL's own answer, not the firmware's
+        _, lines = link.read_lines_until(lambda s: "<function" in s, 5.0)
+        assert any("<function" in s for s in lines), lines
+        con = Console(link)
+        assert con.status()["name"] == "alpha"
+        with pytest.raises(DeviceError, match="no control characters"):
+            con.command("set drive 0.5\x03")
+        assert con.command("set drive 0.5").tag == "ok"
+
+
+@pytest.mark.slow
+def test_the_console_says_when_the_pedal_goes_away(flashed, monkeypatch):
+    """The virtual pedal stopped (a board unplugged) while the console waits for a line: the
+    next line ends it with 'connection lost' (exit 2), not an internal error (an audit)."""
+    import builtins
+    import io
+
+    from pedaltool.device.console import interactive
+
+    pedal, _ = flashed
+    typed = iter(["status"])
+    out = io.StringIO()
+
+    def fake_input(prompt=""):
+        try:
+            return next(typed)
+        except StopIteration:
+            pedal.stop()  # gone while the user types
+            return "status"
+
+    monkeypatch.setattr(builtins, "input", fake_input)
+    with pytest.raises(DeviceError, match=f"^{pedal.port}: connection lost"):
+        interactive(pedal.port, out)

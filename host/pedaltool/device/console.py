@@ -73,8 +73,12 @@ def _expected_tags(command: str) -> set[str] | None:
 
 
 def _at_repl(lines: list[str]) -> bool:
+    """Whether the replies to ``help`` came from MicroPython's REPL, not the firmware: its
+    prompt, an error, or the help function's repr (``<function>``: the REPL's answer to a
+    bare ``help``, whose next prompt ``>>> `` ends no line; the input buffer is cleared
+    before the command is sent, so the one before it is gone)."""
     text = "\n".join(lines)
-    return ">>>" in text or "NameError" in text or "SyntaxError" in text
+    return any(w in text for w in (">>>", "NameError", "SyntaxError", "<function"))
 
 
 class Console:
@@ -116,6 +120,9 @@ class Console:
         command = command.strip()
         if "\n" in command or "\r" in command:
             raise DeviceError("a console command is one line")
+        # (a Ctrl-C in a shell argument stopped the firmware: the board sat at its REPL)
+        if any(ord(c) < 32 or ord(c) == 127 for c in command):
+            raise DeviceError(f"{command!r}: a console command has no control characters")
         if timeout_s is None:
             timeout_s = BENCH_TIMEOUT_S if command.startswith("bench") else REPLY_TIMEOUT_S
         want = _expected_tags(command)
@@ -185,13 +192,19 @@ def interactive(port: str | None, out=None) -> None:
         except DeviceError as exc:
             out.write(f"note: {exc}\n")
 
+        lost: list[BaseException] = []
+
         def reader() -> None:
             buf = b""
             while not stop.is_set():
                 try:
                     n = ser.in_waiting
                     chunk = ser.read(n) if n else b""
-                except (OSError, ValueError):
+                except (OSError, ValueError) as exc:  # (SerialException is an OSError)
+                    if not stop.is_set():
+                        lost.append(exc)
+                        out.write(f"{port}: connection lost ({exc}); quit with Ctrl-D\n")
+                        out.flush()
                     return
                 if not chunk:
                     time.sleep(0.02)
@@ -214,11 +227,18 @@ def interactive(port: str | None, out=None) -> None:
                     break
                 if QUIT_KEY in line or line.strip() in ("exit", "quit", _QUIT_WORD):
                     break
-                ser.write(line.encode() + b"\n")
+                try:
+                    if lost:
+                        raise lost[0]
+                    ser.write(line.encode() + b"\n")
+                except (OSError, ValueError) as exc:  # the board unplugged, the pedal gone
+                    raise DeviceError(f"{port}: connection lost ({exc})") from None
                 time.sleep(0.05)
         except KeyboardInterrupt:
             pass
         finally:
             stop.set()
             t.join(timeout=1)
+        if lost:  # said when it happened; quitting after it is no success
+            raise DeviceError(f"{port}: connection lost ({lost[0]})")
         out.write("console closed\n")
