@@ -191,3 +191,40 @@ def test_a_bank_model_fitted_for_another_rate_is_refused_before_writing(pedal, f
     with Link(pedal.port) as link:  # and it plays on
         line, _ = link.read_lines_until(lambda s: s.startswith("@boot"), 10)
         assert line is not None and Console(link).status()["name"] == "alpha"
+
+
+def test_a_write_the_board_refuses_is_said_as_such_and_not_retried(pedal):
+    """A name too long for the board's filesystem (its OSError 36) was retried as "[hash
+    mismatch, retrying]" three times and then said as "OSError: OSError: 36" (an audit): the
+    board's refusal is said in words, at once."""
+    import hashlib
+
+    from pedaltool.device import flash as F
+
+    events: list[str] = []
+    data = b"data"
+    with Link(pedal.port) as link, link.raw_repl():
+        F._exec_fs(link, F._HELPERS, "helpers")
+        with pytest.raises(F.BoardRefused, match=r"the board refused it: File name too long "
+                           r"\(OSError 36\)$"):
+            F._verified_write(link, "pt/" + "x" * 300 + ".pedal", data,
+                              hashlib.sha256(data).hexdigest(), len(data), None,
+                              lambda e, s, n: events.append(e), None)
+    assert "retry" not in events and "resync" not in events
+
+
+def test_an_error_during_flash_starts_its_own_line(capsys):
+    """The per-file progress line is ended before an error is said (it was appended to the
+    open line: "upload bank/p004.pedal (2759 bytes) error: ...", an audit)."""
+    from pedaltool.cli.device_cmds import _FlashProgress
+    from pedaltool.device.flash import Step
+
+    p = _FlashProgress()
+    p("start", Step("upload", "bank/a.pedal", 10, "a.pedal"), 0)
+    p.end_line()
+    p.end_line()  # once only
+    assert capsys.readouterr().err == "  upload bank/a.pedal (10 bytes) \n"
+    p("start", Step("keep", "bank/b.pedal", 10, "b.pedal"), 0)
+    p("done", Step("keep", "bank/b.pedal", 10, "b.pedal"), 0)
+    p.end_line()  # nothing open
+    assert capsys.readouterr().err == "  keep   bank/b.pedal (10 bytes) ok\n"

@@ -15,27 +15,37 @@ PORT = click.option("--port", "-p", default=None, metavar="PORT",
                          "running virtual pedals).")
 
 
-def _progress_printer():
-    """Per-file progress lines on stderr for ``flash``."""
-    state = {"sent": 0}
+class _FlashProgress:
+    """Per-file progress lines on stderr for ``flash``; :meth:`end_line` ends a file's line
+    left open by an error, so that the error starts its own."""
 
-    def progress(event, step, n):
-        if event == "plan":
-            return
+    def __init__(self):
+        self.sent = 0
+        self.open = False
+
+    def __call__(self, event, step, n):
         if event == "start":
-            state["sent"] = 0
+            self.sent = 0
             verb = {"upload": "upload", "copy": "copy  ", "keep": "keep  "}[step.action]
-            click.echo(f"  {verb} {step.rel} ({step.size} bytes) ", err=True, nl=False)
+            self._say(f"  {verb} {step.rel} ({step.size} bytes) ", nl=False)
         elif event == "bytes" and step is not None:
-            state["sent"] += n
+            self.sent += n
         elif event == "retry":
-            click.echo("[hash mismatch, retrying] ", err=True, nl=False)
+            self._say("[hash mismatch, retrying] ", nl=False)
+        elif event == "resync":  # a garbled exchange (a noisy line), not a wrong hash
+            self._say("[no clean answer, retrying] ", nl=False)
         elif event == "done":
-            click.echo("ok" if step.action == "keep" else "verified", err=True)
+            self._say("ok" if step.action == "keep" else "verified")
         elif event == "restart":
-            click.echo("  restarting the pedal ...", err=True)
+            self._say("  restarting the pedal ...")
 
-    return progress
+    def _say(self, text: str, nl: bool = True) -> None:
+        click.echo(text, err=True, nl=nl)
+        self.open = not nl
+
+    def end_line(self) -> None:
+        if self.open:
+            self._say("")
 
 
 @main.command()
@@ -44,15 +54,20 @@ def _progress_printer():
               help="Board profile (default: recognised from the board).")
 @click.option("--bank", "bank_dir", default="pedals", show_default=True,
               type=click.Path(file_okay=False), help="Folder of .pedal files to put on the pedal.")
-@click.option("--dry-run", is_flag=True, help="Show what would be written; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing. The "
+              "pedal's program is stopped to read its files and started again: unsaved knob "
+              "and preset changes are lost (`pedaltool save` keeps them).")
 @click.option("--models-only", is_flag=True, help="Update the pedal models, keep the firmware.")
 def flash(port, board, bank_dir, dry_run, models_only):
     """Put the firmware, board profile and pedal bank on the pedal (safe A/B update)."""
     from pedaltool.device.flash import flash as do_flash
 
-    progress = _progress_printer()
-    res = do_flash(port=port, board=board, bank_dir=bank_dir, dry_run=dry_run,
-                   models_only=models_only, progress=progress)
+    progress = _FlashProgress()
+    try:
+        res = do_flash(port=port, board=board, bank_dir=bank_dir, dry_run=dry_run,
+                       models_only=models_only, progress=progress)
+    finally:  # an error (or Ctrl-C) says its line on a line of its own
+        progress.end_line()
     plan = res.plan
     click.echo(plan.summary())
     if dry_run:

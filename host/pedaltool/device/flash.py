@@ -19,8 +19,11 @@ slot if it does not verify. ``.pedal`` files are data; nothing on the board exec
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -449,15 +452,29 @@ def check_space(plan: FlashPlan) -> None:
 
 
 # -- execute ------------------------------------------------------------------------------------
+class BoardRefused(DeviceError):
+    """The board's filesystem refused a write (full, a name too long): sending it again
+    cannot help, unlike a garbled exchange."""
+
+
+# "OSError: 28" (MicroPython), "OSError: [Errno 28] ENOSPC" (some ports), "... ENOSPC"
+_ERRNO = re.compile(r"OSError: (?:\[Errno )?(\d+)")
+
+
 def _exec_fs(link: Link, code: str, what: str, timeout_s: float | None = None) -> bytes:
     try:
         return link.exec(code, timeout_s)
     except DeviceExecError as exc:
-        if "ENOSPC" in exc.traceback_text or "[Errno 28]" in exc.traceback_text:
-            raise DeviceError(
+        m = _ERRNO.search(exc.last_line)
+        errno_ = int(m.group(1)) if m else None
+        if "ENOSPC" in exc.traceback_text or errno_ == errno.ENOSPC:
+            raise BoardRefused(
                 f"{link.port}: the pedal's filesystem is full while writing {what}; flash "
                 "fewer presets (remove .pedal files from the bank) and retry"
             ) from None
+        if errno_ is not None:  # the board's errno numbers are the usual ones
+            raise BoardRefused(f"{link.port}: {what}: the board refused it: "
+                               f"{os.strerror(errno_)} (OSError {errno_})") from None
         raise DeviceError(f"{link.port}: {what}: {exc.last_line}") from None
 
 
@@ -468,11 +485,13 @@ def _verified_write(link: Link, dest: str, spec_data: bytes | None, sha: str, si
     for attempt in range(VERIFY_ATTEMPTS):
         try:
             got = _write_tmp(link, dest, tmp, spec_data, size, copy_from, progress, step)
+        except BoardRefused:
+            raise
         except DeviceError:
             if link.lost or attempt + 1 == VERIFY_ATTEMPTS:
                 raise
             # a garbled exchange on a noisy line: resynchronise the raw REPL and try again
-            progress("retry", step, attempt + 1)
+            progress("resync", step, attempt + 1)
             link.enter_raw()
             _exec_fs(link, _HELPERS, "helpers")
             continue
