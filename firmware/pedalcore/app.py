@@ -557,7 +557,12 @@ class App:
         return self._quiet(self._do_save, None)
 
     def _do_save(self, _):
-        self._save()
+        try:
+            self._save()
+        except OSError as e:  # the old settings stay (settings.save)
+            code = e.args[0] if e.args else 0
+            return ("err", "save: the pedal's filesystem is full; settings not saved"
+                    if code == 28 else "save: settings not saved (OSError %s)" % code)
         return ("ok", "saved")
 
     def cmd_bench(self):

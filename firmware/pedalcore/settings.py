@@ -43,11 +43,19 @@ def load(path):
 
 
 def save(path, settings):
-    """Write settings atomically: temp file, flush, then rename over the old file."""
+    """Write settings atomically: temp file, flush, then rename over the old file. An
+    OSError (a full filesystem) leaves the old file and removes the temp file."""
     tmp = path + ".tmp"
     data = json.dumps(_clean(settings))
-    with open(tmp, "w") as f:
-        f.write(data)
-        f.flush()
-    # A power cut here leaves the old settings.json untouched.
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(data)
+            f.flush()
+        # A power cut here leaves the old settings.json untouched.
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise

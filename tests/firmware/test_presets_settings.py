@@ -140,3 +140,30 @@ def test_unreadable_settings_give_defaults(tmp_path, content):
     assert r.returncode == 0, r.stderr
     st = json.loads(r.tagged("status")[0])
     assert st["preset"] == 1 and st["knobs"]["drive"] == 0.5 and st["gate_dbfs"] is None
+
+
+FULL_DISK = """
+import pedalcore.settings as _s
+import os as _real
+class _FullOs:
+    def rename(self, a, b):
+        raise OSError(28)  # ENOSPC: the filesystem filled up
+    def remove(self, p):
+        _real.remove(p)
+_s.os = _FullOs()
+"""
+
+
+def test_save_on_a_full_filesystem_says_so_and_leaves_no_temp_file(tmp_path):
+    """`save` with the filesystem full answered '@err save: OSError 28' and left
+    settings.json.tmp behind (an audit); now in words, the old settings kept, no temp file."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(), "b.pedal": pedal_bytes()})
+    wav = write_wav16(tmp_path / "in.wav", noise(24000))
+    settings = tmp_path / "settings.json"
+    r1 = run_fw(tmp_path, slot, wav, stdin="set drive 0.7\nsave\n")
+    assert "@ok saved" in r1.lines
+    old = settings.read_text()
+    r2 = run_fw(tmp_path, slot, wav, stdin="set drive 0.2\nsave\n", prelude=FULL_DISK)
+    assert r2.returncode == 0, r2.stderr
+    assert "@err save: the pedal's filesystem is full; settings not saved" in r2.lines, r2.lines
+    assert settings.read_text() == old and not (tmp_path / "settings.json.tmp").exists()
