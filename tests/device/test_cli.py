@@ -38,8 +38,9 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     p = run(["flash", "--port", pedal.port], cwd=tmp_path)
     assert "pedal running preset 1 (alpha)" in p.stdout
     assert "verified" in p.stderr  # per-file progress
-    st = json.loads(run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout)
-    assert st["name"] == "alpha"
+    out = run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout
+    st = json.loads(out)
+    assert st["name"] == "alpha" and st["schema"] == 1 and out.count("\n") == 1
     assert "drive 0.700" in run(["set", "drive", "0.7", "--port", pedal.port], tmp_path).stdout
     listing = run(["preset", "--port", pedal.port], cwd=tmp_path).stdout.splitlines()
     assert [line.split()[:2] for line in listing] == [["1", "alpha"], ["2", "beta"]]

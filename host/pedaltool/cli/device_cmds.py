@@ -156,14 +156,17 @@ def save(port):
 @main.command()
 @PORT
 @click.option("--json", "as_json", is_flag=True, callback=json_option,
-              help="One line of JSON for scripts.")
+              help="The status as one line of JSON, for scripts (an error is a JSON "
+                   "object too).")
 def status(port, as_json):
     """Show what the pedal is doing: preset, knobs, levels, CPU load."""
     from pedaltool.device.console import one_shot
 
     st = one_shot(port, "status").data
-    if as_json:
-        echo_json(st, indent=None)
+    if as_json:  # with the schema every --json report carries (docs/fitting.md)
+        from pedaltool import json_report
+
+        echo_json(json_report(st), indent=None)
         return
     for k, v in st.items():
         click.echo(f"{k:>14}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
