@@ -104,3 +104,12 @@ def _close_stdio() -> None:
     """In the child, before exec: fds 1 and 2 closed, as the shell's `>&- 2>&-` leaves them."""
     os.close(1)
     os.close(2)
+
+
+def test_a_missing_choice_is_one_line(tmp_path):
+    """`pedaltool bypass` with no argument: click lays the choices out over three lines
+    ("Choose from:\\n\\ton,\\n\\toff"); said on one (an audit)."""
+    r, _ = _run(tmp_path, "bypass")
+    assert r.returncode == 2 and r.stderr == (
+        "error: Missing argument '{on|off}'. Choose from: on, off (see `pedaltool bypass "
+        "--help`)\n")

@@ -150,9 +150,11 @@ class PedaltoolGroup(click.Group):
             if cmd is self and self.argv:  # (a missing option value comes without a context)
                 cmd = self.get_command(ctx, self.argv[0]) or self
             where = ctx.command_path + ("" if cmd is ctx.command else f" {cmd.name}")
+            # one line: click lays a choice's list out over several ("Choose from:\n\ton,")
+            msg = " ".join(exc.format_message().split())
             self._json_error(ctx, ctx.meta.get("json_stdout") or json_on_stdout(cmd, self.argv),
-                             exc.format_message())
-            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+                             msg)
+            click.echo(f"error: {msg} (see `{where} --help`)", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()

@@ -119,7 +119,7 @@ def set_(port, key, value):
 @PORT
 @click.argument("which", default="list")
 def preset(port, which):
-    """Select a preset: a number, `next`, or `list` (default)."""
+    """Select a preset: a number (1 = the first), `next`, `prev`, or `list` (default)."""
     if which.lower() != "list":
         _one(port, f"preset {which}")
         return
