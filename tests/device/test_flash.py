@@ -228,3 +228,11 @@ def test_an_error_during_flash_starts_its_own_line(capsys):
     p("done", Step("keep", "bank/b.pedal", 10, "b.pedal"), 0)
     p.end_line()  # nothing open
     assert capsys.readouterr().err == "  keep   bank/b.pedal (10 bytes) ok\n"
+
+
+def test_macos_metadata_files_in_the_bank_are_left_out(tmp_path):
+    from pedaltool.device.flash import bank_files
+
+    bank = make_bank(tmp_path / "bank", names=("alpha",))
+    (bank / "._alpha.pedal").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # AppleDouble
+    assert [f.rel for f in bank_files(bank)] == ["bank/alpha.pedal"]

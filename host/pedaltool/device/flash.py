@@ -278,7 +278,9 @@ def _board_names() -> list[str]:
 def bank_files(bank_dir: Path) -> list[FileSpec]:
     """Every ``*.pedal`` in the bank folder, checked to be a pedal model (data, not code)."""
     bank_dir = Path(bank_dir)
-    paths = sorted(bank_dir.glob("*.pedal"))
+    # (macOS leaves "._NAME.pedal" metadata beside a file copied to a FAT or network drive:
+    # not a model, and it blocked the whole flash with "refit it", an audit found)
+    paths = sorted(p for p in bank_dir.glob("*.pedal") if not p.name.startswith("._"))
     if not paths:
         raise DeviceError(
             f"{bank_dir}: no .pedal files to flash; run `pedaltool fit CAPTURE.nam` first "
