@@ -169,7 +169,7 @@ def parse_knob_value(text):
     v = _parse_float(text)
     if v is None or v != v or v < 0 or v > 1:
         return None
-    return v
+    return v + 0.0  # (-0 reads as 0, not "-0.000")
 
 
 def parse_gate(text):

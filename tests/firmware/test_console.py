@@ -30,6 +30,7 @@ COMMANDS = [
     (b"\x00\xff\xfe garbage", "err"),
     (b"x" * 500, "err"),  # far longer than a line may be
     (b"\xc3\xb1and\xc3\xa9", "err"),  # valid UTF-8, unknown command
+    (b"set tone -0", "ok"),
     (b"status", "status"),
 ]
 
@@ -89,3 +90,9 @@ def test_garbage_replies(session):
     errs = r.tagged("err")
     assert "line too long" in errs
     assert any(e.startswith("unknown command") for e in errs)
+
+
+def test_minus_zero_reads_as_zero(session):
+    """`set tone -0` answered "tone -0.000" (an audit)."""
+    r, _ = session
+    assert "tone 0.000" in r.tagged("ok"), r.tagged("ok")

@@ -111,7 +111,10 @@ def _one(port, command):
 @click.argument("key")
 @click.argument("value")
 def set_(port, key, value):
-    """Set a knob or parameter on the pedal, e.g. `pedaltool set drive 0.7`."""
+    """Set a knob or parameter on the pedal, e.g. `pedaltool set drive 0.7`.
+
+    KEY: drive, tone or level, VALUE 0..1 (or `pot`: follow the physical knob again); or
+    gate, VALUE a threshold in dBFS (-120..0) or `off`. `pedaltool save` keeps it."""
     _one(port, f"set {key} {value}")
 
 
