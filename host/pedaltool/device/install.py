@@ -233,6 +233,8 @@ def install_rp2(board: str, t: ChipTarget, firmware: Path, port: str | None,
             yield f"{port}: asking MicroPython to enter the UF2 bootloader"
             try:
                 enter_uf2_bootloader(port)
+                yield (f"waiting up to {drive_timeout_s:g} s for the bootloader drive "
+                       f"{t.drive_id}")
             except DeviceError as exc:
                 yield f"{port}: could not ({exc}); hold BOOTSEL while plugging the board in"
         else:
