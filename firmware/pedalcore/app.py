@@ -562,7 +562,7 @@ class App:
         except OSError as e:  # the old settings stay (settings.save)
             code = e.args[0] if e.args else 0
             return ("err", "save: the pedal's filesystem is full; settings not saved"
-                    if code == 28 else "save: settings not saved (OSError %s)" % code)
+                    if code == 28 else "save: settings not saved (OSError %s)" % code)  # ENOSPC
         return ("ok", "saved")
 
     def cmd_bench(self):

@@ -20,16 +20,12 @@ class _FlashProgress:
     left open by an error, so that the error starts its own."""
 
     def __init__(self):
-        self.sent = 0
         self.open = False
 
     def __call__(self, event, step, n):
         if event == "start":
-            self.sent = 0
             verb = {"upload": "upload", "copy": "copy  ", "keep": "keep  "}[step.action]
             self._say(f"  {verb} {step.rel} ({step.size} bytes) ", nl=False)
-        elif event == "bytes" and step is not None:
-            self.sent += n
         elif event == "retry":
             self._say("[hash mismatch, retrying] ", nl=False)
         elif event == "resync":  # a garbled exchange (a noisy line), not a wrong hash
