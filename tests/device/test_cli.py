@@ -195,3 +195,14 @@ def test_virtual_says_what_was_done_to_its_input_as_every_command_does(monkeypat
     err = capsys.readouterr().err.splitlines()
     assert err == ["warning: riff.wav: resampled from 44100 Hz to 48000 Hz",
                    "note: riff.wav: 2-channel file: using the first channel only"]
+
+
+def test_a_negative_preset_number_goes_to_the_pedal(tmp_path):
+    """`preset -1` was refused by the command line as "No such option '-1'" (an audit): it is
+    a preset number, for the pedal to refuse (here: no pedal on that port)."""
+    from click.testing import CliRunner
+    from pedaltool.cli import main
+
+    r = CliRunner().invoke(main, ["preset", "-1", "--port", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "No such option" not in r.output
+    assert "nope: no such port" in r.output

@@ -114,7 +114,7 @@ def set_(port, key, value):
     _one(port, f"set {key} {value}")
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})  # `preset -1`: a number
 @PORT
 @click.argument("which", default="list")
 def preset(port, which):
