@@ -169,6 +169,12 @@ def test_fit_refuses_two_captures_with_one_name(models_dir, tmp_path, monkeypatc
     assert r.exit_code == 2 and "both would be written" in r.output, r.output
     r = CliRunner().invoke(main, ["fit", "a/amp.nam", "./a/../a/amp.nam"])
     assert r.exit_code == 2 and "a/../a/amp.nam: given twice (as a/amp.nam too)" in r.output
+    # one file under another name (a link): two bank entries of one sound, fitted twice (an
+    # audit); refused before any fitting
+    (tmp_path / "link.nam").symlink_to(tmp_path / "a" / "amp.nam")
+    r = CliRunner().invoke(main, ["fit", "a/amp.nam", "link.nam"])
+    assert r.exit_code == 2 and "link.nam: given twice (as a/amp.nam too)" in r.output, r.output
+    assert not (tmp_path / "pedals").exists()
     r = CliRunner().invoke(main, ["fit", "a/*.pedal"])  # a shell's unmatched pattern
     assert r.exit_code == 2 and "a/*.pedal: no file matches this pattern" in r.output
     (tmp_path / "di.wav").write_bytes(b"")

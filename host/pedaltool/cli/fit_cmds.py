@@ -26,7 +26,6 @@ from pedaltool.outfile import (
     check_distinct_outputs,
     check_not_an_input,
     check_writable,
-    same_file,
     write_atomic,
 )
 
@@ -251,14 +250,22 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
 
 def _check_distinct_names(models, output: Path | None) -> None:
     """Several captures go to <folder>/<capture name>.pedal: refuse two with one name before
-    fitting (the second would silently replace the first)."""
+    fitting (the second would silently replace the first), and one file given twice under
+    two names (a link: two bank entries of one sound, fitted twice)."""
     seen: dict[str, Path] = {}
+    files: dict[tuple[int, int], Path] = {}  # (device, inode): one file by any name
     for m in models:
+        try:
+            st = os.stat(m)
+        except OSError:  # (missing: fit says so when it gets there)
+            st = None
+        if st is not None:
+            twin = files.setdefault((st.st_dev, st.st_ino), m)
+            if twin is not m:
+                raise FitError(f"{m}: given twice (as {twin} too)")
         # case-folded: on macOS and Windows Amp.pedal and amp.pedal are one file
         key = m.stem.casefold()
         if key in seen:
-            if same_file(seen[key], m):
-                raise FitError(f"{m}: given twice (as {seen[key]} too)")
             where = output if output is not None else Path("pedals")
             raise FitError(f"{seen[key]} and {m}: both would be written to "
                            f"{where / (m.stem + '.pedal')}; rename one or fit it on its own "
