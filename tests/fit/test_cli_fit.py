@@ -907,3 +907,30 @@ def test_compare_says_the_capture_is_resampled_as_fit_does(models_dir, tmp_path)
         said = [n for n in out["notes"] if "rendered there" in n]
         assert said == (["note: the capture runs at 48000 Hz; it is rendered there and "
                          "resampled to the pedal's 44100 Hz"] if noted else []), out["notes"]
+
+
+def test_a_stopped_single_fit_still_writes_its_json_report(tmp_path, monkeypatch):
+    """`fit X.nam --json r.json` stopped by SIGTERM (or Ctrl-C) once the fit had started
+    left no r.json, where fitting.md promises it once the fit has started (an audit); a
+    batch wrote what it finished. The report says why, as the error line does."""
+    import pedaltool.fit
+    from pedaltool.cli.base import Stopped
+
+    monkeypatch.chdir(tmp_path)
+    Path("amp.nam").write_text("{}")  # never read: the fit is stopped at once
+
+    for exc, code, why in ((Stopped(15), 143, "stopped (SIGTERM)"),
+                           (KeyboardInterrupt(), 130, "interrupted")):
+        def fit_capture(path, cfg, exc=exc):
+            cfg.progress("note: something said before the stop")
+            raise exc
+
+        monkeypatch.setattr(pedaltool.fit, "fit_capture", fit_capture)
+        r = CliRunner().invoke(main, ["fit", "amp.nam", "--json", "r.json"])
+        assert r.exit_code == code and f"error: {why}" in r.output, r.output
+        d = json.loads(Path("r.json").read_text())
+        assert d["error"] == why and d["files"]["capture"] == "amp.nam"
+        assert d["notes"] == ["note: something said before the stop"]
+        Path("r.json").unlink()
+    r = CliRunner().invoke(main, ["fit", "amp.nam", "--json", "-"])  # stdout: one object
+    assert json.loads(r.stdout) == {"schema": 1, "error": "interrupted"}

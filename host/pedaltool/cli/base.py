@@ -19,6 +19,13 @@ from pedaltool import __version__
 from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 
 
+def interrupt_text(exc: KeyboardInterrupt) -> str:
+    """How an interrupt is said (after ``error: ``, and in a JSON report's ``error``)."""
+    if isinstance(exc, Stopped):
+        return f"stopped ({signal.Signals(exc.signum).name})"
+    return "interrupted"
+
+
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP (kill, timeout, a closed terminal) in the command's own process. A
     KeyboardInterrupt, so that every clean-up that Ctrl-C runs (stopping a fit's worker
@@ -174,15 +181,11 @@ class PedaltoolGroup(click.Group):
             self._json_error(ctx, ctx.meta.get("json_stdout"), str(exc))
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except Stopped as exc:
-            why = f"stopped ({signal.Signals(exc.signum).name})"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or a Stopped by SIGTERM/SIGHUP
+            why = interrupt_text(exc)
             self._json_error(ctx, ctx.meta.get("json_stdout"), why)
             say_error(f"error: {why}")
-            sys.exit(128 + exc.signum)
-        except KeyboardInterrupt:
-            self._json_error(ctx, ctx.meta.get("json_stdout"), "interrupted")
-            say_error("error: interrupted")
-            sys.exit(130)
+            sys.exit(128 + exc.signum if isinstance(exc, Stopped) else 130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except OSError as exc:

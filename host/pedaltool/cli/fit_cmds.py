@@ -15,6 +15,7 @@ import click
 from pedaltool import json_report
 from pedaltool.cli.base import (
     echo_json,
+    interrupt_text,
     json_option,
     json_text,
     main,
@@ -129,11 +130,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             else:
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
-        except PedaltoolError as exc:  # the report says so too, as a batch's entries do
-            # (_plan: either captures or --input/--target)
-            _dump_json(json_path, batch.failure(models[0] if models else None, str(exc), notes,
-                                                di_wav, target_wav,
-                                                getattr(exc, "lag_samples", None)))
+        except (PedaltoolError, KeyboardInterrupt) as exc:  # the report says so too, as a
+            # batch's entries do (_plan: either captures or --input/--target); an interrupt's
+            # on stdout is the command's own (cli.base)
+            why = interrupt_text(exc) if isinstance(exc, KeyboardInterrupt) else str(exc)
+            if not (to_err and isinstance(exc, KeyboardInterrupt)):
+                _dump_json(json_path, batch.failure(models[0] if models else None, why, notes,
+                                                    di_wav, target_wav,
+                                                    getattr(exc, "lag_samples", None)))
             raise
         # written before anything is printed: a full disk or a closed terminal loses no model
         d = batch.report(res, output, cfg.progress, notes)
