@@ -159,12 +159,17 @@ def test_each_bad_file_gives_one_clear_line(tmp_path, case):
     assert msg.startswith(f"{p}: ") and problem in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e39"])
-def test_non_finite_weights_are_refused(tmp_path, token):
+@pytest.mark.parametrize("token, what", [("NaN", "not finite"), ("Infinity", "not finite"),
+                                         ("-Infinity", "not finite"),
+                                         ("1e39", "beyond float32's range"),
+                                         ("1e300", "beyond float32's range")])
+def test_non_finite_weights_are_refused(tmp_path, token, what):
+    """A weight a float32 cannot hold is refused; 1e300 is finite, only too large for it
+    (it read "not finite (1e+300)", an audit)."""
     text = json.dumps(_doc())
     i = text.index('"weights": [') + len('"weights": [')
     p = _write(tmp_path, text[:i] + token + ", " + text[i:].split(",", 1)[1])
-    with pytest.raises(NamFileError, match=r"m.nam: weights\[0\]: weight is not finite"):
+    with pytest.raises(NamFileError, match=rf"m.nam: weights\[0\]: weight is {what} "):
         nam.load(p)
 
 
