@@ -69,7 +69,8 @@ def _one_line(d: dict) -> str:
                    "input.")
 @click.option("--budget", type=float, default=None,
               help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
-                   "RP2040 at 125 MHz and 48 kHz).")
+                   "RP2040 at 125 MHz and 48 kHz, whatever --rate; at a lower rate the chip "
+                   "has more cycles per sample: e.g. --budget 1953 at 32 kHz).")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
               show_default=True, help="The pedal's sample rate (Hz). A recording pair at one "
                    "of these rates keeps its own; at another it is resampled to this one.")
