@@ -934,3 +934,16 @@ def test_a_stopped_single_fit_still_writes_its_json_report(tmp_path, monkeypatch
         Path("r.json").unlink()
     r = CliRunner().invoke(main, ["fit", "amp.nam", "--json", "-"])  # stdout: one object
     assert json.loads(r.stdout) == {"schema": 1, "error": "interrupted"}
+
+
+def test_a_capture_whose_band_ends_early_is_warned_about():
+    """A capture at 8 kHz fitted for a 48 kHz pedal has nothing above 4 kHz: a warning (an
+    audit found only a note); 44.1 kHz into 48 kHz (22.05 kHz) and 96 kHz stay notes."""
+    from pedaltool.fit.api import capture_rate_note
+
+    assert capture_rate_note(8000, 48000) == (
+        "warning: the capture runs at 8000 Hz; it is rendered there and resampled to the "
+        "pedal's 48000 Hz: the model has nothing above 4000 Hz")
+    assert capture_rate_note(44100, 48000).startswith("note: the capture runs at 44100 Hz")
+    assert capture_rate_note(96000, 48000).startswith("note: ")
+    assert capture_rate_note(48000, 48000) is None

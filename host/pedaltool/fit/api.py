@@ -242,11 +242,17 @@ class Oracle:
 
 def capture_rate_note(native_hz: float, rate: int) -> str | None:
     """The note for a capture at ``native_hz`` rendered there and resampled to the pedal's
-    ``rate`` (Hz), as fit and compare say it; None when the rates agree."""
+    ``rate`` (Hz), as fit and compare say it; None when the rates agree. A warning when the
+    capture's band ends below 20 kHz within the pedal's: the model has nothing above it (an
+    audit's 8 kHz capture was fitted with only a note)."""
     if int(round(native_hz)) == rate:
         return None
-    return (f"note: the capture runs at {native_hz:g} Hz; it is rendered there and resampled "
-            f"to the pedal's {rate} Hz")
+    said = (f"the capture runs at {native_hz:g} Hz; it is rendered there and resampled to the "
+            f"pedal's {rate} Hz")
+    top = native_hz / 2
+    if top < min(20000.0, rate / 2):
+        return f"warning: {said}: the model has nothing above {top:g} Hz"
+    return f"note: {said}"
 
 
 def calibration_scale(model, path: str | Path) -> float:
