@@ -179,6 +179,17 @@ def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = Fal
     return write_atomic(path, buf.getvalue(), make_folder, error)
 
 
+def file_id(path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, whichever name it is given by (symlinks, hard
+    links); None when it cannot be found."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
 def same_file(a, b) -> bool:
     """Are ``a`` and ``b`` one existing file, by any names (symlinks, hard links)?"""
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    ida = file_id(a)
+    return ida is not None and ida == file_id(b)

@@ -27,6 +27,7 @@ from pedaltool.outfile import (
     check_distinct_outputs,
     check_not_an_input,
     check_writable,
+    file_id,
     write_atomic,
 )
 
@@ -258,16 +259,12 @@ def _check_distinct_names(models, output: Path | None) -> None:
     fitting (the second would silently replace the first), and one file given twice under
     two names (a link: two bank entries of one sound, fitted twice)."""
     seen: dict[str, Path] = {}
-    files: dict[tuple[int, int], Path] = {}  # (device, inode): one file by any name
+    files: dict[tuple[int, int], Path] = {}  # one file by any name (a library: n stats)
     for m in models:
-        try:
-            st = os.stat(m)
-        except OSError:  # (missing: fit says so when it gets there)
-            st = None
-        if st is not None:
-            twin = files.setdefault((st.st_dev, st.st_ino), m)
-            if twin is not m:
-                raise FitError(f"{m}: given twice (as {twin} too)")
+        fid = file_id(m)  # (None: missing, which fit says when it gets there)
+        twin = m if fid is None else files.setdefault(fid, m)
+        if twin is not m:
+            raise FitError(f"{m}: given twice (as {twin} too)")
         # case-folded: on macOS and Windows Amp.pedal and amp.pedal are one file
         key = m.stem.casefold()
         if key in seen:
