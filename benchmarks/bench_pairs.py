@@ -10,7 +10,8 @@ agree within a fit's draw (docs/fitting-log.md, "How far a score moves").
 
     python benchmarks/bench_pairs.py [--only SUBSTR] [--quick]
 
-About 15 minutes on a 2-core machine (the saturating pairs take 1.5-2.5 min each).
+About 15 minutes on a 2-core machine with the code of 2026-12-06 10:40 (the saturating
+pairs took 1.5-2.5 min each in one process; the pair fit now runs in two, about half).
 Results: docs/fitting-log.md.
 """
 
