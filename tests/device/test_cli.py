@@ -206,3 +206,33 @@ def test_a_negative_preset_number_goes_to_the_pedal(tmp_path):
     r = CliRunner().invoke(main, ["preset", "-1", "--port", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "No such option" not in r.output
     assert "nope: no such port" in r.output
+
+
+def test_status_is_shown_in_a_fixed_order_with_units():
+    """The firmware's status JSON comes in hash order with Python's spellings ("bypass:
+    False", "fault: None"; an audit): shown as labelled lines in a fixed order, with units;
+    a key this version does not know follows as it is."""
+    from pedaltool.cli.device_cmds import status_lines
+
+    st = {"fault": None, "xruns": 0, "board": "rpi_pico", "bypass": False, "knobs":
+          {"drive": 0.7, "tone": None}, "preset": 2, "name": "beta", "gate_dbfs": -60.0,
+          "in_peak_dbfs": -12.5, "out_peak_dbfs": -120.0, "cpu_load": 23.4, "cpu_peak": 40.1,
+          "resyncs": 1, "mem_free": 81234, "blocks": 900, "block_frames": 32,
+          "rate_hz": 48000, "later": [1, 2]}
+    assert status_lines(st) == [
+        "     preset: 2 (beta)",
+        "     effect: engaged",
+        "      knobs: drive 0.700, tone pot",
+        "       gate: -60 dBFS",
+        "      peaks: in -12.5 dBFS, out -120 dBFS (since the last status)",
+        "   CPU load: 23.4 % (peak 40.1 %)",
+        "      xruns: 0 (resyncs 1)",
+        "free memory: 81234 bytes",
+        "      fault: none",
+        "      board: rpi_pico, 48000 Hz, 32-frame blocks (900 played)",
+        "      later: [1, 2]",
+    ]
+    st.update(bypass=True, gate_dbfs=None, fault="no presets in bank", preset=None, name=None)
+    lines = status_lines(st)
+    assert "effect: bypassed" in lines[1] and "gate: off" in lines[3]
+    assert lines[0].endswith("preset: - (-)") and lines[8].endswith("fault: no presets in bank")

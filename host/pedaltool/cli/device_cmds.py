@@ -167,8 +167,41 @@ def status(port, as_json):
 
         echo_json(json_report(st), indent=None)
         return
-    for k, v in st.items():
-        click.echo(f"{k:>14}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    for line in status_lines(st):
+        click.echo(line)
+
+
+def status_lines(st: dict) -> list[str]:
+    """The pedal's status (console ``status``) as labelled lines in a fixed order, with units:
+    the firmware's JSON comes in its dict's hash order, with Python's True/None (an audit).
+    Keys this version does not know follow as they are."""
+    def dbfs(v):
+        return "-" if v is None else f"{v:g} dBFS"
+
+    def knob(v):
+        return "pot" if v is None else f"{v:.3f}"
+
+    known = {"preset", "name", "bypass", "knobs", "gate_dbfs", "in_peak_dbfs", "out_peak_dbfs",
+             "cpu_load", "cpu_peak", "xruns", "resyncs", "mem_free", "blocks", "fault",
+             "board", "block_frames", "rate_hz"}
+    g = st.get
+    rows = [
+        ("preset", f"{g('preset') if g('preset') is not None else '-'} ({g('name') or '-'})"),
+        ("effect", "bypassed" if g("bypass") else "engaged"),
+        ("knobs", ", ".join(f"{k} {knob(v)}" for k, v in (g("knobs") or {}).items()) or "-"),
+        ("gate", "off" if g("gate_dbfs") is None else dbfs(g("gate_dbfs"))),
+        ("peaks", f"in {dbfs(g('in_peak_dbfs'))}, out {dbfs(g('out_peak_dbfs'))} (since the "
+                  "last status)"),
+        ("CPU load", f"{g('cpu_load')} % (peak {g('cpu_peak')} %)"),
+        ("xruns", f"{g('xruns')} (resyncs {g('resyncs')})"),
+        ("free memory", f"{g('mem_free')} bytes"),
+        ("fault", g("fault") or "none"),
+        ("board", f"{g('board')}, {g('rate_hz')} Hz, {g('block_frames')}-frame blocks "
+                  f"({g('blocks')} played)"),
+    ]
+    rows += [(k, json.dumps(v)) for k, v in sorted(st.items()) if k not in known | {"schema"}]
+    w = max(len(k) for k, _ in rows)
+    return [f"{k:>{w}}: {v}" for k, v in rows]
 
 
 @main.command(name="install-micropython")
