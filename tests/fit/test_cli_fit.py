@@ -947,3 +947,16 @@ def test_a_capture_whose_band_ends_early_is_warned_about():
     assert capture_rate_note(44100, 48000).startswith("note: the capture runs at 44100 Hz")
     assert capture_rate_note(96000, 48000).startswith("note: ")
     assert capture_rate_note(48000, 48000) is None
+
+
+def test_a_refused_capture_is_named_as_given(models_dir, tmp_path, monkeypatch):
+    """A capture whose weights are all zero: "zeros: the capture's output is silent" named it
+    by its stem, where every other error gives the path as given (an audit)."""
+    monkeypatch.chdir(tmp_path)
+    doc = json.loads((models_dir / "core_wavenet.nam").read_text())
+    doc["weights"] = [0.0] * len(doc["weights"])
+    (tmp_path / "lib").mkdir()
+    Path("lib/zeros.nam").write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["fit", "lib/zeros.nam", "--quick"])
+    assert r.exit_code == 2, r.output
+    assert "error: lib/zeros.nam: the capture's output is silent" in r.output, r.output

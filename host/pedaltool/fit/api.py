@@ -800,7 +800,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         pool.start(early)
         if evaluation is None:  # the scoring pair, rendered beside the fits
             say("rendering the evaluation DI through the capture")
-        pr, n_data, structs = _plan(render, cfg, name, level, say)
+        # refusals name the capture as given, as every other error does (an audit's
+        # all-zero capture read "zeros: the capture's output is silent")
+        pr, n_data, structs = _plan(render, cfg, source_path or name, level, say)
         graph = _FitGraph(cfg, pr, n_data, structs, workers, _nfev(cfg, pr), name, say,
                           evaluation)
         started = {t.key for t in early}
