@@ -227,9 +227,9 @@ def interactive(port: str | None, out=None) -> None:
                     break
                 if QUIT_KEY in line or line.strip() in ("exit", "quit", _QUIT_WORD):
                     break
+                if lost:  # said when it happened; raised below
+                    break
                 try:
-                    if lost:
-                        raise lost[0]
                     ser.write(line.encode() + b"\n")
                 except (OSError, ValueError) as exc:  # the board unplugged, the pedal gone
                     raise DeviceError(f"{port}: connection lost ({exc})") from None
