@@ -1,6 +1,6 @@
 """Fit every capture in ../shared/models and print a table: device-exact ESR on the evaluation
 DI vs the target of its class, the naive baseline side by side, the arithmetic contract on the
-written model (device vs float ESR, idle floor after a loud passage), cost and fit time.
+written model (device vs float ESR, idle floor after loud inputs), cost and fit time.
 
     nice -n 10 python benchmarks/bench_fit.py [--only SUBSTR] [--quick] [--json OUT.json]
         [--set scored] [--perturb N] [--draws K]
@@ -61,14 +61,15 @@ def run_one(path: Path, effort: str) -> dict:
 def quantisation(res) -> dict:
     """The arithmetic contract on the written model (issue 3, docs/arithmetic.md): ESR of the
     device-exact output vs the float model on the evaluation DI (target <= 1e-5), and the idle
-    floor in silence after a loud passage (target <= -90 dBFS), at the fitted knobs. The
-    written model itself (``res.qpedal``): the fitter may have quantised its float model with
-    the plain error feedback (``fit.api._quantised``), which ``quantise(pm)`` would not."""
-    from pedaltool.pedal.accuracy import esr_vs_float, idle_floor_dbfs, loud_passage
+    floor in silence after a loud input (target <= -90 dBFS; the loudest after each of the
+    contract's ``idle_passages``), at the fitted knobs. The written model itself
+    (``res.qpedal``): the fitter may have quantised its float model with the plain error
+    feedback (``fit.api._quantised``), which ``quantise(pm)`` would not."""
+    from pedaltool.pedal.accuracy import contract_idle_dbfs, esr_vs_float
 
     pm, qp = res.pedal_model, res.qpedal
     return {"esr_vs_float": esr_vs_float(pm, res.eval_x, qp=qp),
-            "idle_dbfs": idle_floor_dbfs(pm, loud_passage(int(pm.sample_rate)), qp=qp)}
+            "idle_dbfs": contract_idle_dbfs(qp)}
 
 
 def _cpu() -> float:

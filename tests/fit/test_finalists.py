@@ -43,19 +43,24 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
 
 def test_the_idle_measure_is_the_contracts():
     """docs/arithmetic.md: the RMS (DC included) of the device's output over the last second
-    of two seconds of digital silence after the contract's loud passage, at the fitted knobs,
-    computed here from its definition."""
+    of two seconds of digital silence after a loud input, the loudest after each of the
+    contract's passages (the loud passage, the same clipped 6 dB hotter, the silence check's
+    full-scale input), at the fitted knobs, computed here from its definition."""
     import numpy as np
     from pedaltool.pedal import simulate
+    from pedaltool.pedal.sanity import full_scale_input
     from pedaltool.pedal.simulate import float_to_int16
 
     pm, qp, sane, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
     assert sane
-    x = np.concatenate([float_to_int16(loud_passage(RATE)), np.zeros(2 * RATE, np.int16)])
-    tail = simulate(qp, x)[-RATE:] / 32768.0
-    want = 20 * np.log10(max(np.sqrt(np.mean(tail ** 2)), 1e-12))
-    assert api.contract_idle_dbfs(qp) == pytest.approx(want, abs=1e-9)
-    assert api.contract_idle_dbfs(qp) == idle_floor_dbfs(pm, loud_passage(RATE))
+    lp = loud_passage(RATE)
+    clipped = np.clip(lp * (2.0 / np.max(np.abs(lp))), -1.0, 1.0)  # peak at 0 dBFS, +6 dB
+    want = []
+    for x in (float_to_int16(lp), float_to_int16(clipped), full_scale_input(RATE)):
+        tail = simulate(qp, np.concatenate([x, np.zeros(2 * RATE, np.int16)]))[-RATE:] / 32768.0
+        want.append(20 * np.log10(max(np.sqrt(np.mean(tail ** 2)), 1e-12)))
+    assert api.contract_idle_dbfs(qp) == pytest.approx(max(want), abs=1e-9)
+    assert idle_floor_dbfs(pm, loud_passage(RATE), qp=qp) == pytest.approx(want[0], abs=1e-9)
 
 
 def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):

@@ -11,8 +11,14 @@ from pedaltool import signals
 from pedaltool.errors import FitError
 from pedaltool.pedal import model as M
 from pedaltool.pedal import quantise, simulate, simulate_device_float, simulate_float
-from pedaltool.pedal.accuracy import eq_test_models, esr_vs_float, idle_floor_dbfs, loud_passage
-from pedaltool.pedal.quantise import QuantisedPedal
+from pedaltool.pedal.accuracy import (
+    contract_idle_dbfs,
+    eq_test_models,
+    esr_vs_float,
+    idle_floor_dbfs,
+    loud_passage,
+)
+from pedaltool.pedal.quantise import QStage, QuantisedPedal
 from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
 
 
@@ -136,12 +142,16 @@ def _mix_3lf_5hf(rate: int) -> M.PedalModel:
 def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
     """High-frequency sections get Q12 coefficients (the cheap kernel loop, docs/arithmetic.md
     "Fast sections"); low-frequency ones keep Q26. The cascade stays within ESR 1e-5 and idles
-    to exact digital silence, and the cost model charges less for it."""
+    to exact digital silence after the loud passage, and the cost model charges less for it.
+    In the fitted order: after a clipping input these cascades idle near -91 dBFS, above
+    REORDER_BELOW_DBFS, and quantise() would reorder them (other sections then fast; the
+    order is tested on its own below)."""
     import importlib
 
     from pedaltool.pedal import cost
 
     qmod_mod = importlib.import_module("pedaltool.pedal.quantise")  # holds the switch
+    monkeypatch.setattr(qmod_mod, "REORDER_RUNS", False)
     for case, model in (("mix", _mix_3lf_5hf(48000)),
                         ("cascade10", eq_test_models(48000)["cascade10"])):
         qp = quantise(model)
@@ -264,9 +274,20 @@ def test_reordering_trials_share_the_runs_quantised_before(monkeypatch):
 
 
 def test_quiet_models_keep_the_fitted_order():
+    """A model that idles below REORDER_BELOW_DBFS after every loud input keeps its order; one
+    that does not (the 10-section EQ cascade, -90.6 dBFS after the clipped loud passage) is
+    reordered only to idle no louder after the worst of them."""
+    from pedaltool.pedal.accuracy import idle_levels_dbfs
+
     qmod = sys.modules["pedaltool.pedal.quantise"]
-    for m in (fitted_looking(48000), eq_test_models(48000)["cascade10"]):
-        assert [s.p for s in quantise(m).stages] == [s.p for s in qmod._quantise(m, {}).stages]
+    m = fitted_looking(48000)
+    assert max(idle_levels_dbfs(qmod._quantise(m, {}))) <= qmod.REORDER_BELOW_DBFS
+    assert [s.p for s in quantise(m).stages] == [s.p for s in qmod._quantise(m, {}).stages]
+    m = eq_test_models(48000)["cascade10"]
+    fitted, qp = qmod._quantise(m, {}), quantise(m)
+    assert max(idle_levels_dbfs(fitted)) > qmod.REORDER_BELOW_DBFS
+    assert [s.p for s in qp.stages] != [s.p for s in fitted.stages]
+    assert max(idle_levels_dbfs(qp)) <= max(idle_levels_dbfs(fitted))
 
 
 def _first_order_highpass(pole: float) -> M.BiquadStage:
@@ -340,25 +361,50 @@ def test_the_idle_slack_bounds_the_noise_a_section_takes_to_fall_silent():
     assert qmod._ef_pick(a / a[0], None, silent, 4.0) == (power, k, True)
 
 
-def test_a_wider_idle_slack_is_tried_only_while_the_model_idles_above_the_floor(monkeypatch):
+# the first pre-EQ section of a fitted HM-2 model (2026-12-06): a first-order high-pass
+HM2_INPUT_SECTION = (56426496, -56426496, 0, -64667648, 0)
+
+
+def test_a_clipping_input_is_part_of_the_idle_checks():
+    """docs/arithmetic.md "Idle after a clipping input": with the (1 - z^-1)^2 feedback this
+    section falls silent after a loud passage, but an input that clips the converter saturates
+    it and leaves it cycling by 1 LSB near fs/2 (the steep tables after it made that a 5.5 kHz
+    tone at -73 dBFS). The contract's idle measure hears it, and so does the per-section idle
+    check with its clipping drives (quantise()'s first retry), not the milder default one;
+    with the (1 - z^-1) feedback the section falls silent after every input."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    cycling = HM2_INPUT_SECTION + (-2, 1)
+    qp = QuantisedPedal([QStage("biquad", None, cycling)], 48000)
+    assert idle_tail_dbfs(qp, loud_passage(48000)) < -200  # exact silence after the mild one
+    assert -100 < contract_idle_dbfs(qp) < -85
+    assert qmod._idle_silent(cycling) and not qmod._idle_silent(cycling, True)
+    silent = HM2_INPUT_SECTION + (-1, 0)
+    assert contract_idle_dbfs(QuantisedPedal([QStage("biquad", None, silent)], 48000)) < -200
+    assert qmod._idle_silent(silent, True)
+
+
+def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_floor(
+        monkeypatch):
     """quantise() quantises a model that still idles above the contract's floor again with
-    each wider idle slack, and keeps that only if it idles within the floor: noise is never
-    traded for an idle that stays loud. Here (reordering off) the cycle comes from the first
-    table's rest value, which no error feedback avoids: the retry is made, and the model is
-    the first quantisation's."""
+    each of its retry idle checks (the clipping drives, a wider slack), and keeps one only if
+    the model then idles within the floor: noise is never traded for an idle that stays loud.
+    Here (reordering off) the cycle comes from the first table's rest value, which no error
+    feedback avoids: the retries are made, and the model is the first quantisation's."""
     qmod = sys.modules["pedaltool.pedal.quantise"]
     m = _loud_idle_model()
-    slacks = []
+    checks = []
     quantise_once = qmod._quantise
     monkeypatch.setattr(qmod, "REORDER_RUNS", False)
-    monkeypatch.setattr(qmod, "_quantise", lambda *a: slacks.append(a[4:]) or quantise_once(*a))
+    monkeypatch.setattr(qmod, "_quantise", lambda *a: checks.append(a[4:]) or quantise_once(*a))
     qp = quantise(m)
-    assert slacks == [(), (4.0,)]
+    assert checks == [(c,) for c in (qmod.DEFAULT_IDLE_CHECK, *qmod.IDLE_RETRIES)]
+    assert {(c.slack, c.clipping) for c in qmod.IDLE_RETRIES} == {
+        (qmod.IDLE_NOISE_SLACK, True), (4.0, False), (4.0, True)}
     assert idle_tail_dbfs(qp, loud_passage(48000)) > qmod.IDLE_LIMIT_DBFS
     assert [s.p for s in qp.stages] == [s.p for s in quantise_once(m, {}).stages]
-    slacks.clear()
+    checks.clear()
     quantise(fitted_looking(48000))  # idles within the floor: nothing retried
-    assert slacks == [()]
+    assert checks == [(qmod.DEFAULT_IDLE_CHECK,)]
 
 
 def _gain_db(y: np.ndarray, ref: np.ndarray) -> float:

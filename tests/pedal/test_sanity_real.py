@@ -27,7 +27,7 @@ from pedaltool.pedal.sanity import (
     MAX_TAIL_DBFS,
     MAX_TAIL_DC_DBFS,
     TAIL_MARGIN_DB,
-    _loud,
+    full_scale_input,
     tail_report,
 )
 from pedaltool.pedal.simulate import simulate
@@ -144,7 +144,7 @@ def test_diode_baseline_decaying_subsonic_tail_passes_at_the_fitted_point():
     assert r.subsonic_early > MAX_TAIL_DC_DBFS > r.subsonic_late  # decays below the limit
     assert r.subsonic_at_s == 1.0 and r.audible_late < MAX_TAIL_DBFS
     # the old criterion read the decaying offset's slope as "AC" above -60 dBFS: refused
-    y = simulate(qp, np.concatenate([_loud(48000), np.zeros(48000, np.int16)]))
+    y = simulate(qp, np.concatenate([full_scale_input(48000), np.zeros(48000, np.int16)]))
     tail = y[-int(0.6 * 48000):-int(0.4 * 48000)].astype(np.float64)
     assert 20 * np.log10(np.std(tail) / 32768) > MAX_TAIL_DBFS
     # at drive +6 dB the audible tail rises through the table's steep part after 1 s:

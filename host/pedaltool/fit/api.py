@@ -888,7 +888,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
     quantised model passes the sanity check, with the widest knob ranges that pass; when none
     passes, the first finalist's (not to be written). ``pool``: see _quantised.
 
-    A sane model that idles above the contract's floor after a loud passage (IDLE_LIMIT_DBFS)
+    A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
     QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is."""
     first = loud = None
@@ -907,7 +907,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                     f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
             return best, pm, qp, True, ""
         if loud is None:
-            say(f"{best.structure.name}: idles at {idle:.0f} dBFS after a loud passage (the "
+            say(f"{best.structure.name}: idles at {idle:.0f} dBFS after a loud input (the "
                 f"contract: {IDLE_LIMIT_DBFS:.0f}); trying the next finalist")
             loud = (best, pm, qp)
         else:

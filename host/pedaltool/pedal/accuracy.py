@@ -2,7 +2,8 @@
 
 ``esr_vs_float`` scores device-exact output against ``simulate_float`` (ESR = sum(e^2)/sum(y^2));
 ``idle_floor_dbfs`` measures what the device outputs in silence after a loud passage (limit
-cycles, DC drift), ``contract_idle_dbfs`` the same after the contract's own loud passage;
+cycles, DC drift), ``contract_idle_dbfs`` the loudest of that after the contract's own loud
+passages (``idle_passages``);
 ``eq_test_models`` are the low-frequency EQ cases we hold the contract to.
 """
 
@@ -13,6 +14,7 @@ from scipy import signal as sps
 
 from pedaltool.pedal.model import BiquadStage, PedalModel, simulate_float
 from pedaltool.pedal.quantise import quantise
+from pedaltool.pedal.sanity import full_scale_input
 from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs, simulate
 
 
@@ -91,9 +93,27 @@ def idle_floor_dbfs(model: PedalModel, loud: np.ndarray, silence_s: float = 2.0,
 
 def contract_idle_dbfs(qp) -> float:
     """The contract's idle floor of a quantised model (dBFS, limit ``IDLE_LIMIT_DBFS``): RMS of
-    the device's output in silence after ``loud_passage``, at the fitted knobs
-    (docs/arithmetic.md). The quantiser and the fitter both judge a model by it."""
-    return idle_tail_dbfs(qp, loud_passage(qp.sample_rate))
+    the device's output in silence after a loud input, the loudest after each of
+    ``idle_passages``, at the fitted knobs (docs/arithmetic.md). The quantiser and the fitter
+    both judge a model by it."""
+    return max(idle_levels_dbfs(qp))
+
+
+def idle_levels_dbfs(qp) -> list[float]:
+    """The device's idle floor (dBFS, at the fitted knobs) after each of ``idle_passages``."""
+    return [idle_tail_dbfs(qp, x) for x in idle_passages(int(qp.sample_rate))]
+
+
+def idle_passages(rate: int) -> list[np.ndarray]:
+    """The loud inputs the contract's idle floor follows (float, full scale 1.0):
+    ``loud_passage`` (peaks at -1 dBFS), the same 6 dB hotter and clipped (a guitar driving
+    the converter into its rails), and the silence check's full-scale input (noise, a chirp to
+    fs/4, a low square; ``sanity.full_scale_input``). Sections that saturate are left in states
+    a milder passage never reaches, and some cycle in silence from there; which passage finds
+    a cycle differs from model to model (docs/arithmetic.md "Idle after a clipping input")."""
+    x = loud_passage(rate)
+    clipped = np.clip(2.0 * x / np.max(np.abs(x)), -1.0, 1.0)
+    return [x, clipped, full_scale_input(rate) / 32768.0]
 
 
 def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:
@@ -104,3 +124,4 @@ def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:
     chirp = sps.chirp(t, 20, seconds, rate / 3, method="logarithmic")
     x = 0.6 * chirp + 0.3 * np.clip(rng.normal(0, 0.5, n), -1, 1)
     return 0.89 * x / np.max(np.abs(x))
+

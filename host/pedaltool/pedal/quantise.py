@@ -128,39 +128,62 @@ def _ef_ranked(a: np.ndarray, weight: np.ndarray | None = None) -> list:
 IDLE_NOISE_SLACK = 2.0  # accept up to 2x (3 dB) more rounding noise to get a silent section
 
 
+@dataclass(frozen=True)
+class IdleCheck:
+    """How the quantiser looks for a section's silent error feedback (_ef_pick). ``slack``: how
+    much more rounding noise (a power ratio) a section may take to fall silent; ``clipping``:
+    the idle check's drives include a clipping input (_idle_drive_arrays), which finds the
+    cycles a section saturated by full-scale input is left in, at the price of more sections
+    judged not silent."""
+
+    slack: float = IDLE_NOISE_SLACK
+    clipping: bool = False
+
+
+DEFAULT_IDLE_CHECK = IdleCheck()
+
+
 @functools.lru_cache(maxsize=4096)
-def _idle_silent(p: tuple) -> bool:
+def _idle_silent(p: tuple, clipping: bool = False) -> bool:
     """Does the section (quantised params p) fall to exact digital silence once its input
-    stops? Loud noise, a low square and a decaying tone drive it into varied states first.
+    stops? Loud noise, a low square and a decaying tone drive it into varied states first
+    (``clipping``: then also clipped full-scale noise and a full-scale square).
     Cached: the error-feedback choice asks it of several candidates, and the fast path and
     quantise()'s reorder trials ask it again of the one chosen."""
     from pedaltool.pedal._fast import biquad_k
 
     arith = fw_module("arith")
     c = np.array(arith.biquad_kernel_coefs(list(p[:5]), p[5], p[6]), np.int64)
-    for x in _idle_drives():
+    for x in _idle_drives(clipping):
         biquad_k(x, c, np.zeros(6, np.int64))
         if np.any(x[-12000:] != 0):
             return False
     return True
 
 
-def _idle_drives() -> list:
+def _idle_drives(clipping: bool = False) -> list:
     """Fresh int16-range inputs for the idle checks: loud noise, a low square and a decaying
-    tone (at three levels), each followed by 1 s of zeros at 48 kHz (the last 0.25 s is
-    checked)."""
-    return [x.copy() for x in _idle_drive_arrays()]
+    tone (``clipping``: then clipped full-scale noise and a full-scale square), at three
+    levels, each followed by 1 s of zeros at 48 kHz (the last 0.25 s is checked)."""
+    return [x.copy() for x in _idle_drive_arrays(clipping)]
 
 
-@functools.lru_cache(maxsize=1)
-def _idle_drive_arrays() -> tuple:
+@functools.lru_cache(maxsize=2)
+def _idle_drive_arrays(clipping: bool) -> tuple:
     rng = np.random.default_rng(5)
     n = 12000
     t = np.arange(n)
-    drive = np.concatenate([
+    parts = [
         rng.integers(-16000, 16000, n),
         np.where(np.sin(2 * np.pi * t / 480) >= 0, 12000, -12000),
-        (20000 * np.sin(2 * np.pi * t / 97) * np.exp(-t / 3000)).astype(np.int64)])
+        (20000 * np.sin(2 * np.pi * t / 97) * np.exp(-t / 3000)).astype(np.int64)]
+    if clipping:
+        # a guitar clipping the converter: a section that saturates on it is left in states
+        # the milder drives never reach, and some cycle from there (docs/arithmetic.md "Idle
+        # after a clipping input")
+        parts += [np.clip(np.rint(rng.normal(0, 16384, n)), -32768, 32767).astype(np.int64),
+                  np.where(np.sin(2 * np.pi * t / 600) >= 0, 32767, -32768)]
+    drive = np.concatenate(parts)
     return tuple(np.concatenate([drive // scale, np.zeros(48000, np.int64)])
                  for scale in (1, 8, 64))
 
@@ -182,7 +205,7 @@ def _ef_pick(a: np.ndarray, weight: np.ndarray | None, silent,
 
 
 def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None = None,
-               down: np.ndarray | None = None, slack: float = IDLE_NOISE_SLACK
+               down: np.ndarray | None = None, idle: IdleCheck = DEFAULT_IDLE_CHECK
                ) -> tuple[int, int]:
     """The error feedback of least weighted noise power; with the section's quantised
     coefficients p5, the one _ef_pick takes with the idle check on them.
@@ -194,13 +217,13 @@ def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None
     silent: never a section that idles where it would not have, never more noise at the
     output by this estimate. Only for a run whose input is 0 in silence (``_quantise``): the
     idle check drives a section from zeros, which is not what a section after a table resting
-    off zero gets. ``slack``: see _ef_pick."""
+    off zero gets. ``idle``: the slack and drives of the idle check (IdleCheck)."""
     if p5 is None:
         return _ef_ranked(a, weight)[0][1]
     def silent(kk: tuple) -> bool:
-        return _idle_silent(tuple(p5) + kk)
+        return _idle_silent(tuple(p5) + kk, idle.clipping)
 
-    _, k, quiet = _ef_pick(a, weight, silent, slack)
+    _, k, quiet = _ef_pick(a, weight, silent, idle.slack)
     if down is None:
         return k
     ranked = _ef_ranked(a, down if weight is None else weight * down)
@@ -214,7 +237,7 @@ def _ef_choice(a: np.ndarray, weight: np.ndarray | None = None, p5: tuple | None
 
 
 def quantise_biquad(b, a, kind="biquad", weight=None, down=None,
-                    slack: float = IDLE_NOISE_SLACK) -> QStage:
+                    idle: IdleCheck = DEFAULT_IDLE_CHECK) -> QStage:
     """One section (a0 = 1) -> Q26 ints; DC gains of numerator and denominator are preserved
     exactly (so low-frequency poles/zeros keep their DC behaviour)."""
     b = np.asarray(b, float)
@@ -224,7 +247,7 @@ def quantise_biquad(b, a, kind="biquad", weight=None, down=None,
     cb1 = int(round((b[0] + b[1] + b[2]) * Q26)) - cb0 - cb2
     ca2 = int(round(a[2] * Q26))
     ca1 = int(round((1 + a[1] + a[2]) * Q26)) - Q26 - ca2
-    k1, k2 = _ef_choice(a, weight, (cb0, cb1, cb2, ca1, ca2), down, slack)
+    k1, k2 = _ef_choice(a, weight, (cb0, cb1, cb2, ca1, ca2), down, idle)
     return QStage(kind, None, (cb0, cb1, cb2, ca1, ca2, k1, k2))
 
 
@@ -270,15 +293,15 @@ def _response_error(b, a, p5: tuple, rate: float) -> np.ndarray | None:
     return np.abs(hq[band] - h[band]) / mag
 
 
-def _fast_feedback(a, weight, p5: tuple, down=None, slack: float = IDLE_NOISE_SLACK
+def _fast_feedback(a, weight, p5: tuple, down=None, idle: IdleCheck = DEFAULT_IDLE_CHECK
                    ) -> tuple[int, int] | None:
     """The error feedback for the section with Q12 coefficients p5 (chosen as for any section),
     or None if no candidate lets it idle to exact silence or p5 breaks the firmware's bounds."""
     pf = fw_module("pedalfile")
     if pf.check_stage(2, 0, list(p5) + [0, 0], 0):
         return None
-    k = _ef_choice(a, weight, p5, down, slack)
-    return k if _idle_silent(tuple(p5) + k) else None
+    k = _ef_choice(a, weight, p5, down, idle)
+    return k if _idle_silent(tuple(p5) + k, idle.clipping) else None
 
 
 def _section_ba(st, rate: float):
@@ -344,13 +367,15 @@ def headroom_probe(rate: int, seconds: float = 1.5, seed: int = 99) -> np.ndarra
 
 REORDER_RUNS = True  # let the quantiser reorder a run's sections when the model idles loudly
 REORDER_BELOW_DBFS = -100.0  # idle floor (dBFS) above which quantise() tries reordered runs
-IDLE_LIMIT_DBFS = -90.0  # the contract's idle floor after a loud passage (docs/arithmetic.md)
-# wider idle slacks (_ef_pick) quantise() retries with when the model still idles above
-# IDLE_LIMIT_DBFS: a little more rounding noise while playing for silence after it (a Splawn
-# fit, 2026-12-05: -72 dBFS -> exact silence at 4x, device vs float 4.9e-5 -> 5.5e-5). Not 8x:
-# on another Splawn fit that silenced a -87 dBFS idle for 14x the noise (5.2e-5 -> 7.4e-4,
-# docs/arithmetic.md "A real case")
-IDLE_SLACK_RETRIES = (4.0,)
+IDLE_LIMIT_DBFS = -90.0  # the contract's idle floor after loud inputs (docs/arithmetic.md)
+# the idle checks quantise() retries with, in turn, when the model still idles above
+# IDLE_LIMIT_DBFS: a little more rounding noise while playing for silence after it. The
+# clipping drives (2026-12-06: an HM-2 fit's input section, silent after milder input, cycled
+# by 1 LSB after a clipping one, and its steep tables made that -73 dBFS; docs/arithmetic.md
+# "Idle after a clipping input"). The wider slack: a Splawn fit, 2026-12-05, -72 dBFS -> exact
+# silence at 4x, device vs float 4.9e-5 -> 5.5e-5. Not 8x: on another Splawn fit that silenced
+# a -87 dBFS idle for 14x the noise (5.2e-5 -> 7.4e-4, docs/arithmetic.md "A real case")
+IDLE_RETRIES = (IdleCheck(clipping=True), IdleCheck(slack=4.0), IdleCheck(4.0, clipping=True))
 
 
 NOISY_IDLE_PENALTY = 100.0  # run_order's weight on a section left without a silent feedback
@@ -450,7 +475,7 @@ def _section_power(b, a) -> np.ndarray:
 
 def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None = None,
                   down: np.ndarray | None = None, done: dict | None = None, key=None,
-                  slack: float = IDLE_NOISE_SLACK):
+                  idle: IdleCheck = DEFAULT_IDLE_CHECK):
     """A run of biquad/dcblock stages -> (QStages, level factor r of the run's output).
 
     ``u``: the float model's signal entering the run on the headroom probe. Every prefix k of
@@ -461,7 +486,7 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
     the dict under "order" for the next call). ``down``: see _ef_choice. ``done``: results
     by (``key``, order), for calls whose other arguments ``key`` determines (quantise()'s
     trials redo only the run they reorder; an order that is the fitted one is the fitted
-    order's result). ``slack``: see _ef_pick."""
+    order's result). ``idle``: see IdleCheck."""
     bas = [_section_ba(st, rate) for st in run]
     hs = [_section_power(b, a) for b, a in bas]
     upeak = float(np.max(np.abs(u))) if u is not None else 0.0
@@ -475,14 +500,15 @@ def _quantise_run(run, rate: float, u: np.ndarray | None, reorder: dict | None =
         return done[key, order]
     if order is not None:
         run, bas, hs = ([seq[k] for k in order] for seq in (run, bas, hs))
-    result = _quantise_sections(run, bas, hs, rate, u, upeak, down, slack)
+    result = _quantise_sections(run, bas, hs, rate, u, upeak, down, idle)
     if done is not None:
         done[key, order] = result
     return result
 
 
 def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: float,
-                       down: np.ndarray | None = None, slack: float = IDLE_NOISE_SLACK):
+                       down: np.ndarray | None = None,
+                       idle: IdleCheck = DEFAULT_IDLE_CHECK):
     """_quantise_run for the sections in the given order."""
     from scipy.signal import lfilter
 
@@ -510,13 +536,13 @@ def _quantise_sections(run, bas, hs, rate: float, u: np.ndarray | None, upeak: f
             p5 = _q12_section(b * scale, a)
             err = _response_error(b * scale, a, p5, rate)
             ok = err is not None and float(np.max(fast_err + err)) ** 2 <= FAST_ESR_BUDGET
-            kf = _fast_feedback(a, weight, p5, down, slack) if ok else None
+            kf = _fast_feedback(a, weight, p5, down, idle) if ok else None
             if kf is not None:
                 fast_err += err
                 out.append(QStage(st.kind, None, p5 + kf))
                 r_prev = r
                 continue
-        out.append(quantise_biquad(b * scale, a, st.kind, weight, down, slack))
+        out.append(quantise_biquad(b * scale, a, st.kind, weight, down, idle))
         r_prev = r
     return out, r_prev
 
@@ -609,42 +635,55 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     extremes (where the sanity check listens) a model can then idle louder, so the fitter
     tries ``downstream=False`` before it narrows the knob ranges (``fit.api._quantised``).
 
-    With REORDER_RUNS, a model that idles louder than REORDER_BELOW_DBFS after a loud passage
+    With REORDER_RUNS, a model that idles louder than REORDER_BELOW_DBFS after a loud input
     (the contract's idle measure) gets its biquad runs' sections put in their order of least
     rounding noise (run_order, which avoids places where a section has no silent error
-    feedback): run by run, a reordered run is kept only if the model then idles no louder.
+    feedback): run by run, a reordered run is kept only if the model then idles no louder
+    after the worst of the contract's loud inputs (``accuracy.idle_passages``; on a tie, after
+    the next worst).
     The per-section idle check cannot see how a later section amplifies an earlier one's
     residue; the order can. Idle is never traded for noise, and a quiet model (most) costs
     one idle simulation more.
 
-    A model that still idles above the contract's floor (IDLE_LIMIT_DBFS) is quantised again
-    with each of IDLE_SLACK_RETRIES in turn as the idle slack (_ef_pick: how much more
-    rounding noise a section may take to fall silent) and the first that idles within the
-    floor is taken: noise is traded for idle only where the contract's idle is not met."""
-    done: dict = {}  # _quantise_run's results, shared by the trials below
-    best = _quantise(model, {}, downstream, done)
-    n_runs = len(_biquad_runs(model.stages))
-    if n_runs == 0 or not (REORDER_RUNS or IDLE_SLACK_RETRIES):
-        return best
-    from pedaltool.pedal.accuracy import contract_idle_dbfs
+    A model that still idles above the contract's floor (IDLE_LIMIT_DBFS) is quantised again,
+    reordering included, with each of IDLE_RETRIES in turn as the idle check (IdleCheck: the
+    clipping drives, a wider slack) and the first that idles within the floor is taken (else
+    the first quantisation): noise is traded for idle only where the contract's idle is not
+    met."""
+    if not _biquad_runs(model.stages):
+        return _quantise(model, {}, downstream)  # no section: no order or feedback to choose
+    first = None
+    for idle in (DEFAULT_IDLE_CHECK, *IDLE_RETRIES):
+        qp, level = _quantise_reordered(model, downstream, idle)
+        if level <= IDLE_LIMIT_DBFS:
+            return qp
+        if first is None:
+            first = qp
+    return first
 
-    idle = contract_idle_dbfs(best)
-    if idle <= REORDER_BELOW_DBFS:
-        return best
+
+def _quantise_reordered(model: PedalModel, downstream: bool, idle: IdleCheck
+                        ) -> tuple[QuantisedPedal, float]:
+    """(model, its contract idle in dBFS) quantised with the ``idle`` check, each run
+    reordered where that makes the model idle no louder (quantise())."""
+    from pedaltool.pedal.accuracy import idle_levels_dbfs
+
+    done: dict = {}  # _quantise_run's results, shared by the trials below
+    best = _quantise(model, {}, downstream, done, idle)
+    n_runs = len(_biquad_runs(model.stages))
+    idles = sorted(idle_levels_dbfs(best), reverse=True)
+    if idles[0] <= REORDER_BELOW_DBFS or not REORDER_RUNS:
+        return best, idles[0]
     orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
     chosen: dict = {}
-    for run in range(n_runs if REORDER_RUNS else 0):
-        trial = _quantise(model, chosen | {run: orders[run]}, downstream, done)
+    for run in range(n_runs):
+        trial = _quantise(model, chosen | {run: orders[run]}, downstream, done, idle)
         if [s.p for s in trial.stages] == [s.p for s in best.stages]:
             continue
-        trial_idle = contract_idle_dbfs(trial)
-        if trial_idle <= idle:
-            best, chosen, idle = trial, chosen | {run: orders[run]}, trial_idle
-    for slack in IDLE_SLACK_RETRIES if idle > IDLE_LIMIT_DBFS else ():
-        trial = _quantise(model, chosen, downstream, {}, slack)
-        if contract_idle_dbfs(trial) <= IDLE_LIMIT_DBFS:
-            return trial
-    return best
+        trial_idles = sorted(idle_levels_dbfs(trial), reverse=True)
+        if trial_idles <= idles:  # no louder after the worst loud input (a tie: the next)
+            best, chosen, idles = trial, chosen | {run: orders[run]}, trial_idles
+    return best, idles[0]
 
 
 def _rests_at_zero(stages: list, rate: int, ranges: dict) -> bool:
@@ -671,10 +710,11 @@ def _biquad_runs(stages: list) -> list[tuple[int, int]]:
 
 
 def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
-              done: dict | None = None, slack: float = IDLE_NOISE_SLACK) -> QuantisedPedal:
+              done: dict | None = None, idle: IdleCheck = DEFAULT_IDLE_CHECK
+              ) -> QuantisedPedal:
     """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
     order of run_order (each run's dict caches it). ``done``: the runs quantised by earlier
-    calls on the same model with the same ``slack`` (_quantise_run; _ef_pick)."""
+    calls on the same model with the same ``idle`` check (_quantise_run; IdleCheck)."""
     rate = int(model.sample_rate)
     if not 8000 <= rate <= 192000:
         raise FitError(f"unsupported sample rate {rate} Hz")
@@ -702,7 +742,7 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             weigh = downstream and (not out or _rests_at_zero(out, rate, ranges))
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
                                   _downstream_power(stages, j, rate) if weigh else None,
-                                  done, (run_no, weigh), slack)
+                                  done, (run_no, weigh), idle)
             out += qs
             level *= r
             i = j

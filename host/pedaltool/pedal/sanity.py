@@ -122,7 +122,7 @@ def _audible(y: np.ndarray, rate: int) -> np.ndarray:
     return sps.sosfilt(sos, np.asarray(y, np.float64))
 
 
-def _loud(rate: int) -> np.ndarray:
+def full_scale_input(rate: int) -> np.ndarray:
     """0.75 s full scale: clipped noise, a 30 Hz..fs/4 chirp, an 80 Hz square (int16)."""
     rng = np.random.default_rng(1234)
     n = int(LOUD_SECONDS * rate)
@@ -158,7 +158,7 @@ def _silence_levels(qp: QuantisedPedal, knobs: dict | None, seconds: float
     from pedaltool.pedal.simulate import simulate
 
     rate = int(qp.sample_rate)
-    loud = _loud(rate)
+    loud = full_scale_input(rate)
     x = np.concatenate([loud, np.zeros(int(seconds * rate), np.int16)])
     y = simulate(qp, x, knobs).astype(np.float64)
     a = _audible(y, rate)
