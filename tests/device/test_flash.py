@@ -236,3 +236,22 @@ def test_macos_metadata_files_in_the_bank_are_left_out(tmp_path):
     bank = make_bank(tmp_path / "bank", names=("alpha",))
     (bank / "._alpha.pedal").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # AppleDouble
     assert [f.rel for f in bank_files(bank)] == ["bank/alpha.pedal"]
+
+
+def test_a_bank_file_named_in_capitals_is_uploaded_as_the_firmware_lists_it(tmp_path):
+    """NAME.PEDAL (a file copied from a FAT drive) is a model: uploaded as bank/NAME.pedal,
+    the only suffix the firmware lists (it was left out unsaid). NAME.pedal beside it would
+    be the same file on the pedal: refused in one line."""
+    from pathlib import Path
+
+    from pedaltool.device.flash import bank_files
+
+    bank = make_bank(tmp_path / "bank", names=("alpha",))
+    (bank / "alpha.pedal").rename(bank / "alpha.PEDAL")
+    specs = bank_files(bank)
+    assert [(f.rel, Path(f.source).name) for f in specs] == [("bank/alpha.pedal", "alpha.PEDAL")]
+    (bank / "alpha.pedal").write_bytes((bank / "alpha.PEDAL").read_bytes())
+    with pytest.raises(DeviceError) as exc:
+        bank_files(bank)
+    assert str(exc.value) == (f"{bank / 'alpha.PEDAL'} and alpha.pedal: both would be "
+                              "bank/alpha.pedal on the pedal; keep one")

@@ -279,8 +279,20 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
     """Every ``*.pedal`` in the bank folder, checked to be a pedal model (data, not code)."""
     bank_dir = Path(bank_dir)
     # (macOS leaves "._NAME.pedal" metadata beside a file copied to a FAT or network drive:
-    # not a model, and it blocked the whole flash with "refit it", an audit found)
-    paths = sorted(p for p in bank_dir.glob("*.pedal") if not p.name.startswith("._"))
+    # not a model, and it blocked the whole flash with "refit it", an audit found.) The suffix
+    # in any case ("NAME.PEDAL" from a FAT drive), uploaded as NAME.pedal: the firmware lists
+    # only ".pedal" (it was left out unsaid).
+    try:
+        paths = sorted(p for p in bank_dir.iterdir()
+                       if p.suffix.lower() == ".pedal" and not p.name.startswith("._"))
+    except OSError:
+        paths = []  # a missing folder: said below, as an empty one
+    seen: dict = {}
+    for p in paths:
+        other = seen.setdefault(p.stem, p)
+        if other is not p:  # NAME.pedal and NAME.PEDAL
+            raise DeviceError(f"{other} and {p.name}: both would be bank/{p.stem}.pedal on the "
+                              "pedal; keep one")
     if not paths:
         raise DeviceError(
             f"{bank_dir}: no .pedal files to flash; run `pedaltool fit CAPTURE.nam` first "
@@ -294,7 +306,7 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
             data = p.read_bytes()
         except OSError as exc:  # unreadable, or gone since the listing
             raise DeviceError(f"{p}: cannot read ({exc.strerror or exc})") from None
-        out.append(FileSpec(f"bank/{p.name}", data, str(p), _check_pedal(p, data)))
+        out.append(FileSpec(f"bank/{p.stem}.pedal", data, str(p), _check_pedal(p, data)))
     return out
 
 
