@@ -508,8 +508,9 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     assert "bug.nam: internal error (ZeroDivisionError: a bug)" in r.output
     assert "wrote 0 of 3 .pedal files to pedals/" in r.output
     lines = r.output.splitlines()
-    assert "tiny.nam: not written, the capture cannot be approximated" in r.output
-    assert any(ln.startswith("broken.nam: malformed JSON") for ln in lines), r.output
+    assert "\nerror: tiny.nam: not written, the capture cannot be approximated" in r.output
+    assert any(ln.startswith("error: broken.nam: malformed JSON") for ln in lines), r.output
+    assert "\nerror: bug.nam: internal error (ZeroDivisionError: a bug)" in r.output
     table = [ln.split() for ln in lines if ln.startswith(("tiny ", "broken ", "bug "))]
     assert [row[-1] for row in table] == ["no", "no", "no"], r.output
     assert not Path("pedals").exists() or not any(Path("pedals").iterdir())

@@ -200,8 +200,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
                err=to_err)
     problems = summary_problems(results)  # one per capture not written
-    for line in problems:
-        click.echo(line, err=True)
+    for line in problems:  # as a single fit's error reads, for a script grepping either
+        click.echo(f"error: {line}", err=True)
     _dump_json(json_path, results)
     if problems:
         sys.exit(1)
