@@ -124,4 +124,3 @@ def loud_passage(rate: int, seconds: float = 1.0, seed: int = 7) -> np.ndarray:
     chirp = sps.chirp(t, 20, seconds, rate / 3, method="logarithmic")
     x = 0.6 * chirp + 0.3 * np.clip(rng.normal(0, 0.5, n), -1, 1)
     return 0.89 * x / np.max(np.abs(x))
-
