@@ -139,25 +139,35 @@ def _mix_3lf_5hf(rate: int) -> M.PedalModel:
     return M.PedalModel([biquad_stage(b, a) for b, a in bas], rate, name="mix")
 
 
+def _after_a_linear_table(model: M.PedalModel) -> M.PedalModel:
+    """``model``'s stages behind an identity table: the same chain, but its first run is no
+    longer fed by the converter (quantise.CONVERTER_FED_AFTER)."""
+    return M.PedalModel([M.TableStage(1.0, -1, 1, np.linspace(-1, 1, 65)), *model.stages],
+                        model.sample_rate, name=model.name)
+
+
 def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
     """High-frequency sections get Q12 coefficients (the cheap kernel loop, docs/arithmetic.md
     "Fast sections"); low-frequency ones keep Q26. The cascade stays within ESR 1e-5 and idles
     to exact digital silence after the loud passage, and the cost model charges less for it.
-    In the fitted order: after a clipping input these cascades idle near -91 dBFS, above
-    REORDER_BELOW_DBFS, and quantise() would reorder them (other sections then fast; the
-    order is tested on its own below)."""
+    Behind a table: a run fed by the converter is idle-checked on clipping drives too, where
+    fewer sections fall silent as Q12 ones (the mix: 1 instead of 4). In the fitted order:
+    after a clipping input these cascades idle near -95 dBFS, above REORDER_BELOW_DBFS, and
+    quantise() would reorder them (the order is tested on its own below)."""
     import importlib
 
     from pedaltool.pedal import cost
 
     qmod_mod = importlib.import_module("pedaltool.pedal.quantise")  # holds the switch
     monkeypatch.setattr(qmod_mod, "REORDER_RUNS", False)
-    for case, model in (("mix", _mix_3lf_5hf(48000)),
-                        ("cascade10", eq_test_models(48000)["cascade10"])):
+    for case, bare in (("mix", _mix_3lf_5hf(48000)),
+                       ("cascade10", eq_test_models(48000)["cascade10"])):
+        model = _after_a_linear_table(bare)
         qp = quantise(model)
         keys = [cost.biquad_cost_key(s.p) for s in qp.stages if s.kind == "biquad"]
         assert keys.count("biquad") >= 3, case  # 40 Hz HP, 120 Hz shelf, 250 Hz peak stay full
-        assert keys.count("biquad_half") + keys.count("biquad_fast") >= 3, (case, keys)
+        fast = keys.count("biquad_half") + keys.count("biquad_fast")
+        assert fast >= 3, (case, keys)
         assert not any(k != "biquad" for k in keys[:2]), case  # never the lowest ones
         assert esr_vs_float(model, di48) <= 1e-5, case
         assert idle_floor_dbfs(model, loud_passage(48000)) <= -200.0, case  # exact silence
@@ -168,6 +178,8 @@ def test_fast_sections_where_accurate_and_silent(di48, monkeypatch):
                    if s.kind == "biquad")
         for arch in ("armv6m", "xtensawin"):
             assert cost.cycles_per_sample(qp, arch) < cost.cycles_per_sample(full, arch)
+        fed = [cost.biquad_cost_key(s.p) for s in quantise(bare).stages if s.kind == "biquad"]
+        assert fed.count("biquad_half") + fed.count("biquad_fast") <= fast, (case, fed)
 
 
 def _steep_table_model(depth: float, n_tables: int = 1) -> M.PedalModel:
@@ -381,6 +393,23 @@ def test_a_clipping_input_is_part_of_the_idle_checks():
     silent = HM2_INPUT_SECTION + (-1, 0)
     assert contract_idle_dbfs(QuantisedPedal([QStage("biquad", None, silent)], 48000)) < -200
     assert qmod._idle_silent(silent, True)
+
+
+def test_a_run_fed_by_the_converter_is_idle_checked_on_its_clipping():
+    """The converter clips for real, so the run it feeds takes only error feedbacks that fall
+    silent after a clipping drive too: here the HM-2's input section (the same Q26
+    coefficients), (1 - z^-1) where behind a table, on milder drives only, it takes the
+    quieter (1 - z^-1)^2 that cycles after clipping."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    u = np.linspace(-1, 1, 65)
+    lp = biquad_stage(*rbj("lowpass", 2000, 48000, 0.7))
+    m = M.PedalModel([_first_order_highpass(0.9636), M.TableStage(4.0, -1, 1, 0.8 * np.tanh(3 * u)),
+                      lp, lp, M.GainStage(-3.0)], 48000)
+    firsts = [next(s.p for s in quantise(x).stages if s.kind == "biquad")
+              for x in (m, _after_a_linear_table(m))]
+    assert [p[:5] for p in firsts] == [HM2_INPUT_SECTION] * 2
+    assert [p[5:] for p in firsts] == [(-1, 0), (-2, 1)]
+    assert qmod._idle_silent(firsts[0], True) and not qmod._idle_silent(firsts[1], True)
 
 
 def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_floor(

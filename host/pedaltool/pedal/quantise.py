@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -141,6 +141,10 @@ class IdleCheck:
 
 
 DEFAULT_IDLE_CHECK = IdleCheck()
+# stages after which a run's input is still the converter's, clipping included: such a run's
+# sections are always idle-checked with the clipping drives (docs/arithmetic.md "Idle after a
+# clipping input")
+CONVERTER_FED_AFTER = ("delay", "gain", "tap")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -740,9 +744,12 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             run_no, j = runs[i]
             # the later runs' weight only where the run's input is 0 in silence (_ef_choice)
             weigh = downstream and (not out or _rests_at_zero(out, rate, ranges))
+            # a run fed by the converter gets its clipping: its idle check drives it so too
+            fed = all(s.kind in CONVERTER_FED_AFTER for s in stages[:i])
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
                                   _downstream_power(stages, j, rate) if weigh else None,
-                                  done, (run_no, weigh), idle)
+                                  done, (run_no, weigh),
+                                  replace(idle, clipping=True) if fed else idle)
             out += qs
             level *= r
             i = j
