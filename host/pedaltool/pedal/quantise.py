@@ -657,8 +657,10 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     if not _biquad_runs(model.stages):
         return _quantise(model, {}, downstream)  # no section: no order or feedback to choose
     first = None
+    done: dict = {}  # _quantise_run's results, shared by every trial below
+    orders: dict = {run: {} for run in range(len(_biquad_runs(model.stages)))}  # run_order's
     for idle in (DEFAULT_IDLE_CHECK, *IDLE_RETRIES):
-        qp, level = _quantise_reordered(model, downstream, idle)
+        qp, level = _quantise_reordered(model, downstream, idle, done, orders)
         if level <= IDLE_LIMIT_DBFS:
             return qp
         if first is None:
@@ -666,21 +668,20 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     return first
 
 
-def _quantise_reordered(model: PedalModel, downstream: bool, idle: IdleCheck
-                        ) -> tuple[QuantisedPedal, float]:
+def _quantise_reordered(model: PedalModel, downstream: bool, idle: IdleCheck, done: dict,
+                        orders: dict) -> tuple[QuantisedPedal, float]:
     """(model, its contract idle in dBFS) quantised with the ``idle`` check, each run
-    reordered where that makes the model idle no louder (quantise())."""
+    reordered where that makes the model idle no louder (quantise()). ``done``: see
+    _quantise; ``orders``: run number -> the dict that keeps its run_order (which does not
+    depend on the idle check)."""
     from pedaltool.pedal.accuracy import idle_levels_dbfs
 
-    done: dict = {}  # _quantise_run's results, shared by the trials below
     best = _quantise(model, {}, downstream, done, idle)
-    n_runs = len(_biquad_runs(model.stages))
     idles = sorted(idle_levels_dbfs(best), reverse=True)
     if idles[0] <= REORDER_BELOW_DBFS or not REORDER_RUNS:
         return best, idles[0]
-    orders: dict = {run: {} for run in range(n_runs)}  # run -> its run_order, once computed
     chosen: dict = {}
-    for run in range(n_runs):
+    for run in orders:
         trial = _quantise(model, chosen | {run: orders[run]}, downstream, done, idle)
         if [s.p for s in trial.stages] == [s.p for s in best.stages]:
             continue
@@ -718,7 +719,8 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
               ) -> QuantisedPedal:
     """quantise() with the biquad runs numbered in ``reorder`` (0 = the first run) in the
     order of run_order (each run's dict caches it). ``done``: the runs quantised by earlier
-    calls on the same model with the same ``idle`` check (_quantise_run; IdleCheck)."""
+    calls on the same model (_quantise_run; keyed by the run, its weight and its idle
+    check)."""
     rate = int(model.sample_rate)
     if not 8000 <= rate <= 192000:
         raise FitError(f"unsupported sample rate {rate} Hz")
@@ -746,10 +748,10 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             weigh = downstream and (not out or _rests_at_zero(out, rate, ranges))
             # a run fed by the converter gets its clipping: its idle check drives it so too
             fed = all(s.kind in CONVERTER_FED_AFTER for s in stages[:i])
+            run_idle = replace(idle, clipping=True) if fed else idle
             qs, r = _quantise_run(stages[i:j], rate, inner[i], reorder.get(run_no),
                                   _downstream_power(stages, j, rate) if weigh else None,
-                                  done, (run_no, weigh),
-                                  replace(idle, clipping=True) if fed else idle)
+                                  done, (run_no, weigh, run_idle), run_idle)
             out += qs
             level *= r
             i = j
