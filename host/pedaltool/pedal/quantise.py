@@ -654,11 +654,12 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
     clipping drives, a wider slack) and the first that idles within the floor is taken (else
     the first quantisation): noise is traded for idle only where the contract's idle is not
     met."""
-    if not _biquad_runs(model.stages):
+    n_runs = len(_biquad_runs(model.stages))
+    if not n_runs:
         return _quantise(model, {}, downstream)  # no section: no order or feedback to choose
     first = None
     done: dict = {}  # _quantise_run's results, shared by every trial below
-    orders: dict = {run: {} for run in range(len(_biquad_runs(model.stages)))}  # run_order's
+    orders: dict = {run: {} for run in range(n_runs)}  # each run's run_order, once computed
     for idle in (DEFAULT_IDLE_CHECK, *IDLE_RETRIES):
         qp, level = _quantise_reordered(model, downstream, idle, done, orders)
         if level <= IDLE_LIMIT_DBFS:
