@@ -193,6 +193,34 @@ def test_a_bank_model_fitted_for_another_rate_is_refused_before_writing(pedal, f
         assert line is not None and Console(link).status()["name"] == "alpha"
 
 
+def test_models_only_checks_the_bank_against_the_pedals_own_profile(pedal, fw_v1, tmp_path):
+    """--models-only keeps the running slot's board profile, so the bank is checked against
+    that one (an audit: a pedal flashed with a 32 kHz profile was checked against the 48 kHz
+    profile its machine suggests, switched to a slot of 48 kHz models and left with nothing
+    it could play). A --board naming another profile is refused, as it would not be used."""
+    from pedaltool.paths import boards_dir
+
+    toml = tmp_path / "pico32k.toml"
+    toml.write_text((boards_dir() / "rpi_pico.toml").read_text().replace(
+        "sample_rate_hz = 48000", "sample_rate_hz = 32000", 1))
+    _flash(pedal, fw_v1, make_bank(tmp_path / "slow", names=("slow",), rate=32000),
+           board=str(toml))
+    running = (pedal.fs_dir / "pt/current").read_text()
+    other = pedal.fs_dir / "pt" / ("b" if running == "a" else "a")
+    fast = make_bank(tmp_path / "fast", names=("fast",))
+    with pytest.raises(DeviceError, match=r"fast.pedal: fitted for 48000 Hz, but the rpi_pico "
+                       r"board runs at 32000 Hz; refit it with .*--rate 32000"):
+        flash(pedal.port, board=None, bank_dir=fast, fw_dir=fw_v1, models_only=True)
+    with pytest.raises(DeviceError, match=r"--models-only keeps the pedal's board profile "
+                       r"\(rpi_pico\); flash without --models-only to change it to rpi_pico"):
+        _flash(pedal, fw_v1, fast, models_only=True)
+    assert (pedal.fs_dir / "pt/current").read_text() == running
+    assert not (other / "bank/fast.pedal").exists()
+    res = flash(pedal.port, board=str(toml), bank_dir=make_bank(
+        tmp_path / "slow2", names=("slower",), rate=32000), fw_dir=fw_v1, models_only=True)
+    assert res.status["name"] == "slower"
+
+
 def test_a_write_the_board_refuses_is_said_as_such_and_not_retried(pedal):
     """A name too long for the board's filesystem (its OSError 36) was retried as "[hash
     mismatch, retrying]" three times and then said as "OSError: OSError: 36" (an audit): the

@@ -323,22 +323,53 @@ def _check_pedal(path: Path, data: bytes) -> int:
                           ) from None
 
 
-def check_bank_rate(bank: list[FileSpec], board: str) -> None:
-    """DeviceError naming the first bank model fitted for another rate than ``board``'s,
-    before anything is written: the firmware refuses it at load, and a flash of a bank of
-    only such models switched the pedal to a slot with nothing to play (an audit). A board
-    whose profile cannot be read is left to ``board_json``, which says why."""
-    try:
-        from pedaltool import boards
-
-        rate = boards.load_board(board).sample_rate_hz
-    except (ImportError, DeviceError):
+def check_bank_rate(bank: list[FileSpec], rate: int | None, board: str) -> None:
+    """DeviceError naming the first bank model fitted for another rate than ``rate`` (Hz, the
+    ``board`` profile's; None: not known, nothing checked), before anything is written: the
+    firmware refuses it at load, and a flash of a bank of only such models switched the pedal
+    to a slot with nothing to play (an audit)."""
+    if rate is None:
         return
     for f in bank:
         if f.rate_hz is not None and f.rate_hz != rate:
             raise DeviceError(f"{f.source}: fitted for {f.rate_hz} Hz, but the {board} board "
                               f"runs at {rate} Hz; refit it with `pedaltool fit CAPTURE.nam "
                               f"--rate {rate}`")
+
+
+def profile_rate(board: str) -> int | None:
+    """The sample rate (Hz) of board profile ``board``; None when the profile cannot be read
+    (``board_json`` says why)."""
+    try:
+        from pedaltool import boards
+
+        return boards.load_board(board).sample_rate_hz
+    except (ImportError, DeviceError):
+        return None
+
+
+def running_profile(link: Link, port: str, slot: str, requested: str | None
+                    ) -> tuple[str, int | None]:
+    """(name, sample rate in Hz or None) of the board profile in the pedal's running ``slot``,
+    which ``--models-only`` keeps: the bank must suit it, whatever profile the host would
+    pick (an audit: a 32 kHz pedal was checked against the 48 kHz profile its machine
+    suggests, and left with nothing it could play). A ``requested`` profile (``--board``)
+    must be that one."""
+    text = link.read_text(f"{PT}/{slot}/board.json")
+    try:
+        doc = json.loads(text or "{}")
+    except ValueError:
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    name = doc.get("name")
+    if requested and text is not None and board_json(requested) != text.encode():
+        raise DeviceError(f"{port}: --models-only keeps the pedal's board profile "
+                          f"({name or 'unnamed'}); flash without --models-only to change it "
+                          f"to {requested}")
+    audio = doc.get("audio")
+    rate = audio.get("sample_rate_hz") if isinstance(audio, dict) else None
+    rate = rate if isinstance(rate, int) and not isinstance(rate, bool) else None
+    return str(name or requested or "pedal's"), rate
 
 
 def pick_board_name(info: BoardInfo, requested: str | None) -> str:
@@ -375,21 +406,23 @@ def make_plan(
     slots = state.get("slots", {})
     cur_files: dict = slots.get(current, {}) if current else {}
     tgt_files: dict = slots.get(target, {})
-    board_name = pick_board_name(info, board)
     bank = bank_files(bank_dir)
-    check_bank_rate(bank, board_name)
     if models_only:
         if not current or "manifest.json" not in cur_files:
             raise DeviceError(
                 f"{info.port}: no firmware on the pedal yet; run `pedaltool flash` without "
                 "--models-only first"
             )
+        board_name, rate = running_profile(link, info.port, current, board)
+        check_bank_rate(bank, rate, board_name)
         manifest = json.loads(link.read_text(f"{PT}/{current}/manifest.json") or "{}")
         keep = [r for r in manifest.get("files", {}) if not r.startswith("bank/")]
         # size and hash come from the running slot's manifest; the data never leaves the board
         files = [FileSpec(r, None, f"pedal:{PT}/{current}/{r}") for r in keep]
         fixed = {r: manifest["files"][r] for r in keep}
     else:
+        board_name = pick_board_name(info, board)
+        check_bank_rate(bank, profile_rate(board_name), board_name)
         fixed = {}
         files = firmware_files(_mpy_arch(info), fw_dir)
         files.append(FileSpec("board.json", board_json(board_name), f"board profile {board_name}"))
