@@ -1,6 +1,7 @@
 """flash over a real pty to the virtual pedal: A/B slots, hashes, only-what-changed, restart."""
 
 import json
+import re
 
 import pytest
 from console_scenario import set_next_save_restart
@@ -131,8 +132,11 @@ def test_not_enough_space_is_refused_before_writing(pedal, fw_v1, bank_v1):
         plan = F.make_plan(link, info, "rpi_pico", bank_v1, fw_dir=fw_v1)
     assert plan.bytes_needed > 0
     plan.bytes_free = plan.bytes_needed  # no head room left for settings.json
-    with pytest.raises(DeviceError, match="not enough space on the pedal.*fewer presets"):
+    with pytest.raises(DeviceError, match="not enough space on the pedal.*fewer presets") as exc:
         F.check_space(plan)
+    # it says the figure it compares: more than is free (it said "need 128 kB, 132 kB free")
+    need, free = map(int, re.search(r"need (\d+) kB .*, (\d+) kB free", str(exc.value)).groups())
+    assert need > free
     assert not (pedal.fs_dir / "pt").exists()
 
 

@@ -490,9 +490,13 @@ def check_space(plan: FlashPlan) -> None:
     """Refuse before writing anything when the new slot cannot fit."""
     if plan.bytes_free is None:
         return
-    if plan.bytes_needed + SPARE_BYTES > plan.bytes_free:
+    need = plan.bytes_needed + SPARE_BYTES
+    if need > plan.bytes_free:
+        # the figure compared, rounded up against the free space rounded down: the message
+        # never reads "need 128 kB, 132 kB free" (an audit)
         raise DeviceError(
-            f"{plan.port}: not enough space on the pedal: need {plan.bytes_needed // 1024} kB, "
+            f"{plan.port}: not enough space on the pedal: need {-(-need // 1024)} kB "
+            f"({SPARE_BYTES // 1024} kB of it kept free for the settings), "
             f"{plan.bytes_free // 1024} kB free; flash fewer presets (remove .pedal files from "
             "the bank folder) or delete your own files from the board"
         )
