@@ -109,6 +109,34 @@ def test_a_pedal_stopped_at_its_repl_is_started_again(flashed):
         assert con.command("set drive 0.5").tag == "ok"
 
 
+def test_a_pedal_left_in_the_raw_repl_is_started_again(flashed):
+    """A flash killed mid-upload leaves the board in the raw REPL, which echoes nothing:
+    status, set and the console said "the pedal firmware does not answer" on every try until
+    another flash (an audit). That silence now restarts the firmware."""
+    from pedaltool.device.console import one_shot
+
+    pedal, _ = flashed
+    with Link(pedal.port) as link:  # a raw REPL entered by hand: close() does not leave it
+        link.serial.write(b"\r\x03")
+        link.read_lines_until(lambda s: False, 0.5)
+        link.serial.write(b"\r\x01")
+        line, lines = link.read_lines_until(lambda s: "raw REPL" in s, 5.0)
+        assert line is not None, lines
+    assert one_shot(pedal.port, "status").data["name"] == "alpha"
+
+
+def test_a_board_without_the_firmware_says_so_at_once(pedal):
+    """A board with MicroPython and no pedal firmware: a restart brings up MicroPython's
+    banner, which is said as such, not as "did not print @boot" after the 20 s wait (an
+    audit)."""
+    from pedaltool.device.console import one_shot
+
+    with pytest.raises(DeviceError, match=r"the pedal firmware did not start after a reset "
+                       r"\(the board went to its MicroPython prompt: is it installed\? "
+                       r"`pedaltool flash` installs it\)"):
+        one_shot(pedal.port, "status")
+
+
 @pytest.mark.slow
 def test_the_console_says_when_the_pedal_goes_away(flashed, monkeypatch):
     """The virtual pedal stopped (a board unplugged) while the console waits for a line: the

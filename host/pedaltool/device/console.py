@@ -23,6 +23,9 @@ JSON_TAGS = {"status", "list", "bench", "boot"}
 REPLY_TIMEOUT_S = 3.0
 BENCH_TIMEOUT_S = 30.0
 BOOT_TIMEOUT_S = 20.0
+# the line that ends MicroPython's banner when its REPL starts (after a reset with no program
+# to run), on boards and on the unix port (whose first line names a commit, not a version)
+REPL_BANNER = 'Type "help()" for more information'
 QUIT_KEY = "\x1d"  # Ctrl-]
 _QUIT_WORD = "__pedaltool_quit__"  # what the Ctrl-] readline macro submits
 
@@ -97,7 +100,9 @@ class Console:
 
         Sends ``help`` and waits for ``@help``: replies come in order, so anything older (a
         reply to earlier input, line noise) is consumed first. If the board sits at the REPL
-        instead (``help`` prints MicroPython's own help), soft-reset it once to start the pedal.
+        instead (``help`` prints MicroPython's own help), or says nothing at all (the raw REPL
+        echoes nothing: a flash or mpremote killed mid-transfer leaves a board there), soft-reset
+        it once to start the pedal.
         """
         restarted = False
         for _attempt in range(3):  # a garbled `help` on a noisy line is simply sent again
@@ -106,7 +111,7 @@ class Console:
             if line is not None:
                 return
             at_repl = _at_repl(lines) or any("MicroPython" in ln for ln in lines)
-            if at_repl and not restarted:
+            if (at_repl or not lines) and not restarted:
                 self.restart()
                 restarted = True
         raise DeviceError(
@@ -144,11 +149,20 @@ class Console:
         return reply
 
     def restart(self, timeout_s: float = BOOT_TIMEOUT_S) -> Reply:
-        """Soft-reset the board and wait for the firmware's ``@boot`` line."""
+        """Soft-reset the board and wait for the firmware's ``@boot`` line. MicroPython's
+        banner instead means that no firmware started (none installed, or it failed at once):
+        said then, not after ``timeout_s`` (an audit: a fresh board waited 20 s to say that it
+        "did not print @boot")."""
         self.link.soft_reset()
         line, lines = self.link.read_lines_until(
-            lambda s: s.startswith("@boot ") or s.startswith("@err no valid"), timeout_s
+            lambda s: s.startswith(("@boot ", "@err no valid", REPL_BANNER)), timeout_s
         )
+        if line is not None and line.startswith(REPL_BANNER):
+            why = next((ln for ln in reversed(lines) if "Error" in ln), None)
+            raise DeviceError(
+                f"{self.link.port}: the pedal firmware did not start after a reset (the board "
+                "went to its MicroPython prompt" + (f": {why.strip()[:120]})" if why else
+                ": is it installed? `pedaltool flash` installs it)"))
         if line is None:
             raise DeviceError(f"{self.link.port}: the pedal did not print @boot after a reset")
         reply = parse_reply(line)
