@@ -137,6 +137,34 @@ def test_a_board_without_the_firmware_says_so_at_once(pedal):
         one_shot(pedal.port, "status")
 
 
+def test_a_console_line_that_is_not_utf8_is_not_sent_and_the_console_goes_on(flashed,
+                                                                              monkeypatch):
+    """Bytes the terminal cannot decode (input() gives them as surrogates) were said as
+    "connection lost" and ended the console (an audit): that line alone is refused."""
+    import builtins
+    import io
+    import time
+
+    from pedaltool.device.console import interactive
+
+    pedal, _ = flashed
+    typed = iter(["\udcff\udcfe", "status"])
+
+    def fake_input(prompt=""):
+        try:
+            return next(typed)
+        except StopIteration:
+            time.sleep(1.0)  # the reply to `status` comes in meanwhile
+            raise EOFError from None
+
+    monkeypatch.setattr(builtins, "input", fake_input)
+    out = io.StringIO()
+    interactive(pedal.port, out)
+    text = out.getvalue()
+    assert "not sent: that line is not UTF-8 text" in text
+    assert "@status {" in text and text.endswith("console closed\n")
+
+
 @pytest.mark.slow
 def test_the_console_says_when_the_pedal_goes_away(flashed, monkeypatch):
     """The virtual pedal stopped (a board unplugged) while the console waits for a line: the

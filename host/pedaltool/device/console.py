@@ -244,7 +244,14 @@ def interactive(port: str | None, out=None) -> None:
                 if lost:  # said when it happened; raised below
                     break
                 try:
-                    ser.write(line.encode() + b"\n")
+                    data = line.encode()
+                except UnicodeEncodeError:  # bytes the terminal could not decode: this line
+                    # only (it was said as "connection lost" and ended the console: an audit)
+                    out.write("not sent: that line is not UTF-8 text\n")
+                    out.flush()
+                    continue
+                try:
+                    ser.write(data + b"\n")
                 except (OSError, ValueError) as exc:  # the board unplugged, the pedal gone
                     raise DeviceError(f"{port}: connection lost ({exc})") from None
                 time.sleep(0.05)
