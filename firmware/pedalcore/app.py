@@ -627,7 +627,15 @@ class App:
         return console.dumps(d)
 
     def presets_json(self):
-        return console.dumps(self.bank.to_list())
+        """The bank as a JSON list, in pieces (console.reply writes them one by one): built
+        as one string, a bank of a few hundred presets failed to allocate it in a fragmented
+        heap (an audit: `@err internal: MemoryError` at 250 presets)."""
+        yield "["
+        for i in range(len(self.bank.items)):
+            if i:
+                yield ", "
+            yield console.dumps(self.bank.entry(i))
+        yield "]"
 
     # -- shutdown ---------------------------------------------------------------------------
     def stop(self):

@@ -27,11 +27,19 @@ def dumps(obj):
 
 
 def reply(tag, payload=""):
-    """Print one protocol line."""
-    if payload:
-        print("@" + tag + " " + payload)
-    else:
-        print("@" + tag)
+    """Print one protocol line. ``payload``: a str, or an iterable of str pieces written one
+    after the other (a long reply is never built as one string)."""
+    if isinstance(payload, str):
+        if payload:
+            print("@" + tag + " " + payload)
+        else:
+            print("@" + tag)
+        return
+    w = sys.stdout.write
+    w("@" + tag + " ")
+    for piece in payload:
+        w(piece)
+    w("\n")
 
 
 class LineReader:

@@ -79,6 +79,7 @@ class Bank:
                 return j
         return None
 
-    def to_list(self):
-        return [{"index": i + 1, "file": p.file, "name": p.name, "ok": p.ok,
-                 "error": p.error} for i, p in enumerate(self.items)]
+    def entry(self, i):
+        """Preset i (0-based) as the console's `preset list` shows it."""
+        p = self.items[i]
+        return {"index": i + 1, "file": p.file, "name": p.name, "ok": p.ok, "error": p.error}

@@ -96,3 +96,18 @@ def test_minus_zero_reads_as_zero(session):
     """`set tone -0` answered "tone -0.000" (an audit)."""
     r, _ = session
     assert "tone 0.000" in r.tagged("ok"), r.tagged("ok")
+
+
+def test_a_long_preset_list_is_sent_without_one_big_allocation(tmp_path):
+    """`preset list` built the bank's JSON as one string: 300 presets in a 512 KB heap gave
+    `@err internal: MemoryError` (an audit saw it at 250 on the virtual pedal). It is written
+    in pieces now."""
+    model = pedal_bytes(pedal_model("p"))
+    names = [f"preset_{i:03d}_with_a_longish_name.pedal" for i in range(300)]
+    slot = make_slot(tmp_path, dict.fromkeys(names, model))
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", np.zeros(4800, np.int16)),
+               stdin=b"preset list\nstatus\n")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.tagged("list")[0])
+    assert [p["file"] for p in listed] == names and all(p["ok"] for p in listed)
+    assert [p["index"] for p in listed] == list(range(1, 301))
