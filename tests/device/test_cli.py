@@ -236,3 +236,13 @@ def test_status_is_shown_in_a_fixed_order_with_units():
     lines = status_lines(st)
     assert "effect: bypassed" in lines[1] and "gate: off" in lines[3]
     assert lines[0].endswith("preset: - (-)") and lines[8].endswith("fault: no presets in bank")
+
+
+def test_status_json_says_an_error_as_one_line_of_json(tmp_path):
+    """`status --json` promises one line of JSON, an error included; the error object came
+    indented over four lines (an audit)."""
+    p = run(["status", "--json", "--port", str(tmp_path / "no-such-port")], cwd=tmp_path,
+            check=False)
+    assert p.returncode == 2
+    assert p.stdout.count("\n") == 1
+    assert json.loads(p.stdout)["error"] == p.stderr.strip().removeprefix("error: ")

@@ -196,13 +196,14 @@ class PedaltoolGroup(click.Group):
             _internal_error(exc)
 
     def _json_error(self, ctx: click.Context, wanted: bool, text: str) -> None:
-        """``{"error": text}`` on stdout if the command was asked for JSON there and printed
-        none (a command that reports its own failure as JSON prints that)."""
+        """``{"error": text}`` on stdout, on one line, if the command was asked for JSON there
+        and printed none (a command that reports its own failure as JSON prints that). One
+        line as `status --json` promises its output (it came indented over four: an audit)."""
         if wanted and not ctx.meta.get("json_sent"):
             try:
                 from pedaltool import json_report
 
-                click.echo(json_text(json_report({"error": text})))
+                click.echo(json_text(json_report({"error": text}), indent=None))
             except OSError:  # stdout is gone: the line on stderr still says it
                 pass
 
