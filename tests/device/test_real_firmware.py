@@ -109,6 +109,20 @@ def test_a_pedal_stopped_at_its_repl_is_started_again(flashed):
         assert con.command("set drive 0.5").tag == "ok"
 
 
+def test_a_refused_command_says_its_reason_once(flashed):
+    """The firmware's reason starts with the command's words, which the message gives before
+    it: "set drive 2: set drive: expected 0..1 or pot", "save: save: ..." (an audit)."""
+    pedal, _ = flashed
+    with Link(pedal.port) as link:
+        con = Console(link)
+        for command, reason in (("set drive 2", "expected 0..1 or pot"),
+                                ("preset 9", "9 out of range 1..2"),
+                                ("bypass maybe", "usage: bypass on|off|toggle")):
+            with pytest.raises(DeviceError) as exc:
+                con.command(command)
+            assert str(exc.value) == f"{pedal.port}: {command}: {reason}"
+
+
 def test_a_pedal_left_in_the_raw_repl_is_started_again(flashed):
     """A flash killed mid-upload leaves the board in the raw REPL, which echoes nothing:
     status, set and the console said "the pedal firmware does not answer" on every try until

@@ -84,6 +84,16 @@ def _at_repl(lines: list[str]) -> bool:
     return any(w in text for w in (">>>", "NameError", "SyntaxError", "<function"))
 
 
+def _err_reason(command: str, payload: str) -> str:
+    """An ``@err`` payload without the command words it starts with, which the message puts
+    before it anyway ("set drive 2: expected 0..1 or pot", not "set drive 2: set drive:
+    expected ...": an audit)."""
+    head, sep, rest = payload.partition(": ")
+    if sep and rest and (command == head or command.startswith(head + " ")):
+        return rest
+    return payload
+
+
 class Console:
     """One-shot commands on an open :class:`Link` (not in the raw REPL)."""
 
@@ -145,7 +155,7 @@ class Console:
             )
         reply = parse_reply(line)
         if raise_err and reply.tag == "err":
-            raise DeviceError(f"{self.link.port}: {command}: {reply.payload}")
+            raise DeviceError(f"{self.link.port}: {command}: {_err_reason(command, reply.payload)}")
         return reply
 
     def restart(self, timeout_s: float = BOOT_TIMEOUT_S) -> Reply:
