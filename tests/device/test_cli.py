@@ -246,3 +246,10 @@ def test_status_json_says_an_error_as_one_line_of_json(tmp_path):
     assert p.returncode == 2
     assert p.stdout.count("\n") == 1
     assert json.loads(p.stdout)["error"] == p.stderr.strip().removeprefix("error: ")
+
+
+def test_a_bad_bypass_state_names_the_argument(tmp_path):
+    """`bypass maybe` said "Invalid value for '{on|off}'" (an audit)."""
+    p = run(["bypass", "maybe"], cwd=tmp_path, check=False)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith("error: Invalid value for 'on|off|toggle': 'maybe' is not one of")
