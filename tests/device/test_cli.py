@@ -253,3 +253,63 @@ def test_a_bad_bypass_state_names_the_argument(tmp_path):
     p = run(["bypass", "maybe"], cwd=tmp_path, check=False)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.startswith("error: Invalid value for 'on|off|toggle': 'maybe' is not one of")
+
+
+def test_two_virtual_pedals_cannot_share_a_filesystem_folder(tmp_path):
+    """Both started, and two flashes then wrote the same slots (an audit)."""
+    from pedaltool.device.virtual import VirtualPedal
+    from pedaltool.errors import DeviceError
+
+    first = VirtualPedal(fs_dir=tmp_path / "fs")
+    first.start()
+    try:
+        second = VirtualPedal(fs_dir=tmp_path / "fs")
+        with pytest.raises(DeviceError, match=r"fs: another virtual pedal runs on this folder; "
+                           r"give each its own --fs folder"):
+            second.start()
+        second.stop()  # nothing to stop: it never started
+        assert first.port and (tmp_path / "fs").is_dir()
+    finally:
+        first.stop()
+    third = VirtualPedal(fs_dir=tmp_path / "fs")  # free again
+    third.start()
+    third.stop()
+
+
+def test_an_unusable_registry_folder_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A file where the registry folder goes was an internal error (FileExistsError), and a
+    read-only one left the temporary filesystem behind (an audit)."""
+    from pedaltool.device import virtual
+    from pedaltool.errors import DeviceError
+
+    blocker = tmp_path / "registry"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(virtual, "REGISTRY_DIR", blocker)
+    vp = virtual.VirtualPedal(register=True)
+    with pytest.raises(DeviceError, match=r"registry: cannot list the virtual pedal there"):
+        vp.start()
+    assert not vp.fs_dir.exists() and vp._proc.poll() is not None
+
+
+def test_virtual_cleans_up_after_a_double_ctrl_c(tmp_path):
+    """Two SIGINTs 0.1 s apart stopped `pedaltool virtual` with "error: interrupted", its
+    temporary filesystem and registry file left behind (an audit)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(PEDALTOOL + ["virtual"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        fs = Path(lines[1].split("filesystem:")[1].strip())
+        assert lines[0].startswith("virtual pedal on ") and fs.is_dir()
+        time.sleep(1.0)  # running
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "virtual pedal stopped" in out and err == "", (out, err)
+    assert not fs.exists()

@@ -4,6 +4,7 @@ virtual, demo. Thin: parse, call one function of ``pedaltool.device``, print."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import click
@@ -231,8 +232,6 @@ def install_micropython(port, board, erase, firmware):
               help="Keep the pedal's filesystem in this folder (default: a temp folder).")
 def virtual(input_wav, output_wav, fs_dir):
     """Run a virtual pedal (real firmware in the MicroPython unix port) on a serial port."""
-    import signal
-
     from pedaltool.device.virtual import VirtualPedal
 
     # checked here, in one line: the pedal itself would only fail to start, and `flash` say so
@@ -263,7 +262,14 @@ def _run_virtual(vp) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        vp.stop()
+        # a second Ctrl-C (or kill) during the clean-up left its folders behind (an audit)
+        held = [(sig, signal.signal(sig, signal.SIG_IGN)) for sig in (signal.SIGINT,
+                                                                       signal.SIGTERM)]
+        try:
+            vp.stop()
+        finally:
+            for sig, handler in held:
+                signal.signal(sig, handler)
         click.echo("virtual pedal stopped")
 
 

@@ -138,10 +138,12 @@ class VirtualPedal:
         self._lock = threading.Lock()
         self._fds: list[int] = []
         self._registry_file: Path | None = None
+        self._fs_fd: int | None = None  # the open folder that holds the lock (_lock_fs)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> str:
         """Open the ptys, boot micropython and return the port to use (the USB side)."""
+        self._lock_fs()
         if self.input_wav is not None and self._sim_input is None:
             self._scratch = tempfile.mkdtemp(prefix="pedaltool-virtual-in-")
             try:
@@ -162,12 +164,38 @@ class VirtualPedal:
         self._thread = threading.Thread(target=self._pump, name="virtual-pedal", daemon=True)
         self._thread.start()
         if self.register:
-            REGISTRY_DIR.mkdir(exist_ok=True)
             self._registry_file = REGISTRY_DIR / f"{os.getpid()}-{id(self)}.json"
-            self._registry_file.write_text(
-                json.dumps({"port": self.port, "pid": os.getpid(), "fs": str(self.fs_dir)})
-            )
+            try:
+                REGISTRY_DIR.mkdir(exist_ok=True)
+                self._registry_file.write_text(
+                    json.dumps({"port": self.port, "pid": os.getpid(), "fs": str(self.fs_dir)})
+                )
+            except OSError as exc:  # a file of that name, a read-only temp folder (an audit:
+                # an internal error, and the temporary filesystem left behind)
+                self._registry_file = None
+                self.stop()
+                raise DeviceError(f"{REGISTRY_DIR}: cannot list the virtual pedal there, where "
+                                  f"`flash` and `status` find it ({exc.strerror or exc})"
+                                  ) from None
         return self.port
+
+    def _lock_fs(self) -> None:
+        """Hold an exclusive lock on the filesystem folder while the pedal runs (released by
+        stop() or when the process ends): two pedals on one folder wrote the same slots (an
+        audit). The lock is on the folder itself, so nothing is added to the pedal's files."""
+        if self._fs_fd is not None:
+            return
+        fd = os.open(self.fs_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DeviceError(f"{self.fs_dir}: another virtual pedal runs on this folder; "
+                                  "give each its own --fs folder") from None
+            raise DeviceError(f"{self.fs_dir}: cannot lock the pedal filesystem folder "
+                              f"({exc.strerror or exc})") from None
+        self._fs_fd = fd
 
     def stop(self) -> None:
         """Stop micropython and the supervisor; close the ptys; remove a temp filesystem."""
@@ -186,6 +214,9 @@ class VirtualPedal:
             self._transcript.close()
         if self._registry_file is not None:
             self._registry_file.unlink(missing_ok=True)
+        if self._fs_fd is not None:
+            os.close(self._fs_fd)  # the lock goes with it
+            self._fs_fd = None
         if self._own_fs:
             shutil.rmtree(self.fs_dir, ignore_errors=True)
         self._remove_scratch()
