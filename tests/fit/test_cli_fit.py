@@ -297,12 +297,17 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
     write_wav(tmp_path / "di.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
     write_wav(tmp_path / "re.wav", 0.1 * np.sin(np.arange(4 * 48000) / 9.0), 48000)
     pedal = write_pedal(tmp_path / "hp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    shutil.copy(cap, tmp_path / "other.NAM")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     runner = CliRunner()
     for args, problem in (
             (["fit", "amp.nam", "-o", "amp.nam"], "not a .nam file"),
             (["fit", "amp.nam", "-o", "alias.pedal"], "would replace the input amp.nam"),
-            (["fit", "amp.nam", "--json", "amp.nam"], "JSON report would replace"),
+            (["fit", "amp.nam", "--json", "amp.nam"], "not a .nam file"),
+            # another capture, a bank model, a recording (an audit: replaced by the report)
+            (["fit", "amp.nam", "--json", "other.NAM"], "--json names the JSON report"),
+            (["fit", "amp.nam", "--json", "hp.pedal"], "not a .pedal file"),
+            (["fit", "amp.nam", "--json", "re.wav"], "not a .wav file"),
             (["fit", "amp.nam", "--plot", "alias.png"], "plot would replace"),
             (["fit", "--input", "di.wav", "--target", "re.wav", "-o", "di.wav"], "not a .wav"),
             (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),

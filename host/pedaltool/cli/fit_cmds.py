@@ -313,6 +313,11 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
                    several: bool) -> None:
     """Refuse output locations that cannot be written before fitting, not after."""
     if json_path is not None and str(json_path) != "-":
+        # a capture's, a model's or a recording's name is a typo here, as it is for -o: it
+        # replaced another capture with the report (an audit)
+        if json_path.suffix.lower() in (".nam", ".wav", ".pedal"):
+            raise FitError(f"{json_path}: --json names the JSON report to write, not a "
+                           f"{json_path.suffix} file")
         check_writable(json_path, "JSON report")
     if plot_path is not None:
         if plot_path.suffix.lower() != ".png":
