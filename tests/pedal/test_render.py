@@ -126,3 +126,29 @@ def test_a_stopped_firmware_render_stops_micropython_too(tmp_path, pedal_path, m
     with pytest.raises(Stopped):
         render.run_firmware_engine(pedal_path, x)
     assert procs[0].returncode == -signal.SIGKILL
+
+
+def test_a_model_whose_name_is_not_utf8_is_written_and_rendered(tmp_path, pedal_path):
+    """A capture named in Latin-1 (`café.nam` from an old zip: Python reads the name with a
+    lone surrogate) failed the whole fit at its end, when the name went into the .pedal (an
+    internal error), and the firmware engine could not open such a .pedal (ENOENT): an
+    audit. The name is written with "?" for what is not UTF-8; the firmware renders it."""
+    import dataclasses
+    import os
+
+    from pedaltool.pedal import read_pedal
+
+    name = os.fsdecode(b"caf\xe9")
+    qp = read_pedal(pedal_path)
+    odd = write_pedal(tmp_path / f"{name}.pedal",
+                      dataclasses.replace(qp, name=name,
+                                          source=dataclasses.replace(qp.source,
+                                                                     tone_type="\udc80drive")))
+    back = read_pedal(odd)
+    assert back.name == "caf?" and back.source.tone_type == "?drive"
+    write_wav(tmp_path / "in.wav", musical(48000, 4800, seed=3), 48000)
+    rf = render_file(odd, tmp_path / "in.wav", tmp_path / "fw.wav", "firmware")
+    rh = render_file(pedal_path, tmp_path / "in.wav", tmp_path / "host.wav", "host")
+    assert rf["samples"] == rh["samples"] == 4800
+    assert np.array_equal(read_wav(tmp_path / "fw.wav").samples,
+                          read_wav(tmp_path / "host.wav").samples)

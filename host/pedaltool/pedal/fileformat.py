@@ -37,7 +37,10 @@ MAX_TEXT = 255  # bytes of UTF-8 per text field
 
 
 def _text(s: str) -> bytes:
-    raw = (s or "").encode("utf-8")[:MAX_TEXT]
+    """``s`` as UTF-8 of at most MAX_TEXT bytes (cut at a character). A character UTF-8 has
+    no bytes for (a lone surrogate: a file name that is not UTF-8, as Python reads it, or a
+    capture's metadata) becomes "?": it failed the whole fit at the end (an audit)."""
+    raw = (s or "").encode("utf-8", "replace")[:MAX_TEXT]
     return raw.decode("utf-8", "ignore").encode("utf-8")
 
 

@@ -97,8 +97,15 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
         out = os.path.join(td, "out.raw")
         script = os.path.join(td, "run.py")
         pad.tofile(inp)
+        model = str(Path(pedal_path).resolve())
+        try:
+            model.encode("utf-8")
+        except UnicodeEncodeError:  # a name that is not UTF-8: the script's literal cannot
+            # name it (an audit: ENOENT), a link of a plain name can
+            os.symlink(model, os.path.join(td, "model.pedal"))
+            model = os.path.join(td, "model.pedal")
         Path(script).write_text(_SCRIPT.format(
-            fw=str(firmware_dir()), pedal=str(Path(pedal_path).resolve()), kernels=kernels,
+            fw=str(firmware_dir()), pedal=model, kernels=kernels,
             block=block, knobs=kp, gate=gate_dbfs, inp=inp, out=out, schedule=sched,
             prewarm=prewarm))
         with subprocess.Popen([micropython_exe(), "-X", "heapsize=16M", script],
