@@ -465,6 +465,29 @@ def test_replacing_another_captures_model_is_said(tmp_path):
     assert read_pedal(out).source.sha256 == "b" * 16  # the prefix the file keeps
 
 
+def test_a_single_fit_that_hits_a_bug_still_writes_its_report(models_dir, tmp_path,
+                                                               monkeypatch):
+    """A bug in a single capture's fit wrote no JSON report, where a batch's entry says it
+    (an audit: a Latin-1 file name failed that way); the report says it now, as a batch's."""
+    import shutil
+
+    import pedaltool.fit
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(models_dir / "core_wavenet.nam", "bug.nam")
+
+    def fit_capture(path, cfg):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", fit_capture)
+    monkeypatch.delenv("PEDALTOOL_DEBUG", raising=False)
+    r = CliRunner().invoke(main, ["fit", "bug.nam", "--json", "r.json"])
+    assert r.exit_code == 3 and "Traceback" not in r.output, r.output
+    d = json.loads(Path("r.json").read_text())
+    assert d["error"].startswith("internal error (ZeroDivisionError: a bug)"), d
+    assert d["files"]["capture"] == "bug.nam" and d["files"]["pedal"] is None
+
+
 @pytest.mark.slow
 def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
         models_dir, tmp_path, monkeypatch):

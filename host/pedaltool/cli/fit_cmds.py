@@ -22,7 +22,7 @@ from pedaltool.cli.base import (
     say_error,
     say_lines,
 )
-from pedaltool.errors import FitError, PedaltoolError
+from pedaltool.errors import FitError, PedaltoolError, internal_error_text
 from pedaltool.outfile import (
     check_distinct_outputs,
     check_not_an_input,
@@ -132,10 +132,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             else:
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
-        except (PedaltoolError, KeyboardInterrupt) as exc:  # the report says so too, as a
-            # batch's entries do (_plan: either captures or --input/--target); an interrupt's
-            # on stdout is the command's own (cli.base)
-            why = interrupt_text(exc) if isinstance(exc, KeyboardInterrupt) else str(exc)
+        except (KeyboardInterrupt, Exception) as exc:  # the report says so
+            # too, as a batch's entries do (_plan: either captures or --input/--target), a bug
+            # included (an audit: none was written); an interrupt's on stdout is the
+            # command's own (cli.base)
+            if isinstance(exc, KeyboardInterrupt):
+                why = interrupt_text(exc)
+            else:
+                why = str(exc) if isinstance(exc, PedaltoolError) else internal_error_text(exc)
             if not (to_err and isinstance(exc, KeyboardInterrupt)):
                 _dump_json(json_path, batch.failure(models[0] if models else None, why, notes,
                                                     di_wav, target_wav,
