@@ -13,10 +13,11 @@ Errors are :class:`pedaltool.errors.AudioFileError` with a one-line message nami
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class AudioClip:
     rate_hz: float
     notes: list[str] = field(default_factory=list)
     resampled: bool = False  # read at another rate than the file's (a note says so too)
+    sha256: str = ""  # hex sha256 of the file's bytes as read ("" when not read from a file)
 
     @property
     def duration_s(self) -> float:
@@ -163,12 +165,20 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     if flat:
         notes.append(f"clipped: {flat} samples ({100 * flat / samples.size:.2g} %) sit flat at "
                      "full scale; record with more headroom")
-    clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes)
-    if rate_hz is not None and float(rate_hz) != float(rate):
-        clip = AudioClip(samples=resample(samples, rate, rate_hz), rate_hz=float(rate_hz),
-                         notes=notes + [rate_note(rate, rate_hz)],
-                         resampled=resample_ratio(rate, rate_hz) != 1)
-    return clip
+    clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes,
+                     sha256=hashlib.sha256(data).hexdigest())
+    return clip if rate_hz is None else at_rate(clip, rate_hz)
+
+
+def at_rate(clip: AudioClip, rate_hz: float) -> AudioClip:
+    """``clip`` resampled to ``rate_hz`` (itself if it is at that rate), with a note saying so:
+    what ``read_wav(path, rate_hz)`` gives, without reading the file again (a file read twice
+    can change in between, and a pipe gives its bytes once)."""
+    if float(rate_hz) == float(clip.rate_hz):
+        return clip
+    return replace(clip, samples=resample(clip.samples, clip.rate_hz, rate_hz),
+                   rate_hz=float(rate_hz), notes=clip.notes + [rate_note(clip.rate_hz, rate_hz)],
+                   resampled=resample_ratio(clip.rate_hz, rate_hz) != 1)
 
 
 CLIP_LEVEL = 0.99  # a sample at or above this magnitude (-0.09 dBFS) is at full scale

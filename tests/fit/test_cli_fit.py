@@ -989,3 +989,32 @@ def test_a_refused_capture_is_named_as_given(models_dir, tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["fit", "lib/zeros.nam", "--quick"])
     assert r.exit_code == 2, r.output
     assert "error: lib/zeros.nam: the capture's output is silent" in r.output, r.output
+
+
+def test_a_pipe_is_read_once_or_refused(models_dir, tmp_path):
+    """`info <(cat x.pedal)` said "empty file" (the kind was guessed from its first bytes,
+    then the reader found the rest), and a capture was hashed by a second read, which a pipe
+    gives empty (an audit): `info` and `render` refuse a pipe in one line, and a capture's
+    hash is of the bytes its load read."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from pedaltool import nam
+
+    cap = models_dir / "core_wavenet.nam"
+    exe = str(Path(sys.executable).parent / "pedaltool")
+    for cmd in (f"{exe} info <(cat {cap})", f"{exe} render <(cat {cap}) in.wav out.wav"):
+        r = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 2 and r.stdout == "", (cmd, r.stdout, r.stderr)
+        assert r.stderr.endswith(": not a file but a pipe or a device; save it to a file and "
+                                 "give that\n"), r.stderr
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as w:
+        w.write(cap.read_bytes())
+    try:
+        assert nam.load(f"/dev/fd/{read}").sha256 == hashlib.sha256(cap.read_bytes()
+                                                                    ).hexdigest()
+    finally:
+        os.close(read)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -209,10 +210,21 @@ def _is_pedal(model: Path) -> bool:
     """A .pedal model by its first bytes (a copy renamed .bin is still one), a .nam by its
     JSON whatever its name (render and info take either: an audit's capture saved as x.pedal
     was refused by the .pedal reader with "check the order of the arguments"), else by its
-    name; a file that cannot be read goes to the reader its name says, which says why."""
+    name; a file that cannot be read goes to the reader its name says, which says why. A
+    pipe is refused: its first bytes, read here, would be gone for the reader (an audit:
+    `info <(cat x.pedal)` said "empty file")."""
+    import stat
+
     from pedaltool.pedal.fileformat import is_pedal_data
 
     named = model.suffix.lower() == ".pedal"
+    try:
+        mode = os.stat(model).st_mode
+    except OSError:
+        return named
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PedaltoolError(f"{model}: not a file but a pipe or a device; save it to a file "
+                             "and give that")
     try:
         with open(model, "rb") as fh:
             head = fh.read(64)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -264,11 +263,6 @@ def calibration_scale(model, path: str | Path) -> float:
     if broken:
         raise FitError(f"{path}: {broken}")
     return signals.level_scale_for(dbu)
-
-
-def _file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a capture file: what a .pedal records of its source (a prefix)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
@@ -1004,7 +998,7 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
         cfg.progress(resampled)
     md = model.metadata
     level = calibration_scale(model, path)
-    src = SourceInfo(path.name, _file_sha256(path),
+    src = SourceInfo(path.name, model.sha256,
                      md.gear_type or "", md.tone_type or "")
     oracle = Oracle(model.render, native, cfg.rate, str(path), dc=None)
     if oracle.dc_note() and cfg.progress:
@@ -1112,7 +1106,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     notes = note_lines(model.notes)  # what `info` and `fit` say of the file
     # (a pair's pedal records its reamp's hash: a capture of the device is what it meets here)
     if qp.source.sha256 and qp.source.gear_type != RECORDED_GEAR and \
-            not _file_sha256(nam_path).startswith(qp.source.sha256):
+            not model.sha256.startswith(qp.source.sha256):
         notes.append(f"warning: {Path(pedal_path).name} was fitted from "
                      f"{qp.source.file_name or '?'} (sha256 {qp.source.sha256}...), not from "
                      "this file: the scores compare two different sounds")

@@ -510,7 +510,7 @@ def pair_fits(structs: list, pr: core.Probe, ds: core.Dataset, nfev: tuple[int, 
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     """Fit a pedal model from a DI WAV and its reamped WAV. Returns a FitResult whose score is
     on the held-out end of the pair (``fitting_excerpts``)."""
-    from pedaltool.audio import note_lines, read_wav
+    from pedaltool.audio import at_rate, note_lines, read_wav
     from pedaltool.fit import api
 
     cfg = cfg or api.FitConfig()
@@ -530,7 +530,7 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     rate = int(a.rate_hz)
     if rate not in api.SUPPORTED_RATES:  # the pedal runs at a supported rate: resample both
         rate = cfg.rate
-        a, b = read_wav(di_path, rate_hz=rate), read_wav(target_path, rate_hz=rate)
+        a, b = at_rate(a, rate), at_rate(b, rate)
     elif cfg.rate != rate:
         say(f"note: the recordings are {rate} Hz: the pedal runs at {rate} Hz (--rate "
             "applies to captures)")
@@ -548,15 +548,16 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         + (f" (the DI is {la:.1f} s, the reamp {lb:.1f} s: the rest is cut)"
            if abs(la - lb) > 0.1 else ""))
     try:
-        return _fit_aligned(d, t, lag, rate, cfg, di_path, target_path, t0)
+        return _fit_aligned(d, t, lag, rate, cfg, di_path, target_path, b.sha256, t0)
     except PedaltoolError as exc:
         exc.lag_samples = lag  # a failure's report (batch.failure) gives the alignment too
         raise
 
 
 def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path: Path,
-                 target_path: Path, t0: float):
-    """fit_recording once the pair ``d``, ``t`` is aligned (``lag``: ``align``'s)."""
+                 target_path: Path, target_sha256: str, t0: float):
+    """fit_recording once the pair ``d``, ``t`` is aligned (``lag``: ``align``'s);
+    ``target_sha256``: the reamp file's, of the bytes read."""
     from pedaltool.fit import api
     from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 
@@ -594,7 +595,9 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
                                     say)
     # the reamp's hash: a second pair whose reamp has the same name (REAMP.wav) is then told
     # apart when its model replaces the first's in the bank (api.write_result says so)
-    src = SourceInfo(target_path.name, api._file_sha256(target_path), RECORDED_GEAR, "")
+    # (of the bytes read at the start: a reamp gone or replaced by then failed the fit or
+    # gave the wrong hash, an audit)
+    src = SourceInfo(target_path.name, target_sha256, RECORDED_GEAR, "")
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)

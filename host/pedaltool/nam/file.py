@@ -10,6 +10,7 @@ turns it into a one-line :class:`~pedaltool.errors.NamFileError` naming the file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -60,8 +61,10 @@ class NamDocument:
         return self.sample_rate if self.sample_rate is not None else DEFAULT_SAMPLE_RATE
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    """Read a .nam file's JSON object, refusing huge files before reading them."""
+def read_json(path: str | os.PathLike) -> tuple[dict, str]:
+    """Read a .nam file's JSON object, refusing huge files before reading them; with the hex
+    sha256 of the bytes read (what a .pedal records of its capture: hashed from these bytes,
+    not from a second read, which a pipe cannot give and a file can change between)."""
     p = Path(path)
     shown = str(path)  # as the user gave it, so a file in another folder is findable
     try:
@@ -102,7 +105,7 @@ def read_json(path: str | os.PathLike) -> dict:
     if not isinstance(doc, dict):
         raise NamFileError(f"{shown}: not a .nam file (top level is {type(doc).__name__}, "
                            "expected a JSON object)")
-    return doc
+    return doc, hashlib.sha256(data).hexdigest()
 
 
 def parse_version(text: object, key: str = "version") -> tuple[tuple[int, int, int], list[str]]:

@@ -173,6 +173,7 @@ class NamModel:
         self.dsp = dsp
         self.path = path
         self.slim = slim
+        self.sha256 = ""  # hex sha256 of the file's bytes as load() read them ("": no file)
         self.architecture: str = doc.architecture
         self.version: str = doc.version_text
         self.sample_rate: float = doc.effective_sample_rate
@@ -293,8 +294,10 @@ def load(path: str | Path, slim: float | None = None) -> NamModel:
     Raises :class:`~pedaltool.errors.NamFileError` naming the file and the problem.
     """
     p = Path(path)
-    doc_json = read_json(p)
-    return load_dict(doc_json, slim=slim, name=str(path), path=p)
+    doc_json, sha256 = read_json(p)
+    model = load_dict(doc_json, slim=slim, name=str(path), path=p)
+    model.sha256 = sha256
+    return model
 
 
 def slim_changes_nothing(path: str | Path) -> bool:
