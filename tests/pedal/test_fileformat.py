@@ -118,7 +118,7 @@ def test_host_reader_rejects_bad_files(tmp_path, fitted_qp):
         with pytest.raises(PedalFormatError) as exc:
             read_pedal(path)
         assert f"{name}.pedal" in str(exc.value) and why in str(exc.value), str(exc.value)
-    with pytest.raises(PedalFormatError, match="missing.pedal: cannot read"):
+    with pytest.raises(PedalFormatError, match="missing.pedal: file not found$"):
         read_pedal(tmp_path / "missing.pedal")
 
 

@@ -153,8 +153,10 @@ def read_pedal(path) -> QuantisedPedal:
             size = os.fstat(f.fileno()).st_size
     except IsADirectoryError:
         raise PedalFormatError(f"{shown}: is a directory, not a .pedal file") from None
+    except FileNotFoundError:  # worded as the .nam and WAV readers word it
+        raise PedalFormatError(f"{shown}: file not found") from None
     except OSError as exc:
-        raise PedalFormatError(f"{shown}: cannot read ({exc.strerror})") from None
+        raise PedalFormatError(f"{shown}: cannot read ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE and is_pedal_data(data):  # (another kind: its magic says)
         got = f"{size} bytes" if size > MAX_FILE else f"more than {MAX_FILE} bytes"
         raise PedalFormatError(f"{shown}: too large ({got}; a .pedal has at most {MAX_FILE})")
