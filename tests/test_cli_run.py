@@ -111,5 +111,5 @@ def test_a_missing_choice_is_one_line(tmp_path):
     ("Choose from:\\n\\ton,\\n\\toff"); said on one (an audit)."""
     r, _ = _run(tmp_path, "bypass")
     assert r.returncode == 2 and r.stderr == (
-        "error: Missing argument '{on|off}'. Choose from: on, off (see `pedaltool bypass "
-        "--help`)\n")
+        "error: Missing argument 'on|off|toggle'. Choose from: on, off, toggle (see "
+        "`pedaltool bypass --help`)\n")

@@ -259,8 +259,8 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
     (tmp_path / "same.png").symlink_to(tmp_path / "old.pedal")
     runner = CliRunner()
     for args, problem in (
-            (["-o", "a.pedal", "--json", "a.pedal"], "a.pedal: given as both the JSON report "
-                                                     "and the .pedal"),
+            (["-o", "a.pedal", "--json", "a.pedal"], "--json names the JSON report to write, "
+                                                     "not a .pedal file"),
             (["-o", "d.png", "--plot", "d.png"], "-o names a .pedal file"),
             (["-o", "bank/TS9.PEDAL"], "lower-case .pedal: give TS9.pedal"),
             (["-o", "c.pedal", "--json", "r.png", "--plot", "r.png"],
