@@ -37,8 +37,13 @@ def reply(tag, payload=""):
         return
     w = sys.stdout.write
     w("@" + tag + " ")
-    for piece in payload:
-        w(piece)
+    try:  # the pieces are made here, outside dispatch()'s catch: a failure must not stop
+        for piece in payload:  # the pedal (the line so far is ended; the host reads it as
+            w(piece)  # a broken reply, then the reason)
+    except Exception as e:
+        w("\n")
+        reply("err", "internal: " + type(e).__name__ + " " + str(e)[:80])
+        return
     w("\n")
 
 

@@ -111,3 +111,21 @@ def test_a_long_preset_list_is_sent_without_one_big_allocation(tmp_path):
     listed = json.loads(r.tagged("list")[0])
     assert [p["file"] for p in listed] == names and all(p["ok"] for p in listed)
     assert [p["index"] for p in listed] == list(range(1, 301))
+
+
+def test_a_reply_that_fails_while_it_is_written_does_not_stop_the_pedal(tmp_path):
+    """A reply written in pieces is made outside dispatch()'s catch: a MemoryError half way
+    through the preset list would have stopped the pedal (a review). The line is ended, the
+    reason follows, and the next command is answered."""
+    prelude = """
+def _failing(self):
+    yield "["
+    raise MemoryError("no room")
+app.App.presets_json = _failing
+"""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first"))})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", np.zeros(4800, np.int16)),
+               stdin=b"preset list\nstatus\n", prelude=prelude)
+    assert r.returncode == 0, r.stderr
+    assert r.replies[:2] == ["@list [", "@err internal: MemoryError no room"], r.replies
+    assert r.replies[2].startswith("@status {") and r.final["fault"] is None
