@@ -486,6 +486,18 @@ def test_a_single_fit_that_hits_a_bug_still_writes_its_report(models_dir, tmp_pa
     d = json.loads(Path("r.json").read_text())
     assert d["error"].startswith("internal error (ZeroDivisionError: a bug)"), d
     assert d["files"]["capture"] == "bug.nam" and d["files"]["pedal"] is None
+    # a bug where the fit's result is written (the .pedal writer, where the Latin-1 name
+    # failed): the same (a review)
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", lambda path, cfg: "a result")
+
+    def report(res, out, say, notes):
+        raise UnicodeEncodeError("utf-8", "caf\udce9", 3, 4, "surrogates not allowed")
+
+    monkeypatch.setattr(batch, "report", report)
+    r = CliRunner().invoke(main, ["fit", "bug.nam", "--json", "r.json"])
+    assert r.exit_code == 3 and "Traceback" not in r.output, r.output
+    assert json.loads(Path("r.json").read_text())["error"].startswith(
+        "internal error (UnicodeEncodeError: ")
 
 
 @pytest.mark.slow

@@ -132,6 +132,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             else:
                 click.echo(f"fitting {models[0].name}", err=True)
                 res = fit_capture(models[0], cfg)
+            # written before anything is printed: a full disk or a closed terminal loses no
+            # model (it writes the .pedal, so a bug there is caught below too)
+            d = batch.report(res, output, cfg.progress, notes)
         except (KeyboardInterrupt, Exception) as exc:  # the report says so
             # too, as a batch's entries do (_plan: either captures or --input/--target), a bug
             # included (an audit: none was written); an interrupt's on stdout is the
@@ -145,8 +148,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                                                     di_wav, target_wav,
                                                     getattr(exc, "lag_samples", None)))
             raise
-        # written before anything is printed: a full disk or a closed terminal loses no model
-        d = batch.report(res, output, cfg.progress, notes)
         try:
             click.echo(result_table(res), err=to_err)
             for note in notes:
