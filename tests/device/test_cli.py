@@ -313,3 +313,18 @@ def test_virtual_cleans_up_after_a_double_ctrl_c(tmp_path):
             proc.kill()
     assert proc.returncode == 0 and "virtual pedal stopped" in out and err == "", (out, err)
     assert not fs.exists()
+
+
+def test_a_virtual_pedal_that_fails_to_start_leaves_its_folder_free(tmp_path):
+    """The folder lock was taken first and kept when the start then failed (an unreadable
+    input): a retry on the folder in the same process was told another pedal ran there (a
+    review)."""
+    from pedaltool.device.virtual import VirtualPedal
+    from pedaltool.errors import PedaltoolError
+
+    bad = VirtualPedal(fs_dir=tmp_path / "fs", input_wav=tmp_path / "missing.wav")
+    with pytest.raises(PedaltoolError, match="missing.wav"):
+        bad.start()
+    good = VirtualPedal(fs_dir=tmp_path / "fs")
+    good.start()
+    good.stop()

@@ -246,11 +246,7 @@ def virtual(input_wav, output_wav, fs_dir):
 
 def _run_virtual(vp) -> None:
     """Start the virtual pedal ``vp``, print how to reach it and run until Ctrl-C or a kill."""
-    try:
-        port = vp.start()
-    except BaseException:
-        vp.stop()  # its temporary folders
-        raise
+    port = vp.start()  # (a failed start leaves nothing behind)
     say_notes(vp.input_notes, vp.input_wav.name if vp.input_wav else "input")
     click.echo(f"virtual pedal on {port}")
     click.echo(f"  filesystem: {vp.fs_dir}")

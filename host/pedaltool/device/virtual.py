@@ -142,16 +142,19 @@ class VirtualPedal:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> str:
-        """Open the ptys, boot micropython and return the port to use (the USB side)."""
+        """Open the ptys, boot micropython and return the port to use (the USB side). A start
+        that fails leaves nothing behind: no folder, no lock, no process (stop())."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> str:
         self._lock_fs()
         if self.input_wav is not None and self._sim_input is None:
             self._scratch = tempfile.mkdtemp(prefix="pedaltool-virtual-in-")
-            try:
-                self._sim_input, self.input_notes = playable_input(self.input_wav,
-                                                                   self._scratch)
-            except BaseException:
-                self._remove_scratch()
-                raise
+            self._sim_input, self.input_notes = playable_input(self.input_wav, self._scratch)
         self._board_m, self._board_s = os.openpty()
         self._usb_m, self._usb_s = os.openpty()
         self._fds = [self._board_m, self._board_s, self._usb_m, self._usb_s]
@@ -173,7 +176,6 @@ class VirtualPedal:
             except OSError as exc:  # a file of that name, a read-only temp folder (an audit:
                 # an internal error, and the temporary filesystem left behind)
                 self._registry_file = None
-                self.stop()
                 raise DeviceError(f"{REGISTRY_DIR}: cannot list the virtual pedal there, where "
                                   f"`flash` and `status` find it ({exc.strerror or exc})"
                                   ) from None
