@@ -216,11 +216,15 @@ def test_models_only_checks_the_bank_against_the_pedals_own_profile(pedal, fw_v1
                        r"board runs at 32000 Hz; refit it with .*--rate 32000"):
         flash(pedal.port, board=None, bank_dir=fast, fw_dir=fw_v1, models_only=True)
     with pytest.raises(DeviceError, match=r"--models-only keeps the pedal's board profile "
-                       r"\(rpi_pico\); flash without --models-only to change it to rpi_pico"):
+                       r"\(rpi_pico, 32000 Hz\); rpi_pico is rpi_pico, 48000 Hz: flash "
+                       r"without --models-only to change it"):
         _flash(pedal, fw_v1, fast, models_only=True)
     assert (pedal.fs_dir / "pt/current").read_text() == running
     assert not (other / "bank/fast.pedal").exists()
-    res = flash(pedal.port, board=str(toml), bank_dir=make_bank(
+    # the same profile in a later version (another title): its name and rate are what count
+    newer = tmp_path / "pico32k_newer.toml"
+    newer.write_text(toml.read_text().replace('title = "', 'title = "newer ', 1))
+    res = flash(pedal.port, board=str(newer), bank_dir=make_bank(
         tmp_path / "slow2", names=("slower",), rate=32000), fw_dir=fw_v1, models_only=True)
     assert res.status["name"] == "slower"
 

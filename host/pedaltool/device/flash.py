@@ -357,28 +357,38 @@ def profile_rate(board: str) -> int | None:
         return None
 
 
-def running_profile(link: Link, port: str, slot: str, requested: str | None
-                    ) -> tuple[str, int | None]:
+def running_profile(link: Link, port: str, slot: str, requested: str | None,
+                    recorded: str | None) -> tuple[str, int | None]:
     """(name, sample rate in Hz or None) of the board profile in the pedal's running ``slot``,
     which ``--models-only`` keeps: the bank must suit it, whatever profile the host would
     pick (an audit: a 32 kHz pedal was checked against the 48 kHz profile its machine
-    suggests, and left with nothing it could play). A ``requested`` profile (``--board``)
-    must be that one."""
-    text = link.read_text(f"{PT}/{slot}/board.json")
+    suggests, and left with nothing it could play). ``recorded``: the profile the slot's
+    manifest names, for a slot without a readable board.json. A ``requested`` profile
+    (``--board``) must have its name and rate."""
     try:
-        doc = json.loads(text or "{}")
+        doc = json.loads(link.read_text(f"{PT}/{slot}/board.json") or "{}")
     except ValueError:
         doc = None
+    name, rate = _name_and_rate(doc)
+    name = name or recorded
+    if requested:
+        want = _name_and_rate(json.loads(board_json(requested)))
+        if (name, rate) != want:
+            raise DeviceError(
+                f"{port}: --models-only keeps the pedal's board profile ({name or 'unnamed'}, "
+                f"{rate or '?'} Hz); {requested} is {want[0] or 'unnamed'}, {want[1] or '?'} "
+                "Hz: flash without --models-only to change it")
+    return str(name or "pedal's"), rate
+
+
+def _name_and_rate(doc) -> tuple[str | None, int | None]:
+    """A device board.json's name and audio.sample_rate_hz (None where missing)."""
     doc = doc if isinstance(doc, dict) else {}
-    name = doc.get("name")
-    if requested and text is not None and board_json(requested) != text.encode():
-        raise DeviceError(f"{port}: --models-only keeps the pedal's board profile "
-                          f"({name or 'unnamed'}); flash without --models-only to change it "
-                          f"to {requested}")
     audio = doc.get("audio")
     rate = audio.get("sample_rate_hz") if isinstance(audio, dict) else None
-    rate = rate if isinstance(rate, int) and not isinstance(rate, bool) else None
-    return str(name or requested or "pedal's"), rate
+    name = doc.get("name")
+    return (name if isinstance(name, str) else None,
+            rate if isinstance(rate, int) and not isinstance(rate, bool) else None)
 
 
 def pick_board_name(info: BoardInfo, requested: str | None) -> str:
@@ -422,9 +432,10 @@ def make_plan(
                 f"{info.port}: no firmware on the pedal yet; run `pedaltool flash` without "
                 "--models-only first"
             )
-        board_name, rate = running_profile(link, info.port, current, board)
-        check_bank_rate(bank, rate, board_name)
         manifest = json.loads(link.read_text(f"{PT}/{current}/manifest.json") or "{}")
+        board_name, rate = running_profile(link, info.port, current, board,
+                                           manifest.get("board"))
+        check_bank_rate(bank, rate, board_name)
         keep = [r for r in manifest.get("files", {}) if not r.startswith("bank/")]
         # size and hash come from the running slot's manifest; the data never leaves the board
         files = [FileSpec(r, None, f"pedal:{PT}/{current}/{r}") for r in keep]
