@@ -110,9 +110,9 @@ class Console:
 
         Sends ``help`` and waits for ``@help``: replies come in order, so anything older (a
         reply to earlier input, line noise) is consumed first. If the board sits at the REPL
-        instead (``help`` prints MicroPython's own help), or says nothing at all (the raw REPL
-        echoes nothing: a flash or mpremote killed mid-transfer leaves a board there), soft-reset
-        it once to start the pedal.
+        instead (``help`` prints MicroPython's own help), or sits in the raw REPL (which echoes
+        nothing: a flash or mpremote killed mid-transfer leaves a board there), soft-reset it
+        once to start the pedal.
         """
         restarted = False
         for _attempt in range(3):  # a garbled `help` on a noisy line is simply sent again
@@ -121,7 +121,14 @@ class Console:
             if line is not None:
                 return
             at_repl = _at_repl(lines) or any("MicroPython" in ln for ln in lines)
-            if (at_repl or not lines) and not restarted:
+            if not lines and not restarted:
+                # silence: Ctrl-B leaves a raw REPL, whose friendly REPL then prints its
+                # banner; a busy firmware drops the control character and the empty line
+                # (only a banner restarts it: a restart loses unsaved knob changes)
+                self.link.serial.write(b"\r\x02")
+                _, more = self.link.read_lines_until(lambda s: REPL_BANNER in s, 1.0)
+                at_repl = any(REPL_BANNER in ln for ln in more)
+            if at_repl and not restarted:
                 self.restart()
                 restarted = True
         raise DeviceError(
