@@ -534,6 +534,10 @@ def test_a_fit_that_is_not_written_says_why_in_the_exit_code_json_and_summary(
     assert d["files"]["pedal"] is None and "cannot be approximated" in d["error"]
     assert d["device"]["esr"] > 0  # the fit's numbers are still reported
     assert Path("old.pedal").read_bytes() == b"the user's old model"
+    # and said to be kept, as flash uploads it (an audit: nothing said)
+    kept = ("note: old.pedal is kept as it was, from an earlier fit: `pedaltool flash` uploads "
+            "it (remove it to leave it out)")
+    assert kept in d["notes"] and r.output.count(kept) == 2  # among the lines, and under them
     assert not Path("pedals").exists()
 
     r = runner.invoke(main, ["fit", "tiny.nam", "broken.nam", "bug.nam", "--quick", "--json",
@@ -838,8 +842,26 @@ def test_an_interrupted_batch_reports_the_captures_it_finished(models_dir, tmp_p
     monkeypatch.setattr(batch, "fit_one", fit_one)
     r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "--json", "r.json"])
     assert r.exit_code == 130, r.output
-    assert "interrupted after 1 of 3 captures: a.nam" in r.output
-    assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == ["a.nam"]
+    # one line (it was two: "interrupted after ..." and "error: interrupted"), and a report
+    # of every capture given, the unfinished ones with why (an audit: it listed a.nam only,
+    # as a clean batch would)
+    assert r.output.splitlines()[-1] == "error: interrupted after 1 of 3 captures: a.nam"
+    assert r.output.count("interrupted") == 1, r.output
+    rows = json.loads(Path("r.json").read_text())
+    assert [d["files"]["capture"] for d in rows] == ["a.nam", "b.nam", "c.nam"]
+    assert [d["error"] for d in rows] == ["a.nam: refused", "interrupted", "interrupted"]
+    assert all(d["files"]["pedal"] is None for d in rows)
+    # interrupted before any capture finished: the report is still written (it was not, and
+    # an earlier run's stayed as if it were this one's)
+    Path("r.json").write_text("[]")
+
+    def fit_none(path, out, cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "fit_one", fit_none)
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "--json", "r.json"])
+    assert r.exit_code == 130 and r.output.splitlines()[-1] == "error: interrupted", r.output
+    assert [d["error"] for d in json.loads(Path("r.json").read_text())] == ["interrupted"] * 2
 
 
 def test_a_batch_reports_in_the_order_given_however_its_captures_finish(models_dir, tmp_path,

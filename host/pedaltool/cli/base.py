@@ -20,10 +20,12 @@ from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 
 
 def interrupt_text(exc: KeyboardInterrupt) -> str:
-    """How an interrupt is said (after ``error: ``, and in a JSON report's ``error``)."""
-    if isinstance(exc, Stopped):
-        return f"stopped ({signal.Signals(exc.signum).name})"
-    return "interrupted"
+    """How an interrupt is said (after ``error: ``, and in a JSON report's ``error``), with
+    what a command adds to it (its ``detail``: e.g. which captures a batch finished)."""
+    said = (f"stopped ({signal.Signals(exc.signum).name})" if isinstance(exc, Stopped)
+            else "interrupted")
+    detail = getattr(exc, "detail", "")
+    return f"{said} {detail}" if detail else said
 
 
 class Stopped(KeyboardInterrupt):

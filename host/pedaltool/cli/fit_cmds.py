@@ -19,7 +19,6 @@ from pedaltool.cli.base import (
     json_option,
     json_text,
     main,
-    say_error,
     say_lines,
 )
 from pedaltool.errors import FitError, PedaltoolError, internal_error_text
@@ -191,11 +190,17 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 click.echo(f"fitting {path} ({k + 1} of {len(jobs_list)})", err=True)
                 insort(results, batch.fit_one(path, out, replace(
                     cfg, progress=_progress_printer())), key=in_order)
-    except KeyboardInterrupt:  # Ctrl-C, kill, a closed terminal: keep what is finished
-        if results:  # the report first: stderr may be gone with the terminal
-            _dump_json(json_path, results)
-            say_error(f"interrupted after {len(results)} of {len(jobs_list)} captures: "
-                       f"{', '.join(batch.given(d) for d in results)}")
+    except KeyboardInterrupt as exc:  # Ctrl-C, kill, a closed terminal: keep what is finished
+        # the report first (stderr may be gone with the terminal), always, with every capture
+        # given: the unfinished ones say why (an audit: it listed the finished ones only, as
+        # a clean batch, and none at all, or the last run's, when none had finished)
+        finished = [batch.given(d) for d in results]
+        why = interrupt_text(exc)
+        rest = [batch.failure(path, why) for path, _ in jobs_list if path not in finished]
+        _dump_json(json_path, sorted(results + rest, key=in_order))
+        if finished:  # said on the command's one error line (cli.base)
+            exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
+                          f"{', '.join(finished)}")
         raise
     click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
     for d in results:  # each capture's notes, said among the interleaved progress lines

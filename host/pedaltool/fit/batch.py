@@ -40,6 +40,15 @@ def report(res: api.FitResult, out: str | Path | None, say: Say | None = None,
         d["files"]["pedal"] = str(api.write_result(res, out, say))
     except PedaltoolError as exc:
         d["error"] = str(exc)
+        kept = api.pedal_path(res.name, out)
+        if kept.is_file():  # an earlier model there plays on: said (an audit: a failed
+            # refit left another capture's model in the bank without a word)
+            note = (f"note: {kept} is kept as it was, from an earlier fit: `pedaltool flash` "
+                    "uploads it (remove it to leave it out)")
+            if say is not None:
+                say(note)
+            if note not in d["notes"]:
+                d["notes"].append(note)
     return d
 
 
