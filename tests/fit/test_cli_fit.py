@@ -896,8 +896,9 @@ def test_a_batch_reports_in_the_order_given_however_its_captures_finish(models_d
     r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "-j", "2",
                                   "--json", "r.json"])
     assert r.exit_code == 130, r.output
-    assert [d["files"]["capture"] for d in json.loads(Path("r.json").read_text())] == \
-        ["a.nam", "c.nam"]
+    rows = json.loads(Path("r.json").read_text())  # every capture, the unfinished one too
+    assert [(d["files"]["capture"], d["error"]) for d in rows] == [
+        ("a.nam", "a.nam: refused"), ("b.nam", "interrupted"), ("c.nam", "c.nam: refused")]
 
 
 def test_compare_says_what_fit_says_and_refuses_a_silent_capture(models_dir, tmp_path):
@@ -1052,3 +1053,21 @@ def test_a_pipe_is_read_once_or_refused(models_dir, tmp_path):
                                                                     ).hexdigest()
     finally:
         os.close(read)
+
+
+def test_a_batch_warns_of_a_capture_copied_under_another_name(models_dir, tmp_path,
+                                                              monkeypatch):
+    """A byte-for-byte copy under another name was fitted twice, two presets of one sound,
+    without a word (an audit; links are refused as "given twice")."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    Path("lib2").mkdir()
+    shutil.copy(models_dir / "core_wavenet.nam", "ts9.nam")
+    shutil.copy(models_dir / "core_wavenet.nam", "lib2/ts9_copy.nam")
+    shutil.copy(models_dir / "core_lstm.nam", "other.nam")
+    monkeypatch.setattr(batch, "fit_one", lambda path, out, cfg: batch.failure(path, "x"))
+    r = CliRunner().invoke(main, ["fit", "ts9.nam", "other.nam", "lib2/ts9_copy.nam"])
+    said = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
+    assert said == ["warning: lib2/ts9_copy.nam has the same bytes as ts9.nam: both are "
+                    "fitted, and the bank gets two presets of one sound"], r.output

@@ -176,6 +176,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     def in_order(d: dict) -> int:
         return order[batch.given(d)]
 
+    say_lines(_copies(models))
     try:
         if jobs > 1:
             t0 = time.time()
@@ -283,6 +284,26 @@ def _check_distinct_names(models, output: Path | None) -> None:
                            f"{where / (m.stem + '.pedal')}; rename one or fit it on its own "
                            "with -o")
         seen[key] = m
+
+
+def _copies(models: list[Path]) -> list[str]:
+    """A warning for each capture with the same bytes as one given before it (a copy under
+    another name: links are refused as "given twice"): fitted twice, two presets of one
+    sound, and nothing said (an audit)."""
+    import hashlib
+
+    seen: dict[str, Path] = {}
+    said = []
+    for m in models:
+        try:
+            digest = hashlib.sha256(m.read_bytes()).hexdigest()
+        except OSError:  # (its fit says why)
+            continue
+        first = seen.setdefault(digest, m)
+        if first is not m:
+            said.append(f"warning: {m} has the same bytes as {first}: both are fitted, and the "
+                        "bank gets two presets of one sound")
+    return said
 
 
 def _dump_json(path: Path | None, data) -> None:
