@@ -29,3 +29,10 @@ def test_demo_end_to_end(tmp_path):
     assert pedal["esr"] == pytest.approx(host["esr"], rel=1e-3)
     assert pedal["esr"] < 0.5  # it sounds like the capture, not like a bypassed pedal
     assert "virtual pedal vs host simulator: max |diff| 0 LSB" in p.stdout
+    # the fit's own model score beside its baseline, both on its evaluation DI, and said so:
+    # the baseline alone beside the demo's 10 s rows read as the model doing twice as badly
+    # (an audit)
+    fitted, base = report["metrics"]["fitted model (fit report)"], report["metrics"][
+        "naive baseline (fit report)"]
+    assert fitted["esr"] > 0 and base["esr"] > 0
+    assert "(fit report: on the fit's 20 s evaluation DI;" in p.stdout
