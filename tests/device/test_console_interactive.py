@@ -42,6 +42,8 @@ def test_interactive_console_and_ctrl_bracket(pedal, tmp_path):
         os.write(m, b"\x1d")  # Ctrl-]
         rest = _read_until(m, b"console closed", 10)
         assert b"console closed" in rest
+        # the quit word the key's macro types, echoed by the terminal, is taken back
+        assert rest.rindex(b"__pedaltool_quit__") < rest.index(b"\x1b[1A\x1b[2K"), rest
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:

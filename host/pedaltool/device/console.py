@@ -257,6 +257,10 @@ def interactive(port: str | None, out=None) -> None:
                 except EOFError:
                     break
                 if QUIT_KEY in line or line.strip() in ("exit", "quit", _QUIT_WORD):
+                    if _QUIT_WORD in line and sys.stdout.isatty():  # the macro's word, which
+                        # the terminal echoed: taken back (an audit saw it printed)
+                        sys.stdout.write("\x1b[1A\x1b[2K")
+                        sys.stdout.flush()
                     break
                 if lost:  # said when it happened; raised below
                     break
