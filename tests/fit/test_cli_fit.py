@@ -381,7 +381,8 @@ def _result(**kw):
 
     base = dict(name="amp", sane=True, sanity_message="", score=SimpleNamespace(esr=0.01),
                 float_score=SimpleNamespace(esr=0.01), device_vs_float_esr=1e-6,
-                budget=1302.0, eval_y=None, qpedal=quantise(eq_test_models(48000)["hp20"]))
+                budget=1302.0, eval_y=None, qpedal=quantise(eq_test_models(48000)["hp20"]),
+                recording=None)
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -442,6 +443,9 @@ def test_a_useless_fit_of_a_recorded_pair_asks_whether_it_is_one_take(tmp_path):
                        r"reamp \(best device ESR 1.00 on the held-out end, 1302 cycles/sample\): "
                        r"are they the same take\?$"):
         api.write_result(res, tmp_path / "amp.pedal")
+    res.recording = {"di": "takes/di.wav", "reamp": "takes/amp.wav", "lag_samples": 7}
+    with pytest.raises(FitError, match=r"^di.wav / amp.wav: not written, the DI explains"):
+        api.write_result(res, tmp_path / "amp.pedal")  # both files named (it named the reamp)
     res.score = N(esr=0.9)  # useful enough: written
     assert api.write_result(res, tmp_path / "amp.pedal").is_file()
 

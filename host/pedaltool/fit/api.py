@@ -1029,8 +1029,12 @@ def write_result(res: FitResult, out: str | Path | None = None,
     if not res.score.esr < MAX_USEFUL_ESR:
         if res.qpedal.source.gear_type == RECORDED_GEAR:
             # the same-take check passes another take of the same riff (the notes' timing
-            # lines up to a few ms); the fit is where it shows (docs/fitting.md)
-            raise FitError(f"{res.name}: not written, the DI explains almost none of the "
+            # lines up to a few ms); the fit is where it shows (docs/fitting.md). Both files
+            # are named: the question is about the two (it named the reamp alone)
+            rec = res.recording or {}
+            who = (f"{Path(rec['di']).name} / {Path(rec['reamp']).name}"
+                   if rec.get("di") and rec.get("reamp") else res.name)
+            raise FitError(f"{who}: not written, the DI explains almost none of the "
                            f"reamp (best device ESR {res.score.esr:.2f} on the held-out end, "
                            f"{res.budget:.0f} cycles/sample): are they the same take?")
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
