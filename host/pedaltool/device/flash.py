@@ -346,17 +346,6 @@ def check_bank_rate(bank: list[FileSpec], rate: int | None, board: str) -> None:
                               f"--rate {rate}`")
 
 
-def profile_rate(board: str) -> int | None:
-    """The sample rate (Hz) of board profile ``board``; None when the profile cannot be read
-    (``board_json`` says why)."""
-    try:
-        from pedaltool import boards
-
-        return boards.load_board(board).sample_rate_hz
-    except (ImportError, DeviceError):
-        return None
-
-
 def running_profile(link: Link, port: str, slot: str, requested: str | None,
                     recorded: str | None) -> tuple[str, int | None]:
     """(name, sample rate in Hz or None) of the board profile in the pedal's running ``slot``,
@@ -442,10 +431,11 @@ def make_plan(
         fixed = {r: manifest["files"][r] for r in keep}
     else:
         board_name = pick_board_name(info, board)
-        check_bank_rate(bank, profile_rate(board_name), board_name)
+        board_doc = board_json(board_name)  # the profile read once: its rate and the file
+        check_bank_rate(bank, _name_and_rate(json.loads(board_doc))[1], board_name)
         fixed = {}
         files = firmware_files(_mpy_arch(info), fw_dir)
-        files.append(FileSpec("board.json", board_json(board_name), f"board profile {board_name}"))
+        files.append(FileSpec("board.json", board_doc, f"board profile {board_name}"))
     files += bank
     steps: list[Step] = []
     for f in files:
