@@ -144,3 +144,21 @@ def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     assert write_atomic_set([(n, b"new") for n in names]) == names
     assert [n.read_bytes() for n in names] == [b"new"] * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n.name for n in names)
+
+
+def test_a_symlinked_output_is_written_through_the_link(tmp_path):
+    # an audit: render to a symlink replaced the link with a file and left the target old
+    (tmp_path / "takes").mkdir()
+    target = tmp_path / "takes" / "take3.wav"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    link = tmp_path / "latest.wav"
+    link.symlink_to(os.path.join("takes", "take3.wav"))
+    assert write_atomic(link, b"new") == link
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(f.name for f in (tmp_path / "takes").iterdir()) == ["take3.wav"]
+    dangling = tmp_path / "next.wav"
+    dangling.symlink_to(tmp_path / "takes" / "take4.wav")
+    write_atomic(dangling, b"fresh")
+    assert dangling.is_symlink() and (tmp_path / "takes" / "take4.wav").read_bytes() == b"fresh"

@@ -41,20 +41,28 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
     """:func:`write_atomic` for files that belong together (an A/B pair): every one is written
     to its temporary file first, and only when all are complete are they renamed into place,
     so a failure (a full disk) leaves the old set, not a mix of old and new files."""
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[str, Path, Path]] = []
     try:
         for path, data in files:
-            staged.append((_stage(Path(path), data, make_folder, error), Path(path)))
-        for tmp, p in staged:
+            target = _through_links(Path(path))
+            staged.append((_stage(target, data, make_folder, error), target, Path(path)))
+        for tmp, target, p in staged:
             try:
-                os.replace(tmp, p)
+                os.replace(tmp, target)
             except OSError as exc:
                 raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        for tmp, _ in staged:  # those not renamed yet
+        for tmp, _, _ in staged:  # those not renamed yet
             _unlink_quietly(tmp)
         raise
-    return [p for _, p in staged]
+    return [p for _, _, p in staged]
+
+
+def _through_links(p: Path) -> Path:
+    """The file a write to ``p`` should replace: a symlink's target, as a plain ``open()``
+    writes through it (renaming onto the link itself replaced the link with a file), else
+    ``p``."""
+    return Path(os.path.realpath(p)) if os.path.islink(p) else p
 
 
 def _mode_for(p: Path) -> int:
