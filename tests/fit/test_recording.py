@@ -33,6 +33,23 @@ def test_alignment_finds_the_recording_offset():
     assert np.allclose(t[k:], wh[: len(t) - k])
 
 
+@pytest.mark.parametrize("reamp_seconds", [3.5, 5.0, 6.0])
+def test_a_pair_cut_in_the_middle_of_playing_is_aligned_on_its_playing(reamp_seconds):
+    """Both files exported over the same stretch of a session (a DAW region): the DI and the
+    reamp start and end at the same sample, mid-note. The whitened correlation weighs the
+    two files' shared cut edges like the playing, and it lined them up at 0 samples instead
+    of the interface's 480 (an audit): refused as another take, or fitted at ESR 0.88."""
+    from scipy import signal
+
+    take = signals.evaluation_di(RATE, 10.0).astype(np.float64)
+    band = signal.butter(2, [200, 4000], "band", fs=RATE, output="sos")
+    di = take[2 * RATE: 8 * RATE]  # from 2 s: playing at both ends
+    assert min(np.max(np.abs(di[:480])), np.max(np.abs(di[-480:]))) > 0.01
+    wet = 0.3 * np.tanh(8 * signal.sosfilt(band, take[2 * RATE - 480: 8 * RATE - 480]))
+    _, _, lag = align(di, wet[: int(reamp_seconds * RATE)], RATE)
+    assert 479 <= lag <= 483
+
+
 def test_alignment_keeps_a_device_that_answers_before_its_correlation_peak_causal():
     """A saturating device's whitened correlation peaks well after the peak of its answer
     (the HM-2's 37 samples against 13): lined up on the correlation, the answer came before

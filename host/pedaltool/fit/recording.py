@@ -71,6 +71,12 @@ CLEAR_PEAK_RATIO = 13.0
 # 20-3500 for its own peak (2026-12-06)
 FAR_LAG_S = 5.0
 FAR_PEAK_FACTOR = 2.0
+# both files faded in and out over this many seconds before the correlation: two files cut
+# at the same sample mid-note (exported over one DAW region) share a step at each end, which
+# whitening weighs like all the playing, and the peak went to lag 0 instead of the
+# interface's 480 samples (an audit, 2026-12-06). The peak ratios above, on the evaluation
+# DI through the 11 scored captures and on another take, moved by at most 3 % with it
+EDGE_FADE_S = 0.05
 
 
 def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
@@ -90,11 +96,12 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
             raise FitError(f"{name}: the {what} is silent (of a stereo file, the first "
                            "channel is read)")
     # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
-    # first (a DC offset on both, 0.01 already, pulled the peak to lag 0); this is the
-    # correlation's own: fit_recording removes the aligned files' DC, with its note, after
-    # (remove_dc)
+    # first (a DC offset on both, 0.01 already, pulled the peak to lag 0) and its ends faded
+    # (EDGE_FADE_S); this is the correlation's own: fit_recording removes the aligned files'
+    # DC, with its note, after (remove_dc)
     m = int(min(n, 20 * rate_hz))
-    a, b = di[:m] - np.mean(di[:m]), target[:m] - np.mean(target[:m])
+    fade = sps.windows.tukey(m, 2 * EDGE_FADE_S * rate_hz / m)  # (m >= MIN_SECONDS)
+    a, b = (di[:m] - np.mean(di[:m])) * fade, (target[:m] - np.mean(target[:m])) * fade
     cc = np.abs(cross_correlation(b, a, whiten=True))
     max_lag = int(MAX_LAG_S * rate_hz)
     lags, vals = lag_window(cc, 0, max_lag)
@@ -619,3 +626,4 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
         device_vs_float_esr=dev_vs_float, saturating=saturating,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
+
