@@ -176,6 +176,27 @@ def test_a_truncated_data_chunk_is_read_with_a_note(tmp_path):
             audio.read_wav(p)
 
 
+@pytest.mark.parametrize("unset", [0, 0xFFFFFFFF])
+def test_a_data_chunk_size_left_unset_is_read_to_the_end_of_the_file(tmp_path, unset):
+    """A recorder stopped before it wrote the sizes (0), or a streaming writer that never
+    does (0xFFFFFFFF): the audio is all there, after the header (an audit: size 0 was "no
+    audio samples", 0xFFFFFFFF "truncated: 4000 of 4294967295 bytes")."""
+    x = _ramp(1000)
+    whole = bytearray(_wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
+    at = whole.index(b"data") + 4
+    whole[at:at + 4] = unset.to_bytes(4, "little")
+    p = tmp_path / "u.wav"
+    p.write_bytes(bytes(whole))
+    clip = audio.read_wav(p)
+    assert np.array_equal(clip.samples, x)
+    assert clip.notes == [f"data chunk size unset ({unset:#x}, a recording not finalised?): "
+                          "read the 4000 bytes to the end of the file"]
+    assert audio.note_kind(clip.notes[0]) == "warning"
+    p.write_bytes(bytes(whole[:at + 4]))  # nothing after it: empty
+    with pytest.raises(AudioFileError, match="no audio samples"):
+        audio.read_wav(p)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
     x = _ramp()

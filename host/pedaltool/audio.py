@@ -35,6 +35,9 @@ DEFAULT_INTERFACE_DBU = 12.0
 _FORMAT_PCM = 0x0001
 _FORMAT_FLOAT = 0x0003
 _FORMAT_EXTENSIBLE = 0xFFFE
+# a data chunk size a writer leaves when it never finishes the file: 0 (a recorder stopped
+# mid-take) or 0xFFFFFFFF (a streaming writer)
+_UNSET_SIZES = (0, 0xFFFFFFFF)
 
 
 @dataclass
@@ -125,9 +128,16 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         elif cid == b"data":
             if fmt_info is None:
                 raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
-            if len(body) < size:
+            if size in _UNSET_SIZES and len(data) > pos + 8:
+                # a recorder that stopped before writing the size (or a streaming writer
+                # that never does): what follows is the audio, as FFmpeg reads it (an audit:
+                # size 0 was "no audio samples", 0xFFFFFFFF "truncated" though complete)
+                body = data[pos + 8:]
+                notes.append(f"data chunk size unset ({size:#x}, a recording not finalised?):"
+                             f" read the {len(body)} bytes to the end of the file")
+            elif len(body) < size:
                 notes.append(f"data chunk truncated: {len(body)} of {size} bytes present")
-            audio, promised = body, size
+            audio, promised = body, len(body) if size in _UNSET_SIZES else size
             break
         pos += 8 + size + (size & 1)  # chunks are padded to even sizes
     if fmt_info is None:
@@ -238,7 +248,8 @@ def rate_note(from_hz: float, to_hz: float, to_what: str = "") -> str:
 
 
 # notes on how a file was read that change what is heard: said as warnings
-_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "clipped",
+_WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "data chunk size unset",
+                  "clipped",
                   "ignored metadata input_level_dbu", "input_level_dbu")
 
 
