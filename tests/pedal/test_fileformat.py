@@ -53,6 +53,18 @@ def test_the_fit_effort_round_trips_and_older_files_have_none(tmp_path, fitted_q
     assert len(data) == len((tmp_path / "old.pedal").read_bytes()) + 4 + len("thorough")
 
 
+def test_a_control_character_in_a_name_is_written_as_a_space(tmp_path, fitted_qp):
+    """A capture's name with a line break (its metadata, or a file name): readers refuse
+    control characters, so the writer puts a space there, and the pedal's console replies
+    stay one line each."""
+    import dataclasses
+
+    qp = dataclasses.replace(fitted_qp, name="Kl\none\t\x9b2J\x7f",
+                             source=dataclasses.replace(fitted_qp.source, file_name="a\rb.nam"))
+    back = read_pedal(write_pedal(tmp_path / "n.pedal", qp))
+    assert back.name == "Kl one  2J " and back.source.file_name == "a b.nam"
+
+
 def test_typical_file_is_small(fitted_qp):
     assert len(to_bytes(fitted_qp)) <= 4096
 
@@ -96,6 +108,9 @@ def _variants(data: bytes) -> dict:
         "name-surrogate": (named(b"\xed\xa0\x80"), "metadata 1 is not UTF-8"),
         "name-overlong": (named(b"\xc0\x80"), "metadata 1 is not UTF-8"),
         "name-beyond-unicode": (named(b"\xf4\x90\x80\x80"), "metadata 1 is not UTF-8"),
+        # a line break in a name forged a console reply line (an audit); C1 opens an escape
+        "name-newline": (named(b"Kl\n@err x"), "metadata 1 holds a control character"),
+        "name-c1": (named(b"\xc2\x9b2J"), "metadata 1 holds a control character"),
         "delay-knob": (_recrc(bytes(knob)), "stage 0: delay: takes no knob"),
         "delays": (_recrc(bytes(two)), "stage 1: the delays add up to more than 4095"),
         "magic-only": (data[:3], "truncated (3 bytes)"),
@@ -290,8 +305,9 @@ def test_pedaltool_info_shows_what_a_pedal_file_holds(tmp_path):
 def test_info_shows_any_file_the_reader_accepts(tmp_path):
     """What another writer (or a damaged key) can put in an accepted file: an ESR without
     its pre-emphasised twin, an infinite score, a name with a newline and an escape sequence.
-    `info` says "not recorded", keeps its JSON strict and prints the name on its own line,
-    escaped (found by an audit, 2026-12-06: a TypeError, `Infinity`, a forged line)."""
+    `info` says "not recorded", keeps its JSON strict and prints the name on its own line
+    (found by an audit, 2026-12-06: a TypeError, `Infinity`, a forged line; the name's
+    control characters are spaces in the file since, and readers refuse them)."""
     import json
 
     from click.testing import CliRunner
@@ -311,11 +327,12 @@ def test_info_shows_any_file_the_reader_accepts(tmp_path):
         r = CliRunner().invoke(main, ["info", str(path)])
         assert r.exit_code == 0, r.output
         assert esr_line in r.stdout
-        assert "name         evil\\nstages       FAKE\\x1b[31m\n" in r.stdout
+        # (readers refuse control characters since 2026-12-06: the writer puts spaces)
+        assert "name         evil stages       FAKE [31m\n" in r.stdout
         assert not any(ln.startswith("stages       FAKE") for ln in r.stdout.splitlines())
         r = CliRunner().invoke(main, ["info", str(path), "--json"])
         facts = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
-        assert facts["device"] == device and facts["name"] == qp.name
+        assert facts["device"] == device and facts["name"] == "evil stages       FAKE [31m"
         assert facts["cycles_per_sample"] == (900.0 if acc.cycles == 900.0 else None)
 
 

@@ -39,8 +39,10 @@ MAX_TEXT = 255  # bytes of UTF-8 per text field
 def _text(s: str) -> bytes:
     """``s`` as UTF-8 of at most MAX_TEXT bytes (cut at a character). A character UTF-8 has
     no bytes for (a lone surrogate: a file name that is not UTF-8, as Python reads it, or a
-    capture's metadata) becomes "?": it failed the whole fit at the end (an audit)."""
-    raw = (s or "").encode("utf-8", "replace")[:MAX_TEXT]
+    capture's metadata) becomes "?": it failed the whole fit at the end (an audit). A control
+    character (a line break in a capture's name) becomes a space: readers refuse them."""
+    s = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in s or "")
+    raw = s.encode("utf-8", "replace")[:MAX_TEXT]
     return raw.decode("utf-8", "ignore").encode("utf-8")
 
 
