@@ -157,8 +157,11 @@ class App:
                     self._set_fault("no presets in bank")
                 else:
                     self._set_fault("no loadable preset")
-            else:
-                self._load(want)
+            # a file the reader takes can still fail to build (a model too big for this
+            # board's heap): the next good one plays, as for a file the reader refuses (an
+            # audit: the pedal stayed dry with a good preset in the bank)
+            while want is not None and not self._load(want):
+                want = self.bank.first_ok()  # (_load marked that one bad)
         self._apply_gate()
         self._update_led()
         gc.collect()

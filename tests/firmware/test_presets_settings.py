@@ -69,6 +69,33 @@ def test_bad_presets_cannot_be_selected(mixed):
     assert st["preset"] == 1 and st["fault"] is None and st["bypass"] is False
 
 
+UNBUILDABLE = """
+from pedalcore import engine as _e
+_Base = _e.Engine
+class _Picky(_Base):
+    def __init__(self, pedal, n):
+        if pedal.name == "too big":  # as a model too large for the board's heap fails
+            raise MemoryError("memory allocation failed, allocating 8216 bytes")
+        _Base.__init__(self, pedal, n)
+_e.Engine = _Picky
+"""
+
+
+def test_a_preset_that_fails_to_build_at_boot_gives_way_to_the_next_good_one(tmp_path):
+    """A file both readers accept can still fail in the engine (a model too big for the
+    board's heap): the next good preset plays, as after a file the reader refuses (an audit:
+    the pedal stayed dry, "preset": null, with a good preset in the bank)."""
+    slot = make_slot(tmp_path, {"1_big.pedal": pedal_bytes(pedal_model("too big")),
+                                "2_good.pedal": pedal_bytes()})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
+               stdin="status\n", prelude=UNBUILDABLE)
+    assert r.returncode == 0, r.stderr
+    assert any("1_big.pedal" in e and "MemoryError" in e for e in r.tagged("err"))
+    assert json.loads(r.tagged("boot")[0])["preset"] == 2
+    st = json.loads(r.tagged("status")[0])
+    assert st["preset"] == 2 and st["fault"] is None and st["bypass"] is False
+
+
 def test_all_bad_bank_falls_back_to_bypass_never_noise(tmp_path):
     slot = make_slot(tmp_path, bad_files())
     x = noise(48000)
