@@ -177,6 +177,30 @@ def test_a_bank_file_that_is_no_pedal_model_is_refused_in_one_line(tmp_path):
     assert msg.count("json.pedal") == 1 and "refit it" in msg
 
 
+def test_a_bank_model_that_fails_the_sanity_check_is_refused(tmp_path, bank_v1):
+    """Both readers check a file's bounds, not what it plays: a model edited by hand (a
+    post-EQ section turned into a 1 kHz oscillator, the CRC made good) played a tone at
+    -5 dBFS forever (an audit). flash checks every bank model as `fit` checks what it writes."""
+    import dataclasses
+    import math
+
+    from pedaltool.device.flash import bank_files
+    from pedaltool.pedal.fileformat import read_pedal, to_bytes
+
+    bank_files(bank_v1)  # the fitted ones pass
+    src = sorted(bank_v1.glob("*.pedal"))[0]
+    qp = read_pedal(src)
+    k = max(i for i, st in enumerate(qp.stages) if st.kind == "biquad")
+    a1 = -int(2 * math.cos(2 * math.pi * 1000 / qp.sample_rate) * 2**26)
+    stages = list(qp.stages)
+    stages[k] = dataclasses.replace(stages[k], p=(1 << 20, 0, 0, a1, 2**26 - 1, 0, 0))
+    (bank_v1 / src.name).write_bytes(to_bytes(dataclasses.replace(qp, stages=stages)))
+    with pytest.raises(DeviceError, match=rf"^{re.escape(str(bank_v1 / src.name))}: fails the "
+                       r"sanity check a fit writes with \(biquad pole too close to the unit "
+                       r"circle\): it could play noise; refit it$"):
+        bank_files(bank_v1)
+
+
 def test_a_bank_model_fitted_for_another_rate_is_refused_before_writing(pedal, fw_v1,
                                                                         bank_v1, tmp_path):
     """A 32 kHz model for a 48 kHz board: the firmware refuses it at load, and a flash of a

@@ -321,15 +321,25 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
 
 def _check_pedal(path: Path, data: bytes) -> int:
     """The sample rate (Hz) of ``data`` (read from ``path``); DeviceError unless it is a valid
-    .pedal model."""
+    .pedal model that passes the sanity check `fit` writes with (stable, quiet in silence,
+    bounded gain): the readers check a file's bounds, not what it plays, and a file edited by
+    hand with its CRC made good played a 1 kHz tone at -5 dBFS forever (an audit)."""
     from pedaltool.errors import PedalFormatError
     from pedaltool.pedal.fileformat import from_bytes
+    from pedaltool.pedal.sanity import sanity_check
 
     try:
-        return from_bytes(data, str(path)).sample_rate
+        qp = from_bytes(data, str(path))
     except PedalFormatError as exc:  # its message names the file
         raise DeviceError(f"{exc}; refit it (a bank holds only `pedaltool fit` models)"
                           ) from None
+    try:
+        sanity_check(qp)
+    except PedalFormatError as exc:  # "<model name>: <reason>"
+        why = str(exc).removeprefix(f"{qp.name or 'pedal'}: ")
+        raise DeviceError(f"{path}: fails the sanity check a fit writes with ({why}): it "
+                          "could play noise; refit it") from None
+    return qp.sample_rate
 
 
 def check_bank_rate(bank: list[FileSpec], rate: int | None, board: str) -> None:
