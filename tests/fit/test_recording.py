@@ -559,6 +559,33 @@ def test_a_quiet_reamp_is_warned_about_before_fitting(models_dir, tmp_path, monk
                 warned[0].endswith("carry it coarsely; record it hotter")
 
 
+def test_a_di_above_full_scale_is_warned_about(tmp_path, monkeypatch):
+    """A float DI export peaking above 0 dBFS: the pedal's converter clips it, so the model
+    is fitted on peaks it never hears. render and compare said so; fit said nothing (an
+    audit)."""
+    from pedaltool.fit import recording
+
+    di, wet = _pair(4.0)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(recording, "align", stop)  # what follows the reading
+    write_wav(tmp_path / "r.wav", wet, RATE)
+    for scale, hot in ((0.9 / np.abs(di).max(), False), (2.0 / np.abs(di).max(), True)):
+        write_wav(tmp_path / "di.wav", di * scale, RATE)
+        said: list[str] = []
+        with pytest.raises(Stop):
+            fit_recording(tmp_path / "di.wav", tmp_path / "r.wav", FitConfig(progress=said.append))
+        warned = [s for s in said if "full scale" in s]
+        assert warned == (["warning: di.wav: the DI peaks at +6.0 dBFS: the pedal's converter "
+                           "clips at full scale, so the model is fitted on peaks it will never "
+                           "hear; export the DI lower"] if hot else [])
+
+
 def _damped_notes(seconds: float = 12.0, db_per_s: float = 90.0) -> np.ndarray:
     """A note a second, each dying at ``db_per_s`` into the evaluation DI's -90 dBFS floor:
     under the broadband floor its harmonics still stand out of the noise."""
