@@ -62,7 +62,15 @@ def test_stereo_uses_first_channel_with_a_note(tmp_path):
     wavfile.write(p, 48000, np.stack([x, -x], axis=1))
     clip = audio.read_wav(p)
     assert np.array_equal(clip.samples, x)
-    assert any("first channel" in n for n in clip.notes)
+    assert clip.notes == ["2-channel file: using the first channel only"]
+    # a DI on an interface's second input: the first channel is silent, which every command
+    # then met in its own way (render wrote silence; an audit)
+    hiss = (1e-6 * np.random.default_rng(0).standard_normal(len(x))).astype(np.float32)
+    wavfile.write(p, 48000, np.stack([hiss, 0 * x, x], axis=1))
+    assert audio.read_wav(p).notes == ["3-channel file: using the first channel only; it is "
+                                       "silent, and channel 3 is not: export that channel"]
+    assert audio.silence_text(hiss) == "RMS -120 dBFS"
+    assert audio.silence_text(0 * x) == "digital silence"
 
 
 def test_resamples_with_a_note(tmp_path):

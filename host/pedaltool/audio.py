@@ -63,14 +63,15 @@ def _fail(path: Path | str, problem: str) -> AudioFileError:
     return AudioFileError(f"{path}: {problem}")
 
 
-def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channels: int) -> np.ndarray:
-    """Bytes of interleaved frames -> float32 array of channel 0."""
+def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channel: int = 0) -> np.ndarray:
+    """Bytes of interleaved frames -> float32 array of one channel (0: the first)."""
     nbytes = bits // 8
     nframes = len(raw) // block_align
     if nframes == 0:
         return np.zeros(0, np.float32)
     frames = np.frombuffer(raw, dtype=np.uint8, count=nframes * block_align)
-    first = np.ascontiguousarray(frames.reshape(nframes, block_align)[:, :nbytes])
+    at = channel * nbytes
+    first = np.ascontiguousarray(frames.reshape(nframes, block_align)[:, at:at + nbytes])
     if fmt == _FORMAT_FLOAT:
         return first.view("<f4" if bits == 32 else "<f8")[:, 0].astype(np.float32)
     if bits == 8:  # unsigned, offset 128
@@ -161,7 +162,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                        f"{frame}")
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         raise _fail(p, f"unsupported sample rate {rate} Hz (expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
-    samples = _decode(audio, fmt, bits, block_align, channels)
+    samples = _decode(audio, fmt, bits, block_align)
     if samples.size == 0:
         raise _fail(p, f"truncated: no audio samples of the {promised} bytes its data chunk "
                     "promises" if len(audio) < promised else "no audio samples (empty data "
@@ -169,7 +170,14 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     if not np.all(np.isfinite(samples)):
         raise _fail(p, "contains NaN or infinite samples")
     if channels > 1:
-        notes.append(f"{channels}-channel file: using the first channel only")
+        note = f"{channels}-channel file: using the first channel only"
+        if silent(samples):  # a DI recorded on an interface's second input: said for every
+            # command (an audit: render wrote silence, compare and fit called the file silent)
+            loud = [c for c in range(1, channels)
+                    if not silent(_decode(audio, fmt, bits, block_align, c))]
+            if loud:
+                note += f"; it is silent, and channel {loud[0] + 1} is not: export that channel"
+        notes.append(note)
     # at 8 bits a full-scale crest rounds flat for a dozen samples: clipping cannot be told
     flat = clipped_samples(samples) if bits > 8 else 0
     if flat:
@@ -311,6 +319,20 @@ def db_to_gain(db: float) -> float:
 def gain_to_db(gain: float) -> float:
     """Linear amplitude factor -> decibels (-inf for 0)."""
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
+
+
+SILENT_RMS = 1e-5  # full-scale RMS (-100 dBFS) below which a signal counts as silent
+
+
+def silent(x: np.ndarray) -> bool:
+    """Whether ``x`` counts as silent: an RMS under SILENT_RMS (full scale 1.0), 0.3 of the
+    pedal's 16-bit LSB: nothing a model can be fitted or scored on."""
+    return not np.sqrt(np.mean(np.square(x, dtype=np.float64))) >= SILENT_RMS
+
+
+def silence_text(x: np.ndarray) -> str:
+    """How silent a :func:`silent` signal is, for a message: "digital silence" or its RMS."""
+    return "digital silence" if not np.any(x) else f"RMS {rms_dbfs(x):.0f} dBFS"
 
 
 def rms_dbfs(x: np.ndarray) -> float:

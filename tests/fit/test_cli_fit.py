@@ -221,7 +221,8 @@ def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
     for args, problem in ((["--di", str(tmp_path / "short.wav")], "short.wav: too short"),
                           (["--di", str(tmp_path / "hair.wav")], "hair.wav: too short to score "
                                                                  "on (2.99 s, need 3 s)"),
-                          (["--di", str(tmp_path / "silent.wav")], "silent.wav: silent"),
+                          (["--di", str(tmp_path / "silent.wav")],
+                           "silent.wav: silent (digital silence), nothing to score on"),
                           (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file")):
         r = runner.invoke(main, ["compare", capture, str(pedal), "--no-baseline", *args])
         assert r.exit_code == 2 and problem in r.output, (args, r.output)

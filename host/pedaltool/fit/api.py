@@ -16,7 +16,16 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool import signals, simd_level
-from pedaltool.audio import gain_to_db, note_lines, peak_dbfs, rate_note, resample, rms_dbfs
+from pedaltool.audio import (
+    gain_to_db,
+    note_lines,
+    peak_dbfs,
+    rate_note,
+    resample,
+    rms_dbfs,
+    silence_text,
+    silent,
+)
 from pedaltool.errors import FitError, PedalFormatError
 from pedaltool.fit import core, metrics
 from pedaltool.fit import structure as S
@@ -1099,7 +1108,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     DI shorter than a recording pair may be (``recording.MIN_SECONDS``) or silent, naming it
     as ``di_name`` (its file)."""
     from pedaltool import nam
-    from pedaltool.fit.recording import MIN_SECONDS, silent
+    from pedaltool.fit.recording import MIN_SECONDS
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
@@ -1141,7 +1150,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"({math.floor(100 * len(x) / rate) / 100:.2f} s, need "
                            f"{MIN_SECONDS:g} s)")
         if silent(x):
-            raise FitError(f"{di_name}: silent, nothing to score on")
+            raise FitError(f"{di_name}: silent ({silence_text(x)}), nothing to score on")
     hot = hot_input_note(x, "the DI")
     if hot:
         notes.append(f"warning: {hot}")

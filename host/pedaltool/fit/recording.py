@@ -20,7 +20,7 @@ import numpy as np
 from scipy import signal as sps
 from scipy.ndimage import median_filter
 
-from pedaltool.audio import gain_to_db
+from pedaltool.audio import gain_to_db, silence_text, silent
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.fit import core, linear, metrics
 from pedaltool.fit.lag import cross_correlation, lag_window
@@ -28,14 +28,6 @@ from pedaltool.outfile import same_file
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
-SILENT_RMS = 1e-5  # full-scale RMS below which a recording (or compare's DI) counts as silent
-
-
-def silent(x: np.ndarray) -> bool:
-    """Whether ``x`` counts as silent: an RMS under SILENT_RMS (full scale 1.0)."""
-    return not np.sqrt(np.mean(np.square(x))) >= SILENT_RMS
-
-
 # the same take: the correlation of the two files' loudness envelopes (dB in ENVELOPE_BLOCK_S
 # blocks, once aligned). The evaluation DI through each of the 11 scored captures: 0.87-1.00;
 # through the same captures, another take (the fitting DI): -0.16..0.04 (2026-12-05). The
@@ -92,9 +84,8 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
         raise FitError(f"{name}: recordings too short ({n / rate_hz:.2f} s, need "
                        f"{MIN_SECONDS:g} s)")
     for what, x in (("DI", di), ("reamp", target)):
-        if silent(x[:n]):  # (a stereo file's other channel?)
-            raise FitError(f"{name}: the {what} is silent (of a stereo file, the first "
-                           "channel is read)")
+        if silent(x[:n]):  # (a stereo file whose first channel is silent: read_wav says so)
+            raise FitError(f"{name}: the {what} is silent ({silence_text(x[:n])})")
     # whitened cross-correlation (PHAT), robust to the device's EQ; each file's mean removed
     # first (a DC offset on both, 0.01 already, pulled the peak to lag 0) and its ends faded
     # (EDGE_FADE_S); this is the correlation's own: fit_recording removes the aligned files'
