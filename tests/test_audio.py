@@ -27,6 +27,29 @@ def _wav_bytes(fmt: int, channels: int, rate: int, bits: int, payload: bytes,
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+def _rf64(payload: bytes, ds64: bool = True, magic: bytes = b"RF64") -> bytes:
+    """An RF64 (or BW64) file of 16-bit mono: its 32-bit sizes 0xFFFFFFFF, the real ones in
+    a ds64 chunk (EBU 3306)."""
+    fmt_chunk = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 16)
+    head = b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk
+    if ds64:
+        head = b"ds64" + struct.pack("<IQQQI", 28, 0, len(payload), len(payload) // 2, 0) + head
+    return (magic + b"\xff\xff\xff\xffWAVE" + head + b"data\xff\xff\xff\xff" + payload
+            + b"LIST" + struct.pack("<I", 4) + b"INFO")
+
+
+def test_rf64_and_bw64_files_are_read(tmp_path):
+    """Some recorders and DAWs write RF64 for every file, not only beyond 4 GB: it was
+    refused (an audit). The data's size comes from the ds64 chunk: a chunk after it is not
+    read as audio."""
+    x = (np.arange(-500, 500) * 30).astype("<i2")
+    p = tmp_path / "r.wav"
+    for magic in (b"RF64", b"BW64"):
+        p.write_bytes(_rf64(x.tobytes(), magic=magic))
+        clip = audio.read_wav(p)
+        assert np.array_equal(clip.samples, x / 32768.0) and clip.notes == []
+
+
 def _ramp(n=1000):
     return (np.linspace(-0.9, 0.9, n) * np.sin(np.arange(n) * 0.05)).astype(np.float32)
 
@@ -127,8 +150,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     (_wav_bytes(2, 1, 48000, 4, b"\x00" * 10), "unsupported WAV encoding"),
     (_wav_bytes(1, 1, 48000, 12, b"\x00" * 10), "unsupported PCM sample size"),
     (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
-    (b"RF64" + _wav_bytes(1, 1, 48000, 16, b"\x00\x01" * 10)[4:], "RF64 WAV files (the format for "
-                                                                 "files over 4 GB)"),
+    (_rf64(b"\x00\x01" * 10, ds64=False), "corrupt RF64 WAV: no ds64 chunk before its data"),
 ])
 def test_bad_files_give_one_line_naming_the_file(tmp_path, content, problem):
     p = tmp_path / "bad.wav"

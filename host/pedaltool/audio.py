@@ -1,7 +1,8 @@
 """WAV in/out, resampling and level conversions: the one place pedaltool touches audio files.
 
-Reading accepts RIFF/WAVE with 8/16/24/32-bit PCM or 32/64-bit IEEE float samples (plain or
-WAVE_FORMAT_EXTENSIBLE), mono or multi-channel (the first channel is used, with a note).
+Reading accepts RIFF/WAVE (and RF64/BW64, its 64-bit-size form) with 8/16/24/32-bit PCM or
+32/64-bit IEEE float samples (plain or WAVE_FORMAT_EXTENSIBLE), mono or multi-channel (the
+first channel is used, with a note).
 Samples come back as float32 in [-1, 1) full scale (0 dBFS = 1.0).
 
 Writing always produces 32-bit float mono WAV, atomically: the data goes to a temporary file in
@@ -104,20 +105,29 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         raise _fail(p, f"cannot read ({exc.strerror or exc})") from None
     if len(data) == 0:
         raise _fail(p, "empty file")
-    if data[:4] in (b"RF64", b"BW64") and data[8:12] == b"WAVE":
-        raise _fail(p, f"{data[:4].decode()} WAV files (the format for files over 4 GB) are "
-                       "not supported; export a plain WAV")
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    # RF64 and BW64 (EBU 3306, ITU BS.2088): a RIFF whose 32-bit sizes may be 0xFFFFFFFF,
+    # the real ones in a "ds64" chunk first; some recorders write it for every file (an
+    # audit: it was refused as "the format for files over 4 GB")
+    wide = data[:4] in (b"RF64", b"BW64")
+    if len(data) < 12 or not (data[:4] == b"RIFF" or wide) or data[8:12] != b"WAVE":
         raise _fail(p, "not a WAV file (no RIFF/WAVE header)")
     fmt_info = None
     audio = None
+    wide_data_size = None  # the ds64 chunk's data size
     notes: list[str] = []
     pos = 12
     while pos + 8 <= len(data):
         cid = data[pos : pos + 4]
         (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        if wide and cid == b"data" and size == 0xFFFFFFFF:
+            if wide_data_size is None:
+                raise _fail(p, f"corrupt {data[:4].decode()} WAV: no ds64 chunk before its "
+                               "data")
+            size = wide_data_size
         body = data[pos + 8 : pos + 8 + size]
-        if cid == b"fmt ":
+        if cid == b"ds64" and wide and len(body) >= 16:
+            (wide_data_size,) = struct.unpack("<Q", body[8:16])
+        elif cid == b"fmt ":
             if len(body) < 16:
                 raise _fail(p, "corrupt WAV: fmt chunk too short")
             fmt, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
