@@ -584,8 +584,8 @@ def test_a_di_above_full_scale_is_warned_about(tmp_path, monkeypatch):
             fit_recording(tmp_path / "di.wav", tmp_path / "r.wav", FitConfig(progress=said.append))
         warned = [s for s in said if "full scale" in s]
         assert warned == (["warning: di.wav: the DI peaks at +6.0 dBFS: the pedal's converter "
-                           "clips at full scale, so the model is fitted on peaks it will never "
-                           "hear; export the DI lower"] if hot else [])
+                           "clips it to full scale, so the model is fitted on peaks it will "
+                           "never hear; export the DI lower"] if hot else [])
 
 
 def _damped_notes(seconds: float = 12.0, db_per_s: float = 90.0) -> np.ndarray:

@@ -285,14 +285,16 @@ def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
             "quietly, and its 16-bit samples carry it coarsely")
 
 
-def hot_input_note(x: np.ndarray, what: str) -> str | None:
+def hot_input_note(x: np.ndarray, what: str,
+                   so: str = " and the capture does not, so the scores include that clipping"
+                   ) -> str | None:
     """The note for an input ``x`` (``what`` it is) that peaks above full scale, else None:
-    the pedal's converter clips it and the capture does not, so the scores include that."""
+    the pedal's converter clips it; ``so`` says what follows (by default for a score: the
+    capture does not clip it)."""
     peak = peak_dbfs(x)
     if not peak > 0.0:
         return None
-    return (f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale "
-            "and the capture does not, so the scores include that clipping")
+    return f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale{so}"
 
 
 def _check_rate(rate: int, where: str = "") -> None:

@@ -508,7 +508,7 @@ def pair_fits(structs: list, pr: core.Probe, ds: core.Dataset, nfev: tuple[int, 
 def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     """Fit a pedal model from a DI WAV and its reamped WAV. Returns a FitResult whose score is
     on the held-out end of the pair (``fitting_excerpts``)."""
-    from pedaltool.audio import at_rate, note_lines, peak_dbfs, read_wav
+    from pedaltool.audio import at_rate, note_lines, read_wav
     from pedaltool.fit import api
 
     cfg = cfg or api.FitConfig()
@@ -537,11 +537,10 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     for path, clip in ((di_path, a), (target_path, b)):
         for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
             say(line)
-    peak = peak_dbfs(a.samples)
-    if peak > 0.0:  # a float export; render and compare say it too (an audit)
-        say(f"warning: {di_path.name}: the DI peaks at {peak:+.1f} dBFS: the pedal's converter "
-            "clips at full scale, so the model is fitted on peaks it will never hear; export "
-            "the DI lower")
+    hot = api.hot_input_note(a.samples, f"{di_path.name}: the DI", ", so the model is fitted "
+                             "on peaks it will never hear; export the DI lower")
+    if hot:  # a float export; render and compare say it too (an audit)
+        say(f"warning: {hot}")
     if np.array_equal(a.samples, b.samples):  # (a copy of it)
         raise FitError(same)
     say("aligning the recordings")
