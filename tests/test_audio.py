@@ -38,6 +38,18 @@ def _rf64(payload: bytes, ds64: bool = True, magic: bytes = b"RF64") -> bytes:
             + b"LIST" + struct.pack("<I", 4) + b"INFO")
 
 
+def test_an_odd_chunk_without_its_pad_byte_is_read_past(tmp_path):
+    """RIFF pads an odd-sized chunk to an even size; some writers leave the pad byte out,
+    and the data chunk after it was not found (an audit)."""
+    x = (np.arange(-50, 50) * 300).astype("<i2")
+    good = _wav_bytes(1, 1, 48000, 16, x.tobytes())  # its LIST chunk is padded
+    at = good.index(b"LIST")
+    unpadded = good[:at] + b"junk" + struct.pack("<I", 3) + b"abc" + good[at:]
+    p = tmp_path / "u.wav"
+    p.write_bytes(b"RIFF" + struct.pack("<I", len(unpadded) - 8) + unpadded[8:])
+    assert np.array_equal(audio.read_wav(p).samples, x / 32768.0)
+
+
 def test_rf64_and_bw64_files_are_read(tmp_path):
     """Some recorders and DAWs write RF64 for every file, not only beyond 4 GB: it was
     refused (an audit). The data's size comes from the ds64 chunk: a chunk after it is not

@@ -150,7 +150,9 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                 notes.append(f"data chunk truncated: {len(body)} of {size} bytes present")
             audio, promised = body, len(body) if size in _UNSET_SIZES else size
             break
-        pos += 8 + size + (size & 1)  # chunks are padded to even sizes
+        pos += 8 + size + (size & 1)  # chunks are padded to even sizes ...
+        if size & 1 and not _chunk_id(data, pos) and _chunk_id(data, pos - 1):
+            pos -= 1  # ... but some writers leave the pad byte out (an audit: "no data chunk")
     if fmt_info is None:
         raise _fail(p, "corrupt WAV: no fmt chunk")
     if audio is None:
@@ -196,6 +198,11 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes,
                      sha256=hashlib.sha256(data).hexdigest())
     return clip if rate_hz is None else at_rate(clip, rate_hz)
+
+
+def _chunk_id(data: bytes, pos: int) -> bool:
+    """Could a RIFF chunk start at ``pos``: four printable ASCII characters and a size?"""
+    return pos + 8 <= len(data) and all(0x20 <= c <= 0x7E for c in data[pos:pos + 4])
 
 
 def at_rate(clip: AudioClip, rate_hz: float) -> AudioClip:
