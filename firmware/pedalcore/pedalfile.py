@@ -270,7 +270,7 @@ def parse(data, name="pedal"):
     if n == 0:
         raise ValueError("%s: empty file (not a .pedal model)" % name)
     if n < 4 and bytes(data) == MAGIC[0:n]:
-        raise ValueError("%s: truncated (%d bytes)" % (name, n))
+        raise ValueError("%s: truncated (%d byte%s)" % (name, n, "" if n == 1 else "s"))
     if n < 4 or bytes(data[0:4]) != MAGIC:
         raise ValueError("%s: not a .pedal file (bad magic)" % name)
     if n < HEADER_SIZE + 4:
@@ -325,10 +325,11 @@ def parse(data, name="pedal"):
                 pos += 2 * ntab
             stages.append(Stage(kind, knob, p, tab))
     except ValueError:
-        # the metadata where the last stage should be: the count is one too high
-        if i == nst - 1 and _meta_or_none(data, last, end) is not None:
+        # the metadata where stage i should be: the count is too high (by any amount: a
+        # count two too high blamed "stage 20: dcblock" on the metadata, an audit)
+        if _meta_or_none(data, last, end) is not None:
             raise ValueError("%s: the header says %d stages, but only %d are there (a stage "
-                             "count too high)" % (name, nst, nst - 1))
+                             "count too high)" % (name, nst, i))
         raise
     why = check_structure(stages)
     if why is not None:
@@ -351,7 +352,10 @@ def _parse_meta(data, pos, end, name):
     nmeta = struct.unpack_from("<H", data, pos)[0]
     pos += 2
     meta = {}
-    for _ in range(nmeta):
+    for k in range(nmeta):
+        if pos == end:  # every entry whole, the CRC next: the count is too high
+            raise ValueError("%s: the metadata count says %d entries, but only %d are there"
+                             % (name, nmeta, k))
         if pos + 4 > end:
             raise ValueError("%s: truncated metadata" % name)
         key, _r, ln = struct.unpack_from(META_ENTRY_FMT, data, pos)

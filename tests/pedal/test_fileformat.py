@@ -97,14 +97,23 @@ def _variants(data: bytes) -> dict:
     struct.pack_into("<H", two, 16, struct.unpack_from("<H", two, 16)[0] + 1)
     struct.pack_into("<I", two, 8, len(two))
     # the header's stage count (at 16) one too low and one too high, the CRC made good
-    low, high = bytearray(data), bytearray(data)
+    low, high, high2 = bytearray(data), bytearray(data), bytearray(data)
     nst = struct.unpack_from("<H", data, 16)[0]
     struct.pack_into("<H", low, 16, nst - 1)
     struct.pack_into("<H", high, 16, nst + 1)
+    struct.pack_into("<H", high2, 16, nst + 2)
+    # the metadata count (just before the first entry, the name) one too high
+    meta_high = bytearray(data)
+    nmeta_at = data.index(name) - 2
+    struct.pack_into("<H", meta_high, nmeta_at, struct.unpack_from("<H", data, nmeta_at)[0] + 1)
     return {
         "count-low": (_recrc(bytes(low)), f"says {nst - 1} stages, but more follow (a stage "
                       "count too low)"),
         "count-high": (_recrc(bytes(high)), f"says {nst + 1} stages, but only {nst} are there"),
+        # (an audit: "stage 20: dcblock: expected 7 parameters" and "truncated metadata")
+        "count-high2": (_recrc(bytes(high2)), f"says {nst + 2} stages, but only {nst} are "
+                        "there"),
+        "meta-count-high": (_recrc(bytes(meta_high)), "the metadata count says"),
         "name-surrogate": (named(b"\xed\xa0\x80"), "metadata 1 is not UTF-8"),
         "name-overlong": (named(b"\xc0\x80"), "metadata 1 is not UTF-8"),
         "name-beyond-unicode": (named(b"\xf4\x90\x80\x80"), "metadata 1 is not UTF-8"),
