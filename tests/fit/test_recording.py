@@ -561,10 +561,10 @@ def test_a_quiet_reamp_is_warned_about_before_fitting(models_dir, tmp_path, monk
                 warned[0].endswith("carry it coarsely; record it hotter")
 
 
-def test_a_di_above_full_scale_is_warned_about(tmp_path, monkeypatch):
+def test_a_di_above_full_scale_or_far_too_quiet_is_warned_about(tmp_path, monkeypatch):
     """A float DI export peaking above 0 dBFS: the pedal's converter clips it, so the model
-    is fitted on peaks it never hears. render and compare said so; fit said nothing (an
-    audit)."""
+    is fitted on peaks it never hears; one 60 dB down: its 16-bit input keeps 6 bits. compare
+    said so; fit said nothing (an audit)."""
     from pedaltool.fit import recording
 
     di, wet = _pair(4.0)
@@ -586,6 +586,13 @@ def test_a_di_above_full_scale_is_warned_about(tmp_path, monkeypatch):
         assert warned == (["warning: di.wav: the DI peaks at +6.0 dBFS: the pedal's converter "
                            "clips it to full scale, so the model is fitted on peaks it will "
                            "never hear; export the DI lower"] if hot else [])
+    write_wav(tmp_path / "di.wav", di * 1e-3 / np.abs(di).max(), RATE)  # -60 dBFS peak
+    said = []
+    with pytest.raises(Stop):
+        fit_recording(tmp_path / "di.wav", tmp_path / "r.wav", FitConfig(progress=said.append))
+    assert [s for s in said if "far under" in s] == [
+        "warning: di.wav: the DI peaks at -60 dBFS, far under a guitar's: the pedal's 16-bit "
+        "input keeps about 6 bits of it, so the scores are mostly of that rounding"]
 
 
 def _damped_notes(seconds: float = 12.0, db_per_s: float = 90.0) -> np.ndarray:

@@ -297,6 +297,23 @@ def hot_input_note(x: np.ndarray, what: str,
     return f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale{so}"
 
 
+# a DI peaking under this (dBFS) is far under a guitar's (the evaluation DI, examples/eval_di.wav,
+# peaks at -7) and the pedal's 16-bit input carries it coarsely: the TS9's fit
+# scored 0.0026 on the evaluation DI, 0.42 on it at -60 dBFS peak, 0.89 at -70 (an audit)
+QUIET_INPUT_PEAK_DBFS = -40.0
+
+
+def quiet_input_note(x: np.ndarray, what: str) -> str | None:
+    """The note for an input ``x`` (``what`` it is) peaking under QUIET_INPUT_PEAK_DBFS, else
+    None: the pedal's 16-bit input keeps few bits of it, so its scores are of that."""
+    peak = peak_dbfs(x)
+    if not peak < QUIET_INPUT_PEAK_DBFS:
+        return None
+    bits = max(0, int(np.floor(16 + peak / 6.02)))
+    return (f"{what} peaks at {peak:.0f} dBFS, far under a guitar's: the pedal's 16-bit input "
+            f"keeps about {bits} bits of it, so the scores are mostly of that rounding")
+
+
 def _check_rate(rate: int, where: str = "") -> None:
     """FitError unless the fitter works at ``rate`` (Hz); ``where`` starts the message."""
     if int(rate) not in SUPPORTED_RATES:
@@ -1153,7 +1170,7 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"{MIN_SECONDS:g} s)")
         if silent(x):
             raise FitError(f"{di_name}: silent ({silence_text(x)}), nothing to score on")
-    hot = hot_input_note(x, "the DI")
+    hot = hot_input_note(x, "the DI") or quiet_input_note(x, "the DI")
     if hot:
         notes.append(f"warning: {hot}")
     say = cfg.progress or (lambda s: None)

@@ -537,9 +537,11 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     for path, clip in ((di_path, a), (target_path, b)):
         for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
             say(line)
-    hot = api.hot_input_note(a.samples, f"{di_path.name}: the DI", ", so the model is fitted "
-                             "on peaks it will never hear; export the DI lower")
-    if hot:  # a float export; render and compare say it too (an audit)
+    # a float export too hot, or a DI far too quiet: compare says them too (an audit)
+    hot = (api.hot_input_note(a.samples, f"{di_path.name}: the DI", ", so the model is fitted "
+                              "on peaks it will never hear; export the DI lower")
+           or api.quiet_input_note(a.samples, f"{di_path.name}: the DI"))
+    if hot:
         say(f"warning: {hot}")
     if np.array_equal(a.samples, b.samples):  # (a copy of it)
         raise FitError(same)
