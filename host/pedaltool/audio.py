@@ -274,8 +274,7 @@ def rate_note(from_hz: float, to_hz: float, to_what: str = "") -> str:
 
 # notes on how a file was read that change what is heard: said as warnings
 _WARNING_NOTES = ("resampled", "input peaks", "data chunk truncated", "data chunk size unset",
-                  "clipped",
-                  "ignored metadata input_level_dbu", "input_level_dbu")
+                  "clipped", "ignored metadata input_level_dbu", "input_level_dbu")
 
 
 def note_kind(note: str) -> str:
