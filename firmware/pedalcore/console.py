@@ -103,9 +103,12 @@ class LineReader:
                 self._len = 0
                 self.overflow = False
                 try:
-                    return line.decode().strip()
+                    text = line.decode().strip()
                 except Exception:  # UnicodeError on ports that check UTF-8
                     return "\x00"  # undecodable: reported as garbage by dispatch
+                if text:  # (spaces alone are a blank line, not the overflow marker "")
+                    return text
+                continue
             if self._dropping:
                 continue
             if c < 32 or c == 127:

@@ -42,7 +42,8 @@ def session(tmp_path_factory):
                            "b.pedal": pedal_bytes(pedal_model("second", 12.0))})
     x = np.zeros(48000 * 3, np.int16)
     x[::7] = 3000
-    stdin = b"\r\n".join(c for c, _ in COMMANDS) + b"\n\x01\x02\n\n"
+    # blank lines get no reply, spaces alone too (they were "line too long", an audit)
+    stdin = b" \t \n" + b"\r\n".join(c for c, _ in COMMANDS) + b"\n\x01\x02\n\n   \n"
     r = run_fw(tmp, slot, write_wav16(tmp / "in.wav", x), stdin=stdin)
     return r, x
 
