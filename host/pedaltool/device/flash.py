@@ -240,16 +240,12 @@ def firmware_files(arch: str | None, fw_dir: Path | None = None) -> list[FileSpe
 
 
 def _fits_arch(src: Path, arch: str | None) -> bool:
-    """False for a module limited to other arches by a ``# pedaltool-arches: ...`` first line.
+    """False for a module limited to other arches (``mpy.declared_arches``: e.g.
+    ``@micropython.asm_thumb`` kernels only compile for ARM; the firmware imports them in a
+    try/except and uses the viper kernels elsewhere); sources (arch None) only for every arch."""
+    from pedaltool.mpy import builds_for, declared_arches
 
-    (e.g. ``@micropython.asm_thumb`` kernels only compile for ARM; the firmware imports them
-    in a try/except and uses the viper kernels elsewhere.)
-    """
-    with open(src, encoding="utf-8") as f:
-        first = f.readline()
-    if not first.startswith("# pedaltool-arches:"):
-        return True
-    return arch is not None and arch in first.split(":", 1)[1].split()
+    return declared_arches(src) is None if arch is None else builds_for(src, arch)
 
 
 def board_json(board: str) -> bytes:
