@@ -134,6 +134,17 @@ def ramp_step(cur, target, log2n):
     return -((-d) >> log2n)
 
 
+def glide_end(cur, target, left):
+    """Where a knob's glide stands after this block, ``left`` blocks (>= 1) before it reaches
+    ``target``: an equal share of the way, rounded toward ``cur`` (never past the target)."""
+    d = target - cur
+    if left <= 1:
+        return target
+    if d >= 0:
+        return cur + d // left
+    return cur - (-d) // left
+
+
 # ============================================================================================
 # gain: y = sat16((x * m + r) >> s), r = (1 << s) >> 1
 # ============================================================================================

@@ -254,6 +254,34 @@ def test_knob_ramps_firmware_equals_reference(tmp_path, range_check):
             assert not np.array_equal(ref, simulate(qp, x))  # the knobs did something
 
 
+def test_a_knob_change_glides_over_ten_ms():
+    """A knob change reaches its new value in whole blocks over engine.GLIDE_MS, moving a
+    little every block, never past it: reached in one block (0.67 ms at 32 samples), a console
+    `set` ticked on a held note and a turned pot moved in steps (an audit). The level knob is
+    the chain's last gain, so the output's ratio to a static run is the gain itself."""
+    from pedaltool.pedal.simulate import simulate_reference
+
+    blk, at = 32, 8
+    qp = quantise(fitted_looking(48000))
+    t = np.arange(48000 // 8) / 48000
+    x = to_i16(0.05 * np.sin(2 * np.pi * 220 * t) + 0.01)
+    old = simulate_reference(qp, x, {"level": 0.5}, block=blk).astype(float)
+    new = simulate_reference(qp, x, {"level": 1.0}, block=blk).astype(float)
+    moved = simulate_reference(qp, x, {"level": 0.5}, block=blk,
+                               schedule=[(at, "level", 1.0)]).astype(float)
+    glide = fw_module("engine").GLIDE_MS * 48000 // 1000 // blk  # 15 blocks
+    start, end = at * blk, (at + glide) * blk
+    assert np.array_equal(moved[:start], old[:start])
+    assert np.array_equal(moved[end:], new[end:])  # there, exactly, after 10 ms
+    loud = np.abs(new - old) > 200  # where the two gains differ clearly
+    frac = (moved - old)[loud] / (new - old)[loud]  # 0 = the old gain, 1 = the new
+    pos = np.flatnonzero(loud)
+    for b in range(at, at + glide):  # each block a share of the way, in order
+        f = frac[(pos >= b * blk) & (pos < (b + 1) * blk)]
+        assert f.size and np.all(f > (b - at) / glide - 0.02) and np.all(f < (b - at + 1)
+                                                                          / glide + 0.02), b
+
+
 def test_preset_crossfade_blends_old_into_new(fitted_qp):
     """engine.crossfade runs both engines on the block and fades old -> new linearly."""
     from array import array
