@@ -64,6 +64,10 @@ _pick_kernels()
 
 CHAIN = 10  # op kind of a chained run (not a stage kind of the .pedal format)
 GATE_HOLD_BLOCKS = 32  # blocks the gate stays open after the level drops below the threshold
+# then it closes over this long (ms, whole blocks: 60 of 32 samples at 48 kHz); in one block
+# (0.67 ms) it cut a high-gain note's tail to silence while the output was at -37..-16 dBFS,
+# and fluttered on notes near the threshold (an audit)
+GATE_RELEASE_MS = 40
 # a knob change glides to its new value over this long (ms, whole blocks: 15 of 32 samples at
 # 48 kHz, 3 of 128), as a run of per-block linear ramps. Reached in one block (0.67 ms on the
 # Pico), a console `set` ticked on a held note (26x the energy above 3 kHz on a high-gain
@@ -112,6 +116,7 @@ class Engine:
         self.n = block
         self.log2n = _log2(block)
         self.glide = max(1, (pedal.rate * GLIDE_MS // 1000) >> self.log2n)  # blocks
+        self.gate_release = gate_release_step(pedal.rate, self.log2n)
         self.dry = array("h", bytes(2 * block))
         self.tmp = array("h", bytes(2 * block))
         self.bias = array("i", bytes(4 * block))
@@ -474,8 +479,9 @@ class Engine:
             elif self.gate_hold > 0:
                 self.gate_hold -= 1
                 gt = Q15_ONE
-            else:
-                gt = 0
+            else:  # releasing: a share of full scale a block (a multiple of n: exact ramps)
+                g = self.gate_g
+                gt = g - self.gate_release if g > self.gate_release else 0
         else:
             gt = Q15_ONE
         wt = Q15_ONE if self.bypass else 0
@@ -492,6 +498,13 @@ class Engine:
         if wd or wt:
             k.xfade_block(buf, self.dry, n, wd, (wt - wd) >> sh)
             self.wet_dry = wt
+
+
+def gate_release_step(rate, log2n):
+    """How far the gate's Q15 gain falls per block of 2^log2n samples as it closes: full scale
+    over GATE_RELEASE_MS, rounded to a multiple of the block so each block's ramp is exact."""
+    blocks = max(1, (rate * GATE_RELEASE_MS // 1000) >> log2n)
+    return max(1, (Q15_ONE // blocks) >> log2n) << log2n
 
 
 def crossfade(old, new, buf):

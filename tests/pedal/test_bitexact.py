@@ -57,6 +57,35 @@ def test_gate_fast_equals_reference():
     assert np.any(simulate(qp, x)[-2000:] != 0)  # and it is off by default
 
 
+def test_the_gate_closes_over_its_release_time():
+    """After its hold the gate fades out over engine.GATE_RELEASE_MS, in equal steps, not in
+    one block: in one block (0.67 ms) it cut a high-gain note's tail to silence at -37 to
+    -16 dBFS (an audit). Both engines."""
+    from pedaltool.pedal._fw import fw_module
+
+    eng = fw_module("engine")
+    qp = quantise(fitted_looking(48000))
+    blk, n_loud, n = 32, 4800, 24000
+    x = 0.3 * np.sin(2 * np.pi * 220 * np.arange(n) / 48000)
+    x[n_loud:] *= 0.01  # -50 dBFS: under half the -30 dBFS threshold, so the hold runs
+    x = to_i16(x)
+    free = simulate(qp, x, None, block=blk).astype(float)
+    gated = simulate(qp, x, None, block=blk, gate_dbfs=-30.0)
+    assert np.array_equal(gated, simulate(qp, x, None, engine="reference", block=blk,
+                                          gate_dbfs=-30.0))
+    step = eng.gate_release_step(48000, 5)
+    blocks = -(-32768 // step)
+    assert 40 <= blocks * blk * 1000 / 48000 <= 42  # ms
+    start = (n_loud // blk + eng.GATE_HOLD_BLOCKS) * blk  # the first block of the release
+    end = start + blocks * blk
+    assert np.array_equal(gated[:start], free[:start])
+    assert np.all(gated[end:] == 0)
+    gain = [np.dot(gated[b:b + blk], free[b:b + blk]) / np.dot(free[b:b + blk], free[b:b + blk])
+            for b in range(start, end, blk)]  # each block's gain (least squares)
+    assert np.all(np.diff(gain) < 0.02) and gain[0] > 0.97 and gain[-1] < 0.03  # (floors)
+    assert abs(gain[len(gain) // 2] - 0.5) < 0.05  # linear
+
+
 def test_block_size_does_not_change_the_output():
     qp = quantise(fitted_looking(48000, env=True))
     x = to_i16(musical(48000, 3000, seed=1))

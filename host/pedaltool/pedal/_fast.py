@@ -129,8 +129,9 @@ def delay_k(x, d):
 
 
 @njit(cache=True)
-def gate_k(x, y, block, log2n, thr, hold_blocks):
-    """Engine.process's gate: detector on input blocks x, fade applied to output y."""
+def gate_k(x, y, block, log2n, thr, hold_blocks, release):
+    """Engine.process's gate: detector on input blocks x, fade applied to output y; it closes
+    by ``release`` (Q15) a block (engine.gate_release_step)."""
     g = 32768
     hold = 0
     nb = len(x) // block
@@ -151,7 +152,7 @@ def gate_k(x, y, block, log2n, thr, hold_blocks):
             hold -= 1
             gt = 32768
         else:
-            gt = 0
+            gt = g - release if g > release else 0
         if g != 32768 or gt != 32768:
             step = (gt - g) >> log2n
             gg = g
@@ -209,5 +210,6 @@ def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
             raise ValueError(f"unknown stage kind {kind}")
     sig = sig[warm:]
     if eng.gate_open_thr:
-        gate_k(xin, sig, block, eng.log2n, eng.gate_open_thr, eng_mod.GATE_HOLD_BLOCKS)
+        gate_k(xin, sig, block, eng.log2n, eng.gate_open_thr, eng_mod.GATE_HOLD_BLOCKS,
+               eng.gate_release)
     return sig[:n].astype(np.int16)
