@@ -26,12 +26,22 @@ def dumps(obj):
     return json.dumps(obj)
 
 
+def one_line(s):
+    """``s`` with each control character (C0, DEL, C1) as a space: a reply is one line, whatever
+    a preset's name or an error's text holds (a name with a line break forged a reply line
+    of its own, an audit; a C1 code starts a terminal escape)."""
+    for c in s:
+        if c < " " or "\x7f" <= c <= "\x9f":
+            return "".join(" " if (ch < " " or "\x7f" <= ch <= "\x9f") else ch for ch in s)
+    return s
+
+
 def reply(tag, payload=""):
     """Print one protocol line. ``payload``: a str, or an iterable of str pieces written one
     after the other (a long reply is never built as one string)."""
     if isinstance(payload, str):
         if payload:
-            print("@" + tag + " " + payload)
+            print("@" + tag + " " + one_line(payload))
         else:
             print("@" + tag)
         return
@@ -39,7 +49,7 @@ def reply(tag, payload=""):
     w("@" + tag + " ")
     try:  # the pieces are made here, outside dispatch()'s catch: a failure must not stop
         for piece in payload:  # the pedal (the line so far is ended; the host reads it as
-            w(piece)  # a broken reply, then the reason)
+            w(one_line(piece))  # a broken reply, then the reason)
     except Exception as e:
         w("\n")
         reply("err", "internal: " + type(e).__name__ + " " + str(e)[:80])

@@ -252,18 +252,6 @@ def utf8_ok(b):
     return True
 
 
-def has_control(b):
-    """Does UTF-8 ``b`` hold a control character (C0, DEL or C1)? A name is printed in console
-    replies: a line break in it forged a reply line of its own (an audit), and a C1 code
-    starts a terminal escape."""
-    n = len(b)
-    for i in range(n):
-        c = b[i]
-        if c < 0x20 or c == 0x7F or (c == 0xC2 and i + 1 < n and 0x80 <= b[i + 1] <= 0x9F):
-            return True
-    return False
-
-
 def parse(data, name="pedal"):
     """bytes of a .pedal file -> Pedal; raises ValueError('<name>: <problem>')."""
     n = len(data)
@@ -371,8 +359,6 @@ def _parse_meta(data, pos, end, name):
         elif key in META_TEXT_KEYS:
             if not utf8_ok(raw):
                 raise ValueError("%s: metadata %d is not UTF-8" % (name, key))
-            if has_control(raw):
-                raise ValueError("%s: metadata %d holds a control character" % (name, key))
             meta[key] = raw.decode("utf-8")
         else:  # a later writer's key: kept as it is, never decoded (it may not be text)
             meta[key] = raw

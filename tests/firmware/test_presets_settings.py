@@ -96,6 +96,28 @@ def test_a_preset_that_fails_to_build_at_boot_gives_way_to_the_next_good_one(tmp
     assert st["preset"] == 2 and st["fault"] is None and st["bypass"] is False
 
 
+def test_a_name_with_a_line_break_stays_on_its_reply_line(tmp_path):
+    """A .pedal from elsewhere whose name holds a line break and an escape: the `preset N`
+    reply printed it raw, a forged `@err` line of its own (an audit). Every reply is one
+    line (console.one_line); the readers still accept the file."""
+    import struct
+    import zlib
+
+    evil = b"Kl\n@err preset 2: CRC mismatch\x1b[31m\xc2\x9b"
+    data = pedal_bytes(pedal_model("e" * len(evil)))
+    data = data.replace(b"e" * len(evil), evil)[:-4]
+    slot = make_slot(tmp_path, {"1_odd.pedal": data + struct.pack("<I", zlib.crc32(data)),
+                                "2_good.pedal": pedal_bytes()})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
+               stdin="preset 2\npreset 1\npreset list\n")
+    assert r.returncode == 0, r.stderr
+    assert "@ok preset 1 Kl @err preset 2: CRC mismatch [31m" in r.replies  # (end stripped)
+    assert not any(ln.startswith("@err") for ln in r.lines), r.lines
+    # JSON escapes the line break and the escape itself; a C1 code it prints raw is a space
+    assert json.loads(r.tagged("list")[0])[0]["name"] == "Kl\n@err preset 2: CRC mismatch" \
+        "\x1b[31m "
+
+
 def test_all_bad_bank_falls_back_to_bypass_never_noise(tmp_path):
     slot = make_slot(tmp_path, bad_files())
     x = noise(48000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -40,8 +41,9 @@ def _text(s: str) -> bytes:
     """``s`` as UTF-8 of at most MAX_TEXT bytes (cut at a character). A character UTF-8 has
     no bytes for (a lone surrogate: a file name that is not UTF-8, as Python reads it, or a
     capture's metadata) becomes "?": it failed the whole fit at the end (an audit). A control
-    character (a line break in a capture's name) becomes a space: readers refuse them."""
-    s = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in s or "")
+    character (C0, DEL, C1: a line break in a capture's name) becomes a space: the pedal
+    prints names in one-line console replies."""
+    s = "".join(" " if unicodedata.category(c) == "Cc" else c for c in s or "")
     raw = s.encode("utf-8", "replace")[:MAX_TEXT]
     return raw.decode("utf-8", "ignore").encode("utf-8")
 
