@@ -593,6 +593,11 @@ def test_a_di_above_full_scale_or_far_too_quiet_is_warned_about(tmp_path, monkey
     assert [s for s in said if "far under" in s] == [
         "warning: di.wav: the DI peaks at -60 dBFS, far under a guitar's: the pedal's 16-bit "
         "input keeps about 6 bits of it, so the scores are mostly of that rounding"]
+    # digital silence: refused as silent by the alignment (the review: an OverflowError)
+    monkeypatch.undo()
+    write_wav(tmp_path / "di.wav", 0 * di, RATE)
+    with pytest.raises(FitError, match="the DI is silent"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "r.wav")
 
 
 def _damped_notes(seconds: float = 12.0, db_per_s: float = 90.0) -> np.ndarray:

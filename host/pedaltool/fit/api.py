@@ -305,9 +305,10 @@ QUIET_INPUT_PEAK_DBFS = -40.0
 
 def quiet_input_note(x: np.ndarray, what: str) -> str | None:
     """The note for an input ``x`` (``what`` it is) peaking under QUIET_INPUT_PEAK_DBFS, else
-    None: the pedal's 16-bit input keeps few bits of it, so its scores are of that."""
+    None: the pedal's 16-bit input keeps few bits of it, so its scores are of that. None for
+    a silent one too: that is refused, not warned about."""
     peak = peak_dbfs(x)
-    if not peak < QUIET_INPUT_PEAK_DBFS:
+    if not peak < QUIET_INPUT_PEAK_DBFS or silent(x):
         return None
     bits = max(0, int(np.floor(16 + peak / 6.02)))
     return (f"{what} peaks at {peak:.0f} dBFS, far under a guitar's: the pedal's 16-bit input "
