@@ -237,6 +237,10 @@ def test_a_data_chunk_size_left_unset_is_read_to_the_end_of_the_file(tmp_path, u
     p.write_bytes(bytes(whole[:at + 4]))  # nothing after it: empty
     with pytest.raises(AudioFileError, match="no audio samples"):
         audio.read_wav(p)
+    if unset == 0:  # a chunk after it: an empty data chunk, not audio (the review)
+        p.write_bytes(bytes(whole[:at + 4]) + b"LIST" + struct.pack("<I", 4) + b"INFO")
+        with pytest.raises(AudioFileError, match="no audio samples"):
+            audio.read_wav(p)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -139,10 +139,12 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         elif cid == b"data":
             if fmt_info is None:
                 raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
-            if size in _UNSET_SIZES and len(data) > pos + 8:
+            if (size in _UNSET_SIZES and len(data) > pos + 8
+                    and not (size == 0 and _chunk_id(data, pos + 8))):
                 # a recorder that stopped before writing the size (or a streaming writer
                 # that never does): what follows is the audio, as FFmpeg reads it (an audit:
-                # size 0 was "no audio samples", 0xFFFFFFFF "truncated" though complete)
+                # size 0 was "no audio samples", 0xFFFFFFFF "truncated" though complete);
+                # a size 0 with a chunk after it is an empty data chunk
                 body = data[pos + 8:]
                 notes.append(f"data chunk size unset ({size:#x}, a recording not finalised?):"
                              f" read the {len(body)} bytes to the end of the file")
