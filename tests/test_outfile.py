@@ -130,10 +130,10 @@ def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         n.write_bytes(b"old")
     real = outfile._stage
 
-    def stage(p, data, make_folder, error):
+    def stage(p, data, make_folder, error, shown):
         if p.name == "di.wav":
-            raise error(f"{p}: cannot write (No space left on device)")
-        return real(p, data, make_folder, error)
+            raise error(f"{shown}: cannot write (No space left on device)")
+        return real(p, data, make_folder, error, shown)
 
     monkeypatch.setattr(outfile, "_stage", stage)
     with pytest.raises(AudioFileError, match="di.wav: cannot write"):
@@ -162,3 +162,13 @@ def test_a_symlinked_output_is_written_through_the_link(tmp_path):
     dangling.symlink_to(tmp_path / "takes" / "take4.wav")
     write_atomic(dangling, b"fresh")
     assert dangling.is_symlink() and (tmp_path / "takes" / "take4.wav").read_bytes() == b"fresh"
+    # a link whose target cannot be written: refused before work and on writing, by the
+    # name given (the review: the target's folder went unchecked, the error named the target)
+    (tmp_path / "file.txt").write_text("x")
+    blocked = tmp_path / "blocked.wav"
+    blocked.symlink_to(tmp_path / "file.txt" / "x.wav")
+    with pytest.raises(PedaltoolError, match=r"^.*blocked\.wav: cannot write the output \(.*file"
+                                             r"\.txt is a file, not a folder\)$"):
+        check_writable(blocked)
+    with pytest.raises(PedaltoolError, match=r"^.*blocked\.wav: cannot write \("):
+        write_atomic(blocked, b"data")

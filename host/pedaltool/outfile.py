@@ -45,7 +45,8 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
     try:
         for path, data in files:
             target = _through_links(Path(path))
-            staged.append((_stage(target, data, make_folder, error), target, Path(path)))
+            staged.append((_stage(target, data, make_folder, error, Path(path)), target,
+                           Path(path)))
         for tmp, target, p in staged:
             try:
                 os.replace(tmp, target)
@@ -75,8 +76,10 @@ def _mode_for(p: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError]) -> str:
-    """``data`` in a complete, synced temporary file beside ``p``: its name."""
+def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError],
+           shown: Path) -> str:
+    """``data`` in a complete, synced temporary file beside ``p``: its name. Errors name
+    ``shown`` (the path as given: ``p`` may be a link's target)."""
     folder = p.parent if str(p.parent) else Path(".")
     try:
         if make_folder:
@@ -86,7 +89,7 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError])
         # a short fixed prefix: the output's own name may already be as long as allowed
         fd, tmp = tempfile.mkstemp(prefix=".pedaltool-", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+        raise error(f"{shown}: cannot write ({exc.strerror or exc})") from None
     try:
         os.fchmod(fd, _mode_for(p))  # mkstemp creates the file 0600
         with os.fdopen(fd, "wb") as fh:
@@ -95,7 +98,7 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError])
             os.fsync(fh.fileno())
     except OSError as exc:
         _unlink_quietly(tmp)
-        raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+        raise error(f"{shown}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         _unlink_quietly(tmp)
         raise
@@ -109,7 +112,8 @@ def check_writable(path: str | os.PathLike, what: str = "output",
     p = Path(path)
     if os.path.isdir(p):  # (os.path: False for a name too long, where Path raises)
         raise error(f"{p}: the {what} must be a file name, this is a folder")
-    _check_folder_on_the_way(p, what, error)
+    # a link is written through (write_atomic_set): its target's folder is the one to check
+    _check_folder_on_the_way(_through_links(p), what, error, shown=p)
 
 
 def check_folder_writable(path: str | os.PathLike, what: str = "output folder",
