@@ -322,7 +322,7 @@ def _check_pedal(path: Path, data: bytes) -> int:
     hand with its CRC made good played a 1 kHz tone at -5 dBFS forever (an audit)."""
     from pedaltool.errors import PedalFormatError
     from pedaltool.pedal.fileformat import from_bytes
-    from pedaltool.pedal.sanity import sanity_check
+    from pedaltool.pedal.sanity import SanityError, sanity_check
 
     try:
         qp = from_bytes(data, str(path))
@@ -331,10 +331,9 @@ def _check_pedal(path: Path, data: bytes) -> int:
                           ) from None
     try:
         sanity_check(qp)
-    except PedalFormatError as exc:  # "<model name>: <reason>"
-        why = str(exc).removeprefix(f"{qp.name or 'pedal'}: ")
-        raise DeviceError(f"{path}: fails the sanity check a fit writes with ({why}): it "
-                          "could play noise; refit it") from None
+    except SanityError as exc:
+        raise DeviceError(f"{path}: fails the sanity check a fit writes with ({exc.reason}): "
+                          "it could play noise; refit it") from None
     return qp.sample_rate
 
 

@@ -190,8 +190,9 @@ class SanityError(PedalFormatError):
     """A model that fails the sanity check. ``at_fitted_point``: it fails with the knobs at the
     fitted point (or regardless of knobs), so no narrower knob range can make it pass."""
 
-    def __init__(self, message: str, at_fitted_point: bool):
-        super().__init__(message)
+    def __init__(self, name: str, reason: str, at_fitted_point: bool):
+        super().__init__(f"{name}: {reason}")
+        self.reason = reason  # the message without the model's name
         self.at_fitted_point = at_fitted_point
 
 
@@ -207,45 +208,46 @@ def _check_silence(qp: QuantisedPedal, name: str) -> None:
         r = tail_report(qp, knobs)
         if r.still_rising:
             raise SanityError(
-                f"{name}: output keeps growing in silence after a loud input "
+                name, f"output keeps growing in silence after a loud input "
                 f"({r.audible_early:.1f} dBFS at 0.5 s, {r.audible_late:.1f} dBFS at "
                 f"{r.audible_at_s:.0f} s), {_at_knobs(knobs)}", knobs is None)
         if r.audible_late > r.limit:
             raise SanityError(
-                f"{name}: output does not decay after a loud input ({r.audible_late:.1f} dBFS "
+                name, f"output does not decay after a loud input ({r.audible_late:.1f} dBFS "
                 f"in silence after {r.audible_at_s:.0f} s; limit {r.limit:.1f} dBFS, its hiss on a "
                 f"-95 dBFS input is {r.idle_ref:.1f} dBFS), {_at_knobs(knobs)}", knobs is None)
         if r.subsonic_late > MAX_TAIL_DC_DBFS:
             raise SanityError(
-                f"{name}: output sits at a DC offset of {r.subsonic_late:.1f} dBFS in "
+                name, f"output sits at a DC offset of {r.subsonic_late:.1f} dBFS in "
                 f"silence after {r.subsonic_at_s:.0f} s (add a dcblock stage), {_at_knobs(knobs)}",
                 knobs is None)
 
 
 def sanity_check(qp: QuantisedPedal) -> None:
-    """Raise PedalFormatError(reason) unless qp is inside the contract, finite, stable with
-    margin, of bounded small-signal gain, and quiet in silence after a full-scale input at
-    every knob extreme (no self-oscillation, growing or audible limit cycle, or DC offset;
-    idle hiss no louder than the model's own on a real input floor). See the module
+    """Raise SanityError (a PedalFormatError: "<name>: <reason>") unless qp is inside the
+    contract, finite, stable with margin, of bounded small-signal gain, and quiet in silence
+    after a full-scale input at every knob extreme (no self-oscillation, growing or audible
+    limit cycle, or DC offset; idle hiss no louder than the model's own on a real input
+    floor). See the module
     docstring for the thresholds and why."""
     from pedaltool.pedal.simulate import simulate
 
     name = qp.name or "pedal"
     why = check_quantised(qp)
     if why:
-        raise PedalFormatError(f"{name}: {why}")
+        raise SanityError(name, why, False)  # (a narrower knob range may pass)
     for st in qp.stages:
         if st.kind in ("biquad", "dcblock"):
             a1, a2 = st.p[3] / 2**26, st.p[4] / 2**26
             r = np.abs(np.roots([1.0, a1, a2]))
             if np.any(r >= MAX_POLE_RADIUS):
-                raise SanityError(f"{name}: biquad pole too close to the unit circle", True)
+                raise SanityError(name, "biquad pole too close to the unit circle", True)
         if st.table is not None and not np.all(np.isfinite(st.table)):
-            raise SanityError(f"{name}: table not finite", True)
+            raise SanityError(name, "table not finite", True)
     _check_silence(qp, name)
     rate = int(qp.sample_rate)
     small = np.rint(np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate) * 8.24).astype(np.int16)
     g = _dbfs(simulate(qp, small)[rate // 8:]) - _dbfs(small)
     if g > MAX_SMALL_SIGNAL_GAIN_DB:
-        raise SanityError(f"{name}: small-signal gain {g:.1f} dB exceeds "
+        raise SanityError(name, f"small-signal gain {g:.1f} dB exceeds "
                           f"{MAX_SMALL_SIGNAL_GAIN_DB:.0f} dB", True)
