@@ -115,7 +115,7 @@ class Engine:
         self.pedal = pedal
         self.n = block
         self.log2n = _log2(block)
-        self.glide = max(1, (pedal.rate * GLIDE_MS // 1000) >> self.log2n)  # blocks
+        self.glide = ms_blocks(GLIDE_MS, pedal.rate, self.log2n)
         self.gate_release = gate_release_step(pedal.rate, self.log2n)
         self.dry = array("h", bytes(2 * block))
         self.tmp = array("h", bytes(2 * block))
@@ -400,15 +400,16 @@ class Engine:
                     op.cur = t
             elif kind == 3:  # TABLE
                 c = op.cur
-                t = c if c == op.tgt else arith.glide_end(c, op.tgt, op.left)
-                st = 0 if c == t else arith.ramp_step(c, t, sh)
+                st = 0
+                if c != op.tgt:
+                    t = arith.glide_end(c, op.tgt, op.left)
+                    op.left -= 1
+                    st = arith.ramp_step(c, t, sh)
+                    op.cur = t
                 if op.e:
                     k.table_bias_block(buf, n, op.arr, op.a, c, st, op.c, op.d, self.bias)
                 else:
                     k.table_block(buf, n, op.arr, op.a, c, st, op.c, op.d)
-                if c != op.tgt:
-                    op.left -= 1
-                    op.cur = t
             elif kind == 4:  # ENV_BIAS
                 k.env_block(buf, n, op.st, op.a, op.b, op.c, op.d, self.bias)
             elif kind == 7:  # TONE
@@ -500,11 +501,15 @@ class Engine:
             self.wet_dry = wt
 
 
+def ms_blocks(ms, rate, log2n):
+    """``ms`` milliseconds as whole blocks of 2^log2n samples at ``rate`` Hz (at least one)."""
+    return max(1, (rate * ms // 1000) >> log2n)
+
+
 def gate_release_step(rate, log2n):
     """How far the gate's Q15 gain falls per block of 2^log2n samples as it closes: full scale
     over GATE_RELEASE_MS, rounded to a multiple of the block so each block's ramp is exact."""
-    blocks = max(1, (rate * GATE_RELEASE_MS // 1000) >> log2n)
-    return max(1, (Q15_ONE // blocks) >> log2n) << log2n
+    return max(1, (Q15_ONE // ms_blocks(GATE_RELEASE_MS, rate, log2n)) >> log2n) << log2n
 
 
 def crossfade(old, new, buf):

@@ -259,7 +259,7 @@ def test_a_knob_change_glides_over_ten_ms():
     little every block, never past it: reached in one block (0.67 ms at 32 samples), a console
     `set` ticked on a held note and a turned pot moved in steps (an audit). The level knob is
     the chain's last gain, so the output's ratio to a static run is the gain itself."""
-    from pedaltool.pedal.simulate import simulate_reference
+    from pedaltool.pedal.simulate import firmware_pedal, simulate_reference
 
     blk, at = 32, 8
     qp = quantise(fitted_looking(48000))
@@ -269,7 +269,8 @@ def test_a_knob_change_glides_over_ten_ms():
     new = simulate_reference(qp, x, {"level": 1.0}, block=blk).astype(float)
     moved = simulate_reference(qp, x, {"level": 0.5}, block=blk,
                                schedule=[(at, "level", 1.0)]).astype(float)
-    glide = fw_module("engine").GLIDE_MS * 48000 // 1000 // blk  # 15 blocks
+    glide = fw_module("engine").Engine(firmware_pedal(qp), blk).glide
+    assert glide == 15  # 10 ms of 32-sample blocks
     start, end = at * blk, (at + glide) * blk
     assert np.array_equal(moved[:start], old[:start])
     assert np.array_equal(moved[end:], new[end:])  # there, exactly, after 10 ms
