@@ -339,13 +339,13 @@ def gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
 
 
-SILENT_RMS = 1e-5  # full-scale RMS (-100 dBFS) below which a signal counts as silent
+SILENT_DBFS = -100.0  # RMS below which a signal counts as silent
 
 
 def silent(x: np.ndarray) -> bool:
-    """Whether ``x`` counts as silent: an RMS under SILENT_RMS (full scale 1.0), 0.3 of the
-    pedal's 16-bit LSB: nothing a model can be fitted or scored on."""
-    return not np.sqrt(np.mean(np.square(x, dtype=np.float64))) >= SILENT_RMS
+    """Whether ``x`` counts as silent: an RMS under SILENT_DBFS, 0.3 of the pedal's 16-bit
+    LSB: nothing a model can be fitted or scored on."""
+    return not rms_dbfs(x) >= SILENT_DBFS
 
 
 def silence_text(x: np.ndarray) -> str:
