@@ -152,16 +152,14 @@ class App:
             want = self.bank.index_of(self.settings["preset"] or "")
             if want is None or not self.bank.items[want].ok:
                 want = self.bank.first_ok()
-            if want is None:
-                if not self.bank.items:
-                    self._set_fault("no presets in bank")
-                else:
-                    self._set_fault("no loadable preset")
             # a file the reader takes can still fail to build (a model too big for this
             # board's heap): the next good one plays, as for a file the reader refuses (an
             # audit: the pedal stayed dry with a good preset in the bank)
             while want is not None and not self._load(want):
                 want = self.bank.first_ok()  # (_load marked that one bad)
+            if want is None:
+                self._set_fault("no loadable preset" if self.bank.items
+                                else "no presets in bank")
         self._apply_gate()
         self._update_led()
         gc.collect()

@@ -94,6 +94,12 @@ def test_a_preset_that_fails_to_build_at_boot_gives_way_to_the_next_good_one(tmp
     assert json.loads(r.tagged("boot")[0])["preset"] == 2
     st = json.loads(r.tagged("status")[0])
     assert st["preset"] == 2 and st["fault"] is None and st["bypass"] is False
+    # none builds: the fault says so, not the last engine error (the review)
+    slot = make_slot(tmp_path, {"1_big.pedal": pedal_bytes(pedal_model("too big"))})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
+               stdin="status\n", prelude=UNBUILDABLE)
+    st = json.loads(r.tagged("status")[0])
+    assert st["preset"] is None and st["fault"] == "no loadable preset", st
 
 
 def test_a_name_with_a_line_break_stays_on_its_reply_line(tmp_path):
