@@ -285,16 +285,17 @@ def quiet_output_warning(y: np.ndarray, what: str) -> str | None:
             "quietly, and its 16-bit samples carry it coarsely")
 
 
-def hot_input_note(x: np.ndarray, what: str,
-                   so: str = " and the capture does not, so the scores include that clipping"
-                   ) -> str | None:
+def hot_input_note(x: np.ndarray, what: str) -> str | None:
     """The note for an input ``x`` (``what`` it is) that peaks above full scale, else None:
-    the pedal's converter clips it; ``so`` says what follows (by default for a score: the
-    capture does not clip it)."""
+    the pedal's converter clips it (each caller says what follows from that, e.g.
+    SCORED_CLIPPING)."""
     peak = peak_dbfs(x)
     if not peak > 0.0:
         return None
-    return f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale{so}"
+    return f"{what} peaks at {peak:+.1f} dBFS: the pedal's converter clips it to full scale"
+
+
+SCORED_CLIPPING = " and the capture does not, so the scores include that clipping"
 
 
 # a DI peaking under this (dBFS) is far under a guitar's (the evaluation DI, examples/eval_di.wav,
@@ -840,7 +841,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         hot = hot_input_note(eval_x, f"the evaluation DI at the capture's calibration "
                                      f"({dbu:.3g} dBu at 0 dBFS)")
         if hot:  # real interfaces read +4..+24 dBu at 0 dBFS: the calibration is suspect
-            say(f"warning: {hot}; is the capture's input_level_dbu right?")
+            say(f"warning: {hot}{SCORED_CLIPPING}; is the capture's input_level_dbu right?")
         # ranked by _rank: the same lists whatever order the tasks ended in
         base = min((c for k, c in done.items() if k[0] == "base"), key=_rank)
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
@@ -1171,9 +1172,10 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
                            f"{MIN_SECONDS:g} s)")
         if silent(x):
             raise FitError(f"{di_name}: silent ({silence_text(x)}), nothing to score on")
-    hot = hot_input_note(x, "the DI") or quiet_input_note(x, "the DI")
-    if hot:
-        notes.append(f"warning: {hot}")
+    hot = hot_input_note(x, "the DI")
+    level_note = hot + SCORED_CLIPPING if hot else quiet_input_note(x, "the DI")
+    if level_note:
+        notes.append(f"warning: {level_note}")
     say = cfg.progress or (lambda s: None)
     say("rendering the DI through the capture")
     y = Oracle(lambda v: model.render(v, progress=progress_every(say, len(v))),

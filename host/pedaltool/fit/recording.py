@@ -538,11 +538,12 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
         for line in note_lines(clip.notes, path.name):  # a clipped or resampled file warns
             say(line)
     # a float export too hot, or a DI far too quiet: compare says them too (an audit)
-    hot = (api.hot_input_note(a.samples, f"{di_path.name}: the DI", ", so the model is fitted "
-                              "on peaks it will never hear; export the DI lower")
-           or api.quiet_input_note(a.samples, f"{di_path.name}: the DI"))
-    if hot:
-        say(f"warning: {hot}")
+    what = f"{di_path.name}: the DI"
+    hot = api.hot_input_note(a.samples, what)
+    level_note = (hot + ", so the model is fitted on peaks it will never hear; export the DI "
+                  "lower" if hot else api.quiet_input_note(a.samples, what))
+    if level_note:
+        say(f"warning: {level_note}")
     if np.array_equal(a.samples, b.samples):  # (a copy of it)
         raise FitError(same)
     say("aligning the recordings")
