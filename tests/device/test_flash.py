@@ -129,7 +129,7 @@ def test_not_enough_space_is_refused_before_writing(pedal, fw_v1, bank_v1):
 
     with Link(pedal.port) as link, link.raw_repl():
         info = link.identify()
-        plan = F.make_plan(link, info, "rpi_pico", bank_v1, fw_dir=fw_v1)
+        plan = F.make_plan(link, info, "rpi_pico", F.bank_files(bank_v1), fw_dir=fw_v1)
     assert plan.bytes_needed > 0
     plan.bytes_free = plan.bytes_needed  # no head room left for settings.json
     with pytest.raises(DeviceError, match="not enough space on the pedal.*fewer presets") as exc:

@@ -409,17 +409,17 @@ def make_plan(
     link: Link,
     info: BoardInfo,
     board: str | None,
-    bank_dir: Path,
+    bank: list[FileSpec],
     models_only: bool = False,
     fw_dir: Path | None = None,
 ) -> FlashPlan:
+    """What to write for ``bank`` (``bank_files``, read and checked once by the caller)."""
     state = read_state(link)
     current = state.get("current") if state.get("current") in SLOTS else None
     target = "b" if current == "a" else "a"
     slots = state.get("slots", {})
     cur_files: dict = slots.get(current, {}) if current else {}
     tgt_files: dict = slots.get(target, {})
-    bank = bank_files(bank_dir)
     if models_only:
         if not current or "manifest.json" not in cur_files:
             raise DeviceError(
@@ -658,7 +658,9 @@ def flash(
     from pedaltool.device.discovery import resolve_port
 
     t0 = time.monotonic()
-    bank_files(Path(bank_dir))  # an empty bank is the next thing to fix, board or not
+    # read and checked (each model's sanity simulated) once, before the board: an empty or bad
+    # bank is the next thing to fix, board or not
+    bank = bank_files(Path(bank_dir))
     port = resolve_port(port)
     link = link_factory(port)
     with link:
@@ -667,7 +669,7 @@ def flash(
             with link.raw_repl():
                 info = link.identify()
                 check_board(info)
-                plan = make_plan(link, info, board, Path(bank_dir), models_only, fw_dir)
+                plan = make_plan(link, info, board, bank, models_only, fw_dir)
                 progress("plan", None, 0)
                 if dry_run:
                     return FlashResult(plan, None, None, time.monotonic() - t0)
