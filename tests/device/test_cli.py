@@ -138,6 +138,15 @@ def test_preset_list_lines_show_broken_files():
     assert lines[0].split() == ["1", "amp", "a.pedal"]
     assert lines[1].split()[:3] == ["2", "-", "b.pedal"] and "ERROR: CRC mismatch" in lines[1]
     assert "pedaltool flash" in preset_lines([])[0]
+    # a name with a line break and an escape (a .pedal from elsewhere): the pedal's JSON
+    # carries them, and they are printed escaped, one line a preset (the review)
+    from pedaltool.cli.device_cmds import status_lines
+
+    odd = "Kl\n@err preset 2\x1b[31m"
+    lines = preset_lines([{"index": 1, "file": "a.pedal", "name": odd, "ok": True}])
+    assert lines == ["  1  Kl\\n@err preset 2\\x1b[31m  a.pedal"]
+    assert "     preset: 1 (Kl\\n@err preset 2\\x1b[31m)" in status_lines({"preset": 1,
+                                                                          "name": odd})
 
 
 def test_virtual_and_demo_refuse_what_cannot_work_in_one_line(tmp_path):

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main, say_notes
+from pedaltool.cli.base import echo_json, json_option, main, say_notes, shown
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -133,9 +133,11 @@ def preset_lines(items: list) -> list[str]:
     """The pedal's preset list (console `preset list`) as one readable line each."""
     if not items:
         return ["no presets on the pedal (run `pedaltool flash`)"]
-    w = max(len(str(p.get("name") or "")) for p in items)
-    return [f"{p.get('index', '?'):>3}  {str(p.get('name') or '-'):<{w}}  {p.get('file', '')}"
-            + ("" if p.get("ok", True) else f"  ERROR: {p.get('error')}") for p in items]
+    names = [shown(str(p.get("name") or "-")) for p in items]  # (a name with a line break)
+    w = max(len(n) for n in names)
+    return [f"{p.get('index', '?'):>3}  {name:<{w}}  {shown(str(p.get('file', '')))}"
+            + ("" if p.get("ok", True) else f"  ERROR: {shown(str(p.get('error')))}")
+            for p, name in zip(items, names, strict=True)]
 
 
 @main.command()
@@ -188,7 +190,8 @@ def status_lines(st: dict) -> list[str]:
              "board", "block_frames", "rate_hz"}
     g = st.get
     rows = [
-        ("preset", f"{g('preset') if g('preset') is not None else '-'} ({g('name') or '-'})"),
+        ("preset", f"{g('preset') if g('preset') is not None else '-'} "
+                   f"({shown(str(g('name') or '-'))})"),
         ("effect", "bypassed" if g("bypass") else "engaged"),
         ("knobs", ", ".join(f"{k} {knob(v)}" for k, v in (g("knobs") or {}).items()) or "-"),
         ("gate", "off" if g("gate_dbfs") is None else dbfs(g("gate_dbfs"))),

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pedaltool import json_report
-from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
+from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes, shown
 from pedaltool.errors import PedaltoolError
 from pedaltool.progress import every
 
@@ -79,8 +79,7 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
     characters (a newline, an escape sequence in a name) escaped, never acted on."""
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
-        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in v)
-        click.echo(f"{k:<{width}}  {shown}")
+        click.echo(f"{k:<{width}}  {shown(v)}")
 
 
 def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
