@@ -237,10 +237,15 @@ def test_a_data_chunk_size_left_unset_is_read_to_the_end_of_the_file(tmp_path, u
     p.write_bytes(bytes(whole[:at + 4]))  # nothing after it: empty
     with pytest.raises(AudioFileError, match="no audio samples"):
         audio.read_wav(p)
-    if unset == 0:  # a chunk after it: an empty data chunk, not audio (the review)
+    if unset == 0:  # a chunk after it: an empty data chunk, not audio (the review) ...
         p.write_bytes(bytes(whole[:at + 4]) + b"LIST" + struct.pack("<I", 4) + b"INFO")
         with pytest.raises(AudioFileError, match="no audio samples"):
             audio.read_wav(p)
+        # ... but audio that starts with printable bytes is audio (8-bit just under centre)
+        u8 = bytes(_wav_bytes(1, 1, 48000, 8, b"zzz{{||}" + bytes(range(128, 228))))
+        k = u8.index(b"data") + 4
+        p.write_bytes(u8[:k] + bytes(4) + u8[k + 4:])
+        assert len(audio.read_wav(p).samples) == 108
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -140,7 +140,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
             if fmt_info is None:
                 raise _fail(p, "corrupt WAV: data chunk before fmt chunk")
             if (size in _UNSET_SIZES and len(data) > pos + 8
-                    and not (size == 0 and _chunk_id(data, pos + 8))):
+                    and not (size == 0 and _chunk_id(data, pos + 8, whole=True))):
                 # a recorder that stopped before writing the size (or a streaming writer
                 # that never does): what follows is the audio, as FFmpeg reads it (an audit:
                 # size 0 was "no audio samples", 0xFFFFFFFF "truncated" though complete);
@@ -202,9 +202,12 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     return clip if rate_hz is None else at_rate(clip, rate_hz)
 
 
-def _chunk_id(data: bytes, pos: int) -> bool:
-    """Could a RIFF chunk start at ``pos``: four printable ASCII characters and a size?"""
-    return pos + 8 <= len(data) and all(0x20 <= c <= 0x7E for c in data[pos:pos + 4])
+def _chunk_id(data: bytes, pos: int, whole: bool = False) -> bool:
+    """Could a RIFF chunk start at ``pos``: four printable ASCII characters and a size (with
+    ``whole``, a size the file holds: 8-bit audio just under its centre is printable too)?"""
+    if not (pos + 8 <= len(data) and all(0x20 <= c <= 0x7E for c in data[pos:pos + 4])):
+        return False
+    return not whole or pos + 8 + struct.unpack("<I", data[pos + 4:pos + 8])[0] <= len(data)
 
 
 def at_rate(clip: AudioClip, rate_hz: float) -> AudioClip:

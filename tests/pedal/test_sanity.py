@@ -142,3 +142,15 @@ def test_a_failure_says_whether_narrower_knob_ranges_could_help():
     with pytest.raises(PedalFormatError) as exc:
         sanity_check(QuantisedPedal([QStage("delay", None, (99999,))], 48000, "far"))
     assert not getattr(exc.value, "at_fitted_point", False)
+
+
+def test_a_sanity_error_keeps_its_parts_across_processes():
+    """Raised in a worker process, it arrives whole: its reason apart from the model's name
+    (what flash prints), and whether a narrower knob range could help."""
+    import pickle
+
+    from pedaltool.pedal.sanity import SanityError
+
+    e = pickle.loads(pickle.dumps(SanityError("amp", "table not finite", True)))
+    assert (str(e), e.reason, e.at_fitted_point) == ("amp: table not finite", "table not finite",
+                                                     True)

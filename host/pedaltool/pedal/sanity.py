@@ -192,8 +192,11 @@ class SanityError(PedalFormatError):
 
     def __init__(self, name: str, reason: str, at_fitted_point: bool):
         super().__init__(f"{name}: {reason}")
-        self.reason = reason  # the message without the model's name
+        self.name, self.reason = name, reason  # (the message without the model's name)
         self.at_fitted_point = at_fitted_point
+
+    def __reduce__(self):  # (from a worker process: not the message alone)
+        return SanityError, (self.name, self.reason, self.at_fitted_point)
 
 
 def _at_knobs(knobs: dict | None) -> str:
