@@ -377,10 +377,7 @@ class Engine:
                         if c == t:
                             prog[w + 1] = 0
                         else:
-                            t = arith.glide_end(c, t, sub.left)
-                            sub.left -= 1
-                            prog[w + 1] = arith.ramp_step(c, t, sh)
-                            sub.cur = t
+                            prog[w + 1] = _glide_step(sub, sh)
                             busy = 1
                     op.e = busy  # one more rewrite (step 0) after a ramping block
                 if op.f:
@@ -394,18 +391,10 @@ class Engine:
                 if c == op.tgt:
                     k.gain_block(buf, n, c, 0, op.a)
                 else:
-                    t = arith.glide_end(c, op.tgt, op.left)
-                    op.left -= 1
-                    k.gain_block(buf, n, c, arith.ramp_step(c, t, sh), op.a)
-                    op.cur = t
+                    k.gain_block(buf, n, c, _glide_step(op, sh), op.a)
             elif kind == 3:  # TABLE
                 c = op.cur
-                st = 0
-                if c != op.tgt:
-                    t = arith.glide_end(c, op.tgt, op.left)
-                    op.left -= 1
-                    st = arith.ramp_step(c, t, sh)
-                    op.cur = t
+                st = 0 if c == op.tgt else _glide_step(op, sh)
                 if op.e:
                     k.table_bias_block(buf, n, op.arr, op.a, c, st, op.c, op.d, self.bias)
                 else:
@@ -418,13 +407,10 @@ class Engine:
                 if c == op.tgt and c2 == op.tgt2:
                     k.tone_block(buf, n, op.st, op.a, c, 0, c2, 0)
                 else:
-                    t = arith.glide_end(c, op.tgt, op.left)
-                    t2 = arith.glide_end(c2, op.tgt2, op.left)
-                    op.left -= 1
-                    k.tone_block(buf, n, op.st, op.a, c, arith.ramp_step(c, t, sh), c2,
-                                 arith.ramp_step(c2, t2, sh))
-                    op.cur = t
+                    t2 = arith.glide_end(c2, op.tgt2, op.left)  # (before the step: same left)
                     op.cur2 = t2
+                    k.tone_block(buf, n, op.st, op.a, c, _glide_step(op, sh), c2,
+                                 arith.ramp_step(c2, t2, sh))
             elif kind == 5:  # TAP
                 k.tap_block(buf, n, op.arr)
             elif kind == 6:  # MIX
@@ -499,6 +485,17 @@ class Engine:
         if wd or wt:
             k.xfade_block(buf, self.dry, n, wd, (wt - wd) >> sh)
             self.wet_dry = wt
+
+
+def _glide_step(op, sh):
+    """One block of ``op``'s knob glide (docs/arithmetic.md "Ramps"): moves ``op.cur`` to the
+    block's end and returns the per-sample step from where it was. Plain ints, no allocation:
+    it runs in the audio path."""
+    c = op.cur
+    t = arith.glide_end(c, op.tgt, op.left)
+    op.left -= 1
+    op.cur = t
+    return arith.ramp_step(c, t, sh)
 
 
 def ms_blocks(ms, rate, log2n):
