@@ -231,8 +231,7 @@ def sanity_check(qp: QuantisedPedal) -> None:
     contract, finite, stable with margin, of bounded small-signal gain, and quiet in silence
     after a full-scale input at every knob extreme (no self-oscillation, growing or audible
     limit cycle, or DC offset; idle hiss no louder than the model's own on a real input
-    floor). See the module
-    docstring for the thresholds and why."""
+    floor). See the module docstring for the thresholds and why."""
     from pedaltool.pedal.simulate import simulate
 
     name = qp.name or "pedal"
