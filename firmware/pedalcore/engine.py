@@ -173,11 +173,7 @@ class Engine:
             op.hi = p[3]
         elif kind == pf.TABLE:
             nseg = 1 << p[0]
-            t = array("h", bytes(2 * (nseg + 2)))
-            for i in range(nseg + 1):
-                t[i] = st.table[i]
-            t[nseg + 1] = st.table[nseg]
-            op.arr = t
+            op.arr = st.table  # already padded by the reader: no second copy in the heap
             op.a = nseg << arith.TB_FRAC  # pmax
             op.b = p[1]  # fitted gm
             op.c = p[2]  # gs

@@ -75,7 +75,8 @@ MAX_DELAY = 4095
 
 
 class Stage:
-    """One stage: kind (int code), knob (int code), p (array('i') params), table (array('h'))."""
+    """One stage: kind (int code), knob (int code), p (array('i') params), table (array('h'):
+    the file's N + 1 values and the last one again, for the engine's branch-free lookup)."""
 
     __slots__ = ("kind", "knob", "p", "table")
 
@@ -309,7 +310,12 @@ def parse(data, name="pedal"):
                 raise ValueError("%s: stage %d: %s" % (name, i, why))
             tab = None
             if ntab:
-                tab = array("h", struct.unpack_from("<%dh" % ntab, data, pos))
+                # straight from the bytes (little-endian, as every target is) and padded with
+                # the last value repeated, the form the engine runs: unpacking to a tuple and
+                # copying into a padded array held each table three times over, and a model
+                # with four tables then ran a Pico's heap out (an audit)
+                tab = array("h", bytes(data[pos:pos + 2 * ntab]))
+                tab.append(tab[ntab - 1])
                 pos += 2 * ntab
             stages.append(Stage(kind, knob, p, tab))
     except ValueError:

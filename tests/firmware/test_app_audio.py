@@ -85,6 +85,39 @@ def test_boot_line_and_codec_setup(played):
     assert xsmt[0] == 0 and 1 in xsmt and xsmt[-1] == 0  # muted, unmuted when primed, muted at stop
 
 
+def four_table_model():
+    """Four 1024-segment tables, each behind a low-pass: the largest tables a fit writes."""
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+    from pedaltool.pedal.model import GainStage, PedalModel, TableStage
+
+    xs = np.linspace(-1.0, 1.0, 1025)
+    b, a = rbj("lowpass", 5000, 48000)
+    stages = [GainStage(6.0, knob="drive", knob_min_db=-12, knob_max_db=12)]
+    for k in range(4):
+        stages += [TableStage(1.0, -1.0, 1.0, np.tanh((2 + k) * xs) / np.tanh(2.0 + k)),
+                   biquad_stage(b, a)]
+    stages.append(GainStage(-3.0, knob="level", knob_min_db=-20, knob_max_db=6))
+    return PedalModel(stages, 48000, name="four tables")
+
+
+def test_a_four_table_model_loads_in_a_tight_heap(tmp_path):
+    """The reader unpacked each table to a tuple and the engine copied it into a padded array,
+    so a table sat in the heap three times over: this model then failed to load in a 200 KB
+    heap (the unix port's 64-bit objects; about 16 KB more than it needs now). The output
+    also checks that the padded table the reader now hands over is the one the host runs."""
+    model = four_table_model()
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(model)})
+    x = di_signal(4800)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), heapsize="200k")
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] is None, (r.final["fault"], r.tagged("err"))
+    host = simulate(quantise(model), x, knobs_at_mid(), block=BLOCK, prewarm=True)
+    dev = read_wav16(tmp_path / "out.wav")[PRIME * BLOCK:]
+    k = SETTLED * BLOCK
+    assert np.array_equal(dev[k:], host[k:len(dev)])
+    assert np.abs(host[k:]).max() > 1000
+
+
 def test_realtime_paced_run(tmp_path):
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
     x = di_signal(9600)  # 0.2 s of audio at the converters' pace

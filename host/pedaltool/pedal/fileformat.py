@@ -112,7 +112,8 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     for st in ped.stages:
         kind = KIND_NAMES[st.kind]
         knob = KNOB_NAMES[st.knob]
-        tab = None if st.table is None else np.array(st.table, dtype=np.int16)
+        # the reader pads a table with its last value repeated (the engine's form): drop it
+        tab = None if st.table is None else np.array(st.table[:-1], dtype=np.int16)
         p = tuple(int(v) for v in st.p)
         stages.append(QStage(kind, knob, p, tab))
         if knob and knob not in ranges:  # a knob on several stages: its first (pedal_info)
