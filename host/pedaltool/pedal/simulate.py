@@ -120,11 +120,30 @@ def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None
                     prewarm=prewarm).astype(np.float64) / 32768.0
 
 
+AUDIO_BAND_HZ = (20.0, 20000.0)  # the band a noise floor is read in (AES17)
+
+
 def idle_tail_dbfs(qp: QuantisedPedal, loud: np.ndarray, silence_s: float = 2.0,
-                   measure_s: float = 1.0) -> float:
+                   measure_s: float = 1.0, audio_band: bool = False) -> float | tuple[float, float]:
     """RMS (incl. DC) in dBFS of the device's last ``measure_s`` of ``silence_s`` zeros after
-    ``loud`` (float, full scale 1.0): the arithmetic contract's idle floor."""
+    ``loud`` (float, full scale 1.0): the arithmetic contract's idle floor. With
+    ``audio_band``: (that, the same tail's RMS within AUDIO_BAND_HZ), from one simulation.
+    The band leaves out the DC and the sub-audio wander of a near-DC section's residue
+    (docs/arithmetic.md "Idle after a clipping input"), which the contract's figure keeps."""
     rate = qp.sample_rate
     x = np.concatenate([float_to_int16(loud), np.zeros(int(silence_s * rate), np.int16)])
-    tail = simulate(qp, x)[-int(measure_s * rate):].astype(np.float64) / 32768.0
-    return float(20 * np.log10(max(np.sqrt(np.mean(tail**2)), 1e-12)))
+    silence = simulate(qp, x)[-int(silence_s * rate):].astype(np.float64) / 32768.0
+    n = int(measure_s * rate)
+    full = _dbfs_rms(silence[-n:])
+    if not audio_band:
+        return full
+    from scipy.signal import butter, sosfiltfilt
+
+    hi = min(AUDIO_BAND_HZ[1], 0.45 * rate)
+    sos = butter(4, [AUDIO_BAND_HZ[0], hi], "bandpass", fs=rate, output="sos")
+    # filtered over the whole silence, both ways: the measured second has no filter start-up
+    return full, _dbfs_rms(sosfiltfilt(sos, silence)[-n:])
+
+
+def _dbfs_rms(x: np.ndarray) -> float:
+    return float(20 * np.log10(max(np.sqrt(np.mean(x**2)), 1e-12)))
