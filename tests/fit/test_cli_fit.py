@@ -779,11 +779,15 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     assert "stop growing" not in table("wh-3/7", 336.0, 600.0)  # a small budget: no claim
     assert "stop growing" not in table("wh-3/7", 1175.0, 1302.0)
     assert "naive structure itself, plus knobs" in table("baseline", 336.0, 1302.0)
-    assert "1.0x worse" in table("wh-3/7", 1175.0, 1302.0)
+    assert "1.00x worse" in table("wh-3/7", 1175.0, 1302.0)
+    # two decimals near the 5x target: 4.98 is not "5.0" (the HM-2's read as met)
+    assert "(4.98x worse)" in table("wh-3/7", 1175.0, 1302.0,
+                                     base=N(esr=0.0498, esr_pre=0.05, lsd_db=1.0),
+                                     score=N(esr=0.01, esr_pre=0.01, lsd_db=1.0))
     # a baseline with the lower raw ESR: the table says so, and why the model was written
     lower = N(esr=0.005, esr_pre=0.05, lsd_db=1.0)
     t = table("wh-3/7", 1175.0, 1302.0, base=lower)
-    assert "worse" not in t and "raw ESR is 2.0x lower here" in t
+    assert "worse" not in t and "raw ESR is 2.00x lower here" in t
     # chosen on the fitting playing, and the table says so without a sum that could contradict
     # it (an audit found "better on ESR + pre-emphasised ESR, 0.2453 against 0.2263")
     assert "chosen on held-out fitting playing" in t and "against" not in t
