@@ -45,8 +45,12 @@ def test_write_atomic_folders_and_errors(tmp_path):
     assert list((tmp_path / "folder").iterdir()) == []
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    with pytest.raises(PedaltoolError, match="cannot write"):
-        write_atomic(blocker / "x.json", b"data", make_folder=True)
+    # the reason, not "File exists" (a file put where the folder was during a long fit, an
+    # audit), nor "Not a directory" deeper down
+    for target in (blocker / "x.json", blocker / "sub" / "x.json"):
+        with pytest.raises(PedaltoolError, match=r"cannot write \(.*file.txt is a file, not "
+                                                 r"a folder\)"):
+            write_atomic(target, b"data", make_folder=True)
     assert blocker.read_text() == "x"
 
 
@@ -172,3 +176,13 @@ def test_a_symlinked_output_is_written_through_the_link(tmp_path):
         check_writable(blocked)
     with pytest.raises(PedaltoolError, match=r"^.*blocked\.wav: cannot write \("):
         write_atomic(blocked, b"data")
+
+
+def test_a_link_to_another_output_not_written_yet_is_that_output(tmp_path):
+    """A dangling link given as the plot, pointing at the .pedal about to be written: the
+    PNG was written through it over the model (an audit). realpath sees it."""
+    (tmp_path / "p.png").symlink_to(tmp_path / "m.pedal")
+    with pytest.raises(PedaltoolError, match="given as both the .pedal and the plot"):
+        check_distinct_outputs([(tmp_path / "m.pedal", ".pedal"), (tmp_path / "p.png", "plot")])
+    check_distinct_outputs([(tmp_path / "n.pedal", ".pedal"), (tmp_path / "p.png", "plot")])
+

@@ -89,7 +89,12 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError],
         # a short fixed prefix: the output's own name may already be as long as allowed
         fd, tmp = tempfile.mkstemp(prefix=".pedaltool-", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise error(f"{shown}: cannot write ({exc.strerror or exc})") from None
+        existing, _ = _nearest_existing(p)
+        # a file put where the folder was, during a long fit: say so, as check_writable
+        # does before it ("File exists" alone, an audit)
+        why = (f"{existing} is a file, not a folder" if not os.path.isdir(existing)
+               else exc.strerror or exc)
+        raise error(f"{shown}: cannot write ({why})") from None
     try:
         os.fchmod(fd, _mode_for(p))  # mkstemp creates the file 0600
         with os.fdopen(fd, "wb") as fh:
@@ -126,17 +131,24 @@ def check_folder_writable(path: str | os.PathLike, what: str = "output folder",
     _check_folder_on_the_way(p / ".pedaltool-check", what, error, shown=p)
 
 
+def _nearest_existing(p: Path) -> tuple[Path, list[str]]:
+    """(the nearest existing path above the file ``p``, the names below it still to be
+    created, ``p``'s own first)."""
+    existing = p.parent if str(p.parent) else Path(".")
+    missing = [p.name]
+    while not os.path.exists(existing) and existing != existing.parent:
+        missing.append(existing.name)
+        existing = existing.parent
+    return existing, missing
+
+
 def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
                              shown: Path | None = None) -> None:
     """The checks of check_writable for the file ``p`` (named ``shown`` in messages): every
     name still to be created fits the file system, and the nearest existing folder is one
     and can be written."""
     shown = p if shown is None else shown
-    existing = p.parent if str(p.parent) else Path(".")
-    missing = [p.name]
-    while not os.path.exists(existing) and existing != existing.parent:
-        missing.append(existing.name)
-        existing = existing.parent
+    existing, missing = _nearest_existing(p)
     if not os.path.isdir(existing):
         raise error(f"{shown}: cannot write the {what} ({existing} is a file, not a folder)")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -164,7 +176,9 @@ def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError
     seen: list = []
     for path, what in outputs:
         for other, other_what in seen:
-            if os.path.abspath(path) == os.path.abspath(other) or same_file(path, other):
+            # realpath: a link to a file not written yet is that file (an audit: a dangling
+            # link given as the plot, to the .pedal, replaced the model with the PNG)
+            if os.path.realpath(path) == os.path.realpath(other) or same_file(path, other):
                 raise error(f"{path}: given as both the {other_what} and the {what}; give "
                             "each its own name")
         seen.append((path, what))

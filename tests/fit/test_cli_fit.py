@@ -258,8 +258,12 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
     capture = str(models_dir / CAPTURE)
     (tmp_path / "old.pedal").write_bytes(b"a model")
     (tmp_path / "same.png").symlink_to(tmp_path / "old.pedal")
+    # a link to the .pedal not written yet: the PNG replaced the model (an audit)
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "new.pedal")
     runner = CliRunner()
     for args, problem in (
+            (["-o", "new.pedal", "--plot", "dangling.png"],
+             "given as both the plot and the .pedal"),
             (["-o", "a.pedal", "--json", "a.pedal"], "--json names the JSON report to write, "
                                                      "not a .pedal file"),
             (["-o", "d.png", "--plot", "d.png"], "-o names a .pedal file"),
@@ -276,7 +280,8 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
         r = runner.invoke(main, ["fit", capture, *args])
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output and len(r.output.splitlines()) == 1, r.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pedal", "same.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.png", "old.pedal",
+                                                          "same.png"]
     assert (tmp_path / "old.pedal").read_bytes() == b"a model"
 
 
@@ -591,10 +596,24 @@ def test_a_plot_that_fails_keeps_the_model_and_the_report(models_dir, tmp_path, 
     d = json.loads(Path("r.json").read_text())
     assert d["files"]["pedal"] == "t.pedal"
     assert d["notes"][-1] == "error: p.png: cannot write (No space left on device)"
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed: refused up front
-    r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "u.pedal", "--plot", "p.png"])
-    assert r.exit_code == 2 and "pip install 'pedaltool[plot]'" in r.output
-    assert "probing" not in r.output and not Path("u.pedal").exists()
+    # a bug while plotting (not a PedaltoolError): the report is written all the same and
+    # says so, exit 2, no internal-error exit (an audit: a broken matplotlib lost the report)
+    def broken(*args, **kw):
+        raise RuntimeError("no font")
+
+    monkeypatch.setattr(report, "plot", broken)
+    r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "b.pedal", "--plot", "p.png",
+                             "--json", "b.json"])
+    assert r.exit_code == 2 and "p.png: the plot was not drawn: internal error (RuntimeError: " \
+        "no font)" in r.stderr.splitlines()[-1], r.output
+    assert read_pedal("b.pedal").sample_rate == 48000
+    assert "the plot was not drawn" in json.loads(Path("b.json").read_text())["notes"][-1]
+    for missing in ("matplotlib.pyplot", "matplotlib"):  # refused up front: pyplot needs more
+        monkeypatch.setitem(sys.modules, missing, None)  # than matplotlib itself (an audit)
+        r = runner.invoke(main, ["fit", "tiny.nam", "--quick", "-o", "u.pedal", "--plot",
+                                 "p.png"])
+        assert r.exit_code == 2 and "pip install 'pedaltool[plot]'" in r.output, missing
+        assert "probing" not in r.output and not Path("u.pedal").exists()
 
 
 def test_batch_summary_stays_narrow_and_lists_why_under_the_table():

@@ -61,10 +61,22 @@ def _check_the_plot_draws_the_fit(res, tmp_path, monkeypatch):
     png = report.plot(res, tmp_path / "fit.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table, eq, spectra = figures[0].axes[:3]
-    assert table.get_title() == "table curve(s)" and len(table.get_lines()) == 1
+    assert table.get_title().startswith("table curve(s)") and len(table.get_lines()) == 1
+    assert ("clean path" in table.get_title()) == bool(res.model.mix_gain)
     x, v = table.get_lines()[0].get_data()
     assert np.array_equal(x, res.model.stages[0].knots)
-    assert [ln.get_label() for ln in eq.get_lines()] == ["pre-EQ 1", "post-EQ"]
+    assert [ln.get_label() for ln in eq.get_lines()] == [
+        "pre-EQ 1 x input gain (into table 1)", "post-EQ"]
+    # the pre-EQ with the gain into the table (the table's x axis is after it: an audit)
+    from pedaltool.fit.blocks import cascade_sos
+    from scipy import signal
+
+    st = res.model.stages[0]
+    f, db = eq.get_lines()[0].get_data()
+    _, h = signal.sosfreqz(cascade_sos(st.pre, res.model.rate_hz), worN=f[:5],
+                           fs=res.model.rate_hz)
+    assert np.allclose(db[:5], 20 * np.log10(np.abs(h) * st.in_gain), atol=1e-6)
+    assert abs(20 * np.log10(st.in_gain)) > 1  # the test can tell the gain is in
     assert [ln.get_label() for ln in spectra.get_lines()] == ["capture",
                                                              "error (device-exact)"]
     # the error's power under the capture's is the scored ESR (Welch sums: within 2x)

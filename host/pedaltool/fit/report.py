@@ -151,11 +151,17 @@ def format_rows(header: tuple, rows: list[tuple]) -> str:
 
 
 def check_plotting() -> None:
-    """FitError unless matplotlib (the plot extra) can be imported: checked before a fit."""
+    """FitError unless matplotlib's pyplot (the plot extra) can be imported: checked before a
+    fit. pyplot, not only matplotlib: it needs more (fontTools, kiwisolver), and a matplotlib
+    without them let a fit run to the end and then fail as an internal error (an audit)."""
     try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise FitError("--plot needs matplotlib: pip install 'pedaltool[plot]'") from None
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError as exc:
+        raise FitError(f"--plot needs matplotlib: pip install 'pedaltool[plot]' ({exc})"
+                       ) from None
 
 
 def plot(res, png: str | Path) -> Path:
@@ -163,10 +169,8 @@ def plot(res, png: str | Path) -> Path:
     pair, the error spectrum of the written file's device-exact output to a PNG. Needs
     matplotlib (an optional extra: :func:`check_plotting`)."""
     check_plotting()
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
     from scipy import signal
 
     from pedaltool.fit.blocks import cascade_sos
@@ -174,33 +178,47 @@ def plot(res, png: str | Path) -> Path:
     m = res.model
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     for k, st in enumerate(m.stages):
-        ax[0].plot(st.knots, st.values, label=f"table {k + 1}")
-    ax[0].set_title("table curve(s)")
-    ax[0].set_xlabel("table input")
+        env = f", envelope bias {st.env_depth:+.2f}" if st.env_depth else ""
+        ax[0].plot(st.knots, st.values, label=f"table {k + 1}{env}")
+    # the table alone is the pedal's transfer shape only without the clean path beside it
+    mix = f" (+ clean path x{m.mix_gain:.2f}, not drawn)" if m.mix_gain else ""
+    ax[0].set_title(f"table curve(s){mix}")
+    ax[0].set_xlabel("table input (1 = the end of its range)")
     ax[0].set_ylabel("table output")
-    ax[0].legend()
     f = np.geomspace(20, 0.45 * m.rate_hz, 400)
     for k, st in enumerate(m.stages):
+        # with the gain into the table: what the drive sees (the table's x axis is after it)
         _, h = signal.sosfreqz(cascade_sos(st.pre, m.rate_hz), worN=f, fs=m.rate_hz)
-        ax[1].semilogx(f, 20 * np.log10(np.abs(h) + 1e-12), label=f"pre-EQ {k + 1}")
+        ax[1].semilogx(f, 20 * np.log10(np.abs(h * st.in_gain) + 1e-12),
+                       label=f"pre-EQ {k + 1} x input gain (into table {k + 1})")
     _, h = signal.sosfreqz(cascade_sos(m.post, m.rate_hz), worN=f, fs=m.rate_hz)
     ax[1].semilogx(f, 20 * np.log10(np.abs(h) + 1e-12), label="post-EQ")
-    ax[1].set_title("EQ magnitude (dB)")
-    ax[1].set_xlabel("frequency (Hz)")
-    ax[1].legend()
+    ax[1].set_title("EQ magnitude")
+    ax[1].set_ylabel("gain (dB)")
     y = res.eval_y
     if y is not None and res.eval_device is not None:
         capture = res.recording is None  # (as result_table tells a pair)
         where = "the evaluation DI" if capture else "the held-out recording"
         e = res.eval_device - y  # the written file's, as scored
-        fy, py = signal.welch(y, fs=m.rate_hz, nperseg=4096)
-        _, pe = signal.welch(e, fs=m.rate_hz, nperseg=4096)
+        # 8192 samples: 6 Hz bins at 48 kHz, a few more points in the bass than 4096 gave
+        fy, py = signal.welch(y, fs=m.rate_hz, nperseg=8192)
+        _, pe = signal.welch(e, fs=m.rate_hz, nperseg=8192)
         ax[2].semilogx(fy[1:], 10 * np.log10(py[1:] + 1e-20),
                        label="capture" if capture else "reamp")
         ax[2].semilogx(fy[1:], 10 * np.log10(pe[1:] + 1e-20), label="error (device-exact)")
-        ax[2].set_title(f"spectra on {where} (dB)")
-        ax[2].set_xlabel("frequency (Hz)")
-        ax[2].legend()
+        ax[2].set_title(f"spectra on {where}")
+        ax[2].set_ylabel("power density (dB re full scale²/Hz)")
+    hz = FuncFormatter(
+        lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}")
+    for a in ax[1:]:
+        if a.has_data():
+            a.set_xlim(20, 0.45 * m.rate_hz)
+            a.set_xlabel("frequency (Hz)")
+            a.xaxis.set_major_formatter(hz)
+    for a in ax:
+        if a.has_data():
+            a.grid(True, which="major", alpha=0.3)
+            a.legend(fontsize="small")
     fig.suptitle(f"{res.name}: {res.structure}, device ESR {res.score.esr:.4f}")
     fig.tight_layout()
     try:
