@@ -118,6 +118,45 @@ def test_a_four_table_model_loads_in_a_tight_heap(tmp_path):
     assert np.abs(host[k:]).max() > 1000
 
 
+@pytest.fixture(scope="module")
+def fitted_clipper_bytes():
+    """The bundled example capture quick-fitted: a real fit's stages, tables and knob ranges
+    (the project's own capture, so nothing third-party is written into the test tree)."""
+    from pedaltool.fit.api import FitConfig, fit_capture
+    from pedaltool.paths import examples_dir
+    from pedaltool.pedal.fileformat import to_bytes
+
+    res = fit_capture(examples_dir() / "diode_clipper.nam", FitConfig(effort="quick"))
+    return to_bytes(res.qpedal)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["rpi_pico", "rpi_pico2", "esp32_devkitc", "esp32s3_devkitc1"])
+def test_every_board_plays_a_real_fit_bit_exactly(tmp_path, fitted_clipper_bytes, board):
+    """The main loop on each board profile (its block size, codec drivers and port's I2S pin
+    rules; the heap locked around every block and control tick) plays a fitted model exactly
+    as the host simulator does at that block size."""
+    from pedaltool import boards
+    from pedaltool.pedal.fileformat import from_bytes
+
+    block = boards.load_board(board).block_frames
+    slot = make_slot(tmp_path, {"a.pedal": fitted_clipper_bytes}, board=board)
+    x = di_signal(48000)
+    port = "esp32" if board.startswith("esp32") else "rp2"
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=LOCK_CONTROL,
+               extra_env={"PEDALTOOL_SIM_PORT": port})
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] is None and r.final["xruns"] == 0
+    host = simulate(from_bytes(fitted_clipper_bytes), x, knobs_at_mid(), block=block,
+                    prewarm=True)
+    dev = read_wav16(tmp_path / "out.wav")[PRIME * block:]  # one primed block of silence
+    k = max(SETTLED * 32, 8 * block)  # past the start-up mute (2 blocks) and 10 ms fade
+    n = min(len(dev), len(host))
+    assert n >= len(x) - 2 * block
+    assert np.array_equal(dev[k:n], host[k:n]), board
+    assert np.abs(host[k:]).max() > 1000
+
+
 def test_realtime_paced_run(tmp_path):
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
     x = di_signal(9600)  # 0.2 s of audio at the converters' pace
