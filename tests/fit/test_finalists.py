@@ -30,9 +30,16 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
     calls = iter(idles)
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: next(calls))
     finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
-    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, said.append)
+    passed: list = []
+    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, said.append,
+                                              passed_over=passed)
     assert best.structure.name == written and sane and why == ""
     assert qp.stages and pm.name == "amp"
+    # those ranked before the written one, each with its idle (what the result table says)
+    before = "abc"[:"abc".index(written)]
+    assert [p["structure"] for p in passed] == list(before)
+    assert [p["why"] for p in passed] == [f"idles at {v:.0f} dBFS after a loud input (the "
+                                          "contract: -90)" for v in idles[:len(before)]]
     assert len(idles) - len(list(calls)) == measured  # no finalist measured past the margin
     if written != "a":
         assert any("idles at -84 dBFS" in s for s in said)
@@ -128,8 +135,11 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
             (pm, qp, False, "output unbounded")
 
     monkeypatch.setattr(api, "_quantised", quantised)
-    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None)
+    passed: list = []
+    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None,
+                                              passed_over=passed)
     assert best.structure.name == "b" and sane and why == ""
+    assert passed == [{"structure": "a", "why": "fails the sanity check (output unbounded)"}]
 
 
 def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):

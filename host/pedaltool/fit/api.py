@@ -138,6 +138,9 @@ class FitResult:
     # (the correlation's peak; the reamp is moved earlier by at most lag_samples - 8,
     # recording.align); None for a capture
     recording: dict | None = None
+    # finalists ranked before the written one and not written: [{"structure", "why"}]
+    # (_first_sane; none when the best-validating one was written)
+    passed_over: list = field(default_factory=list)
 
     @property
     def improvement(self) -> float:
@@ -172,6 +175,7 @@ class FitResult:
             "level_scale": self.level_scale, "saturating": self.saturating,
             "source": self.qpedal.source.as_dict(),
             "sane": self.sane, "sanity_message": self.sanity_message, "effort": self.effort,
+            "passed_over": self.passed_over,
             "simd": simd_level.describe(),
             "knob_ranges_db": {k: [float(db) for db in v] for k, v in
                                getattr(self.qpedal, "knob_ranges", {}).items()},
@@ -868,7 +872,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         target = metrics.Target(eval_y)
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
-            best, pm, qp, sane, why = _first_sane(finalists, name, source, say, pool)
+            passed_over: list = []
+            best, pm, qp, sane, why = _first_sane(finalists, name, source, say, pool,
+                                                  passed_over)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
                 qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
@@ -880,7 +886,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
             render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
             sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-            eval_device=dev, device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
+            eval_device=dev, device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr),
+            passed_over=passed_over)
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
 
@@ -907,15 +914,20 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
-                pool: Workers | None = None) -> tuple:
+                pool: Workers | None = None, passed_over: list | None = None) -> tuple:
     """(candidate, PedalModel, QuantisedPedal, passed, reason) of the first finalist whose
     quantised model passes the sanity check, with the widest knob ranges that pass; when none
     passes, the first finalist's (not to be written). ``pool``: see _quantised.
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
-    QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is."""
+    QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is.
+
+    ``passed_over``: a list that gets {"structure", "why"} for each finalist ranked before the
+    one written and not written (FitResult.passed_over: the result table says why the naive
+    structure was not written where its raw ESR is the lower, an audit)."""
     first = loud = None
+    skipped: list = []
     for best in finalists:
         if loud is not None and best.crit > QUIET_MARGIN * loud[0].crit:
             break  # nothing quiet close enough: the loud one stays
@@ -923,21 +935,30 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if first is None:
             first = (best, pm, qp, why)
         if not sane:
+            skipped.append({"structure": best.structure.name,
+                            "why": f"fails the sanity check ({why})"})
             continue
         idle = contract_idle_dbfs(qp)
         if idle <= IDLE_LIMIT_DBFS:
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
                     f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
+            if passed_over is not None:
+                passed_over.extend(skipped)
             return best, pm, qp, True, ""
         if loud is None:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS after a loud input (the "
                 f"contract: {IDLE_LIMIT_DBFS:.0f}); trying the next finalist")
-            loud = (best, pm, qp)
+            loud = (best, pm, qp, len(skipped))  # (those skipped before it)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
-    if loud is not None:
-        return (*loud, True, "")
+        skipped.append({"structure": best.structure.name,
+                        "why": f"idles at {idle:.0f} dBFS after a loud input (the contract: "
+                               f"{IDLE_LIMIT_DBFS:.0f})"})
+    if loud is not None:  # nothing quiet close enough: the loud one is written
+        if passed_over is not None:
+            passed_over.extend(skipped[:loud[3]])
+        return (*loud[:3], True, "")
     best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")

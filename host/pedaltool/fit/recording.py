@@ -607,7 +607,9 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
-    best, pm, qp, sane, why = api._first_sane(finalists, name, src, say)
+    passed_over: list = []
+    best, pm, qp, sane, why = api._first_sane(finalists, name, src, say,
+                                              passed_over=passed_over)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
         qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
@@ -622,6 +624,6 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         candidates=api.candidate_rows(quick, finals, base, cfg.arch, seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float, saturating=saturating,
+        device_vs_float_esr=dev_vs_float, saturating=saturating, passed_over=passed_over,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
 

@@ -94,9 +94,19 @@ def _against_baseline(res) -> str:
         return "(the pedal is the naive structure itself, plus knobs)"
     if res.improvement >= 1.0:
         return f"({times_text(res.improvement)}x worse)"
-    return (f"(its raw ESR is {times_text(1.0 / res.improvement)}x lower here; the model was "
-            "chosen on held-out fitting playing, never on this DI: the JSON report's "
-            "candidates)")
+    return f"(its raw ESR is {times_text(1.0 / res.improvement)}x lower here; {why_not_naive(res)})"
+
+
+def why_not_naive(res) -> str:
+    """Why a fit whose naive baseline scores the lower raw ESR wrote the richer model: the
+    naive structure validated first and was passed over (its idle or the sanity check:
+    FitResult.passed_over; the demo's capture, whose naive model hisses at -88 dBFS after
+    playing), or the model ranked first on the held-out fitting playing."""
+    for p in getattr(res, "passed_over", []):
+        if p["structure"] == "baseline":
+            return f"the naive structure ranked first but was not written: it {p['why']}"
+    return ("the model was chosen on held-out fitting playing, never on this DI: the JSON "
+            "report's candidates")
 
 
 SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", "baseline",
