@@ -110,7 +110,9 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     # audit: it was refused as "the format for files over 4 GB")
     wide = data[:4] in (b"RF64", b"BW64")
     if len(data) < 12 or not (data[:4] == b"RIFF" or wide) or data[8:12] != b"WAVE":
-        raise _fail(p, "not a WAV file (no RIFF/WAVE header)")
+        from pedaltool.filekind import wrong_kind_hint
+
+        raise _fail(p, f"not a WAV file ({wrong_kind_hint(data) or 'no RIFF/WAVE header'})")
     fmt_info = None
     audio = None
     wide_data_size = None  # the ds64 chunk's data size

@@ -754,8 +754,18 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
     (tmp_path / "delay.nam").write_text(json.dumps(delay))
     capture = str(models_dir / "core_wavenet.nam")
     runner = CliRunner()
+    (tmp_path / "pedals").mkdir()  # a model in the bank, where its .pedal would go: what it
+    (tmp_path / "pedals" / "hp.pedal").write_bytes((tmp_path / "hp.pedal").read_bytes())
     for args, problem in ((["fit", "hp.pedal"], "a .pedal model, not a capture"),
+                          (["fit", "pedals/hp.pedal"], "pedals/hp.pedal: not a .nam file (a "
+                                                       ".pedal model, not a capture"),
                           (["fit", "di.wav"], "or fit a recording with --input/--target"),
+                          (["render", "di.wav", "hp.pedal", "o.wav"],  # (not fit's hint)
+                           "not a .nam file (a WAV file: check the order of the arguments)\n"),
+                          (["render", "hp.pedal", capture, "o.wav"],
+                           "not a WAV file (a .nam capture: check the order of the arguments)"),
+                          (["render", capture, "hp.pedal", "o.wav"],
+                           "not a WAV file (a .pedal model: check the order of the arguments)"),
                           (["compare", "hp.pedal", capture], "check the order of the arguments"),
                           (["fit", "delay.nam"], "looks 2.0 s back in time"),
                           (["fit", capture, "--plot", "p.jpg"], "give a .png name"),

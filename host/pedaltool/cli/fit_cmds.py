@@ -246,6 +246,8 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
             pattern = any(c in m.name for c in "*?[")  # a shell passes an unmatched one as is
             raise FitError(f"{m}: " + ("no file matches this pattern" if pattern
                                        else "file not found"))
+    for m in models:  # what it is before where its .pedal would go (an audit: a .pedal in
+        _check_a_capture(m)  # the bank was refused as "would replace the input")
     several = di_wav is None and len(models) > 1
     if several and plot_path is not None:
         raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
@@ -267,6 +269,23 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
         check_not_an_input(out, inputs, what, FitError)
     check_distinct_outputs(outputs, FitError)
     return budget, effort, several, output, pedals
+
+
+def _check_a_capture(path: Path) -> None:
+    """FitError when ``path`` is recognisably not a .nam capture (a .pedal, a WAV), by its
+    first bytes; whatever else it is, the .nam loader says after the checks."""
+    from pedaltool.filekind import file_kind
+    from pedaltool.nam.file import not_nam_text
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return  # a folder, no permission: the loader words it
+    kind = file_kind(head)
+    if kind in ("pedal", "wav"):
+        hint = ", or fit a recording with --input/--target" if kind == "wav" else ""
+        raise FitError(f"{path}: not a .nam file ({not_nam_text(head)}{hint})")
 
 
 def _check_distinct_names(models, output: Path | None) -> None:

@@ -88,13 +88,7 @@ def read_json(path: str | os.PathLike) -> tuple[dict, str]:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        from pedaltool.pedal.fileformat import is_pedal_data
-
-        kind = ("a .pedal model, not a capture: fit the .nam it came from"
-                if is_pedal_data(data) else "a WAV file: check the order of the arguments, "
-                "or fit a recording with --input/--target" if data.startswith(b"RIFF")
-                else "not UTF-8 text")
-        raise NamFileError(f"{shown}: not a .nam file ({kind})") from None
+        raise NamFileError(f"{shown}: not a .nam file ({not_nam_text(data)})") from None
     except json.JSONDecodeError as exc:
         raise NamFileError(f"{shown}: malformed JSON at line {exc.lineno} column {exc.colno}:"
                            f" {exc.msg}") from None
@@ -296,3 +290,13 @@ def build_checked(build, doc: NamDocument, *args, **kwargs):
                           f"config, found {len(doc.weights)}")
     reader = WeightReader(doc.weights)
     return build(reader, doc, *args, **kwargs)
+
+
+def not_nam_text(head: bytes) -> str:
+    """Why a file that is not UTF-8 text is not a .nam capture, from its first bytes."""
+    from pedaltool.filekind import file_kind, wrong_kind_hint
+
+    if file_kind(head) == "pedal":  # where a capture is expected, a .pedal is made from one
+        return "a .pedal model, not a capture: fit the .nam it came from"
+    return wrong_kind_hint(head) or "not UTF-8 text"
+

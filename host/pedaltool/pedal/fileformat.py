@@ -84,16 +84,6 @@ def is_pedal_data(head: bytes) -> bool:
     return head[:4] == MAGIC
 
 
-def _what_else(data: bytes) -> str | None:
-    """A file that is not a .pedal, named when recognisable."""
-    head = data[:16].lstrip()
-    if head.startswith(b"{"):
-        return "JSON, a .nam capture? check the order of the arguments"
-    if head.startswith(b"RIFF"):
-        return "a WAV file"
-    return None
-
-
 def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal."""
     try:
@@ -101,7 +91,9 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
     except ValueError as exc:
         msg = str(exc)
         if msg.endswith("(bad magic)"):  # what is it then? (arguments swapped, a typo)
-            kind = _what_else(data)
+            from pedaltool.filekind import wrong_kind_hint  # (it reads is_pedal_data here)
+
+            kind = wrong_kind_hint(data)
             if kind:
                 msg = msg.replace("(bad magic)", f"(bad magic: it is {kind})")
         raise PedalFormatError(msg) from None
