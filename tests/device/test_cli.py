@@ -68,6 +68,12 @@ def test_flash_with_an_empty_bank_says_so_before_looking_for_a_board(tmp_path):
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)
     assert p.returncode == 2 and "no .pedal files to flash" in p.stderr
     assert "pedaltool fit" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    # a folder that is not there: said as such, not as an empty bank (an audit)
+    p = run(["flash", "--bank", "nosuchdir", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path,
+            check=False)
+    assert p.returncode == 2 and p.stderr.startswith(
+        "error: nosuchdir: no such folder (the bank of .pedal files"), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
 
 
 def test_flash_names_a_folder_in_the_bank(tmp_path):

@@ -332,3 +332,13 @@ def test_a_bank_file_named_in_capitals_is_uploaded_as_the_firmware_lists_it(tmp_
         bank_files(bank)
     assert str(exc.value) == (f"{bank / 'alpha.PEDAL'} and alpha.pedal: both would be "
                               "bank/alpha.pedal on the pedal; keep one")
+
+
+def test_an_unknown_board_is_named_once():
+    """The profile loader's own words ("board 'x': x: unknown board ..." before, an audit)."""
+    from pedaltool.device.flash import board_json
+
+    with pytest.raises(DeviceError) as e:
+        board_json("rpi_pico3")
+    assert str(e.value).startswith("rpi_pico3: unknown board (known: ") and "rpi_pico," in str(
+        e.value) and str(e.value).count("rpi_pico3") == 1

@@ -31,10 +31,10 @@ KNOWN_USB_IDS: dict[tuple[int, int | None], str] = {
 }
 
 NO_DEVICE_HELP = (
-    "no pedal found on USB (looked for Espressif, CP210x, CH34x, FTDI and Raspberry Pi "
-    "RP2040/RP2350 serial ports); plug it in with a data USB cable, or pass --port PORT, or try "
-    "without hardware: run `pedaltool virtual` in another terminal and use the port it prints "
-    "(`pedaltool flash --port /dev/pts/N`)"
+    "no pedal found on USB (looked for Espressif, CP210x, CH34x, FTDI, Raspberry Pi "
+    "RP2040/RP2350 and MicroPython's own serial ports); plug it in with a data USB cable, or "
+    "pass --port PORT, or try without hardware: run `pedaltool virtual` in another terminal "
+    "(the commands then find it, or give --port with the port it prints)"
 )
 
 

@@ -256,7 +256,9 @@ def board_json(board: str) -> bytes:
         return json.dumps({"name": board}).encode()
     try:
         profile = boards.load_board(board)
-    except Exception as exc:  # the boards module raises its own error type
+    except DeviceError:
+        raise  # it names the board and the known ones ("board 'x': x: unknown board", an audit)
+    except Exception as exc:  # anything else the profile raises
         names = _board_names()
         known = f" (known: {', '.join(names)})" if names and "known" not in str(exc) else ""
         raise DeviceError(f"board {board!r}: {exc}{known}") from None
@@ -282,11 +284,15 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
     # not a model, and it blocked the whole flash with "refit it", an audit found.) The suffix
     # in any case ("NAME.PEDAL" from a FAT drive), uploaded as NAME.pedal: the firmware lists
     # only ".pedal" (it was left out unsaid).
+    if not bank_dir.is_dir():  # said as such, not as an empty bank (an audit)
+        what = "is a file, not a folder" if bank_dir.exists() else "no such folder"
+        raise DeviceError(f"{bank_dir}: {what} (the bank of .pedal files: `pedaltool fit "
+                          "CAPTURE.nam` writes ./pedals/NAME.pedal; or pass --bank DIR)")
     try:
         paths = sorted(p for p in bank_dir.iterdir()
                        if p.suffix.lower() == ".pedal" and not p.name.startswith("._"))
     except OSError:
-        paths = []  # a missing folder: said below, as an empty one
+        paths = []  # unreadable: said below, as an empty one
     seen: dict = {}
     for p in paths:
         other = seen.setdefault(p.stem, p)
