@@ -596,7 +596,7 @@ class App:
             "cycles_per_sample": round(per_block * mhz / n, 1),
             "load_pct": round(100 * per_block / (self.block_us or 1), 1),
             "headroom_pct": round(100 - 100 * per_block / (self.block_us or 1), 1),
-            "engine": self.run_engine}))
+            "engine": self.run_engine, "platform": sys.platform}))
 
     def _preset_no(self):
         return None if self.current is None else self.current + 1
@@ -619,6 +619,8 @@ class App:
             "resyncs": self.resyncs,
             "mem_free": gc.mem_free(), "blocks": self.blocks, "fault": self.fault,
             "board": self.board.name, "block_frames": self.n, "rate_hz": self.rate,
+            # "linux" in a virtual pedal: its CPU figures are the host's, not the board's
+            "platform": sys.platform,
         }
         self.in_peak = 0
         self.out_peak = 0

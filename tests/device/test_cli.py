@@ -239,7 +239,7 @@ def test_status_is_shown_in_a_fixed_order_with_units():
         "     effect: engaged",
         "      knobs: drive 0.700, tone pot",
         "       gate: -60 dBFS",
-        "      peaks: in -12.5 dBFS, out -120 dBFS (since the last status)",
+        "      peaks: in -12.5 dBFS, out silent (since the last status)",
         "   CPU load: 23.4 % (peak 40.1 %)",
         "      xruns: 0 (resyncs 1)",
         "free memory: 81234 bytes",
@@ -251,6 +251,16 @@ def test_status_is_shown_in_a_fixed_order_with_units():
     lines = status_lines(st)
     assert "effect: bypassed" in lines[1] and "gate: off" in lines[3]
     assert lines[0].endswith("preset: - (-)") and lines[8].endswith("fault: no presets in bank")
+    # full scale is clipping, and says what to turn; a virtual pedal's CPU is this computer's
+    # (an audit read "rpi_pico ... peak 149.7 %" as the board's)
+    st.update(in_peak_dbfs=-3.2, out_peak_dbfs=0.0, platform="linux")
+    lines = status_lines(st)
+    assert lines[4].endswith("peaks: in -3.2 dBFS, out 0 dBFS (clipping: turn the level knob "
+                             "down) (since the last status)")
+    assert lines[5].endswith("(this computer's, in a virtual pedal: not a rpi_pico's)")
+    st.update(platform="rp2")
+    assert status_lines(st)[5].endswith("CPU load: 23.4 % (peak 40.1 %)")
+    assert "platform" not in "".join(status_lines(st))
 
 
 def test_status_json_says_an_error_as_one_line_of_json(tmp_path):

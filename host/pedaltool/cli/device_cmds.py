@@ -175,6 +175,11 @@ def status(port, as_json):
         click.echo(line)
 
 
+CLIP_DBFS = -0.1  # a peak at or above: the samples reached full scale (int16: -0.0003 dBFS)
+SILENT_DBFS = -120.0  # the firmware's peak of an all-zero block
+BOARD_PLATFORMS = ("rp2", "esp32")  # sys.platform of the MicroPython ports pedals run
+
+
 def status_lines(st: dict) -> list[str]:
     """The pedal's status (console ``status``) as labelled lines in a fixed order, with units:
     the firmware's JSON comes in its dict's hash order, with Python's True/None (an audit).
@@ -182,22 +187,31 @@ def status_lines(st: dict) -> list[str]:
     def dbfs(v):
         return "-" if v is None else f"{v:g} dBFS"
 
+    def peak(v, where):  # 0 dBFS is the converter's limit: say what it means (an audit)
+        if v is not None and v >= CLIP_DBFS:
+            return f"{dbfs(v)} (clipping: {where})"
+        return "silent" if v is not None and v <= SILENT_DBFS else dbfs(v)
+
     def knob(v):
         return "pot" if v is None else f"{v:.3f}"
 
     known = {"preset", "name", "bypass", "knobs", "gate_dbfs", "in_peak_dbfs", "out_peak_dbfs",
              "cpu_load", "cpu_peak", "xruns", "resyncs", "mem_free", "blocks", "fault",
-             "board", "block_frames", "rate_hz"}
+             "board", "block_frames", "rate_hz", "platform"}
     g = st.get
+    # a virtual pedal runs the firmware on this computer: its load is not the board's
+    virtual = g("platform") not in (None, *BOARD_PLATFORMS)
+    cpu_where = f" (this computer's, in a virtual pedal: not a {g('board')}'s)" if virtual else ""
     rows = [
         ("preset", f"{g('preset') if g('preset') is not None else '-'} "
                    f"({shown(str(g('name') or '-'))})"),
         ("effect", "bypassed" if g("bypass") else "engaged"),
         ("knobs", ", ".join(f"{k} {knob(v)}" for k, v in (g("knobs") or {}).items()) or "-"),
         ("gate", "off" if g("gate_dbfs") is None else dbfs(g("gate_dbfs"))),
-        ("peaks", f"in {dbfs(g('in_peak_dbfs'))}, out {dbfs(g('out_peak_dbfs'))} (since the "
+        ("peaks", f"in {peak(g('in_peak_dbfs'), 'turn the guitar or the input gain down')}, "
+                  f"out {peak(g('out_peak_dbfs'), 'turn the level knob down')} (since the "
                   "last status)"),
-        ("CPU load", f"{g('cpu_load')} % (peak {g('cpu_peak')} %)"),
+        ("CPU load", f"{g('cpu_load')} % (peak {g('cpu_peak')} %){cpu_where}"),
         ("xruns", f"{g('xruns')} (resyncs {g('resyncs')})"),
         ("free memory", f"{g('mem_free')} bytes"),
         ("fault", g("fault") or "none"),
