@@ -38,6 +38,9 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     p = run(["flash", "--port", pedal.port], cwd=tmp_path)
     assert "pedal running preset 1 (alpha)" in p.stdout
     assert "verified" in p.stderr  # per-file progress
+    # the restart drops what was not saved, and says so (an audit: with nothing to write)
+    assert "restarting the pedal (knob and preset changes not stored with `pedaltool save` " \
+        "are dropped)" in p.stderr
     out = run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout
     st = json.loads(out)
     assert st["name"] == "alpha" and st["schema"] == 1 and out.count("\n") == 1
