@@ -49,6 +49,16 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     cmp = json.loads(r.stdout)  # the progress lines go to stderr
     assert abs(cmp["device"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
+    # as text: the table, then what it means, as fit's table says it (an audit)
+    from pedaltool.fit.report import times_text, verdict
+
+    rt = runner.invoke(main, ["compare", str(models_dir / CAPTURE), str(out)])
+    assert rt.exit_code == 0, rt.output
+    lines = rt.stdout.splitlines()
+    assert lines[-2] == f"the pedal: {verdict(cmp['device']['esr'])}"
+    assert lines[-1] == (f"the naive baseline's ESR is "
+                         f"{times_text(cmp['baseline']['esr'] / cmp['device']['esr'])}x the "
+                         "pedal's")
     # what the loader says of the capture, as the fit said it
     assert cmp["notes"] == ["note: no sample_rate in the file: assuming 48000 Hz (as the "
                             "plugin does)"]
@@ -803,7 +813,7 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
                               float_score=sc, device_vs_float_esr=dev_float, baseline=base,
                               improvement=base.esr / score.esr, seconds=1.0,
                               render_seconds=renders, recording=recording,
-                              passed_over=list(passed_over)))
+                              passed_over=list(passed_over), rate=44100))
 
     assert "stop growing at their caps" in table("wh-3/7", 1217.0, 3000.0)
     assert "stop growing" not in table("wh-3/7", 336.0, 600.0)  # a small budget: no claim
@@ -830,6 +840,10 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
             "written: it idles at -88 dBFS after a loud input (the contract: -90))") in t
     assert "chosen on held-out" not in t
     assert "above the contract's 1e-5" in table("wh-3/7", 1175.0, 1302.0, 7.9e-5)
+    # how far under the model's own error the arithmetic's is: 0.01 / 7.9e-5 = 21 dB
+    assert "docs/arithmetic.md; 21 dB under the model's own error)" in table(
+        "wh-3/7", 1175.0, 1302.0, 7.9e-5)
+    assert "capture             x (at 44100 Hz)" in table("wh-3/7", 1175.0, 1302.0)
     assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)
     assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)
     # a recorded pair renders nothing: the table does not claim 0.0 s of renders

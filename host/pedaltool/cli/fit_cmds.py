@@ -415,7 +415,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     from pedaltool.audio import note_lines, read_wav, write_wavs
     from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
-    from pedaltool.fit.report import format_rows
+    from pedaltool.fit.report import format_rows, times_text, verdict
 
     ab_files = ([ab_dir / f"{model.stem}_capture.wav", ab_dir / f"{pedal.stem}_pedal.wav",
                  ab_dir / "di.wav"] if ab_dir is not None else [])
@@ -455,5 +455,10 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         rows.append(("naive baseline (device-exact)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
                      f"{b['lsd_db']:.2f}"))
     click.echo(format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows))
+    # what the numbers mean, as fit's table says it (an audit: compare gave no verdict)
+    click.echo(f"the pedal: {verdict(res['device']['esr'])}")
+    if res["baseline"] and res["device"]["esr"] > 0:
+        ratio = res["baseline"]["esr"] / res["device"]["esr"]
+        click.echo(f"the naive baseline's ESR is {times_text(ratio)}x the pedal's")
     if ab_dir is not None:
         click.echo(f"A/B pair in {ab_dir}", err=True)
