@@ -365,7 +365,8 @@ def quick_fit(st: Structure, pr: Probe, ds: Dataset, drives=None, nfev: int = 6,
         # fitted from the start the envelope settled where the short fit left it worse
         m, cost = refine(m0, ds.x_fit[:n_quick], ds.y_fit[:n_quick], False, st.mix, nfev,
                          stride=8, tanh_table=tanh_table)
-        log.append(f"{st.name} split {split:g} drive {d:g}: cost {cost:.4f}")
+        # "loss", not "cost": the result table's cost is CPU cycles (an audit read both)
+        log.append(f"{st.name} split {split:g} drive {d:g}: loss {cost:.4f}")
         if best is None or cost < best[1]:
             best = (m, cost)
     m = best[0]
@@ -427,7 +428,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
     tick = None
     if progress:
         def tick(k: int, cost: float) -> None:
-            progress(f"{st.name}: long fit, iteration {k} of at most {nfev}: cost {cost:.4f}")
+            progress(f"{st.name}: long fit, iteration {k} of at most {nfev}: loss {cost:.4f}")
     m, cost = refine(start, ds.x_fit, ds.y_fit, st.env, st.mix, nfev, tanh_table=tanh_table,
                      weight=w, on_iter=tick)
     e, ep = score(m, ds.x_val, ds.y_val)
@@ -435,7 +436,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
     if e + ep > c.crit:  # over-fitted the fitting signal: keep the quick
         m, e, ep, kept = c.model, c.val_esr, c.val_esr_pre, " (kept the quick fit" + (
             ", which has no envelope)" if st.env else ")")
-    log = c.log + [f"{st.name}: fit cost {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
+    log = c.log + [f"{st.name}: fit loss {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
                    + kept]
     m = copy.deepcopy(m)
     m.structure = st.name
