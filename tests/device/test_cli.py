@@ -356,3 +356,26 @@ def test_a_virtual_pedal_that_fails_to_start_leaves_its_folder_free(tmp_path):
     good = VirtualPedal(fs_dir=tmp_path / "fs")
     good.start()
     good.stop()
+
+
+def test_the_console_shows_replies_as_a_guitarist_reads_them():
+    """`pedaltool console` printed the protocol (`@status {...}`, an audit): each known reply
+    as the commands show it, a board's bench without a note, anything else as it came."""
+    from pedaltool.cli.device_cmds import readable_reply
+
+    assert readable_reply("@ok drive 0.600") == ["drive 0.600"]
+    assert readable_reply("@err unknown command: x") == ["error: unknown command: x"]
+    assert readable_reply('@boot {"version": "0.1", "preset": 2, "name": "amp", '
+                          '"board": "rpi_pico"}') == [
+        "pedal started: preset 2 (amp), firmware 0.1, board rpi_pico"]
+    assert readable_reply('@list [{"index": 1, "file": "a.pedal", "name": "amp", "ok": true}]'
+                          ) == ["  1  amp  a.pedal"]
+    bench = '@bench {"cpu_mhz": 125, "load_pct": 38.6, "platform": "%s"}'
+    assert readable_reply(bench % "rp2") == ["bench:", "  cpu_mhz: 125", "  load_pct: 38.6"]
+    assert readable_reply(bench % "linux")[0] == (
+        "bench (measured on this computer, in a virtual pedal: not the board's):")
+    assert readable_reply("Traceback (most recent call last):") == [
+        "Traceback (most recent call last):"]
+    assert readable_reply("@status {not json") == ["@status {not json"]
+    assert any(line.endswith("effect: engaged") for line in readable_reply(
+        '@status {"preset": 1, "name": "amp", "bypass": false}'))

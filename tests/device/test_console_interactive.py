@@ -38,7 +38,12 @@ def test_interactive_console_and_ctrl_bracket(pedal, tmp_path):
         banner = _read_until(m, b"Ctrl-]", 60)
         assert b"quit with Ctrl-]" in banner
         os.write(m, b"status\r")
-        assert b"@status {" in _read_until(m, b"@status", 10)
+        # readable, as `pedaltool status` shows it, not the protocol line (an audit)
+        got = _read_until(m, b"board: ", 10)
+        assert b"effect: " in got and b"board: " in got and b"@status" not in got, got
+        os.write(m, b"set drive 7\r")
+        got = _read_until(m, b"error: ", 10)
+        assert b"\nerror: " in got and b"@err" not in got, got  # (this firmware's own words)
         os.write(m, b"\x1d")  # Ctrl-]
         rest = _read_until(m, b"console closed", 10)
         assert b"console closed" in rest

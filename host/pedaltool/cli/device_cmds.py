@@ -10,6 +10,7 @@ import time
 import click
 
 from pedaltool.cli.base import echo_json, json_option, main, say_notes, shown
+from pedaltool.errors import DeviceError
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -85,11 +86,45 @@ def flash(port, board, bank_dir, dry_run, models_only):
 
 @main.command()
 @PORT
-def console(port):
-    """Interactive console to the pedal (history with the arrow keys; quit with Ctrl-])."""
+@click.option("--raw", is_flag=True, help="Print the pedal's protocol lines as they come "
+              "(@status {...}), not as readable text.")
+def console(port, raw):
+    """Interactive console to the pedal (history with the arrow keys; quit with Ctrl-]).
+
+    Commands: help, status, set KEY VALUE, preset N|next|prev|list, bypass on|off|toggle,
+    save, bench. Replies are shown as `pedaltool status` and `preset` show them."""
     from pedaltool.device.console import interactive
 
-    interactive(port)
+    interactive(port, show=None if raw else readable_reply)
+
+
+def readable_reply(line: str) -> list[str]:
+    """A line the pedal printed, as a guitarist reads it: ``@status {...}`` as the status
+    lines, ``@list`` as the preset list, ``@err x`` as ``error: x``, the others' text without
+    the tag (an audit: the console showed the raw protocol). Anything else as it came."""
+    from pedaltool.device.console import parse_reply
+
+    try:
+        r = parse_reply(line)
+    except DeviceError:
+        return [line]
+    if r.tag == "status" and isinstance(r.data, dict):
+        return status_lines(r.data)
+    if r.tag == "list" and isinstance(r.data, list):
+        return preset_lines(r.data)
+    if r.tag == "err":
+        return [f"error: {shown(r.payload)}"]
+    if r.tag == "boot" and isinstance(r.data, dict):
+        d = r.data
+        return [f"pedal started: preset {d.get('preset') or '-'} "
+                f"({shown(str(d.get('name') or '-'))}), firmware {d.get('version')}, "
+                f"board {d.get('board')}"]
+    if r.tag == "bench" and isinstance(r.data, dict):
+        where = ("" if r.data.get("platform") in (None, *BOARD_PLATFORMS) else
+                 " (measured on this computer, in a virtual pedal: not the board's)")
+        return [f"bench{where}:"] + [f"  {k}: {v}" for k, v in r.data.items()
+                                     if k != "platform"]
+    return [shown(r.payload)] if r.payload else [f"{r.tag}"]
 
 
 def _one(port, command):

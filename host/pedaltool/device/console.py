@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,8 +200,10 @@ def one_shot(port: str | None, command: str, timeout_s: float | None = None) -> 
         return Console(link).command(command, timeout_s)
 
 
-def interactive(port: str | None, out=None) -> None:
+def interactive(port: str | None, out=None,
+                show: Callable[[str], list[str]] | None = None) -> None:
     """``pedaltool console``: type commands (readline history), see every line the pedal prints.
+    ``show``: how a line is printed (the CLI's readable replies), else as it came.
 
     Quit with Ctrl-] (then Enter if the terminal needs it), Ctrl-D or ``exit``.
     """
@@ -243,7 +246,9 @@ def interactive(port: str | None, out=None) -> None:
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
-                    out.write(raw.decode(errors="replace").rstrip("\r") + "\n")
+                    text = raw.decode(errors="replace").rstrip("\r")
+                    for shown_line in (show(text) if show else [text]):
+                        out.write(shown_line + "\n")
                     out.flush()
 
         out.write(f"pedaltool console on {port}: type `help`; quit with Ctrl-] or Ctrl-D\n")
