@@ -637,7 +637,9 @@ class App:
         for i in range(len(self.bank.items)):
             if i:
                 yield ", "
-            yield console.dumps(self.bank.entry(i))
+            e = self.bank.entry(i)
+            e["current"] = i == self.current  # (a small dict a preset: the heap allows it)
+            yield console.dumps(e)
         yield "]"
 
     # -- shutdown ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     assert "drive 0.700" in run(["set", "drive", "0.7", "--port", pedal.port], tmp_path).stdout
     listing = run(["preset", "--port", pedal.port], cwd=tmp_path).stdout.splitlines()
     assert [line.split()[:2] for line in listing] == [["1", "alpha"], ["2", "beta"]]
+    assert listing[0].endswith("(playing)") and not listing[1].endswith("(playing)")
     run(["preset", "next", "--port", pedal.port], cwd=tmp_path)
     st = json.loads(run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout)
     assert st["name"] == "beta" and abs(st["knobs"]["drive"] - 0.7) < 0.01
@@ -141,10 +142,11 @@ def test_virtual_command_is_found_by_flash_without_port(tmp_path, stop):
 def test_preset_list_lines_show_broken_files():
     from pedaltool.cli.device_cmds import preset_lines
 
-    lines = preset_lines([{"index": 1, "file": "a.pedal", "name": "amp", "ok": True},
+    lines = preset_lines([{"index": 1, "file": "a.pedal", "name": "amp", "ok": True,
+                           "current": True},
                           {"index": 2, "file": "b.pedal", "name": "", "ok": False,
-                           "error": "CRC mismatch"}])
-    assert lines[0].split() == ["1", "amp", "a.pedal"]
+                           "error": "CRC mismatch", "current": False}])
+    assert lines[0].split() == ["1", "amp", "a.pedal", "(playing)"]  # which one (an audit)
     assert lines[1].split()[:3] == ["2", "-", "b.pedal"] and "ERROR: CRC mismatch" in lines[1]
     assert "pedaltool flash" in preset_lines([])[0]
     # a name with a line break and an escape (a .pedal from elsewhere): the pedal's JSON

@@ -173,6 +173,7 @@ def preset_lines(items: list) -> list[str]:
     w = max(len(n) for n in names)
     return [f"{p.get('index', '?'):>3}  {name:<{w}}  {shown(str(p.get('file', '')))}"
             + ("" if p.get("ok", True) else f"  ERROR: {shown(str(p.get('error')))}")
+            + ("  (playing)" if p.get("current") else "")
             for p, name in zip(items, names, strict=True)]
 
 
