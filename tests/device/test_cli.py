@@ -282,7 +282,21 @@ def test_a_bad_bypass_state_names_the_argument(tmp_path):
     """`bypass maybe` said "Invalid value for '{on|off}'" (an audit)."""
     p = run(["bypass", "maybe"], cwd=tmp_path, check=False)
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.startswith("error: Invalid value for 'on|off|toggle': 'maybe' is not one of")
+    assert p.stderr.startswith("error: Invalid value for '[on|off|toggle]': 'maybe' is not one "
+                               "of")
+
+
+def test_bypass_alone_switches_it_over_as_the_footswitch_does(monkeypatch):
+    """`pedaltool bypass` was an error; its help reads as a toggle (an audit)."""
+    from click.testing import CliRunner
+    from pedaltool.cli import device_cmds
+    from pedaltool.cli.base import main
+
+    sent = []
+    monkeypatch.setattr(device_cmds, "_one", lambda port, command: sent.append(command))
+    assert CliRunner().invoke(main, ["bypass"]).exit_code == 0
+    assert CliRunner().invoke(main, ["bypass", "on"]).exit_code == 0
+    assert sent == ["bypass toggle", "bypass on"]
 
 
 def test_two_virtual_pedals_cannot_share_a_filesystem_folder(tmp_path):

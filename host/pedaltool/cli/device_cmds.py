@@ -179,10 +179,11 @@ def preset_lines(items: list) -> list[str]:
 
 @main.command()
 @PORT
-@click.argument("state", type=click.Choice(["on", "off", "toggle"]), metavar="on|off|toggle")
+@click.argument("state", type=click.Choice(["on", "off", "toggle"]), default="toggle",
+                metavar="[on|off|toggle]")
 def bypass(port, state):
-    """Bypass the effect (on), engage it (off), or switch it over (toggle), as the
-    footswitch does."""
+    """Bypass the effect (on), engage it (off), or switch it over (toggle, the default), as
+    the footswitch does."""
     _one(port, f"bypass {state}")
 
 
