@@ -17,11 +17,12 @@ def file_kind(head: bytes) -> str | None:
     return None
 
 
-#: how each kind is named in "not a <expected> (...)" messages
-KIND_HINTS = {"pedal": "a .pedal model", "wav": "a WAV file", "nam": "a .nam capture"}
+#: how each kind is named in "not a <expected> (...)" messages (any JSON object is taken for
+#: a capture, so that one is a question)
+KIND_HINTS = {"pedal": "a .pedal model:", "wav": "a WAV file:", "nam": "JSON, a .nam capture?"}
 
 
 def wrong_kind_hint(head: bytes) -> str | None:
     """"a WAV file: check the order of the arguments" for a recognised kind, else None."""
     kind = file_kind(head)
-    return None if kind is None else f"{KIND_HINTS[kind]}: check the order of the arguments"
+    return None if kind is None else f"{KIND_HINTS[kind]} check the order of the arguments"

@@ -773,7 +773,8 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
                           (["render", "di.wav", "hp.pedal", "o.wav"],  # (not fit's hint)
                            "not a .nam file (a WAV file: check the order of the arguments)\n"),
                           (["render", "hp.pedal", capture, "o.wav"],
-                           "not a WAV file (a .nam capture: check the order of the arguments)"),
+                           "not a WAV file (JSON, a .nam capture? check the order of the "
+                           "arguments)"),
                           (["render", capture, "hp.pedal", "o.wav"],
                            "not a WAV file (a .pedal model: check the order of the arguments)"),
                           (["compare", "hp.pedal", capture], "check the order of the arguments"),
