@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
+#: the first four bytes of a WAV file: RIFF, and its 64-bit-size forms RF64 and BW64
+WAV_MAGICS = (b"RIFF", b"RF64", b"BW64")
+
 
 def file_kind(head: bytes) -> str | None:
     """'pedal', 'wav', 'nam' (a JSON object: a capture) or None, from a file's first bytes."""
@@ -10,11 +16,24 @@ def file_kind(head: bytes) -> str | None:
 
     if is_pedal_data(head):
         return "pedal"
-    if head[:4] in (b"RIFF", b"RF64", b"BW64"):
+    if head[:4] in WAV_MAGICS:
         return "wav"
     if head[:16].lstrip().startswith(b"{"):
         return "nam"
     return None
+
+
+def head_of(path: str | os.PathLike, n: int = 64) -> bytes | None:
+    """The first ``n`` bytes of a regular file; None for anything else, or a file that cannot
+    be read (its reader says why). A pipe is left alone: it gives its bytes once, and the
+    reader needs them (an audit: `fit <(cat x.nam)` said "empty file")."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return None
 
 
 #: how each kind is named in "not a <expected> (...)" messages (any JSON object is taken for
@@ -22,7 +41,11 @@ def file_kind(head: bytes) -> str | None:
 KIND_HINTS = {"pedal": "a .pedal model:", "wav": "a WAV file:", "nam": "JSON, a .nam capture?"}
 
 
-def wrong_kind_hint(head: bytes) -> str | None:
-    """"a WAV file: check the order of the arguments" for a recognised kind, else None."""
+def wrong_kind_hint(head: bytes, expected: str) -> str | None:
+    """"a WAV file: check the order of the arguments" for a file recognised as another kind
+    than the ``expected`` one, else None (the reader's own reason stands: a RIFF file that
+    is no WAVE is not "a WAV file")."""
     kind = file_kind(head)
-    return None if kind is None else f"{KIND_HINTS[kind]} check the order of the arguments"
+    if kind is None or kind == expected:
+        return None
+    return f"{KIND_HINTS[kind]} check the order of the arguments"

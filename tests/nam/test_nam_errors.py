@@ -30,7 +30,10 @@ def _doc(name="core_wavenet.nam"):
 
 def _write(tmp_path, doc, name="m.nam"):
     p = tmp_path / name
-    p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    if isinstance(doc, bytes):
+        p.write_bytes(doc)
+    else:
+        p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
     return p
 
 
@@ -145,6 +148,8 @@ CASES = {
     "newer_version": (_set(_doc(), ["version"], "0.8.0"), "unsupported file version 0.8.0"),
     "older_version": (_set(_doc(), ["version"], "0.4.0"), "unsupported file version 0.4.0"),
     "weight_string": (_set(_doc(), ["weights", 5], "1.0"), "weights[5]: expected a number"),
+    # JSON with a byte that is not UTF-8: not "a .nam capture: check the order" (a review)
+    "json_not_utf8": (b'{"a": "\xff"}', "not a .nam file (not UTF-8 text)"),
 }
 
 

@@ -246,8 +246,12 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
             pattern = any(c in m.name for c in "*?[")  # a shell passes an unmatched one as is
             raise FitError(f"{m}: " + ("no file matches this pattern" if pattern
                                        else "file not found"))
-    for m in models:  # what it is before where its .pedal would go (an audit: a .pedal in
-        _check_a_capture(m)  # the bank was refused as "would replace the input")
+    # what each input is before where its .pedal would go (an audit: a .pedal in the bank
+    # given as the capture was refused as "would replace the input")
+    for m in models:
+        _check_kind(m, "nam")
+    for m in filter(None, (di_wav, target_wav)):
+        _check_kind(m, "wav")
     several = di_wav is None and len(models) > 1
     if several and plot_path is not None:
         raise FitError(f"{plot_path}: --plot draws one capture's fit; with several captures "
@@ -271,21 +275,19 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
     return budget, effort, several, output, pedals
 
 
-def _check_a_capture(path: Path) -> None:
-    """FitError when ``path`` is recognisably not a .nam capture (a .pedal, a WAV), by its
-    first bytes; whatever else it is, the .nam loader says after the checks."""
-    from pedaltool.filekind import file_kind
+def _check_kind(path: Path, expected: str) -> None:
+    """FitError when ``path`` is recognisably another kind of file than ``expected`` ('nam'
+    or 'wav'), by its first bytes; whatever else it is, its reader says after the checks."""
+    from pedaltool.filekind import file_kind, head_of, wrong_kind_hint
     from pedaltool.nam.file import not_nam_text
 
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return  # a folder, no permission: the loader words it
-    kind = file_kind(head)
-    if kind in ("pedal", "wav"):
-        hint = ", or fit a recording with --input/--target" if kind == "wav" else ""
-        raise FitError(f"{path}: not a .nam file ({not_nam_text(head)}{hint})")
+    head = head_of(path)
+    if head is None or wrong_kind_hint(head, expected) is None:
+        return
+    if expected == "wav":
+        raise FitError(f"{path}: not a WAV file ({wrong_kind_hint(head, expected)})")
+    hint = ", or fit a recording with --input/--target" if file_kind(head) == "wav" else ""
+    raise FitError(f"{path}: not a .nam file ({not_nam_text(head)}{hint})")
 
 
 def _check_distinct_names(models, output: Path | None) -> None:

@@ -214,7 +214,7 @@ def _is_pedal(model: Path) -> bool:
     `info <(cat x.pedal)` said "empty file")."""
     import stat
 
-    from pedaltool.pedal.fileformat import is_pedal_data
+    from pedaltool.filekind import file_kind, head_of
 
     named = model.suffix.lower() == ".pedal"
     try:
@@ -224,14 +224,11 @@ def _is_pedal(model: Path) -> bool:
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise PedaltoolError(f"{model}: not a file but a pipe or a device; save it to a file "
                              "and give that")
-    try:
-        with open(model, "rb") as fh:
-            head = fh.read(64)
-    except OSError:
+    head = head_of(model)
+    if head is None:
         return named
-    if is_pedal_data(head[:4]):
-        return True
-    return named and head.lstrip()[:1] != b"{"
+    kind = file_kind(head)
+    return kind == "pedal" or (named and kind != "nam")
 
 
 def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:

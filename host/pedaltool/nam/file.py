@@ -298,5 +298,5 @@ def not_nam_text(head: bytes) -> str:
 
     if file_kind(head) == "pedal":  # where a capture is expected, a .pedal is made from one
         return "a .pedal model, not a capture: fit the .nam it came from"
-    return wrong_kind_hint(head) or "not UTF-8 text"
+    return wrong_kind_hint(head, "nam") or "not UTF-8 text"
 

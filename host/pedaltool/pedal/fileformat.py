@@ -93,7 +93,7 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
         if msg.endswith("(bad magic)"):  # what is it then? (arguments swapped, a typo)
             from pedaltool.filekind import wrong_kind_hint  # (it reads is_pedal_data here)
 
-            kind = wrong_kind_hint(data)
+            kind = wrong_kind_hint(data, "pedal")
             if kind:
                 msg = msg.replace("(bad magic)", f"(bad magic: it is {kind})")
         raise PedalFormatError(msg) from None
