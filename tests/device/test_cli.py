@@ -140,7 +140,7 @@ def test_virtual_command_is_found_by_flash_without_port(tmp_path, stop):
 
 
 def test_preset_list_lines_show_broken_files():
-    from pedaltool.cli.device_cmds import preset_lines
+    from pedaltool.device.replies import preset_lines
 
     lines = preset_lines([{"index": 1, "file": "a.pedal", "name": "amp", "ok": True,
                            "current": True},
@@ -151,7 +151,7 @@ def test_preset_list_lines_show_broken_files():
     assert "pedaltool flash" in preset_lines([])[0]
     # a name with a line break and an escape (a .pedal from elsewhere): the pedal's JSON
     # carries them, and they are printed escaped, one line a preset (the review)
-    from pedaltool.cli.device_cmds import status_lines
+    from pedaltool.device.replies import status_lines
 
     odd = "Kl\n@err preset 2\x1b[31m"
     lines = preset_lines([{"index": 1, "file": "a.pedal", "name": odd, "ok": True}])
@@ -232,7 +232,7 @@ def test_status_is_shown_in_a_fixed_order_with_units():
     """The firmware's status JSON comes in hash order with Python's spellings ("bypass:
     False", "fault: None"; an audit): shown as labelled lines in a fixed order, with units;
     a key this version does not know follows as it is."""
-    from pedaltool.cli.device_cmds import status_lines
+    from pedaltool.device.replies import status_lines
 
     st = {"fault": None, "xruns": 0, "board": "rpi_pico", "bypass": False, "knobs":
           {"drive": 0.7, "tone": None}, "preset": 2, "name": "beta", "gate_dbfs": -60.0,
@@ -258,11 +258,12 @@ def test_status_is_shown_in_a_fixed_order_with_units():
     assert lines[0].endswith("preset: - (-)") and lines[8].endswith("fault: no presets in bank")
     # full scale is clipping, and says what to turn; a virtual pedal's CPU is this computer's
     # (an audit read "rpi_pico ... peak 149.7 %" as the board's)
-    st.update(in_peak_dbfs=-3.2, out_peak_dbfs=0.0, platform="linux")
+    assert "clipping" not in status_lines({**st, "out_peak_dbfs": -0.1})[4]  # not full scale
+    st.update(in_peak_dbfs=-3.2, out_peak_dbfs=-0.0, platform="linux")
     lines = status_lines(st)
     assert lines[4].endswith("peaks: in -3.2 dBFS, out 0 dBFS (clipping: turn the level knob "
                              "down) (since the last status)")
-    assert lines[5].endswith("(this computer's, in a virtual pedal: not a rpi_pico's)")
+    assert lines[5].endswith("(this computer's, in a virtual pedal: not the board's)")
     st.update(platform="rp2")
     assert status_lines(st)[5].endswith("CPU load: 23.4 % (peak 40.1 %)")
     assert "platform" not in "".join(status_lines(st))
@@ -377,7 +378,7 @@ def test_a_virtual_pedal_that_fails_to_start_leaves_its_folder_free(tmp_path):
 def test_the_console_shows_replies_as_a_guitarist_reads_them():
     """`pedaltool console` printed the protocol (`@status {...}`, an audit): each known reply
     as the commands show it, a board's bench without a note, anything else as it came."""
-    from pedaltool.cli.device_cmds import readable_reply
+    from pedaltool.device.replies import readable_reply
 
     assert readable_reply("@ok drive 0.600") == ["drive 0.600"]
     assert readable_reply("@err unknown command: x") == ["error: unknown command: x"]
@@ -389,7 +390,11 @@ def test_the_console_shows_replies_as_a_guitarist_reads_them():
     bench = '@bench {"cpu_mhz": 125, "load_pct": 38.6, "platform": "%s"}'
     assert readable_reply(bench % "rp2") == ["bench:", "  cpu_mhz: 125", "  load_pct: 38.6"]
     assert readable_reply(bench % "linux")[0] == (
-        "bench (measured on this computer, in a virtual pedal: not the board's):")
+        "bench (this computer's, in a virtual pedal: not the board's):")
+    # a reply of a shape it does not know (a list of names, a firmware of another version):
+    # it raises here, and the console prints the line as it came (a review)
+    with pytest.raises(AttributeError):
+        readable_reply('@list ["alpha"]')
     assert readable_reply("Traceback (most recent call last):") == [
         "Traceback (most recent call last):"]
     assert readable_reply("@status {not json") == ["@status {not json"]

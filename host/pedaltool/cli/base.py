@@ -66,12 +66,6 @@ def say_error(text: str) -> None:
         pass
 
 
-def shown(text: str) -> str:
-    """``text`` from a file or the pedal (a preset's name) as it may be printed: control
-    characters (a newline, an escape sequence) escaped, never acted on."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def say_lines(lines: list[str]) -> None:
     """``lines`` on stderr, one each."""
     for line in lines:

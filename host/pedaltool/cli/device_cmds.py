@@ -9,8 +9,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main, say_notes, shown
-from pedaltool.errors import DeviceError
+from pedaltool.cli.base import echo_json, json_option, main, say_notes
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -94,37 +93,9 @@ def console(port, raw):
     Commands: help, status, set KEY VALUE, preset N|next|prev|list, bypass on|off|toggle,
     save, bench. Replies are shown as `pedaltool status` and `preset` show them."""
     from pedaltool.device.console import interactive
+    from pedaltool.device.replies import readable_reply
 
     interactive(port, show=None if raw else readable_reply)
-
-
-def readable_reply(line: str) -> list[str]:
-    """A line the pedal printed, as a guitarist reads it: ``@status {...}`` as the status
-    lines, ``@list`` as the preset list, ``@err x`` as ``error: x``, the others' text without
-    the tag (an audit: the console showed the raw protocol). Anything else as it came."""
-    from pedaltool.device.console import parse_reply
-
-    try:
-        r = parse_reply(line)
-    except DeviceError:
-        return [line]
-    if r.tag == "status" and isinstance(r.data, dict):
-        return status_lines(r.data)
-    if r.tag == "list" and isinstance(r.data, list):
-        return preset_lines(r.data)
-    if r.tag == "err":
-        return [f"error: {shown(r.payload)}"]
-    if r.tag == "boot" and isinstance(r.data, dict):
-        d = r.data
-        return [f"pedal started: preset {d.get('preset') or '-'} "
-                f"({shown(str(d.get('name') or '-'))}), firmware {d.get('version')}, "
-                f"board {d.get('board')}"]
-    if r.tag == "bench" and isinstance(r.data, dict):
-        where = ("" if r.data.get("platform") in (None, *BOARD_PLATFORMS) else
-                 " (measured on this computer, in a virtual pedal: not the board's)")
-        return [f"bench{where}:"] + [f"  {k}: {v}" for k, v in r.data.items()
-                                     if k != "platform"]
-    return [shown(r.payload)] if r.payload else [f"{r.tag}"]
 
 
 def _one(port, command):
@@ -160,21 +131,10 @@ def preset(port, which):
         _one(port, f"preset {which}")
         return
     from pedaltool.device.console import one_shot
+    from pedaltool.device.replies import preset_lines
 
     for line in preset_lines(one_shot(port, "preset list").data):
         click.echo(line)
-
-
-def preset_lines(items: list) -> list[str]:
-    """The pedal's preset list (console `preset list`) as one readable line each."""
-    if not items:
-        return ["no presets on the pedal (run `pedaltool flash`)"]
-    names = [shown(str(p.get("name") or "-")) for p in items]  # (a name with a line break)
-    w = max(len(n) for n in names)
-    return [f"{p.get('index', '?'):>3}  {name:<{w}}  {shown(str(p.get('file', '')))}"
-            + ("" if p.get("ok", True) else f"  ERROR: {shown(str(p.get('error')))}")
-            + ("  (playing)" if p.get("current") else "")
-            for p, name in zip(items, names, strict=True)]
 
 
 @main.command()
@@ -209,56 +169,10 @@ def status(port, as_json):
 
         echo_json(json_report(st), indent=None)
         return
+    from pedaltool.device.replies import status_lines
+
     for line in status_lines(st):
         click.echo(line)
-
-
-CLIP_DBFS = -0.1  # a peak at or above: the samples reached full scale (int16: -0.0003 dBFS)
-SILENT_DBFS = -120.0  # the firmware's peak of an all-zero block
-BOARD_PLATFORMS = ("rp2", "esp32")  # sys.platform of the MicroPython ports pedals run
-
-
-def status_lines(st: dict) -> list[str]:
-    """The pedal's status (console ``status``) as labelled lines in a fixed order, with units:
-    the firmware's JSON comes in its dict's hash order, with Python's True/None (an audit).
-    Keys this version does not know follow as they are."""
-    def dbfs(v):
-        return "-" if v is None else f"{v:g} dBFS"
-
-    def peak(v, where):  # 0 dBFS is the converter's limit: say what it means (an audit)
-        if v is not None and v >= CLIP_DBFS:
-            return f"{dbfs(v)} (clipping: {where})"
-        return "silent" if v is not None and v <= SILENT_DBFS else dbfs(v)
-
-    def knob(v):
-        return "pot" if v is None else f"{v:.3f}"
-
-    known = {"preset", "name", "bypass", "knobs", "gate_dbfs", "in_peak_dbfs", "out_peak_dbfs",
-             "cpu_load", "cpu_peak", "xruns", "resyncs", "mem_free", "blocks", "fault",
-             "board", "block_frames", "rate_hz", "platform"}
-    g = st.get
-    # a virtual pedal runs the firmware on this computer: its load is not the board's
-    virtual = g("platform") not in (None, *BOARD_PLATFORMS)
-    cpu_where = f" (this computer's, in a virtual pedal: not a {g('board')}'s)" if virtual else ""
-    rows = [
-        ("preset", f"{g('preset') if g('preset') is not None else '-'} "
-                   f"({shown(str(g('name') or '-'))})"),
-        ("effect", "bypassed" if g("bypass") else "engaged"),
-        ("knobs", ", ".join(f"{k} {knob(v)}" for k, v in (g("knobs") or {}).items()) or "-"),
-        ("gate", "off" if g("gate_dbfs") is None else dbfs(g("gate_dbfs"))),
-        ("peaks", f"in {peak(g('in_peak_dbfs'), 'turn the guitar or the input gain down')}, "
-                  f"out {peak(g('out_peak_dbfs'), 'turn the level knob down')} (since the "
-                  "last status)"),
-        ("CPU load", f"{g('cpu_load')} % (peak {g('cpu_peak')} %){cpu_where}"),
-        ("xruns", f"{g('xruns')} (resyncs {g('resyncs')})"),
-        ("free memory", f"{g('mem_free')} bytes"),
-        ("fault", g("fault") or "none"),
-        ("board", f"{g('board')}, {g('rate_hz')} Hz, {g('block_frames')}-frame blocks "
-                  f"({g('blocks')} played)"),
-    ]
-    rows += [(k, json.dumps(v)) for k, v in sorted(st.items()) if k not in known | {"schema"}]
-    w = max(len(k) for k, _ in rows)
-    return [f"{k:>{w}}: {v}" for k, v in rows]
 
 
 @main.command(name="install-micropython")

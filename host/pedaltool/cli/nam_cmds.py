@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from pedaltool import json_report
-from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes, shown
+from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
 from pedaltool.errors import PedaltoolError
+from pedaltool.printable import shown
 from pedaltool.progress import every
 
 #: Show a progress bar when the input is longer than this (seconds of audio).

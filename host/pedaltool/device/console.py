@@ -247,8 +247,12 @@ def interactive(port: str | None, out=None,
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
                     text = raw.decode(errors="replace").rstrip("\r")
-                    for shown_line in (show(text) if show else [text]):
-                        out.write(shown_line + "\n")
+                    try:
+                        lines = show(text) if show else [text]
+                    except Exception:  # a reply of a shape it does not know: as it came
+                        lines = [text]  # (raised here, it ended this thread: a review)
+                    for line in lines:
+                        out.write(line + "\n")
                     out.flush()
 
         out.write(f"pedaltool console on {port}: type `help`; quit with Ctrl-] or Ctrl-D\n")

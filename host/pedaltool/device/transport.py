@@ -92,6 +92,12 @@ except ImportError:
 """
 
 
+def is_virtual_platform(platform: str | None) -> bool:
+    """Is a MicroPython ``sys.platform`` a computer's (a virtual pedal: the unix port), not a
+    board's? None (an older firmware that does not say) is taken for a board."""
+    return platform in ("linux", "darwin")
+
+
 @dataclass
 class BoardInfo:
     """What the board told us about itself (from ``sys.implementation`` and ``os``)."""
@@ -128,7 +134,7 @@ class BoardInfo:
 
     @property
     def is_virtual(self) -> bool:
-        return self.platform in ("linux", "darwin")
+        return is_virtual_platform(self.platform)
 
 
 def _quote(path: str) -> str:
