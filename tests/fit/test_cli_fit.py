@@ -49,6 +49,8 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     cmp = json.loads(r.stdout)  # the progress lines go to stderr
     assert abs(cmp["device"]["esr"] - report["device"]["esr"]) < 1e-6
     assert cmp["baseline"] == report["baseline"]
+    assert cmp["improvement_vs_baseline"] == pytest.approx(report["improvement_vs_baseline"],
+                                                           rel=1e-4)
     # as text: the table, then what it means, as fit's table says it (an audit)
     from pedaltool.fit.report import times_text, verdict
 
@@ -846,6 +848,8 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     # how far under the model's own error the arithmetic's is: 0.01 / 7.9e-5 = 21 dB
     assert "docs/arithmetic.md; 21 dB under the model's own error)" in table(
         "wh-3/7", 1175.0, 1302.0, 7.9e-5)
+    assert "docs/arithmetic.md; at or above the model's own error)" in table(
+        "wh-3/7", 1175.0, 1302.0, 0.02)
     assert "capture             x (at 44100 Hz)" in table("wh-3/7", 1175.0, 1302.0)
     assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)
     assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)

@@ -417,7 +417,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     from pedaltool.audio import note_lines, read_wav, write_wavs
     from pedaltool.fit import FitConfig
     from pedaltool.fit import compare as do_compare
-    from pedaltool.fit.report import format_rows, times_text, verdict
+    from pedaltool.fit.report import compare_lines, format_rows
 
     ab_files = ([ab_dir / f"{model.stem}_capture.wav", ab_dir / f"{pedal.stem}_pedal.wav",
                  ab_dir / "di.wav"] if ab_dir is not None else [])
@@ -441,7 +441,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
                    res["sample_rate_hz"], make_folder=True)
     out = json_report({
         "sample_rate_hz": res["sample_rate_hz"], "device": res["device"],
-        "baseline": res["baseline"], "notes": read_notes + res["notes"],  # how the DI was read
+        "baseline": res["baseline"], "improvement_vs_baseline": res["improvement_vs_baseline"],
+        "notes": read_notes + res["notes"],  # how the DI was read
         "files": {"capture": str(model), "pedal": str(pedal),  # as given (a script's own)
                   "di": None if di_wav is None else str(di_wav),
                   "ab": [str(f) for f in ab_files] or None}})
@@ -457,10 +458,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         rows.append(("naive baseline (device-exact)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
                      f"{b['lsd_db']:.2f}"))
     click.echo(format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows))
-    # what the numbers mean, as fit's table says it (an audit: compare gave no verdict)
-    click.echo(f"the pedal: {verdict(res['device']['esr'])}")
-    if res["baseline"] and res["device"]["esr"] > 0:
-        ratio = res["baseline"]["esr"] / res["device"]["esr"]
-        click.echo(f"the naive baseline's ESR is {times_text(ratio)}x the pedal's")
+    for line in compare_lines(res):  # what the numbers mean (an audit: no verdict before)
+        click.echo(line)
     if ab_dir is not None:
         click.echo(f"A/B pair in {ab_dir}", err=True)

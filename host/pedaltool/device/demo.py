@@ -251,10 +251,9 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         fit_s = len(fitres.eval_x) / fitres.rate if fitres.eval_x is not None else 0.0
         echo(f"    (fit report: on the fit's {fit_s:.0f} s evaluation DI; the fit ranks structures "
              f"by ESR + ESR pre on held-out playing; the rest: on this demo's {di_seconds:g} s)")
-        if fitres.structure != "baseline" and fitres.improvement < 1.0:
-            # the naive row's lower ESR alone read as "the tool picked the worse model" (an
-            # audit): say why it was not written
-            echo(f"    (why not the naive baseline: {why_not_naive(fitres)})")
+        why = why_not_naive(fitres)
+        if why is not None:  # the naive row's lower ESR alone read as "the tool picked the
+            echo(f"    (why not the naive baseline: {why})")  # worse model" (an audit)
     echo(f"    virtual pedal vs host simulator: max |diff| {int(diff.max())} LSB, "
          f"{100 * float(np.mean(diff == 0)):.2f} % identical samples (latency {lag} samples)")
     echo(f"    with drive {KNOB_DRIVE}: max |diff| vs host simulator {int(diff2.max())} LSB; "

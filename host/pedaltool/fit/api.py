@@ -95,6 +95,14 @@ class Score:
         return {"esr": self.esr, "esr_pre": self.esr_pre, "lsd_db": self.lsd_db}
 
 
+def improvement(baseline_esr: float | None, esr: float) -> float:
+    """How many times lower ``esr`` is than the naive baseline's (the issue's 5x target); NaN
+    without a baseline. ``fit``'s report and ``compare`` both give it."""
+    if baseline_esr is None:
+        return float("nan")
+    return baseline_esr / max(esr, 1e-12)
+
+
 @dataclass
 class FitResult:
     """Everything a fit produced. ``score`` is device-exact (quantised model through the
@@ -145,9 +153,7 @@ class FitResult:
     @property
     def improvement(self) -> float:
         """Baseline ESR / this model's ESR (device-exact)."""
-        if not self.baseline:
-            return float("nan")
-        return self.baseline.esr / max(self.score.esr, 1e-12)
+        return improvement(self.baseline.esr if self.baseline else None, self.score.esr)
 
     def as_dict(self) -> dict:
         """The fit's JSON report (schema ``JSON_SCHEMA``, docs/fitting.md "The JSON report"):
@@ -1232,6 +1238,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
         bcfg = replace(cfg, rate=rate, baseline=True, effort=effort)
         bscore, _ = baseline_scores(oracle, bcfg, level, Path(nam_path).stem, x, y)
         out["baseline"] = bscore.as_dict()
+    out["improvement_vs_baseline"] = improvement(
+        out["baseline"]["esr"] if out["baseline"] else None, out["device"]["esr"])
     return out
 
 

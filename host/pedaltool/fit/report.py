@@ -18,9 +18,7 @@ def _f(v, fmt=".4f") -> str:
 def times_text(ratio: float | None) -> str:
     """A ratio (how many times lower an ESR is) with two decimals below 10, one above: the
     target is 5x, and 4.98 printed as "5.0" read as met (the HM-2's, 2026-12-06)."""
-    if ratio is None or not np.isfinite(ratio):
-        return "-"
-    return format(ratio, ".2f" if ratio < 10 else ".1f")
+    return _f(ratio, ".2f" if ratio is not None and ratio < 10 else ".1f")
 
 
 ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
@@ -89,8 +87,10 @@ def _under_own_error(res) -> str:
     """How far the arithmetic's error sits under the model's own: a miss of the contract read
     as a failure beside a written model and exit 0 (an audit), where it is 30 dB down."""
     dev, own = res.device_vs_float_esr, res.score.esr
-    if not (np.isfinite(dev) and np.isfinite(own)) or dev <= 0 or own <= dev:
+    if not (np.isfinite(dev) and np.isfinite(own)) or dev <= 0:
         return ""
+    if own <= dev:  # where it matters: said as plainly
+        return "; at or above the model's own error"
     return f"; {10 * np.log10(own / dev):.0f} dB under the model's own error"
 
 
@@ -101,21 +101,35 @@ def _against_baseline(res) -> str:
     the two can disagree (a capture at a wrong calibration, driven 25 dB past full scale)."""
     if res.structure == "baseline":
         return "(the pedal is the naive structure itself, plus knobs)"
-    if res.improvement >= 1.0:
+    why = why_not_naive(res)
+    if why is None:
         return f"({times_text(res.improvement)}x worse)"
-    return f"(its raw ESR is {times_text(1.0 / res.improvement)}x lower here; {why_not_naive(res)})"
+    return f"(its raw ESR is {times_text(1.0 / res.improvement)}x lower here; {why})"
 
 
-def why_not_naive(res) -> str:
-    """Why a fit whose naive baseline scores the lower raw ESR wrote the richer model: the
+def why_not_naive(res) -> str | None:
+    """Why a fit whose naive baseline scores the lower raw ESR wrote the richer model (None
+    when it does not: the baseline's ESR is the higher, or the pedal is the baseline): the
     naive structure validated first and was passed over (its idle or the sanity check:
     FitResult.passed_over; the demo's capture, whose naive model hisses at -88 dBFS after
     playing), or the model ranked first on the held-out fitting playing."""
-    for p in getattr(res, "passed_over", []):
+    if res.structure == "baseline" or not res.improvement < 1.0:
+        return None
+    for p in res.passed_over:
         if p["structure"] == "baseline":
             return f"the naive structure ranked first but was not written: it {p['why']}"
     return ("the model was chosen on held-out fitting playing, never on this DI: the JSON "
             "report's candidates")
+
+
+def compare_lines(res: dict) -> list[str]:
+    """What ``compare``'s scores mean, under its table: the fit table's verdict and the ratio
+    to the naive baseline (``api.compare``'s dict)."""
+    lines = [f"the pedal: {verdict(res['device']['esr'])}"]
+    ratio = res.get("improvement_vs_baseline")
+    if ratio is not None and np.isfinite(ratio):
+        lines.append(f"the naive baseline's ESR is {times_text(ratio)}x the pedal's")
+    return lines
 
 
 SUMMARY_HEADER = ("capture", "structure", "cycles", "ESR", "ESR pre", "LSD dB", "baseline",
