@@ -37,6 +37,9 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert type(report["budget"]) is float and type(report["cycles_per_sample"]) is float
     assert {type(db) for r in report["knob_ranges_db"].values() for db in r} == {float}
     assert report["effort"] == "quick"
+    # the finalists ranked before the written one and not written, each with why
+    assert isinstance(report["passed_over"], list)
+    assert all(set(p) == {"structure", "why"} for p in report["passed_over"])
     assert report["simd"] == simd_level.describe()  # which kernels fitted it (reproducibility)
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output

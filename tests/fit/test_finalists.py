@@ -30,9 +30,7 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
     calls = iter(idles)
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: next(calls))
     finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
-    passed: list = []
-    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, said.append,
-                                              passed_over=passed)
+    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, said.append)
     assert best.structure.name == written and sane and why == ""
     assert qp.stages and pm.name == "amp"
     # those ranked before the written one, each with its idle (what the result table says)
@@ -122,8 +120,9 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
     monkeypatch.setattr(api, "_sanity", lambda qp: (False, "output unbounded", True))
     finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
-    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None)
+    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, lambda s: None)
     assert best.structure.name == "a" and not sane and why == "output unbounded"
+    assert passed == []  # nothing written: nothing passed over
 
     real = api._quantised
     monkeypatch.undo()
@@ -135,9 +134,7 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
             (pm, qp, False, "output unbounded")
 
     monkeypatch.setattr(api, "_quantised", quantised)
-    passed: list = []
-    best, pm, qp, sane, why = api._first_sane(finalists, "amp", None, lambda s: None,
-                                              passed_over=passed)
+    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, lambda s: None)
     assert best.structure.name == "b" and sane and why == ""
     assert passed == [{"structure": "a", "why": "fails the sanity check (output unbounded)"}]
 

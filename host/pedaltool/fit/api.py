@@ -879,9 +879,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         target = metrics.Target(eval_y)
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
-            passed_over: list = []
-            best, pm, qp, sane, why = _first_sane(finalists, name, source, say, pool,
-                                                  passed_over)
+            best, pm, qp, sane, why, passed_over = _first_sane(finalists, name, source, say,
+                                                               pool)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
                 qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
@@ -921,18 +920,17 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
-                pool: Workers | None = None, passed_over: list | None = None) -> tuple:
-    """(candidate, PedalModel, QuantisedPedal, passed, reason) of the first finalist whose
-    quantised model passes the sanity check, with the widest knob ranges that pass; when none
-    passes, the first finalist's (not to be written). ``pool``: see _quantised.
+                pool: Workers | None = None) -> tuple:
+    """(candidate, PedalModel, QuantisedPedal, passed, reason, passed over) of the first
+    finalist whose quantised model passes the sanity check, with the widest knob ranges that
+    pass; when none passes, the first finalist's (not to be written). ``pool``: see
+    _quantised. "passed over": the finalists ranked before the one written and not written,
+    each {"structure", "why"} (FitResult.passed_over: the result table says why the naive
+    structure was not written where its raw ESR is the lower, an audit).
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
-    QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is.
-
-    ``passed_over``: a list that gets {"structure", "why"} for each finalist ranked before the
-    one written and not written (FitResult.passed_over: the result table says why the naive
-    structure was not written where its raw ESR is the lower, an audit)."""
+    QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is."""
     first = loud = None
     skipped: list = []
     for best in finalists:
@@ -950,26 +948,21 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
                     f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
-            if passed_over is not None:
-                passed_over.extend(skipped)
-            return best, pm, qp, True, ""
+            return best, pm, qp, True, "", skipped
+        loud_text = f"idles at {idle:.0f} dBFS after a loud input (the contract: " \
+                    f"{IDLE_LIMIT_DBFS:.0f})"
         if loud is None:
-            say(f"{best.structure.name}: idles at {idle:.0f} dBFS after a loud input (the "
-                f"contract: {IDLE_LIMIT_DBFS:.0f}); trying the next finalist")
-            loud = (best, pm, qp, len(skipped))  # (those skipped before it)
+            say(f"{best.structure.name}: {loud_text}; trying the next finalist")
+            loud = (best, pm, qp, skipped[:])  # (those passed over before it)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
-        skipped.append({"structure": best.structure.name,
-                        "why": f"idles at {idle:.0f} dBFS after a loud input (the contract: "
-                               f"{IDLE_LIMIT_DBFS:.0f})"})
+        skipped.append({"structure": best.structure.name, "why": loud_text})
     if loud is not None:  # nothing quiet close enough: the loud one is written
-        if passed_over is not None:
-            passed_over.extend(skipped[:loud[3]])
-        return (*loud[:3], True, "")
+        return (*loud[:3], True, "", loud[3])
     best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
-    return best, pm, qp, False, why
+    return best, pm, qp, False, why, []
 
 
 def _quantised(best, name: str, source, say: Callable[[str], None],

@@ -607,9 +607,7 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
-    passed_over: list = []
-    best, pm, qp, sane, why = api._first_sane(finalists, name, src, say,
-                                              passed_over=passed_over)
+    best, pm, qp, sane, why, passed_over = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
         qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
