@@ -26,7 +26,7 @@ import numpy as np
 from pedaltool import signals
 from pedaltool.pedal.accuracy import contract_idle_dbfs, loud_passage
 from pedaltool.pedal.fileformat import read_pedal
-from pedaltool.pedal.simulate import idle_tail_dbfs
+from pedaltool.pedal.simulate import idle_tail_levels_dbfs
 
 LIMIT_DBFS = -90.0
 
@@ -51,7 +51,7 @@ def held_out_inputs(rate: int) -> list[tuple[str, np.ndarray]]:
 def one_row(path: Path) -> str:
     qp = read_pedal(path)
     inputs = held_out_inputs(int(qp.sample_rate))
-    both = [(idle_tail_dbfs(qp, x, audio_band=True), name) for name, x in inputs]
+    both = [(idle_tail_levels_dbfs(qp, x), name) for name, x in inputs]
     idles = sorted(((full, name) for (full, _), name in both), reverse=True)
     bands = sorted(((band, name) for (_, band), name in both), reverse=True)
     above = sum(1 for level, _ in idles if level > LIMIT_DBFS)

@@ -19,7 +19,7 @@ from pedaltool.pedal.accuracy import (
     loud_passage,
 )
 from pedaltool.pedal.quantise import QStage, QuantisedPedal
-from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs
+from pedaltool.pedal.simulate import float_to_int16, idle_tail_dbfs, idle_tail_levels_dbfs
 
 
 @pytest.fixture(scope="module")
@@ -473,18 +473,18 @@ def test_each_knob_does_what_its_name_says_on_the_device():
 
 
 def test_the_idle_in_the_audio_band_leaves_out_dc_but_not_a_tone():
-    """idle_tail_dbfs(audio_band=True): one simulation, two readings. A table resting off zero
+    """idle_tail_levels_dbfs: one simulation, two readings. A table resting off zero
     idles at a DC offset, loud in the contract's figure (DC included) and silent within
     20 Hz-20 kHz; a 1 kHz tone still coming out of a delay reads the same in both."""
     xs = np.linspace(-1.0, 1.0, 65)
     dc = M.PedalModel([M.TableStage(1.0, -1.0, 1.0, 0.5 * np.tanh(2 * xs) + 0.01)], 48000)
-    full, band = idle_tail_dbfs(quantise(dc), np.zeros(4800), audio_band=True)
+    full, band = idle_tail_levels_dbfs(quantise(dc), np.zeros(4800))
     assert full == pytest.approx(20 * np.log10(0.01), abs=0.5)
     assert band < -120
     assert idle_tail_dbfs(quantise(dc), np.zeros(4800)) == full
     late = M.PedalModel([M.DelayStage(4000)], 48000)
     tone = 0.1 * np.sin(2 * np.pi * 1000 * np.arange(4800) / 48000)
-    full, band = idle_tail_dbfs(quantise(late), tone, silence_s=4000 / 48000,
-                                measure_s=0.05, audio_band=True)
+    full, band = idle_tail_levels_dbfs(quantise(late), tone, silence_s=4000 / 48000,
+                                       measure_s=0.05)
     assert full == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.1)
     assert band == pytest.approx(full, abs=0.5)

@@ -120,30 +120,46 @@ def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None
                     prewarm=prewarm).astype(np.float64) / 32768.0
 
 
-AUDIO_BAND_HZ = (20.0, 20000.0)  # the band a noise floor is read in (AES17)
+AUDIO_BAND_TOP_HZ = 20000.0  # a noise floor's band is AUDIBLE_HZ..this (AES17)
+EXACT_SILENCE_DBFS = -240.0  # what an all-zero tail reads (the tables' "exact silence")
+
+
+def _idle_silence(qp: QuantisedPedal, loud: np.ndarray, silence_s: float) -> np.ndarray:
+    """The device's output (float, full scale 1.0) over ``silence_s`` of zeros after ``loud``
+    (float, full scale 1.0), at the fitted knobs."""
+    rate = qp.sample_rate
+    n = int(silence_s * rate)
+    x = np.concatenate([float_to_int16(loud), np.zeros(n, np.int16)])
+    return simulate(qp, x)[len(x) - n:].astype(np.float64) / 32768.0
+
+
+def _idle_dbfs(tail: np.ndarray) -> float:
+    from pedaltool.audio import rms_dbfs
+
+    return max(rms_dbfs(tail), EXACT_SILENCE_DBFS)
 
 
 def idle_tail_dbfs(qp: QuantisedPedal, loud: np.ndarray, silence_s: float = 2.0,
-                   measure_s: float = 1.0, audio_band: bool = False) -> float | tuple[float, float]:
+                   measure_s: float = 1.0) -> float:
     """RMS (incl. DC) in dBFS of the device's last ``measure_s`` of ``silence_s`` zeros after
-    ``loud`` (float, full scale 1.0): the arithmetic contract's idle floor. With
-    ``audio_band``: (that, the same tail's RMS within AUDIO_BAND_HZ), from one simulation.
-    The band leaves out the DC and the sub-audio wander of a near-DC section's residue
-    (docs/arithmetic.md "Idle after a clipping input"), which the contract's figure keeps."""
-    rate = qp.sample_rate
-    x = np.concatenate([float_to_int16(loud), np.zeros(int(silence_s * rate), np.int16)])
-    silence = simulate(qp, x)[-int(silence_s * rate):].astype(np.float64) / 32768.0
-    n = int(measure_s * rate)
-    full = _dbfs_rms(silence[-n:])
-    if not audio_band:
-        return full
+    ``loud`` (float, full scale 1.0): the arithmetic contract's idle floor."""
+    return _idle_dbfs(_idle_silence(qp, loud, silence_s)[-int(measure_s * qp.sample_rate):])
+
+
+def idle_tail_levels_dbfs(qp: QuantisedPedal, loud: np.ndarray, silence_s: float = 2.0,
+                          measure_s: float = 1.0) -> tuple[float, float]:
+    """(:func:`idle_tail_dbfs`, the same tail's RMS within AUDIBLE_HZ..AUDIO_BAND_TOP_HZ),
+    from one simulation. The band leaves out the DC and the sub-audio wander of a near-DC
+    section's residue (docs/arithmetic.md "Idle after a clipping input"), which the
+    contract's figure keeps."""
     from scipy.signal import butter, sosfiltfilt
 
-    hi = min(AUDIO_BAND_HZ[1], 0.45 * rate)
-    sos = butter(4, [AUDIO_BAND_HZ[0], hi], "bandpass", fs=rate, output="sos")
+    from pedaltool.pedal.sanity import AUDIBLE_HZ
+
+    rate = qp.sample_rate
+    silence = _idle_silence(qp, loud, silence_s)
+    n = int(measure_s * rate)
+    sos = butter(4, [AUDIBLE_HZ, min(AUDIO_BAND_TOP_HZ, 0.45 * rate)], "bandpass", fs=rate,
+                 output="sos")
     # filtered over the whole silence, both ways: the measured second has no filter start-up
-    return full, _dbfs_rms(sosfiltfilt(sos, silence)[-n:])
-
-
-def _dbfs_rms(x: np.ndarray) -> float:
-    return float(20 * np.log10(max(np.sqrt(np.mean(x**2)), 1e-12)))
+    return _idle_dbfs(silence[-n:]), _idle_dbfs(sosfiltfilt(sos, silence)[-n:])
