@@ -313,9 +313,10 @@ def parse(data, name="pedal"):
                 # straight from the bytes (little-endian, as every target is) and padded with
                 # the last value repeated, the form the engine runs: unpacking to a tuple and
                 # copying into a padded array held each table three times over, and a model
-                # with four tables then ran a Pico's heap out (an audit)
-                tab = array("h", bytes(data[pos:pos + 2 * ntab]))
-                tab.append(tab[ntab - 1])
+                # with four tables then ran a Pico's heap out (an audit). One value more is
+                # read (the CRC at least follows) and replaced: one allocation, no regrowth
+                tab = array("h", data[pos:pos + 2 * ntab + 2])  # (data: bytes, read raw)
+                tab[ntab] = tab[ntab - 1]
                 pos += 2 * ntab
             stages.append(Stage(kind, knob, p, tab))
     except ValueError:

@@ -89,12 +89,10 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError],
         # a short fixed prefix: the output's own name may already be as long as allowed
         fd, tmp = tempfile.mkstemp(prefix=".pedaltool-", suffix=".tmp", dir=folder)
     except OSError as exc:
-        existing, _ = _nearest_existing(p)
         # a file put where the folder was, during a long fit: say so, as check_writable
         # does before it ("File exists" alone, an audit)
-        why = (f"{existing} is a file, not a folder" if not os.path.isdir(existing)
-               else exc.strerror or exc)
-        raise error(f"{shown}: cannot write ({why})") from None
+        raise error(f"{shown}: cannot write ({_file_in_the_way(p) or exc.strerror or exc})"
+                    ) from None
     try:
         os.fchmod(fd, _mode_for(p))  # mkstemp creates the file 0600
         with os.fdopen(fd, "wb") as fh:
@@ -142,6 +140,13 @@ def _nearest_existing(p: Path) -> tuple[Path, list[str]]:
     return existing, missing
 
 
+def _file_in_the_way(p: Path) -> str | None:
+    """"X is a file, not a folder" when the nearest existing path above the file ``p`` is not
+    a folder, else None."""
+    existing, _ = _nearest_existing(p)
+    return None if os.path.isdir(existing) else f"{existing} is a file, not a folder"
+
+
 def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
                              shown: Path | None = None) -> None:
     """The checks of check_writable for the file ``p`` (named ``shown`` in messages): every
@@ -149,8 +154,9 @@ def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
     and can be written."""
     shown = p if shown is None else shown
     existing, missing = _nearest_existing(p)
-    if not os.path.isdir(existing):
-        raise error(f"{shown}: cannot write the {what} ({existing} is a file, not a folder)")
+    blocked = _file_in_the_way(p)
+    if blocked:
+        raise error(f"{shown}: cannot write the {what} ({blocked})")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise error(f"{shown}: cannot write the {what} (no permission in {existing})")
     try:  # root passes os.access; an immutable folder or a read-only mount does not

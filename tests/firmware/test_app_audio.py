@@ -139,12 +139,12 @@ def test_every_board_plays_a_real_fit_bit_exactly(tmp_path, fitted_clipper_bytes
     from pedaltool import boards
     from pedaltool.pedal.fileformat import from_bytes
 
-    block = boards.load_board(board).block_frames
+    profile = boards.load_board(board)
+    block = profile.block_frames
     slot = make_slot(tmp_path, {"a.pedal": fitted_clipper_bytes}, board=board)
     x = di_signal(48000)
-    port = "esp32" if board.startswith("esp32") else "rp2"
     r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=LOCK_CONTROL,
-               extra_env={"PEDALTOOL_SIM_PORT": port})
+               extra_env={"PEDALTOOL_SIM_PORT": profile.port})
     assert r.returncode == 0, r.stderr
     assert r.final["fault"] is None and r.final["xruns"] == 0
     host = simulate(from_bytes(fitted_clipper_bytes), x, knobs_at_mid(), block=block,

@@ -157,14 +157,13 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             plot_error = None
             try:
                 if plot_path:
-                    try:
-                        plot(res, plot_path)
-                        click.echo(f"wrote {plot_path}", err=to_err)
-                    except Exception as exc:  # a bug in plotting too (an audit: no report)
-                        plot_error = (exc if isinstance(exc, PedaltoolError) else
-                                      FitError(f"{plot_path}: the plot was not drawn: "
-                                               f"{internal_error_text(exc)}"))
-                        d["notes"].append(f"error: {plot_error}")
+                    plot(res, plot_path)
+                    click.echo(f"wrote {plot_path}", err=to_err)
+            except Exception as exc:  # a bug in plotting too (an audit: no report)
+                plot_error = (exc if isinstance(exc, PedaltoolError) else
+                              FitError(f"{plot_path}: the plot was not drawn: "
+                                       f"{internal_error_text(exc)}"))
+                d["notes"].append(f"error: {plot_error}")
             finally:  # an interrupt while plotting too
                 _dump_json(json_path, d)
         if batch.written(d) is None:  # the report says why too

@@ -291,8 +291,9 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
     try:
         paths = sorted(p for p in bank_dir.iterdir()
                        if p.suffix.lower() == ".pedal" and not p.name.startswith("._"))
-    except OSError:
-        paths = []  # unreadable: said below, as an empty one
+    except OSError as exc:  # not "no .pedal files" (a review)
+        raise DeviceError(f"{bank_dir}: cannot read the bank folder ({exc.strerror or exc})"
+                          ) from None
     seen: dict = {}
     for p in paths:
         other = seen.setdefault(p.stem, p)
