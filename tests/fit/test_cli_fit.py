@@ -43,6 +43,11 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert report["simd"] == simd_level.describe()  # which kernels fitted it (reproducibility)
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output
+    # the optimiser's "loss", not "cost", which the table keeps for CPU cycles; a structure's
+    # budgeted cycles are a bound on the written file's (a new user read both as one)
+    progress = r.stderr.split("\ncapture ")[0]  # (the result table follows on stderr here)
+    assert ": fit loss " in progress and "cost" not in progress
+    assert " (up to " in r.stderr and " cycles/sample)" in r.stderr
     # compare re-scores the written file device-exact on the evaluation DI, next to the naive
     # baseline fitted as the fit fitted it (at the effort the file records: quick)
     assert read_pedal(out).accuracy.effort == "quick"
