@@ -39,8 +39,8 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     assert "pedal running preset 1 (alpha)" in p.stdout
     assert "verified" in p.stderr  # per-file progress
     # the restart drops what was not saved, and says so (an audit: with nothing to write)
-    assert "restarting the pedal (knob and preset changes not stored with `pedaltool save` " \
-        "are dropped)" in p.stderr
+    assert "stopping the pedal's program to read its files (knob and preset changes not " \
+        "stored with `pedaltool save` are dropped)" in p.stderr
     out = run(["status", "--json", "--port", pedal.port], cwd=tmp_path).stdout
     st = json.loads(out)
     assert st["name"] == "alpha" and st["schema"] == 1 and out.count("\n") == 1
@@ -57,6 +57,7 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
     dry = run(["flash", "--dry-run", "--port", pedal.port], cwd=tmp_path)
     assert "already up to date" in dry.stdout
+    assert "are dropped" in dry.stderr  # a dry run stops the program too
 
 
 def test_flash_without_device_says_how_to_use_virtual(tmp_path):

@@ -33,9 +33,11 @@ class _FlashProgress:
             self._say("[no clean answer, retrying] ", nl=False)
         elif event == "done":
             self._say("ok" if step.action == "keep" else "verified")
-        elif event == "restart":  # (even with nothing written: an audit lost a preset so)
-            self._say("  restarting the pedal (knob and preset changes not stored with "
-                      "`pedaltool save` are dropped) ...")
+        elif event == "stop":  # (even with nothing to write: an audit lost a preset so)
+            self._say("  stopping the pedal's program to read its files (knob and preset "
+                      "changes not stored with `pedaltool save` are dropped)")
+        elif event == "restart":
+            self._say("  restarting the pedal ...")
 
     def _say(self, text: str, nl: bool = True) -> None:
         click.echo(text, err=True, nl=nl)

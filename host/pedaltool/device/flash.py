@@ -673,6 +673,9 @@ def flash(
     with link:
         restarted = False
         try:
+            # the pedal's program stops here (its unsaved knob and preset changes go: said
+            # by the progress, for a refused or dry run too, a review)
+            progress("stop", None, 0)
             with link.raw_repl():
                 info = link.identify()
                 check_board(info)
