@@ -48,8 +48,15 @@ def test_unknown_board_is_none():
 def test_no_device_message_points_to_virtual(monkeypatch):
     monkeypatch.delenv("PEDALTOOL_PORT", raising=False)
     monkeypatch.setattr(discovery, "find_pedals", lambda include_virtual=True: [])
-    with pytest.raises(DeviceError, match="pedaltool virtual"):
+    with pytest.raises(DeviceError, match="pedaltool virtual") as e:
         discovery.resolve_port(None)
+    # every vendor of KNOWN_USB_IDS is named among those looked for (MicroPython's own ID
+    # was left out of the words, an audit)
+    said = str(e.value).split(";")[0]
+    names = {0x303A: "Espressif", 0x10C4: "CP210x", 0x1A86: "CH34x", 0x0403: "FTDI",
+             0x2E8A: "Raspberry Pi", 0xF055: "MicroPython"}
+    assert {vid for vid, _ in discovery.KNOWN_USB_IDS} <= set(names)
+    assert all(names[vid] in said for vid, _ in discovery.KNOWN_USB_IDS), said
 
 
 def test_running_virtual_pedal_is_found(tmp_path, monkeypatch):
