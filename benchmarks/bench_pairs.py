@@ -63,7 +63,7 @@ def one_pair(name: str, bits: int | None, effort: str, folder: Path) -> str:
     out = folder / f"{name}_{tag}.pedal"
     api.write_result(res, out)
     cmp = api.compare(path, out)
-    ratio = res.baseline.esr / max(res.score.esr, 1e-12)
+    ratio = res.improvement
     return (f"| {name} | {tag} | {res.structure} | {res.score.esr:.4f} | "
             f"{res.baseline.esr:.4f} ({ratio:.1f}x) | {cmp['device']['esr']:.4f} | "
             f"{cmp['baseline']['esr']:.4f} |")

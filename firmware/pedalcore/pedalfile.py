@@ -255,6 +255,8 @@ def utf8_ok(b):
 
 def parse(data, name="pedal"):
     """bytes of a .pedal file -> Pedal; raises ValueError('<name>: <problem>')."""
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)  # a view: the tables below are read from raw bytes
     n = len(data)
     if n == 0:
         raise ValueError("%s: empty file (not a .pedal model)" % name)
@@ -314,8 +316,8 @@ def parse(data, name="pedal"):
                 # the last value repeated, the form the engine runs: unpacking to a tuple and
                 # copying into a padded array held each table three times over, and a model
                 # with four tables then ran a Pico's heap out (an audit). One value more is
-                # read (the CRC at least follows) and replaced: one allocation, no regrowth
-                tab = array("h", data[pos:pos + 2 * ntab + 2])  # (data: bytes, read raw)
+                # read (the CRC at least follows) and replaced, so the array never grows
+                tab = array("h", data[pos:pos + 2 * ntab + 2])
                 tab[ntab] = tab[ntab - 1]
                 pos += 2 * ntab
             stages.append(Stage(kind, knob, p, tab))

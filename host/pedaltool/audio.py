@@ -109,10 +109,10 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     # RF64 and BW64 (EBU 3306, ITU BS.2088): a RIFF whose 32-bit sizes may be 0xFFFFFFFF,
     # the real ones in a "ds64" chunk first; some recorders write it for every file (an
     # audit: it was refused as "the format for files over 4 GB")
-    wide = data[:4] in WAV_MAGICS[1:]
     if len(data) < 12 or data[:4] not in WAV_MAGICS or data[8:12] != b"WAVE":
         hint = wrong_kind_hint(data, "wav") or "no RIFF/WAVE header"
         raise _fail(p, f"not a WAV file ({hint})")
+    wide = data[:4] != b"RIFF"
     fmt_info = None
     audio = None
     wide_data_size = None  # the ds64 chunk's data size

@@ -16,9 +16,12 @@ def file_kind(head: bytes) -> str | None:
 
     if is_pedal_data(head):
         return "pedal"
-    if head[:4] in WAV_MAGICS:
+    if head[:4] in WAV_MAGICS and head[8:12] == b"WAVE":  # (a RIFF may be an AVI)
         return "wav"
-    if head[:16].lstrip().startswith(b"{"):
+    text = head[:16]
+    if text.startswith(b"\xef\xbb\xbf"):  # a BOM, which the .nam reader accepts
+        text = text[3:]
+    if text.lstrip().startswith(b"{"):
         return "nam"
     return None
 

@@ -10,6 +10,7 @@ import time
 import click
 
 from pedaltool.cli.base import echo_json, json_option, main, say_notes
+from pedaltool.printable import shown
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
                     help="Serial port of the pedal (default: $PEDALTOOL_PORT, else search USB and "
@@ -107,7 +108,7 @@ def _one(port, command):
     if isinstance(reply.data, (dict, list)):
         click.echo(json.dumps(reply.data, indent=1))
     else:
-        click.echo(reply.payload)
+        click.echo(shown(reply.payload))  # ("preset 2 NAME": a name from a file)
     return reply
 
 

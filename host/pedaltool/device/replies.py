@@ -28,8 +28,9 @@ def readable_reply(line: str) -> list[str]:
         return [line]
     if r.tag == "status" and isinstance(r.data, dict):
         return status_lines(r.data)
-    if r.tag == "list" and isinstance(r.data, list):
-        return preset_lines(r.data)
+    if r.tag == "list":  # presets as dicts; another shape (another firmware) as it came
+        ok = isinstance(r.data, list) and all(isinstance(p, dict) for p in r.data)
+        return preset_lines(r.data) if ok else [line]
     if r.tag == "err":
         return [f"error: {shown(r.payload)}"]
     if r.tag == "boot" and isinstance(r.data, dict):
