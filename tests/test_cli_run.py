@@ -106,10 +106,9 @@ def _close_stdio() -> None:
     os.close(2)
 
 
-def test_a_missing_choice_is_one_line(tmp_path):
-    """`pedaltool bypass` with no argument: click lays the choices out over three lines
-    ("Choose from:\\n\\ton,\\n\\toff"); said on one (an audit)."""
-    r, _ = _run(tmp_path, "bypass")
+def test_a_missing_argument_is_one_line(tmp_path):
+    """click laid a missing choice out over three lines ("Choose from:\\n\\ton,\\n\\toff",
+    an audit, when `bypass` required its state); every usage error is said on one."""
+    r, _ = _run(tmp_path, "set", "drive")
     assert r.returncode == 2 and r.stderr == (
-        "error: Missing argument 'on|off|toggle'. Choose from: on, off, toggle (see "
-        "`pedaltool bypass --help`)\n")
+        "error: Missing argument 'VALUE'. (see `pedaltool set --help`)\n")

@@ -12,7 +12,8 @@ bench_fit = pytest.importorskip("bench_fit")
 def _report(esr, baseline, dev_float=1e-6, idle=-120.0, wall=10.0, name="tim_r_ts9"):
     return {"name": name, "structure": "wh-3/7", "cycles_per_sample": 1175.0,
             "device": {"esr": esr, "esr_pre": 2 * esr, "lsd_db": 1.0},
-            "baseline": {"esr": baseline}, "sane": True, "wall_s": wall, "cpu_s": 2 * wall,
+            "baseline": {"esr": baseline}, "improvement_vs_baseline": baseline / esr,
+            "sane": True, "wall_s": wall, "cpu_s": 2 * wall,
             "quantisation": {"esr_vs_float": dev_float, "idle_dbfs": idle}}
 
 
