@@ -68,7 +68,12 @@ def load_board(name_or_path: str | Path) -> BoardProfile:
         data = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise DeviceError(f"{p}: cannot read board profile: {e}") from None
-    return validate(data, p)
+    try:
+        return validate(data, p)
+    except DeviceError:
+        raise
+    except Exception as exc:  # a value of a type the checks do not expect: said here, once
+        raise DeviceError(f"{p}: bad board profile ({type(exc).__name__}: {exc})") from None
 
 
 def _pins_of(data: dict) -> list[tuple[str, int]]:

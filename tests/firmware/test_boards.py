@@ -52,6 +52,22 @@ def test_broken_profiles_are_rejected(edit, message):
         boards.validate(_broken("rpi_pico", edit), "test.toml")
 
 
+def test_a_profile_of_an_unexpected_shape_is_one_error_naming_the_file(tmp_path):
+    """`audio = 5` where a table is expected raised AttributeError out of load_board; flash
+    and install-micropython each wrapped it their own way (a review). load_board says it."""
+    src = (boards.boards_dir() / "rpi_pico.toml").read_text()
+    p = tmp_path / "odd.toml"
+    p.write_text(src.replace("[audio]", "audio = 5\n[audio_x]", 1))
+    with pytest.raises(DeviceError, match=r"odd.toml: bad board profile \(AttributeError: "):
+        boards.load_board(p)
+    from pedaltool.device.flash import board_json
+    from pedaltool.device.install import target_for_board
+
+    for use in (board_json, target_for_board):
+        with pytest.raises(DeviceError, match="odd.toml: bad board profile"):
+            use(str(p))
+
+
 def test_esp32_strapping_pin_rejected():
     d = _broken("esp32_devkitc", lambda d: d["controls"].update(footswitch=12))
     with pytest.raises(DeviceError, match="GPIO 12"):

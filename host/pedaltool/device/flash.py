@@ -249,20 +249,10 @@ def _fits_arch(src: Path, arch: str | None) -> bool:
 
 
 def board_json(board: str) -> bytes:
-    """The board profile for the device, via ``pedaltool.boards`` (a stub if not available)."""
-    try:
-        from pedaltool import boards
-    except ImportError:
-        return json.dumps({"name": board}).encode()
-    try:
-        profile = boards.load_board(board)
-    except DeviceError:
-        raise  # it names the board and the known ones ("board 'x': x: unknown board", an audit)
-    except Exception as exc:  # anything else the profile raises
-        names = _board_names()
-        known = f" (known: {', '.join(names)})" if names and "known" not in str(exc) else ""
-        raise DeviceError(f"board {board!r}: {exc}{known}") from None
-    doc = boards.to_device_json(profile)
+    """The board profile for the device (``boards.load_board``'s errors name the board)."""
+    from pedaltool import boards
+
+    doc = boards.to_device_json(boards.load_board(board))
     if isinstance(doc, (dict, list)):
         doc = json.dumps(doc)
     return doc.encode() if isinstance(doc, str) else bytes(doc)

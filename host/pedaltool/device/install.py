@@ -70,17 +70,10 @@ TARGETS: dict[str, ChipTarget] = {
 
 def target_for_board(board: str) -> tuple[str, ChipTarget]:
     """(board title, ChipTarget) of a board profile name."""
-    try:
-        from pedaltool import boards
+    from pedaltool import boards
 
-        profile = boards.load_board(board)
-        mcu, title = profile.mcu, profile.title
-    except ImportError:
-        raise DeviceError("board profiles are not available (pedaltool.boards)") from None
-    except DeviceError:
-        raise
-    except Exception as exc:
-        raise DeviceError(f"board {board!r}: {exc}") from None
+    profile = boards.load_board(board)  # (its errors name the board)
+    mcu, title = profile.mcu, profile.title
     t = TARGETS.get(mcu.upper())
     if t is None:
         raise DeviceError(f"board {board!r}: no installer for MCU {mcu}")
