@@ -91,8 +91,8 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError],
     except OSError as exc:
         # a file put where the folder was, during a long fit: say so, as check_writable
         # does before it ("File exists" alone, an audit)
-        raise error(f"{shown}: cannot write ({_file_in_the_way(p) or exc.strerror or exc})"
-                    ) from None
+        why = _not_a_folder(_nearest_existing(p)[0]) or exc.strerror or exc
+        raise error(f"{shown}: cannot write ({why})") from None
     try:
         os.fchmod(fd, _mode_for(p))  # mkstemp creates the file 0600
         with os.fdopen(fd, "wb") as fh:
@@ -140,10 +140,9 @@ def _nearest_existing(p: Path) -> tuple[Path, list[str]]:
     return existing, missing
 
 
-def _file_in_the_way(p: Path) -> str | None:
-    """"X is a file, not a folder" when the nearest existing path above the file ``p`` is not
-    a folder, else None."""
-    existing, _ = _nearest_existing(p)
+def _not_a_folder(existing: Path) -> str | None:
+    """"X is a file, not a folder" when ``existing`` (``_nearest_existing``'s) is not a
+    folder, else None."""
     return None if os.path.isdir(existing) else f"{existing} is a file, not a folder"
 
 
@@ -154,7 +153,7 @@ def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
     and can be written."""
     shown = p if shown is None else shown
     existing, missing = _nearest_existing(p)
-    blocked = _file_in_the_way(p)
+    blocked = _not_a_folder(existing)
     if blocked:
         raise error(f"{shown}: cannot write the {what} ({blocked})")
     if not os.access(existing, os.W_OK | os.X_OK):
