@@ -14,7 +14,10 @@ t16" rounds each table's (and every non-biquad stage's) output back to the int16
 samples only inside biquad runs and into the next stage. "in16": the float model itself fed
 the int16-rounded DI, the floor that no inner width can go below while the input is 16 bits.
 
-    python benchmarks/pedal_arith_wide.py [--only SUBSTR] [--effort quick|normal]
+    python benchmarks/pedal_arith_wide.py [--only SUBSTR] [--effort quick|normal] [--boundaries]
+
+``--boundaries``: for each fit, the ESR with 4 extra bits everywhere but at one stage's
+output, rounded to int16 there, boundary by boundary: where the int16 grid costs most.
 
 It fits every scored capture first (about 35 s each at the default effort).
 """
@@ -125,9 +128,13 @@ def to_wide(x: np.ndarray, f: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float64) * s), -s, s - 1).astype(np.int64)
 
 
-def run_wide(qp, x_wide: np.ndarray, f: int, int16_tables: bool = False) -> np.ndarray:
+def run_wide(qp, x_wide: np.ndarray, f: int, int16_tables: bool = False,
+             int16_at: frozenset = frozenset(), names: list | None = None) -> np.ndarray:
     """The quantised pedal at its fitted knobs, no gate, samples with ``f`` extra bits; the
-    output rounded to int16."""
+    output rounded to int16. ``int16_tables``: every non-biquad stage's output rounded to
+    the int16 grid; ``int16_at``: the outputs of these boundaries (numbered in chain order,
+    each biquad section one) rounded to it. ``names``: filled with each boundary's stage kind."""
+    names = [] if names is None else names
     from pedaltool.pedal._fast import delay_k
     from pedaltool.pedal._fw import fw_module
     from pedaltool.pedal.simulate import firmware_pedal, knob_positions
@@ -144,6 +151,9 @@ def run_wide(qp, x_wide: np.ndarray, f: int, int16_tables: bool = False) -> np.n
             c = np.array(op.arr, np.int64)
             for sec in range(op.a):
                 _biquad(sig, c[12 * sec:12 * sec + 12], f)
+                if len(names) in int16_at:
+                    _narrow(sig, f)
+                names.append("biquad")
             continue
         if kind == pf.GAIN:
             _gain(sig, op.cur, op.a, f)
@@ -160,8 +170,9 @@ def run_wide(qp, x_wide: np.ndarray, f: int, int16_tables: bool = False) -> np.n
             _tone(sig, op.a, op.cur, op.cur2, f)
         elif kind == pf.DELAY:
             delay_k(sig, op.a)
-        if int16_tables:
+        if int16_tables or len(names) in int16_at:
             _narrow(sig, f)
+        names.append(pf.KIND_NAMES[kind])
     return np.clip((sig + ((1 << f) >> 1)) >> f, -32768, 32767).astype(np.int16)
 
 
@@ -199,14 +210,47 @@ def study(res) -> dict:
     return out
 
 
+def boundaries(res, f: int = 4) -> list[tuple[str, float]]:
+    """Device-vs-float ESR with ``f`` extra bits everywhere but one boundary, rounded to
+    int16 there: (stage kind, ESR) per boundary in chain order, after ("input", ESR) with
+    only the DI on the int16 grid and ("none", ESR) with no int16 boundary at all."""
+    from pedaltool.pedal import quantise
+    from pedaltool.pedal.accuracy import esr
+    from pedaltool.pedal.model import simulate_float
+
+    qp = quantise(res.pedal_model)
+    x = res.eval_x
+    ref = simulate_float(res.pedal_model, x)
+    names: list = []
+    rows = [("none", esr(ref, run_wide(qp, to_wide(x, f), f, names=names) / 32768.0)),
+            ("input", esr(ref, run_wide(qp, to_wide(x, 0) << f, f) / 32768.0))]
+    for j, kind in enumerate(names):
+        y = run_wide(qp, to_wide(x, f), f, int16_at=frozenset({j}))
+        rows.append((kind, esr(ref, y / 32768.0)))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="", help="substring of the capture names to run")
     ap.add_argument("--effort", default="normal", choices=("quick", "normal"))
+    ap.add_argument("--boundaries", action="store_true",
+                    help="instead: which stage boundary's int16 rounding costs what (4 extra "
+                    "bits everywhere else)")
     args = ap.parse_args()
     from pedaltool.fit import FitConfig, fit_capture
 
     names = [n for n in TARGETS if args.only in n]
+    if args.boundaries:
+        for n in names:
+            res = fit_capture(MODELS / f"{n}.nam", FitConfig(effort=args.effort))
+            rows = [f"{j - 2 if j > 1 else '':>4}  {kind:<9}{e:>9.1e}"
+                    for j, (kind, e) in enumerate(boundaries(res))]
+            print_table(f"{n} ({res.structure}): device-vs-float ESR with int16 at one "
+                        "boundary only (none: nowhere; input: the DI only)",
+                        f"{'#':>4}  {'stage':<9}{'ESR':>9}", rows,
+                        note=f"effort {args.effort}")
+        return
     head = (f"{'capture':<34}{'structure':<17}" + "".join(f"{f'F={f}':>9}" for f in (0, *WIDTHS))
             + f"{'F=4 t16':>9}{'in16':>9}  {'idle F=0':>9}{'idle F=4':>9}")
     rows = []
