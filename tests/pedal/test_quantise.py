@@ -418,7 +418,8 @@ def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_flo
     each of its retry idle checks (the clipping drives, a wider slack), and keeps one only if
     the model then idles within the floor: noise is never traded for an idle that stays loud.
     Here (reordering off) the cycle comes from the first table's rest value, which no error
-    feedback avoids: the retries are made, and the model is the first quantisation's."""
+    feedback avoids: the retries are made, none idles QUIETER_STEP_DB more quietly, and the
+    model is the first quantisation's."""
     qmod = sys.modules["pedaltool.pedal.quantise"]
     m = _loud_idle_model()
     checks = []
@@ -434,6 +435,20 @@ def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_flo
     checks.clear()
     quantise(fitted_looking(48000))  # idles within the floor: nothing retried
     assert checks == [(qmod.DEFAULT_IDLE_CHECK,)]
+
+
+def test_a_retry_that_idles_much_more_quietly_is_kept_though_above_the_floor():
+    """None of the trials meets the floor: the quietest is taken when it is QUIETER_STEP_DB or
+    more below the first (a Splawn fit: -68.7 dBFS, its clipping-drive retry -87.4), else the
+    first, whose rounding noise while playing is the least."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    assert qmod.QUIETER_STEP_DB == 3.0
+    pick = qmod.quieter_trial
+    assert pick([("first", -68.7), ("clip", -87.4), ("slack", -68.7), ("both", -87.4)]) == "clip"
+    assert pick([("first", -85.0), ("clip", -87.0), ("slack", -85.5)]) == "first"
+    assert pick([("first", -85.0), ("clip", -88.0)]) == "clip"  # exactly the step
+    assert pick([("first", -80.0), ("clip", -80.0)]) == "first"
+    assert pick([("first", -70.0)]) == "first"
 
 
 def _gain_db(y: np.ndarray, ref: np.ndarray) -> float:
