@@ -820,10 +820,11 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     sc = N(esr=0.01, esr_pre=0.02, lsd_db=1.0)
 
     def table(structure, cycles, budget, dev_float=1e-6, renders=1.0, base=sc, score=sc,
-              recording=None, passed_over=()):
+              recording=None, passed_over=(), idle=-240.0):
         return result_table(N(name="x", structure=structure, structure_notes="n",
                               cycles=cycles, budget=budget, arch="armv6m", score=score,
-                              float_score=sc, device_vs_float_esr=dev_float, baseline=base,
+                              float_score=sc, device_vs_float_esr=dev_float, idle_dbfs=idle,
+                              baseline=base,
                               improvement=base.esr / score.esr, seconds=1.0,
                               render_seconds=renders, recording=recording,
                               passed_over=list(passed_over), rate=44100))
@@ -859,6 +860,15 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
     assert "docs/arithmetic.md; at or above the model's own error)" in table(
         "wh-3/7", 1175.0, 1302.0, 0.02)
     assert "capture             x (at 44100 Hz)" in table("wh-3/7", 1175.0, 1302.0)
+    # the written model's idle after a loud input, the contract's other figure: said in the
+    # table when it misses (a Splawn draw idled at -69 dBFS, said only in a progress line)
+    assert ("idle after playing  exact digital silence after a loud input (contract <= -90 "
+            "dBFS)") in table("wh-3/7", 1175.0, 1302.0)
+    assert "-97 dBFS after a loud input (contract <= -90)" in table("wh-3/7", 1175.0, 1302.0,
+                                                                    idle=-97.4)
+    loud_idle = table("wh-3/7", 1175.0, 1302.0, idle=-68.7)
+    assert ("-69 dBFS after a loud input, above the contract's -90: a faint noise may remain "
+            "after loud playing") in loud_idle
     assert "contract <= 1e-5)" in table("wh-3/7", 1175.0, 1302.0, 7.2e-7)
     assert "renders: 1.0 s of CPU" in table("wh-3/7", 1175.0, 1302.0)
     # a recorded pair renders nothing: the table does not claim 0.0 s of renders

@@ -44,6 +44,13 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
         assert any(s.startswith(f"{written}: idles at") and "written instead" in s for s in said)
     if idles == [-84.0, -86.0]:
         assert "b: idles at -86 dBFS too" in said
+    # a loud model written is a note (a batch's summary repeats the notes), else none
+    notes = [s for s in said if s.startswith("note:")]
+    if written == "a" and idles[0] > -90:
+        assert notes == ["note: amp: the model written idles at -84 dBFS after a loud input "
+                         "(the contract: -90): a faint noise may remain after loud playing"]
+    else:
+        assert notes == []
 
 
 def test_the_idle_measure_is_the_contracts():

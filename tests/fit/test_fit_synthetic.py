@@ -94,6 +94,12 @@ def _check_device_vs_float_is_the_contracts_measure(res):
     assert 0 < res.device_vs_float_esr == pytest.approx(want, rel=1e-6)
     assert res.as_dict()["device_vs_float_esr"] == res.device_vs_float_esr
     assert f"ESR {res.device_vs_float_esr:.1e}" in result_table(res)
+    # and the contract's idle floor of the written file, likewise
+    from pedaltool.pedal.accuracy import contract_idle_dbfs
+
+    assert res.idle_dbfs == contract_idle_dbfs(res.qpedal) <= -90.0
+    assert res.as_dict()["idle_dbfs"] == res.idle_dbfs
+    assert "idle after playing" in result_table(res)
     # one table between plain EQs, a contained system: the contract's target holds here
     assert res.device_vs_float_esr <= 1e-5, res.device_vs_float_esr
 

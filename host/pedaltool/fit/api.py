@@ -139,6 +139,9 @@ class FitResult:
     # ESR of the device-exact output against the float model on the evaluation DI: the
     # arithmetic contract's measure (target <= 1e-5, docs/arithmetic.md)
     device_vs_float_esr: float = float("nan")
+    # the written model's idle floor after a loud input (dBFS, DC included): the arithmetic
+    # contract's other measure (target <= IDLE_LIMIT_DBFS, accuracy.contract_idle_dbfs)
+    idle_dbfs: float = float("nan")
     # whether the fit judged the capture driven into saturation (core.is_saturating): what
     # chooses the structures tried by default (FitConfig.flavours can override it)
     saturating: bool = False
@@ -171,7 +174,7 @@ class FitResult:
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
-            "device_vs_float_esr": self.device_vs_float_esr,
+            "device_vs_float_esr": self.device_vs_float_esr, "idle_dbfs": self.idle_dbfs,
             "baseline": self.baseline.as_dict() if self.baseline else None,
             "baseline_float": self.baseline_float.as_dict() if self.baseline_float else None,
             "improvement_vs_baseline": self.improvement,
@@ -882,7 +885,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             best, pm, qp, sane, why, passed_over = _first_sane(finalists, name, source, say,
                                                                pool)
             spectra.result()
-            score, fscore, dev_vs_float, cycles, dev = score_written(
+            score, fscore, dev_vs_float, idle, cycles, dev = score_written(
                 qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
         bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
         res = FitResult(
@@ -892,20 +895,20 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
             render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
             sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-            eval_device=dev, device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr),
-            passed_over=passed_over)
+            eval_device=dev, device_vs_float_esr=dev_vs_float, idle_dbfs=idle,
+            saturating=core.is_saturating(pr), passed_over=passed_over)
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
                   beside: ThreadPoolExecutor | None = None, effort: str = ""
-                  ) -> tuple[Score, Score, float, float, np.ndarray]:
-    """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
-    file, the device-exact output it scored) of a written model ``qp`` (quantised from
-    ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped into ``pm.accuracy``
-    and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a thread to score the float
-    model in (the same numbers; numpy lets go of the GIL)."""
+                  ) -> tuple[Score, Score, float, float, float, np.ndarray]:
+    """(device-exact score, float-model score, device-vs-float ESR, the contract's idle floor
+    (dBFS), cycles/sample of the file, the device-exact output it scored) of a written model
+    ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped
+    into ``pm.accuracy`` and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a
+    thread to score the float model in (the same numbers; numpy lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
     dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
@@ -916,7 +919,7 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     pm.accuracy.effort = effort
     qp.accuracy = pm.accuracy
-    return score, fscore, metrics.esr(dev, flt), cycles, dev
+    return score, fscore, metrics.esr(dev, flt), contract_idle_dbfs(qp), cycles, dev
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
@@ -953,11 +956,14 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                     f"{IDLE_LIMIT_DBFS:.0f})"
         if loud is None:
             say(f"{best.structure.name}: {loud_text}; trying the next finalist")
-            loud = (best, pm, qp, skipped[:])  # (those passed over before it)
+            loud = (best, pm, qp, skipped[:], loud_text)  # (those passed over before it)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
         skipped.append({"structure": best.structure.name, "why": loud_text})
     if loud is not None:  # nothing quiet close enough: the loud one is written
+        # a note, so that a batch's summary says it too (a Splawn draw idled at -69 dBFS)
+        say(f"note: {name}: the model written {loud[4]}: a faint noise may remain after loud "
+            "playing")
         return (*loud[:3], True, "", loud[3])
     best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:

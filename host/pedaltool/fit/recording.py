@@ -609,7 +609,7 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     say("quantising and scoring device-exact")
     best, pm, qp, sane, why, passed_over = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
-    score, fscore, dev_vs_float, cycles, dev = api.score_written(
+    score, fscore, dev_vs_float, idle, cycles, dev = api.score_written(
         qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
     say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
@@ -622,6 +622,7 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         candidates=api.candidate_rows(quick, finals, base, cfg.arch, seeded=False),
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float, saturating=saturating, passed_over=passed_over,
+        device_vs_float_esr=dev_vs_float, idle_dbfs=idle, saturating=saturating,
+        passed_over=passed_over,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
 
