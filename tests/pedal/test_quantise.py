@@ -415,11 +415,11 @@ def test_a_run_fed_by_the_converter_is_idle_checked_on_its_clipping():
 def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_floor(
         monkeypatch):
     """quantise() quantises a model that still idles above the contract's floor again with
-    each of its retry idle checks (the clipping drives, a wider slack), and keeps one only if
-    the model then idles within the floor: noise is never traded for an idle that stays loud.
-    Here (reordering off) the cycle comes from the first table's rest value, which no error
-    feedback avoids: the retries are made, none idles QUIETER_STEP_DB more quietly, and the
-    model is the first quantisation's."""
+    each of its retry idle checks (the clipping drives, a wider slack), and keeps one if the
+    model then idles within the floor, or QUIETER_STEP_DB more quietly than the first
+    (quieter_trial). Here (reordering off) the cycle comes from the first table's rest value,
+    which no error feedback avoids: the retries are made, none idles that much more quietly,
+    and the model is the first quantisation's."""
     qmod = sys.modules["pedaltool.pedal.quantise"]
     m = _loud_idle_model()
     checks = []
@@ -437,18 +437,32 @@ def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_flo
     assert checks == [(qmod.DEFAULT_IDLE_CHECK,)]
 
 
-def test_a_retry_that_idles_much_more_quietly_is_kept_though_above_the_floor():
-    """None of the trials meets the floor: the quietest is taken when it is QUIETER_STEP_DB or
-    more below the first (a Splawn fit: -68.7 dBFS, its clipping-drive retry -87.4), else the
-    first, whose rounding noise while playing is the least."""
+def test_a_retry_that_idles_much_more_quietly_is_kept_though_above_the_floor(monkeypatch):
+    """None of the trials meets the floor: the first retry (in the order tried, each trading
+    more rounding noise while playing) that idles QUIETER_STEP_DB or more below the first
+    trial is taken (a Splawn fit: -68.7 dBFS, its clipping-drive retry -87.4), else the
+    first trial, whose rounding noise while playing is the least."""
     qmod = sys.modules["pedaltool.pedal.quantise"]
-    assert qmod.QUIETER_STEP_DB == 3.0
     pick = qmod.quieter_trial
-    assert pick([("first", -68.7), ("clip", -87.4), ("slack", -68.7), ("both", -87.4)]) == "clip"
+    # not the quietest: a wider slack 0.1 dB quieter is not worth its noise
+    assert pick([("first", -68.7), ("clip", -87.4), ("slack", -68.7), ("both", -87.5)]) == "clip"
+    assert pick([("first", -68.7), ("clip", -70.0), ("slack", -75.0), ("both", -90.0)]) == \
+        "slack"
     assert pick([("first", -85.0), ("clip", -87.0), ("slack", -85.5)]) == "first"
-    assert pick([("first", -85.0), ("clip", -88.0)]) == "clip"  # exactly the step
+    assert pick([("first", -85.0), ("clip", -85.0 - qmod.QUIETER_STEP_DB)]) == "clip"
     assert pick([("first", -80.0), ("clip", -80.0)]) == "first"
     assert pick([("first", -70.0)]) == "first"
+    # and quantise() hands it its trials when none meets the floor
+    levels = iter([-68.7, -87.4, -68.7, -87.5])
+    made = []
+
+    def trial(model, downstream, idle, done, orders):
+        made.append(idle)
+        return f"model {len(made)}", next(levels)
+
+    monkeypatch.setattr(qmod, "_quantise_reordered", trial)
+    assert quantise(fitted_looking(48000)) == "model 2"
+    assert made == [qmod.DEFAULT_IDLE_CHECK, *qmod.IDLE_RETRIES]
 
 
 def _gain_db(y: np.ndarray, ref: np.ndarray) -> float:

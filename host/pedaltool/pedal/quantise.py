@@ -675,12 +675,12 @@ def quantise(model: PedalModel, downstream: bool = True) -> QuantisedPedal:
 QUIETER_STEP_DB = 3.0
 
 
-def quieter_trial(trials: list) -> object:
+def quieter_trial(trials: list[tuple[QuantisedPedal, float]]) -> QuantisedPedal:
     """Of quantise()'s trials [(model, contract idle in dBFS)], none within the floor, in the
-    order tried: the quietest, if it idles QUIETER_STEP_DB or more below the first; else the
-    first (the least rounding noise while playing). The first of equally quiet ones."""
-    quietest = min(trials, key=lambda t: t[1])
-    return quietest[0] if quietest[1] <= trials[0][1] - QUIETER_STEP_DB else trials[0][0]
+    order tried (each retry trades more rounding noise while playing): the first retry that
+    idles QUIETER_STEP_DB or more below the first trial, else the first trial."""
+    first, level = trials[0]
+    return next((qp for qp, lv in trials[1:] if lv <= level - QUIETER_STEP_DB), first)
 
 
 def _quantise_reordered(model: PedalModel, downstream: bool, idle: IdleCheck, done: dict,
