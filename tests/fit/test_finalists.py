@@ -30,8 +30,10 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
     calls = iter(idles)
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: next(calls))
     finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
-    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, said.append)
+    best, pm, qp, sane, why, passed, idle = api._first_sane(finalists, "amp", None,
+                                                             said.append)
     assert best.structure.name == written and sane and why == ""
+    assert idle == idles["abc".index(written)]  # measured once, handed on (FitResult.idle_dbfs)
     assert qp.stages and pm.name == "amp"
     # those ranked before the written one, each with its idle (what the result table says)
     before = "abc"[:"abc".index(written)]
@@ -47,8 +49,9 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
     # a loud model written is a note (a batch's summary repeats the notes), else none
     notes = [s for s in said if s.startswith("note:")]
     if written == "a" and idles[0] > -90:
-        assert notes == ["note: amp: the model written idles at -84 dBFS after a loud input "
-                         "(the contract: -90): a faint noise may remain after loud playing"]
+        assert notes == ["note: amp: the model written idles at -84.0 dBFS after a loud "
+                         "input (above the contract's -90 dBFS: a faint noise may remain after "
+                         "loud playing, int16 rounding cycles, docs/arithmetic.md)"]
     else:
         assert notes == []
 
@@ -127,7 +130,8 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
     monkeypatch.setattr(api, "_sanity", lambda qp: (False, "output unbounded", True))
     finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
-    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, lambda s: None)
+    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+                                                          lambda s: None)
     assert best.structure.name == "a" and not sane and why == "output unbounded"
     assert passed == []  # nothing written: nothing passed over
 
@@ -141,7 +145,8 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
             (pm, qp, False, "output unbounded")
 
     monkeypatch.setattr(api, "_quantised", quantised)
-    best, pm, qp, sane, why, passed = api._first_sane(finalists, "amp", None, lambda s: None)
+    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+                                                          lambda s: None)
     assert best.structure.name == "b" and sane and why == ""
     assert passed == [{"structure": "a", "why": "fails the sanity check (output unbounded)"}]
 

@@ -32,6 +32,7 @@ from pedaltool.fit import structure as S
 from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.lag import cross_correlation, lag_window
+from pedaltool.fit.report import idle_text
 from pedaltool.fit.schedule import Task, Workers, run_graph
 from pedaltool.nam.model import calibration_problem, check_finite_output
 from pedaltool.pedal.accuracy import contract_idle_dbfs
@@ -882,10 +883,10 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         target = metrics.Target(eval_y)
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
-            best, pm, qp, sane, why, passed_over = _first_sane(finalists, name, source, say,
-                                                               pool)
+            best, pm, qp, sane, why, passed_over, idle = _first_sane(finalists, name, source,
+                                                                     say, pool)
             spectra.result()
-            score, fscore, dev_vs_float, idle, cycles, dev = score_written(
+            score, fscore, dev_vs_float, cycles, dev = score_written(
                 qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
         bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
         res = FitResult(
@@ -903,12 +904,12 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
                   beside: ThreadPoolExecutor | None = None, effort: str = ""
-                  ) -> tuple[Score, Score, float, float, float, np.ndarray]:
-    """(device-exact score, float-model score, device-vs-float ESR, the contract's idle floor
-    (dBFS), cycles/sample of the file, the device-exact output it scored) of a written model
-    ``qp`` (quantised from ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped
-    into ``pm.accuracy`` and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a
-    thread to score the float model in (the same numbers; numpy lets go of the GIL)."""
+                  ) -> tuple[Score, Score, float, float, np.ndarray]:
+    """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
+    file, the device-exact output it scored) of a written model ``qp`` (quantised from
+    ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped into ``pm.accuracy``
+    and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a thread to score the float
+    model in (the same numbers; numpy lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
     dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
@@ -919,17 +920,18 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     pm.accuracy.esr, pm.accuracy.esr_pre, pm.accuracy.cycles = score.esr, score.esr_pre, cycles
     pm.accuracy.effort = effort
     qp.accuracy = pm.accuracy
-    return score, fscore, metrics.esr(dev, flt), contract_idle_dbfs(qp), cycles, dev
+    return score, fscore, metrics.esr(dev, flt), cycles, dev
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                 pool: Workers | None = None) -> tuple:
-    """(candidate, PedalModel, QuantisedPedal, passed, reason, passed over) of the first
-    finalist whose quantised model passes the sanity check, with the widest knob ranges that
-    pass; when none passes, the first finalist's (not to be written). ``pool``: see
+    """(candidate, PedalModel, QuantisedPedal, passed, reason, passed over, idle) of the
+    first finalist whose quantised model passes the sanity check, with the widest knob ranges
+    that pass; when none passes, the first finalist's (not to be written). ``pool``: see
     _quantised. "passed over": the finalists ranked before the one written and not written,
     each {"structure", "why"} (FitResult.passed_over: the result table says why the naive
-    structure was not written where its raw ESR is the lower, an audit).
+    structure was not written where its raw ESR is the lower, an audit). "idle": the model's
+    contract idle floor (dBFS, ``contract_idle_dbfs``; FitResult.idle_dbfs).
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
@@ -951,24 +953,23 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
                     f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
-            return best, pm, qp, True, "", skipped
+            return best, pm, qp, True, "", skipped, idle
         loud_text = f"idles at {idle:.0f} dBFS after a loud input (the contract: " \
                     f"{IDLE_LIMIT_DBFS:.0f})"
         if loud is None:
             say(f"{best.structure.name}: {loud_text}; trying the next finalist")
-            loud = (best, pm, qp, skipped[:], loud_text)  # (those passed over before it)
+            loud = (best, pm, qp, skipped[:], idle)  # (those passed over before it)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
         skipped.append({"structure": best.structure.name, "why": loud_text})
     if loud is not None:  # nothing quiet close enough: the loud one is written
         # a note, so that a batch's summary says it too (a Splawn draw idled at -69 dBFS)
-        say(f"note: {name}: the model written {loud[4]}: a faint noise may remain after loud "
-            "playing")
-        return (*loud[:3], True, "", loud[3])
+        say(f"note: {name}: the model written idles at {idle_text(loud[4])}")
+        return (*loud[:3], True, "", loud[3], loud[4])
     best, pm, qp, why = first  # nothing passes: the best-validating candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
-    return best, pm, qp, False, why, []
+    return best, pm, qp, False, why, [], contract_idle_dbfs(qp)
 
 
 def _quantised(best, name: str, source, say: Callable[[str], None],

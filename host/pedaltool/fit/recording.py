@@ -607,9 +607,9 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
-    best, pm, qp, sane, why, passed_over = api._first_sane(finalists, name, src, say)
+    best, pm, qp, sane, why, passed_over, idle = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
-    score, fscore, dev_vs_float, idle, cycles, dev = api.score_written(
+    score, fscore, dev_vs_float, cycles, dev = api.score_written(
         qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
     say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")

@@ -72,7 +72,7 @@ def result_table(res) -> str:
                             + ("contract <= 1e-5)" if res.device_vs_float_esr <= 1e-5 else
                                "above the contract's 1e-5: int16 rounding between stages, "
                                "docs/arithmetic.md" + _under_own_error(res) + ")")),
-        ("idle after playing", _idle_text(res.idle_dbfs)),
+        ("idle after playing", idle_text(res.idle_dbfs)),
         ("naive baseline ESR", (f"{_f(b.esr)} / pre {_f(b.esr_pre)}  "
                                 + _against_baseline(res)) if b else "-"),
         ("fit time", f"{res.seconds:.1f} s"
@@ -84,21 +84,20 @@ def result_table(res) -> str:
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 
 
-def _idle_text(idle_dbfs: float) -> str:
-    """The idle row: the written model's output in silence after a loud input (the contract's
-    figure), and what a miss means to a player (a draw of the Splawn: -69 dBFS, said nowhere
-    but in a progress line)."""
+def idle_text(idle_dbfs: float) -> str:
+    """A written model's output in digital silence after a loud input (the contract's idle
+    figure, dBFS) and, for a miss, what it means to a player: the result table's row and the
+    fit's note (a draw of the Splawn idled at -69 dBFS, said nowhere but in a progress line)."""
     from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS
     from pedaltool.pedal.simulate import EXACT_SILENCE_DBFS
 
+    limit = f"{IDLE_LIMIT_DBFS:.0f} dBFS"
     if idle_dbfs <= EXACT_SILENCE_DBFS:
-        return "exact digital silence after a loud input (contract <= " \
-               f"{IDLE_LIMIT_DBFS:.0f} dBFS)"
+        return f"exact digital silence after a loud input (contract <= {limit})"
     if idle_dbfs <= IDLE_LIMIT_DBFS:
-        return f"{idle_dbfs:.0f} dBFS after a loud input (contract <= {IDLE_LIMIT_DBFS:.0f})"
-    return (f"{idle_dbfs:.0f} dBFS after a loud input, above the contract's "
-            f"{IDLE_LIMIT_DBFS:.0f}: a faint noise may remain after loud playing (int16 "
-            "rounding cycles, docs/arithmetic.md)")
+        return f"{idle_dbfs:.1f} dBFS after a loud input (contract <= {limit})"
+    return (f"{idle_dbfs:.1f} dBFS after a loud input (above the contract's {limit}: a faint "
+            "noise may remain after loud playing, int16 rounding cycles, docs/arithmetic.md)")
 
 
 def _under_own_error(res) -> str:
