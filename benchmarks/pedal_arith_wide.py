@@ -211,15 +211,19 @@ def study(res) -> dict:
 
 
 def boundaries(res, f: int = 4) -> list[tuple[str, float]]:
-    """Device-vs-float ESR with ``f`` extra bits everywhere but one boundary, rounded to
-    int16 there: (stage kind, ESR) per boundary in chain order, after ("input", ESR) with
-    only the DI on the int16 grid and ("none", ESR) with no int16 boundary at all."""
-    from pedaltool.pedal import quantise
+    """Device-vs-float ESR of the written model (``res.qpedal``) with ``f`` extra bits
+    everywhere but one boundary, rounded to int16 there: (stage kind, ESR) per boundary in
+    chain order, after ("input", ESR) with only the DI on the int16 grid and ("none", ESR)
+    with no int16 boundary inside the chain (the output is rounded to int16 in every row, so
+    the last boundary's row is "none" again)."""
+    from pedaltool.pedal import simulate
     from pedaltool.pedal.accuracy import esr
     from pedaltool.pedal.model import simulate_float
+    from pedaltool.pedal.simulate import float_to_int16
 
-    qp = quantise(res.pedal_model)
-    x = res.eval_x
+    qp, x = res.qpedal, res.eval_x
+    if not np.array_equal(run_wide(qp, to_wide(x, 0), 0), simulate(qp, float_to_int16(x))):
+        raise AssertionError(f"{res.name}: the F=0 emulation differs from the contract")
     ref = simulate_float(res.pedal_model, x)
     names: list = []
     rows = [("none", esr(ref, run_wide(qp, to_wide(x, f), f, names=names) / 32768.0)),
@@ -246,8 +250,9 @@ def main() -> None:
             res = fit_capture(MODELS / f"{n}.nam", FitConfig(effort=args.effort))
             rows = [f"{j - 2 if j > 1 else '':>4}  {kind:<9}{e:>9.1e}"
                     for j, (kind, e) in enumerate(boundaries(res))]
-            print_table(f"{n} ({res.structure}): device-vs-float ESR with int16 at one "
-                        "boundary only (none: nowhere; input: the DI only)",
+            print_table(f"{n} ({res.structure}): device-vs-float ESR of the written model "
+                        "with int16 at one boundary and the output only (none: the output "
+                        "only; input: the DI too)",
                         f"{'#':>4}  {'stage':<9}{'ESR':>9}", rows,
                         note=f"effort {args.effort}")
         return
