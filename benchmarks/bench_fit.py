@@ -135,9 +135,11 @@ def perturb_oracle(n: int) -> None:
 
 def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
     """(header, rows) of the scored captures' device ESR in each draw, its range, and in how
-    many draws the ESR and 5x targets are met."""
+    many draws the ESR and 5x targets and the arithmetic contract's two (device vs float
+    <= 1e-5, idle <= -90 dBFS; a draw of the Splawn idled at -69 where the one draw of the
+    targets table met it) are met."""
     header = ("capture", "target") + tuple(f"N={n}" for n, _ in draws) + (
-        "best-worst", "ESR met", "5x met")
+        "best-worst", "ESR met", "5x met", "dev/float met", "idle met")
     names = [d["name"] for d in draws[0][1] if d["name"] in TARGETS and "refused" not in d]
     rows = []
     for name in names:
@@ -145,9 +147,13 @@ def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
         esr = [d["device"]["esr"] for d in got]
         five = sum(d["baseline"]["esr"] >= 5 * d["device"]["esr"] for d in got)
         target = TARGETS[name][1]
+        q = [d["quantisation"] for d in got]
+        dev_float = sum(x["esr_vs_float"] <= 1e-5 for x in q)
+        idle = sum(x["idle_dbfs"] <= -90 for x in q)
         rows.append((name, f"{target:g}", *(f"{e:.4f}" for e in esr),
                      f"{max(esr) / min(esr):.2f}x", f"{sum(e <= target for e in esr)} of "
-                     f"{len(esr)}", f"{five} of {len(esr)}"))
+                     f"{len(esr)}", f"{five} of {len(esr)}", f"{dev_float} of {len(esr)}",
+                     f"{idle} of {len(esr)}"))
     return header, rows
 
 

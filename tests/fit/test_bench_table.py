@@ -39,3 +39,15 @@ def test_the_scored_set_is_the_issue_s_eleven_captures_with_their_targets():
     assert t["core_wavenet_a1_standard"] == ("high gain", 0.10)
     assert t["phillipe_p_bugera333_crunch_cab"] == ("amp+cab", 0.05)
     assert sum(v[1] == 0.02 for v in t.values()) == 3
+
+
+def test_the_draws_table_counts_every_target_over_the_draws():
+    """--draws: per capture, in how many draws each target is met, the arithmetic contract's
+    two included (one draw of the Splawn idled at -69 dBFS where the others met -90)."""
+    draws = [(0, [_report(0.09, 0.5, name="tim_r_splawn_promod_gear2_g12")]),
+             (1, [_report(0.11, 0.6, dev_float=2e-5, idle=-68.7,
+                          name="tim_r_splawn_promod_gear2_g12")])]
+    header, rows = bench_fit.spread_rows(draws)
+    assert header[-4:] == ("ESR met", "5x met", "dev/float met", "idle met")
+    assert rows == [("tim_r_splawn_promod_gear2_g12", "0.1", "0.0900", "0.1100", "1.22x",
+                     "1 of 2", "2 of 2", "1 of 2", "1 of 2")]
