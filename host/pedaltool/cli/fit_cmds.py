@@ -277,16 +277,16 @@ def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quic
 def _check_kind(path: Path, expected: str) -> None:
     """FitError when ``path`` is recognisably another kind of file than ``expected`` ('nam'
     or 'wav'), by its first bytes; whatever else it is, its reader says after the checks."""
-    from pedaltool.filekind import head_of, wrong_kind_hint
+    from pedaltool.filekind import file_kind, head_of, wrong_kind_hint
     from pedaltool.nam.file import not_nam_text
 
     head = head_of(path)
-    hint = None if head is None else wrong_kind_hint(head, expected)
-    if hint is None:
+    kind = None if head is None else file_kind(head)
+    if kind is None or kind == expected:
         return
     if expected == "wav":
-        raise FitError(f"{path}: not a WAV file ({hint})")
-    pair = ", or fit a recording with --input/--target" if hint.startswith("a WAV") else ""
+        raise FitError(f"{path}: not a WAV file ({wrong_kind_hint(head, 'wav')})")
+    pair = ", or fit a recording with --input/--target" if kind == "wav" else ""
     raise FitError(f"{path}: not a .nam file ({not_nam_text(head)}{pair})")
 
 
