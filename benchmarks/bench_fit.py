@@ -83,6 +83,12 @@ def _cpu() -> float:
     return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
+def contract_met(q: dict) -> tuple[bool, bool]:
+    """(device vs float <= 1e-5, idle <= -90 dBFS) of a report's "quantisation": the
+    arithmetic contract's two targets."""
+    return q["esr_vs_float"] <= 1e-5, q["idle_dbfs"] <= -90
+
+
 def row(d: dict) -> tuple:
     name = d["name"]
     cls, target = TARGETS.get(name, ("format case", None))
@@ -101,7 +107,7 @@ def row(d: dict) -> tuple:
     if not d.get("sane", True):
         ok += ", NOT WRITTEN (sanity)"
     q = d["quantisation"]
-    if q["esr_vs_float"] > 1e-5 or q["idle_dbfs"] > -90:
+    if not all(contract_met(q)):
         ok += ", QUANTISATION NOT MET"
     if target is not None and d["wall_s"] > FIT_SECONDS:
         ok += ", TIME NOT MET"
@@ -145,11 +151,10 @@ def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
     for name in names:
         got = [next(d for d in res if d["name"] == name) for _, res in draws]
         esr = [d["device"]["esr"] for d in got]
-        five = sum(d["baseline"]["esr"] >= 5 * d["device"]["esr"] for d in got)
+        five = sum(d["improvement_vs_baseline"] >= 5 for d in got)  # as row() judges it
         target = TARGETS[name][1]
-        q = [d["quantisation"] for d in got]
-        dev_float = sum(x["esr_vs_float"] <= 1e-5 for x in q)
-        idle = sum(x["idle_dbfs"] <= -90 for x in q)
+        met = [contract_met(d["quantisation"]) for d in got]
+        dev_float, idle = (sum(m[k] for m in met) for k in (0, 1))
         rows.append((name, f"{target:g}", *(f"{e:.4f}" for e in esr),
                      f"{max(esr) / min(esr):.2f}x", f"{sum(e <= target for e in esr)} of "
                      f"{len(esr)}", f"{five} of {len(esr)}", f"{dev_float} of {len(esr)}",
