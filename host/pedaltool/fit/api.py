@@ -871,6 +871,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         # not let decay) is reported in the log and the next one is used, so a fit that has a
         # sane candidate always writes one
         finalists = ranked_finalists(finals, base, cfg)
+        finalists = _post_polished(finalists, base, graph.datasets, say)
         if finalists[0] is base:
             say(f"the naive structure goes first: validation ESR {base.val_esr:.4f} / pre "
                 f"{base.val_esr_pre:.4f} against the best model's {best.val_esr:.4f} / pre "
@@ -900,6 +901,23 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             saturating=core.is_saturating(pr), passed_over=passed_over)
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
+
+
+def _post_polished(finalists: list, base: core.Candidate, datasets: dict,
+                   say: Callable[[str], None]) -> list:
+    """``finalists`` with the first one's post-EQ polished (``core.polish_post``, on its own
+    fitting dataset) put before it when that validates better; the unpolished one stays next,
+    for when the polished one fails the sanity check. The naive structure is left as it is
+    (it is the baseline's shape)."""
+    first = finalists[0]
+    if first is base:
+        return finalists
+    say(f"{first.structure.name}: polishing the post-EQ")
+    polished = core.polish_post(first, datasets[first.dataset])
+    if polished is None:
+        return finalists
+    say(polished.log[-1])
+    return [polished] + finalists
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,

@@ -20,14 +20,18 @@ from scipy import signal
 
 from pedaltool.fit.table import table_lookup
 
-KINDS = ("peak", "lshelf", "hshelf", "hp2", "lp2", "hp1", "lp1")
-# parameters per kind: f = log2(Hz), g = dB, q = log2(Q)
-N_PARAMS = {"peak": 3, "lshelf": 2, "hshelf": 2, "hp2": 2, "lp2": 2, "hp1": 1, "lp1": 1}
+KINDS = ("peak", "lshelf", "hshelf", "hp2", "lp2", "hp1", "lp1", "biquad")
+# parameters per kind: f = log2(Hz), g = dB, q = log2(Q); a "biquad" is a general section, its
+# direct-form coefficients (b0, b1, b2, a1, a2) with a0 = 1: only the post-EQ's polish
+# (fit.postpolish) makes them, after every parametric refinement
+N_PARAMS = {"peak": 3, "lshelf": 2, "hshelf": 2, "hp2": 2, "lp2": 2, "hp1": 1, "lp1": 1,
+            "biquad": 5}
 
 
 @dataclass
 class Section:
-    """One parametric biquad. ``params`` = (log2 f_Hz, [gain_dB], [log2 Q]) per kind."""
+    """One biquad. ``params`` = (log2 f_Hz, [gain_dB], [log2 Q]) per parametric kind, or the
+    coefficients (b0, b1, b2, a1, a2) of a general "biquad"."""
 
     kind: str
     params: np.ndarray
@@ -37,7 +41,11 @@ class Section:
 
 
 def section_sos(kind: str, p: np.ndarray, rate_hz: float) -> np.ndarray:
-    """RBJ-cookbook biquad as one normalised sos row [b0 b1 b2 1 a1 a2]."""
+    """RBJ-cookbook biquad (or a general "biquad"'s own coefficients) as one normalised sos
+    row [b0 b1 b2 1 a1 a2]."""
+    if kind == "biquad":
+        b0, b1, b2, a1, a2 = (float(c) for c in p)
+        return np.array([b0, b1, b2, 1.0, a1, a2])
     f = min(2.0 ** p[0], 0.49 * rate_hz)
     w0 = 2 * np.pi * f / rate_hz
     cw, sw = np.cos(w0), np.sin(w0)
@@ -155,6 +163,12 @@ def table_input(stage: NonlinearStage, s: np.ndarray, rate_hz: float) -> np.ndar
 
 def simulate(model: BlockModel, x: np.ndarray) -> np.ndarray:
     """Run the float model over a whole signal (float64 in, float64 out)."""
+    return signal.sosfilt(cascade_sos(model.post, model.rate_hz), post_input(model, x))
+
+
+def post_input(model: BlockModel, x: np.ndarray) -> np.ndarray:
+    """The signal entering the model's post-EQ (the last table's output plus the mix path)
+    when it plays ``x`` (float64)."""
     x = np.asarray(x, dtype=np.float64)
     xd = np.concatenate([np.zeros(model.delay), x])[: len(x)] if model.delay else x
     v = xd
@@ -163,4 +177,4 @@ def simulate(model: BlockModel, x: np.ndarray) -> np.ndarray:
         v = table_lookup(table_input(st, s, model.rate_hz), st.knots, st.values)
     if model.mix_gain:
         v = v + model.mix_gain * xd
-    return signal.sosfilt(cascade_sos(model.post, model.rate_hz), v)
+    return v

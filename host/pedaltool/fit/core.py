@@ -19,9 +19,16 @@ import numpy as np
 from scipy import signal
 
 from pedaltool.errors import FitError
-from pedaltool.fit import excitation, linear
+from pedaltool.fit import excitation, linear, postpolish
 from pedaltool.fit import structure as S
-from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, cascade_sos, simulate
+from pedaltool.fit.blocks import (
+    BlockModel,
+    NonlinearStage,
+    Section,
+    cascade_sos,
+    post_input,
+    simulate,
+)
 from pedaltool.fit.metrics import esr, esr_pre
 from pedaltool.fit.optimise import refine
 from pedaltool.fit.structure import Structure
@@ -421,10 +428,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
         start = copy.deepcopy(start)
         for stage in start.stages:
             stage.env_depth = stage.env_depth or ENV_START
-    w = None
-    if ds.n_play is not None:  # make_dataset: playing first, then noise and sweeps
-        w = np.ones(len(ds.x_fit))
-        w[ds.n_play:] = SYNTH_WEIGHT
+    w = fitting_weight(ds)
     tick = None
     if progress:
         def tick(k: int, cost: float) -> None:
@@ -441,3 +445,45 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
     m = copy.deepcopy(m)
     m.structure = st.name
     return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log, dataset=c.dataset)
+
+
+def fitting_weight(ds: Dataset) -> np.ndarray | None:
+    """Per-sample weight of ``ds.x_fit`` in a fit's cost: the synthetic part after the
+    playing (make_dataset: noise and sweeps) weighted SYNTH_WEIGHT; None (all 1) when the
+    dataset has no such split (a recorded pair)."""
+    if ds.n_play is None:
+        return None
+    w = np.ones(len(ds.x_fit))
+    w[ds.n_play:] = SYNTH_WEIGHT
+    return w
+
+
+# the post-EQ's high-passes keep their zeros at DC through the polish: freed, they let the
+# tables' resting offsets and near-DC residue through, and polished models idled at -66 to
+# -89 dBFS after a loud input (the Klon, Bugera, Splawn; docs/fitting-log.md)
+HELD_IN_POLISH = ("hp1", "hp2")
+
+
+def polish_post(c: Candidate, ds: Dataset) -> Candidate | None:
+    """``c`` with its post-EQ's sections set free as general biquads (``fit.postpolish``)
+    and refined on ``ds``'s fitting signal, weighted as the long fit weights it (the noise
+    and sweeps keep the sections from boosting where the playing has nothing); None unless
+    the result validates better on the held-out playing (ESR + pre-emphasised ESR, as
+    candidates are ranked)."""
+    t0 = time.time()
+    m = c.model
+    if not m.post:
+        return None
+    held = tuple(k for k, s in enumerate(m.post) if s.kind in HELD_IN_POLISH)
+    sos = postpolish.polish_post(cascade_sos(m.post, m.rate_hz), post_input(m, ds.x_fit),
+                                 ds.y_fit, fitting_weight(ds), held)
+    polished = copy.deepcopy(m)
+    polished.post = [s if k in held else Section("biquad", row[[0, 1, 2, 4, 5]].copy())
+                     for k, (s, row) in enumerate(zip(m.post, sos, strict=True))]
+    e, ep = score(polished, ds.x_val, ds.y_val)
+    if not e + ep < c.crit:
+        return None
+    log = c.log + [f"{c.structure.name}: post-EQ zeros set free, validation ESR {e:.4f} / pre "
+                   f"{ep:.4f}"]
+    return Candidate(c.structure, polished, e, ep, c.seconds + time.time() - t0, log,
+                     dataset=c.dataset)

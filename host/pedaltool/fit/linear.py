@@ -108,7 +108,10 @@ def default_sections(kinds: list[str]) -> list[Section]:
 
 
 def section_bounds(s: Section, rate_hz: float) -> tuple[list[float], list[float]]:
-    """Bounds keep every section stable and inside the audio band."""
+    """Bounds keep every section stable and inside the audio band. A general "biquad" has
+    none that could (its stability is not a box): only fit.postpolish refines it, last."""
+    if s.kind == "biquad":
+        raise ValueError("a general biquad section is polished (fit.postpolish), not refined")
     fmin, fmax = np.log2(10.0), np.log2(0.45 * rate_hz)
     lo, hi = [fmin], [fmax]
     if s.kind in ("peak", "lshelf", "hshelf"):

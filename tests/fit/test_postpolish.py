@@ -1,0 +1,145 @@
+"""The post-EQ's polish (fit/postpolish.py, core.polish_post): general biquads refined by output
+error. The oracle's post-EQ has a section whose zeros lie outside the unit circle, as a miked
+cabinet's do, and the start is its minimum-phase mirror: the same magnitude response, which the
+parametric sections can match, and the wrong phase, which only freed zeros can."""
+
+import copy
+
+import numpy as np
+import pytest
+from fit_helpers import known_model
+from pedaltool import signals
+from pedaltool.fit import api, core, linear, postpolish
+from pedaltool.fit.blocks import Section, cascade_sos, post_input, section_sos, simulate
+from pedaltool.fit.metrics import esr
+from pedaltool.fit.structure import Structure
+from scipy import signal
+
+RATE = 48000
+
+
+def _section(zeros, poles, gain=1.0) -> Section:
+    b = gain * np.real(np.poly(zeros))
+    a = np.real(np.poly(poles))
+    return Section("biquad", np.array([b[0], b[1], b[2], a[1], a[2]]))
+
+
+def _non_minimum_phase() -> tuple[Section, Section]:
+    """(a section with both zeros outside the unit circle, its minimum-phase mirror: the same
+    magnitude response at every frequency)."""
+    zeros = 1.25 * np.exp(np.array([1j, -1j]) * 2 * np.pi * 1800 / RATE)
+    poles = 0.93 * np.exp(np.array([1j, -1j]) * 2 * np.pi * 900 / RATE)
+    mirror = 1 / np.conj(zeros)
+    return _section(zeros, poles), _section(mirror, poles, gain=1.25 ** 2)
+
+
+def _zeros(s: Section) -> np.ndarray:
+    return np.roots(s.sos(RATE)[:3])
+
+
+def test_the_mirror_has_the_same_magnitude_and_another_waveform():
+    """The premise: no magnitude fit can tell the two apart, the waveform can."""
+    true, mirror = _non_minimum_phase()
+    _, h_true = signal.sosfreqz(true.sos(RATE)[None, :], worN=512)
+    _, h_mirror = signal.sosfreqz(mirror.sos(RATE)[None, :], worN=512)
+    assert np.allclose(np.abs(h_true), np.abs(h_mirror), rtol=1e-9)
+    v = signals.fitting_di(RATE, 0.5, seed=5).astype(np.float64)
+    assert esr(signal.sosfilt(mirror.sos(RATE), v), signal.sosfilt(true.sos(RATE), v)) > 0.1
+
+
+@pytest.fixture(scope="module")
+def playing():
+    v = np.random.default_rng(3).standard_normal(RATE // 2) * 0.1
+    return v
+
+
+def test_the_polish_finds_zeros_outside_the_unit_circle(playing):
+    true, mirror = _non_minimum_phase()
+    hp = Section("hp2", np.array([np.log2(25.0), -0.5]))
+    y = signal.sosfilt(cascade_sos([hp, true], RATE), playing)
+    start = cascade_sos([hp, mirror], RATE)
+    assert esr(signal.sosfilt(start, playing), y) > 0.1
+    sos = postpolish.polish_post(start, playing, y, held=(0,))
+    assert esr(signal.sosfilt(sos, playing), y) < 1e-6
+    assert np.array_equal(sos[0], start[0])  # held: the high-pass keeps its zeros at DC
+    assert np.all(np.abs(np.roots(sos[1, :3])) > 1.0)
+
+
+def test_no_pole_passes_the_radius_even_where_the_truth_has_one(playing):
+    f = 2 * np.pi * 60 / RATE
+    true = _section([0.5, -0.5], 0.9999 * np.exp(np.array([1j, -1j]) * f))
+    start = _section([0.5, -0.5], 0.99 * np.exp(np.array([1j, -1j]) * f))
+    y = signal.sosfilt(true.sos(RATE), playing)
+    sos = postpolish.polish_post(start.sos(RATE)[None, :], playing, y)
+    assert postpolish.poles_inside(sos)
+    assert esr(signal.sosfilt(sos, playing), y) < esr(signal.sosfilt(start.sos(RATE), playing),
+                                                       y)
+
+
+def test_a_weight_of_zero_ignores_a_corrupted_segment(playing):
+    true, mirror = _non_minimum_phase()
+    y = signal.sosfilt(true.sos(RATE), playing)
+    bad = y.copy()
+    bad[len(y) // 2:] = np.random.default_rng(9).standard_normal(len(y) - len(y) // 2)
+    w = np.ones(len(y))
+    w[len(y) // 2:] = 0.0
+    sos = postpolish.polish_post(mirror.sos(RATE)[None, :], playing, bad, weight=w)
+    assert esr(signal.sosfilt(sos, playing), y) < 1e-6
+
+
+def test_a_general_section_is_its_own_coefficients_and_is_never_refined():
+    s = Section("biquad", np.array([0.5, -0.2, 0.1, -1.1, 0.4]))
+    assert np.array_equal(section_sos("biquad", s.params, RATE), [0.5, -0.2, 0.1, 1.0, -1.1, 0.4])
+    with pytest.raises(ValueError, match="polished"):
+        linear.section_bounds(s, RATE)
+
+
+@pytest.fixture(scope="module")
+def candidate_and_data():
+    """(a candidate whose post-EQ has the mirror where the truth has the cabinet-like section,
+    the truth's dataset: 1 s of playing, then a synthetic part, and other playing to validate)."""
+    true, mirror = _non_minimum_phase()
+    truth = known_model()
+    truth.post = truth.post + [true]
+    start = copy.deepcopy(truth)
+    start.post[-1] = mirror
+    x = signals.fitting_di(RATE, 1.0, seed=777).astype(np.float64) * 1.5
+    noise = np.random.default_rng(1).standard_normal(RATE // 2) * 0.05
+    xf = np.concatenate([x, noise])
+    xv = signals.fitting_di(RATE, 1.0, seed=4242).astype(np.float64) * 1.5
+    ds = core.Dataset(xf, simulate(truth, xf), xv, simulate(truth, xv), n_play=len(x))
+    st = Structure("wh-3/5", [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2", "peak"])
+    e, ep = core.score(start, xv, ds.y_val)
+    return core.Candidate(st, start, e, ep, 0.0, ["fitted"]), ds, truth
+
+
+def test_a_candidate_is_polished_when_it_validates_better(candidate_and_data):
+    c, ds, truth = candidate_and_data
+    p = core.polish_post(c, ds)
+    assert p is not None and p.crit < 1e-3 < c.crit
+    assert p.log[:-1] == c.log and "post-EQ zeros set free" in p.log[-1]
+    assert p.model.post[0] is c.model.post[0]  # the hp2 is held
+    assert [s.kind for s in p.model.post[1:]] == ["biquad"] * 4
+    assert c.model.post[-1].kind == "biquad" and np.all(np.abs(_zeros(c.model.post[-1])) < 1)
+    # everything before the post-EQ is c's
+    assert np.array_equal(post_input(p.model, ds.x_val), post_input(c.model, ds.x_val))
+    assert p.dataset == c.dataset and p.structure is c.structure
+
+
+def test_a_candidate_that_nothing_improves_is_left_alone(candidate_and_data):
+    c, ds, truth = candidate_and_data
+    e, ep = core.score(truth, ds.x_val, ds.y_val)
+    exact = core.Candidate(c.structure, truth, e, ep, 0.0, [])
+    assert core.polish_post(exact, ds) is None
+
+
+def test_the_polished_first_finalist_goes_before_the_one_it_came_from(candidate_and_data):
+    c, ds, _ = candidate_and_data
+    other = core.Candidate(c.structure, c.model, 0.5, 0.5, 0.0, [])
+    said = []
+    got = api._post_polished([c, other], other, {0: ds}, said.append)
+    assert len(got) == 3 and got[1:] == [c, other]
+    assert got[0].model.post[-1].kind == "biquad" and got[0].crit < c.crit
+    assert said[-1] == got[0].log[-1]
+    # the naive structure is written as it was fitted
+    assert api._post_polished([other, c], other, {0: ds}, said.append) == [other, c]
