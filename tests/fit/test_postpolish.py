@@ -133,13 +133,15 @@ def test_a_candidate_that_nothing_improves_is_left_alone(candidate_and_data):
     assert core.polish_post(exact, ds) is None
 
 
-def test_the_polished_first_finalist_goes_before_the_one_it_came_from(candidate_and_data):
-    c, ds, _ = candidate_and_data
-    other = core.Candidate(c.structure, c.model, 0.5, 0.5, 0.0, [])
+def test_each_polished_finalist_goes_just_before_the_one_it_came_from(candidate_and_data):
+    c, ds, truth = candidate_and_data
+    e, ep = core.score(truth, ds.x_val, ds.y_val)
+    exact = core.Candidate(c.structure, truth, e, ep, 0.0, [])  # nothing to gain: kept alone
+    base = core.Candidate(c.structure, c.model, 0.5, 0.5, 0.0, [])
     said = []
-    got = api._post_polished([c, other], other, {0: ds}, said.append)
-    assert len(got) == 3 and got[1:] == [c, other]
-    assert got[0].model.post[-1].kind == "biquad" and got[0].crit < c.crit
-    assert said[-1] == got[0].log[-1]
-    # the naive structure is written as it was fitted
-    assert api._post_polished([other, c], other, {0: ds}, said.append) == [other, c]
+    got = api._post_polished([exact, c, base], base, {0: ds}, said.append)
+    assert len(got) == 4 and got[0] is exact and got[2:] == [c, base]
+    assert got[1].model.post[-1].kind == "biquad" and got[1].crit < c.crit
+    assert said[-1] == got[1].log[-1]
+    # the naive structure is written as it was fitted, wherever it stands
+    assert api._post_polished([base], base, {0: ds}, said.append) == [base]

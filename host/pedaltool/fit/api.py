@@ -905,19 +905,22 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
 
 def _post_polished(finalists: list, base: core.Candidate, datasets: dict,
                    say: Callable[[str], None]) -> list:
-    """``finalists`` with the first one's post-EQ polished (``core.polish_post``, on its own
-    fitting dataset) put before it when that validates better; the unpolished one stays next,
-    for when the polished one fails the sanity check. The naive structure is left as it is
-    (it is the baseline's shape)."""
-    first = finalists[0]
-    if first is base:
-        return finalists
-    say(f"{first.structure.name}: polishing the post-EQ")
-    polished = core.polish_post(first, datasets[first.dataset])
-    if polished is None:
-        return finalists
-    say(polished.log[-1])
-    return [polished] + finalists
+    """``finalists`` with each one's post-EQ polished (``core.polish_post``, on its own
+    fitting dataset) put just before it when that validates better: the unpolished one stays
+    next, for when the polished one is refused (an idle above the contract's floor passes
+    the written model down the list: the Bugera's polished first finalist idled at -87 dBFS
+    in one draw, and the next one was written). The naive structure is left as it is (it is
+    the baseline's shape)."""
+    out = []
+    for c in finalists:
+        if c is not base:
+            say(f"{c.structure.name}: polishing the post-EQ")
+            polished = core.polish_post(c, datasets[c.dataset])
+            if polished is not None:
+                say(polished.log[-1])
+                out.append(polished)
+        out.append(c)
+    return out
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
