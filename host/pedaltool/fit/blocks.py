@@ -6,9 +6,11 @@ A :class:`BlockModel` is the chain (stages in firmware order)::
             -> mix (tap * mix_gain) -> post-EQ -> out
 
 Every EQ section is a parametric biquad :class:`Section` (RBJ cookbook kinds) so it is stable by
-construction. Tables are piecewise-linear on ``K`` evenly spaced knots over [-1, 1] of the table
-input ``u = in_gain * (s + depth * env(|s|))`` and clamp outside (the firmware's semantics).
-The output level is part of the last table's values (no separate output gain).
+construction, until the post-EQ's polish (``fit.postpolish``) makes general ones of the post-EQ's
+sections, keeping their poles inside itself. Tables are piecewise-linear on ``K`` evenly
+spaced knots over [-1, 1] of the table input ``u = in_gain * (s + depth * env(|s|))`` and
+clamp outside (the firmware's semantics). The output level is part of the last table's values
+(no separate output gain).
 """
 
 from __future__ import annotations
