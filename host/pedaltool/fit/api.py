@@ -586,6 +586,26 @@ def _rank(c: core.Candidate) -> tuple:
     return c.crit, c.dataset, c.structure.name
 
 
+def with_polished(finals: list, base: core.Candidate,
+                  dataset_of: Callable[[core.Candidate], core.Dataset],
+                  say: Callable[[str], None]) -> list:
+    """``finals`` and, for each one but the naive structure (the baseline's shape, left as
+    fitted), its post-EQ polished (``core.polish_post`` on its own fitting dataset,
+    ``dataset_of(c)``) when that validates better, ranked (``_rank``) so that it goes before
+    its source and ranked_finalists' rules see it; the source stays in, for when the polished
+    one is refused (an idle above the contract's floor passes the written model down the
+    list: the Bugera's polished first finalist idled at -87 dBFS in one draw)."""
+    out = list(finals)
+    for c in finals:
+        if c is not base:
+            say(f"{c.structure.name}: polishing the post-EQ")
+            polished = core.polish_post(c, dataset_of(c))
+            if polished is not None:
+                say(polished.log[-1])
+                out.append(polished)
+    return sorted(out, key=_rank)
+
+
 def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
                    seeded: bool = True) -> list[dict]:
     """The report's "candidates": every quick fit, every long fit and the naive baseline,
@@ -862,8 +882,9 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
-        best = finals[0]
         cands = candidate_rows(quick, finals, base, cfg.arch)
+        finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say)
+        best = finals[0]
         # finalists: every long-fitted candidate, the naive structure included, best validation
         # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
         # whose quantised model passes the sanity check is written. A better
@@ -871,7 +892,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         # not let decay) is reported in the log and the next one is used, so a fit that has a
         # sane candidate always writes one
         finalists = ranked_finalists(finals, base, cfg)
-        finalists = _post_polished(finalists, base, graph.datasets, say)
         if finalists[0] is base:
             say(f"the naive structure goes first: validation ESR {base.val_esr:.4f} / pre "
                 f"{base.val_esr_pre:.4f} against the best model's {best.val_esr:.4f} / pre "
@@ -901,26 +921,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
             saturating=core.is_saturating(pr), passed_over=passed_over)
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
-
-
-def _post_polished(finalists: list, base: core.Candidate, datasets: dict,
-                   say: Callable[[str], None]) -> list:
-    """``finalists`` with each one's post-EQ polished (``core.polish_post``, on its own
-    fitting dataset) put just before it when that validates better: the unpolished one stays
-    next, for when the polished one is refused (an idle above the contract's floor passes
-    the written model down the list: the Bugera's polished first finalist idled at -87 dBFS
-    in one draw, and the next one was written). The naive structure is left as it is (it is
-    the baseline's shape)."""
-    out = []
-    for c in finalists:
-        if c is not base:
-            say(f"{c.structure.name}: polishing the post-EQ")
-            polished = core.polish_post(c, datasets[c.dataset])
-            if polished is not None:
-                say(polished.log[-1])
-                out.append(polished)
-        out.append(c)
-    return out
 
 
 def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,

@@ -22,12 +22,11 @@ from scipy import signal
 
 from pedaltool.fit.table import table_lookup
 
-KINDS = ("peak", "lshelf", "hshelf", "hp2", "lp2", "hp1", "lp1", "biquad")
-# parameters per kind: f = log2(Hz), g = dB, q = log2(Q); a "biquad" is a general section, its
-# direct-form coefficients (b0, b1, b2, a1, a2) with a0 = 1: only the post-EQ's polish
-# (fit.postpolish) makes them, after every parametric refinement
-N_PARAMS = {"peak": 3, "lshelf": 2, "hshelf": 2, "hp2": 2, "lp2": 2, "hp1": 1, "lp1": 1,
-            "biquad": 5}
+KINDS = ("peak", "lshelf", "hshelf", "hp2", "lp2", "hp1", "lp1")
+# parameters per kind: f = log2(Hz), g = dB, q = log2(Q). A Section of kind "biquad" (not a
+# fitted kind) is a general section, its direct-form coefficients (b0, b1, b2, a1, a2) with
+# a0 = 1: only the post-EQ's polish (fit.postpolish) makes them, after every refinement
+N_PARAMS = {"peak": 3, "lshelf": 2, "hshelf": 2, "hp2": 2, "lp2": 2, "hp1": 1, "lp1": 1}
 
 
 @dataclass

@@ -458,7 +458,7 @@ def fitting_weight(ds: Dataset) -> np.ndarray | None:
     return w
 
 
-# the post-EQ's high-passes keep their zeros at DC through the polish: freed, they let the
+# the post-EQ's high-passes keep their zeros at DC through the polish: freed, the hp2 let the
 # tables' resting offsets and near-DC residue through, and polished models idled at -66 to
 # -89 dBFS after a loud input (the Klon, Bugera, Splawn; docs/fitting-log.md)
 HELD_IN_POLISH = ("hp1", "hp2")

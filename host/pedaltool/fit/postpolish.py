@@ -7,8 +7,11 @@ post-EQ that matches the cabinet's magnitude with the wrong phase still leaves m
 error. The firmware runs any stable biquad at the same cost (its sections take five Q26
 coefficients), so the last step frees the zeros: starting from the fitted cascade, its
 direct-form coefficients ``(b0, b1, b2, a1, a2)`` per section are refined by Levenberg-Marquardt
-on the raw squared error over the fitting playing, with the signal entering the post-EQ held
+on the squared error over the fitting signal, with the signal entering the post-EQ held
 fixed (so the output is a cascade of linear filters and the Jacobian is exact and cheap).
+The cost is the raw error only (an ESR + pre-emphasised ESR cost did worse on the Bugera's
+evaluation DI); the caller keeps the result only when it validates better on ESR +
+pre-emphasised ESR.
 Measured in docs/fitting-log.md ("The post-EQ's zeros set free").
 """
 
@@ -17,21 +20,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-# a trial step whose poles reach this radius is refused: the integer engine needs its poles
-# well inside the unit circle to let them decay (pedal.sanity), and the parametric sections'
-# own bounds (10 Hz at Q <= 11) stay within it
+# a trial step that takes a section's poles beyond this radius (or beyond the radius they
+# started at, when that is larger) is refused: the integer engine lets poles near z = 1 decay
+# only slowly (docs/arithmetic.md, "Known limitation"); pedal.sanity refuses a written section
+# only from 0.99999 on (MAX_POLE_RADIUS)
 POLE_RADIUS_MAX = 0.9995
 MAX_TRIES = 10  # damping increases per iteration before giving up
 REL_TOL = 1e-4  # stop when an iteration lowers the cost by less than this (relative)
 
 
-def poles_inside(sos: np.ndarray, radius: float = POLE_RADIUS_MAX) -> bool:
-    """Are both poles of every section strictly inside ``radius``? (Normalised rows, a0 = 1:
-    the poles of z^2 + a1 z + a2.)"""
-    for a1, a2 in np.asarray(sos, dtype=np.float64)[:, 4:6]:
-        if not np.all(np.abs(np.roots([1.0, a1, a2])) < radius):
-            return False
-    return True
+def pole_radii(sos: np.ndarray) -> np.ndarray:
+    """The larger pole radius of each normalised row (a0 = 1: the poles of z^2 + a1 z + a2)."""
+    return np.array([np.max(np.abs(np.roots([1.0, a1, a2])))
+                     for a1, a2 in np.asarray(sos, dtype=np.float64)[:, 4:6]])
 
 
 def _delayed(v: np.ndarray, j: int) -> np.ndarray:
@@ -39,9 +40,9 @@ def _delayed(v: np.ndarray, j: int) -> np.ndarray:
 
 
 def _jacobian(sos: np.ndarray, free: list[int], v: np.ndarray, y_hat: np.ndarray,
-              rows: slice, root_w: np.ndarray | float) -> np.ndarray:
+              rows: slice, w_rows: np.ndarray | float) -> np.ndarray:
     """d(output)/d(b0, b1, b2, a1, a2) of each ``free`` section, ``rows`` of it weighted by
-    ``root_w``. For section k
+    ``w_rows``. For section k
     with the others' response applied to the input (u_k): dy/db_j = z^-j u_k / A_k and
     dy/da_j = -z^-j y / A_k."""
     cols = []
@@ -51,8 +52,8 @@ def _jacobian(sos: np.ndarray, free: list[int], v: np.ndarray, y_hat: np.ndarray
         a = [1.0, sos[k, 4], sos[k, 5]]
         w = signal.lfilter([1.0], a, u)
         q = signal.lfilter([1.0], a, y_hat)
-        cols += [_delayed(w, j)[rows] * root_w for j in (0, 1, 2)]
-        cols += [-_delayed(q, j)[rows] * root_w for j in (1, 2)]
+        cols += [_delayed(w, j)[rows] * w_rows for j in (0, 1, 2)]
+        cols += [-_delayed(q, j)[rows] * w_rows for j in (1, 2)]
     return np.stack(cols, axis=1)
 
 
@@ -60,47 +61,48 @@ def polish_post(sos: np.ndarray, v: np.ndarray, y: np.ndarray,
                 weight: np.ndarray | None = None, held: tuple[int, ...] = (),
                 max_iter: int = 20, stride: int = 2) -> np.ndarray:
     """The cascade ``sos`` (rows [b0 b1 b2 1 a1 a2]) refined so that ``sosfilt(sos, v)`` is
-    closer to ``y`` in squared error (every ``stride``-th sample, each weighted by
-    ``weight``, default 1), every pole kept within POLE_RADIUS_MAX; the sections indexed by
-    ``held`` are left as they are. Returns the refined
-    cascade (the same shape; ``sos`` itself when no step lowers the error). ``v``: the signal
-    entering the post-EQ; ``y``: the capture's output."""
+    closer to ``y`` in squared error over every ``stride``-th sample, each sample's error
+    multiplied by ``weight`` (default 1) as the long fit's residual is (fit.optimise), every
+    freed section's poles kept within POLE_RADIUS_MAX (or its own starting radius, if larger);
+    the sections indexed by ``held`` are left as they are. Returns the refined cascade (the
+    same shape; ``sos`` itself when no step lowers the error). ``v``: the signal entering the
+    post-EQ; ``y``: the capture's output."""
     sos = np.array(sos, dtype=np.float64)
     coefs = [0, 1, 2, 4, 5]
     free = [k for k in range(len(sos)) if k not in held]
     if not free:
         return sos
+    radius = np.maximum(POLE_RADIUS_MAX, pole_radii(sos[free]) + 1e-12)
     rows = slice(None, None, stride)
-    root_w = 1.0 if weight is None else np.sqrt(np.asarray(weight, dtype=np.float64)[rows])
-    scale = float(np.sqrt(np.sum((np.asarray(y)[rows] * root_w) ** 2))) or 1.0
-    root_w = root_w / scale
+    w_rows = 1.0 if weight is None else np.asarray(weight, dtype=np.float64)[rows]
+    scale = float(np.sqrt(np.sum((np.asarray(y)[rows] * w_rows) ** 2))) or 1.0
+    w_rows = w_rows / scale
 
     def residual(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y_hat = signal.sosfilt(s, v)
-        return (y_hat - y)[rows] * root_w, y_hat
+        return (y_hat - y)[rows] * w_rows, y_hat
 
     r, y_hat = residual(sos)
     cost = float(r @ r)
     lam = 1e-3
     for _ in range(max_iter):
-        jac = _jacobian(sos, free, v, y_hat, rows, root_w)
+        jac = _jacobian(sos, free, v, y_hat, rows, w_rows)
         grad, hess = jac.T @ r, jac.T @ jac
         damp = np.diag(np.diag(hess) + 1e-12)
+        accepted = False
         for _ in range(MAX_TRIES):
             trial = sos.copy()
             trial[np.ix_(free, coefs)] += np.linalg.solve(hess + lam * damp,
                                                           -grad).reshape(len(free), 5)
-            if poles_inside(trial):
+            if np.all(pole_radii(trial[free]) < radius):
                 r2, y2 = residual(trial)
                 c2 = float(r2 @ r2)
                 if c2 < cost:
-                    gain = (cost - c2) / cost
+                    accepted, gain = True, (cost - c2) / cost
                     sos, r, y_hat, cost = trial, r2, y2, c2
                     lam = max(lam / 3.0, 1e-7)
                     break
             lam *= 4.0
-        else:
-            break  # no step lowers the error at any damping tried
-        if gain < REL_TOL:
-            break
+        if not accepted or gain < REL_TOL:
+            break  # no step lowers the error at any damping tried, or too little
     return sos
