@@ -42,9 +42,8 @@ def _delayed(v: np.ndarray, j: int) -> np.ndarray:
 def _jacobian(sos: np.ndarray, free: list[int], v: np.ndarray, y_hat: np.ndarray,
               rows: slice, w_rows: np.ndarray | float) -> np.ndarray:
     """d(output)/d(b0, b1, b2, a1, a2) of each ``free`` section, ``rows`` of it weighted by
-    ``w_rows``. For section k
-    with the others' response applied to the input (u_k): dy/db_j = z^-j u_k / A_k and
-    dy/da_j = -z^-j y / A_k."""
+    ``w_rows``. For section k, with u_k the input through the other sections:
+    dy/db_j = z^-j u_k / A_k and dy/da_j = -z^-j y / A_k."""
     cols = []
     for k in free:
         others = np.delete(sos, k, axis=0)
