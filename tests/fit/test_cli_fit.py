@@ -39,7 +39,14 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
     assert report["effort"] == "quick"
     # the finalists ranked before the written one and not written, each with why
     assert isinstance(report["passed_over"], list)
-    assert all(set(p) == {"structure", "why"} for p in report["passed_over"])
+    assert all(set(p) == {"structure", "polished", "why"} for p in report["passed_over"])
+    # a polished post-EQ is said in the notes and listed apart among the candidates
+    polished = report["post_eq_polished"]
+    assert type(polished) is bool
+    assert ("post-EQ polished" in report["structure_notes"]) == polished
+    assert {c["stage"] for c in report["candidates"]} <= {"quick", "final", "polished"}
+    assert any(c["stage"] == "polished" and c["structure"] == report["structure"]
+               for c in report["candidates"]) or not polished
     assert report["simd"] == simd_level.describe()  # which kernels fitted it (reproducibility)
     assert report["device"]["esr"] < report["baseline"]["esr"]
     assert "ESR (device-exact)" in r.output

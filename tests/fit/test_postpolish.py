@@ -153,6 +153,9 @@ def test_a_candidate_is_polished_when_it_validates_better(candidate_and_data):
     # everything before the post-EQ is c's
     assert np.array_equal(post_input(p.model, ds.x_val), post_input(c.model, ds.x_val))
     assert p.dataset == c.dataset and p.structure is c.structure
+    # and it says so where the written model is described (the result table, the JSON)
+    assert p.polished and not c.polished
+    assert p.notes == c.structure.notes + core.POLISHED_NOTE and c.notes == c.structure.notes
 
 
 def test_a_polish_that_validates_worse_is_refused(candidate_and_data):
@@ -180,3 +183,7 @@ def test_polished_finalists_are_ranked_before_their_sources(candidate_and_data):
     assert said[-1] == got[1].log[-1]
     # the naive structure is written as it was fitted
     assert api.with_polished([base], base, lambda _: ds, said.append) == [base]
+    # the report's candidates list the polished one apart from its source
+    rows = api.candidate_rows([], [r for r in got if r is not base], base, "armv6m")
+    assert [r["stage"] for r in rows] == ["final", "polished", "final", "final"]
+    assert rows[1]["val_esr"] == got[1].val_esr and rows[2]["val_esr"] == c.val_esr

@@ -150,9 +150,11 @@ class FitResult:
     # (the correlation's peak; the reamp is moved earlier by at most lag_samples - 8,
     # recording.align); None for a capture
     recording: dict | None = None
-    # finalists ranked before the written one and not written: [{"structure", "why"}]
-    # (_first_sane; none when the best-validating one was written)
+    # finalists ranked before the written one and not written: [{"structure", "polished",
+    # "why"}] (_first_sane; none when the best-validating one was written)
     passed_over: list = field(default_factory=list)
+    # whether the written model's post-EQ was polished (core.polish_post)
+    post_eq_polished: bool = False
 
     @property
     def improvement(self) -> float:
@@ -172,6 +174,7 @@ class FitResult:
                                   rec.get("reamp")),
             "sample_rate_hz": self.rate,
             "structure": self.structure, "structure_notes": self.structure_notes,
+            "post_eq_polished": self.post_eq_polished,
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
@@ -608,9 +611,10 @@ def with_polished(finals: list, base: core.Candidate,
 
 def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
                    seeded: bool = True) -> list[dict]:
-    """The report's "candidates": every quick fit, every long fit and the naive baseline,
-    with cost (cycles/sample on ``arch``) and validation ESR; ``seeded``: with the fitting
-    playing's seed (a capture's datasets; a recorded pair has one dataset of its own)."""
+    """The report's "candidates": every quick fit, every long fit ("final"; "polished" for a
+    long fit's post-EQ polished, ``with_polished``) and the naive baseline, with cost
+    (cycles/sample on ``arch``) and validation ESR; ``seeded``: with the fitting playing's
+    seed (a capture's datasets; a recorded pair has one dataset of its own)."""
     def row(c, stage: str, seed: bool) -> dict:
         r = {"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, arch),
              "stage": stage}
@@ -619,7 +623,8 @@ def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
         return {**r, "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}
 
     bst = S.baseline_structure()
-    return ([row(c, "quick", seeded) for c in quick] + [row(c, "final", seeded) for c in finals]
+    return ([row(c, "quick", seeded) for c in quick]
+            + [row(c, "polished" if c.polished else "final", seeded) for c in finals]
             + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
                 "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre}])
 
@@ -882,8 +887,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
-        cands = candidate_rows(quick, finals, base, cfg.arch)
         finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say)
+        cands = candidate_rows(quick, finals, base, cfg.arch)
         best = finals[0]
         # finalists: every long-fitted candidate, the naive structure included, best validation
         # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
@@ -912,7 +917,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
         res = FitResult(
             name=name, source_path=source_path, rate=rate, structure=best.structure.name,
-            structure_notes=best.structure.notes, cycles=cycles, budget=cfg.budget, arch=cfg.arch,
+            structure_notes=best.notes, post_eq_polished=best.polished, cycles=cycles,
+            budget=cfg.budget, arch=cfg.arch,
             model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
             render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
@@ -966,7 +972,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if first is None:
             first = (best, pm, qp, why)
         if not sane:
-            skipped.append({"structure": best.structure.name,
+            skipped.append({"structure": best.structure.name, "polished": best.polished,
                             "why": f"fails the sanity check ({why})"})
             continue
         idle = contract_idle_dbfs(qp)
@@ -982,7 +988,8 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
             loud = (best, pm, qp, skipped[:], idle)  # (those passed over before it)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
-        skipped.append({"structure": best.structure.name, "why": loud_text})
+        skipped.append({"structure": best.structure.name, "polished": best.polished,
+                        "why": loud_text})
     if loud is not None:  # nothing quiet close enough: the loud one is written
         # a note, so that a batch's summary says it too (a Splawn draw idled at -69 dBFS)
         say(f"note: {name}: the model written idles at {idle_text(loud[4])}")

@@ -75,11 +75,18 @@ class Candidate:
     seconds: float
     log: list[str] = field(default_factory=list)
     dataset: int = 0  # which fitting dataset (index into the fit's list of them) it was fitted on
+    polished: bool = False  # its post-EQ's zeros set free after the long fit (polish_post)
 
     @property
     def crit(self) -> float:
         """The validation criterion candidates are ranked by: ESR + pre-emphasised ESR."""
         return self.val_esr + self.val_esr_pre
+
+    @property
+    def notes(self) -> str:
+        """What the structure is, in words, and whether its post-EQ was polished (the result
+        table's and the JSON report's ``structure_notes``)."""
+        return self.structure.notes + (POLISHED_NOTE if self.polished else "")
 
 
 # the tail test: a burst of TAIL_BURST_S (s), then the output's energy TAIL_WINDOW_S (s)
@@ -462,6 +469,7 @@ def fitting_weight(ds: Dataset) -> np.ndarray | None:
 # tables' resting offsets and near-DC residue through, and polished models idled at -66 to
 # -89 dBFS after a loud input (the Klon, Bugera, Splawn; docs/fitting-log.md)
 HELD_IN_POLISH = ("hp1", "hp2")
+POLISHED_NOTE = "; post-EQ polished (its zeros set free)"
 
 
 def polish_post(c: Candidate, ds: Dataset) -> Candidate | None:
@@ -486,4 +494,4 @@ def polish_post(c: Candidate, ds: Dataset) -> Candidate | None:
     log = c.log + [f"{c.structure.name}: post-EQ zeros set free, validation ESR {e:.4f} / pre "
                    f"{ep:.4f}"]
     return Candidate(c.structure, polished, e, ep, c.seconds + time.time() - t0, log,
-                     dataset=c.dataset)
+                     dataset=c.dataset, polished=True)

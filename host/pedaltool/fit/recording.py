@@ -605,8 +605,8 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     src = SourceInfo(target_path.name, target_sha256, RECORDED_GEAR, "")
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
-    cands = api.candidate_rows(quick, finals, base, cfg.arch, seeded=False)
     finals = api.with_polished(finals, base, lambda c: ds, say)
+    cands = api.candidate_rows(quick, finals, base, cfg.arch, seeded=False)
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
     best, pm, qp, sane, why, passed_over, idle = api._first_sane(finalists, name, src, say)
@@ -618,13 +618,13 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     return api.FitResult(
         eval_x=x_ev, eval_y=t[cut:], eval_device=dev,
         name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
-        structure_notes=best.structure.notes + f"; aligned by {lag} samples, scored on the "
+        structure_notes=best.notes + f"; aligned by {lag} samples, scored on the "
         "held-out end of the recording", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
         model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
         baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
         candidates=cands,
         sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
         device_vs_float_esr=dev_vs_float, idle_dbfs=idle, saturating=saturating,
-        passed_over=passed_over,
+        passed_over=passed_over, post_eq_polished=best.polished,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
 
