@@ -180,10 +180,35 @@ def test_polished_finalists_are_ranked_before_their_sources(candidate_and_data):
     got = api.with_polished([exact, c, base], base, lambda _: ds, said.append)
     assert len(got) == 4 and got[0] is exact and got[2:] == [c, base]
     assert got[1].model.post[-1].kind == "biquad" and got[1].crit < c.crit
-    assert said[-1] == got[1].log[-1]
+    # the best polished one, polished further: one polished model per source
+    assert "post-EQ zeros set free" in got[1].log[-2]
+    assert "post-EQ polished further" in got[1].log[-1] and said[-1] == got[1].log[-1]
+    once = core.polish_post(c, ds)
+    assert got[1].crit < once.crit and got[1].log[:-1] == once.log
     # the naive structure is written as it was fitted
     assert api.with_polished([base], base, lambda _: ds, said.append) == [base]
     # the report's candidates list the polished one apart from its source
     rows = api.candidate_rows([], [r for r in got if r is not base], base, "armv6m")
     assert [r["stage"] for r in rows] == ["final", "polished", "final", "final"]
     assert rows[1]["val_esr"] == got[1].val_esr and rows[2]["val_esr"] == c.val_esr
+
+
+def test_polishing_in_the_workers_gives_the_same_models(candidate_and_data):
+    """The fit's workers polish its finalists side by side; the models are the ones the
+    serial path gives, bit for bit (one BLAS thread either way)."""
+    from pedaltool.fit.schedule import Workers
+
+    c, ds, _ = candidate_and_data
+    other = core.Candidate(c.structure, copy.deepcopy(c.model), c.val_esr, c.val_esr_pre, 0.0,
+                           ["other"], dataset=1)
+    other.model.post[1] = Section("peak", np.array([np.log2(2000.0), 1.0, -2.0]))
+    base = core.Candidate(c.structure, c.model, 0.5, 0.5, 0.0, [])
+    serial = api.with_polished([c, other, base], base, lambda _: ds, lambda _: None)
+    with Workers(2) as pool:
+        assert pool.ex is not None  # forked: the side-by-side path is the one tested
+        side = api.with_polished([c, other, base], base, lambda _: ds, lambda _: None, pool)
+    assert [x.log for x in side] == [x.log for x in serial]
+    assert sum(x.polished for x in side) == 2
+    for a, b in zip(side, serial, strict=True):
+        assert np.array_equal(cascade_sos(a.model.post, RATE), cascade_sos(b.model.post, RATE))
+

@@ -33,7 +33,7 @@ from pedaltool.fit.blocks import BlockModel
 from pedaltool.fit.convert import KNOB_RANGES, to_pedal_model
 from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.fit.report import idle_text
-from pedaltool.fit.schedule import Task, Workers, run_graph
+from pedaltool.fit.schedule import Task, Workers, one_blas_thread, run_graph
 from pedaltool.nam.model import calibration_problem, check_finite_output
 from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
@@ -591,22 +591,38 @@ def _rank(c: core.Candidate) -> tuple:
 
 def with_polished(finals: list, base: core.Candidate,
                   dataset_of: Callable[[core.Candidate], core.Dataset],
-                  say: Callable[[str], None]) -> list:
+                  say: Callable[[str], None], pool: Workers | None = None) -> list:
     """``finals`` and, for each one but the naive structure (the baseline's shape, left as
     fitted), its post-EQ polished (``core.polish_post`` on its own fitting dataset,
     ``dataset_of(c)``) when that validates better, ranked (``_rank``) so that it goes before
     its source and ranked_finalists' rules see it; the source stays in, for when the polished
     one is refused (an idle above the contract's floor passes the written model down the
-    list: the Bugera's polished first finalist idled at -87 dBFS in one draw)."""
-    out = list(finals)
-    for c in finals:
-        if c is not base:
-            say(f"{c.structure.name}: polishing the post-EQ")
-            polished = core.polish_post(c, dataset_of(c))
-            if polished is not None:
-                say(polished.log[-1])
-                out.append(polished)
-    return sorted(out, key=_rank)
+    list: the Bugera's polished first finalist idled at -87 dBFS in one draw). The best
+    polished one is then polished further (core.POLISH_MORE_ITERATIONS) and replaced by
+    that when it validates better: the long polish where it is likeliest to be written.
+    ``pool``: the fit's workers, which polish the finalists side by side (one BLAS thread
+    each, as here without them: the same models either way)."""
+    todo = [c for c in finals if c is not base]
+    for c in todo:
+        say(f"{c.structure.name}: polishing the post-EQ")
+    args = [(c, dataset_of(c)) for c in todo]
+    running = [pool.beside(one_blas_thread, core.polish_post, a) if pool else None
+               for a in args]
+    polished = []
+    for a, fut in zip(args, running, strict=True):
+        p = fut.result() if fut is not None else one_blas_thread(core.polish_post, a)
+        if p is not None:
+            say(p.log[-1])
+            polished.append(p)
+    if polished:
+        top = min(polished, key=_rank)
+        say(f"{top.structure.name}: polishing the post-EQ further")
+        more = one_blas_thread(core.polish_post,
+                               (top, dataset_of(top), core.POLISH_MORE_ITERATIONS))
+        if more is not None:
+            say(more.log[-1])
+            polished[polished.index(top)] = more
+    return sorted(finals + polished, key=_rank)
 
 
 def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
@@ -887,7 +903,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         quick = sorted((c for k, c in done.items() if k[0] == "quick"), key=_rank)
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
-        finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say)
+        finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say, pool)
         cands = candidate_rows(quick, finals, base, cfg.arch)
         best = finals[0]
         # finalists: every long-fitted candidate, the naive structure included, best validation

@@ -470,28 +470,36 @@ def fitting_weight(ds: Dataset) -> np.ndarray | None:
 # -89 dBFS after a loud input (the Klon, Bugera, Splawn; docs/fitting-log.md)
 HELD_IN_POLISH = ("hp1", "hp2")
 POLISHED_NOTE = "; post-EQ polished (its zeros set free)"
+# Levenberg-Marquardt iterations of the polish: every finalist's, then the best polished
+# one's continued (api.with_polished); most polishes stop before 20, a Bugera draw's went on
+# gaining 0.1-0.5 % an iteration to 60 (docs/fitting-log.md)
+POLISH_ITERATIONS = 20
+POLISH_MORE_ITERATIONS = 40
 
 
-def polish_post(c: Candidate, ds: Dataset) -> Candidate | None:
+def polish_post(c: Candidate, ds: Dataset, max_iter: int = POLISH_ITERATIONS
+                ) -> Candidate | None:
     """``c`` with its post-EQ's sections set free as general biquads (``fit.postpolish``)
     and refined on ``ds``'s fitting signal, weighted as the long fit weights it (the noise
-    and sweeps keep the sections from boosting where the playing has nothing); None unless
-    the result validates better on the held-out playing (ESR + pre-emphasised ESR, as
-    candidates are ranked)."""
+    and sweeps keep the sections from boosting where the playing has nothing), for at most
+    ``max_iter`` iterations; None unless the result validates better on the held-out
+    playing (ESR + pre-emphasised ESR, as candidates are ranked). A polished ``c`` is
+    polished further."""
     t0 = time.time()
     m = c.model
     if not m.post:
         return None
     held = tuple(k for k, s in enumerate(m.post) if s.kind in HELD_IN_POLISH)
     sos = postpolish.polish_post(cascade_sos(m.post, m.rate_hz), post_input(m, ds.x_fit),
-                                 ds.y_fit, fitting_weight(ds), held)
+                                 ds.y_fit, fitting_weight(ds), held, max_iter=max_iter)
     polished = copy.deepcopy(m)
     polished.post = [s if k in held else Section("biquad", row[[0, 1, 2, 4, 5]].copy())
                      for k, (s, row) in enumerate(zip(m.post, sos, strict=True))]
     e, ep = score(polished, ds.x_val, ds.y_val)
     if not e + ep < c.crit:
         return None
-    log = c.log + [f"{c.structure.name}: post-EQ zeros set free, validation ESR {e:.4f} / pre "
+    done = "polished further" if c.polished else "zeros set free"
+    log = c.log + [f"{c.structure.name}: post-EQ {done}, validation ESR {e:.4f} / pre "
                    f"{ep:.4f}"]
     return Candidate(c.structure, polished, e, ep, c.seconds + time.time() - t0, log,
                      dataset=c.dataset, polished=True)
