@@ -2,6 +2,8 @@
 passes the sanity check, unless it idles above the contract's floor and a quieter finalist
 validates nearly as well."""
 
+from dataclasses import replace
+
 import pytest
 from fit_helpers import known_model
 from pedaltool.fit import api
@@ -129,7 +131,8 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
         monkeypatch):
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
     monkeypatch.setattr(api, "_sanity", lambda qp: (False, "output unbounded", True))
-    finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
+    # "a" with its post-EQ polished: the entry says so (its source shares its name)
+    finalists = [replace(_candidate("a", 0.10), polished=True), _candidate("b", 0.11)]
     best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
                                                           lambda s: None)
     assert best.structure.name == "a" and not sane and why == "output unbounded"
@@ -148,7 +151,8 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
     best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
                                                           lambda s: None)
     assert best.structure.name == "b" and sane and why == ""
-    assert passed == [{"structure": "a", "why": "fails the sanity check (output unbounded)"}]
+    assert passed == [{"structure": "a", "polished": True,
+                       "why": "fails the sanity check (output unbounded)"}]
 
 
 def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):

@@ -193,22 +193,29 @@ def test_polished_finalists_are_ranked_before_their_sources(candidate_and_data):
     assert rows[1]["val_esr"] == got[1].val_esr and rows[2]["val_esr"] == c.val_esr
 
 
-def test_polishing_in_the_workers_gives_the_same_models(candidate_and_data):
+def test_polishing_in_the_workers_gives_the_same_models(candidate_and_data, monkeypatch):
     """The fit's workers polish its finalists side by side; the models are the ones the
-    serial path gives, bit for bit (one BLAS thread either way)."""
+    serial path gives, bit for bit (one BLAS thread either way). The best polished one is
+    not the first finalist here, and the two have equal structures (a dataclass compared
+    by value holds numpy arrays: it must be found by position)."""
     from pedaltool.fit.schedule import Workers
 
     c, ds, _ = candidate_and_data
-    other = core.Candidate(c.structure, copy.deepcopy(c.model), c.val_esr, c.val_esr_pre, 0.0,
-                           ["other"], dataset=1)
+    other = core.Candidate(copy.deepcopy(c.structure), copy.deepcopy(c.model), c.val_esr,
+                           c.val_esr_pre, 0.0, ["other"], dataset=1)
     other.model.post[1] = Section("peak", np.array([np.log2(2000.0), 1.0, -2.0]))
     base = core.Candidate(c.structure, c.model, 0.5, 0.5, 0.0, [])
-    serial = api.with_polished([c, other, base], base, lambda _: ds, lambda _: None)
+    pools = []
+    real = api.run_graph
+    monkeypatch.setattr(api, "run_graph", lambda *a, **k: pools.append(k["pool"]) or real(*a, **k))
+    serial = api.with_polished([other, c, base], base, lambda _: ds, lambda _: None)
     with Workers(2) as pool:
         assert pool.ex is not None  # forked: the side-by-side path is the one tested
-        side = api.with_polished([c, other, base], base, lambda _: ds, lambda _: None, pool)
+        side = api.with_polished([other, c, base], base, lambda _: ds, lambda _: None, pool)
+    assert pools == [None, pool]
     assert [x.log for x in side] == [x.log for x in serial]
     assert sum(x.polished for x in side) == 2
+    assert "polished further" in side[0].log[-1] and side[0].log[0] == "fitted"  # c's
     for a, b in zip(side, serial, strict=True):
         assert np.array_equal(cascade_sos(a.model.post, RATE), cascade_sos(b.model.post, RATE))
 

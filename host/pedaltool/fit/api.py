@@ -600,28 +600,22 @@ def with_polished(finals: list, base: core.Candidate,
     list: the Bugera's polished first finalist idled at -87 dBFS in one draw). The best
     polished one is then polished further (core.POLISH_MORE_ITERATIONS) and replaced by
     that when it validates better: the long polish where it is likeliest to be written.
-    ``pool``: the fit's workers, which polish the finalists side by side (one BLAS thread
-    each, as here without them: the same models either way)."""
+    ``pool``: the fit's workers, which polish the finalists side by side (``run_graph``: one
+    BLAS thread each, as in one process: the same models either way); None: here."""
     todo = [c for c in finals if c is not base]
     for c in todo:
         say(f"{c.structure.name}: polishing the post-EQ")
-    args = [(c, dataset_of(c)) for c in todo]
-    running = [pool.beside(one_blas_thread, core.polish_post, a) if pool else None
-               for a in args]
-    polished = []
-    for a, fut in zip(args, running, strict=True):
-        p = fut.result() if fut is not None else one_blas_thread(core.polish_post, a)
-        if p is not None:
-            say(p.log[-1])
-            polished.append(p)
+    done = run_graph([Task(i, core.polish_post, (c, dataset_of(c))) for i, c in enumerate(todo)],
+                     1, say, pool=pool)
+    polished = [done[i] for i in range(len(todo)) if done[i] is not None]
     if polished:
-        top = min(polished, key=_rank)
-        say(f"{top.structure.name}: polishing the post-EQ further")
-        more = one_blas_thread(core.polish_post,
-                               (top, dataset_of(top), core.POLISH_MORE_ITERATIONS))
+        i = min(range(len(polished)), key=lambda i: _rank(polished[i]))
+        say(f"{polished[i].structure.name}: polishing the post-EQ further")
+        more = one_blas_thread(core.polish_post, (polished[i], dataset_of(polished[i]),
+                                                  core.POLISH_MORE_ITERATIONS))
         if more is not None:
             say(more.log[-1])
-            polished[polished.index(top)] = more
+            polished[i] = more
     return sorted(finals + polished, key=_rank)
 
 
@@ -972,9 +966,9 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
     first finalist whose quantised model passes the sanity check, with the widest knob ranges
     that pass; when none passes, the first finalist's (not to be written). ``pool``: see
     _quantised. "passed over": the finalists ranked before the one written and not written,
-    each {"structure", "why"} (FitResult.passed_over: the result table says why the naive
-    structure was not written where its raw ESR is the lower, an audit). "idle": the model's
-    contract idle floor (dBFS, ``contract_idle_dbfs``; FitResult.idle_dbfs).
+    each {"structure", "polished", "why"} (FitResult.passed_over: the result table says why
+    the naive structure was not written where its raw ESR is the lower, an audit). "idle":
+    the model's contract idle floor (dBFS, ``contract_idle_dbfs``; FitResult.idle_dbfs).
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within

@@ -472,7 +472,7 @@ HELD_IN_POLISH = ("hp1", "hp2")
 POLISHED_NOTE = "; post-EQ polished (its zeros set free)"
 # Levenberg-Marquardt iterations of the polish: every finalist's, then the best polished
 # one's continued (api.with_polished); most polishes stop before 20, a Bugera draw's went on
-# gaining 0.1-0.5 % an iteration to 60 (docs/fitting-log.md)
+# gaining 0.05-0.8 % an iteration through 50 (docs/fitting-log.md)
 POLISH_ITERATIONS = 20
 POLISH_MORE_ITERATIONS = 40
 
