@@ -51,6 +51,29 @@ def test_a_dead_worker_falls_back_to_this_process():
     assert any("worker process died" in s for s in said)
 
 
+def test_after_a_worker_died_the_pool_runs_later_graphs_here_and_loses_no_task():
+    """A dead worker breaks the whole pool: a later graph on it (a fit's polish after its
+    refinements) ran its first task nowhere, and a beside task raised."""
+    said = []
+    with Workers(2) as pool:
+        first = run_graph([Task(v, _die_in_a_worker, (v,)) for v in range(3)], 2, said.append,
+                          None, pool)
+        later = run_graph([Task(v, _square, (v,)) for v in range(3)], 2, said.append, None,
+                          pool)
+        beside = pool.beside(_square, 5)()
+    assert sorted(first) == [0, 1, 2]
+    assert [later[v].value for v in range(3)] == [0, 1, 4]
+    assert all(d.pid == PARENT for d in [*later.values(), beside]) and beside.value == 25
+
+
+def test_a_beside_task_whose_worker_dies_is_done_here():
+    with Workers(2) as pool:
+        result = pool.beside(_die_in_a_worker, 7)
+        got = result()
+        assert pool.ex is None  # the pool fell back: nothing more is sent to it
+    assert got.value == 7 and got.pid == PARENT
+
+
 def _follow_squares(key, result):
     """Each first-level result is followed by a task squaring it again."""
     if key[0] == "first":
@@ -140,7 +163,7 @@ def test_leaving_stops_a_beside_task_nobody_waited_for(tmp_path):
     with Workers(2) as pool:
         pool.beside(_sleep_then_touch, str(mark))
         procs = list(pool.ex._processes.values())
-        assert pool.beside(_square, 4).result().value == 16  # the other worker answers
+        assert pool.beside(_square, 4)().value == 16  # the other worker answers
     assert procs and not any(p.is_alive() for p in procs)
     assert not mark.exists()  # stopped, not waited for
 
@@ -196,5 +219,5 @@ def test_workers_leave_ctrl_c_to_the_parent():
     with Workers(2) as pool:
         if pool.ex is None:
             pytest.skip("this platform cannot fork: there are no worker processes")
-        assert pool.beside(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+        assert pool.beside(signal.getsignal, signal.SIGINT)() == signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is parents  # left as it was

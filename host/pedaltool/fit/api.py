@@ -1024,11 +1024,10 @@ def _quantised(best, name: str, source, say: Callable[[str], None],
     for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
         pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
                             level_range=level_r)
-        plain = pool.beside(_checked_quantise, pm, False) if pool is not None else None
+        plain = (Workers(1) if pool is None else pool).beside(_checked_quantise, pm, False)
         qp, sane, why, hopeless = _checked_quantise(pm, True)
         if qp is not None and not sane:
-            p_qp, p_sane, _, p_hopeless = (plain.result() if plain is not None
-                                           else _checked_quantise(pm, False))
+            p_qp, p_sane, _, p_hopeless = plain()
             if p_sane:
                 say(f"{best.structure.name}: the plain error feedback passes the sanity "
                     f"check with drive {drive_r} dB, level {level_r} dB, where the one "

@@ -81,15 +81,40 @@ class Workers:
     def submit(self, t: Task) -> None:
         self.running[self.ex.submit(one_blas_thread, t.fn, t.args)] = t
 
-    def beside(self, fn: Callable, *args):
-        """``fn(*args)`` started in a worker now, outside any graph (a Future), or None
-        without workers: for work this process may need next, while it does something else.
-        Leaving the ``with`` block stops it if it is still running: its result was not
-        needed."""
+    def beside(self, fn: Callable, *args) -> Callable[[], object]:
+        """``fn(*args)`` started in a worker now, outside any graph, for work this process may
+        need next while it does something else. Returns a function that gives its result:
+        computed in this process, when asked, if there are no workers or they died. Leaving the
+        ``with`` block stops it if it is still running: its result was not needed."""
+        from concurrent.futures.process import BrokenProcessPool
+
         if self.ex is None:
-            return None
-        self.besides.append(self.ex.submit(fn, *args))
-        return self.besides[-1]
+            return lambda: fn(*args)
+        try:
+            future = self.ex.submit(fn, *args)
+        except BrokenProcessPool:
+            self.fall_back()
+            return lambda: fn(*args)
+        self.besides.append(future)
+
+        def result():
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                self.fall_back()
+                return fn(*args)
+        return result
+
+    def fall_back(self) -> list[Task]:
+        """A worker died, which breaks the whole pool: from now on everything runs in this
+        process (``run_graph``, ``start``, ``beside``). Returns the tasks that were running in
+        the workers, to be run here."""
+        lost = list(self.running.values())
+        self.running.clear()
+        if self.ex is not None:
+            ex, self.ex = self.ex, None
+            ex.shutdown(wait=True, cancel_futures=True)  # its processes are already ended
+        return lost
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.ex is None:
@@ -166,7 +191,12 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
                 # only as many in flight as workers: a queued task would be committed to a
                 # worker before a more urgent one becomes possible
                 while queue.heap and len(running) < pool.n:
-                    pool.submit(queue.pop())
+                    t = queue.pop()
+                    try:
+                        pool.submit(t)
+                    except BrokenProcessPool:  # a worker died since the last task ended
+                        queue.push([t])
+                        raise
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in sorted(done, key=lambda f: running[f].priority):
                     r = f.result()  # raises BrokenProcessPool with the task still running
@@ -174,8 +204,7 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
             return results
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
             say("a worker process died; continuing in this process")
-            queue.push([t for t in running.values() if t.key not in results])
-            running.clear()
+            queue.push([t for t in pool.fall_back() if t.key not in results])
     while queue.heap:
         t = queue.pop()
         finish(t, one_blas_thread(t.fn, t.args))
