@@ -654,6 +654,49 @@ def test_what_is_no_reverb_is_not_called_one(models_dir):
                 _check_ringing(d, t, RATE, "r.wav", said.append)
 
 
+def _silent_edges(x: np.ndarray, lead_s: float, tail_s: float, seed: int = 3) -> np.ndarray:
+    """``x`` with an interface's hiss (-90 dBFS) before and after it."""
+    rng = np.random.default_rng(seed)
+    hiss = [rng.standard_normal(int(s * RATE)) * 10 ** (-90 / 20) for s in (lead_s, tail_s)]
+    return np.concatenate([hiss[0], x, hiss[1]])
+
+
+def test_a_pair_is_cut_to_its_playing_only_where_an_edge_is_long_and_silent():
+    from pedaltool.fit.recording import EDGE_KEEP_S, playing_span
+
+    di = signals.evaluation_di(RATE, 6.0).astype(np.float64)
+    first = int(np.argmax(np.abs(di) > 1e-3)) / RATE  # the evaluation DI's first note
+    start, end = playing_span(_silent_edges(di, 1.5, 3.0), RATE)
+    assert abs(start / RATE - (1.5 + first - EDGE_KEEP_S[0])) < 0.02
+    assert abs(end / RATE - (1.5 + 6.0 + EDGE_KEEP_S[1])) < 0.3  # the last note's decay
+    # short silent edges, and a take played throughout, are left whole
+    assert playing_span(_silent_edges(di, 0.3, 0.3), RATE) == (0, len(di) + int(0.6 * RATE))
+    steady = signals.fitting_di(RATE, 6.0, seed=5).astype(np.float64) + 0.01 * np.sin(
+        np.arange(6 * RATE) * 0.05)
+    assert playing_span(steady, RATE) == (0, len(steady))
+
+
+@pytest.mark.slow
+def test_a_pair_with_a_silent_lead_in_and_end_is_fitted_on_its_playing(models_dir, tmp_path):
+    """A take's silent end, where the scores are, had a TS9 pair refused ("device ESR 1.00",
+    blamed on the integer arithmetic), and a silent lead-in made the quick fit, on the first
+    second, 35x worse (an audit, 2026-12-07)."""
+    [(di, _)] = _through(models_dir / "tim_r_ts9.nam",
+                         signals.evaluation_di(RATE, 8.0).astype(np.float64))
+    from pedaltool import nam
+
+    padded = _silent_edges(di, 1.5, 4.0)
+    write_wav(tmp_path / "di.wav", padded, RATE)
+    write_wav(tmp_path / "reamp.wav", nam.load(models_dir / "tim_r_ts9.nam").render(padded),
+              RATE)
+    said: list[str] = []
+    res = fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav",
+                        FitConfig(effort="quick", progress=said.append))
+    assert res.score.esr < 0.01, res.score
+    assert any(s.startswith("note: di.wav: silent for its first 1.") and
+               "its last 3." in s for s in said), said
+
+
 def test_a_pair_that_fails_after_its_alignment_reports_the_lag(tmp_path):
     """`fit --json` of a pair refused after it was aligned (here: purely linear) gives its
     ``lag_samples``, as a fitted pair's report does; one refused before (the DI given twice)

@@ -382,6 +382,44 @@ HUM_PEAK_DB = 6.0  # a lead-in peak this far above its neighbourhood is left out
 _NFFT = 4096
 
 
+def _silence_db(env_db: np.ndarray) -> float:
+    """The level of a DI's silence (dB, of its ``_envelope_db``): its quietest blocks, not
+    counting a recorder's digital zeros (5 s of them in front left no gap silent enough to
+    listen in)."""
+    sound = env_db[env_db > ENV_FLOOR_DB + 1.0]
+    return float(np.percentile(sound if len(sound) else env_db, 2))
+
+
+# a pair is fitted and scored from its first note to its last: a take's silent lead-in made
+# the quick fit (on the fitting part's first second) 35x worse, and a silent end, where the
+# scores are, had a TS9 pair refused as "device ESR 1.00" (an audit, 2026-12-07). Kept around
+# the notes: a little before the first and the last one's decay and the device's tail; an
+# edge is cut only when it is longer than EDGE_MIN_S beyond that
+EDGE_KEEP_S = (0.1, 0.5)
+EDGE_MIN_S = 0.5
+# ... when the DI's quietest blocks are silence: this far under its loudest (a take played
+# throughout has no edge to cut; guitar dynamics within a take stay well inside it)
+SILENCE_BELOW_PEAK_DB = 45.0
+
+
+def playing_span(d: np.ndarray, rate_hz: float) -> tuple[int, int]:
+    """[start, end) in samples of the aligned DI ``d`` from EDGE_KEEP_S[0] before its first
+    note (a block PLAYING_DB over its silence) to EDGE_KEEP_S[1] after its last, each edge
+    cut only when that leaves out more than EDGE_MIN_S: the whole pair when it does not begin
+    or end in silence."""
+    ed = _envelope_db(d, rate_hz)
+    if len(ed) == 0:
+        return 0, len(d)
+    floor = _silence_db(ed)
+    if float(np.max(ed)) - floor < SILENCE_BELOW_PEAK_DB:
+        return 0, len(d)
+    played = np.flatnonzero(ed > floor + PLAYING_DB)
+    w, least = _envelope_block(rate_hz), EDGE_MIN_S * rate_hz
+    start = int(played[0]) * w - int(EDGE_KEEP_S[0] * rate_hz)
+    end = (int(played[-1]) + 1) * w + int(EDGE_KEEP_S[1] * rate_hz)
+    return (start if start > least else 0), (end if len(d) - end > least else len(d))
+
+
 def _db_mean(env_db: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(10 ** (env_db / 10))))
 
@@ -411,10 +449,7 @@ def ringing(d: np.ndarray, t: np.ndarray, rate_hz: float) -> tuple[float, float]
     ed, et = _envelope_db(d, rate_hz), _envelope_db(t, rate_hz)
     blk = ENVELOPE_BLOCK_S
     w = _envelope_block(rate_hz)
-    # the DI's quietest blocks, not counting a recorder's digital zeros: 5 s of them in front
-    # left no gap silent enough to listen in
-    sound = ed[ed > ENV_FLOOR_DB + 1.0]
-    floor = float(np.percentile(sound if len(sound) else ed, 2))
+    floor = _silence_db(ed)
     first = int(np.argmax(ed > floor + PLAYING_DB))  # the first note's block
     if first - 2 < round(LEAD_IN_S / blk):
         return None
@@ -575,9 +610,18 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     quiet = api.quiet_output_warning(t, f"{target_path.name}: the reamp")
     if quiet:
         say(quiet + "; record it hotter")
+    whole_d, whole_t = d, t
+    start, end = playing_span(d, rate)
+    if (start, end) != (0, len(d)):
+        d, t = d[start:end], t[start:end]
+        say(f"note: {di_path.name}: silent for its first {start / rate:.1f} s and its last "
+            f"{(len(whole_d) - end) / rate:.1f} s: the pair is fitted and scored on the "
+            f"{(end - start) / rate:.1f} s of playing between")
+        if end - start < MIN_SECONDS * rate:
+            raise FitError(f"{pair}: only {(end - start) / rate:.2f} s of playing (need "
+                           f"{MIN_SECONDS:g} s)")
     span = probe_span(len(d), rate)
     pr = _probe_from_pair(d[:span], t[:span], rate)
-    whole_d, whole_t = d, t
     d, t, cut = fitting_excerpts(d, t, rate, say)
     # measured over the whole pair, against the held-out end the scores are on (a quieter
     # end than the pair's mean made the note 5x too small: a hiss-bound score read as the
