@@ -164,9 +164,15 @@ def test_preset_list_lines_show_broken_files():
 def test_virtual_and_demo_refuse_what_cannot_work_in_one_line(tmp_path):
     """Checked before the pedal starts (it would only fail to boot, and a later `flash` say
     that) or the demo fits; nothing is left behind, in the temporary folder either."""
+    import numpy as np
+    from pedaltool.audio import write_wav
+
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     (tmp_path / "text.wav").write_text("not audio")
+    di = tmp_path / "di.wav"
+    write_wav(di, np.zeros(4800), 48000)
+    di_bytes = di.read_bytes()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env_tmp = {"TMPDIR": str(scratch)}
@@ -174,12 +180,17 @@ def test_virtual_and_demo_refuse_what_cannot_work_in_one_line(tmp_path):
             (["virtual", "--fs", str(blocker / "fs")], "cannot write the pedal filesystem folder"),
             (["virtual", "--output", str(blocker / "o.wav")], "a_file is a file, not a folder"),
             (["virtual", "--input", str(tmp_path / "text.wav")], "text.wav: not a WAV file"),
+            # the board writes over any file it is given: an audit's DI was lost so
+            (["virtual", "--input", str(di), "--output", "./di.wav"],
+             "the output WAV would replace the input"),
+            (["virtual", "--output", str(tmp_path / "o.nam")], "give a .wav name"),
             (["demo", "--quick", "--out", str(blocker / "d")], "cannot write the demo folder")):
         p = subprocess.run(PEDALTOOL + args, cwd=tmp_path, capture_output=True, text=True,
                            env=dict(os.environ, **env_tmp), timeout=120)
         assert p.returncode == 2 and problem in p.stderr, (args, p.stderr)
         assert len(p.stderr.splitlines()) == 1 and p.stdout == "", (args, p.stdout, p.stderr)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "text.wav", "tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "di.wav", "text.wav", "tmp"]
+    assert di.read_bytes() == di_bytes
     assert list(scratch.iterdir()) == []
 
 

@@ -107,11 +107,17 @@ class VirtualPedal:
         transcript: str | os.PathLike | None = None,
         extra_env: dict[str, str] | None = None,
     ):
-        from pedaltool.outfile import check_folder_writable, check_writable
+        from pedaltool.outfile import check_folder_writable, check_not_an_input, check_writable
 
         if fs_dir is not None:
             check_folder_writable(fs_dir, "pedal filesystem folder", DeviceError)
         if output_wav is not None:
+            # as `render` refuses them: the board writes over whatever file it is given (an
+            # audit's `--input di.wav --output di.wav` lost the DI)
+            if Path(output_wav).suffix.lower() != ".wav":
+                raise DeviceError(f"{output_wav}: the virtual pedal writes a WAV file; give a "
+                                  ".wav name")
+            check_not_an_input(output_wav, [input_wav], "output WAV", DeviceError)
             check_writable(output_wav, "output WAV", DeviceError)
             try:  # the simulated board opens the file, not its folder
                 Path(output_wav).parent.mkdir(parents=True, exist_ok=True)
