@@ -342,3 +342,17 @@ def test_an_unknown_board_is_named_once():
         board_json("rpi_pico3")
     assert str(e.value).startswith("rpi_pico3: unknown board (known: ") and "rpi_pico," in str(
         e.value) and str(e.value).count("rpi_pico3") == 1
+
+
+def test_an_unknown_board_is_refused_before_the_pedal_is_stopped(bank_v1):
+    """`flash --board` with a typo stopped the pedal's program first, which drops its unsaved
+    knob and preset changes, and only then named the board (an audit)."""
+    stops: list = []
+
+    def no_pedal(port):
+        raise AssertionError("the pedal was reached")
+
+    with pytest.raises(DeviceError, match=r"^rpi_pico3: unknown board"):
+        flash("/dev/null", board="rpi_pico3", bank_dir=bank_v1, link_factory=no_pedal,
+              progress=lambda *a: stops.append(a))
+    assert stops == []

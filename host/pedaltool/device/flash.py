@@ -658,6 +658,8 @@ def flash(
     # read and checked (each model's sanity simulated) once, before the board: an empty or bad
     # bank is the next thing to fix, board or not
     bank = bank_files(Path(bank_dir))
+    if board is not None:  # a typo must not stop the pedal (its unsaved changes go): an audit
+        board_json(board)
     port = resolve_port(port)
     link = link_factory(port)
     with link:
