@@ -110,3 +110,19 @@ def test_long_fit_releases_the_envelope_the_quick_fit_left_out(known):
     assert fits[True].val_esr < 1e-4 < 1e-3 < fits[False].val_esr < e0, (
         fits[True].val_esr, fits[False].val_esr, e0)
     assert fits[False].model.stages[0].env_depth == 0.0
+
+
+def test_a_long_fit_that_validates_as_nan_keeps_the_quick_fit(known, monkeypatch):
+    """``e + ep > crit`` is False for NaN: a long fit whose model overflowed on the validation
+    replaced its quick fit, and its NaN then sorted anywhere among the finalists (a review)."""
+    from pedaltool.fit import core
+    from pedaltool.fit import structure as S
+
+    m, x, _, xv, _ = known
+    ds = core.Dataset(x, simulate(m, x), xv, simulate(m, xv))
+    st = S.Structure("wh-test", [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2"],
+                     knots=33)
+    quick = core.Candidate(st, copy.deepcopy(m), 0.01, 0.02, 0.0)
+    monkeypatch.setattr(core, "score", lambda model, xv, yv: (float("nan"), float("nan")))
+    got = core.final_fit(quick, None, ds, nfev=1)
+    assert (got.val_esr, got.val_esr_pre) == (0.01, 0.02) and "kept the quick fit" in got.log[-1]

@@ -228,6 +228,16 @@ def test_a_long_pair_is_probed_on_a_contiguous_stretch():
     assert 6 <= _probe_from_pair(d[:span], t[:span], RATE).latency <= 9  # the 8-sample margin
 
 
+def test_a_rate_the_fitter_does_not_work_at_is_refused_as_for_a_capture(tmp_path):
+    """fit_capture checked FitConfig.rate, fit_recording did not: a 96 kHz pair was fitted
+    and written at 96 kHz, which `compare` then refused (a review)."""
+    di, wet = _pair(seconds=4.0)
+    write_wav(tmp_path / "di.wav", di, 96000)
+    write_wav(tmp_path / "reamp.wav", wet, 96000)
+    with pytest.raises(FitError, match=r"^unsupported rate 96000 Hz"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "reamp.wav", FitConfig(rate=96000))
+
+
 def test_pair_with_different_rates_is_refused(tmp_path):
     di, wet = _pair(seconds=4.0)
     write_wav(tmp_path / "di.wav", di, RATE)

@@ -444,7 +444,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
                      weight=w, on_iter=tick)
     e, ep = score(m, ds.x_val, ds.y_val)
     kept = ""
-    if e + ep > c.crit:  # over-fitted the fitting signal: keep the quick
+    if not e + ep <= c.crit:  # over-fitted the fitting signal (or NaN): keep the quick
         m, e, ep, kept = c.model, c.val_esr, c.val_esr_pre, " (kept the quick fit" + (
             ", which has no envelope)" if st.env else ")")
     log = c.log + [f"{st.name}: fit loss {cost:.4f}, validation ESR {e:.4f} / pre {ep:.4f}"
