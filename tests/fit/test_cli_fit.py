@@ -888,7 +888,9 @@ def test_result_table_explains_a_large_unused_budget_and_the_naive_pedal():
         "wh-3/7", 1175.0, 1302.0, 7.9e-5)
     assert "docs/arithmetic.md; at or above the model's own error)" in table(
         "wh-3/7", 1175.0, 1302.0, 0.02)
-    assert "capture             x (at 44100 Hz)" in table("wh-3/7", 1175.0, 1302.0)
+    # the pedal's rate, not the capture's (a 48 kHz capture fitted with --rate 32000 read
+    # "cw (at 32000 Hz)", an audit)
+    assert "capture             x (the pedal at 44100 Hz)" in table("wh-3/7", 1175.0, 1302.0)
     # the written model's idle after a loud input, the contract's other figure: said in the
     # table when it misses (a Splawn draw idled at -69 dBFS, said only in a progress line)
     assert ("idle after playing  exact digital silence after a loud input (contract <= -90 "

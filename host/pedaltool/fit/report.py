@@ -57,7 +57,7 @@ def result_table(res) -> str:
     b = res.baseline
     what = "reamp" if res.recording else "capture"
     rows = [
-        (what, f"{res.name} (at {res.rate} Hz)"),
+        (what, f"{res.name} (the pedal at {res.rate} Hz)"),
         ("structure", f"{res.structure}  ({res.structure_notes})"),
         ("cost", f"{res.cycles:.0f} cycles/sample of {res.budget:.0f} budget ({res.arch}, "
                  f"{100 * res.cycles / res.budget:.0f} %)"
