@@ -411,3 +411,29 @@ def test_the_console_shows_replies_as_a_guitarist_reads_them():
     assert readable_reply("@status {not json") == ["@status {not json"]
     assert any(line.endswith("effect: engaged") for line in readable_reply(
         '@status {"preset": 1, "name": "amp", "bypass": false}'))
+
+
+def test_a_console_log_that_cannot_be_written_stops_neither_the_pedal_nor_its_clean_up():
+    """`demo` on a full disk: the pump thread died with a traceback at the log's flush, and
+    stop() raised at its close and left the temporary filesystem behind (an audit)."""
+    import threading
+
+    from pedaltool.device.transport import Link
+    from pedaltool.device.virtual import VirtualPedal
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full (a device that is always full) on this platform")
+    died: list = []
+    hook = threading.excepthook
+    threading.excepthook = died.append
+    try:
+        vp = VirtualPedal(transcript="/dev/full")
+        port = vp.start()
+        try:
+            with Link(port) as link, link.raw_repl():  # the pedal answers: the log is written
+                assert link.identify()
+        finally:
+            vp.stop()
+    finally:
+        threading.excepthook = hook
+    assert died == [] and vp.transcript_error and not vp.fs_dir.exists()

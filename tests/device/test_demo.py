@@ -20,7 +20,11 @@ def test_demo_end_to_end(tmp_path):
     for name in ("di.wav", "pedal_out.wav", "pedal_drive.wav", "capture_ref.wav", "demo.png",
                  "report.json", "pedals/diode_clipper.pedal"):
         assert (out / name).is_file(), name
-    report = json.loads((out / "report.json").read_text())
+    text = (out / "report.json").read_text()
+    report = json.loads(text)
+    # as every JSON pedaltool writes: the schema first, indented by 2, a final newline
+    assert list(report)[0] == "schema" and text.startswith('{\n  "schema"') and text.endswith(
+        "}\n")
     # the firmware in the virtual pedal computes exactly what the host simulator computes
     assert report["pedal_vs_host"]["max_abs_diff_lsb"] == 0
     assert report["drive_knob"]["max_abs_diff_lsb"] == 0

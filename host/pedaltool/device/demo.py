@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pedaltool import json_report
 from pedaltool.errors import DeviceError
 from pedaltool.outfile import check_folder_writable, write_atomic, write_figure
 from pedaltool.paths import examples_dir
@@ -188,7 +189,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         # slots (sample << 16), so the two can be compared bit for bit.
         di_q = float_to_int16(di)
         di_slots = out / "di.i32"
-        (di_q.astype("<i4") << 16).tofile(di_slots)
+        write_atomic(di_slots, (di_q.astype("<i4") << 16).tobytes(), error=DeviceError)
         # Knobs at the model's fitted point (where it matches the capture): the virtual
         # pedal's pots rest at mid travel, which is not the fitted point of every knob.
         fitted = qp.fitted_knobs() if hasattr(qp, "fitted_knobs") else {}
@@ -216,6 +217,9 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         echo(f"    after a restart the pedal still has drive {st['knobs'].get('drive')}")
     finally:
         vp.stop()
+    if vp.transcript_error:  # (a full disk: the pedal played on without its log)
+        raise DeviceError(f"{out / 'pedal-console.log'}: cannot write the pedal's console log "
+                          f"({vp.transcript_error})")
 
     echo("6/6 accuracy (ESR: lower is better; LSD: log-spectral distance, dB)")
     ref = np.asarray(cap.render(di), np.float64)
@@ -261,14 +265,15 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
          f"{20 * np.log10(np.sqrt(np.mean(pedal_y ** 2)) + 1e-12):.1f} dBFS at the fitted point")
     write_wav(out / "capture_ref.wav", ref.astype(np.float32), RATE_HZ)
     plotted = _plot(out / "demo.png", di, ref, pedal_y, pedal_y2)
-    report = {
+    report = json_report({
         "capture": str(capture), "pedal": str(pedal_path), "port": port,
         "metrics": {name: m for name, m in rows},
         "pedal_vs_host": {"max_abs_diff_lsb": int(diff.max()),
                           "identical": float(np.mean(diff == 0)), "latency_samples": lag},
         "drive_knob": {"value": KNOB_DRIVE, "max_abs_diff_lsb": int(diff2.max())},
         "files": sorted(p.name for p in out.iterdir()),
-    }
-    write_atomic(out / "report.json", json.dumps(report, indent=1).encode(), error=DeviceError)
+    })
+    write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode(),
+                 error=DeviceError)
     echo(f"done: WAVs{', plot' if plotted else ''} and report.json in {out}/")
     return report

@@ -133,6 +133,7 @@ class VirtualPedal:
         self._scratch: str | None = None  # the simulator's copy of the input
         self._sim_input: Path | None = None
         self._transcript = None
+        self.transcript_error: str | None = None  # why the transcript could not be written
         self.register = register
         self.transcript_path = Path(transcript) if transcript else None
         self.extra_env = dict(extra_env or {})
@@ -219,7 +220,7 @@ class VirtualPedal:
                 pass
         self._fds = []
         if self._transcript:
-            self._transcript.close()
+            self._log(None)
         if self._registry_file is not None:
             self._registry_file.unlink(missing_ok=True)
         if self._fs_fd is not None:
@@ -228,6 +229,27 @@ class VirtualPedal:
         if self._own_fs:
             shutil.rmtree(self.fs_dir, ignore_errors=True)
         self._remove_scratch()
+
+    def _log(self, data: bytes | None) -> None:
+        """``data`` to the transcript, or (None) close it. A transcript that cannot be written
+        (a full disk) is closed and its error kept in ``transcript_error``: the pedal plays on,
+        and stop() still cleans up (the pump thread printed a traceback, and stop() left the
+        temporary filesystem behind: an audit)."""
+        t = self._transcript
+        try:
+            if data is None:
+                self._transcript = None
+                t.close()
+            else:
+                t.write(data)
+                t.flush()
+        except OSError as exc:
+            self.transcript_error = exc.strerror or str(exc)
+            self._transcript = None
+            try:
+                t.close()
+            except OSError:
+                pass
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:
@@ -337,8 +359,7 @@ class VirtualPedal:
                 if data:
                     to_usb += data
                     if self._transcript:
-                        self._transcript.write(data)
-                        self._transcript.flush()
+                        self._log(data)
             if um in r:
                 to_board += _read(um)
             if to_board and bm in w:
