@@ -207,6 +207,48 @@ def test_interrupt_while_a_worker_sends_its_result_does_not_hang(tmp_path):
     assert r.stdout.count("left the pool") == 6, r.stdout
 
 
+_KILLED_MID_SEND = """
+import os, signal, threading
+from pedaltool.fit.schedule import Task, run_graph
+
+PARENT = os.getpid()
+
+class Big:
+    def __init__(self, delay):
+        self.delay = delay
+
+    def __reduce__(self):  # pickled in the worker just before it sends: killed while it sends
+        threading.Timer(self.delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        return (bytes, (bytes(200_000_000),))
+
+def big(delay):
+    return Big(delay) if os.getpid() != PARENT else b"here"
+
+if __name__ == "__main__":
+    for k in range(1, 11):  # 0.1 .. 1.0 s: some land while the result is sent (0.3 s here)
+        out = run_graph([Task("a", big, (k / 10,))], 2, lambda s: None)
+        print("done", k, len(out["a"]), flush=True)
+"""
+
+
+def test_a_worker_killed_while_it_sends_its_result_is_noticed(tmp_path):
+    """Killed halfway through sending, a worker leaves half a message in the result pipe:
+    the executor waits for the rest and never sees the worker gone, and run_graph waited
+    with it, forever (a review, 2026-12-07). The timeout only catches the hang."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_mid_send.py"
+    script.write_text(_KILLED_MID_SEND)
+    try:
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=240)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"run_graph hung: {exc.stdout!r}") from None
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("done") == 10, r.stdout
+
+
 def test_workers_leave_ctrl_c_to_the_parent():
     """Ctrl-C reaches the whole process group: a worker ignores it (an idle one printed the
     start of a KeyboardInterrupt traceback, "Process ForkProcess-1:", in 4 of 6 interrupted

@@ -113,21 +113,33 @@ class Workers:
         self.running.clear()
         if self.ex is not None:
             ex, self.ex = self.ex, None
-            ex.shutdown(wait=True, cancel_futures=True)  # its processes are already ended
+            _end(ex, stop=True)  # (the others may still run a task, which is done here now)
         return lost
 
+    def lost_a_worker(self) -> bool:
+        """Has a worker process ended while the pool thinks it fine? A worker killed while
+        it sends a result leaves half a message in the result pipe, and the executor waits
+        for the rest without ever seeing that the worker is gone (a review: a fit hung until
+        Ctrl-C)."""
+        procs = (getattr(self.ex, "_processes", None) or {}).values()
+        return any(not p.is_alive() for p in list(procs))
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.ex is None:
-            return
-        if exc_type is not None or not all(f.done() for f in self.besides):
-            # Python < 3.14 has no public way to stop a running task: end the processes
-            procs = list((getattr(self.ex, "_processes", None) or {}).values())
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.join(5.0)
-            _unblock_executor_threads(self.ex)
-        self.ex.shutdown(wait=True, cancel_futures=True)
+        if self.ex is not None:
+            _end(self.ex, stop=exc_type is not None or not all(f.done() for f in self.besides))
+
+
+def _end(ex, stop: bool) -> None:
+    """Shut the executor ``ex`` down; ``stop``: end its processes first, whatever they are
+    doing (Python < 3.14 has no public way to stop a running task)."""
+    if stop:
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(5.0)
+        _unblock_executor_threads(ex)
+    ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _leave_ctrl_c_to_the_parent() -> None:
@@ -155,6 +167,9 @@ def _unblock_executor_threads(ex) -> None:
     writer = getattr(getattr(ex, "_result_queue", None), "_writer", None)
     if writer is not None:
         writer.close()
+
+
+WORKER_CHECK_S = 1.0  # how often run_graph looks for a worker that ended unnoticed (s)
 
 
 def run_graph(tasks: list[Task], workers: int, say: Say,
@@ -197,7 +212,9 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
                     except BrokenProcessPool:  # a worker died since the last task ended
                         queue.push([t])
                         raise
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=WORKER_CHECK_S, return_when=FIRST_COMPLETED)
+                if not done and pool.lost_a_worker():
+                    raise BrokenProcessPool("a worker ended without its result")
                 for f in sorted(done, key=lambda f: running[f].priority):
                     r = f.result()  # raises BrokenProcessPool with the task still running
                     finish(running.pop(f), r)
