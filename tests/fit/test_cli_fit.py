@@ -505,6 +505,34 @@ def test_a_useless_fit_of_a_recorded_pair_asks_whether_it_is_one_take(tmp_path):
     assert api.write_result(res, tmp_path / "amp.pedal").is_file()
 
 
+def test_a_model_and_its_report_that_cannot_be_written_are_both_named(models_dir, tmp_path,
+                                                                       monkeypatch):
+    """A full disk: the .pedal failed, then the JSON report saying so failed too, and the
+    error line named only the report (an audit); nothing says the model was not written."""
+    import shutil
+
+    import pedaltool.fit
+    from pedaltool.cli import fit_cmds
+    from pedaltool.errors import FitError
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(models_dir / "core_wavenet.nam", "cw.nam")
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", lambda path, cfg: "a result")
+
+    def report(res, out, say, notes):
+        raise FitError("pedals/cw.pedal: cannot write (No space left on device)")
+
+    def dump(path, data):
+        raise FitError(f"{path}: cannot write (No space left on device)")
+
+    monkeypatch.setattr(batch, "report", report)
+    monkeypatch.setattr(fit_cmds, "_dump_json", dump)
+    r = CliRunner().invoke(main, ["fit", "cw.nam", "--json", "r.json"])
+    assert r.exit_code == 2 and r.stderr.splitlines()[-1] == (
+        "error: pedals/cw.pedal: cannot write (No space left on device); r.json: cannot write "
+        "(No space left on device)"), r.stderr
+
+
 def test_replacing_another_captures_model_is_said(tmp_path):
     """dir1/amp.nam and then dir2/amp.nam both go to pedals/amp.pedal: the second fit says it
     replaced another capture's model (re-fitting the same capture says nothing)."""

@@ -143,9 +143,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             else:
                 why = str(exc) if isinstance(exc, PedaltoolError) else internal_error_text(exc)
             if not (to_err and isinstance(exc, KeyboardInterrupt)):
-                _dump_json(json_path, batch.failure(models[0] if models else None, why, notes,
-                                                    di_wav, target_wav,
-                                                    getattr(exc, "lag_samples", None)))
+                try:
+                    _dump_json(json_path, batch.failure(models[0] if models else None, why,
+                                                        notes, di_wav, target_wav,
+                                                        getattr(exc, "lag_samples", None)))
+                except PedaltoolError as lost:  # (a full disk: the .pedal failed first)
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise exc from None
+                    raise FitError(f"{why}; {lost}") from None  # both said, the first first
             raise
         try:
             click.echo(result_table(res), err=to_err)
