@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 
 import pytest
 from pedaltool.device.transport import BoardInfo, Link, check_board, port_error
@@ -55,6 +56,16 @@ def test_soft_reset_reboots_virtual_pedal(pedal):
 def test_missing_port_error_names_the_fix(tmp_path):
     with pytest.raises(DeviceError, match="no such port.*pedaltool virtual"):
         Link(str(tmp_path / "ttyNOPE")).open()
+
+
+def test_a_file_or_folder_given_as_the_port_is_said_to_be_no_port(tmp_path):
+    """`--port di.wav` read "cannot open the port: Could not configure port: (25,
+    'Inappropriate ioctl for device')" (an audit)."""
+    (tmp_path / "di.wav").write_bytes(b"RIFF")
+    for path, what in ((tmp_path / "di.wav", "a file"), (tmp_path, "a folder")):
+        with pytest.raises(DeviceError, match=rf"^{re.escape(str(path))}: not a serial port "
+                           rf"\({what}\); give the pedal's port"):
+            Link(str(path)).open()
 
 
 def test_port_busy_error(pedal):

@@ -14,6 +14,7 @@ import base64
 import errno
 import json
 import os
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -155,6 +156,14 @@ def port_error(port: str, exc: BaseException) -> DeviceError:
     """Classify an exception from opening ``port`` (busy, permission, missing)."""
     code = getattr(exc, "errno", None)
     text = str(exc)
+    try:
+        mode = os.stat(port).st_mode
+    except (OSError, ValueError):
+        mode = None
+    if mode is not None and not stat.S_ISCHR(mode):  # (pyserial: "Inappropriate ioctl")
+        return DeviceError(
+            f"{port}: not a serial port (a {'folder' if stat.S_ISDIR(mode) else 'file'}); "
+            "give the pedal's port (e.g. /dev/ttyACM0), or leave --port out to search")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
         return DeviceError(
             f"{port}: port busy: another program holds it (close Thonny, screen, minicom, "
