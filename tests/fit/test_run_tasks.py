@@ -193,18 +193,24 @@ def test_interrupt_while_a_worker_sends_its_result_does_not_hang(tmp_path):
     """A worker killed halfway through sending a result left half a message in the result
     pipe, and leaving the pool waited for the rest forever (seen as `pedaltool fit` ignoring
     SIGTERM); here at 2.4 s and later on 2026-12-05. The timeout only catches the hang."""
+    out = _run_script(tmp_path / "mid_send.py", _INTERRUPTED_MID_SEND, 180, "leaving the pool")
+    assert out.count("left the pool") == 6, out
+
+
+def _run_script(path, text: str, timeout: float, what: str) -> str:
+    """The stdout of the Python script ``text`` run from ``path``, which must end well
+    within ``timeout`` seconds (an AssertionError says ``what`` hung)."""
     import subprocess
     import sys
 
-    script = tmp_path / "mid_send.py"
-    script.write_text(_INTERRUPTED_MID_SEND)
+    path.write_text(text)
     try:
-        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           timeout=180)
+        r = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                           timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"leaving the pool hung: {exc.stdout!r}") from None
+        raise AssertionError(f"{what} hung: {exc.stdout!r}") from None
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("left the pool") == 6, r.stdout
+    return r.stdout
 
 
 _KILLED_MID_SEND = """
@@ -235,18 +241,8 @@ def test_a_worker_killed_while_it_sends_its_result_is_noticed(tmp_path):
     """Killed halfway through sending, a worker leaves half a message in the result pipe:
     the executor waits for the rest and never sees the worker gone, and run_graph waited
     with it, forever (a review, 2026-12-07). The timeout only catches the hang."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "killed_mid_send.py"
-    script.write_text(_KILLED_MID_SEND)
-    try:
-        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           timeout=240)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"run_graph hung: {exc.stdout!r}") from None
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.count("done") == 10, r.stdout
+    out = _run_script(tmp_path / "killed_mid_send.py", _KILLED_MID_SEND, 240, "run_graph")
+    assert out.count("done") == 10, out
 
 
 def test_workers_leave_ctrl_c_to_the_parent():
