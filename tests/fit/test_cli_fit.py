@@ -508,29 +508,38 @@ def test_a_useless_fit_of_a_recorded_pair_asks_whether_it_is_one_take(tmp_path):
 def test_a_model_and_its_report_that_cannot_be_written_are_both_named(models_dir, tmp_path,
                                                                        monkeypatch):
     """A full disk: the .pedal failed, then the JSON report saying so failed too, and the
-    error line named only the report (an audit); nothing says the model was not written."""
+    error line named only the report (an audit); nothing said the model was not written. The
+    same for a fit that fails, whose report cannot be written."""
     import shutil
 
     import pedaltool.fit
     from pedaltool.cli import fit_cmds
     from pedaltool.errors import FitError
+    from pedaltool.fit import api
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(models_dir / "core_wavenet.nam", "cw.nam")
-    monkeypatch.setattr(pedaltool.fit, "fit_capture", lambda path, cfg: "a result")
+    full = "cannot write (No space left on device)"
 
-    def report(res, out, say, notes):
-        raise FitError("pedals/cw.pedal: cannot write (No space left on device)")
+    def write_result(res, out, say=None):
+        raise FitError(f"pedals/cw.pedal: {full}")
 
     def dump(path, data):
-        raise FitError(f"{path}: cannot write (No space left on device)")
+        raise FitError(f"{path}: {full}")
 
-    monkeypatch.setattr(batch, "report", report)
+    monkeypatch.setattr(api, "write_result", write_result)
     monkeypatch.setattr(fit_cmds, "_dump_json", dump)
+    r = CliRunner().invoke(main, ["fit", "cw.nam", "--quick", "--json", "r.json"])
+    assert r.exit_code == 2 and r.stderr.splitlines()[-1] == (
+        f"error: pedals/cw.pedal: {full}; r.json: {full}"), r.stderr
+
+    def fit_capture(path, cfg):
+        raise FitError("cw.nam: cannot be fitted")
+
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", fit_capture)
     r = CliRunner().invoke(main, ["fit", "cw.nam", "--json", "r.json"])
     assert r.exit_code == 2 and r.stderr.splitlines()[-1] == (
-        "error: pedals/cw.pedal: cannot write (No space left on device); r.json: cannot write "
-        "(No space left on device)"), r.stderr
+        f"error: cw.nam: cannot be fitted; r.json: {full}"), r.stderr
 
 
 def test_replacing_another_captures_model_is_said(tmp_path):

@@ -147,10 +147,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     _dump_json(json_path, batch.failure(models[0] if models else None, why,
                                                         notes, di_wav, target_wav,
                                                         getattr(exc, "lag_samples", None)))
-                except PedaltoolError as lost:  # (a full disk: the .pedal failed first)
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise exc from None
-                    raise FitError(f"{why}; {lost}") from None  # both said, the first first
+                except PedaltoolError as lost:
+                    if not isinstance(exc, PedaltoolError):
+                        raise exc from None  # a bug or an interrupt stays what it is
+                    exc.args = (f"{exc}; {lost}",)  # both said, the fit's own first
             raise
         try:
             click.echo(result_table(res), err=to_err)
@@ -170,7 +170,12 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                                        f"{internal_error_text(exc)}"))
                 d["notes"].append(f"error: {plot_error}")
             finally:  # an interrupt while plotting too
-                _dump_json(json_path, d)
+                try:
+                    _dump_json(json_path, d)
+                except PedaltoolError as lost:  # a full disk fails the .pedal first: both
+                    if batch.written(d) is not None:  # said, the model's first (it named
+                        raise  # only the report: an audit)
+                    raise FitError(f"{d['error']}; {lost}") from None
         if batch.written(d) is None:  # the report says why too
             raise FitError(d["error"])
         if plot_error is not None:
