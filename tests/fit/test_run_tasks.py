@@ -66,6 +66,22 @@ def test_after_a_worker_died_the_pool_runs_later_graphs_here_and_loses_no_task()
     assert all(d.pid == PARENT for d in [*later.values(), beside]) and beside.value == 25
 
 
+def test_a_pool_broken_while_idle_loses_no_task_at_its_next_submission():
+    """A worker killed between graphs (nothing running): the next graph's first submission
+    finds the pool broken, and that task ran nowhere before 3183c1c."""
+    import signal
+    import time
+
+    with Workers(2) as pool:
+        assert pool.beside(_square, 1)().value == 1  # the workers are up
+        os.kill(next(iter(pool.ex._processes)), signal.SIGKILL)
+        time.sleep(1.0)  # the executor sees it and marks itself broken
+        said: list = []
+        out = run_graph([Task(v, _square, (v,)) for v in range(3)], 2, said.append, None, pool)
+    assert [out[v].value for v in range(3)] == [0, 1, 4]
+    assert any("worker process died" in s for s in said) and pool.ex is None
+
+
 def test_a_beside_task_whose_worker_dies_is_done_here():
     with Workers(2) as pool:
         result = pool.beside(_die_in_a_worker, 7)
@@ -214,8 +230,8 @@ def _run_script(path, text: str, timeout: float, what: str) -> str:
 
 
 _KILLED_MID_SEND = """
-import os, signal, threading
-from pedaltool.fit.schedule import Task, run_graph
+import os, signal, threading, time
+from pedaltool.fit.schedule import Task, Workers, run_graph
 
 PARENT = os.getpid()
 
@@ -224,25 +240,37 @@ class Big:
         self.delay = delay
 
     def __reduce__(self):  # pickled in the worker just before it sends: killed while it sends
-        threading.Timer(self.delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        if self.delay is not None:
+            threading.Timer(self.delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
         return (bytes, (bytes(200_000_000),))
 
 def big(delay):
     return Big(delay) if os.getpid() != PARENT else b"here"
 
 if __name__ == "__main__":
-    for k in range(1, 11):  # 0.1 .. 1.0 s: some land while the result is sent (0.3 s here)
-        out = run_graph([Task("a", big, (k / 10,))], 2, lambda s: None)
-        print("done", k, len(out["a"]), flush=True)
+    t = time.monotonic()  # how long one result takes to pickle and send, here
+    run_graph([Task("a", big, (None,))], 2, lambda s: None)
+    took = time.monotonic() - t
+    for k in range(1, 11):  # kills spread over it: some land while the result is sent
+        out = run_graph([Task("a", big, (took * k / 10,))], 2, lambda s: None)
+        print("graph", k, len(out["a"]), flush=True)
+    for k in range(1, 6):  # the same for a task beside the graphs
+        with Workers(2) as pool:
+            print("beside", k, len(pool.beside(big, took * k / 5)()), flush=True)
 """
 
 
 def test_a_worker_killed_while_it_sends_its_result_is_noticed(tmp_path):
     """Killed halfway through sending, a worker leaves half a message in the result pipe:
-    the executor waits for the rest and never sees the worker gone, and run_graph waited
-    with it, forever (a review, 2026-12-07). The timeout only catches the hang."""
-    out = _run_script(tmp_path / "killed_mid_send.py", _KILLED_MID_SEND, 240, "run_graph")
-    assert out.count("done") == 10, out
+    the executor waits for the rest and never sees the worker gone, and run_graph (and a
+    beside task's result) waited with it, forever (reviews, 2026-12-07). The kills are
+    spread over the time a result takes here; the timeout only catches the hang."""
+    out = _run_script(tmp_path / "killed_mid_send.py", _KILLED_MID_SEND, 240,
+                      "run_graph or beside")
+    lines = out.splitlines()
+    assert len(lines) == 15, out
+    assert all(line.endswith((" 4", " 200000000")) for line in lines), out
+    assert sum(line.endswith(" 4") for line in lines) >= 5, out  # done here, the worker gone
 
 
 def test_workers_leave_ctrl_c_to_the_parent():

@@ -88,33 +88,48 @@ class Workers:
         ``with`` block stops it if it is still running: its result was not needed."""
         from concurrent.futures.process import BrokenProcessPool
 
+        def here():
+            return fn(*args)
+
         if self.ex is None:
-            return lambda: fn(*args)
+            return here
         try:
             future = self.ex.submit(fn, *args)
         except BrokenProcessPool:
             self.fall_back()
-            return lambda: fn(*args)
+            return here
         self.besides.append(future)
 
         def result():
             try:
-                return future.result()
+                return self.result_of(future)
             except BrokenProcessPool:
                 self.fall_back()
-                return fn(*args)
+                return here()
         return result
 
-    def fall_back(self) -> list[Task]:
+    def result_of(self, future):
+        """``future.result()``, or BrokenProcessPool when a worker ends unnoticed meanwhile
+        (``lost_a_worker``): looked at every WORKER_CHECK_S."""
+        from concurrent.futures import TimeoutError as Pending
+        from concurrent.futures.process import BrokenProcessPool
+
+        while True:
+            try:
+                return future.result(timeout=WORKER_CHECK_S)
+            except Pending:
+                if self.lost_a_worker():
+                    raise BrokenProcessPool("a worker ended without its result") from None
+
+    def fall_back(self) -> None:
         """A worker died, which breaks the whole pool: from now on everything runs in this
-        process (``run_graph``, ``start``, ``beside``). Returns the tasks that were running in
-        the workers, to be run here."""
-        lost = list(self.running.values())
+        process (``run_graph``, ``start``, ``beside``). The tasks that were running in the
+        workers are queued again, for ``run_graph`` to run here."""
+        self.queued += self.running.values()
         self.running.clear()
         if self.ex is not None:
             ex, self.ex = self.ex, None
             _end(ex, stop=True)  # (the others may still run a task, which is done here now)
-        return lost
 
     def lost_a_worker(self) -> bool:
         """Has a worker process ended while the pool thinks it fine? A worker killed while
@@ -169,7 +184,7 @@ def _unblock_executor_threads(ex) -> None:
         writer.close()
 
 
-WORKER_CHECK_S = 1.0  # how often run_graph looks for a worker that ended unnoticed (s)
+WORKER_CHECK_S = 1.0  # how often run_graph and beside look for a worker that ended unnoticed (s)
 
 
 def run_graph(tasks: list[Task], workers: int, say: Say,
@@ -221,7 +236,9 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
             return results
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
             say("a worker process died; continuing in this process")
-            queue.push([t for t in pool.fall_back() if t.key not in results])
+            pool.fall_back()
+            queue.push(pool.queued)
+            pool.queued = []
     while queue.heap:
         t = queue.pop()
         finish(t, one_blas_thread(t.fn, t.args))
