@@ -126,3 +126,9 @@ def test_a_long_fit_that_validates_as_nan_keeps_the_quick_fit(known, monkeypatch
     monkeypatch.setattr(core, "score", lambda model, xv, yv: (float("nan"), float("nan")))
     got = core.final_fit(quick, None, ds, nfev=1)
     assert (got.val_esr, got.val_esr_pre) == (0.01, 0.02) and "kept the quick fit" in got.log[-1]
+    # and a NaN that gets through (a quick fit's, a polish's) ranks last
+    from pedaltool.fit import api
+
+    lost = core.Candidate(st, m, float("nan"), 0.0, 0.0)
+    assert lost.crit == float("inf")
+    assert sorted([lost, quick], key=api._rank) == [quick, lost]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,8 +80,11 @@ class Candidate:
 
     @property
     def crit(self) -> float:
-        """The validation criterion candidates are ranked by: ESR + pre-emphasised ESR."""
-        return self.val_esr + self.val_esr_pre
+        """The validation criterion candidates are ranked by: ESR + pre-emphasised ESR;
+        infinite when NaN (a model that overflowed), so that it ranks last (a NaN sorted
+        anywhere: a review)."""
+        v = self.val_esr + self.val_esr_pre
+        return v if v == v else math.inf
 
     @property
     def notes(self) -> str:
