@@ -199,6 +199,17 @@ def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
                         "name")
 
 
+def check_output_wav(path: str | os.PathLike, inputs, writer: str,
+                     error: type[PedaltoolError] = PedaltoolError) -> None:
+    """Refuse an output WAV that cannot work before anything is played: a name that is not a
+    .wav (``writer`` says what writes it, e.g. "render writes a WAV file"), one of the
+    ``inputs`` (by any name), a place that cannot be written (:func:`check_writable`)."""
+    if Path(path).suffix.lower() != ".wav":
+        raise error(f"{path}: {writer}; give a .wav name")
+    check_writable(path, "output WAV", error)
+    check_not_an_input(path, inputs, "output WAV", error)
+
+
 def write_figure(fig, path: str | os.PathLike, dpi: int, make_folder: bool = False,
                  error: type[PedaltoolError] = PedaltoolError) -> Path:
     """A matplotlib figure as a PNG, through :func:`write_atomic` (savefig alone writes the

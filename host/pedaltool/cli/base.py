@@ -6,8 +6,6 @@ Commands live in one module per room (``nam_cmds``, ``fit_cmds``, ``pedal_cmds``
 
 import atexit
 import errno
-import json
-import math
 import os
 import signal
 import sys
@@ -15,7 +13,7 @@ import threading
 
 import click
 
-from pedaltool import __version__
+from pedaltool import __version__, json_text
 from pedaltool.errors import PedaltoolError, debugging, internal_error_text
 
 
@@ -110,21 +108,6 @@ def json_on_stdout(cmd: click.Command, args: list[str]) -> bool:
     except click.UsageError:
         return False
     return _json_to_stdout(value)
-
-
-def json_text(data, indent: int | None = 2) -> str:
-    """``data`` as strict JSON, as every ``--json`` gives it: numpy scalars as numbers, NaN
-    and infinities as null (a score on too little signal can be NaN, and a file's metadata
-    can hold anything)."""
-    def finite(v):
-        if isinstance(v, dict):
-            return {k: finite(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [finite(x) for x in v]
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    return json.dumps(finite(json.loads(json.dumps(data, default=float))), indent=indent,
-                      allow_nan=False)
 
 
 def echo_json(data, indent: int | None = 2) -> None:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import click
 
-from pedaltool import json_report
+from pedaltool import json_report, json_text
 from pedaltool.cli.base import (
     echo_json,
     interrupt_text,
     json_option,
-    json_text,
     main,
     say_lines,
 )

@@ -135,13 +135,9 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     is read from its first channel (a note says so) and another rate is resampled to the
     model's (a warning); OUT_WAV's folders are created, an existing OUT_WAV is replaced.
     """
-    from pedaltool.outfile import check_not_an_input, check_writable
+    from pedaltool.outfile import check_output_wav
 
-    if out_wav.suffix.lower() != ".wav":
-        raise PedaltoolError(f"{out_wav}: render writes a WAV file (32-bit float); give a "
-                             ".wav name")
-    check_writable(out_wav, "output WAV")
-    check_not_an_input(out_wav, [model, in_wav], "output WAV")
+    check_output_wav(out_wav, [model, in_wav], "render writes a WAV file (32-bit float)")
     if _is_pedal(model):
         if slim is not None:
             raise PedaltoolError(f"{model}: --slim applies to .nam captures only")

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from pedaltool import json_report
+from pedaltool import json_report, json_text
 from pedaltool.errors import DeviceError
 from pedaltool.outfile import check_folder_writable, write_atomic, write_figure
 from pedaltool.paths import examples_dir
@@ -273,7 +272,6 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         "drive_knob": {"value": KNOB_DRIVE, "max_abs_diff_lsb": int(diff2.max())},
         "files": sorted(p.name for p in out.iterdir()),
     })
-    write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode(),
-                 error=DeviceError)
+    write_atomic(out / "report.json", (json_text(report) + "\n").encode(), error=DeviceError)
     echo(f"done: WAVs{', plot' if plotted else ''} and report.json in {out}/")
     return report

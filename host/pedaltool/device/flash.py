@@ -658,8 +658,8 @@ def flash(
     # read and checked (each model's sanity simulated) once, before the board: an empty or bad
     # bank is the next thing to fix, board or not
     bank = bank_files(Path(bank_dir))
-    if board is not None:  # a typo must not stop the pedal (its unsaved changes go): an audit
-        board_json(board)
+    if board is not None:  # a typo must not stop the pedal (its unsaved changes go: an
+        board_json(board)  # audit); only checked here, read where the plan uses it
     port = resolve_port(port)
     link = link_factory(port)
     with link:

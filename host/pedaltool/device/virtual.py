@@ -107,18 +107,15 @@ class VirtualPedal:
         transcript: str | os.PathLike | None = None,
         extra_env: dict[str, str] | None = None,
     ):
-        from pedaltool.outfile import check_folder_writable, check_not_an_input, check_writable
+        from pedaltool.outfile import check_folder_writable, check_output_wav
 
         if fs_dir is not None:
             check_folder_writable(fs_dir, "pedal filesystem folder", DeviceError)
         if output_wav is not None:
-            # as `render` refuses them: the board writes over whatever file it is given (an
-            # audit's `--input di.wav --output di.wav` lost the DI)
-            if Path(output_wav).suffix.lower() != ".wav":
-                raise DeviceError(f"{output_wav}: the virtual pedal writes a WAV file; give a "
-                                  ".wav name")
-            check_not_an_input(output_wav, [input_wav], "output WAV", DeviceError)
-            check_writable(output_wav, "output WAV", DeviceError)
+            # the board writes over whatever file it is given (an audit's `--input di.wav
+            # --output di.wav` lost the DI)
+            check_output_wav(output_wav, [input_wav], "the virtual pedal writes a WAV file",
+                             DeviceError)
             try:  # the simulated board opens the file, not its folder
                 Path(output_wav).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -220,7 +217,7 @@ class VirtualPedal:
                 pass
         self._fds = []
         if self._transcript:
-            self._log(None)
+            self._close_transcript()
         if self._registry_file is not None:
             self._registry_file.unlink(missing_ok=True)
         if self._fs_fd is not None:
@@ -230,26 +227,24 @@ class VirtualPedal:
             shutil.rmtree(self.fs_dir, ignore_errors=True)
         self._remove_scratch()
 
-    def _log(self, data: bytes | None) -> None:
-        """``data`` to the transcript, or (None) close it. A transcript that cannot be written
-        (a full disk) is closed and its error kept in ``transcript_error``: the pedal plays on,
-        and stop() still cleans up (the pump thread printed a traceback, and stop() left the
-        temporary filesystem behind: an audit)."""
-        t = self._transcript
+    def _log(self, data: bytes) -> None:
+        """``data`` to the transcript. One that cannot be written (a full disk) is closed
+        and its error kept in ``transcript_error``: the pedal plays on, and stop() still
+        cleans up (the pump thread printed a traceback, and stop() left the temporary
+        filesystem behind: an audit)."""
         try:
-            if data is None:
-                self._transcript = None
-                t.close()
-            else:
-                t.write(data)
-                t.flush()
+            self._transcript.write(data)
+            self._transcript.flush()
         except OSError as exc:
             self.transcript_error = exc.strerror or str(exc)
-            self._transcript = None
-            try:
-                t.close()
-            except OSError:
-                pass
+            self._close_transcript()
+
+    def _close_transcript(self) -> None:
+        t, self._transcript = self._transcript, None
+        try:
+            t.close()
+        except OSError as exc:  # what it still held could not be written
+            self.transcript_error = self.transcript_error or exc.strerror or str(exc)
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:

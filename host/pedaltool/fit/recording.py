@@ -615,9 +615,10 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     start, end = playing_span(d, rate)
     if (start, end) != (0, len(d)):
         d, t = d[start:end], t[start:end]
-        say(f"note: {di_path.name}: silent for its first {start / rate:.1f} s and its last "
-            f"{(len(whole_d) - end) / rate:.1f} s: the pair is fitted and scored on the "
-            f"{(end - start) / rate:.1f} s of playing between")
+        edges = [f"its {which} {n / rate:.1f} s" for which, n in
+                 (("first", start), ("last", len(whole_d) - end)) if n]
+        say(f"note: {di_path.name}: silent for {' and '.join(edges)}: the pair is fitted and "
+            f"scored on the {(end - start) / rate:.1f} s of playing")
         if end - start < MIN_SECONDS * rate:
             raise FitError(f"{pair}: only {(end - start) / rate:.2f} s of playing (need "
                            f"{MIN_SECONDS:g} s)")
