@@ -160,7 +160,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     (_wav_bytes(1, 1, 3, 16, b"\x00\x01" * 10), "unsupported sample rate 3 Hz"),
     (_wav_bytes(1, 1, 10_000_000, 16, b"\x00\x01" * 10), "unsupported sample rate"),
     (_wav_bytes(2, 1, 48000, 4, b"\x00" * 10), "unsupported WAV encoding"),
-    (_wav_bytes(1, 1, 48000, 12, b"\x00" * 10), "unsupported PCM sample size"),
+    (_wav_bytes(1, 1, 48000, 40, b"\x00" * 10), "unsupported PCM sample size 40 bits"),
     (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
     # a RIFF that is no WAVE (an AVI) is not "a WAV file: check the order" (a review)
     (b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(8), "not a WAV file (no RIFF/WAVE header)"),
@@ -189,6 +189,19 @@ def test_level_helpers():
     assert audio.rms_dbfs(sine) == pytest.approx(-3.0103, abs=1e-3)
     assert audio.peak_dbfs(sine) == pytest.approx(0.0, abs=1e-6)
     assert audio.dbfs_to_dbu(-12.0) == 0.0 and audio.dbu_to_dbfs(0.0, 18.0) == -18.0
+
+
+def test_reads_samples_narrower_than_their_bytes(tmp_path):
+    """A 12-bit WAV keeps each sample left-justified in 16 bits (20-bit ones in 24): it was
+    refused as an unsupported sample size (an audit)."""
+    x = np.array([0.5, -0.25, 2047 / 2048, -1.0])
+    payload = (np.round(x * 2048).astype("<i2") << 4).tobytes()  # 12 bits, the low 4 zero
+    fmt_chunk = struct.pack("<HHIIHH", 1, 1, 48000, 96000, 2, 12)
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk + b"data"
+            + struct.pack("<I", len(payload)) + payload)
+    p = tmp_path / "b12.wav"
+    p.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert np.allclose(audio.read_wav(p).samples, x)
 
 
 def test_reads_extensible_float_and_24_bit(tmp_path):

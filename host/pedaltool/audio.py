@@ -162,15 +162,18 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     if audio is None:
         raise _fail(p, "corrupt WAV: no data chunk")
     fmt, channels, rate, block_align, bits = fmt_info
-    if fmt == _FORMAT_PCM and bits not in (8, 16, 24, 32):
-        raise _fail(p, f"unsupported PCM sample size {bits} bits (expected 8, 16, 24 or 32)")
+    if fmt == _FORMAT_PCM and not 1 <= bits <= 32:
+        raise _fail(p, f"unsupported PCM sample size {bits} bits (expected 1 to 32)")
     if fmt == _FORMAT_FLOAT and bits not in (32, 64):
         raise _fail(p, f"unsupported float sample size {bits} bits (expected 32 or 64)")
     if fmt not in (_FORMAT_PCM, _FORMAT_FLOAT):
         raise _fail(p, f"unsupported WAV encoding (format tag 0x{fmt:04x}; need PCM or float)")
     if channels < 1:
         raise _fail(p, "corrupt WAV: zero channels")
-    frame = channels * (bits // 8)
+    # a 12- or 20-bit sample sits left-justified in whole bytes (16, 24): read at that width,
+    # it has its full scale there (an audit: a valid 12-bit file was refused)
+    width = 8 * ((bits + 7) // 8)
+    frame = channels * (width // 8)
     if block_align != frame:  # (a wrong one read the samples out of step: noise, unsaid)
         chans = (f"{channels} channels of {bits} bits take" if channels > 1
                  else f"1 channel of {bits} bits takes")
@@ -178,7 +181,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                        f"{frame}")
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         raise _fail(p, f"unsupported sample rate {rate} Hz (expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
-    samples = _decode(audio, fmt, bits, block_align)
+    samples = _decode(audio, fmt, width, block_align)
     if samples.size == 0:
         raise _fail(p, f"truncated: no audio samples of the {promised} bytes its data chunk "
                     "promises" if len(audio) < promised else "no audio samples (empty data "
@@ -190,7 +193,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         if silent(samples):  # a DI recorded on an interface's second input: said for every
             # command (an audit: render wrote silence, compare and fit called the file silent)
             loud = [c for c in range(1, channels)
-                    if not silent(_decode(audio, fmt, bits, block_align, c))]
+                    if not silent(_decode(audio, fmt, width, block_align, c))]
             if loud:
                 note += f"; it is silent, and channel {loud[0] + 1} is not: export that channel"
         notes.append(note)
