@@ -40,3 +40,16 @@ def test_demo_end_to_end(tmp_path):
         "naive baseline (fit report)"]
     assert fitted["esr"] > 0 and base["esr"] > 0
     assert "(fit report: on the fit's 20 s evaluation DI;" in p.stdout
+
+
+def test_a_demo_whose_fit_fails_leaves_no_folder_behind(tmp_path):
+    """An interrupted or failed fit left an empty pedals/ folder (an audit): the folder is
+    made with the model's file."""
+    from pedaltool.device.demo import run_demo
+    from pedaltool.errors import PedaltoolError
+
+    broken = tmp_path / "broken.nam"
+    broken.write_text("{not json")
+    with pytest.raises(PedaltoolError, match="broken.nam"):
+        run_demo(tmp_path / "demo", echo=lambda s: None, capture=broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.nam"]

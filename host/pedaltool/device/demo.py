@@ -156,8 +156,8 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
 
     out = Path(out_dir)
     pedals = out / "pedals"
-    check_folder_writable(out, "demo folder", DeviceError)
-    pedals.mkdir(parents=True, exist_ok=True)
+    check_folder_writable(out, "demo folder", DeviceError)  # (made with the model's file: an
+    # interrupted fit left an empty pedals/ folder, an audit)
     capture = Path(capture) if capture else examples_dir() / CAPTURE
     if not capture.is_file():
         raise DeviceError(f"{capture}: the bundled example capture is missing")
