@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -1024,7 +1025,8 @@ def _quantised(best, name: str, source, say: Callable[[str], None],
     for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
         pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
                             level_range=level_r)
-        plain = (Workers(1) if pool is None else pool).beside(_checked_quantise, pm, False)
+        plain = (pool.beside(_checked_quantise, pm, False) if pool is not None
+                 else partial(_checked_quantise, pm, False))  # (done here when needed)
         qp, sane, why, hopeless = _checked_quantise(pm, True)
         if qp is not None and not sane:
             p_qp, p_sane, _, p_hopeless = plain()
