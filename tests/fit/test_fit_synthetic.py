@@ -373,3 +373,14 @@ def test_thorough_fits_of_saturating_captures_get_more_playing():
     assert [t.args[-1] for t in data] == [4.0] * 3
     ds = core.make_dataset(lambda x: np.tanh(x).astype(np.float32), 48000, play_s=4.0)
     assert ds.n_play == 4 * 48000
+
+
+def test_a_config_the_fitter_cannot_work_with_is_refused_when_made():
+    """One check for every entry point (a capture, an oracle, a recording pair): a rate or
+    budget the fitter cannot work with is refused by FitConfig itself, before any work."""
+    with pytest.raises(FitError, match="unsupported rate 96000"):
+        api.FitConfig(rate=96000)
+    with pytest.raises(FitError, match="no structure fits a budget of 10"):
+        api.FitConfig(budget=10)
+    with pytest.raises(FitError, match="not a CPU budget"):
+        api.FitConfig(budget=float("nan"))

@@ -86,6 +86,12 @@ class FitConfig:
     progress: Callable[[str], None] | None = None
     workers: int = 0  # processes for the independent sub-fits; 0 = one per core, at most 2
 
+    def __post_init__(self):
+        # every entry point (a capture, an oracle, a recording pair) is refused here, before
+        # any work: the CLI's --rate choices keep other rates out, the API's int does not
+        _check_rate(self.rate)
+        check_budget(self.budget, self.arch)
+
 
 @dataclass
 class Score:
@@ -864,8 +870,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
     t0 = time.time()
     say = cfg.progress or (lambda s: None)
     rate = cfg.rate
-    _check_rate(rate)
-    check_budget(cfg.budget, cfg.arch)
     workers = fit_workers(cfg)
     evaluation = None if eval_x is None else (eval_x, eval_y)
     # the workers stay for the serial tail: a worker quantises beside it (_quantised)
@@ -1076,8 +1080,6 @@ def fit_capture(path: str | Path, cfg: FitConfig | None = None) -> FitResult:
 
     cfg = cfg or FitConfig()
     path = Path(path)
-    _check_rate(cfg.rate)
-    check_budget(cfg.budget, cfg.arch)
     model = nam.load(path)
     if cfg.progress:  # what `info` says of the file (a rate assumed, a version not known)
         for line in note_lines(model.notes):

@@ -547,8 +547,6 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     from pedaltool.fit import api
 
     cfg = cfg or api.FitConfig()
-    api._check_rate(cfg.rate)  # (the CLI's --rate choices; the API's FitConfig is any int)
-    api.check_budget(cfg.budget, cfg.arch)
     di_path, target_path = Path(di_path), Path(target_path)
     pair = f"{di_path.name} / {target_path.name}"
     same = (f"{pair}: the same recording twice; --target takes the device's output for the "
