@@ -155,6 +155,29 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
                        "why": "fails the sanity check (output unbounded)"}]
 
 
+def test_a_first_finalist_that_cannot_be_quantised_leaves_the_next_ones_reason(monkeypatch):
+    """None passes, and the best cannot be quantised at all: the result is the next one's
+    (its model and why it fails), where it was a bare "cannot quantise" error (a review)."""
+    real = api._quantised
+
+    def quantised(best, *a, **k):
+        if best.structure.name == "a":
+            return None, None, False, "+18 dB of level headroom overflows the mantissa"
+        pm, qp, _, _ = real(best, *a, **k)
+        return pm, qp, False, "output unbounded"
+
+    monkeypatch.setattr(api, "_quantised", quantised)
+    finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
+    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+                                                          lambda s: None)
+    assert best.structure.name == "b" and qp is not None and not sane
+    assert why == "output unbounded" and passed == []
+    # none that can be quantised: the best one's reason
+    monkeypatch.setattr(api, "_quantised", lambda best, *a, **k: (None, None, False, "overflow"))
+    with pytest.raises(api.FitError, match=r"^amp: cannot quantise the fitted model \(overflow"):
+        api._first_sane(finalists, "amp", None, lambda s: None)
+
+
 def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):
     """With the fit's workers, one of them quantises with the plain feedback while this process
     quantises with the other: here only this process's model fails the sanity check, so the

@@ -984,8 +984,8 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if loud is not None and best.crit > QUIET_MARGIN * loud[0].crit:
             break  # nothing quiet close enough: the loud one stays
         pm, qp, sane, why = _quantised(best, name, source, say, pool)
-        if first is None:
-            first = (best, pm, qp, why)
+        if first is None or (first[2] is None and qp is not None):
+            first = (best, pm, qp, why)  # the first that can be quantised, if any
         if not sane:
             skipped.append({"structure": best.structure.name, "polished": best.polished,
                             "why": f"fails the sanity check ({why})"})
@@ -1009,7 +1009,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         # a note, so that a batch's summary says it too (a Splawn draw idled at -69 dBFS)
         say(f"note: {name}: the model written idles at {idle_text(loud[4])}")
         return (*loud[:3], True, "", loud[3], loud[4])
-    best, pm, qp, why = first  # nothing passes: the best-validating candidate
+    best, pm, qp, why = first  # nothing passes: the best-validating quantisable candidate
     if qp is None:
         raise FitError(f"{name}: cannot quantise the fitted model ({why})")
     return best, pm, qp, False, why, [], contract_idle_dbfs(qp)
