@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from pedaltool.pedal.model import pole_radius
+
 # a trial step that takes a section's poles beyond this radius (or beyond the radius they
 # started at, when that is larger) is refused: the integer engine lets poles near z = 1 decay
 # only slowly (docs/arithmetic.md, "Known limitation"); pedal.sanity refuses a written section
@@ -31,7 +33,7 @@ REL_TOL = 1e-4  # stop when an iteration lowers the cost by less than this (rela
 
 def pole_radii(sos: np.ndarray) -> np.ndarray:
     """The larger pole radius of each normalised row (a0 = 1: the poles of z^2 + a1 z + a2)."""
-    return np.array([np.max(np.abs(np.roots([1.0, a1, a2])))
+    return np.array([pole_radius(a1, a2)
                      for a1, a2 in np.asarray(sos, dtype=np.float64)[:, 4:6]])
 
 

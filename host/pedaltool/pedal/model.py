@@ -193,6 +193,12 @@ def knob_offset_db(stage, knobs: dict | None) -> float:
     return hi * (2 * v - 1) if v >= 0.5 else lo * (1 - 2 * v)
 
 
+def pole_radius(a1: float, a2: float) -> float:
+    """The larger pole radius of the biquad denominator 1 + a1 z^-1 + a2 z^-2 (1 or more:
+    unstable)."""
+    return float(np.max(np.abs(np.roots([1.0, a1, a2]))))
+
+
 def dcblock_ba(corner_hz: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
     r = float(np.exp(-2 * np.pi * corner_hz / rate))
     g = (1 + r) / 2

@@ -36,6 +36,7 @@ from pedaltool.pedal.model import (
     fitted_knob,
     iter_stage_outputs,
     one_pole_coef,
+    pole_radius,
 )
 
 LOG2_DB = 20 * math.log10(2)  # dB per octave of gain
@@ -285,7 +286,7 @@ def _response_error(b, a, p5: tuple, rate: float) -> np.ndarray | None:
     from scipy.signal import freqz
 
     cq = np.array(p5, float) / Q26
-    if np.any(np.abs(np.roots([1.0, cq[3], cq[4]])) >= 1.0):
+    if pole_radius(cq[3], cq[4]) >= 1.0:
         return None  # rounding moved a pole onto/outside the unit circle (e.g. a dcblock)
     h = freqz(b, a, worN=_EF_W)[1]
     hq = freqz(cq[:3], [1.0, cq[3], cq[4]], worN=_EF_W)[1]
@@ -314,7 +315,7 @@ def _section_ba(st, rate: float):
     b, a = st.ba
     if not (np.all(np.isfinite(b)) and np.all(np.isfinite(a))):
         raise FitError("biquad: coefficients are not finite")
-    if np.any(np.abs(np.roots(a)) >= 1.0):
+    if pole_radius(a[1], a[2]) >= 1.0:
         raise FitError("biquad: unstable section (pole on or outside the unit circle)")
     return b, a
 

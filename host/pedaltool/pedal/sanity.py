@@ -72,6 +72,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool.errors import PedalFormatError
+from pedaltool.pedal.model import pole_radius
 from pedaltool.pedal.quantise import QuantisedPedal, check_quantised
 
 MAX_POLE_RADIUS = 0.99999
@@ -240,9 +241,7 @@ def sanity_check(qp: QuantisedPedal) -> None:
         raise SanityError(name, why, False)  # (a narrower knob range may pass)
     for st in qp.stages:
         if st.kind in ("biquad", "dcblock"):
-            a1, a2 = st.p[3] / 2**26, st.p[4] / 2**26
-            r = np.abs(np.roots([1.0, a1, a2]))
-            if np.any(r >= MAX_POLE_RADIUS):
+            if pole_radius(st.p[3] / 2**26, st.p[4] / 2**26) >= MAX_POLE_RADIUS:
                 raise SanityError(name, "biquad pole too close to the unit circle", True)
         if st.table is not None and not np.all(np.isfinite(st.table)):
             raise SanityError(name, "table not finite", True)
