@@ -131,6 +131,12 @@ class Workers:
             ex, self.ex = self.ex, None
             _end(ex, stop=True)  # (the others may still run a task, which is done here now)
 
+    def take_queued(self) -> list[Task]:
+        """The tasks waiting for ``run_graph`` (started, or running when the pool broke),
+        handed over: they are no longer queued here."""
+        tasks, self.queued = self.queued, []
+        return tasks
+
     def lost_a_worker(self) -> bool:
         """Has a worker process ended while the pool thinks it fine? A worker killed while
         it sends a result leaves half a message in the result pipe, and the executor waits
@@ -200,8 +206,7 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
         with Workers(workers) as own:
             return run_graph(tasks, workers, say, follow, own)
     queue = _Queue()
-    queue.push(pool.queued + list(tasks))
-    pool.queued = []
+    queue.push(pool.take_queued() + list(tasks))
     results: dict = {}
 
     def finish(t: Task, r) -> None:
@@ -237,8 +242,7 @@ def run_graph(tasks: list[Task], workers: int, say: Say,
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): do it here
             say("a worker process died; continuing in this process")
             pool.fall_back()
-            queue.push(pool.queued)
-            pool.queued = []
+            queue.push(pool.take_queued())
     while queue.heap:
         t = queue.pop()
         finish(t, one_blas_thread(t.fn, t.args))
