@@ -26,7 +26,7 @@ import numpy as np
 from scipy import signal
 
 from pedaltool.fit import linear
-from pedaltool.fit.blocks import BlockModel, cascade_sos, envelope
+from pedaltool.fit.blocks import BlockModel, cascade_sos, table_input
 from pedaltool.fit.colfilter import sosfilt_bank, sosfilt_rows
 from pedaltool.fit.keptrows import kept_rows_into
 from pedaltool.fit.metrics import pre_emphasise
@@ -168,10 +168,7 @@ class JointProblem:
             st = m.stages[k]
             if u is None or k != start:
                 vin[k] = v
-                s = signal.sosfilt(cascade_sos(st.pre, self.rate), v)
-                if st.env_depth != 0.0:
-                    s = s + st.env_depth * envelope(s, st.env_ms, self.rate)
-                u = st.in_gain * s
+                u = table_input(st, signal.sosfilt(cascade_sos(st.pre, self.rate), v), self.rate)
             uin[k] = u
             if k < n - 1:
                 v = table_lookup(u, st.knots, st.values)
