@@ -14,6 +14,11 @@ from pedaltool.pedal.accuracy import idle_floor_dbfs, loud_passage
 RATE = 48000
 
 
+def _first_sane(*args) -> tuple:
+    c = api._first_sane(*args)
+    return c.best, c.pedal_model, c.qpedal, c.sane, c.why, c.passed_over, c.idle_dbfs
+
+
 def _candidate(name: str, crit: float) -> Candidate:
     st = S.Structure(name, [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2"], knots=33)
     return Candidate(st, known_model(), crit / 2, crit / 2, 0.0)
@@ -32,7 +37,7 @@ def test_a_finalist_that_idles_loudly_gives_way_to_a_quiet_one_nearly_as_good(
     calls = iter(idles)
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: next(calls))
     finalists = [_candidate(n, c) for n, c in zip("abc", crits, strict=False)]
-    best, pm, qp, sane, why, passed, idle = api._first_sane(finalists, "amp", None,
+    best, pm, qp, sane, why, passed, idle = _first_sane(finalists, "amp", None,
                                                              said.append)
     assert best.structure.name == written and sane and why == ""
     assert idle == idles["abc".index(written)]  # measured once, handed on (FitResult.idle_dbfs)
@@ -133,7 +138,7 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
     monkeypatch.setattr(api, "_sanity", lambda qp: (False, "output unbounded", True))
     # "a" with its post-EQ polished: the entry says so (its source shares its name)
     finalists = [replace(_candidate("a", 0.10), polished=True), _candidate("b", 0.11)]
-    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+    best, pm, qp, sane, why, passed, _ = _first_sane(finalists, "amp", None,
                                                           lambda s: None)
     assert best.structure.name == "a" and not sane and why == "output unbounded"
     assert passed == []  # nothing written: nothing passed over
@@ -148,7 +153,7 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
             (pm, qp, False, "output unbounded")
 
     monkeypatch.setattr(api, "_quantised", quantised)
-    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+    best, pm, qp, sane, why, passed, _ = _first_sane(finalists, "amp", None,
                                                           lambda s: None)
     assert best.structure.name == "b" and sane and why == ""
     assert passed == [{"structure": "a", "polished": True,
@@ -168,7 +173,7 @@ def test_a_first_finalist_that_cannot_be_quantised_leaves_the_next_ones_reason(m
 
     monkeypatch.setattr(api, "_quantised", quantised)
     finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
-    best, pm, qp, sane, why, passed, _ = api._first_sane(finalists, "amp", None,
+    best, pm, qp, sane, why, passed, _ = _first_sane(finalists, "amp", None,
                                                           lambda s: None)
     assert best.structure.name == "b" and qp is not None and not sane
     assert why == "output unbounded" and passed == []

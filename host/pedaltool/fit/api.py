@@ -924,37 +924,34 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         target = metrics.Target(eval_y)
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
-            best, pm, qp, sane, why, passed_over, idle = _first_sane(finalists, name, source,
-                                                                     say, pool)
+            chosen = _first_sane(finalists, name, source, say, pool)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
-                qp, pm, best.model, eval_x, target, cfg.arch, beside, cfg.effort)
+                chosen, eval_x, target, cfg.arch, beside, cfg.effort)
         bscore, bfloat = done["base score"] if cfg.baseline else (None, None)
         res = FitResult(
-            name=name, source_path=source_path, rate=rate, structure=best.structure.name,
-            structure_notes=best.notes, post_eq_polished=best.polished, cycles=cycles,
-            budget=cfg.budget, arch=cfg.arch,
-            model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
+            **chosen.result_fields(), rate=rate, cycles=cycles, budget=cfg.budget,
+            arch=cfg.arch, name=name, source_path=source_path, score=score, float_score=fscore,
             baseline=bscore, baseline_float=bfloat, candidates=cands, seconds=time.time() - t0,
-            render_seconds=render.seconds, latency=pr.latency, level_scale=level, sane=sane,
-            sanity_message=why, log=best.log, effort=cfg.effort, eval_x=eval_x, eval_y=eval_y,
-            eval_device=dev, device_vs_float_esr=dev_vs_float, idle_dbfs=idle,
-            saturating=core.is_saturating(pr), passed_over=passed_over)
+            render_seconds=render.seconds, latency=pr.latency, level_scale=level,
+            effort=cfg.effort, eval_x=eval_x, eval_y=eval_y, eval_device=dev,
+            device_vs_float_esr=dev_vs_float, saturating=core.is_saturating(pr))
         say(f"done: {res.structure}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
         return res
 
 
-def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Target, arch: str,
+def score_written(chosen: Chosen, x: np.ndarray, target: metrics.Target, arch: str,
                   beside: ThreadPoolExecutor | None = None, effort: str = ""
                   ) -> tuple[Score, Score, float, float, np.ndarray]:
     """(device-exact score, float-model score, device-vs-float ESR, cycles/sample of the
-    file, the device-exact output it scored) of a written model ``qp`` (quantised from
-    ``pm``, fitted as ``model``) on ``x`` against ``target``, stamped into ``pm.accuracy``
-    and ``qp.accuracy`` (with the fit's ``effort``). ``beside``: a thread to score the float
-    model in (the same numbers; numpy lets go of the GIL)."""
+    file, the device-exact output it scored) of the model a fit writes on ``x`` against
+    ``target``, stamped into its PedalModel's and QuantisedPedal's ``accuracy`` (with the
+    fit's ``effort``). ``beside``: a thread to score the float model in (the same numbers;
+    numpy lets go of the GIL)."""
     from pedaltool.pedal import simulate_device_float
 
-    dev, flt = simulate_device_float(qp, x), core.simulate(model, x)
+    pm, qp = chosen.pedal_model, chosen.qpedal
+    dev, flt = simulate_device_float(qp, x), core.simulate(chosen.best.model, x)
     float_scored = beside.submit(_score, flt, target) if beside else None
     score = _score(dev, target)
     fscore = float_scored.result() if float_scored else _score(flt, target)
@@ -965,15 +962,36 @@ def score_written(qp, pm, model: BlockModel, x: np.ndarray, target: metrics.Targ
     return score, fscore, metrics.esr(dev, flt), cycles, dev
 
 
+@dataclass
+class Chosen:
+    """The finalist a fit writes (``_first_sane``) and its quantised model."""
+
+    best: core.Candidate
+    pedal_model: object  # pedaltool.pedal.model.PedalModel
+    qpedal: object  # pedaltool.pedal.QuantisedPedal
+    sane: bool  # passes the sanity check: the file may be written
+    why: str  # why it fails the sanity check ("" when it passes)
+    # the finalists ranked before it and not written, each {"structure", "polished", "why"}
+    # (FitResult.passed_over: the result table says why the naive structure was not written
+    # where its raw ESR is the lower, an audit)
+    passed_over: list
+    idle_dbfs: float  # its contract idle floor (contract_idle_dbfs; FitResult.idle_dbfs)
+
+    def result_fields(self) -> dict:
+        """The FitResult fields that come from the finalist written."""
+        b = self.best
+        return {"structure": b.structure.name, "structure_notes": b.notes,
+                "post_eq_polished": b.polished, "model": b.model, "log": b.log,
+                "pedal_model": self.pedal_model, "qpedal": self.qpedal, "sane": self.sane,
+                "sanity_message": self.why, "passed_over": self.passed_over,
+                "idle_dbfs": self.idle_dbfs}
+
+
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
-                pool: Workers | None = None) -> tuple:
-    """(candidate, PedalModel, QuantisedPedal, passed, reason, passed over, idle) of the
-    first finalist whose quantised model passes the sanity check, with the widest knob ranges
-    that pass; when none passes, the first finalist's (not to be written). ``pool``: see
-    _quantised. "passed over": the finalists ranked before the one written and not written,
-    each {"structure", "polished", "why"} (FitResult.passed_over: the result table says why
-    the naive structure was not written where its raw ESR is the lower, an audit). "idle":
-    the model's contract idle floor (dBFS, ``contract_idle_dbfs``; FitResult.idle_dbfs).
+                pool: Workers | None = None) -> Chosen:
+    """The first finalist whose quantised model passes the sanity check, with the widest knob
+    ranges that pass; when none passes, the first that can be quantised (not to be written).
+    ``pool``: see _quantised.
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
@@ -981,11 +999,11 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
     first = loud = None
     skipped: list = []
     for best in finalists:
-        if loud is not None and best.crit > QUIET_MARGIN * loud[0].crit:
+        if loud is not None and best.crit > QUIET_MARGIN * loud.best.crit:
             break  # nothing quiet close enough: the loud one stays
         pm, qp, sane, why = _quantised(best, name, source, say, pool)
-        if first is None or (first[2] is None and qp is not None):
-            first = (best, pm, qp, why)  # the first that can be quantised, if any
+        if first is None or (first.qpedal is None and qp is not None):
+            first = Chosen(best, pm, qp, False, why, [], float("nan"))  # (quantisable, if any)
         if not sane:
             skipped.append({"structure": best.structure.name, "polished": best.polished,
                             "why": f"fails the sanity check ({why})"})
@@ -994,25 +1012,25 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if idle <= IDLE_LIMIT_DBFS:
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
-                    f"(validation {best.crit:.4f} against {loud[0].crit:.4f})")
-            return best, pm, qp, True, "", skipped, idle
+                    f"(validation {best.crit:.4f} against {loud.best.crit:.4f})")
+            return Chosen(best, pm, qp, True, "", skipped, idle)
         loud_text = f"idles at {idle:.0f} dBFS after a loud input (the contract: " \
                     f"{IDLE_LIMIT_DBFS:.0f})"
         if loud is None:
             say(f"{best.structure.name}: {loud_text}; trying the next finalist")
-            loud = (best, pm, qp, skipped[:], idle)  # (those passed over before it)
+            loud = Chosen(best, pm, qp, True, "", skipped[:], idle)  # (those passed over before)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
         skipped.append({"structure": best.structure.name, "polished": best.polished,
                         "why": loud_text})
     if loud is not None:  # nothing quiet close enough: the loud one is written
         # a note, so that a batch's summary says it too (a Splawn draw idled at -69 dBFS)
-        say(f"note: {name}: the model written idles at {idle_text(loud[4])}")
-        return (*loud[:3], True, "", loud[3], loud[4])
-    best, pm, qp, why = first  # nothing passes: the best-validating quantisable candidate
-    if qp is None:
-        raise FitError(f"{name}: cannot quantise the fitted model ({why})")
-    return best, pm, qp, False, why, [], contract_idle_dbfs(qp)
+        say(f"note: {name}: the model written idles at {idle_text(loud.idle_dbfs)}")
+        return loud
+    if first.qpedal is None:  # nothing passes, nothing can be quantised
+        raise FitError(f"{name}: cannot quantise the fitted model ({first.why})")
+    first.idle_dbfs = contract_idle_dbfs(first.qpedal)  # nothing passes: not to be written
+    return first
 
 
 def _quantised(best, name: str, source, say: Callable[[str], None],

@@ -653,22 +653,20 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     cands = api.candidate_rows(quick, finals, base, cfg.arch, seeded=False)
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
-    best, pm, qp, sane, why, passed_over, idle = api._first_sane(finalists, name, src, say)
+    chosen = api._first_sane(finalists, name, src, say)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
-        qp, pm, best.model, x_ev, target, cfg.arch, effort=cfg.effort)
+        chosen, x_ev, target, cfg.arch, effort=cfg.effort)
     bscore = api.baseline_device_score(base.model, x_ev, target, name)
-    say(f"done: {best.structure.name}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
+    fields = chosen.result_fields()
+    say(f"done: {fields['structure']}, device ESR {score.esr:.4f} (pre {score.esr_pre:.4f})")
+    fields["structure_notes"] += (f"; aligned by {lag} samples, scored on the held-out end of "
+                                  "the recording")
     return api.FitResult(
-        eval_x=x_ev, eval_y=t[cut:], eval_device=dev,
-        name=name, source_path=str(target_path), rate=rate, structure=best.structure.name,
-        structure_notes=best.notes + f"; aligned by {lag} samples, scored on the "
-        "held-out end of the recording", cycles=cycles, budget=cfg.budget, arch=cfg.arch,
-        model=best.model, pedal_model=pm, qpedal=qp, score=score, float_score=fscore,
-        baseline=bscore, baseline_float=None, seconds=time.time() - t0, latency=pr.latency,
-        candidates=cands,
-        sane=sane, sanity_message=why, log=best.log, effort=cfg.effort,
-        device_vs_float_esr=dev_vs_float, idle_dbfs=idle, saturating=saturating,
-        passed_over=passed_over, post_eq_polished=best.polished,
+        **fields, eval_x=x_ev, eval_y=t[cut:], eval_device=dev,
+        name=name, source_path=str(target_path), rate=rate, cycles=cycles, budget=cfg.budget,
+        arch=cfg.arch, score=score, float_score=fscore, baseline=bscore, baseline_float=None,
+        seconds=time.time() - t0, latency=pr.latency, candidates=cands, effort=cfg.effort,
+        device_vs_float_esr=dev_vs_float, saturating=saturating,
         recording={"di": str(di_path), "reamp": str(target_path), "lag_samples": lag})
 
