@@ -19,6 +19,7 @@ from array import array
 
 import micropython
 from machine import I2C, I2S, Pin
+from micropython import const
 
 from pedalcore import VERSION
 from pedalcore import board as boardmod
@@ -37,6 +38,12 @@ FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still 
 CONSOLE_EVERY_MS = 20    # console poll period
 LAG_PERSIST_BLOCKS = 16  # a backlog that lasts this long is latency, not a passing stall
 KNOB_NAMES = ("drive", "tone", "level")
+# The block counter wraps and the CPU-load sums are halved before a board's small ints end
+# (2^30): one past that allocates, which fails with the heap locked and, every block again,
+# would stop the audio (36 min of playing at 50 % load filled busy_sum; an audit)
+COUNT_MASK = const(0x1FFFFFFF)
+BUSY_SUM_MAX = const(1 << 28)  # us; + one block's busy (< 2^29, ticks_diff) stays < 2^30
+BUSY_N_MAX = const(1 << 20)  # blocks (about 12 min on a Pico)
 
 
 def _nothing(_):
@@ -264,11 +271,14 @@ class App:
         self.stage = 2
         self.tx.write(self.tx_buf)
         self.stage = 0
+        if self.busy_sum > BUSY_SUM_MAX or self.busy_n > BUSY_N_MAX:
+            self.busy_sum >>= 1  # (the same load over about half the blocks)
+            self.busy_n >>= 1
         self.busy_sum += busy
         self.busy_n += 1
         if busy > self.busy_max:
             self.busy_max = busy
-        self.blocks += 1
+        self.blocks = (self.blocks + 1) & COUNT_MASK
         return True
 
     # -- the loop ----------------------------------------------------------------------------
@@ -312,15 +322,16 @@ class App:
             # the effect failed mid-block: play this block dry so the stream has no gap
             mix_out(self.dry, self.wet, self.tx_buf, self.n, 0, 0, self.v, self.v)
             self.tx.write(self.tx_buf)
-            self.blocks += 1
+            self.blocks = (self.blocks + 1) & COUNT_MASK
         self.stage = 0
 
     def _tick_clock(self):
-        self.now_ms += self.ms_per_block
+        t = self.now_ms + self.ms_per_block
         self.ms_frac += self.ms_rem_per_block
         if self.ms_frac >= self.rate:
             self.ms_frac -= self.rate
-            self.now_ms += 1
+            t += 1
+        self.now_ms = t & ctl.CLOCK_MASK
 
     def _control(self):
         self._tick_clock()

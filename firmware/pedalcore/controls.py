@@ -16,6 +16,16 @@ HYST = const(6)          # a pot must move this many counts (of 1023) to count a
 TAKEOVER = const(40)     # a console override holds until the pot moves this far
 SMOOTH_SHIFT = const(2)  # one-pole smoothing: s += (x - s) >> 2 per read
 
+# The ms clock wraps here (6.2 days): a board's small ints end at 2^30, and one past that
+# would allocate, which fails in the locked heap of the audio loop
+CLOCK_MASK = const(0x1FFFFFFF)
+
+
+def ms_since(now, then):
+    """ms from ``then`` to ``now`` on the wrapping clock (both within CLOCK_MASK)."""
+    return (now - then) & CLOCK_MASK
+
+
 # footswitch events returned by Controls.update()
 NONE = const(0)
 SHORT = const(1)
@@ -91,14 +101,14 @@ class Footswitch:
         if raw != self.candidate:
             self.candidate = raw
             self.since = now
-        elif raw != self.stable and now - self.since >= self.debounce_ms:
+        elif raw != self.stable and ms_since(now, self.since) >= self.debounce_ms:
             self.stable = raw
             if raw:
                 self.pressed_at = now
                 self.long_fired = False
             elif not self.long_fired:
                 return SHORT
-        if self.stable and not self.long_fired and now - self.pressed_at >= self.long_ms:
+        if self.stable and not self.long_fired and ms_since(now, self.pressed_at) >= self.long_ms:
             self.long_fired = True
             return LONG
         return NONE
@@ -140,7 +150,7 @@ class Led:
             self.mode = LED_STEADY
 
     def update(self, now):
-        t = now - self.t0
+        t = ms_since(now, self.t0)
         if self.mode == LED_FAULT:
             self._set(1 if (now // 60) & 1 else 0)
         elif self.mode == LED_CODE:

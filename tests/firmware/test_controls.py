@@ -107,3 +107,42 @@ def test_second_footswitch_and_expression_on_esp32s3(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.final["preset"] == 2 and r.final["name"] == "second"
     assert r.final["knobs"]["drive"] == 0.0 and r.final["block_frames"] == 128
+
+
+#: prelude: the counters and the ms clock start just short of where a board's small ints end
+#: (2^30; the unix port's go to 2^62, so nothing else would find it), and every control tick
+#: checks that they stay below it
+NEAR_THE_LIMITS = """
+_start = app.App.start
+def _start_late(self):
+    _start(self)
+    self.busy_sum, self.busy_n = (1 << 30) - 5000, 1 << 21
+    self.blocks = 0x1FFFFFFF - 10  # (where they wrap)
+    self.now_ms = 0x1FFFFFFF - 1000  # wraps about 1 s in: between the presses
+app.App.start = _start_late
+_control = app.App._control
+def _checked_control(self):
+    for k in ("busy_sum", "busy_n", "blocks", "now_ms"):
+        v = getattr(self, k)
+        if not 0 <= v < (1 << 30):
+            print("@range", k, v)
+            raise SystemExit(3)
+    _control(self)
+app.App._control = _checked_control
+"""
+
+
+def test_counters_and_the_clock_stay_small_ints_and_the_controls_work_across_the_wrap(
+        run, tmp_path):
+    """On a board, an int past 2^30 - 1 is allocated, which fails with the heap locked: the
+    CPU-load sum reached it after 36 min at 50 % load and stopped the audio (an audit). The
+    same script as above, started near those limits: the same output, the same presses."""
+    r0, x, y0, _ = run
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first")),
+                                "b.pedal": pedal_bytes(pedal_model("second", 12.0))})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), script=SCRIPT,
+               stdin="set level 0.9\n", prelude=NEAR_THE_LIMITS)
+    assert r.returncode == 0 and not r.tagged("range"), r.stdout[-400:] + r.stderr[-400:]
+    assert r.final["fault"] is None and r.final["preset"] == 2
+    assert np.array_equal(read_wav16(tmp_path / "out.wav"), y0)  # the presses, the knobs
+    assert r.final["blocks"] == (0x1FFFFFFF - 10 + r0.final["blocks"]) & 0x1FFFFFFF
