@@ -138,15 +138,15 @@ class App:
         self.controls = ctl.Controls(b.controls)
         self.reader = console.LineReader()
         for p in self.controls.pots:
-            self.knobs[p.name] = p.value
+            if p.name not in self.knobs:  # the knob's own pot, not an expression pedal on it
+                self.knobs[p.name] = p.value
+                self.controls.hold_others(p.name, p)
         for name in KNOB_NAMES:
             if name not in self.knobs:
                 self.knobs[name] = None  # no pot: the model's fitted point
         for name, v in self.settings["knobs"].items():
             self.knobs[name] = int(v * 1023 + 0.5)
-            p = self.controls.pot(name)
-            if p is not None:
-                p.override()
+            self.controls.hold_others(name)
         try:
             from pedalcore.engine import Engine
             self.Engine = Engine
@@ -361,6 +361,7 @@ class App:
         ev = c.update(self.now_ms)
         if c.changed is not None:
             self._knob(c.changed.name, c.changed.value)
+            c.hold_others(c.changed.name, c.changed)
         if ev:
             self._footswitch(ev)
         if self.pending is not None:
@@ -531,11 +532,13 @@ class App:
             return ("err", "set: unknown key " + key[:20] + " (drive, tone, level, gate)")
         p = self.controls.pot(key)
         if value == "pot":
+            if p is None:  # (an expression pedal alone is a pot too)
+                return ("err", "set %s pot: this board has no %s pot" % (key, key))
             if key in self.settings["knobs"]:
                 del self.settings["knobs"][key]
-            if p is not None:
-                p.overridden = False
-                self._knob(key, p.value)
+            self.controls.hold_others(key, p)
+            p.overridden = False
+            self._knob(key, p.value)
             return ("ok", "%s pot" % key)
         v = console.parse_knob_value(value)
         if v is None:
@@ -544,8 +547,7 @@ class App:
         if self.run_engine:
             self._engine_knob(key, self.knobs[key])
         self.settings["knobs"][key] = v
-        if p is not None:
-            p.override()
+        self.controls.hold_others(key)
         return ("ok", "%s %.3f" % (key, v))
 
     def cmd_preset(self, which):

@@ -215,7 +215,16 @@ class Controls:
         return ev
 
     def pot(self, name):
+        """The knob's own pot (an expression pedal on the same knob comes after it), or None."""
         for p in self.pots:
             if p.name == name:
                 return p
         return None
+
+    def hold_others(self, name, moved=None):
+        """Knob ``name`` was just set by the pot ``moved`` (None: by the console): every other
+        pot on that knob holds until it really moves (soft takeover), so an expression pedal
+        and the knob's own pot take turns, the one last moved ruling. Allocates nothing."""
+        for p in self.pots:
+            if p.name == name and p is not moved:
+                p.override()

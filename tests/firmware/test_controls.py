@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from fwsim import make_slot, pedal_bytes, pedal_model, read_wav16, run_fw, write_wav16
+from fwsim import board_json, make_slot, pedal_bytes, pedal_model, read_wav16, run_fw, write_wav16
 
 BLOCK = 32
 FS, LED = 15, 14  # rpi_pico profile
@@ -146,3 +146,40 @@ def test_counters_and_the_clock_stay_small_ints_and_the_controls_work_across_the
     assert r.final["fault"] is None and r.final["preset"] == 2
     assert np.array_equal(read_wav16(tmp_path / "out.wav"), y0)  # the presses, the knobs
     assert r.final["blocks"] == (0x1FFFFFFF - 10 + r0.final["blocks"]) & 0x1FFFFFFF
+
+
+EXPRESSION_STEPS = [  # (script lines so far, drive in the final status)
+    ("0 adc 36 65535\n0 adc 32 0\n", 1.0),  # at boot the drive knob rules, not the pedal
+    ("700 adc 32 800\n", 0.7),  # 12 counts of the pedal: the console's 0.7 holds
+    ("1200 adc 32 40000\n", 625 / 1023),  # the pedal really moved: it rules
+    ("1800 adc 36 60000\n", 937 / 1023),  # then the knob moved: it rules again
+]
+
+
+@pytest.mark.parametrize("steps", range(1, len(EXPRESSION_STEPS) + 1))
+def test_an_expression_pedal_and_the_knob_it_shares_take_turns(tmp_path, steps):
+    """esp32_devkitc: an expression pedal on drive beside the drive pot. The pot ruled at boot
+    only if it came last, the pedal's jitter undid a console setting, and the knob ruled
+    again only after a reboot (a firmware review): now the one last moved rules."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first"))},
+                     board="esp32_devkitc")
+    script = "".join(s for s, _ in EXPRESSION_STEPS[:steps])
+    x = np.zeros(48000 * 5 // 2, np.int16)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), script=script,
+               stdin="set drive 0.7\n" if steps > 1 else "",
+               extra_env={"PEDALTOOL_SIM_PORT": "esp32"})
+    assert r.returncode == 0, r.stderr
+    # (within the pots' hysteresis, 6 counts)
+    assert r.final["knobs"]["drive"] == pytest.approx(EXPRESSION_STEPS[steps - 1][1],
+                                                      abs=6.5 / 1023)
+
+
+def test_set_pot_on_a_knob_without_a_pot_says_so(tmp_path):
+    board = json.loads(json.dumps(board_json()))
+    del board["controls"]["pots"]["tone"]
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first"))}, board=board)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", np.zeros(9600, np.int16)),
+               stdin="set tone 0.9\nset tone pot\n")
+    assert r.returncode == 0, r.stderr
+    assert r.replies[-2:] == ["@ok tone 0.900", "@err set tone pot: this board has no tone pot"]
+    assert r.final["knobs"]["tone"] == 0.9
