@@ -3,9 +3,9 @@
 # Entry point (called by the boot loader main.py): run(slot_dir, settings_path).
 #
 # Audio path, once per block of N frames, with the heap locked (micropython.heap_lock): read
-# N 32-bit slots from the RX I2S, unpack to int16 (viper) into dry and wet, engine.process(wet)
-# in place, mix dry/wet with the bypass weight and the master volume (both ramped per sample, viper), pack to
-# 32-bit slots and write to the TX I2S. Nothing in there allocates; an exception in there
+# N 32-bit slots from the RX I2S, unpack to int16 into dry and wet, engine.process(wet) in
+# place, mix dry/wet with the bypass weight and the master volume (both ramped per sample), pack
+# to 32-bit slots and write to the TX I2S (the I/O kernels: asm_thumb on ARM, else viper). Nothing in there allocates; an exception in there
 # (e.g. the engine) unlocks, drops the effect and carries on in bypass: never noise.
 #
 # Between blocks (heap unlocked): one pot read, footswitches, LED, and every ~20 ms the console.
@@ -32,6 +32,11 @@ try:
     from pedalcore.blockio import fill16, mix_out, unpack_in
 except (SyntaxError, ImportError, ValueError):  # no native emitter on this port
     from pedalcore.blockio_ref import fill16, mix_out, unpack_in
+try:  # on ARM the asm_thumb I/O kernels: bit-identical, 5x faster, and what the cost model
+    # charges there (docs/performance.md; the viper pair costs about 300 cycles/sample more)
+    from pedalcore.kernels_thumb import mix_out, unpack_in
+except (SyntaxError, ImportError, ValueError):  # no asm_thumb on this port
+    pass
 
 ONE = 32768              # Q15 unity of the mixer weight and volume
 FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still feels instant)

@@ -228,6 +228,38 @@ def test_plain_python_block_io_gives_the_same_output(played, tmp_path):
     assert np.array_equal(read_wav16(tmp_path / "out.wav"), y)
 
 
+#: a stand-in for kernels_thumb (asm_thumb does not compile on the unix port): the viper
+#: kernels, with block I/O of its own
+FAKE_KERNELS_THUMB = """
+from pedalcore.kernels import *
+from pedalcore import blockio as _b
+
+def unpack_in(src, dry, wet, n):
+    return _b.unpack_in(src, dry, wet, n)
+
+def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
+    return _b.mix_out(dry, wet, dst, n, w0, w1, v0, v1)
+"""
+
+THUMB_IO_CHECK = """
+from pedalcore import kernels_thumb as _kt
+print("@io", app.unpack_in is _kt.unpack_in and app.mix_out is _kt.mix_out)
+"""
+
+
+def test_the_asm_block_io_is_used_where_asm_thumb_compiles(played, tmp_path):
+    """On ARM the app plays through kernels_thumb's unpack_in and mix_out, which the cost
+    model charges there (63 cycles/sample against viper's 360): it always used the viper
+    pair, so every RP2040 fit's cost was about 300 cycles/sample short (a docs audit)."""
+    _, x, y, _ = played
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model())})
+    (slot / "pedalcore" / "kernels_thumb.py").write_text(FAKE_KERNELS_THUMB)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=THUMB_IO_CHECK)
+    assert r.returncode == 0, r.stderr
+    assert r.tagged("io") == ["True"]
+    assert np.array_equal(read_wav16(tmp_path / "out.wav"), y)
+
+
 ONE_SLOW_BLOCK = """
 import time as _t
 from pedalcore import engine as _e
