@@ -32,11 +32,6 @@ try:
     from pedalcore.blockio import fill16, mix_out, unpack_in
 except (SyntaxError, ImportError, ValueError):  # no native emitter on this port
     from pedalcore.blockio_ref import fill16, mix_out, unpack_in
-try:  # on ARM the asm_thumb I/O kernels: bit-identical, 5x faster, and what the cost model
-    # charges there (docs/performance.md; the viper pair costs about 300 cycles/sample more)
-    from pedalcore.kernels_thumb import mix_out, unpack_in
-except (SyntaxError, ImportError, ValueError):  # no asm_thumb on this port
-    pass
 
 ONE = 32768              # Q15 unity of the mixer weight and volume
 FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still feels instant)
@@ -53,6 +48,15 @@ BUSY_N_MAX = const(1 << 20)  # blocks (about 12 min on a Pico)
 
 def _nothing(_):
     return None
+
+
+def _use_io_kernels(k):
+    """The engine's kernel provider's own block I/O, where it has one: on ARM kernels_thumb's
+    asm unpack_in and mix_out, bit-identical to blockio's, and what the cost model charges
+    there (docs/performance.md; the viper pair costs about 300 cycles/sample more)."""
+    global unpack_in, mix_out
+    if hasattr(k, "unpack_in") and hasattr(k, "mix_out"):
+        unpack_in, mix_out = k.unpack_in, k.mix_out
 
 
 def _dbfs(peak):
@@ -153,8 +157,9 @@ class App:
             self.knobs[name] = int(v * 1023 + 0.5)
             self.controls.hold_others(name)
         try:
-            from pedalcore.engine import Engine
-            self.Engine = Engine
+            from pedalcore import engine
+            self.Engine = engine.Engine
+            _use_io_kernels(engine.K)
         except Exception as e:  # no engine on this slot: a plain (buffered) bypass pedal
             self.Engine = None
             self._set_fault("engine: " + type(e).__name__ + " " + str(e)[:60])

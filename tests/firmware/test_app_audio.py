@@ -243,7 +243,11 @@ def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
 
 THUMB_IO_CHECK = """
 from pedalcore import kernels_thumb as _kt
-print("@io", app.unpack_in is _kt.unpack_in and app.mix_out is _kt.mix_out)
+_status = app.App.status_json
+def _status_and_io(self):
+    print("@io", app.unpack_in is _kt.unpack_in and app.mix_out is _kt.mix_out)
+    return _status(self)
+app.App.status_json = _status_and_io
 """
 
 
