@@ -1,11 +1,13 @@
 # pedaltool boot loader: the one file `pedaltool flash` keeps outside the A/B slots.
 #
 # It picks the firmware slot named in pt/current ("a" or "b"), checks that slot's manifest
-# (every file present with the right size and SHA-256), falls back to the other slot, puts the
-# slot on sys.path and calls pedalcore.app.run(slot_dir, "pt/settings.json"). If no slot is
-# valid it prints one `@err` line and returns, which leaves the board in the REPL so that
-# `pedaltool flash` can still reach it. It never imports anything from bank/ (.pedal files are
-# data) and it must stay small, plain and old-MicroPython-compatible: it is updated rarely.
+# (every firmware file present with the right size and SHA-256; the bank's .pedal files are
+# data the app checks one by one, so a damaged one costs its preset, not the slot), falls back
+# to the other slot, puts the slot on sys.path and calls
+# pedalcore.app.run(slot_dir, "pt/settings.json"). If no slot is valid it prints one `@err`
+# line and returns, which leaves the board in the REPL so that `pedaltool flash` can still
+# reach it. It never imports anything from bank/ (.pedal files are data) and it must stay
+# small, plain and old-MicroPython-compatible: it is updated rarely.
 import sys
 
 try:
@@ -63,7 +65,11 @@ def slot_problem(slot):
     if "pedalcore/app.py" not in files and "pedalcore/app.mpy" not in files:
         return "no pedalcore/app"
     for name in files:
+        if name.startswith("bank/"):
+            continue  # a preset: the app refuses a damaged one alone (its CRC), and plays on
         meta = files[name]
+        if not isinstance(meta, dict) or not isinstance(meta.get("size"), int):
+            return "bad manifest entry for " + name
         path = base + "/" + name
         try:
             size = os.stat(path)[6]

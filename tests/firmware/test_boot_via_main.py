@@ -13,7 +13,9 @@ from pedaltool.device.virtual import micropython_executable
 from pedaltool.paths import firmware_dir
 
 
-def test_main_boots_the_slot_and_settings_persist(tmp_path):
+def _flashed(tmp_path) -> tuple:
+    """A board's filesystem as `pedaltool flash` leaves it after a first flash (slot a, its
+    manifest, main.py), and a function that boots it: (fs, boot(stdin) -> '@' lines)."""
     fs = tmp_path / "fs"
     (fs / "pt").mkdir(parents=True)
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(), "b.pedal": pedal_bytes()})
@@ -39,6 +41,12 @@ def test_main_boots_the_slot_and_settings_persist(tmp_path):
         assert p.returncode == 0, p.stderr
         return [ln for ln in p.stdout.splitlines() if ln.startswith("@")]
 
+    return fs, boot
+
+
+def test_main_boots_the_slot_and_settings_persist(tmp_path):
+    fs, boot = _flashed(tmp_path)
+
     first = boot("preset 2\nset tone 0.25\nsave\n")
     assert first[0].startswith("@boot ") and json.loads(first[0][6:])["preset"] == 1
     assert first[1:] == ["@ok preset 2 tiny drive", "@ok tone 0.250", "@ok saved"]
@@ -51,3 +59,28 @@ def test_main_boots_the_slot_and_settings_persist(tmp_path):
     st = json.loads(again[1][len("@status "):])
     assert json.loads(again[0][6:])["preset"] == 2
     assert st["preset"] == 2 and st["knobs"]["tone"] == 0.25
+
+
+def test_a_damaged_preset_costs_that_preset_not_the_slot(tmp_path):
+    """A bit flipped in one bank file failed the whole slot's manifest check: after a first
+    flash (no other slot) the pedal played nothing at all (a firmware review). Now the app
+    refuses that preset alone, by its CRC, and plays the other."""
+    fs, boot = _flashed(tmp_path)
+    bad = fs / "pt" / "a" / "bank" / "b.pedal"
+    data = bytearray(bad.read_bytes())
+    data[40] ^= 1
+    bad.write_bytes(bytes(data))
+    lines = boot("preset 1\n")
+    assert lines[0].startswith("@err preset 2 (b.pedal)") and "CRC" in lines[0]
+    assert any(ln.startswith("@boot ") and json.loads(ln[6:])["preset"] == 1 for ln in lines)
+    assert "@ok preset 1 tiny drive" in lines
+
+
+def test_a_manifest_entry_of_the_wrong_shape_is_a_bad_slot_not_a_traceback(tmp_path):
+    fs, boot = _flashed(tmp_path)
+    man = fs / "pt" / "a" / "manifest.json"
+    m = json.loads(man.read_text())
+    del m["files"]["pedalcore/app.py"]["size"]
+    man.write_text(json.dumps(m))
+    assert boot("") == ["@err slot a: bad manifest entry for pedalcore/app.py",
+                        "@err no valid firmware on this board; run `pedaltool flash`"]
