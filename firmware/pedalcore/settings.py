@@ -8,6 +8,9 @@ import json
 import os
 
 KNOB_NAMES = ("drive", "tone", "level")
+# what save() writes is about 150 bytes (a preset's file name of up to 255 more): a larger file
+# is not ours, and parsing it could exhaust the heap before the audio starts
+MAX_BYTES = 2048
 
 
 def defaults():
@@ -34,11 +37,14 @@ def _clean(d):
 
 
 def load(path):
-    """The saved settings, or the defaults if the file is missing or unreadable."""
+    """The saved settings, or the defaults if the file is missing, unreadable or too large."""
     try:
         with open(path) as f:
-            return _clean(json.load(f))
-    except (OSError, ValueError):
+            text = f.read(MAX_BYTES + 1)
+        if len(text) > MAX_BYTES:
+            return defaults()
+        return _clean(json.loads(text))
+    except (OSError, ValueError, MemoryError, RuntimeError):  # (deep nesting: the last two)
         return defaults()
 
 
