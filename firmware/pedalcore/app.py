@@ -126,6 +126,7 @@ class App:
         self.current = None  # preset index (0-based) or None
         self.pending = None  # quiet action: (function, argument)
         self.pending_arg = None
+        self.held_event = ctl.NONE  # a footswitch event waiting for the quiet action
         self.locked = False
         self.input_ok = True  # False when the ADC codec did not answer: output stays muted
         self.stage = 0
@@ -373,7 +374,13 @@ class App:
             self._knob(c.changed.name, c.changed.value)
             c.hold_others(c.changed.name, c.changed)
         if ev:
-            self._footswitch(ev)
+            if self.pending is None:
+                self._footswitch(ev)
+            else:  # after the quiet action under way: a second one replaced it, losing its reply
+                self.held_event = ev
+        elif self.held_event and self.pending is None:
+            self._footswitch(self.held_event)
+            self.held_event = ctl.NONE
         if self.pending is not None:
             if self.v == 0:
                 self._run_pending()
@@ -513,6 +520,8 @@ class App:
             i = self.bank.step(cur, 1 if which == "next" else -1)
             if i is None:
                 return ("err", "preset: no loadable preset")
+            if i == self.current and self.run_engine:  # the only good one, and it plays
+                return ("ok", "preset %d %s" % (i + 1, self._preset_name()))
         else:
             i = which
         return self._quiet(self._do_preset, (i, save))
@@ -522,12 +531,20 @@ class App:
         if not self._load(i):
             return ("err", "preset %d: %s" % (i + 1, self.bank.items[i].error))
         self.settings["preset"] = self.bank.items[i].file
-        if save:
-            self._save()
+        why = self._save() if save else None
+        if why is not None:  # (a long press saves: the preset plays, but will not after a reboot)
+            return ("err", "preset %d %s plays, but %s" % (i + 1, self._preset_name(), why))
         return ("ok", "preset %d %s" % (i + 1, self._preset_name()))
 
     def _save(self):
-        settingsmod.save(self.settings_path, self.settings)
+        """Write the settings: None, or why they were not saved (the old file stays)."""
+        try:
+            settingsmod.save(self.settings_path, self.settings)
+        except OSError as e:
+            code = e.args[0] if e.args else 0
+            return ("the pedal's filesystem is full; settings not saved" if code == 28  # ENOSPC
+                    else "settings not saved (OSError %s)" % code)
+        return None
 
     # -- console handlers (called by console.dispatch) -----------------------------------------
     def cmd_set(self, key, value):
@@ -581,13 +598,8 @@ class App:
         return self._quiet(self._do_save, None)
 
     def _do_save(self, _):
-        try:
-            self._save()
-        except OSError as e:  # the old settings stay (settings.save)
-            code = e.args[0] if e.args else 0
-            return ("err", "save: the pedal's filesystem is full; settings not saved"
-                    if code == 28 else "save: settings not saved (OSError %s)" % code)  # ENOSPC
-        return ("ok", "saved")
+        why = self._save()
+        return ("ok", "saved") if why is None else ("err", "save: " + why)
 
     def cmd_bench(self):
         return self._quiet(self._do_bench, None)

@@ -183,3 +183,35 @@ def test_set_pot_on_a_knob_without_a_pot_says_so(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.replies[-2:] == ["@ok tone 0.900", "@err set tone pot: this board has no tone pot"]
     assert r.final["knobs"]["tone"] == 0.9
+
+
+def test_a_long_press_during_a_console_save_waits_for_it(tmp_path):
+    """A footswitch preset change while `save` faded out replaced the save: its '@ok saved'
+    never came and the host timed out (a firmware review). The press now waits for the save.
+    46 `help` lines put the save at about 0.6 s; the long presses fire around it."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("first")),
+                                "b.pedal": pedal_bytes(pedal_model("second", 12.0))})
+    x = np.zeros(48000 * 2, np.int16)
+    wav = write_wav16(tmp_path / "in.wav", x)
+    lost = []
+    for t in range(0, 31, 3):
+        r = run_fw(tmp_path, slot, wav, stdin="help\n" * 46 + "save\n",
+                   script=f"{t} press {FS} 900\n")
+        assert r.returncode == 0, r.stderr
+        if not ("@ok saved" in r.lines and "@ok preset 2 second" in r.lines
+                and r.final["preset"] == 2):
+            lost.append(t)
+        (tmp_path / "settings.json").unlink(missing_ok=True)
+    assert lost == []
+
+
+def test_a_long_press_with_one_preset_does_nothing(tmp_path):
+    """It reloaded the one preset: a muted gap and a settings write on every long press."""
+    slot = make_slot(tmp_path, {"only.pedal": pedal_bytes(pedal_model("only"))})
+    x = np.zeros(48000, np.int16)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x),
+               script=f"200 press {FS} 800\n")
+    assert r.returncode == 0, r.stderr
+    assert not [ln for ln in r.lines if ln.startswith("@ok preset")]
+    assert len(read_wav16(tmp_path / "out.wav")) == len(x) + BLOCK  # one primed block only
+    assert not (tmp_path / "settings.json").exists()

@@ -226,3 +226,15 @@ def test_save_on_a_full_filesystem_says_so_and_leaves_no_temp_file(tmp_path):
     assert r2.returncode == 0, r2.stderr
     assert "@err save: the pedal's filesystem is full; settings not saved" in r2.lines, r2.lines
     assert settings.read_text() == old and not (tmp_path / "settings.json.tmp").exists()
+
+
+def test_a_long_press_on_a_full_filesystem_says_what_happened(tmp_path):
+    """A long press changes the preset and saves it: on a full filesystem the reply was a bare
+    '@err OSError 28' though the preset had changed (a firmware review)."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(), "b.pedal": pedal_bytes()})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(48000)),
+               script="300 press 15 900\n", prelude=FULL_DISK)
+    assert r.returncode == 0, r.stderr
+    assert ("@err preset 2 tiny drive plays, but the pedal's filesystem is full; settings not "
+            "saved") in r.lines, r.lines
+    assert r.final["preset"] == 2
