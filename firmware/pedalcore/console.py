@@ -121,8 +121,14 @@ class LineReader:
                 continue
             if self._dropping:
                 continue
-            if c < 32 or c == 127:
-                continue  # control characters are noise on a serial line
+            if c == 8 or c == 127:  # backspace / DEL from a terminal: "preset 3<BS>2" is 2
+                if self._len:
+                    self._len -= 1
+                continue
+            if c == 9:
+                c = 32  # a tab separates words as a space does
+            elif c < 32:
+                continue  # other control characters are noise on a serial line
             if self._len >= MAX_LINE:
                 self._dropping = True
                 continue
@@ -156,6 +162,8 @@ def dispatch(app, line):
     cmd = parts[0].lower()
     args = parts[1:]
     try:
+        if cmd in ("help", "status", "save", "bench") and args:
+            return ("err", "usage: " + cmd + " (no arguments)")
         if cmd == "help":
             return ("help", HELP)
         if cmd == "status":

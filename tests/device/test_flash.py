@@ -74,11 +74,18 @@ def test_boot_falls_back_when_current_slot_is_damaged(pedal, fw_v1, bank_v1, tmp
     fw2 = make_firmware(tmp_path / "fw2", version="v2")
     _flash(pedal, fw2, bank_v1)
     assert (pedal.fs_dir / "pt/current").read_text() == "b"
-    # flip one byte of a bank file of the running slot (flash wear, a bad write...)
+    # flip one byte of a bank file of the running slot (flash wear, a bad write...): the
+    # slot still boots (the app refuses that preset alone, tests/firmware/test_boot_via_main)
     p = pedal.fs_dir / "pt/b/bank/alpha.pedal"
     data = bytearray(p.read_bytes())
     data[10] ^= 0xFF
     p.write_bytes(bytes(data))
+    with Link(pedal.port) as link:
+        boot = Console(link).restart()
+    assert boot.data["version"] == "v2"
+    # and one of its firmware files: the boot loader falls back to the other slot
+    p = next((pedal.fs_dir / "pt/b/pedalcore").glob("app.*"))  # (.mpy as flashed)
+    p.write_bytes(p.read_bytes() + b"#")
     with Link(pedal.port) as link:
         boot = Console(link).restart()
     assert boot.data["version"] == "v1"  # slot a

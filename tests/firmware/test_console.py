@@ -32,6 +32,13 @@ COMMANDS = [
     (b"\xc3\xb1and\xc3\xa9", "err"),  # valid UTF-8, unknown command
     (b"set tone -0", "ok"),
     (b"status", "status"),
+    # a raw terminal's tab and backspace (they were dropped: "setlevel0.6", "preset 32"), and
+    # arguments a command does not take (accepted silently; a review)
+    (b"set\tlevel\t0.6", "ok"),
+    (b"preset 1\x7f2", "ok"),
+    (b"preset 3\x082", "ok"),
+    (b"status now", "err"),
+    (b"save it", "err"),
 ]
 
 
@@ -91,6 +98,13 @@ def test_garbage_replies(session):
     errs = r.tagged("err")
     assert "line too long" in errs
     assert any(e.startswith("unknown command") for e in errs)
+
+
+def test_tab_backspace_and_extra_arguments(session):
+    r, _ = session
+    ok, errs = r.tagged("ok"), r.tagged("err")
+    assert "level 0.600" in ok and ok.count("preset 2 second") == 3
+    assert "usage: status (no arguments)" in errs and "usage: save (no arguments)" in errs
 
 
 def test_minus_zero_reads_as_zero(session):

