@@ -141,6 +141,8 @@ def check_params(kind, knob, p, ntable):
         if not (-32767 <= m <= 32767 and 0 <= s <= 30 and abs(lo) <= LOG2_LIMIT
                 and abs(hi) <= LOG2_LIMIT):
             return "gain: parameter out of range"
+        if lo > hi:  # (the sanity check's loud corners are the knobs' tops: an audit)
+            return "gain: knob range reversed (its bottom above its top)"
         if knob and from_arith.scale_by_log2(abs(m), _knob_max_log2(lo, hi)) > 32767:
             return "gain: knob range overflows the gain mantissa"
     elif kind == BIQUAD or kind == DCBLOCK:
@@ -160,6 +162,8 @@ def check_params(kind, knob, p, ntable):
         if not (-65535 <= gm <= 65535 and 2 <= gs <= 30 and abs(off) <= (1 << 29)
                 and abs(lo) <= LOG2_LIMIT and abs(hi) <= LOG2_LIMIT):
             return "table: parameter out of range"
+        if lo > hi:
+            return "table: knob range reversed (its bottom above its top)"
         if knob and from_arith.scale_by_log2(abs(gm), _knob_max_log2(lo, hi)) > 65535:
             return "table: knob range overflows the gain mantissa"
     elif kind == ENV_BIAS:

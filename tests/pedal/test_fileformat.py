@@ -162,6 +162,17 @@ def test_out_of_contract_parameters_are_rejected(fitted_qp):
         from_bytes(_recrc(bytes(data)), "x.pedal")
 
 
+def test_a_reversed_knob_range_is_rejected():
+    """A gain on level from +90 dB at knob 0 to -20 dB at 1 passed the sanity check, whose loud
+    corners have the knobs at the top, and the flash gate (a review)."""
+    pf = fw_module("pedalfile")
+    assert pf.check_stage(pf.GAIN, pf.KNOB_LEVEL, [1, 7, 1024, -512], 0) == \
+        "gain: knob range reversed (its bottom above its top)"
+    assert pf.check_stage(pf.GAIN, pf.KNOB_LEVEL, [1, 7, -512, 1024], 0) is None
+    table = [pf.TABLE, pf.KNOB_DRIVE, [4, 100, 8, 0, 512, -512], 17]
+    assert pf.check_stage(*table) == "table: knob range reversed (its bottom above its top)"
+
+
 def test_an_unknown_metadata_key_is_kept_undecoded(fitted_qp):
     """A later writer's key (here 200) may hold bytes that are not text: both readers keep it
     and read the file (the format's promise that new keys keep version 1)."""
