@@ -234,12 +234,14 @@ except ImportError:  # pragma: no cover - numba is a dependency; keep working wi
     _env_follow = _env_follow_py
 
 
+TONE_MAX_RANGE_DB = 12.0  # the tone knob's widest range (dB, knob 0 to 1023)
 STAGE_KINDS = ("gain", "biquad", "table", "env_bias", "tap", "mix", "tone", "delay", "dcblock")
 
 
 def check_model(model: PedalModel) -> str | None:
     """Structural problems of a model (None if it can run): unknown kinds, env_bias not
-    followed by a table, a mix reading a slot never tapped, a bad tap slot."""
+    followed by a table, a mix reading a slot never tapped, a bad tap slot, a tone range the
+    firmware's tone stage cannot play."""
     tapped = set()
     st = model.stages
     for i, s in enumerate(st):
@@ -254,6 +256,10 @@ def check_model(model: PedalModel) -> str | None:
             tapped.add(s.slot)
         if k == "mix" and s.slot not in tapped:
             return f"stage {i}: mix slot {s.slot} is never tapped"
+        if k == "tone" and not 0.0 <= s.range_db <= TONE_MAX_RANGE_DB:
+            # (the quantiser took its size and capped it: the device then cut where the float
+            # model boosted, a review)
+            return f"stage {i}: tone range {s.range_db:g} dB is outside 0..{TONE_MAX_RANGE_DB:g}"
     return None
 
 
@@ -300,7 +306,8 @@ def iter_stage_outputs(model: PedalModel, x, knobs: dict | None = None):
             y = 10 ** (-db / 20) * lp + 10 ** (db / 20) * (y - lp)
         elif k == "delay":
             d = int(st.samples)
-            y = np.concatenate([np.zeros(d), y[: len(y) - d]]) if d else y
+            # (a delay longer than the signal leaves it silent: y[:-d] took from its end)
+            y = np.concatenate([np.zeros(min(d, len(y))), y[: max(len(y) - d, 0)]]) if d else y
         else:
             raise ValueError(f"unknown stage kind {k!r}")
         yield y

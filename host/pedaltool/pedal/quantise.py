@@ -42,7 +42,6 @@ from pedaltool.pedal.model import (
 LOG2_DB = 20 * math.log10(2)  # dB per octave of gain
 Q26 = 1 << 26
 BQ_SUM_LIMIT = 14.9  # sum of |coefficients| per section (contract limit 15.0)
-TONE_MAX_RANGE_DB = 12.0
 
 
 @dataclass
@@ -796,7 +795,7 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             out.append(QStage("mix", None, (int(st.slot), m, s)))
         elif k == "tone":
             c = int(np.clip(round(one_pole_coef(st.crossover_hz, rate) * 32768), 1, 32767))
-            half = min(abs(st.range_db), TONE_MAX_RANGE_DB) / 2
+            half = st.range_db / 2  # (0..TONE_MAX_RANGE_DB: check_model)
             hq = min(_log2q(half), 1020)
             out.append(QStage("tone", "tone", (c, -hq, hq)))
             ranges["tone"] = (-half, half)
