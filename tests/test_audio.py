@@ -2,6 +2,7 @@
 
 import os
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -273,6 +274,17 @@ def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
     p.write_bytes(_wav_bytes(3, 1, 48000, 32, x.astype("<f4").tobytes()))
     with pytest.raises(AudioFileError, match="n.wav: contains NaN or infinite samples"):
         audio.read_wav(p)
+
+
+def test_a_float64_sample_beyond_float32_is_refused_without_a_numpy_warning(tmp_path):
+    x = _ramp().astype("<f8")
+    x[500] = 1e300
+    p = tmp_path / "n.wav"
+    p.write_bytes(_wav_bytes(3, 1, 48000, 64, x.tobytes()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" on stderr
+        with pytest.raises(AudioFileError, match="n.wav: contains NaN or infinite samples"):
+            audio.read_wav(p)
 
 
 @pytest.mark.parametrize("kind", ["int16", "int32", "float32", "uint8"])

@@ -75,7 +75,8 @@ def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channel: int = 0)
     at = channel * nbytes
     first = np.ascontiguousarray(frames.reshape(nframes, block_align)[:, at:at + nbytes])
     if fmt == _FORMAT_FLOAT:
-        return first.view("<f4" if bits == 32 else "<f8")[:, 0].astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: infinite, refused by read_wav
+            return first.view("<f4" if bits == 32 else "<f8")[:, 0].astype(np.float32)
     if bits == 8:  # unsigned, offset 128
         return ((first[:, 0].astype(np.float32) - 128.0) / 128.0).astype(np.float32)
     if bits == 16:
@@ -187,7 +188,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
                     "promises" if len(audio) < promised else "no audio samples (empty data "
                     "chunk)")
     if not np.all(np.isfinite(samples)):
-        raise _fail(p, "contains NaN or infinite samples")
+        raise _fail(p, "contains NaN or infinite samples (or float samples beyond 3.4e38)")
     if channels > 1:
         note = f"{channels}-channel file: using the first channel only"
         if silent(samples):  # a DI recorded on an interface's second input: said for every
@@ -252,8 +253,9 @@ def clipped_samples(x: np.ndarray) -> int:
 def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """Polyphase resampling (scipy ``resample_poly``) from ``from_hz`` to ``to_hz``.
 
-    The ratio is reduced to a fraction with a denominator of at most 1000, which is exact for
-    all common rates (44.1k/48k/96k ...). Output length is ceil(len(x) * to / from).
+    The ratio is reduced to a fraction with a denominator of at most 1000, which is exact
+    between the common rates up to 192 kHz (44.1k/48k/96k ...); 384 kHz to 44.1 kHz is 7 ppm
+    off (147/1280 needs a larger denominator). Output length is ceil(len(x) * to / from).
     """
     from scipy.signal import resample_poly
 
@@ -328,6 +330,9 @@ def _wav_bytes(p: Path, samples: np.ndarray, rate_hz: float) -> bytes:
     fmt = struct.pack("<HHIIHHH", _FORMAT_FLOAT, 1, rate, rate * 4, 4, 32, 0)
     fact = struct.pack("<I", x.size)
     riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + len(payload))
+    if riff_size > 0xFFFFFFFF:  # (struct.error after the whole render, a review)
+        raise _fail(p, f"{x.size / rate / 3600:.1f} h of audio is too long for a WAV file "
+                    "(4 GiB): render a shorter input")
     return b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
                      b"fmt ", struct.pack("<I", len(fmt)), fmt,
                      b"fact", struct.pack("<I", len(fact)), fact,

@@ -148,6 +148,9 @@ CASES = {
     "newer_version": (_set(_doc(), ["version"], "0.8.0"), "unsupported file version 0.8.0"),
     "older_version": (_set(_doc(), ["version"], "0.4.0"), "unsupported file version 0.4.0"),
     "weight_string": (_set(_doc(), ["weights", 5], "1.0"), "weights[5]: expected a number"),
+    # a rate no WAV is read or written at: it was rendered whole, then refused (a review)
+    "rate_4k": (_set(_doc(), ["sample_rate"], 4000),
+                "sample_rate: implausible sample rate 4000 Hz (expected 8000-384000)"),
     # JSON with a byte that is not UTF-8: not "a .nam capture: check the order" (a review)
     "json_not_utf8": (b'{"a": "\xff"}', "not a .nam file (not UTF-8 text)"),
 }

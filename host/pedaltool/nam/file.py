@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pedaltool.audio import MAX_RATE_HZ, MIN_RATE_HZ
 from pedaltool.errors import NamFileError
 
 #: Files larger than this are refused without being read (real captures are < 1 MB).
@@ -144,8 +145,10 @@ def parse_document(doc: object, where: str = "") -> NamDocument:
     if sr is not None:
         if isinstance(sr, bool) or not isinstance(sr, (int, float)) or not math.isfinite(sr):
             raise ConfigError(pre + "sample_rate", f"expected a number in Hz, found {sr!r}")
-        if not 1000 <= sr <= 1_000_000:
-            raise ConfigError(pre + "sample_rate", f"implausible sample rate {sr!r} Hz")
+        if not MIN_RATE_HZ <= sr <= MAX_RATE_HZ:  # (the rates a WAV is read and written at:
+            # a 4 kHz capture was rendered whole, then its output refused; a review)
+            raise ConfigError(pre + "sample_rate", f"implausible sample rate {sr!r} Hz "
+                              f"(expected {MIN_RATE_HZ}-{MAX_RATE_HZ})")
         sr = float(sr)
     metadata = doc.get("metadata")
     if not isinstance(metadata, dict):
