@@ -179,7 +179,9 @@ def status(port, as_json):
 
 
 @main.command(name="install-micropython")
-@PORT
+@click.option("--port", "-p", default=None, metavar="PORT",
+              help="Serial port of the board (default: the only USB board found; "
+                   "$PEDALTOOL_PORT and virtual pedals are not used here).")
 @click.option("--board", "-b", required=True, metavar="NAME", help="Board profile name.")
 @click.option("--erase", is_flag=True, help="Erase the whole flash first (ESP32 family).")
 @click.argument("firmware", required=False, type=click.Path(exists=True, dir_okay=False))
