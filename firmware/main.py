@@ -62,6 +62,8 @@ def slot_problem(slot):
         files = man["files"]
     except (ValueError, KeyError, TypeError):
         return "bad manifest"
+    if not isinstance(files, dict):
+        return "bad manifest"
     if "pedalcore/app.py" not in files and "pedalcore/app.mpy" not in files:
         return "no pedalcore/app"
     for name in files:

@@ -38,10 +38,10 @@ FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still 
 CONSOLE_EVERY_MS = 20    # console poll period
 LAG_PERSIST_BLOCKS = 16  # a backlog that lasts this long is latency, not a passing stall
 KNOB_NAMES = ("drive", "tone", "level")
-# The block counter wraps and the CPU-load sums are halved before a board's small ints end
-# (2^30): one past that allocates, which fails with the heap locked and, every block again,
-# would stop the audio (36 min of playing at 50 % load filled busy_sum; an audit)
-COUNT_MASK = const(0x1FFFFFFF)
+# The block counter wraps (with the ms clock, ctl.CLOCK_MASK) and the CPU-load sums are halved
+# before a board's small ints end (2^30): one past that allocates, which fails with the heap
+# locked and, every block again, would stop the audio (36 min of playing at 50 % load filled
+# busy_sum; an audit)
 BUSY_SUM_MAX = const(1 << 28)  # us; + one block's busy (< 2^29, ticks_diff) stays < 2^30
 BUSY_N_MAX = const(1 << 20)  # blocks (about 12 min on a Pico)
 
@@ -289,7 +289,7 @@ class App:
         self.busy_n += 1
         if busy > self.busy_max:
             self.busy_max = busy
-        self.blocks = (self.blocks + 1) & COUNT_MASK
+        self.blocks = (self.blocks + 1) & ctl.CLOCK_MASK
         return True
 
     # -- the loop ----------------------------------------------------------------------------
@@ -333,7 +333,7 @@ class App:
             # the effect failed mid-block: play this block dry so the stream has no gap
             mix_out(self.dry, self.wet, self.tx_buf, self.n, 0, 0, self.v, self.v)
             self.tx.write(self.tx_buf)
-            self.blocks = (self.blocks + 1) & COUNT_MASK
+            self.blocks = (self.blocks + 1) & ctl.CLOCK_MASK
         self.stage = 0
 
     def _tick_clock(self):
@@ -373,14 +373,15 @@ class App:
         if c.changed is not None:
             self._knob(c.changed.name, c.changed.value)
             c.hold_others(c.changed.name, c.changed)
+        if self.held_event and self.pending is None:  # (before a newer one: their order kept)
+            held = self.held_event
+            self.held_event = ctl.NONE
+            self._footswitch(held)
         if ev:
             if self.pending is None:
                 self._footswitch(ev)
-            else:  # after the quiet action under way: a second one replaced it, losing its reply
+            else:  # after the quiet action under way (one slot: the latest press waits)
                 self.held_event = ev
-        elif self.held_event and self.pending is None:
-            self._footswitch(self.held_event)
-            self.held_event = ctl.NONE
         if self.pending is not None:
             if self.v == 0:
                 self._run_pending()
@@ -417,7 +418,10 @@ class App:
             console.reply(r[0], r[1])
 
     def _quiet(self, fn, arg):
-        """Run fn(arg) once the output has faded to silence; fn returns the console reply."""
+        """Run fn(arg) once the output has faded to silence; fn returns the console reply. One
+        at a time: a second would replace the first and lose its reply (the callers wait)."""
+        if self.pending is not None:
+            return ("err", "busy: another action is under way")
         self.pending = fn
         self.pending_arg = arg
         self.v_target = 0
@@ -559,10 +563,13 @@ class App:
             return ("err", "set: unknown key " + key[:20] + " (drive, tone, level, gate)")
         p = self.controls.pot(key)
         if value == "pot":
-            if p is None:  # (an expression pedal alone is a pot too)
-                return ("err", "set %s pot: this board has no %s pot" % (key, key))
             if key in self.settings["knobs"]:
                 del self.settings["knobs"][key]
+            if p is None:  # no pot (an expression pedal alone is one): each preset's fitted point
+                self.knobs[key] = None
+                if self.run_engine:
+                    self._engine_knob(key, None)
+                return ("ok", "%s fitted (no %s pot)" % (key, key))
             self.controls.hold_others(key, p)
             p.overridden = False
             self._knob(key, p.value)

@@ -16,8 +16,8 @@ HYST = const(6)          # a pot must move this many counts (of 1023) to count a
 TAKEOVER = const(40)     # a console override holds until the pot moves this far
 SMOOTH_SHIFT = const(2)  # one-pole smoothing: s += (x - s) >> 2 per read
 
-# The ms clock wraps here (6.2 days): a board's small ints end at 2^30, and one past that
-# would allocate, which fails in the locked heap of the audio loop
+# The ms clock (and the app's block counter) wraps here (6.2 days): a board's small ints end at
+# 2^30, and one past that would allocate, which fails in the locked heap of the audio loop
 CLOCK_MASK = const(0x1FFFFFFF)
 
 

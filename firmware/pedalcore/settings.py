@@ -9,7 +9,8 @@ import os
 
 KNOB_NAMES = ("drive", "tone", "level")
 # what save() writes is about 150 bytes (a preset's file name of up to 255 more): a larger file
-# is not ours, and parsing it could exhaust the heap before the audio starts
+# is not ours, and parsing it could exhaust the heap before the audio starts (nested 3000
+# deep it did at 192 KB; under 2 KB it nests at most 1024 deep, which parses)
 MAX_BYTES = 2048
 
 
@@ -44,7 +45,7 @@ def load(path):
         if len(text) > MAX_BYTES:
             return defaults()
         return _clean(json.loads(text))
-    except (OSError, ValueError, MemoryError, RuntimeError):  # (deep nesting: the last two)
+    except (OSError, ValueError):
         return defaults()
 
 

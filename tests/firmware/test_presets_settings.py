@@ -188,8 +188,8 @@ def test_power_loss_during_save_keeps_the_old_settings(tmp_path):
 
 @pytest.mark.parametrize("content", [
     "", "{", "[1, 2]", '{"preset": 5, "knobs": {"drive": 9}}', "\x00\x01garbage",
-    # too deep or too large to parse in a board's heap: a MemoryError stopped the boot (a
-    # firmware review); the second is well-formed but far larger than save() ever writes
+    # over the 2 KB cap: nested too deep to parse in the heap (a MemoryError stopped the boot,
+    # a firmware review), and well-formed but far larger than save() ever writes
     "[" * 20000 + "]" * 20000, '{"preset": "a.pedal", "junk": "' + "x" * 100000 + '"}'])
 def test_unreadable_settings_give_defaults(tmp_path, content):
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
