@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import numpy as np
+import pytest
 from fwsim import make_slot, pedal_bytes, read_wav16, write_wav16
 from pedaltool.device.virtual import micropython_executable
 from pedaltool.paths import firmware_dir
@@ -76,11 +77,16 @@ def test_a_damaged_preset_costs_that_preset_not_the_slot(tmp_path):
     assert "@ok preset 1 tiny drive" in lines
 
 
-def test_a_manifest_entry_of_the_wrong_shape_is_a_bad_slot_not_a_traceback(tmp_path):
+@pytest.mark.parametrize("damage, why", [
+    (lambda m: m["files"]["pedalcore/app.py"].pop("size"),
+     "bad manifest entry for pedalcore/app.py"),
+    (lambda m: m.update(files=sorted(m["files"])), "bad manifest"),  # a list, not a mapping
+])
+def test_a_manifest_of_the_wrong_shape_is_a_bad_slot_not_a_traceback(tmp_path, damage, why):
     fs, boot = _flashed(tmp_path)
     man = fs / "pt" / "a" / "manifest.json"
     m = json.loads(man.read_text())
-    del m["files"]["pedalcore/app.py"]["size"]
+    damage(m)
     man.write_text(json.dumps(m))
-    assert boot("") == ["@err slot a: bad manifest entry for pedalcore/app.py",
+    assert boot("") == [f"@err slot a: {why}",
                         "@err no valid firmware on this board; run `pedaltool flash`"]

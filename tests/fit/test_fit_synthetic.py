@@ -384,3 +384,5 @@ def test_a_config_the_fitter_cannot_work_with_is_refused_when_made():
         api.FitConfig(budget=10)
     with pytest.raises(FitError, match="not a CPU budget"):
         api.FitConfig(budget=float("nan"))
+    with pytest.raises(AttributeError):  # frozen: no way round the checks (a review)
+        api.FitConfig().rate = 96000

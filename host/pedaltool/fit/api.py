@@ -63,7 +63,7 @@ QUIET_OUTPUT_DBFS = -45.0
 QUIET_MARGIN = 1.25  # a finalist that idles within the limit wins over a louder one this close
 
 
-@dataclass
+@dataclass(frozen=True)  # (its checks are made once, in __post_init__: nothing changes it later)
 class FitConfig:
     """How to fit. budget: cycles/sample on ``arch`` (firmware cost model); rate: the pedal's
     sample rate (Hz); effort: 'quick' (fewer iterations, no envelope promotion: tests),
