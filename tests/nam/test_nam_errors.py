@@ -207,6 +207,24 @@ def test_config_asking_for_absurd_sizes_is_refused_cheaply():
         nam.load_dict(d)
 
 
+def test_a_tiny_file_asking_for_a_huge_model_is_refused_without_building_it():
+    """A 151-byte LSTM config of hidden size 2400 with one weight: the dry run built its zero
+    arrays and float64 copies, 617 MB, before saying it was short (a review)."""
+    import tracemalloc
+
+    d = {"version": "0.5.4", "architecture": "LSTM", "sample_rate": 48000, "weights": [0.0],
+         "config": {"num_layers": 1, "input_size": 1, "hidden_size": 2400}}
+    tracemalloc.start()
+    try:
+        with pytest.raises(NamFileError, match="expected at least 23049600 floats for this "
+                                               "LSTM config, found 1"):
+            nam.load_dict(d)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, peak
+
+
 def test_limits_are_sane():
     assert namfile.MAX_FILE_BYTES == 50 * 1024 * 1024
 

@@ -256,15 +256,28 @@ def _short(v: object) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
+# how far a dry run counts past the weights the file holds before it stops (floats): its
+# zero arrays, and the copies a builder makes of them, cost memory (a 151-byte LSTM config of
+# hidden size 2400 took 617 MB to be told it was 23 million floats short; a review)
+COUNT_PAST_THE_FILE = 1 << 20
+
+
+class _FarTooFew(Exception):
+    def __init__(self, at_least: int):
+        self.at_least = at_least
+
+
 class WeightReader:
     """Hands out consecutive slices of the flat weight vector as shaped float32 arrays.
 
     Built with ``weights=None`` it only counts (a dry run), so a model can be sized first and a
-    wrong-length list reported as "expected N, found M" before anything is built.
+    wrong-length list reported as "expected N, found M" before anything is built; ``have``:
+    the file's count, past which (by COUNT_PAST_THE_FILE) the dry run stops.
     """
 
-    def __init__(self, weights: np.ndarray | None):
+    def __init__(self, weights: np.ndarray | None, have: int | None = None):
         self.weights = weights
+        self.have = have
         self.pos = 0
 
     def take(self, *shape: int) -> np.ndarray:
@@ -277,6 +290,8 @@ class WeightReader:
             if self.pos > MAX_WEIGHTS:
                 raise ConfigError("config", f"describes a model with more than {MAX_WEIGHTS:,} "
                                   "weights, more than any .nam file can hold")
+            if self.have is not None and self.pos > self.have + COUNT_PAST_THE_FILE:
+                raise _FarTooFew(self.pos)
             return np.zeros(shape, dtype=np.float32)
         if self.pos > len(self.weights):  # cannot happen after the dry run; kept as a guard
             raise ConfigError("weights", f"too few weights (need more than {len(self.weights)})")
@@ -285,9 +300,13 @@ class WeightReader:
 
 def build_checked(build, doc: NamDocument, *args, **kwargs):
     """Run ``build(reader, doc, ...)`` once to count weights, check the count, then for real."""
-    counter = WeightReader(None)
-    build(counter, doc, *args, **kwargs)
+    counter = WeightReader(None, len(doc.weights))
     key = f"{doc.where}.weights" if doc.where else "weights"
+    try:
+        build(counter, doc, *args, **kwargs)
+    except _FarTooFew as far:
+        raise ConfigError(key, f"expected at least {far.at_least} floats for this "
+                          f"{doc.architecture} config, found {len(doc.weights)}") from None
     if counter.pos != len(doc.weights):
         raise ConfigError(key, f"expected {counter.pos} floats for this {doc.architecture} "
                           f"config, found {len(doc.weights)}")
