@@ -225,6 +225,25 @@ def test_a_tiny_file_asking_for_a_huge_model_is_refused_without_building_it():
     assert peak < 50e6, peak
 
 
+def test_a_grouped_convolution_too_large_to_expand_is_refused_before_it_is_built():
+    """4096 channels in 4096 groups: few weights, but pedaltool computes a grouped convolution
+    as a dense matrix, 4096 x 4096 a layer (948 MB, 200x slower than real time; a review)."""
+    from pedaltool.paths import examples_dir
+
+    d = json.loads((examples_dir() / "diode_clipper.nam").read_text())
+    layer = d["config"]["layers"][0]
+    for key in ("kernel_sizes", "dilations", "activation", "gating_mode",
+                "secondary_activation"):
+        layer[key] = layer[key][:1]
+    layer.update(channels=4096, bottleneck=4096, groups_input=4096, kernel_sizes=[1])
+    layer["layer1x1"]["active"] = False
+    layer["head"]["out_channels"] = 1
+    d["config"]["layers"] = [layer]
+    with pytest.raises(NamFileError, match="a grouped convolution of 4096 to 4096 channels in "
+                                           "4096 groups is larger than pedaltool computes"):
+        nam.load_dict(d)
+
+
 def test_limits_are_sane():
     assert namfile.MAX_FILE_BYTES == 50 * 1024 * 1024
 

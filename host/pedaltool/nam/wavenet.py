@@ -38,11 +38,21 @@ _ALIGN = 16  # block widths are padded to a multiple of this (see WaveNet.proces
 # ---- weights ---------------------------------------------------------------------------------
 
 
+# the largest dense matrix a grouped convolution is expanded to (elements): a file's few
+# weights of 4096 channels in 4096 groups became 4096 x 4096 per layer, 948 MB and 200x
+# slower than real time to be read (a review); a real capture's 16-64 channels are far below
+MAX_DENSE = 1 << 22
+
+
 def _dense(w: np.ndarray, groups: int, n_in: int) -> np.ndarray:
     """Grouped weight (out, in/groups, k) -> block-diagonal dense (out, in, k)."""
     if groups == 1:
         return np.ascontiguousarray(w)
     out, gin, k = w.shape
+    if out * n_in * k > MAX_DENSE:
+        raise ConfigError("", f"a grouped convolution of {n_in} to {out} channels in {groups} "
+                          f"groups is larger than pedaltool computes ({out * n_in * k:,} "
+                          f"weights as a dense matrix, at most {MAX_DENSE:,})")
     d = np.zeros((out, n_in, k), dtype=w.dtype)
     gout = out // groups
     for g in range(groups):
