@@ -127,6 +127,7 @@ class App:
         self.pending = None  # quiet action: (function, argument)
         self.pending_arg = None
         self.held_event = ctl.NONE  # a footswitch event waiting for the quiet action
+        self.long_reply = None  # a console reply being written a piece per control tick
         self.locked = False
         self.input_ok = True  # False when the ADC codec did not answer: output stays muted
         self.stage = 0
@@ -373,15 +374,23 @@ class App:
         if c.changed is not None:
             self._knob(c.changed.name, c.changed.value)
             c.hold_others(c.changed.name, c.changed)
-        if self.held_event and self.pending is None:  # (before a newer one: their order kept)
+        # a footswitch event waits for a quiet action under way, and for a long reply (whose
+        # line a preset change's reply would cut in two)
+        busy = self.pending is not None or self.long_reply is not None
+        if self.held_event and not busy:  # (before a newer one: their order kept)
             held = self.held_event
             self.held_event = ctl.NONE
             self._footswitch(held)
         if ev:
-            if self.pending is None:
+            if not busy:
                 self._footswitch(ev)
-            else:  # after the quiet action under way (one slot: the latest press waits)
+            else:  # (one slot: the latest press waits)
                 self.held_event = ev
+        if self.long_reply is not None:
+            # a piece per tick, while the input backlog is under half what a resync allows
+            if self.lag <= self.resync_us >> 1 and not self.long_reply.more():
+                self.long_reply = None
+            return  # the console waits: replies stay in order
         if self.pending is not None:
             if self.v == 0:
                 self._run_pending()
@@ -392,8 +401,12 @@ class App:
             line = self.reader.poll()
             if line is not None:
                 r = console.dispatch(self, line)
-                if r is not None:
+                if r is None:
+                    pass
+                elif isinstance(r[1], str):
                     console.reply(r[0], r[1])
+                else:  # written a piece per tick from the next one (LongReply)
+                    self.long_reply = console.LongReply(r[0], r[1])
 
     def _restart_i2s(self):
         self._close_i2s()
@@ -687,6 +700,9 @@ class App:
     # -- shutdown ---------------------------------------------------------------------------
     def stop(self):
         self._unlock()
+        while self.long_reply is not None and self.long_reply.more():
+            pass  # (a reply is never left half a line)
+        self.long_reply = None
         for c in (getattr(self, "dac_codec", None), getattr(self, "adc_codec", None)):
             if c is not None:
                 try:

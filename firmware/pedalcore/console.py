@@ -38,23 +38,46 @@ def one_line(s):
 
 def reply(tag, payload=""):
     """Print one protocol line. ``payload``: a str, or an iterable of str pieces written one
-    after the other (a long reply is never built as one string)."""
+    after the other (a long reply is never built as one string; the app writes those a piece
+    at a time between audio blocks, LongReply)."""
     if isinstance(payload, str):
         if payload:
             print("@" + tag + " " + one_line(payload))
         else:
             print("@" + tag)
         return
-    w = sys.stdout.write
-    w("@" + tag + " ")
-    try:  # the pieces are made here, outside dispatch()'s catch: a failure must not stop
-        for piece in payload:  # the pedal (the line so far is ended; the host reads it as
-            w(one_line(piece))  # a broken reply, then the reason)
-    except Exception as e:
-        w("\n")
-        reply("err", "internal: " + type(e).__name__ + " " + str(e)[:80])
-        return
-    w("\n")
+    r = LongReply(tag, payload)
+    while r.more():
+        pass
+
+
+class LongReply:
+    """One protocol line written in pieces, one per more(), so that the audio loop runs
+    between them: a 115200-baud UART console (the ESP32 DevKitC's) sends 100 bytes in 9 ms
+    and a print waits for it, so a whole `preset list` at once could hold the loop longer than
+    the input ring lasts."""
+
+    def __init__(self, tag, pieces):
+        sys.stdout.write("@" + tag + " ")
+        self.pieces = iter(pieces)
+
+    def more(self):
+        """Write the next piece; False once the line is ended (the last piece written, or a
+        failure: the pieces are made here, outside dispatch()'s catch, and a failure must not
+        stop the pedal, so the line so far is ended, which the host reads as a broken reply,
+        and the reason follows)."""
+        w = sys.stdout.write
+        try:
+            piece = next(self.pieces)
+        except StopIteration:
+            w("\n")
+            return False
+        except Exception as e:
+            w("\n")
+            reply("err", "internal: " + type(e).__name__ + " " + str(e)[:80])
+            return False
+        w(one_line(piece))
+        return True
 
 
 class LineReader:

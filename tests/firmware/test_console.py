@@ -144,3 +144,37 @@ app.App.presets_json = _failing
     assert r.returncode == 0, r.stderr
     assert r.replies[:2] == ["@list [", "@err internal: MemoryError no room"], r.replies
     assert r.replies[2].startswith("@status {") and r.final["fault"] is None
+
+
+#: prelude: the console is a 115200-baud UART that waits while it sends (the ESP32 DevKitC's):
+#: 87 us a byte
+SLOW_UART = """
+import pedalcore.console as _c
+import sys as _sys
+import time as _t
+class _SlowOut:
+    def write(self, s):
+        _t.sleep_us(87 * len(s))
+        return _sys.stdout.write(s)
+class _Sys:
+    stdout = _SlowOut()
+    stdin = _sys.stdin
+_c.sys = _Sys()
+"""
+
+
+def test_a_long_reply_on_a_slow_uart_does_not_stall_the_audio(tmp_path):
+    """`preset list` of 20 presets (about 2.6 KB, 0.23 s at 115200 baud) was written at once
+    inside the audio loop, which waited the whole time: an xrun and a resync on an ESP32
+    (a firmware review). It is written a piece per control tick now, while the input
+    backlog is small."""
+    model = pedal_bytes(pedal_model("p"))
+    names = [f"preset_{i:02d}_{'with_a_rather_long_descriptive_name_' * 2}.pedal"
+             for i in range(20)]
+    slot = make_slot(tmp_path, dict.fromkeys(names, model), board="esp32_devkitc")
+    x = np.zeros(48000 * 2, np.int16)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), stdin=b"preset list\n",
+               realtime="1", prelude=SLOW_UART, extra_env={"PEDALTOOL_SIM_PORT": "esp32"})
+    assert r.returncode == 0, r.stderr
+    assert [p["file"] for p in json.loads(r.tagged("list")[0])] == names
+    assert r.final["xruns"] == 0 and r.final["resyncs"] == 0, r.final
