@@ -4,10 +4,11 @@
 # (every firmware file present with the right size and SHA-256; the bank's .pedal files are
 # data the app checks one by one, so a damaged one costs its preset, not the slot), falls back
 # to the other slot, puts the slot on sys.path and calls
-# pedalcore.app.run(slot_dir, "pt/settings.json"). If no slot is valid it prints one `@err`
-# line and returns, which leaves the board in the REPL so that `pedaltool flash` can still
-# reach it. It never imports anything from bank/ (.pedal files are data) and it must stay
-# small, plain and old-MicroPython-compatible: it is updated rarely.
+# pedalcore.app.run(slot_dir, "pt/settings.json"); if that stops with an error (a profile the
+# chip refuses, a bug), the other valid slot is started. If no slot is valid it prints one
+# `@err` line and returns, which leaves the board in the REPL so that `pedaltool flash` can
+# still reach it. It never imports anything from bank/ (.pedal files are data) and it must
+# stay small, plain and old-MicroPython-compatible: it is updated rarely.
 import sys
 
 try:
@@ -84,14 +85,17 @@ def slot_problem(slot):
     return None
 
 
-def choose_slot():
-    """The slot to boot: pt/current if valid, else the other one, else None."""
+def choose_slot(tried=()):
+    """The slot to boot: pt/current if valid, else the other one, else None (``tried``: slots
+    that failed to start, skipped)."""
     current = _read(PT + "/current")
     order = [current, "b" if current == "a" else "a"] if current in ("a", "b") else ["a", "b"]
     for slot in order:
+        if slot in tried:
+            continue
         why = slot_problem(slot)
         if why is None:
-            if slot != current:
+            if slot != current and current not in tried:
                 _say("err", "slot " + str(current) + " is invalid; booting slot " + slot)
             return slot
         if slot == current:
@@ -99,19 +103,39 @@ def choose_slot():
     return None
 
 
+def _unload(slot_dir):
+    """Forget a slot's modules, so that the other slot's pedalcore is imported afresh."""
+    for name in list(sys.modules):
+        if name == "pedalcore" or name.startswith("pedalcore."):
+            del sys.modules[name]
+    if slot_dir in sys.path:
+        sys.path.remove(slot_dir)
+
+
 def boot():
-    slot = choose_slot()
-    if slot is None:
-        _say("err", "no valid firmware on this board; run `pedaltool flash`")
-        return
-    slot_dir = PT + "/" + slot
-    sys.path.insert(0, slot_dir)
-    try:
-        import pedalcore.app as app
-    except (ImportError, SyntaxError, ValueError) as e:
-        _say("err", "slot " + slot + ": cannot import pedalcore.app: " + repr(e))
-        return
-    app.run(slot_dir, SETTINGS)
+    tried = []
+    while True:
+        slot = choose_slot(tried)
+        if slot is None:
+            if not tried:
+                _say("err", "no valid firmware on this board; run `pedaltool flash`")
+            return  # (the REPL, where `pedaltool flash` reaches the board)
+        slot_dir = PT + "/" + slot
+        sys.path.insert(0, slot_dir)
+        try:
+            import pedalcore.app as app
+        except (ImportError, SyntaxError, ValueError) as e:
+            _say("err", "slot " + slot + ": cannot import pedalcore.app: " + repr(e))
+        else:
+            try:
+                app.run(slot_dir, SETTINGS)
+                return
+            except Exception as e:  # (not Ctrl-C: flash stops the program with it)
+                # a slot that verifies but fails (a profile the chip refuses, a bug): the
+                # other slot plays, where the board sat silent at the REPL until reflashed
+                _say("err", "slot " + slot + " stopped: " + repr(e)[:100])
+        tried.append(slot)
+        _unload(slot_dir)
 
 
 boot()

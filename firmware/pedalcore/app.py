@@ -185,7 +185,7 @@ class App:
         self._open_i2s()
         console.reply("boot", console.dumps({
             "version": VERSION, "preset": self._preset_no(), "name": self._preset_name(),
-            "board": b.name}))
+            "board": b.name, "slot": self.slot_dir}))
 
     def _make_codec(self, spec, i2c, role):
         try:

@@ -91,6 +91,26 @@ def test_boot_falls_back_when_current_slot_is_damaged(pedal, fw_v1, bank_v1, tmp
     assert boot.data["version"] == "v1"  # slot a
 
 
+def test_a_new_slot_that_stops_at_start_is_said_and_the_old_one_plays(pedal, fw_v1, bank_v1,
+                                                                     tmp_path):
+    """A new slot that verified but whose firmware stopped at start left the board at the REPL,
+    and flash said the previous slot is kept (a firmware review). Now the boot loader starts
+    the previous slot, and flash says the new one failed."""
+    _flash(pedal, fw_v1, bank_v1)
+    fw2 = make_firmware(tmp_path / "fw2", version="v2")
+    (fw2 / "pedalcore" / "app.py").write_text(
+        "def run(slot_dir, settings_path):\n    raise ValueError('bad profile')\n")
+    with pytest.raises(DeviceError, match=r"the new firmware \(slot b\) stopped at start"
+                                          r".*; the pedal plays pt/a as before"):
+        _flash(pedal, fw2, bank_v1)
+    # (the board's own line, which the error quotes when it reads it after the reset)
+    assert "@err slot b stopped: ValueError('bad profile'" in \
+        pedal.transcript_path.read_text(errors="replace")
+    with Link(pedal.port) as link:
+        boot = Console(link).restart()
+    assert boot.data["version"] == "v1" and boot.data["slot"] == "pt/a"
+
+
 def test_no_valid_slot_leaves_the_repl(pedal, fw_v1):
     (pedal.fs_dir / "main.py").write_bytes((fw_v1 / "main.py").read_bytes())
     with Link(pedal.port) as link:

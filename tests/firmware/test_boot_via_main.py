@@ -90,3 +90,27 @@ def test_a_manifest_of_the_wrong_shape_is_a_bad_slot_not_a_traceback(tmp_path, d
     man.write_text(json.dumps(m))
     assert boot("") == [f"@err slot a: {why}",
                         "@err no valid firmware on this board; run `pedaltool flash`"]
+
+
+def test_a_slot_whose_app_stops_at_start_gives_way_to_the_other(tmp_path):
+    """A new slot that verifies but whose firmware stops at start (here a profile with
+    debounce_ms "20ms", which the host accepted) dropped the board to the REPL on every boot,
+    silent until reflashed, though flash said it keeps the previous slot (a firmware review).
+    Now the boot loader starts the other slot."""
+    fs, boot = _flashed(tmp_path)
+    shutil.copytree(fs / "pt" / "a", fs / "pt" / "b")
+    board = json.loads((fs / "pt" / "b" / "board.json").read_text())
+    board["controls"]["debounce_ms"] = "20ms"
+    (fs / "pt" / "b" / "board.json").write_text(json.dumps(board))
+    files = {}
+    for p in sorted((fs / "pt" / "b").rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            data = p.read_bytes()
+            files[str(p.relative_to(fs / "pt" / "b"))] = {
+                "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (fs / "pt" / "b" / "manifest.json").write_text(json.dumps({"files": files}))
+    (fs / "pt" / "current").write_text("b")
+    lines = boot("status\n")
+    assert lines[0].startswith("@err slot b stopped: ValueError"), lines
+    assert lines[1].startswith("@boot ") and json.loads(lines[1][6:])["preset"] == 1
+    assert lines[2].startswith("@status ")

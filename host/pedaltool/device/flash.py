@@ -709,6 +709,14 @@ def restart_and_confirm(link: Link, plan: FlashPlan, timeout_s: float = 20.0):
             "the previous slot if the new one is bad: run `pedaltool console` to see why"
         )
     boot = parse_reply(line).data
+    slot = boot.get("slot")  # the boot loader starts the other slot when the new one stops
+    running = plan.current if plan.up_to_date else plan.target  # (up to date: nothing moved)
+    if slot is not None and slot != f"{PT}/{running}":
+        errs = [ln for ln in lines if ln.startswith("@err")]
+        raise DeviceError(
+            f"{plan.port}: the new firmware (slot {plan.target}) stopped at start"
+            + (f" ({errs[-1][:100]})" if errs else "") + f"; the pedal plays {slot} as "
+            "before: run `pedaltool console` to see why, fix it and flash again")
     status = Console(link).command("status").data
     names = {Path(p).stem for p in plan.presets} | set(plan.presets)
     preset = status.get("preset")
