@@ -254,7 +254,7 @@ def test_status_is_shown_in_a_fixed_order_with_units():
     assert status_lines(st) == [
         "     preset: 2 (beta)",
         "     effect: engaged",
-        "      knobs: drive 0.700, tone pot",
+        "      knobs: drive 0.700, tone fitted",  # (null: "pot" read as a pot, a review)
         "       gate: -60 dBFS",
         "      peaks: in -12.5 dBFS, out silent (since the last status)",
         "   CPU load: 23.4 % (peak 40.1 %)",

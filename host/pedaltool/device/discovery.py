@@ -97,6 +97,7 @@ _MACHINE_HINTS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("esp32s3", "esp32-s3"), ("s3",)),
     (("esp32s2", "esp32-s2"), ("s2",)),
     (("esp32c3", "esp32-c3"), ("c3",)),
+    (("esp32c6", "esp32-c6"), ("c6",)),
     (("esp32",), ("esp32-devkitc", "wroom", "esp32")),
     (("linux", "unix", "darwin"), ("virtual", "sim", "unix")),
 ]
@@ -131,9 +132,13 @@ def board_for_machine(info: BoardInfo, names: list[str]) -> str | None:
             if word == "pico":  # "pico" also matches pico2 profiles
                 hits = [n for n in hits if "2" not in lowered[n]]
             if word == "esp32":
-                hits = [n for n in hits if not any(x in lowered[n] for x in ("s2", "s3", "c3"))]
+                hits = [n for n in hits
+                        if not any(x in lowered[n] for x in ("s2", "s3", "c3", "c6"))]
             if hits:
                 return sorted(hits)[0]
+        # the chip is known and no profile is for it: not the next, looser hint ("esp32" is
+        # in "esp32c3": an ESP32-C3 was given the ESP32's pins, a review)
+        break
     if info.is_virtual and names:
         # The simulated board runs any profile; the Pico's is the smallest realistic one.
         pico = [n for n in names if "pico" in n.lower() and "2" not in n]

@@ -69,8 +69,8 @@ def status_lines(st: dict) -> list[str]:
             return f"{dbfs(v)} (clipping: {where})"
         return "silent" if v is not None and v <= PEAK_FLOOR_DBFS else dbfs(v)
 
-    def knob(v):
-        return "pot" if v is None else f"{v:.3f}"
+    def knob(v):  # None: no pot on it, and no console value: the preset's fitted point
+        return "fitted" if v is None else f"{v:.3f}"
 
     known = {"preset", "name", "bypass", "knobs", "gate_dbfs", "in_peak_dbfs", "out_peak_dbfs",
              "cpu_load", "cpu_peak", "xruns", "resyncs", "mem_free", "blocks", "fault",
