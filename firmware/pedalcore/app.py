@@ -38,6 +38,10 @@ FADE_MS = 10             # bypass crossfade and volume ramps (click-free, still 
 CONSOLE_EVERY_MS = 20    # console poll period
 LAG_PERSIST_BLOCKS = 16  # a backlog that lasts this long is latency, not a passing stall
 KNOB_NAMES = ("drive", "tone", "level")
+# a codec's init is tried this often, 20 ms apart: one missed I2C transfer at power-up kept
+# the pedal muted until a reboot (a review; Espressif's own ES8311 driver writes its first
+# register twice, as the chip can miss it)
+CODEC_TRIES = 3
 # The block counter wraps (with the ms clock, ctl.CLOCK_MASK) and the CPU-load sums are halved
 # before a board's small ints end (2^30): one past that allocates, which fails with the heap
 # locked and, every block again, would stop the audio (36 min of playing at 50 % load filled
@@ -190,8 +194,14 @@ class App:
     def _make_codec(self, spec, i2c, role):
         try:
             c = codecs.make(spec, i2c, role)
-            c.init()
-            return c
+            for attempt in range(CODEC_TRIES):
+                try:
+                    c.init()
+                    return c
+                except OSError:  # a missed I2C transfer: a chip still in reset, a noisy bus
+                    if attempt == CODEC_TRIES - 1:
+                        raise
+                    time.sleep_ms(20)
         except Exception as e:
             self._report("codec %s: %s" % (spec.get("chip"), e))
             if role == "adc":

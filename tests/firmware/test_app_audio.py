@@ -201,6 +201,29 @@ def test_heap_lock_catches_an_allocating_engine_and_falls_back_to_dry(tmp_path):
     assert np.array_equal(y[k:], x[k:len(y)])
 
 
+ONE_MISSED_I2C = """
+from pedalcore.codecs import es8311 as _es
+_init = _es.ES8311.init
+_calls = [0]
+def _flaky_init(self):
+    _calls[0] += 1
+    if _calls[0] == 1:
+        raise OSError(5)  # EIO: the codec missed the first transfer
+    return _init(self)
+_es.ES8311.init = _flaky_init
+"""
+
+
+def test_a_codec_that_misses_its_first_i2c_transfer_is_tried_again(played, tmp_path):
+    """One failed I2C transfer at power-up kept the pedal muted until a reboot (a review)."""
+    _, x, y, _ = played
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model())})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), prelude=ONE_MISSED_I2C)
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] is None and not r.tagged("err")
+    assert np.array_equal(read_wav16(tmp_path / "out.wav"), y)
+
+
 def test_missing_adc_codec_keeps_the_output_silent(tmp_path):
     (tmp_path / "sim.json").write_text('{"i2c_devices": []}')  # nothing answers on I2C
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
