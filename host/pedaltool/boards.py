@@ -24,6 +24,12 @@ ADC_PINS = {
     "ESP32-S3": set(range(1, 11)),  # ADC1 (ADC2 is unusable with Wi-Fi on)
     "ESP32": {32, 33, 34, 35, 36, 37, 38, 39},  # ADC1
 }
+#: GPIOs that can only read (no output driver, no internal pull-up or pull-down): only a pot,
+#: the expression input or an I2S data input may use them (an LED or a footswitch there failed
+#: at start or floated; a review)
+INPUT_ONLY_PINS = {"ESP32": {34, 35, 36, 37, 38, 39}}
+INPUT_ONLY_USES = ("controls.pots.", "controls.expression", "i2s_in.sd")
+KNOB_NAMES = ("drive", "tone", "level")
 #: the device subset of a profile (board.json); usb_ids/latency/avoid stay on the host
 DEVICE_KEYS = ("name", "title", "port", "mcu", "cpu_mhz", "audio", "i2s_in", "i2s_out", "i2c",
                "adc_codec", "dac_codec", "controls")
@@ -147,8 +153,22 @@ def validate(data: dict, source: str | Path = "board") -> BoardProfile:
         seen[pin] = what
         if pin in avoid:
             fail(f"{what} uses GPIO {pin}, which this board reserves (strapping/flash/USB)")
+    for what, pin in pins:
+        if pin in INPUT_ONLY_PINS.get(data["mcu"], ()) and not what.startswith(INPUT_ONLY_USES):
+            fail(f"{what}: GPIO {pin} is input-only on {data['mcu']} (no output, no pull-up): "
+                 "only pots, the expression input or the I2S data input may use it")
     adc_ok = ADC_PINS.get(data["mcu"])
     c = data["controls"]
+    for k in ("debounce_ms", "long_press_ms"):  # (the firmware's int() of "20ms" stopped it)
+        v = c.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            fail(f"controls.{k} must be a whole number of milliseconds, not {v!r}")
+    for k in (c.get("pots") or {}):
+        if k not in KNOB_NAMES:
+            fail(f"controls.pots.{k}: a pot turns one of the knobs {', '.join(KNOB_NAMES)}")
+    if c.get("expression") is not None and c.get("expression_knob", "level") not in KNOB_NAMES:
+        fail(f"controls.expression_knob {c['expression_knob']!r} is not one of the knobs "
+             f"{', '.join(KNOB_NAMES)}")
     analog = list((c.get("pots") or {}).items())
     if c.get("expression") is not None:
         analog.append(("expression", c["expression"]))

@@ -68,6 +68,20 @@ def test_a_profile_of_an_unexpected_shape_is_one_error_naming_the_file(tmp_path)
             use(str(p))
 
 
+@pytest.mark.parametrize("edit, message", [
+    # the host accepted these, and the firmware then stopped at start or floated (a review)
+    (lambda d: d["controls"].update(led=38), "controls.led: GPIO 38 is input-only"),
+    (lambda d: d["controls"].update(footswitch=37), "controls.footswitch: GPIO 37 is input-only"),
+    (lambda d: d["controls"].update(debounce_ms="20ms"), "debounce_ms must be a whole number"),
+    (lambda d: d["controls"]["pots"].update(gain=d["controls"]["pots"].pop("tone")),
+     "controls.pots.gain: a pot turns one of the knobs"),
+    (lambda d: d["controls"].update(expression_knob="volume"), "expression_knob 'volume'"),
+])
+def test_settings_the_firmware_cannot_run_are_rejected(edit, message):
+    with pytest.raises(DeviceError, match=message):
+        boards.validate(_broken("esp32_devkitc", edit), "esp32.toml")
+
+
 def test_esp32_strapping_pin_rejected():
     d = _broken("esp32_devkitc", lambda d: d["controls"].update(footswitch=12))
     with pytest.raises(DeviceError, match="GPIO 12"):
