@@ -111,6 +111,22 @@ def test_a_new_slot_that_stops_at_start_is_said_and_the_old_one_plays(pedal, fw_
     assert boot.data["version"] == "v1" and boot.data["slot"] == "pt/a"
 
 
+def test_flash_plans_from_the_slot_that_boots_not_the_one_named(pedal, fw_v1, bank_v1,
+                                                               tmp_path):
+    """pt/current names slot b, whose board.json a builder edited on the board: the boot loader
+    plays slot a. flash planned from b, so --models-only copied b's damaged firmware over a
+    and left no valid firmware (a review). Now it plans from a, and writes b."""
+    _flash(pedal, fw_v1, bank_v1)
+    _flash(pedal, fw_v1, make_bank(tmp_path / "bank2", names=("alpha", "gamma")))
+    assert (pedal.fs_dir / "pt/current").read_text() == "b"
+    p = pedal.fs_dir / "pt/b/board.json"
+    p.write_text(p.read_text().replace("}", ' }', 1))  # same meaning, another size
+    res = _flash(pedal, fw_v1, make_bank(tmp_path / "bank3", names=("delta",)),
+                 models_only=True)
+    assert res.plan.current == "a" and res.plan.target == "b"
+    assert res.status["name"] == "delta" and res.boot["slot"] == "pt/b"
+
+
 def test_no_valid_slot_leaves_the_repl(pedal, fw_v1):
     (pedal.fs_dir / "main.py").write_bytes((fw_v1 / "main.py").read_bytes())
     with Link(pedal.port) as link:

@@ -416,9 +416,9 @@ def make_plan(
 ) -> FlashPlan:
     """What to write for ``bank`` (``bank_files``, read and checked once by the caller)."""
     state = read_state(link)
-    current = state.get("current") if state.get("current") in SLOTS else None
-    target = "b" if current == "a" else "a"
     slots = state.get("slots", {})
+    current = running_slot(link, state)
+    target = "b" if current == "a" else "a"
     cur_files: dict = slots.get(current, {}) if current else {}
     tgt_files: dict = slots.get(target, {})
     if models_only:
@@ -484,6 +484,36 @@ def make_plan(
     )
     check_space(plan)
     return plan
+
+
+def _slot_verifies(link: Link, files: dict, slot: str) -> bool:
+    """Does the boot loader (firmware/main.py) find ``slot`` whole: its manifest's firmware
+    files present with their sizes and hashes (``files``: the slot's [size, sha256] by path,
+    from the board's state)? The bank's files are the app's to check, as there."""
+    if "manifest.json" not in files:
+        return False
+    try:
+        listed = json.loads(link.read_text(f"{PT}/{slot}/manifest.json") or "{}")["files"]
+        return isinstance(listed, dict) and all(
+            r.startswith("bank/") or (r in files and files[r][0] == m["size"]
+                                      and (not m.get("sha256") or files[r][1] == m["sha256"]))
+            for r, m in listed.items())
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def running_slot(link: Link, state: dict) -> str | None:
+    """The slot the board boots: pt/current if it verifies, else the other one if that does
+    (as the boot loader chooses), else None. A plan from pt/current alone wrote over the slot
+    that played, when pt/current's had been damaged (a review: a hand-edited board.json, then
+    --models-only, left no valid firmware)."""
+    named = state.get("current")
+    order = [named, "b" if named == "a" else "a"] if named in SLOTS else list(SLOTS)
+    slots = state.get("slots", {})
+    for s in order:
+        if _slot_verifies(link, slots.get(s, {}), s):
+            return s
+    return named if named in SLOTS else None
 
 
 def _folders(rels) -> set[str]:
