@@ -32,6 +32,19 @@ def test_flash_status_set_save_restart_keeps_settings(flashed):
     assert st["knobs"]["drive"] == pytest.approx(0.8, abs=0.01)
 
 
+def test_a_bank_none_of_whose_presets_loads_is_said_so(flashed):
+    """It said "the pedal runs preset None, which is not in the flashed bank", which the
+    troubleshooting page calls a bug (a review)."""
+    from pedaltool.device.flash import restart_and_confirm
+
+    pedal, res = flashed
+    for p in (pedal.fs_dir / f"pt/{res.plan.target}/bank").glob("*.pedal"):
+        p.write_bytes(b"not a pedal")
+    with Link(pedal.port) as link, pytest.raises(
+            DeviceError, match="no preset of the flashed bank loads on the pedal"):
+        restart_and_confirm(link, res.plan)
+
+
 @pytest.mark.slow
 def test_console_garbage_never_stops_the_pedal(flashed):
     pedal, _ = flashed

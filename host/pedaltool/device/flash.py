@@ -765,6 +765,12 @@ def restart_and_confirm(link: Link, plan: FlashPlan, timeout_s: float = 20.0):
     status = Console(link).command("status").data
     names = {Path(p).stem for p in plan.presets} | set(plan.presets)
     preset = status.get("preset")
+    if preset is None:  # (it said "runs preset None, which is not in the flashed bank")
+        errs = [ln[5:] for ln in lines if ln.startswith("@err preset")]
+        raise DeviceError(
+            f"{plan.port}: no preset of the flashed bank loads on the pedal"
+            + (f" ({errs[0][:120]})" if errs else f" ({status.get('fault')})")
+            + ": run `pedaltool preset list` to see why each is refused")
     by_index = isinstance(preset, int) and 0 <= preset <= len(plan.presets)
     if not (by_index or str(status.get("name")) in names or str(preset) in names):
         raise DeviceError(
