@@ -93,6 +93,8 @@ def choose_slot(tried=()):
     for slot in order:
         if slot in tried:
             continue
+        if tried and slot == current:
+            continue  # (said already, when it was tried first)
         why = slot_problem(slot)
         if why is None:
             if slot != current and current not in tried:
@@ -119,6 +121,8 @@ def boot():
         if slot is None:
             if not tried:
                 _say("err", "no valid firmware on this board; run `pedaltool flash`")
+            else:
+                _say("err", "no slot starts on this board; run `pedaltool flash`")
             return  # (the REPL, where `pedaltool flash` reaches the board)
         slot_dir = PT + "/" + slot
         sys.path.insert(0, slot_dir)
@@ -131,9 +135,13 @@ def boot():
                 app.run(slot_dir, SETTINGS)
                 return
             except Exception as e:  # (not Ctrl-C: flash stops the program with it)
-                # a slot that verifies but fails (a profile the chip refuses, a bug): the
+                if getattr(app, "STARTED", False):
+                    raise  # it played, then failed: a bug, shown at the REPL as ever
+                # a slot that verifies but cannot start (a profile the chip refuses): the
                 # other slot plays, where the board sat silent at the REPL until reflashed
                 _say("err", "slot " + slot + " stopped: " + repr(e)[:100])
+                if hasattr(sys, "print_exception"):
+                    sys.print_exception(e)
         tried.append(slot)
         _unload(slot_dir)
 

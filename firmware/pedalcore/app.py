@@ -132,6 +132,7 @@ class App:
         self.pending_arg = None
         self.held_event = ctl.NONE  # a footswitch event waiting for the quiet action
         self.long_reply = None  # a console reply being written a piece per control tick
+        self.fault_unsaid = False  # an audio fault that came during it
         self.locked = False
         self.input_ok = True  # False when the ADC codec did not answer: output stays muted
         self.stage = 0
@@ -339,7 +340,10 @@ class App:
             self.w = 0
             self.w_target = 0
             self._set_fault("audio: " + type(e).__name__ + " " + str(e)[:60])
-            console.reply("err", self.fault)
+            if self.long_reply is None:
+                console.reply("err", self.fault)
+            else:  # said when the reply's line has ended (it would cut it in two)
+                self.fault_unsaid = True
         if self.stage == 1:
             # the effect failed mid-block: play this block dry so the stream has no gap
             mix_out(self.dry, self.wet, self.tx_buf, self.n, 0, 0, self.v, self.v)
@@ -372,7 +376,8 @@ class App:
             # behind: normal right after a stall (the next reads catch up). If it persists,
             # the stall left extra latency in the rings: fade out, restart them, fade in
             self.lag_high += 1
-            if self.lag_high >= LAG_PERSIST_BLOCKS and self.pending is None:
+            if (self.lag_high >= LAG_PERSIST_BLOCKS and self.pending is None
+                    and self.long_reply is None):  # (its pieces are what delays the loop)
                 self.resyncs += 1
                 self.lag = 0
                 self.lag_high = 0
@@ -384,15 +389,14 @@ class App:
         if c.changed is not None:
             self._knob(c.changed.name, c.changed.value)
             c.hold_others(c.changed.name, c.changed)
-        # a footswitch event waits for a quiet action under way, and for a long reply (whose
-        # line a preset change's reply would cut in two)
-        busy = self.pending is not None or self.long_reply is not None
-        if self.held_event and not busy:  # (before a newer one: their order kept)
+        # a footswitch event waits for a quiet action under way; a preset change also for a
+        # long reply (its own reply would cut that line in two); bypass never waits for one
+        if self.held_event and not self._holds(self.held_event):  # (before a newer one)
             held = self.held_event
             self.held_event = ctl.NONE
             self._footswitch(held)
         if ev:
-            if not busy:
+            if not self._holds(ev):
                 self._footswitch(ev)
             else:  # (one slot: the latest press waits)
                 self.held_event = ev
@@ -400,6 +404,9 @@ class App:
             # a piece per tick, while the input backlog is under half what a resync allows
             if self.lag <= self.resync_us >> 1 and not self.long_reply.more():
                 self.long_reply = None
+                if self.fault_unsaid:
+                    self.fault_unsaid = False
+                    console.reply("err", self.fault)
             return  # the console waits: replies stay in order
         if self.pending is not None:
             if self.v == 0:
@@ -530,6 +537,12 @@ class App:
         self.bypass = on
         self.w_target = 0 if (on or not self.run_engine) else ONE
         self._update_led()
+
+    def _holds(self, ev):
+        """Must footswitch event ``ev`` wait (see _control)?"""
+        if self.pending is not None:
+            return True
+        return self.long_reply is not None and ev != ctl.SHORT
 
     def _footswitch(self, ev):
         if ev == ctl.SHORT:
@@ -710,9 +723,6 @@ class App:
     # -- shutdown ---------------------------------------------------------------------------
     def stop(self):
         self._unlock()
-        while self.long_reply is not None and self.long_reply.more():
-            pass  # (a reply is never left half a line)
-        self.long_reply = None
         for c in (getattr(self, "dac_codec", None), getattr(self, "adc_codec", None)):
             if c is not None:
                 try:
@@ -720,13 +730,21 @@ class App:
                 except Exception:
                     pass
         self._close_i2s()
+        while self.long_reply is not None and self.long_reply.more():
+            pass  # (a reply is never left half a line; after the audio is stopped)
+        self.long_reply = None
+
+
+STARTED = False  # set once the pedal has started (printed @boot): main.py's fallback asks
 
 
 def run(slot_dir, settings_path):
     """Run the pedal until the audio source ends (simulator) or Ctrl-C; returns the App."""
+    global STARTED
     app = App(slot_dir, settings_path)
     try:
         app.start()
+        STARTED = True
         app.loop()
     finally:
         app.stop()

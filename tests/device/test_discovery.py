@@ -42,7 +42,9 @@ def test_board_recognised_from_machine(machine, platform, board):
 
 @pytest.mark.parametrize("machine", ["Arduino Nano 33", "ESP32C3 module with ESP32C3",
                                      "Generic ESP32S2 module with ESP32S2",
-                                     "ESP32C6 module with ESP32C6"])
+                                     "ESP32C6 module with ESP32C6",
+                                     "Generic ESP32P4 module with ESP32P4",
+                                     "ESP32H2 module with ESP32H2"])
 def test_a_board_without_a_profile_is_none(machine):
     """(An ESP32-S2, -C3 or -C6 was given the ESP32 DevKitC's pins: a review.)"""
     assert discovery.board_for_machine(_info(machine, "esp32"), boards.list_boards()) is None

@@ -106,9 +106,16 @@ def test_a_new_slot_that_stops_at_start_is_said_and_the_old_one_plays(pedal, fw_
     # (the board's own line, which the error quotes when it reads it after the reset)
     assert "@err slot b stopped: ValueError('bad profile'" in \
         pedal.transcript_path.read_text(errors="replace")
+    # pt/current names the slot that plays again, so the next flash writes over b (planned
+    # from b, --models-only copied b's firmware over a and no slot started; a review)
+    assert (pedal.fs_dir / "pt/current").read_text() == "a"
     with Link(pedal.port) as link:
         boot = Console(link).restart()
     assert boot.data["version"] == "v1" and boot.data["slot"] == "pt/a"
+    res = _flash(pedal, fw_v1, make_bank(tmp_path / "bank2", names=("delta",)),
+                 models_only=True)
+    assert res.plan.target == "b" and res.boot["slot"] == "pt/b"
+    assert res.status["name"] == "delta"
 
 
 def test_flash_plans_from_the_slot_that_boots_not_the_one_named(pedal, fw_v1, bank_v1,

@@ -146,6 +146,33 @@ app.App.presets_json = _failing
     assert r.replies[2].startswith("@status {") and r.final["fault"] is None
 
 
+FAULT_AT_BLOCK_60 = """
+from pedalcore import engine as _e
+_Base = _e.Engine
+class _Faulty(_Base):
+    calls = 0
+    def process(self, buf):
+        _Faulty.calls += 1
+        if _Faulty.calls == 60:
+            raise ValueError("boom")
+        _Base.process(self, buf)
+_e.Engine = _Faulty
+"""
+
+
+def test_an_audio_fault_during_a_long_reply_waits_for_its_line_to_end(tmp_path):
+    """The fault's '@err audio: ...' cut the '@list' line in two (a review)."""
+    model = pedal_bytes(pedal_model("p"))
+    names = [f"preset_{i:02d}.pedal" for i in range(40)]
+    slot = make_slot(tmp_path, dict.fromkeys(names, model))
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", np.zeros(48000, np.int16)),
+               stdin=b"preset list\n", prelude=FAULT_AT_BLOCK_60)
+    assert r.returncode == 0, r.stderr
+    assert [p["file"] for p in json.loads(r.tagged("list")[0])] == names
+    tags = [ln.split(" ")[0] for ln in r.replies]
+    assert tags[:2] == ["@list", "@err"] and r.tagged("err")[0].startswith("audio: ValueError")
+
+
 #: prelude: the console is a 115200-baud UART that waits while it sends (the ESP32 DevKitC's):
 #: 87 us a byte
 SLOW_UART = """

@@ -8,6 +8,7 @@ MicroPython's own USB CDC on RP2040/RP2350 (2e8a:0005 and friends). A running vi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from serial.tools import list_ports
@@ -127,6 +128,9 @@ def board_for_machine(info: BoardInfo, names: list[str]) -> str | None:
     for keys, words in _MACHINE_HINTS:
         if not any(k.replace(" ", "") in m for k in keys):
             continue
+        if keys == ("esp32",) and re.search(r"esp32-?[a-z]\d", m):
+            break  # another ESP32 chip (P4, C2, C5, H2 ...): not the DevKitC's pins
+
         for word in words:
             hits = [n for n, low in lowered.items() if word in low]
             if word == "pico":  # "pico" also matches pico2 profiles

@@ -494,7 +494,10 @@ def _slot_verifies(link: Link, files: dict, slot: str) -> bool:
         return False
     try:
         listed = json.loads(link.read_text(f"{PT}/{slot}/manifest.json") or "{}")["files"]
-        return isinstance(listed, dict) and all(
+        if not isinstance(listed, dict) or not {"pedalcore/app.py", "pedalcore/app.mpy"} & set(
+                listed):
+            return False
+        return all(
             r.startswith("bank/") or (r in files and files[r][0] == m["size"]
                                       and (not m.get("sha256") or files[r][1] == m["sha256"]))
             for r, m in listed.items())
@@ -738,29 +741,47 @@ def flash(
     return FlashResult(plan, status, boot, time.monotonic() - t0)
 
 
+def _point_current_at(link: Link, slot: str) -> None:
+    """Write pt/current = ``slot`` (verified, as a flash's switch is) and restart the pedal."""
+    flag = slot.encode()
+    with link.raw_repl():
+        _verified_write(link, f"{PT}/current", flag, hashlib.sha256(flag).hexdigest(), len(flag),
+                        None, _no_progress, None)
+    link.soft_reset()
+
+
 def restart_and_confirm(link: Link, plan: FlashPlan, timeout_s: float = 20.0):
     """Soft-reset, wait for ``@boot``, then check ``status`` names a preset of the bank."""
     from pedaltool.device.console import Console, parse_reply
 
     link.soft_reset()
     line, lines = link.read_lines_until(
-        lambda s: s.startswith("@boot ") or s.startswith("@err no valid"), timeout_s
+        lambda s: s.startswith(("@boot ", "@err no valid", "@err no slot starts")), timeout_s
     )
     if line is None or not line.startswith("@boot"):
         errs = [ln for ln in lines if ln.startswith("@err")]
         detail = errs[-1] if errs else (lines[-1] if lines else "no output")
         raise DeviceError(
-            f"{plan.port}: the pedal did not start after the update ({detail[:100]}); it keeps "
-            "the previous slot if the new one is bad: run `pedaltool console` to see why"
+            f"{plan.port}: the pedal did not start after the update ({detail[:100]}); run "
+            "`pedaltool console` to see why"
         )
     boot = parse_reply(line).data
-    slot = boot.get("slot")  # the boot loader starts the other slot when the new one stops
+    # the boot loader starts the other slot when the one flashed stops before it plays: said by
+    # @boot's "slot", or by the loader's own line (a fallback slot's older firmware has no
+    # "slot"; the line can be missed, right after the reset)
     running = plan.current if plan.up_to_date else plan.target  # (up to date: nothing moved)
-    if slot is not None and slot != f"{PT}/{running}":
-        errs = [ln for ln in lines if ln.startswith("@err")]
+    stopped = [ln for ln in lines if ln.startswith(f"@err slot {running} stopped")]
+    slot = boot.get("slot")
+    if stopped or (slot is not None and slot != f"{PT}/{running}"):
+        plays = slot or "the previous slot"
+        if slot is not None and slot.startswith(f"{PT}/"):
+            # pt/current back to the slot that plays, so that the next flash writes over the
+            # one that stopped (it planned from it: --models-only copied its firmware over
+            # the playing slot, and no slot started; a review)
+            _point_current_at(link, slot[len(PT) + 1:])
         raise DeviceError(
-            f"{plan.port}: the new firmware (slot {plan.target}) stopped at start"
-            + (f" ({errs[-1][:100]})" if errs else "") + f"; the pedal plays {slot} as "
+            f"{plan.port}: the new firmware (slot {running}) stopped at start"
+            + (f" ({stopped[0][:100]})" if stopped else "") + f"; the pedal plays {plays} as "
             "before: run `pedaltool console` to see why, fix it and flash again")
     status = Console(link).command("status").data
     names = {Path(p).stem for p in plan.presets} | set(plan.presets)
