@@ -125,6 +125,24 @@ app.App._control = _locked_control
 """
 
 
+def at_engine_block(n: int, action: str) -> str:
+    """A prelude: the engine runs ``action`` (one line of MicroPython; ``_t`` is ``time``)
+    just before it processes its ``n``-th block."""
+    return f"""
+import time as _t
+from pedalcore import engine as _e
+_Base = _e.Engine
+class _AtBlock(_Base):
+    calls = 0
+    def process(self, buf):
+        _AtBlock.calls += 1
+        if _AtBlock.calls == {n}:
+            {action}
+        _Base.process(self, buf)
+_e.Engine = _AtBlock
+"""
+
+
 def run_fw(tmp: Path, slot: Path, input_wav: Path | None, *, stdin: str | bytes = "",
            script: str | None = None, settings: Path | None = None, realtime: str = "0",
            at_end: str = "stop", extra_env: dict | None = None, heapsize: str = "512k",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fwsim import (
     LOCK_CONTROL,
+    at_engine_block,
     make_slot,
     pedal_bytes,
     pedal_model,
@@ -287,19 +288,8 @@ def test_the_asm_block_io_is_used_where_asm_thumb_compiles(played, tmp_path):
     assert np.array_equal(read_wav16(tmp_path / "out.wav"), y)
 
 
-ONE_SLOW_BLOCK = """
-import time as _t
-from pedalcore import engine as _e
-_Base = _e.Engine
-class _Slow(_Base):
-    calls = 0
-    def process(self, buf):
-        _Slow.calls += 1
-        if _Slow.calls == 60:
-            _t.sleep_ms(40)  # one block takes 40 ms: longer than the 10.7 ms RX ring holds
-        _Base.process(self, buf)
-_e.Engine = _Slow
-"""
+# one block takes 40 ms: longer than the 10.7 ms RX ring holds
+ONE_SLOW_BLOCK = at_engine_block(60, "_t.sleep_ms(40)")
 
 
 def test_an_overrun_is_counted_and_the_pedal_recovers(tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from fwsim import make_slot, pedal_bytes, pedal_model, run_fw, write_wav16
+from fwsim import at_engine_block, make_slot, pedal_bytes, pedal_model, run_fw, write_wav16
 
 BLOCK = 32
 
@@ -146,18 +146,7 @@ app.App.presets_json = _failing
     assert r.replies[2].startswith("@status {") and r.final["fault"] is None
 
 
-FAULT_AT_BLOCK_60 = """
-from pedalcore import engine as _e
-_Base = _e.Engine
-class _Faulty(_Base):
-    calls = 0
-    def process(self, buf):
-        _Faulty.calls += 1
-        if _Faulty.calls == 60:
-            raise ValueError("boom")
-        _Base.process(self, buf)
-_e.Engine = _Faulty
-"""
+FAULT_AT_BLOCK_60 = at_engine_block(60, 'raise ValueError("boom")')
 
 
 def test_an_audio_fault_during_a_long_reply_waits_for_its_line_to_end(tmp_path):
