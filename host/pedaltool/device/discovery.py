@@ -104,21 +104,6 @@ _MACHINE_HINTS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
 ]
 
 
-def chip_family(info: BoardInfo) -> str:
-    """``rp2040``, ``rp2350``, ``esp32s3``, ``esp32``... from the board's own description."""
-    m = (info.machine + " " + info.extra.get("machine", "")).lower().replace("-", "")
-    for key in ("rp2350", "rp2040", "esp32s3", "esp32s2", "esp32c3", "esp32c6", "esp32"):
-        if key in m:
-            return key
-    if "pico2" in m or "pico 2" in m:
-        return "rp2350"
-    if info.platform == "rp2":
-        return "rp2040"
-    if info.platform == "esp32":
-        return "esp32"
-    return info.platform or "unknown"
-
-
 def board_for_machine(info: BoardInfo, names: list[str]) -> str | None:
     """The board profile name (from ``names``) that fits the board, or None."""
     m = (info.machine + " " + info.extra.get("machine", "")).lower().replace(" ", "")
