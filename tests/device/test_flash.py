@@ -409,3 +409,54 @@ def test_an_unknown_board_is_refused_before_the_pedal_is_stopped(bank_v1):
         flash("/dev/null", board="rpi_pico3", bank_dir=bank_v1, link_factory=no_pedal,
               progress=lambda *a: stops.append(a))
     assert stops == []
+
+
+class _LocalLink:
+    """read_text of a board's filesystem laid out in a folder (all _slot_verifies asks)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def read_text(self, path):
+        p = self.root / path
+        return p.read_text() if p.exists() else None
+
+
+@pytest.mark.parametrize("damage, boots", [
+    (None, True),
+    (lambda s: (s / "pedalcore/__init__.py").write_text("# edited"), False),
+    (lambda s: (s / "bank/alpha.pedal").write_bytes(b"damaged"), True),  # the app's to refuse
+    (lambda s: _edit_manifest(s, lambda m: m["files"].pop("pedalcore/app.mpy")), False),
+    (lambda s: _edit_manifest(s, lambda m: m.update(files=sorted(m["files"]))), False),
+    (lambda s: _edit_manifest(s, lambda m: m["files"]["board.json"].update(size="12")), False),
+    (lambda s: (s / "manifest.json").unlink(), False),
+])
+def test_flash_and_the_boot_loader_agree_on_which_slot_boots(pedal, fw_v1, bank_v1, damage,
+                                                            boots):
+    """flash's running_slot mirrors main.py's slot_problem (two places for one rule, one on
+    the host, one on the board): the same verdict on the same slot."""
+    import hashlib
+    import subprocess
+
+    from pedaltool.device.flash import _slot_verifies
+    from pedaltool.device.virtual import micropython_executable
+
+    _flash(pedal, fw_v1, bank_v1)
+    fs = pedal.fs_dir
+    slot = fs / "pt" / "a"
+    if damage:
+        damage(slot)
+    files = {str(p.relative_to(slot)): [p.stat().st_size,
+                                         hashlib.sha256(p.read_bytes()).hexdigest()]
+             for p in slot.rglob("*") if p.is_file()}
+    assert _slot_verifies(_LocalLink(fs), files, "a") is boots
+    loader = (fs / "main.py").read_text().rsplit("\nboot()", 1)[0]  # its functions, not a boot
+    out = subprocess.run([micropython_executable(), "-c", loader + "\nprint(slot_problem('a'))"],
+                         capture_output=True, text=True, cwd=fs, timeout=60)
+    assert (out.stdout.strip() == "None") is boots, out.stdout + out.stderr
+
+
+def _edit_manifest(slot, edit):
+    m = json.loads((slot / "manifest.json").read_text())
+    edit(m)
+    (slot / "manifest.json").write_text(json.dumps(m))
