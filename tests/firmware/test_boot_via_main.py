@@ -114,3 +114,48 @@ def test_a_slot_whose_app_stops_at_start_gives_way_to_the_other(tmp_path):
     assert lines[0].startswith("@err slot b stopped: ValueError"), lines
     assert lines[1].startswith("@boot ") and json.loads(lines[1][6:])["preset"] == 1
     assert lines[2].startswith("@status ")
+
+
+def _slot_with_app(fs, slot: str, app_source: str) -> None:
+    """pt/<slot>: a stand-in app and its manifest (the boot loader's checks pass)."""
+    base = fs / "pt" / slot
+    (base / "pedalcore").mkdir(parents=True)
+    (base / "pedalcore" / "__init__.py").write_text("")
+    (base / "pedalcore" / "app.py").write_text(app_source)
+    files = {}
+    for p in sorted(base.rglob("*")):
+        if p.is_file():
+            data = p.read_bytes()
+            files[str(p.relative_to(base))] = {"size": len(data),
+                                               "sha256": hashlib.sha256(data).hexdigest()}
+    (base / "manifest.json").write_text(json.dumps({"files": files}))
+
+
+def test_a_slot_that_fails_after_it_played_goes_to_the_repl_not_the_other_slot(tmp_path):
+    """The fallback is for a slot that cannot start; one that played and then failed (the
+    app's fault streak, a bug) shows its traceback at the REPL, as before (a review)."""
+    fs, _ = _flashed(tmp_path)
+    _slot_with_app(fs, "b", "STARTED = False\n\ndef run(slot_dir, settings_path):\n"
+                            "    global STARTED\n    print('@boot {\"slot\": \"' + slot_dir + '\"}')\n"
+                            "    STARTED = True\n    raise RuntimeError('late')\n")
+    (fs / "pt" / "current").write_text("b")
+    env = dict(os.environ, MICROPYPATH=str(firmware_dir() / "sim"),  # (as _flashed's boot)
+               PEDALTOOL_SIM_INPUT=str(tmp_path / "in.wav"),
+               PEDALTOOL_SIM_OUTPUT=str(tmp_path / "out.wav"),
+               PEDALTOOL_SIM_REALTIME="0", PEDALTOOL_SIM_AT_END="stop")
+    p = subprocess.run([micropython_executable(), "-X", "heapsize=512k", "main.py"],
+                       capture_output=True, text=True, cwd=fs, env=env, timeout=120)
+    assert p.returncode == 1 and "RuntimeError: late" in p.stdout + p.stderr
+    assert [ln for ln in p.stdout.splitlines() if ln.startswith("@")] == \
+        ['@boot {"slot": "pt/b"}']
+
+
+def test_when_no_slot_starts_the_board_says_so_and_stays_at_the_repl(tmp_path):
+    fs, boot = _flashed(tmp_path)
+    shutil.rmtree(fs / "pt" / "a")
+    for slot in "ab":
+        _slot_with_app(fs, slot, "def run(slot_dir, settings_path):\n"
+                                 "    raise ValueError('bad profile')\n")
+    assert boot("") == ["@err slot a stopped: ValueError('bad profile',)",
+                        "@err slot b stopped: ValueError('bad profile',)",
+                        "@err no slot starts on this board; run `pedaltool flash`"]
