@@ -8,6 +8,7 @@ import os
 
 from pedalcore import pedalfile
 
+NAME_CHARS = 64  # a preset's name as shown (the host's MAX_NAME_CHARS for its file name)
 # what a bad file can raise from the reader (ValueError is the documented one)
 LOAD_ERRORS = (ValueError, OSError, MemoryError, KeyError, IndexError, TypeError)
 
@@ -58,7 +59,7 @@ class Bank:
         p.ok = True
         p.error = ""
         if isinstance(pedal.name, str) and pedal.name:
-            p.name = pedal.name
+            p.name = pedal.name[:NAME_CHARS]  # (every preset's name stays in memory)
         return pedal
 
     def index_of(self, filename):

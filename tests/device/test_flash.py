@@ -360,6 +360,24 @@ def test_an_error_during_flash_starts_its_own_line(capsys):
     assert capsys.readouterr().err == "  keep   bank/b.pedal (10 bytes) ok\n"
 
 
+def test_a_bank_whose_names_the_pedal_cannot_hold_is_refused(tmp_path):
+    """100 presets of 200-character names ran the firmware out of memory at start (a review):
+    the names together are at most MAX_NAME_CHARS, refused before anything is sent."""
+    from pedaltool.device.flash import MAX_NAME_CHARS, bank_files
+
+    n = MAX_NAME_CHARS // 200 + 1
+    bank = make_bank(tmp_path / "bank", names=("one",))
+    model = (bank / "one.pedal").read_bytes()
+    (bank / "one.pedal").unlink()
+    for i in range(n):
+        (bank / (f"{i:03d}" + "x" * 197 + ".pedal")).write_bytes(model)
+    with pytest.raises(DeviceError, match=f"names hold {200 * n} characters; the pedal keeps "
+                                          "every preset's name in memory, at most 12000"):
+        bank_files(bank)
+    (bank / ("000" + "x" * 197 + ".pedal")).unlink()
+    assert len(bank_files(bank)) == n - 1  # 12000 characters: held
+
+
 def test_macos_metadata_files_in_the_bank_are_left_out(tmp_path):
     from pedaltool.device.flash import bank_files
 

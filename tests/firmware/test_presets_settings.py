@@ -227,6 +227,15 @@ def test_save_on_a_full_filesystem_says_so_and_leaves_no_temp_file(tmp_path):
     assert settings.read_text() == old and not (tmp_path / "settings.json.tmp").exists()
 
 
+def test_a_long_model_name_is_kept_to_64_characters(tmp_path):
+    """Every preset's name stays in the firmware's memory (a review: long names ran a Pico out
+    of it at start)."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(pedal_model("x" * 200))})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)), stdin="status\n")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.tagged("status")[0])["name"] == "x" * 64
+
+
 def test_a_long_press_on_a_full_filesystem_says_what_happened(tmp_path):
     """A long press changes the preset and saves it: on a full filesystem the reply was a bare
     '@err OSError 28' though the preset had changed (a firmware review)."""

@@ -55,6 +55,10 @@ VERIFY_ATTEMPTS = 3
 #: name, file and state); in the smallest profile's heap (rpi_pico, 192 KB) the firmware
 #: started with 150 and ran out of memory with 200, under the unix port (docs/firmware.md).
 MAX_PRESETS = 100
+#: The bank's file names together (characters, without ".pedal") that budget holds: a
+#: review's 100 presets of 120-character names left the firmware 19 KB of a 192 KB heap, and
+#: of 200-character names ran it out of memory at start.
+MAX_NAME_CHARS = 12000
 
 # Device-side sha256 of a file, streamed through a small buffer (boards have little RAM).
 _HASH_FN = r"""
@@ -304,10 +308,16 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
             f"{bank_dir}: {len(paths)} .pedal files; a bank holds at most {MAX_PRESETS} (the "
             "pedal keeps every preset's name and state in memory); move some out of the folder"
         )
+    chars = sum(len(p.stem) for p in paths)
+    if chars > MAX_NAME_CHARS:
+        raise DeviceError(
+            f"{bank_dir}: the .pedal files' names hold {chars} characters; the pedal keeps "
+            f"every preset's name in memory, at most {MAX_NAME_CHARS} together: shorten some")
     out = []
     for p in paths:
         if p.is_dir():
             raise DeviceError(f"{p}: a folder, not a .pedal model; move it out of the bank")
+
         try:
             data = p.read_bytes()
         except OSError as exc:  # unreadable, or gone since the listing
