@@ -451,12 +451,12 @@ class _LocalLink:
 ])
 def test_flash_and_the_boot_loader_agree_on_which_slot_boots(pedal, fw_v1, bank_v1, damage,
                                                             boots):
-    """flash's running_slot mirrors main.py's slot_problem (two places for one rule, one on
-    the host, one on the board): the same verdict on the same slot."""
+    """flash's running_slot (_verified_manifest) mirrors main.py's slot_problem (two places
+    for one rule, one on the host, one on the board): the same verdict on the same slot."""
     import hashlib
     import subprocess
 
-    from pedaltool.device.flash import _slot_verifies
+    from pedaltool.device.flash import _verified_manifest
     from pedaltool.device.virtual import micropython_executable
 
     _flash(pedal, fw_v1, bank_v1)
@@ -467,7 +467,7 @@ def test_flash_and_the_boot_loader_agree_on_which_slot_boots(pedal, fw_v1, bank_
     files = {str(p.relative_to(slot)): [p.stat().st_size,
                                          hashlib.sha256(p.read_bytes()).hexdigest()]
              for p in slot.rglob("*") if p.is_file()}
-    assert _slot_verifies(_LocalLink(fs), files, "a") is boots
+    assert (_verified_manifest(_LocalLink(fs), files, "a") is not None) is boots
     loader = (fs / "main.py").read_text().rsplit("\nboot()", 1)[0]  # its functions, not a boot
     out = subprocess.run([micropython_executable(), "-c", loader + "\nprint(slot_problem('a'))"],
                          capture_output=True, text=True, cwd=fs, timeout=60)

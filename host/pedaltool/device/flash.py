@@ -427,7 +427,7 @@ def make_plan(
     """What to write for ``bank`` (``bank_files``, read and checked once by the caller)."""
     state = read_state(link)
     slots = state.get("slots", {})
-    current = running_slot(link, state)
+    current, running_manifest = running_slot(link, state)
     target = "b" if current == "a" else "a"
     cur_files: dict = slots.get(current, {}) if current else {}
     tgt_files: dict = slots.get(target, {})
@@ -437,7 +437,9 @@ def make_plan(
                 f"{info.port}: no firmware on the pedal yet; run `pedaltool flash` without "
                 "--models-only first"
             )
-        manifest = json.loads(link.read_text(f"{PT}/{current}/manifest.json") or "{}")
+        # (read already where the slot verifies; a slot that does not is read as before)
+        manifest = running_manifest or json.loads(
+            link.read_text(f"{PT}/{current}/manifest.json") or "{}")
         board_name, rate = running_profile(link, info.port, current, board,
                                            manifest.get("board"))
         check_bank_rate(bank, rate, board_name)
@@ -496,37 +498,41 @@ def make_plan(
     return plan
 
 
-def _slot_verifies(link: Link, files: dict, slot: str) -> bool:
-    """Does the boot loader (firmware/main.py) find ``slot`` whole: its manifest's firmware
-    files present with their sizes and hashes (``files``: the slot's [size, sha256] by path,
-    from the board's state)? The bank's files are the app's to check, as there."""
+def _verified_manifest(link: Link, files: dict, slot: str) -> dict | None:
+    """``slot``'s manifest if the boot loader (firmware/main.py) finds the slot whole: its
+    manifest's firmware files present with their sizes and hashes (``files``: the slot's
+    [size, sha256] by path, from the board's state), else None. The bank's files are the
+    app's to check, as there."""
     if "manifest.json" not in files:
-        return False
+        return None
     try:
-        listed = json.loads(link.read_text(f"{PT}/{slot}/manifest.json") or "{}")["files"]
+        manifest = json.loads(link.read_text(f"{PT}/{slot}/manifest.json") or "{}")
+        listed = manifest["files"]
         if not isinstance(listed, dict) or not {"pedalcore/app.py", "pedalcore/app.mpy"} & set(
                 listed):
-            return False
-        return all(
+            return None
+        whole = all(
             r.startswith("bank/") or (r in files and files[r][0] == m["size"]
                                       and (not m.get("sha256") or files[r][1] == m["sha256"]))
             for r, m in listed.items())
     except (ValueError, KeyError, TypeError):
-        return False
+        return None
+    return manifest if whole else None
 
 
-def running_slot(link: Link, state: dict) -> str | None:
-    """The slot the board boots: pt/current if it verifies, else the other one if that does
-    (as the boot loader chooses), else None. A plan from pt/current alone wrote over the slot
-    that played, when pt/current's had been damaged (a review: a hand-edited board.json, then
-    --models-only, left no valid firmware)."""
+def running_slot(link: Link, state: dict) -> tuple[str | None, dict | None]:
+    """(the slot the board boots, its manifest): pt/current if it verifies, else the other one
+    if that does (as the boot loader chooses), else (pt/current or None, None). A plan from
+    pt/current alone wrote over the slot that played, when pt/current's had been damaged (a
+    review: a hand-edited board.json, then --models-only, left no valid firmware)."""
     named = state.get("current")
     order = [named, "b" if named == "a" else "a"] if named in SLOTS else list(SLOTS)
     slots = state.get("slots", {})
     for s in order:
-        if _slot_verifies(link, slots.get(s, {}), s):
-            return s
-    return named if named in SLOTS else None
+        manifest = _verified_manifest(link, slots.get(s, {}), s)
+        if manifest is not None:
+            return s, manifest
+    return (named if named in SLOTS else None), None
 
 
 def _folders(rels) -> set[str]:
@@ -597,6 +603,13 @@ def _exec_fs(link: Link, code: str, what: str, timeout_s: float | None = None) -
             raise BoardRefused(f"{link.port}: {what}: the board refused it: "
                                f"{os.strerror(errno_)} (OSError {errno_})") from None
         raise DeviceError(f"{link.port}: {what}: {exc.last_line}") from None
+
+
+def _write_bytes(link: Link, dest: str, data: bytes, progress: Progress = _no_progress
+                 ) -> None:
+    """``_verified_write`` of bytes made here (the manifest, main.py, pt/current)."""
+    _verified_write(link, dest, data, hashlib.sha256(data).hexdigest(), len(data), None,
+                    progress, None)
 
 
 def _verified_write(link: Link, dest: str, spec_data: bytes | None, sha: str, size: int,
@@ -682,19 +695,15 @@ def execute_plan(link: Link, plan: FlashPlan, fw_dir: Path | None = None,
          "presets": plan.presets, "files": manifest_files},
         sort_keys=True,
     ).encode()
-    _verified_write(link, f"{base}/manifest.json", manifest,
-                    hashlib.sha256(manifest).hexdigest(), len(manifest), None, progress, None)
+    _write_bytes(link, f"{base}/manifest.json", manifest, progress)
     # 4. the boot loader (rarely changes; temp + verify + rename as well)
     if plan.boot_loader_changed:
         # A main.py that is not ours (the board ran another program) is kept, renamed.
         _exec_fs(link, _KEEP_FOREIGN_MAIN, "main.py")
         boot = ((Path(fw_dir) if fw_dir else firmware_dir()) / "main.py").read_bytes()
-        _verified_write(link, "main.py", boot, hashlib.sha256(boot).hexdigest(), len(boot),
-                        None, progress, None)
+        _write_bytes(link, "main.py", boot, progress)
     # 5. switch: one atomic rename
-    flag = plan.target.encode()
-    _verified_write(link, f"{PT}/current", flag, hashlib.sha256(flag).hexdigest(), len(flag),
-                    None, progress, None)
+    _write_bytes(link, f"{PT}/current", plan.target.encode(), progress)
 
 
 # -- the whole command --------------------------------------------------------------------------
@@ -753,10 +762,8 @@ def flash(
 
 def _point_current_at(link: Link, slot: str) -> None:
     """Write pt/current = ``slot`` (verified, as a flash's switch is) and restart the pedal."""
-    flag = slot.encode()
     with link.raw_repl():
-        _verified_write(link, f"{PT}/current", flag, hashlib.sha256(flag).hexdigest(), len(flag),
-                        None, _no_progress, None)
+        _write_bytes(link, f"{PT}/current", slot.encode())
     link.soft_reset()
 
 
