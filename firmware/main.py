@@ -97,7 +97,7 @@ def choose_slot(tried=()):
             continue  # (said already, when it was tried first)
         why = slot_problem(slot)
         if why is None:
-            if slot != current and current not in tried:
+            if slot != current and not tried:  # (after a failed start: said already)
                 _say("err", "slot " + str(current) + " is invalid; booting slot " + slot)
             return slot
         if slot == current:

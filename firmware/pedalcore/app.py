@@ -5,8 +5,9 @@
 # Audio path, once per block of N frames, with the heap locked (micropython.heap_lock): read
 # N 32-bit slots from the RX I2S, unpack to int16 into dry and wet, engine.process(wet) in
 # place, mix dry/wet with the bypass weight and the master volume (both ramped per sample), pack
-# to 32-bit slots and write to the TX I2S (the I/O kernels: asm_thumb on ARM, else viper). Nothing in there allocates; an exception in there
-# (e.g. the engine) unlocks, drops the effect and carries on in bypass: never noise.
+# to 32-bit slots and write to the TX I2S (the I/O kernels: asm_thumb on ARM, else viper).
+# Nothing in there allocates; an exception in there (e.g. the engine) unlocks, drops the
+# effect and carries on in bypass: never noise.
 #
 # Between blocks (heap unlocked): one pot read, footswitches, LED, and every ~20 ms the console.
 # Anything slow (preset load, save, bench) is a "quiet action": fade out, mute the codec, stop

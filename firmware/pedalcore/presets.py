@@ -8,7 +8,7 @@ import os
 
 from pedalcore import pedalfile
 
-NAME_CHARS = 64  # a preset's name as shown (the host's MAX_NAME_CHARS for its file name)
+NAME_CHARS = 64  # a preset's name as shown (its file name is flash's MAX_NAME_CHARS budget)
 # what a bad file can raise from the reader (ValueError is the documented one)
 LOAD_ERRORS = (ValueError, OSError, MemoryError, KeyError, IndexError, TypeError)
 
