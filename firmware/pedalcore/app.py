@@ -103,7 +103,7 @@ class App:
         self.console_every = CONSOLE_EVERY_MS // max(1, self.ms_per_block) or 1
         self.console_count = 0
         # RX backlog (us) beyond which audio was lost (an xrun: the ring overflowed) ...
-        self.stall_us = (b.ibuf // 4 - n) * 1000000 // self.rate
+        self.stall_us = (b.rx_frames - n) * 1000000 // self.rate
         # ... and beyond which the extra latency is not worth keeping (fade out, restart)
         self.resync_us = 2 * self.block_us + 500
         self.resyncs = 0

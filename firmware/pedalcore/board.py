@@ -25,6 +25,21 @@ CONTROL_DEFAULTS = {
 }
 
 
+# MicroPython's I2S receives 32-bit stereo slots whatever format readinto asks for (ports/rp2
+# and ports/esp32 machine_i2s.c keep 8 bytes a frame in their RX ring or DMA buffers and pick
+# the left channel when read), so a mono RX of ibuf bytes buffers ibuf / 8 frames, not ibuf / 4
+RX_FRAME_BYTES = 8
+# MicroPython esp32 moves audio in DMA descriptors of 256 frames, at least two of them
+ESP32_DMA_FRAMES = 256
+
+
+def rx_ring_frames(port, ibuf):
+    """Frames of input the I2S driver holds before it drops audio (an xrun)."""
+    if port == "esp32":
+        return max(ibuf // (ESP32_DMA_FRAMES * RX_FRAME_BYTES), 2) * ESP32_DMA_FRAMES
+    return ibuf // RX_FRAME_BYTES
+
+
 class BoardError(Exception):
     pass
 
@@ -44,6 +59,7 @@ class Board:
         self.rate_hz = int(audio["sample_rate_hz"])
         self.block = int(audio["block_frames"])
         self.ibuf = int(audio["ibuf_bytes"])
+        self.rx_frames = rx_ring_frames(self.port, self.ibuf)
         self.prime_blocks = int(audio["tx_prime_blocks"])
         # TX ring: prime + 1 blocks unless the profile says otherwise
         self.tx_ibuf = int(audio.get("tx_ibuf_bytes") or 4 * self.block * (self.prime_blocks + 1))
@@ -63,8 +79,9 @@ class Board:
         self.controls = controls
         if self.block < 8 or self.block > 1024:
             raise BoardError("board.json: block_frames %d outside 8..1024" % self.block)
-        if self.ibuf < 2 * 4 * self.block:
-            raise BoardError("board.json: ibuf_bytes must hold at least two blocks")
+        if self.rx_frames < 2 * self.block:
+            raise BoardError("board.json: ibuf_bytes must hold at least two blocks (%d bytes a "
+                             "frame)" % RX_FRAME_BYTES)
 
 
 def load(path):

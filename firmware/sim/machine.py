@@ -648,9 +648,12 @@ class I2S:
             else:
                 if 0 - wait > sim.max_late_us:
                     sim.max_late_us = 0 - wait
-                # the ring holds ibuf bytes; this read's own block is in it too. Later than
-                # that: a real board has dropped audio (overflow)
-                room = self.ibuf // self.frame_bytes - nfr
+                # the driver's ring holds 32-bit stereo frames (8 bytes) whatever this read's
+                # format, on esp32 in whole 256-frame DMA descriptors, at least two
+                # (machine_i2s.c of both ports); this read's own block is in it too. Later
+                # than that: a real board has dropped audio (overflow)
+                ring = max(self.ibuf // 2048, 2) * 256 if sim.port == "esp32" else self.ibuf // 8
+                room = ring - nfr
                 late = (0 - wait) * self.rate // 1000000
                 if late > room:
                     self.frames += late - room

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pedaltool.errors import DeviceError
 from pedaltool.paths import boards_dir
+from pedaltool.pedal._fw import fw_module
 
 MPY_ARCHES = ("armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin", "rv32imc")
 PORTS = ("rp2", "esp32")
@@ -124,8 +125,10 @@ def validate(data: dict, source: str | Path = "board") -> BoardProfile:
         fail("audio.sample_rate_hz must be an integer 8000..96000")
     if not isinstance(block, int) or block < 8 or block > 1024 or block & (block - 1):
         fail("audio.block_frames must be a power of two 8..1024 (the engine's ramps need it)")
-    if not isinstance(ibuf, int) or ibuf < 2 * 4 * block:
-        fail("audio.ibuf_bytes must hold at least two blocks of 32-bit frames")
+    fw_board = fw_module("board")  # what the firmware will check: the driver's RX ring
+    if not isinstance(ibuf, int) or fw_board.rx_ring_frames(data["port"], ibuf) < 2 * block:
+        fail("audio.ibuf_bytes must hold at least two blocks of the I2S driver's "
+             f"{fw_board.RX_FRAME_BYTES}-byte RX frames")
     for bus in ("i2s_in", "i2s_out"):
         for k in ("id", "sck", "ws", "sd"):
             if not isinstance(data[bus].get(k), int):

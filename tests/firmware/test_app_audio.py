@@ -12,6 +12,7 @@ import pytest
 from fwsim import (
     LOCK_CONTROL,
     at_engine_block,
+    board_json,
     make_slot,
     pedal_bytes,
     pedal_model,
@@ -167,8 +168,8 @@ def test_realtime_paced_run(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 0 < r.final["cpu_load"] < 100
     # an xrun is reported only when the (shared, loaded) host really stalled for about as long
-    # as the RX ring holds (2048 bytes = 512 frames, less one block = 10 ms); otherwise none
-    stall_ms = (2048 // 4 - BLOCK) / 48
+    # as the RX ring holds (4096 bytes = 512 frames of 8 bytes, less one block = 10 ms); otherwise none
+    stall_ms = (4096 // 8 - BLOCK) / 48
     late_ms = r.sim["max_late_us"] / 1000
     if late_ms < stall_ms - 2:
         assert r.final["xruns"] == 0 and r.sim["dropped"] == 0
@@ -301,6 +302,27 @@ def test_an_overrun_is_counted_and_the_pedal_recovers(tmp_path):
     assert r.sim["dropped"] > 0  # the simulated RX ring really overflowed
     assert r.final["xruns"] >= 1 and r.final["fault"] is None
     assert r.final["blocks"] > 60 + 100  # and the audio went on after it
+
+
+@pytest.mark.parametrize("board, port, ibuf, stall_ms", [
+    ("rpi_pico", "rp2", 2048, 8),  # the driver holds 256 frames (5.3 ms), not 512 (10.7 ms)
+    ("esp32_devkitc", "esp32", 8192, 30),  # 4 descriptors of 256 frames (21 ms), not 2048
+])
+def test_a_stall_longer_than_the_drivers_rx_ring_counts_as_an_xrun(tmp_path, board, port, ibuf,
+                                                                   stall_ms):
+    """MicroPython's I2S keeps each received frame as 32-bit stereo (8 bytes) whatever the
+    format read, so an RX ring of ibuf bytes holds ibuf / 8 frames. The firmware took ibuf / 4:
+    a stall between the two lost audio and was not counted (nor restarted at once), and the
+    simulator's ring, sized the same way, did not drop it either."""
+    bd = board_json(board, ibuf_bytes=ibuf)
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()}, board=bd)
+    x = di_signal(24000)  # 0.5 s, paced like real converters
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), realtime="1",
+               prelude=at_engine_block(40, f"_t.sleep_ms({stall_ms})"),
+               extra_env={"PEDALTOOL_SIM_PORT": port})
+    assert r.returncode == 0, r.stderr
+    assert r.sim["dropped"] > 0  # the simulated driver's ring overflowed ...
+    assert r.final["xruns"] >= 1 and r.final["fault"] is None  # ... and the firmware saw it
 
 
 def test_a_model_resting_off_zero_does_not_thump_when_the_pedal_loads_it(tmp_path):

@@ -52,6 +52,30 @@ def test_broken_profiles_are_rejected(edit, message):
         boards.validate(_broken("rpi_pico", edit), "test.toml")
 
 
+@pytest.mark.parametrize("name, ibuf, frames, ok", [
+    ("rpi_pico", 4096, 512, True),
+    ("rpi_pico", 512, 64, True),        # two 32-frame blocks of 8-byte frames
+    ("rpi_pico", 256, 32, False),       # one block: two of 4-byte frames, once accepted
+    ("esp32_devkitc", 8192, 1024, True),  # four 256-frame DMA descriptors
+    ("esp32_devkitc", 1024, 512, True),   # the driver's minimum of two descriptors
+])
+def test_the_rx_ring_is_counted_in_the_drivers_8_byte_frames(name, ibuf, frames, ok, tmp_path):
+    """MicroPython's I2S keeps received frames as 32-bit stereo whatever the format read: the
+    host's check and the firmware's (which sizes the xrun threshold) agree on the frames."""
+    d = _broken(name, lambda d: d["audio"].update(ibuf_bytes=ibuf))
+    if not ok:
+        with pytest.raises(DeviceError, match="at least two blocks"):
+            boards.validate(d, "test.toml")
+    else:
+        p = boards.validate(d, "test.toml")
+        (tmp_path / "board.json").write_bytes(boards.to_device_json(p))
+        code = "from pedalcore import board; print(board.load('board.json').rx_frames)"
+        out = subprocess.run([micropython_executable(), "-c", code], capture_output=True,
+                             text=True, cwd=tmp_path, env={"MICROPYPATH": str(firmware_dir())},
+                             check=True)
+        assert int(out.stdout) == frames
+
+
 def test_a_profile_of_an_unexpected_shape_is_one_error_naming_the_file(tmp_path):
     """`audio = 5` where a table is expected raised AttributeError out of load_board; flash
     and install-micropython each wrapped it their own way (a review). load_board says it."""
