@@ -55,6 +55,7 @@ class AudioClip:
     notes: list[str] = field(default_factory=list)
     resampled: bool = False  # read at another rate than the file's (a note says so too)
     sha256: str = ""  # hex sha256 of the file's bytes as read ("" when not read from a file)
+    channels: int = 1  # the file's channels (``samples`` is its first)
 
     @property
     def duration_s(self) -> float:
@@ -204,7 +205,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
         notes.append(f"clipped: {flat} samples ({100 * flat / samples.size:.2g} %) sit flat at "
                      "full scale; record with more headroom")
     clip = AudioClip(samples=samples, rate_hz=float(rate), notes=notes,
-                     sha256=hashlib.sha256(data).hexdigest())
+                     sha256=hashlib.sha256(data).hexdigest(), channels=channels)
     return clip if rate_hz is None else at_rate(clip, rate_hz)
 
 

@@ -764,3 +764,122 @@ def test_a_pairs_fits_run_side_by_side_with_the_same_result():
         mine = [s for s in said if s.startswith(c.structure.name + ":")]
         assert mine[-1] == c.log[-1] and said.count(c.log[-1]) == 1
         assert any("long fit, iteration 1 of at most 3" in s for s in mine), mine
+
+
+class _Stop(Exception):
+    pass
+
+
+def _fit_until_excerpts(monkeypatch, di_path, reamp_path) -> tuple[list[str], list[int]]:
+    """fit_recording's messages and the length of the pair it goes on to fit, stopped there."""
+    from pedaltool.fit import recording
+
+    lengths: list[int] = []
+
+    def stop(d, t, rate, say=None):
+        lengths.append(len(d))
+        raise _Stop
+
+    monkeypatch.setattr(recording, "fitting_excerpts", stop)
+    said: list[str] = []
+    with pytest.raises(_Stop):
+        fit_recording(di_path, reamp_path, FitConfig(progress=said.append))
+    return said, lengths
+
+
+@pytest.mark.parametrize("silent_s, note", [
+    ((0.0, 2.0), "silent for its first 2.0 s while the DI plays"),
+    ((6.0, None), "silent for its last 2.0 s while the DI plays"),
+])
+def test_a_reamp_silent_at_an_end_while_the_di_plays_is_cut_to_where_both_sound(
+        tmp_path, monkeypatch, silent_s, note):
+    """A reamp recorded 3 s late (digital silence while the DI played) was fitted as it was:
+    0.093 where the same pair without the gap scored 0.0014; one cut short and padded with
+    zeros ran a whole fit and was refused as another take (a review)."""
+    di, wet = _pair(8.0, offset=0)
+    a, b = (int(v * RATE) if v is not None else len(wet) for v in silent_s)
+    wet[a:b] = 0.0
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "r.wav", wet, RATE)
+    said, lengths = _fit_until_excerpts(monkeypatch, tmp_path / "di.wav", tmp_path / "r.wav")
+    notes = [s for s in said if "while the DI plays" in s]
+    assert len(notes) == 1 and notes[0].startswith(f"note: r.wav: {note}"), said
+    assert abs(lengths[0] - 6 * RATE) <= RATE // 50  # what is left: the 6 s where both sound
+
+
+def test_a_reamp_silent_within_the_playing_is_warned_about(tmp_path, monkeypatch):
+    di, wet = _pair(8.0, offset=0)
+    wet[3 * RATE: 4 * RATE] = 0.0
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "r.wav", wet, RATE)
+    said, lengths = _fit_until_excerpts(monkeypatch, tmp_path / "di.wav", tmp_path / "r.wav")
+    assert [s for s in said if "while the DI plays" in s] == [
+        "warning: r.wav: silent from 3.0 to 4.0 s while the DI plays (a dropout, or a noise "
+        "gate after the device?): the fit takes that silence for the device's answer"]
+    assert lengths[0] >= 8 * RATE - RATE // 50  # nothing cut
+
+
+def test_a_reamp_silent_for_most_of_the_playing_is_refused(tmp_path):
+    di, wet = _pair(8.0, offset=0)
+    wet[: 6 * RATE] = 0.0
+    write_wav(tmp_path / "di.wav", di, RATE)
+    write_wav(tmp_path / "r.wav", wet, RATE)
+    with pytest.raises(FitError, match=r"di.wav / r.wav: the reamp is silent while the DI "
+                                       r"plays, for its first 6.0 s: only 2.0\d s where both "
+                                       r"sound \(need 3 s\)"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "r.wav")
+
+
+def test_a_pair_shorter_than_3_s_once_aligned_is_refused():
+    """The length was checked before the shift only: a 3 s pair with its reamp 0.99 s late
+    was fitted on the 2 s they share (a review)."""
+    di, wet = _pair(3.0, offset=int(0.99 * RATE))
+    wet = wet[: len(di)]  # both files 3 s long
+    with pytest.raises(FitError, match=r"pair: only 2.0\d s in common once aligned \(the reamp "
+                                       r"0.99 s later; need 2.75 s\)"):
+        align(di, wet, RATE)
+
+
+def test_a_pair_with_a_long_silent_lead_in_is_aligned_on_its_playing():
+    """The correlation read the first 20 s only: 21 s of silence before both files (one DAW
+    region exported twice) read as "different takes" (a review)."""
+    di, wet = _pair(8.0, offset=300)
+    lead = np.zeros(21 * RATE)
+    _, _, lag = align(np.concatenate([lead, di]), np.concatenate([lead, wet]), RATE)
+    assert 304 <= lag <= 308  # as without the lead-in (test_alignment_finds_the_recording_offset)
+
+
+def test_a_stereo_reamp_holding_the_di_first_is_named(tmp_path):
+    import wave
+
+    di, wet = _pair(4.0, offset=0)
+    frames = np.stack([di, wet], axis=1)
+    with wave.open(str(tmp_path / "both.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.round(frames * 32767).astype("<i2").tobytes())
+    write_wav(tmp_path / "di.wav", np.round(di * 32767) / 32768, RATE)  # the same samples
+    with pytest.raises(FitError, match=r"di.wav / both.wav: the reamp's first channel \(of 2\) "
+                                       r"is the DI itself, and --target reads the first "
+                                       r"channel only"):
+        fit_recording(tmp_path / "di.wav", tmp_path / "both.wav")
+
+
+def test_a_reamp_above_full_scale_is_warned_about(tmp_path, monkeypatch):
+    """A float reamp peaking at +8.5 dBFS was fitted without a word; the pedal's output stops
+    at full scale, so its model plays the loud parts clipped (a review)."""
+    from pedaltool.fit import recording
+
+    di, wet = _pair(4.0, offset=0)
+    write_wav(tmp_path / "di.wav", di, RATE)
+    monkeypatch.setattr(recording, "align", lambda *a, **k: (_ for _ in ()).throw(_Stop()))
+    for peak, hot in ((0.5, False), (2.0, True)):
+        write_wav(tmp_path / "r.wav", wet * peak / np.abs(wet).max(), RATE)
+        said: list[str] = []
+        with pytest.raises(_Stop):
+            fit_recording(tmp_path / "di.wav", tmp_path / "r.wav", FitConfig(progress=said.append))
+        assert [s for s in said if "reamp peaks" in s] == (
+            ["warning: r.wav: the reamp peaks at +6.0 dBFS: the pedal's output stops at full "
+             "scale, so the model will play its loudest parts clipped, which the scores may "
+             "not show; export the reamp lower"] if hot else [])

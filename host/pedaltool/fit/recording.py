@@ -20,7 +20,7 @@ import numpy as np
 from scipy import signal as sps
 from scipy.ndimage import median_filter
 
-from pedaltool.audio import gain_to_db, silence_text, silent
+from pedaltool.audio import gain_to_db, peak_dbfs, silence_text, silent
 from pedaltool.errors import FitError, PedaltoolError
 from pedaltool.fit import core, linear, metrics
 from pedaltool.fit.lag import cross_correlation, lag_window
@@ -28,6 +28,11 @@ from pedaltool.outfile import same_file
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
+# of a pair's MIN_SECONDS that its alignment may shift away (a device's latency, the causal
+# margin, a recorder's offset): a pair of 3 s whose reamp came 0.99 s late was fitted on the 2 s
+# the two shared (a review), while every 3 s pair loses a few samples to its latency
+SHIFT_ALLOWANCE_S = 0.25
+CORRELATION_S = 20.0  # of the pair, from the DI's first note, that the alignment correlates
 # the same take: the correlation of the two files' loudness envelopes (dB in ENVELOPE_BLOCK_S
 # blocks, once aligned). The evaluation DI through each of the 11 scored captures: 0.87-1.00;
 # through the same captures, another take (the fitting DI): -0.16..0.04 (2026-12-05). The
@@ -90,9 +95,14 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     # first (a DC offset on both, 0.01 already, pulled the peak to lag 0) and its ends faded
     # (EDGE_FADE_S); this is the correlation's own: fit_recording removes the aligned files'
     # DC, with its note, after (remove_dc)
-    m = int(min(n, 20 * rate_hz))
+    # from the DI's first note: a lead-in longer than the window left nothing to correlate
+    # (21 s of one DAW region's silence read as "different takes", a review)
+    s0 = playing_span(di[:n], rate_hz)[0]
+    if n - s0 < MIN_SECONDS * rate_hz:
+        s0 = 0
+    m = int(min(n - s0, CORRELATION_S * rate_hz))
     fade = sps.windows.tukey(m, 2 * EDGE_FADE_S * rate_hz / m)  # (m >= MIN_SECONDS)
-    a, b = (di[:m] - np.mean(di[:m])) * fade, (target[:m] - np.mean(target[:m])) * fade
+    a, b = ((v[s0:s0 + m] - np.mean(v[s0:s0 + m])) * fade for v in (di, target))
     cc = np.abs(cross_correlation(b, a, whiten=True))
     max_lag = int(MAX_LAG_S * rate_hz)
     lags, vals = lag_window(cc, 0, max_lag)
@@ -113,7 +123,12 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
                        f"within ±{MAX_LAG_S:g} s: different takes, or offset by more?)")
     # keep a few samples so the model's own latency stays causal, counted from the peak of
     # the device's answer when that is before the correlation's
-    d, t = _shifted(di, target, min(lag, _bla_peak_lag(di, target, lag, rate_hz)) - ALIGN_MARGIN)
+    peak = _bla_peak_lag(di, target, lag, rate_hz, s0)
+    d, t = _shifted(di, target, min(lag, peak) - ALIGN_MARGIN)
+    if len(d) < (MIN_SECONDS - SHIFT_ALLOWANCE_S) * rate_hz:  # (each file was checked above)
+        raise FitError(f"{name}: only {len(d) / rate_hz:.2f} s in common once aligned (the "
+                       f"reamp {abs(lag) / rate_hz:.2f} s {'later' if lag > 0 else 'earlier'}; "
+                       f"need {MIN_SECONDS - SHIFT_ALLOWANCE_S:g} s)")
     if ratio < CLEAR_PEAK_RATIO:
         r = envelope_correlation(d, t, rate_hz)
         if not r >= MIN_ENVELOPE_CORRELATION:
@@ -146,11 +161,14 @@ def _shifted(di: np.ndarray, target: np.ndarray, shift: int) -> tuple[np.ndarray
     return d[:n], t[:n]
 
 
-def _bla_peak_lag(di: np.ndarray, target: np.ndarray, lag: int, rate_hz: float) -> int:
+def _bla_peak_lag(di: np.ndarray, target: np.ndarray, lag: int, rate_hz: float,
+                  start: int = 0) -> int:
     """Where the device's answer peaks (samples of the reamp after the DI): the peak of the
     impulse response of the BLA of the pair moved BLA_SPAN samples before its correlation
-    peak ``lag``, over its first BLA_SECONDS; at most BLA_MAX_LEAD before ``lag``."""
+    peak ``lag``, over BLA_SECONDS from the DI's sample ``start``; at most BLA_MAX_LEAD
+    before ``lag``."""
     d, t = _shifted(di, target, lag - BLA_SPAN)
+    d, t = d[start:], t[start:]
     n = int(min(len(d), BLA_SECONDS * rate_hz))
     _, h, _ = linear.bla(d[:n], t[:n], rate_hz)
     peak = lag - BLA_SPAN + int(np.argmax(np.abs(np.fft.irfft(h)[: 2 * BLA_SPAN])))
@@ -420,6 +438,64 @@ def playing_span(d: np.ndarray, rate_hz: float) -> tuple[int, int]:
     return (start if start > least else 0), (end if len(d) - end > least else len(d))
 
 
+# a reamp digitally silent (every ENVELOPE_BLOCK_S block under DEAD_DB) while its DI plays
+# within ACTIVE_DB of its loudest for DEAD_MIN_S or more: a take recorded late, or cut short
+# and padded with zeros, or a dropout. A device sounds whenever its DI plays that loud (a
+# noise gate shuts where the DI is quiet): a late start of 3 s, fitted, scored 0.093 where the
+# pair without it scored 0.0014, and a reamp padded from 14 s of 20 read as "ESR 81898" and
+# "are they the same take?" after a whole fit (a review, 2026-12-07). The evaluation DI through
+# the TS9 and the 5150 behind a hard gate keyed on the DI's 10 ms blocks (2026-12-07): at -60
+# and -50 dBFS (the DI's loudest block -18.5) nothing found at 30 dB, at -40 two stretches; at
+# 40 dB the -50 gate was found too, at 20 dB a 1 s dropout in a quiet phrase was not
+DEAD_DB = -90.0
+ACTIVE_DB = 30.0
+DEAD_MIN_S = 0.25
+
+
+def reamp_silent_stretches(d: np.ndarray, t: np.ndarray, rate_hz: float
+                           ) -> list[tuple[int, int]]:
+    """[start, end) in samples of each stretch of the aligned pair where the reamp ``t`` is
+    digitally silent while the DI ``d`` plays (DEAD_DB, ACTIVE_DB, DEAD_MIN_S)."""
+    ed, et = _envelope_db(d, rate_hz), _envelope_db(t, rate_hz)
+    if len(ed) == 0:
+        return []
+    dead = np.concatenate([[0], (et < DEAD_DB).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(dead))
+    active = ed > float(ed.max()) - ACTIVE_DB
+    w = _envelope_block(rate_hz)
+    runs = zip(edges[::2], edges[1::2], strict=True)
+    return [(int(a) * w, min(int(b) * w, len(d))) for a, b in runs
+            if np.count_nonzero(active[a:b]) * ENVELOPE_BLOCK_S >= DEAD_MIN_S]
+
+
+def _cut_silent_reamp(d: np.ndarray, t: np.ndarray, rate_hz: float, pair: str, reamp: str,
+                      say) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned pair without the reamp's silent stretches at its start and end
+    (:func:`reamp_silent_stretches`), said; a silent stretch within it is warned about.
+    FitError when less than MIN_SECONDS is left."""
+    stretches = reamp_silent_stretches(d, t, rate_hz)
+    start, end = 0, len(d)
+    if stretches and stretches[0][0] == 0:
+        start = stretches.pop(0)[1]
+    if stretches and stretches[-1][1] >= len(d) - _envelope_block(rate_hz):
+        end = stretches.pop()[0]
+    if (start, end) != (0, len(d)):
+        edges = [f"its {which} {n / rate_hz:.1f} s" for which, n in
+                 (("first", start), ("last", len(d) - end)) if n]
+        if end - start < MIN_SECONDS * rate_hz:
+            raise FitError(f"{pair}: the reamp is silent while the DI plays, for "
+                           f"{' and '.join(edges)}: only {max(end - start, 0) / rate_hz:.2f} s "
+                           f"where both sound (need {MIN_SECONDS:g} s)")
+        say(f"note: {reamp}: silent for {' and '.join(edges)} while the DI plays (recorded "
+            "late, or cut short and padded?): the pair is fitted on the "
+            f"{(end - start) / rate_hz:.1f} s where both sound")
+    for a, b in stretches:
+        say(f"warning: {reamp}: silent from {a / rate_hz:.1f} to {b / rate_hz:.1f} s while "
+            "the DI plays (a dropout, or a noise gate after the device?): the fit takes that "
+            "silence for the device's answer")
+    return d[start:end], t[start:end]
+
+
 def _db_mean(env_db: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(10 ** (env_db / 10))))
 
@@ -579,7 +655,16 @@ def fit_recording(di_path: str | Path, target_path: str | Path, cfg=None):
     if level_note:
         say(f"warning: {level_note}")
     if np.array_equal(a.samples, b.samples):  # (a copy of it)
+        if b.channels > 1:  # (an interface's two inputs in one file, the DI first)
+            raise FitError(f"{pair}: the reamp's first channel (of {b.channels}) is the DI "
+                           "itself, and --target reads the first channel only: export the "
+                           "device's output as a file of its own")
         raise FitError(same)
+    peak = peak_dbfs(b.samples)
+    if peak > 0.0:  # (a float export: the DI's own note is api.hot_input_note)
+        say(f"warning: {target_path.name}: the reamp peaks at {peak:+.1f} dBFS: the pedal's "
+            "output stops at full scale, so the model will play its loudest parts clipped, "
+            "which the scores may not show; export the reamp lower")
     say("aligning the recordings")
     d, t, lag = align(a.samples, b.samples, rate, pair)
     la, lb = len(a.samples) / rate, len(b.samples) / rate
@@ -602,6 +687,7 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
 
     name, say = target_path.stem, cfg.progress or (lambda s: None)
     pair = f"{di_path.name} / {target_path.name}"
+    d, t = _cut_silent_reamp(d, t, rate, pair, target_path.name, say)
     d = remove_dc(d, di_path.name, say)
     t = remove_dc(t, target_path.name, say)
     _check_swapped(lag, level_swing(d, t, rate), pair, say, rate)
