@@ -112,3 +112,43 @@ def test_a_missing_argument_is_one_line(tmp_path):
     r, _ = _run(tmp_path, "set", "drive")
     assert r.returncode == 2 and r.stderr == (
         "error: Missing argument 'VALUE'. (see `pedaltool set --help`)\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_full_stderr_silences_the_progress_not_the_fit(tmp_path, models_dir):
+    """`fit ... 2>/dev/full`: the first progress line failed, the fit stopped, no model was
+    written and the report said "internal error (OSError ...) please report it"; `compare
+    --json 2>/dev/full` printed no JSON at all (a review). Progress is commentary: the work
+    and its result go on."""
+    import json
+
+    out, report = tmp_path / "ts9.pedal", tmp_path / "ts9.json"
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), "fit", "--quick",
+                            str(models_dir / "tim_r_ts9.nam"), "-o", str(out), "--json",
+                            str(report)], stdout=subprocess.PIPE, stderr=full, text=True)
+    assert r.returncode == 0, r.stdout
+    assert "error" not in json.loads(report.read_text())
+    from pedaltool.pedal import read_pedal
+
+    assert read_pedal(out).name == "tim_r_ts9"
+    assert "tim_r_ts9" in r.stdout  # the result table, on stdout as usual
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), "compare",
+                            str(models_dir / "tim_r_ts9.nam"), str(out), "--no-baseline",
+                            "--json"], stdout=subprocess.PIPE, stderr=full, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["device"]["esr"] < 0.01
+
+
+def test_a_closed_stderr_pipe_silences_the_progress_not_the_fit(tmp_path, models_dir):
+    """`fit ... 2>&1 | head -1`: the reader went away after the first line and the fit
+    stopped with "internal error (BrokenPipeError ...)" in its report (a review)."""
+    import json
+
+    out, report = tmp_path / "ts9.pedal", tmp_path / "ts9.json"
+    p = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), "fit", "--quick",
+                          str(models_dir / "tim_r_ts9.nam"), "-o", str(out), "--json",
+                          str(report)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p.stderr.close()  # before the first progress line
+    assert p.wait(timeout=600) == 0
+    assert "error" not in json.loads(report.read_text()) and out.exists()

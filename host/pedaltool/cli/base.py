@@ -64,10 +64,30 @@ def say_error(text: str) -> None:
         pass
 
 
+_stderr_gone = False  # stderr refused a line (full, a closed pipe): say_progress stops
+
+
+def say_progress(text: str) -> None:
+    """``text`` on stderr if it takes it. Progress lines and notes are the command's
+    commentary, not its product: a full or closed stderr (``2>/dev/full``, ``2>&1 | head
+    -1``) silences them for the rest of the command instead of stopping the work, which still
+    writes its files and its result (a review: a fit stopped at its first progress line and
+    recorded "internal error (OSError ...)" in its report)."""
+    global _stderr_gone
+    if _stderr_gone:
+        return
+    try:
+        click.echo(text, err=True)
+    except OSError as exc:
+        if not isinstance(exc, BrokenPipeError) and exc.errno not in _STREAM_ERRNOS:
+            raise
+        _stderr_gone = True
+
+
 def say_lines(lines: list[str]) -> None:
-    """``lines`` on stderr, one each."""
+    """``lines`` on stderr, one each (:func:`say_progress`)."""
     for line in lines:
-        click.echo(line, err=True)
+        say_progress(line)
 
 
 def say_notes(notes: list[str], where: str) -> None:
@@ -174,6 +194,8 @@ class PedaltoolGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except OSError as exc:
+            if not isinstance(exc, BrokenPipeError):  # (a closed pipe: no one reads it)
+                self._json_error(ctx, ctx.meta.get("json_stdout"), _os_error_text(exc))
             _os_error(exc)
         except Exception as exc:  # an internal bug: still one line unless asked for detail
             if not debugging():
@@ -198,6 +220,18 @@ _STREAM_ERRNOS = tuple(getattr(errno, n) for n in ("ENOSPC", "EIO", "EDQUOT", "E
                        if hasattr(errno, n))
 
 
+def _is_stream_error(exc: OSError) -> bool:
+    """Whether ``exc`` is the terminal's or a redirected output's (full, gone), not a file's."""
+    return exc.filename is None and exc.errno in _STREAM_ERRNOS
+
+
+def _os_error_text(exc: OSError) -> str:
+    """What :func:`_os_error` says of ``exc`` (without "error: ")."""
+    if _is_stream_error(exc):
+        return f"cannot write the command's output ({exc.strerror or exc})"
+    return internal_error_text(exc)
+
+
 def _os_error(exc: OSError) -> None:
     """An OSError no file's code turned into a PedaltoolError naming the file: the terminal
     or the file the output is redirected to (full, gone) is one line and exit code 2 (any
@@ -205,9 +239,9 @@ def _os_error(exc: OSError) -> None:
     reader went away (``| head``) ends the command quietly."""
     if isinstance(exc, BrokenPipeError) and exc.filename is None:
         _closed_pipe_exit()
-    if exc.filename is not None or exc.errno not in _STREAM_ERRNOS:
+    if not _is_stream_error(exc):
         _internal_error(exc)
-    say_error(f"error: cannot write the command's output ({exc.strerror or exc})")
+    say_error(f"error: {_os_error_text(exc)}")
     sys.exit(2)
 
 

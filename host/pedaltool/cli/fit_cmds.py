@@ -18,7 +18,9 @@ from pedaltool.cli.base import (
     interrupt_text,
     json_option,
     main,
+    say_error,
     say_lines,
+    say_progress,
 )
 from pedaltool.errors import FitError, PedaltoolError, internal_error_text
 from pedaltool.outfile import (
@@ -38,7 +40,7 @@ def _progress_printer(prefix: str = "", t0: float | None = None):
     t0 = time.time() if t0 is None else t0
 
     def say(msg: str) -> None:
-        click.echo(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}", err=True)
+        say_progress(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}")
 
     return say
 
@@ -116,6 +118,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     )
 
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
+    show = say_progress if to_err else click.echo  # the table: commentary when JSON is output
     budget, effort, several, output, pedals = _plan(
         models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
     rate_i = int(rate)
@@ -125,10 +128,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=say)
         try:
             if di_wav is not None:
-                click.echo(f"fitting {target_wav.name} from {di_wav.name}", err=True)
+                say_progress(f"fitting {target_wav.name} from {di_wav.name}")
                 res = fit_recording(di_wav, target_wav, cfg)
             else:
-                click.echo(f"fitting {models[0].name}", err=True)
+                say_progress(f"fitting {models[0].name}")
                 res = fit_capture(models[0], cfg)
             # written before anything is printed: a full disk or a closed terminal loses no
             # model (it writes the .pedal, so a bug there is caught below too)
@@ -152,17 +155,17 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     exc.args = (f"{exc}; {lost}",)  # both said, the fit's own first
             raise
         try:
-            click.echo(result_table(res), err=to_err)
+            show(result_table(res))
             for note in notes:
-                click.echo(note, err=to_err)
+                show(note)
             if batch.written(d) is not None:
-                click.echo(f"wrote {batch.written(d)}", err=to_err)
+                show(f"wrote {batch.written(d)}")
         finally:  # the plot failing (a full disk) still leaves the report, which says so
             plot_error = None
             try:
                 if plot_path:
                     plot(res, plot_path)
-                    click.echo(f"wrote {plot_path}", err=to_err)
+                    show(f"wrote {plot_path}")
             except Exception as exc:  # a bug in plotting too (an audit: no report)
                 plot_error = (exc if isinstance(exc, PedaltoolError) else
                               FitError(f"{plot_path}: the plot was not drawn: "
@@ -193,14 +196,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         if jobs > 1:
             t0 = time.time()
             say = _progress_printer(t0=t0)
-            click.echo(f"fitting {len(jobs_list)} captures, {min(jobs, len(jobs_list))} at a "
-                       "time (each one's progress lines start with its file name)", err=True)
+            say_progress(f"fitting {len(jobs_list)} captures, {min(jobs, len(jobs_list))} at "
+                         "a time (each one's progress lines start with its file name)")
             for d in batch.fit_batch(jobs_list, cfg, jobs, partial(_capture_printer, t0), say):
                 insort(results, d, key=in_order)
                 say(f"{len(results)} of {len(jobs_list)} done: {_one_line(d)}")
         else:
             for k, (path, out) in enumerate(jobs_list):
-                click.echo(f"fitting {path} ({k + 1} of {len(jobs_list)})", err=True)
+                say_progress(f"fitting {path} ({k + 1} of {len(jobs_list)})")
                 insort(results, batch.fit_one(path, out, replace(
                     cfg, progress=_progress_printer())), key=in_order)
     except KeyboardInterrupt as exc:  # Ctrl-C, kill, a closed terminal: keep what is finished
@@ -215,17 +218,16 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
                           f"{', '.join(finished)}")
         raise
-    click.echo(format_rows(SUMMARY_HEADER, summary_rows(results)), err=to_err)
+    _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
+    show(format_rows(SUMMARY_HEADER, summary_rows(results)))
     for d in results:  # each capture's notes, said among the interleaved progress lines
         for note in d["notes"]:
-            click.echo(f"{batch.given(d)}: {note}", err=to_err)
+            show(f"{batch.given(d)}: {note}")
     written = sum(1 for d in results if batch.written(d))
-    click.echo(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/",
-               err=to_err)
+    show(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/")
     problems = summary_problems(results)  # one per capture not written
     for line in problems:  # as a single fit's error reads, for a script grepping either
-        click.echo(f"error: {line}", err=True)
-    _dump_json(json_path, results)
+        say_error(f"error: {line}")
     if problems:
         sys.exit(1)
 
@@ -458,7 +460,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     if as_json:
         echo_json(out)
         if ab_dir is not None:
-            click.echo(f"A/B pair in {ab_dir}", err=True)
+            say_progress(f"A/B pair in {ab_dir}")
         return
     rows = [("pedal (device-exact)", *(f"{res['device'][k]:.4f}" for k in ("esr", "esr_pre")),
              f"{res['device']['lsd_db']:.2f}")]
@@ -470,4 +472,4 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
     for line in compare_lines(res):  # what the numbers mean (an audit: no verdict before)
         click.echo(line)
     if ab_dir is not None:
-        click.echo(f"A/B pair in {ab_dir}", err=True)
+        say_progress(f"A/B pair in {ab_dir}")

@@ -11,7 +11,14 @@ from pathlib import Path
 import click
 
 from pedaltool import json_report
-from pedaltool.cli.base import echo_json, json_option, main, say_lines, say_notes
+from pedaltool.cli.base import (
+    echo_json,
+    json_option,
+    main,
+    say_lines,
+    say_notes,
+    say_progress,
+)
 from pedaltool.errors import PedaltoolError
 from pedaltool.printable import shown
 from pedaltool.progress import every
@@ -182,8 +189,7 @@ def _progress(total: int):
             yield tick
         return
     t0 = time.monotonic()
-    yield every(lambda msg: click.echo(f"  [{time.monotonic() - t0:6.1f} s] {msg}", err=True),
-                total)
+    yield every(lambda msg: say_progress(f"  [{time.monotonic() - t0:6.1f} s] {msg}"), total)
 
 
 def _say_loud_output(y, out_wav: Path) -> None:
@@ -192,8 +198,8 @@ def _say_loud_output(y, out_wav: Path) -> None:
 
     peak = peak_dbfs(y)
     if peak > 0.0:
-        click.echo(f"warning: {out_wav}: the output peaks at {peak:+.1f} dBFS (above full scale; "
-                   "the float WAV keeps it, a player or a converter will clip)", err=True)
+        say_progress(f"warning: {out_wav}: the output peaks at {peak:+.1f} dBFS (above full "
+                     "scale; the float WAV keeps it, a player or a converter will clip)")
 
 
 def _wrote(path: Path, n: int, rate: float) -> str:
