@@ -323,7 +323,7 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
             (["-o", "x.txt"], "-o names a .pedal file"),
             (["-o", "noext"], "-o names a .pedal file"),
             (["-o", "-"], "give the .pedal file to write"),
-            (["-o", ""], "give the .pedal file to write"),
+            (["-o", ""], "an empty file name"),
             ([capture, "--plot", "p.png"], "--plot draws one capture's fit"),
             (["-o", "a" * 300 + ".pedal"], "the file system allows")):
         r = runner.invoke(main, ["fit", capture, *args])

@@ -464,3 +464,21 @@ def test_a_capture_saved_with_a_pedal_name_is_still_read_by_info_and_render(tmp_
     (tmp_path / "y.pedal").write_bytes(b"junk" * 10)  # neither: the .pedal reader says so
     r = _cli(["info", tmp_path / "y.pedal"])
     assert r.exit_code == 2 and "y.pedal: not a .pedal file (bad magic)" in r.output
+
+
+@pytest.mark.parametrize("args", [["info", ""], ["fit", ""], ["render", PROBE, "", "o.wav"],
+                                  ["compare", "", "x.pedal"]])
+def test_an_empty_file_name_is_refused_as_one(args, tmp_path, monkeypatch):
+    """`Path("")` is ".": `info ""` said ".: is a directory, not a .nam file" and `fit ""`
+    began "fitting " before failing (a review)."""
+    monkeypatch.chdir(tmp_path)
+    r = _cli(args)
+    assert r.exit_code == 2 and "an empty file name" in r.stderr, r.output
+    assert "fitting" not in r.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_file_name_with_a_newline_or_an_escape_is_one_line_in_an_error(tmp_path):
+    """An error naming a file the user gave printed its newline and escape as they are: two
+    lines, and an escape sequence for the terminal to act on (a review)."""
+    r = _cli(["info", tmp_path / "nope\n\x1b[31mred.nam"])
+    _assert_one_line_error(r, "nope\\n\\x1b[31mred.nam")

@@ -15,6 +15,7 @@ import click
 
 from pedaltool import __version__, json_text
 from pedaltool.errors import PedaltoolError, debugging, internal_error_text
+from pedaltool.printable import shown
 
 
 def interrupt_text(exc: KeyboardInterrupt) -> str:
@@ -62,6 +63,16 @@ def say_error(text: str) -> None:
         click.echo(text, err=True)
     except OSError:  # the terminal is gone (SIGHUP)
         pass
+
+
+class FilePath(click.Path):
+    """click.Path that refuses an empty name: ``Path("")`` is ".", so `info ""` said ".: is a
+    directory" and `fit ""` started fitting before it (a review)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value:
+            self.fail("an empty file name", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 _stderr_gone = False  # stderr refused a line (full, a closed pipe): say_progress stops
@@ -184,7 +195,8 @@ class PedaltoolGroup(click.Group):
             return super().invoke(ctx)
         except PedaltoolError as exc:
             self._json_error(ctx, ctx.meta.get("json_stdout"), str(exc))
-            click.echo(f"error: {exc}", err=True)
+            # one line even when a file name given holds a newline or an escape (a review)
+            click.echo(f"error: {shown(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt as exc:  # Ctrl-C, or a Stopped by SIGTERM/SIGHUP
             why = interrupt_text(exc)

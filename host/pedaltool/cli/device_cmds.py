@@ -9,7 +9,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import echo_json, json_option, main, say_notes
+from pedaltool.cli.base import FilePath, echo_json, json_option, main, say_notes
 from pedaltool.printable import shown
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
@@ -54,7 +54,7 @@ class _FlashProgress:
 @click.option("--board", "-b", default=None, metavar="NAME",
               help="Board profile (default: recognised from the board).")
 @click.option("--bank", "bank_dir", default="pedals", show_default=True,
-              type=click.Path(file_okay=False), help="Folder of .pedal files to put on the pedal.")
+              type=FilePath(file_okay=False), help="Folder of .pedal files to put on the pedal.")
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing. The "
               "pedal's program is stopped to read its files and started again: unsaved knob "
               "and preset changes are lost (`pedaltool save` keeps them).")
@@ -184,7 +184,7 @@ def status(port, as_json):
                    "$PEDALTOOL_PORT and virtual pedals are not used here).")
 @click.option("--board", "-b", required=True, metavar="NAME", help="Board profile name.")
 @click.option("--erase", is_flag=True, help="Erase the whole flash first (ESP32 family).")
-@click.argument("firmware", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("firmware", required=False, type=FilePath(exists=True, dir_okay=False))
 def install_micropython(port, board, erase, firmware):
     """Install MicroPython on a board (esptool for ESP32, UF2 copy for RP2040/RP2350).
 
@@ -198,11 +198,11 @@ def install_micropython(port, board, erase, firmware):
 
 
 @main.command()
-@click.option("--input", "input_wav", type=click.Path(exists=True, dir_okay=False),
+@click.option("--input", "input_wav", type=FilePath(exists=True, dir_okay=False),
               help="DI WAV fed to the pedal's input (default: silence).")
-@click.option("--output", "output_wav", type=click.Path(dir_okay=False),
+@click.option("--output", "output_wav", type=FilePath(dir_okay=False),
               help="WAV the pedal's output is written to.")
-@click.option("--fs", "fs_dir", type=click.Path(file_okay=False),
+@click.option("--fs", "fs_dir", type=FilePath(file_okay=False),
               help="Keep the pedal's filesystem in this folder (default: a temp folder).")
 def virtual(input_wav, output_wav, fs_dir):
     """Run a virtual pedal (real firmware in the MicroPython unix port) on a serial port."""
@@ -245,7 +245,7 @@ def _run_virtual(vp) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="pedaltool-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the WAVs, plot and report "
+              type=FilePath(file_okay=False), help="Folder for the WAVs, plot and report "
               "(created if missing; the demo's own files in it are replaced).")
 @click.option("--quick", is_flag=True, help="A quicker, less exact fit.")
 def demo(out_dir, quick):

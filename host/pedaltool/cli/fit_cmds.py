@@ -14,6 +14,7 @@ import click
 
 from pedaltool import json_report, json_text
 from pedaltool.cli.base import (
+    FilePath,
     echo_json,
     interrupt_text,
     json_option,
@@ -61,8 +62,8 @@ def _one_line(d: dict) -> str:
 
 
 @main.command()
-@click.argument("models", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(), default=None,
+@click.argument("models", nargs=-1, type=FilePath(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=FilePath(), default=None,
               help="Output .pedal (one capture) or folder (several, or a name ending in '/'). "
                    "Default: the bank ./pedals/<capture>.pedal, which `pedaltool flash` "
                    "uploads. Missing folders are created; an existing file is replaced "
@@ -75,19 +76,19 @@ def _one_line(d: dict) -> str:
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
               show_default=True, help="The pedal's sample rate (Hz). A recording pair at one "
                    "of these rates keeps its own; at another it is resampled to this one.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_path", type=FilePath(dir_okay=False, path_type=Path),
               default=None, callback=json_option,
               help="Write the full report(s) as JSON ('-' = stdout, and the result table goes "
                    "to stderr).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", "plot_path", type=FilePath(dir_okay=False, path_type=Path),
               default=None, help="PNG with table curve, EQ responses, error spectrum (one "
                    "capture only; needs the plot extra: pip install 'pedaltool[plot]').")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Fit several captures in parallel processes (one process each; a single "
                    "capture uses up to two processes by itself).")
-@click.option("--input", "di_wav", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--input", "di_wav", type=FilePath(dir_okay=False, path_type=Path),
               default=None, help="Fit from a recording: the DI WAV ...")
-@click.option("--target", "target_wav", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--target", "target_wav", type=FilePath(dir_okay=False, path_type=Path),
               default=None, help="... and the reamped WAV: the DI's sample rate (48000, "
                    "44100 or 32000 Hz is kept; another is resampled to --rate), at least 3 s, "
                    "offset by less than 1 s (aligned automatically; the longer one is cut to "
@@ -406,9 +407,9 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("pedal", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--di", "di_wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.argument("model", type=FilePath(dir_okay=False, path_type=Path))
+@click.argument("pedal", type=FilePath(dir_okay=False, path_type=Path))
+@click.option("--di", "di_wav", type=FilePath(dir_okay=False, path_type=Path), default=None,
               help="DI WAV to compare on, at least 3 s; a longer one than 60 s is scored "
                    "on its first 60 s (default: the project's evaluation DI at the capture's "
                    "calibrated level).")
@@ -416,7 +417,7 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
               help="Print JSON: {schema, sample_rate_hz, device: {esr, esr_pre, lsd_db}, "
                    "baseline: the same or null, notes: [the notes and warnings as printed], "
                    "files} (docs/fitting.md, 'The JSON report').")
-@click.option("--ab", "ab_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--ab", "ab_dir", type=FilePath(file_okay=False, path_type=Path), default=None,
               help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "
                    "DI (di.wav) into this folder, created if missing; files there with those "
                    "names are replaced.")

@@ -12,6 +12,7 @@ import click
 
 from pedaltool import json_report
 from pedaltool.cli.base import (
+    FilePath,
     echo_json,
     json_option,
     main,
@@ -28,7 +29,7 @@ PROGRESS_MIN_SECONDS = 5.0
 
 
 @main.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=FilePath(path_type=Path))
 @click.option("--slim", type=click.FloatRange(0.0, 1.0), default=None,
               help="Size of a slimmable model, 0..1 like the plugin's knob (default: full).")
 @click.option("--json", "as_json", is_flag=True, callback=json_option,
@@ -127,9 +128,9 @@ def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@click.argument("in_wav", type=click.Path(path_type=Path))
-@click.argument("out_wav", type=click.Path(path_type=Path))
+@click.argument("model", type=FilePath(path_type=Path))
+@click.argument("in_wav", type=FilePath(path_type=Path))
+@click.argument("out_wav", type=FilePath(path_type=Path))
 @click.option("--slim", type=click.FloatRange(0.0, 1.0), default=None,
               help="Size of a slimmable .nam model, 0..1 (default: full size).")
 @click.option("--engine", type=click.Choice(["host", "firmware"]), default="host",
