@@ -537,3 +537,25 @@ def test_a_delay_longer_than_the_signal_leaves_it_silent():
 
     y = simulate_float(PedalModel([DelayStage(100)], sample_rate=48000), np.ones(40))
     assert len(y) == 40 and not y.any()
+
+
+@pytest.mark.parametrize("env", [False, True])
+def test_a_table_is_refined_only_as_far_as_its_input_gain_allows(env):
+    """The grid refinement doubled a steep table's segments to 1024 whatever its input gain,
+    which grows with them: in_gain 1200 with a +12 dB drive range then failed as "too large"
+    though its fitted 64 segments quantised (a review). It stops at the finest grid that fits,
+    and the env bias, in table units, is quantised on the same grid."""
+    from pedaltool.pedal.quantise import table_grid_limit
+
+    u = np.linspace(-1, 1, 65)
+    table = M.TableStage(1200.0, -1, 1, np.tanh(4 * u), "drive", -12.0, 12.0)
+    stages = ([M.EnvBiasStage(1.0, 20.0, 0.2)] if env else []) + [table, M.GainStage(-20.0)]
+    qp = quantise(M.PedalModel(stages, 48000))
+    qt = next(s for s in qp.stages if s.kind == "table")
+    log2n, gm, gs = qt.p[:3]
+    assert 6 < log2n == table_grid_limit(table, 1200.0, 10) < 10  # refined, not to 1024
+    assert gs >= 2 and abs(gm) <= 65000
+    x = float_to_int16(0.5 * np.sin(np.arange(4800) / 7.0))
+    for knobs in (None, {"drive": 1.0}, {"drive": 0.0}):
+        y = simulate(qp, x, knobs)
+        assert np.array_equal(y, simulate(qp, x, knobs, engine="reference"))

@@ -94,8 +94,7 @@ def _mant_shift(g: float, limit: float, smin: int, smax: int, what: str) -> tupl
 
 def _q_gain(g: float, knob, min_db, max_db, what="gain"):
     lo, hi = _knob_q(knob, min_db, max_db)
-    head = 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
-    m, s = _mant_shift(g * head, 32700, 0, 30, what)
+    m, s = _mant_shift(g * _knob_head(knob, min_db, max_db), 32700, 0, 30, what)
     m = int(round(g * 2.0**s))
     return QStage("gain", knob, (m, s, lo, hi))
 
@@ -575,6 +574,31 @@ def _table_grid(vals: np.ndarray, log2n: int, max_log2n: int, scale: float) -> i
     return log2n
 
 
+TABLE_GAIN_LIMIT = 65000  # |gm| of a table's input gain ...
+TABLE_GAIN_MIN_SHIFT = 2  # ... at gs >= this (arith.table_block: docs/arithmetic.md)
+
+
+def _knob_head(knob, min_db: float, max_db: float) -> float:
+    """The factor a knob may raise its stage's gain by at its top, with a little margin."""
+    lo, hi = _knob_q(knob, min_db, max_db)
+    return 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
+
+
+def table_grid_limit(st, g_eff: float, max_log2n: int) -> int:
+    """``max_log2n``, or less where a finer grid would make the table's input gain too large
+    for the contract: the gain grows with the segments (``unit``), and refining a table only
+    serves its position's rounding (``_table_grid``), so it stops there instead of failing (a
+    review: in_gain 1200 with a +12 dB drive range failed at 1024 segments and quantised at
+    its fitted 64). ``g_eff``: the table's input gain on the int16 signal."""
+    span = float(st.x_max - st.x_min)
+    if not (span > 0 and math.isfinite(span) and math.isfinite(g_eff) and g_eff):
+        return max_log2n  # (_table_mapping and _mant_shift say what is wrong)
+    per_segment = abs(g_eff) * 256 / span / 32768 * _knob_head(st.knob, st.knob_min_db,
+                                                                   st.knob_max_db)
+    room = TABLE_GAIN_LIMIT / 2.0 ** TABLE_GAIN_MIN_SHIFT / per_segment
+    return min(max_log2n, math.floor(math.log2(room))) if room >= 1 else max_log2n
+
+
 def _table_mapping(st, max_log2n: int):
     """The device table of a TableStage: (values on the device grid, nseg, log2n, span, unit)
     with unit = table positions per unit of table input."""
@@ -608,8 +632,9 @@ def _q_table(st, g_eff: float, max_log2n: int) -> QStage:
     vals = vals * table_out_scale(st)
     scale = g_eff * unit / 32768
     lo, hi = _knob_q(st.knob, st.knob_min_db, st.knob_max_db)
-    head = 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
-    gm, gs = _mant_shift(scale * head, 65000, 2, 30, "table input gain")
+    gm, gs = _mant_shift(scale * _knob_head(st.knob, st.knob_min_db, st.knob_max_db),
+                         TABLE_GAIN_LIMIT, TABLE_GAIN_MIN_SHIFT, 30,
+                         "table input gain")
     gm = int(round(scale * 2.0**gs))
     off = int(round(-st.x_min * unit))
     if abs(off) > (1 << 29):
@@ -776,12 +801,15 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             out.append(_q_gain(g, st.knob, st.knob_min_db, st.knob_max_db))
             level = 1.0
         elif k == "table":
-            out.append(_q_table(st, st.in_gain / level, tmax))
+            g_eff = st.in_gain / level
+            out.append(_q_table(st, g_eff, table_grid_limit(st, g_eff, tmax)))
             level = table_out_scale(st)
         elif k == "env_bias":
             if i + 1 >= len(stages) or stages[i + 1].kind != "table":
                 raise FitError("env_bias must be followed by a table stage")
-            out.append(_q_env(st, stages[i + 1], level, rate, tmax))
+            table = stages[i + 1]  # (its grid, as _q_table will make it)
+            out.append(_q_env(st, table, level, rate,
+                              table_grid_limit(table, table.in_gain / level, tmax)))
         elif k == "tap":
             if not 0 <= st.slot <= 3:
                 raise FitError("tap: slot must be 0..3")
