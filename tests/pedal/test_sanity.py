@@ -22,8 +22,15 @@ def test_near_unstable_filter_is_refused():
 
 
 def test_excessive_gain_is_refused():
+    """Broadband, by its hiss on the input floor; at one frequency, by the 440 Hz sine."""
     qp = quantise(M.PedalModel([M.GainStage(70.0)], 48000, name="loud"))
-    with pytest.raises(PedalFormatError, match="loud: small-signal gain"):
+    with pytest.raises(PedalFormatError, match="loud: it hisses at -25"):
+        sanity_check(qp)
+    qp = quantise(M.PedalModel([M.GainStage(40.0),
+                                biquad_stage(*rbj("peak", 440, 48000, 30.0, 30.0))], 48000,
+                               name="narrow"))
+    assert tail_report(qp).idle_ref < MAX_IDLE_DBFS
+    with pytest.raises(PedalFormatError, match="narrow: small-signal gain 6[7-9]"):
         sanity_check(qp)
 
 
@@ -97,12 +104,17 @@ def test_limit_cycle_louder_than_the_models_hiss_is_refused():
 
 
 def test_idle_above_the_hard_ceiling_is_refused_whatever_the_hiss():
-    """68 dB behind the wander idles at about -26 dBFS and so does its hiss; nothing may idle
-    above MAX_IDLE_DBFS (-30 dBFS)."""
-    qp = QuantisedPedal([WANDERING_HP, _gain(68)], 48000, "roar")
-    r = tail_report(qp)
+    """50 dB behind the wander, and a level knob reaching +18 dB: at level max it idles at
+    about -26 dBFS and so does its hiss (the user's choice, beyond the fitted point); nothing
+    may idle above MAX_IDLE_DBFS (-30 dBFS)."""
+    level = QStage("gain", "level", (2530, 3, -3062, 3062))  # 50 dB, +-18 dB (log2 x 1024)
+    qp = QuantisedPedal([WANDERING_HP, level], 48000, "roar")
+    max_knobs = {"drive": 1.0, "tone": 1.0, "level": 1.0}
+    r = tail_report(qp, max_knobs)
     assert r.audible_late > MAX_IDLE_DBFS and r.idle_ref + TAIL_MARGIN_DB > r.audible_late
-    with pytest.raises(PedalFormatError, match=r"roar: output does not decay .*limit -30\.0"):
+    assert tail_report(qp).idle_ref < MAX_IDLE_DBFS  # (at the fitted point it passes)
+    with pytest.raises(PedalFormatError, match=r"roar: output does not decay .*limit -30\.0.*"
+                                               r"level at 1"):
         sanity_check(qp)
 
 
@@ -154,3 +166,42 @@ def test_a_sanity_error_keeps_its_parts_across_processes():
     e = pickle.loads(pickle.dumps(SanityError("amp", "table not finite", True)))
     assert (str(e), e.reason, e.at_fitted_point) == ("amp: table not finite", "table not finite",
                                                      True)
+
+
+def test_a_knob_reaching_far_above_the_fitted_point_is_refused():
+    """A level knob up to +84 dB passed (the reader allows +-96 dB): with a silent guitar at
+    level max it hissed at -16 dBFS (a review). The fitter's ranges reach +12 and +18 dB."""
+    lp = rbj("lowpass", 5000, 48000)
+    for top, ok in ((18.0, True), (24.0, True), (84.0, False)):
+        m = M.PedalModel([M.DcBlockStage(5.0), biquad_stage(*lp),
+                          M.GainStage(0.0, "level", -6.0, top)], 48000, name="lvl")
+        if ok:
+            sanity_check(quantise(m))
+        else:
+            with pytest.raises(PedalFormatError, match=r"lvl: the level knob reaches \+84.0 "
+                               r"dB from the fitted point \(at most \+24 dB\)"):
+                sanity_check(quantise(m))
+
+
+def test_a_high_gain_away_from_440_hz_is_refused_by_its_hiss():
+    """+40 dB at 8 kHz on 55 dB of gain: 55.8 dB at 440 Hz passed the sine, and the model
+    hissed at -23 dBFS on a real input floor at its fitted point (a review)."""
+    m = M.PedalModel([M.GainStage(55.0), biquad_stage(*rbj("peak", 8000, 48000, 6.0, 40.0)),
+                      biquad_stage(*rbj("lowpass", 10000, 48000))], 48000, name="hot")
+    with pytest.raises(PedalFormatError, match=r"hot: it hisses at -2\d.\d dBFS on a -95 dBFS "
+                                               r"input floor at the fitted knob positions"):
+        sanity_check(quantise(m))
+
+
+def test_a_table_resting_off_zero_does_not_hide_a_ringing_resonance():
+    """The hiss reference, from a cold start, heard the resting table's step ringing through a
+    60 Hz, Q 40 peak (poles at 0.99998) and raised the limit its own tail was judged by: a
+    tail of -32 dBFS 1 s after a loud input passed (a review). The reference is now what the
+    input floor adds to the model's output in silence."""
+    u = np.linspace(-1, 1, 65)
+    for rest in (0.0, 0.55):
+        m = M.PedalModel([M.TableStage(1.0, -1, 1, rest + 0.4 * np.tanh(3 * u)),
+                          M.DcBlockStage(5.0), biquad_stage(*rbj("peak", 60, 48000, 40.0, 30.0)),
+                          M.GainStage(0.0)], 48000, name="ring")
+        with pytest.raises(PedalFormatError, match="ring: output does not decay"):
+            sanity_check(quantise(m))
