@@ -47,7 +47,10 @@ def use_kernels(kind):
 
 
 def _pick_kernels():
-    """The fastest provider that compiles on this port (all are bit-identical)."""
+    """The fastest provider that compiles on this port (all are bit-identical). On
+    MicroPython one must: arith.py as the audio kernels would pass a board's small-int range
+    (+-2^30) with the heap locked, and is far too slow for real time (docs/arithmetic.md,
+    "Bounds"); the app then runs as a buffered bypass and says why."""
     try:
         import micropython  # noqa: F401
     except ImportError:  # CPython (host simulator): the reference
@@ -58,6 +61,7 @@ def _pick_kernels():
             return
         except Exception:  # no asm_thumb / asm_xtensa .mpy / native emitter on this port
             pass
+    raise ImportError("no viper in this MicroPython")
 
 
 _pick_kernels()

@@ -355,3 +355,17 @@ def test_a_model_resting_off_zero_does_not_thump_when_the_pedal_loads_it(tmp_pat
     k = SETTLED * BLOCK
     host = simulate(qp, x, knobs, block=BLOCK, prewarm=True)
     assert np.array_equal(dev[k:], host[k:])
+
+
+def test_a_micropython_without_viper_plays_a_bypass_and_says_why(tmp_path):
+    """With no native emitter (no thumb, xtensa or viper kernels), the engine fell back to
+    arith.py as its audio kernels: far too slow for real time, and past a board's small ints
+    with the heap locked (a review). The pedal now runs as a buffered bypass with a fault."""
+    slot = make_slot(tmp_path, {"a.pedal": pedal_bytes()})
+    (slot / "pedalcore" / "kernels.py").write_text("raise ImportError('no native emitter')\n")
+    x = di_signal(4800)
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x))
+    assert r.returncode == 0, r.stderr
+    assert r.final["fault"] == "engine: ImportError no viper in this MicroPython", r.final
+    y = read_wav16(tmp_path / "out.wav")
+    assert np.abs(y).max() > 0  # the guitar still comes through
