@@ -94,7 +94,7 @@ def test_tone_at_fitted_point_is_identity():
     ([M.EnvBiasStage(1, 10, 0.1)], "followed by a table"),
     ([M.MixStage(2, 0.5)], "never tapped"),
     ([M.DelayStage(5000)], "out of range"),
-    ([M.BiquadStage(float("nan"), 0, 0, 0, 0)], "not finite"),
+    ([M.BiquadStage(float("nan"), 0, 0, 0, 0)], "b0 is not a finite number"),
 ])
 def test_quantiser_refuses(stages, why):
     with pytest.raises(FitError, match=why):
@@ -559,3 +559,27 @@ def test_a_table_is_refined_only_as_far_as_its_input_gain_allows(env):
     for knobs in (None, {"drive": 1.0}, {"drive": 0.0}):
         y = simulate(qp, x, knobs)
         assert np.array_equal(y, simulate(qp, x, knobs, engine="reference"))
+
+
+@pytest.mark.parametrize("stage, why", [
+    (M.GainStage(float("nan")), "stage 0: gain: gain_db is not a finite number"),
+    (M.GainStage(0.0, "level", float("-inf"), 6.0), "knob_min_db is not a finite number"),
+    (M.ToneStage(-100.0), r"tone: -100 Hz is outside 0..24000 Hz"),
+    (M.DcBlockStage(30000.0), r"dcblock: 30000 Hz is outside 0..24000 Hz"),
+    (M.DelayStage(2.7), "delay: 2.7 samples; the firmware delays by whole samples"),
+    (M.GainStage(0.0, "level", 6.0, -6.0), r"level knob's range runs backwards \(6 to -6 dB\)"),
+])
+def test_parameters_that_are_not_numbers_or_mean_nothing_are_refused_by_name(stage, why):
+    """A NaN or infinite parameter raised "ValueError: cannot convert float NaN to integer"
+    (or OverflowError) from the quantiser, a negative tone crossover made an unstable float
+    model and c = 1 on the device, and a delay of 2.7 samples was cut to 2 (a review)."""
+    with pytest.raises(FitError, match=why):
+        quantise(M.PedalModel([stage], 48000))
+
+
+def test_more_stages_than_the_firmware_reads_is_a_fit_error():
+    """65 stages passed the quantiser's checks and raised the reader's ValueError from
+    simulate, which the fitter does not catch (a review)."""
+    stages = [M.GainStage(0.0)] * 62 + [M.BiquadStage(1.0, 0.0, 0.0, 0.0, 0.0)] * 3
+    with pytest.raises(FitError, match="stages; the firmware reads at most 64"):
+        quantise(M.PedalModel(stages, 48000))

@@ -12,7 +12,7 @@ gain by ``min_db + (max_db - min_db) * v`` dB (so the fitted point sits at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -238,16 +238,52 @@ TONE_MAX_RANGE_DB = 12.0  # the tone knob's widest range (dB, knob 0 to 1023)
 STAGE_KINDS = ("gain", "biquad", "table", "env_bias", "tap", "mix", "tone", "delay", "dcblock")
 
 
+def _bad_number(s) -> str | None:
+    """The first numeric field of stage ``s`` that is not a finite number (NaN, infinite),
+    by name: the quantiser met them as "cannot convert float NaN to integer" (a review)."""
+    for f in fields(s):
+        v = getattr(s, f.name)
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
+                and not np.isfinite(v):
+            return f.name
+    return None
+
+
+def _stage_range_problem(s, rate: float) -> str | None:
+    """A parameter of stage ``s`` outside what it means (None if none)."""
+    k = s.kind
+    if k in ("tone", "dcblock"):
+        hz = s.crossover_hz if k == "tone" else s.corner_hz
+        if not 0.0 < hz < rate / 2:
+            return f"{k}: {hz:g} Hz is outside 0..{rate / 2:g} Hz (half the sample rate)"
+    if k == "env_bias" and not (s.attack_ms > 0 and s.release_ms > 0):
+        return "env_bias: the attack and release times must be above 0 ms"
+    if k == "delay" and not (float(s.samples) == int(s.samples) and s.samples >= 0):
+        return f"delay: {s.samples:g} samples; the firmware delays by whole samples"
+    if getattr(s, "knob", None) and not s.knob_min_db <= s.knob_max_db:
+        return f"{k}: its {s.knob} knob's range runs backwards ({s.knob_min_db:g} to " \
+               f"{s.knob_max_db:g} dB)"
+    return None
+
+
 def check_model(model: PedalModel) -> str | None:
-    """Structural problems of a model (None if it can run): unknown kinds, env_bias not
-    followed by a table, a mix reading a slot never tapped, a bad tap slot, a tone range the
-    firmware's tone stage cannot play."""
+    """Problems of a model that make it unplayable (None if it can run): unknown kinds,
+    parameters that are not finite numbers or outside what they mean (a crossover beyond
+    half the rate, a fractional delay, a reversed knob range), env_bias not followed by a
+    table, a mix reading a slot never tapped, a bad tap slot, a tone range the firmware's tone
+    stage cannot play."""
     tapped = set()
     st = model.stages
     for i, s in enumerate(st):
         k = getattr(s, "kind", None)
         if k not in STAGE_KINDS:
             return f"stage {i}: unknown stage kind {k!r}"
+        bad = _bad_number(s)
+        if bad:
+            return f"stage {i}: {k}: {bad} is not a finite number"
+        why = _stage_range_problem(s, float(model.sample_rate))
+        if why:
+            return f"stage {i}: {why}"
         if k == "env_bias" and (i + 1 >= len(st) or st[i + 1].kind != "table"):
             return f"stage {i}: env_bias must be followed by a table stage"
         if k == "tap":

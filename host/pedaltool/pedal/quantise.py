@@ -852,6 +852,8 @@ _KNOB_CODES = {name: code for code, name in fw_module("pedalfile").KNOB_NAMES.it
 def check_quantised(qp: QuantisedPedal) -> str | None:
     """The firmware's own parameter/structure bounds (pedalcore.pedalfile) on a QuantisedPedal."""
     pf = fw_module("pedalfile")
+    if len(qp.stages) > pf.MAX_STAGES:  # (the reader's limit: it raised from simulate)
+        return f"{len(qp.stages)} stages; the firmware reads at most {pf.MAX_STAGES}"
     fstages = []
     for i, st in enumerate(qp.stages):
         if st.kind not in _KIND_CODES:
