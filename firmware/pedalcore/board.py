@@ -29,6 +29,7 @@ CONTROL_DEFAULTS = {
 # and ports/esp32 machine_i2s.c keep 8 bytes a frame in their RX ring or DMA buffers and pick
 # the left channel when read), so a mono RX of ibuf bytes buffers ibuf / 8 frames, not ibuf / 4
 RX_FRAME_BYTES = 8
+MAX_BLOCK = 256  # frames (Board: why)
 # MicroPython esp32 moves audio in DMA descriptors of 256 frames, at least two of them
 ESP32_DMA_FRAMES = 256
 
@@ -77,8 +78,10 @@ class Board:
         controls = dict(CONTROL_DEFAULTS)
         controls.update(d.get("controls", {}))
         self.controls = controls
-        if self.block < 8 or self.block > 1024:
-            raise BoardError("board.json: block_frames %d outside 8..1024" % self.block)
+        # at most 256: the output's crossfade and level ramps step by ((w1 - w0) << 8) // n,
+        # whose floor can carry a fade one step past its end on a longer block
+        if self.block < 8 or self.block > MAX_BLOCK:
+            raise BoardError("board.json: block_frames %d outside 8..%d" % (self.block, MAX_BLOCK))
         if self.rx_frames < 2 * self.block:
             raise BoardError("board.json: ibuf_bytes must hold at least two blocks (%d bytes a "
                              "frame)" % RX_FRAME_BYTES)

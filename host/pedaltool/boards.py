@@ -123,9 +123,12 @@ def validate(data: dict, source: str | Path = "board") -> BoardProfile:
     ibuf = audio.get("ibuf_bytes")
     if not isinstance(rate, int) or not 8000 <= rate <= 96000:
         fail("audio.sample_rate_hz must be an integer 8000..96000")
-    if not isinstance(block, int) or block < 8 or block > 1024 or block & (block - 1):
-        fail("audio.block_frames must be a power of two 8..1024 (the engine's ramps need it)")
-    fw_board = fw_module("board")  # what the firmware will check: the driver's RX ring
+    fw_board = fw_module("board")  # the firmware's limits, which the board checks again
+    max_block = fw_board.MAX_BLOCK
+    if not isinstance(block, int) or block < 8 or block > max_block or block & (block - 1):
+        fail(f"audio.block_frames must be a power of two 8..{max_block} (the engine's ramps "
+             "need it)")
+    # the I2S driver's RX ring, counted in its own frames (board.rx_ring_frames)
     if not isinstance(ibuf, int) or fw_board.rx_ring_frames(data["port"], ibuf) < 2 * block:
         fail("audio.ibuf_bytes must hold at least two blocks of the I2S driver's "
              f"{fw_board.RX_FRAME_BYTES}-byte RX frames")
