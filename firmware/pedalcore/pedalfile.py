@@ -129,10 +129,20 @@ def check_stage(kind, knob, p, ntable):
     return why if why is not None else check_params(kind, knob, p, ntable)
 
 
+def _knob_range(what, knob, mant, lo, hi, limit):
+    """None, or why a gain-like stage's knob range (lo..hi, log2 x 1024) cannot play: reversed
+    (the sanity check's loud corners are the knobs' tops: an audit), or its top taking the
+    mantissa ``mant`` past ``limit``."""
+    if lo > hi:
+        return what + ": knob range reversed (its bottom above its top)"
+    if knob and _arith().scale_by_log2(abs(mant), _knob_max_log2(lo, hi)) > limit:
+        return what + ": knob range overflows the gain mantissa"
+    return None
+
+
 def check_params(kind, knob, p, ntable):
     """check_stage for a record check_record passed: the parameters' bounds (None or a
     reason)."""
-    from_arith = _arith()
     what = KIND_NAMES[kind]
     if knob not in KNOBS_OF.get(kind, (KNOB_NONE,)):
         return "%s: %s" % (what, "bad knob" if kind in KNOBS_OF else "takes no knob")
@@ -141,10 +151,7 @@ def check_params(kind, knob, p, ntable):
         if not (-32767 <= m <= 32767 and 0 <= s <= 30 and abs(lo) <= LOG2_LIMIT
                 and abs(hi) <= LOG2_LIMIT):
             return "gain: parameter out of range"
-        if lo > hi:  # (the sanity check's loud corners are the knobs' tops: an audit)
-            return "gain: knob range reversed (its bottom above its top)"
-        if knob and from_arith.scale_by_log2(abs(m), _knob_max_log2(lo, hi)) > 32767:
-            return "gain: knob range overflows the gain mantissa"
+        return _knob_range("gain", knob, m, lo, hi, 32767)
     elif kind == BIQUAD or kind == DCBLOCK:
         b0, b1, b2, a1, a2, k1, k2 = p
         if abs(b0) + abs(b1) + abs(b2) + abs(a1) + abs(a2) > BQ_SUM_LIMIT:
@@ -162,10 +169,7 @@ def check_params(kind, knob, p, ntable):
         if not (-65535 <= gm <= 65535 and 2 <= gs <= 30 and abs(off) <= (1 << 29)
                 and abs(lo) <= LOG2_LIMIT and abs(hi) <= LOG2_LIMIT):
             return "table: parameter out of range"
-        if lo > hi:
-            return "table: knob range reversed (its bottom above its top)"
-        if knob and from_arith.scale_by_log2(abs(gm), _knob_max_log2(lo, hi)) > 65535:
-            return "table: knob range overflows the gain mantissa"
+        return _knob_range("table", knob, gm, lo, hi, 65535)
     elif kind == ENV_BIAS:
         ca, cr, dm, ds = p
         if not (1 <= ca <= 32767 and 1 <= cr <= 32767 and -32767 <= dm <= 32767
