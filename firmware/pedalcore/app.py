@@ -418,13 +418,12 @@ class App:
             self.console_count = 0
             line = self.reader.poll()
             if line is not None:
-                r = console.dispatch(self, line)
-                if r is None:
-                    pass
-                elif isinstance(r[1], str):
-                    console.reply(r[0], r[1])
-                else:  # written a piece per tick from the next one (LongReply)
-                    self.long_reply = console.LongReply(r[0], r[1])
+                r = console.dispatch(self, line)  # (None: the app answers after a fade)
+                if r is not None:
+                    if isinstance(r[1], str):
+                        console.reply(r[0], r[1])
+                    else:  # written a piece per tick from the next one (LongReply)
+                        self.long_reply = console.LongReply(r[0], r[1])
 
     def _restart_i2s(self):
         self._close_i2s()
