@@ -702,6 +702,23 @@ def test_a_plot_that_fails_keeps_the_model_and_the_report(models_dir, tmp_path, 
         assert "probing" not in r.output and not Path("u.pedal").exists()
 
 
+def test_a_baseline_better_than_the_pedal_is_said_so():
+    """compare printed "the naive baseline's ESR is 0.00x the pedal's" for a ratio of 0.0013,
+    and the batch summary's "x better" read 0.80 for a baseline that was better (a review)."""
+    from pedaltool.fit.report import compare_lines, summary_rows
+
+    res = {"device": {"esr": 0.5}, "improvement_vs_baseline": 0.8}
+    assert compare_lines(res)[1] == "the naive baseline's ESR is 1.25x lower than the pedal's " \
+                                    "on this DI"
+    assert compare_lines(dict(res, improvement_vs_baseline=2.5))[1] == \
+        "the naive baseline's ESR is 2.50x the pedal's"
+    row = {"name": "amp", "structure": "wh-3/7", "cycles_per_sample": 1100.0, "seconds": 20.0,
+           "device": {"esr": 0.5, "esr_pre": 0.6, "lsd_db": 2.0}, "baseline": {"esr": 0.4},
+           "improvement_vs_baseline": 0.8, "files": {"pedal": "pedals/amp.pedal"}}
+    assert summary_rows([row])[0][7] == "1.25x worse"
+    assert summary_rows([dict(row, improvement_vs_baseline=12.4)])[0][7] == "12.4"
+
+
 def test_batch_summary_stays_narrow_and_lists_why_under_the_table():
     from pedaltool.fit.report import SUMMARY_HEADER, format_rows, summary_problems, summary_rows
 
@@ -1232,7 +1249,14 @@ def test_a_batch_warns_of_a_capture_copied_under_another_name(models_dir, tmp_pa
     shutil.copy(models_dir / "core_wavenet.nam", "lib2/ts9_copy.nam")
     shutil.copy(models_dir / "core_lstm.nam", "other.nam")
     monkeypatch.setattr(batch, "fit_one", lambda path, out, cfg: batch.failure(path, "x"))
-    r = CliRunner().invoke(main, ["fit", "ts9.nam", "other.nam", "lib2/ts9_copy.nam"])
+    r = CliRunner().invoke(main, ["fit", "ts9.nam", "other.nam", "lib2/ts9_copy.nam",
+                                  "--json", "r.json"])
+    warning = ("warning: lib2/ts9_copy.nam has the same bytes as ts9.nam: both are fitted, and "
+               "the bank gets two presets of one sound")
     said = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
-    assert said == ["warning: lib2/ts9_copy.nam has the same bytes as ts9.nam: both are "
-                    "fitted, and the bank gets two presets of one sound"], r.output
+    assert said == [warning], r.output
+    # in the copy's report and under the summary, as its other notes are (a review: only the
+    # line before the fits said it)
+    notes = [d["notes"] for d in json.loads(Path("r.json").read_text())]
+    assert notes[0] == notes[1] == [] and notes[2] == [warning]
+    assert f"lib2/ts9_copy.nam: {warning}" in r.output.splitlines()

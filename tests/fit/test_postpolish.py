@@ -188,9 +188,12 @@ def test_polished_finalists_are_ranked_before_their_sources(candidate_and_data):
     # the naive structure is written as it was fitted
     assert api.with_polished([base], base, lambda _: ds, said.append) == [base]
     # the report's candidates list the polished one apart from its source
-    rows = api.candidate_rows([], [r for r in got if r is not base], base, "armv6m")
+    chosen = api.Chosen(got[1], None, None, True, "", [], -240.0)  # the polished one written
+    rows = api.candidate_rows([], [r for r in got if r is not base], base, "armv6m", chosen)
     assert [r["stage"] for r in rows] == ["final", "polished", "final", "final"]
     assert rows[1]["val_esr"] == got[1].val_esr and rows[2]["val_esr"] == c.val_esr
+    # which one was written, by identity: the polished one and its source share a structure
+    assert [r["written"] for r in rows] == [False, True, False, False]
 
 
 def test_polishing_in_the_workers_gives_the_same_models(candidate_and_data, monkeypatch):

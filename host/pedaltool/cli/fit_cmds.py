@@ -192,7 +192,8 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     def in_order(d: dict) -> int:
         return order[batch.given(d)]
 
-    say_lines(_copies(models))
+    copies = _copies(models)
+    say_lines(list(copies.values()))
     try:
         if jobs > 1:
             t0 = time.time()
@@ -219,6 +220,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
                           f"{', '.join(finished)}")
         raise
+    for d in results:  # a copy's warning, in its report and under the table as its notes are
+        if batch.given(d) in copies:
+            d.setdefault("notes", []).insert(0, copies[batch.given(d)])
     _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
     show(format_rows(SUMMARY_HEADER, summary_rows(results)))
     for d in results:  # each capture's notes, said among the interleaved progress lines
@@ -323,14 +327,14 @@ def _check_distinct_names(models, output: Path | None) -> None:
         seen[key] = m
 
 
-def _copies(models: list[Path]) -> list[str]:
-    """A warning for each capture with the same bytes as one given before it (a copy under
-    another name: links are refused as "given twice"): fitted twice, two presets of one
-    sound, and nothing said (an audit)."""
+def _copies(models: list[Path]) -> dict[str, str]:
+    """{capture as given: its warning} for each capture with the same bytes as one given
+    before it (a copy under another name: links are refused as "given twice"): fitted twice,
+    two presets of one sound, and nothing said (an audit)."""
     import hashlib
 
     seen: dict[str, Path] = {}
-    said = []
+    said = {}
     for m in models:
         try:
             digest = hashlib.sha256(m.read_bytes()).hexdigest()
@@ -338,8 +342,8 @@ def _copies(models: list[Path]) -> list[str]:
             continue
         first = seen.setdefault(digest, m)
         if first is not m:
-            said.append(f"warning: {m} has the same bytes as {first}: both are fitted, and the "
-                        "bank gets two presets of one sound")
+            said[str(m)] = (f"warning: {m} has the same bytes as {first}: both are fitted, and "
+                            "the bank gets two presets of one sound")
     return said
 
 
@@ -415,7 +419,8 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
                    "calibrated level).")
 @click.option("--json", "as_json", is_flag=True, callback=json_option,
               help="Print JSON: {schema, sample_rate_hz, device: {esr, esr_pre, lsd_db}, "
-                   "baseline: the same or null, notes: [the notes and warnings as printed], "
+                   "baseline: the same or null, improvement_vs_baseline: the baseline's ESR "
+                   "over the pedal's or null, notes: [the notes and warnings as printed], "
                    "files} (docs/fitting.md, 'The JSON report').")
 @click.option("--ab", "ab_dir", type=FilePath(file_okay=False, path_type=Path), default=None,
               help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "

@@ -627,23 +627,26 @@ def with_polished(finals: list, base: core.Candidate,
 
 
 def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
-                   seeded: bool = True) -> list[dict]:
+                   chosen: Chosen, seeded: bool = True) -> list[dict]:
     """The report's "candidates": every quick fit, every long fit ("final"; "polished" for a
     long fit's post-EQ polished, ``with_polished``) and the naive baseline, with cost
-    (cycles/sample on ``arch``) and validation ESR; ``seeded``: with the fitting playing's
+    (cycles/sample on ``arch``), validation ESR and whether it is the one ``chosen`` to be
+    written (``written``: it passed the sanity check); ``seeded``: with the fitting playing's
     seed (a capture's datasets; a recorded pair has one dataset of its own)."""
     def row(c, stage: str, seed: bool) -> dict:
         r = {"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, arch),
              "stage": stage}
         if seed:
             r["play_seed"] = core.PLAY_SEEDS[c.dataset]
-        return {**r, "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre}
+        return {**r, "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre,
+                "written": chosen.sane and c is chosen.best}
 
     bst = S.baseline_structure()
     return ([row(c, "quick", seeded) for c in quick]
             + [row(c, "polished" if c.polished else "final", seeded) for c in finals]
             + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
-                "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre}])
+                "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre,
+                "written": chosen.sane and base is chosen.best}])
 
 
 # the naive structure goes first by the criterion only against models whose raw validation
@@ -903,7 +906,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
         finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say, pool)
-        cands = candidate_rows(quick, finals, base, cfg.arch)
         best = finals[0]
         # finalists: every long-fitted candidate, the naive structure included, best validation
         # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
@@ -925,6 +927,7 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
             chosen = _first_sane(finalists, name, source, say, pool)
+            cands = candidate_rows(quick, finals, base, cfg.arch, chosen)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
                 chosen, eval_x, target, cfg.arch, beside, cfg.effort)
@@ -1279,7 +1282,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
             notes.append(f"warning: {Path(pedal_path).name} was fitted from a recording, "
                          "whose alignment (not the device's latency) set its own: its output "
                          "is moved "
-                         f"{abs(lag)} samples {'earlier' if lag > 0 else 'later'} to line up "
+                         f"{abs(lag)} sample{'s' if abs(lag) != 1 else ''} "
+                         f"{'earlier' if lag > 0 else 'later'} to line up "
                          "with the capture's before scoring")
             yp = np.concatenate([yp[lag:], np.zeros(lag)]) if lag > 0 else \
                 np.concatenate([np.zeros(-lag), yp[:lag]])

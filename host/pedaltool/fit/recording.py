@@ -736,10 +736,10 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finals = api.with_polished(finals, base, lambda c: ds, say)
-    cands = api.candidate_rows(quick, finals, base, cfg.arch, seeded=False)
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
     chosen = api._first_sane(finalists, name, src, say)
+    cands = api.candidate_rows(quick, finals, base, cfg.arch, chosen, seeded=False)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
         chosen, x_ev, target, cfg.arch, effort=cfg.effort)

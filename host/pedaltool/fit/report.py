@@ -144,8 +144,11 @@ def compare_lines(res: dict) -> list[str]:
     to the naive baseline (``api.compare``'s dict)."""
     lines = [f"the pedal: {verdict(res['device']['esr'])}"]
     ratio = res.get("improvement_vs_baseline")
-    if ratio is not None and np.isfinite(ratio):
+    if ratio is not None and np.isfinite(ratio) and ratio >= 1.0:
         lines.append(f"the naive baseline's ESR is {times_text(ratio)}x the pedal's")
+    elif ratio is not None and np.isfinite(ratio) and ratio > 0.0:  # ("0.00x", a review)
+        lines.append(f"the naive baseline's ESR is {times_text(1.0 / ratio)}x lower than the "
+                     "pedal's on this DI")
     return lines
 
 
@@ -169,10 +172,17 @@ def summary_rows(items: list[dict]) -> list[tuple]:
         rows.append((d["name"], d["structure"], f"{d['cycles_per_sample']:.0f}",
                      _f(d["device"]["esr"]), _f(d["device"]["esr_pre"]),
                      _f(d["device"]["lsd_db"], ".2f"), _f(b.get("esr")),
-                     times_text(d.get("improvement_vs_baseline")),
+                     _x_better(d.get("improvement_vs_baseline")),
                      short_verdict(d["device"]["esr"]), f"{d['seconds']:.0f}",
                      "yes" if written(d) else "no"))
     return rows
+
+
+def _x_better(ratio: float | None) -> str:
+    """The summary's "x better": a ratio under 1 (the baseline the better) said as such."""
+    if ratio is not None and 0.0 < ratio < 1.0:
+        return f"{times_text(1.0 / ratio)}x worse"
+    return times_text(ratio)
 
 
 def summary_problems(items: list[dict]) -> list[str]:
