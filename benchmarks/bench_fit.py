@@ -23,7 +23,7 @@ from pathlib import Path
 from benchinfo import describe, describe_anchor, simd, speed_anchor, stamp
 
 # isort: split
-from pedaltool.fit.report import times_text  # 4.98 is not "5.0" beside a 5x target
+from pedaltool.fit.report import times_text, up_text  # 4.98 is not "5.0" beside 5x
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
@@ -111,11 +111,12 @@ def row(d: dict) -> tuple:
         ok += ", QUANTISATION NOT MET"
     if target is not None and d["wall_s"] > FIT_SECONDS:
         ok += ", TIME NOT MET"
+    # each figure a target bounds is rounded to its target's side: never printed as met
     return (name, cls, f"{target:g}" if target else "-", d["structure"],
-            f"{d['cycles_per_sample']:.0f}", f"{e:.4f}", f"{d['device']['esr_pre']:.4f}",
+            f"{d['cycles_per_sample']:.0f}", up_text(e, ".4f"), f"{d['device']['esr_pre']:.4f}",
             f"{d['device']['lsd_db']:.1f}", f"{b:.4f}", times_text(ratio),
-            f"{q['esr_vs_float']:.1e}", f"{q['idle_dbfs']:.0f}", ok,
-            f"{d['wall_s']:.0f}/{d['cpu_s']:.0f}")
+            up_text(q["esr_vs_float"], ".1e"), up_text(q["idle_dbfs"], ".0f"), ok,
+            f"{up_text(d['wall_s'], '.0f')}/{d['cpu_s']:.0f}")
 
 
 _SCALE = [1.0]  # the renders' scale factor, set per draw
@@ -145,7 +146,7 @@ def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
     <= 1e-5, idle <= -90 dBFS; a draw of the Splawn idled at -69 where the one draw of the
     targets table met it) are met."""
     header = ("capture", "target") + tuple(f"N={n}" for n, _ in draws) + (
-        "best-worst", "ESR met", "5x met", "dev/float met", "idle met")
+        "worst/best", "ESR met", "5x met", "dev/float met", "idle met")
     names = [d["name"] for d in draws[0][1] if d["name"] in TARGETS and "refused" not in d]
     rows = []
     for name in names:
@@ -155,7 +156,7 @@ def spread_rows(draws: list[tuple[int, list]]) -> tuple[tuple, list[tuple]]:
         target = TARGETS[name][1]
         met = [contract_met(d["quantisation"]) for d in got]
         dev_float, idle = (sum(m[k] for m in met) for k in (0, 1))
-        rows.append((name, f"{target:g}", *(f"{e:.4f}" for e in esr),
+        rows.append((name, f"{target:g}", *(up_text(e, ".4f") for e in esr),
                      f"{max(esr) / min(esr):.2f}x", f"{sum(e <= target for e in esr)} of "
                      f"{len(esr)}", f"{five} of {len(esr)}", f"{dev_float} of {len(esr)}",
                      f"{idle} of {len(esr)}"))

@@ -30,7 +30,9 @@ from benchinfo import RATE, describe, test_signal
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO.parent / "shared" / "models"
-# Anchors from issue 2, measured on this machine: seconds to render 10 s of audio.
+# NeuralAmpModelerCore's anchors as issue 2 gives them (seconds to render 10 s of audio on
+# the machine of that day): constants, since Core is not built here, so "ours vs Core"
+# moves with this machine's speed on the day (docs/nam.md); PyTorch's is timed in the run
 ANCHOR_CORE = {"A1 standard": 0.81, "LSTM 1x24": 0.19}
 ANCHOR_TORCH = {"LSTM 1x24": 12.5}
 

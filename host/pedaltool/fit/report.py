@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,31 @@ def _f(v, fmt=".4f") -> str:
 
 
 def times_text(ratio: float | None) -> str:
-    """A ratio (how many times lower an ESR is) with two decimals below 10, one above: the
-    target is 5x, and 4.98 printed as "5.0" read as met (the HM-2's, 2026-12-06)."""
-    return _f(ratio, ".2f" if ratio is not None and ratio < 10 else ".1f")
+    """A ratio (how many times lower an ESR is) with two decimals below 10, one above,
+    rounded down: the target is 5x, and 4.98 printed as "5.0" read as met (the HM-2's,
+    2026-12-06), as 4.996 printed "5.00" did (a review)."""
+    if ratio is None or not np.isfinite(ratio):
+        return "-"
+    places = 2 if ratio < 10 else 1
+    # (1e-9: 0.0498 / 0.01 is 4.9799999999999995, which is 4.98)
+    return format(math.floor(ratio * 10**places + 1e-9) / 10**places, f".{places}f")
+
+
+def up_text(v: float | None, fmt: str) -> str:
+    """``v`` in ``fmt`` (fixed ``.Nf`` or ``.Ne``) rounded up: a measure that must stay under
+    its target never prints at the target while it misses it (0.01004 as "0.0100" beside
+    "ESR NOT MET", -89.6 dBFS as "-90" beside an idle target of -90: a review)."""
+    if v is None or not np.isfinite(v):
+        return "-"
+    text = format(v, fmt)
+    if float(text) >= v:
+        return text
+    places = int(fmt[1:-1])
+    if fmt.endswith("f"):
+        return format(math.ceil(v * 10**places - 1e-9) / 10**places, fmt)
+    exp = int(text.split("e")[1])
+    mant = math.ceil(v / 10.0**exp * 10**places - 1e-9) / 10**places  # (10.0 carries over)
+    return format(mant * 10.0**exp, fmt)
 
 
 ROOMY = 0.6  # a fit with a large --budget using less than this of it says why
