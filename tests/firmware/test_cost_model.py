@@ -141,3 +141,17 @@ def test_xtensawin_defaults_to_the_asm_kernels_and_their_data_is_fresh():
     x = [(i * 977) % 16384 - 8192 for i in range(96)]
     t = per_sample(lambda n: ch.run(x[:n])[1], 32, 96).cycles
     assert t == pytest.approx(xt["biquad"], rel=0.15)
+
+
+def test_the_rp2040_dispatch_estimate_follows_the_kernel_calls():
+    """One chain call per 32-frame block: ~155 cycles/sample of interpreter and asm set-up
+    (docs/performance.md, "Dispatch"); each further call ~1560 cycles a block more."""
+    from pedaltool.pedal import cost
+
+    assert cost.arm_dispatch_low(0, 32) == 0.0
+    assert round(cost.arm_dispatch_low(1, 32)) == 154
+    assert round(cost.arm_dispatch_low(9, 32)) == 544
+    assert cost.arm_dispatch_low(["gain", "biquad", "table", "gain"], 32) == \
+        cost.arm_dispatch_low(1, 32)  # one chain
+    assert cost.arm_dispatch_low(["gain", "env_bias", "table", "tone"], 32) == \
+        cost.arm_dispatch_low(cost.kernel_calls(["gain", "env_bias", "table", "tone"]), 32)

@@ -36,6 +36,7 @@ from pedaltool.fit.lag import cross_correlation, lag_window
 from pedaltool.fit.report import idle_text
 from pedaltool.fit.schedule import Task, Workers, one_blas_thread, run_graph
 from pedaltool.nam.model import calibration_problem, check_finite_output
+from pedaltool.pedal import cost as pedal_cost
 from pedaltool.pedal.accuracy import contract_idle_dbfs
 from pedaltool.pedal.model import RECORDED_GEAR, SourceInfo
 from pedaltool.pedal.quantise import IDLE_LIMIT_DBFS  # the contract's idle floor (dBFS)
@@ -184,6 +185,10 @@ class FitResult:
             "post_eq_polished": self.post_eq_polished,
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
+            # the engine's kernel calls per block, and the RP2040's share with their dispatch
+            # (an estimate: pedal.cost.rp2040_share_estimate; the budget counts kernels only)
+            "kernel_calls_per_block": pedal_cost.kernel_calls(self.qpedal.stages),
+            "rp2040_share_est": pedal_cost.rp2040_share_estimate(self.qpedal),
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
             "device_vs_float_esr": self.device_vs_float_esr, "idle_dbfs": self.idle_dbfs,
             "baseline": self.baseline.as_dict() if self.baseline else None,

@@ -10,6 +10,7 @@ import numpy as np
 from pedaltool.errors import FitError
 from pedaltool.fit.structure import DEFAULT_BUDGET
 from pedaltool.outfile import write_figure
+from pedaltool.pedal.cost import rp2040_share_estimate
 
 
 def _f(v, fmt=".4f") -> str:
@@ -75,6 +76,16 @@ def short_verdict(esr: float) -> str:
     return _verdict_row(esr)[1]
 
 
+def _rp2040_text(res) -> str:
+    """How busy an RP2040 would be, the engine's dispatch counted (an estimate: the budget
+    counts the kernels and their I/O only)."""
+    qp = getattr(res, "qpedal", None)
+    if qp is None:
+        return ""
+    return (f"; an RP2040 at 48 kHz ~{100 * rp2040_share_estimate(qp):.0f} % busy with the "
+            "engine's dispatch (estimate, docs/performance.md)")
+
+
 def result_table(res) -> str:
     """The short result table printed after one fit."""
     b = res.baseline
@@ -83,7 +94,7 @@ def result_table(res) -> str:
         (what, f"{res.name} (the pedal at {res.rate} Hz)"),
         ("structure", f"{res.structure}  ({res.structure_notes})"),
         ("cost", f"{res.cycles:.0f} cycles/sample of {res.budget:.0f} budget ({res.arch}, "
-                 f"{100 * res.cycles / res.budget:.0f} %)"
+                 f"{100 * res.cycles / res.budget:.0f} %)" + _rp2040_text(res)
                  + ("; the structures stop growing at their caps: more sections did not buy "
                     "accuracy (docs/fitting.md)" if res.cycles < ROOMY * res.budget
                     and res.budget > DEFAULT_BUDGET else "")),

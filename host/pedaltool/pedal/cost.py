@@ -216,6 +216,35 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH,
     return n * per_call / (block or default_block(arch))
 
 
+# The engine's per-block interpreter work on ARM, where its kernels are asm: a LOW estimate
+# from x64 counts, unverified on a board (docs/performance.md, "Dispatch"). Engine.process with
+# one chain() call runs ~2490 x64 instructions of bytecode and call (x 1.68 to Cortex-M0+
+# cycles, as the viper chain's code scales) plus the asm chain's 754-cycle set-up; each further
+# kernel call costs ~39 viper passthrough samples on the unix port (106 ns), 39 x 40 = 1560
+# Cortex-M0+ cycles. Not in it: each op's own bytecode in process() beyond its call, and the
+# app loop's per-block work (I2S, controls, console).
+ARM_FIRST_CALL_CYCLES = 4940.0
+ARM_NEXT_CALL_CYCLES = 1560.0
+
+
+def arm_dispatch_low(stages, block: int | None = None) -> float:
+    """LOW estimate of the interpreter's cycles per sample on an RP2040 (armv6m) to dispatch
+    the engine's kernel calls for ``stages`` (a stage list, or a number of calls per block)
+    once per block of ``block`` samples (default: the rp2 profiles' block)."""
+    k = stages if isinstance(stages, int) else kernel_calls(stages)
+    if k <= 0:
+        return 0.0
+    per_block = ARM_FIRST_CALL_CYCLES + ARM_NEXT_CALL_CYCLES * (k - 1)
+    return per_block / (block or default_block("armv6m"))
+
+
+def rp2040_share_estimate(qpedal) -> float:
+    """Fraction (0..1) of an RP2040 at 125 MHz and 48 kHz that a quantised model takes by
+    estimate: its kernels and I/O (the cost model) plus :func:`arm_dispatch_low`."""
+    cycles = cycles_per_sample(qpedal, "armv6m") + arm_dispatch_low(qpedal.stages)
+    return cpu_fraction(cycles, "armv6m")
+
+
 def cpu_fraction(cycles: float, arch: str = DEFAULT_ARCH,
                  rate_hz: float = SAMPLE_RATE_HZ) -> float:
     """Fraction (0..1) of the target's CPU that ``cycles`` per sample take at ``rate_hz``."""
