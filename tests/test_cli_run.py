@@ -152,3 +152,14 @@ def test_a_closed_stderr_pipe_silences_the_progress_not_the_fit(tmp_path, models
     p.stderr.close()  # before the first progress line
     assert p.wait(timeout=600) == 0
     assert "error" not in json.loads(report.read_text()) and out.exists()
+
+
+def test_a_refused_stderr_is_forgotten_by_the_next_command():
+    """say_progress stops at the first refused line; the flag was module-wide, so a later
+    command in the same process printed no progress at all (a review)."""
+    from click.testing import CliRunner
+    from pedaltool.cli import base, main
+
+    base._stderr_gone = True
+    r = CliRunner().invoke(main, ["info", "missing.nam"])
+    assert r.exit_code == 2 and base._stderr_gone is False

@@ -6,8 +6,9 @@ allocates nothing. Knob changes (drive/tone/level) glide over ~GLIDE_MS, a noise
 
 Kernels (same signatures, bit-identical results): ``pedalcore.kernels_thumb`` (asm_thumb) on ARM
 ports, ``pedalcore.kernels_xtensa`` (asm_xtensa shipped as viper code, docs/performance.md) on
-ESP32, else the viper module ``pedalcore.kernels`` when the port has the native emitter, else the
-pure-Python reference ``pedalcore.arith``. Under CPython (host simulator) the reference is used.
+ESP32, else the viper module ``pedalcore.kernels`` when the port has the native emitter; a
+MicroPython without it cannot import the engine (``_pick_kernels``). Under CPython (host
+simulator) the pure-Python reference ``pedalcore.arith`` is used.
 Arithmetic: docs/arithmetic.md.
 """
 

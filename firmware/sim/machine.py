@@ -583,6 +583,13 @@ class I2C:
         return len(buf)
 
 
+# the drivers' RX storage (machine_i2s.c of the rp2 and esp32 ports): 32-bit stereo frames,
+# on esp32 in DMA descriptors of 256 frames, at least two (the firmware's board.rx_ring_frames
+# says the same of them; the sim models the driver on its own)
+RX_FRAME_BYTES = 8
+RX_DMA_FRAMES = 256
+
+
 class I2S:
     RX = 0
     TX = 1
@@ -652,7 +659,8 @@ class I2S:
                 # format, on esp32 in whole 256-frame DMA descriptors, at least two
                 # (machine_i2s.c of both ports); this read's own block is in it too. Later
                 # than that: a real board has dropped audio (overflow)
-                ring = max(self.ibuf // 2048, 2) * 256 if sim.port == "esp32" else self.ibuf // 8
+                ring = (max(self.ibuf // (RX_DMA_FRAMES * RX_FRAME_BYTES), 2) * RX_DMA_FRAMES
+                        if sim.port == "esp32" else self.ibuf // RX_FRAME_BYTES)
                 room = ring - nfr
                 late = (0 - wait) * self.rate // 1000000
                 if late > room:

@@ -236,6 +236,11 @@ def _t60_for(f0_hz: float) -> float:
 _NOISE_RATE_HZ = 48000.0  # the pick noise is drawn at this rate whatever the signal's
 
 
+def _pick_width(hard: float, rate_hz: float) -> int:
+    """Samples of the pick pulse at ``rate_hz`` (0.1-0.25 ms, shorter for a harder pick)."""
+    return max(2, int(round(rate_hz * (0.00025 - 0.00015 * hard))))
+
+
 def _pick_noise(rng: np.random.Generator, hard: float, rate_hz: float) -> np.ndarray:
     """The pick pulse's noise (unit variance) over its width at ``rate_hz``: drawn as at
     48 kHz and interpolated, so that every rate takes as many values from ``rng`` and plays the
@@ -243,12 +248,12 @@ def _pick_noise(rng: np.random.Generator, hard: float, rate_hz: float) -> np.nda
     stream went out of step after the first note: at 44.1 and 32 kHz only 1 of 189 notes of
     the evaluation DI kept its random settings, and phrases differed from the 48 kHz ones by an
     ESR of 0.05-0.14 (a review, 2026-12-07). At 48 kHz the values are the ones drawn."""
-    n48 = max(2, int(round(_NOISE_RATE_HZ * (0.00025 - 0.00015 * hard))))
+    n48 = _pick_width(hard, _NOISE_RATE_HZ)
     noise = rng.standard_normal(n48)
     if rate_hz == _NOISE_RATE_HZ:
         return noise
-    width = max(2, int(round(rate_hz * (0.00025 - 0.00015 * hard))))
-    return np.interp(np.arange(width) * (_NOISE_RATE_HZ / rate_hz), np.arange(n48), noise)
+    return np.interp(np.arange(_pick_width(hard, rate_hz)) * (_NOISE_RATE_HZ / rate_hz),
+                     np.arange(n48), noise)
 
 
 def render_note(note: Note, pickup: Pickup, length: int, rate_hz: float,
@@ -272,7 +277,7 @@ def render_note(note: Note, pickup: Pickup, length: int, rate_hz: float,
 
     # Pick pulse: a few-sample bump plus a little noise (every pluck differs), low-passed by
     # pick hardness, integrated (velocity ~ 1/n), then the pluck-position comb.
-    width = max(2, int(round(rate_hz * (0.00025 - 0.00015 * hard))))
+    width = _pick_width(hard, rate_hz)
     x = np.zeros(length)
     nx = min(length, width)
     bump = [0.5 - 0.5 * math.cos(2.0 * math.pi * (i + 1) / (width + 1)) for i in range(nx)]

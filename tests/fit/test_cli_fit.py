@@ -717,6 +717,8 @@ def test_a_baseline_better_than_the_pedal_is_said_so():
            "improvement_vs_baseline": 0.8, "files": {"pedal": "pedals/amp.pedal"}}
     assert summary_rows([row])[0][7] == "1.25x worse"
     assert summary_rows([dict(row, improvement_vs_baseline=12.4)])[0][7] == "12.4"
+    # rounded towards the miss: 0.999 is not "1.00x worse" (a review)
+    assert summary_rows([dict(row, improvement_vs_baseline=0.999)])[0][7] == "1.01x worse"
 
 
 def test_batch_summary_stays_narrow_and_lists_why_under_the_table():

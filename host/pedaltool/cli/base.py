@@ -78,7 +78,7 @@ class FilePath(click.Path):
 _stderr_gone = False  # stderr refused a line (full, a closed pipe): say_progress stops
 
 
-def say_progress(text: str) -> None:
+def say_progress(text: str, nl: bool = True) -> None:
     """``text`` on stderr if it takes it. Progress lines and notes are the command's
     commentary, not its product: a full or closed stderr (``2>/dev/full``, ``2>&1 | head
     -1``) silences them for the rest of the command instead of stopping the work, which still
@@ -88,7 +88,7 @@ def say_progress(text: str) -> None:
     if _stderr_gone:
         return
     try:
-        click.echo(text, err=True)
+        click.echo(text, err=True, nl=nl)
     except OSError as exc:
         if not isinstance(exc, BrokenPipeError) and exc.errno not in _STREAM_ERRNOS:
             raise
@@ -190,6 +190,8 @@ class PedaltoolGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context):
+        global _stderr_gone
+        _stderr_gone = False  # (a command run in the same process has its own stderr)
         _stop_on_signals()
         try:
             return super().invoke(ctx)

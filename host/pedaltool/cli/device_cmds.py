@@ -9,7 +9,7 @@ import time
 
 import click
 
-from pedaltool.cli.base import FilePath, echo_json, json_option, main, say_notes
+from pedaltool.cli.base import FilePath, echo_json, json_option, main, say_notes, say_progress
 from pedaltool.printable import shown
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
@@ -41,7 +41,7 @@ class _FlashProgress:
             self._say("  restarting the pedal ...")
 
     def _say(self, text: str, nl: bool = True) -> None:
-        click.echo(text, err=True, nl=nl)
+        say_progress(text, nl)  # (a full or closed stderr must not stop a flash half-way)
         self.open = not nl
 
     def end_line(self) -> None:

@@ -28,10 +28,11 @@ from pedaltool.outfile import same_file
 
 MAX_LAG_S = 1.0
 MIN_SECONDS = 3.0
-# of a pair's MIN_SECONDS that its alignment may shift away (a device's latency, the causal
-# margin, a recorder's offset): a pair of 3 s whose reamp came 0.99 s late was fitted on the 2 s
-# the two shared (a review), while every 3 s pair loses a few samples to its latency
-SHIFT_ALLOWANCE_S = 0.25
+# what is fitted (and scored) of a pair once aligned and cut to where both files sound, at
+# least: a little under MIN_SECONDS, which its alignment may shift away in part (a device's
+# latency, the causal margin, a recorder's offset): a pair of 3 s whose reamp came 0.99 s late
+# was fitted on the 2 s the two shared (a review), while every 3 s pair loses a few samples
+MIN_FITTED_S = 2.75
 CORRELATION_S = 20.0  # of the pair, from the DI's first note, that the alignment correlates
 # the same take: the correlation of the two files' loudness envelopes (dB in ENVELOPE_BLOCK_S
 # blocks, once aligned). The evaluation DI through each of the 11 scored captures: 0.87-1.00;
@@ -125,10 +126,10 @@ def align(di: np.ndarray, target: np.ndarray, rate_hz: float, name: str = "pair"
     # the device's answer when that is before the correlation's
     peak = _bla_peak_lag(di, target, lag, rate_hz, s0)
     d, t = _shifted(di, target, min(lag, peak) - ALIGN_MARGIN)
-    if len(d) < (MIN_SECONDS - SHIFT_ALLOWANCE_S) * rate_hz:  # (each file was checked above)
+    if len(d) < MIN_FITTED_S * rate_hz:  # (each file was checked above)
         raise FitError(f"{name}: only {len(d) / rate_hz:.2f} s in common once aligned (the "
                        f"reamp {abs(lag) / rate_hz:.2f} s {'later' if lag > 0 else 'earlier'}; "
-                       f"need {MIN_SECONDS - SHIFT_ALLOWANCE_S:g} s)")
+                       f"need {MIN_FITTED_S:g} s)")
     if ratio < CLEAR_PEAK_RATIO:
         r = envelope_correlation(d, t, rate_hz)
         if not r >= MIN_ENVELOPE_CORRELATION:
@@ -468,32 +469,42 @@ def reamp_silent_stretches(d: np.ndarray, t: np.ndarray, rate_hz: float
             if np.count_nonzero(active[a:b]) * ENVELOPE_BLOCK_S >= DEAD_MIN_S]
 
 
+def _cut_edges(d: np.ndarray, t: np.ndarray, start: int, end: int, rate_hz: float, pair: str,
+               say, name: str, why: str, fitted_on: str, left: str
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned pair's [start, end), with a note that file ``name`` is silent at the edges
+    cut (``why``: what else to say of them; ``fitted_on``: what the rest is, with ``{}`` for its
+    seconds); FitError when less than MIN_FITTED_S is left (``left``: what it is)."""
+    if (start, end) == (0, len(d)):
+        return d, t
+    edges = " and ".join(f"its {which} {n / rate_hz:.1f} s" for which, n in
+                         (("first", start), ("last", len(d) - end)) if n)
+    seconds = max(end - start, 0) / rate_hz
+    if seconds < MIN_FITTED_S:
+        raise FitError(f"{pair}: {name} is silent for {edges}{why}: only {seconds:.2f} s "
+                       f"{left} (need {MIN_FITTED_S:g} s)")
+    say(f"note: {name}: silent for {edges}{why}: the pair is "
+        + fitted_on.format(f"{seconds:.1f}"))
+    return d[start:end], t[start:end]
+
+
 def _cut_silent_reamp(d: np.ndarray, t: np.ndarray, rate_hz: float, pair: str, reamp: str,
                       say) -> tuple[np.ndarray, np.ndarray]:
     """The aligned pair without the reamp's silent stretches at its start and end
-    (:func:`reamp_silent_stretches`), said; a silent stretch within it is warned about.
-    FitError when less than MIN_SECONDS is left."""
+    (:func:`reamp_silent_stretches`), said; a silent stretch within it is warned about."""
     stretches = reamp_silent_stretches(d, t, rate_hz)
     start, end = 0, len(d)
     if stretches and stretches[0][0] == 0:
         start = stretches.pop(0)[1]
     if stretches and stretches[-1][1] >= len(d) - _envelope_block(rate_hz):
         end = stretches.pop()[0]
-    if (start, end) != (0, len(d)):
-        edges = [f"its {which} {n / rate_hz:.1f} s" for which, n in
-                 (("first", start), ("last", len(d) - end)) if n]
-        if end - start < MIN_SECONDS * rate_hz:
-            raise FitError(f"{pair}: the reamp is silent while the DI plays, for "
-                           f"{' and '.join(edges)}: only {max(end - start, 0) / rate_hz:.2f} s "
-                           f"where both sound (need {MIN_SECONDS:g} s)")
-        say(f"note: {reamp}: silent for {' and '.join(edges)} while the DI plays (recorded "
-            "late, or cut short and padded?): the pair is fitted on the "
-            f"{(end - start) / rate_hz:.1f} s where both sound")
     for a, b in stretches:
         say(f"warning: {reamp}: silent from {a / rate_hz:.1f} to {b / rate_hz:.1f} s while "
             "the DI plays (a dropout, or a noise gate after the device?): the fit takes that "
             "silence for the device's answer")
-    return d[start:end], t[start:end]
+    return _cut_edges(d, t, start, end, rate_hz, pair, say, reamp,
+                      " while the DI plays (recorded late, or cut short and padded?)",
+                      "fitted on the {} s where both sound", "where both sound")
 
 
 def _db_mean(env_db: np.ndarray) -> float:
@@ -696,16 +707,8 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     if quiet:
         say(quiet + "; record it hotter")
     whole_d, whole_t = d, t
-    start, end = playing_span(d, rate)
-    if (start, end) != (0, len(d)):
-        d, t = d[start:end], t[start:end]
-        edges = [f"its {which} {n / rate:.1f} s" for which, n in
-                 (("first", start), ("last", len(whole_d) - end)) if n]
-        say(f"note: {di_path.name}: silent for {' and '.join(edges)}: the pair is fitted and "
-            f"scored on the {(end - start) / rate:.1f} s of playing")
-        if end - start < MIN_SECONDS * rate:
-            raise FitError(f"{pair}: only {(end - start) / rate:.2f} s of playing (need "
-                           f"{MIN_SECONDS:g} s)")
+    d, t = _cut_edges(d, t, *playing_span(d, rate), rate, pair, say, di_path.name, "",
+                      "fitted and scored on the {} s of playing", "of playing")
     span = probe_span(len(d), rate)
     pr = _probe_from_pair(d[:span], t[:span], rate)
     d, t, cut = fitting_excerpts(d, t, rate, say)

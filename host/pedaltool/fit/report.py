@@ -28,6 +28,14 @@ def times_text(ratio: float | None) -> str:
     return format(math.floor(ratio * 10**places + 1e-9) / 10**places, f".{places}f")
 
 
+def worse_text(ratio: float) -> str:
+    """For a ratio under 1 (the baseline the better): how many times, rounded up (towards
+    the miss: 0.999 read "1.00x lower", a review), as :func:`times_text` formats it."""
+    inv = 1.0 / ratio
+    places = 2 if inv < 10 else 1
+    return format(math.ceil(inv * 10**places - 1e-9) / 10**places, f".{places}f")
+
+
 def up_text(v: float | None, fmt: str) -> str:
     """``v`` in ``fmt`` (fixed ``.Nf`` or ``.Ne``) rounded up: a measure that must stay under
     its target never prints at the target while it misses it (0.01004 as "0.0100" beside
@@ -82,8 +90,8 @@ def _rp2040_text(res) -> str:
     qp = getattr(res, "qpedal", None)
     if qp is None:
         return ""
-    return (f"; an RP2040 at 48 kHz ~{100 * rp2040_share_estimate(qp):.0f} % busy with the "
-            "engine's dispatch (estimate, docs/performance.md)")
+    return (f"; an RP2040 at {qp.sample_rate / 1000:g} kHz ~{100 * rp2040_share_estimate(qp):.0f} "
+            "% busy with the engine's dispatch (estimate, docs/performance.md)")
 
 
 def result_table(res) -> str:
@@ -155,7 +163,7 @@ def _against_baseline(res) -> str:
     why = why_not_naive(res)
     if why is None:
         return f"({times_text(res.improvement)}x worse)"
-    return f"(its raw ESR is {times_text(1.0 / res.improvement)}x lower here; {why})"
+    return f"(its raw ESR is {worse_text(res.improvement)}x lower here; {why})"
 
 
 def why_not_naive(res) -> str | None:
@@ -181,7 +189,7 @@ def compare_lines(res: dict) -> list[str]:
     if ratio is not None and np.isfinite(ratio) and ratio >= 1.0:
         lines.append(f"the naive baseline's ESR is {times_text(ratio)}x the pedal's")
     elif ratio is not None and np.isfinite(ratio) and ratio > 0.0:  # ("0.00x", a review)
-        lines.append(f"the naive baseline's ESR is {times_text(1.0 / ratio)}x lower than the "
+        lines.append(f"the naive baseline's ESR is {worse_text(ratio)}x lower than the "
                      "pedal's on this DI")
     return lines
 
@@ -215,7 +223,7 @@ def summary_rows(items: list[dict]) -> list[tuple]:
 def _x_better(ratio: float | None) -> str:
     """The summary's "x better": a ratio under 1 (the baseline the better) said as such."""
     if ratio is not None and 0.0 < ratio < 1.0:
-        return f"{times_text(1.0 / ratio)}x worse"
+        return f"{worse_text(ratio)}x worse"
     return times_text(ratio)
 
 

@@ -239,10 +239,11 @@ def arm_dispatch_low(stages, block: int | None = None) -> float:
 
 
 def rp2040_share_estimate(qpedal) -> float:
-    """Fraction (0..1) of an RP2040 at 125 MHz and 48 kHz that a quantised model takes by
-    estimate: its kernels and I/O (the cost model) plus :func:`arm_dispatch_low`."""
+    """Fraction (0..1) of an RP2040 at 125 MHz, at the model's own rate, that a quantised
+    model takes by estimate: its kernels and I/O (the cost model) plus
+    :func:`arm_dispatch_low`."""
     cycles = cycles_per_sample(qpedal, "armv6m") + arm_dispatch_low(qpedal.stages)
-    return cpu_fraction(cycles, "armv6m")
+    return cpu_fraction(cycles, "armv6m", float(qpedal.sample_rate))
 
 
 def cpu_fraction(cycles: float, arch: str = DEFAULT_ARCH,
