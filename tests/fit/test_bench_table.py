@@ -79,6 +79,9 @@ def test_a_missed_target_is_never_printed_at_its_value():
     assert r[5] == "0.0101" and r[9] == "4.99" and r[10] == "1.1e-05" and r[11] == "-89"
     assert r[-1].startswith("31/")
     assert r[-2] == "ESR NOT MET, 5x NOT MET, QUANTISATION NOT MET, TIME NOT MET"
+    # anything else prints as plain rounding does (the logs' tables stay comparable)
+    r = bench_fit.row(_report(0.003124, 0.003124 * 5.666, dev_float=1.04e-6, idle=-96.6))
+    assert (r[5], r[9], r[10], r[11]) == ("0.0031", "5.67", "1.0e-06", "-97")
 
 
 def test_a_refused_scored_capture_fails_and_a_format_case_passes():

@@ -17,15 +17,21 @@ def _f(v, fmt=".4f") -> str:
     return "-" if v is None or not np.isfinite(v) else format(v, fmt)
 
 
+TARGET_RATIO = 5.0  # the issue's "5x lower ESR than the naive baseline"
+
+
 def times_text(ratio: float | None) -> str:
-    """A ratio (how many times lower an ESR is) with two decimals below 10, one above,
-    rounded down: the target is 5x, and 4.98 printed as "5.0" read as met (the HM-2's,
-    2026-12-06), as 4.996 printed "5.00" did (a review)."""
+    """A ratio (how many times lower an ESR is) with two decimals below 10, one above, and
+    rounded down where rounding would carry a miss of the 5x target up to it: 4.98 printed as
+    "5.0" read as met (the HM-2's, 2026-12-06), as 4.996 printed "5.00" did (a review)."""
     if ratio is None or not np.isfinite(ratio):
         return "-"
     places = 2 if ratio < 10 else 1
-    # (1e-9: 0.0498 / 0.01 is 4.9799999999999995, which is 4.98)
-    return format(math.floor(ratio * 10**places + 1e-9) / 10**places, f".{places}f")
+    text = format(ratio, f".{places}f")
+    if ratio < TARGET_RATIO <= float(text):
+        # (1e-9: 0.0498 / 0.01 is 4.9799999999999995, which is 4.98)
+        return format(math.floor(ratio * 10**places + 1e-9) / 10**places, f".{places}f")
+    return text
 
 
 def worse_text(ratio: float) -> str:
@@ -36,14 +42,15 @@ def worse_text(ratio: float) -> str:
     return format(math.ceil(inv * 10**places - 1e-9) / 10**places, f".{places}f")
 
 
-def up_text(v: float | None, fmt: str) -> str:
-    """``v`` in ``fmt`` (fixed ``.Nf`` or ``.Ne``) rounded up: a measure that must stay under
-    its target never prints at the target while it misses it (0.01004 as "0.0100" beside
-    "ESR NOT MET", -89.6 dBFS as "-90" beside an idle target of -90: a review)."""
+def up_text(v: float | None, fmt: str, limit: float) -> str:
+    """``v`` in ``fmt`` (fixed ``.Nf`` or ``.Ne``), rounded up where plain rounding would
+    print a miss of ``limit`` (``v`` must stay at or under it) at or under it: 0.01004 as
+    "0.0100" beside "ESR NOT MET", -89.6 dBFS as "-90" beside an idle target of -90 (a
+    review). Anything else prints as plain rounding does."""
     if v is None or not np.isfinite(v):
         return "-"
     text = format(v, fmt)
-    if float(text) >= v:
+    if not v > limit >= float(text):
         return text
     places = int(fmt[1:-1])
     if fmt.endswith("f"):
