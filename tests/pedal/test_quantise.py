@@ -93,7 +93,7 @@ def test_tone_at_fitted_point_is_identity():
     ([M.GainStage(200.0)], "too large"),
     ([M.EnvBiasStage(1, 10, 0.1)], "followed by a table"),
     ([M.MixStage(2, 0.5)], "never tapped"),
-    ([M.DelayStage(5000)], "out of range"),
+    ([M.DelayStage(5000)], "whole samples, 0..4095"),
     ([M.BiquadStage(float("nan"), 0, 0, 0, 0)], "b0 is not a finite number"),
 ])
 def test_quantiser_refuses(stages, why):
@@ -583,3 +583,9 @@ def test_more_stages_than_the_firmware_reads_is_a_fit_error():
     stages = [M.GainStage(0.0)] * 62 + [M.BiquadStage(1.0, 0.0, 0.0, 0.0, 0.0)] * 3
     with pytest.raises(FitError, match="stages; the firmware reads at most 64"):
         quantise(M.PedalModel(stages, 48000))
+
+
+def test_the_model_s_delay_limit_is_the_firmware_s():
+    from pedaltool.pedal._fw import fw_module
+
+    assert M.MAX_DELAY == fw_module("pedalfile").MAX_DELAY

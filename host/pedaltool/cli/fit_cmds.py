@@ -192,7 +192,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     def in_order(d: dict) -> int:
         return order[batch.given(d)]
 
-    copies = _copies(models)
+    copies = batch.copy_warnings(models)
     say_lines(list(copies.values()))
     try:
         if jobs > 1:
@@ -220,9 +220,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
                           f"{', '.join(finished)}")
         raise
-    for d in results:  # a copy's warning, in its report and under the table as its notes are
-        if batch.given(d) in copies:
-            d.setdefault("notes", []).insert(0, copies[batch.given(d)])
+    batch.add_copy_warnings(results, copies)  # (in its report and under the table)
     _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
     show(format_rows(SUMMARY_HEADER, summary_rows(results)))
     for d in results:  # each capture's notes, said among the interleaved progress lines
@@ -325,26 +323,6 @@ def _check_distinct_names(models, output: Path | None) -> None:
                            f"{where / (m.stem + '.pedal')}; rename one or fit it on its own "
                            "with -o")
         seen[key] = m
-
-
-def _copies(models: list[Path]) -> dict[str, str]:
-    """{capture as given: its warning} for each capture with the same bytes as one given
-    before it (a copy under another name: links are refused as "given twice"): fitted twice,
-    two presets of one sound, and nothing said (an audit)."""
-    import hashlib
-
-    seen: dict[str, Path] = {}
-    said = {}
-    for m in models:
-        try:
-            digest = hashlib.sha256(m.read_bytes()).hexdigest()
-        except OSError:  # (its fit says why)
-            continue
-        first = seen.setdefault(digest, m)
-        if first is not m:
-            said[str(m)] = (f"warning: {m} has the same bytes as {first}: both are fitted, and "
-                            "the bank gets two presets of one sound")
-    return said
 
 
 def _dump_json(path: Path | None, data) -> None:

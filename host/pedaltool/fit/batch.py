@@ -77,6 +77,34 @@ def written(d: dict) -> str | None:
     return d["files"]["pedal"]
 
 
+def copy_warnings(models: list[Path]) -> dict[str, str]:
+    """{capture as given: its warning} for each capture of a batch with the same bytes as one
+    given before it (a copy under another name: links are refused as "given twice"): fitted
+    twice, two presets of one sound, and nothing said (an audit)."""
+    import hashlib
+
+    seen: dict[str, Path] = {}
+    said = {}
+    for m in models:
+        try:
+            digest = hashlib.sha256(Path(m).read_bytes()).hexdigest()
+        except OSError:  # (its fit says why)
+            continue
+        first = seen.setdefault(digest, m)
+        if first is not m:
+            said[str(m)] = (f"warning: {m} has the same bytes as {first}: both are fitted, and "
+                            "the bank gets two presets of one sound")
+    return said
+
+
+def add_copy_warnings(reports: list[dict], warnings: dict[str, str]) -> None:
+    """Each report of a capture in ``warnings`` (:func:`copy_warnings`) gets its warning
+    first among its notes, as a batch's other notes are in its report."""
+    for d in reports:
+        if given(d) in warnings:
+            d.setdefault("notes", []).insert(0, warnings[given(d)])
+
+
 def fit_one(path: str | Path, out: str | Path | None, cfg: api.FitConfig) -> dict:
     """Fit capture ``path``, write its .pedal to ``out`` and return its :func:`report`, with
     ``files["capture"]`` the path as given (two captures may share a name). A capture that

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 KNOB_NAMES = ("drive", "tone", "level")
+MAX_DELAY = 4095  # samples a delay stage holds (pedalcore.pedalfile.MAX_DELAY, tested equal)
 
 
 @dataclass
@@ -258,8 +259,9 @@ def _stage_range_problem(s, rate: float) -> str | None:
             return f"{k}: {hz:g} Hz is outside 0..{rate / 2:g} Hz (half the sample rate)"
     if k == "env_bias" and not (s.attack_ms > 0 and s.release_ms > 0):
         return "env_bias: the attack and release times must be above 0 ms"
-    if k == "delay" and not (float(s.samples) == int(s.samples) and s.samples >= 0):
-        return f"delay: {s.samples:g} samples; the firmware delays by whole samples"
+    if k == "delay" and not (float(s.samples) == int(s.samples) and 0 <= s.samples <= MAX_DELAY):
+        return (f"delay: {s.samples:g} samples; the firmware delays by whole samples, 0.."
+                f"{MAX_DELAY}")
     if getattr(s, "knob", None) and not s.knob_min_db <= s.knob_max_db:
         return f"{k}: its {s.knob} knob's range runs backwards ({s.knob_min_db:g} to " \
                f"{s.knob_max_db:g} dB)"

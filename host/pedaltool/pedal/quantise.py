@@ -827,11 +827,8 @@ def _quantise(model: PedalModel, reorder: dict, downstream: bool = True,
             hq = min(_log2q(half), 1020)
             out.append(QStage("tone", "tone", (c, -hq, hq)))
             ranges["tone"] = (-half, half)
-        elif k == "delay":
-            d = int(st.samples)
-            if not 0 <= d <= 4095:
-                raise FitError(f"delay: {d} samples out of range 0..4095")
-            out.append(QStage("delay", None, (d,)))
+        elif k == "delay":  # (whole, 0..MAX_DELAY: check_model)
+            out.append(QStage("delay", None, (int(st.samples),)))
         else:
             raise FitError(f"unknown stage kind {k!r}")
         i += 1
