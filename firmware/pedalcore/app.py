@@ -730,9 +730,9 @@ class App:
                 except Exception:
                     pass
         self._close_i2s()
-        while self.long_reply is not None and self.long_reply.more():
-            pass  # (a reply is never left half a line; after the audio is stopped)
-        self.long_reply = None
+        if self.long_reply is not None:  # (never left half a line; after the audio stopped)
+            self.long_reply.finish()
+            self.long_reply = None
 
 
 STARTED = False  # set once the pedal has started (printed @boot): main.py's fallback asks

@@ -46,9 +46,7 @@ def reply(tag, payload=""):
         else:
             print("@" + tag)
         return
-    r = LongReply(tag, payload)
-    while r.more():
-        pass
+    LongReply(tag, payload).finish()
 
 
 class LongReply:
@@ -78,6 +76,11 @@ class LongReply:
             return False
         w(one_line(piece))
         return True
+
+    def finish(self):
+        """Write the rest of the line at once."""
+        while self.more():
+            pass
 
 
 class LineReader:

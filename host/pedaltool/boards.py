@@ -15,6 +15,7 @@ from pathlib import Path
 from pedaltool.errors import DeviceError
 from pedaltool.paths import boards_dir
 from pedaltool.pedal._fw import fw_module
+from pedaltool.pedal.model import KNOB_NAMES
 
 MPY_ARCHES = ("armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin", "rv32imc")
 PORTS = ("rp2", "esp32")
@@ -30,7 +31,6 @@ ADC_PINS = {
 #: at start or floated; a review)
 INPUT_ONLY_PINS = {"ESP32": {34, 35, 36, 37, 38, 39}}
 INPUT_ONLY_USES = ("controls.pots.", "controls.expression", "i2s_in.sd")
-KNOB_NAMES = ("drive", "tone", "level")
 #: the device subset of a profile (board.json); usb_ids/latency/avoid stay on the host
 DEVICE_KEYS = ("name", "title", "port", "mcu", "cpu_mhz", "audio", "i2s_in", "i2s_out", "i2c",
                "adc_codec", "dac_codec", "controls")

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import click
 
@@ -93,6 +94,17 @@ def say_progress(text: str, nl: bool = True) -> None:
         if not isinstance(exc, BrokenPipeError) and exc.errno not in _STREAM_ERRNOS:
             raise
         _stderr_gone = True
+
+
+def progress_printer(prefix: str = "", t0: float | None = None):
+    """say(msg): ``  [seconds since t0] <prefix>msg`` on stderr (:func:`say_progress`; t0:
+    now when not given)."""
+    t0 = time.time() if t0 is None else t0
+
+    def say(msg: str) -> None:
+        say_progress(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}")
+
+    return say
 
 
 def say_lines(lines: list[str]) -> None:

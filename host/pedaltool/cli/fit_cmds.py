@@ -19,6 +19,7 @@ from pedaltool.cli.base import (
     interrupt_text,
     json_option,
     main,
+    progress_printer,
     say_error,
     say_lines,
     say_progress,
@@ -36,20 +37,10 @@ from pedaltool.outfile import (
 # `pedaltool --help` and the other rooms' commands start fast
 
 
-def _progress_printer(prefix: str = "", t0: float | None = None):
-    """say(msg): ``  [seconds since t0] <prefix>msg`` on stderr (t0: now when not given)."""
-    t0 = time.time() if t0 is None else t0
-
-    def say(msg: str) -> None:
-        say_progress(f"  [{time.time() - t0:6.1f} s] {prefix}{msg}")
-
-    return say
-
-
 def _capture_printer(t0: float, name: str):
     """A batch capture's progress printer: its lines start with its file name, on the batch's
     clock (module level: the workers unpickle it)."""
-    return _progress_printer(f"{name}: ", t0)
+    return progress_printer(f"{name}: ", t0)
 
 
 def _one_line(d: dict) -> str:
@@ -125,7 +116,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     rate_i = int(rate)
     if di_wav is not None or len(models) == 1:
         # notes are said among the progress lines, and repeated under the table
-        say, notes = batch.collecting(_progress_printer())
+        say, notes = batch.collecting(progress_printer())
         cfg = FitConfig(budget=budget, rate=rate_i, effort=effort, progress=say)
         try:
             if di_wav is not None:
@@ -197,7 +188,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     try:
         if jobs > 1:
             t0 = time.time()
-            say = _progress_printer(t0=t0)
+            say = progress_printer(t0=t0)
             say_progress(f"fitting {len(jobs_list)} captures, {min(jobs, len(jobs_list))} at "
                          "a time (each one's progress lines start with its file name)")
             for d in batch.fit_batch(jobs_list, cfg, jobs, partial(_capture_printer, t0), say):
@@ -207,7 +198,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             for k, (path, out) in enumerate(jobs_list):
                 say_progress(f"fitting {path} ({k + 1} of {len(jobs_list)})")
                 insort(results, batch.fit_one(path, out, replace(
-                    cfg, progress=_progress_printer())), key=in_order)
+                    cfg, progress=progress_printer())), key=in_order)
     except KeyboardInterrupt as exc:  # Ctrl-C, kill, a closed terminal: keep what is finished
         # the report first (stderr may be gone with the terminal), always, with every capture
         # given: the unfinished ones say why (an audit: it listed the finished ones only, as
@@ -427,7 +418,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         read_notes = note_lines(clip.notes, di_wav.name)  # as fit's, render's, run's
         say_lines(read_notes)
     res = do_compare(model, pedal, di, rate, baseline=not no_baseline,
-                     cfg=FitConfig(progress=_progress_printer()),
+                     cfg=FitConfig(progress=progress_printer()),
                      di_name="the DI" if di_wav is None else di_wav.name,
                      playback=ab_dir is not None)
     say_lines(res["notes"])

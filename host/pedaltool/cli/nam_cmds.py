@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from pedaltool.cli.base import (
     echo_json,
     json_option,
     main,
+    progress_printer,
     say_lines,
     say_notes,
     say_progress,
@@ -189,8 +189,7 @@ def _progress(total: int):
 
             yield tick
         return
-    t0 = time.monotonic()
-    yield every(lambda msg: say_progress(f"  [{time.monotonic() - t0:6.1f} s] {msg}"), total)
+    yield every(progress_printer(), total)
 
 
 def _say_loud_output(y, out_wav: Path) -> None:

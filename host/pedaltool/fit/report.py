@@ -20,6 +20,14 @@ def _f(v, fmt=".4f") -> str:
 TARGET_RATIO = 5.0  # the issue's "5x lower ESR than the naive baseline"
 
 
+def _rounded(v: float, places: int, up: bool) -> float:
+    """``v`` rounded up or down to ``places`` decimals (1e-9: 0.0498 / 0.01 is
+    4.9799999999999995, which is 4.98)."""
+    if up:
+        return math.ceil(v * 10**places - 1e-9) / 10**places
+    return math.floor(v * 10**places + 1e-9) / 10**places
+
+
 def times_text(ratio: float | None) -> str:
     """A ratio (how many times lower an ESR is) with two decimals below 10, one above, and
     rounded down where rounding would carry a miss of the 5x target up to it: 4.98 printed as
@@ -29,8 +37,7 @@ def times_text(ratio: float | None) -> str:
     places = 2 if ratio < 10 else 1
     text = format(ratio, f".{places}f")
     if ratio < TARGET_RATIO <= float(text):
-        # (1e-9: 0.0498 / 0.01 is 4.9799999999999995, which is 4.98)
-        return format(math.floor(ratio * 10**places + 1e-9) / 10**places, f".{places}f")
+        return format(_rounded(ratio, places, up=False), f".{places}f")
     return text
 
 
@@ -39,7 +46,7 @@ def worse_text(ratio: float) -> str:
     the miss: 0.999 read "1.00x lower", a review), as :func:`times_text` formats it."""
     inv = 1.0 / ratio
     places = 2 if inv < 10 else 1
-    return format(math.ceil(inv * 10**places - 1e-9) / 10**places, f".{places}f")
+    return format(_rounded(inv, places, up=True), f".{places}f")
 
 
 def up_text(v: float | None, fmt: str, limit: float) -> str:
@@ -54,9 +61,9 @@ def up_text(v: float | None, fmt: str, limit: float) -> str:
         return text
     places = int(fmt[1:-1])
     if fmt.endswith("f"):
-        return format(math.ceil(v * 10**places - 1e-9) / 10**places, fmt)
+        return format(_rounded(v, places, up=True), fmt)
     exp = int(text.split("e")[1])
-    mant = math.ceil(v / 10.0**exp * 10**places - 1e-9) / 10**places  # (10.0 carries over)
+    mant = _rounded(v / 10.0**exp, places, up=True)  # (10.0 carries over)
     return format(mant * 10.0**exp, fmt)
 
 

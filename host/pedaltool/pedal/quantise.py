@@ -94,7 +94,7 @@ def _mant_shift(g: float, limit: float, smin: int, smax: int, what: str) -> tupl
 
 def _q_gain(g: float, knob, min_db, max_db, what="gain"):
     lo, hi = _knob_q(knob, min_db, max_db)
-    m, s = _mant_shift(g * _knob_head(knob, min_db, max_db), 32700, 0, 30, what)
+    m, s = _mant_shift(g * _knob_head(lo, hi), 32700, 0, 30, what)
     m = int(round(g * 2.0**s))
     return QStage("gain", knob, (m, s, lo, hi))
 
@@ -578,9 +578,9 @@ TABLE_GAIN_LIMIT = 65000  # |gm| of a table's input gain ...
 TABLE_GAIN_MIN_SHIFT = 2  # ... at gs >= this (arith.table_block: docs/arithmetic.md)
 
 
-def _knob_head(knob, min_db: float, max_db: float) -> float:
-    """The factor a knob may raise its stage's gain by at its top, with a little margin."""
-    lo, hi = _knob_q(knob, min_db, max_db)
+def _knob_head(lo: int, hi: int) -> float:
+    """The factor a knob's range (``_knob_q``) may raise its stage's gain by at its top, with
+    a little margin."""
     return 2.0 ** (max(lo, hi, 0) / 1024) * 1.002
 
 
@@ -593,8 +593,8 @@ def table_grid_limit(st, g_eff: float, max_log2n: int) -> int:
     span = float(st.x_max - st.x_min)
     if not (span > 0 and math.isfinite(span) and math.isfinite(g_eff) and g_eff):
         return max_log2n  # (_table_mapping and _mant_shift say what is wrong)
-    per_segment = abs(g_eff) * 256 / span / 32768 * _knob_head(st.knob, st.knob_min_db,
-                                                                   st.knob_max_db)
+    per_segment = abs(g_eff) * 256 / span / 32768 * _knob_head(
+        *_knob_q(st.knob, st.knob_min_db, st.knob_max_db))
     room = TABLE_GAIN_LIMIT / 2.0 ** TABLE_GAIN_MIN_SHIFT / per_segment
     return min(max_log2n, math.floor(math.log2(room))) if room >= 1 else max_log2n
 
@@ -632,9 +632,8 @@ def _q_table(st, g_eff: float, max_log2n: int) -> QStage:
     vals = vals * table_out_scale(st)
     scale = g_eff * unit / 32768
     lo, hi = _knob_q(st.knob, st.knob_min_db, st.knob_max_db)
-    gm, gs = _mant_shift(scale * _knob_head(st.knob, st.knob_min_db, st.knob_max_db),
-                         TABLE_GAIN_LIMIT, TABLE_GAIN_MIN_SHIFT, 30,
-                         "table input gain")
+    gm, gs = _mant_shift(scale * _knob_head(lo, hi), TABLE_GAIN_LIMIT, TABLE_GAIN_MIN_SHIFT,
+                         30, "table input gain")
     gm = int(round(scale * 2.0**gs))
     off = int(round(-st.x_min * unit))
     if abs(off) > (1 << 29):

@@ -79,6 +79,7 @@ import numpy as np
 from scipy import signal as sps
 
 from pedaltool.errors import PedalFormatError
+from pedaltool.pedal.fileformat import knob_range_db
 from pedaltool.pedal.model import pole_radius
 from pedaltool.pedal.quantise import QuantisedPedal, check_quantised
 
@@ -248,12 +249,8 @@ def _check_silence(qp: QuantisedPedal, name: str) -> None:
 
 def _knob_tops_db(qp: QuantisedPedal) -> list[tuple[str, float]]:
     """(knob, dB above the fitted point at its top) of each drive or level knob."""
-    tops = []
-    for st in qp.stages:
-        if st.knob in ("drive", "level") and st.kind in ("gain", "table"):
-            hi = st.p[3] if st.kind == "gain" else st.p[5]  # (log2 units x 1024)
-            tops.append((st.knob, hi / 1024 * 20 * np.log10(2.0)))
-    return tops
+    return [(st.knob, knob_range_db(st)[1]) for st in qp.stages
+            if st.knob in ("drive", "level") and st.kind in ("gain", "table")]
 
 
 def sanity_check(qp: QuantisedPedal) -> None:
