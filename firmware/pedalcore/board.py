@@ -29,9 +29,9 @@ CONTROL_DEFAULTS = {
 # and ports/esp32 machine_i2s.c keep 8 bytes a frame in their RX ring or DMA buffers and pick
 # the left channel when read), so a mono RX of ibuf bytes buffers ibuf / 8 frames, not ibuf / 4
 RX_FRAME_BYTES = 8
-MAX_BLOCK = 256  # frames (Board: why)
 # MicroPython esp32 moves audio in DMA descriptors of 256 frames, at least two of them
 ESP32_DMA_FRAMES = 256
+MAX_BLOCK = 256  # frames (Board: why)
 
 
 def rx_ring_frames(port, ibuf):

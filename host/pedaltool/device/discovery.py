@@ -115,7 +115,6 @@ def board_for_machine(info: BoardInfo, names: list[str]) -> str | None:
             continue
         if keys == ("esp32",) and re.search(r"esp32-?[a-z]\d", m):
             break  # another ESP32 chip (P4, C2, C5, H2 ...): not the DevKitC's pins
-
         for word in words:
             hits = [n for n, low in lowered.items() if word in low]
             if word == "pico":  # "pico" also matches pico2 profiles

@@ -317,7 +317,6 @@ def bank_files(bank_dir: Path) -> list[FileSpec]:
     for p in paths:
         if p.is_dir():
             raise DeviceError(f"{p}: a folder, not a .pedal model; move it out of the bank")
-
         try:
             data = p.read_bytes()
         except OSError as exc:  # unreadable, or gone since the listing
