@@ -218,50 +218,60 @@ class Engine:
         return op
 
     def _make_chains(self, ops):
-        """Runs of >= 2 consecutive biquad-run/gain/table ops become one CHAIN op: one kernel
-        call per block (the interpreter's dispatch cost is paid once, docs/performance.md).
-        On ARM / ESP32 (kernels_thumb / kernels_xtensa) the asm chain() program; elsewhere
-        K.chain_block."""
+        """Runs of >= 2 consecutive chainable ops become one CHAIN op: one kernel call per
+        block (the interpreter's dispatch cost is paid once, docs/performance.md "Dispatch").
+        On ARM (kernels_thumb) the asm chain() program runs every stage kind, so a whole model
+        is one call; on ESP32 (kernels_xtensa) and elsewhere (K.chain_block) runs of
+        biquads, gains and tables (not fed by an env_bias)."""
+        chain_cls = _chain_class()
+        full = chain_cls is not None and chain_cls.FULL
         out = []
         i = 0
         while i < len(ops):
             j = i
-            while j < len(ops) and (ops[j].kind in (1, 2) or (ops[j].kind == 3 and not ops[j].e)):
+            while j < len(ops) and (full or ops[j].kind in (1, 2)
+                                    or (ops[j].kind == 3 and not ops[j].e)):
                 j += 1
-            if j - i >= 2 and (hasattr(K, "Chain") or hasattr(K, "chain_block")):
-                out.append(self._make_chain(ops[i:j]))
+            if j - i >= 2 and (chain_cls is not None or hasattr(K, "chain_block")):
+                out.append(self._make_chain(ops[i:j], chain_cls))
                 i = j
             else:
                 out.append(ops[i])
                 i += 1
         return out
 
-    def _make_chain(self, run):
+    def _make_chain(self, run, chain_cls):
         op = _Op(CHAIN, None)
-        subs = []  # (gain/table op, index of its (start value, step) pair in the program)
-        ch = None
-        if hasattr(K, "Chain"):  # asm chain(): records hold addresses, one per section
-            try:
-                import uctypes  # noqa: F401  (K._addr needs it; only on MicroPython)
-
-                words = 1
-                for o in run:
-                    words += 3 * o.a if o.kind == 2 else (4 if o.kind == 1 else 7)
-                ch = K.Chain(words)
-            except ImportError:
-                ch = None
-        if ch is not None:
+        subs = []  # (gain/table/tone op, index of its first (start value, step) word)
+        if chain_cls is not None:  # asm chain(): records hold addresses, one per section
+            words = 1
             for o in run:
-                if o.kind == 2:
+                words += 3 * o.a if o.kind == 2 else _RECORD_WORDS[o.kind] + (o.kind == 3 and o.e)
+            ch = chain_cls(words)
+            for o in run:
+                kind = o.kind
+                if kind == 2:
                     ca = K._addr(o.arr)
                     sa = K._addr(o.st)
                     ch.keep.append((o.arr, o.st))
                     for k in range(o.a):
                         ch._put((1, ca + 48 * k, sa + 24 * k))
-                elif o.kind == 1:
+                elif kind == 1:
                     subs.append((o, ch.gain(o.cur, 0, o.a)))
-                else:
+                elif kind == 3 and o.e:
+                    subs.append((o, ch.table_bias(o.arr, self.bias, o.a, o.cur, 0, o.c, o.d)))
+                elif kind == 3:
                     subs.append((o, ch.table(o.arr, o.a, o.cur, 0, o.c, o.d)))
+                elif kind == 4:
+                    ch.env(o.st, self.bias, o.a, o.b, o.c, o.d)
+                elif kind == 7:
+                    subs.append((o, ch.tone(o.st, o.a)))
+                elif kind == 5:
+                    ch.tap(o.arr)
+                elif kind == 6:
+                    ch.mix(o.arr, o.a, o.b)
+                else:  # 8, DELAY
+                    ch.delay(o.arr, o.st, o.a, o.b)
             op.arr = ch.prog
             op.st = ch  # keeps the arrays alive
             op.f = 1
@@ -375,7 +385,19 @@ class Engine:
                         c = sub.cur
                         t = sub.tgt
                         prog[w] = c
-                        if c == t:
+                        if sub.kind == 7:  # TONE: glo0, slo, ghi0, shi (as tone_block's)
+                            c2 = sub.cur2
+                            prog[w + 2] = c2
+                            if c == t and c2 == sub.tgt2:
+                                prog[w + 1] = 0
+                                prog[w + 3] = 0
+                            else:
+                                t2 = arith.glide_end(c2, sub.tgt2, sub.left)
+                                sub.cur2 = t2
+                                prog[w + 1] = _glide_step(sub, sh)
+                                prog[w + 3] = arith.ramp_step(c2, t2, sh)
+                                busy = 1
+                        elif c == t:
                             prog[w + 1] = 0
                         else:
                             prog[w + 1] = _glide_step(sub, sh)
@@ -486,6 +508,23 @@ class Engine:
         if wd or wt:
             k.xfade_block(buf, self.dry, n, wd, (wt - wd) >> sh)
             self.wet_dry = wt
+
+
+# int32 words of an asm chain record per stage kind (pedalcore/chainprog.py); a cascade takes
+# 3 per section, a table fed by an env_bias one more
+_RECORD_WORDS = {1: 4, 3: 7, 4: 7, 5: 2, 6: 4, 7: 7, 8: 5}
+
+
+def _chain_class():
+    """K.Chain when this port can build its address programs (uctypes: MicroPython only),
+    else None (K.chain_block's index programs, or no chaining)."""
+    if not hasattr(K, "Chain"):
+        return None
+    try:
+        import uctypes  # noqa: F401  (K._addr needs it)
+    except ImportError:
+        return None
+    return K.Chain
 
 
 def _glide_step(op, sh):

@@ -762,8 +762,19 @@ def table(r0, r1, r2, r3):
 #   [1, c_addr, s_addr]                        biquad_block(buf, n, c, s, 0)
 #   [2, m0, step, sh]                          gain_block(buf, n, m0, step, sh)
 #   [3, t_addr, pmax, gm0, step, gs, off]      table_block(buf, n, t, pmax, gm0, step, gs, off)
-# Addresses come from uctypes.addressof(array) (setup time). The records are read-only here:
-# the caller writes m0/step (gm0/step) when a knob ramps, exactly as it would pass them.
+#   [4, st_addr, c, glo0, slo, ghi0, shi]      tone_block(buf, n, st, c, glo0, slo, ghi0, shi)
+#   [5, slot_addr]                             tap_block(buf, n, slot)
+#   [6, slot_addr, m, sh]                      mix_block(buf, n, slot, m, sh)
+#   [7, ring_addr, st_addr, d, mask]           delay_block(buf, n, ring, st, d, mask)
+#   [8, st_addr, bias_addr, ca, cr, dm, ds]    env_block(buf, n, st, ca, cr, dm, ds, bias)
+#   [9, t_addr, bias_addr, pmax, gm0, step, gs, off]
+#                                              table_bias_block(buf, n, t, pmax, gm0, step, gs,
+#                                              off, bias)
+# so every stage kind of a model runs in this one call (docs/performance.md, "Dispatch"). The
+# loops are the separate kernels' below, register for register. Addresses come from
+# uctypes.addressof(array) (setup time). The records are read-only here: the caller writes
+# m0/step (gm0/step, glo0/slo/ghi0/shi) when a knob ramps, exactly as it would pass them.
+# Conditional branches reach +-256 bytes on the M0+: far targets go through a `b`.
 @micropython.asm_thumb
 def chain(r0, r1, r2):
     mov(r4, r8)
@@ -791,6 +802,30 @@ def chain(r0, r1, r2):
     bne(NOT_TB)
     b(TB)
     label(NOT_TB)
+    cmp(r3, 4)
+    bne(NOT_TN)
+    b(TN)
+    label(NOT_TN)
+    cmp(r3, 5)
+    bne(NOT_TP)
+    b(TP)
+    label(NOT_TP)
+    cmp(r3, 6)
+    bne(NOT_MX)
+    b(MX)
+    label(NOT_MX)
+    cmp(r3, 7)
+    bne(NOT_DL)
+    b(DL)
+    label(NOT_DL)
+    cmp(r3, 8)
+    bne(NOT_EV)
+    b(EV)
+    label(NOT_EV)
+    cmp(r3, 9)
+    bne(NOT_TBB)
+    b(TBB)
+    label(NOT_TBB)
     push({r0, r1, r2})
     b(END)
     # ---------------------------------------------------------------- biquad
@@ -1152,6 +1187,288 @@ def chain(r0, r1, r2):
     b(TB_GO)
     label(TB_DONE)
     b(NEXT)
+    # ---------------------------------------------------------------- tone (as tone())
+    label(TN)
+    mov(r5, r2)
+    add(r5, 28)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r3, [r2, 4])  # st
+    push({r3})
+    ldr(r4, [r3, 0])
+    mov(r8, r4)  # lpstate
+    ldr(r4, [r2, 8])
+    mov(r9, r4)  # c
+    ldr(r4, [r2, 16])
+    mov(r10, r4)  # slo
+    ldr(r4, [r2, 24])
+    mov(r11, r4)  # shi
+    mov(r4, 1)
+    lsl(r4, r4, 12)
+    mov(lr, r4)  # 4096
+    ldr(r3, [r2, 20])  # ghi
+    ldr(r2, [r2, 12])  # glo
+    label(TN_LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4   x
+    mov(r5, r10)
+    add(r2, r2, r5)  # glo += slo
+    mov(r5, r11)
+    add(r3, r3, r5)  # ghi += shi
+    lsl(r5, r4, 8)
+    mov(r6, r8)
+    sub(r5, r5, r6)  # d = (x << 8) - lps
+    asr(r6, r5, 8)
+    mov(r7, r9)
+    mul(r6, r7)  # (d >> 8) * c
+    lsl(r5, r5, 24)
+    lsr(r5, r5, 24)  # d & 255
+    mul(r5, r7)
+    asr(r5, r5, 8)
+    add(r6, r6, r5)
+    asr(r6, r6, 7)  # increment
+    mov(r5, r8)
+    add(r5, r5, r6)
+    mov(r8, r5)  # lps += inc
+    add(r5, 128)
+    asr(r5, r5, 8)  # lp = (lps + 128) >> 8
+    sub(r4, r4, r5)  # hp = x - lp
+    mul(r5, r2)  # glo * lp
+    mul(r4, r3)  # ghi * hp
+    add(r5, r5, r4)
+    mov(r4, lr)
+    add(r5, r5, r4)
+    asr(r5, r5, 13)
+    data(2, 0xB22C)  # sxth r4, r5
+    cmp(r4, r5)
+    bne(TN_SAT)
+    label(TN_STORE)
+    strh(r5, [r0, 0])
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(TN_LOOP)
+    b(TN_DONE)
+    label(TN_SAT)
+    cmp(r5, 0)
+    blt(TN_NEG)
+    mov(r5, 127)
+    lsl(r5, r5, 8)
+    add(r5, 255)
+    b(TN_STORE)
+    label(TN_NEG)
+    mov(r5, 128)
+    lsl(r5, r5, 8)
+    neg(r5, r5)
+    b(TN_STORE)
+    label(TN_DONE)
+    pop({r3})
+    mov(r4, r8)
+    str(r4, [r3, 0])
+    b(NEXT)
+    # ---------------------------------------------------------------- tap (as tap())
+    label(TP)
+    mov(r5, r2)
+    add(r5, 8)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r2, [r2, 4])  # slot
+    label(TP_LOOP)
+    ldrh(r3, [r0, 0])
+    strh(r3, [r2, 0])
+    add(r0, 2)
+    add(r2, 2)
+    cmp(r0, r1)
+    bcc(TP_LOOP)
+    b(NEXT)
+    # ---------------------------------------------------------------- mix (as pmix())
+    label(MX)
+    mov(r5, r2)
+    add(r5, 16)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r5, [r2, 12])  # sh
+    ldr(r3, [r2, 8])  # m
+    ldr(r2, [r2, 4])  # slot
+    mov(r4, 1)
+    lsl(r4, r5)
+    asr(r4, r4, 1)  # r = (1 << sh) >> 1
+    label(MX_LOOP)
+    ldrh(r6, [r2, 0])
+    data(2, 0xB236)  # sxth r6, r6   t
+    mul(r6, r3)
+    add(r6, r6, r4)
+    asr(r6, r5)
+    ldrh(r7, [r0, 0])
+    data(2, 0xB23F)  # sxth r7, r7   x
+    add(r6, r6, r7)
+    data(2, 0xB237)  # sxth r7, r6
+    cmp(r7, r6)
+    bne(MX_SAT)
+    label(MX_STORE)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    add(r2, 2)
+    cmp(r0, r1)
+    bcc(MX_LOOP)
+    b(NEXT)
+    label(MX_SAT)
+    cmp(r6, 0)
+    blt(MX_NEG)
+    mov(r6, 127)
+    lsl(r6, r6, 8)
+    add(r6, 255)
+    b(MX_STORE)
+    label(MX_NEG)
+    mov(r6, 128)
+    lsl(r6, r6, 8)
+    neg(r6, r6)
+    b(MX_STORE)
+    # ---------------------------------------------------------------- delay (as delay())
+    label(DL)
+    mov(r5, r2)
+    add(r5, 20)
+    push({r0, r1, r5})
+    add(r1, r1, r0)  # end
+    ldr(r3, [r2, 8])  # st
+    push({r3})
+    ldr(r4, [r2, 12])  # d
+    ldr(r5, [r2, 16])  # mask
+    ldr(r2, [r2, 4])  # ring
+    ldr(r3, [r3, 0])  # w
+    label(DL_LOOP)
+    ldrh(r6, [r0, 0])
+    lsl(r7, r3, 1)
+    add(r7, r7, r2)
+    strh(r6, [r7, 0])  # ring[w] = x
+    sub(r7, r3, r4)
+    and_(r7, r5)
+    lsl(r7, r7, 1)
+    add(r7, r7, r2)
+    ldrh(r6, [r7, 0])
+    strh(r6, [r0, 0])  # buf[i] = ring[(w - d) & mask]
+    add(r3, 1)
+    and_(r3, r5)
+    add(r0, 2)
+    cmp(r0, r1)
+    bcc(DL_LOOP)
+    pop({r2})
+    str(r3, [r2, 0])
+    b(NEXT)
+    # ---------------------------------------------------------------- env (as env())
+    label(EV)
+    mov(r5, r2)
+    add(r5, 28)
+    push({r0, r1, r5})
+    lsr(r4, r1, 1)  # n
+    ldr(r3, [r2, 4])  # st
+    push({r3})
+    ldr(r5, [r2, 12])
+    mov(r8, r5)  # ca
+    ldr(r5, [r2, 16])
+    mov(r9, r5)  # cr
+    ldr(r5, [r2, 20])
+    mov(r10, r5)  # dm
+    ldr(r5, [r2, 24])
+    mov(r11, r5)  # ds
+    ldr(r1, [r2, 8])  # bias
+    ldr(r3, [r3, 0])  # e
+    mov(r2, r4)  # count
+    label(EV_LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    asr(r5, r4, 31)
+    eor(r4, r5)
+    sub(r4, r4, r5)  # a = |x|
+    lsl(r4, r4, 8)
+    sub(r4, r4, r3)  # d = (a << 8) - e
+    mov(r6, r8)  # c = ca if d > 0
+    cmp(r4, 0)
+    bgt(EV_ATTACK)
+    mov(r6, r9)  # else cr
+    label(EV_ATTACK)
+    asr(r5, r4, 8)
+    mul(r5, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)
+    mul(r4, r6)
+    asr(r4, r4, 8)
+    add(r5, r5, r4)
+    asr(r5, r5, 7)
+    add(r3, r3, r5)  # e += inc
+    asr(r4, r3, 8)
+    mov(r5, r10)
+    mul(r4, r5)
+    mov(r5, r11)
+    asr(r4, r5)  # ((e >> 8) * dm) >> ds
+    str(r4, [r1, 0])
+    add(r0, 2)
+    add(r1, 4)
+    sub(r2, 1)
+    bne(EV_LOOP)
+    pop({r2})
+    str(r3, [r2, 0])
+    b(NEXT)
+    # ---------------------------------------------------------------- biased table
+    label(TBB)
+    mov(r5, r2)
+    add(r5, 32)
+    push({r0, r1, r5})
+    add(r4, r1, r0)
+    mov(r12, r4)  # end
+    ldr(r4, [r2, 12])
+    mov(r8, r4)  # pmax
+    ldr(r4, [r2, 20])
+    mov(r9, r4)  # step
+    ldr(r4, [r2, 24])
+    mov(r10, r4)  # gs
+    ldr(r4, [r2, 28])
+    mov(r11, r4)  # off
+    ldr(r3, [r2, 16])  # gm
+    ldr(r1, [r2, 8])  # bias
+    ldr(r2, [r2, 4])  # t
+    label(TBB_LOOP)
+    ldrh(r4, [r0, 0])
+    data(2, 0xB224)  # sxth r4, r4
+    mov(r5, r9)
+    add(r3, r3, r5)  # gm += step
+    mul(r4, r3)
+    mov(r5, r10)
+    asr(r4, r5)  # (x * gm) >> gs
+    mov(r5, r11)
+    add(r4, r4, r5)  # + off
+    ldr(r5, [r1, 0])
+    add(r4, r4, r5)  # + bias[i]
+    cmp(r4, 0)
+    blt(TBB_LOW)
+    mov(r5, r8)
+    cmp(r4, r5)
+    bgt(TBB_HIGH)
+    label(TBB_GO)
+    asr(r5, r4, 8)
+    lsl(r5, r5, 1)
+    data(2, 0x5F56)  # ldrsh r6, [r2, r5]
+    add(r5, 2)
+    data(2, 0x5F57)  # ldrsh r7, [r2, r5]
+    sub(r7, r7, r6)
+    lsl(r4, r4, 24)
+    lsr(r4, r4, 24)
+    mul(r7, r4)
+    add(r7, 128)
+    asr(r7, r7, 8)
+    add(r6, r6, r7)
+    strh(r6, [r0, 0])
+    add(r0, 2)
+    add(r1, 4)
+    mov(r5, r12)
+    cmp(r0, r5)
+    bcc(TBB_LOOP)
+    b(NEXT)
+    label(TBB_LOW)
+    mov(r4, 0)
+    b(TBB_GO)
+    label(TBB_HIGH)
+    mov(r4, r8)
+    b(TBB_GO)
     label(END)
     pop({r0, r1, r2})
     pop({r4, r5, r6, r7})
@@ -1716,7 +2033,10 @@ def _addr(a):
 
 
 class Chain(ChainProgram):
-    """A chain() program run by the asm_thumb chain() (records: pedalcore/chainprog.py)."""
+    """A chain() program run by the asm_thumb chain() (records: pedalcore/chainprog.py):
+    every record kind, so a whole model is one call per block."""
+
+    FULL = True
 
     def addr(self, a):
         return _addr(a)

@@ -37,6 +37,29 @@ def eleven_stage_pedal():
     return fw_import("pedalfile").parse(to_bytes(quantise(model)))
 
 
+def every_kind_pedal():
+    """The firmware reader's parse of a model with every stage kind the engine runs: delay,
+    pre-EQ, tap, env_bias -> table (drive), post-EQ, mix, tone, dcblock, level (knobs on
+    drive, tone and level)."""
+    import numpy as np
+    from pedaltool.pedal import model as M
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+    from pedaltool.pedal.fileformat import to_bytes
+    from pedaltool.pedal.quantise import quantise
+
+    u = np.linspace(-4, 4, 257)
+    table = 0.8 * np.tanh(u + 0.15) - 0.8 * np.tanh(0.15)
+    model = M.PedalModel(
+        [M.DelayStage(37), biquad_stage(*rbj("highpass", 40, 48000)),
+         biquad_stage(*rbj("peak", 700, 48000, 0.8, 6)), M.TapStage(1),
+         M.EnvBiasStage(5.0, 80.0, -0.8),
+         M.TableStage(6.0, -4, 4, table, knob="drive", knob_min_db=-18, knob_max_db=12),
+         biquad_stage(*rbj("lowpass", 4000, 48000, 0.9)), M.MixStage(1, 0.3),
+         M.ToneStage(900, 12), M.DcBlockStage(8.0),
+         M.GainStage(-8.0, knob="level", knob_min_db=-30, knob_max_db=10)], 48000, name="k")
+    return fw_import("pedalfile").parse(to_bytes(quantise(model)))
+
+
 def engine_blocks(n_blocks: int, n: int = 32, seed: int = 21) -> list[list[int]]:
     """Int16 test blocks for the engine: a slow sine near -4 dBFS plus noise."""
     rnd = random.Random(seed)

@@ -14,7 +14,13 @@ import types
 from array import array
 
 import pytest
-from fwref import eleven_stage_pedal, engine_blocks, engine_outputs, fw_import
+from fwref import (
+    engine_blocks,
+    engine_outputs,
+    every_kind_pedal,
+    eleven_stage_pedal,
+    fw_import,
+)
 from pedaltool import mpy
 from pedaltool.native_emu import ARMV6M_MNEMONICS, ThumbMachine, per_sample
 from pedaltool.paths import firmware_dir
@@ -393,6 +399,43 @@ def _engine_with_thumb(thumb, arith):
     assert any(v != 0 for blk in ref for v in blk)
 
 
+def _fake_uctypes(m):
+    """uctypes whose addressof copies an array into emulator RAM once (the same address for
+    the same array, as on a board: a tap and its mix share their slot, env and table the
+    bias)."""
+    fake = types.ModuleType("uctypes")
+    addrs = {}
+    keep = []
+
+    def addressof(a):
+        if id(a) not in addrs:
+            keep.append(a)
+            addrs[id(a)] = m.alloc(a.tobytes())
+        return addrs[id(a)]
+
+    fake.addressof = addressof
+    return fake
+
+
+def test_engine_runs_every_stage_kind_in_one_thumb_chain(thumb, machine, arith):
+    """Delay, tap, env_bias -> biased table, mix and tone join the biquads, gains and tables
+    in the one asm chain() call per block (docs/performance.md "Dispatch"), with the drive,
+    tone and level knobs gliding, and give the reference engine's (one kernel call per
+    stage) output sample for sample."""
+    m, _, _ = machine
+    sys.modules["uctypes"] = _fake_uctypes(m)
+    try:
+        pedal = every_kind_pedal()
+        blocks = engine_blocks(40, seed=5)
+        knobs = {2: [("drive", 1000)], 9: [("tone", 100), ("level", 700)],
+                 24: [("tone", 1023), ("drive", 0)]}
+        ref = engine_outputs(arith, pedal, blocks, knobs)
+        assert engine_outputs(thumb, pedal, blocks, knobs, one_chain=True) == ref
+        assert any(v != 0 for blk in ref[3:] for v in blk)
+    finally:
+        sys.modules.pop("uctypes", None)
+
+
 def test_chain_program_bit_identical(machine, arith):
     """chain(buf, n, prog): random programs of biquad/gain/table records == the reference
     kernels called one after another (states carried over two blocks)."""
@@ -447,6 +490,127 @@ def test_chain_program_bit_identical(machine, arith):
         before = m.read(ba, 64)
         m.call_asm(entries["chain"], [ba, 0, pa])
         assert m.read(ba, 64) == before
+
+
+def test_chain_records_of_every_kind_bit_identical(machine, arith):
+    """chain(): random programs of tone, tap/mix, delay and env -> biased table records
+    (ramps, full-scale and saturating inputs) == the reference kernels called one after
+    another, states and the shared slot and bias carried over three blocks."""
+    m, entries, _ = machine
+    rnd = random.Random(77)
+    n = 32
+    for trial in range(10):
+        prog, calls = [], []
+        slot = m.alloc(bytes(2 * n))
+        bias = m.alloc(bytes(4 * n))
+        ref_slot, ref_bias = [0] * n, [0] * n
+        for kind in rnd.sample(("tone", "tapmix", "delay", "envtable"), 4):
+            if kind == "tone":
+                c = rnd.randint(200, 30000)
+                glo, slo = rnd.randint(0, 60000), rnd.randint(-300, 300)
+                ghi, shi = rnd.randint(0, 60000), rnd.randint(-300, 300)
+                st = m.alloc(bytes(4))
+                prog += [4, st, c, glo, slo, ghi, shi]
+                calls.append(("tone", [0], c, glo, slo, ghi, shi))
+            elif kind == "tapmix":
+                mm, sh = rnd.randint(-40000, 40000), rnd.randint(8, 16)
+                prog += [5, slot]
+                calls.append(("tap",))
+                prog += [1, *_section_record(m, arith, rnd, calls)]
+                prog += [6, slot, mm, sh]
+                calls.append(("mix", mm, sh))
+            elif kind == "delay":
+                d = rnd.randint(1, 60)
+                size = 16
+                while size < d + 1:
+                    size <<= 1
+                ring = m.alloc(bytes(2 * size))
+                st = m.alloc(bytes(4))
+                prog += [7, ring, st, d, size - 1]
+                calls.append(("delay", [0] * size, [0], d, size - 1))
+            else:
+                ca, cr = rnd.randint(1000, 30000), rnd.randint(5, 500)
+                dm, ds = rnd.randint(-40000, 40000), rnd.randint(10, 16)
+                prog += [8, m.alloc(bytes(4)), bias, ca, cr, dm, ds]
+                calls.append(("env", [0], ca, cr, dm, ds))
+                nseg = rnd.choice((16, 64))
+                t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
+                t.append(t[-1])
+                ta = m.alloc(struct.pack(f"<{nseg + 2}h", *t))
+                pmax, gm0, step = nseg << 8, rnd.randint(-60000, 60000), rnd.randint(-3, 3)
+                gs, off = rnd.randint(4, 14), rnd.randint(0, nseg << 8)
+                prog += [9, ta, bias, pmax, gm0, step, gs, off]
+                calls.append(("table_bias", t, pmax, gm0, step, gs, off))
+        prog.append(0)
+        pa = m.alloc(struct.pack(f"<{len(prog)}i", *prog))
+        for x in _signals(rnd, n):
+            ref = list(x)
+            ba = m.alloc(struct.pack(f"<{n}h", *x))
+            for _block in range(3):
+                for call in calls:
+                    name, args = call[0], call[1:]
+                    if name == "tone":
+                        arith.tone_block(ref, n, *args)
+                    elif name == "tap":
+                        arith.tap_block(ref, n, ref_slot)
+                    elif name == "biquad":
+                        arith.biquad_block(ref, n, args[0], args[1], 0)
+                    elif name == "mix":
+                        arith.mix_block(ref, n, ref_slot, *args)
+                    elif name == "delay":
+                        arith.delay_block(ref, n, *args)
+                    elif name == "env":
+                        arith.env_block(ref, n, *args, ref_bias)
+                    else:
+                        arith.table_bias_block(ref, n, *args, ref_bias)
+                m.call_asm(entries["chain"], [ba, n, pa])
+                got = list(struct.unpack(f"<{n}h", m.read(ba, 2 * n)))
+                assert got == ref, f"trial {trial} {[c[0] for c in calls]}"
+
+
+def _section_record(m, arith, rnd, calls):
+    """A biquad between a tap and its mix (so the two paths differ): (c_addr, s_addr)."""
+    c = arith.biquad_kernel_coefs(_rand_section(rnd), rnd.choice((0, 1, 2)), 0)
+    calls.append(("biquad", c, [0] * 6))
+    return m.alloc(struct.pack("<12i", *c)), m.alloc(bytes(24))
+
+
+def test_chain_record_set_up_is_what_the_cost_model_charges(machine):
+    """The chain()'s per-block cycles outside its sample loops, per record kind and at entry,
+    re-measured here: cost.ARM_CHAIN_ENTRY_CYCLES and ARM_CHAIN_RECORD_CYCLES (the biquad's
+    the dearest of its full, half and fast loops)."""
+    from pedaltool.pedal import cost
+
+    m, entries, _ = machine
+
+    def fixed(prog):
+        pa = m.alloc(struct.pack(f"<{len(prog) + 1}i", *prog, 0))
+        c = {n: m.call_asm(entries["chain"], [m.alloc(bytes(2 * n)), n, pa])[1].cycles
+             for n in (32, 96)}
+        return c[32] - 32 * (c[96] - c[32]) / 64
+
+    def buf(n):
+        return m.alloc(bytes(n))
+
+    def section(c):
+        return [1, m.alloc(struct.pack("<12i", *c)), buf(24)]
+
+    entry = fixed([])
+    t = buf(2 * 66)
+    records = {
+        "gain": [2, 16384, 0, 14], "table": [3, t, 64 << 8, 32768, 0, 15, 1 << 13],
+        "tone": [4, buf(4), 3000, 8192, 0, 8192, 0], "tap": [5, buf(64)],
+        "mix": [6, buf(64), 16000, 15], "delay": [7, buf(64), buf(4), 5, 31],
+        "env_bias": [8, buf(4), buf(128), 1000, 10, 1000, 14],
+        "table_bias": [9, t, buf(128), 64 << 8, 32768, 0, 15, 1 << 13]}
+    assert entry == cost.ARM_CHAIN_ENTRY_CYCLES
+    for kind, rec in records.items():
+        assert fixed(rec) - entry == cost.ARM_CHAIN_RECORD_CYCLES[kind], kind
+    loops = [fixed(section(c)) - entry for c in (
+        [1 << 26, 5, 6, 7, 8, 100, 200, 300, 400, 500, 100, -50],  # full
+        [1 << 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, -50],  # half
+        [1 << 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])]  # fast
+    assert max(loops) == cost.ARM_CHAIN_RECORD_CYCLES["biquad"]
 
 
 def test_chain_class_with_ramps(thumb, machine, arith):

@@ -23,7 +23,7 @@ def test_wiener_hammerstein_is_identified_device_exact(wh_oracle, tmp_path, monk
     assert res.latency == wh_oracle.delay
     assert res.structure.startswith("wh-")
     # the reported cost is the written file's (its Q12 sections cost less), within the budget
-    assert res.cycles == cost.cycles_per_sample(res.qpedal)
+    assert res.cycles == cost.cycles_per_sample(res.qpedal, include_dispatch=True)
     assert res.cycles <= S.cost_cycles(S.grow("wh", res.budget)) <= res.budget
     assert res.qpedal.accuracy.cycles == res.cycles
     # device-exact, on the evaluation DI. The model class contains this system, so the fit

@@ -96,7 +96,7 @@ def test_with_envelope_keeps_the_eq_and_respects_the_budget():
     assert S.cost_cycles(wh) < S.cost_cycles(env) <= S.DEFAULT_BUDGET
     assert S.with_envelope(wh, S.cost_cycles(env) - 1) is None  # over the budget
     assert S.with_envelope(env, 1e9) is None  # has envelopes already
-    mix = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), S.DEFAULT_BUDGET)
+    mix = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), 1e9)
     assert mix.name.startswith("wh+mix+env-") and mix.mix and mix.env
     assert S.with_envelope(S.baseline_structure(), 1e9) is None
 

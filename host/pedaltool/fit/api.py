@@ -185,8 +185,8 @@ class FitResult:
             "post_eq_polished": self.post_eq_polished,
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
-            # the engine's kernel calls per block, and the RP2040's share with their dispatch
-            # (an estimate: pedal.cost.rp2040_share_estimate; the budget counts kernels only)
+            # the engine's kernel calls per block on the RP2040, and its share there (kernels,
+            # I/O and the estimated dispatch: pedal.cost.rp2040_share_estimate)
             "kernel_calls_per_block": pedal_cost.kernel_calls(self.qpedal.stages),
             "rp2040_share_est": pedal_cost.rp2040_share_estimate(self.qpedal),
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),

@@ -99,13 +99,13 @@ def short_verdict(esr: float) -> str:
 
 
 def _rp2040_text(res) -> str:
-    """How busy an RP2040 would be, the engine's dispatch counted (an estimate: the budget
-    counts the kernels and their I/O only)."""
+    """How busy an RP2040 would be (kernels, block I/O and the engine's estimated dispatch,
+    as the budget counts them) at the model's own rate."""
     qp = getattr(res, "qpedal", None)
     if qp is None:
         return ""
     return (f"; an RP2040 at {qp.sample_rate / 1000:g} kHz ~{100 * rp2040_share_estimate(qp):.0f} "
-            "% busy with the engine's dispatch (estimate, docs/performance.md)")
+            "% busy (the dispatch an estimate, docs/performance.md)")
 
 
 def result_table(res) -> str:

@@ -1,7 +1,8 @@
 """Candidate structures, their device cost, and which ones fit a cycle budget.
 
 Cost = ``pedaltool.pedal.cost.cycles_per_sample`` of the exact firmware stage list a structure
-compiles to (measured kernel cycles on the target arch, default RP2040 armv6m). Each structure
+compiles to (measured kernel cycles on the target arch, default RP2040 armv6m, and the
+engine's estimated per-block dispatch). Each structure
 *flavour* (plain WH, WH + parallel clean path, WH + envelope bias, two tables, long post-EQ for a
 cab) is grown to the largest pre/post-EQ that fits the budget, so the budget decides how many
 biquads a capture gets.
@@ -57,16 +58,18 @@ class Structure:
 
 
 def cost_cycles(structure: Structure, arch: str = DEFAULT_ARCH) -> float:
-    """CPU cycles per sample of the structure on ``arch`` (firmware cost model), every biquad
-    at the full section's cost: what the budget bounds."""
-    return float(pedal_cost.cycles_per_sample(structure.stage_types(), arch))
+    """CPU cycles per sample of the structure on ``arch`` (firmware cost model: kernels,
+    block I/O and the engine's estimated dispatch), every biquad at the full section's cost:
+    what the budget bounds."""
+    return float(pedal_cost.cycles_per_sample(structure.stage_types(), arch,
+                                              include_dispatch=True))
 
 
 def written_cycles(qpedal, arch: str = DEFAULT_ARCH) -> float:
-    """CPU cycles per sample of a quantised pedal on ``arch``: what the written file costs.
-    Sections the quantiser put on the shorter Q12 loop cost less, so this is at most
-    :func:`cost_cycles` of its structure (TS9: 1174 of 1294)."""
-    return float(pedal_cost.cycles_per_sample(qpedal, arch))
+    """CPU cycles per sample of a quantised pedal on ``arch`` (as :func:`cost_cycles`): what
+    the written file costs. Sections the quantiser put on the shorter Q12 loop cost less, so
+    this is at most :func:`cost_cycles` of its structure."""
+    return float(pedal_cost.cycles_per_sample(qpedal, arch, include_dispatch=True))
 
 
 # sections between two tables (the EQ of the next stage): a coupling-cap high-pass and two

@@ -8,10 +8,10 @@ and writes
 that data (no emulator needed at run time).
 
 Model: cycles/sample = sum of the per-stage kernel costs (per sample, measured on -12 dBFS
-noise) + the engine's I/O kernels per sample (I2S unpack + output mix). The interpreter's
-per-block cost of dispatching the stages is NOT in that sum by default: it could not be measured
-on the targets here (only on the x64 unix port) and its scaled estimate is very uncertain; see
-``dispatch_cycles_per_sample`` and docs/performance.md.
+noise) + the engine's I/O kernels per sample (I2S unpack + output mix), and with
+``include_dispatch`` (the fitter's budget) the interpreter's per-block work of calling them.
+That last part could not be measured on the targets here (only on the x64 unix port): it is an
+estimate, see ``dispatch_cycles_per_sample`` and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
     biquad (``.p``/``"p"`` = its .pedal ints) whose coefficients are Q12 costs as the fast
     section kernel (``biquad_cost_key``); a float model's biquads cost as full sections.
     Includes the engine's per-sample I/O kernels. ``include_dispatch`` adds the *estimated*
-    interpreter overhead per kernel call
-    amortised over ``block`` samples (default: the arch's board-profile block size).
+    interpreter work of the engine's kernel calls amortised over ``block`` samples
+    (:func:`dispatch_cycles_per_sample`): what the fitter's budget bounds.
     """
     if hasattr(stages, "stages"):
         stages = stages.stages
@@ -138,7 +138,7 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
     io = a.get("io_per_sample", {})
     total = float(io.get(impl or a["default_impl"], io.get("viper", 0.0)))
     if include_dispatch:
-        total += dispatch_cycles_per_sample(stages, arch, block)
+        total += dispatch_cycles_per_sample(stages, arch, block, impl)
     prev = ""
     for st in stages:
         kind = _kind(st)
@@ -178,10 +178,20 @@ def default_block(arch: str) -> int:
         return DEFAULT_BLOCK
 
 
-def kernel_calls(stages: Iterable) -> int:
-    """Kernel calls per block the engine makes for ``stages``: a run of consecutive
-    biquad/dcblock sections is one cascade op, and a run of >= 2 consecutive cascade/gain/table
-    ops (a table not fed by an env_bias) is one chain call (engine.py CHAIN op)."""
+def chains_everything(arch: str = DEFAULT_ARCH, impl: str | None = None) -> bool:
+    """True where the engine runs a whole model as ONE chain() call per block: the ARM asm
+    kernels (kernels_thumb's chain holds every stage kind; engine._make_chains)."""
+    return (impl or cost_data()["arches"][arch]["default_impl"]) == "thumb"
+
+
+def kernel_calls(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | None = None) -> int:
+    """Kernel calls per block the engine makes for ``stages`` on ``arch``. With the ARM asm
+    kernels, one for the whole model. Elsewhere a run of consecutive biquad/dcblock sections
+    is one cascade op, and a run of >= 2 consecutive cascade/gain/table ops (a table not fed
+    by an env_bias) is one chain call (engine.py CHAIN op); every other stage is a call."""
+    stages = list(stages)
+    if chains_everything(arch, impl):
+        return min(len(stages), 1)
     chainable = []  # one entry per engine op: can it join a chain?
     prev = ""
     for st in stages:
@@ -201,48 +211,62 @@ def kernel_calls(stages: Iterable) -> int:
     return calls + min(run, 1)
 
 
-def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH,
-                               block: int | None = None) -> float:
-    """ESTIMATED interpreter cycles per sample to dispatch the kernels of ``stages`` (a stage
-    list, or a number of kernel calls) once per block of ``block`` samples.
+# The engine's per-block work on ARM, where one asm chain() call runs the whole model
+# (docs/performance.md, "Dispatch"):
+# - the interpreter: Engine.process with one chain() call runs ~2490 x64 instructions of
+#   bytecode and call; x 1.68 to Cortex-M0+ cycles, as the viper chain's code scales. An
+#   ESTIMATE, unverified on a board; the app loop's own per-block work (I2S, controls,
+#   console) is not in it.
+# - the chain's set-up, MEASURED (its machine code emulated, tests/firmware/
+#   test_cost_emulator.py): entry and exit, and per record its dispatch and the loads and
+#   stores around its loop (a biquad's the dearest of its three loops: 81 full, 90 half,
+#   89 fast).
+ARM_INTERP_CYCLES = 4190.0
+ARM_CHAIN_ENTRY_CYCLES = 86.0
+ARM_CHAIN_RECORD_CYCLES = {"biquad": 90.0, "gain": 32.0, "table": 42.0, "tone": 57.0,
+                           "tap": 32.0, "mix": 42.0, "delay": 52.0, "env_bias": 64.0,
+                           "table_bias": 61.0}
 
-    Per call: the x64 instructions of Engine.process per block (valgrind) / calls, scaled to
-    the target like the viper code of the same chain scales (see ``dispatch_estimate``). The
-    assumption that interpreter C code scales like viper code is unverified on hardware.
+
+def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH, block: int | None = None,
+                               impl: str | None = None) -> float:
+    """ESTIMATED cycles per sample of the engine's per-block work around its kernels' sample
+    loops for ``stages`` (a stage list as :func:`cycles_per_sample` takes), at blocks of
+    ``block`` samples (default: the arch's board-profile block, 32 on the RP2040).
+
+    ARM asm kernels (one chain() call a block): ARM_INTERP_CYCLES (estimated) + the chain's
+    measured set-up, ARM_CHAIN_ENTRY_CYCLES + ARM_CHAIN_RECORD_CYCLES per stage (171-181
+    cycles/sample for the scored fits at 32 frames). Elsewhere (viper, ESP32): cost_data.json's
+    ``dispatch_cycles_per_call`` per kernel call, the x64 instructions of Engine.process per
+    block (valgrind) scaled to the target like the viper code of the same chain scales
+    (``dispatch_estimate``); unverified on hardware.
     """
-    a = cost_data()["arches"][arch]
-    per_call = float(a.get("dispatch_cycles_per_call", 0.0))
-    n = stages if isinstance(stages, int) else kernel_calls(stages)
-    return n * per_call / (block or default_block(arch))
-
-
-# The engine's per-block interpreter work on ARM, where its kernels are asm: a LOW estimate
-# from x64 counts, unverified on a board (docs/performance.md, "Dispatch"). Engine.process with
-# one chain() call runs ~2490 x64 instructions of bytecode and call (x 1.68 to Cortex-M0+
-# cycles, as the viper chain's code scales) plus the asm chain's 754-cycle set-up; each further
-# kernel call costs ~39 viper passthrough samples on the unix port (106 ns), 39 x 40 = 1560
-# Cortex-M0+ cycles. Not in it: each op's own bytecode in process() beyond its call, and the
-# app loop's per-block work (I2S, controls, console).
-ARM_FIRST_CALL_CYCLES = 4940.0
-ARM_NEXT_CALL_CYCLES = 1560.0
-
-
-def arm_dispatch_low(stages, block: int | None = None) -> float:
-    """LOW estimate of the interpreter's cycles per sample on an RP2040 (armv6m) to dispatch
-    the engine's kernel calls for ``stages`` (a stage list, or a number of calls per block)
-    once per block of ``block`` samples (default: the rp2 profiles' block)."""
-    k = stages if isinstance(stages, int) else kernel_calls(stages)
-    if k <= 0:
+    if hasattr(stages, "stages"):
+        stages = stages.stages
+    stages = list(stages)
+    if not stages:
         return 0.0
-    per_block = ARM_FIRST_CALL_CYCLES + ARM_NEXT_CALL_CYCLES * (k - 1)
-    return per_block / (block or default_block("armv6m"))
+    block = block or default_block(arch)
+    if not chains_everything(arch, impl):
+        per_call = float(cost_data()["arches"][arch].get("dispatch_cycles_per_call", 0.0))
+        return kernel_calls(stages, arch, impl) * per_call / block
+    total = ARM_INTERP_CYCLES + ARM_CHAIN_ENTRY_CYCLES
+    prev = ""
+    for st in stages:
+        key = STAGE_KEYS.get(_kind(st), _kind(st))
+        key = "biquad" if key.startswith("biquad") else key
+        if key == "table" and prev == "env_bias":
+            key = "table_bias"
+        total += ARM_CHAIN_RECORD_CYCLES[key]
+        prev = _kind(st)
+    return total / block
 
 
 def rp2040_share_estimate(qpedal) -> float:
     """Fraction (0..1) of an RP2040 at 125 MHz, at the model's own rate, that a quantised
-    model takes by estimate: its kernels and I/O (the cost model) plus
-    :func:`arm_dispatch_low`."""
-    cycles = cycles_per_sample(qpedal, "armv6m") + arm_dispatch_low(qpedal.stages)
+    model takes by estimate: its kernels, block I/O and dispatch (:func:`cycles_per_sample`
+    with ``include_dispatch``)."""
+    cycles = cycles_per_sample(qpedal, "armv6m", include_dispatch=True)
     return cpu_fraction(cycles, "armv6m", float(qpedal.sample_rate))
 
 
