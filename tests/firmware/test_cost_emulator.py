@@ -399,41 +399,73 @@ def _engine_with_thumb(thumb, arith):
     assert any(v != 0 for blk in ref for v in blk)
 
 
-def _fake_uctypes(m):
-    """uctypes whose addressof copies an array into emulator RAM once (the same address for
-    the same array, as on a board: a tap and its mix share their slot, env and table the
-    bias)."""
-    fake = types.ModuleType("uctypes")
-    addrs = {}
-    keep = []
+class _SharedMemory:
+    """uctypes for the emulator with a board's one memory: addressof copies an array into
+    emulator RAM once (the same address for the same array: a tap and its mix share their
+    slot, env and table the bias), and around each asm chain() call every such array is
+    copied in and back, so the engine's own writes (reset, a state zeroed) and the chain's
+    reach each other."""
 
-    def addressof(a):
-        if id(a) not in addrs:
-            keep.append(a)
-            addrs[id(a)] = m.alloc(a.tobytes())
-        return addrs[id(a)]
+    def __init__(self, m):
+        self.m = m
+        self.arrays = {}  # id -> (array, address)
+        self.module = types.ModuleType("uctypes")
+        self.module.addressof = self.addressof
 
-    fake.addressof = addressof
-    return fake
+    def addressof(self, a):
+        if id(a) not in self.arrays:
+            self.arrays[id(a)] = (a, self.m.alloc(a.tobytes()))
+        return self.arrays[id(a)][1]
+
+    def around(self, call):
+        def synced(*args):
+            for a, addr in self.arrays.values():
+                self.m.write(addr, a.tobytes())
+            r = call(*args)
+            for a, addr in self.arrays.values():
+                a[:] = array(a.typecode, self.m.read(addr, len(a) * a.itemsize))
+            return r
+        return synced
 
 
-def test_engine_runs_every_stage_kind_in_one_thumb_chain(thumb, machine, arith):
+def test_engine_runs_every_stage_kind_in_one_thumb_chain(thumb, machine, arith, monkeypatch):
     """Delay, tap, env_bias -> biased table, mix and tone join the biquads, gains and tables
-    in the one asm chain() call per block (docs/performance.md "Dispatch"), with the drive,
-    tone and level knobs gliding, and give the reference engine's (one kernel call per
-    stage) output sample for sample."""
+    in the one asm chain() call per block (docs/performance.md "Dispatch") and give the
+    reference engine's (one kernel call per stage) output sample for sample: the drive, tone
+    and level knobs gliding together and the tone alone, a reset and a prewarm in between,
+    the gate on."""
     m, _, _ = machine
-    sys.modules["uctypes"] = _fake_uctypes(m)
-    try:
-        pedal = every_kind_pedal()
-        blocks = engine_blocks(40, seed=5)
-        knobs = {2: [("drive", 1000)], 9: [("tone", 100), ("level", 700)],
-                 24: [("tone", 1023), ("drive", 0)]}
-        ref = engine_outputs(arith, pedal, blocks, knobs)
-        assert engine_outputs(thumb, pedal, blocks, knobs, one_chain=True) == ref
-        assert any(v != 0 for blk in ref[3:] for v in blk)
-    finally:
-        sys.modules.pop("uctypes", None)
+    mem = _SharedMemory(m)
+    monkeypatch.setitem(sys.modules, "uctypes", mem.module)
+    monkeypatch.setattr(thumb, "chain", mem.around(thumb.chain))
+    engine = fw_import("engine")
+    pedal = every_kind_pedal()
+    blocks = engine_blocks(60, seed=5)
+    outs = []
+    for k in (arith, thumb):
+        monkeypatch.setattr(engine, "K", k)
+        e = engine.Engine(pedal, 32)
+        if k is thumb:
+            assert [op.kind for op in e.ops] == [engine.CHAIN] and e.ops[0].f == 1
+        out = []
+        for b, blk in enumerate(blocks):
+            if b == 2:
+                e.set_knob("drive", 1000)
+            elif b == 9:
+                e.set_knob("tone", 100)
+                e.set_knob("level", 700)
+            elif b == 24:
+                e.set_knob("tone", 1023)  # the tone alone
+            elif b == 40:
+                e.reset()
+                e.prewarm()
+                e.set_gate(-40.0)
+            buf = array("h", blk)
+            e.process(buf)
+            out.append(list(buf))
+        outs.append(out)
+    assert outs[1] == outs[0]
+    assert any(v != 0 for blk in outs[0][3:] for v in blk)
 
 
 def test_chain_program_bit_identical(machine, arith):

@@ -168,3 +168,23 @@ def test_the_rp2040_dispatch_is_the_interpreter_and_the_chain_records():
         cost.cycles_per_sample(st.stage_types())
         + cost.dispatch_cycles_per_sample(st.stage_types(), "armv6m", 32))
     assert S.cost_cycles(st) <= S.DEFAULT_BUDGET
+    with pytest.raises(cost.CostModelError, match="bogus"):
+        cost.cycles_per_sample(["gain", "bogus"], include_dispatch=True)
+
+
+def test_off_arm_the_dispatch_is_the_interpreter_and_a_call_per_op():
+    """ESP32 (asm_xtensa): the interpreter, the chain's 713-cycle set-up and ~39 passthrough
+    samples per further call; a viper-only port: cost_data.json's per-call figure. Every arch
+    still fits a structure in the default budget (a review found xtensawin refused when the
+    viper figure was charged for its asm chain)."""
+    from pedaltool.fit import structure as S
+
+    wh = S._make("wh", 0, 0).stage_types()  # delay, chain, tone, gain: 4 calls on xtensawin
+    assert cost.kernel_calls(wh, "xtensawin") == 4
+    assert cost.dispatch_cycles_per_sample(wh, "xtensawin", 128) == pytest.approx(
+        (4480 + 713 + 3 * 39 * 37) / 128)
+    per_call = cost.cost_data()["arches"]["armv6m"]["dispatch_cycles_per_call"]
+    assert cost.dispatch_cycles_per_sample(wh, "armv6m", 32, "viper") == pytest.approx(
+        cost.kernel_calls(wh, "armv6m", "viper") * per_call / 32)
+    for arch in ("armv6m", "armv7emsp", "xtensawin"):
+        assert S.within_budget(S.DEFAULT_BUDGET, arch), arch

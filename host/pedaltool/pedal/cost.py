@@ -211,17 +211,23 @@ def kernel_calls(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | None = 
     return calls + min(run, 1)
 
 
-# The engine's per-block work on ARM, where one asm chain() call runs the whole model
-# (docs/performance.md, "Dispatch"):
-# - the interpreter: Engine.process with one chain() call runs ~2490 x64 instructions of
-#   bytecode and call; x 1.68 to Cortex-M0+ cycles, as the viper chain's code scales. An
-#   ESTIMATE, unverified on a board; the app loop's own per-block work (I2S, controls,
-#   console) is not in it.
-# - the chain's set-up, MEASURED (its machine code emulated, tests/firmware/
+# The engine's per-block work around its kernels' sample loops (docs/performance.md,
+# "Dispatch"):
+# - the interpreter: Engine.process with one kernel call runs ~2490 x64 instructions of
+#   bytecode and call (valgrind), scaled to the target as the viper chain's code scales
+#   (x 1.68 on the Cortex-M0+, 1.59 on the M33, 1.80 on the LX7). An ESTIMATE, unverified on
+#   a board; the app loop's own per-block work (I2S, controls, console) is not in it.
+# - each further kernel call (off ARM, where env_bias, tone, tap, mix and delay are calls of
+#   their own): ~39 viper passthrough samples on the unix port, scaled by the target's
+#   passthrough cycles. Also an estimate.
+# - the asm chain's set-up. On ARM MEASURED (its machine code emulated, tests/firmware/
 #   test_cost_emulator.py): entry and exit, and per record its dispatch and the loads and
 #   stores around its loop (a biquad's the dearest of its three loops: 81 full, 90 half,
-#   89 fast).
-ARM_INTERP_CYCLES = 4190.0
+#   89 fast). On the ESP32 the asm_xtensa chain's 713 cycles for 11 records (emulated).
+# A viper-only port (impl "viper") pays cost_data.json's dispatch_cycles_per_call a call
+# instead: the viper chain_block's set-up dominates there.
+INTERP_CYCLES = {"armv6m": 4190.0, "armv7emsp": 3960.0, "xtensawin": 4480.0}
+EXTRA_CALL_PASSTHROUGH_SAMPLES = 39.0
 ARM_CHAIN_ENTRY_CYCLES = 86.0
 ARM_CHAIN_RECORD_CYCLES = {"biquad": 90.0, "gain": 32.0, "table": 42.0, "tone": 57.0,
                            "tap": 32.0, "mix": 42.0, "delay": 52.0, "env_bias": 64.0,
@@ -234,29 +240,37 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH, block: int | No
     loops for ``stages`` (a stage list as :func:`cycles_per_sample` takes), at blocks of
     ``block`` samples (default: the arch's board-profile block, 32 on the RP2040).
 
-    ARM asm kernels (one chain() call a block): ARM_INTERP_CYCLES (estimated) + the chain's
-    measured set-up, ARM_CHAIN_ENTRY_CYCLES + ARM_CHAIN_RECORD_CYCLES per stage (171-181
-    cycles/sample for the scored fits at 32 frames). Elsewhere (viper, ESP32): cost_data.json's
-    ``dispatch_cycles_per_call`` per kernel call, the x64 instructions of Engine.process per
-    block (valgrind) scaled to the target like the viper code of the same chain scales
-    (``dispatch_estimate``); unverified on hardware.
+    ARM asm kernels (one chain() call a block): INTERP_CYCLES + the chain's measured set-up,
+    ARM_CHAIN_ENTRY_CYCLES + ARM_CHAIN_RECORD_CYCLES per stage (about 172-174 cycles/sample
+    for the scored fits at 32 frames). The ESP32's asm_xtensa kernels: INTERP_CYCLES, the
+    chain's set-up and EXTRA_CALL_PASSTHROUGH_SAMPLES passthrough samples per further call.
+    Viper: cost_data.json's ``dispatch_cycles_per_call`` per call.
     """
     if hasattr(stages, "stages"):
         stages = stages.stages
     stages = list(stages)
     if not stages:
         return 0.0
+    a = cost_data()["arches"][arch]
+    impl = impl or a["default_impl"]
     block = block or default_block(arch)
-    if not chains_everything(arch, impl):
-        per_call = float(cost_data()["arches"][arch].get("dispatch_cycles_per_call", 0.0))
-        return kernel_calls(stages, arch, impl) * per_call / block
-    total = ARM_INTERP_CYCLES + ARM_CHAIN_ENTRY_CYCLES
+    calls = kernel_calls(stages, arch, impl)
+    if impl == "viper":
+        return calls * float(a.get("dispatch_cycles_per_call", 0.0)) / block
+    total = INTERP_CYCLES[arch]
+    if impl != "thumb":  # asm_xtensa: one chain (if any) and a call per other op
+        total += float((a.get("xtensa_chain") or {}).get("per_block_cycles", 0.0))
+        total += (calls - 1) * EXTRA_CALL_PASSTHROUGH_SAMPLES * a["anchor"]["passthrough"]
+        return total / block
+    total += ARM_CHAIN_ENTRY_CYCLES
     prev = ""
     for st in stages:
         key = STAGE_KEYS.get(_kind(st), _kind(st))
         key = "biquad" if key.startswith("biquad") else key
         if key == "table" and prev == "env_bias":
             key = "table_bias"
+        if key not in ARM_CHAIN_RECORD_CYCLES:
+            raise CostModelError(f"cost model: unknown stage kind {_kind(st)!r}")
         total += ARM_CHAIN_RECORD_CYCLES[key]
         prev = _kind(st)
     return total / block
