@@ -224,47 +224,25 @@ def measure_thumb_arch(arch: str) -> dict:
             False)
 
     tf = mpy.compile_functions(firmware_dir() / "pedalcore" / "kernels_thumb.py", arch)
-    bq = sb.args("biquad")
-    e = m.load_code(tf["biquad"].code)
-    out["thumb"]["biquad"] = _emulate(m, sb, e, lambda n: [sb.buf, n, bq[0], bq[1]], True)
-    for key in ("biquad_half", "biquad_fast"):
-        bqf = sb.args(key)
-        out["thumb"][key] = _emulate(m, sb, e, lambda n, bqf=bqf: [sb.buf, n, bqf[0], bqf[1]],
-                                     True)
-    e = m.load_code(tf["gain"].code)
-    out["thumb"]["gain"] = _emulate(m, sb, e, lambda n: [sb.buf, n | (14 << 16), 23170, 0], True)
-    tp = sb.i32([sb.nseg << 8, 32768, 0, 15, 1 << 15])
-    e = m.load_code(tf["table"].code)
-    out["thumb"]["table"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.table, tp], True)
-    tnp = sb.i32([4000, 8192, 0, 8192, 0])
-    tst = sb.i32([0])
-    e = m.load_code(tf["tone"].code)
-    out["thumb"]["tone"] = _emulate(m, sb, e, lambda n: [sb.buf, n, tst, tnp], True)
-    dlp = sb.i32([0, 17, 255])
-    e = m.load_code(tf["delay"].code)
-    out["thumb"]["delay"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.ring, dlp], True)
-    evp = sb.i32([0, 2000, 60, 256, 10])
-    evs = sb.i32([0])
-    e = m.load_code(tf["env"].code)
-
-    def env_args(n):
-        m.write(evp, struct.pack("<i", n))
-        return [sb.buf, sb.bias, evs, evp]
-
-    out["thumb"]["env_bias"] = _emulate(m, sb, e, env_args, True)
-    tbp = sb.i32([0, sb.nseg << 8, 32768, 0, 15, 1 << 15])
-    e = m.load_code(tf["table_bias"].code)
-
-    def tb_args(n):
-        m.write(tbp, struct.pack("<i", n))
-        return [sb.buf, sb.bias, sb.table, tbp]
-
-    out["thumb"]["table_bias"] = _emulate(m, sb, e, tb_args, True)
-    e = m.load_code(tf["pmix"].code)
-    out["thumb"]["mix"] = _emulate(m, sb, e, lambda n: [sb.buf, n | (15 << 16), sb.buf2, 16384],
-                                   True)
-    e = m.load_code(tf["tap"].code)
-    out["thumb"]["tap"] = _emulate(m, sb, e, lambda n: [sb.buf, n, sb.buf2], True)
+    e = m.load_code(tf["chain"].code)
+    # on ARM every stage is a record of the one asm chain() (kernels_thumb.py): a stage's
+    # per-sample cost is the slope of a one-record program
+    records = {
+        "biquad": [1, *sb.args("biquad")[:2]],
+        "biquad_half": [1, *sb.args("biquad_half")[:2]],
+        "biquad_fast": [1, *sb.args("biquad_fast")[:2]],
+        "gain": [2, 23170, 0, 14],
+        "table": [3, sb.table, sb.nseg << 8, 32768, 0, 15, 1 << 15],
+        "tone": [4, sb.i32([0]), 4000, 8192, 0, 8192, 0],
+        "tap": [5, sb.buf2],
+        "mix": [6, sb.buf2, 16384, 15],
+        "delay": [7, sb.ring, sb.i32([0]), 17, 255],
+        "env_bias": [8, sb.i32([0]), sb.bias, 2000, 60, 256, 10],
+        "table_bias": [9, sb.table, sb.bias, sb.nseg << 8, 32768, 0, 15, 1 << 15],
+    }
+    for stage, rec in records.items():
+        pa = sb.i32(rec + [0])
+        out["thumb"][stage] = _emulate(m, sb, e, lambda n, pa=pa: [sb.buf, n, pa], True)
     # the whole 11-stage chain in one chain() call: per sample and the in-asm per-block cost
     bqc = sb.args("biquad")
     prog = [2, 23170, 0, 14]

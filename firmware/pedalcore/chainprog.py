@@ -87,3 +87,132 @@ class ChainProgram:
     def set_ramp(self, slot, v0, step):
         self.prog[slot] = v0
         self.prog[slot + 1] = step
+
+
+class DropIns:
+    """arith.py's kernel API over a chain kernel, for a kernel module to re-export: each call
+    writes a one-record program (a run of biquad records for a cascade, MAX_RUN sections a
+    call) into a preallocated array and runs it, so a call allocates nothing. ``chain`` is
+    the module's chain(buf, n, prog), ``addr`` its addressof(array). The engine builds its
+    model's program once instead (ChainProgram); these serve single calls."""
+
+    MAX_RUN = 32
+
+    def __init__(self, chain, addr):
+        self.chain = chain
+        self.addr = addr
+        self.p = array("i", bytes(4 * (3 * self.MAX_RUN + 1)))
+
+    def biquad_cascade_block(self, buf, n, c, s, nsec):
+        """nsec sections (coefs c[12k:12k+12], state s[6k:6k+6])."""
+        p = self.p
+        ca = self.addr(c)
+        sa = self.addr(s)
+        k = 0
+        while k < nsec:
+            j = 0
+            while j < 3 * self.MAX_RUN and k < nsec:
+                p[j] = 1
+                p[j + 1] = ca + 48 * k
+                p[j + 2] = sa + 24 * k
+                j += 3
+                k += 1
+            p[j] = 0
+            self.chain(buf, n, p)
+
+    def biquad_block(self, buf, n, c, s, o):
+        """The section at c[o:o + 12] with its state at s[o // 2:]."""
+        p = self.p
+        p[0] = 1
+        p[1] = self.addr(c) + 4 * o
+        p[2] = self.addr(s) + 2 * o
+        p[3] = 0
+        self.chain(buf, n, p)
+
+    def gain_block(self, buf, n, m0, step, s):
+        p = self.p
+        p[0] = 2
+        p[1] = m0
+        p[2] = step
+        p[3] = s
+        p[4] = 0
+        self.chain(buf, n, p)
+        return m0 + step * n if n > 0 else m0
+
+    def table_block(self, buf, n, t, pmax, gm0, step, gs, off):
+        p = self.p
+        p[0] = 3
+        p[1] = self.addr(t)
+        p[2] = pmax
+        p[3] = gm0
+        p[4] = step
+        p[5] = gs
+        p[6] = off
+        p[7] = 0
+        self.chain(buf, n, p)
+        return gm0 + step * n if n > 0 else gm0
+
+    def tone_block(self, buf, n, st, c, glo0, slo, ghi0, shi):
+        p = self.p
+        p[0] = 4
+        p[1] = self.addr(st)
+        p[2] = c
+        p[3] = glo0
+        p[4] = slo
+        p[5] = ghi0
+        p[6] = shi
+        p[7] = 0
+        self.chain(buf, n, p)
+        return ghi0 + shi * n if n > 0 else ghi0
+
+    def tap_block(self, buf, n, slot):
+        p = self.p
+        p[0] = 5
+        p[1] = self.addr(slot)
+        p[2] = 0
+        self.chain(buf, n, p)
+
+    def mix_block(self, buf, n, slot, m, s):
+        p = self.p
+        p[0] = 6
+        p[1] = self.addr(slot)
+        p[2] = m
+        p[3] = s
+        p[4] = 0
+        self.chain(buf, n, p)
+
+    def delay_block(self, buf, n, ring, st, d, mask):
+        p = self.p
+        p[0] = 7
+        p[1] = self.addr(ring)
+        p[2] = self.addr(st)
+        p[3] = d
+        p[4] = mask
+        p[5] = 0
+        self.chain(buf, n, p)
+
+    def env_block(self, buf, n, st, ca, cr, dm, ds, bias):
+        p = self.p
+        p[0] = 8
+        p[1] = self.addr(st)
+        p[2] = self.addr(bias)
+        p[3] = ca
+        p[4] = cr
+        p[5] = dm
+        p[6] = ds
+        p[7] = 0
+        self.chain(buf, n, p)
+
+    def table_bias_block(self, buf, n, t, pmax, gm0, step, gs, off, bias):
+        p = self.p
+        p[0] = 9
+        p[1] = self.addr(t)
+        p[2] = self.addr(bias)
+        p[3] = pmax
+        p[4] = gm0
+        p[5] = step
+        p[6] = gs
+        p[7] = off
+        p[8] = 0
+        self.chain(buf, n, p)
+        return gm0 + step * n if n > 0 else gm0

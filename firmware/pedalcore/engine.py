@@ -221,8 +221,8 @@ class Engine:
         """Runs of >= 2 consecutive chainable ops become one CHAIN op: one kernel call per
         block (the interpreter's dispatch cost is paid once, docs/performance.md "Dispatch").
         On ARM (kernels_thumb) the asm chain() program runs every stage kind, so a whole model
-        is one call; on ESP32 (kernels_xtensa) and elsewhere (K.chain_block) runs of
-        biquads, gains and tables (not fed by an env_bias)."""
+        (even of one op) is one call; on ESP32 (kernels_xtensa) and elsewhere (K.chain_block)
+        runs of biquads, gains and tables (not fed by an env_bias)."""
         chain_cls = _chain_class()
         full = chain_cls is not None and chain_cls.FULL
         out = []
@@ -232,7 +232,7 @@ class Engine:
             while j < len(ops) and (full or ops[j].kind in (1, 2)
                                     or (ops[j].kind == 3 and not ops[j].e)):
                 j += 1
-            if j - i >= 2 and (chain_cls is not None or hasattr(K, "chain_block")):
+            if (j - i >= 2 or full) and (chain_cls is not None or hasattr(K, "chain_block")):
                 out.append(self._make_chain(ops[i:j], chain_cls))
                 i = j
             else:

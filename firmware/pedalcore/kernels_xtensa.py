@@ -35,11 +35,9 @@
 import micropython
 from array import array
 try:
-    from pedalcore.chainprog import ChainProgram
+    from pedalcore.chainprog import ChainProgram, DropIns
 except ImportError:
-    from chainprog import ChainProgram
-
-from micropython import const
+    from chainprog import ChainProgram, DropIns
 
 try:
     from pedalcore.kernels import *  # noqa: F401,F403  viper kernels for the other stages
@@ -398,10 +396,6 @@ def chain(a2, a3, a4, a5):
 
 
 # ---- drop-in kernels with the reference signatures (a one-record program each) ----------
-_NSEC_MAX = const(32)
-_P = array("i", bytes(4 * (3 * _NSEC_MAX + 1)))  # preallocated: no allocation per call
-
-
 try:
     from uctypes import addressof as _addr  # an int, no allocation (RAM < 0x40000000)
 except ImportError:  # a port without uctypes: then only the engine's viper path runs
@@ -409,56 +403,11 @@ except ImportError:  # a port without uctypes: then only the engine's viper path
         raise ImportError("uctypes")
 
 
-def biquad_cascade_block(buf, n, c, s, nsec):
-    """nsec sections (coefs c[12k:12k+12], state s[6k:6k+6]): one call per 32 sections."""
-    p = _P
-    ca = _addr(c)
-    sa = _addr(s)
-    k = 0
-    while k < nsec:
-        j = 0
-        while j < 3 * _NSEC_MAX and k < nsec:
-            p[j] = 1
-            p[j + 1] = ca + 48 * k
-            p[j + 2] = sa + 24 * k
-            j += 3
-            k += 1
-        p[j] = 0
-        chain(buf, n, p)
-
-
-def biquad_block(buf, n, c, s, o):
-    p = _P
-    p[0] = 1
-    p[1] = _addr(c) + 4 * o
-    p[2] = _addr(s) + 2 * o
-    p[3] = 0
-    chain(buf, n, p)
-
-
-def gain_block(buf, n, m0, step, s):
-    p = _P
-    p[0] = 2
-    p[1] = m0
-    p[2] = step
-    p[3] = s
-    p[4] = 0
-    chain(buf, n, p)
-    return m0 + step * n if n > 0 else m0
-
-
-def table_block(buf, n, t, pmax, gm0, step, gs, off):
-    p = _P
-    p[0] = 3
-    p[1] = _addr(t)
-    p[2] = pmax
-    p[3] = gm0
-    p[4] = step
-    p[5] = gs
-    p[6] = off
-    p[7] = 0
-    chain(buf, n, p)
-    return gm0 + step * n if n > 0 else gm0
+_dropins = DropIns(chain, _addr)  # the records this chain runs: biquads, gain, table
+biquad_block = _dropins.biquad_block
+biquad_cascade_block = _dropins.biquad_cascade_block
+gain_block = _dropins.gain_block
+table_block = _dropins.table_block
 
 
 class Chain(ChainProgram):

@@ -29,8 +29,7 @@ pytest.importorskip("unicorn", reason="dev extra: pip install 'pedaltool[dev]'")
 
 FW = firmware_dir()
 THUMB_SRC = FW / "pedalcore" / "kernels_thumb.py"
-ASM_NAMES = ("biquad", "biquads", "gain", "table", "table_bias", "env", "tone", "delay", "pmix",
-             "tap", "chain", "unpack_in", "mix")
+ASM_NAMES = ("chain", "unpack_in", "mix")
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +67,47 @@ class Emu:
         return r0 - (1 << 32) if r0 & 0x80000000 else r0
 
 
+class _SharedMemory:
+    """uctypes for the emulator with a board's one memory: addressof copies an array into
+    emulator RAM once (the same address for the same array: a tap and its mix share their
+    slot, env and table the bias), and around each asm chain() call every such array is
+    copied in and back, so the engine's own writes (reset, a state zeroed) and the chain's
+    reach each other."""
+
+    def __init__(self, m):
+        self.m = m
+        self.arrays = {}  # id -> (array, address)
+        self.module = types.ModuleType("uctypes")
+        self.module.addressof = self.addressof
+
+    def addressof(self, a):
+        if id(a) not in self.arrays:
+            self.arrays[id(a)] = (a, self.m.alloc(a.tobytes()))
+        return self.arrays[id(a)][1]
+
+    def around(self, call):
+        def synced(*args):
+            for a, addr in self.arrays.values():
+                self.m.write(addr, a.tobytes())
+            r = call(*args)
+            for a, addr in self.arrays.values():
+                a[:] = array(a.typecode, self.m.read(addr, len(a) * a.itemsize))
+            return r
+        return synced
+
+
 @pytest.fixture(scope="module")
 def thumb(machine, arith):
-    """kernels_thumb imported under CPython, its asm functions running in the emulator."""
+    """kernels_thumb imported under CPython, its asm functions running in the emulator, with
+    a uctypes whose arrays share the emulator's memory (``_SharedMemory``) installed while
+    the module's tests run."""
     m, entries, _ = machine
+    mem = _SharedMemory(m)
     fake_mp = types.ModuleType("micropython")
-    names = iter(())
 
     def asm_thumb(f):
-        return Emu(m, entries[f.__name__])
+        emu = Emu(m, entries[f.__name__])
+        return mem.around(emu) if f.__name__ == "chain" else emu
 
     fake_mp.asm_thumb = asm_thumb
     fake_mp.viper = lambda f: f
@@ -94,8 +125,13 @@ def thumb(machine, arith):
             else:
                 sys.modules[k] = v
         sys.modules.pop("pedalcore.kernels_thumb", None)
-    del names
-    return mod
+    saved_uctypes = sys.modules.get("uctypes")
+    sys.modules["uctypes"] = mem.module
+    yield mod
+    if saved_uctypes is None:
+        sys.modules.pop("uctypes", None)
+    else:
+        sys.modules["uctypes"] = saved_uctypes
 
 
 def _signals(rnd, n):
@@ -371,7 +407,8 @@ def test_asm_is_faster_than_viper_in_the_emulator(machine):
     st = m.alloc(24)
     buf = m.alloc(struct.pack("<128h", *range(-64 * 100, 64 * 100, 100)))
     v = per_sample(lambda n: m.call_viper(ev, [buf, n, c, st, 0])[1], 32, 96)
-    a = per_sample(lambda n: m.call_asm(entries["biquad"], [buf, n, c, st])[1], 32, 96)
+    prog = m.alloc(struct.pack("<4i", 1, c, st, 0))  # one biquad record
+    a = per_sample(lambda n: m.call_asm(entries["chain"], [buf, n, prog])[1], 32, 96)
     assert a.cycles < 0.5 * v.cycles
 
 
@@ -379,17 +416,6 @@ def test_engine_with_thumb_kernels_equals_reference(thumb, machine, arith):
     """The drop-in claim end to end: the firmware Engine running a real 11-stage .pedal with
     the asm kernels (in the emulator) gives the reference engine's output sample for sample.
     The engine runs the whole chain as one asm chain() program per block (Engine CHAIN op)."""
-    m, _, _ = machine
-    fake_uctypes = types.ModuleType("uctypes")
-    fake_uctypes.addressof = lambda a: m.alloc(a.tobytes())  # arrays live in emulator RAM
-    sys.modules["uctypes"] = fake_uctypes
-    try:
-        _engine_with_thumb(thumb, arith)
-    finally:
-        sys.modules.pop("uctypes", None)
-
-
-def _engine_with_thumb(thumb, arith):
     pedal = eleven_stage_pedal()
     blocks = engine_blocks(6)
     knobs = {3: [("drive", 900)]}  # a ramp inside the block
@@ -399,45 +425,12 @@ def _engine_with_thumb(thumb, arith):
     assert any(v != 0 for blk in ref for v in blk)
 
 
-class _SharedMemory:
-    """uctypes for the emulator with a board's one memory: addressof copies an array into
-    emulator RAM once (the same address for the same array: a tap and its mix share their
-    slot, env and table the bias), and around each asm chain() call every such array is
-    copied in and back, so the engine's own writes (reset, a state zeroed) and the chain's
-    reach each other."""
-
-    def __init__(self, m):
-        self.m = m
-        self.arrays = {}  # id -> (array, address)
-        self.module = types.ModuleType("uctypes")
-        self.module.addressof = self.addressof
-
-    def addressof(self, a):
-        if id(a) not in self.arrays:
-            self.arrays[id(a)] = (a, self.m.alloc(a.tobytes()))
-        return self.arrays[id(a)][1]
-
-    def around(self, call):
-        def synced(*args):
-            for a, addr in self.arrays.values():
-                self.m.write(addr, a.tobytes())
-            r = call(*args)
-            for a, addr in self.arrays.values():
-                a[:] = array(a.typecode, self.m.read(addr, len(a) * a.itemsize))
-            return r
-        return synced
-
-
-def test_engine_runs_every_stage_kind_in_one_thumb_chain(thumb, machine, arith, monkeypatch):
+def test_engine_runs_every_stage_kind_in_one_thumb_chain(thumb, arith, monkeypatch):
     """Delay, tap, env_bias -> biased table, mix and tone join the biquads, gains and tables
     in the one asm chain() call per block (docs/performance.md "Dispatch") and give the
     reference engine's (one kernel call per stage) output sample for sample: the drive, tone
     and level knobs gliding together and the tone alone, a reset and a prewarm in between,
     the gate on."""
-    m, _, _ = machine
-    mem = _SharedMemory(m)
-    monkeypatch.setitem(sys.modules, "uctypes", mem.module)
-    monkeypatch.setattr(thumb, "chain", mem.around(thumb.chain))
     engine = fw_import("engine")
     pedal = every_kind_pedal()
     blocks = engine_blocks(60, seed=5)
@@ -491,14 +484,9 @@ def test_chain_program_bit_identical(machine, arith):
                 prog += [2, m0, step, sh]
                 ref_calls.append(("gain", m0, step, sh))
             else:
-                nseg = rnd.choice((16, 256))
-                t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
-                t.append(t[-1])
-                ta = m.alloc(struct.pack(f"<{nseg + 2}h", *t))
-                pmax, gm0, step = nseg << 8, rnd.randint(-60000, 60000), rnd.randint(-3, 3)
-                gs, off = rnd.randint(2, 14), rnd.randint(0, nseg << 8)
-                prog += [3, ta, pmax, gm0, step, gs, off]
-                ref_calls.append(("table", t, pmax, gm0, step, gs, off))
+                t, ta, *params = _rand_table(m, rnd, (16, 256), 2)
+                prog += [3, ta, *params]
+                ref_calls.append(("table", t, *params))
         prog.append(0)
         pa = m.alloc(struct.pack(f"<{len(prog)}i", *prog))
         for x in _signals(rnd, 32):
@@ -565,14 +553,9 @@ def test_chain_records_of_every_kind_bit_identical(machine, arith):
                 dm, ds = rnd.randint(-40000, 40000), rnd.randint(10, 16)
                 prog += [8, m.alloc(bytes(4)), bias, ca, cr, dm, ds]
                 calls.append(("env", [0], ca, cr, dm, ds))
-                nseg = rnd.choice((16, 64))
-                t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
-                t.append(t[-1])
-                ta = m.alloc(struct.pack(f"<{nseg + 2}h", *t))
-                pmax, gm0, step = nseg << 8, rnd.randint(-60000, 60000), rnd.randint(-3, 3)
-                gs, off = rnd.randint(4, 14), rnd.randint(0, nseg << 8)
-                prog += [9, ta, bias, pmax, gm0, step, gs, off]
-                calls.append(("table_bias", t, pmax, gm0, step, gs, off))
+                t, ta, *params = _rand_table(m, rnd, (16, 64), 4)
+                prog += [9, ta, bias, *params]
+                calls.append(("table_bias", t, *params))
         prog.append(0)
         pa = m.alloc(struct.pack(f"<{len(prog)}i", *prog))
         for x in _signals(rnd, n):
@@ -598,6 +581,17 @@ def test_chain_records_of_every_kind_bit_identical(machine, arith):
                 m.call_asm(entries["chain"], [ba, n, pa])
                 got = list(struct.unpack(f"<{n}h", m.read(ba, 2 * n)))
                 assert got == ref, f"trial {trial} {[c[0] for c in calls]}"
+
+
+def _rand_table(m, rnd, sizes, gs_min):
+    """A random table (its last value repeated) in emulator RAM and a table record's
+    parameters: (t, t_addr, pmax, gm0, step, gs, off)."""
+    nseg = rnd.choice(sizes)
+    t = [rnd.randint(-32768, 32767) for _ in range(nseg + 1)]
+    t.append(t[-1])
+    ta = m.alloc(struct.pack(f"<{nseg + 2}h", *t))
+    return (t, ta, nseg << 8, rnd.randint(-60000, 60000), rnd.randint(-3, 3),
+            rnd.randint(gs_min, 14), rnd.randint(0, nseg << 8))
 
 
 def _section_record(m, arith, rnd, calls):
@@ -645,39 +639,32 @@ def test_chain_record_set_up_is_what_the_cost_model_charges(machine):
     assert max(loops) == cost.ARM_CHAIN_RECORD_CYCLES["biquad"]
 
 
-def test_chain_class_with_ramps(thumb, machine, arith):
+def test_chain_class_with_ramps(thumb, arith):
     """kernels_thumb.Chain (the engine-facing helper) == reference calls, incl. a gain ramp."""
-    m, _, _ = machine
-    fake_uctypes = types.ModuleType("uctypes")
-    fake_uctypes.addressof = lambda a: m.alloc(a.tobytes())  # arrays live in emulator RAM
-    sys.modules["uctypes"] = fake_uctypes
-    try:
-        rnd = random.Random(41)
-        c = arith.biquad_kernel_coefs(_rand_section(rnd), 2, -1)
-        t = [round(32767 * math.tanh(3 * (i / 64 * 2 - 1))) for i in range(65)] + [0]
-        t[-1] = t[-2]
-        ch = thumb.Chain(64)
-        g = ch.gain(16384, 0, 14)
-        ch.biquad(array("i", c), array("i", [0] * 6))
-        tb = ch.table(array("h", t), 64 << 8, 32768, 0, 15, 1 << 15)
-        ch.biquad(array("i", c), array("i", [0] * 6))
-        s1, s2 = [0] * 6, [0] * 6
-        for blk in range(3):
-            x = [rnd.randint(-20000, 20000) for _ in range(32)]
-            m0, step = (16384, 0) if blk != 1 else (16384, 64)
-            gm0, gstep = (32768, 0) if blk != 2 else (32768, -100)
-            ch.set_ramp(g, m0, step)
-            ch.set_ramp(tb, gm0, gstep)
-            ref = list(x)
-            arith.gain_block(ref, 32, m0, step, 14)
-            arith.biquad_block(ref, 32, c, s1, 0)
-            arith.table_block(ref, 32, t, 64 << 8, gm0, gstep, 15, 1 << 15)
-            arith.biquad_block(ref, 32, c, s2, 0)
-            buf = array("h", x)
-            ch.run(buf, 32)
-            assert list(buf) == ref, f"block {blk}"
-    finally:
-        sys.modules.pop("uctypes", None)
+    rnd = random.Random(41)
+    c = arith.biquad_kernel_coefs(_rand_section(rnd), 2, -1)
+    t = [round(32767 * math.tanh(3 * (i / 64 * 2 - 1))) for i in range(65)] + [0]
+    t[-1] = t[-2]
+    ch = thumb.Chain(64)
+    g = ch.gain(16384, 0, 14)
+    ch.biquad(array("i", c), array("i", [0] * 6))
+    tb = ch.table(array("h", t), 64 << 8, 32768, 0, 15, 1 << 15)
+    ch.biquad(array("i", c), array("i", [0] * 6))
+    s1, s2 = [0] * 6, [0] * 6
+    for blk in range(3):
+        x = [rnd.randint(-20000, 20000) for _ in range(32)]
+        m0, step = (16384, 0) if blk != 1 else (16384, 64)
+        gm0, gstep = (32768, 0) if blk != 2 else (32768, -100)
+        ch.set_ramp(g, m0, step)
+        ch.set_ramp(tb, gm0, gstep)
+        ref = list(x)
+        arith.gain_block(ref, 32, m0, step, 14)
+        arith.biquad_block(ref, 32, c, s1, 0)
+        arith.table_block(ref, 32, t, 64 << 8, gm0, gstep, 15, 1 << 15)
+        arith.biquad_block(ref, 32, c, s2, 0)
+        buf = array("h", x)
+        ch.run(buf, 32)
+        assert list(buf) == ref, f"block {blk}"
 
 
 def test_fast_sections_take_the_short_loops(machine):
@@ -696,9 +683,9 @@ def test_fast_sections_take_the_short_loops(machine):
                         ("fast", ar.biquad_kernel_coefs(q12, 0, 0))):
         c = m.alloc(struct.pack("<12i", *coefs))
         st = m.alloc(24)
+        prog = m.alloc(struct.pack("<4i", 1, c, st, 0))  # one biquad record
         cost["asm", name] = per_sample(
-            lambda n, c=c, st=st: m.call_asm(entries["biquads"], [buf, n | (1 << 16), c, st])[1],
-            32, 96).cycles
+            lambda n, prog=prog: m.call_asm(entries["chain"], [buf, n, prog])[1], 32, 96).cycles
         cost["viper", name] = per_sample(
             lambda n, c=c, st=st: m.call_viper(ev, [buf, n, c, st, 1])[1], 32, 96).cycles
     for impl in ("asm", "viper"):
