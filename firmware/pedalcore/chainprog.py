@@ -5,7 +5,7 @@
 #   [1, c_addr, s_addr]                        biquad_block(buf, n, c, s, 0)
 #   [2, m0, step, sh]                          gain_block(buf, n, m0, step, sh)
 #   [3, t_addr, pmax, gm0, step, gs, off]      table_block(buf, n, t, pmax, gm0, step, gs, off)
-# and on ARM only (kernels_thumb.CHAIN_KINDS):
+# and on ARM only (kernels_thumb.Chain.FULL):
 #   [4, st_addr, c, glo0, slo, ghi0, shi]      tone_block(buf, n, st, c, glo0, slo, ghi0, shi)
 #   [5, slot_addr]                             tap_block(buf, n, slot)
 #   [6, slot_addr, m, sh]                      mix_block(buf, n, slot, m, sh)
@@ -16,7 +16,7 @@ from array import array
 
 
 class ChainProgram:
-    """A run of biquad/gain/table stages executed by ONE kernel call per block.
+    """A run of stages (records above) executed by ONE kernel call per block.
 
     Build once (allocates), then per block call run(buf, n) (no allocation). For a ramping
     gain/table stage write the block's start value and step with set_ramp(slot, v0, step)

@@ -79,7 +79,7 @@ def chain(r0, r1, r2):
     lsl(r1, r1, 1)  # 2n (bytes)
     push({r0, r1, r2})  # frame: [buf, 2n, record]
     cmp(r1, 0)
-    bne(NEXT)
+    bgt(NEXT)  # n <= 0: nothing (a negative n would run ~2^31 samples)
     b(END)
     label(NEXT)
     pop({r0, r1, r2})
@@ -481,7 +481,7 @@ def chain(r0, r1, r2):
     b(TB_GO)
     label(TB_DONE)
     b(NEXT)
-    # ---------------------------------------------------------------- tone (as tone())
+    # ---------------------------------------------------------------- tone (tone)
     label(TN)
     mov(r5, r2)
     add(r5, 28)
@@ -559,7 +559,7 @@ def chain(r0, r1, r2):
     mov(r4, r8)
     str(r4, [r3, 0])
     b(NEXT)
-    # ---------------------------------------------------------------- tap (as tap())
+    # ---------------------------------------------------------------- tap (tap)
     label(TP)
     mov(r5, r2)
     add(r5, 8)
@@ -574,7 +574,7 @@ def chain(r0, r1, r2):
     cmp(r0, r1)
     bcc(TP_LOOP)
     b(NEXT)
-    # ---------------------------------------------------------------- mix (as pmix())
+    # ---------------------------------------------------------------- mix (parallel mix)
     label(MX)
     mov(r5, r2)
     add(r5, 16)
@@ -617,7 +617,7 @@ def chain(r0, r1, r2):
     lsl(r6, r6, 8)
     neg(r6, r6)
     b(MX_STORE)
-    # ---------------------------------------------------------------- delay (as delay())
+    # ---------------------------------------------------------------- delay (delay)
     label(DL)
     mov(r5, r2)
     add(r5, 20)
@@ -648,7 +648,7 @@ def chain(r0, r1, r2):
     pop({r2})
     str(r3, [r2, 0])
     b(NEXT)
-    # ---------------------------------------------------------------- env (as env())
+    # ---------------------------------------------------------------- env (envelope -> bias)
     label(EV)
     mov(r5, r2)
     add(r5, 28)
@@ -898,16 +898,51 @@ def _addr(a):
 
 
 _dropins = DropIns(chain, _addr)
-biquad_block = _dropins.biquad_block
-biquad_cascade_block = _dropins.biquad_cascade_block
-gain_block = _dropins.gain_block
-table_block = _dropins.table_block
-tone_block = _dropins.tone_block
-tap_block = _dropins.tap_block
-mix_block = _dropins.mix_block
-delay_block = _dropins.delay_block
-env_block = _dropins.env_block
-table_bias_block = _dropins.table_bias_block
+
+
+# plain functions, not bound methods: calling a bound method with more than four arguments
+# asks the heap for its argument array (py/objboundmeth.c); obj.method(...) does not
+
+
+def biquad_block(buf, n, c, s, o):
+    _dropins.biquad_block(buf, n, c, s, o)
+
+
+def biquad_cascade_block(buf, n, c, s, nsec):
+    _dropins.biquad_cascade_block(buf, n, c, s, nsec)
+
+
+def gain_block(buf, n, m0, step, s):
+    return _dropins.gain_block(buf, n, m0, step, s)
+
+
+def table_block(buf, n, t, pmax, gm0, step, gs, off):
+    return _dropins.table_block(buf, n, t, pmax, gm0, step, gs, off)
+
+
+def tone_block(buf, n, st, c, glo0, slo, ghi0, shi):
+    return _dropins.tone_block(buf, n, st, c, glo0, slo, ghi0, shi)
+
+
+def tap_block(buf, n, slot):
+    _dropins.tap_block(buf, n, slot)
+
+
+def mix_block(buf, n, slot, m, s):
+    _dropins.mix_block(buf, n, slot, m, s)
+
+
+def delay_block(buf, n, ring, st, d, mask):
+    _dropins.delay_block(buf, n, ring, st, d, mask)
+
+
+def env_block(buf, n, st, ca, cr, dm, ds, bias):
+    _dropins.env_block(buf, n, st, ca, cr, dm, ds, bias)
+
+
+def table_bias_block(buf, n, t, pmax, gm0, step, gs, off, bias):
+    return _dropins.table_bias_block(buf, n, t, pmax, gm0, step, gs, off, bias)
+
 
 _MP = array("i", [0, 0, 0, 0, 0])  # mixer parameters
 

@@ -404,10 +404,26 @@ except ImportError:  # a port without uctypes: then only the engine's viper path
 
 
 _dropins = DropIns(chain, _addr)  # the records this chain runs: biquads, gain, table
-biquad_block = _dropins.biquad_block
-biquad_cascade_block = _dropins.biquad_cascade_block
-gain_block = _dropins.gain_block
-table_block = _dropins.table_block
+
+
+# plain functions, not bound methods: calling a bound method with more than four arguments
+# asks the heap for its argument array (py/objboundmeth.c); obj.method(...) does not
+
+
+def biquad_block(buf, n, c, s, o):
+    _dropins.biquad_block(buf, n, c, s, o)
+
+
+def biquad_cascade_block(buf, n, c, s, nsec):
+    _dropins.biquad_cascade_block(buf, n, c, s, nsec)
+
+
+def gain_block(buf, n, m0, step, s):
+    return _dropins.gain_block(buf, n, m0, step, s)
+
+
+def table_block(buf, n, t, pmax, gm0, step, gs, off):
+    return _dropins.table_block(buf, n, t, pmax, gm0, step, gs, off)
 
 
 class Chain(ChainProgram):

@@ -373,8 +373,32 @@ def test_io_kernels_bit_identical(thumb, blockio_ref):
             assert dst_g == dst_r
 
 
+def test_drop_ins_end_their_program(thumb, arith):
+    """The drop-ins share one program array: after a longer record (the biased table's 9
+    words, its gm0 and off set to 2 so that the words after a gain or a table record would
+    read as a gain record of mantissa 0) a shorter one runs alone, as the reference."""
+    rnd = random.Random(19)
+    t = [rnd.randint(-32768, 32767) for _ in range(17)]
+    t.append(t[-1])
+    ta, bias = array("h", t), array("i", [300] * 8)
+    for call in (lambda k, b: k.gain_block(b, 8, 20000, 3, 14),
+                 lambda k, b: k.table_block(b, 8, ta if k is thumb else t, 16 << 8, 30000, 0,
+                                            12, 2048)):
+        x = [rnd.randint(-20000, 20000) for _ in range(8)]
+        got, ref = array("h", x), list(x)
+        thumb.table_bias_block(array("h", x), 8, ta, 16 << 8, 2, 0, 12, 2, bias)
+        call(thumb, got)
+        call(arith, ref)
+        assert list(got) == ref and any(ref)
+
+
 def test_zero_length_blocks_are_noops(thumb):
     buf = array("h", [123, -5])
+    for n in (0, -1):  # a negative n is no block either (arith's range() runs none)
+        assert thumb.gain_block(buf, n, 100, 1, 3) == 100
+        thumb.tap_block(buf, n, array("h", [9, 9]))
+        thumb.env_block(buf, n, array("i", [0]), 100, 100, 1, 0, array("i", [7, 7]))
+    assert list(buf) == [123, -5]
     thumb.biquad_block(buf, 0, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 0)
     thumb.biquad_cascade_block(buf, 0, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 1)
     thumb.biquad_cascade_block(buf, 2, array("i", [1 << 12] + [0] * 11), array("i", [0] * 6), 0)

@@ -258,7 +258,8 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH, block: int | No
     if impl == "viper":
         return calls * float(a.get("dispatch_cycles_per_call", 0.0)) / block
     total = INTERP_CYCLES[arch]
-    if impl != "thumb":  # asm_xtensa: one chain (if any) and a call per other op
+    if impl != "thumb":  # asm_xtensa: its chain's set-up (11 records, counted once) and a
+        # call per other op
         total += float((a.get("xtensa_chain") or {}).get("per_block_cycles", 0.0))
         total += (calls - 1) * EXTRA_CALL_PASSTHROUGH_SAMPLES * a["anchor"]["passthrough"]
         return total / block
