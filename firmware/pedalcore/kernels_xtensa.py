@@ -33,7 +33,6 @@
 # program each); every other kernel (env, biased table, tone, tap, mix, delay, fades, peak)
 # is re-exported from kernels.py (viper).
 import micropython
-from array import array
 try:
     from pedalcore.chainprog import ChainProgram, DropIns
 except ImportError:
