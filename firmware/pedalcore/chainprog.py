@@ -14,6 +14,10 @@
 #   [9, t_addr, bias_addr, pmax, gm0, step, gs, off]  table_bias_block(.., bias)
 from array import array
 
+# int32 words of a record per engine op kind (the .pedal stage kind); a cascade (2) takes 3
+# per section, a table fed by an env_bias one more
+_OP_WORDS = {1: 4, 3: 7, 4: 7, 5: 2, 6: 4, 7: 7, 8: 5}
+
 
 class ChainProgram:
     """A run of stages (records above) executed by ONE kernel call per block.
@@ -39,6 +43,47 @@ class ChainProgram:
             self.prog[self.len] = w
             self.len += 1
         self.prog[self.len] = 0  # end marker
+
+    @classmethod
+    def for_ops(cls, run, bias):
+        """A program of the engine's ops ``run`` (engine._Op, kinds as in the .pedal: 1 gain,
+        2 a cascade of ``a`` sections, 3 table (``e``: fed by an env_bias, reading ``bias``), 4
+        env_bias, 5 tap, 6 mix, 7 tone, 8 delay), and the (op, word) pairs whose ramp words
+        the engine rewrites when a knob moves. Setup time: allocates."""
+        words = 1
+        for o in run:
+            words += 3 * o.a if o.kind == 2 else _OP_WORDS[o.kind] + (o.kind == 3 and o.e)
+        ch = cls(words)
+        subs = []
+        for o in run:
+            kind = o.kind
+            if kind == 2:
+                ch.cascade(o.arr, o.st, o.a)
+            elif kind == 1:
+                subs.append((o, ch.gain(o.cur, 0, o.a)))
+            elif kind == 3 and o.e:
+                subs.append((o, ch.table_bias(o.arr, bias, o.a, o.cur, 0, o.c, o.d)))
+            elif kind == 3:
+                subs.append((o, ch.table(o.arr, o.a, o.cur, 0, o.c, o.d)))
+            elif kind == 4:
+                ch.env(o.st, bias, o.a, o.b, o.c, o.d)
+            elif kind == 7:
+                subs.append((o, ch.tone(o.st, o.a)))
+            elif kind == 5:
+                ch.tap(o.arr)
+            elif kind == 6:
+                ch.mix(o.arr, o.a, o.b)
+            else:  # 8, delay
+                ch.delay(o.arr, o.st, o.a, o.b)
+        return ch, subs
+
+    def cascade(self, c, s, nsec):
+        """nsec sections: coefs c[12k:12k+12], states s[6k:6k+6] (one record each)."""
+        self.keep.append((c, s))
+        ca = self.addr(c)
+        sa = self.addr(s)
+        for k in range(nsec):
+            self._put((1, ca + 48 * k, sa + 24 * k))
 
     def biquad(self, c, s):
         self.keep.append((c, s))

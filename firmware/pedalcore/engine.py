@@ -243,35 +243,8 @@ class Engine:
     def _make_chain(self, run, chain_cls):
         op = _Op(CHAIN, None)
         subs = []  # (gain/table/tone op, index of its first (start value, step) word)
-        if chain_cls is not None:  # asm chain(): records hold addresses, one per section
-            words = 1
-            for o in run:
-                words += 3 * o.a if o.kind == 2 else _RECORD_WORDS[o.kind] + (o.kind == 3 and o.e)
-            ch = chain_cls(words)
-            for o in run:
-                kind = o.kind
-                if kind == 2:
-                    ca = K._addr(o.arr)
-                    sa = K._addr(o.st)
-                    ch.keep.append((o.arr, o.st))
-                    for k in range(o.a):
-                        ch._put((1, ca + 48 * k, sa + 24 * k))
-                elif kind == 1:
-                    subs.append((o, ch.gain(o.cur, 0, o.a)))
-                elif kind == 3 and o.e:
-                    subs.append((o, ch.table_bias(o.arr, self.bias, o.a, o.cur, 0, o.c, o.d)))
-                elif kind == 3:
-                    subs.append((o, ch.table(o.arr, o.a, o.cur, 0, o.c, o.d)))
-                elif kind == 4:
-                    ch.env(o.st, self.bias, o.a, o.b, o.c, o.d)
-                elif kind == 7:
-                    subs.append((o, ch.tone(o.st, o.a)))
-                elif kind == 5:
-                    ch.tap(o.arr)
-                elif kind == 6:
-                    ch.mix(o.arr, o.a, o.b)
-                else:  # 8, DELAY
-                    ch.delay(o.arr, o.st, o.a, o.b)
+        if chain_cls is not None:  # asm chain(): records hold addresses
+            ch, subs = chain_cls.for_ops(run, self.bias)
             op.arr = ch.prog
             op.st = ch  # keeps the arrays alive
             op.f = 1
@@ -508,11 +481,6 @@ class Engine:
         if wd or wt:
             k.xfade_block(buf, self.dry, n, wd, (wt - wd) >> sh)
             self.wet_dry = wt
-
-
-# int32 words of an asm chain record per stage kind (pedalcore/chainprog.py); a cascade takes
-# 3 per section, a table fed by an env_bias one more
-_RECORD_WORDS = {1: 4, 3: 7, 4: 7, 5: 2, 6: 4, 7: 7, 8: 5}
 
 
 def _chain_class():
