@@ -61,7 +61,8 @@ def _one_line(d: dict) -> str:
                    "(atomically, only by a model that passed the sanity check), never an "
                    "input.")
 @click.option("--budget", type=float, default=None,
-              help="Max CPU cycles per sample (firmware cost model; default 1302: half of an "
+              help="Max CPU cycles per sample (firmware cost model: the kernels, the block "
+                   "I/O and the engine's estimated per-block work; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz, whatever --rate; at a lower rate the chip "
                    "has more cycles per sample: e.g. --budget 1953 at 32 kHz).")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
