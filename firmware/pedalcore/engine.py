@@ -60,6 +60,8 @@ def _pick_kernels():
         try:
             use_kernels(kind)
             return
+        except MemoryError:  # not a missing emitter: say what it is
+            raise
         except Exception:  # no asm_thumb / asm_xtensa .mpy / native emitter on this port
             pass
     raise ImportError("no viper in this MicroPython")

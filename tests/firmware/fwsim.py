@@ -143,6 +143,18 @@ _e.Engine = _AtBlock
 """
 
 
+def run_micropython_code(code: str, slot: Path, heapsize: str = "2M") -> str:
+    """Run ``code`` on the MicroPython unix port with the slot's ``pedalcore`` importable;
+    its stdout (an AssertionError with both streams if it fails)."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = str(slot)
+    p = subprocess.run([micropython_executable(), "-X", f"heapsize={heapsize}", "-c", code],
+                       capture_output=True, text=True, env=env, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError(f"micropython failed:\n{p.stdout}\n{p.stderr}")
+    return p.stdout
+
+
 def run_fw(tmp: Path, slot: Path, input_wav: Path | None, *, stdin: str | bytes = "",
            script: str | None = None, settings: Path | None = None, realtime: str = "0",
            at_end: str = "stop", extra_env: dict | None = None, heapsize: str = "512k",

@@ -18,6 +18,7 @@ from fwsim import (
     pedal_model,
     read_wav16,
     run_fw,
+    run_micropython_code,
     write_wav16,
 )
 from pedaltool.pedal.quantise import quantise
@@ -102,18 +103,36 @@ def four_table_model():
     return PedalModel(stages, 48000, name="four tables")
 
 
-def test_a_four_table_model_loads_in_a_tight_heap(tmp_path):
+def test_a_four_table_model_holds_its_tables_once(tmp_path):
     """The reader unpacked each table to a tuple and the engine copied it into a padded array,
     so a table sat in the heap three times over: this model then failed to load in a 200 KB
-    heap (the unix port's 64-bit objects). It needs 192 KB in the working tree and 196 KB in
-    a clean clone of it (2026-12-07; why the two differ is not known); 4 KB more while the
-    asm chain's program was built in engine.py, when a clean clone failed here. The
-    output also checks that the padded table the reader now hands over is the one the host
-    runs."""
+    heap (the unix port's 64-bit objects). Measured directly: loading the file takes its
+    tables' bytes and little more, and the engine adds less than one more copy of them
+    (2026-12-07: 10656 and 7072 bytes for 8208 bytes of tables). A run with a fixed tight
+    heap measured this only through where the heap's edge fell, which moved by kilobytes with
+    the length of the temp path. The output also checks that the padded table the reader
+    hands over is the one the host runs."""
     model = four_table_model()
     slot = make_slot(tmp_path, {"a.pedal": pedal_bytes(model)})
+    out = run_micropython_code(f"""
+import gc
+from pedalcore import engine, pedalfile
+gc.collect()
+a0 = gc.mem_alloc()
+p = pedalfile.load({str(slot / "bank" / "a.pedal")!r})
+gc.collect()
+a1 = gc.mem_alloc()
+e = engine.Engine(p, 32)
+gc.collect()
+a2 = gc.mem_alloc()
+print(a1 - a0, a2 - a1, sum(2 * len(st.table) for st in p.stages if st.table is not None))
+""", slot)
+    load, eng, tables = map(int, out.split())
+    assert tables == 4 * 2 * 1026  # four padded 1024-segment tables
+    assert tables <= load < tables + 4096, (load, tables)
+    assert eng < tables, (eng, tables)
     x = di_signal(4800)
-    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x), heapsize="200k")
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", x))
     assert r.returncode == 0, r.stderr
     assert r.final["fault"] is None, (r.final["fault"], r.tagged("err"))
     host = simulate(quantise(model), x, knobs_at_mid(), block=BLOCK, prewarm=True)

@@ -340,3 +340,28 @@ def test_a_loaded_model_starts_from_its_rest_on_the_pedal_and_the_host(tmp_path)
             assert np.array_equal(y_fw, simulate(q, xx, gate_dbfs=gate, prewarm=True))
             assert np.array_equal(y_fw, simulate(q, xx, engine="reference", gate_dbfs=gate,
                                                  prewarm=True))
+
+
+def test_a_memory_error_while_picking_kernels_is_said_as_one(monkeypatch):
+    """A MemoryError while importing a kernel module is not a port without the native
+    emitter: the engine lets it through instead of saying "no viper in this MicroPython" (a
+    tight heap on the unix port read as a missing emitter, a review)."""
+    import sys
+    import types
+
+    engine = fw_module("engine")
+
+    def out_of_memory(kind):
+        raise MemoryError("memory allocation failed")
+
+    monkeypatch.setitem(sys.modules, "micropython", types.ModuleType("micropython"))
+    monkeypatch.setattr(engine, "use_kernels", out_of_memory)
+    with pytest.raises(MemoryError):
+        engine._pick_kernels()
+
+    def no_emitter(kind):
+        raise ImportError(kind)
+
+    monkeypatch.setattr(engine, "use_kernels", no_emitter)
+    with pytest.raises(ImportError, match="no viper"):
+        engine._pick_kernels()
