@@ -98,6 +98,10 @@ def test_with_envelope_keeps_the_eq_and_respects_the_budget():
     assert S.with_envelope(env, 1e9) is None  # has envelopes already
     mix = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), 1e9)
     assert mix.name.startswith("wh+mix+env-") and mix.mix and mix.env
+    # at the default budget only the plain wh has room for the envelopes (docs/fitting.md,
+    # Method step 5): the others are grown to the budget, dispatch included
+    for flavour in ("wh+mix", "wh2+cab", "wh3"):
+        assert S.with_envelope(S.grow(flavour, S.DEFAULT_BUDGET), S.DEFAULT_BUDGET) is None
     assert S.with_envelope(S.baseline_structure(), 1e9) is None
 
 
