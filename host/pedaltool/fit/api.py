@@ -185,9 +185,10 @@ class FitResult:
             "post_eq_polished": self.post_eq_polished,
             # floats whatever the option gave (a default budget was an int, --budget a float)
             "cycles_per_sample": self.cycles, "budget": float(self.budget), "arch": self.arch,
-            # the engine's kernel calls per block on the RP2040, and its share there (kernels,
-            # I/O and the estimated dispatch: pedal.cost.rp2040_share_estimate)
-            "kernel_calls_per_block": pedal_cost.kernel_calls(self.qpedal.stages),
+            # the engine's kernel calls per block on the fit's arch, and the share of an
+            # RP2040 the model takes (kernels, I/O and the estimated dispatch:
+            # pedal.cost.rp2040_share_estimate)
+            "kernel_calls_per_block": pedal_cost.kernel_calls(self.qpedal.stages, self.arch),
             "rp2040_share_est": pedal_cost.rp2040_share_estimate(self.qpedal),
             "device": self.score.as_dict(), "float": self.float_score.as_dict(),
             "device_vs_float_esr": self.device_vs_float_esr, "idle_dbfs": self.idle_dbfs,

@@ -20,7 +20,7 @@ import datetime
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from pedaltool.errors import PedaltoolError
@@ -92,6 +92,33 @@ def _load(path: str) -> dict:
     return json.loads(p.read_text())
 
 
+def _stage_keys(stages) -> list[tuple[str, object]]:
+    """(cost key, stage) per stage: the kernel each runs on, a ``table`` right after an
+    ``env_bias`` as ``table_bias`` (the biased table kernel); CostModelError on an unknown
+    kind. ``stages``: a model or an iterable as :func:`cycles_per_sample` takes."""
+    if hasattr(stages, "stages"):
+        stages = stages.stages
+    out = []
+    prev = ""
+    for st in stages:
+        kind = _kind(st)
+        key = STAGE_KEYS.get(kind)
+        if key is None:
+            raise CostModelError(f"cost model: unknown stage kind {kind!r}")
+        out.append(("table_bias" if key == "table" and prev == "env_bias" else key, st))
+        prev = kind
+    return out
+
+
+def _impl(arch: str, impl: str | None) -> str:
+    """The kernel implementation: ``impl``, else the arch's default (what its engine runs)."""
+    arches = cost_data()["arches"]
+    if arch not in arches:
+        raise CostModelError(f"cost model: unknown arch {arch!r} (have "
+                             f"{', '.join(sorted(arches))})")
+    return impl or arches[arch]["default_impl"]
+
+
 def cost_data(path: Path | None = None) -> dict:
     """The measured data (dict): date, machine, method and per-arch per-stage cycles."""
     return _load(str(path or COST_DATA))
@@ -104,12 +131,8 @@ def stage_costs(arch: str = DEFAULT_ARCH, impl: str | None = None) -> dict[str, 
     viper for the rest), ``"xtensa"`` (kernels_xtensa.py asm on xtensawin: biquads, gain,
     table; viper for the rest) or None = the arch's default (what the engine runs there).
     """
-    data = cost_data()
-    a = data["arches"].get(arch)
-    if a is None:
-        raise CostModelError(f"cost model: unknown arch {arch!r} (have "
-                             f"{', '.join(sorted(data['arches']))})")
-    impl = impl or a["default_impl"]
+    impl = _impl(arch, impl)
+    a = cost_data()["arches"][arch]
     if impl not in a["impls"]:
         raise CostModelError(f"cost model: no {impl!r} kernels measured for {arch}")
     costs = dict(a["impls"].get("viper", {}))
@@ -130,36 +153,24 @@ def cycles_per_sample(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | No
     interpreter work of the engine's kernel calls amortised over ``block`` samples
     (:func:`dispatch_cycles_per_sample`): what the fitter's budget bounds.
     """
-    if hasattr(stages, "stages"):
-        stages = stages.stages
-    stages = list(stages)
+    keyed = _stage_keys(stages)
+    impl = _impl(arch, impl)
     costs = stage_costs(arch, impl)
-    a = cost_data()["arches"][arch]
-    io = a.get("io_per_sample", {})
-    total = float(io.get(impl or a["default_impl"], io.get("viper", 0.0)))
+    io = cost_data()["arches"][arch].get("io_per_sample", {})
+    total = float(io.get(impl, io.get("viper", 0.0)))
     if include_dispatch:
-        total += dispatch_cycles_per_sample(stages, arch, block, impl)
-    prev = ""
-    for st in stages:
-        kind = _kind(st)
-        key = STAGE_KEYS.get(kind)
-        if key is None:
-            raise CostModelError(f"cost model: unknown stage kind {kind!r}")
-        if key == "table" and prev == "env_bias" and "table_bias" in costs:
-            key = "table_bias"
+        total += dispatch_cycles_per_sample([st for _, st in keyed], arch, block, impl)
+    for key, st in keyed:
         if key == "biquad" and _params(st) is not None:
             key = biquad_cost_key(_params(st))  # a quantised section: fast path or not
             if key not in costs:
                 key = "biquad"
-        if key not in costs:
-            # not measured (kernel missing): charge the dearest measured stage, never less
-            total += max(costs.values())
-        else:
-            total += costs[key]
-        prev = kind
+        # not measured (kernel missing): charge the dearest measured stage, never less
+        total += costs[key] if key in costs else max(costs.values())
     return total
 
 
+@cache
 def default_block(arch: str) -> int:
     """Samples per engine block on ``arch``: the smallest ``block_frames`` of the board
     profiles (boards/*.toml) for that arch, else DEFAULT_BLOCK."""
@@ -181,7 +192,7 @@ def default_block(arch: str) -> int:
 def chains_everything(arch: str = DEFAULT_ARCH, impl: str | None = None) -> bool:
     """True where the engine runs a whole model as ONE chain() call per block: the ARM asm
     kernels (kernels_thumb's chain holds every stage kind; engine._make_chains)."""
-    return (impl or cost_data()["arches"][arch]["default_impl"]) == "thumb"
+    return _impl(arch, impl) == "thumb"
 
 
 def kernel_calls(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | None = None) -> int:
@@ -189,17 +200,16 @@ def kernel_calls(stages: Iterable, arch: str = DEFAULT_ARCH, impl: str | None = 
     kernels, one for the whole model. Elsewhere a run of consecutive biquad/dcblock sections
     is one cascade op, and a run of >= 2 consecutive cascade/gain/table ops (a table not fed
     by an env_bias) is one chain call (engine.py CHAIN op); every other stage is a call."""
-    stages = list(stages)
+    keys = [key for key, _ in _stage_keys(stages)]
     if chains_everything(arch, impl):
-        return min(len(stages), 1)
+        return min(len(keys), 1)
     chainable = []  # one entry per engine op: can it join a chain?
     prev = ""
-    for st in stages:
-        key = STAGE_KEYS.get(_kind(st), _kind(st))
+    for key in keys:
         key = "biquad" if key.startswith("biquad") else key
         if not (key == "biquad" and prev == "biquad"):
-            chainable.append(key in ("biquad", "gain") or (key == "table" and prev != "env_bias"))
-        prev = key if key == "biquad" else _kind(st)
+            chainable.append(key in ("biquad", "gain", "table"))
+        prev = key
     calls = 0
     run = 0
     for c in chainable:
@@ -246,15 +256,13 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH, block: int | No
     chain's set-up and EXTRA_CALL_PASSTHROUGH_SAMPLES passthrough samples per further call.
     Viper: cost_data.json's ``dispatch_cycles_per_call`` per call.
     """
-    if hasattr(stages, "stages"):
-        stages = stages.stages
-    stages = list(stages)
-    if not stages:
+    keyed = _stage_keys(stages)
+    if not keyed:
         return 0.0
     a = cost_data()["arches"][arch]
-    impl = impl or a["default_impl"]
+    impl = _impl(arch, impl)
     block = block or default_block(arch)
-    calls = kernel_calls(stages, arch, impl)
+    calls = kernel_calls([st for _, st in keyed], arch, impl)
     if impl == "viper":
         return calls * float(a.get("dispatch_cycles_per_call", 0.0)) / block
     total = INTERP_CYCLES[arch]
@@ -264,16 +272,8 @@ def dispatch_cycles_per_sample(stages, arch: str = DEFAULT_ARCH, block: int | No
         total += (calls - 1) * EXTRA_CALL_PASSTHROUGH_SAMPLES * a["anchor"]["passthrough"]
         return total / block
     total += ARM_CHAIN_ENTRY_CYCLES
-    prev = ""
-    for st in stages:
-        key = STAGE_KEYS.get(_kind(st), _kind(st))
-        key = "biquad" if key.startswith("biquad") else key
-        if key == "table" and prev == "env_bias":
-            key = "table_bias"
-        if key not in ARM_CHAIN_RECORD_CYCLES:
-            raise CostModelError(f"cost model: unknown stage kind {_kind(st)!r}")
-        total += ARM_CHAIN_RECORD_CYCLES[key]
-        prev = _kind(st)
+    for key, _ in keyed:
+        total += ARM_CHAIN_RECORD_CYCLES["biquad" if key.startswith("biquad") else key]
     return total / block
 
 
