@@ -85,10 +85,6 @@ class ChainProgram:
         for k in range(nsec):
             self._put((1, ca + 48 * k, sa + 24 * k))
 
-    def biquad(self, c, s):
-        self.keep.append((c, s))
-        self._put((1, self.addr(c), self.addr(s)))
-
     def gain(self, m0, step, sh):
         slot = self.len + 1
         self._put((2, m0, step, sh))

@@ -361,16 +361,13 @@ class Engine:
                         t = sub.tgt
                         prog[w] = c
                         if sub.kind == 7:  # TONE: glo0, slo, ghi0, shi (as tone_block's)
-                            c2 = sub.cur2
-                            prog[w + 2] = c2
-                            if c == t and c2 == sub.tgt2:
+                            prog[w + 2] = sub.cur2
+                            if c == t and sub.cur2 == sub.tgt2:
                                 prog[w + 1] = 0
                                 prog[w + 3] = 0
                             else:
-                                t2 = arith.glide_end(c2, sub.tgt2, sub.left)
-                                sub.cur2 = t2
+                                prog[w + 3] = _glide_step2(sub, sh)
                                 prog[w + 1] = _glide_step(sub, sh)
-                                prog[w + 3] = arith.ramp_step(c2, t2, sh)
                                 busy = 1
                         elif c == t:
                             prog[w + 1] = 0
@@ -405,10 +402,8 @@ class Engine:
                 if c == op.tgt and c2 == op.tgt2:
                     k.tone_block(buf, n, op.st, op.a, c, 0, c2, 0)
                 else:
-                    t2 = arith.glide_end(c2, op.tgt2, op.left)  # (before the step: same left)
-                    op.cur2 = t2
-                    k.tone_block(buf, n, op.st, op.a, c, _glide_step(op, sh), c2,
-                                 arith.ramp_step(c2, t2, sh))
+                    s2 = _glide_step2(op, sh)
+                    k.tone_block(buf, n, op.st, op.a, c, _glide_step(op, sh), c2, s2)
             elif kind == 5:  # TAP
                 k.tap_block(buf, n, op.arr)
             elif kind == 6:  # MIX
@@ -505,6 +500,15 @@ def _glide_step(op, sh):
     t = arith.glide_end(c, op.tgt, op.left)
     op.left -= 1
     op.cur = t
+    return arith.ramp_step(c, t, sh)
+
+
+def _glide_step2(op, sh):
+    """The tone's second glide (``cur2`` to ``tgt2``) for one block, as _glide_step: call it
+    first, so that both glides see the same ``op.left``."""
+    c = op.cur2
+    t = arith.glide_end(c, op.tgt2, op.left)
+    op.cur2 = t
     return arith.ramp_step(c, t, sh)
 
 

@@ -53,21 +53,10 @@ except ImportError:
 #   r8 x1, r9 x2, r10 y1, r11 y2, r12 e1, lr e2 (state lives in high registers for the block).
 #
 # The model's stages in ONE call per block (the interpreter's per-call cost is larger than the
-# kernels at small blocks, see docs/performance.md). prog: array('i') of records, ended by 0:
-#   [1, c_addr, s_addr]                        biquad_block(buf, n, c, s, 0)
-#   [2, m0, step, sh]                          gain_block(buf, n, m0, step, sh)
-#   [3, t_addr, pmax, gm0, step, gs, off]      table_block(buf, n, t, pmax, gm0, step, gs, off)
-#   [4, st_addr, c, glo0, slo, ghi0, shi]      tone_block(buf, n, st, c, glo0, slo, ghi0, shi)
-#   [5, slot_addr]                             tap_block(buf, n, slot)
-#   [6, slot_addr, m, sh]                      mix_block(buf, n, slot, m, sh)
-#   [7, ring_addr, st_addr, d, mask]           delay_block(buf, n, ring, st, d, mask)
-#   [8, st_addr, bias_addr, ca, cr, dm, ds]    env_block(buf, n, st, ca, cr, dm, ds, bias)
-#   [9, t_addr, bias_addr, pmax, gm0, step, gs, off]
-#                                              table_bias_block(buf, n, t, pmax, gm0, step, gs,
-#                                              off, bias)
-# Addresses come from uctypes.addressof(array). The records are read-only here: the caller
-# writes m0/step (gm0/step, glo0/slo/ghi0/shi) when a knob ramps, exactly as it would pass
-# them.
+# kernels at small blocks, see docs/performance.md). prog: array('i') of records, kinds 1-9,
+# ended by 0; their layouts are pedalcore/chainprog.py's (the handlers below read them at
+# the byte offsets 4 x word). The records are read-only here: the caller writes the ramps'
+# start values and steps when a knob moves, exactly as it would pass them.
 # Conditional branches reach +-256 bytes on the M0+: far targets go through a `b`.
 @micropython.asm_thumb
 def chain(r0, r1, r2):

@@ -50,11 +50,8 @@ except ImportError:
             from arith import *  # noqa: F401,F403
 
 
-# prog: array('i') of records, ended by 0 (any op other than 1, 2, 3 ends it):
-#   [1, c_addr, s_addr]                        biquad_block(buf, n, c, s, 0)
-#   [2, m0, step, sh]                          gain_block(buf, n, m0, step, sh)
-#   [3, t_addr, pmax, gm0, step, gs, off]      table_block(buf, n, t, pmax, gm0, step, gs, off)
-# Addresses come from uctypes.addressof(array) (set-up time). The records are read-only here.
+# prog: array('i') of records 1-3 (biquad, gain, table; their layouts are
+# pedalcore/chainprog.py's), ended by 0 (any other op ends it). The records are read-only here.
 #
 # Biquad sample loop (y = sat16((H + 2048) >> 12), H = hi + (lo >> 14), arith.biquad_sample):
 #   a2 sample ptr, a3 end, a4 coefficient ptr, a5 x then y, a6 x1, a7 x2, a8 y1, a9 y2,

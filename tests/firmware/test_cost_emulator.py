@@ -671,9 +671,9 @@ def test_chain_class_with_ramps(thumb, arith):
     t[-1] = t[-2]
     ch = thumb.Chain(64)
     g = ch.gain(16384, 0, 14)
-    ch.biquad(array("i", c), array("i", [0] * 6))
+    ch.cascade(array("i", c), array("i", [0] * 6), 1)
     tb = ch.table(array("h", t), 64 << 8, 32768, 0, 15, 1 << 15)
-    ch.biquad(array("i", c), array("i", [0] * 6))
+    ch.cascade(array("i", c), array("i", [0] * 6), 1)
     s1, s2 = [0] * 6, [0] * 6
     for blk in range(3):
         x = [rnd.randint(-20000, 20000) for _ in range(32)]
