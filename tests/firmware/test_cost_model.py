@@ -189,3 +189,36 @@ def test_off_arm_the_dispatch_is_the_interpreter_and_a_call_per_op():
         cost.kernel_calls(wh, "armv6m", "viper") * per_call / 32)
     for arch in ("armv6m", "armv7emsp", "xtensawin"):
         assert S.within_budget(S.DEFAULT_BUDGET, arch), arch
+
+
+def test_kernel_calls_count_what_the_firmware_engine_builds():
+    """cost.kernel_calls (off ARM) against the firmware Engine's own ops for real models:
+    the engine under CPython chains with arith.chain_block, the same runs of biquads, gains
+    and tables as the ESP32's asm chain and the viper one."""
+    import numpy as np
+    from fwref import every_kind_pedal, eleven_stage_pedal, fw_import
+    from pedaltool.pedal import model as M
+    from pedaltool.pedal.accuracy import biquad_stage, rbj
+    from pedaltool.pedal.fileformat import to_bytes
+    from pedaltool.pedal.quantise import quantise
+
+    engine = fw_import("engine")
+    pf = fw_import("pedalfile")
+    xs = np.linspace(-1.0, 1.0, 65)
+    peak = biquad_stage(*rbj("peak", 700, 48000, 0.8, 6))
+    table = M.TableStage(1.0, -1.0, 1.0, np.tanh(2 * xs))
+    models = [
+        [M.DelayStage(5), peak, table, peak, M.ToneStage(900, 12), M.GainStage(-3.0)],
+        [M.GainStage(2.0), M.EnvBiasStage(5.0, 80.0, -0.5), table, peak, peak],
+        [M.TapStage(1), peak, table, M.MixStage(1, 0.3), M.DcBlockStage(8.0), M.GainStage(1.0)],
+        [peak], [M.ToneStage(900, 12)],
+    ]
+    pedals = [pf.parse(to_bytes(quantise(M.PedalModel(st, 48000, name="k")))) for st in models]
+    pedals += [every_kind_pedal(), eleven_stage_pedal()]
+    names = {v: k.lower() for k, v in vars(pf).items()
+             if k.isupper() and isinstance(v, int) and k in (
+                 "GAIN", "BIQUAD", "TABLE", "ENV_BIAS", "TAP", "MIX", "TONE", "DELAY",
+                 "DCBLOCK")}
+    for p in pedals:
+        kinds = [names[st.kind] for st in p.stages]
+        assert len(engine.Engine(p, 32).ops) == cost.kernel_calls(kinds, "xtensawin"), kinds
