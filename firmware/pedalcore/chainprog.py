@@ -22,11 +22,13 @@ _OP_WORDS = {1: 4, 3: 7, 4: 7, 5: 2, 6: 4, 7: 7, 8: 5}
 class ChainProgram:
     """A run of stages (records above) executed by ONE kernel call per block.
 
-    Build once (allocates), then per block call run(buf, n) (no allocation). For a ramping
-    gain/table stage write the block's start value and step with set_ramp(slot, v0, step)
-    (slot = the index returned when the stage was added), as you would pass them to
-    gain_block/table_block. Keeps references to the arrays it points at. A kernel module
-    subclasses it with addr(array) -> address and run(buf, n).
+    Build once, then per block call run(buf, n). For a ramping gain/table stage write the
+    block's start value and step with set_ramp(slot, v0, step) (slot = the index returned
+    when the stage was added), as you would pass them to gain_block/table_block. The record
+    methods write ints into the preallocated program and allocate nothing (DropIns uses
+    them per call); the program points at arrays, which its builder keeps alive (for_ops
+    keeps its ops). A kernel module subclasses it with addr(array) -> address and
+    run(buf, n).
     """
 
     FULL = False  # True: the kernel runs every record kind above, not just 1-3
@@ -36,13 +38,19 @@ class ChainProgram:
         self.len = 0
         self.keep = []
 
-    def _put(self, words):
-        if self.len + len(words) + 1 > len(self.prog):
+    def reset(self):
+        """An empty program (its arrays stay as they are)."""
+        self.len = 0
+        self.prog[0] = 0
+
+    def _room(self, words):
+        """The index of a new record of ``words`` ints, the end marker written after it."""
+        i = self.len
+        if i + words + 1 > len(self.prog):
             raise ValueError("chain program full")
-        for w in words:
-            self.prog[self.len] = w
-            self.len += 1
-        self.prog[self.len] = 0  # end marker
+        self.len = i + words
+        self.prog[i + words] = 0
+        return i
 
     @classmethod
     def for_ops(cls, run, bias):
@@ -54,6 +62,7 @@ class ChainProgram:
         for o in run:
             words += 3 * o.a if o.kind == 2 else _OP_WORDS[o.kind] + (o.kind == 3 and o.e)
         ch = cls(words)
+        ch.keep.append(run)  # (the ops hold the arrays the records point at)
         subs = []
         for o in run:
             kind = o.kind
@@ -77,53 +86,95 @@ class ChainProgram:
                 ch.delay(o.arr, o.st, o.a, o.b)
         return ch, subs
 
-    def cascade(self, c, s, nsec):
-        """nsec sections: coefs c[12k:12k+12], states s[6k:6k+6] (one record each)."""
-        self.keep.append((c, s))
-        ca = self.addr(c)
-        sa = self.addr(s)
+    def cascade(self, c, s, nsec, o=0):
+        """nsec sections, one record each: coefs c[o + 12k:o + 12k + 12], states
+        s[o // 2 + 6k:o // 2 + 6k + 6] (o: ints into c, as arith.biquad_block's)."""
+        ca = self.addr(c) + 4 * o
+        sa = self.addr(s) + 2 * o
+        p = self.prog
         for k in range(nsec):
-            self._put((1, ca + 48 * k, sa + 24 * k))
+            i = self._room(3)
+            p[i] = 1
+            p[i + 1] = ca + 48 * k
+            p[i + 2] = sa + 24 * k
 
     def gain(self, m0, step, sh):
-        slot = self.len + 1
-        self._put((2, m0, step, sh))
-        return slot
+        i = self._room(4)
+        p = self.prog
+        p[i] = 2
+        p[i + 1] = m0
+        p[i + 2] = step
+        p[i + 3] = sh
+        return i + 1
 
     def table(self, t, pmax, gm0, step, gs, off):
-        self.keep.append(t)
-        slot = self.len + 3
-        self._put((3, self.addr(t), pmax, gm0, step, gs, off))
-        return slot
+        i = self._room(7)
+        p = self.prog
+        p[i] = 3
+        p[i + 1] = self.addr(t)
+        p[i + 2] = pmax
+        p[i + 3] = gm0
+        p[i + 4] = step
+        p[i + 5] = gs
+        p[i + 6] = off
+        return i + 3
 
     def tone(self, st, c):
-        """Slot: the index of glo0 (glo0, slo, ghi0, shi follow), written as ramps are."""
-        self.keep.append(st)
-        slot = self.len + 3
-        self._put((4, self.addr(st), c, 0, 0, 0, 0))
-        return slot
+        """Slot: the index of glo0 (glo0, slo, ghi0, shi follow, 0 until written as ramps)."""
+        i = self._room(7)
+        p = self.prog
+        p[i] = 4
+        p[i + 1] = self.addr(st)
+        p[i + 2] = c
+        for k in range(3, 7):
+            p[i + k] = 0
+        return i + 3
 
     def tap(self, slot):
-        self.keep.append(slot)
-        self._put((5, self.addr(slot)))
+        i = self._room(2)
+        self.prog[i] = 5
+        self.prog[i + 1] = self.addr(slot)
 
     def mix(self, slot, m, sh):
-        self.keep.append(slot)
-        self._put((6, self.addr(slot), m, sh))
+        i = self._room(4)
+        p = self.prog
+        p[i] = 6
+        p[i + 1] = self.addr(slot)
+        p[i + 2] = m
+        p[i + 3] = sh
 
     def delay(self, ring, st, d, mask):
-        self.keep.append((ring, st))
-        self._put((7, self.addr(ring), self.addr(st), d, mask))
+        i = self._room(5)
+        p = self.prog
+        p[i] = 7
+        p[i + 1] = self.addr(ring)
+        p[i + 2] = self.addr(st)
+        p[i + 3] = d
+        p[i + 4] = mask
 
     def env(self, st, bias, ca, cr, dm, ds):
-        self.keep.append((st, bias))
-        self._put((8, self.addr(st), self.addr(bias), ca, cr, dm, ds))
+        i = self._room(7)
+        p = self.prog
+        p[i] = 8
+        p[i + 1] = self.addr(st)
+        p[i + 2] = self.addr(bias)
+        p[i + 3] = ca
+        p[i + 4] = cr
+        p[i + 5] = dm
+        p[i + 6] = ds
 
     def table_bias(self, t, bias, pmax, gm0, step, gs, off):
-        self.keep.append((t, bias))
-        slot = self.len + 4
-        self._put((9, self.addr(t), self.addr(bias), pmax, gm0, step, gs, off))
-        return slot
+        i = self._room(8)
+        p = self.prog
+        p[i] = 9
+        p[i + 1] = self.addr(t)
+        p[i + 2] = self.addr(bias)
+        p[i + 3] = pmax
+        p[i + 4] = gm0
+        p[i + 5] = step
+        p[i + 6] = gs
+        p[i + 7] = off
+        return i + 4
 
     def set_ramp(self, slot, v0, step):
         self.prog[slot] = v0
@@ -132,128 +183,84 @@ class ChainProgram:
 
 class DropIns:
     """arith.py's kernel API over a chain kernel, for a kernel module to re-export: each call
-    writes a one-record program (a run of biquad records for a cascade, MAX_RUN sections a
-    call) into a preallocated array and runs it, so a call allocates nothing. ``chain`` is
-    the module's chain(buf, n, prog), ``addr`` its addressof(array). The engine builds its
-    model's program once instead (ChainProgram); these serve single calls."""
+    writes its record with the ChainProgram methods into one preallocated program of
+    ``chain_cls`` (a cascade in runs of at most MAX_RUN sections) and runs it, so a call
+    allocates nothing. The engine builds its model's program once instead (for_ops); these
+    serve single calls."""
 
     MAX_RUN = 32
 
-    def __init__(self, chain, addr):
-        self.chain = chain
-        self.addr = addr
-        self.p = array("i", bytes(4 * (3 * self.MAX_RUN + 1)))
+    def __init__(self, chain_cls):
+        self.ch = chain_cls(3 * self.MAX_RUN + 1)
 
     def biquad_cascade_block(self, buf, n, c, s, nsec):
         """nsec sections (coefs c[12k:12k+12], state s[6k:6k+6])."""
-        p = self.p
-        ca = self.addr(c)
-        sa = self.addr(s)
+        ch = self.ch
         k = 0
         while k < nsec:
-            j = 0
-            while j < 3 * self.MAX_RUN and k < nsec:
-                p[j] = 1
-                p[j + 1] = ca + 48 * k
-                p[j + 2] = sa + 24 * k
-                j += 3
-                k += 1
-            p[j] = 0
-            self.chain(buf, n, p)
+            m = min(nsec - k, self.MAX_RUN)
+            ch.reset()
+            ch.cascade(c, s, m, 12 * k)
+            ch.run(buf, n)
+            k += m
 
     def biquad_block(self, buf, n, c, s, o):
         """The section at c[o:o + 12] with its state at s[o // 2:]."""
-        p = self.p
-        p[0] = 1
-        p[1] = self.addr(c) + 4 * o
-        p[2] = self.addr(s) + 2 * o
-        p[3] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.cascade(c, s, 1, o)
+        ch.run(buf, n)
 
     def gain_block(self, buf, n, m0, step, s):
-        p = self.p
-        p[0] = 2
-        p[1] = m0
-        p[2] = step
-        p[3] = s
-        p[4] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.gain(m0, step, s)
+        ch.run(buf, n)
         return m0 + step * n if n > 0 else m0
 
     def table_block(self, buf, n, t, pmax, gm0, step, gs, off):
-        p = self.p
-        p[0] = 3
-        p[1] = self.addr(t)
-        p[2] = pmax
-        p[3] = gm0
-        p[4] = step
-        p[5] = gs
-        p[6] = off
-        p[7] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.table(t, pmax, gm0, step, gs, off)
+        ch.run(buf, n)
         return gm0 + step * n if n > 0 else gm0
 
     def tone_block(self, buf, n, st, c, glo0, slo, ghi0, shi):
-        p = self.p
-        p[0] = 4
-        p[1] = self.addr(st)
-        p[2] = c
-        p[3] = glo0
-        p[4] = slo
-        p[5] = ghi0
-        p[6] = shi
-        p[7] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        w = ch.tone(st, c)
+        ch.set_ramp(w, glo0, slo)
+        ch.set_ramp(w + 2, ghi0, shi)
+        ch.run(buf, n)
         return ghi0 + shi * n if n > 0 else ghi0
 
     def tap_block(self, buf, n, slot):
-        p = self.p
-        p[0] = 5
-        p[1] = self.addr(slot)
-        p[2] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.tap(slot)
+        ch.run(buf, n)
 
     def mix_block(self, buf, n, slot, m, s):
-        p = self.p
-        p[0] = 6
-        p[1] = self.addr(slot)
-        p[2] = m
-        p[3] = s
-        p[4] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.mix(slot, m, s)
+        ch.run(buf, n)
 
     def delay_block(self, buf, n, ring, st, d, mask):
-        p = self.p
-        p[0] = 7
-        p[1] = self.addr(ring)
-        p[2] = self.addr(st)
-        p[3] = d
-        p[4] = mask
-        p[5] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.delay(ring, st, d, mask)
+        ch.run(buf, n)
 
     def env_block(self, buf, n, st, ca, cr, dm, ds, bias):
-        p = self.p
-        p[0] = 8
-        p[1] = self.addr(st)
-        p[2] = self.addr(bias)
-        p[3] = ca
-        p[4] = cr
-        p[5] = dm
-        p[6] = ds
-        p[7] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.env(st, bias, ca, cr, dm, ds)
+        ch.run(buf, n)
 
     def table_bias_block(self, buf, n, t, pmax, gm0, step, gs, off, bias):
-        p = self.p
-        p[0] = 9
-        p[1] = self.addr(t)
-        p[2] = self.addr(bias)
-        p[3] = pmax
-        p[4] = gm0
-        p[5] = step
-        p[6] = gs
-        p[7] = off
-        p[8] = 0
-        self.chain(buf, n, p)
+        ch = self.ch
+        ch.reset()
+        ch.table_bias(t, bias, pmax, gm0, step, gs, off)
+        ch.run(buf, n)
         return gm0 + step * n if n > 0 else gm0

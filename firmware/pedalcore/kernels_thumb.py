@@ -886,7 +886,20 @@ def _addr(a):
     return uctypes.addressof(a)
 
 
-_dropins = DropIns(chain, _addr)
+class Chain(ChainProgram):
+    """A chain() program run by the asm_thumb chain() (records: pedalcore/chainprog.py):
+    every record kind, so a whole model is one call per block."""
+
+    FULL = True
+
+    def addr(self, a):
+        return _addr(a)
+
+    def run(self, buf, n):
+        chain(buf, n, self.prog)
+
+
+_dropins = DropIns(Chain)
 
 
 # plain functions, not bound methods: calling a bound method with more than four arguments
@@ -945,16 +958,3 @@ def mix_out(dry, wet, dst, n, w0, w1, v0, v1):
     p[3] = v0 << 8
     p[4] = ((v1 - v0) << 8) // n
     return mix(dry, wet, dst, p)
-
-
-class Chain(ChainProgram):
-    """A chain() program run by the asm_thumb chain() (records: pedalcore/chainprog.py):
-    every record kind, so a whole model is one call per block."""
-
-    FULL = True
-
-    def addr(self, a):
-        return _addr(a)
-
-    def run(self, buf, n):
-        chain(buf, n, self.prog)

@@ -399,7 +399,17 @@ except ImportError:  # a port without uctypes: then only the engine's viper path
         raise ImportError("uctypes")
 
 
-_dropins = DropIns(chain, _addr)  # the records this chain runs: biquads, gain, table
+class Chain(ChainProgram):
+    """A chain() program run by the asm_xtensa chain() (records: pedalcore/chainprog.py)."""
+
+    def addr(self, a):
+        return _addr(a)
+
+    def run(self, buf, n):
+        chain(buf, n, self.prog)
+
+
+_dropins = DropIns(Chain)  # the records this chain runs: biquads, gain, table
 
 
 # plain functions, not bound methods: calling a bound method with more than four arguments
@@ -420,13 +430,3 @@ def gain_block(buf, n, m0, step, s):
 
 def table_block(buf, n, t, pmax, gm0, step, gs, off):
     return _dropins.table_block(buf, n, t, pmax, gm0, step, gs, off)
-
-
-class Chain(ChainProgram):
-    """A chain() program run by the asm_xtensa chain() (records: pedalcore/chainprog.py)."""
-
-    def addr(self, a):
-        return _addr(a)
-
-    def run(self, buf, n):
-        chain(buf, n, self.prog)
