@@ -129,6 +129,29 @@ def test_primed_initial_eqs_give_the_same_starts_without_fitting_again(probed, m
         assert a.stages[0].in_gain == b.stages[0].in_gain
 
 
+def test_an_initial_eq_is_never_the_one_fitted_for_another_target(probed):
+    """The initial EQ fits are memoised per process. A target equal to one fitted before to
+    six decimals (dB) but not to the bit got that one's sections: in the benchmark's draws
+    (renders 2^-24 apart) a fit's result depended on what the process had fitted before
+    it, once a fit ran an EQ fit in the parent process (2026-12-07)."""
+    pr, _ = probed
+    pre_db, _, w = core._eq_targets(pr, 0.5)
+    kinds = ["hp1", "peak", "peak", "peak"]
+    t0 = np.round(pre_db, 6)
+    t1 = t0 + 2e-7 * np.linspace(-1.0, 1.0, len(t0))  # the same to six decimals, a tilt
+
+    def fit(t):
+        return [s.params.tolist() for s in core._sections_fit(t, pr.grid_hz, kinds, pr.rate_hz, w)]
+
+    core._SECTION_CACHE.clear()
+    fresh = fit(t1)
+    core._SECTION_CACHE.clear()
+    first = fit(t0)
+    assert first != fresh  # (so that the memo's mistake would show)
+    assert fit(t1) == fresh and fit(t0) == first  # each its own, memoised or not
+    core._SECTION_CACHE.clear()
+
+
 def test_the_converted_model_carries_the_three_knobs(probed):
     """drive on the first table's input gain, tone after the post-EQ, level on the last gain,
     with the default ranges (the fitter narrows them only if the sanity check asks)."""
