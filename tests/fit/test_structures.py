@@ -57,6 +57,30 @@ def test_growth_follows_the_budget():
         S._make("nope", 1, 1)
 
 
+def test_larger_is_what_a_larger_budget_grows():
+    """structure.larger: one section more, exactly the structure grow() makes at the budget
+    that first holds it, for every flavour and size up to the caps; envelopes and the clean
+    path are kept; nothing at the caps or for the baseline."""
+    for flavour in S.ALL_FLAVOURS:
+        st = S.grow(flavour, S.cost_cycles(S._make(flavour, 1, 0)))
+        steps = 0
+        while (big := S.larger(st)) is not None:
+            steps += 1
+            assert big.biquads == st.biquads + 1
+            grown = S.grow(flavour, S.cost_cycles(big))
+            assert (big.name, big.pre, big.post) == (grown.name, grown.pre, grown.post)
+            assert (big.env, big.mix, big.knots, big.inner_knots) == (
+                st.env, st.mix, st.knots, st.inner_knots)
+            st = big
+        cap_pre, cap_post = S.CAPS.get(flavour, (3, 8))
+        assert S.sizes(st) == (cap_pre, cap_post) and steps > 3, (flavour, st.name)
+    env = S.with_envelope(S.grow("wh+mix", S.DEFAULT_BUDGET), 1e9)
+    big = S.larger(env)
+    assert big.name == "wh+mix+env-3/6" and big.env and big.mix
+    assert big.pre == env.pre and big.post == env.post[:-1] + ["peak", "lp2"]
+    assert S.larger(S.baseline_structure()) is None
+
+
 def test_multi_stage_flavours_put_a_coupling_high_pass_between_tables():
     st = S.grow("wh3", S.DEFAULT_BUDGET)
     assert len(st.pre) == 3 and all(p[0] == "hp1" for p in st.pre)

@@ -65,6 +65,15 @@ def cost_cycles(structure: Structure, arch: str = DEFAULT_ARCH) -> float:
                                               include_dispatch=True))
 
 
+def cheapest_section_cycles(arch: str = DEFAULT_ARCH) -> float:
+    """CPU cycles per sample that one more biquad adds on ``arch`` at the least: a section the
+    quantiser puts on the Q12 loop with error feedback (the HALF loop, what the fast sections
+    of real fits use), its kernel and its share of the dispatch (64 on the RP2040)."""
+    one = pedal_cost.cycles_per_sample(["biquad_half"], arch, include_dispatch=True)
+    return float(pedal_cost.cycles_per_sample(["biquad_half"] * 2, arch, include_dispatch=True)
+                 - one)
+
+
 def written_cycles(qpedal, arch: str = DEFAULT_ARCH) -> float:
     """CPU cycles per sample of a quantised pedal on ``arch`` (as :func:`cost_cycles`): what
     the written file costs. Sections the quantiser put on the shorter Q12 loop cost less, so
@@ -182,22 +191,59 @@ def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int | N
             return None
     best = _make(flavour, n_pre, n_post)
     while True:
-        options = []
-        want_pre = n_pre < max_pre and n_pre < 2 + n_post // 3
-        if want_pre:
-            options.append((n_pre + 1, n_post))
-        if n_post < max_post:
-            options.append((n_pre, n_post + 1))
-        if not want_pre and n_pre < max_pre:
-            options.append((n_pre + 1, n_post))
         grown = False
-        for a, b in options:
+        for a, b in _next_sizes(n_pre, n_post, max_pre, max_post):
             s = _make(flavour, a, b)
             if cost_cycles(s, arch) <= budget:
                 n_pre, n_post, best, grown = a, b, s, True
                 break
         if not grown:
             return best
+
+
+def _next_sizes(n_pre: int, n_post: int, max_pre: int, max_post: int) -> list[tuple[int, int]]:
+    """The (pre peaks, post peaks) one section larger than (n_pre, n_post), in the order
+    :func:`grow` tries them: a pre peak while the pre-EQ is short for the post-EQ, else a post
+    peak, else a pre peak; none at the caps."""
+    options = []
+    want_pre = n_pre < max_pre and n_pre < 2 + n_post // 3
+    if want_pre:
+        options.append((n_pre + 1, n_post))
+    if n_post < max_post:
+        options.append((n_pre, n_post + 1))
+    if not want_pre and n_pre < max_pre:
+        options.append((n_pre + 1, n_post))
+    return options
+
+
+def sizes(st: Structure) -> tuple[int, int]:
+    """(peaks in the first pre-EQ, peaks in the post-EQ) of a grown structure."""
+    return st.pre[0].count("peak"), st.post.count("peak")
+
+
+def larger(st: Structure) -> Structure | None:
+    """``st`` one section larger, as :func:`grow` would have made it with a larger budget (its
+    first option, the same flavour, envelopes and tables): a peak added to the first pre-EQ
+    (before its table) or to the post-EQ (before its low-pass). None at the flavour's caps,
+    and for the baseline."""
+    if st.name == "baseline" or "/" not in st.name:
+        return None
+    flavour = flavour_of(st.name)
+    cap_pre, cap_post = CAPS.get(flavour, CAPS.get(flavour.replace("+env", ""), (3, 8)))
+    n_pre, n_post = sizes(st)
+    options = _next_sizes(n_pre, n_post, cap_pre, cap_post)
+    if not options:
+        return None
+    a, b = options[0]
+    pre = [list(p) for p in st.pre]
+    post = list(st.post)
+    if a > n_pre:
+        pre[0].append("peak")
+    else:
+        post.insert(len(post) - 1 if post and post[-1] == "lp2" else len(post), "peak")
+    return Structure(f"{flavour}-{a}/{b}", pre, post, knots=st.knots,
+                     inner_knots=st.inner_knots, env=st.env, mix=st.mix, notes=st.notes,
+                     extra=dict(st.extra))
 
 
 def smallest_cycles(arch: str = DEFAULT_ARCH) -> float:
