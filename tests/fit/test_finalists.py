@@ -245,3 +245,57 @@ def test_the_naive_baseline_never_goes_before_a_model_with_a_clearly_lower_raw_e
     good = _scored("wh-3/5", 0.0200, 0.0500)
     assert names(api.ranked_finalists([model, good], base, cfg)) == [
         "wh-3/5", "wh-3/7", "baseline"]
+
+
+@pytest.mark.parametrize("grown_crit,grown_idle,effort,written,passed", [
+    (0.09, -100.0, "normal", "wh-2/3", []),  # better than every finalist
+    (0.11, -100.0, "normal", "wh-2/3", ["wh-2/2"]),  # the loud wh-2/2 still validated better
+    (0.13, -100.0, "normal", "wh+mix-2/2", ["wh-2/2"]),  # no better than the written one
+    (0.09, -84.0, "normal", "wh+mix-2/2", ["wh-2/2"]),  # louder than the contract and it
+    (0.09, -100.0, "quick", "wh+mix-2/2", ["wh-2/2"]),  # the quick effort grows nothing
+    # loud, and its unpolished source quiet within the margin but no better than the model
+    # written: neither
+    ((0.105, 0.122), (-84.0, -100.0), "normal", "wh+mix-2/2", ["wh-2/2"]),
+])
+def test_the_structure_one_section_larger_is_written_only_when_it_is_better(
+        monkeypatch, grown_crit, grown_idle, effort, written, passed):
+    """api.grown_into_slack, given the fitted finalists (wh-2/2 validates best but idles
+    loudly, so wh+mix-2/2 is written; their files leave most of the budget unused), fits the
+    best one's structure one section larger (its fits injected here) and writes it when it
+    validates better than the model written, idles within the contract and passes the sanity
+    check. The finalists passed over before the model written stay in the report when they
+    validated better than it."""
+    a, b = _candidate("wh-2/2", 0.10), _candidate("wh+mix-2/2", 0.12)
+    b.structure.mix = True
+    crits = grown_crit if isinstance(grown_crit, tuple) else (grown_crit,)
+    idles = grown_idle if isinstance(grown_idle, tuple) else (grown_idle,)
+    grown = [Candidate(S.larger(a.structure), known_model(), c / 2, c / 2, 0.0, grown=True)
+             for c in crits]
+    idle = {id(a.model): -84.0, id(b.model): -100.0}
+    idle.update({id(g.model): v for g, v in zip(grown, idles, strict=True)})
+    monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: idle[qp.source])
+    real_quantised = api._quantised
+
+    def quantised(best, name, source, say, pool=None):  # (which model a qpedal came from)
+        pm, qp, sane, why = real_quantised(best, name, source, say, pool)
+        qp.source = id(best.model)
+        return pm, qp, sane, why
+
+    monkeypatch.setattr(api, "_quantised", quantised)
+    fits: list = []
+    monkeypatch.setattr(api, "_grown_fits", lambda st, *args: fits.append(st.name) or grown)
+    monkeypatch.setattr(api.core, "polish_post", lambda c, ds, *more: None)
+    said: list[str] = []
+    finalists = [a, b]
+    chosen = api._first_sane(finalists, "amp", None, said.append)
+    assert chosen.best is b and [p["structure"] for p in chosen.passed_over] == ["wh-2/2"]
+    cfg = api.FitConfig(effort=effort)
+    out, tried = api.grown_into_slack(chosen, finalists, finalists, cfg, None, lambda c: None,
+                                      (1, 1), "amp", None, said.append)
+    assert out.best.structure.name == written and out.sane
+    assert [p["structure"] for p in out.passed_over] == passed
+    assert fits == ([] if effort == "quick" else ["wh-2/3"])
+    assert tried == ([] if effort == "quick" else grown)
+    if written == "wh-2/3":
+        assert S.written_cycles(out.qpedal) <= cfg.budget
+        assert any("written instead" in s for s in said)

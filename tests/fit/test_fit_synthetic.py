@@ -342,6 +342,77 @@ def test_datasets_for_other_playing_share_the_validation():
     assert calls[1] == len(b.x_fit)  # the validation is not rendered again
 
 
+def _seven_post_peaks(said: list) -> api.FitResult:
+    """A fit at the default budget of a system with seven post-EQ peaks, most of them high."""
+    from pedaltool.fit.blocks import BlockModel, NonlinearStage, Section, simulate
+
+    lg = np.log2
+    knots = np.linspace(-1, 1, 65)
+    pre = [Section("hp1", np.array([lg(90.0)])),
+           Section("peak", np.array([lg(700.0), 9.0, lg(0.7)])),
+           Section("peak", np.array([lg(2500.0), -5.0, 0.0])),
+           Section("peak", np.array([lg(200.0), -4.0, 0.0]))]
+    peaks = [(500, -4, 1.0), (1200, 5, 1.5), (2000, -6, 1.5), (3000, 5, 2.0), (4500, -6, 2.0),
+             (6000, 4, 1.5), (8000, -4, 1.0)]
+    post = ([Section("hp2", np.array([lg(30.0), -0.5]))]
+            + [Section("peak", np.array([lg(f), g, lg(q)])) for f, g, q in peaks]
+            + [Section("lp2", np.array([lg(9000.0), -0.5]))])
+    system = BlockModel(RATE, 3, [NonlinearStage(
+        pre, 1.2, 0.35 * (np.tanh(2.5 * (knots + 0.1)) - np.tanh(0.25)))], post)
+    cfg = api.FitConfig(flavours=("wh",), eval_seconds=4.0, progress=said.append)
+    return api.fit_oracle(api.Oracle(lambda x: simulate(system, x).astype(np.float32), RATE,
+                                     RATE), "seven peaks", cfg)
+
+
+def _grown(row: dict) -> bool:
+    return row["stage"].startswith("grown ")
+
+
+@pytest.mark.slow
+def test_the_cycles_a_written_file_leaves_buy_a_section_more():
+    """The default budget grows wh-3/5 (every section at the full loop's cost; wh+env-3/5
+    with the envelope promotion), whose file runs its high sections on the Q12 loop and
+    leaves room for a section more (1216 of 1302 cycles/sample on 2026-12-07). The structure
+    one section larger is then fitted too and written, within the budget by its file's cost
+    (1261) though not by its budgeted one (1360), because it validates better than every
+    finalist the budget alone allowed (api.grown_into_slack)."""
+    said: list = []
+    res = _seven_post_peaks(said)
+    written = next(c for c in res.candidates if c["written"])
+    assert _grown(written), "\n".join(said[-8:])
+    assert written["structure"] == res.structure and S.sizes(
+        S.larger(S.grow("wh", S.DEFAULT_BUDGET)))[1] == 6
+    # more than the budget by its structure's count, within it by its file's
+    assert res.cycles == cost.cycles_per_sample(res.qpedal, include_dispatch=True)
+    assert res.cycles <= res.budget < written["cycles"], (res.cycles, written)
+    crit = written["val_esr"] + written["val_esr_pre"]
+    assert all(crit < c["val_esr"] + c["val_esr_pre"] for c in res.candidates
+               if not _grown(c) and c["stage"] != "quick"), res.candidates
+    assert any("written instead" in s and res.structure in s for s in said), said
+    assert res.sane and res.idle_dbfs <= -90.0
+
+
+@pytest.mark.slow
+def test_a_grown_model_whose_file_costs_more_than_the_budget_is_not_written(monkeypatch):
+    """The budget is the rule for the file written, not the room the smaller file left: the
+    same fit with the larger structure's files made dearer than the budget (an injected
+    cost) writes the structure the budget grew."""
+    real = S.written_cycles
+    grown_at = S.grow("wh", S.DEFAULT_BUDGET).biquads
+
+    def dearer(qp, arch=S.DEFAULT_ARCH):
+        more = sum(st.kind == "biquad" for st in qp.stages) > grown_at
+        return real(qp, arch) + (S.DEFAULT_BUDGET if more else 0.0)
+
+    monkeypatch.setattr(S, "written_cycles", dearer)
+    said: list = []
+    res = _seven_post_peaks(said)
+    written = next(c for c in res.candidates if c["written"])
+    assert not _grown(written) and any(_grown(c) for c in res.candidates), res.candidates
+    assert res.cycles <= res.budget and S.sizes(S.grow("wh", S.DEFAULT_BUDGET)) == (3, 5)
+    assert any("its file costs" in s and f"{res.structure} is written" in s for s in said), said
+
+
 def test_mild_captures_get_three_fitting_datasets_by_default():
     """The default effort fits a mild capture on three excerpts of playing (the result
     depends on the excerpt 2-4x); a saturating one keeps one and long-fits both flavours."""

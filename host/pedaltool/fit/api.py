@@ -649,7 +649,8 @@ def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
 
     bst = S.baseline_structure()
     return ([row(c, "quick", seeded) for c in quick]
-            + [row(c, "polished" if c.polished else "final", seeded) for c in finals]
+            + [row(c, ("grown " if c.grown else "") + ("polished" if c.polished else "final"),
+                   seeded) for c in finals]
             + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
                 "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre,
                 "written": chosen.sane and base is chosen.best}])
@@ -933,7 +934,11 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
             chosen = _first_sane(finalists, name, source, say, pool)
-            cands = candidate_rows(quick, finals, base, cfg.arch, chosen)
+            chosen, grown = grown_into_slack(chosen, finalists, finals, cfg, pr,
+                                             lambda c: graph.datasets[c.dataset],
+                                             (graph.q_nfev, graph.f_nfev), name, source, say,
+                                             pool)
+            cands = candidate_rows(quick, finals + grown, base, cfg.arch, chosen)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
                 chosen, eval_x, target, cfg.arch, beside, cfg.effort)
@@ -1087,6 +1092,101 @@ def _checked_quantise(pm, downstream: bool) -> tuple:
     except FitError as exc:
         return None, False, str(exc), False
     return (qp, *_sanity(qp))
+
+
+def grown_into_slack(chosen: Chosen, finalists: list, finals: list, cfg: FitConfig,
+                     pr: core.Probe, dataset_of: Callable[[core.Candidate], core.Dataset],
+                     nfev: tuple[int, int], name: str, source, say: Callable[[str], None],
+                     pool: Workers | None = None) -> tuple[Chosen, list]:
+    """(the model to write, the grown candidates tried): ``chosen``, or the structure of the
+    best-validating finalist one section larger (``structure.larger``) when the cycles
+    ``chosen``'s file leaves unused may hold that section. The larger structure is fitted as
+    the others were (quick fits on every fitting dataset, long fits of the best, the best's
+    post-EQ polished) and written instead if it validates better than ``chosen``, passes the
+    sanity check, idles within the contract (or no louder than ``chosen``) and its file costs
+    at most ``cfg.budget``.
+
+    Why: the structures are grown to the budget with every section at the full loop's cost,
+    and the quantiser then puts the sections it can on the Q12 loops, so a file used 80-90 %
+    of the budget. The larger structure is tried when ``chosen``'s file leaves room for a
+    section on the cheapest loop (``structure.cheapest_section_cycles``); the larger file's
+    own cost is the rule."""
+    none = chosen, []
+    if cfg.effort == "quick" or not chosen.sane or chosen.qpedal is None:
+        return none
+    top = next((c for c in finalists if not c.grown and c.structure.name != "baseline"), None)
+    grown_st = S.larger(top.structure) if top is not None else None
+    if grown_st is None:
+        return none
+    written = S.written_cycles(chosen.qpedal, cfg.arch)
+    if cfg.budget - written < S.cheapest_section_cycles(cfg.arch):
+        return none
+    say(f"trying {grown_st.name}, one section more than the best finalist: the written "
+        f"file uses {written:.0f} of the {cfg.budget:.0f} cycles/sample")
+    tried = _grown_fits(grown_st, finals, pr, dataset_of, nfev, say, pool)
+    best = tried[0]
+    polished = one_blas_thread(core.polish_post, (best, dataset_of(best)))
+    if polished is not None:
+        more = one_blas_thread(core.polish_post, (polished, dataset_of(best),
+                                                  core.POLISH_MORE_ITERATIONS))
+        tried.append(more or polished)
+    tried.sort(key=_rank)
+    # (only these: _first_sane may pass a loud one over for a quiet one validating worse)
+    better = [c for c in tried if c.crit < chosen.best.crit]
+    if not better:
+        say(f"{grown_st.name}: validation {tried[0].crit:.4f}, no better than the written "
+            f"{chosen.best.structure.name}'s {chosen.best.crit:.4f}")
+        return chosen, tried
+    grown = _first_sane(better, name, source, say, pool)
+    why = ("fails the sanity check" if not grown.sane
+           else f"idles at {grown.idle_dbfs:.0f} dBFS" if grown.idle_dbfs > max(
+               IDLE_LIMIT_DBFS, chosen.idle_dbfs)
+           else "")
+    cycles = S.written_cycles(grown.qpedal, cfg.arch) if grown.qpedal is not None else math.inf
+    if not why and cycles > cfg.budget:
+        why = f"its file costs {cycles:.0f} cycles/sample"
+    if why:
+        say(f"{grown.best.structure.name}: {why}; {chosen.best.structure.name} is written")
+        return chosen, tried
+    # the finalists passed over before the written one that validate better than the grown
+    earlier = {(c.structure.name, c.polished) for c in finalists if c.crit < grown.best.crit}
+    grown.passed_over = [p for p in chosen.passed_over
+                         if (p["structure"], p["polished"]) in earlier] + grown.passed_over
+    say(f"{grown.best.structure.name}: validation {grown.best.crit:.4f} against "
+        f"{chosen.best.structure.name}'s {chosen.best.crit:.4f}, {cycles:.0f} cycles/sample: "
+        "written instead")
+    return grown, tried
+
+
+# long fits of a grown structure: its best quick fits over the fitting datasets (one per
+# worker side by side); its quick fit on the top finalist's dataset alone left the Klon's
+# wh-3/6 at 0.0105, its best of three at 0.0089 (2026-12-07)
+GROWN_LONG_FITS = 2
+
+
+def _grown_fits(st: S.Structure, finals: list, pr: core.Probe,
+                dataset_of: Callable[[core.Candidate], core.Dataset], nfev: tuple[int, int],
+                say: Callable[[str], None], pool: Workers | None) -> list:
+    """Long fits of ``st`` (marked ``grown``), best validation first: a quick fit on each
+    fitting dataset the ``finals`` were fitted on, then the GROWN_LONG_FITS best of those
+    long fitted, on ``pool``'s workers (None: here)."""
+    data = {c.dataset: dataset_of(c) for c in finals}
+    eqs = _eq_task(st, pr)
+    quick: list = []
+
+    def follow(key, c) -> list[Task]:
+        if key[0] != "grown quick":
+            return []
+        c.grown = True
+        quick.append(c)
+        if len(quick) < len(data):
+            return []
+        return [Task(("grown long", c.dataset), _final_task, (c, pr, data[c.dataset], nfev[1]),
+                     LONG) for c in sorted(quick, key=_rank)[:GROWN_LONG_FITS]]
+
+    done = run_graph([Task(("grown quick", j), _quick_task, (st, pr, d, nfev[0], j, eqs), QUICK)
+                      for j, d in sorted(data.items())], 1, say, follow, pool)
+    return sorted((c for k, c in done.items() if k[0] == "grown long"), key=_rank)
 
 
 def _sanity(qp) -> tuple[bool, str, bool]:

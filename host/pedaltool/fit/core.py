@@ -77,6 +77,9 @@ class Candidate:
     log: list[str] = field(default_factory=list)
     dataset: int = 0  # which fitting dataset (index into the fit's list of them) it was fitted on
     polished: bool = False  # its post-EQ's zeros set free after the long fit (polish_post)
+    # a structure one section larger than the budget grew, fitted for the cycles a written
+    # file left unused (api.grown_into_slack)
+    grown: bool = False
 
     @property
     def crit(self) -> float:
@@ -458,7 +461,8 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
                    + kept]
     m = copy.deepcopy(m)
     m.structure = st.name
-    return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log, dataset=c.dataset)
+    return Candidate(st, m, e, ep, c.seconds + time.time() - t0, log, dataset=c.dataset,
+                     grown=c.grown)
 
 
 def fitting_weight(ds: Dataset) -> np.ndarray | None:
@@ -509,4 +513,4 @@ def polish_post(c: Candidate, ds: Dataset, max_iter: int = POLISH_ITERATIONS
     log = c.log + [f"{c.structure.name}: post-EQ {done}, validation ESR {e:.4f} / pre "
                    f"{ep:.4f}"]
     return Candidate(c.structure, polished, e, ep, c.seconds + time.time() - t0, log,
-                     dataset=c.dataset, polished=True)
+                     dataset=c.dataset, polished=True, grown=c.grown)

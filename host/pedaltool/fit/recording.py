@@ -729,8 +729,8 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
         "against the DI's)")
     structs = api.structures_for(cfg, pr, name, say)
     say("fitting the naive baseline (biquad + tanh + biquad) beside them")
-    quick, finals, base = pair_fits(structs, pr, ds, api._nfev(cfg, pr), api.fit_workers(cfg),
-                                    say)
+    nfev = api._nfev(cfg, pr)
+    quick, finals, base = pair_fits(structs, pr, ds, nfev, api.fit_workers(cfg), say)
     # the reamp's hash: a second pair whose reamp has the same name (REAMP.wav) is then told
     # apart when its model replaces the first's in the bank (api.write_result says so)
     # (of the bytes read at the start: a reamp gone or replaced by then failed the fit or
@@ -742,7 +742,9 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
     chosen = api._first_sane(finalists, name, src, say)
-    cands = api.candidate_rows(quick, finals, base, cfg.arch, chosen, seeded=False)
+    chosen, grown = api.grown_into_slack(chosen, finalists, finals, cfg, pr, lambda c: ds,
+                                         nfev, name, src, say)
+    cands = api.candidate_rows(quick, finals + grown, base, cfg.arch, chosen, seeded=False)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
         chosen, x_ev, target, cfg.arch, effort=cfg.effort)
