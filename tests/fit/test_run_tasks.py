@@ -230,47 +230,38 @@ def _run_script(path, text: str, timeout: float, what: str) -> str:
 
 
 _KILLED_MID_SEND = """
-import os, signal, threading, time
+import gc, os, struct
+from multiprocessing.queues import SimpleQueue
 from pedaltool.fit.schedule import Task, Workers, run_graph
 
 PARENT = os.getpid()
 
-class Big:
-    def __init__(self, delay):
-        self.delay = delay
-
-    def __reduce__(self):  # pickled in the worker just before it sends: killed while it sends
-        if self.delay is not None:
-            threading.Timer(self.delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
-        return (bytes, (bytes(200_000_000),))
-
-def big(delay):
-    return Big(delay) if os.getpid() != PARENT else b"here"
+def half_sent():
+    if os.getpid() == PARENT:
+        return b"here"
+    # the executor's result queue in this worker: a frame's header for 1 MB, 1 kB of it, gone
+    queue = next(o for o in gc.get_objects() if isinstance(o, SimpleQueue))
+    os.write(queue._writer.fileno(), struct.pack("!i", 1 << 20) + bytes(1 << 10))
+    os._exit(0)
 
 if __name__ == "__main__":
-    t = time.monotonic()  # how long one result takes to pickle and send, here
-    run_graph([Task("a", big, (None,))], 2, lambda s: None)
-    took = time.monotonic() - t
-    for k in range(1, 11):  # kills spread over it: some land while the result is sent
-        out = run_graph([Task("a", big, (took * k / 10,))], 2, lambda s: None)
-        print("graph", k, len(out["a"]), flush=True)
-    for k in range(1, 6):  # the same for a task beside the graphs
-        with Workers(2) as pool:
-            print("beside", k, len(pool.beside(big, took * k / 5)()), flush=True)
+    print("graph", len(run_graph([Task("a", half_sent)], 2, lambda s: None)["a"]), flush=True)
+    with Workers(2) as pool:
+        print("beside", len(pool.beside(half_sent)()), flush=True)
 """
 
 
 def test_a_worker_killed_while_it_sends_its_result_is_noticed(tmp_path):
     """Killed halfway through sending, a worker leaves half a message in the result pipe:
     the executor waits for the rest and never sees the worker gone, and run_graph (and a
-    beside task's result) waited with it, forever (reviews, 2026-12-07). The kills are
-    spread over the time a result takes here; the timeout only catches the hang."""
+    beside task's result) waited with it, forever (reviews, 2026-12-07). The worker here
+    writes the start of a result's frame itself and ends, so every run leaves half a message
+    (timed kills landed mid-send in 6 to 14 of 15 runs, by the machine's speed: an audit);
+    the timeout only catches the hang."""
     out = _run_script(tmp_path / "killed_mid_send.py", _KILLED_MID_SEND, 240,
                       "run_graph or beside")
-    lines = out.splitlines()
-    assert len(lines) == 15, out
-    assert all(line.endswith((" 4", " 200000000")) for line in lines), out
-    assert sum(line.endswith(" 4") for line in lines) >= 5, out  # done here, the worker gone
+    # done here, once the worker was seen gone: b"here"
+    assert out.splitlines() == ["graph 4", "beside 4"], out
 
 
 def test_workers_leave_ctrl_c_to_the_parent():
