@@ -7,19 +7,36 @@ from esptool.targets import CHIP_DEFS
 from pedaltool.device import install as inst
 from pedaltool.errors import DeviceError
 
+# the UF2 specification's own numbers (github.com/microsoft/uf2, README and utils/uf2families.
+# json), written out here so that a wrong constant in the code cannot agree with itself (a
+# test audit: the images were built from the code's constants)
+MAGIC_START0, MAGIC_START1, MAGIC_END = 0x0A324655, 0x9E5D5157, 0x0AB16F30  # "UF2\n", ...
+FLAG_FAMILY_ID = 0x00002000
+FAMILIES = {"RP2040": 0xE48BFF56, "absolute": 0xE48BFF57, "data": 0xE48BFF58,
+            "RP2350-ARM-S": 0xE48BFF59, "RP2350-RISCV": 0xE48BFF5A, "RP2350-ARM-NS": 0xE48BFF5B}
+
+
+def test_the_uf2_constants_are_the_specifications():
+    assert (inst.UF2_MAGIC_START0, inst.UF2_MAGIC_START1, inst.UF2_MAGIC_END) == (
+        MAGIC_START0, MAGIC_START1, MAGIC_END)
+    assert inst.UF2_FLAG_FAMILY_ID == FLAG_FAMILY_ID
+    assert (inst.UF2_FAMILY_RP2040, inst.UF2_FAMILY_ABSOLUTE, inst.UF2_FAMILY_DATA,
+            inst.UF2_FAMILY_RP2350_ARM_S, inst.UF2_FAMILY_RP2350_RISCV,
+            inst.UF2_FAMILY_RP2350_ARM_NS) == tuple(FAMILIES.values())
+
 
 def uf2(families, blocks=4, flags_extra=0):
-    """A UF2 image in the format of Microsoft's uf2conv (512-byte blocks)."""
+    """A UF2 image in the format of Microsoft's uf2conv (512-byte blocks), built from the
+    specification's numbers."""
     out = b""
     n = blocks * len(families)
     i = 0
     for fam in families:
         for _ in range(blocks):
             payload = bytes([i & 0xFF]) * 256
-            head = struct.pack("<8I", inst.UF2_MAGIC_START0, inst.UF2_MAGIC_START1,
-                               inst.UF2_FLAG_FAMILY_ID | flags_extra, 0x10000000 + 256 * i,
-                               256, i, n, fam)
-            out += head + payload + bytes(476 - 256) + struct.pack("<I", inst.UF2_MAGIC_END)
+            head = struct.pack("<8I", MAGIC_START0, MAGIC_START1, FLAG_FAMILY_ID | flags_extra,
+                               0x10000000 + 256 * i, 256, i, n, fam)
+            out += head + payload + bytes(476 - 256) + struct.pack("<I", MAGIC_END)
             i += 1
     return out
 
