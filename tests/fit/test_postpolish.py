@@ -194,6 +194,15 @@ def test_polished_finalists_are_ranked_before_their_sources(candidate_and_data):
     assert rows[1]["val_esr"] == got[1].val_esr and rows[2]["val_esr"] == c.val_esr
     # which one was written, by identity: the polished one and its source share a structure
     assert [r["written"] for r in rows] == [False, True, False, False]
+    # and the report says the model written is polished (the JSON's post_eq_polished, the
+    # table's structure notes): checked here on a known polish, where a CLI test hung on
+    # whether a real capture's fit happened to write a polished model (a test audit)
+    fields = chosen.result_fields()
+    assert fields["post_eq_polished"] is True
+    assert fields["structure_notes"] == c.structure.notes + core.POLISHED_NOTE
+    source = api.Chosen(c, None, None, True, "", [], -240.0)
+    assert source.result_fields()["post_eq_polished"] is False
+    assert source.result_fields()["structure_notes"] == c.structure.notes
 
 
 def test_polishing_in_the_workers_gives_the_same_models(candidate_and_data, monkeypatch):
