@@ -190,13 +190,14 @@ def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError
 
 
 def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
-                       error: type[PedaltoolError] = PedaltoolError) -> None:
+                       error: type[PedaltoolError] = PedaltoolError,
+                       remedy: str = "choose another name") -> None:
     """Refuse an output that is one of the command's input files (the same file, by any
-    name): writing it would destroy the input, which may be a capture's only copy."""
+    name): writing it would destroy the input, which may be a capture's only copy.
+    ``remedy``: what the user can change (an output whose name is fixed: its folder)."""
     for i in inputs:
         if i is not None and same_file(path, i):
-            raise error(f"{path}: the {what} would replace the input {i}; choose another "
-                        "name")
+            raise error(f"{path}: the {what} would replace the input {i}; {remedy}")
 
 
 def check_output_wav(path: str | os.PathLike, inputs, writer: str,

@@ -294,7 +294,7 @@ def test_outputs_that_would_replace_each_other_or_go_unseen_are_refused(models_d
             (["-o", "a.pedal", "--json", "a.pedal"], "--json names the JSON report to write, "
                                                      "not a .pedal file"),
             (["-o", "d.png", "--plot", "d.png"], "-o names a .pedal file"),
-            (["-o", "bank/TS9.PEDAL"], "lower-case .pedal: give TS9.pedal"),
+            (["-o", "bank/TS9.PEDAL"], "give TS9.pedal: the bank's models end in a lower-case"),
             (["-o", "c.pedal", "--json", "r.png", "--plot", "r.png"],
              "given as both the JSON report and the plot"),
             (["-o", "old.pedal", "--plot", "same.png"], "given as both the plot and the .pedal"),
@@ -346,7 +346,7 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
             (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),
             (["render", str(pedal), "di.wav", "hp.pedal"], "give a .wav name"),
             (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "."],
-             "A/B pair would replace the input di.wav")):
+             "A/B pair would replace the input di.wav; give --ab another folder")):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output and "rendering" not in r.output, r.output
@@ -473,8 +473,8 @@ def test_a_useless_fit_of_a_recorded_pair_asks_whether_it_is_one_take(tmp_path):
     res = _result(score=N(esr=0.9994))
     res.qpedal.source.gear_type = RECORDED_GEAR
     with pytest.raises(FitError, match=r"^amp: not written, the DI explains almost none of the "
-                       r"reamp \(best device ESR 1.00 on the held-out end, 1302 cycles/sample\): "
-                       r"are they the same take\?$"):
+                       r"reamp \(best device ESR 1.00 on the held-out end, at a budget of 1302 "
+                       r"cycles/sample\): are they the same take\?$"):
         api.write_result(res, tmp_path / "amp.pedal")
     res.recording = {"di": "takes/di.wav", "reamp": "takes/amp.wav", "lag_samples": 7}
     with pytest.raises(FitError, match=r"^di.wav / amp.wav: not written, the DI explains"):

@@ -344,9 +344,10 @@ def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
     if raw.endswith(("/", "\\")) or os.path.isdir(out):  # (False for a name too long)
         return out / f"{first.stem}.pedal"
     if out.suffix != ".pedal":  # the bank and `flash` see only .pedal files, in lower case
-        if out.suffix.lower() == ".pedal":
-            raise FitError(f"{raw}: `flash` uploads only names ending in a lower-case .pedal: "
-                           f"give {out.with_suffix('.pedal').name}")
+        if out.suffix.lower() == ".pedal":  # (flash takes one, but a bank could then hold
+            # NAME.pedal and NAME.PEDAL, which it refuses; a case-blind drive sees one file)
+            raise FitError(f"{raw}: give {out.with_suffix('.pedal').name}: the bank's models "
+                           "end in a lower-case .pedal")
         raise FitError(f"{raw}: -o names a .pedal file (or a folder: end a new one with '/')")
     return out
 
@@ -410,7 +411,8 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
                  ab_dir / "di.wav"] if ab_dir is not None else [])
     for f in ab_files:
         check_writable(f, "A/B pair")
-        check_not_an_input(f, [model, pedal, di_wav], "A/B pair")
+        check_not_an_input(f, [model, pedal, di_wav], "A/B pair",
+                           remedy="give --ab another folder (the pair's names are fixed)")
     di = rate = None
     read_notes: list[str] = []
     if di_wav is not None:
