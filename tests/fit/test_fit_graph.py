@@ -111,3 +111,17 @@ def test_the_renders_started_beside_the_probe_are_the_graphs_own(effort, given_e
         for t in early:
             p = planned[t.key]
             assert (t.fn, t.args, t.priority) == (p.fn, p.args, p.priority)
+
+
+def test_the_rendered_playing_is_counted_as_it_ends():
+    """'rendered fitting playing 2 of 3, 3 of 3, 1 of 3' read as the count going back (a user
+    review): the renders end in any order, and the progress counts them."""
+    said: list[str] = []
+    cfg = api.FitConfig(effort="normal")
+    g = api._FitGraph(cfg, SimpleNamespace(), 3, S.within_budget(cfg.budget, cfg.arch, MILD), 2,
+                      (5, 10), "t", said.append, None)
+    for k in (1, 2, 0):
+        g(("data", k), (_dataset(k, k == 0), 0.5))
+    assert [s for s in said if s.startswith("rendered")] == [
+        f"rendered fitting playing {n} of 3 (seed {core.PLAY_SEEDS[k]})"
+        for n, k in ((1, 1), (2, 2), (3, 0))]

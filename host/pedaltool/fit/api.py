@@ -765,7 +765,10 @@ class _FitGraph:
             ds, secs = result
             self.render_seconds += secs
             self.rendered[key[1]] = ds
-            self.say(f"rendered fitting playing {key[1] + 1} of {self.n_datasets}")
+            # counted as they end, not by index: "2 of 3, 3 of 3, 1 of 3" read as going back
+            done = len(self.rendered) + len(self.datasets)
+            self.say(f"rendered fitting playing {done} of {self.n_datasets} (seed "
+                     f"{core.PLAY_SEEDS[key[1]]})")
             return self._fits()
         if kind == "eq":
             self.eqs[key[1]] = result
@@ -1262,7 +1265,8 @@ def write_result(res: FitResult, out: str | Path | None = None,
                    if rec.get("di") and rec.get("reamp") else res.name)
             raise FitError(f"{who}: not written, the DI explains almost none of the "
                            f"reamp (best device ESR {res.score.esr:.2f} on the held-out end, "
-                           f"{res.budget:.0f} cycles/sample): are they the same take?")
+                           f"at a budget of {res.budget:.0f} cycles/sample): are they the same "
+                           "take?")
         raise FitError(f"{res.name}: not written, the capture cannot be approximated within "
                        f"{res.budget:.0f} cycles/sample (best device ESR {res.score.esr:.2f})")
     path = pedal_path(res.name, out)
