@@ -612,7 +612,7 @@ class App:
             return ("ok", "%s pot" % key)
         v = console.parse_knob_value(value)
         if v is None:
-            return ("err", "set %s: expected 0..1 or pot" % key)
+            return ("err", "set %s %s: expected 0..1 or pot" % (key, value))
         self.knobs[key] = int(v * 1023 + 0.5)
         if self.run_engine:
             self._engine_knob(key, self.knobs[key])

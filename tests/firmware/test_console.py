@@ -107,6 +107,14 @@ def test_tab_backspace_and_extra_arguments(session):
     assert "usage: status (no arguments)" in errs and "usage: save (no arguments)" in errs
 
 
+def test_a_refused_value_is_quoted(session):
+    """The console's own errors say the value refused ("set drive: expected 0..1 or pot" did
+    not; preset's did: a user review)."""
+    r, _ = session
+    errs = r.tagged("err")
+    assert "set drive 2: expected 0..1 or pot" in errs and "preset: 9 out of range 1..2" in errs
+
+
 def test_minus_zero_reads_as_zero(session):
     """`set tone -0` answered "tone -0.000" (an audit)."""
     r, _ = session
