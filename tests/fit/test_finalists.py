@@ -299,3 +299,17 @@ def test_the_structure_one_section_larger_is_written_only_when_it_is_better(
     if written == "wh-2/3":
         assert S.written_cycles(out.qpedal) <= cfg.budget
         assert any("written instead" in s for s in said)
+
+
+def test_nothing_is_grown_when_the_naive_structure_is_written(monkeypatch):
+    """The fitted structures all validated worse than the naive one (the demo's capture):
+    a structure one section larger than theirs is not fitted."""
+    base = _candidate("baseline", 0.05)
+    base.structure = replace(S.baseline_structure())
+    finalists = [base, _candidate("wh-2/2", 0.10)]
+    monkeypatch.setattr(api, "_grown_fits", lambda *args: pytest.fail("grew"))
+    chosen = api._first_sane(finalists, "amp", None, lambda s: None)
+    assert chosen.best is base and chosen.sane
+    out, tried = api.grown_into_slack(chosen, finalists, finalists, api.FitConfig(), None,
+                                      lambda c: None, (1, 1), "amp", None, lambda s: None)
+    assert out is chosen and tried == []

@@ -1115,7 +1115,10 @@ def grown_into_slack(chosen: Chosen, finalists: list, finals: list, cfg: FitConf
     section on the cheapest loop (``structure.cheapest_section_cycles``); the larger file's
     own cost is the rule."""
     none = chosen, []
-    if cfg.effort == "quick" or not chosen.sane or chosen.qpedal is None:
+    # (the naive structure written: every fitted structure validated worse than it, and the
+    # demo's capture spent 8 s on a larger one that did too, 2026-12-07)
+    if (cfg.effort == "quick" or not chosen.sane or chosen.qpedal is None
+            or chosen.best.structure.name == "baseline"):
         return none
     top = next((c for c in finalists if not c.grown and c.structure.name != "baseline"), None)
     grown_st = S.larger(top.structure) if top is not None else None
