@@ -375,7 +375,7 @@ def test_the_cycles_a_written_file_leaves_buy_a_section_more():
     leaves room for a section more (1216 of 1302 cycles/sample on 2026-12-07). The structure
     one section larger is then fitted too and written, within the budget by its file's cost
     (1261) though not by its budgeted one (1360), because it validates better than every
-    finalist the budget alone allowed (api.grown_into_slack)."""
+    finalist the budget alone allowed (api.choose_written)."""
     said: list = []
     res = _seven_post_peaks(said)
     written = next(c for c in res.candidates if c["written"])
@@ -388,7 +388,8 @@ def test_the_cycles_a_written_file_leaves_buy_a_section_more():
     crit = written["val_esr"] + written["val_esr_pre"]
     assert all(crit < c["val_esr"] + c["val_esr_pre"] for c in res.candidates
                if not _grown(c) and c["stage"] != "quick"), res.candidates
-    assert any("written instead" in s and res.structure in s for s in said), said
+    assert f"{res.structure}: written, one section more than the budget grew ({res.cycles:.0f} " \
+           f"of 1302 cycles/sample)" in said, said
     assert res.sane and res.idle_dbfs <= -90.0
 
 
@@ -410,7 +411,9 @@ def test_a_grown_model_whose_file_costs_more_than_the_budget_is_not_written(monk
     written = next(c for c in res.candidates if c["written"])
     assert not _grown(written) and any(_grown(c) for c in res.candidates), res.candidates
     assert res.cycles <= res.budget and S.sizes(S.grow("wh", S.DEFAULT_BUDGET)) == (3, 5)
-    assert any("its file costs" in s and f"{res.structure} is written" in s for s in said), said
+    grown = next(c["structure"] for c in res.candidates if _grown(c))
+    assert any(s.startswith(f"{grown}: not written (its file costs ") and "over the budget of "
+               "1302" in s for s in said), said
 
 
 def test_mild_captures_get_three_fitting_datasets_by_default():

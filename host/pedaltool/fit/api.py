@@ -648,7 +648,7 @@ def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
                 "written": chosen.sane and c is chosen.best}
 
     bst = S.baseline_structure()
-    return ([row(c, "quick", seeded) for c in quick]
+    return ([row(c, ("grown " if c.grown else "") + "quick", seeded) for c in quick]
             + [row(c, ("grown " if c.grown else "") + ("polished" if c.polished else "final"),
                    seeded) for c in finals]
             + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
@@ -936,12 +936,10 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         target = metrics.Target(eval_y)
         with ThreadPoolExecutor(max_workers=1) as beside:
             spectra = beside.submit(target.prepare)
-            chosen = _first_sane(finalists, name, source, say, pool)
-            chosen, grown = grown_into_slack(chosen, finalists, finals, cfg, pr,
-                                             lambda c: graph.datasets[c.dataset],
-                                             (graph.q_nfev, graph.f_nfev), name, source, say,
-                                             pool)
-            cands = candidate_rows(quick, finals + grown, base, cfg.arch, chosen)
+            chosen, grown_quick, grown = choose_written(
+                finals, base, cfg, pr, lambda c: graph.datasets[c.dataset],
+                (graph.q_nfev, graph.f_nfev), name, source, say, pool)
+            cands = candidate_rows(quick + grown_quick, finals + grown, base, cfg.arch, chosen)
             spectra.result()
             score, fscore, dev_vs_float, cycles, dev = score_written(
                 chosen, eval_x, target, cfg.arch, beside, cfg.effort)
@@ -1005,27 +1003,40 @@ class Chosen:
 
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
-                pool: Workers | None = None) -> Chosen:
+                pool: Workers | None = None, checked: dict | None = None,
+                budget: float | None = None, arch: str = S.DEFAULT_ARCH) -> Chosen:
     """The first finalist whose quantised model passes the sanity check, with the widest knob
     ranges that pass; when none passes, the first that can be quantised (not to be written).
-    ``pool``: see _quantised.
+    ``pool``: see _quantised. ``checked``: what earlier calls found per finalist (filled
+    here; a choice made again after more finalists joined quantises nothing twice).
+    ``budget``: a finalist whose file costs more cycles/sample on ``arch`` is passed over
+    (one grown past the budget's structures, grown_fits_for_slack).
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
     QUIET_MARGIN of it (ESR + pre-ESR); otherwise it is written as it is."""
     first = loud = None
     skipped: list = []
+    checked = {} if checked is None else checked
     for best in finalists:
         if loud is not None and best.crit > QUIET_MARGIN * loud.best.crit:
             break  # nothing quiet close enough: the loud one stays
-        pm, qp, sane, why = _quantised(best, name, source, say, pool)
+        if id(best) not in checked:
+            pm, qp, sane, why = _quantised(best, name, source, say, pool)
+            passed_over = f"fails the sanity check ({why})"
+            cycles = S.written_cycles(qp, arch) if sane and budget is not None else 0.0
+            if sane and budget is not None and cycles > budget:
+                sane, passed_over = False, (f"its file costs {cycles:.0f} cycles/sample, over "
+                                            f"the budget of {budget:.0f}")
+            checked[id(best)] = (best, pm, qp, sane, why, passed_over,
+                                 contract_idle_dbfs(qp) if sane else float("nan"))
+        _, pm, qp, sane, why, passed_over, idle = checked[id(best)]
         if first is None or (first.qpedal is None and qp is not None):
             first = Chosen(best, pm, qp, False, why, [], float("nan"))  # (quantisable, if any)
         if not sane:
             skipped.append({"structure": best.structure.name, "polished": best.polished,
-                            "why": f"fails the sanity check ({why})"})
+                            "why": passed_over})
             continue
-        idle = contract_idle_dbfs(qp)
         if idle <= IDLE_LIMIT_DBFS:
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
@@ -1097,71 +1108,92 @@ def _checked_quantise(pm, downstream: bool) -> tuple:
     return (qp, *_sanity(qp))
 
 
-def grown_into_slack(chosen: Chosen, finalists: list, finals: list, cfg: FitConfig,
-                     pr: core.Probe, dataset_of: Callable[[core.Candidate], core.Dataset],
-                     nfev: tuple[int, int], name: str, source, say: Callable[[str], None],
-                     pool: Workers | None = None) -> tuple[Chosen, list]:
-    """(the model to write, the grown candidates tried): ``chosen``, or the structure of the
-    best-validating finalist one section larger (``structure.larger``) when the cycles
-    ``chosen``'s file leaves unused may hold that section. The larger structure is fitted as
-    the others were (quick fits on every fitting dataset, long fits of the best, the best's
-    post-EQ polished) and written instead if it validates better than ``chosen``, passes the
-    sanity check, idles within the contract (or no louder than ``chosen``) and its file costs
-    at most ``cfg.budget``.
+def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.Probe,
+                   dataset_of: Callable[[core.Candidate], core.Dataset], nfev: tuple[int, int],
+                   name: str, source, say: Callable[[str], None], pool: Workers | None = None,
+                   long_task: Callable | None = None) -> tuple[Chosen, list, list]:
+    """(the model to write, the quick fits and the long fits of a structure one section
+    larger): the first sane finalist of ``ranked_finalists`` (``_first_sane``, Method step 7);
+    then, when its file leaves room for another section (``grown_fits_for_slack``), the same
+    choice made again among the finalists and the larger structure's fits, none of whose
+    files may cost more than ``cfg.budget`` (Method step 8). The first choice's notes are said
+    only if it stands; what it said is not said again."""
+    finalists = ranked_finalists(finals, base, cfg)
+    checked: dict = {}
+    notes: list[str] = []
+    said: set[str] = set()
+
+    def first_say(s: str) -> None:
+        if s.startswith("note:"):
+            notes.append(s)
+        else:
+            said.add(s)
+            say(s)
+
+    chosen = _first_sane(finalists, name, source, first_say, pool, checked, cfg.budget, cfg.arch)
+    quick, grown = grown_fits_for_slack(chosen, finalists, finals, cfg, pr, dataset_of, nfev,
+                                        say, pool, long_task or _final_task)
+    if not grown:
+        for s in notes:
+            say(s)
+        return chosen, quick, grown
+    again = ranked_finalists(finals + grown, base, cfg)
+    first = chosen
+    held: list[str] = []
+    chosen = _first_sane(again, name, source,
+                         lambda s: held.append(s) if s.startswith("note:") else
+                         None if s in said else say(s), pool, checked, cfg.budget, cfg.arch)
+    st = grown[0].structure.name
+    if chosen.best.grown and chosen.idle_dbfs > IDLE_LIMIT_DBFS >= first.idle_dbfs:
+        # (written loud only because nothing quiet validated close to it: the model the
+        # budget grew idles within the contract, so it stays)
+        say(f"{st}: not written (it idles at {chosen.idle_dbfs:.0f} dBFS after a loud input, "
+            f"{first.best.structure.name} within the contract)")
+        for s in notes:
+            say(s)
+        return first, quick, grown
+    for s in held:
+        say(s)
+    if chosen.best.grown:
+        say(f"{st}: written, one section more than the budget grew "
+            f"({S.written_cycles(chosen.qpedal, cfg.arch):.0f} of {cfg.budget:.0f} "
+            "cycles/sample)")
+    else:
+        why = [p["why"] for p in chosen.passed_over if p["structure"] == st]
+        say(f"{st}: not written ({'; '.join(why) if why else 'it validates no better than '}"
+            f"{'' if why else chosen.best.structure.name})")
+    return chosen, quick, grown
+
+
+def grown_fits_for_slack(chosen: Chosen, finalists: list, finals: list, cfg: FitConfig,
+                         pr: core.Probe, dataset_of: Callable[[core.Candidate], core.Dataset],
+                         nfev: tuple[int, int], say: Callable[[str], None],
+                         pool: Workers | None = None, long_task: Callable | None = None
+                         ) -> tuple[list, list]:
+    """(quick fits, long fits with their post-EQ polished) of the best-validating finalist's
+    structure one section larger (``structure.larger``), fitted as the others were, when the
+    file ``chosen`` would write leaves room for a section on the HALF loop
+    (``structure.cheapest_section_cycles``); ([], []) otherwise, at ``--quick``, and when the
+    naive structure is written (every fitted structure validated worse than it: the demo's
+    capture spent 8 s on a larger one that validated worse too, 2026-12-07).
 
     Why: the structures are grown to the budget with every section at the full loop's cost,
     and the quantiser then puts the sections it can on the Q12 loops, so a file used 80-90 %
-    of the budget. The larger structure is tried when ``chosen``'s file leaves room for a
-    section on the cheapest loop (``structure.cheapest_section_cycles``); the larger file's
-    own cost is the rule."""
-    none = chosen, []
-    # (the naive structure written: every fitted structure validated worse than it, and the
-    # demo's capture spent 8 s on a larger one that did too, 2026-12-07)
+    of the budget. Whether the larger one is written is the finalists' choice, its file's
+    own cost against the budget included (``choose_written``)."""
     if (cfg.effort == "quick" or not chosen.sane or chosen.qpedal is None
             or chosen.best.structure.name == "baseline"):
-        return none
-    top = next((c for c in finalists if not c.grown and c.structure.name != "baseline"), None)
+        return [], []
+    top = next((c for c in finalists if c.structure.name != "baseline"), None)
     grown_st = S.larger(top.structure) if top is not None else None
-    if grown_st is None:
-        return none
     written = S.written_cycles(chosen.qpedal, cfg.arch)
-    if cfg.budget - written < S.cheapest_section_cycles(cfg.arch):
-        return none
+    if grown_st is None or cfg.budget - written < S.cheapest_section_cycles(cfg.arch):
+        return [], []
     say(f"trying {grown_st.name}, one section more than the best finalist: the written "
         f"file uses {written:.0f} of the {cfg.budget:.0f} cycles/sample")
-    tried = _grown_fits(grown_st, finals, pr, dataset_of, nfev, say, pool)
-    best = tried[0]
-    polished = one_blas_thread(core.polish_post, (best, dataset_of(best)))
-    if polished is not None:
-        more = one_blas_thread(core.polish_post, (polished, dataset_of(best),
-                                                  core.POLISH_MORE_ITERATIONS))
-        tried.append(more or polished)
-    tried.sort(key=_rank)
-    # (only these: _first_sane may pass a loud one over for a quiet one validating worse)
-    better = [c for c in tried if c.crit < chosen.best.crit]
-    if not better:
-        say(f"{grown_st.name}: validation {tried[0].crit:.4f}, no better than the written "
-            f"{chosen.best.structure.name}'s {chosen.best.crit:.4f}")
-        return chosen, tried
-    grown = _first_sane(better, name, source, say, pool)
-    why = ("fails the sanity check" if not grown.sane
-           else f"idles at {grown.idle_dbfs:.0f} dBFS" if grown.idle_dbfs > max(
-               IDLE_LIMIT_DBFS, chosen.idle_dbfs)
-           else "")
-    cycles = S.written_cycles(grown.qpedal, cfg.arch) if grown.qpedal is not None else math.inf
-    if not why and cycles > cfg.budget:
-        why = f"its file costs {cycles:.0f} cycles/sample"
-    if why:
-        say(f"{grown.best.structure.name}: {why}; {chosen.best.structure.name} is written")
-        return chosen, tried
-    # the finalists passed over before the written one that validate better than the grown
-    earlier = {(c.structure.name, c.polished) for c in finalists if c.crit < grown.best.crit}
-    grown.passed_over = [p for p in chosen.passed_over
-                         if (p["structure"], p["polished"]) in earlier] + grown.passed_over
-    say(f"{grown.best.structure.name}: validation {grown.best.crit:.4f} against "
-        f"{chosen.best.structure.name}'s {chosen.best.crit:.4f}, {cycles:.0f} cycles/sample: "
-        "written instead")
-    return grown, tried
+    quick, longs = _grown_fits(grown_st, finals, pr, dataset_of, nfev, say, pool,
+                               long_task or _final_task)
+    return quick, with_polished(longs, None, dataset_of, say, pool)
 
 
 # long fits of a grown structure: its best quick fits over the fitting datasets (one per
@@ -1172,27 +1204,31 @@ GROWN_LONG_FITS = 2
 
 def _grown_fits(st: S.Structure, finals: list, pr: core.Probe,
                 dataset_of: Callable[[core.Candidate], core.Dataset], nfev: tuple[int, int],
-                say: Callable[[str], None], pool: Workers | None) -> list:
-    """Long fits of ``st`` (marked ``grown``), best validation first: a quick fit on each
-    fitting dataset the ``finals`` were fitted on, then the GROWN_LONG_FITS best of those
-    long fitted, on ``pool``'s workers (None: here)."""
+                say: Callable[[str], None], pool: Workers | None, long_task: Callable
+                ) -> tuple[list, list]:
+    """(quick fits, long fits) of ``st``, marked ``grown``, best validation first: its
+    initial EQs, a quick fit on each fitting dataset the ``finals`` were fitted on, then the
+    GROWN_LONG_FITS best of those long fitted (``long_task(c, pr, dataset, iterations)``), on
+    ``pool``'s workers (None: here)."""
     data = {c.dataset: dataset_of(c) for c in finals}
-    eqs = _eq_task(st, pr)
     quick: list = []
 
-    def follow(key, c) -> list[Task]:
+    def follow(key, result) -> list[Task]:
+        if key[0] == "grown eq":
+            return [Task(("grown quick", j), _quick_task, (st, pr, d, nfev[0], j, result),
+                         QUICK) for j, d in sorted(data.items())]
         if key[0] != "grown quick":
             return []
-        c.grown = True
-        quick.append(c)
+        result.grown = True
+        quick.append(result)
         if len(quick) < len(data):
             return []
-        return [Task(("grown long", c.dataset), _final_task, (c, pr, data[c.dataset], nfev[1]),
+        return [Task(("grown long", c.dataset), long_task, (c, pr, data[c.dataset], nfev[1]),
                      LONG) for c in sorted(quick, key=_rank)[:GROWN_LONG_FITS]]
 
-    done = run_graph([Task(("grown quick", j), _quick_task, (st, pr, d, nfev[0], j, eqs), QUICK)
-                      for j, d in sorted(data.items())], 1, say, follow, pool)
-    return sorted((c for k, c in done.items() if k[0] == "grown long"), key=_rank)
+    done = run_graph([Task(("grown eq",), _eq_task, (st, pr), DATA)], 1, say, follow, pool)
+    return (sorted(quick, key=_rank),
+            sorted((c for k, c in done.items() if k[0] == "grown long"), key=_rank))
 
 
 def _sanity(qp) -> tuple[bool, str, bool]:

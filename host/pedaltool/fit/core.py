@@ -78,7 +78,7 @@ class Candidate:
     dataset: int = 0  # which fitting dataset (index into the fit's list of them) it was fitted on
     polished: bool = False  # its post-EQ's zeros set free after the long fit (polish_post)
     # a structure one section larger than the budget grew, fitted for the cycles a written
-    # file left unused (api.grown_into_slack)
+    # file left unused (api.grown_fits_for_slack)
     grown: bool = False
 
     @property

@@ -739,12 +739,17 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # as for a capture (api.fit_oracle): the best validation that passes the sanity check is
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finals = api.with_polished(finals, base, lambda c: ds, say)
-    finalists = api.ranked_finalists(finals, base, cfg)
     say("quantising and scoring device-exact")
-    chosen = api._first_sane(finalists, name, src, say)
-    chosen, grown = api.grown_into_slack(chosen, finalists, finals, cfg, pr, lambda c: ds,
-                                         nfev, name, src, say)
-    cands = api.candidate_rows(quick, finals + grown, base, cfg.arch, chosen, seeded=False)
+    # (a structure one section larger: its long fits say their iterations, as pair_fits's,
+    # here in this process)
+    api._FORKED["say"] = say
+    try:
+        chosen, grown_quick, grown = api.choose_written(
+            finals, base, cfg, pr, lambda c: ds, nfev, name, src, say, long_task=_pair_long_task)
+    finally:
+        api._FORKED.pop("say", None)
+    cands = api.candidate_rows(quick + grown_quick, finals + grown, base, cfg.arch, chosen,
+                               seeded=False)
     x_ev, target = d[cut:], metrics.Target(t[cut:])
     score, fscore, dev_vs_float, cycles, dev = api.score_written(
         chosen, x_ev, target, cfg.arch, effort=cfg.effort)
