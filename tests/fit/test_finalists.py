@@ -346,7 +346,7 @@ def test_nothing_is_grown_without_room_or_reason(monkeypatch, case):
     the HALF loop, when the naive structure is written (every fitted one validated worse than
     it: the demo's capture) or when nothing passes the sanity check."""
     if case == "no room":
-        monkeypatch.setattr(S, "cheapest_section_cycles", lambda arch=None: S.DEFAULT_BUDGET)
+        monkeypatch.setattr(S, "half_section_cycles", lambda arch=None: S.DEFAULT_BUDGET)
     if case == "none sane":
         monkeypatch.setattr(api, "_sanity", lambda qp: (False, "loud", True))
     if case == "naive written":

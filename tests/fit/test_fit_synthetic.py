@@ -380,8 +380,7 @@ def test_the_cycles_a_written_file_leaves_buy_a_section_more():
     res = _seven_post_peaks(said)
     written = next(c for c in res.candidates if c["written"])
     assert _grown(written), "\n".join(said[-8:])
-    assert written["structure"] == res.structure and S.sizes(
-        S.larger(S.grow("wh", S.DEFAULT_BUDGET)))[1] == 6
+    assert written["structure"] == res.structure and res.structure.endswith("-3/6")
     # more than the budget by its structure's count, within it by its file's
     assert res.cycles == cost.cycles_per_sample(res.qpedal, include_dispatch=True)
     assert res.cycles <= res.budget < written["cycles"], (res.cycles, written)

@@ -641,16 +641,15 @@ def candidate_rows(quick: list, finals: list, base: core.Candidate, arch: str,
     seed (a capture's datasets; a recorded pair has one dataset of its own)."""
     def row(c, stage: str, seed: bool) -> dict:
         r = {"structure": c.structure.name, "cycles": S.cost_cycles(c.structure, arch),
-             "stage": stage}
+             "stage": ("grown " if c.grown else "") + stage}
         if seed:
             r["play_seed"] = core.PLAY_SEEDS[c.dataset]
         return {**r, "val_esr": c.val_esr, "val_esr_pre": c.val_esr_pre,
                 "written": chosen.sane and c is chosen.best}
 
     bst = S.baseline_structure()
-    return ([row(c, ("grown " if c.grown else "") + "quick", seeded) for c in quick]
-            + [row(c, ("grown " if c.grown else "") + ("polished" if c.polished else "final"),
-                   seeded) for c in finals]
+    return ([row(c, "quick", seeded) for c in quick]
+            + [row(c, "polished" if c.polished else "final", seeded) for c in finals]
             + [{"structure": bst.name, "cycles": S.cost_cycles(bst, arch), "stage": "final",
                 "val_esr": base.val_esr, "val_esr_pre": base.val_esr_pre,
                 "written": chosen.sane and base is chosen.best}])
@@ -1024,10 +1023,11 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if id(best) not in checked:
             pm, qp, sane, why = _quantised(best, name, source, say, pool)
             passed_over = f"fails the sanity check ({why})"
-            cycles = S.written_cycles(qp, arch) if sane and budget is not None else 0.0
-            if sane and budget is not None and cycles > budget:
-                sane, passed_over = False, (f"its file costs {cycles:.0f} cycles/sample, over "
-                                            f"the budget of {budget:.0f}")
+            if sane and budget is not None:
+                cycles = S.written_cycles(qp, arch)
+                if cycles > budget:
+                    sane, passed_over = False, (f"its file costs {cycles:.0f} cycles/sample, "
+                                                f"over the budget of {budget:.0f}")
             checked[id(best)] = (best, pm, qp, sane, why, passed_over,
                                  contract_idle_dbfs(qp) if sane else float("nan"))
         _, pm, qp, sane, why, passed_over, idle = checked[id(best)]
@@ -1111,7 +1111,7 @@ def _checked_quantise(pm, downstream: bool) -> tuple:
 def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.Probe,
                    dataset_of: Callable[[core.Candidate], core.Dataset], nfev: tuple[int, int],
                    name: str, source, say: Callable[[str], None], pool: Workers | None = None,
-                   long_task: Callable | None = None) -> tuple[Chosen, list, list]:
+                   long_task: Callable = _final_task) -> tuple[Chosen, list, list]:
     """(the model to write, the quick fits and the long fits of a structure one section
     larger): the first sane finalist of ``ranked_finalists`` (``_first_sane``, Method step 7);
     then, when its file leaves room for another section (``grown_fits_for_slack``), the same
@@ -1132,7 +1132,7 @@ def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.
 
     chosen = _first_sane(finalists, name, source, first_say, pool, checked, cfg.budget, cfg.arch)
     quick, grown = grown_fits_for_slack(chosen, finalists, finals, cfg, pr, dataset_of, nfev,
-                                        say, pool, long_task or _final_task)
+                                        say, pool, long_task)
     if not grown:
         for s in notes:
             say(s)
@@ -1159,7 +1159,7 @@ def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.
             f"({S.written_cycles(chosen.qpedal, cfg.arch):.0f} of {cfg.budget:.0f} "
             "cycles/sample)")
     else:
-        why = [p["why"] for p in chosen.passed_over if p["structure"] == st]
+        why = list(dict.fromkeys(p["why"] for p in chosen.passed_over if p["structure"] == st))
         say(f"{st}: not written ({'; '.join(why) if why else 'it validates no better than '}"
             f"{'' if why else chosen.best.structure.name})")
     return chosen, quick, grown
@@ -1168,12 +1168,12 @@ def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.
 def grown_fits_for_slack(chosen: Chosen, finalists: list, finals: list, cfg: FitConfig,
                          pr: core.Probe, dataset_of: Callable[[core.Candidate], core.Dataset],
                          nfev: tuple[int, int], say: Callable[[str], None],
-                         pool: Workers | None = None, long_task: Callable | None = None
+                         pool: Workers | None = None, long_task: Callable = _final_task
                          ) -> tuple[list, list]:
     """(quick fits, long fits with their post-EQ polished) of the best-validating finalist's
     structure one section larger (``structure.larger``), fitted as the others were, when the
     file ``chosen`` would write leaves room for a section on the HALF loop
-    (``structure.cheapest_section_cycles``); ([], []) otherwise, at ``--quick``, and when the
+    (``structure.half_section_cycles``); ([], []) otherwise, at ``--quick``, and when the
     naive structure is written (every fitted structure validated worse than it: the demo's
     capture spent 8 s on a larger one that validated worse too, 2026-12-07).
 
@@ -1181,18 +1181,16 @@ def grown_fits_for_slack(chosen: Chosen, finalists: list, finals: list, cfg: Fit
     and the quantiser then puts the sections it can on the Q12 loops, so a file used 80-90 %
     of the budget. Whether the larger one is written is the finalists' choice, its file's
     own cost against the budget included (``choose_written``)."""
-    if (cfg.effort == "quick" or not chosen.sane or chosen.qpedal is None
-            or chosen.best.structure.name == "baseline"):
+    if cfg.effort == "quick" or not chosen.sane or chosen.best.structure.name == "baseline":
         return [], []
     top = next((c for c in finalists if c.structure.name != "baseline"), None)
     grown_st = S.larger(top.structure) if top is not None else None
     written = S.written_cycles(chosen.qpedal, cfg.arch)
-    if grown_st is None or cfg.budget - written < S.cheapest_section_cycles(cfg.arch):
+    if grown_st is None or cfg.budget - written < S.half_section_cycles(cfg.arch):
         return [], []
     say(f"trying {grown_st.name}, one section more than the best finalist: the written "
         f"file uses {written:.0f} of the {cfg.budget:.0f} cycles/sample")
-    quick, longs = _grown_fits(grown_st, finals, pr, dataset_of, nfev, say, pool,
-                               long_task or _final_task)
+    quick, longs = _grown_fits(grown_st, finals, pr, dataset_of, nfev, say, pool, long_task)
     return quick, with_polished(longs, None, dataset_of, say, pool)
 
 

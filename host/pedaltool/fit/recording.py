@@ -740,14 +740,11 @@ def _fit_aligned(d: np.ndarray, t: np.ndarray, lag: int, rate: int, cfg, di_path
     # written, with the widest knob ranges that pass; the naive structure is a finalist
     finals = api.with_polished(finals, base, lambda c: ds, say)
     say("quantising and scoring device-exact")
-    # (a structure one section larger: its long fits say their iterations, as pair_fits's,
-    # here in this process)
-    api._FORKED["say"] = say
-    try:
-        chosen, grown_quick, grown = api.choose_written(
-            finals, base, cfg, pr, lambda c: ds, nfev, name, src, say, long_task=_pair_long_task)
-    finally:
-        api._FORKED.pop("say", None)
+    # (a structure one section larger, fitted in this process: its long fits say their
+    # iterations, as pair_fits's)
+    chosen, grown_quick, grown = api.choose_written(
+        finals, base, cfg, pr, lambda c: ds, nfev, name, src, say,
+        long_task=lambda c, pr, ds, n: core.final_fit(c, pr, ds, nfev=n, progress=say))
     cands = api.candidate_rows(quick + grown_quick, finals + grown, base, cfg.arch, chosen,
                                seeded=False)
     x_ev, target = d[cut:], metrics.Target(t[cut:])

@@ -65,10 +65,11 @@ def cost_cycles(structure: Structure, arch: str = DEFAULT_ARCH) -> float:
                                               include_dispatch=True))
 
 
-def cheapest_section_cycles(arch: str = DEFAULT_ARCH) -> float:
-    """CPU cycles per sample that one more biquad adds on ``arch`` at the least: a section the
-    quantiser puts on the Q12 loop with error feedback (the HALF loop, what the fast sections
-    of real fits use), its kernel and its share of the dispatch (64 on the RP2040)."""
+def half_section_cycles(arch: str = DEFAULT_ARCH) -> float:
+    """CPU cycles per sample that one more biquad on the Q12 loop with error feedback (the
+    HALF loop, which the quantiser's fast sections of real fits use; the FAST loop without
+    feedback is cheaper but rare) adds on ``arch``: its kernel and its share of the dispatch
+    (64 on the RP2040)."""
     one = pedal_cost.cycles_per_sample(["biquad_half"], arch, include_dispatch=True)
     return float(pedal_cost.cycles_per_sample(["biquad_half"] * 2, arch, include_dispatch=True)
                  - one)
@@ -180,7 +181,7 @@ def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int | N
          max_post: int | None = None) -> Structure | None:
     """The largest structure of a flavour within budget: post peaks first (a cab needs many),
     alternating with pre peaks (pre-EQ carries the accuracy) up to the caps."""
-    cap_pre, cap_post = CAPS.get(flavour, (3, 8))
+    cap_pre, cap_post = _caps(flavour)
     max_pre = cap_pre if max_pre is None else max_pre
     max_post = cap_post if max_post is None else max_post
     n_pre, n_post = 1, 0
@@ -199,6 +200,12 @@ def grow(flavour: str, budget: float, arch: str = DEFAULT_ARCH, max_pre: int | N
                 break
         if not grown:
             return best
+
+
+def _caps(flavour: str) -> tuple[int, int]:
+    """(max pre peaks, max post peaks) of a flavour; an envelope flavour has its own
+    flavour's (``with_envelope`` makes them from any)."""
+    return CAPS.get(flavour, CAPS.get(flavour.replace("+env", ""), (3, 8)))
 
 
 def _next_sizes(n_pre: int, n_post: int, max_pre: int, max_post: int) -> list[tuple[int, int]]:
@@ -226,10 +233,10 @@ def larger(st: Structure) -> Structure | None:
     first option, the same flavour, envelopes and tables): a peak added to the first pre-EQ
     (before its table) or to the post-EQ (before its low-pass). None at the flavour's caps,
     and for the baseline."""
-    if st.name == "baseline" or "/" not in st.name:
+    if "/" not in st.name:  # (the baseline)
         return None
     flavour = flavour_of(st.name)
-    cap_pre, cap_post = CAPS.get(flavour, CAPS.get(flavour.replace("+env", ""), (3, 8)))
+    cap_pre, cap_post = _caps(flavour)
     n_pre, n_post = sizes(st)
     options = _next_sizes(n_pre, n_post, cap_pre, cap_post)
     if not options:
