@@ -1028,6 +1028,7 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                 if cycles > budget:
                     sane, passed_over = False, (f"its file costs {cycles:.0f} cycles/sample, "
                                                 f"over the budget of {budget:.0f}")
+            # (best kept in the entry: an id names an object only while it lives)
             checked[id(best)] = (best, pm, qp, sane, why, passed_over,
                                  contract_idle_dbfs(qp) if sane else float("nan"))
         _, pm, qp, sane, why, passed_over, idle = checked[id(best)]
