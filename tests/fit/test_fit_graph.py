@@ -16,7 +16,8 @@ def _graph(n_datasets: int, baseline: bool = True, evaluation=None,
            flavours=MILD) -> api._FitGraph:
     cfg = api.FitConfig(effort="normal", baseline=baseline)
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    return api._FitGraph(cfg, SimpleNamespace(), n_datasets, structs, 2, (5, 10), "t",
+    probe = SimpleNamespace(saturating=flavours is SATURATING)  # what core.is_saturating reads
+    return api._FitGraph(cfg, probe, n_datasets, structs, 2, (5, 10), "t",
                          lambda s: None, evaluation)
 
 
@@ -65,8 +66,10 @@ def test_every_fit_starts_once_when_its_inputs_are_there_whatever_the_order(
     for k in range(n_data):  # each fits on its own playing, validated on the first one's
         assert g.datasets[k].x_fit[0] == k
         assert g.datasets[k].x_val is first.x_val and g.datasets[k].y_val is first.y_val
-    for t in follow:  # every task got its dataset with the validation attached
-        assert len(t.args[2 if t.key[0] == "quick" else 1].x_val) == 3
+    for t in follow:  # every task got its dataset with the validation attached, its playing
+        d = t.args[2 if t.key[0] == "quick" else 1]  # level-balanced on a mild capture only
+        assert len(d.x_val) == 3
+        assert d.level_balanced is (flavours is MILD)
 
 
 @pytest.mark.parametrize("eval_first", [True, False])
@@ -118,7 +121,8 @@ def test_the_rendered_playing_is_counted_as_it_ends():
     review): the renders end in any order, and the progress counts them."""
     said: list[str] = []
     cfg = api.FitConfig(effort="normal")
-    g = api._FitGraph(cfg, SimpleNamespace(), 3, S.within_budget(cfg.budget, cfg.arch, MILD), 2,
+    g = api._FitGraph(cfg, SimpleNamespace(saturating=False), 3,
+                      S.within_budget(cfg.budget, cfg.arch, MILD), 2,
                       (5, 10), "t", said.append, None)
     for k in (1, 2, 0):
         g(("data", k), (_dataset(k, k == 0), 0.5))

@@ -796,7 +796,8 @@ class _FitGraph:
             return []
         for j in sorted(self.rendered):  # the first dataset first: the others share its
             d = self.rendered.pop(j)    # validation
-            self.datasets[j] = d if j == 0 else core.share_validation(d, self.datasets[0])
+            self.datasets[j] = core.with_level_balance(
+                d if j == 0 else core.share_validation(d, self.datasets[0]), self.pr)
         tasks = []
         for j, d in sorted(self.datasets.items()):
             if ("base", j) not in self.started:

@@ -65,6 +65,9 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     n_play: int | None = None  # samples of playing at the start of x_fit (the rest: noise, sweeps)
+    # the playing weighted by the inverse of its level in the long fits (fitting_weight): set
+    # for a capture that is not saturating, once it is probed (with_level_balance)
+    level_balanced: bool = False
 
 
 @dataclass
@@ -445,7 +448,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
         start = copy.deepcopy(start)
         for stage in start.stages:
             stage.env_depth = stage.env_depth or ENV_START
-    w = fitting_weight(ds)
+    w = fitting_weight(ds, c.model.rate_hz)
     tick = None
     if progress:
         def tick(k: int, cost: float) -> None:
@@ -465,15 +468,54 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
                      grown=c.grown)
 
 
-def fitting_weight(ds: Dataset) -> np.ndarray | None:
-    """Per-sample weight of ``ds.x_fit`` in a fit's cost: the synthetic part after the
-    playing (make_dataset: noise and sweeps) weighted SYNTH_WEIGHT; None (all 1) when the
-    dataset has no such split (a recorded pair)."""
+def fitting_weight(ds: Dataset, rate_hz: float) -> np.ndarray | None:
+    """Per-sample weight of ``ds.x_fit`` (at ``rate_hz``) in a fit's cost: the synthetic
+    part after the playing (make_dataset: noise and sweeps) weighted SYNTH_WEIGHT, and the
+    playing, when ``ds.level_balanced``, by ``level_balance``; None (all 1) when the dataset
+    has no such split (a recorded pair)."""
     if ds.n_play is None:
         return None
     w = np.ones(len(ds.x_fit))
     w[ds.n_play:] = SYNTH_WEIGHT
+    if ds.level_balanced:
+        n = ds.n_play
+        w[:n] = level_balance(ds.x_fit[:n], ds.y_fit[:n], round(LEVEL_WINDOW_S * rate_hz))
     return w
+
+
+# Why balance the playing's levels: its loud strums carry the cost. The 2 s of fitting playing
+# (its second half 4 dB hotter, so that the table sees a hard player's range) has 97 % of
+# its energy in passages at -25..-15 dBFS RMS, where the evaluation DI, a player's
+# dynamics, has 76 % at -35..-25 and 3 % above -20 (50 ms windows, 2026-12-07): the fit
+# matched the hardest strums and left the mid and soft playing 2-10x worse (the Klon's
+# evaluation error by 0.5 s window: 0.003-0.005 in its loud passages, 0.02-0.04 in the rest).
+# Each 50 ms of playing now counts by its time, not its loudness. Device ESR on the
+# evaluation DI, three draws (docs/fitting-log.md, 2026-12-07): Klon 0.0089 / 0.0130 /
+# 0.0131 -> 0.0080 / 0.0099 / 0.0081, OD808 0.0053 / 0.0044 / 0.0043 -> 0.0036 / 0.0036 /
+# 0.0037, TS9 0.0033-0.0034 -> 0.0030-0.0032, JCM2000 clean 0.0018-0.0021 -> 0.0015-0.0021.
+# Not on saturating captures, whose output level hardly follows the input's: one draw
+# balanced by the input's level, the HM-2 0.065 -> 0.092, Splawn 0.082 -> 0.204, 5150
+# 0.243 -> 0.331; by the output's, mixed (Bugera 0.133 -> 0.121, HM-2 0.065 -> 0.089)
+LEVEL_WINDOW_S = 0.05  # the RMS window that sets a passage's level (s)
+LEVEL_FLOOR_DB = 40.0  # passages quieter than this below the loudest weigh as much as it
+
+
+def level_balance(x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
+    """Amplitude weights for playing ``x`` (input) and ``y`` (the capture's output): the
+    inverse of ``x``'s RMS over ``window`` samples (floored LEVEL_FLOOR_DB below its
+    loudest, so that silence and decays are not blown up), scaled so that the weighted
+    ``y`` has the energy ``y`` has: the playing's share of the cost against the synthetic
+    part's is unchanged."""
+    env = np.sqrt(np.convolve(x * x, np.ones(window) / window, mode="same"))
+    floor = float(np.max(env)) * 10.0 ** (-LEVEL_FLOOR_DB / 20.0) + 1e-30
+    w = 1.0 / np.maximum(env, floor)
+    return w * np.sqrt(np.sum(y * y) / (np.sum((w * y) ** 2) + 1e-300))
+
+
+def with_level_balance(ds: Dataset, pr: Probe) -> Dataset:
+    """``ds`` with its playing level-balanced in the long fits when the capture ``pr`` is not
+    saturating (``fitting_weight``); the same ``ds`` otherwise."""
+    return ds if is_saturating(pr) else dataclasses.replace(ds, level_balanced=True)
 
 
 # the post-EQ's high-passes keep their zeros at DC through the polish: freed, the hp2 let the
@@ -502,7 +544,7 @@ def polish_post(c: Candidate, ds: Dataset, max_iter: int = POLISH_ITERATIONS
         return None
     held = tuple(k for k, s in enumerate(m.post) if s.kind in HELD_IN_POLISH)
     sos = postpolish.polish_post(cascade_sos(m.post, m.rate_hz), post_input(m, ds.x_fit),
-                                 ds.y_fit, fitting_weight(ds), held, max_iter=max_iter)
+                                 ds.y_fit, fitting_weight(ds, m.rate_hz), held, max_iter=max_iter)
     polished = copy.deepcopy(m)
     polished.post = [s if k in held else Section("biquad", row[[0, 1, 2, 4, 5]].copy())
                      for k, (s, row) in enumerate(zip(m.post, sos, strict=True))]

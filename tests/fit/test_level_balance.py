@@ -1,0 +1,79 @@
+"""The long fits' weighting of the fitting playing by its level (``core.fitting_weight``,
+``core.level_balance``): on a capture that is not saturating each passage counts by its
+time, not its loudness."""
+
+from types import SimpleNamespace
+
+import numpy as np
+from pedaltool.fit import core
+
+RATE = 48000
+
+
+def _playing(rng) -> tuple[np.ndarray, np.ndarray]:
+    """1 s loud, 1 s 20 dB softer, 0.5 s of silence, 0.5 s loud again: noise through a
+    soft clipper (the output does not scale with the input)."""
+    parts = [0.3 * rng.standard_normal(RATE), 0.03 * rng.standard_normal(RATE),
+             np.zeros(RATE // 2), 0.3 * rng.standard_normal(RATE // 2)]
+    x = np.concatenate(parts)
+    return x, np.tanh(3.0 * x)
+
+
+def _energy(w, y, a, b):
+    return float(np.sum((w[a:b] * y[a:b]) ** 2))
+
+
+def test_each_passage_counts_by_its_time_not_its_loudness():
+    x, y = _playing(np.random.default_rng(1))
+    w = core.level_balance(x, y, round(core.LEVEL_WINDOW_S * RATE))
+    loud, soft = (RATE // 10, 9 * RATE // 10), (11 * RATE // 10, 19 * RATE // 10)
+    # unweighted the loud passage carries ~10x the soft one's output energy (the clipper
+    # compresses 20 dB of input into ~10 dB of output)
+    assert _energy(np.ones_like(y), y, *loud) > 5 * _energy(np.ones_like(y), y, *soft)
+    # weighted by the input's level, the soft passage's output counts more than the loud
+    # one's (the input's level is what is balanced: the output of a compressor is not)
+    assert _energy(w, y, *soft) > _energy(w, y, *loud)
+    # the playing's share of the cost is unchanged: its weighted energy is its energy
+    assert np.isclose(np.sum((w * y) ** 2), np.sum(y * y), rtol=1e-12)
+
+
+def test_silence_is_not_blown_up():
+    x, y = _playing(np.random.default_rng(2))
+    w = core.level_balance(x, y, round(core.LEVEL_WINDOW_S * RATE))
+    assert np.all(np.isfinite(w)) and np.all(w > 0)
+    # at most LEVEL_FLOOR_DB above the loudest passage's weight, silence included
+    assert np.max(w) / np.min(w) <= 10 ** (core.LEVEL_FLOOR_DB / 20) * (1 + 1e-9)
+    silence = slice(2 * RATE + RATE // 10, 2 * RATE + 4 * RATE // 10)
+    assert np.allclose(w[silence], np.max(w))
+
+
+def _dataset(balanced: bool) -> core.Dataset:
+    x, y = _playing(np.random.default_rng(3))
+    n = len(x)
+    synth = 0.1 * np.random.default_rng(4).standard_normal(RATE)
+    return core.Dataset(np.concatenate([x, synth]), np.concatenate([y, np.tanh(synth)]),
+                        np.zeros(0), np.zeros(0), n_play=n, level_balanced=balanced)
+
+
+def test_fitting_weight_balances_the_playing_only_when_asked():
+    plain = core.fitting_weight(_dataset(False), RATE)
+    n = _dataset(False).n_play
+    assert np.all(plain[:n] == 1.0) and np.all(plain[n:] == core.SYNTH_WEIGHT)
+    ds = _dataset(True)
+    w = core.fitting_weight(ds, RATE)
+    assert np.all(w[n:] == core.SYNTH_WEIGHT)  # the noise and sweeps as before
+    assert np.array_equal(w[:n], core.level_balance(ds.x_fit[:n], ds.y_fit[:n], 2400))
+    # a recorded pair (no playing/synthetic split): no weight at all
+    pair = core.Dataset(ds.x_fit, ds.y_fit, np.zeros(0), np.zeros(0), level_balanced=True)
+    assert core.fitting_weight(pair, RATE) is None
+
+
+def test_only_a_capture_that_is_not_saturating_is_balanced():
+    ds = _dataset(False)
+    assert core.with_level_balance(ds, SimpleNamespace(saturating=False)).level_balanced
+    assert core.with_level_balance(ds, SimpleNamespace(saturating=True)) is ds
+    # from the probe's compression when the probe does not say (a .nam capture's)
+    mild = SimpleNamespace(saturating=None, gain_db=np.array([10.0, 8.0, 5.0, 2.0]))
+    hard = SimpleNamespace(saturating=None, gain_db=np.array([30.0, 20.0, 5.0, -8.0]))
+    assert core.with_level_balance(ds, mild).level_balanced
+    assert not core.with_level_balance(ds, hard).level_balanced
