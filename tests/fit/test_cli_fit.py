@@ -127,6 +127,16 @@ def test_fit_writes_the_bank_and_compare_scores_it(models_dir, tmp_path, monkeyp
                               "scoring"]
 
 
+def test_the_budget_help_gives_the_cost_model_s_floors():
+    """--budget's help says the least budget and where the baseline alone is fitted, in the
+    numbers the fit checks (the cost model's: a change there shows here)."""
+    r = CliRunner().invoke(main, ["fit", "--help"], terminal_width=1000)
+    assert r.exit_code == 0
+    assert (f"At least {S.baseline_cycles():.0f}, the naive baseline's cost" in r.output
+            and f"below {S.smallest_cycles():.0f}, the smallest grown structure's, the "
+                "baseline alone is fitted" in r.output), r.output
+
+
 def test_fit_rejects_bad_arguments(models_dir, tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["fit"])
@@ -149,7 +159,7 @@ def test_fit_rejects_bad_arguments(models_dir, tmp_path):
         assert len(r.output.splitlines()) == 1 and "--help" in r.output, (args, r.output)
     for budget, problem in (("0", "not a CPU budget"), ("-5", "not a CPU budget"),
                             ("nan", "not a CPU budget"), ("inf", "not a CPU budget"),
-                            ("1e30", "not a CPU budget"), ("100", "no structure fits")):
+                            ("1e30", "not a CPU budget"), ("100", "no model fits")):
         r = runner.invoke(main, ["fit", str(models_dir / CAPTURE), "--budget", budget])
         assert r.exit_code == 2 and problem in r.output, (budget, r.output)
         assert "probing" not in r.output and len(r.output.splitlines()) == 1

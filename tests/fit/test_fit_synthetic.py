@@ -139,8 +139,27 @@ def test_parallel_clean_path_is_chosen_for_a_tube_screamer_like_system(ts_oracle
 def test_budget_bounds_the_structure(wh_oracle):
     small = _fit(wh_oracle, None, budget=900)
     assert small.cycles <= 900
-    with pytest.raises(FitError, match="no structure fits a budget"):
+    with pytest.raises(FitError, match="no model fits a budget"):
         _fit(wh_oracle, None, budget=300)
+
+
+def test_a_budget_below_every_grown_structure_fits_the_naive_baseline(wh_oracle):
+    """Between the naive baseline's cost (481 on armv6m) and the smallest grown structure's
+    (565) the baseline alone is fitted and written, a note saying so (it was refused as if
+    nothing fitted, a review); below the baseline's the message names both costs."""
+    base, smallest = S.baseline_cycles(), S.smallest_cycles()
+    assert base < smallest
+    budget = (base + smallest) / 2
+    said: list[str] = []
+    cfg = api.FitConfig(effort="quick", eval_seconds=6.0, budget=budget, progress=said.append)
+    res = api.fit_oracle(api.Oracle(wh_oracle, RATE, RATE), "synthetic", cfg)
+    assert res.structure == "baseline" and res.sane and res.cycles <= budget
+    assert [c["structure"] for c in res.candidates] == ["baseline"]
+    assert any(s.startswith(f"note: a budget of {budget:g} cycles/sample on armv6m fits only "
+                            f"the naive baseline ({base:.0f};") for s in said), said
+    with pytest.raises(FitError, match=f"needs {base:.0f} on armv6m \\(the smallest grown "
+                                       f"structure {smallest:.0f}"):
+        api.FitConfig(budget=base - 1)
 
 
 def test_silence_is_refused():
@@ -453,7 +472,7 @@ def test_a_config_the_fitter_cannot_work_with_is_refused_when_made():
     budget the fitter cannot work with is refused by FitConfig itself, before any work."""
     with pytest.raises(FitError, match="unsupported rate 96000"):
         api.FitConfig(rate=96000)
-    with pytest.raises(FitError, match="no structure fits a budget of 10"):
+    with pytest.raises(FitError, match="no model fits a budget of 10"):
         api.FitConfig(budget=10)
     with pytest.raises(FitError, match="not a CPU budget"):
         api.FitConfig(budget=float("nan"))

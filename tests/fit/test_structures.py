@@ -57,6 +57,34 @@ def test_growth_follows_the_budget():
         S._make("nope", 1, 1)
 
 
+def test_a_saturating_capture_under_its_structures_budget_gets_the_one_table_ones():
+    """The two-table structures of a saturating capture need more than the one-table ones:
+    a budget between the two tries those (it was refused after the probe, "no structure fits
+    a budget of 700 ... the smallest needs 565"); below them the naive baseline alone is
+    fitted (no structure), each said in a note."""
+    from types import SimpleNamespace
+
+    saturating = SimpleNamespace(saturating=True)  # (what core.is_saturating reads first)
+    two = S.smallest_cycles(flavours=S.SATURATING_FLAVOURS)
+    assert S.smallest_cycles(flavours=S.FLAVOURS) == S.smallest_cycles() < two
+
+    def tried(budget: float, **kw) -> tuple[list[str], list[str]]:
+        said: list[str] = []
+        structs = api.structures_for(api.FitConfig(budget=budget, **kw), saturating, "x",
+                                     said.append)
+        return [st.name for st in structs], [s for s in said if s.startswith("note:")]
+
+    names, notes = tried(two - 1)
+    assert names and all(S.flavour_of(n) in S.FLAVOURS for n in names), names
+    assert len(notes) == 1 and f"need {two:.0f} cycles/sample or more" in notes[0]
+    assert tried(two) == (["wh2+cab-0/0"], [])
+    names, notes = tried(S.smallest_cycles() - 1)
+    assert names == [] and len(notes) == 1 and "fits only the naive baseline" in notes[0]
+    # flavours asked for by name are not swapped for others
+    names, notes = tried(two - 1, flavours=S.SATURATING_FLAVOURS)
+    assert names == [] and "fits only the naive baseline" in notes[0]
+
+
 def test_larger_is_what_a_larger_budget_grows():
     """structure.larger: one section more, exactly the structure grow() makes at the budget
     that first holds it, for every flavour and size up to the caps; envelopes and the clean

@@ -64,7 +64,9 @@ def _one_line(d: dict) -> str:
               help="Max CPU cycles per sample (firmware cost model: the kernels, the block "
                    "I/O and the engine's estimated per-block work; default 1302: half of an "
                    "RP2040 at 125 MHz and 48 kHz, whatever --rate; at a lower rate the chip "
-                   "has more cycles per sample: e.g. --budget 1953 at 32 kHz).")
+                   "has more cycles per sample: e.g. --budget 1953 at 32 kHz). At least 481, "
+                   "the naive baseline's cost (biquad + tanh + biquad); below 565, the "
+                   "smallest grown structure's, the baseline alone is fitted.")
 @click.option("--rate", type=click.Choice(["48000", "44100", "32000"]), default="48000",
               show_default=True, help="The pedal's sample rate (Hz). A recording pair at one "
                    "of these rates keeps its own; at another it is resampled to this one.")

@@ -359,17 +359,19 @@ MAX_BUDGET = 1e6
 
 
 def check_budget(budget: float, arch: str = S.DEFAULT_ARCH) -> None:
-    """FitError unless ``budget`` (cycles/sample) is a number the smallest structure fits in:
-    refused before any work, not after the probe."""
+    """FitError unless ``budget`` (cycles/sample on ``arch``) is a number the naive baseline,
+    the cheapest model the fitter writes, fits in: refused before any work, not after the
+    probe. A budget below the smallest grown structure's cost fits the baseline alone
+    (``structures_for``)."""
+    least = min(S.baseline_cycles(arch), S.smallest_cycles(arch))
     if not math.isfinite(budget) or budget <= 0 or budget > MAX_BUDGET:
         raise FitError(f"a budget of {budget:.10g} cycles/sample is not a CPU budget: give a "
-                       f"number up to {MAX_BUDGET:.0f} that the smallest structure fits in "
-                       f"({S.smallest_cycles(arch):.0f} on {arch}; the default is "
-                       f"{S.DEFAULT_BUDGET})")
-    smallest = S.smallest_cycles(arch)
-    if budget < smallest:
-        raise FitError(f"no structure fits a budget of {budget:.10g} cycles/sample (the "
-                       f"smallest needs {smallest:.0f} on {arch}; the default is "
+                       f"number from {least:.0f} (the naive baseline on {arch}) to "
+                       f"{MAX_BUDGET:.0f}; the default is {S.DEFAULT_BUDGET}")
+    if budget < least:
+        raise FitError(f"no model fits a budget of {budget:.10g} cycles/sample: the cheapest, "
+                       f"the naive baseline, needs {least:.0f} on {arch} (the smallest grown "
+                       f"structure {S.smallest_cycles(arch):.0f}; the default is "
                        f"{S.DEFAULT_BUDGET})")
 
 
@@ -450,15 +452,33 @@ def datasets_for(cfg: FitConfig, pr: core.Probe) -> int:
 def structures_for(cfg: FitConfig, pr: core.Probe, name: str,
                    say: Callable[[str], None]) -> list:
     """The structures a fit tries: ``cfg.flavours`` or the capture's (core.flavours_for),
-    grown to the budget; FitError naming ``name`` when none fits."""
+    grown to the budget. A saturating capture's, with two tables, need more cycles than the
+    one-table ones: at a budget below them those are tried instead. None (a note says so)
+    when the budget fits only the naive baseline, which every fit fits and may write;
+    FitError naming ``name`` when not even that fits (check_budget refuses that first)."""
     flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
     say(f"structures tried: {', '.join(flavours)}")
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    if not structs:
-        raise FitError(f"{name}: no structure fits a budget of {cfg.budget:.0f} cycles/sample "
-                       f"on {cfg.arch} (the smallest needs "
-                       f"{S.smallest_cycles(cfg.arch):.0f})")
-    return structs
+    if structs:
+        return structs
+    smallest = S.smallest_cycles(cfg.arch, flavours)
+    if cfg.flavours is None and flavours != S.FLAVOURS:
+        structs = S.within_budget(cfg.budget, cfg.arch, S.FLAVOURS)
+        if structs:  # (notes: said again under the result table, kept in the report)
+            say(f"note: the structures for a saturating capture need {smallest:.0f} "
+                f"cycles/sample or more, over the budget of {cfg.budget:g}: the one-table "
+                f"ones ({', '.join(S.FLAVOURS)}) are tried instead")
+            return structs
+        smallest = S.smallest_cycles(cfg.arch, S.FLAVOURS)
+    base = S.baseline_cycles(cfg.arch)
+    if base > cfg.budget:
+        raise FitError(f"{name}: no model fits a budget of {cfg.budget:g} cycles/sample on "
+                       f"{cfg.arch} (the naive baseline needs {base:.0f}, the smallest "
+                       f"structure {smallest:.0f})")
+    say(f"note: a budget of {cfg.budget:g} cycles/sample on {cfg.arch} fits only the naive "
+        f"baseline ({base:.0f}; the smallest structure needs {smallest:.0f}): it alone is "
+        "fitted, and written if it passes the checks")
+    return []
 
 
 def fit_workers(cfg: FitConfig) -> int:
@@ -916,7 +936,6 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         finals = sorted((c for k, c in done.items()
                          if k[0] in ("final", "promo") and c is not None), key=_rank)
         finals = with_polished(finals, base, lambda c: graph.datasets[c.dataset], say, pool)
-        best = finals[0]
         # finalists: every long-fitted candidate, the naive structure included, best validation
         # first but never a model the naive one beats on raw ESR (ranked_finalists); the first
         # whose quantised model passes the sanity check is written. A better
@@ -924,7 +943,8 @@ def fit_oracle(render: Oracle, name: str, cfg: FitConfig, source=None, level: fl
         # not let decay) is reported in the log and the next one is used, so a fit that has a
         # sane candidate always writes one
         finalists = ranked_finalists(finals, base, cfg)
-        if finalists[0] is base:
+        if finalists[0] is base and finals:  # (none: the budget fits the baseline alone)
+            best = finals[0]
             say(f"the naive structure goes first: validation ESR {base.val_esr:.4f} / pre "
                 f"{base.val_esr_pre:.4f} against the best model's {best.val_esr:.4f} / pre "
                 f"{best.val_esr_pre:.4f}")

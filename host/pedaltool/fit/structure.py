@@ -253,10 +253,18 @@ def larger(st: Structure) -> Structure | None:
                      extra=dict(st.extra))
 
 
-def smallest_cycles(arch: str = DEFAULT_ARCH) -> float:
-    """Cycles/sample of the cheapest structure the fitter can build (a bare ``wh``): a budget
-    below it fits nothing."""
-    return cost_cycles(_make("wh", 0, 0), arch)
+def smallest_cycles(arch: str = DEFAULT_ARCH, flavours: tuple[str, ...] = ALL_FLAVOURS
+                    ) -> float:
+    """Cycles/sample on ``arch`` of the cheapest structure the fitter grows from
+    ``flavours`` (of all of them: a bare ``wh``): a budget below it fits the naive baseline
+    alone (:func:`baseline_cycles`)."""
+    return min(cost_cycles(_make(f, 0, 0), arch) for f in flavours)
+
+
+def baseline_cycles(arch: str = DEFAULT_ARCH) -> float:
+    """Cycles/sample of the naive baseline (:func:`baseline_structure`) on ``arch``: the
+    cheapest model the fitter writes, so a budget below it fits nothing."""
+    return cost_cycles(baseline_structure(), arch)
 
 
 def within_budget(budget: float, arch: str = DEFAULT_ARCH,
