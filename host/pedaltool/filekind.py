@@ -39,6 +39,23 @@ def head_of(path: str | os.PathLike, n: int = 64) -> bytes | None:
         return None
 
 
+def stream_bytes(path: str | os.PathLike, limit: int) -> bytes | None:
+    """All of a pipe's or a device's bytes, up to ``limit`` + 1 (a reader then tells a larger
+    input by its length); None for a regular file, a folder or a name that cannot be opened,
+    which their readers open and name themselves. A pipe gives its bytes once, so a command
+    that needs them twice (what kind of file it is, then the reader) reads them here and
+    hands them on (``info <(cat x.pedal)`` was refused, though ``fit`` takes a pipe: a review).
+    OSError when reading fails."""
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode) or stat.S_ISDIR(os.stat(path).st_mode):
+            return None
+        fh = open(path, "rb")
+    except OSError:
+        return None
+    with fh:
+        return fh.read(limit + 1)
+
+
 #: how each kind is named in "not a <expected> (...)" messages (any JSON object is taken for
 #: a capture, so that one is a question)
 KIND_HINTS = {"pedal": "a .pedal model:", "wav": "a WAV file:", "nam": "JSON, a .nam capture?"}

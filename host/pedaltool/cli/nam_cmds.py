@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -37,14 +36,15 @@ PROGRESS_MIN_SECONDS = 5.0
 def info(model: Path, slim: float | None, as_json: bool) -> None:
     """Show what a .nam capture is (architecture, size, cost and metadata) or what a .pedal
     model holds (its capture, stages, knob ranges and the accuracy its fit recorded)."""
-    if _is_pedal(model):
-        _pedal_info(model, slim, as_json)
+    is_pedal, data = _read_model(model)
+    if is_pedal:
+        _pedal_info(model, slim, as_json, data)
         return
     from pedaltool import nam
     from pedaltool.audio import note_lines
 
-    facts = json_report(nam.load(model, slim=slim).info())
-    facts["notes"] = note_lines(facts["notes"]) + _unslimmable(model, slim)
+    facts = json_report(nam.load(model, slim=slim, data=data).info())
+    facts["notes"] = note_lines(facts["notes"]) + _unslimmable(model, slim, data)
     if as_json:
         echo_json(facts)
         return
@@ -91,12 +91,12 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         click.echo(f"{k:<{width}}  {shown(v)}")
 
 
-def _pedal_info(model: Path, slim: float | None, as_json: bool) -> None:
+def _pedal_info(model: Path, slim: float | None, as_json: bool, data: bytes | None) -> None:
     from pedaltool.pedal.fileformat import pedal_info
 
     if slim is not None:
         raise PedaltoolError(f"{model}: --slim applies to .nam captures only")
-    facts = json_report(pedal_info(model))
+    facts = json_report(pedal_info(model, data))
     if as_json:
         echo_json(facts)
         return
@@ -146,18 +146,19 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     from pedaltool.outfile import check_output_wav
 
     check_output_wav(out_wav, [model, in_wav], "render writes a WAV file (32-bit float)")
-    if _is_pedal(model):
+    is_pedal, data = _read_model(model)
+    if is_pedal:
         if slim is not None:
             raise PedaltoolError(f"{model}: --slim applies to .nam captures only")
-        _render_pedal(model, in_wav, out_wav, engine)
+        _render_pedal(model, in_wav, out_wav, engine, data)
         return
     if engine != "host":
         raise PedaltoolError(f"{model}: --engine {engine} applies to .pedal models only")
     from pedaltool import audio, nam
     from pedaltool.nam.model import check_finite_output
 
-    m = nam.load(model, slim=slim)
-    say_lines(_unslimmable(model, slim))
+    m = nam.load(model, slim=slim, data=data)
+    say_lines(_unslimmable(model, slim, data))
     clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
     say_notes(m.notes, model.name)
     say_notes(clip.notes, in_wav.name)
@@ -208,47 +209,48 @@ def _wrote(path: Path, n: int, rate: float) -> str:
     return f"wrote {path} ({n} samples, {round(float(rate))} Hz, float32)"
 
 
-def _is_pedal(model: Path) -> bool:
-    """A .pedal model by its first bytes (a copy renamed .bin is still one), a .nam by its
-    JSON whatever its name (render and info take either: an audit's capture saved as x.pedal
-    was refused by the .pedal reader with "check the order of the arguments"), else by its
-    name; a file that cannot be read goes to the reader its name says, which says why. A
-    pipe is refused: its first bytes, read here, would be gone for the reader (an audit:
-    `info <(cat x.pedal)` said "empty file")."""
-    import stat
-
-    from pedaltool.filekind import file_kind, head_of
+def _read_model(model: Path) -> tuple[bool, bytes | None]:
+    """(is ``model`` a .pedal model?, its bytes when it is a pipe or a device, else None).
+    A .pedal by its first bytes (a copy renamed .bin is still one), a .nam by its JSON
+    whatever its name (render and info take either: an audit's capture saved as x.pedal was
+    refused by the .pedal reader with "check the order of the arguments"), else by its name;
+    a file that cannot be read goes to the reader its name says, which says why. A pipe
+    (``info <(cat x.nam)``, ``cat x.nam | info /dev/stdin``, as ``fit`` takes) is read
+    whole here, once, and its bytes go to the reader: its first bytes, read apart, would be
+    gone for the reader (an audit: `info <(cat x.pedal)` said "empty file")."""
+    from pedaltool.filekind import file_kind, head_of, stream_bytes
+    from pedaltool.nam.file import MAX_FILE_BYTES  # (the larger limit: a .pedal's is 64 kB)
 
     named = model.suffix.lower() == ".pedal"
     try:
-        mode = os.stat(model).st_mode
-    except OSError:
-        return named
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise PedaltoolError(f"{model}: not a file but a pipe or a device; save it to a file "
-                             "and give that")
-    head = head_of(model)
+        data = stream_bytes(model, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise PedaltoolError(f"{model}: cannot read ({exc.strerror or exc})") from None
+    head = head_of(model) if data is None else data[:64]
     if head is None:
-        return named
+        return named, None
     kind = file_kind(head)
-    return kind == "pedal" or (named and kind != "nam")
+    return kind == "pedal" or (named and kind != "nam"), data
 
 
-def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str) -> None:
+def _render_pedal(model: Path, in_wav: Path, out_wav: Path, engine: str,
+                  data: bytes | None) -> None:
     from pedaltool.pedal import render_file
 
     with _progress(100) as tick:
         rep = render_file(model, in_wav, out_wav, engine=engine, make_folder=True,
                           progress=lambda done, total: tick(
-                              int(100 * max(0.0, min(1.0, done / max(total, 1))))))
+                              int(100 * max(0.0, min(1.0, done / max(total, 1))))),
+                          data=data)
     say_notes(rep["notes"], in_wav.name)
     click.echo(_wrote(out_wav, rep["samples"], rep["rate_hz"]))
 
 
-def _unslimmable(model: Path, slim: float | None) -> list[str]:
-    """A --slim that cannot change the capture: a note to say, not silence."""
+def _unslimmable(model: Path, slim: float | None, data: bytes | None) -> list[str]:
+    """A --slim that cannot change the capture: a note to say, not silence. ``data``: the
+    capture's bytes, read already (a pipe's), or None."""
     from pedaltool import nam
 
-    if slim is not None and nam.slim_changes_nothing(model):
+    if slim is not None and nam.slim_changes_nothing(model, data):
         return [f"note: {model.name}: not a slimmable model, --slim {slim:g} changes nothing"]
     return []

@@ -62,26 +62,16 @@ class NamDocument:
         return self.sample_rate if self.sample_rate is not None else DEFAULT_SAMPLE_RATE
 
 
-def read_json(path: str | os.PathLike) -> tuple[dict, str]:
+def read_json(path: str | os.PathLike, data: bytes | None = None) -> tuple[dict, str]:
     """Read a .nam file's JSON object, refusing huge files before reading them; with the hex
     sha256 of the bytes read (what a .pedal records of its capture: hashed from these bytes,
-    not from a second read, which a pipe cannot give and a file can change between)."""
+    not from a second read, which a pipe cannot give and a file can change between).
+    ``data``: the file's bytes when they were read already (a pipe's, ``filekind.stream_bytes``),
+    ``path`` then only names them."""
     p = Path(path)
     shown = str(path)  # as the user gave it, so a file in another folder is findable
-    try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise NamFileError(f"{shown}: is a directory, not a .nam file")
-        if size > MAX_FILE_BYTES:
-            raise NamFileError(
-                f"{shown}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20}"
-                " MB limit for a .nam capture; refusing to read it")
-        with open(p, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise NamFileError(f"{shown}: file not found") from None
-    except OSError as exc:
-        raise NamFileError(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    if data is None:
+        data = _read_nam_bytes(p, shown)
     if len(data) > MAX_FILE_BYTES:
         raise NamFileError(f"{shown}: file is larger than the size limit; refusing to read it")
     if not data.strip():
@@ -101,6 +91,25 @@ def read_json(path: str | os.PathLike) -> tuple[dict, str]:
         raise NamFileError(f"{shown}: not a .nam file (top level is {type(doc).__name__}, "
                            "expected a JSON object)")
     return doc, hashlib.sha256(data).hexdigest()
+
+
+def _read_nam_bytes(p: Path, shown: str) -> bytes:
+    """The bytes of the .nam file ``p`` (``shown``: its name as given), up to one past the
+    size limit; NamFileError for a folder, a file over the limit or one that cannot be read."""
+    try:
+        size = p.stat().st_size
+        if p.is_dir():
+            raise NamFileError(f"{shown}: is a directory, not a .nam file")
+        if size > MAX_FILE_BYTES:
+            raise NamFileError(
+                f"{shown}: file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20}"
+                " MB limit for a .nam capture; refusing to read it")
+        with open(p, "rb") as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise NamFileError(f"{shown}: file not found") from None
+    except OSError as exc:
+        raise NamFileError(f"{shown}: cannot read ({exc.strerror or exc})") from None
 
 
 def parse_version(text: object, key: str = "version") -> tuple[tuple[int, int, int], list[str]]:

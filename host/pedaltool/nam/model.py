@@ -285,27 +285,30 @@ class NamModel:
                 f"{self.num_params} params)")
 
 
-def load(path: str | Path, slim: float | None = None) -> NamModel:
+def load(path: str | Path, slim: float | None = None, data: bytes | None = None) -> NamModel:
     """Load and validate a .nam file.
 
     ``slim`` (0..1) selects a size of a slimmable model like the plugin's Slim knob (a
     SlimmableContainer picks the first submodel with ``slim < max_value``; a slimmable WaveNet
     keeps ``allowed_channels[min(floor(slim*len), len-1)]`` channels). ``None`` = full size.
+    ``data``: the file's bytes when they were read already (a pipe's, which gives them once;
+    ``filekind.stream_bytes``), ``path`` then only names them.
     Raises :class:`~pedaltool.errors.NamFileError` naming the file and the problem.
     """
     p = Path(path)
-    doc_json, sha256 = read_json(p)
+    doc_json, sha256 = read_json(p, data)
     model = load_dict(doc_json, slim=slim, name=str(path), path=p)
     model.sha256 = sha256
     return model
 
 
-def slim_changes_nothing(path: str | Path) -> bool:
+def slim_changes_nothing(path: str | Path, data: bytes | None = None) -> bool:
     """True when the Slim setting cannot change this capture: not a SlimmableContainer, and
-    its smallest size costs as much as its full size (no slimmable layers)."""
-    smallest = load(path, slim=0.0)
+    its smallest size costs as much as its full size (no slimmable layers). ``data``: as
+    :func:`load`'s."""
+    smallest = load(path, slim=0.0, data=data)
     return (smallest.architecture != "SlimmableContainer"
-            and smallest.macs_per_sample == load(path).macs_per_sample)
+            and smallest.macs_per_sample == load(path, data=data).macs_per_sample)
 
 
 def load_dict(doc_json: dict, slim: float | None = None, name: str = "<model>",

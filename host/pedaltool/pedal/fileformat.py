@@ -139,34 +139,39 @@ def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
     return path
 
 
-def read_pedal(path) -> QuantisedPedal:
-    """Read and validate a .pedal file; PedalFormatError names the file and the problem."""
+def read_pedal(path, data: bytes | None = None) -> QuantisedPedal:
+    """Read and validate a .pedal file; PedalFormatError names the file and the problem.
+    ``data``: the file's bytes when they were read already (a pipe's, which gives them once;
+    ``filekind.stream_bytes``), ``path`` then only names them."""
     shown = str(path)  # as the user gave it, so a file in another folder is findable
+    size = 0  # (of a file; bytes given: "more than" the limit, all that can be said)
     try:
         # never more than a .pedal can be plus one byte: a huge file (or /dev/zero) is told
         # by its size, as the firmware's load tells it, not read whole
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-            size = os.fstat(f.fileno()).st_size
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE + 1)
+                size = os.fstat(f.fileno()).st_size
     except IsADirectoryError:
         raise PedalFormatError(f"{shown}: is a directory, not a .pedal file") from None
     except FileNotFoundError:  # worded as the .nam and WAV readers word it
         raise PedalFormatError(f"{shown}: file not found") from None
     except OSError as exc:
         raise PedalFormatError(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    data = data[:MAX_FILE + 1]
     if len(data) > MAX_FILE and is_pedal_data(data):  # (another kind: its magic says)
         got = f"{size} bytes" if size > MAX_FILE else f"more than {MAX_FILE} bytes"
         raise PedalFormatError(f"{shown}: too large ({got}; a .pedal has at most {MAX_FILE})")
     return from_bytes(data, shown)
 
 
-def pedal_info(path) -> dict:
+def pedal_info(path, data: bytes | None = None) -> dict:
     """What a .pedal file holds, as plain JSON-able values (``pedaltool info X.pedal``): name,
     rate (Hz), size (bytes), the capture it came from, the stages in order (runs of biquads
     counted), knob ranges (dB) and the accuracy the fit recorded. PedalFormatError for a file
-    the reader rejects."""
+    the reader rejects. ``data``: as :func:`read_pedal`'s."""
     path = Path(path)
-    qp = read_pedal(path)
+    qp = read_pedal(path, data)
     runs: list[list] = []  # [label, count]: a run of biquads is one entry
     for st in qp.stages:
         label = st.kind + (f" ({st.knob})" if st.knob and st.knob != st.kind else "")
@@ -190,7 +195,8 @@ def pedal_info(path) -> dict:
     # strict JSON has no word for it
     num = lambda v: v if math.isfinite(v) else None  # noqa: E731
     return {
-        "file": path.name, "bytes": path.stat().st_size, "name": qp.name,
+        "file": path.name, "bytes": path.stat().st_size if data is None else len(data),
+        "name": qp.name,
         "sample_rate_hz": qp.sample_rate,
         "source": qp.source.as_dict(),
         "stages": stages,

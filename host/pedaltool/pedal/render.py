@@ -79,12 +79,15 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
                         block: int = DEFAULT_BLOCK, gate_dbfs: float | None = None,
                         kernels: str = "auto", schedule: list | None = None,
                         progress: Callable[[float], None] | None = None,
-                        prewarm: bool = False) -> tuple[np.ndarray, str]:
+                        prewarm: bool = False, data: bytes | None = None
+                        ) -> tuple[np.ndarray, str]:
     """Run firmware/pedalcore/engine.py under MicroPython. Returns (y_int16, kernel kind).
 
     schedule: [(block index, knob, 0..1 value or None)] knob moves, as in simulate_reference;
     progress: called with the fraction done (0..1) every half second or so, from the size of
-    the engine's output so far; prewarm: ``Engine.prewarm`` first, as the pedal does."""
+    the engine's output so far; prewarm: ``Engine.prewarm`` first, as the pedal does; data:
+    the .pedal's bytes when they were read already (a pipe's, which gives them once), given
+    to the firmware in a file of its own."""
     x = np.asarray(x_int16, np.int16)
     n = len(x)
     nb = -(-n // block)
@@ -98,6 +101,9 @@ def run_firmware_engine(pedal_path, x_int16: np.ndarray, knobs: dict | None = No
         script = os.path.join(td, "run.py")
         pad.tofile(inp)
         model = str(Path(pedal_path).resolve())
+        if data is not None:
+            model = os.path.join(td, "model.pedal")
+            Path(model).write_bytes(data)
         try:
             model.encode("utf-8")
         except UnicodeEncodeError:  # a name that is not UTF-8: the script's literal cannot
@@ -144,16 +150,19 @@ def _wait(proc: subprocess.Popen, out: str, out_bytes: int,
 
 def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                gate_dbfs: float | None = None, make_folder: bool = False) -> dict:
+                gate_dbfs: float | None = None, make_folder: bool = False,
+                data: bytes | None = None) -> dict:
     """Render IN.wav through a .pedal model into OUT.wav (32-bit float, the device's samples).
 
     The input is resampled to the model's rate if needed and quantised to int16. Returns a small
     report dict (engine, kernels, samples, rate_hz, peak_dbfs, notes: what was done to the
-    input). ``make_folder``: create OUT.wav's missing folders."""
+    input). ``make_folder``: create OUT.wav's missing folders. ``data``: the model's bytes when
+    they were read already (a pipe's, which gives them once), ``model_path`` then only names
+    them."""
     from pedaltool.audio import peak_dbfs, read_wav, write_wav
     from pedaltool.pedal.fileformat import read_pedal
 
-    qp = read_pedal(model_path)
+    qp = read_pedal(model_path, data)
     clip = read_wav(in_wav, rate_hz=qp.sample_rate)
     notes = list(clip.notes)
     peak_in = peak_dbfs(clip.samples)
@@ -172,7 +181,7 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
         kernels = "numba"
     elif engine == "firmware":
         y, kernels = run_firmware_engine(model_path, x, knobs, gate_dbfs=gate_dbfs,
-                                         progress=tick, prewarm=True)
+                                         progress=tick, prewarm=True, data=data)
     else:
         raise ValueError(f"unknown engine {engine!r} (host, firmware)")
     if progress:
