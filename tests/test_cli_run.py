@@ -81,6 +81,78 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
         assert p.wait() == 1 and err == "", (args, p.returncode, err)
 
 
+def test_a_command_that_fails_keeps_its_status_and_its_error_line_whatever_its_readers_do(
+        tmp_path, models_dir):
+    """A fit that fails (a silent capture) with its JSON for a reader gone before it wrote
+    (`fit x.nam --json - | true`) exited 1 and said nothing: the closed pipe replaced the
+    failure, which a reader still there (`| head -c 10`) got as exit 2 and its error line (a
+    review: the status depended on when the reader went). A closed stderr, where the error
+    line goes, changed an error's 2 into 1 the same way. The failure's own status stands,
+    its line said where it can be; deterministic: each pipe is closed before the command
+    starts."""
+    import json
+
+    doc = json.loads((models_dir / "core_wavenet.nam").read_text())
+    doc["weights"] = [0.0] * len(doc["weights"])
+    silent = tmp_path / "silent.nam"
+    silent.write_text(json.dumps(doc))
+    for args, err_closed in ((["fit", str(silent), "--json", "-", "-o",
+                               str(tmp_path / "s.pedal")], False),
+                             (["info", str(tmp_path / "missing.nam"), "--json"], True),
+                             (["info", str(tmp_path / "missing.nam")], True)):
+        p = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(tmp_path / "m"), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # before the interpreter has even started
+        if err_closed:
+            p.stderr.close()
+            err = ""
+        else:
+            err = p.stderr.read().decode()
+        assert p.wait(timeout=300) == 2, (args, p.returncode, err)
+        if not err_closed:
+            assert err.endswith(f"error: {silent}: the capture's output is silent; nothing "
+                                "to fit\n"), err
+            assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_report_is_one_write(tmp_path, monkeypatch, repo_root):
+    """`info X | head -1` exited 0 or 1 as the scheduler had it (a review): click.echo
+    writes each line apart, and the reader that stopped after the first had gone before the
+    next write, or not yet. A report is one write (cli.base.echo_lines), which a reader
+    that is there takes whole: exit 0, every time."""
+    import io
+
+    from pedaltool.cli import main
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    class Writes(io.RawIOBase):
+        """A stdout that keeps each write(2) it is given."""
+
+        def __init__(self):
+            self.chunks: list[bytes] = []
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:
+            self.chunks.append(bytes(b))
+            return len(b)
+
+    path = write_pedal(tmp_path / "amp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    for args in (["info", str(path)], ["info", str(repo_root / "examples" / "diode_clipper.nam")]):
+        raw = Writes()
+        out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+        monkeypatch.setattr(sys, "stdout", out)
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        out.flush()
+        monkeypatch.undo()
+        assert exited.value.code == 0
+        text = b"".join(raw.chunks).decode()
+        assert len(raw.chunks) == 1 and text.count("\n") >= 8, (args, raw.chunks)
+
+
 def test_a_command_started_with_its_output_closed_still_does_its_work(tmp_path):
     """`pedaltool render ... >&- 2>&-`: Python starts with sys.stdout and sys.stderr None.
     The command still writes its file and exits 0 (it ended in a traceback, or wrote

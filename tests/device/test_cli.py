@@ -140,6 +140,30 @@ def test_virtual_command_is_found_by_flash_without_port(tmp_path, stop):
     assert not list(REGISTRY_DIR.glob(f"{proc.pid}-*.json"))  # its registry entry is gone
 
 
+def test_a_virtual_pedal_whose_output_is_closed_stops_cleanly(tmp_path):
+    """`pedaltool virtual | true`: the first line's closed pipe ended the command before its
+    clean-up, leaving its registry entry (which `flash` would find) and its filesystem
+    folder behind (a review). It stops as Ctrl-C stops it, quietly, with the closed pipe's
+    status (1, cli.base.CLOSED_PIPE_EXIT); deterministic: the pipe is closed before it
+    starts."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))  # its registry and folder: here
+    env.pop("PEDALTOOL_PORT", None)
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.Popen(PEDALTOOL + ["virtual"], cwd=tmp_path, stdout=write,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    os.close(write)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # (only if it hangs: this test's own process)
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and err == "", (proc.returncode, err)
+    assert not list(tmp_path.glob(f"pedaltool-virtual-{os.getuid()}/*.json"))
+    assert not list(tmp_path.glob("pedaltool-virtual-fs-*"))
+
+
 def test_preset_list_lines_show_broken_files():
     from pedaltool.device.replies import preset_lines
 

@@ -113,6 +113,16 @@ def say_lines(lines: list[str]) -> None:
         say_progress(line)
 
 
+def echo_lines(lines: list[str]) -> None:
+    """``lines`` on stdout in one write: a command's report (a table and what follows it).
+    click.echo flushes every line, so a reader that stops after the first (``| head -1``)
+    left before the next write or after it, as the scheduler had it, and the command exited
+    1 or 0 by chance (a review); a reader that is there takes one write whole (a pipe holds
+    64 kB), and one that is gone fails it: exit 1 (_closed_pipe_exit)."""
+    if lines:
+        click.echo("\n".join(lines))
+
+
 def say_notes(notes: list[str], where: str) -> None:
     """What was done to an input (``where``: its name) on stderr (``audio.note_lines``)."""
     from pedaltool.audio import note_lines
@@ -189,10 +199,13 @@ class PedaltoolGroup(click.Group):
             msg = " ".join(exc.format_message().split())
             self._json_error(ctx, ctx.meta.get("json_stdout") or json_on_stdout(cmd, self.argv),
                              msg)
-            click.echo(f"error: {msg} (see `{where} --help`)", err=True)
+            say_error(f"error: {msg} (see `{where} --help`)")
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            exc.show()
+            try:
+                exc.show()
+            except OSError:  # stderr is gone: the exit code still says it
+                pass
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             say_error("error: aborted")
@@ -210,7 +223,7 @@ class PedaltoolGroup(click.Group):
         except PedaltoolError as exc:
             self._json_error(ctx, ctx.meta.get("json_stdout"), str(exc))
             # one line even when a file name given holds a newline or an escape (a review)
-            click.echo(f"error: {shown(str(exc))}", err=True)
+            say_error(f"error: {shown(str(exc))}")
             sys.exit(2)
         except KeyboardInterrupt as exc:  # Ctrl-C, or a Stopped by SIGTERM/SIGHUP
             why = interrupt_text(exc)
@@ -271,22 +284,44 @@ def _os_error(exc: OSError) -> None:
     sys.exit(2)
 
 
+# A closed pipe (its reader gone: ``| head -1``, ``| true``) is said by the exit status
+# alone, the same wherever it is met, with no traceback and no "Exception ignored": 1 when a
+# write to stdout failed in a command that had not failed on its own, as click exits when
+# its own help meets one and as Python's documentation does it (not 141, which says that a
+# process was killed by SIGPIPE: this one ran its clean-up, its files written or removed).
+# A command that failed on its own keeps its status, its error line said where stderr
+# still takes it (say_error); a stderr whose reader went away changes nothing
+# (say_progress). A reader that goes away after the last write makes no write fail, and
+# the status is the command's: so a report is one write (echo_lines), which a reader still
+# there takes whole, not one a line, of which the later ones failed or not by timing.
+CLOSED_PIPE_EXIT = 1
+
+
 def _closed_pipe_exit() -> None:
-    """A stream's reader went away (``| head``; stdout's, or stderr's, whose lines then
-    reach no one either): exit quietly with code 1, as click does when its own output (the
-    help) meets a closed pipe. What is still buffered for stdout would fail again at exit,
-    so it goes nowhere."""
+    """A stream's reader went away while the command wrote its output: exit quietly with
+    CLOSED_PIPE_EXIT. What is still buffered for stdout would fail again at exit, so it
+    goes nowhere."""
+    _to_devnull(sys.stdout)
+    sys.exit(CLOSED_PIPE_EXIT)
+
+
+def _to_devnull(stream) -> None:
+    """What is still buffered for ``stream`` (stdout or stderr), and what comes, goes
+    nowhere: its file descriptor is /dev/null's from here on."""
     null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())
-    os.close(null)
-    sys.exit(1)
+    try:
+        os.dup2(null, stream.fileno())
+    except (OSError, ValueError):  # (not a file: a test's capture)
+        pass
+    finally:
+        os.close(null)
 
 
 def _internal_error(exc: Exception) -> None:
     """An internal bug: one line unless asked for detail (then the traceback)."""
     if debugging():
         raise exc
-    click.echo(f"error: {internal_error_text(exc)}", err=True)
+    say_error(f"error: {internal_error_text(exc)}")
     sys.exit(3)
 
 
@@ -317,16 +352,35 @@ def run() -> None:
     try:
         main()
     except SystemExit as exc:
-        if not (exc.code is None or isinstance(exc.code, int)) or threading.active_count() > 1:
+        if not (exc.code is None or isinstance(exc.code, int)):
             raise
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:
-            _closed_pipe_exit()
+            code = _flushed(exc.code or 0)
         except OSError:  # e.g. a full disk: Python's own exit reports it
             raise exc from None
+        if threading.active_count() > 1:  # the ordinary exit, with nothing left to flush
+            sys.exit(code)
         atexit._run_exitfuncs()
+        try:
+            code = _flushed(code)  # (what the handlers printed)
+        except OSError:  # as above (the handlers have run, and are not run again)
+            sys.exit(code)
+        os._exit(code)
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout and stderr; return the exit status: ``code``, or CLOSED_PIPE_EXIT when
+    stdout's reader went away from a command that had succeeded (a closed stderr changes
+    nothing). A stream that failed is /dev/null's from here on, so that the interpreter's
+    own flush at exit neither fails nor says "Exception ignored". OSError: stdout's other
+    failures (a full disk)."""
+    try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        _to_devnull(sys.stdout)
+        code = code or CLOSED_PIPE_EXIT
+    try:
         sys.stderr.flush()
-        os._exit(exc.code or 0)
+    except OSError:
+        _to_devnull(sys.stderr)
+    return code

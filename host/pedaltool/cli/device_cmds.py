@@ -9,7 +9,15 @@ import time
 
 import click
 
-from pedaltool.cli.base import FilePath, echo_json, json_option, main, say_notes, say_progress
+from pedaltool.cli.base import (
+    FilePath,
+    echo_json,
+    echo_lines,
+    json_option,
+    main,
+    say_notes,
+    say_progress,
+)
 from pedaltool.printable import shown
 
 PORT = click.option("--port", "-p", default=None, metavar="PORT",
@@ -70,20 +78,16 @@ def flash(port, board, bank_dir, dry_run, models_only):
     finally:  # an error (or Ctrl-C) says its line on a line of its own
         progress.end_line()
     plan = res.plan
-    click.echo(plan.summary())
     if dry_run:
-        if plan.up_to_date:
-            return
-        for s in plan.steps:
-            click.echo(f"  would {s.action:6s} {s.rel} ({s.size} bytes)")
-        for r in plan.stale:
-            click.echo(f"  would delete {r}")
+        echo_lines([plan.summary()] + ([] if plan.up_to_date else
+                   [f"  would {s.action:6s} {s.rel} ({s.size} bytes)" for s in plan.steps]
+                   + [f"  would delete {r}" for r in plan.stale]))
         return
     st = res.status or {}
-    click.echo(
-        f"pedal running preset {st.get('preset')} ({st.get('name')}) from slot "
-        f"{plan.target if not plan.up_to_date else plan.current}; done in {res.seconds:.1f} s"
-    )
+    echo_lines([plan.summary(),
+                f"pedal running preset {st.get('preset')} ({st.get('name')}) from slot "
+                f"{plan.target if not plan.up_to_date else plan.current}; done in "
+                f"{res.seconds:.1f} s"])
 
 
 @main.command()
@@ -136,8 +140,7 @@ def preset(port, which):
     from pedaltool.device.console import one_shot
     from pedaltool.device.replies import preset_lines
 
-    for line in preset_lines(one_shot(port, "preset list").data):
-        click.echo(line)
+    echo_lines(preset_lines(one_shot(port, "preset list").data))
 
 
 @main.command()
@@ -174,8 +177,7 @@ def status(port, as_json):
         return
     from pedaltool.device.replies import status_lines
 
-    for line in status_lines(st):
-        click.echo(line)
+    echo_lines(status_lines(st))
 
 
 @main.command(name="install-micropython")
@@ -221,12 +223,12 @@ def virtual(input_wav, output_wav, fs_dir):
 def _run_virtual(vp) -> None:
     """Start the virtual pedal ``vp``, print how to reach it and run until Ctrl-C or a kill."""
     port = vp.start()  # (a failed start leaves nothing behind)
-    say_notes(vp.input_notes, vp.input_wav.name if vp.input_wav else "input")
-    click.echo(f"virtual pedal on {port}")
-    click.echo(f"  filesystem: {vp.fs_dir}")
-    click.echo(f"  try: pedaltool flash --port {port}   (then: pedaltool status --port {port})")
-    click.echo("  stop with Ctrl-C")
-    try:
+    try:  # a closed stdout (`virtual | true`) stops it too: it left its registry entry and
+        # its folder behind (a review)
+        say_notes(vp.input_notes, vp.input_wav.name if vp.input_wav else "input")
+        echo_lines([f"virtual pedal on {port}", f"  filesystem: {vp.fs_dir}",
+                    f"  try: pedaltool flash --port {port}   (then: pedaltool status --port "
+                    f"{port})", "  stop with Ctrl-C"])
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:

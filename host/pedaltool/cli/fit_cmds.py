@@ -16,6 +16,7 @@ from pedaltool import json_report, json_text
 from pedaltool.cli.base import (
     FilePath,
     echo_json,
+    echo_lines,
     interrupt_text,
     json_option,
     main,
@@ -113,7 +114,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     )
 
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
-    show = say_progress if to_err else click.echo  # the table: commentary when JSON is output
+    # the table: commentary when JSON is output; else the report, in one write (echo_lines)
+    show = say_progress if to_err else click.echo
+    show_lines = say_lines if to_err else echo_lines
     budget, effort, several, output, pedals = _plan(
         models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
     rate_i = int(rate)
@@ -148,13 +151,12 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     if not isinstance(exc, PedaltoolError):
                         raise exc from None  # a bug or an interrupt stays what it is
                     exc.args = (f"{exc}; {lost}",)  # both said, the fit's own first
+                except OSError:  # stdout is gone (`--json - | true`): the failure stays
+                    pass  # what it is, its line on stderr says it (cli.base)
             raise
         try:
-            show(result_table(res))
-            for note in notes:
-                show(note)
-            if batch.written(d) is not None:
-                show(f"wrote {batch.written(d)}")
+            show_lines([result_table(res), *notes]
+                       + ([f"wrote {batch.written(d)}"] if batch.written(d) is not None else []))
         finally:  # the plot failing (a full disk) still leaves the report, which says so
             plot_error = None
             try:
@@ -209,19 +211,21 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         finished = [batch.given(d) for d in results]
         why = interrupt_text(exc)
         rest = [batch.failure(path, why) for path, _ in jobs_list if path not in finished]
-        _dump_json(json_path, sorted(results + rest, key=in_order))
+        try:
+            _dump_json(json_path, sorted(results + rest, key=in_order))
+        except OSError:  # stdout is gone: the interrupt stays what it is (as above)
+            pass
         if finished:  # said on the command's one error line (cli.base)
             exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
                           f"{', '.join(finished)}")
         raise
     batch.add_copy_warnings(results, copies)  # (in its report and under the table)
     _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
-    show(format_rows(SUMMARY_HEADER, summary_rows(results)))
-    for d in results:  # each capture's notes, said among the interleaved progress lines
-        for note in d["notes"]:
-            show(f"{batch.given(d)}: {note}")
     written = sum(1 for d in results if batch.written(d))
-    show(f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/")
+    # each capture's notes, said among the interleaved progress lines, again under the table
+    show_lines([format_rows(SUMMARY_HEADER, summary_rows(results)),
+                *(f"{batch.given(d)}: {note}" for d in results for note in d["notes"]),
+                f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/"])
     problems = summary_problems(results)  # one per capture not written
     for line in problems:  # as a single fit's error reads, for a script grepping either
         say_error(f"error: {line}")
@@ -448,8 +452,7 @@ def compare(model, pedal, di_wav, as_json, ab_dir, no_baseline):
         b = res["baseline"]
         rows.append(("naive baseline (device-exact)", f"{b['esr']:.4f}", f"{b['esr_pre']:.4f}",
                      f"{b['lsd_db']:.2f}"))
-    click.echo(format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows))
-    for line in compare_lines(res):  # what the numbers mean (an audit: no verdict before)
-        click.echo(line)
+    # what the numbers mean under them (an audit: no verdict before)
+    echo_lines([format_rows(("model", "ESR", "ESR pre", "LSD dB"), rows), *compare_lines(res)])
     if ab_dir is not None:
         say_progress(f"A/B pair in {ab_dir}")

@@ -12,6 +12,7 @@ from pedaltool import json_report
 from pedaltool.cli.base import (
     FilePath,
     echo_json,
+    echo_lines,
     json_option,
     main,
     progress_printer,
@@ -87,8 +88,7 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
     """``info``'s table: one line a row, its values as a file gave them but with control
     characters (a newline, an escape sequence in a name) escaped, never acted on."""
     width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        click.echo(f"{k:<{width}}  {shown(v)}")
+    echo_lines([f"{k:<{width}}  {shown(v)}" for k, v in rows])
 
 
 def _pedal_info(model: Path, slim: float | None, as_json: bool, data: bytes | None) -> None:
