@@ -1242,6 +1242,36 @@ def test_a_pipe_is_read_once(models_dir, tmp_path):
     assert (tmp_path / "p.pedal").is_file()
 
 
+@pytest.mark.slow
+def test_every_command_says_its_notes_on_stderr(models_dir, tmp_path, monkeypatch):
+    """The note that a capture gives no sample_rate (48 kHz assumed) went to stdout under
+    fit's table and to stderr in compare (a review). Notes are commentary, as the progress
+    is: on stderr in every command, so that stdout holds the report alone; fit's still come
+    among its progress lines and again under its table."""
+    from pedaltool.audio import write_wav
+
+    monkeypatch.chdir(tmp_path)
+    doc = json.loads((models_dir / "core_wavenet.nam").read_text())  # a tiny WaveNet: fast
+    del doc["sample_rate"]
+    Path("a.nam").write_text(json.dumps(doc))
+    doc["metadata"]["name"] = "another"  # (not a copy of a.nam: no warning about that)
+    Path("b.nam").write_text(json.dumps(doc))
+    write_wav("in.wav", np.zeros(4800, np.float32), 48000)
+    note = "no sample_rate in the file: assuming 48000 Hz"
+    runner = CliRunner()
+    for args, times in ((["fit", "a.nam", "--quick", "-o", "a.pedal"], 2),
+                        (["compare", "a.nam", "a.pedal", "--no-baseline"], 1),
+                        (["info", "a.nam"], 1), (["render", "a.nam", "in.wav", "out.wav"], 1),
+                        # (the workers' progress lines go to their own stderr, not the
+                        # runner's: the two under the summary table)
+                        (["fit", "a.nam", "b.nam", "--quick", "-j", "2", "-o", "bank/"], 2)):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+        assert note not in r.stdout and r.stderr.count(note) == times, (args, r.stdout,
+                                                                        r.stderr)
+    assert r.stdout.endswith("wrote 2 of 2 .pedal files to bank/\n"), r.stdout
+
+
 def test_a_batch_warns_of_a_capture_copied_under_another_name(models_dir, tmp_path,
                                                               monkeypatch):
     """A byte-for-byte copy under another name was fitted twice, two presets of one sound,

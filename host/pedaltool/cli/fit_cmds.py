@@ -114,7 +114,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     )
 
     to_err = json_path is not None and str(json_path) == "-"  # stdout is the JSON's alone
-    # the table: commentary when JSON is output; else the report, in one write (echo_lines)
+    # the table: commentary when JSON is output; else the report, in one write (echo_lines).
+    # The notes under it go to stderr either way, as every command's notes and the progress
+    # do (they went to stdout here, to stderr in compare: a review)
     show = say_progress if to_err else click.echo
     show_lines = say_lines if to_err else echo_lines
     budget, effort, several, output, pedals = _plan(
@@ -155,8 +157,9 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     pass  # what it is, its line on stderr says it (cli.base)
             raise
         try:
-            show_lines([result_table(res), *notes]
+            show_lines([result_table(res)]
                        + ([f"wrote {batch.written(d)}"] if batch.written(d) is not None else []))
+            say_lines(notes)
         finally:  # the plot failing (a full disk) still leaves the report, which says so
             plot_error = None
             try:
@@ -222,10 +225,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     batch.add_copy_warnings(results, copies)  # (in its report and under the table)
     _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
     written = sum(1 for d in results if batch.written(d))
-    # each capture's notes, said among the interleaved progress lines, again under the table
     show_lines([format_rows(SUMMARY_HEADER, summary_rows(results)),
-                *(f"{batch.given(d)}: {note}" for d in results for note in d["notes"]),
                 f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/"])
+    # each capture's notes, said among the interleaved progress lines, again under the table
+    say_lines([f"{batch.given(d)}: {note}" for d in results for note in d["notes"]])
     problems = summary_problems(results)  # one per capture not written
     for line in problems:  # as a single fit's error reads, for a script grepping either
         say_error(f"error: {line}")
