@@ -73,7 +73,7 @@ def test_the_idle_measure_is_the_contracts():
     from pedaltool.pedal.sanity import full_scale_input
     from pedaltool.pedal.simulate import float_to_int16
 
-    pm, qp, sane, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
+    pm, qp, sane, _, _ = api._quantised(_candidate("a", 0.1), "amp", None, lambda s: None)
     assert sane
     lp = loud_passage(RATE)
     clipped = np.clip(lp * (2.0 / np.max(np.abs(lp))), -1.0, 1.0)  # peak at 0 dBFS, +6 dB
@@ -96,7 +96,7 @@ def test_the_plain_error_feedback_before_narrower_knobs(monkeypatch):
     verdicts = iter([(False, "loud at the extremes", False), (True, "", False)])
     monkeypatch.setattr(api, "_sanity", lambda qp: next(verdicts))
     said: list[str] = []
-    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    pm, qp, sane, why, _ = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
     assert sane and why == "" and next(verdicts, None) is None
     ranges = {st.knob: (st.knob_min_db, st.knob_max_db) for st in pm.stages
               if getattr(st, "knob", None) in ("drive", "level")}
@@ -118,7 +118,7 @@ def test_knob_ranges_narrow_until_the_model_passes_unless_the_fitted_point_fails
     verdicts = iter([(False, "loud at full drive", False)] * 2 + [(True, "", False)])
     monkeypatch.setattr(api, "_sanity", lambda qp: next(verdicts))
     said: list[str] = []
-    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    pm, qp, sane, why, _ = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
     assert sane and why == "" and next(verdicts, None) is None
     assert _knob_ranges(pm) == {"drive": KNOB_RANGES[1][0], "level": KNOB_RANGES[1][1]}
     assert any("sanity check failed with drive" in s and "loud at full drive" in s
@@ -127,7 +127,7 @@ def test_knob_ranges_narrow_until_the_model_passes_unless_the_fitted_point_fails
     calls: list[int] = []
     monkeypatch.setattr(api, "_sanity", lambda qp: calls.append(1) or
                         (False, "unstable at the fitted point", True))
-    pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
+    pm, qp, sane, why, _ = api._quantised(_candidate("a", 0.1), "amp", None, said.append)
     assert not sane and why == "unstable at the fitted point" and len(calls) == 2
     assert _knob_ranges(pm) == {"drive": KNOB_RANGES[0][0], "level": KNOB_RANGES[0][1]}
 
@@ -148,9 +148,9 @@ def test_a_finalist_that_fails_the_sanity_check_gives_way_and_none_passing_write
     monkeypatch.setattr(api, "contract_idle_dbfs", lambda qp: -120.0)
 
     def quantised(best, *a, **k):  # only the best finalist fails
-        pm, qp, _, _ = real(best, *a, **k)
-        return (pm, qp, True, "") if best.structure.name == "b" else \
-            (pm, qp, False, "output unbounded")
+        pm, qp, _, _, used = real(best, *a, **k)
+        return (pm, qp, True, "", used) if best.structure.name == "b" else \
+            (pm, qp, False, "output unbounded", used)
 
     monkeypatch.setattr(api, "_quantised", quantised)
     best, pm, qp, sane, why, passed, _ = _first_sane(finalists, "amp", None,
@@ -167,9 +167,9 @@ def test_a_first_finalist_that_cannot_be_quantised_leaves_the_next_ones_reason(m
 
     def quantised(best, *a, **k):
         if best.structure.name == "a":
-            return None, None, False, "+18 dB of level headroom overflows the mantissa"
-        pm, qp, _, _ = real(best, *a, **k)
-        return pm, qp, False, "output unbounded"
+            return None, None, False, "+18 dB of level headroom overflows the mantissa", None
+        pm, qp, _, _, used = real(best, *a, **k)
+        return pm, qp, False, "output unbounded", used
 
     monkeypatch.setattr(api, "_quantised", quantised)
     finalists = [_candidate("a", 0.10), _candidate("b", 0.11)]
@@ -178,7 +178,8 @@ def test_a_first_finalist_that_cannot_be_quantised_leaves_the_next_ones_reason(m
     assert best.structure.name == "b" and qp is not None and not sane
     assert why == "output unbounded" and passed == []
     # none that can be quantised: the best one's reason
-    monkeypatch.setattr(api, "_quantised", lambda best, *a, **k: (None, None, False, "overflow"))
+    monkeypatch.setattr(api, "_quantised",
+                        lambda best, *a, **k: (None, None, False, "overflow", None))
     with pytest.raises(api.FitError, match=r"^amp: cannot quantise the fitted model \(overflow"):
         api._first_sane(finalists, "amp", None, lambda s: None)
 
@@ -196,7 +197,8 @@ def test_the_plain_error_feedback_quantised_in_a_worker(monkeypatch):
     monkeypatch.setattr(api, "_sanity", lambda qp: (os.getpid() != here, "failed here", False))
     said: list[str] = []
     with Workers(2) as pool:
-        pm, qp, sane, why = api._quantised(_candidate("a", 0.1), "amp", None, said.append, pool)
+        pm, qp, sane, why, _ = api._quantised(_candidate("a", 0.1), "amp", None, said.append,
+                                              pool)
     assert sane and why == ""
     assert [s.p for s in qp.stages] == [s.p for s in quantise(pm, downstream=False).stages]
     assert any("plain error feedback passes" in s and "failed here" in s for s in said)
@@ -263,12 +265,12 @@ def _growth(monkeypatch, grown: list, idles: dict, effort: str = "normal",
     real_quantised, real_cycles = api._quantised, S.written_cycles
     grown_ids = {id(g.model) for g in grown}
 
-    def quantised(best, name, source, say, pool=None):  # (which model a qpedal came from)
-        pm, qp, ok, why = real_quantised(best, name, source, say, pool)
-        qp.source = id(best.model)
+    def quantised(best, name, source, say, pool=None, ranges=api.KNOB_RANGES):
+        pm, qp, ok, why, used = real_quantised(best, name, source, say, pool, ranges)
+        qp.source = id(best.model)  # (which model a qpedal came from)
         if id(best.model) in grown_ids and not sane:
-            return pm, qp, False, "loud at the extremes"
-        return pm, qp, ok, why
+            return pm, qp, False, "loud at the extremes", used
+        return pm, qp, ok, why, used
 
     def cycles(qp, arch=S.DEFAULT_ARCH):
         return real_cycles(qp, arch) + (S.DEFAULT_BUDGET if dearer and qp.source in grown_ids
@@ -356,3 +358,35 @@ def test_nothing_is_grown_without_room_or_reason(monkeypatch, case):
     assert asked == [] and out.sane == (case != "none sane")
     assert out.best.structure.name == {"naive written": "baseline", "none sane": "wh-2/2"}.get(
         case, "wh+mix-2/2")
+
+
+def test_a_larger_structure_keeps_the_first_choice_s_knob_ranges(monkeypatch):
+    """A grown finalist is quantised only with the knob ranges of the model first chosen,
+    never narrower ones: a section more is not worth narrower knobs, nor the seconds their
+    sanity checks take (a Klon draw, 2026-12-07: 13 narrower ranges tried, 12 s, and the
+    larger model was passed over for its idle after all)."""
+    grown = [_grown(0.05)]
+    made: list = []
+    real_model, real_checked = api.to_pedal_model, api._checked_quantise
+
+    def to_pedal_model(bm, **k):
+        pm = real_model(bm, **k)
+        pm.fitted_from = id(bm)
+        made.append((id(bm), k["drive_range"], k["level_range"]))
+        return pm
+
+    def checked_quantise(pm, downstream):  # the larger model fails at every knob range
+        qp, sane, why, hopeless = real_checked(pm, downstream)
+        if pm.fitted_from == id(grown[0].model):
+            return qp, False, "loud at the extremes", False
+        return qp, sane, why, hopeless
+
+    monkeypatch.setattr(api, "to_pedal_model", to_pedal_model)
+    monkeypatch.setattr(api, "_checked_quantise", checked_quantise)
+    out, asked, said = _growth(monkeypatch, grown, {id(grown[0].model): -100.0})
+    assert asked == ["wh-2/3"] and out.best.structure.name == "wh+mix-2/2"
+    first = [r for m, *r in made if m == id(out.best.model)]
+    assert [r for m, *r in made if m == id(grown[0].model)] == [first[-1]]
+    assert first[-1] == list(api.KNOB_RANGES[0])
+    why = next(p["why"] for p in out.passed_over if p["structure"] == "wh-2/3")
+    assert why == "fails the sanity check (loud at the extremes)"

@@ -1011,6 +1011,7 @@ class Chosen:
     # where its raw ESR is the lower, an audit)
     passed_over: list
     idle_dbfs: float  # its contract idle floor (contract_idle_dbfs; FitResult.idle_dbfs)
+    knob_ranges: tuple = KNOB_RANGES[0]  # (drive, level) ranges in dB its model was made with
 
     def result_fields(self) -> dict:
         """The FitResult fields that come from the finalist written."""
@@ -1024,13 +1025,16 @@ class Chosen:
 
 def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                 pool: Workers | None = None, checked: dict | None = None,
-                budget: float | None = None, arch: str = S.DEFAULT_ARCH) -> Chosen:
+                budget: float | None = None, arch: str = S.DEFAULT_ARCH,
+                grown_ranges: tuple | None = None) -> Chosen:
     """The first finalist whose quantised model passes the sanity check, with the widest knob
     ranges that pass; when none passes, the first that can be quantised (not to be written).
     ``pool``: see _quantised. ``checked``: what earlier calls found per finalist (filled
     here; a choice made again after more finalists joined quantises nothing twice).
     ``budget``: a finalist whose file costs more cycles/sample on ``arch`` is passed over
-    (one grown past the budget's structures, grown_fits_for_slack).
+    (one grown past the budget's structures, grown_fits_for_slack). ``grown_ranges``: the
+    only (drive, level) knob ranges a ``grown`` finalist is tried with (the first choice's:
+    a section more is not worth narrower knobs, nor the seconds narrowing them takes).
 
     A sane model that idles above the contract's floor after a loud input (IDLE_LIMIT_DBFS)
     gives way to the next sane finalist that idles within it, if that one validates within
@@ -1042,7 +1046,9 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
         if loud is not None and best.crit > QUIET_MARGIN * loud.best.crit:
             break  # nothing quiet close enough: the loud one stays
         if id(best) not in checked:
-            pm, qp, sane, why = _quantised(best, name, source, say, pool)
+            ranges = ((grown_ranges,) if best.grown and grown_ranges is not None
+                      else KNOB_RANGES)
+            pm, qp, sane, why, used = _quantised(best, name, source, say, pool, ranges)
             passed_over = f"fails the sanity check ({why})"
             if sane and budget is not None:
                 cycles = S.written_cycles(qp, arch)
@@ -1051,10 +1057,10 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
                                                 f"over the budget of {budget:.0f}")
             # (best kept in the entry: an id names an object only while it lives)
             checked[id(best)] = (best, pm, qp, sane, why, passed_over,
-                                 contract_idle_dbfs(qp) if sane else float("nan"))
-        _, pm, qp, sane, why, passed_over, idle = checked[id(best)]
+                                 contract_idle_dbfs(qp) if sane else float("nan"), used)
+        _, pm, qp, sane, why, passed_over, idle, used = checked[id(best)]
         if first is None or (first.qpedal is None and qp is not None):
-            first = Chosen(best, pm, qp, False, why, [], float("nan"))  # (quantisable, if any)
+            first = Chosen(best, pm, qp, False, why, [], float("nan"), used)  # (quantisable)
         if not sane:
             skipped.append({"structure": best.structure.name, "polished": best.polished,
                             "why": passed_over})
@@ -1063,12 +1069,12 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
             if loud is not None:
                 say(f"{best.structure.name}: idles at {idle:.0f} dBFS, written instead "
                     f"(validation {best.crit:.4f} against {loud.best.crit:.4f})")
-            return Chosen(best, pm, qp, True, "", skipped, idle)
+            return Chosen(best, pm, qp, True, "", skipped, idle, used)
         loud_text = f"idles at {idle:.0f} dBFS after a loud input (the contract: " \
                     f"{IDLE_LIMIT_DBFS:.0f})"
         if loud is None:
             say(f"{best.structure.name}: {loud_text}; trying the next finalist")
-            loud = Chosen(best, pm, qp, True, "", skipped[:], idle)  # (those passed over before)
+            loud = Chosen(best, pm, qp, True, "", skipped[:], idle, used)  # (passed over before)
         else:
             say(f"{best.structure.name}: idles at {idle:.0f} dBFS too")
         skipped.append({"structure": best.structure.name, "polished": best.polished,
@@ -1084,9 +1090,10 @@ def _first_sane(finalists: list, name: str, source, say: Callable[[str], None],
 
 
 def _quantised(best, name: str, source, say: Callable[[str], None],
-               pool: Workers | None = None) -> tuple:
-    """(PedalModel, QuantisedPedal or None, passed, reason) of a finalist with the widest knob
-    ranges whose quantised model passes the sanity check, or the last tried. At each knob
+               pool: Workers | None = None, ranges: tuple = KNOB_RANGES) -> tuple:
+    """(PedalModel, QuantisedPedal or None, passed, reason, (drive, level) ranges in dB) of a
+    finalist with the widest knob ranges of ``ranges`` whose quantised model passes the
+    sanity check, or the last tried. At each knob
     range the quantiser's error feedback for the output's noise comes first, then the plain
     one (``quantise(downstream=False)``): it can idle more quietly at the knobs' extremes,
     and the knobs' range is worth more to a player than the difference in noise.
@@ -1094,7 +1101,7 @@ def _quantised(best, name: str, source, say: Callable[[str], None],
     ``pool``: the fit's workers, one of which quantises with the plain feedback while this
     process quantises with the other, in case it is needed (the fit's serial tail; the TS9
     needed it on 2026-12-05, 1.0 s); the same models as without it."""
-    for drive_r, level_r in KNOB_RANGES:  # widest knob ranges that pass the sanity check
+    for drive_r, level_r in ranges:  # widest knob ranges that pass the sanity check
         pm = to_pedal_model(best.model, name=name, source=source, drive_range=drive_r,
                             level_range=level_r)
         plain = (pool.beside(_checked_quantise, pm, False) if pool is not None
@@ -1106,7 +1113,7 @@ def _quantised(best, name: str, source, say: Callable[[str], None],
                 say(f"{best.structure.name}: the plain error feedback passes the sanity "
                     f"check with drive {drive_r} dB, level {level_r} dB, where the one "
                     f"for the output's noise failed: {why}")
-                return pm, p_qp, True, ""
+                return pm, p_qp, True, "", (drive_r, level_r)
             hopeless = hopeless and p_hopeless
         if sane:
             break
@@ -1114,7 +1121,7 @@ def _quantised(best, name: str, source, say: Callable[[str], None],
             f"level {level_r} dB: {why}")
         if hopeless:  # fails at the fitted point: narrower knob ranges cannot help
             break
-    return pm, qp, sane, why
+    return pm, qp, sane, why, (drive_r, level_r)
 
 
 def _checked_quantise(pm, downstream: bool) -> tuple:
@@ -1164,7 +1171,8 @@ def choose_written(finals: list, base: core.Candidate, cfg: FitConfig, pr: core.
     held: list[str] = []
     chosen = _first_sane(again, name, source,
                          lambda s: held.append(s) if s.startswith("note:") else
-                         None if s in said else say(s), pool, checked, cfg.budget, cfg.arch)
+                         None if s in said else say(s), pool, checked, cfg.budget, cfg.arch,
+                         first.knob_ranges)
     st = grown[0].structure.name
     if chosen.best.grown and chosen.idle_dbfs > IDLE_LIMIT_DBFS >= first.idle_dbfs:
         # (written loud only because nothing quiet validated close to it: the model the
