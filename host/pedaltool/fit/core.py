@@ -484,18 +484,18 @@ def fitting_weight(ds: Dataset, rate_hz: float) -> np.ndarray | None:
 
 
 # Why balance the playing's levels: its loud strums carry the cost. The 2 s of fitting playing
-# (its second half 4 dB hotter, so that the table sees a hard player's range) has 97 % of
-# its energy in passages at -25..-15 dBFS RMS, where the evaluation DI, a player's
-# dynamics, has 76 % at -35..-25 and 3 % above -20 (50 ms windows, 2026-12-07): the fit
-# matched the hardest strums and left the mid and soft playing 2-10x worse (the Klon's
-# evaluation error by 0.5 s window: 0.003-0.005 in its loud passages, 0.02-0.04 in the rest).
-# Each 50 ms of playing now counts by its time, not its loudness. Device ESR on the
-# evaluation DI, three draws (docs/fitting-log.md, 2026-12-07): Klon 0.0089 / 0.0130 /
-# 0.0131 -> 0.0080 / 0.0099 / 0.0081, OD808 0.0053 / 0.0044 / 0.0043 -> 0.0036 / 0.0036 /
-# 0.0037, TS9 0.0033-0.0034 -> 0.0030-0.0032, JCM2000 clean 0.0018-0.0021 -> 0.0015-0.0021.
-# Not on saturating captures, whose output level hardly follows the input's: one draw
-# balanced by the input's level, the HM-2 0.065 -> 0.092, Splawn 0.082 -> 0.204, 5150
-# 0.243 -> 0.331; by the output's, mixed (Bugera 0.133 -> 0.121, HM-2 0.065 -> 0.089)
+# (its second half 4 dB hotter, so that the table sees a hard player's range) has 81 % of its
+# energy in passages at -20..-15 dBFS RMS (a tenth of its time), where the evaluation DI, a
+# player's dynamics, has 3 % and 76 % at -30..-20 (50 ms windows, 2026-12-07): the fit matched
+# the hardest strums and left the mid and soft playing 2-10x worse (the Klon's evaluation
+# error by 0.5 s window: 0.003-0.006 in its loud passages, 0.011-0.042 in the rest). Each
+# 50 ms of playing now counts by its time, not its loudness. Device ESR on the evaluation
+# DI, three draws (docs/fitting-log.md, "The playing counted by its time"): Klon 0.0089 /
+# 0.0130 / 0.0131 -> 0.0071 / 0.0099 / 0.0081, OD808 0.0053 / 0.0044 / 0.0043 -> 0.0036 /
+# 0.0036 / 0.0037, TS9 0.0033-0.0034 -> 0.0030-0.0032, JCM2000 clean 0.0018-0.0021 ->
+# 0.0021-0.0022. Not on saturating captures, whose output level hardly follows the input's:
+# one draw balanced by the input's level, the HM-2 0.065 -> 0.092, Splawn 0.082 -> 0.204,
+# 5150 0.243 -> 0.331; by the output's, mixed (Bugera 0.133 -> 0.121, HM-2 0.065 -> 0.089)
 LEVEL_WINDOW_S = 0.05  # the RMS window that sets a passage's level (s)
 LEVEL_FLOOR_DB = 40.0  # passages quieter than this below the loudest weigh as much as it
 
