@@ -2,6 +2,7 @@
 so check that what an ordinary exit would do still happens: piped output arrives, the exit
 code is the command's, atexit handlers run."""
 
+import io
 import os
 import subprocess
 import sys
@@ -115,42 +116,62 @@ def test_a_command_that_fails_keeps_its_status_and_its_error_line_whatever_its_r
             assert "Traceback" not in err and "Exception ignored" not in err
 
 
+class _Writes(io.RawIOBase):
+    """A stdout that keeps each write(2) it is given."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.chunks.append(bytes(b))
+        return len(b)
+
+
+def _writes_of(monkeypatch, args: list[str]) -> tuple[int, list[bytes]]:
+    """(exit status, stdout's write(2) calls) of ``pedaltool args`` run in this process."""
+    from pedaltool.cli import main
+
+    raw = _Writes()
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out.flush()
+    monkeypatch.undo()
+    return exited.value.code, raw.chunks
+
+
 def test_a_report_is_one_write(tmp_path, monkeypatch, repo_root):
     """`info X | head -1` exited 0 or 1 as the scheduler had it (a review): click.echo
     writes each line apart, and the reader that stopped after the first had gone before the
     next write, or not yet. A report is one write (cli.base.echo_lines), which a reader
     that is there takes whole: exit 0, every time."""
-    import io
-
-    from pedaltool.cli import main
     from pedaltool.pedal import quantise, write_pedal
     from pedaltool.pedal.accuracy import eq_test_models
 
-    class Writes(io.RawIOBase):
-        """A stdout that keeps each write(2) it is given."""
-
-        def __init__(self):
-            self.chunks: list[bytes] = []
-
-        def writable(self) -> bool:
-            return True
-
-        def write(self, b) -> int:
-            self.chunks.append(bytes(b))
-            return len(b)
-
     path = write_pedal(tmp_path / "amp.pedal", quantise(eq_test_models(48000)["hp20"]))
     for args in (["info", str(path)], ["info", str(repo_root / "examples" / "diode_clipper.nam")]):
-        raw = Writes()
-        out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
-        monkeypatch.setattr(sys, "stdout", out)
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-        out.flush()
-        monkeypatch.undo()
-        assert exited.value.code == 0
-        text = b"".join(raw.chunks).decode()
-        assert len(raw.chunks) == 1 and text.count("\n") >= 8, (args, raw.chunks)
+        code, chunks = _writes_of(monkeypatch, args)
+        text = b"".join(chunks).decode()
+        assert code == 0 and len(chunks) == 1 and text.count("\n") >= 8, (args, chunks)
+
+
+@pytest.mark.slow
+def test_a_fit_report_is_one_write_with_what_it_wrote(tmp_path, monkeypatch, repo_root):
+    """fit's table, the .pedal, plot and report it wrote: one write (a review: the report's
+    "wrote" line was a write of its own, so `fit X --json r.json | head -1` still exited 0
+    or 1 by chance)."""
+    code, chunks = _writes_of(monkeypatch, [
+        "fit", str(repo_root / "examples" / "diode_clipper.nam"), "--quick",
+        "-o", str(tmp_path / "dc.pedal"), "--json", str(tmp_path / "r.json"),
+        "--plot", str(tmp_path / "p.png")])
+    text = b"".join(chunks).decode()
+    assert code == 0 and len(chunks) == 1, chunks
+    for name in ("dc.pedal", "p.png", "r.json"):
+        assert f"wrote {tmp_path / name}" in text and (tmp_path / name).is_file()
 
 
 def test_a_command_started_with_its_output_closed_still_does_its_work(tmp_path):

@@ -512,7 +512,7 @@ def test_a_model_and_its_report_that_cannot_be_written_are_both_named(models_dir
     def write_result(res, out, say=None):
         raise FitError(f"pedals/cw.pedal: {full}")
 
-    def dump(path, data):
+    def dump(path, data, echo=True):
         raise FitError(f"{path}: {full}")
 
     monkeypatch.setattr(api, "write_result", write_result)

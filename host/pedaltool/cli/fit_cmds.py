@@ -117,7 +117,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
     # the table: commentary when JSON is output; else the report, in one write (echo_lines).
     # The notes under it go to stderr either way, as every command's notes and the progress
     # do (they went to stdout here, to stderr in compare: a review)
-    show = say_progress if to_err else click.echo
     show_lines = say_lines if to_err else echo_lines
     budget, effort, several, output, pedals = _plan(
         models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough)
@@ -156,16 +155,16 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 except OSError:  # stdout is gone (`--json - | true`): the failure stays
                     pass  # what it is, its line on stderr says it (cli.base)
             raise
+        # the table and what was written, in one write after the plot and the report (a
+        # reader that leaves after the first line then always ends the command the same way)
+        lines = [result_table(res)] + (
+            [f"wrote {batch.written(d)}"] if batch.written(d) is not None else [])
+        plot_error = None
         try:
-            show_lines([result_table(res)]
-                       + ([f"wrote {batch.written(d)}"] if batch.written(d) is not None else []))
-            say_lines(notes)
-        finally:  # the plot failing (a full disk) still leaves the report, which says so
-            plot_error = None
-            try:
+            try:  # the plot failing (a full disk) still leaves the report, which says so
                 if plot_path:
                     plot(res, plot_path)
-                    show(f"wrote {plot_path}")
+                    lines.append(f"wrote {plot_path}")
             except Exception as exc:  # a bug in plotting too (an audit: no report)
                 plot_error = (exc if isinstance(exc, PedaltoolError) else
                               FitError(f"{plot_path}: the plot was not drawn: "
@@ -173,11 +172,14 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                 d["notes"].append(f"error: {plot_error}")
             finally:  # an interrupt while plotting too
                 try:
-                    _dump_json(json_path, d)
+                    lines += _dump_json(json_path, d, echo=False)
                 except PedaltoolError as lost:  # a full disk fails the .pedal first: both
                     if batch.written(d) is not None:  # said, the model's first (it named
                         raise  # only the report: an audit)
                     raise FitError(f"{d['error']}; {lost}") from None
+        finally:  # the table whatever failed after it was made
+            show_lines(lines)
+            say_lines(notes)
         if batch.written(d) is None:  # the report says why too
             raise FitError(d["error"])
         if plot_error is not None:
@@ -223,10 +225,13 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                           f"{', '.join(finished)}")
         raise
     batch.add_copy_warnings(results, copies)  # (in its report and under the table)
-    _dump_json(json_path, results)  # before the table: a full disk or terminal loses no report
+    # the report before the table (a full disk or terminal loses no report), said with it in
+    # one write
+    wrote_report = _dump_json(json_path, results, echo=False)
     written = sum(1 for d in results if batch.written(d))
     show_lines([format_rows(SUMMARY_HEADER, summary_rows(results)),
-                f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/"])
+                f"wrote {written} of {len(results)} .pedal files to {pedals[0].parent}/"]
+               + wrote_report)
     # each capture's notes, said among the interleaved progress lines, again under the table
     say_lines([f"{batch.given(d)}: {note}" for d in results for note in d["notes"]])
     problems = summary_problems(results)  # one per capture not written
@@ -326,14 +331,18 @@ def _check_distinct_names(models, output: Path | None) -> None:
         seen[key] = m
 
 
-def _dump_json(path: Path | None, data) -> None:
+def _dump_json(path: Path | None, data, echo: bool = True) -> list[str]:
+    """Write the JSON report to ``path`` ("-": stdout; None: nowhere). Returns the "wrote"
+    line of a file, said here too when ``echo``."""
     if path is None:
-        return
+        return []
     if str(path) == "-":
         echo_json(data)
-    else:
-        write_atomic(path, (json_text(data) + "\n").encode(), make_folder=True)
+        return []
+    write_atomic(path, (json_text(data) + "\n").encode(), make_folder=True)
+    if echo:
         click.echo(f"wrote {path}")
+    return [f"wrote {path}"]
 
 
 def _output_path(raw: str | None, several: bool, first: Path) -> Path | None:
