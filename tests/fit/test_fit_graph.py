@@ -16,16 +16,17 @@ def _graph(n_datasets: int, baseline: bool = True, evaluation=None,
            flavours=MILD) -> api._FitGraph:
     cfg = api.FitConfig(effort="normal", baseline=baseline)
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    probe = SimpleNamespace(saturating=flavours is SATURATING)  # what core.is_saturating reads
+    # what core.is_saturating and core.with_level_balance read
+    probe = SimpleNamespace(saturating=flavours is SATURATING, rate_hz=48000.0)
     return api._FitGraph(cfg, probe, n_datasets, structs, 2, (5, 10), "t",
                          lambda s: None, evaluation)
 
 
 def _dataset(k: int, own_validation: bool) -> core.Dataset:
-    x = np.full(4, float(k))
+    x = np.full(4, float(k + 1))  # two samples of playing, two of noise and sweeps
     if own_validation:
-        return core.Dataset(x, x, np.full(3, 7.0), np.full(3, 8.0))
-    return core.Dataset(x, x, np.zeros(0), np.zeros(0))
+        return core.Dataset(x, x, np.full(3, 7.0), np.full(3, 8.0), n_play=2)
+    return core.Dataset(x, x, np.zeros(0), np.zeros(0), n_play=2)
 
 
 def _orders(flavours, n_data):
@@ -64,12 +65,12 @@ def test_every_fit_starts_once_when_its_inputs_are_there_whatever_the_order(
     assert g.render_seconds == 0.5 * n_data
     first = g.datasets[0]
     for k in range(n_data):  # each fits on its own playing, validated on the first one's
-        assert g.datasets[k].x_fit[0] == k
+        assert g.datasets[k].x_fit[0] == k + 1
         assert g.datasets[k].x_val is first.x_val and g.datasets[k].y_val is first.y_val
     for t in follow:  # every task got its dataset with the validation attached, its playing
         d = t.args[2 if t.key[0] == "quick" else 1]  # level-balanced on a mild capture only
         assert len(d.x_val) == 3
-        assert d.level_balanced is (flavours is MILD)
+        assert (d.play_weight is not None) is (flavours is MILD)
 
 
 @pytest.mark.parametrize("eval_first", [True, False])
@@ -121,7 +122,7 @@ def test_the_rendered_playing_is_counted_as_it_ends():
     review): the renders end in any order, and the progress counts them."""
     said: list[str] = []
     cfg = api.FitConfig(effort="normal")
-    g = api._FitGraph(cfg, SimpleNamespace(saturating=False), 3,
+    g = api._FitGraph(cfg, SimpleNamespace(saturating=False, rate_hz=48000.0), 3,
                       S.within_budget(cfg.budget, cfg.arch, MILD), 2,
                       (5, 10), "t", said.append, None)
     for k in (1, 2, 0):

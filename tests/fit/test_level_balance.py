@@ -47,33 +47,55 @@ def test_silence_is_not_blown_up():
     assert np.allclose(w[silence], np.max(w))
 
 
-def _dataset(balanced: bool) -> core.Dataset:
+def _dataset() -> core.Dataset:
     x, y = _playing(np.random.default_rng(3))
     n = len(x)
     synth = 0.1 * np.random.default_rng(4).standard_normal(RATE)
     return core.Dataset(np.concatenate([x, synth]), np.concatenate([y, np.tanh(synth)]),
-                        np.zeros(0), np.zeros(0), n_play=n, level_balanced=balanced)
+                        np.zeros(0), np.zeros(0), n_play=n)
+
+
+MILD = SimpleNamespace(saturating=False, rate_hz=float(RATE))
 
 
 def test_fitting_weight_balances_the_playing_only_when_asked():
-    plain = core.fitting_weight(_dataset(False), RATE)
-    n = _dataset(False).n_play
+    plain = core.fitting_weight(_dataset())
+    n = _dataset().n_play
     assert np.all(plain[:n] == 1.0) and np.all(plain[n:] == core.SYNTH_WEIGHT)
-    ds = _dataset(True)
-    w = core.fitting_weight(ds, RATE)
+    ds = core.with_level_balance(_dataset(), MILD)
+    w = core.fitting_weight(ds)
     assert np.all(w[n:] == core.SYNTH_WEIGHT)  # the noise and sweeps as before
     assert np.array_equal(w[:n], core.level_balance(ds.x_fit[:n], ds.y_fit[:n], 2400))
-    # a recorded pair (no playing/synthetic split): no weight at all
-    pair = core.Dataset(ds.x_fit, ds.y_fit, np.zeros(0), np.zeros(0), level_balanced=True)
-    assert core.fitting_weight(pair, RATE) is None
+    # a recorded pair (no playing/synthetic split): no weight at all, balanced or not
+    pair = core.Dataset(ds.x_fit, ds.y_fit, np.zeros(0), np.zeros(0))
+    assert core.with_level_balance(pair, MILD) is pair and core.fitting_weight(pair) is None
 
 
 def test_only_a_capture_that_is_not_saturating_is_balanced():
-    ds = _dataset(False)
-    assert core.with_level_balance(ds, SimpleNamespace(saturating=False)).level_balanced
-    assert core.with_level_balance(ds, SimpleNamespace(saturating=True)) is ds
+    ds = _dataset()
+    assert core.with_level_balance(ds, MILD).play_weight is not None
+    assert core.with_level_balance(ds, SimpleNamespace(saturating=True, rate_hz=48e3)) is ds
     # from the probe's compression when the probe does not say (a .nam capture's)
-    mild = SimpleNamespace(saturating=None, gain_db=np.array([10.0, 8.0, 5.0, 2.0]))
-    hard = SimpleNamespace(saturating=None, gain_db=np.array([30.0, 20.0, 5.0, -8.0]))
-    assert core.with_level_balance(ds, mild).level_balanced
-    assert not core.with_level_balance(ds, hard).level_balanced
+    mild = SimpleNamespace(saturating=None, rate_hz=48e3, gain_db=np.array([10.0, 8, 5, 2]))
+    hard = SimpleNamespace(saturating=None, rate_hz=48e3, gain_db=np.array([30.0, 20, 5, -8]))
+    assert core.with_level_balance(ds, mild).play_weight is not None
+    assert core.with_level_balance(ds, hard) is ds
+
+
+def test_the_window_follows_the_rate():
+    ds = _dataset()
+    at_32k = core.with_level_balance(ds, SimpleNamespace(saturating=False, rate_hz=32e3))
+    n = ds.n_play
+    assert np.array_equal(at_32k.play_weight,
+                          core.level_balance(ds.x_fit[:n], ds.y_fit[:n], 1600))
+
+
+def test_short_or_silent_playing_is_weighted_plainly():
+    rng = np.random.default_rng(5)
+    x = 0.1 * rng.standard_normal(100)  # shorter than the window
+    w = core.level_balance(x, np.tanh(x), 2400)
+    assert w.shape == (100,) and np.all(np.isfinite(w)) and np.all(w > 0)
+    assert np.isclose(np.sum((w * np.tanh(x)) ** 2), np.sum(np.tanh(x) ** 2))
+    for silent_x, silent_y in ((np.zeros(5000), np.zeros(5000)), (x, np.zeros(100))):
+        assert np.array_equal(core.level_balance(silent_x, silent_y, 2400),
+                              np.ones(len(silent_x)))

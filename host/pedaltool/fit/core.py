@@ -65,9 +65,9 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     n_play: int | None = None  # samples of playing at the start of x_fit (the rest: noise, sweeps)
-    # the playing weighted by the inverse of its level in the long fits (fitting_weight): set
-    # for a capture that is not saturating, once it is probed (with_level_balance)
-    level_balanced: bool = False
+    # the playing's amplitude weights in the long fits (fitting_weight), the inverse of its
+    # level: set for a capture that is not saturating, once it is probed (with_level_balance)
+    play_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -448,7 +448,7 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
         start = copy.deepcopy(start)
         for stage in start.stages:
             stage.env_depth = stage.env_depth or ENV_START
-    w = fitting_weight(ds, c.model.rate_hz)
+    w = fitting_weight(ds)
     tick = None
     if progress:
         def tick(k: int, cost: float) -> None:
@@ -468,18 +468,17 @@ def final_fit(c: Candidate, pr: Probe, ds: Dataset, nfev: int = 12, tanh_table: 
                      grown=c.grown)
 
 
-def fitting_weight(ds: Dataset, rate_hz: float) -> np.ndarray | None:
-    """Per-sample weight of ``ds.x_fit`` (at ``rate_hz``) in a fit's cost: the synthetic
-    part after the playing (make_dataset: noise and sweeps) weighted SYNTH_WEIGHT, and the
-    playing, when ``ds.level_balanced``, by ``level_balance``; None (all 1) when the dataset
-    has no such split (a recorded pair)."""
+def fitting_weight(ds: Dataset) -> np.ndarray | None:
+    """Per-sample weight of ``ds.x_fit`` in a fit's cost: the synthetic part after the
+    playing (make_dataset: noise and sweeps) weighted SYNTH_WEIGHT, and the playing by
+    ``ds.play_weight`` when it has one (else 1); None (all 1) when the dataset has no such
+    split (a recorded pair)."""
     if ds.n_play is None:
         return None
     w = np.ones(len(ds.x_fit))
     w[ds.n_play:] = SYNTH_WEIGHT
-    if ds.level_balanced:
-        n = ds.n_play
-        w[:n] = level_balance(ds.x_fit[:n], ds.y_fit[:n], round(LEVEL_WINDOW_S * rate_hz))
+    if ds.play_weight is not None:
+        w[:ds.n_play] = ds.play_weight
     return w
 
 
@@ -502,20 +501,29 @@ LEVEL_FLOOR_DB = 40.0  # passages quieter than this below the loudest weigh as m
 
 def level_balance(x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
     """Amplitude weights for playing ``x`` (input) and ``y`` (the capture's output): the
-    inverse of ``x``'s RMS over ``window`` samples (floored LEVEL_FLOOR_DB below its
-    loudest, so that silence and decays are not blown up), scaled so that the weighted
-    ``y`` has the energy ``y`` has: the playing's share of the cost against the synthetic
-    part's is unchanged."""
+    inverse of ``x``'s RMS over ``window`` samples (at most all of it; floored LEVEL_FLOOR_DB
+    below its loudest, so that silence and decays are not blown up), scaled so that the
+    weighted ``y`` has the energy ``y`` has: the playing's share of the cost against the
+    synthetic part's is unchanged. All 1 where ``x`` or ``y`` is silent throughout."""
+    window = max(1, min(window, len(x)))
     env = np.sqrt(np.convolve(x * x, np.ones(window) / window, mode="same"))
-    floor = float(np.max(env)) * 10.0 ** (-LEVEL_FLOOR_DB / 20.0) + 1e-30
+    floor = float(np.max(env, initial=0.0)) * 10.0 ** (-LEVEL_FLOOR_DB / 20.0) + 1e-30
     w = 1.0 / np.maximum(env, floor)
-    return w * np.sqrt(np.sum(y * y) / (np.sum((w * y) ** 2) + 1e-300))
+    weighted = float(np.sum((w * y) ** 2))
+    if not weighted > 0.0:
+        return np.ones(len(x))
+    return w * np.sqrt(np.sum(y * y) / weighted)
 
 
 def with_level_balance(ds: Dataset, pr: Probe) -> Dataset:
-    """``ds`` with its playing level-balanced in the long fits when the capture ``pr`` is not
-    saturating (``fitting_weight``); the same ``ds`` otherwise."""
-    return ds if is_saturating(pr) else dataclasses.replace(ds, level_balanced=True)
+    """``ds`` with its playing's weights (``level_balance``, computed once here, not in each
+    long fit and polish) when the capture ``pr`` is not saturating and ``ds`` has playing
+    before its noise and sweeps; the same ``ds`` otherwise."""
+    if is_saturating(pr) or ds.n_play is None:
+        return ds
+    n = ds.n_play
+    return dataclasses.replace(ds, play_weight=level_balance(
+        ds.x_fit[:n], ds.y_fit[:n], round(LEVEL_WINDOW_S * pr.rate_hz)))
 
 
 # the post-EQ's high-passes keep their zeros at DC through the polish: freed, the hp2 let the
@@ -544,7 +552,7 @@ def polish_post(c: Candidate, ds: Dataset, max_iter: int = POLISH_ITERATIONS
         return None
     held = tuple(k for k, s in enumerate(m.post) if s.kind in HELD_IN_POLISH)
     sos = postpolish.polish_post(cascade_sos(m.post, m.rate_hz), post_input(m, ds.x_fit),
-                                 ds.y_fit, fitting_weight(ds, m.rate_hz), held, max_iter=max_iter)
+                                 ds.y_fit, fitting_weight(ds), held, max_iter=max_iter)
     polished = copy.deepcopy(m)
     polished.post = [s if k in held else Section("biquad", row[[0, 1, 2, 4, 5]].copy())
                      for k, (s, row) in enumerate(zip(m.post, sos, strict=True))]
