@@ -360,18 +360,21 @@ def test_nothing_is_grown_without_room_or_reason(monkeypatch, case):
         case, "wh+mix-2/2")
 
 
-def test_a_larger_structure_keeps_the_first_choice_s_knob_ranges(monkeypatch):
+@pytest.mark.parametrize("first_narrowed", [False, True])
+def test_a_larger_structure_keeps_the_first_choice_s_knob_ranges(monkeypatch, first_narrowed):
     """A grown finalist is quantised only with the knob ranges of the model first chosen,
     never narrower ones: a section more is not worth narrower knobs, nor the seconds their
     sanity checks take (a Klon draw, 2026-12-07: 13 narrower ranges tried, 12 s, and the
-    larger model was passed over for its idle after all)."""
+    larger model was passed over for its idle after all). When the first choice itself
+    needed narrower ranges, the larger one gets those (a review: not the widest)."""
     grown = [_grown(0.05)]
     made: list = []
     real_model, real_checked = api.to_pedal_model, api._checked_quantise
+    widest = tuple(api.KNOB_RANGES[0])
 
     def to_pedal_model(bm, **k):
         pm = real_model(bm, **k)
-        pm.fitted_from = id(bm)
+        pm.fitted_from, pm.ranges = id(bm), (k["drive_range"], k["level_range"])
         made.append((id(bm), k["drive_range"], k["level_range"]))
         return pm
 
@@ -379,14 +382,17 @@ def test_a_larger_structure_keeps_the_first_choice_s_knob_ranges(monkeypatch):
         qp, sane, why, hopeless = real_checked(pm, downstream)
         if pm.fitted_from == id(grown[0].model):
             return qp, False, "loud at the extremes", False
+        if first_narrowed and pm.ranges == widest:  # every other model, at the widest
+            return qp, False, "loud at the widest knobs", False
         return qp, sane, why, hopeless
 
     monkeypatch.setattr(api, "to_pedal_model", to_pedal_model)
     monkeypatch.setattr(api, "_checked_quantise", checked_quantise)
     out, asked, said = _growth(monkeypatch, grown, {id(grown[0].model): -100.0})
     assert asked == ["wh-2/3"] and out.best.structure.name == "wh+mix-2/2"
-    first = [r for m, *r in made if m == id(out.best.model)]
-    assert [r for m, *r in made if m == id(grown[0].model)] == [first[-1]]
-    assert first[-1] == list(api.KNOB_RANGES[0])
+    first = [tuple(r) for m, *r in made if m == id(out.best.model)][-1]
+    assert first == (tuple(api.KNOB_RANGES[1]) if first_narrowed else widest)
+    assert out.knob_ranges == first
+    assert [tuple(r) for m, *r in made if m == id(grown[0].model)] == [first]
     why = next(p["why"] for p in out.passed_over if p["structure"] == "wh-2/3")
     assert why == "fails the sanity check (loud at the extremes)"
