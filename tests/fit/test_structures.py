@@ -83,6 +83,14 @@ def test_a_saturating_capture_under_its_structures_budget_gets_the_one_table_one
     # flavours asked for by name are not swapped for others
     names, notes = tried(two - 1, flavours=S.SATURATING_FLAVOURS)
     assert names == [] and "fits only the naive baseline" in notes[0]
+    # the progress names the flavours tried once they are chosen (it named the saturating
+    # ones, then a note took them back: a review), and none when the baseline alone is
+    for budget, line in ((two, S.SATURATING_FLAVOURS), (two - 1, S.FLAVOURS),
+                         (S.smallest_cycles() - 1, None)):
+        said: list[str] = []
+        api.structures_for(api.FitConfig(budget=budget), saturating, "x", said.append)
+        assert [s for s in said if s.startswith("structures tried")] == (
+            [f"structures tried: {', '.join(line)}"] if line else []), (budget, said)
 
 
 def test_larger_is_what_a_larger_budget_grows():

@@ -457,9 +457,9 @@ def structures_for(cfg: FitConfig, pr: core.Probe, name: str,
     when the budget fits only the naive baseline, which every fit fits and may write;
     FitError naming ``name`` when not even that fits (check_budget refuses that first)."""
     flavours = cfg.flavours or core.flavours_for(pr, cfg.effort == "thorough")
-    say(f"structures tried: {', '.join(flavours)}")
     structs = S.within_budget(cfg.budget, cfg.arch, flavours)
-    if structs:
+    if structs:  # (said once chosen: not a list that a note then takes back, a review)
+        say(f"structures tried: {', '.join(flavours)}")
         return structs
     smallest = S.smallest_cycles(cfg.arch, flavours)
     if cfg.flavours is None and flavours != S.FLAVOURS:
@@ -468,6 +468,7 @@ def structures_for(cfg: FitConfig, pr: core.Probe, name: str,
             say(f"note: the structures for a saturating capture need {smallest:.0f} "
                 f"cycles/sample or more, over the budget of {cfg.budget:g}: the one-table "
                 f"ones ({', '.join(S.FLAVOURS)}) are tried instead")
+            say(f"structures tried: {', '.join(S.FLAVOURS)}")
             return structs
         smallest = S.smallest_cycles(cfg.arch, S.FLAVOURS)
     base = S.baseline_cycles(cfg.arch)
