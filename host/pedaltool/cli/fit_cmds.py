@@ -152,7 +152,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     if not isinstance(exc, PedaltoolError):
                         raise exc from None  # a bug or an interrupt stays what it is
                     exc.args = (f"{exc}; {lost}",)  # both said, the fit's own first
-                except OSError:  # stdout is gone (`--json - | true`): the failure stays
+                except OSError:  # stdout gone (`--json - | true`) or full: the failure stays
                     pass  # what it is, its line on stderr says it (cli.base)
             raise
         # the table and what was written, in one write after the plot and the report (a
@@ -218,7 +218,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         rest = [batch.failure(path, why) for path, _ in jobs_list if path not in finished]
         try:
             _dump_json(json_path, sorted(results + rest, key=in_order))
-        except OSError:  # stdout is gone: the interrupt stays what it is (as above)
+        except OSError:  # stdout gone or full: the interrupt stays what it is (as above)
             pass
         if finished:  # said on the command's one error line (cli.base)
             exc.detail = (f"after {len(finished)} of {len(jobs_list)} captures: "
