@@ -47,7 +47,8 @@ def stream_bytes(path: str | os.PathLike, limit: int) -> bytes | None:
     hands them on (``info <(cat x.pedal)`` was refused, though ``fit`` takes a pipe: a review).
     OSError when reading fails."""
     try:
-        if stat.S_ISREG(os.stat(path).st_mode) or stat.S_ISDIR(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
             return None
         fh = open(path, "rb")
     except OSError:

@@ -482,3 +482,12 @@ def test_a_file_name_with_a_newline_or_an_escape_is_one_line_in_an_error(tmp_pat
     lines, and an escape sequence for the terminal to act on (a review)."""
     r = _cli(["info", tmp_path / "nope\n\x1b[31mred.nam"])
     _assert_one_line_error(r, "nope\\n\\x1b[31mred.nam")
+
+
+def test_a_pipe_over_the_size_limit_is_refused_naming_it():
+    """A pipe's bytes (read up to the limit + 1, ``filekind.stream_bytes``): refused with the
+    limit named, as a file's size is (a review: "larger than the size limit")."""
+    from pedaltool.nam.file import MAX_FILE_BYTES
+
+    with pytest.raises(NamFileError, match=r"^/dev/stdin: more than the 50 MB a capture may"):
+        nam.load("/dev/stdin", data=b" " * (MAX_FILE_BYTES + 1))

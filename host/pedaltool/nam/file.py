@@ -73,7 +73,8 @@ def read_json(path: str | os.PathLike, data: bytes | None = None) -> tuple[dict,
     if data is None:
         data = _read_nam_bytes(p, shown)
     if len(data) > MAX_FILE_BYTES:
-        raise NamFileError(f"{shown}: file is larger than the size limit; refusing to read it")
+        raise NamFileError(f"{shown}: more than the {MAX_FILE_BYTES // 2**20} MB a capture may "
+                           "have; refusing to read the rest")
     if not data.strip():
         raise NamFileError(f"{shown}: empty file (expected a .nam JSON document)")
     try:
