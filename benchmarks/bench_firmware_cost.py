@@ -12,8 +12,9 @@ Method (docs/performance.md):
   with the core's cycle table. Cost per sample = (run(96) - run(32)) / 64 samples, which cancels
   the per-call entry/exit. Inputs: noise at -12 dBFS, realistic parameters.
 - xtensawin (ESP32-S3 @ 240 MHz), viper kernels: static count of the disassembled per-sample
-  loop (binutils objdump); cycles are estimated as instructions + 1 per load + 2 per branch (an
-  upper bound: every instruction of both sides of each ``if`` is counted).
+  loop (Capstone 6; binutils' objdump before 2026-12-07, the same counts); cycles are
+  estimated as instructions + 1 per load + 2 per branch (an upper bound: every instruction of
+  both sides of each ``if`` is counted).
 - xtensawin, asm_xtensa chain kernel (kernels_xtensa.py, shipped as viper code): its machine
   code executed in pedaltool.native_emu.XtensaMachine, every executed instruction counted with
   the same rules (1 per instruction, +1 per load/store, +2 per taken branch);
@@ -42,8 +43,8 @@ from pedaltool.native_emu import (
     ThumbMachine,
     XtensaChain,
     XtensaMachine,
-    find_xtensa_objdump,
     per_sample,
+    xtensa_disassemble,
     xtensa_loop,
 )
 from pedaltool.paths import firmware_dir
@@ -808,7 +809,7 @@ def run_all(unix: bool = True) -> dict:
     res = {"machine": machine_info()}
     for arch in ("armv6m", "armv7emsp"):
         res[arch] = _plain(measure_thumb_arch(arch))
-    try:  # (the static count needs an xtensa objdump; the ARM tables do not: a review)
+    try:  # (the static count needs Capstone 6; the ARM tables do not: a review)
         res["xtensawin"] = _plain(measure_xtensawin())
         res["xtensawin"].update(_plain(measure_xtensawin_asm()))
     except EmulatorError as e:
@@ -844,7 +845,7 @@ def main(argv=None) -> int:
         ap.error("--update needs the unix-port measurements (drop --no-unix)")
     if a.update:
         try:  # (before the minutes of measuring, not after: a review)
-            find_xtensa_objdump()
+            xtensa_disassemble(b"")
         except EmulatorError as e:
             ap.error(f"--update measures every arch: {e}")
     res = run_all(unix=not a.no_unix)

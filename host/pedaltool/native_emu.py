@@ -321,8 +321,6 @@ def per_sample(run, n_small: int, n_large: int) -> RunStats:
 # -- xtensawin: static count of the disassembled loop body -----------------------------------
 
 _XT_LOADSTORE = ("l32i", "l16ui", "l16si", "l8ui", "s32i", "s16i", "s8i", "l32r")
-_XT_OBJDUMPS = ("xtensa-esp32s3-elf-objdump", "xtensa-esp32-elf-objdump",
-                "xtensa-lx106-elf-objdump")
 
 
 @dataclass
@@ -341,40 +339,42 @@ class XtensaLoop:
     end: int
 
 
-def find_xtensa_objdump() -> str:
-    import shutil
-
-    for name in _XT_OBJDUMPS:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise EmulatorError("no xtensa objdump on PATH (apt-get install binutils-xtensa-lx106)")
+def capstone_operand(text: str, addr: int) -> int:
+    """One Capstone Xtensa operand of the instruction at ``addr`` as :func:`xtensa_decode`
+    gives it: ``aN`` -> N, a number as it is, and ``. +N`` / ``. -N`` (a branch relative to
+    the instruction) or ``. N`` (an l32r literal's address) -> the absolute address."""
+    text = text.strip()
+    if text[:1] == "a" and text[1:].isdigit():
+        return int(text[1:])
+    if text.startswith(". "):
+        rel = text[2:]
+        if rel[0] in "+-":
+            return addr + int(rel, 0)
+        return int(rel, 0)
+    return int(text, 0)
 
 
 def xtensa_disassemble(code: bytes, start: int = 0) -> list[tuple[int, int, str, str]]:
-    """(address, size, mnemonic, operands) per instruction, via binutils objdump.
+    """(address, size, mnemonic, operands) per instruction, by the Capstone 6 engine (the
+    dev dependency ``capstone6pwndbg``; capstone 5 has no Xtensa): operands as binutils'
+    objdump gives them where it matters here, a branch's or jump's target as an absolute
+    address in hex, last. (binutils' xtensa objdump did this until 2026-12-07; it is not
+    pip-installable, and the tests now check :func:`xtensa_decode` against Capstone.)
+    Native functions start with ``j`` over a literal pool: decoding restarts at its target
+    so that the pool's bytes cannot desynchronise the instruction stream."""
+    try:
+        import capstone6pwndbg as cs
+    except ImportError as e:
+        raise EmulatorError("the xtensa loop counts need Capstone 6 (pip install "
+                            "capstone6pwndbg, a dev dependency)") from e
 
-    The lx106 objdump does not know the windowed-ABI opcodes (``entry``, ``callx8``,
-    ``retw``); it prints them as ``excw``/``ill`` with the right length, which is all we need.
-    Native functions start with ``j`` over a literal pool: decoding restarts at its target so
-    that the pool's bytes cannot desynchronise the instruction stream.
-    """
-    import re
-    import subprocess
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
-        f.write(code)
-        f.flush()
-        out = subprocess.run([find_xtensa_objdump(), "-D", "-b", "binary", "-m", "xtensa",
-                              f"--start-address={start}", f.name], capture_output=True,
-                             text=True, check=True).stdout
+    md = cs.Cs(cs.CS_ARCH_XTENSA, cs.CS_MODE_LITTLE_ENDIAN)
     rows = []
-    pat = re.compile(r"^\s*([0-9a-f]+):\s+([0-9a-f]+)\s+(\S+)\s*(.*)$")
-    for line in out.splitlines():
-        m = pat.match(line)
-        if m:
-            rows.append((int(m.group(1), 16), len(m.group(2)) // 2, m.group(3), m.group(4)))
+    for ins in md.disasm(code[start:], start):
+        parts = [t.strip() for t in ins.op_str.split(",")] if ins.op_str else []
+        if parts and parts[-1].startswith(". "):  # a target: absolute, in hex
+            parts[-1] = f"{capstone_operand(parts[-1], ins.address):#x}"
+        rows.append((ins.address, ins.size, ins.mnemonic, ", ".join(parts)))
     if start == 0 and rows and rows[0][2] == "j":
         target = int(rows[0][3].split()[0], 16)
         return rows[:1] + xtensa_disassemble(code, target)

@@ -81,6 +81,23 @@ def test_stored_biquad_costs_match_a_fresh_emulation():
     assert t == pytest.approx(cost.stage_costs("armv6m", "thumb")["biquad"], rel=0.15)
 
 
+@pytest.mark.parametrize("stage, fname", [("gain", "gain_block"), ("table", "table_block"),
+                                          ("tone", "tone_block"), ("delay", "delay_block")])
+def test_stored_xtensawin_viper_costs_are_today_s_loop_counts(stage, fname):
+    """Stale data guard for the ESP32's viper kernels, whose cost is a static count of the
+    per-sample loop (``native_emu.xtensa_loop``, disassembled by Capstone 6 since 2026-12-07,
+    binutils' objdump before: the same counts for every stored kernel): exact, since
+    nothing is timed. If this fails, rerun ``python benchmarks/bench_firmware_cost.py
+    --update``."""
+    from pedaltool.native_emu import xtensa_loop
+
+    code = mpy.compile_functions(firmware_dir() / "pedalcore" / "kernels.py",
+                                 "xtensawin")[fname].code
+    loop = xtensa_loop(code)
+    cycles = loop.instructions + loop.loads_stores + 2 * loop.branches  # (the stored rule)
+    assert cycles == cost.stage_costs("xtensawin", "viper")[stage]
+
+
 def test_kernel_calls_merge_biquad_runs_like_the_engine():
     assert cost.kernel_calls(CHAIN) == 1  # the whole chain is one CHAIN op
     assert cost.kernel_calls(["gain", "biquad", "dcblock", "tone", "biquad"], "xtensawin") == 3

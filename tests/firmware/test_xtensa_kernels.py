@@ -22,6 +22,7 @@ from pedaltool import mpy
 from pedaltool.native_emu import (
     XtensaChain,
     XtensaMachine,
+    capstone_operand,
     xtensa_decode,
     xtensa_disasm_text,
 )
@@ -78,21 +79,6 @@ def test_decoder_branch_targets():
     assert (mn, ops) == ("bbsi", (12, 31, 0xBD + 4 + 0x12))
 
 
-def _capstone_operand(text: str, addr: int) -> int:
-    """One capstone Xtensa operand as our decoder gives it: ``aN`` -> N, a number, and
-    ``. +N`` / ``. -N`` (a branch relative to this instruction) or ``. N`` (an l32r
-    literal's address) -> the address."""
-    text = text.strip()
-    if text[:1] == "a" and text[1:].isdigit():
-        return int(text[1:])
-    if text.startswith(". "):
-        rel = text[2:]
-        if rel[0] in "+-":
-            return addr + int(rel, 0)
-        return int(rel, 0)
-    return int(text, 0)
-
-
 def test_decoder_agrees_with_capstone_on_the_kernel(chain_code):
     """Every instruction of the compiled chain kernel, entry and retw.n included, decoded by
     the Capstone 6 engine (an independent decoder, packaged as ``capstone6pwndbg`` so that
@@ -108,7 +94,7 @@ def test_decoder_agrees_with_capstone_on_the_kernel(chain_code):
     kinds = set()
     for ins in md.disasm(chain_code[start:], start):
         assert ins.address == end, f"capstone skipped bytes at {end:#x}"
-        ops = tuple(_capstone_operand(t, ins.address) for t in ins.op_str.split(",")
+        ops = tuple(capstone_operand(t, ins.address) for t in ins.op_str.split(",")
                     ) if ins.op_str else ()
         theirs = (ins.mnemonic, ins.size, ops)
         assert xtensa_decode(chain_code, ins.address, ins.address) == theirs, (

@@ -305,7 +305,7 @@ METHODS = {
               "ld/st 2, taken branch 2, push/pop 1+N, muls 1); (run(96)-run(32))/64 samples",
     "armv7emsp": "mpy-cross -march=armv7emsp code run in unicorn 2 (Cortex-M33 core) with an "
                  "approximate M33 table (ld/st 2, taken branch 2, no load pipelining credit)",
-    "xtensawin": "viper: static count of the disassembled per-sample loop (binutils objdump); "
+    "xtensawin": "viper: static count of the disassembled per-sample loop (Capstone 6); "
                  "cycles ~ instructions + loads/stores + 2 x branches (upper bound: both sides "
                  "of every if are counted). xtensa (asm_xtensa chain kernel, shipped as viper "
                  "code): machine code executed in pedaltool.native_emu.XtensaMachine, 1 cycle "
