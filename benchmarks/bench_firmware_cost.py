@@ -402,11 +402,6 @@ def xtensa_loops(code: bytes, innermost: bool = False) -> list:
     return loops
 
 
-def xtensa_cycles(loop) -> float:
-    """Upper-bound cycle estimate for an LX7 loop body (see module docstring)."""
-    return loop.instructions + loop.loads_stores + 2 * loop.branches
-
-
 UNIX_SCRIPT = r"""
 import sys, time
 sys.path.insert(0, %(fw)r)
@@ -703,15 +698,13 @@ def report(res: dict) -> str:  # noqa: C901
                      f"{'~cycles':>8}{'%CPU':>8}")
         for group in ("anchor", "viper", "io"):
             for name, s in x[group].items():
-                cyc = s["instructions"] + s["loads_stores"] + 2 * s["branches"]
+                cyc = cost.xtensa_static_cycles(s)
                 lines.append(f"{group + '.' + name:<24}{s['instructions']:>8}"
                              f"{s['loads_stores']:>8}{s['branches']:>8}{s['multiplies']:>8}"
                              f"{cyc:>8}{_fmt(100 * cyc / budget)}")
-        costs = {k: v["instructions"] + v["loads_stores"] + 2 * v["branches"]
-                 for k, v in x["viper"].items()}
+        costs = {k: cost.xtensa_static_cycles(v) for k, v in x["viper"].items()}
         tot = chain_total(costs)
-        io = sum(v["instructions"] + v["loads_stores"] + 2 * v["branches"]
-                 for v in x["io"].values())
+        io = sum(cost.xtensa_static_cycles(v) for v in x["io"].values())
         if tot is not None:
             lines.append(f"chain 8 biquads + table + 2 gains (viper): ~{tot:.0f} cycles/sample "
                          f"= {100 * tot / budget:.1f} % CPU (upper bound); + I/O "

@@ -93,8 +93,7 @@ def test_stored_xtensawin_viper_costs_are_today_s_loop_counts(stage, fname):
 
     code = mpy.compile_functions(firmware_dir() / "pedalcore" / "kernels.py",
                                  "xtensawin")[fname].code
-    loop = xtensa_loop(code)
-    cycles = loop.instructions + loop.loads_stores + 2 * loop.branches  # (the stored rule)
+    cycles = cost.xtensa_static_cycles(vars(xtensa_loop(code)))
     assert cycles == cost.stage_costs("xtensawin", "viper")[stage]
 
 

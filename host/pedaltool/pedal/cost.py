@@ -119,6 +119,14 @@ def _impl(arch: str, impl: str | None) -> str:
     return impl or arches[arch]["default_impl"]
 
 
+def xtensa_static_cycles(counts: dict) -> int:
+    """Cycles/sample of an xtensawin loop body counted statically (``counts``: its
+    "instructions", "loads_stores" and "branches"): 1 an instruction, + 1 a load or store
+    (the load-use stall), + 2 a branch; an upper bound, both sides of every ``if`` counted
+    (docs/performance.md)."""
+    return counts["instructions"] + counts["loads_stores"] + 2 * counts["branches"]
+
+
 def cost_data(path: Path | None = None) -> dict:
     """The measured data (dict): date, machine, method and per-arch per-stage cycles."""
     return _load(str(path or COST_DATA))
@@ -359,8 +367,7 @@ def _chain_native(r: dict, arch: str) -> tuple[float, float] | None:
         def ins(s):
             return s["instructions"]
 
-        def cyc(s):
-            return s["instructions"] + s["loads_stores"] + 2 * s["branches"]
+        cyc = xtensa_static_cycles
     else:
         def ins(s):
             return s["instructions"]
@@ -422,7 +429,7 @@ def write_cost_data(res: dict, path: Path | None = None, block: int = DEFAULT_BL
             continue
         if arch == "xtensawin":
             def cyc(s):
-                return float(s["instructions"] + s["loads_stores"] + 2 * s["branches"])
+                return float(xtensa_static_cycles(s))
         else:
             def cyc(s):
                 return float(s["cycles"])
