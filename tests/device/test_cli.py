@@ -461,3 +461,15 @@ def test_a_console_log_that_cannot_be_written_stops_neither_the_pedal_nor_its_cl
     finally:
         threading.excepthook = hook
     assert died == [] and vp.transcript_error and not vp.fs_dir.exists()
+
+
+def test_a_file_in_pedaltool_port_is_named_as_where_the_port_came_from(tmp_path):
+    """$PEDALTOOL_PORT naming a file said "leave --port out to search" to a user who gave no
+    --port: the search was still skipped (an audit)."""
+    (tmp_path / "di.wav").write_bytes(b"RIFF")
+    env = dict(os.environ, PEDALTOOL_PORT=str(tmp_path / "di.wav"))
+    p = subprocess.run(PEDALTOOL + ["status"], cwd=tmp_path, capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert p.returncode == 2, p
+    assert p.stderr.startswith(f"error: {tmp_path / 'di.wav'}: not a serial port (a file)")
+    assert "$PEDALTOOL_PORT" in p.stderr, p.stderr

@@ -163,7 +163,8 @@ def port_error(port: str, exc: BaseException) -> DeviceError:
     if mode is not None and not stat.S_ISCHR(mode):  # (pyserial: "Inappropriate ioctl")
         return DeviceError(
             f"{port}: not a serial port (a {'folder' if stat.S_ISDIR(mode) else 'file'}); "
-            "give the pedal's port (e.g. /dev/ttyACM0), or leave --port out to search")
+            "give the pedal's port (e.g. /dev/ttyACM0), or leave --port (and $PEDALTOOL_PORT) "
+            "out to search")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
         return DeviceError(
             f"{port}: port busy: another program holds it (close Thonny, screen, minicom, "
