@@ -81,6 +81,18 @@ def test_flash_with_an_empty_bank_says_so_before_looking_for_a_board(tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+def test_flash_with_a_file_as_the_bank_says_it_as_the_docs_list_it(tmp_path):
+    """`--bank di.wav` read click's "Invalid value for '--bank': Directory 'di.wav' is a
+    file.", which troubleshooting.md does not list: it lists "DIR: is a file, not a folder
+    (the bank of .pedal files: ...)", flash.bank_files's words (an audit)."""
+    (tmp_path / "di.wav").write_bytes(b"RIFF")
+    p = run(["flash", "--bank", "di.wav", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path,
+            check=False)
+    assert p.returncode == 2 and p.stderr.startswith(
+        "error: di.wav: is a file, not a folder (the bank of .pedal files"), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
 def test_flash_names_a_folder_in_the_bank(tmp_path):
     (tmp_path / "pedals" / "amp.pedal").mkdir(parents=True)
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)

@@ -61,8 +61,9 @@ class _FlashProgress:
 @PORT
 @click.option("--board", "-b", default=None, metavar="NAME",
               help="Board profile (default: recognised from the board).")
-@click.option("--bank", "bank_dir", default="pedals", show_default=True,
-              type=FilePath(file_okay=False), help="Folder of .pedal files to put on the pedal.")
+@click.option("--bank", "bank_dir", default="pedals", show_default=True, metavar="DIRECTORY",
+              type=FilePath(), help="Folder of .pedal files to put on the pedal.")  # (a file
+# here is refused by flash.bank_files, in the words troubleshooting.md lists, not click's)
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing. The "
               "pedal's program is stopped to read its files and started again: unsaved knob "
               "and preset changes are lost (`pedaltool save` keeps them).")
