@@ -71,6 +71,10 @@ def test_every_fit_starts_once_when_its_inputs_are_there_whatever_the_order(
         d = t.args[2 if t.key[0] == "quick" else 1]  # level-balanced on a mild capture only
         assert len(d.x_val) == 3
         assert (d.play_weight is not None) is (flavours is MILD)
+        # its validation weighted on a mild capture, with the first dataset's weights (the
+        # same array, computed once)
+        assert (d.val_weight is not None) is (flavours is MILD)
+        assert d.val_weight is first.val_weight
 
 
 @pytest.mark.parametrize("eval_first", [True, False])

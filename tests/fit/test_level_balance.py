@@ -1,6 +1,7 @@
 """The long fits' weighting of the fitting playing by its level (``core.fitting_weight``,
 ``core.level_balance``): on a capture that is not saturating each passage counts by its
-time, not its loudness."""
+time, not its loudness; validation weighs the held-out playing half-way
+(``core.validation_score``)."""
 
 from types import SimpleNamespace
 
@@ -99,3 +100,37 @@ def test_short_or_silent_playing_is_weighted_plainly():
     for silent_x, silent_y in ((np.zeros(5000), np.zeros(5000)), (x, np.zeros(100))):
         assert np.array_equal(core.level_balance(silent_x, silent_y, 2400),
                               np.ones(len(silent_x)))
+
+
+def _validated(ds: core.Dataset) -> core.Dataset:
+    x, y = _playing(np.random.default_rng(6))
+    return core.Dataset(ds.x_fit, ds.y_fit, x, y, n_play=ds.n_play)
+
+
+def test_validation_weighs_the_held_out_playing_half_way_on_a_mild_capture_only():
+    ds = _validated(_dataset())
+    mild = core.with_level_balance(ds, MILD)
+    full = core.level_balance(ds.x_val, ds.y_val, 2400)
+    assert np.array_equal(mild.val_weight, full ** core.VALIDATION_BALANCE)
+    assert core.VALIDATION_BALANCE == 0.5  # half-way: neither loudness nor time alone
+    hard = core.with_level_balance(ds, SimpleNamespace(saturating=True, rate_hz=48e3))
+    assert hard.val_weight is None
+    # a dataset that shares another's validation keeps its weights (not computed again)
+    other = core.share_validation(_dataset(), mild)
+    assert core.with_level_balance(other, MILD).val_weight is mild.val_weight
+
+
+def test_validation_counts_an_error_in_soft_playing_more_than_loudness_would(monkeypatch):
+    """The same 5 % error only in the soft passage weighs more in the weighted validation
+    ESR than in the plain one; only in the loud passage, less."""
+    from pedaltool.fit.metrics import esr, esr_pre
+
+    ds = core.with_level_balance(_validated(_dataset()), MILD)
+    w = ds.val_weight
+    for where, more in ((slice(RATE, 2 * RATE), True), (slice(0, RATE), False)):
+        yh = ds.y_val.copy()
+        yh[where] *= 1.05
+        monkeypatch.setattr(core, "simulate", lambda model, x, yh=yh: yh)
+        e, ep = core.validation_score(None, ds)
+        assert (e, ep) == (esr(w * yh, w * ds.y_val), esr_pre(w * yh, w * ds.y_val))
+        assert (e > esr(yh, ds.y_val)) is more

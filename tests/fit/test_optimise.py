@@ -123,7 +123,7 @@ def test_a_long_fit_that_validates_as_nan_keeps_the_quick_fit(known, monkeypatch
     st = S.Structure("wh-test", [["hp1", "peak", "peak"]], ["hp2", "peak", "peak", "lp2"],
                      knots=33)
     quick = core.Candidate(st, copy.deepcopy(m), 0.01, 0.02, 0.0)
-    monkeypatch.setattr(core, "score", lambda model, xv, yv: (float("nan"), float("nan")))
+    monkeypatch.setattr(core, "validation_score", lambda model, ds: (float("nan"), float("nan")))
     got = core.final_fit(quick, None, ds, nfev=1)
     assert (got.val_esr, got.val_esr_pre) == (0.01, 0.02) and "kept the quick fit" in got.log[-1]
     # and a NaN that gets through (a quick fit's, a polish's) ranks last
