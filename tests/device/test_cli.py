@@ -93,6 +93,22 @@ def test_flash_with_a_file_as_the_bank_says_it_as_the_docs_list_it(tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+def test_a_file_as_the_virtual_pedals_or_the_demos_folder_is_said_as_the_docs_list_it(
+        tmp_path):
+    """`virtual --fs FILE` and `demo --out FILE` read click's "Invalid value for '--fs':
+    Directory 'x' is a file.", which troubleshooting.md does not list: it lists "DIR: cannot
+    write the pedal filesystem folder (...)" and "DIR: cannot write the demo folder (...)"
+    (an audit). Refused before anything starts or is fitted."""
+    (tmp_path / "x").write_bytes(b"not a folder")
+    for args, what in ((["virtual", "--fs", "x"], "pedal filesystem folder"),
+                       (["demo", "--out", "x"], "demo folder")):
+        p = run(args, cwd=tmp_path, check=False)
+        assert p.returncode == 2 and p.stderr == (
+            f"error: x: cannot write the {what} (it is a file, not a folder)\n"), p.stderr
+        assert p.stdout == ""
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["x"]
+
+
 def test_flash_names_a_folder_in_the_bank(tmp_path):
     (tmp_path / "pedals" / "amp.pedal").mkdir(parents=True)
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)

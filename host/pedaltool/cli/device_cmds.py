@@ -205,8 +205,10 @@ def install_micropython(port, board, erase, firmware):
               help="DI WAV fed to the pedal's input (default: silence).")
 @click.option("--output", "output_wav", type=FilePath(dir_okay=False),
               help="WAV the pedal's output is written to.")
-@click.option("--fs", "fs_dir", type=FilePath(file_okay=False),
+@click.option("--fs", "fs_dir", type=FilePath(), metavar="DIRECTORY",
               help="Keep the pedal's filesystem in this folder (default: a temp folder).")
+# (--fs and demo's --out: a file there is refused by outfile.check_folder_writable, in the
+# words troubleshooting.md lists, not click's)
 def virtual(input_wav, output_wav, fs_dir):
     """Run a virtual pedal (real firmware in the MicroPython unix port) on a serial port."""
     from pedaltool.device.virtual import VirtualPedal
@@ -248,7 +250,7 @@ def _run_virtual(vp) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="pedaltool-demo", show_default=True,
-              type=FilePath(file_okay=False), help="Folder for the WAVs, plot and report "
+              metavar="DIRECTORY", type=FilePath(), help="Folder for the WAVs, plot and report "
               "(created if missing; the demo's own files in it are replaced).")
 @click.option("--quick", is_flag=True, help="A quicker, less exact fit.")
 def demo(out_dir, quick):
