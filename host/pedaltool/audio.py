@@ -91,11 +91,13 @@ def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channel: int = 0)
     return (val.astype(np.float64) / float(1 << 23)).astype(np.float32)
 
 
-def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip:
+def read_wav(path: str | os.PathLike, rate_hz: float | None = None,
+             order_hint: bool = False) -> AudioClip:
     """Read a WAV file as a mono float32 clip.
 
     If ``rate_hz`` is given and differs from the file's rate, the signal is resampled to it
-    (polyphase, :func:`resample`) and a note says so.
+    (polyphase, :func:`resample`) and a note says so. ``order_hint``: the file is one of
+    several given in an order (:func:`pedaltool.filekind.wrong_kind_hint`).
     """
     p = Path(path)
     try:
@@ -112,7 +114,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None) -> AudioClip
     # the real ones in a "ds64" chunk first; some recorders write it for every file (an
     # audit: it was refused as "the format for files over 4 GB")
     if len(data) < 12 or data[:4] not in WAV_MAGICS or data[8:12] != b"WAVE":
-        hint = wrong_kind_hint(data, "wav") or "no RIFF/WAVE header"
+        hint = wrong_kind_hint(data, "wav", order_hint) or "no RIFF/WAVE header"
         raise _fail(p, f"not a WAV file ({hint})")
     wide = data[:4] != b"RIFF"
     fmt_info = None

@@ -1,5 +1,6 @@
 """What a file is, by its first bytes: the hint when a command is given the wrong kind of file
-(arguments in the wrong order are the usual cause)."""
+(where a command takes several files in an order, arguments in the wrong order are the usual
+cause)."""
 
 from __future__ import annotations
 
@@ -59,14 +60,21 @@ def stream_bytes(path: str | os.PathLike, limit: int) -> bytes | None:
 
 #: how each kind is named in "not a <expected> (...)" messages (any JSON object is taken for
 #: a capture, so that one is a question)
-KIND_HINTS = {"pedal": "a .pedal model:", "wav": "a WAV file:", "nam": "JSON, a .nam capture?"}
+KIND_HINTS = {"pedal": "a .pedal model", "wav": "a WAV file", "nam": "JSON, a .nam capture?"}
 
 
-def wrong_kind_hint(head: bytes, expected: str) -> str | None:
-    """"a WAV file: check the order of the arguments" for a file recognised as another kind
-    than the ``expected`` one, else None (the reader's own reason stands: a RIFF file that
-    is no WAVE is not "a WAV file")."""
+def wrong_kind_hint(head: bytes, expected: str, order_hint: bool = False) -> str | None:
+    """"a WAV file" for a file recognised as another kind than the ``expected`` one, else None
+    (the reader's own reason stands: a RIFF file that is no WAVE is not "a WAV file").
+    ``order_hint``: the file is one of several a command takes in an order (``render MODEL
+    IN.wav OUT.wav``, ``compare MODEL PEDAL``), where a swap is the usual cause: "a WAV file:
+    check the order of the arguments". Nowhere else: an option's file, a bank's file or a
+    command's only file has no order to check (an audit: `flash` and `virtual --input` said
+    it)."""
     kind = file_kind(head)
     if kind is None or kind == expected:
         return None
-    return f"{KIND_HINTS[kind]} check the order of the arguments"
+    name = KIND_HINTS[kind]
+    if not order_hint:
+        return name
+    return f"{name}{'' if name.endswith('?') else ':'} check the order of the arguments"

@@ -109,6 +109,18 @@ def test_a_file_as_the_virtual_pedals_or_the_demos_folder_is_said_as_the_docs_li
     assert sorted(f.name for f in tmp_path.iterdir()) == ["x"]
 
 
+def test_virtual_input_of_another_kind_is_said_without_an_order_to_check(tmp_path):
+    """`virtual --input x.pedal` read "not a WAV file (a .pedal model: check the order of the
+    arguments)", though --input is an option (an audit). Refused before the pedal starts."""
+    from pedaltool.pedal.fileformat import MAGIC
+
+    (tmp_path / "x.pedal").write_bytes(MAGIC + bytes(60))
+    p = run(["virtual", "--input", "x.pedal"], cwd=tmp_path, check=False)
+    assert p.returncode == 2 and p.stderr.endswith(
+        "x.pedal: not a WAV file (a .pedal model)\n"), p.stderr
+    assert len(p.stderr.splitlines()) == 1
+
+
 def test_flash_names_a_folder_in_the_bank(tmp_path):
     (tmp_path / "pedals" / "amp.pedal").mkdir(parents=True)
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)

@@ -232,6 +232,20 @@ def test_a_bank_file_that_is_no_pedal_model_is_refused_in_one_line(tmp_path):
     assert msg.count("json.pedal") == 1 and "refit it" in msg
 
 
+def test_a_wav_named_as_a_bank_model_is_said_to_be_one_without_an_order_to_check(tmp_path):
+    """A WAV renamed x.pedal in the bank read "not a .pedal file (bad magic: it is a WAV
+    file: check the order of the arguments); refit it": flash takes no file arguments (an
+    audit)."""
+    from pedaltool.audio import write_wav
+    from pedaltool.device.flash import bank_files
+
+    write_wav(tmp_path / "x.pedal", [0.0] * 480, 48000)
+    with pytest.raises(DeviceError) as exc:
+        bank_files(tmp_path)
+    assert str(exc.value).startswith(f"{tmp_path / 'x.pedal'}: not a .pedal file (bad magic: "
+                                     "it is a WAV file); refit it"), str(exc.value)
+
+
 def test_a_bank_model_that_fails_the_sanity_check_is_refused(tmp_path, bank_v1):
     """Both readers check a file's bounds, not what it plays: a model edited by hand (a
     post-EQ section turned into a 1 kHz oscillator, the CRC made good) played a tone at

@@ -854,7 +854,8 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
                                                        ".pedal model, not a capture"),
                           (["fit", "di.wav"], "or fit a recording with --input/--target"),
                           (["fit", "--input", "di.wav", "--target", "pedals/hp.pedal"],
-                           "pedals/hp.pedal: not a WAV file (a .pedal model: check the order"),
+                           # (options: no order to check, an audit)
+                           "pedals/hp.pedal: not a WAV file (a .pedal model)\n"),
                           (["render", "di.wav", "hp.pedal", "o.wav"],  # (not fit's hint)
                            "not a .nam file (a WAV file: check the order of the arguments)\n"),
                           (["render", "hp.pedal", capture, "o.wav"],
@@ -868,7 +869,7 @@ def test_wrong_kinds_of_file_are_named(models_dir, tmp_path, monkeypatch):
                           (["render", capture, "di.wav", "out.mp3"], "give a .wav name"),
                           (["render", "di.wav", "hp.pedal", "o.wav"],
                            "a WAV file: check the order of the arguments"),
-                          (["info", "di.wav"], "a WAV file: check the order of the arguments")):
+                          (["info", "di.wav"], "di.wav: not a .nam file (a WAV file)\n")):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output, r.output

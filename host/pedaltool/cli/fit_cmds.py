@@ -306,7 +306,9 @@ def _check_kind(path: Path, expected: str) -> None:
         return
     if expected == "wav":
         raise FitError(f"{path}: not a WAV file ({wrong_kind_hint(head, 'wav')})")
-    pair = ", or fit a recording with --input/--target" if kind == "wav" else ""
+    # (fit's captures come in no order: a swap is no cause, and not said as one)
+    pair = ": give a .nam capture, or fit a recording with --input/--target" if kind == "wav" \
+        else ""
     raise FitError(f"{path}: not a .nam file ({not_nam_text(head)}{pair})")
 
 

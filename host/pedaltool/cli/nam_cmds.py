@@ -157,9 +157,9 @@ def render(model: Path, in_wav: Path, out_wav: Path, slim: float | None, engine:
     from pedaltool import audio, nam
     from pedaltool.nam.model import check_finite_output
 
-    m = nam.load(model, slim=slim, data=data)
+    m = nam.load(model, slim=slim, data=data, order_hint=True)  # (MODEL IN.wav: an order)
     say_lines(_unslimmable(model, slim, data))
-    clip = audio.read_wav(in_wav, rate_hz=m.sample_rate)
+    clip = audio.read_wav(in_wav, rate_hz=m.sample_rate, order_hint=True)
     say_notes(m.notes, model.name)
     say_notes(clip.notes, in_wav.name)
     n = len(clip.samples)

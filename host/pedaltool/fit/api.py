@@ -1401,8 +1401,8 @@ def compare(nam_path: str | Path, pedal_path: str | Path, di: np.ndarray | None 
     from pedaltool.pedal import read_pedal, simulate_device_float
 
     cfg = cfg or FitConfig()
-    qp = read_pedal(pedal_path)
-    model = nam.load(nam_path)
+    qp = read_pedal(pedal_path, order_hint=True)  # (the two come in an order: a swap is
+    model = nam.load(nam_path, order_hint=True)  # said as one)
     rate = int(qp.sample_rate)
     _check_rate(rate, f"{pedal_path}: ")  # (render plays it: the rates are the fitter's)
     notes = note_lines(model.notes)  # what `info` and `fit` say of the file

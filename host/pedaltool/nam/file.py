@@ -62,12 +62,14 @@ class NamDocument:
         return self.sample_rate if self.sample_rate is not None else DEFAULT_SAMPLE_RATE
 
 
-def read_json(path: str | os.PathLike, data: bytes | None = None) -> tuple[dict, str]:
+def read_json(path: str | os.PathLike, data: bytes | None = None,
+              order_hint: bool = False) -> tuple[dict, str]:
     """Read a .nam file's JSON object, refusing huge files before reading them; with the hex
     sha256 of the bytes read (what a .pedal records of its capture: hashed from these bytes,
     not from a second read, which a pipe cannot give and a file can change between).
     ``data``: the file's bytes when they were read already (a pipe's, ``filekind.stream_bytes``),
-    ``path`` then only names them."""
+    ``path`` then only names them. ``order_hint``: the file is one of several given in an order
+    (:func:`pedaltool.filekind.wrong_kind_hint`)."""
     p = Path(path)
     shown = str(path)  # as the user gave it, so a file in another folder is findable
     if data is None:
@@ -80,7 +82,7 @@ def read_json(path: str | os.PathLike, data: bytes | None = None) -> tuple[dict,
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise NamFileError(f"{shown}: not a .nam file ({not_nam_text(data)})") from None
+        raise NamFileError(f"{shown}: not a .nam file ({not_nam_text(data, order_hint)})") from None
     except json.JSONDecodeError as exc:
         raise NamFileError(f"{shown}: malformed JSON at line {exc.lineno} column {exc.colno}:"
                            f" {exc.msg}") from None
@@ -324,11 +326,12 @@ def build_checked(build, doc: NamDocument, *args, **kwargs):
     return build(reader, doc, *args, **kwargs)
 
 
-def not_nam_text(head: bytes) -> str:
-    """Why a file that is not UTF-8 text is not a .nam capture, from its first bytes."""
+def not_nam_text(head: bytes, order_hint: bool = False) -> str:
+    """Why a file that is not UTF-8 text is not a .nam capture, from its first bytes
+    (``order_hint``: as :func:`pedaltool.filekind.wrong_kind_hint`'s)."""
     from pedaltool.filekind import file_kind, wrong_kind_hint
 
     if file_kind(head) == "pedal":  # where a capture is expected, a .pedal is made from one
         return "a .pedal model, not a capture: fit the .nam it came from"
-    return wrong_kind_hint(head, "nam") or "not UTF-8 text"
+    return wrong_kind_hint(head, "nam", order_hint) or "not UTF-8 text"
 

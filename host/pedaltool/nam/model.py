@@ -285,18 +285,20 @@ class NamModel:
                 f"{self.num_params} params)")
 
 
-def load(path: str | Path, slim: float | None = None, data: bytes | None = None) -> NamModel:
+def load(path: str | Path, slim: float | None = None, data: bytes | None = None,
+         order_hint: bool = False) -> NamModel:
     """Load and validate a .nam file.
 
     ``slim`` (0..1) selects a size of a slimmable model like the plugin's Slim knob (a
     SlimmableContainer picks the first submodel with ``slim < max_value``; a slimmable WaveNet
     keeps ``allowed_channels[min(floor(slim*len), len-1)]`` channels). ``None`` = full size.
     ``data``: the file's bytes when they were read already (a pipe's, which gives them once;
-    ``filekind.stream_bytes``), ``path`` then only names them.
+    ``filekind.stream_bytes``), ``path`` then only names them. ``order_hint``: the file is
+    one of several given in an order (:func:`pedaltool.filekind.wrong_kind_hint`).
     Raises :class:`~pedaltool.errors.NamFileError` naming the file and the problem.
     """
     p = Path(path)
-    doc_json, sha256 = read_json(p, data)
+    doc_json, sha256 = read_json(p, data, order_hint)
     model = load_dict(doc_json, slim=slim, name=str(path), path=p)
     model.sha256 = sha256
     return model

@@ -84,8 +84,10 @@ def is_pedal_data(head: bytes) -> bool:
     return head[:4] == MAGIC
 
 
-def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
-    """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal."""
+def from_bytes(data: bytes, name: str = "pedal", order_hint: bool = False) -> QuantisedPedal:
+    """Parse with the firmware's reader (same checks), then convert to a QuantisedPedal.
+    ``order_hint``: the file is one of several given in an order
+    (:func:`pedaltool.filekind.wrong_kind_hint`)."""
     try:
         ped = _pf.parse(data, name)
     except ValueError as exc:
@@ -93,7 +95,7 @@ def from_bytes(data: bytes, name: str = "pedal") -> QuantisedPedal:
         if msg.endswith("(bad magic)"):  # what is it then? (arguments swapped, a typo)
             from pedaltool.filekind import wrong_kind_hint  # (it reads is_pedal_data here)
 
-            kind = wrong_kind_hint(data, "pedal")
+            kind = wrong_kind_hint(data, "pedal", order_hint)
             if kind:
                 msg = msg.replace("(bad magic)", f"(bad magic: it is {kind})")
         raise PedalFormatError(msg) from None
@@ -139,10 +141,11 @@ def write_pedal(path, qp: QuantisedPedal, check: bool = True) -> Path:
     return path
 
 
-def read_pedal(path, data: bytes | None = None) -> QuantisedPedal:
+def read_pedal(path, data: bytes | None = None, order_hint: bool = False) -> QuantisedPedal:
     """Read and validate a .pedal file; PedalFormatError names the file and the problem.
     ``data``: the file's bytes when they were read already (a pipe's, which gives them once;
-    ``filekind.stream_bytes``), ``path`` then only names them."""
+    ``filekind.stream_bytes``), ``path`` then only names them. ``order_hint``: the file is one
+    of several given in an order (:func:`pedaltool.filekind.wrong_kind_hint`)."""
     shown = str(path)  # as the user gave it, so a file in another folder is findable
     size = 0  # (of a file; bytes given: "more than" the limit, all that can be said)
     try:
@@ -162,7 +165,7 @@ def read_pedal(path, data: bytes | None = None) -> QuantisedPedal:
     if len(data) > MAX_FILE and is_pedal_data(data):  # (another kind: its magic says)
         got = f"{size} bytes" if size > MAX_FILE else f"more than {MAX_FILE} bytes"
         raise PedalFormatError(f"{shown}: too large ({got}; a .pedal has at most {MAX_FILE})")
-    return from_bytes(data, shown)
+    return from_bytes(data, shown, order_hint)
 
 
 def pedal_info(path, data: bytes | None = None) -> dict:

@@ -162,8 +162,9 @@ def render_file(model_path, in_wav, out_wav, engine: str = "host", knobs: dict |
     from pedaltool.audio import peak_dbfs, read_wav, write_wav
     from pedaltool.pedal.fileformat import read_pedal
 
-    qp = read_pedal(model_path, data)
-    clip = read_wav(in_wav, rate_hz=qp.sample_rate)
+    # the model and the input come in an order: a swap is said as one
+    qp = read_pedal(model_path, data, order_hint=True)
+    clip = read_wav(in_wav, rate_hz=qp.sample_rate, order_hint=True)
     notes = list(clip.notes)
     peak_in = peak_dbfs(clip.samples)
     if peak_in > 0.0:  # (resampling can overshoot where the file itself did not)
