@@ -136,6 +136,25 @@ def test_a_refused_command_says_its_reason_once(flashed):
             assert str(exc.value) == f"{pedal.port}: {command}: {reason}"
 
 
+def test_a_damaged_preset_asked_for_says_the_preset_once(flashed, tmp_path):
+    """The pedal refuses a preset whose file it could not load with "preset 2 (beta.pedal):
+    ...", its own head, which the message put after the command's: "PORT: preset 2: preset
+    2 (beta.pedal): ValueError: ..." (an audit). The preset is said once, with its file."""
+    pedal, res = flashed
+    (pedal.fs_dir / f"pt/{res.plan.target}/bank/beta.pedal").write_bytes(b"not a pedal")
+    with Link(pedal.port) as link:
+        con = Console(link)
+        con.restart()
+        with pytest.raises(DeviceError) as exc:
+            con.command("preset 2")
+    msg = str(exc.value)
+    assert msg.startswith(f"{pedal.port}: preset 2 (beta.pedal): "), msg
+    assert msg.count("preset 2") == 1 and "bad magic" in msg, msg
+    flash(pedal.port, bank_dir=tmp_path / "bank")  # what troubleshooting.md says to do
+    with Link(pedal.port) as link:
+        assert Console(link).command("preset 2").tag == "ok"
+
+
 def test_a_pedal_left_in_the_raw_repl_is_started_again(flashed):
     """A flash killed mid-upload leaves the board in the raw REPL, which echoes nothing:
     status, set and the console said "the pedal firmware does not answer" on every try until

@@ -85,14 +85,18 @@ def _at_repl(lines: list[str]) -> bool:
     return any(w in text for w in (">>>", "NameError", "SyntaxError", "<function"))
 
 
-def _err_reason(command: str, payload: str) -> str:
-    """An ``@err`` payload without the command words it starts with, which the message puts
-    before it anyway ("set drive 2: expected 0..1 or pot", not "set drive 2: set drive:
-    expected ...": an audit)."""
+def _err_text(command: str, payload: str) -> str:
+    """``command``'s ``@err`` reply as the error says it, the command's words once: "CMD:
+    REASON" without the words the payload starts with ("set drive 2: expected 0..1 or pot",
+    not "set drive 2: set drive: expected ...": an audit), and a payload that starts with
+    the whole command and more of its own as it is ("preset 2 (amp.pedal): ValueError: ...",
+    not "preset 2: preset 2 (amp.pedal): ...": an audit)."""
     head, sep, rest = payload.partition(": ")
     if sep and rest and (command == head or command.startswith(head + " ")):
-        return rest
-    return payload
+        return f"{command}: {rest}"
+    if payload.startswith(command + " "):
+        return payload
+    return f"{command}: {payload}"
 
 
 class Console:
@@ -163,7 +167,7 @@ class Console:
             )
         reply = parse_reply(line)
         if raise_err and reply.tag == "err":
-            raise DeviceError(f"{self.link.port}: {command}: {_err_reason(command, reply.payload)}")
+            raise DeviceError(f"{self.link.port}: {_err_text(command, reply.payload)}")
         return reply
 
     def restart(self, timeout_s: float = BOOT_TIMEOUT_S) -> Reply:
