@@ -60,6 +60,21 @@ def test_flash_status_set_preset_as_commands(pedal, tmp_path):
     assert "are dropped" in dry.stderr  # a dry run stops the program too
 
 
+@pytest.mark.slow
+def test_flash_shows_a_bank_files_line_break_escaped_as_preset_list_does(pedal, tmp_path):
+    """A bank file named "line\nbreak.pedal" broke flash's progress line in two (an audit);
+    `preset list` shows it as line\\nbreak.pedal, and so do flash and its dry run now."""
+    bank = make_bank(tmp_path / "pedals", names=("alpha",))
+    shutil.copy(bank / "alpha.pedal", bank / "line\nbreak.pedal")
+    dry = run(["flash", "--dry-run", "--port", pedal.port], cwd=tmp_path)
+    assert "  would upload bank/line\\nbreak.pedal (" in dry.stdout, dry.stdout
+    p = run(["flash", "--port", pedal.port], cwd=tmp_path)
+    assert "  upload bank/line\\nbreak.pedal (" in p.stderr, p.stderr
+    assert "line\n" not in p.stderr + p.stdout + dry.stdout
+    listing = run(["preset", "list", "--port", pedal.port], cwd=tmp_path).stdout
+    assert "line\\nbreak.pedal" in listing, listing
+
+
 def test_flash_without_device_says_how_to_use_virtual(tmp_path):
     make_bank(tmp_path / "pedals", names=("alpha",))
     p = run(["flash", "--port", str(tmp_path / "ttyACM9")], cwd=tmp_path, check=False)

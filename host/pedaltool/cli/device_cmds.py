@@ -35,7 +35,8 @@ class _FlashProgress:
     def __call__(self, event, step, n):
         if event == "start":
             verb = {"upload": "upload", "copy": "copy  ", "keep": "keep  "}[step.action]
-            self._say(f"  {verb} {step.rel} ({step.size} bytes) ", nl=False)
+            # (a bank file's name may hold a line break: escaped, as `preset list` shows it)
+            self._say(f"  {verb} {shown(step.rel)} ({step.size} bytes) ", nl=False)
         elif event == "retry":
             self._say("[hash mismatch, retrying] ", nl=False)
         elif event == "resync":  # a garbled exchange (a noisy line), not a wrong hash
@@ -81,12 +82,12 @@ def flash(port, board, bank_dir, dry_run, models_only):
     plan = res.plan
     if dry_run:
         echo_lines([plan.summary()] + ([] if plan.up_to_date else
-                   [f"  would {s.action:6s} {s.rel} ({s.size} bytes)" for s in plan.steps]
-                   + [f"  would delete {r}" for r in plan.stale]))
+                   [f"  would {s.action:6s} {shown(s.rel)} ({s.size} bytes)" for s in plan.steps]
+                   + [f"  would delete {shown(r)}" for r in plan.stale]))
         return
     st = res.status or {}
     echo_lines([plan.summary(),
-                f"pedal running preset {st.get('preset')} ({st.get('name')}) from slot "
+                f"pedal running preset {st.get('preset')} ({shown(str(st.get('name')))}) from slot "
                 f"{plan.target if not plan.up_to_date else plan.current}; done in "
                 f"{res.seconds:.1f} s"])
 
