@@ -68,6 +68,19 @@ def test_a_file_or_folder_given_as_the_port_is_said_to_be_no_port(tmp_path):
             Link(str(path)).open()
 
 
+def test_a_device_that_is_no_terminal_given_as_the_port_is_said_to_be_no_port():
+    """`--port /dev/null` read "cannot open the port: Could not configure port: (25,
+    'Inappropriate ioctl for device')" (an audit), where a file or a folder is said to be no
+    serial port."""
+    if not os.path.exists("/dev/null"):
+        pytest.skip("no /dev/null here")
+    with pytest.raises(DeviceError) as exc:
+        Link("/dev/null").open()
+    assert str(exc.value) == ("/dev/null: not a serial port (a device that is not a "
+                              "terminal); give the pedal's port (e.g. /dev/ttyACM0), or leave "
+                              "--port (and $PEDALTOOL_PORT) out to search")
+
+
 def test_port_busy_error(pedal):
     with Link(pedal.port):
         with pytest.raises(DeviceError, match="port busy"):

@@ -160,11 +160,17 @@ def port_error(port: str, exc: BaseException) -> DeviceError:
         mode = os.stat(port).st_mode
     except (OSError, ValueError):
         mode = None
+    what = None
     if mode is not None and not stat.S_ISCHR(mode):  # (pyserial: "Inappropriate ioctl")
+        what = "a folder" if stat.S_ISDIR(mode) else "a file"
+    elif mode is not None and (code == errno.ENOTTY or os.strerror(errno.ENOTTY) in text):
+        # a device that takes no terminal settings (/dev/null): "cannot open the port: Could
+        # not configure port: (25, 'Inappropriate ioctl for device')" before (an audit)
+        what = "a device that is not a terminal"
+    if what:
         return DeviceError(
-            f"{port}: not a serial port (a {'folder' if stat.S_ISDIR(mode) else 'file'}); "
-            "give the pedal's port (e.g. /dev/ttyACM0), or leave --port (and $PEDALTOOL_PORT) "
-            "out to search")
+            f"{port}: not a serial port ({what}); give the pedal's port (e.g. /dev/ttyACM0), "
+            "or leave --port (and $PEDALTOOL_PORT) out to search")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
         return DeviceError(
             f"{port}: port busy: another program holds it (close Thonny, screen, minicom, "
