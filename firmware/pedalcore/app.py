@@ -180,7 +180,7 @@ class App:
             # a file the reader takes can still fail to build (a model too big for this
             # board's heap): the next good one plays, as for a file the reader refuses (an
             # audit: the pedal stayed dry with a good preset in the bank)
-            while want is not None and not self._load(want):
+            while want is not None and not self._load(want, self._report):
                 want = self.bank.first_ok()  # (_load marked that one bad)
             if want is None:
                 self._set_fault("no loadable preset" if self.bank.items
@@ -473,13 +473,15 @@ class App:
         led.engaged = self.run_engine and not self.bypass
         led.fault(self.fault is not None)
 
-    def _load(self, i):
+    def _load(self, i, report=None):
         """Build the engine for preset i (audio stopped). True on success; on failure the
-        pedal is left in bypass (dry signal), never running a half-built model."""
+        pedal is left in bypass (dry signal), never running a half-built model, and
+        report(msg) says why when given: at boot, where no command replies (a command's
+        one reply says it; reported here too, it was said twice: an audit)."""
         self.run_engine = False
         self.engine = None  # drop the old model first: only one in memory at a time
         gc.collect()
-        pedal = self.bank.load(i, self._report)
+        pedal = self.bank.load(i, report)
         ok = False
         if pedal is not None:
             try:
@@ -489,7 +491,8 @@ class App:
                 p = self.bank.items[i]
                 p.ok = False
                 p.error = ("engine: " + type(e).__name__ + " " + str(e))[:100]
-                self._report("preset %d (%s): %s" % (i + 1, p.file, p.error))
+                if report is not None:
+                    report("preset %d (%s): %s" % (i + 1, p.file, p.error))
         if ok:
             self.current = i
             self.run_engine = True
@@ -568,8 +571,9 @@ class App:
 
     def _do_preset(self, arg):
         i, save = arg
-        if not self._load(i):
-            return ("err", "preset %d: %s" % (i + 1, self.bank.items[i].error))
+        if not self._load(i):  # said as cmd_preset says a preset known to be bad
+            p = self.bank.items[i]
+            return ("err", "preset %d (%s): %s" % (i + 1, p.file, p.error))
         self.settings["preset"] = self.bank.items[i].file
         why = self._save() if save else None
         if why is not None:  # (a long press saves: the preset plays, but will not after a reboot)

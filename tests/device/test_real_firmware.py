@@ -139,7 +139,9 @@ def test_a_refused_command_says_its_reason_once(flashed):
 def test_a_damaged_preset_asked_for_says_the_preset_once(flashed, tmp_path):
     """The pedal refuses a preset whose file it could not load with "preset 2 (beta.pedal):
     ...", its own head, which the message put after the command's: "PORT: preset 2: preset
-    2 (beta.pedal): ValueError: ..." (an audit). The preset is said once, with its file."""
+    2 (beta.pedal): ValueError: ..." (an audit; that line was the load's report, the
+    command's own reply came after it and was dropped). The preset is said once, with its
+    file."""
     pedal, res = flashed
     (pedal.fs_dir / f"pt/{res.plan.target}/bank/beta.pedal").write_bytes(b"not a pedal")
     with Link(pedal.port) as link:
