@@ -124,8 +124,8 @@ def check_folder_writable(path: str | os.PathLike, what: str = "output folder",
     """Refuse a folder to be written into (created if missing) that cannot work: it is a file,
     or the nearest existing folder on its way is a file or not writable."""
     p = Path(path)
-    if os.path.exists(p) and not os.path.isdir(p):  # (worded as a file on its way is)
-        raise error(f"{p}: cannot write the {what} (it is a file, not a folder)")
+    # (the folder itself a file: "DIR: cannot write the WHAT (DIR is a file, not a folder)",
+    # as for a file further up its way)
     _check_folder_on_the_way(p / ".pedaltool-check", what, error, shown=p)
 
 

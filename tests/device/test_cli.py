@@ -119,7 +119,7 @@ def test_a_file_as_the_virtual_pedals_or_the_demos_folder_is_said_as_the_docs_li
                        (["demo", "--out", "x"], "demo folder")):
         p = run(args, cwd=tmp_path, check=False)
         assert p.returncode == 2 and p.stderr == (
-            f"error: x: cannot write the {what} (it is a file, not a folder)\n"), p.stderr
+            f"error: x: cannot write the {what} (x is a file, not a folder)\n"), p.stderr
         assert p.stdout == ""
     assert sorted(f.name for f in tmp_path.iterdir()) == ["x"]
 
