@@ -1,5 +1,7 @@
 """End-to-end fits on synthetic systems of known structure (fast: no NAM rendering)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from fit_helpers import RATE, WienerHammerstein
@@ -478,3 +480,23 @@ def test_a_config_the_fitter_cannot_work_with_is_refused_when_made():
         api.FitConfig(budget=float("nan"))
     with pytest.raises(AttributeError):  # frozen: no way round the checks (a review)
         api.FitConfig().rate = 96000
+
+
+def test_every_candidate_is_validated_by_validation_score(wh_oracle, monkeypatch):
+    """Every validation score in the report (the quick fits', the long fits', the naive
+    baseline's) is ``core.validation_score``'s, with the capture's weights on a mild capture
+    (b908580: a fit scored with the plain ``core.score`` anywhere would rank candidates on
+    two different weightings). Each call returns 1/(k + 2) (k its count in its process, so
+    later fits validate better and are kept) when the dataset has its validation weights."""
+    calls = itertools.count()
+
+    def tagged(model, ds):
+        k = next(calls)
+        return (1.0 / (k + 2) if ds.val_weight is not None else -1.0), 0.0
+
+    monkeypatch.setattr(core, "validation_score", tagged)
+    res = _fit(wh_oracle, ("wh",))
+    assert not res.saturating
+    vals = [r["val_esr"] for r in res.candidates]
+    assert {r["stage"] for r in res.candidates} >= {"quick", "final"}
+    assert all(v > 0 and abs(1 / v - round(1 / v)) < 1e-9 for v in vals), vals

@@ -112,7 +112,6 @@ def test_validation_weighs_the_held_out_playing_half_way_on_a_mild_capture_only(
     mild = core.with_level_balance(ds, MILD)
     full = core.level_balance(ds.x_val, ds.y_val, 2400)
     assert np.array_equal(mild.val_weight, full ** core.VALIDATION_BALANCE)
-    assert core.VALIDATION_BALANCE == 0.5  # half-way: neither loudness nor time alone
     hard = core.with_level_balance(ds, SimpleNamespace(saturating=True, rate_hz=48e3))
     assert hard.val_weight is None
     # a dataset that shares another's validation keeps its weights (not computed again)

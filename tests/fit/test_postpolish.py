@@ -4,6 +4,7 @@ cabinet's do, and the start is its minimum-phase mirror: the same magnitude resp
 parametric sections can match, and the wrong phase, which only freed zeros can."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -156,6 +157,23 @@ def test_a_candidate_is_polished_when_it_validates_better(candidate_and_data):
     # and it says so where the written model is described (the result table, the JSON)
     assert p.polished and not c.polished
     assert p.notes == c.structure.notes + core.POLISHED_NOTE and c.notes == c.structure.notes
+
+
+def test_a_polish_is_validated_by_validation_score(candidate_and_data, monkeypatch):
+    """The polish's validation is ``core.validation_score``'s, with the dataset's weights
+    (b908580), as every other candidate's."""
+    c, ds, _ = candidate_and_data
+    weighted = dataclasses.replace(ds, val_weight=np.linspace(1.0, 2.0, len(ds.x_val)))
+    seen = []
+
+    def tagged(model, d):
+        seen.append(d.val_weight)
+        return 1e-9, 1e-9
+
+    monkeypatch.setattr(core, "validation_score", tagged)
+    p = core.polish_post(c, weighted)
+    assert p is not None and (p.val_esr, p.val_esr_pre) == (1e-9, 1e-9)
+    assert seen and all(w is weighted.val_weight for w in seen)
 
 
 def test_a_polish_that_validates_worse_is_refused(candidate_and_data):

@@ -687,8 +687,10 @@ NAIVE_RAW_MARGIN = 2.0
 def ranked_finalists(finals: list, base: core.Candidate, cfg: FitConfig) -> list:
     """The finalists in the order they are tried for writing: the long-fitted ``finals`` and
     the naive ``base`` when its structure fits ``cfg.budget``, by ``_rank``, except that the
-    raw validation ESR, the issue's measure, overrules the criterion when they disagree
-    clearly. The criterion weighs the pre-emphasised ESR as much as the raw one, so
+    validation ESR without pre-emphasis (the issue's measure; weighted by the playing's level
+    on a capture that is not saturating, ``core.validation_score``) overrules the criterion
+    when they disagree clearly. The criterion weighs the pre-emphasised ESR as much as the
+    raw one, so
     - a model whose raw ESR is above the naive baseline's goes after the baseline (the
       example diode clipper with 20 long-fit iterations: validation 0.0189 / pre 0.0282
       against the baseline's 0.0088 / 0.0410, evaluation ESR 0.0199 against 0.0104);
