@@ -466,6 +466,19 @@ def test_a_virtual_pedal_that_fails_to_start_leaves_its_folder_free(tmp_path):
     good.stop()
 
 
+def test_a_preset_is_labelled_alike_in_flash_status_and_the_boot_line():
+    """flash's "pedal running preset ..." printed "None (None)" for a pedal with no preset
+    playing, where status and the boot line print "- (-)" (three copies of the label, a
+    review): one preset_label now; a name's line break escaped in each."""
+    from pedaltool.device.replies import preset_label, readable_reply, status_lines
+
+    assert preset_label(None, None) == "- (-)"
+    assert preset_label(2, "a\nb") == "2 (a\\nb)"
+    assert status_lines({"preset": None, "name": None})[0].endswith("- (-)")
+    assert readable_reply('@boot {"preset": 2, "name": "a\\nb"}')[0].startswith(
+        "pedal started: preset 2 (a\\nb),")
+
+
 def test_the_console_shows_replies_as_a_guitarist_reads_them():
     """`pedaltool console` printed the protocol (`@status {...}`, an audit): each known reply
     as the commands show it, a board's bench without a note, anything else as it came."""

@@ -72,6 +72,7 @@ class _FlashProgress:
 def flash(port, board, bank_dir, dry_run, models_only):
     """Put the firmware, board profile and pedal bank on the pedal (safe A/B update)."""
     from pedaltool.device.flash import flash as do_flash
+    from pedaltool.device.replies import preset_label
 
     progress = _FlashProgress()
     try:
@@ -87,7 +88,7 @@ def flash(port, board, bank_dir, dry_run, models_only):
         return
     st = res.status or {}
     echo_lines([plan.summary(),
-                f"pedal running preset {st.get('preset')} ({shown(str(st.get('name')))}) from slot "
+                f"pedal running preset {preset_label(st.get('preset'), st.get('name'))} from slot "
                 f"{plan.target if not plan.up_to_date else plan.current}; done in "
                 f"{res.seconds:.1f} s"])
 

@@ -18,6 +18,12 @@ PEAK_FLOOR_DBFS = -120.0
 VIRTUAL_NOTE = "this computer's, in a virtual pedal: not the board's"
 
 
+def preset_label(preset: object, name: object) -> str:
+    """"2 (Klon)": a preset's number and its model's name as the pedal reports them, "-" for
+    either when there is none (the name escaped: it is the model file's own text)."""
+    return f"{preset if preset is not None else '-'} ({shown(str(name or '-'))})"
+
+
 def readable_reply(line: str) -> list[str]:
     """A line the pedal printed, as a guitarist reads it: ``@status {...}`` as the status
     lines, ``@list`` as the preset list, ``@err x`` as ``error: x``, the others' text without
@@ -35,9 +41,8 @@ def readable_reply(line: str) -> list[str]:
         return [f"error: {shown(r.payload)}"]
     if r.tag == "boot" and isinstance(r.data, dict):
         d = r.data
-        return [f"pedal started: preset {d.get('preset') or '-'} "
-                f"({shown(str(d.get('name') or '-'))}), firmware {d.get('version')}, "
-                f"board {d.get('board')}"]
+        return [f"pedal started: preset {preset_label(d.get('preset'), d.get('name'))}, "
+                f"firmware {d.get('version')}, board {d.get('board')}"]
     if r.tag == "bench" and isinstance(r.data, dict):
         where = f" ({VIRTUAL_NOTE})" if is_virtual_platform(r.data.get("platform")) else ""
         return [f"bench{where}:"] + [f"  {k}: {v}" for k, v in r.data.items()
@@ -79,8 +84,7 @@ def status_lines(st: dict) -> list[str]:
     # a virtual pedal runs the firmware on this computer: its load is not the board's
     cpu_where = f" ({VIRTUAL_NOTE})" if is_virtual_platform(g("platform")) else ""
     rows = [
-        ("preset", f"{g('preset') if g('preset') is not None else '-'} "
-                   f"({shown(str(g('name') or '-'))})"),
+        ("preset", preset_label(g("preset"), g("name"))),
         ("effect", "bypassed" if g("bypass") else "engaged"),
         ("knobs", ", ".join(f"{k} {knob(v)}" for k, v in (g("knobs") or {}).items()) or "-"),
         ("gate", "off" if g("gate_dbfs") is None else dbfs(g("gate_dbfs"))),
