@@ -260,7 +260,12 @@ def test_compare_refuses_bad_di_and_ab_before_scoring(models_dir, tmp_path):
                                                                  "on (2.99 s, need 3 s)"),
                           (["--di", str(tmp_path / "silent.wav")],
                            "silent.wav: silent (digital silence), nothing to score on"),
-                          (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file")):
+                          (["--ab", str(tmp_path / "a_file" / "ab")], "a_file is a file"),
+                          # the folder itself a file: said as one on its way is, not in
+                          # click's "Directory ... is a file." (a review)
+                          (["--ab", str(tmp_path / "a_file")],
+                           "cannot write the A/B pair (" + str(tmp_path / "a_file") + " is a "
+                           "file, not a folder)")):
         r = runner.invoke(main, ["compare", capture, str(pedal), "--no-baseline", *args])
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "rendering" not in r.output and len(r.output.strip().splitlines()) == 1

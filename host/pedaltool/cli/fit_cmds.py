@@ -413,7 +413,7 @@ def _check_outputs(output: Path | None, json_path: Path | None, plot_path: Path 
                    "baseline: the same or null, improvement_vs_baseline: the baseline's ESR "
                    "over the pedal's or null, notes: [the notes and warnings as printed], "
                    "files} (docs/fitting.md, 'The JSON report').")
-@click.option("--ab", "ab_dir", type=FilePath(file_okay=False, path_type=Path), default=None,
+@click.option("--ab", "ab_dir", type=FilePath(path_type=Path), default=None, metavar="DIRECTORY",
               help="Write an A/B WAV pair (<capture>_capture.wav, <pedal>_pedal.wav) and the "
                    "DI (di.wav) into this folder, created if missing; files there with those "
                    "names are replaced.")
