@@ -571,9 +571,15 @@ class App:
 
     def _do_preset(self, arg):
         i, save = arg
+        back = self.current if self.run_engine else None
         if not self._load(i):  # said as cmd_preset says a preset known to be bad
             p = self.bank.items[i]
-            return ("err", "preset %d (%s): %s" % (i + 1, p.file, p.error))
+            msg = "preset %d (%s): %s" % (i + 1, p.file, p.error)
+            # the one that played plays again (its model was freed to make room), rather
+            # than leaving the guitarist with a dry pedal mid-song
+            if back is not None and back != i and self._load(back):
+                msg += "; preset %d plays again" % (back + 1)
+            return ("err", msg)
         self.settings["preset"] = self.bank.items[i].file
         why = self._save() if save else None
         if why is not None:  # (a long press saves: the preset plays, but will not after a reboot)

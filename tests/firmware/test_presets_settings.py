@@ -104,9 +104,10 @@ def test_a_preset_that_fails_to_build_at_boot_gives_way_to_the_next_good_one(tmp
 
 def test_a_preset_that_fails_when_asked_for_is_refused_in_one_reply(tmp_path):
     """A preset the reader accepts at boot that fails when a command loads it: one `@err`,
-    in the form a preset known to be bad is refused in. The load reported it too, before
-    the command's own reply: two `@err` lines for one command, the client took the first
-    and the next command's sync dropped the other (an audit)."""
+    in the form a preset known to be bad is refused in, and the preset that played plays
+    again. The load reported it too, before the command's own reply: two `@err` lines for
+    one command, the client took the first and the next command's sync dropped the other
+    (an audit)."""
     slot = make_slot(tmp_path, {"1_good.pedal": pedal_bytes(),
                                 "2_big.pedal": pedal_bytes(pedal_model("too big"))})
     r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
@@ -115,8 +116,10 @@ def test_a_preset_that_fails_when_asked_for_is_refused_in_one_reply(tmp_path):
     errs = [ln for ln in r.replies if ln.startswith("@err")]
     assert len(errs) == 1, r.replies
     assert errs[0].startswith("@err preset 2 (2_big.pedal): engine: MemoryError"), errs
+    # the preset that played plays again: it left the pedal dry (bypassed), preset None
+    assert errs[0].endswith("; preset 1 plays again"), errs
     st = json.loads(r.tagged("status")[0])
-    assert st["preset"] is None  # dry (bypassed), as _load leaves a preset that failed
+    assert st["preset"] == 1 and st["bypass"] is False and st["fault"] is None, st
     # at boot, where no command replies, the load still reports (the test above)
 
 
