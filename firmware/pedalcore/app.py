@@ -577,8 +577,9 @@ class App:
             msg = "preset %d (%s): %s" % (i + 1, p.file, p.error)
             # the one that played plays again (its model was freed to make room), rather
             # than leaving the guitarist with a dry pedal mid-song
-            if back is not None and back != i and self._load(back):
-                msg += "; preset %d plays again" % (back + 1)
+            if back is not None and back != i:
+                msg += ("; preset %d plays again" % (back + 1) if self._load(back)
+                        else "; preset %d did not load again either" % (back + 1))
             return ("err", msg)
         self.settings["preset"] = self.bank.items[i].file
         why = self._save() if save else None

@@ -123,6 +123,35 @@ def test_a_preset_that_fails_when_asked_for_is_refused_in_one_reply(tmp_path):
     # at boot, where no command replies, the load still reports (the test above)
 
 
+FRAGMENTED = """
+from pedalcore import engine as _e
+_Base = _e.Engine
+_built = [0]
+class _Once(_Base):
+    def __init__(self, pedal, n):
+        _built[0] += 1
+        if _built[0] > 1:  # a heap too fragmented for any second model
+            raise MemoryError("memory allocation failed, allocating 8216 bytes")
+        _Base.__init__(self, pedal, n)
+_e.Engine = _Once
+"""
+
+
+def test_a_preset_that_played_and_fails_to_load_again_is_said_too(tmp_path):
+    """The preset that played is loaded again after a refused one; when that fails as well
+    (a fragmented heap), the reply says so and the pedal is dry (bypassed)."""
+    slot = make_slot(tmp_path, {"1_good.pedal": pedal_bytes(), "2_good.pedal": pedal_bytes()})
+    r = run_fw(tmp_path, slot, write_wav16(tmp_path / "in.wav", noise(4800)),
+               stdin="preset 2\nstatus\n", prelude=FRAGMENTED)
+    assert r.returncode == 0, r.stderr
+    errs = [ln for ln in r.replies if ln.startswith("@err")]
+    assert len(errs) == 1 and errs[0].startswith("@err preset 2 (2_good.pedal): engine: "
+                                                 "MemoryError"), r.replies
+    assert errs[0].endswith("; preset 1 did not load again either"), errs
+    st = json.loads(r.tagged("status")[0])
+    assert st["preset"] is None and st["bypass"] is True, st
+
+
 def test_a_name_with_a_line_break_stays_on_its_reply_line(tmp_path):
     """A .pedal from elsewhere whose name holds a line break and an escape: the `preset N`
     reply printed it raw, a forged `@err` line of its own (an audit). Every reply is one
