@@ -479,6 +479,22 @@ def test_a_preset_is_labelled_alike_in_flash_status_and_the_boot_line():
         "pedal started: preset 2 (a\\nb),")
 
 
+def test_an_err_reply_says_the_command_once():
+    """``console._err_text``: the command's words once, whichever way the pedal's reply
+    starts (its head, the whole command and more, or its own words)."""
+    from pedaltool.device.console import _err_text
+
+    assert _err_text("set drive 2", "set drive: expected 0..1 or pot") == (
+        "set drive 2: expected 0..1 or pot")
+    assert _err_text("preset 9", "preset 9: 9 out of range 1..2") == (
+        "preset 9: 9 out of range 1..2")
+    assert _err_text("preset 2", "preset 2 (b.pedal): ValueError: bad magic") == (
+        "preset 2 (b.pedal): ValueError: bad magic")
+    assert _err_text("preset 1", "preset 10 (x.pedal): no") == "preset 1: preset 10 (x.pedal): no"
+    assert _err_text("bypass maybe", "usage: bypass on|off|toggle") == (
+        "bypass maybe: usage: bypass on|off|toggle")
+
+
 def test_the_console_shows_replies_as_a_guitarist_reads_them():
     """`pedaltool console` printed the protocol (`@status {...}`, an audit): each known reply
     as the commands show it, a board's bench without a note, anything else as it came."""
