@@ -476,8 +476,8 @@ class App:
     def _load(self, i, report=None):
         """Build the engine for preset i (audio stopped). True on success; on failure the
         pedal is left in bypass (dry signal), never running a half-built model, and
-        report(msg) says why when given: at boot, where no command replies (a command's
-        one reply says it; reported here too, it was said twice: an audit)."""
+        report(msg) says why when given: at boot, where no command replies. A command's
+        reply says it (reported here as well, one command got two @err lines: an audit)."""
         self.run_engine = False
         self.engine = None  # drop the old model first: only one in memory at a time
         gc.collect()
@@ -492,7 +492,7 @@ class App:
                 p.ok = False
                 p.error = ("engine: " + type(e).__name__ + " " + str(e))[:100]
                 if report is not None:
-                    report("preset %d (%s): %s" % (i + 1, p.file, p.error))
+                    report(self.bank.refusal(i))
         if ok:
             self.current = i
             self.run_engine = True
@@ -573,8 +573,7 @@ class App:
         i, save = arg
         back = self.current if self.run_engine else None
         if not self._load(i):  # said as cmd_preset says a preset known to be bad
-            p = self.bank.items[i]
-            msg = "preset %d (%s): %s" % (i + 1, p.file, p.error)
+            msg = self.bank.refusal(i)
             # the one that played plays again (its model was freed to make room), rather
             # than leaving the guitarist with a dry pedal mid-song
             if back is not None and back != i:
@@ -635,10 +634,9 @@ class App:
         if isinstance(which, int):
             if which < 1 or which > len(self.bank.items):
                 return ("err", "preset: %d out of range 1..%d" % (which, len(self.bank.items)))
-            p = self.bank.items[which - 1]
-            if not p.ok:
-                return ("err", "preset %d (%s): %s" % (which, p.file, p.error))
             which = which - 1
+            if not self.bank.items[which].ok:
+                return ("err", self.bank.refusal(which))
         return self._change_preset(which, False)
 
     def cmd_bypass(self, arg):

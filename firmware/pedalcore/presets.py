@@ -36,6 +36,11 @@ class Bank:
     def path(self, i):
         return self.dir + "/" + self.items[i].file
 
+    def refusal(self, i):
+        """Why preset i is bad, as the pedal says it: "preset 2 (FILE): REASON"."""
+        p = self.items[i]
+        return "preset %d (%s): %s" % (i + 1, p.file, p.error)
+
     def check_all(self, report):
         """Read every file once (CRC, version, bounds, sample rate); report(msg) per bad one."""
         for i in range(len(self.items)):
@@ -54,7 +59,7 @@ class Bank:
             msg = str(e).replace(self.dir + "/", "")  # the reader names the full path
             p.error = (type(e).__name__ + ": " + msg)[:100]
             if report is not None:
-                report("preset %d (%s): %s" % (i + 1, p.file, p.error))
+                report(self.refusal(i))
             return None
         p.ok = True
         p.error = ""
