@@ -40,6 +40,11 @@ def test_demo_end_to_end(tmp_path):
         "naive baseline (fit report)"]
     assert fitted["esr"] > 0 and base["esr"] > 0
     assert "(fit report: on the fit's 20 s evaluation DI;" in p.stdout
+    # what `pedaltool fit` says under its result (a model idling above the contract's floor),
+    # the demo says too, and keeps in its report
+    assert isinstance(report["fit_notes"], list)
+    for note in report["fit_notes"]:
+        assert note.startswith(("note:", "warning:")) and f"    {note}\n" in p.stdout
 
 
 def test_a_demo_whose_fit_fails_leaves_no_folder_behind(tmp_path):

@@ -33,20 +33,24 @@ SKIP_S = 0.1
 def fit_bundled(capture: Path, pedals_dir: Path, echo: Callable[[str], None],
                 effort: str = "normal"):
     """Fit the capture; write ``pedals_dir/<name>.pedal``; return (qpedal, float model, result,
-    path)."""
+    path, the fit's notes and warnings: what ``pedaltool fit`` says under its result)."""
     from pedaltool import fit
+    from pedaltool.fit.batch import collecting
 
     t0 = time.monotonic()
-    res = fit.fit_capture(capture, fit.FitConfig(effort=effort))
+    progress, notes = collecting(None)  # (the steps unsaid: the demo says its own)
+    res = fit.fit_capture(capture, fit.FitConfig(effort=effort, progress=progress))
     echo(f"    fitted {res.structure} ({res.cycles:.0f} cycles/sample) in "
          f"{time.monotonic() - t0:.1f} s")
+    for note in notes:  # (a model idling above the contract's floor went unsaid, a review)
+        echo(f"    {note}")
     if res.structure == "baseline":  # say why, or the accuracy table below looks odd
         echo("    (the naive structure ranked first on held-out playing for this capture "
              "(docs/fitting.md, how finalists are ranked), so the pedal is the baseline "
              "itself, with drive/tone/level knobs added: quantised with room for the knobs' "
              "range, it scores slightly differently from the knob-less baseline row)")
     path = fit.write_result(res, pedals_dir / f"{res.name}.pedal")
-    return res.qpedal, res.pedal_model, res, path
+    return res.qpedal, res.pedal_model, res, path, notes
 
 
 def _align(y: np.ndarray, ref: np.ndarray, max_lag: int = 4096) -> tuple[np.ndarray, int]:
@@ -163,7 +167,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         raise DeviceError(f"{capture}: the bundled example capture is missing")
 
     echo(f"1/6 fitting {capture.name} ...")
-    qp, model, fitres, pedal_path = fit_bundled(capture, pedals, echo, effort)
+    qp, model, fitres, pedal_path, fit_notes = fit_bundled(capture, pedals, echo, effort)
     echo(f"    wrote {pedal_path}")
 
     echo("2/6 starting a virtual pedal (MicroPython unix port on a pseudo-terminal) ...")
@@ -270,6 +274,7 @@ def run_demo(out_dir: str | Path = "pedaltool-demo", echo: Callable[[str], None]
         "pedal_vs_host": {"max_abs_diff_lsb": int(diff.max()),
                           "identical": float(np.mean(diff == 0)), "latency_samples": lag},
         "drive_knob": {"value": KNOB_DRIVE, "max_abs_diff_lsb": int(diff2.max())},
+        "fit_notes": fit_notes,
         "files": sorted(p.name for p in out.iterdir()),
     })
     write_atomic(out / "report.json", (json_text(report) + "\n").encode(), error=DeviceError)
