@@ -428,13 +428,57 @@ def test_a_stricter_idle_check_is_tried_only_while_the_model_idles_above_the_flo
     monkeypatch.setattr(qmod, "_quantise", lambda *a: checks.append(a[4:]) or quantise_once(*a))
     qp = quantise(m)
     assert checks == [(c,) for c in (qmod.DEFAULT_IDLE_CHECK, *qmod.IDLE_RETRIES)]
-    assert {(c.slack, c.clipping) for c in qmod.IDLE_RETRIES} == {
-        (qmod.IDLE_NOISE_SLACK, True), (4.0, False), (4.0, True)}
+    assert {(c.slack, c.clipping, c.headroom_db) for c in qmod.IDLE_RETRIES} == {
+        (qmod.IDLE_NOISE_SLACK, True, qmod.HEADROOM_DB), (4.0, False, qmod.HEADROOM_DB),
+        (4.0, True, qmod.HEADROOM_DB), (qmod.IDLE_NOISE_SLACK, False, 6.0)}
     assert idle_tail_dbfs(qp, loud_passage(48000)) > qmod.IDLE_LIMIT_DBFS
     assert [s.p for s in qp.stages] == [s.p for s in quantise_once(m, {}).stages]
     checks.clear()
     quantise(fitted_looking(48000))  # idles within the floor: nothing retried
     assert checks == [(qmod.DEFAULT_IDLE_CHECK,)]
+
+
+def _example_naive_model() -> M.PedalModel:
+    """The naive model the default fit wrote for the example diode clipper on 2026-12-07 (its
+    float model, to 16 digits): a converter-fed peak whose double real pole near 0.965 has no
+    error feedback that is both quiet and silent after the sanity check's full-scale input, and
+    a 0.9 tanh(3x) table 26 times the section's level at its input: 78 LSB out per LSB in at
+    rest."""
+    u = np.linspace(-1, 1, 65)
+    return M.PedalModel([
+        M.DelayStage(1),
+        M.BiquadStage(0.9682153450271134, -1.9303768237136438, 0.9621799661220639,
+                      -1.9303768237136438, 0.9303953111491774),
+        M.TableStage(25.97177827721381, -1.0, 1.0, 0.9 * np.tanh(3 * u) / np.tanh(3),
+                     knob="drive", knob_min_db=-12, knob_max_db=12),
+        M.BiquadStage(0.9997672480990237, -1.9925904814696436, 0.9928328847911516,
+                      -1.9925904814696436, 0.9926001328901753),
+        M.ToneStage(800.0, 12.0),
+        M.GainStage(-14.380279938079994, knob="level", knob_min_db=-18, knob_max_db=18)], 48000)
+
+
+def test_more_headroom_is_the_last_idle_retry():
+    """The example's naive model idles at -88.2 dBFS after the sanity check's full-scale
+    input whatever the error feedback's slack or drives (its section's only silent feedback,
+    (1 - z^-1), is 6.5x noisier): quantised with 6 dB of headroom instead of 1.5 its section
+    comes to rest, and the model idles within the contract's floor, the rounding noise while
+    playing about twice as high and still within the contract's 1e-5."""
+    qmod = sys.modules["pedaltool.pedal.quantise"]
+    m = _example_naive_model()
+    orders = {0: {}, 1: {}}
+    levels = {c: qmod._quantise_reordered(m, True, c, {}, orders)[1]
+              for c in (qmod.DEFAULT_IDLE_CHECK, *qmod.IDLE_RETRIES)}
+    assert [c for c, lv in levels.items() if lv <= qmod.IDLE_LIMIT_DBFS] == [
+        qmod.IdleCheck(headroom_db=6.0)]
+    qp = quantise(m)
+    assert contract_idle_dbfs(qp) <= qmod.IDLE_LIMIT_DBFS
+    first = qmod._quantise(m, {})
+    # the section runs 4.5 dB lower: the table's input gain makes up for it
+    g_first, g = (next(s.p[1] / 2 ** s.p[2] for s in q.stages if s.kind == "table")
+                  for q in (first, qp))
+    assert g / g_first == pytest.approx(10 ** (4.5 / 20), rel=0.02)
+    x = signals.evaluation_di(48000, 4.0)
+    assert esr_vs_float(m, x, qp=first) < esr_vs_float(m, x, qp=qp) <= 1e-5
 
 
 def test_a_retry_that_idles_much_more_quietly_is_kept_though_above_the_floor(monkeypatch):
@@ -453,7 +497,7 @@ def test_a_retry_that_idles_much_more_quietly_is_kept_though_above_the_floor(mon
     assert pick([("first", -80.0), ("clip", -80.0)]) == "first"
     assert pick([("first", -70.0)]) == "first"
     # and quantise() hands it its trials when none meets the floor
-    levels = iter([-68.7, -87.4, -68.7, -87.5])
+    levels = iter([-68.7, -87.4, -68.7, -87.5, -70.0])
     made = []
 
     def trial(model, downstream, idle, done, orders):
