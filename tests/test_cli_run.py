@@ -256,3 +256,33 @@ def test_a_refused_stderr_is_forgotten_by_the_next_command():
     base._stderr_gone = True
     r = CliRunner().invoke(main, ["info", "missing.nam"])
     assert r.exit_code == 2 and base._stderr_gone is False
+
+
+_CALLBACK_SCRIPT = """
+import ctypes, os, signal, sys, time
+from pedaltool.cli import main
+
+@main.command("callback-test")
+def callback_test():
+    def callback():  # as numba's LLVM calls back into Python while it compiles
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        for _ in range(1000):  # the handler runs here, in the callback
+            pass
+    ctypes.CFUNCTYPE(None)(callback)()
+    for _ in range(100):  # the work goes on after the callback
+        time.sleep(0.01)
+    print("went on")
+
+main(["callback-test"])
+"""
+
+
+@pytest.mark.parametrize("sig, code, said", [("SIGTERM", 143, "stopped (SIGTERM)"),
+                                             ("SIGINT", 130, "interrupted")])
+def test_an_interrupt_in_a_callback_from_c_still_stops_the_command(sig, code, said):
+    """SIGTERM or Ctrl-C that lands in a callback from C (numba compiling on a cold cache:
+    an audit's `render` and `fit`) was printed as "Exception ignored ..." with a traceback,
+    and the command went on to the end and exit 0."""
+    r = subprocess.run([sys.executable, "-c", _CALLBACK_SCRIPT, sig], capture_output=True,
+                       text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (code, "", f"error: {said}\n")

@@ -56,6 +56,38 @@ def _stop_on_signals() -> None:
                 signal.signal(getattr(signal, name), handler)
             except ValueError:  # not the main thread (a command run from a thread): as before
                 return
+    _redeliver_swallowed_interrupts()
+
+
+def _redeliver_swallowed_interrupts() -> None:
+    """An interrupt that lands in a callback from C (numba's LLVM compiling, a ctypes
+    callback) or in a finalizer cannot leave it: Python prints "Exception ignored ..." with a
+    traceback and goes on. An audit saw `render` on a cold numba cache (the first run after
+    an install) run to the end and exit 0 after SIGTERM or Ctrl-C, with that traceback. Such
+    an interrupt is sent again, from a thread, a moment later: it is handled once this one is
+    back in Python code, out of the callback (sent at once, it was handled in this hook, and
+    lost again); other unraisable exceptions are said as before."""
+    if getattr(sys.unraisablehook, "_pedaltool", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt):
+            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+            threading.Thread(target=_send_later, args=(os.getpid(), signum),
+                             daemon=True).start()
+            return
+        previous(unraisable)
+
+    hook._pedaltool = True
+    sys.unraisablehook = hook
+
+
+def _send_later(pid: int, signum: int) -> None:
+    """``signum`` to ``pid`` in a moment: once the hook that asks for it has returned."""
+    time.sleep(0.05)
+    os.kill(pid, signum)
 
 
 def say_error(text: str) -> None:
