@@ -196,7 +196,11 @@ def check_not_an_input(path: str | os.PathLike, inputs, what: str = "output",
     name): writing it would destroy the input, which may be a capture's only copy.
     ``remedy``: what the user can change (an output whose name is fixed: its folder)."""
     for i in inputs:
-        if i is not None and same_file(path, i):
+        # realpath too: through a folder not made yet, `new/../in.wav` is no file to stat,
+        # and the write makes the folder and replaces in.wav (an audit: `render X.pedal
+        # in.wav new/../in.wav`, and `compare --ab new/..`, which cut a DI to its first 60 s)
+        if i is not None and (same_file(path, i) or (
+                os.path.exists(i) and os.path.realpath(path) == os.path.realpath(i))):
             raise error(f"{path}: the {what} would replace the input {i}; {remedy}")
 
 

@@ -361,11 +361,16 @@ def test_no_output_ever_replaces_an_input(models_dir, tmp_path, monkeypatch):
             (["render", "amp.nam", "di.wav", "di.wav"], "output WAV would replace"),
             (["render", str(pedal), "di.wav", "hp.pedal"], "give a .wav name"),
             (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "."],
-             "A/B pair would replace the input di.wav; give --ab another folder")):
+             "A/B pair would replace the input di.wav; give --ab another folder"),
+            # through a folder not made yet (an audit: the write made it and replaced the DI)
+            (["render", str(pedal), "di.wav", "new/../di.wav"], "output WAV would replace"),
+            (["compare", "amp.nam", str(pedal), "--di", "di.wav", "--ab", "new/.."],
+             "A/B pair would replace the input di.wav")):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and problem in r.output, (args, r.output)
         assert "probing" not in r.output and "rendering" not in r.output, r.output
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "new").exists()
 
 
 def test_output_names_a_folder_with_a_trailing_slash(tmp_path, monkeypatch):
