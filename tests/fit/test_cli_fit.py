@@ -1178,6 +1178,35 @@ def test_a_stopped_single_fit_still_writes_its_json_report(tmp_path, monkeypatch
     assert json.loads(r.stdout) == {"schema": 1, "error": "interrupted"}
 
 
+def test_a_fit_stopped_while_plotting_says_so_in_its_report(tmp_path, monkeypatch):
+    """SIGTERM (or Ctrl-C) while the plot is drawn, after the .pedal was written: exit 143,
+    and the JSON report read as a clean fit with its plot (an audit); it says why there is
+    no plot, as a plot that fails does."""
+    import pedaltool.fit
+    from pedaltool.cli.base import Stopped
+    from pedaltool.fit import report
+
+    monkeypatch.chdir(tmp_path)
+    Path("amp.nam").write_text("{}")  # never read: the fit is faked
+    monkeypatch.setattr(pedaltool.fit, "fit_capture", lambda path, cfg: "a result")
+    monkeypatch.setattr(batch, "report", lambda res, out, say, notes: {
+        "files": {"capture": "amp.nam", "pedal": "amp.pedal"}, "notes": notes})
+    monkeypatch.setattr(report, "result_table", lambda res: "the table")
+    monkeypatch.setattr(report, "check_plotting", lambda: None)
+
+    def plot(res, png):
+        raise Stopped(15)
+
+    monkeypatch.setattr(report, "plot", plot)
+    r = CliRunner().invoke(main, ["fit", "amp.nam", "-o", "amp.pedal", "--plot", "p.png",
+                                  "--json", "r.json"])
+    assert r.exit_code == 143 and r.stderr.splitlines()[-1] == (
+        "error: stopped (SIGTERM) while drawing the plot (p.png not written)"), r.stderr
+    assert r.stderr.count("error") == 1, r.stderr
+    assert json.loads(Path("r.json").read_text())["notes"] == [
+        "error: p.png: the plot was not drawn: stopped (SIGTERM)"]
+
+
 def test_a_capture_whose_band_ends_early_is_warned_about():
     """A capture at 8 kHz fitted for a 48 kHz pedal has nothing above 4 kHz: a warning (an
     audit found only a note); 44.1 kHz into 48 kHz (22.05 kHz) and 96 kHz stay notes."""

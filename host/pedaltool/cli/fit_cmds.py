@@ -170,6 +170,13 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                               FitError(f"{plot_path}: the plot was not drawn: "
                                        f"{internal_error_text(exc)}"))
                 d["notes"].append(f"error: {plot_error}")
+            except KeyboardInterrupt as exc:  # the report says it as a failed plot's does (an
+                # audit: it read as a clean fit, the command exited 130), the one error line
+                # too (d["notes"] is the list said under the table: a line of its own there)
+                d["notes"] = [*d["notes"], f"error: {plot_path}: the plot was not drawn: "
+                                           f"{interrupt_text(exc)}"]
+                exc.detail = f"while drawing the plot ({plot_path} not written)"
+                raise
             finally:  # an interrupt while plotting too
                 try:
                     lines += _dump_json(json_path, d, echo=False)
