@@ -187,3 +187,38 @@ def test_a_link_to_another_output_not_written_yet_is_that_output(tmp_path):
         check_distinct_outputs([(tmp_path / "m.pedal", ".pedal"), (tmp_path / "p.png", "plot")])
     check_distinct_outputs([(tmp_path / "n.pedal", ".pedal"), (tmp_path / "p.png", "plot")])
 
+
+
+_WORKER_SCRIPT = """
+import multiprocessing as mp, os, sys, time
+from pedaltool import outfile
+from pedaltool.cli import base
+
+base._stop_on_signals()  # as a command has it, and its forked workers inherit
+folder = sys.argv[1]
+
+def worker():
+    os.fsync = lambda fd: time.sleep(10)  # the write is under way when the parent stops it
+    outfile.write_atomic(os.path.join(folder, "amp.pedal"), b"a model")
+
+p = mp.get_context("fork").Process(target=worker)
+p.start()
+deadline = time.time() + 10
+while not os.listdir(folder) and time.time() < deadline:
+    time.sleep(0.01)
+p.terminate()  # as Workers stops a batch's workers on Ctrl-C
+p.join()
+print(p.exitcode, sorted(os.listdir(folder)))
+"""
+
+
+def test_a_worker_stopped_while_it_writes_leaves_no_temporary_file(tmp_path):
+    """A batch's worker writes its capture's .pedal; stopped by its parent (Ctrl-C on the
+    batch) while it wrote, it died of the signal and left .pedaltool-XXXX.tmp in the bank
+    (an audit)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "-15 []\n", (r.stdout, r.stderr)

@@ -21,11 +21,24 @@ def _umask() -> int:
     return mask
 
 
+#: The temporary files of the writes under way in this process (:func:`remove_unfinished`).
+_unfinished: set[str] = set()
+
+
 def _unlink_quietly(path: str) -> None:
+    _unfinished.discard(path)
     try:
         os.unlink(path)
     except OSError:
         pass
+
+
+def remove_unfinished() -> None:
+    """Remove the temporary file of every write under way here, for a process about to die
+    of a signal without its clean-up: a batch's worker stopped by its parent left its
+    .pedal's temporary file in the bank when stopped while it wrote it (an audit)."""
+    for tmp in list(_unfinished):
+        _unlink_quietly(tmp)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = False,
@@ -50,6 +63,7 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
         for tmp, target, p in staged:
             try:
                 os.replace(tmp, target)
+                _unfinished.discard(tmp)
             except OSError as exc:
                 raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
@@ -88,6 +102,7 @@ def _stage(p: Path, data: bytes, make_folder: bool, error: type[PedaltoolError],
             raise IsADirectoryError(0, "is a folder")
         # a short fixed prefix: the output's own name may already be as long as allowed
         fd, tmp = tempfile.mkstemp(prefix=".pedaltool-", suffix=".tmp", dir=folder)
+        _unfinished.add(tmp)
     except OSError as exc:
         # a file put where the folder was, during a long fit: say so, as check_writable
         # does before it ("File exists" alone, an audit)

@@ -40,11 +40,15 @@ class Stopped(KeyboardInterrupt):
 
 def _stop_on_signals() -> None:
     """Raise :class:`Stopped` on SIGTERM/SIGHUP here; a forked worker that inherits the handler
-    dies of the signal as before (its parent stops it that way)."""
+    dies of the signal as before (its parent stops it that way), the temporary file of a
+    write it had under way removed first (``outfile.remove_unfinished``)."""
     main_pid = os.getpid()
 
     def handler(signum, frame):
         if os.getpid() != main_pid:
+            outfile = sys.modules.get("pedaltool.outfile")
+            if outfile is not None:  # (not imported: nothing written)
+                outfile.remove_unfinished()
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
