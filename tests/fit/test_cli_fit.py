@@ -1079,6 +1079,39 @@ def test_a_batch_reports_in_the_order_given_however_its_captures_finish(models_d
         ("a.nam", "a.nam: refused"), ("b.nam", "interrupted"), ("c.nam", "c.nam: refused")]
 
 
+def test_an_interrupted_batch_reports_a_pedal_written_before_its_report_came(
+        models_dir, tmp_path, monkeypatch):
+    """Ctrl-C on `fit -j 2` after a worker wrote its .pedal and before its report reached
+    the command: the report said "pedal": null, the error line that nothing had finished, and
+    the bank held the new model (an audit: pedals/od808.pedal written, 0 of 2 finished)."""
+    import shutil
+
+    from pedaltool.fit import batch
+
+    monkeypatch.chdir(tmp_path)
+    for n in "abc":
+        shutil.copy(models_dir / "core_wavenet.nam", f"{n}.nam")
+    Path("pedals").mkdir()
+    Path("pedals/c.pedal").write_bytes(b"an earlier model")  # kept: not written again
+
+    def fit_batch(jobs, cfg, n, progress_for, say):
+        Path("pedals/b.pedal").write_bytes(b"a model")  # b's worker wrote it, and then
+        raise KeyboardInterrupt  # the interrupt came before its report
+        yield
+
+    monkeypatch.setattr(batch, "fit_batch", fit_batch)
+    r = CliRunner().invoke(main, ["fit", "a.nam", "b.nam", "c.nam", "-j", "2",
+                                  "--json", "r.json"])
+    assert r.exit_code == 130, r.output
+    assert r.output.splitlines()[-1] == "error: interrupted after 1 of 3 captures: b.nam"
+    rows = json.loads(Path("r.json").read_text())
+    assert [d["files"]["pedal"] for d in rows] == [None, "pedals/b.pedal", None]
+    assert [d["error"] for d in rows] == ["interrupted"] * 3
+    assert rows[1]["notes"] == ["note: pedals/b.pedal was written just before the interrupt; "
+                                "its scores were lost (`pedaltool info pedals/b.pedal` shows "
+                                "the model's)"]
+
+
 def test_compare_says_what_fit_says_and_refuses_a_silent_capture(models_dir, tmp_path):
     """compare relays the capture's own notes (a rate assumed) as fit does, names a
     resampled DI by its file, and refuses a capture that outputs silence in one line of its
