@@ -222,3 +222,22 @@ def test_a_worker_stopped_while_it_writes_leaves_no_temporary_file(tmp_path):
     r = subprocess.run([sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.stdout == "-15 []\n", (r.stdout, r.stderr)
+
+
+def test_a_write_that_fails_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """A full disk: `compare --ab new` and `render X.pedal in.wav new/out.wav` failed in one
+    line but left the empty folders they had made (an audit); folders there before stay."""
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(PedaltoolError, match="cannot write .No space left on device"):
+        write_atomic(tmp_path / "new" / "sub" / "out.wav", b"data", make_folder=True)
+    (tmp_path / "old").mkdir()
+    with pytest.raises(PedaltoolError, match="cannot write .No space left on device"):
+        write_atomic_set([(tmp_path / "old" / "a.wav", b"a"),
+                          (tmp_path / "old" / "new" / "b.wav", b"b")], make_folder=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+    assert list((tmp_path / "old").iterdir()) == []

@@ -53,11 +53,15 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
                      error: type[PedaltoolError] = PedaltoolError) -> list[Path]:
     """:func:`write_atomic` for files that belong together (an A/B pair): every one is written
     to its temporary file first, and only when all are complete are they renamed into place,
-    so a failure (a full disk) leaves the old set, not a mix of old and new files."""
+    so a failure (a full disk) leaves the old set, not a mix of old and new files, and no
+    folder that ``make_folder`` created for it."""
     staged: list[tuple[str, Path, Path]] = []
+    made: list[Path] = []  # the folders missing before: made by _stage
     try:
         for path, data in files:
             target = _through_links(Path(path))
+            if make_folder:
+                made += [f for f in _missing_folders(target) if f not in made]
             staged.append((_stage(target, data, make_folder, error, Path(path)), target,
                            Path(path)))
         for tmp, target, p in staged:
@@ -69,8 +73,24 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
     except BaseException:
         for tmp, _, _ in staged:  # those not renamed yet
             _unlink_quietly(tmp)
+        # (an audit: `compare --ab new` on a full disk left an empty new/)
+        for folder in sorted(made, key=lambda f: len(f.parts), reverse=True):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not made after all, or something else was put there
+                pass
         raise
     return [p for _, _, p in staged]
+
+
+def _missing_folders(p: Path) -> list[Path]:
+    """The folders on the way to the file ``p`` that do not exist yet."""
+    existing, missing = _nearest_existing(p)
+    folders = []
+    for name in reversed(missing[1:]):  # (missing[0] is the file's own name)
+        existing = existing / name
+        folders.append(existing)
+    return folders
 
 
 def _through_links(p: Path) -> Path:
