@@ -241,3 +241,19 @@ def test_a_write_that_fails_leaves_no_folder_it_made(tmp_path, monkeypatch):
                           (tmp_path / "old" / "new" / "b.wav", b"b")], make_folder=True)
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
     assert list((tmp_path / "old").iterdir()) == []
+
+
+def test_a_read_only_file_system_is_said_so(tmp_path, monkeypatch):
+    """A folder on a read-only mount was refused with "no permission in FOLDER" (os.access
+    fails there for root too), which sent its owner to chmod (an audit)."""
+    from types import SimpleNamespace
+
+    real = os.statvfs
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PedaltoolError, match=r"cannot write the output \(no permission in "):
+        check_writable(tmp_path / "out.wav")
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(
+        f_flag=real(path).f_flag | os.ST_RDONLY))
+    with pytest.raises(PedaltoolError, match=r"cannot write the output \(Read-only file "
+                                             r"system in "):
+        check_writable(tmp_path / "out.wav")

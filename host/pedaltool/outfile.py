@@ -192,7 +192,10 @@ def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
     if blocked:
         raise error(f"{shown}: cannot write the {what} ({blocked})")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise error(f"{shown}: cannot write the {what} (no permission in {existing})")
+        # (a read-only mount fails os.access too, for root as well: "no permission" sent its
+        # owner to chmod, an audit)
+        why = "Read-only file system" if _read_only(existing) else "no permission"
+        raise error(f"{shown}: cannot write the {what} ({why} in {existing})")
     try:  # root passes os.access; an immutable folder or a read-only mount does not
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".pedaltool-check-"):
             pass
@@ -208,6 +211,14 @@ def _check_folder_on_the_way(p: Path, what: str, error: type[PedaltoolError],
             raise error(f"{shown}: cannot write the {what} (the name {name[:20]}... is "
                         f"{len(os.fsencode(name))} bytes; the file system allows "
                         f"{name_max})")
+
+
+def _read_only(folder: Path) -> bool:
+    """Is ``folder`` on a file system mounted read-only? (False where that cannot be told.)"""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # (Windows has no statvfs)
+        return False
 
 
 def check_distinct_outputs(outputs, error: type[PedaltoolError] = PedaltoolError) -> None:
