@@ -257,3 +257,29 @@ def test_a_read_only_file_system_is_said_so(tmp_path, monkeypatch):
     with pytest.raises(PedaltoolError, match=r"cannot write the output \(Read-only file "
                                              r"system in "):
         check_writable(tmp_path / "out.wav")
+
+
+def test_an_interrupt_between_the_renames_of_a_set_waits_for_them(tmp_path, monkeypatch):
+    """Ctrl-C after the first of an A/B set's renames left a mix of the new first file and
+    the old others (an audit); it is handled once all are renamed."""
+    import signal
+
+    names = [tmp_path / n for n in ("a_capture.wav", "b_pedal.wav", "di.wav")]
+    for n in names:
+        n.write_bytes(b"old")
+    real = os.replace
+    sent = []
+
+    def replace(src, dst):
+        real(src, dst)
+        if not sent:
+            sent.append(dst)
+            os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # a handler would run here
+            pass
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic_set([(n, b"new") for n in names])
+    assert [n.read_bytes() for n in names] == [b"new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n.name for n in names)

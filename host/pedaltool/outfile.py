@@ -8,8 +8,11 @@ long work (a fit) instead of after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from pedaltool.errors import PedaltoolError
@@ -64,12 +67,13 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
                 made += [f for f in _missing_folders(target) if f not in made]
             staged.append((_stage(target, data, make_folder, error, Path(path)), target,
                            Path(path)))
-        for tmp, target, p in staged:
-            try:
-                os.replace(tmp, target)
-                _unfinished.discard(tmp)
-            except OSError as exc:
-                raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
+        with _signals_held(len(staged) > 1):  # (one rename is atomic by itself)
+            for tmp, target, p in staged:
+                try:
+                    os.replace(tmp, target)
+                    _unfinished.discard(tmp)
+                except OSError as exc:
+                    raise error(f"{p}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         for tmp, _, _ in staged:  # those not renamed yet
             _unlink_quietly(tmp)
@@ -81,6 +85,32 @@ def write_atomic_set(files: list[tuple[str | os.PathLike, bytes]], make_folder: 
                 pass
         raise
     return [p for _, _, p in staged]
+
+
+@contextlib.contextmanager
+def _signals_held(hold: bool = True):
+    """Ctrl-C, SIGTERM and SIGHUP held until the block ends, then handled as they would have
+    been: a set's renames are not cut in two, a mix of old and new files (an audit). Only in
+    the main thread (where Python runs signal handlers); a signal ignored stays ignored."""
+    if not hold or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    saved = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        old = None if sig is None else signal.getsignal(sig)
+        if old is None or old == signal.SIG_IGN:  # (None: not set from Python)
+            continue
+        saved[sig] = old
+        signal.signal(sig, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+        for sig in got:
+            signal.raise_signal(sig)  # its own handler now: KeyboardInterrupt, Stopped, ...
 
 
 def _missing_folders(p: Path) -> list[Path]:
