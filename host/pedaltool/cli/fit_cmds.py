@@ -160,6 +160,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         lines = [result_table(res)] + (
             [f"wrote {batch.written(d)}"] if batch.written(d) is not None else [])
         plot_error = None
+        not_drawn = f"{plot_path}: the plot was not drawn: "
         try:
             try:  # the plot failing (a full disk) still leaves the report, which says so
                 if plot_path:
@@ -167,14 +168,12 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
                     lines.append(f"wrote {plot_path}")
             except Exception as exc:  # a bug in plotting too (an audit: no report)
                 plot_error = (exc if isinstance(exc, PedaltoolError) else
-                              FitError(f"{plot_path}: the plot was not drawn: "
-                                       f"{internal_error_text(exc)}"))
+                              FitError(not_drawn + internal_error_text(exc)))
                 d["notes"].append(f"error: {plot_error}")
             except KeyboardInterrupt as exc:  # the report says it as a failed plot's does (an
                 # audit: it read as a clean fit, the command exited 130), the one error line
                 # too (d["notes"] is the list said under the table: a line of its own there)
-                d["notes"] = [*d["notes"], f"error: {plot_path}: the plot was not drawn: "
-                                           f"{interrupt_text(exc)}"]
+                d["notes"] = [*d["notes"], f"error: {not_drawn}{interrupt_text(exc)}"]
                 exc.detail = f"while drawing the plot ({plot_path} not written)"
                 raise
             finally:  # an interrupt while plotting too
