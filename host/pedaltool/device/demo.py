@@ -42,7 +42,7 @@ def fit_bundled(capture: Path, pedals_dir: Path, echo: Callable[[str], None],
     res = fit.fit_capture(capture, fit.FitConfig(effort=effort, progress=progress))
     echo(f"    fitted {res.structure} ({res.cycles:.0f} cycles/sample) in "
          f"{time.monotonic() - t0:.1f} s")
-    for note in notes:  # (a model idling above the contract's floor went unsaid, a review)
+    for note in notes:  # (the example's model idled above the contract's floor, unsaid)
         echo(f"    {note}")
     if res.structure == "baseline":  # say why, or the accuracy table below looks odd
         echo("    (the naive structure ranked first on held-out playing for this capture "

@@ -385,7 +385,7 @@ IDLE_LIMIT_DBFS = -90.0  # the contract's idle floor after loud inputs (docs/ari
 # a -87 dBFS idle for 14x the noise (5.2e-5 -> 7.4e-4, docs/arithmetic.md "A real case").
 # 6 dB of headroom instead of 1.5 (2026-12-07): the example diode clipper's naive model, whose
 # converter-fed section cycled by 1 LSB into a table 78 LSB steep at rest, -88.2 -> -101.4
-# dBFS, device vs float 2.9e-6 -> 6.4e-6; an HM-2 fit -89.4 -> -95.0, 2.5e-5 -> 4.9e-5
+# dBFS, device vs float 2.9e-6 -> 6.4e-6; the HM-2's N = 0 fit -89.4 -> -90.3, 2.5e-5 -> 5.0e-5
 # (docs/arithmetic.md "More headroom as the last idle retry")
 IDLE_RETRIES = (IdleCheck(clipping=True), IdleCheck(slack=4.0), IdleCheck(4.0, clipping=True),
                 IdleCheck(headroom_db=6.0))
