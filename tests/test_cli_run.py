@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,3 +295,32 @@ def _sigint_as_from_a_terminal() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+_IMPORT_INTERRUPTED = """
+import sys
+
+class CtrlCDuringTheImport:  # as a Ctrl-C in the moment the command line is imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "pedaltool.cli":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlCDuringTheImport())
+from pedaltool.entry import run
+
+run()
+"""
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line():
+    """The console script (pyproject's ``pedaltool``) imports the command line inside a guard:
+    Ctrl-C in its first moments printed a KeyboardInterrupt traceback from an import (an
+    audit); it is said as any interrupt, one line and exit 130."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())[
+        "project"]["scripts"]
+    assert scripts["pedaltool"] == "pedaltool.entry:run"
+    r = subprocess.run([sys.executable, "-c", _IMPORT_INTERRUPTED], capture_output=True,
+                       text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "error: interrupted\n")
