@@ -201,9 +201,10 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
 
     copies = batch.copy_warnings(models)
     say_lines(list(copies.values()))
-    # what each .pedal was before the batch: a worker may write one and be stopped before
-    # its report reaches this process (an interrupt in between)
-    was = {out: _file_state(out) for _, out in jobs_list}
+    # which file each .pedal was before the batch: a worker may write one and be stopped
+    # before its report reaches this process (an interrupt in between); a write replaces it
+    # by a new file (write_atomic's rename), so its identity tells
+    was = {out: file_id(out) for _, out in jobs_list}
     try:
         if jobs > 1:
             t0 = time.time()
@@ -229,7 +230,7 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
             if path in finished:
                 continue
             rest.append(batch.failure(path, why))
-            if _file_state(out) != was[out]:  # written, its report lost in the interrupt (an
+            if file_id(out) != was[out]:  # written, its report lost in the interrupt (an
                 # audit: "pedal": null and no word of it, the new model in the bank)
                 rest[-1]["files"]["pedal"] = out
                 rest[-1]["notes"].append(f"note: {out} was written just before the "
@@ -260,15 +261,6 @@ def fit(models, output, budget, rate, json_path, plot_path, jobs, di_wav, target
         say_error(f"error: {line}")
     if problems:
         sys.exit(1)
-
-
-def _file_state(path: str) -> tuple | None:
-    """Which file ``path`` is, and its state (a write replaces it by a new file), or None."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _plan(models, output, budget, json_path, plot_path, di_wav, target_wav, quick, thorough
