@@ -199,3 +199,21 @@ def test_the_gate_opens_at_exactly_its_threshold_as_the_reference_does():
         fast = simulate(qp, x, None, gate_dbfs=dbfs)
         assert np.array_equal(ref, fast), dbfs
         assert np.any(ref == 0) and np.any(ref != 0)  # it closed and opened
+
+
+@pytest.mark.parametrize("chunk", [64, 192, 4096])
+def test_the_fast_engine_carries_every_state_from_chunk_to_chunk(monkeypatch, chunk):
+    """A long input runs a chunk at a time (_fast.CHUNK; a 60-minute DI ran out of memory
+    when it went whole through each stage): with small chunks, every state (biquads,
+    envelope, tone, delay line, tap, gate, the prewarm) crosses the chunk boundaries as the
+    firmware engine's does across its blocks."""
+    monkeypatch.setattr(_fast, "CHUNK", chunk)
+    x = to_i16(musical(48000, 9000, seed=7))
+    x[5000:] //= 300  # a quiet end that closes the gate
+    for name, qp in _models():
+        for kw in ({}, {"gate_dbfs": -50.0}, {"prewarm": True}, {"block": 256},
+                   {"knobs": {"drive": 0.8, "tone": 0.1, "level": 0.3}}):  # (tone: a flat
+            ref = simulate(qp, x, engine="reference", **kw)  # tilt needs no state)
+            fast = simulate(qp, x, **kw)
+            bad = np.flatnonzero(ref != fast)
+            assert len(bad) == 0, f"{name}/{kw}: first mismatch at {bad[:5]}"

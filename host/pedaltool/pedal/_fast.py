@@ -2,8 +2,9 @@
 
 The control-rate work (parameter derivation, knob -> mantissa) is done by constructing the
 firmware's own ``Engine`` under CPython; only the per-sample loops are re-implemented here.
-With knobs fixed from the first sample there are no ramps, so a whole signal can be run stage by
-stage; the noise gate is then applied per block exactly as ``Engine.process`` does.
+With knobs fixed from the first sample there are no ramps, so a signal can be run stage by stage,
+a chunk of it at a time with every state carried; the noise gate is then applied per block
+exactly as ``Engine.process`` does.
 """
 
 from __future__ import annotations
@@ -120,20 +121,24 @@ def mix_k(x, t, m, s):
 
 
 @njit(cache=True)
-def delay_k(x, d):
-    n = len(x)
-    out = np.zeros(n, np.int64)
-    for i in range(d, n):
-        out[i] = x[i - d]
-    x[:] = out
+def delay_k(x, line):
+    """x delayed by len(line) samples; ``line`` holds the inputs before x (oldest first) and
+    is left holding x's last ones."""
+    d = len(line)
+    if d == 0:
+        return
+    both = np.concatenate((line, x))
+    line[:] = both[len(x):]
+    x[:] = both[:len(x)]
 
 
 @njit(cache=True)
-def gate_k(x, y, block, log2n, thr, hold_blocks, release):
+def gate_k(x, y, block, log2n, thr, hold_blocks, release, st):
     """Engine.process's gate: detector on input blocks x, fade applied to output y; it closes
-    by ``release`` (Q15) a block (engine.gate_release_step)."""
-    g = 32768
-    hold = 0
+    by ``release`` (Q15) a block (engine.gate_release_step). ``st``: [gain (Q15), hold],
+    carried from one call to the next."""
+    g = st[0]
+    hold = st[1]
     nb = len(x) // block
     for b in range(nb):
         pk = 0
@@ -160,56 +165,104 @@ def gate_k(x, y, block, log2n, thr, hold_blocks, release):
                 gg += step
                 y[i] = (y[i] * gg) >> 15
             g = gt
+    st[0] = g
+    st[1] = hold
+
+
+# samples the engine runs at a time (whole blocks): its int64 signals then
+# take a few MB whatever the input's length (a 60-minute DI ran out of memory on a 3 GB
+# machine when the whole signal went through each stage at once)
+CHUNK = 1 << 18
+
+
+class _Run:
+    """The engine's ops with their states, run over a signal a chunk at a time: the same
+    samples as over the whole of it (every state carried: biquad, envelope, tone, delay line
+    and gate). ``prewarm``: the chain first runs on ``engine.PREWARM_SAMPLES`` of silence
+    (``Engine.prewarm``), which the gate does not see."""
+
+    def __init__(self, qp, knob_pos: dict, block: int, gate_dbfs, prewarm: bool):
+        from pedaltool.pedal.simulate import firmware_pedal
+
+        self.eng_mod = fw_module("engine")
+        self.pf = fw_module("pedalfile")
+        eng = self.eng = self.eng_mod.Engine(firmware_pedal(qp), block)
+        for k, v in knob_pos.items():
+            eng.set_knob(k, v, True)
+        eng.set_gate(gate_dbfs)
+        self.block = block
+        self.states = []  # per op (eng.all_ops: every stage; eng.ops groups runs into chains)
+        self.arrays = [np.array(op.arr, np.int64) if op.kind in (self.pf.BIQUAD, self.pf.TABLE)
+                       else None for op in eng.all_ops]  # coefficients, table values
+        for op in eng.all_ops:
+            if op.kind == self.pf.BIQUAD:  # a cascade of op.a sections
+                self.states.append([np.zeros(6, np.int64) for _ in range(op.a)])
+            elif op.kind == self.pf.DELAY:
+                self.states.append(np.zeros(op.a, np.int64))  # the line's last op.a inputs
+            else:
+                self.states.append(np.zeros(1, np.int64))
+        self.gate = np.array([32768, 0], np.int64)  # gain (Q15), hold (blocks)
+        if prewarm:
+            warm = self.eng_mod.PREWARM_SAMPLES // block * block  # whole blocks
+            self._chain(np.zeros(warm, np.int64))
+
+    def _chain(self, sig: np.ndarray, tick=None) -> None:
+        """Every op over ``sig`` in place (int64), carrying the states; ``tick(fraction of
+        the ops done)`` before each."""
+        pf = self.pf
+        slots: dict[int, np.ndarray] = {}
+        bias = np.zeros(len(sig), np.int64)
+        ops = self.eng.all_ops
+        for done, (op, st, arr) in enumerate(zip(ops, self.states, self.arrays, strict=True)):
+            if tick:
+                tick(done / len(ops))
+            kind = op.kind
+            if kind == pf.BIQUAD:
+                for sec in range(op.a):
+                    biquad_k(sig, arr[12 * sec:12 * sec + 12], st[sec])
+            elif kind == pf.GAIN:
+                gain_k(sig, op.cur, op.a)
+            elif kind == pf.TABLE:
+                table_k(sig, arr, op.a, op.cur, op.c, op.d, bias, bool(op.e))
+            elif kind == pf.ENV_BIAS:
+                env_k(sig, st, op.a, op.b, op.c, op.d, bias)
+            elif kind == pf.TAP:
+                slots[id(op.arr)] = sig.copy()
+            elif kind == pf.MIX:
+                mix_k(sig, slots[id(op.arr)], op.a, op.b)
+            elif kind == pf.TONE:
+                tone_k(sig, st, op.a, op.cur, op.cur2)
+            elif kind == pf.DELAY:
+                delay_k(sig, st)
+            else:  # pragma: no cover - the parser rejects unknown kinds
+                raise ValueError(f"unknown stage kind {kind}")
+
+    def process(self, x: np.ndarray, tick=None) -> np.ndarray:
+        """The next ``len(x)`` samples (int16 in, int16 out): a whole number of blocks but for
+        the signal's last chunk, which is run padded with silence. ``tick``: see _chain."""
+        n = len(x)
+        sig = np.zeros(-(-n // self.block) * self.block, np.int64)
+        sig[:n] = x
+        xin = sig.copy()
+        self._chain(sig, tick)
+        eng = self.eng
+        if eng.gate_open_thr:
+            gate_k(xin, sig, self.block, eng.log2n, eng.gate_open_thr,
+                   self.eng_mod.GATE_HOLD_BLOCKS, eng.gate_release, self.gate)
+        return sig[:n].astype(np.int16)
 
 
 def simulate_fast(qp, x: np.ndarray, knob_pos: dict, block: int, gate_dbfs,
                   progress=None, prewarm: bool = False) -> np.ndarray:
-    """The engine's ops one after another over the whole signal; ``progress(fraction done)``
-    before each op (a 10-minute DI takes about half a minute here). ``prewarm``: the chain
-    first runs on ``engine.PREWARM_SAMPLES`` of silence (``Engine.prewarm``), which the gate
-    does not see."""
-    eng_mod = fw_module("engine")
-    pf = fw_module("pedalfile")
-    from pedaltool.pedal.simulate import firmware_pedal
-
-    eng = eng_mod.Engine(firmware_pedal(qp), block)
-    for k, v in knob_pos.items():
-        eng.set_knob(k, v, True)
-    eng.set_gate(gate_dbfs)
+    """The engine's ops one after another, a chunk (CHUNK samples) at a time (_Run);
+    ``progress(fraction done)`` before each op of each chunk (a 10-minute DI takes about ten
+    seconds here)."""
+    run = _Run(qp, knob_pos, block, gate_dbfs, prewarm)
     n = len(x)
-    nb = -(-n // block)
-    warm = eng_mod.PREWARM_SAMPLES // block * block if prewarm else 0  # whole blocks
-    sig = np.zeros(warm + nb * block, np.int64)
-    sig[warm:warm + n] = x
-    xin = sig[warm:].copy()
-    slots: dict[int, np.ndarray] = {}
-    bias = np.zeros(len(sig), np.int64)
-    for done, op in enumerate(eng.all_ops):  # every stage (eng.ops groups runs into chains)
-        if progress:
-            progress(done / len(eng.all_ops))
-        kind = op.kind
-        if kind == pf.BIQUAD:  # a cascade of op.a sections
-            c = np.array(op.arr, np.int64)
-            for sec in range(op.a):
-                biquad_k(sig, c[12 * sec:12 * sec + 12], np.zeros(6, np.int64))
-        elif kind == pf.GAIN:
-            gain_k(sig, op.cur, op.a)
-        elif kind == pf.TABLE:
-            table_k(sig, np.array(op.arr, np.int64), op.a, op.cur, op.c, op.d, bias, bool(op.e))
-        elif kind == pf.ENV_BIAS:
-            env_k(sig, np.zeros(1, np.int64), op.a, op.b, op.c, op.d, bias)
-        elif kind == pf.TAP:
-            slots[id(op.arr)] = sig.copy()
-        elif kind == pf.MIX:
-            mix_k(sig, slots[id(op.arr)], op.a, op.b)
-        elif kind == pf.TONE:
-            tone_k(sig, np.zeros(1, np.int64), op.a, op.cur, op.cur2)
-        elif kind == pf.DELAY:
-            delay_k(sig, op.a)
-        else:  # pragma: no cover - the parser rejects unknown kinds
-            raise ValueError(f"unknown stage kind {kind}")
-    sig = sig[warm:]
-    if eng.gate_open_thr:
-        gate_k(xin, sig, block, eng.log2n, eng.gate_open_thr, eng_mod.GATE_HOLD_BLOCKS,
-               eng.gate_release)
-    return sig[:n].astype(np.int16)
+    step = max(1, CHUNK // block) * block  # whole blocks, for the gate's
+    out = np.empty(n, np.int16)
+    for i in range(0, n, step):
+        m = min(step, n - i)
+        tick = (lambda f, i=i, m=m: progress((i + f * m) / n)) if progress else None
+        out[i:i + step] = run.process(x[i:i + step], tick)
+    return out

@@ -94,7 +94,7 @@ def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str
     in 0..1, None = the fitted point; block: the engine's block size (a power of two; the output
     does not depend on it unless knobs move); gate_dbfs: noise gate threshold, None = off;
     progress: called with the fraction done (0..1) as the work goes (the fast engine: before
-    each stage, which runs over the whole signal); prewarm: start as the pedal does after
+    each stage, over each chunk of ``_fast.CHUNK`` samples); prewarm: start as the pedal does after
     loading a model (``Engine.prewarm``: the chain run on silence first), not from zeros."""
     if engine == "reference":
         return simulate_reference(qp, x_int16, knobs, block, gate_dbfs, prewarm=prewarm)
