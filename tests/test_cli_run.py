@@ -324,3 +324,37 @@ def test_ctrl_c_while_the_command_line_is_imported_is_one_line():
     r = subprocess.run([sys.executable, "-c", _IMPORT_INTERRUPTED], capture_output=True,
                        text=True)
     assert (r.returncode, r.stdout, r.stderr) == (130, "", "error: interrupted\n")
+
+
+_OOM_SCRIPT = """
+import sys
+import pedaltool.pedal as render  # (the name the command imports)
+def render_file(*args, **kwargs):  # numpy's MemoryError, as an hour of audio on 3 GB gave it
+    raise MemoryError("Unable to allocate 659. MiB for an array with shape (172800000,) "
+                      "and data type float32")
+render.render_file = render_file
+sys.argv = ["pedaltool"] + sys.argv[1:]
+from pedaltool.cli import run
+run()
+"""
+
+
+def test_out_of_memory_is_said_as_such_not_as_a_bug(tmp_path):
+    """A 60-minute DI rendered on a machine with 3 GB said "internal error (MemoryError: ...)
+    ... please report it" with exit code 3. It is one line saying what ran out and what
+    helps, exit code 2 as for an input too big, and no report asked for."""
+    from pedaltool.pedal import quantise, write_pedal
+    from pedaltool.pedal.accuracy import eq_test_models
+
+    path = write_pedal(tmp_path / "amp.pedal", quantise(eq_test_models(48000)["hp20"]))
+    wav = tmp_path / "in.wav"
+    from pedaltool.audio import write_wav
+
+    write_wav(wav, np.zeros(4800, np.float32), 48000)
+    r = subprocess.run([sys.executable, "-c", _OOM_SCRIPT, "render", str(path), str(wav),
+                        str(tmp_path / "out.wav")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == ("error: out of memory (Unable to allocate 659. MiB for an array with "
+                        "shape (172800000,) and data type float32): the work does not fit in "
+                        "this machine's free memory; a shorter input needs less\n"), r.stderr
+    assert not (tmp_path / "out.wav").exists()

@@ -80,8 +80,10 @@ def _decode(raw: bytes, fmt: int, bits: int, block_align: int, channel: int = 0)
             return first.view("<f4" if bits == 32 else "<f8")[:, 0].astype(np.float32)
     if bits == 8:  # unsigned, offset 128
         return ((first[:, 0].astype(np.float32) - 128.0) / 128.0).astype(np.float32)
-    if bits == 16:
-        return (first.view("<i2")[:, 0].astype(np.float32) / 32768.0).astype(np.float32)
+    if bits == 16:  # (scaled in place: a power of two is exact, and a long file is big)
+        out = first.view("<i2")[:, 0].astype(np.float32)
+        out *= np.float32(1.0 / 32768.0)
+        return out
     if bits == 32:
         return (first.view("<i4")[:, 0].astype(np.float64) / 2147483648.0).astype(np.float32)
     # 24-bit: assemble three little-endian bytes into a sign-extended integer
@@ -117,6 +119,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None,
         hint = wrong_kind_hint(data, "wav", order_hint) or "no RIFF/WAVE header"
         raise _fail(p, f"not a WAV file ({hint})")
     wide = data[:4] != b"RIFF"
+    view = memoryview(data)  # the audio is read through it: a slice of bytes is a copy
     fmt_info = None
     audio = None
     wide_data_size = None  # the ds64 chunk's data size
@@ -130,7 +133,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None,
                 raise _fail(p, f"corrupt {data[:4].decode()} WAV: no ds64 chunk before its "
                                "data")
             size = wide_data_size
-        body = data[pos + 8 : pos + 8 + size]
+        body = view[pos + 8 : pos + 8 + size]
         if cid == b"ds64" and wide and len(body) >= 16:
             (wide_data_size,) = struct.unpack("<Q", body[8:16])
         elif cid == b"fmt ":
@@ -151,7 +154,7 @@ def read_wav(path: str | os.PathLike, rate_hz: float | None = None,
                 # that never does): what follows is the audio, as FFmpeg reads it (an audit:
                 # size 0 was "no audio samples", 0xFFFFFFFF "truncated" though complete);
                 # a size 0 with a chunk after it is an empty data chunk
-                body = data[pos + 8:]
+                body = view[pos + 8:]
                 notes.append(f"data chunk size unset ({size:#x}, a recording not finalised?):"
                              f" read the {len(body)} bytes to the end of the file")
             elif len(body) < size:
@@ -243,7 +246,7 @@ def clipped_samples(x: np.ndarray) -> int:
     row) at full scale, on either rail (+32767 and -32768 are different magnitudes): what a
     recorder's or converter's clipping leaves; 0 for a clean file."""
     x = np.asarray(x)
-    hot = np.abs(x) >= CLIP_LEVEL
+    hot = (x >= CLIP_LEVEL) | (x <= -CLIP_LEVEL)  # (no |x| copy of a long file)
     if not hot.any():
         return 0
     # pair i: samples i and i+1 equal and at full scale; a run of k pairs is k+1 samples
@@ -321,7 +324,7 @@ def write_wavs(files: list[tuple[str | os.PathLike, np.ndarray]], rate_hz: float
                      error=AudioFileError)
 
 
-def _wav_bytes(p: Path, samples: np.ndarray, rate_hz: float) -> bytes:
+def _wav_bytes(p: Path, samples: np.ndarray, rate_hz: float) -> bytearray:
     """Mono 32-bit float WAV file contents; ``p`` names the file in an error."""
     x = np.asarray(samples, dtype="<f4").ravel()
     rate = int(round(float(rate_hz)))
@@ -329,17 +332,21 @@ def _wav_bytes(p: Path, samples: np.ndarray, rate_hz: float) -> bytes:
         raise _fail(p, f"refusing to write sample rate {rate_hz} Hz")
     if not np.all(np.isfinite(x)):
         raise _fail(p, "refusing to write NaN or infinite samples")
-    payload = x.tobytes()
+    payload = 4 * x.size
     fmt = struct.pack("<HHIIHHH", _FORMAT_FLOAT, 1, rate, rate * 4, 4, 32, 0)
     fact = struct.pack("<I", x.size)
-    riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + len(payload))
+    riff_size = 4 + (8 + len(fmt)) + (8 + len(fact)) + (8 + payload)
     if riff_size > 0xFFFFFFFF:  # (struct.error after the whole render, a review)
         raise _fail(p, f"{x.size / rate / 3600:.1f} h of audio is too long for a WAV file "
                     "(4 GiB): render a shorter input")
-    return b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
+    head = b"".join([b"RIFF", struct.pack("<I", riff_size), b"WAVE",
                      b"fmt ", struct.pack("<I", len(fmt)), fmt,
                      b"fact", struct.pack("<I", len(fact)), fact,
-                     b"data", struct.pack("<I", len(payload)), payload])
+                     b"data", struct.pack("<I", payload)])
+    out = bytearray(len(head) + payload)  # the samples copied once (an hour is 0.7 GB)
+    out[:len(head)] = head
+    out[len(head):] = memoryview(np.ascontiguousarray(x)).cast("B")
+    return out
 
 
 # ---- levels ---------------------------------------------------------------------------------

@@ -38,6 +38,10 @@ def debugging() -> bool:
 
 
 def internal_error_text(exc: Exception) -> str:
-    """How an internal bug (not a PedaltoolError) is reported: one line."""
+    """How an exception that is not a PedaltoolError is reported: one line. An internal bug
+    asks for a report; running out of memory is not one and says what helps."""
+    if isinstance(exc, MemoryError):  # (numpy's says how much it wanted)
+        return (f"out of memory{f' ({exc})' if str(exc) else ''}: the work does not fit in "
+                "this machine's free memory; a shorter input needs less")
     return (f"internal error ({type(exc).__name__}: {exc}); rerun with PEDALTOOL_DEBUG=1 "
             "for a traceback and please report it")

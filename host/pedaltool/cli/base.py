@@ -354,11 +354,12 @@ def _to_devnull(stream) -> None:
 
 
 def _internal_error(exc: Exception) -> None:
-    """An internal bug: one line unless asked for detail (then the traceback)."""
+    """An internal bug: one line unless asked for detail (then the traceback), exit code 3;
+    out of memory, not a bug, with the exit code of an input too big: 2."""
     if debugging():
         raise exc
     say_error(f"error: {internal_error_text(exc)}")
-    sys.exit(3)
+    sys.exit(2 if isinstance(exc, MemoryError) else 3)
 
 
 @click.group(cls=PedaltoolGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -108,8 +108,18 @@ def simulate(qp: QuantisedPedal, x_int16, knobs: dict | None = None, engine: str
 
 
 def float_to_int16(x) -> np.ndarray:
-    """Full-scale float -> int16 Q15 (round half away... np.rint, then saturate)."""
-    return np.clip(np.rint(np.asarray(x, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    """Full-scale float -> int16 Q15 (np.rint, half to even, then saturate); in pieces of
+    ``_CONVERT_CHUNK`` samples: at once, a 60-minute input took 4 GB of float64 temporaries."""
+    x = np.asarray(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, np.int16)
+    for i in range(0, flat.size, _CONVERT_CHUNK):
+        part = np.rint(np.asarray(flat[i:i + _CONVERT_CHUNK], np.float64) * 32768.0)
+        out[i:i + _CONVERT_CHUNK] = np.clip(part, -32768, 32767)
+    return out.reshape(x.shape)
+
+
+_CONVERT_CHUNK = 1 << 20
 
 
 def simulate_device_float(qp: QuantisedPedal, x_float, knobs: dict | None = None,
