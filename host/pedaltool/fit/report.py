@@ -99,13 +99,15 @@ def short_verdict(esr: float) -> str:
 
 
 def _rp2040_text(res) -> str:
-    """How busy an RP2040 would be (kernels, block I/O and the engine's estimated dispatch,
-    as the budget counts them) at the model's own rate."""
+    """The model's share of an RP2040 (kernels, block I/O and the engine's estimated
+    dispatch, as the budget counts them) at the model's own rate. Not the chip's load: the
+    app loop's own work per block comes on top, more than the chip by estimate
+    (docs/performance.md, "The app loop")."""
     qp = getattr(res, "qpedal", None)
     if qp is None:
         return ""
-    return (f"; an RP2040 at {qp.sample_rate / 1000:g} kHz ~{100 * rp2040_share_estimate(qp):.0f} "
-            "% busy (the dispatch an estimate, docs/performance.md)")
+    return (f"; the model ~{100 * rp2040_share_estimate(qp):.0f} % of an RP2040 at "
+            f"{qp.sample_rate / 1000:g} kHz, the app loop not counted (docs/performance.md)")
 
 
 def result_table(res) -> str:
