@@ -8,7 +8,9 @@ import sys, json, machine, micropython
 from pedalcore import app, engine, blockio
 slot, settings = sys.argv[1], sys.argv[2]
 noconsole = "noconsole" in sys.argv[3:]
-if "lockcontrol" in sys.argv[3:]:  # check only (fwsim.LOCK_CONTROL): the control tick allocates nothing
+# check only: the control tick allocates nothing (tests/firmware/fwsim.py's LOCK_CONTROL, the
+# same prelude; that module is CPython's and cannot be imported here)
+if "lockcontrol" in sys.argv[3:]:
     _orig_control = app.App._control
     def _locked_control(self):
         micropython.heap_lock()
