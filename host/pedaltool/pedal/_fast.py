@@ -243,10 +243,10 @@ class _Run:
         n = len(x)
         sig = np.zeros(-(-n // self.block) * self.block, np.int64)
         sig[:n] = x
-        xin = sig.copy()
-        self._chain(sig, tick)
         eng = self.eng
-        if eng.gate_open_thr:
+        xin = sig.copy() if eng.gate_open_thr else None  # (the gate's detector reads it)
+        self._chain(sig, tick)
+        if xin is not None:
             gate_k(xin, sig, self.block, eng.log2n, eng.gate_open_thr,
                    self.eng_mod.GATE_HOLD_BLOCKS, eng.gate_release, self.gate)
         return sig[:n].astype(np.int16)
