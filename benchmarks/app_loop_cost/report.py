@@ -1,4 +1,4 @@
-"""Derive the per-block counts from results_final*.json (or results.json).
+"""The per-block counts, derived from measure.py's results.json (see measure.py).
 usage: python benchmarks/app_loop_cost/report.py [results.json]"""
 import json
 import os

@@ -1,24 +1,13 @@
 # MicroPython (unix port + firmware/sim): run the real pedalcore.app.run on the simulated board.
-# argv: slot_dir settings_path [noconsole | nocontrol | lockcontrol]
+# argv: slot_dir settings_path [noconsole | nocontrol]
 # Before the loop (start-up only, not per block): make the xrun/resync thresholds unreachable,
 # because under valgrind the host is ~50x slower than real time and the (timed) lag
 # bookkeeping would otherwise restart the I2S; the per-block code path is the board's normal
 # one (lag <= resync_us: "else: lag_high = 0").
-import sys, json, machine, micropython
+import sys, json, machine
 from pedalcore import app, engine, blockio
 slot, settings = sys.argv[1], sys.argv[2]
 noconsole = "noconsole" in sys.argv[3:]
-# check only: the control tick allocates nothing (tests/firmware/fwsim.py's LOCK_CONTROL, the
-# same prelude; that module is CPython's and cannot be imported here)
-if "lockcontrol" in sys.argv[3:]:
-    _orig_control = app.App._control
-    def _locked_control(self):
-        micropython.heap_lock()
-        try:
-            _orig_control(self)
-        finally:
-            micropython.heap_unlock()
-    app.App._control = _locked_control
 _orig_open = app.App._open_i2s
 def _open(self):
     _orig_open(self)
